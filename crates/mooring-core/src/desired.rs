@@ -1,0 +1,314 @@
+//! The **Desired** state: a rendered Compose project, fully resolved (interpolated,
+//! merged, paths made absolute, names resolved to the names Docker will see).
+//!
+//! These types are what the planner compares with the **Live** state and what the spec
+//! hash covers. They serialize in Compose's own field names so `mooring render` can
+//! print them like `docker compose config`.
+
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A rendered Compose project: one **App**.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Project {
+    /// The project (app) name, normalised as Compose does.
+    pub name: String,
+    /// Host folder the project's relative bind paths resolve against.
+    #[serde(skip)]
+    pub working_dir: String,
+    /// The Compose files the project was rendered from (relative to the project folder).
+    #[serde(skip)]
+    pub config_files: Vec<String>,
+    pub services: BTreeMap<String, Service>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, Network>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, Volume>,
+    /// Things a person should know about the render (unset variables, host paths).
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+impl Project {
+    /// The Docker name of the container of `service` (Compose naming: `<project>-<service>-1`).
+    pub fn container_name(&self, service: &str) -> String {
+        format!("{}-{}-1", self.name, service)
+    }
+
+    /// Services in dependency order (dependencies first, then by name). The loader
+    /// guarantees the graph is acyclic; should a cycle slip through, its members come last.
+    pub fn services_in_order(&self) -> Vec<&Service> {
+        let mut done: Vec<&str> = Vec::with_capacity(self.services.len());
+        let mut out = Vec::with_capacity(self.services.len());
+        while out.len() < self.services.len() {
+            let before = out.len();
+            for (name, svc) in &self.services {
+                if done.contains(&name.as_str()) {
+                    continue;
+                }
+                let ready = svc
+                    .depends_on
+                    .keys()
+                    .all(|d| done.contains(&d.as_str()) || !self.services.contains_key(d));
+                if ready {
+                    done.push(name);
+                    out.push(svc);
+                }
+            }
+            if out.len() == before {
+                for (name, svc) in &self.services {
+                    if !done.contains(&name.as_str()) {
+                        done.push(name);
+                        out.push(svc);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One service of the project: the desired spec of its container.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    #[serde(skip)]
+    pub name: String,
+    pub image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    #[serde(rename = "volumes", skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    pub networks: BTreeMap<String, ServiceNetwork>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub restart: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub depends_on: BTreeMap<String, DependsOn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_grace_period: Option<GoDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    pub pull_policy: PullPolicy,
+    /// `deploy.resources.limits.cpus`, in units of 1e-9 CPUs (Docker's `NanoCpus`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
+    /// `deploy.resources.limits.memory`, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i64>,
+    /// sha256 over the content of the repository files this service bind-mounts
+    /// (paths relative to the project folder); `None` when it mounts none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files_hash: Option<String>,
+}
+
+/// A published port (one container port; ranges are expanded by the loader).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Port {
+    pub target: u16,
+    /// Host port or host port range (`"8080"`, `"8000-8010"`); `None` lets Docker choose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    pub protocol: String,
+}
+
+/// What a mount's source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// A named volume; `source` is its Docker name.
+    Volume,
+    /// A host path; `source` is absolute.
+    Bind,
+}
+
+/// A volume or bind mount of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    #[serde(rename = "type")]
+    pub kind: MountKind,
+    pub source: String,
+    pub target: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// For binds: the path is inside the repository snapshot (its content is hashed).
+    #[serde(skip)]
+    pub from_repository: bool,
+}
+
+/// A service's attachment to a project network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceNetwork {
+    /// Docker name of the network.
+    pub name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+/// Container health check (Compose `healthcheck`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Healthcheck {
+    /// Docker form: `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
+    pub test: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<GoDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<GoDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<GoDuration>,
+}
+
+/// What a dependent waits for before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependsOnCondition {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+/// One `depends_on` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DependsOn {
+    pub condition: DependsOnCondition,
+    pub required: bool,
+    pub restart: bool,
+}
+
+/// When to pull a service's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Pull only when the image is not present (Compose's default).
+    #[default]
+    Missing,
+    /// Pull on every sync.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+/// A top-level network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Network {
+    /// Docker name (`<project>_<key>` unless `name:` is set).
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A top-level named volume: persistent data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Volume {
+    /// Docker name (`<project>_<key>` unless `name:` is set).
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A duration in nanoseconds that prints the way Go (and so Compose) prints it: `1m30s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GoDuration(pub u64);
+
+impl GoDuration {
+    /// Nanoseconds as Docker's API wants them.
+    pub fn as_nanos_i64(self) -> i64 {
+        i64::try_from(self.0).unwrap_or(i64::MAX)
+    }
+}
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NS: [(u64, &str); 3] = [(1_000_000, "ms"), (1_000, "µs"), (1, "ns")];
+        let n = self.0;
+        if n == 0 {
+            return f.write_str("0s");
+        }
+        if n < 1_000_000_000 {
+            for (unit, suffix) in NS {
+                if n % unit == 0 || unit == 1 {
+                    return write!(f, "{}{suffix}", n / unit);
+                }
+            }
+        }
+        let (h, rest) = (n / 3_600_000_000_000, n % 3_600_000_000_000);
+        let (m, rest) = (rest / 60_000_000_000, rest % 60_000_000_000);
+        if h > 0 {
+            write!(f, "{h}h")?;
+        }
+        if h > 0 || m > 0 {
+            write!(f, "{m}m")?;
+        }
+        let (s, frac) = (rest / 1_000_000_000, rest % 1_000_000_000);
+        if frac == 0 {
+            write!(f, "{s}s")
+        } else {
+            let digits = format!("{frac:09}");
+            write!(f, "{s}.{}s", digits.trim_end_matches('0'))
+        }
+    }
+}
+
+impl Serialize for GoDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_duration_prints_like_go() {
+        let s = |n: u64| GoDuration(n).to_string();
+        assert_eq!(s(0), "0s");
+        assert_eq!(s(500_000_000), "500ms");
+        assert_eq!(s(1_500_000_000), "1.5s");
+        assert_eq!(s(90_000_000_000), "1m30s");
+        assert_eq!(s(3_600_000_000_000), "1h0m0s");
+        assert_eq!(s(10_000_000_000), "10s");
+    }
+}

@@ -1,0 +1,30 @@
+//! Label keys Mooring puts on what it creates: its own `io.mooring.*` identity labels
+//! and Compose's labels, so `docker compose ls/ps` show Mooring's projects.
+
+/// Marks every resource Mooring manages.
+pub const MANAGED_BY: &str = "io.mooring.managed-by";
+/// Value of [`MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "mooring";
+/// The app (Compose project) a resource belongs to.
+pub const APP: &str = "io.mooring.app";
+/// sha256 of the canonical desired container spec and the repository files it mounts.
+pub const SPEC_HASH: &str = "io.mooring.spec-hash";
+/// sha256 of the repository files a container bind-mounts (explains a redeploy).
+pub const FILES_HASH: &str = "io.mooring.files-hash";
+
+/// Compose's project label.
+pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+/// Compose's service label.
+pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+/// Compose's replica number label.
+pub const COMPOSE_CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
+/// Compose's one-off (`run`) marker.
+pub const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
+/// Compose's project folder label.
+pub const COMPOSE_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+/// Compose's config files label (comma separated).
+pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+/// Compose's network name label (on networks).
+pub const COMPOSE_NETWORK: &str = "com.docker.compose.network";
+/// Compose's volume name label (on volumes).
+pub const COMPOSE_VOLUME: &str = "com.docker.compose.volume";

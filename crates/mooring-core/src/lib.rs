@@ -1,0 +1,19 @@
+//! Mooring's pure core: the domain vocabulary (Desired, Live, Plan, Action), the
+//! planner that turns `Desired × Live` into a readable [`Plan`], and the spec hash.
+//!
+//! Invariant: no I/O, no async runtime, no Docker types. Everything here is
+//! deterministic and unit-testable; the edges (compose loader, Docker provider, CLI)
+//! convert their types into these.
+
+pub mod desired;
+pub mod hash;
+pub mod labels;
+pub mod live;
+pub mod plan;
+
+pub use desired::{
+    DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port, Project,
+    PullPolicy, Service, ServiceNetwork, Volume,
+};
+pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
+pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};

@@ -1,0 +1,256 @@
+use super::*;
+use crate::desired::*;
+use crate::hash::tests::service;
+use crate::live::*;
+use std::collections::BTreeMap;
+
+fn project(services: Vec<Service>) -> Project {
+    let net = Network {
+        name: "app_default".into(),
+        driver: None,
+        driver_opts: BTreeMap::new(),
+        external: false,
+        labels: BTreeMap::new(),
+    };
+    Project {
+        name: "app".into(),
+        working_dir: "/srv/app".into(),
+        config_files: vec!["compose.yaml".into()],
+        services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+        networks: BTreeMap::from([("default".into(), net)]),
+        volumes: BTreeMap::new(),
+        notes: vec![],
+    }
+}
+
+fn named(name: &str) -> Service {
+    Service { name: name.into(), ..service() }
+}
+
+fn running(svc: &Service) -> LiveContainer {
+    LiveContainer {
+        id: format!("id-{}", svc.name),
+        name: format!("app-{}-1", svc.name),
+        service: Some(svc.name.clone()),
+        spec_hash: Some(crate::hash::spec_hash(svc)),
+        files_hash: svc.files_hash.clone(),
+        state: ContainerState::Running,
+        exit_code: Some(0),
+        health: None,
+        image_ref: svc.image.clone(),
+        image_id: "sha256:aaa".into(),
+        restart: svc.restart.clone(),
+        memory: svc.memory.unwrap_or(0),
+        nano_cpus: svc.nano_cpus.unwrap_or(0),
+        env: svc.environment.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    }
+}
+
+fn live_for(p: &Project) -> Live {
+    Live {
+        containers: p.services.values().map(running).collect(),
+        networks: BTreeMap::from([(
+            "app_default".into(),
+            LiveNetwork {
+                name: "app_default".into(),
+                id: "n1".into(),
+                driver: "bridge".into(),
+                labels: BTreeMap::new(),
+            },
+        )]),
+        volumes: BTreeMap::new(),
+        images: BTreeMap::from([("busybox:1".into(), "sha256:aaa".into())]),
+    }
+}
+
+fn kinds(p: &Plan) -> Vec<String> {
+    p.actions.iter().map(|a| a.action.to_string()).collect()
+}
+
+#[test]
+fn empty_host_creates_everything_in_dependency_order() {
+    let mut web = named("web");
+    web.depends_on.insert(
+        "db".into(),
+        DependsOn { condition: DependsOnCondition::ServiceHealthy, required: true, restart: false },
+    );
+    let p = project(vec![web, named("db")]);
+    let plan = plan(&p, &Live::default(), PlanOptions::default()).unwrap();
+    assert_eq!(
+        kinds(&plan),
+        [
+            "create network app_default",
+            "pull image busybox:1",
+            "create container app-db-1",
+            "create container app-web-1"
+        ]
+    );
+    assert!(!plan.in_sync());
+}
+
+#[test]
+fn matching_host_is_in_sync() {
+    let p = project(vec![named("web"), named("db")]);
+    let plan = plan(&p, &live_for(&p), PlanOptions::default()).unwrap();
+    assert!(plan.in_sync(), "{plan:?}");
+}
+
+#[test]
+fn env_change_recreates_and_names_the_variable() {
+    let p = project(vec![named("web")]);
+    let live = live_for(&p);
+    let mut p2 = p.clone();
+    p2.services.get_mut("web").unwrap().environment.insert("A".into(), "2".into());
+    let plan = plan(&p2, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&plan), ["recreate container app-web-1"]);
+    assert_eq!(plan.actions[0].reason, "environment A changed");
+}
+
+#[test]
+fn mounted_file_change_recreates() {
+    let p = project(vec![named("web")]);
+    let live = live_for(&p);
+    let mut p2 = p.clone();
+    p2.services.get_mut("web").unwrap().files_hash = Some("new".into());
+    let plan = plan(&p2, &live, PlanOptions::default()).unwrap();
+    assert_eq!(plan.actions[0].reason, "content of mounted repository files changed");
+}
+
+#[test]
+fn stopped_container_is_started() {
+    let p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    live.containers[0].state = ContainerState::Exited;
+    live.containers[0].exit_code = Some(137);
+    let plan = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&plan), ["start container app-web-1"]);
+    assert!(plan.actions[0].reason.contains("code 137"));
+}
+
+#[test]
+fn completed_one_shot_is_left_alone() {
+    let mut web = named("web");
+    web.depends_on.insert(
+        "init".into(),
+        DependsOn {
+            condition: DependsOnCondition::ServiceCompletedSuccessfully,
+            required: true,
+            restart: false,
+        },
+    );
+    let p = project(vec![web, named("init")]);
+    let mut live = live_for(&p);
+    let init = live.containers.iter_mut().find(|c| c.name == "app-init-1").unwrap();
+    init.state = ContainerState::Exited;
+    init.exit_code = Some(0);
+    assert!(plan(&p, &live, PlanOptions::default()).unwrap().in_sync());
+    live.containers.iter_mut().find(|c| c.name == "app-init-1").unwrap().exit_code = Some(1);
+    let plan = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&plan), ["start container app-init-1"]);
+}
+
+#[test]
+fn hand_made_drift_is_recreated_with_reasons() {
+    let p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    live.containers[0].restart = "always".into();
+    live.containers[0].memory = 64 << 20;
+    let plan = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&plan), ["recreate container app-web-1"]);
+    assert_eq!(
+        plan.actions[0].reason,
+        "restart policy is always (changed by hand); desired no; memory limit is 64MiB (changed by hand); desired unlimited"
+    );
+}
+
+#[test]
+fn new_image_behind_same_tag_recreates() {
+    let p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    live.images.insert("busybox:1".into(), "sha256:bbbbbbbbbbbbbbbb".into());
+    let plan = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&plan), ["recreate container app-web-1"]);
+    assert!(plan.actions[0].reason.contains("bbbbbbbbbbbb"), "{}", plan.actions[0].reason);
+}
+
+#[test]
+fn orphans_are_kept_without_prune_and_removed_with_it() {
+    let p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    let mut old = running(&named("old"));
+    old.id = "id-old".into();
+    live.containers.push(old);
+    let kept = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert!(kept.actions.is_empty());
+    assert_eq!(kept.orphans_kept, ["app-old-1"]);
+    assert!(!kept.in_sync());
+    let pruned = plan(&p, &live, PlanOptions { prune: true, ..Default::default() }).unwrap();
+    assert_eq!(kinds(&pruned), ["remove container app-old-1"]);
+    assert!(pruned.orphans_kept.is_empty());
+}
+
+#[test]
+fn duplicate_container_of_a_service_is_removed() {
+    let p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    let mut dup = running(&named("web"));
+    dup.id = "dup".into();
+    dup.name = "intruder".into();
+    live.containers.push(dup);
+    let plan = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&plan), ["remove container intruder"]);
+}
+
+#[test]
+fn foreign_container_is_recreated() {
+    let p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    live.containers[0].spec_hash = None;
+    let plan = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&plan), ["recreate container app-web-1"]);
+}
+
+#[test]
+fn pull_policies() {
+    let mut p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    p.services.get_mut("web").unwrap().pull_policy = PullPolicy::Always;
+    let always = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(kinds(&always), ["pull image busybox:1"]);
+    let after = plan(&p, &live, PlanOptions { images_pulled: true, ..Default::default() }).unwrap();
+    assert!(after.in_sync());
+    p.services.get_mut("web").unwrap().pull_policy = PullPolicy::Never;
+    live.images.clear();
+    assert!(matches!(
+        plan(&p, &live, PlanOptions::default()),
+        Err(PlanError::ImageMissing { .. })
+    ));
+}
+
+#[test]
+fn external_network_must_exist() {
+    let mut p = project(vec![named("web")]);
+    p.networks.get_mut("default").unwrap().external = true;
+    assert_eq!(
+        plan(&p, &Live::default(), PlanOptions::default()),
+        Err(PlanError::ExternalNetworkMissing("app_default".into()))
+    );
+}
+
+#[test]
+fn undeclared_volume_is_kept_with_a_note() {
+    let p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    live.volumes.insert(
+        "app_data".into(),
+        LiveVolume {
+            name: "app_data".into(),
+            driver: "local".into(),
+            options: BTreeMap::new(),
+            labels: BTreeMap::from([(crate::labels::APP.into(), "app".into())]),
+        },
+    );
+    let plan = plan(&p, &live, PlanOptions { prune: true, ..Default::default() }).unwrap();
+    assert!(plan.actions.is_empty());
+    assert!(plan.notes[0].contains("app_data"));
+}
