@@ -92,7 +92,11 @@ pub(crate) mod tests {
         b.pull_policy = PullPolicy::Always;
         b.depends_on.insert(
             "db".into(),
-            DependsOn { condition: DependsOnCondition::ServiceStarted, required: true, restart: false },
+            DependsOn {
+                condition: DependsOnCondition::ServiceStarted,
+                required: true,
+                restart: false,
+            },
         );
         assert_eq!(spec_hash(&a), spec_hash(&b));
     }

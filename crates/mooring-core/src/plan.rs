@@ -21,14 +21,37 @@ pub struct PlanOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
-    CreateNetwork { network: String },
-    RemoveNetwork { network: String },
-    CreateVolume { volume: String },
-    PullImage { image: String },
-    RemoveContainer { service: Option<String>, container: String, id: String },
-    CreateContainer { service: String, container: String },
-    RecreateContainer { service: String, container: String, id: String },
-    StartContainer { service: String, container: String, id: String },
+    CreateNetwork {
+        network: String,
+    },
+    RemoveNetwork {
+        network: String,
+    },
+    CreateVolume {
+        volume: String,
+    },
+    PullImage {
+        image: String,
+    },
+    RemoveContainer {
+        service: Option<String>,
+        container: String,
+        id: String,
+    },
+    CreateContainer {
+        service: String,
+        container: String,
+    },
+    RecreateContainer {
+        service: String,
+        container: String,
+        id: String,
+    },
+    StartContainer {
+        service: String,
+        container: String,
+        id: String,
+    },
 }
 
 impl Action {
@@ -130,7 +153,9 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
             return Err(PlanError::ExternalNetworkMissing(net.name.clone()));
         }
         actions.push(PlannedAction {
-            action: Action::CreateNetwork { network: net.name.clone() },
+            action: Action::CreateNetwork {
+                network: net.name.clone(),
+            },
             reason: "network does not exist".into(),
         });
     }
@@ -146,7 +171,9 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
             return Err(PlanError::ExternalVolumeMissing(vol.name.clone()));
         }
         actions.push(PlannedAction {
-            action: Action::CreateVolume { volume: vol.name.clone() },
+            action: Action::CreateVolume {
+                volume: vol.name.clone(),
+            },
             reason: "volume does not exist".into(),
         });
     }
@@ -162,7 +189,9 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     // Images.
     let mut images: BTreeMap<&str, (&str, PullPolicy)> = BTreeMap::new();
     for svc in desired.services.values() {
-        let entry = images.entry(svc.image.as_str()).or_insert((svc.name.as_str(), svc.pull_policy));
+        let entry = images
+            .entry(svc.image.as_str())
+            .or_insert((svc.name.as_str(), svc.pull_policy));
         if svc.pull_policy == PullPolicy::Always {
             entry.1 = PullPolicy::Always;
         }
@@ -181,7 +210,9 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
             _ => continue,
         };
         actions.push(PlannedAction {
-            action: Action::PullImage { image: (*image).to_string() },
+            action: Action::PullImage {
+                image: (*image).to_string(),
+            },
             reason: reason.into(),
         });
     }
@@ -235,7 +266,10 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
                     container: extra.name.clone(),
                     id: extra.id.clone(),
                 },
-                reason: format!("extra container of service {} (only {name} is managed)", svc.name),
+                reason: format!(
+                    "extra container of service {} (only {name} is managed)",
+                    svc.name
+                ),
             });
         }
         let completes = completion_services.contains(svc.name.as_str());
@@ -250,15 +284,25 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
         if !used_networks.contains(net.name.as_str()) && is_app_resource(&net.labels, app) {
             if options.prune {
                 actions.push(PlannedAction {
-                    action: Action::RemoveNetwork { network: net.name.clone() },
+                    action: Action::RemoveNetwork {
+                        network: net.name.clone(),
+                    },
                     reason: "orphan: network is no longer declared (prune)".into(),
                 });
             } else {
-                notes.push(format!("network {} is no longer declared; kept (use prune)", net.name));
+                notes.push(format!(
+                    "network {} is no longer declared; kept (use prune)",
+                    net.name
+                ));
             }
         }
     }
-    Ok(Plan { app: app.to_string(), actions, orphans_kept, notes })
+    Ok(Plan {
+        app: app.to_string(),
+        actions,
+        orphans_kept,
+        notes,
+    })
 }
 
 fn is_app_resource(labels: &BTreeMap<String, String>, app: &str) -> bool {
@@ -275,7 +319,10 @@ fn plan_container(
 ) -> Option<PlannedAction> {
     let Some(c) = current else {
         return Some(PlannedAction {
-            action: Action::CreateContainer { service: svc.name.clone(), container: name.to_string() },
+            action: Action::CreateContainer {
+                service: svc.name.clone(),
+                container: name.to_string(),
+            },
             reason: "container does not exist".into(),
         });
     };
@@ -331,15 +378,26 @@ fn live_drift(svc: &Service, c: &LiveContainer, live: &Live) -> Vec<String> {
         }
     }
     if c.restart != svc.restart {
-        out.push(format!("restart policy is {} (changed by hand); desired {}", c.restart, svc.restart));
+        out.push(format!(
+            "restart policy is {} (changed by hand); desired {}",
+            c.restart, svc.restart
+        ));
     }
     let memory = svc.memory.unwrap_or(0);
     if c.memory != memory {
-        out.push(format!("memory limit is {} (changed by hand); desired {}", bytes(c.memory), bytes(memory)));
+        out.push(format!(
+            "memory limit is {} (changed by hand); desired {}",
+            bytes(c.memory),
+            bytes(memory)
+        ));
     }
     let cpus = svc.nano_cpus.unwrap_or(0);
     if c.nano_cpus != cpus {
-        out.push(format!("cpu limit is {} (changed by hand); desired {}", cpus_str(c.nano_cpus), cpus_str(cpus)));
+        out.push(format!(
+            "cpu limit is {} (changed by hand); desired {}",
+            cpus_str(c.nano_cpus),
+            cpus_str(cpus)
+        ));
     }
     out
 }
@@ -353,8 +411,7 @@ fn spec_differences(svc: &Service, c: &LiveContainer) -> String {
     if c.image_ref != svc.image {
         out.push(format!("image {} → {}", c.image_ref, svc.image));
     }
-    let live_env: BTreeMap<&str, &str> =
-        c.env.iter().filter_map(|e| e.split_once('=')).collect();
+    let live_env: BTreeMap<&str, &str> = c.env.iter().filter_map(|e| e.split_once('=')).collect();
     let changed: Vec<&str> = svc
         .environment
         .iter()
@@ -368,16 +425,27 @@ fn spec_differences(svc: &Service, c: &LiveContainer) -> String {
         out.push(format!("restart {} → {}", c.restart, svc.restart));
     }
     if c.memory != svc.memory.unwrap_or(0) {
-        out.push(format!("memory {} → {}", bytes(c.memory), bytes(svc.memory.unwrap_or(0))));
+        out.push(format!(
+            "memory {} → {}",
+            bytes(c.memory),
+            bytes(svc.memory.unwrap_or(0))
+        ));
     }
     if c.nano_cpus != svc.nano_cpus.unwrap_or(0) {
-        out.push(format!("cpus {} → {}", cpus_str(c.nano_cpus), cpus_str(svc.nano_cpus.unwrap_or(0))));
+        out.push(format!(
+            "cpus {} → {}",
+            cpus_str(c.nano_cpus),
+            cpus_str(svc.nano_cpus.unwrap_or(0))
+        ));
     }
     if c.files_hash != svc.files_hash {
         out.push("content of mounted repository files changed".into());
     }
     if out.is_empty() {
-        out.push("container spec changed (command, ports, mounts, networks, labels or other settings)".into());
+        out.push(
+            "container spec changed (command, ports, mounts, networks, labels or other settings)"
+                .into(),
+        );
     }
     out.join("; ")
 }

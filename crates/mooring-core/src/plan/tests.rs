@@ -24,7 +24,10 @@ fn project(services: Vec<Service>) -> Project {
 }
 
 fn named(name: &str) -> Service {
-    Service { name: name.into(), ..service() }
+    Service {
+        name: name.into(),
+        ..service()
+    }
 }
 
 fn running(svc: &Service) -> LiveContainer {
@@ -42,7 +45,11 @@ fn running(svc: &Service) -> LiveContainer {
         restart: svc.restart.clone(),
         memory: svc.memory.unwrap_or(0),
         nano_cpus: svc.nano_cpus.unwrap_or(0),
-        env: svc.environment.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        env: svc
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
     }
 }
 
@@ -72,7 +79,11 @@ fn empty_host_creates_everything_in_dependency_order() {
     let mut web = named("web");
     web.depends_on.insert(
         "db".into(),
-        DependsOn { condition: DependsOnCondition::ServiceHealthy, required: true, restart: false },
+        DependsOn {
+            condition: DependsOnCondition::ServiceHealthy,
+            required: true,
+            restart: false,
+        },
     );
     let p = project(vec![web, named("db")]);
     let plan = plan(&p, &Live::default(), PlanOptions::default()).unwrap();
@@ -100,7 +111,11 @@ fn env_change_recreates_and_names_the_variable() {
     let p = project(vec![named("web")]);
     let live = live_for(&p);
     let mut p2 = p.clone();
-    p2.services.get_mut("web").unwrap().environment.insert("A".into(), "2".into());
+    p2.services
+        .get_mut("web")
+        .unwrap()
+        .environment
+        .insert("A".into(), "2".into());
     let plan = plan(&p2, &live, PlanOptions::default()).unwrap();
     assert_eq!(kinds(&plan), ["recreate container app-web-1"]);
     assert_eq!(plan.actions[0].reason, "environment A changed");
@@ -113,7 +128,10 @@ fn mounted_file_change_recreates() {
     let mut p2 = p.clone();
     p2.services.get_mut("web").unwrap().files_hash = Some("new".into());
     let plan = plan(&p2, &live, PlanOptions::default()).unwrap();
-    assert_eq!(plan.actions[0].reason, "content of mounted repository files changed");
+    assert_eq!(
+        plan.actions[0].reason,
+        "content of mounted repository files changed"
+    );
 }
 
 #[test]
@@ -140,11 +158,19 @@ fn completed_one_shot_is_left_alone() {
     );
     let p = project(vec![web, named("init")]);
     let mut live = live_for(&p);
-    let init = live.containers.iter_mut().find(|c| c.name == "app-init-1").unwrap();
+    let init = live
+        .containers
+        .iter_mut()
+        .find(|c| c.name == "app-init-1")
+        .unwrap();
     init.state = ContainerState::Exited;
     init.exit_code = Some(0);
     assert!(plan(&p, &live, PlanOptions::default()).unwrap().in_sync());
-    live.containers.iter_mut().find(|c| c.name == "app-init-1").unwrap().exit_code = Some(1);
+    live.containers
+        .iter_mut()
+        .find(|c| c.name == "app-init-1")
+        .unwrap()
+        .exit_code = Some(1);
     let plan = plan(&p, &live, PlanOptions::default()).unwrap();
     assert_eq!(kinds(&plan), ["start container app-init-1"]);
 }
@@ -167,10 +193,15 @@ fn hand_made_drift_is_recreated_with_reasons() {
 fn new_image_behind_same_tag_recreates() {
     let p = project(vec![named("web")]);
     let mut live = live_for(&p);
-    live.images.insert("busybox:1".into(), "sha256:bbbbbbbbbbbbbbbb".into());
+    live.images
+        .insert("busybox:1".into(), "sha256:bbbbbbbbbbbbbbbb".into());
     let plan = plan(&p, &live, PlanOptions::default()).unwrap();
     assert_eq!(kinds(&plan), ["recreate container app-web-1"]);
-    assert!(plan.actions[0].reason.contains("bbbbbbbbbbbb"), "{}", plan.actions[0].reason);
+    assert!(
+        plan.actions[0].reason.contains("bbbbbbbbbbbb"),
+        "{}",
+        plan.actions[0].reason
+    );
 }
 
 #[test]
@@ -184,7 +215,15 @@ fn orphans_are_kept_without_prune_and_removed_with_it() {
     assert!(kept.actions.is_empty());
     assert_eq!(kept.orphans_kept, ["app-old-1"]);
     assert!(!kept.in_sync());
-    let pruned = plan(&p, &live, PlanOptions { prune: true, ..Default::default() }).unwrap();
+    let pruned = plan(
+        &p,
+        &live,
+        PlanOptions {
+            prune: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(kinds(&pruned), ["remove container app-old-1"]);
     assert!(pruned.orphans_kept.is_empty());
 }
@@ -217,7 +256,15 @@ fn pull_policies() {
     p.services.get_mut("web").unwrap().pull_policy = PullPolicy::Always;
     let always = plan(&p, &live, PlanOptions::default()).unwrap();
     assert_eq!(kinds(&always), ["pull image busybox:1"]);
-    let after = plan(&p, &live, PlanOptions { images_pulled: true, ..Default::default() }).unwrap();
+    let after = plan(
+        &p,
+        &live,
+        PlanOptions {
+            images_pulled: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(after.in_sync());
     p.services.get_mut("web").unwrap().pull_policy = PullPolicy::Never;
     live.images.clear();
@@ -250,7 +297,15 @@ fn undeclared_volume_is_kept_with_a_note() {
             labels: BTreeMap::from([(crate::labels::APP.into(), "app".into())]),
         },
     );
-    let plan = plan(&p, &live, PlanOptions { prune: true, ..Default::default() }).unwrap();
+    let plan = plan(
+        &p,
+        &live,
+        PlanOptions {
+            prune: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(plan.actions.is_empty());
     assert!(plan.notes[0].contains("app_data"));
 }

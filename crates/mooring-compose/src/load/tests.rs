@@ -1,0 +1,425 @@
+use super::*;
+use std::fs;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(files: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            let p = dir.path().join("My_App").join(name);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, content).unwrap();
+        }
+        Fixture { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("My_App")
+    }
+
+    fn opts(&self) -> LoadOptions {
+        LoadOptions {
+            project_dir: self.root(),
+            snapshot_root: self.root(),
+            ..Default::default()
+        }
+    }
+
+    fn load(&self) -> Result<Project, LoadError> {
+        load(&self.opts())
+    }
+}
+
+fn err_of(files: &[(&str, &str)]) -> String {
+    Fixture::new(files).load().unwrap_err().to_string()
+}
+
+#[test]
+fn minimal_project_gets_compose_defaults() {
+    let f = Fixture::new(&[("compose.yaml", "services:\n  web:\n    image: busybox:1\n")]);
+    let p = f.load().unwrap();
+    assert_eq!(p.name, "my_app");
+    let web = &p.services["web"];
+    assert_eq!(web.restart, "no");
+    assert_eq!(web.networks["default"].name, "my_app_default");
+    assert_eq!(web.networks["default"].aliases, ["web"]);
+    assert_eq!(p.networks["default"].name, "my_app_default");
+    assert_eq!(p.config_files, ["compose.yaml"]);
+}
+
+#[test]
+fn interpolation_uses_env_file_and_process_env_wins() {
+    let f = Fixture::new(&[
+        (".env", "TAG=1.0\nPORT=8080\nNAME=from-dotenv\n"),
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: \"busybox:${TAG}\"\n    ports: [\"${PORT}:80\"]\n    environment:\n      NAME: $NAME\n      LITERAL: $$HOME\n      DEF: ${MISSING:-fallback}\n",
+        ),
+    ]);
+    let mut opts = f.opts();
+    opts.environment.insert("NAME".into(), "from-shell".into());
+    let p = load(&opts).unwrap();
+    let web = &p.services["web"];
+    assert_eq!(web.image, "busybox:1.0");
+    assert_eq!(web.ports[0].published.as_deref(), Some("8080"));
+    assert_eq!(web.environment["NAME"], "from-shell");
+    assert_eq!(web.environment["LITERAL"], "$HOME");
+    assert_eq!(web.environment["DEF"], "fallback");
+}
+
+#[test]
+fn unset_variable_is_noted_and_required_one_fails_with_position() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox:${NOPE}x\n",
+    )]);
+    let p = f.load().unwrap();
+    assert_eq!(p.services["web"].image, "busybox:x");
+    assert!(p.notes[0].contains("NOPE"), "{:?}", p.notes);
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: ${IMG:?set IMG}\n",
+    )]);
+    assert!(e.starts_with("compose.yaml:3:12: "), "{e}");
+    assert!(e.contains("set IMG"), "{e}");
+}
+
+#[test]
+fn env_file_then_environment() {
+    let f = Fixture::new(&[
+        ("app.env", "A=1\nB=2\n"),
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: x\n    env_file: app.env\n    environment: [B=3, C]\n",
+        ),
+    ]);
+    let mut opts = f.opts();
+    opts.environment.insert("C".into(), "from-shell".into());
+    let env = &load(&opts).unwrap().services["web"].environment;
+    assert_eq!(
+        env.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
+        ["A=1", "B=3", "C=from-shell"]
+    );
+}
+
+#[test]
+fn ports_short_and_long() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    ports:\n      - 80\n      - \"8080:80\"\n      - \"127.0.0.1:9000-9001:9000-9001/udp\"\n      - \"[::1]:53:53\"\n      - target: 443\n        published: \"8443\"\n        host_ip: 0.0.0.0\n",
+    )]);
+    let ports = &f.load().unwrap().services["web"].ports;
+    let s: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            format!(
+                "{}|{}|{}/{}",
+                p.host_ip.clone().unwrap_or_default(),
+                p.published.clone().unwrap_or_default(),
+                p.target,
+                p.protocol
+            )
+        })
+        .collect();
+    assert_eq!(
+        s,
+        [
+            "|80/tcp",
+            "|8080|80/tcp",
+            "127.0.0.1|9000|9000/udp",
+            "127.0.0.1|9001|9001/udp",
+            "::1|53|53/tcp",
+            "0.0.0.0|8443|443/tcp"
+        ]
+        .map(|x| {
+            // normalise the first expectation: no published port
+            x.replacen("|80/tcp", "||80/tcp", if x == "|80/tcp" { 1 } else { 0 })
+        })
+    );
+}
+
+#[test]
+fn bad_port_has_position() {
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    ports:\n      - \"80:abc\"\n",
+    )]);
+    assert_eq!(
+        e,
+        "compose.yaml:5:9: services.web.ports: invalid container port \"abc\" in \"80:abc\""
+    );
+}
+
+#[test]
+fn volumes_named_bind_and_readonly() {
+    let f = Fixture::new(&[
+        ("conf/nginx.conf", "a"),
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: x\n    volumes:\n      - data:/data\n      - ./conf/nginx.conf:/etc/nginx.conf:ro\n      - /var/log:/host-log\n      - type: tmpfs\n        target: /run\nvolumes:\n  data:\n",
+        ),
+    ]);
+    let p = f.load().unwrap();
+    let web = &p.services["web"];
+    assert_eq!(web.mounts[0].source, "my_app_data");
+    assert_eq!(web.mounts[0].kind, MountKind::Volume);
+    let root = f.root().canonicalize().unwrap();
+    assert_eq!(
+        web.mounts[1].source,
+        root.join("conf/nginx.conf").to_string_lossy()
+    );
+    assert!(web.mounts[1].read_only && web.mounts[1].from_repository);
+    assert_eq!(web.mounts[2].source, "/var/log");
+    assert!(!web.mounts[2].from_repository);
+    assert_eq!(web.tmpfs, ["/run"]);
+    assert!(web.files_hash.is_some());
+    assert!(
+        p.notes.iter().any(|n| n.contains("/var/log")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn host_root_rebases_repository_binds() {
+    let f = Fixture::new(&[
+        ("conf/a", "1"),
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: x\n    volumes: [./conf:/conf]\n",
+        ),
+    ]);
+    let mut opts = f.opts();
+    opts.host_root = Some(PathBuf::from("/srv/mooring/apps/x"));
+    let p = load(&opts).unwrap();
+    assert_eq!(
+        p.services["web"].mounts[0].source,
+        "/srv/mooring/apps/x/conf"
+    );
+    assert_eq!(p.working_dir, "/srv/mooring/apps/x");
+}
+
+#[test]
+fn mounted_file_content_changes_the_hash() {
+    let f = Fixture::new(&[
+        ("conf/a", "1"),
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: x\n    volumes: [./conf:/conf]\n  db:\n    image: x\n",
+        ),
+    ]);
+    let before = f.load().unwrap();
+    fs::write(f.root().join("conf/a"), "2").unwrap();
+    let after = f.load().unwrap();
+    assert_ne!(
+        before.services["web"].files_hash,
+        after.services["web"].files_hash
+    );
+    assert_eq!(before.services["db"], after.services["db"]);
+}
+
+#[test]
+fn paths_leaving_the_repository_are_refused() {
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    volumes: [../../etc:/x]\n",
+    )]);
+    assert!(e.contains("leaves the repository"), "{e}");
+    assert!(e.starts_with("compose.yaml:4:15"), "{e}");
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    env_file: ../secret.env\n",
+    )]);
+    assert!(e.contains("leaves the repository"), "{e}");
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    volumes: [./link/passwd:/x]\n",
+    )]);
+    std::os::unix::fs::symlink("/etc", f.root().join("link")).unwrap();
+    let e = f.load().unwrap_err().to_string();
+    assert!(e.contains("symlink"), "{e}");
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    volumes: [/x/y:/x]\n",
+    )]);
+    let mut opts = f.opts();
+    opts.protected_dirs = vec![PathBuf::from("/x")];
+    assert!(load(&opts)
+        .unwrap_err()
+        .to_string()
+        .contains("Mooring's data"));
+}
+
+#[test]
+fn unsupported_and_unknown_keys_are_errors_with_position() {
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    build: .\n",
+    )]);
+    assert!(
+        e.starts_with("compose.yaml:4:5: services.web: key `build` is not supported"),
+        "{e}"
+    );
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\nsecrets: {}\n",
+    )]);
+    assert!(
+        e.starts_with("compose.yaml:4:1: top level: key `secrets`"),
+        "{e}"
+    );
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "x-common: &c\n  image: x\nservices:\n  web:\n    <<: *c\n    x-note: hi\n",
+    )]);
+    assert_eq!(f.load().unwrap().services["web"].image, "x");
+}
+
+#[test]
+fn wrong_types_and_anonymous_volumes() {
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    read_only: maybe\n",
+    )]);
+    assert_eq!(
+        e,
+        "compose.yaml:4:16: services.web.read_only must be true or false, found \"maybe\""
+    );
+    let e = err_of(&[("compose.yaml", "services:\n  web:\n    image: [x]\n")]);
+    assert!(e.contains("services.web.image must be a string"), "{e}");
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    volumes: [/data]\n",
+    )]);
+    assert!(e.contains("anonymous volume"), "{e}");
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    volumes: [nope:/data]\n",
+    )]);
+    assert!(e.contains("volume `nope` is not declared"), "{e}");
+}
+
+#[test]
+fn depends_on_unknown_and_cycles() {
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    depends_on: [db]\n",
+    )]);
+    assert_eq!(
+        e,
+        "compose.yaml:4:17: services.web.depends_on: service `db` does not exist"
+    );
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on:\n      a:\n        condition: service_healthy\n",
+    )]);
+    assert!(e.contains("dependency cycle: a → b → a"), "{e}");
+}
+
+#[test]
+fn depends_on_long_form_and_healthcheck() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    depends_on:\n      db: {condition: service_healthy}\n      init: {condition: service_completed_successfully}\n  db:\n    image: x\n    healthcheck:\n      test: pg_isready\n      interval: 1m30s\n      retries: 3\n  init:\n    image: x\n",
+    )]);
+    let p = f.load().unwrap();
+    assert_eq!(
+        p.services["web"].depends_on["db"].condition,
+        DependsOnCondition::ServiceHealthy
+    );
+    let hc = p.services["db"].healthcheck.as_ref().unwrap();
+    assert_eq!(hc.test, ["CMD-SHELL", "pg_isready"]);
+    assert_eq!(hc.interval, Some(GoDuration(90_000_000_000)));
+    let order: Vec<&str> = p
+        .services_in_order()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(order, ["db", "init", "web"]);
+}
+
+#[test]
+fn several_files_merge_and_override_is_discovered() {
+    let f = Fixture::new(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: x\n    environment: [A=1]\n",
+        ),
+        (
+            "compose.override.yaml",
+            "services:\n  web:\n    environment: [B=2]\n",
+        ),
+        ("prod.yaml", "services:\n  web:\n    image: y\n"),
+    ]);
+    let p = f.load().unwrap();
+    assert_eq!(p.services["web"].environment.len(), 2);
+    assert_eq!(p.config_files, ["compose.yaml", "compose.override.yaml"]);
+    let mut opts = f.opts();
+    opts.files = vec!["compose.yaml".into(), "prod.yaml".into()];
+    let p = load(&opts).unwrap();
+    assert_eq!(p.services["web"].image, "y");
+    assert_eq!(p.services["web"].environment.len(), 1);
+}
+
+#[test]
+fn misc_service_keys() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "name: shop\nservices:\n  web:\n    image: x\n    command: sh -c 'echo \"hi there\"'\n    entrypoint: [/bin/sh]\n    restart: unless-stopped\n    stop_grace_period: 5s\n    extra_hosts: [\"db:10.0.0.2\", \"cache=10.0.0.3\"]\n    cap_add: [NET_ADMIN]\n    init: true\n    pull_policy: never\n    deploy:\n      resources:\n        limits: {cpus: '0.5', memory: 64m}\n    labels: {team: a}\n",
+    )]);
+    let p = f.load().unwrap();
+    assert_eq!(p.name, "shop");
+    let web = &p.services["web"];
+    assert_eq!(
+        web.command.as_deref().unwrap(),
+        ["sh", "-c", "echo \"hi there\""]
+    );
+    assert_eq!(web.restart, "unless-stopped");
+    assert_eq!(web.extra_hosts, ["db:10.0.0.2", "cache:10.0.0.3"]);
+    assert_eq!(web.nano_cpus, Some(500_000_000));
+    assert_eq!(web.memory, Some(64 << 20));
+    assert_eq!(web.pull_policy, PullPolicy::Never);
+    assert_eq!(web.init, Some(true));
+    assert_eq!(web.stop_grace_period, Some(GoDuration(5_000_000_000)));
+}
+
+#[test]
+fn missing_file_and_invalid_names() {
+    let f = Fixture::new(&[("readme", "")]);
+    assert!(f
+        .load()
+        .unwrap_err()
+        .to_string()
+        .starts_with("no Compose file in"));
+    let e = err_of(&[(
+        "compose.yaml",
+        "name: Bad Name\nservices:\n  web:\n    image: x\n",
+    )]);
+    assert!(e.starts_with("compose.yaml:1:7: project name"), "{e}");
+    assert_eq!(normalize_project_name("-My.App_1"), "myapp_1");
+}
+
+#[test]
+fn render_output_is_stable() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    environment: {A: 1}\n",
+    )]);
+    let p = f.load().unwrap();
+    let yaml = crate::output::to_yaml(&p);
+    assert!(
+        yaml.starts_with(
+            "name: my_app\nservices:\n  web:\n    image: x\n    environment:\n      A: \"1\"\n"
+        ),
+        "{yaml}"
+    );
+    assert_eq!(
+        crate::output::to_json(&p)["services"]["web"]["restart"],
+        "no"
+    );
+}

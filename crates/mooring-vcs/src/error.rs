@@ -1,0 +1,243 @@
+//! The error type of the source layer.
+//!
+//! Every message says what went wrong, where (always with a redacted URL), and
+//! what to do about it. URLs and Git stderr stored in these variants are already
+//! redacted, so `Debug` and `Display` are both safe to log.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while parsing, fetching or checking out a source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The source string is not a usable directory or Git URL.
+    #[error("invalid source '{input}': {reason}")]
+    InvalidSource {
+        /// The source as given (redacted).
+        input: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// A local source path does not exist.
+    #[error(
+        "source {} does not exist; pass an existing directory, a local Git repository, \
+         or a Git URL (https://, ssh://, git://, file://, user@host:path)",
+        path.display()
+    )]
+    NotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
+
+    /// `--ref` was given for a plain directory.
+    #[error(
+        "--ref {reference} cannot be used with {}: it is a plain directory, not a Git \
+         repository; drop --ref, or point the source at a Git repository",
+        path.display()
+    )]
+    RefWithDir {
+        /// The directory.
+        path: PathBuf,
+        /// The ref that was given.
+        reference: String,
+    },
+
+    /// The ref is syntactically unusable.
+    #[error(
+        "invalid ref '{reference}': {reason}; use a branch name, a tag name or a full commit id"
+    )]
+    InvalidRef {
+        /// The ref as given.
+        reference: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// The path inside the source is unusable (absolute, `..`, …).
+    #[error("invalid path '{path}': {reason}; use a relative folder inside the source, such as apps/web")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// The `git` executable could not be started.
+    #[error("could not run `git` ({source}); install Git and make sure it is on PATH")]
+    GitMissing {
+        /// The spawn error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A Git command failed.
+    #[error("git {action} failed for {url}: {stderr}")]
+    Git {
+        /// What was being done, e.g. `fetch`.
+        action: String,
+        /// The redacted repository URL.
+        url: String,
+        /// Git's (redacted, trimmed) stderr, plus a hint where one is known.
+        stderr: String,
+    },
+
+    /// A branch or tag name did not resolve.
+    #[error(
+        "ref '{reference}' not found in {url} (looked for branch refs/heads/{reference} \
+         and tag refs/tags/{reference}); {}",
+        available_refs(branches, tags)
+    )]
+    RefNotFound {
+        /// The redacted repository URL.
+        url: String,
+        /// The ref as given.
+        reference: String,
+        /// Branch names available in the repository.
+        branches: Vec<String>,
+        /// Tag names available in the repository.
+        tags: Vec<String>,
+    },
+
+    /// A commit id is not available (not in the cache and not fetchable).
+    #[error("commit {commit} not found in {url}: {detail}")]
+    CommitNotFound {
+        /// The redacted repository URL.
+        url: String,
+        /// The commit id.
+        commit: String,
+        /// What was tried and what to do.
+        detail: String,
+    },
+
+    /// The remote has no usable HEAD (empty repository or dangling default branch).
+    #[error(
+        "{url} has no default branch (its HEAD does not point at a commit); \
+         pass --ref with a branch, tag or commit id: {stderr}"
+    )]
+    NoRemoteHead {
+        /// The redacted repository URL.
+        url: String,
+        /// Git's redacted stderr.
+        stderr: String,
+    },
+
+    /// The requested path does not exist in the source at that revision.
+    #[error("path {path} not found in {location} at {revision}; check --path against the repository layout")]
+    PathNotFound {
+        /// The (normalized) path.
+        path: String,
+        /// The redacted URL or directory.
+        location: String,
+        /// The commit id or content hash.
+        revision: String,
+    },
+
+    /// The requested path exists but is not a directory.
+    #[error(
+        "path {path} in {location} at {revision} is not a directory; --path must name a folder"
+    )]
+    NotADirectory {
+        /// The (normalized) path.
+        path: String,
+        /// The redacted URL or directory.
+        location: String,
+        /// The commit id or content hash.
+        revision: String,
+    },
+
+    /// A revision id does not fit the source kind.
+    #[error("revision '{revision}' cannot be used with {location}: {reason}")]
+    InvalidRevision {
+        /// The revision id given.
+        revision: String,
+        /// The redacted URL or directory.
+        location: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// The per-repository lock could not be taken in time.
+    #[error(
+        "timed out after {waited_secs}s waiting for lock {}; if no other mooring process \
+         is using this data directory, remove that directory and retry",
+        path.display()
+    )]
+    LockTimeout {
+        /// The lock directory.
+        path: PathBuf,
+        /// How long we waited.
+        waited_secs: u64,
+    },
+
+    /// A filesystem operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, including the path.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SourceError {
+    /// Builds an [`SourceError::Io`] with a context message.
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> SourceError {
+        SourceError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// How many names of each kind an error message lists.
+const LIST_LIMIT: usize = 8;
+
+fn available_refs(branches: &[String], tags: &[String]) -> String {
+    if branches.is_empty() && tags.is_empty() {
+        return "the repository has no branches or tags".to_string();
+    }
+    format!(
+        "available branches: {}; tags: {}",
+        name_list(branches),
+        name_list(tags)
+    )
+}
+
+fn name_list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "(none)".to_string();
+    }
+    let shown: Vec<&str> = names.iter().take(LIST_LIMIT).map(String::as_str).collect();
+    let mut out = shown.join(", ");
+    if names.len() > LIST_LIMIT {
+        out.push_str(&format!(" … and {} more", names.len() - LIST_LIMIT));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_not_found_lists_a_few_names() {
+        let branches: Vec<String> = (0..10).map(|i| format!("b{i}")).collect();
+        let err = SourceError::RefNotFound {
+            url: "https://host/r".into(),
+            reference: "nope".into(),
+            branches,
+            tags: vec![],
+        };
+        let msg = err.to_string();
+        assert!(
+            msg.contains("ref 'nope' not found in https://host/r"),
+            "{msg}"
+        );
+        assert!(msg.contains("b0, b1"), "{msg}");
+        assert!(msg.contains("and 2 more"), "{msg}");
+        assert!(msg.contains("tags: (none)"), "{msg}");
+    }
+}

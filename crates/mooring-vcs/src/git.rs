@@ -1,0 +1,384 @@
+//! The Git process runner and the Git operations the cache needs.
+//!
+//! Every command is `git` with an argument vector (never a shell) and a hardened
+//! environment:
+//! - no prompts: `GIT_TERMINAL_PROMPT=0`, `GIT_ASKPASS`/`SSH_ASKPASS` removed,
+//!   `core.askPass` emptied, ssh in `BatchMode` unless the user configured their
+//!   own ssh command (`GIT_SSH_COMMAND`, `GIT_SSH` or `core.sshCommand`);
+//! - stdin is `/dev/null`, `LC_ALL=C` so messages can be matched;
+//! - nothing from the repository runs: `core.hooksPath=/dev/null`,
+//!   `core.fsmonitor=false`, repositories are created with an empty template;
+//! - inherited `GIT_DIR`-style variables are removed so the caller's environment
+//!   cannot redirect commands to another repository.
+//!
+//! The remote URL is written into the cache repository's config file directly
+//! (not passed on command lines, where it would show up in process listings),
+//! and all stderr is redacted before it is put into an error.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use crate::error::SourceError;
+use crate::redact::{redact_url, scrub};
+
+/// Ref that receives the remote's HEAD.
+const REMOTE_HEAD: &str = "refs/mooring/remote-HEAD";
+/// Prefix of refs that keep explicitly fetched commits alive.
+const PINNED: &str = "refs/mooring/pinned/";
+/// Longest stderr excerpt put into an error message.
+const STDERR_LIMIT: usize = 2000;
+
+/// Environment variables that would point `git` at another repository.
+const REPO_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_QUARANTINE_PATH",
+];
+
+/// A `git` command with Mooring's hardened settings and no repository.
+fn base_command() -> Command {
+    let mut cmd = Command::new("git");
+    cmd.args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "core.symlinks=true",
+        "-c",
+        "core.fsmonitor=false",
+        "-c",
+        "core.askPass=",
+        "-c",
+        "core.autocrlf=false",
+        "-c",
+        "fetch.recurseSubmodules=false",
+        "-c",
+        "advice.detachedHead=false",
+    ]);
+    for var in REPO_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GIT_ASKPASS")
+        .env_remove("SSH_ASKPASS")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn spawn_error(e: io::Error) -> SourceError {
+    if e.kind() == io::ErrorKind::NotFound {
+        SourceError::GitMissing { source: e }
+    } else {
+        SourceError::io("cannot run git", e)
+    }
+}
+
+/// Whether to force `ssh -o BatchMode=yes`: only when the user has not chosen an
+/// ssh command themselves. Checked once per process.
+fn force_batch_ssh(git_dir: &Path) -> bool {
+    static FORCE: OnceLock<bool> = OnceLock::new();
+    *FORCE.get_or_init(|| {
+        if std::env::var_os("GIT_SSH_COMMAND").is_some() || std::env::var_os("GIT_SSH").is_some() {
+            return false;
+        }
+        let mut cmd = base_command();
+        cmd.arg("--git-dir")
+            .arg(git_dir)
+            .args(["config", "--get", "core.sshCommand"]);
+        // Unset (exit 1) or unreadable: nobody configured one.
+        !cmd.output().is_ok_and(|o| o.status.success())
+    })
+}
+
+/// A bare cache repository for one remote URL.
+#[derive(Debug)]
+pub(crate) struct Repo {
+    git_dir: PathBuf,
+    url: String,
+}
+
+impl Repo {
+    /// A handle on the repository at `git_dir` (which may not exist yet).
+    pub(crate) fn new(git_dir: PathBuf, url: &str) -> Repo {
+        Repo {
+            git_dir,
+            url: url.to_string(),
+        }
+    }
+
+    /// The URL with credentials redacted, for messages.
+    pub(crate) fn shown_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    pub(crate) fn exists(&self) -> bool {
+        self.git_dir.join("HEAD").is_file() && self.git_dir.join("config").is_file()
+    }
+
+    /// Creates the bare repository atomically: built in a temporary directory
+    /// next to `git_dir`, configured, then renamed into place. Losing a race to
+    /// another process is fine.
+    pub(crate) fn create(&self) -> Result<(), SourceError> {
+        let parent = self.git_dir.parent().unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".init-")
+            .tempdir_in(parent)
+            .map_err(|e| {
+                SourceError::io(
+                    format!(
+                        "cannot create a temporary directory in {}",
+                        parent.display()
+                    ),
+                    e,
+                )
+            })?;
+        let staging = tmp.path().join("repo.git");
+        let mut cmd = base_command();
+        cmd.args(["init", "--bare", "--quiet", "--template="])
+            .arg(&staging);
+        let out = cmd.output().map_err(spawn_error)?;
+        self.check("init", &out)?;
+
+        let config = staging.join("config");
+        let ctx = || format!("cannot write {}", config.display());
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&config)
+            .map_err(|e| SourceError::io(ctx(), e))?;
+        let escaped = self.url.replace('\\', "\\\\").replace('"', "\\\"");
+        write!(
+            file,
+            "[core]\n\tlogAllRefUpdates = false\n[remote \"origin\"]\n\turl = \"{escaped}\"\n"
+        )
+        .map_err(|e| SourceError::io(ctx(), e))?;
+        drop(file);
+
+        match fs::rename(&staging, &self.git_dir) {
+            Ok(()) => Ok(()),
+            Err(_) if self.exists() => Ok(()),
+            Err(e) => Err(SourceError::io(
+                format!(
+                    "cannot move a new repository into {}",
+                    self.git_dir.display()
+                ),
+                e,
+            )),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = base_command();
+        if force_batch_ssh(&self.git_dir) {
+            cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+        }
+        cmd.arg("--git-dir").arg(&self.git_dir);
+        cmd
+    }
+
+    fn output(&self, args: &[&str]) -> Result<Output, SourceError> {
+        self.command().args(args).output().map_err(spawn_error)
+    }
+
+    /// Git's stderr, redacted and trimmed to a readable size.
+    fn stderr_of(&self, out: &Output) -> String {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let mut text = scrub(text.trim(), &self.url);
+        if text.len() > STDERR_LIMIT {
+            let mut cut = text.len() - STDERR_LIMIT;
+            while !text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            text = format!("…{}", &text[cut..]);
+        }
+        if text.is_empty() {
+            text = format!("exit status {}", out.status);
+        }
+        text
+    }
+
+    fn check(&self, action: &str, out: &Output) -> Result<String, SourceError> {
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(SourceError::Git {
+                action: action.to_string(),
+                url: self.shown_url(),
+                stderr: self.stderr_of(out),
+            })
+        }
+    }
+
+    fn run(&self, action: &str, args: &[&str]) -> Result<String, SourceError> {
+        let out = self.output(args)?;
+        self.check(action, &out)
+    }
+
+    /// Fetches all branches and tags (pruning deleted ones), plus the remote HEAD
+    /// when `with_head`. Incremental: only missing objects are transferred.
+    pub(crate) fn fetch_all(&self, with_head: bool) -> Result<(), SourceError> {
+        let head_refspec = format!("+HEAD:{REMOTE_HEAD}");
+        let mut args = vec![
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--no-tags",
+            "origin",
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+        ];
+        if with_head {
+            args.push(&head_refspec);
+        }
+        let out = self.output(&args)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = self.stderr_of(&out);
+        if with_head && stderr.contains("couldn't find remote ref HEAD") {
+            return Err(SourceError::NoRemoteHead {
+                url: self.shown_url(),
+                stderr,
+            });
+        }
+        Err(SourceError::Git {
+            action: "fetch".to_string(),
+            url: self.shown_url(),
+            stderr: format!(
+                "{stderr} (check the URL, network access and credentials; \
+                 credentials can come from a Git credential helper or ssh-agent)"
+            ),
+        })
+    }
+
+    /// Fetches one commit by id (for commits no branch or tag points at) and pins
+    /// it under `refs/mooring/pinned/` so it survives pruning.
+    pub(crate) fn fetch_commit(&self, commit: &str) -> Result<(), SourceError> {
+        let refspec = format!("+{commit}:{PINNED}{commit}");
+        let out = self.output(&["fetch", "--quiet", "--no-tags", "origin", &refspec])?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(SourceError::CommitNotFound {
+            url: self.shown_url(),
+            commit: commit.to_string(),
+            detail: format!(
+                "it is not reachable from any branch or tag, and fetching it directly failed: {}; \
+                 check the id and that it was pushed",
+                self.stderr_of(&out)
+            ),
+        })
+    }
+
+    /// Whether `commit` (a full id) is present as a commit.
+    pub(crate) fn has_commit(&self, commit: &str) -> Result<bool, SourceError> {
+        let object = format!("{commit}^{{commit}}");
+        Ok(self.output(&["cat-file", "-e", &object])?.status.success())
+    }
+
+    /// Resolves a full ref name (e.g. `refs/heads/main`) to a commit id.
+    pub(crate) fn resolve(&self, full_ref: &str) -> Result<Option<String>, SourceError> {
+        let spec = format!("{full_ref}^{{commit}}");
+        let out = self.output(&["rev-parse", "--verify", "--quiet", &spec])?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let id = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .to_ascii_lowercase();
+        Ok(Some(id))
+    }
+
+    /// Branch and tag names, most recently committed first.
+    pub(crate) fn list_refs(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
+        let text = self.run(
+            "for-each-ref",
+            &[
+                "for-each-ref",
+                "--sort=-committerdate",
+                "--format=%(refname)",
+                "refs/heads",
+                "refs/tags",
+            ],
+        )?;
+        let mut branches = Vec::new();
+        let mut tags = Vec::new();
+        for line in text.lines() {
+            if let Some(b) = line.strip_prefix("refs/heads/") {
+                branches.push(b.to_string());
+            } else if let Some(t) = line.strip_prefix("refs/tags/") {
+                tags.push(t.to_string());
+            }
+        }
+        Ok((branches, tags))
+    }
+
+    /// The subject (first line of the message) of a commit.
+    pub(crate) fn subject(&self, commit: &str) -> Result<String, SourceError> {
+        let raw = self.run("cat-file", &["cat-file", "commit", commit])?;
+        let message = raw.split_once("\n\n").map_or("", |(_, m)| m);
+        let line = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let mut subject: String = line
+            .trim()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if subject.chars().count() > 80 {
+            subject = subject.chars().take(79).collect();
+            subject.push('…');
+        }
+        Ok(subject)
+    }
+
+    /// The object type at `<commit>:<path>` (`tree`, `blob`, …), or `None` if
+    /// there is nothing at that path.
+    pub(crate) fn object_type(
+        &self,
+        commit: &str,
+        path: &str,
+    ) -> Result<Option<String>, SourceError> {
+        let object = format!("{commit}:{path}");
+        let out = self.output(&["cat-file", "-t", &object])?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        Ok(Some(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ))
+    }
+
+    /// Writes `path` (or everything, for `""`) of `commit` into the empty
+    /// directory `tree`, using a private index file at `index`.
+    pub(crate) fn materialize(
+        &self,
+        commit: &str,
+        path: &str,
+        tree: &Path,
+        index: &Path,
+    ) -> Result<(), SourceError> {
+        let pathspec = if path.is_empty() { "." } else { path };
+        let mut cmd = self.command();
+        cmd.arg("--work-tree")
+            .arg(tree)
+            .args([
+                "--literal-pathspecs",
+                "checkout",
+                "--quiet",
+                commit,
+                "--",
+                pathspec,
+            ])
+            .env("GIT_INDEX_FILE", index)
+            .current_dir(tree);
+        let out = cmd.output().map_err(spawn_error)?;
+        self.check("checkout", &out).map(|_| ())
+    }
+}
