@@ -32,9 +32,9 @@ pub struct LoadOptions {
     pub project_dir: PathBuf,
     /// Root of the snapshot: nothing outside it is read.
     pub snapshot_root: PathBuf,
-    /// Where the snapshot's content is found on the host for bind mounts; `None` means
-    /// the snapshot itself (a plain directory source).
-    pub host_root: Option<PathBuf>,
+    /// Name to use when neither `project_name` nor `name:` gives one (default: the
+    /// project folder's name), normalised as Compose does.
+    pub default_name: Option<String>,
     /// Compose files (`-f`), relative to `project_dir`; empty = discovery.
     pub files: Vec<String>,
     /// Project name override (`--app`).
@@ -163,17 +163,9 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     }
     let doc = merged.ok_or_else(|| LoadError::new("no Compose file"))?;
 
-    let host_project_dir = match &opts.host_root {
-        Some(h) => match project_dir.strip_prefix(&root) {
-            Ok(rel) if !rel.as_os_str().is_empty() => h.join(rel),
-            _ => h.clone(),
-        },
-        None => project_dir.clone(),
-    };
     let mut ctx = Decoder {
         root: root.clone(),
         project_dir: project_dir.clone(),
-        host_root: opts.host_root.clone(),
         protected: opts.protected_dirs.iter().map(|p| normalize(p)).collect(),
         vars,
         notes,
@@ -189,7 +181,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         })
         .unwrap_or_default();
     let mut project = ctx.project(&doc, opts.project_name.as_deref(), &fallback_name)?;
-    project.working_dir = host_project_dir.to_string_lossy().to_string();
+    project.working_dir = project_dir.to_string_lossy().to_string();
     project.config_files = files.iter().map(|f| display(f).to_string()).collect();
     project.notes = ctx.notes;
     Ok(project)
@@ -285,7 +277,6 @@ const SERVICE_KEYS: &[&str] = &[
 struct Decoder<'a> {
     root: PathBuf,
     project_dir: PathBuf,
-    host_root: Option<PathBuf>,
     protected: Vec<PathBuf>,
     vars: BTreeMap<String, String>,
     notes: Vec<String>,
@@ -714,16 +705,17 @@ impl Decoder<'_> {
         }
         check_keys(n, &what, SERVICE_KEYS)?;
         let w = |k: &str| format!("{what}.{k}");
-        let image =
-            match n.get("image") {
-                Some(v) => string(v, &w("image"))?,
-                None => return Err(err(
+        let image = match n.get("image") {
+            Some(v) => string(v, &w("image"))?,
+            None => {
+                return Err(err(
                     n,
                     format!(
                         "{what} has no `image` (Mooring deploys images; `build` is not supported)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if image.trim().is_empty() {
             return Err(err(
                 n.get("image").unwrap_or(n),
@@ -1055,12 +1047,14 @@ impl Decoder<'_> {
                     match opt {
                         "ro" => ro = true,
                         "rw" | "cached" | "delegated" | "consistent" => {}
-                        other => return Err(err(
-                            n,
-                            format!(
+                        other => {
+                            return Err(err(
+                                n,
+                                format!(
                                 "{what}: volume option {other:?} is not supported (use ro or rw)"
                             ),
-                        )),
+                            ))
+                        }
                     }
                 }
                 let kind = if source.starts_with(['.', '/', '~']) {
@@ -1177,11 +1171,7 @@ impl Decoder<'_> {
             .unwrap_or(Path::new(""))
             .to_path_buf();
         repo_files.push((rel.to_string_lossy().to_string(), full.clone()));
-        let host = match &self.host_root {
-            Some(h) => h.join(&rel),
-            None => full,
-        };
-        Ok((host.to_string_lossy().to_string(), true))
+        Ok((full.to_string_lossy().to_string(), true))
     }
 }
 
@@ -1238,22 +1228,23 @@ fn port(n: &Node, what: &str) -> Result<Vec<Port>, LoadError> {
     };
     check_protocol(&protocol).map_err(bad)?;
     // [HOST_IP:][HOST:]CONTAINER, the host IP possibly in brackets (IPv6).
-    let (host_ip, rest) =
-        if let Some(stripped) = spec.strip_prefix('[') {
-            let (ip, rest) = stripped
-                .split_once("]:")
-                .ok_or_else(|| bad(format!("invalid port {text:?}")))?;
-            (Some(ip.to_string()), rest)
-        } else {
-            let parts: Vec<&str> = spec.split(':').collect();
-            match parts.len() {
-                1 | 2 => (None, spec),
-                3 => (Some(parts[0].to_string()), &spec[parts[0].len() + 1..]),
-                _ => return Err(bad(format!(
+    let (host_ip, rest) = if let Some(stripped) = spec.strip_prefix('[') {
+        let (ip, rest) = stripped
+            .split_once("]:")
+            .ok_or_else(|| bad(format!("invalid port {text:?}")))?;
+        (Some(ip.to_string()), rest)
+    } else {
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.len() {
+            1 | 2 => (None, spec),
+            3 => (Some(parts[0].to_string()), &spec[parts[0].len() + 1..]),
+            _ => {
+                return Err(bad(format!(
                     "invalid port {text:?} (use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL])"
-                ))),
+                )))
             }
-        };
+        }
+    };
     let (published, container) = match rest.split_once(':') {
         Some((h, c)) => (Some(h), c),
         None => (None, rest),

@@ -36,6 +36,34 @@ impl Project {
         format!("{}-{}-1", self.name, service)
     }
 
+    /// Moves repository paths (bind sources from the repository, the working dir) from
+    /// where they were rendered (`from`, the snapshot) to where they live on the host
+    /// (`to`, the app's deploy tree). Hashes are unaffected: they cover content.
+    pub fn rebase_repository_paths(&mut self, from: &std::path::Path, to: &std::path::Path) {
+        let rebase = |p: &str| -> Option<String> {
+            let rel = std::path::Path::new(p).strip_prefix(from).ok()?;
+            Some(
+                if rel.as_os_str().is_empty() {
+                    to.to_path_buf()
+                } else {
+                    to.join(rel)
+                }
+                .to_string_lossy()
+                .to_string(),
+            )
+        };
+        for svc in self.services.values_mut() {
+            for m in svc.mounts.iter_mut().filter(|m| m.from_repository) {
+                if let Some(p) = rebase(&m.source) {
+                    m.source = p;
+                }
+            }
+        }
+        if let Some(p) = rebase(&self.working_dir) {
+            self.working_dir = p;
+        }
+    }
+
     /// Services in dependency order (dependencies first, then by name). The loader
     /// guarantees the graph is acyclic; should a cycle slip through, its members come last.
     pub fn services_in_order(&self) -> Vec<&Service> {
@@ -189,7 +217,7 @@ pub struct Healthcheck {
 }
 
 /// What a dependent waits for before it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DependsOnCondition {
     ServiceStarted,

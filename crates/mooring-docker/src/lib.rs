@@ -1,1 +1,14 @@
-//! placeholder
+//! Mooring's Docker provider: observes the **Live** state of an app through the Docker
+//! Engine API (`bollard`) and executes **Plans**. Bollard types never leave this crate:
+//! they are converted to `mooring-core` types here, at the boundary.
+//!
+//! - [`convert`]: desired service → container create body; inspect data → live types (pure).
+//! - [`Provider`]: connection, observe, execute actions.
+//! - [`reconcile`]: observe → plan → apply for one rendered project (the sync operation).
+
+pub mod convert;
+mod provider;
+pub mod reconcile;
+
+pub use provider::{Provider, ProviderError};
+pub use reconcile::{reconcile, ActionResult, Outcome, Progress, ReconcileOptions};

@@ -87,7 +87,7 @@ pub enum SourceError {
     #[error(
         "ref '{reference}' not found in {url} (looked for branch refs/heads/{reference} \
          and tag refs/tags/{reference}); {}",
-        available_refs(branches, tags)
+        available_refs(reference, branches, tags)
     )]
     RefNotFound {
         /// The redacted repository URL.
@@ -195,15 +195,20 @@ impl SourceError {
 /// How many names of each kind an error message lists.
 const LIST_LIMIT: usize = 8;
 
-fn available_refs(branches: &[String], tags: &[String]) -> String {
-    if branches.is_empty() && tags.is_empty() {
-        return "the repository has no branches or tags".to_string();
+fn available_refs(reference: &str, branches: &[String], tags: &[String]) -> String {
+    let mut out = if branches.is_empty() && tags.is_empty() {
+        "the repository has no branches or tags".to_string()
+    } else {
+        format!(
+            "available branches: {}; tags: {}",
+            name_list(branches),
+            name_list(tags)
+        )
+    };
+    if (4..40).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+        out.push_str("; abbreviated commit ids are not supported, use the full commit id");
     }
-    format!(
-        "available branches: {}; tags: {}",
-        name_list(branches),
-        name_list(tags)
-    )
+    out
 }
 
 fn name_list(names: &[String]) -> String {
@@ -239,5 +244,19 @@ mod tests {
         assert!(msg.contains("b0, b1"), "{msg}");
         assert!(msg.contains("and 2 more"), "{msg}");
         assert!(msg.contains("tags: (none)"), "{msg}");
+        assert!(!msg.contains("abbreviated"), "{msg}");
+    }
+
+    #[test]
+    fn ref_not_found_hints_at_abbreviated_ids() {
+        let err = SourceError::RefNotFound {
+            url: "https://host/r".into(),
+            reference: "1a2b3c4".into(),
+            branches: vec![],
+            tags: vec![],
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("no branches or tags"), "{msg}");
+        assert!(msg.contains("use the full commit id"), "{msg}");
     }
 }

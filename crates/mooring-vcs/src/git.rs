@@ -191,7 +191,12 @@ impl Repo {
     /// Git's stderr, redacted and trimmed to a readable size.
     fn stderr_of(&self, out: &Output) -> String {
         let text = String::from_utf8_lossy(&out.stderr);
-        let mut text = scrub(text.trim(), &self.url);
+        let text: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let mut text = scrub(&text.join("; "), &self.url);
         if text.len() > STDERR_LIMIT {
             let mut cut = text.len() - STDERR_LIMIT;
             while !text.is_char_boundary(cut) {

@@ -35,8 +35,10 @@ mod git;
 mod lock;
 mod redact;
 mod spec;
+mod tree;
 
 pub use cache::{Cache, Revision, Snapshot};
 pub use error::SourceError;
 pub use redact::redact_url;
 pub use spec::SourceSpec;
+pub use tree::sync_tree;

@@ -150,8 +150,10 @@ impl Daemon {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // Run `git-daemon` itself: `git daemon` would fork it as a child that
+        // outlives a killed `git` wrapper.
+        let exec_path = git(Path::new("."), &["--exec-path"]);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
             .arg(format!("--base-path={}", base.display()))
             .arg(format!("--port={port}"))
@@ -367,7 +369,6 @@ fn deleted_branch_is_pruned_and_unreachable_commit_is_fetched_by_id() {
     // A commit only reachable from a branch that is then deleted upstream.
     git(&fx.bare, &["update-ref", "-d", "refs/heads/dev"]);
     let err = cache.fetch(&spec(&url, Some("dev"))).unwrap_err();
-    eprintln!("MSG {err}");
     assert!(matches!(err, SourceError::RefNotFound { .. }), "{err}");
     // The id still works: fetched directly (protocol v2 allows it).
     let rev = cache.fetch(&spec(&url, Some(&fx.dev))).unwrap();
@@ -382,7 +383,6 @@ fn unknown_commit_id_is_a_clear_error() {
     let url = fx.bare.to_str().unwrap();
     let missing = "0123456789abcdef0123456789abcdef01234567";
     let err = fx.cache().fetch(&spec(url, Some(missing))).unwrap_err();
-    eprintln!("MSG {err}");
     assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
     assert!(err.to_string().contains(missing), "{err}");
 }
@@ -413,7 +413,6 @@ fn empty_repository_has_no_head() {
         .cache()
         .fetch(&spec(empty.to_str().unwrap(), None))
         .unwrap_err();
-    eprintln!("MSG {err}");
     assert!(matches!(err, SourceError::NoRemoteHead { .. }), "{err}");
     assert!(err.to_string().contains("--ref"), "{err}");
 }
@@ -510,7 +509,6 @@ fn checkout_nonexistent_or_invalid_path_is_an_error() {
     let rev = cache.fetch(&source).unwrap();
 
     let err = cache.checkout(&source, &rev, "apps/x").unwrap_err();
-    eprintln!("MSG {err}");
     assert!(matches!(err, SourceError::PathNotFound { .. }), "{err}");
     assert!(
         err.to_string()
@@ -519,7 +517,6 @@ fn checkout_nonexistent_or_invalid_path_is_an_error() {
     );
 
     let err = cache.checkout(&source, &rev, "README.md").unwrap_err();
-    eprintln!("MSG {err}");
     assert!(matches!(err, SourceError::NotADirectory { .. }), "{err}");
 
     for bad in ["../x", "apps/../../etc", "/etc", "apps/.."] {
@@ -550,7 +547,6 @@ fn checkout_requires_a_fetched_commit() {
         describe: String::new(),
     };
     let err = fx.cache().checkout(&source, &rev, "").unwrap_err();
-    eprintln!("MSG {err}");
     assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
     assert!(err.to_string().contains("fetch the source first"), "{err}");
 
@@ -559,7 +555,6 @@ fn checkout_requires_a_fetched_commit() {
         describe: String::new(),
     };
     let err = fx.cache().checkout(&source, &bogus, "").unwrap_err();
-    eprintln!("MSG {err}");
     assert!(matches!(err, SourceError::InvalidRevision { .. }), "{err}");
 }
 
@@ -578,7 +573,6 @@ fn credentials_never_appear_in_errors() {
     let source = SourceSpec::parse(&url, Some("main")).unwrap();
     let err = Cache::new(tmp.path()).fetch(&source).unwrap_err();
     let shown = format!("{err} / {err:?} / {source} / {source:?}");
-    eprintln!("MSG {shown}");
     assert!(!shown.contains("hunter2secret"), "{shown}");
     assert!(!shown.contains("alice"), "{shown}");
     assert!(matches!(err, SourceError::Git { .. }), "{shown}");

@@ -194,9 +194,11 @@ fn host_root_rebases_repository_binds() {
             "services:\n  web:\n    image: x\n    volumes: [./conf:/conf]\n",
         ),
     ]);
-    let mut opts = f.opts();
-    opts.host_root = Some(PathBuf::from("/srv/mooring/apps/x"));
-    let p = load(&opts).unwrap();
+    let mut p = f.load().unwrap();
+    p.rebase_repository_paths(
+        &f.root().canonicalize().unwrap(),
+        Path::new("/srv/mooring/apps/x"),
+    );
     assert_eq!(
         p.services["web"].mounts[0].source,
         "/srv/mooring/apps/x/conf"

@@ -1,0 +1,234 @@
+//! Conversions at the boundary between Mooring's types and Docker's API types. Pure.
+
+use bollard::container::{Config, NetworkingConfig};
+use bollard::models::{
+    ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use mooring_core::hash::spec_hash;
+use mooring_core::labels::*;
+use mooring_core::{ContainerState, LiveContainer, Project, Service};
+use std::collections::HashMap;
+
+/// The labels of a service's container: the user's, Mooring's identity, Compose's.
+pub fn container_labels(project: &Project, svc: &Service) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = svc.labels.clone().into_iter().collect();
+    labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
+    labels.insert(APP.into(), project.name.clone());
+    labels.insert(SPEC_HASH.into(), spec_hash(svc));
+    if let Some(h) = &svc.files_hash {
+        labels.insert(FILES_HASH.into(), h.clone());
+    }
+    labels.insert(COMPOSE_PROJECT.into(), project.name.clone());
+    labels.insert(COMPOSE_SERVICE.into(), svc.name.clone());
+    labels.insert(COMPOSE_CONTAINER_NUMBER.into(), "1".into());
+    labels.insert(COMPOSE_ONEOFF.into(), "False".into());
+    labels.insert(COMPOSE_WORKING_DIR.into(), project.working_dir.clone());
+    labels.insert(COMPOSE_CONFIG_FILES.into(), project.config_files.join(","));
+    labels
+}
+
+/// Labels for networks and volumes Mooring creates.
+pub fn resource_labels(
+    project: &Project,
+    key_label: &str,
+    key: &str,
+    user: &std::collections::BTreeMap<String, String>,
+) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = user.clone().into_iter().collect();
+    labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
+    labels.insert(APP.into(), project.name.clone());
+    labels.insert(COMPOSE_PROJECT.into(), project.name.clone());
+    labels.insert(key_label.into(), key.into());
+    labels
+}
+
+/// Restart policy from Compose's text (`on-failure:3`).
+pub fn restart_policy(text: &str) -> RestartPolicy {
+    let (name, retries) = match text.split_once(':') {
+        Some((n, r)) => (n, r.parse().ok()),
+        None => (text, None),
+    };
+    let name = match name {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => RestartPolicyNameEnum::NO,
+    };
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: retries,
+    }
+}
+
+/// The networks a container joins at creation (the first) and afterwards (the rest),
+/// as `(docker network name, aliases)`.
+pub fn network_attachments(svc: &Service) -> Vec<(String, Vec<String>)> {
+    svc.networks
+        .values()
+        .map(|n| (n.name.clone(), n.aliases.clone()))
+        .collect()
+}
+
+/// The create body for a service's container.
+pub fn container_config(project: &Project, svc: &Service) -> Config<String> {
+    let mut exposed = HashMap::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for p in &svc.ports {
+        let key = format!("{}/{}", p.target, p.protocol);
+        exposed.insert(key.clone(), HashMap::new());
+        bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: p.host_ip.clone(),
+                host_port: Some(p.published.clone().unwrap_or_default()),
+            });
+    }
+    let binds: Vec<String> = svc
+        .mounts
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    let tmpfs: HashMap<String, String> = svc
+        .tmpfs
+        .iter()
+        .map(|t| match t.split_once(':') {
+            Some((path, opts)) => (path.to_string(), opts.to_string()),
+            None => (t.clone(), String::new()),
+        })
+        .collect();
+    let healthcheck = svc.healthcheck.as_ref().map(|h| HealthConfig {
+        test: Some(h.test.clone()),
+        interval: h.interval.map(|d| d.as_nanos_i64()),
+        timeout: h.timeout.map(|d| d.as_nanos_i64()),
+        retries: h.retries.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
+        start_period: h.start_period.map(|d| d.as_nanos_i64()),
+        start_interval: None,
+    });
+    let nonempty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let host_config = HostConfig {
+        binds: (!binds.is_empty()).then_some(binds),
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
+        restart_policy: Some(restart_policy(&svc.restart)),
+        memory: svc.memory,
+        nano_cpus: svc.nano_cpus,
+        cap_add: nonempty(&svc.cap_add),
+        cap_drop: nonempty(&svc.cap_drop),
+        extra_hosts: nonempty(&svc.extra_hosts),
+        init: svc.init,
+        readonly_rootfs: svc.read_only.then_some(true),
+        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        network_mode: svc.networks.values().next().map(|n| n.name.clone()),
+        ..Default::default()
+    };
+    let networking_config = svc.networks.values().next().map(|n| NetworkingConfig {
+        endpoints_config: HashMap::from([(
+            n.name.clone(),
+            EndpointSettings {
+                aliases: Some(n.aliases.clone()),
+                ..Default::default()
+            },
+        )]),
+    });
+    Config {
+        hostname: svc.hostname.clone(),
+        user: svc.user.clone(),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        env: Some(
+            svc.environment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
+        cmd: svc.command.clone(),
+        entrypoint: svc.entrypoint.clone(),
+        healthcheck,
+        image: Some(svc.image.clone()),
+        working_dir: svc.working_dir.clone(),
+        labels: Some(container_labels(project, svc)),
+        stop_signal: svc.stop_signal.clone(),
+        stop_timeout: svc
+            .stop_grace_period
+            .map(|d| i64::try_from(d.0 / 1_000_000_000).unwrap_or(i64::MAX)),
+        host_config: Some(host_config),
+        networking_config,
+        ..Default::default()
+    }
+}
+
+/// Live container from inspect data.
+pub fn live_container(c: ContainerInspectResponse) -> LiveContainer {
+    let config = c.config.unwrap_or_default();
+    let labels = config.labels.unwrap_or_default();
+    let host = c.host_config.unwrap_or_default();
+    let state = c.state.unwrap_or_default();
+    let restart = host.restart_policy.unwrap_or_default();
+    let restart = match restart.name {
+        Some(RestartPolicyNameEnum::ALWAYS) => "always".to_string(),
+        Some(RestartPolicyNameEnum::UNLESS_STOPPED) => "unless-stopped".to_string(),
+        Some(RestartPolicyNameEnum::ON_FAILURE) => match restart.maximum_retry_count {
+            Some(n) if n > 0 => format!("on-failure:{n}"),
+            _ => "on-failure".to_string(),
+        },
+        _ => "no".to_string(),
+    };
+    LiveContainer {
+        id: c.id.unwrap_or_default(),
+        name: c
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        service: labels.get(COMPOSE_SERVICE).cloned(),
+        spec_hash: labels.get(SPEC_HASH).cloned(),
+        files_hash: labels.get(FILES_HASH).cloned(),
+        state: ContainerState::parse(&state.status.map(|s| s.to_string()).unwrap_or_default()),
+        exit_code: state.exit_code,
+        health: state
+            .health
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty() && s != "none"),
+        image_ref: config.image.unwrap_or_default(),
+        image_id: c.image.unwrap_or_default(),
+        restart,
+        memory: host.memory.unwrap_or(0),
+        nano_cpus: host.nano_cpus.unwrap_or(0),
+        env: config.env.unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies_round_trip() {
+        for text in [
+            "no",
+            "always",
+            "unless-stopped",
+            "on-failure",
+            "on-failure:3",
+        ] {
+            let p = restart_policy(text);
+            let c = ContainerInspectResponse {
+                host_config: Some(HostConfig {
+                    restart_policy: Some(p),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            assert_eq!(live_container(c).restart, text);
+        }
+    }
+}

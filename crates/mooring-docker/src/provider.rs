@@ -1,0 +1,399 @@
+//! The connection to one Docker host and the primitive operations Mooring needs:
+//! observe an app's live state, and execute single actions.
+
+use crate::convert::{container_config, live_container, network_attachments, resource_labels};
+use bollard::container::{
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions,
+    StopContainerOptions,
+};
+use bollard::errors::Error as BollardError;
+use bollard::image::CreateImageOptions;
+use bollard::models::EndpointSettings;
+use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, ListNetworksOptions};
+use bollard::volume::{CreateVolumeOptions, ListVolumesOptions};
+use bollard::Docker;
+use futures_util::future::join_all;
+use futures_util::StreamExt;
+use mooring_core::labels::{APP, COMPOSE_NETWORK, COMPOSE_VOLUME};
+use mooring_core::{Live, LiveContainer, LiveNetwork, LiveVolume, Project, Service};
+use std::collections::{BTreeMap, HashMap};
+
+/// What went wrong talking to Docker.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("cannot connect to Docker at {endpoint}: {source}; is the Docker daemon running and is the socket readable?")]
+    Connect {
+        endpoint: String,
+        source: BollardError,
+    },
+    #[error("Docker endpoint {0} is not supported yet (use unix:///path/to/docker.sock)")]
+    Endpoint(String),
+    #[error("{what}: {}", docker_message(.source))]
+    Api { what: String, source: BollardError },
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn docker_message(e: &BollardError) -> String {
+    match e {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => {
+            format!("Docker answered {status_code}: {message}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn api(what: impl Into<String>) -> impl FnOnce(BollardError) -> ProviderError {
+    let what = what.into();
+    move |source| ProviderError::Api { what, source }
+}
+
+fn is_not_found(e: &BollardError) -> bool {
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// A Docker host.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    docker: Docker,
+}
+
+impl Provider {
+    /// Connects to `endpoint` (`unix:///var/run/docker.sock`), or to `DOCKER_HOST`, or to the
+    /// local default socket, and agrees on an API version with the daemon.
+    pub async fn connect(endpoint: Option<&str>) -> Result<Provider, ProviderError> {
+        let env = std::env::var("DOCKER_HOST").ok();
+        let endpoint = endpoint
+            .map(str::to_string)
+            .or(env)
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+        let Some(path) = endpoint.strip_prefix("unix://") else {
+            return Err(ProviderError::Endpoint(endpoint));
+        };
+        let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(
+            |source| ProviderError::Connect {
+                endpoint: endpoint.clone(),
+                source,
+            },
+        )?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|source| ProviderError::Connect {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+        Ok(Provider { docker })
+    }
+
+    /// The bollard client, for callers at this crate's level (tests, benchmarks).
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Observes what runs for `project`: one filtered list call, then an inspect per
+    /// container, network, volume and image concerned.
+    pub async fn observe(&self, project: &Project) -> Result<Live, ProviderError> {
+        let label = format!("{APP}={}", project.name);
+        let filters = HashMap::from([("label".to_string(), vec![label.clone()])]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: filters.clone(),
+                ..Default::default()
+            }))
+            .await
+            .map_err(api("listing containers"))?;
+        let inspects = join_all(
+            list.iter()
+                .filter_map(|c| c.id.as_deref())
+                .map(|id| self.inspect_container(id)),
+        )
+        .await;
+        let mut containers = Vec::new();
+        for c in inspects {
+            if let Some(c) = c? {
+                containers.push(c);
+            }
+        }
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let mut networks = BTreeMap::new();
+        let labelled = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: filters.clone(),
+            }))
+            .await
+            .map_err(api("listing networks"))?;
+        for n in labelled {
+            let net = LiveNetwork {
+                name: n.name.unwrap_or_default(),
+                id: n.id.unwrap_or_default(),
+                driver: n.driver.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default().into_iter().collect(),
+            };
+            networks.insert(net.name.clone(), net);
+        }
+        let missing: Vec<_> = project
+            .networks
+            .values()
+            .filter(|n| !networks.contains_key(&n.name))
+            .collect();
+        for net in missing {
+            match self.docker.inspect_network::<String>(&net.name, None).await {
+                Ok(n) => {
+                    networks.insert(
+                        net.name.clone(),
+                        LiveNetwork {
+                            name: net.name.clone(),
+                            id: n.id.unwrap_or_default(),
+                            driver: n.driver.unwrap_or_default(),
+                            labels: n.labels.unwrap_or_default().into_iter().collect(),
+                        },
+                    );
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api(format!("inspecting network {}", net.name))(e)),
+            }
+        }
+
+        let mut volumes = BTreeMap::new();
+        let labelled = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions { filters }))
+            .await
+            .map_err(api("listing volumes"))?;
+        for v in labelled.volumes.unwrap_or_default() {
+            volumes.insert(v.name.clone(), live_volume(v));
+        }
+        let missing: Vec<_> = project
+            .volumes
+            .values()
+            .filter(|v| !volumes.contains_key(&v.name))
+            .collect();
+        for vol in missing {
+            match self.docker.inspect_volume(&vol.name).await {
+                Ok(v) => {
+                    volumes.insert(vol.name.clone(), live_volume(v));
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api(format!("inspecting volume {}", vol.name))(e)),
+            }
+        }
+
+        let mut images = BTreeMap::new();
+        let mut refs: Vec<&str> = project
+            .services
+            .values()
+            .map(|s| s.image.as_str())
+            .collect();
+        refs.sort_unstable();
+        refs.dedup();
+        for (image, id) in refs
+            .iter()
+            .zip(join_all(refs.iter().map(|r| self.image_id(r))).await)
+        {
+            if let Some(id) = id? {
+                images.insert(image.to_string(), id);
+            }
+        }
+        Ok(Live {
+            containers,
+            networks,
+            volumes,
+            images,
+        })
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(c) => Ok(Some(live_container(c))),
+            // Removed between list and inspect: it is gone, which is what we observe.
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api(format!("inspecting container {id}"))(e)),
+        }
+    }
+
+    /// The id of a local image, `None` when it is not present.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>, ProviderError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    /// Inspects one container by name or id.
+    pub async fn container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError> {
+        self.inspect_container(id).await
+    }
+
+    pub(crate) async fn create_network(
+        &self,
+        project: &Project,
+        name: &str,
+    ) -> Result<(), ProviderError> {
+        let (key, net) = project
+            .networks
+            .iter()
+            .find(|(_, n)| n.name == name)
+            .ok_or_else(|| {
+                ProviderError::Failed(format!("network {name} is not in the project"))
+            })?;
+        let options = CreateNetworkOptions {
+            name: name.to_string(),
+            check_duplicate: true,
+            driver: net.driver.clone().unwrap_or_else(|| "bridge".into()),
+            options: net.driver_opts.clone().into_iter().collect(),
+            labels: resource_labels(project, COMPOSE_NETWORK, key, &net.labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(options)
+            .await
+            .map_err(api(format!("creating network {name}")))?;
+        Ok(())
+    }
+
+    pub(crate) async fn remove_network(&self, name: &str) -> Result<(), ProviderError> {
+        match self.docker.remove_network(name).await {
+            Err(e) if !is_not_found(&e) => Err(api(format!("removing network {name}"))(e)),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) async fn create_volume(
+        &self,
+        project: &Project,
+        name: &str,
+    ) -> Result<(), ProviderError> {
+        let (key, vol) = project
+            .volumes
+            .iter()
+            .find(|(_, v)| v.name == name)
+            .ok_or_else(|| ProviderError::Failed(format!("volume {name} is not in the project")))?;
+        let options = CreateVolumeOptions {
+            name: name.to_string(),
+            driver: vol.driver.clone().unwrap_or_else(|| "local".into()),
+            driver_opts: vol.driver_opts.clone().into_iter().collect(),
+            labels: resource_labels(project, COMPOSE_VOLUME, key, &vol.labels),
+        };
+        self.docker
+            .create_volume(options)
+            .await
+            .map_err(api(format!("creating volume {name}")))?;
+        Ok(())
+    }
+
+    pub(crate) async fn pull_image(&self, image: &str) -> Result<(), ProviderError> {
+        let options = CreateImageOptions {
+            from_image: image.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(api(format!("pulling image {image}")))?;
+            if let Some(e) = info.error {
+                return Err(ProviderError::Failed(format!("pulling image {image}: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates, connects and starts the container of `svc`.
+    pub(crate) async fn create_container(
+        &self,
+        project: &Project,
+        svc: &Service,
+        name: &str,
+    ) -> Result<(), ProviderError> {
+        let options = CreateContainerOptions {
+            name: name.to_string(),
+            platform: None,
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), container_config(project, svc))
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(BollardError::DockerResponseServerError { status_code: 409, .. }) => {
+                return Err(ProviderError::Failed(format!(
+                    "a container named {name} already exists but is not managed by Mooring for app {} (no io.mooring.app label); remove or rename it",
+                    project.name
+                )))
+            }
+            Err(e) => return Err(api(format!("creating container {name}"))(e)),
+        }
+        for (network, aliases) in network_attachments(svc).into_iter().skip(1) {
+            let options = ConnectNetworkOptions {
+                container: name.to_string(),
+                endpoint_config: EndpointSettings {
+                    aliases: Some(aliases),
+                    ..Default::default()
+                },
+            };
+            self.docker
+                .connect_network(&network, options)
+                .await
+                .map_err(api(format!("connecting {name} to network {network}")))?;
+        }
+        self.start_container(name).await
+    }
+
+    pub(crate) async fn start_container(&self, name: &str) -> Result<(), ProviderError> {
+        self.docker
+            .start_container(name, None::<StartContainerOptions<String>>)
+            .await
+            .map_err(api(format!("starting container {name}")))
+    }
+
+    /// Stops (honouring the grace period) and removes a container; absent is fine.
+    pub(crate) async fn remove_container(
+        &self,
+        id: &str,
+        grace_secs: Option<i64>,
+    ) -> Result<(), ProviderError> {
+        match self
+            .docker
+            .stop_container(id, grace_secs.map(|t| StopContainerOptions { t }))
+            .await
+        {
+            Ok(()) => {}
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => {}
+            Err(e) => return Err(api(format!("stopping container {id}"))(e)),
+        }
+        let options = RemoveContainerOptions {
+            force: true,
+            v: false,
+            link: false,
+        };
+        match self.docker.remove_container(id, Some(options)).await {
+            Err(e) if !is_not_found(&e) => Err(api(format!("removing container {id}"))(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn live_volume(v: bollard::models::Volume) -> LiveVolume {
+    LiveVolume {
+        name: v.name,
+        driver: v.driver,
+        options: v.options.into_iter().collect(),
+        labels: v.labels.into_iter().collect(),
+    }
+}

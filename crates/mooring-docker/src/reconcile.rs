@@ -1,0 +1,352 @@
+//! One sync operation for a rendered project: observe → plan → apply, reporting each
+//! action's start and result. A dry run stops after the plan: `diff` and `sync` share
+//! this code path.
+//!
+//! Order: networks and volumes, image pulls (after which the host is observed again,
+//! so containers are compared with the freshly pulled images), container removals,
+//! then containers in dependency waves — independent services in parallel, each wave
+//! waiting for `service_healthy` / `service_completed_successfully` where asked —
+//! and finally pruned networks. Every step is idempotent: an interrupted sync is
+//! finished by the next one (containers have fixed names, nothing is temporary).
+
+use crate::provider::{Provider, ProviderError};
+use futures_util::future::join_all;
+use mooring_core::plan::PlanError;
+use mooring_core::{plan, Action, DependsOnCondition, Plan, PlanOptions, PlannedAction, Project};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// How to reconcile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReconcileOptions {
+    /// Remove containers and networks of services the project no longer declares.
+    pub prune: bool,
+    /// Plan only; change nothing.
+    pub dry_run: bool,
+}
+
+/// What happened to one action.
+#[derive(Debug, Clone)]
+pub struct ActionResult {
+    pub action: PlannedAction,
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+/// Progress reports, in order, for a person watching.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// An action begins.
+    Started(&'a PlannedAction),
+    /// An action ended.
+    Finished(&'a ActionResult),
+    /// Waiting for a dependency's condition before starting its dependents.
+    Waiting {
+        service: &'a str,
+        condition: &'a str,
+    },
+}
+
+/// The result of a reconcile.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The plan as first made (what a dry run shows).
+    pub plan: Plan,
+    /// Every executed action, in completion order.
+    pub results: Vec<ActionResult>,
+}
+
+impl Outcome {
+    /// The first failure, if any.
+    pub fn failure(&self) -> Option<&ActionResult> {
+        self.results.iter().find(|r| r.error.is_some())
+    }
+}
+
+/// Why a reconcile could not run at all (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+type Report<'a> = &'a (dyn Fn(Progress<'_>) + Sync);
+
+/// Observes, plans and (unless dry run) applies.
+pub async fn reconcile(
+    provider: &Provider,
+    project: &Project,
+    options: ReconcileOptions,
+    report: Report<'_>,
+) -> Result<Outcome, ReconcileError> {
+    let live = provider.observe(project).await?;
+    let first = plan(
+        project,
+        &live,
+        PlanOptions {
+            prune: options.prune,
+            images_pulled: false,
+        },
+    )?;
+    let mut outcome = Outcome {
+        plan: first.clone(),
+        results: Vec::new(),
+    };
+    if options.dry_run || first.actions.is_empty() {
+        return Ok(outcome);
+    }
+    let (pulls, _): (Vec<_>, Vec<_>) = first
+        .actions
+        .iter()
+        .cloned()
+        .partition(|a| matches!(a.action, Action::PullImage { .. }));
+    let mut current = first;
+    if !pulls.is_empty() {
+        // Networks and volumes are not needed for pulling; pull first, then look again.
+        let results = join_all(pulls.iter().map(|a| execute(provider, project, a, report))).await;
+        let failed = results.iter().any(|r| r.error.is_some());
+        outcome.results.extend(results);
+        if failed {
+            return Ok(outcome);
+        }
+        let live = provider.observe(project).await?;
+        current = plan(
+            project,
+            &live,
+            PlanOptions {
+                prune: options.prune,
+                images_pulled: true,
+            },
+        )?;
+    }
+
+    let mut steps: Vec<Vec<PlannedAction>> = Vec::new();
+    let mut creates = Vec::new();
+    let mut removals = Vec::new();
+    let mut containers = Vec::new();
+    let mut network_removals = Vec::new();
+    for a in current.actions {
+        match a.action {
+            Action::CreateNetwork { .. } | Action::CreateVolume { .. } => creates.push(a),
+            Action::PullImage { .. } => {}
+            Action::RemoveContainer { .. } => removals.push(a),
+            Action::RemoveNetwork { .. } => network_removals.push(a),
+            _ => containers.push(a),
+        }
+    }
+    steps.push(creates);
+    steps.push(removals);
+    for step in steps {
+        if !run_parallel(provider, project, &step, report, &mut outcome).await {
+            return Ok(outcome);
+        }
+    }
+
+    // Containers, wave by wave.
+    let levels = levels(project);
+    let max = levels.values().copied().max().unwrap_or(0);
+    for level in 0..=max {
+        let wave: Vec<PlannedAction> = containers
+            .iter()
+            .filter(|a| a.action.service().and_then(|s| levels.get(s)) == Some(&level))
+            .cloned()
+            .collect();
+        if wave.is_empty() {
+            continue;
+        }
+        let mut waits = BTreeSet::new();
+        for a in &wave {
+            if let Some(svc) = a.action.service().and_then(|s| project.services.get(s)) {
+                for (dep, d) in &svc.depends_on {
+                    if d.condition != DependsOnCondition::ServiceStarted {
+                        waits.insert((dep.clone(), d.condition));
+                    }
+                }
+            }
+        }
+        let results = join_all(
+            waits
+                .iter()
+                .map(|(dep, cond)| wait_for(provider, project, dep, *cond, report)),
+        )
+        .await;
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            let failed = wave[0].clone();
+            outcome.results.push(ActionResult {
+                action: failed,
+                duration: Duration::ZERO,
+                error: Some(e),
+            });
+            return Ok(outcome);
+        }
+        if !run_parallel(provider, project, &wave, report, &mut outcome).await {
+            return Ok(outcome);
+        }
+    }
+    run_parallel(provider, project, &network_removals, report, &mut outcome).await;
+    Ok(outcome)
+}
+
+/// Runs actions concurrently; false when one failed.
+async fn run_parallel(
+    provider: &Provider,
+    project: &Project,
+    actions: &[PlannedAction],
+    report: Report<'_>,
+    outcome: &mut Outcome,
+) -> bool {
+    let results = join_all(
+        actions
+            .iter()
+            .map(|a| execute(provider, project, a, report)),
+    )
+    .await;
+    let ok = results.iter().all(|r| r.error.is_none());
+    outcome.results.extend(results);
+    ok
+}
+
+/// Dependency level of each service: 0 for none, else 1 + the deepest dependency.
+fn levels(project: &Project) -> BTreeMap<&str, usize> {
+    let mut levels: BTreeMap<&str, usize> = BTreeMap::new();
+    for svc in project.services_in_order() {
+        let level = svc
+            .depends_on
+            .keys()
+            .filter_map(|d| levels.get(d.as_str()))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        levels.insert(svc.name.as_str(), level);
+    }
+    levels
+}
+
+async fn execute(
+    provider: &Provider,
+    project: &Project,
+    a: &PlannedAction,
+    report: Report<'_>,
+) -> ActionResult {
+    report(Progress::Started(a));
+    let start = Instant::now();
+    let result = match &a.action {
+        Action::CreateNetwork { network } => provider.create_network(project, network).await,
+        Action::RemoveNetwork { network } => provider.remove_network(network).await,
+        Action::CreateVolume { volume } => provider.create_volume(project, volume).await,
+        Action::PullImage { image } => provider.pull_image(image).await,
+        Action::RemoveContainer { id, .. } => provider.remove_container(id, None).await,
+        Action::CreateContainer { service, container } => match project.services.get(service) {
+            Some(svc) => provider.create_container(project, svc, container).await,
+            None => Err(ProviderError::Failed(format!(
+                "service {service} is not in the project"
+            ))),
+        },
+        Action::RecreateContainer {
+            service,
+            container,
+            id,
+        } => match project.services.get(service) {
+            Some(svc) => {
+                let grace = svc
+                    .stop_grace_period
+                    .map(|d| i64::try_from(d.0 / 1_000_000_000).unwrap_or(i64::MAX));
+                match provider.remove_container(id, grace).await {
+                    Ok(()) => provider.create_container(project, svc, container).await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => Err(ProviderError::Failed(format!(
+                "service {service} is not in the project"
+            ))),
+        },
+        Action::StartContainer { id, .. } => provider.start_container(id).await,
+    };
+    let result = ActionResult {
+        action: a.clone(),
+        duration: start.elapsed(),
+        error: result.err().map(|e| e.to_string()),
+    };
+    report(Progress::Finished(&result));
+    result
+}
+
+/// Waits until `dep` is healthy or has completed successfully.
+async fn wait_for(
+    provider: &Provider,
+    project: &Project,
+    dep: &str,
+    condition: DependsOnCondition,
+    report: Report<'_>,
+) -> Result<(), String> {
+    let (word, limit) = match condition {
+        DependsOnCondition::ServiceHealthy => {
+            let hc = project
+                .services
+                .get(dep)
+                .and_then(|s| s.healthcheck.as_ref());
+            let Some(hc) = hc.filter(|h| h.test.first().map(String::as_str) != Some("NONE")) else {
+                return Err(format!(
+                    "service {dep} is a service_healthy dependency but has no healthcheck"
+                ));
+            };
+            let secs = |d: Option<mooring_core::desired::GoDuration>, default: u64| {
+                d.map(|d| d.0 / 1_000_000_000).unwrap_or(default)
+            };
+            let retries = hc.retries.unwrap_or(3);
+            let budget = secs(hc.start_period, 0)
+                + (secs(hc.interval, 30) + secs(hc.timeout, 30)) * (retries + 1)
+                + 10;
+            ("healthy", Duration::from_secs(budget))
+        }
+        DependsOnCondition::ServiceCompletedSuccessfully => {
+            ("completed successfully", Duration::from_secs(600))
+        }
+        DependsOnCondition::ServiceStarted => return Ok(()),
+    };
+    report(Progress::Waiting {
+        service: dep,
+        condition: word,
+    });
+    let name = project.container_name(dep);
+    let deadline = Instant::now() + limit;
+    loop {
+        let c = provider.container(&name).await.map_err(|e| e.to_string())?;
+        let Some(c) = c else {
+            return Err(format!("dependency {name} does not exist"));
+        };
+        match condition {
+            DependsOnCondition::ServiceHealthy => match c.health.as_deref() {
+                Some("healthy") => return Ok(()),
+                Some("unhealthy") => return Err(format!("dependency {name} is unhealthy")),
+                _ if c.state == mooring_core::ContainerState::Exited => {
+                    return Err(format!(
+                        "dependency {name} exited (code {}) before becoming healthy",
+                        c.exit_code.unwrap_or(-1)
+                    ))
+                }
+                _ => {}
+            },
+            _ => {
+                if c.state == mooring_core::ContainerState::Exited {
+                    return match c.exit_code {
+                        Some(0) => Ok(()),
+                        code => Err(format!(
+                            "dependency {name} exited with code {}",
+                            code.unwrap_or(-1)
+                        )),
+                    };
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "timed out after {}s waiting for {name} to be {word}",
+                limit.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
