@@ -1,1 +1,221 @@
-fn main() {}
+//! `mooring`: the command-line interface. Thin: parses arguments, calls the library
+//! crates (source → render → observe → plan → apply), prints.
+//!
+//! Exit codes: 0 success (and, for `diff`, in sync); 2 `diff` found differences;
+//! 1 error (bad input, source or Docker failure, a failed action).
+
+mod print;
+mod render;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use mooring_docker::{reconcile, Provider, ReconcileOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mooring",
+    version,
+    about = "Keeps Docker hosts moored to what a repository says."
+)]
+struct Cli {
+    /// Data directory (repository cache, deploy trees). Default: the platform's data directory.
+    #[arg(long, global = true, env = "MOORING_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// Compose file(s), relative to the project folder; merged in order.
+    #[arg(short = 'f', long = "file")]
+    files: Vec<String>,
+    /// App (Compose project) name; default: `name:` in the file, else the folder's name.
+    #[arg(long)]
+    app: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// A local folder, or a Git repository (local path, file://, https://, ssh://, git:// URL).
+    source: String,
+    /// Branch, tag or full commit id (Git); default: the remote's HEAD.
+    #[arg(long = "ref")]
+    reference: Option<String>,
+    /// Folder in the repository holding the Compose files.
+    #[arg(long, default_value = "")]
+    path: String,
+    #[command(flatten)]
+    render: RenderArgs,
+    /// Also remove containers and networks of services the project no longer declares.
+    #[arg(long)]
+    prune: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a project and report errors (file:line:col); changes nothing.
+    Validate {
+        /// Project folder.
+        dir: PathBuf,
+        #[command(flatten)]
+        render: RenderArgs,
+    },
+    /// Print the fully resolved project, like `docker compose config`.
+    Render {
+        dir: PathBuf,
+        #[command(flatten)]
+        render: RenderArgs,
+        #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+        output: Format,
+    },
+    /// Show what a sync would change. Exit 0 in sync, 2 out of sync, 1 on error.
+    Diff {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
+    },
+    /// Bring the host to the state the source declares.
+    Sync {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Plan and print, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn data_dir(cli: &Option<PathBuf>) -> Result<PathBuf> {
+    match cli {
+        Some(d) => Ok(d.clone()),
+        None => dirs::data_dir().map(|d| d.join("mooring")).context(
+            "no data directory could be determined; pass --data-dir or set MOORING_DATA_DIR",
+        ),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate { dir, render } => {
+            let project = render::local(&dir, &render.files, render.app.as_deref())?;
+            print::notes(&project.notes);
+            println!(
+                "{}: valid ({} services, {} networks, {} volumes) from {}",
+                project.name,
+                project.services.len(),
+                project.networks.len(),
+                project.volumes.len(),
+                project.config_files.join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render {
+            dir,
+            render,
+            output,
+        } => {
+            let project = render::local(&dir, &render.files, render.app.as_deref())?;
+            print::notes(&project.notes);
+            match output {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&mooring_compose::output::to_json(&project))?
+                ),
+                _ => print!("{}", mooring_compose::output::to_yaml(&project)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { source, output } => {
+            let data_dir = data_dir(&cli.data_dir)?;
+            let rendered = render::from_source(
+                &data_dir,
+                &source.source,
+                source.reference.as_deref(),
+                &source.path,
+                &source.render.files,
+                source.render.app.as_deref(),
+            )?;
+            let outcome = block_on(async {
+                let provider = Provider::connect(None).await?;
+                let options = ReconcileOptions {
+                    prune: source.prune,
+                    dry_run: true,
+                };
+                Ok::<_, anyhow::Error>(
+                    reconcile(&provider, &rendered.project, options, &|_| {}).await?,
+                )
+            })?;
+            print::plan(&outcome.plan, &rendered, output == Format::Json);
+            Ok(if outcome.plan.in_sync() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Sync {
+            source,
+            dry_run,
+            output,
+        } => {
+            let data_dir = data_dir(&cli.data_dir)?;
+            let rendered = render::from_source(
+                &data_dir,
+                &source.source,
+                source.reference.as_deref(),
+                &source.path,
+                &source.render.files,
+                source.render.app.as_deref(),
+            )?;
+            let json = output == Format::Json;
+            let outcome = block_on(async {
+                let provider = Provider::connect(None).await?;
+                if !dry_run {
+                    rendered.materialize()?;
+                }
+                let options = ReconcileOptions {
+                    prune: source.prune,
+                    dry_run,
+                };
+                let progress = print::Progress::new(json);
+                Ok::<_, anyhow::Error>(
+                    reconcile(&provider, &rendered.project, options, &|p| {
+                        progress.report(p)
+                    })
+                    .await?,
+                )
+            })?;
+            Ok(print::sync(&outcome, &rendered, dry_run, json))
+        }
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f)
+}
