@@ -1,0 +1,125 @@
+//! The machine's real Docker daemon, through the `docker` CLI: the local test image,
+//! unique app names, and clean-up of everything an app created, even on failure.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// The image every test uses, built locally from Debian's busybox-static.
+pub const IMAGE: &str = "mooring.local/busybox:latest";
+
+/// Runs `docker ARGS`, returning stdout; panics on failure.
+pub fn docker(args: &[&str]) -> String {
+    let out = docker_output(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs `docker ARGS` and returns the raw output (for commands allowed to fail).
+pub fn docker_output(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the `docker` CLI is required for these tests")
+}
+
+/// Checks the Docker daemon answers and the test image exists (building it if not).
+/// Fails — never skips — when Docker is missing: these tests exist to exercise it.
+pub fn require() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let info = docker_output(&["info", "--format", "{{.ServerVersion}}"]);
+        assert!(
+            info.status.success(),
+            "these tests need a running Docker daemon (CI={}): {}",
+            std::env::var("CI").unwrap_or_default(),
+            String::from_utf8_lossy(&info.stderr)
+        );
+        let script = workspace_root().join("scripts/busybox-image.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("bash is required");
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A unique app name for this test process.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes every container, network, volume and image tag of an app when dropped.
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        remove_app(&self.0);
+    }
+}
+
+/// Removes what carries the app's label (containers, networks, volumes) and images
+/// tagged `mooring.local/<app>`.
+pub fn remove_app(app: &str) {
+    let label = format!("label=io.mooring.app={app}");
+    let ids = docker_output(&["ps", "-aq", "--filter", &label]);
+    for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+        let _ = docker_output(&["rm", "-f", "-v", id]);
+    }
+    let nets = docker_output(&["network", "ls", "-q", "--filter", &label]);
+    for id in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
+        let _ = docker_output(&["network", "rm", id]);
+    }
+    let vols = docker_output(&["volume", "ls", "-q", "--filter", &label]);
+    for id in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
+        let _ = docker_output(&["volume", "rm", "-f", id]);
+    }
+    let images = docker_output(&["images", "-q", &format!("mooring.local/{app}")]);
+    for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
+        let _ = docker_output(&["rmi", "-f", id]);
+    }
+}
+
+/// `name state` of the app's containers, sorted.
+pub fn containers(app: &str) -> Vec<String> {
+    let label = format!("label=io.mooring.app={app}");
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &label,
+        "--format",
+        "{{.Names}} {{.State}}",
+    ]);
+    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// `docker inspect --format FORMAT NAME`.
+pub fn inspect(name: &str, format: &str) -> String {
+    docker(&["inspect", "--format", format, name])
+}

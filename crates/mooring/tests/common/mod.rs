@@ -1,0 +1,104 @@
+//! Shared harness for the CLI's black-box tests: runs the real `mooring` binary in a
+//! temp data directory, against the machine's Docker daemon.
+
+#![allow(dead_code, unused_imports)]
+
+pub use mooring_testkit::docker::{
+    containers, docker, docker_output, inspect, require, Cleanup, IMAGE,
+};
+pub use mooring_testkit::git::{Daemon, Repo};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// One test's app: unique name, own data directory, removed from Docker on drop.
+pub struct TestApp {
+    pub name: String,
+    pub data: tempfile::TempDir,
+    _cleanup: Cleanup,
+}
+
+impl TestApp {
+    pub fn new(prefix: &str) -> TestApp {
+        require();
+        let name = mooring_testkit::docker::unique_name(prefix);
+        TestApp {
+            _cleanup: Cleanup(name.clone()),
+            name,
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs `mooring ARGS` with this app's data directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        mooring(args, Some(self.data.path()))
+    }
+
+    /// Runs and asserts the exit code; returns stdout + stderr.
+    pub fn expect(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "mooring {args:?} exited {:?}:\n{text}",
+            out.status.code()
+        );
+        text
+    }
+
+    /// The app's containers, `name state`, sorted.
+    pub fn containers(&self) -> Vec<String> {
+        containers(&self.name)
+    }
+
+    pub fn container(&self, service: &str) -> String {
+        format!("{}-{service}-1", self.name)
+    }
+
+    pub fn id(&self, service: &str) -> String {
+        inspect(&self.container(service), "{{.Id}}")
+    }
+}
+
+/// Runs the `mooring` binary built for these tests.
+pub fn mooring(args: &[&str], data_dir: Option<&Path>) -> Output {
+    mooring_testkit::git::hermetic();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mooring"));
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("DOCKER_HOST");
+    if let Some(d) = data_dir {
+        cmd.env("MOORING_DATA_DIR", d);
+    }
+    cmd.output().expect("running mooring")
+}
+
+/// A two-service project: `web` serves ./site (a repository folder), `worker` writes a volume.
+pub fn demo_compose(app: &str, greeting: &str) -> String {
+    format!(
+        r#"name: {app}
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    environment:
+      GREETING: {greeting}
+    volumes:
+      - ./site:/www:ro
+    restart: unless-stopped
+  worker:
+    image: {IMAGE}
+    init: true
+    command: ["sleep", "3600"]
+    volumes:
+      - data:/data
+volumes:
+  data:
+"#
+    )
+}

@@ -1,0 +1,85 @@
+//! `validate` and `render` on project folders: no Docker involved.
+
+mod common;
+use common::mooring;
+use std::fs;
+
+fn project(compose: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = mooring(args, None);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn validate_reports_position_and_exit_code() {
+    let dir = project("services:\n  web:\n    image: x\n    ports: [\"80:http\"]\n");
+    let (code, _, err) = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "error: compose.yaml:4:13: services.web.ports: invalid container port \"http\" in \"80:http\"");
+    let dir = project("services:\n  web:\n    image: x\n");
+    let (code, out, _) = run(&["validate", dir.path().to_str().unwrap(), "--app", "shop"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("shop: valid (1 services"), "{out}");
+}
+
+#[test]
+fn render_prints_the_resolved_project() {
+    let dir =
+        project("services:\n  web:\n    image: \"busybox:${TAG:-1}\"\n    environment: [A=1]\n");
+    fs::write(dir.path().join(".env"), "TAG=2\n").unwrap();
+    let (code, out, _) = run(&["render", dir.path().to_str().unwrap(), "--app", "demo"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("name: demo\nservices:\n  web:\n    image: \"busybox:2\"\n"),
+        "{out}"
+    );
+    let (code, out, _) = run(&[
+        "render",
+        dir.path().to_str().unwrap(),
+        "--app",
+        "demo",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["services"]["web"]["environment"]["A"], "1");
+    assert_eq!(v["networks"]["default"]["name"], "demo_default");
+}
+
+#[test]
+fn several_files_with_f() {
+    let dir = project("services:\n  web:\n    image: x\n");
+    fs::write(
+        dir.path().join("prod.yaml"),
+        "services:\n  web:\n    image: y\n",
+    )
+    .unwrap();
+    let p = dir.path().to_str().unwrap();
+    let (code, out, _) = run(&[
+        "render",
+        p,
+        "-f",
+        "compose.yaml",
+        "-f",
+        "prod.yaml",
+        "--app",
+        "a",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"image\": \"y\""), "{out}");
+    let (code, _, err) = run(&["render", p, "-f", "../outside.yaml"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("leaves the repository"), "{err}");
+}
