@@ -296,7 +296,7 @@ impl fmt::Display for GoDuration {
         }
         if n < 1_000_000_000 {
             for (unit, suffix) in NS {
-                if n % unit == 0 || unit == 1 {
+                if n.is_multiple_of(unit) || unit == 1 {
                     return write!(f, "{}{suffix}", n / unit);
                 }
             }
