@@ -70,6 +70,8 @@ pub enum ReconcileError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error("{0}")]
+    Prepare(String),
 }
 
 type Report<'a> = &'a (dyn Fn(Progress<'_>) + Sync);

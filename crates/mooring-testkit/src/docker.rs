@@ -73,6 +73,7 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// Removes every container, network, volume and image tag of an app when dropped.
+/// (Image tags whose name contains the app's unique name are removed too.)
 pub struct Cleanup(pub String);
 
 impl Drop for Cleanup {
@@ -97,9 +98,12 @@ pub fn remove_app(app: &str) {
     for id in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
         let _ = docker_output(&["volume", "rm", "-f", id]);
     }
-    let images = docker_output(&["images", "-q", &format!("mooring.local/{app}")]);
-    for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
-        let _ = docker_output(&["rmi", "-f", id]);
+    let images = docker_output(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    for tag in String::from_utf8_lossy(&images.stdout)
+        .lines()
+        .filter(|t| t.contains(app))
+    {
+        let _ = docker_output(&["rmi", "-f", tag]);
     }
 }
 
@@ -122,4 +126,70 @@ pub fn containers(app: &str) -> Vec<String> {
 /// `docker inspect --format FORMAT NAME`.
 pub fn inspect(name: &str, format: &str) -> String {
     docker(&["inspect", "--format", format, name])
+}
+
+/// A private registry (Debian's `docker-registry`) on 127.0.0.1, storing in a temp
+/// folder, killed on drop. Docker treats loopback registries as insecure by default,
+/// so `docker push 127.0.0.1:PORT/...` works without TLS.
+pub struct Registry {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Registry {
+    /// Starts the registry; panics (never skips) when `docker-registry` is missing.
+    pub fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Debian's `docker-registry` is required for the pull tests (apt-get install docker-registry)");
+        let mut registry = Registry {
+            child,
+            _dir: dir,
+            port,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = registry.child.try_wait().unwrap() {
+                panic!("docker-registry exited early: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start listening"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// `127.0.0.1:PORT/NAME`.
+    pub fn reference(&self, name: &str) -> String {
+        format!("127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
