@@ -553,14 +553,30 @@ impl Decoder<'_> {
         if let Some(n) = doc.get("networks") {
             for (k, v) in entries(n, "networks")? {
                 let key = key_of(k).to_string();
-                networks.insert(key.clone(), self.network(&name, &key, v)?);
+                let t = self.top_level("networks", &name, &key, v)?;
+                let network = Network {
+                    name: t.name,
+                    driver: t.driver,
+                    driver_opts: t.driver_opts,
+                    external: t.external,
+                    labels: t.labels,
+                };
+                networks.insert(key, network);
             }
         }
         let mut volumes = BTreeMap::new();
         if let Some(n) = doc.get("volumes") {
             for (k, v) in entries(n, "volumes")? {
                 let key = key_of(k).to_string();
-                volumes.insert(key.clone(), self.volume(&name, &key, v)?);
+                let t = self.top_level("volumes", &name, &key, v)?;
+                let volume = Volume {
+                    name: t.name,
+                    driver: t.driver,
+                    driver_opts: t.driver_opts,
+                    external: t.external,
+                    labels: t.labels,
+                };
+                volumes.insert(key, volume);
             }
         }
 
@@ -596,61 +612,41 @@ impl Decoder<'_> {
         })
     }
 
-    fn network(&mut self, project: &str, key: &str, n: &Node) -> Result<Network, LoadError> {
-        let what = format!("networks.{key}");
+    /// A top-level network or volume: both take the same keys. The Docker name is
+    /// `name:`, else the key for external ones, else `<project>_<key>`.
+    fn top_level(
+        &self,
+        section: &str,
+        project: &str,
+        key: &str,
+        n: &Node,
+    ) -> Result<TopLevel, LoadError> {
+        let what = format!("{section}.{key}");
         check_keys(
             n,
             &what,
             &["name", "driver", "driver_opts", "external", "labels"],
         )?;
+        let field = |k: &str| format!("{what}.{k}");
         let external = n
             .get("external")
-            .map(|e| boolean(e, &format!("{what}.external")))
+            .map(|e| boolean(e, &field("external")))
             .transpose()?
             .unwrap_or(false);
         let name = match n.get("name") {
-            Some(v) => string(v, &format!("{what}.name"))?,
+            Some(v) => string(v, &field("name"))?,
             None if external => key.to_string(),
             None => format!("{project}_{key}"),
         };
-        Ok(Network {
+        Ok(TopLevel {
             name,
             driver: n
                 .get("driver")
-                .map(|v| string(v, &format!("{what}.driver")))
+                .map(|v| string(v, &field("driver")))
                 .transpose()?,
-            driver_opts: self.string_map(n.get("driver_opts"), &format!("{what}.driver_opts"))?,
+            driver_opts: self.string_map(n.get("driver_opts"), &field("driver_opts"))?,
             external,
-            labels: self.string_map(n.get("labels"), &format!("{what}.labels"))?,
-        })
-    }
-
-    fn volume(&mut self, project: &str, key: &str, n: &Node) -> Result<Volume, LoadError> {
-        let what = format!("volumes.{key}");
-        check_keys(
-            n,
-            &what,
-            &["name", "driver", "driver_opts", "external", "labels"],
-        )?;
-        let external = n
-            .get("external")
-            .map(|e| boolean(e, &format!("{what}.external")))
-            .transpose()?
-            .unwrap_or(false);
-        let name = match n.get("name") {
-            Some(v) => string(v, &format!("{what}.name"))?,
-            None if external => key.to_string(),
-            None => format!("{project}_{key}"),
-        };
-        Ok(Volume {
-            name,
-            driver: n
-                .get("driver")
-                .map(|v| string(v, &format!("{what}.driver")))
-                .transpose()?,
-            driver_opts: self.string_map(n.get("driver_opts"), &format!("{what}.driver_opts"))?,
-            external,
-            labels: self.string_map(n.get("labels"), &format!("{what}.labels"))?,
+            labels: self.string_map(n.get("labels"), &field("labels"))?,
         })
     }
 
@@ -1173,6 +1169,15 @@ impl Decoder<'_> {
         repo_files.push((rel.to_string_lossy().to_string(), full.clone()));
         Ok((full.to_string_lossy().to_string(), true))
     }
+}
+
+/// The keys networks and volumes share.
+struct TopLevel {
+    name: String,
+    driver: Option<String>,
+    driver_opts: BTreeMap<String, String>,
+    external: bool,
+    labels: BTreeMap<String, String>,
 }
 
 enum MountOrTmpfs {

@@ -76,11 +76,14 @@ pub enum ReconcileError {
 
 type Report<'a> = &'a (dyn Fn(Progress<'_>) + Sync);
 
-/// Observes, plans and (unless dry run) applies.
+/// Observes, plans and (unless dry run) applies. `prepare` runs once a plan with
+/// actions exists, before anything is applied (the CLI writes the deploy tree there);
+/// its error aborts the sync with nothing applied.
 pub async fn reconcile(
     provider: &Provider,
     project: &Project,
     options: ReconcileOptions,
+    prepare: &(dyn Fn() -> Result<(), String> + Sync),
     report: Report<'_>,
 ) -> Result<Outcome, ReconcileError> {
     let live = provider.observe(project).await?;
@@ -99,6 +102,7 @@ pub async fn reconcile(
     if options.dry_run || first.actions.is_empty() {
         return Ok(outcome);
     }
+    prepare().map_err(ReconcileError::Prepare)?;
     let (pulls, _): (Vec<_>, Vec<_>) = first
         .actions
         .iter()

@@ -5,56 +5,13 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::thread;
-use std::time::{Duration, Instant};
+
+use mooring_testkit::git::{git, hermetic, write, Daemon};
 
 use mooring_vcs::{Cache, SourceError, SourceSpec};
-
-/// Makes every `git` run by the tests and by the library hermetic.
-fn hermetic() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        std::env::set_var("GIT_CONFIG_GLOBAL", "/dev/null");
-        std::env::set_var("GIT_CONFIG_NOSYSTEM", "1");
-    });
-}
-
-/// Runs git in `dir`, panicking (never skipping) if it is missing or fails.
-fn git(dir: &Path, args: &[&str]) -> String {
-    hermetic();
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "protocol.file.allow=always",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("the `git` executable is required for these tests");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn write(path: &Path, contents: &str) {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).unwrap();
-    }
-    fs::write(path, contents).unwrap();
-}
 
 /// The fixture: a work tree with branches `main` and `dev`, an annotated tag
 /// `v1`, symlinks, and a bare copy for serving.
@@ -133,56 +90,6 @@ impl Fixture {
             &["push", "-q", self.bare.to_str().unwrap(), "main"],
         );
         git(&self.work, &["rev-parse", "HEAD"])
-    }
-}
-
-/// `git daemon` serving a directory, killed on drop.
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn start(base: &Path) -> Daemon {
-        hermetic();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Run `git-daemon` itself: `git daemon` would fork it as a child that
-        // outlives a killed `git` wrapper.
-        let exec_path = git(Path::new("."), &["--exec-path"]);
-        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
-            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
-            .arg(format!("--base-path={}", base.display()))
-            .arg(format!("--port={port}"))
-            .arg(base)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("`git daemon` is required for these tests");
-        let mut daemon = Daemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!("git daemon exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "git daemon did not start listening"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        daemon
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

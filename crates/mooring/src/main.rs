@@ -149,67 +149,69 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { source, output } => {
-            let data_dir = data_dir(&cli.data_dir)?;
-            let rendered = render::from_source(
-                &data_dir,
-                &source.source,
-                source.reference.as_deref(),
-                &source.path,
-                &source.render.files,
-                source.render.app.as_deref(),
-            )?;
-            let outcome = block_on(async {
-                let provider = Provider::connect(None).await?;
-                let options = ReconcileOptions {
-                    prune: source.prune,
-                    dry_run: true,
-                };
-                Ok::<_, anyhow::Error>(
-                    reconcile(&provider, &rendered.project, options, &|_| {}).await?,
-                )
-            })?;
-            print::plan(&outcome.plan, &rendered, output == Format::Json);
-            Ok(if outcome.plan.in_sync() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            reconcile_source(&cli.data_dir, &source, Mode::Diff, output == Format::Json)
         }
         Command::Sync {
             source,
             dry_run,
             output,
-        } => {
-            let data_dir = data_dir(&cli.data_dir)?;
-            let rendered = render::from_source(
-                &data_dir,
-                &source.source,
-                source.reference.as_deref(),
-                &source.path,
-                &source.render.files,
-                source.render.app.as_deref(),
-            )?;
-            let json = output == Format::Json;
-            let outcome = block_on(async {
-                let provider = Provider::connect(None).await?;
-                if !dry_run {
-                    rendered.materialize()?;
-                }
-                let options = ReconcileOptions {
-                    prune: source.prune,
-                    dry_run,
-                };
-                let progress = print::Progress::new(json);
-                Ok::<_, anyhow::Error>(
-                    reconcile(&provider, &rendered.project, options, &|p| {
-                        progress.report(p)
-                    })
-                    .await?,
-                )
-            })?;
-            Ok(print::sync(&outcome, &rendered, dry_run, json))
-        }
+        } => reconcile_source(
+            &cli.data_dir,
+            &source,
+            Mode::Sync { dry_run },
+            output == Format::Json,
+        ),
     }
+}
+
+enum Mode {
+    Diff,
+    Sync { dry_run: bool },
+}
+
+/// `diff` and `sync`: one path — render the source, then reconcile (dry for `diff`).
+fn reconcile_source(
+    data_dir_arg: &Option<PathBuf>,
+    source: &SourceArgs,
+    mode: Mode,
+    json: bool,
+) -> Result<ExitCode> {
+    let data_dir = data_dir(data_dir_arg)?;
+    let rendered = render::from_source(
+        &data_dir,
+        &source.source,
+        source.reference.as_deref(),
+        &source.path,
+        &source.render.files,
+        source.render.app.as_deref(),
+    )?;
+    let dry_run = !matches!(mode, Mode::Sync { dry_run: false });
+    let progress = print::Progress::new(json);
+    let outcome = block_on(async {
+        let provider = Provider::connect(None).await?;
+        let options = ReconcileOptions {
+            prune: source.prune,
+            dry_run,
+        };
+        let prepare = || rendered.materialize().map_err(|e| format!("{e:#}"));
+        Ok(
+            reconcile(&provider, &rendered.project, options, &prepare, &|p| {
+                progress.report(p)
+            })
+            .await?,
+        )
+    })?;
+    Ok(match mode {
+        Mode::Diff => {
+            print::plan(&outcome.plan, &rendered, json);
+            if outcome.plan.in_sync() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Mode::Sync { dry_run } => print::sync(&outcome, &rendered, dry_run, json),
+    })
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {

@@ -128,12 +128,6 @@ fn dry_run_changes_nothing() {
         "{out}"
     );
     assert!(app.containers().is_empty());
-    let nets = docker(&[
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("label=io.mooring.app={}", app.name),
-    ]);
+    let nets = app.networks();
     assert!(nets.is_empty());
 }

@@ -130,13 +130,7 @@ fn missing_images_fail_before_anything_is_created() {
         "{out}"
     );
     assert!(app.containers().is_empty());
-    let nets = docker(&[
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("label=io.mooring.app={}", app.name),
-    ]);
+    let nets = app.networks();
     assert!(nets.is_empty(), "nothing created before the pull succeeded");
     let never = compose.replace(":absent\n", ":absent\n    pull_policy: never\n");
     fs::write(dir.path().join("compose.yaml"), never).unwrap();

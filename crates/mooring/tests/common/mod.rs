@@ -55,6 +55,17 @@ impl TestApp {
         containers(&self.name)
     }
 
+    /// Ids of the networks carrying the app's label.
+    pub fn networks(&self) -> String {
+        docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=io.mooring.app={}", self.name),
+        ])
+    }
+
     pub fn container(&self, service: &str) -> String {
         format!("{}-{service}-1", self.name)
     }
