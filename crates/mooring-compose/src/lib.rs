@@ -6,6 +6,7 @@
 //! Invariant: nothing outside the snapshot root is read; every key is either
 //! understood or rejected with its position (never silently ignored).
 
+pub mod decode;
 pub mod dotenv;
 pub mod error;
 pub mod interpolate;

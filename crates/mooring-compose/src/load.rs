@@ -1,13 +1,13 @@
 //! From files to [`Project`]: discovery, `.env`, interpolation, merge, and the typed
 //! decoding of every supported Compose key, with validation.
 
+use crate::decode::*;
 use crate::dotenv;
 use crate::error::{LoadError, Pos};
 use crate::interpolate::{interpolate, Lookup};
 use crate::merge::{list_to_map, merge_documents};
 use crate::paths::{hash_paths, normalize, resolve_inside, PathError};
 use crate::yaml::{self, Node, Value};
-use mooring_core::desired::GoDuration;
 use mooring_core::{
     DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port, Project,
     PullPolicy, Service, ServiceNetwork, Volume,
@@ -281,145 +281,6 @@ struct Decoder<'a> {
     vars: BTreeMap<String, String>,
     notes: Vec<String>,
     display: &'a dyn Fn(&Path) -> Arc<str>,
-}
-
-// ---- small typed accessors -------------------------------------------------------
-
-fn err(n: &Node, msg: impl Into<String>) -> LoadError {
-    LoadError::at(n.pos.clone(), msg.into())
-}
-
-fn entries<'n>(n: &'n Node, what: &str) -> Result<&'n [(Node, Node)], LoadError> {
-    match &n.value {
-        Value::Map(e) => Ok(e),
-        Value::Null => Ok(&[]),
-        _ => Err(err(
-            n,
-            format!("{what} must be a mapping, found {}", n.kind()),
-        )),
-    }
-}
-
-fn key_of(k: &Node) -> &str {
-    k.text().unwrap_or_default()
-}
-
-fn check_keys(n: &Node, what: &str, allowed: &[&str]) -> Result<(), LoadError> {
-    for (k, _) in entries(n, what)? {
-        let key = key_of(k);
-        if !allowed.contains(&key) && !key.starts_with("x-") {
-            return Err(err(
-                k,
-                format!(
-                    "{what}: key `{key}` is not supported (supported: {})",
-                    allowed.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn string(n: &Node, what: &str) -> Result<String, LoadError> {
-    match &n.value {
-        Value::Scalar { text, .. } => Ok(text.clone()),
-        _ => Err(err(
-            n,
-            format!("{what} must be a string, found {}", n.kind()),
-        )),
-    }
-}
-
-fn boolean(n: &Node, what: &str) -> Result<bool, LoadError> {
-    match n.text() {
-        Some("true" | "True" | "TRUE") => Ok(true),
-        Some("false" | "False" | "FALSE") => Ok(false),
-        _ => Err(err(
-            n,
-            format!("{what} must be true or false, found {}", describe(n)),
-        )),
-    }
-}
-
-fn unsigned(n: &Node, what: &str) -> Result<u64, LoadError> {
-    n.text().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| {
-        err(
-            n,
-            format!("{what} must be a whole number, found {}", describe(n)),
-        )
-    })
-}
-
-fn describe(n: &Node) -> String {
-    match n.text() {
-        Some(t) => format!("{t:?}"),
-        None => n.kind().to_string(),
-    }
-}
-
-fn string_list(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
-    match &n.value {
-        Value::Seq(items) => items.iter().map(|i| string(i, what)).collect(),
-        Value::Null => Ok(vec![]),
-        _ => Err(err(
-            n,
-            format!("{what} must be a list of strings, found {}", n.kind()),
-        )),
-    }
-}
-
-fn string_or_list(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
-    match &n.value {
-        Value::Scalar { text, .. } => Ok(vec![text.clone()]),
-        _ => string_list(n, what),
-    }
-}
-
-/// Go duration syntax: `1h30m`, `10s`, `500ms`, `1.5s`.
-pub(crate) fn duration(n: &Node, what: &str) -> Result<GoDuration, LoadError> {
-    let text = string(n, what)?;
-    parse_duration(&text).ok_or_else(|| {
-        err(
-            n,
-            format!("{what}: invalid duration {text:?} (use e.g. 10s, 1m30s, 500ms)"),
-        )
-    })
-}
-
-fn parse_duration(s: &str) -> Option<GoDuration> {
-    if s == "0" {
-        return Some(GoDuration(0));
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    Some(GoDuration(total.round() as u64))
 }
 
 /// Docker's memory units: `512m`, `1g`, `1024` (bytes), `1.5gb`.

@@ -1,4 +1,5 @@
 use super::*;
+use mooring_core::desired::GoDuration;
 use std::fs;
 
 struct Fixture {

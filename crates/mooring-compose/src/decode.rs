@@ -1,0 +1,143 @@
+//! Typed access to positioned YAML nodes, with errors that name the field and its
+//! position: shared by the Compose loader and by Mooring's own configuration file.
+
+use crate::error::LoadError;
+use crate::yaml::{Node, Value};
+use mooring_core::desired::GoDuration;
+
+pub fn err(n: &Node, msg: impl Into<String>) -> LoadError {
+    LoadError::at(n.pos.clone(), msg.into())
+}
+
+pub fn entries<'n>(n: &'n Node, what: &str) -> Result<&'n [(Node, Node)], LoadError> {
+    match &n.value {
+        Value::Map(e) => Ok(e),
+        Value::Null => Ok(&[]),
+        _ => Err(err(
+            n,
+            format!("{what} must be a mapping, found {}", n.kind()),
+        )),
+    }
+}
+
+pub fn key_of(k: &Node) -> &str {
+    k.text().unwrap_or_default()
+}
+
+pub fn check_keys(n: &Node, what: &str, allowed: &[&str]) -> Result<(), LoadError> {
+    for (k, _) in entries(n, what)? {
+        let key = key_of(k);
+        if !allowed.contains(&key) && !key.starts_with("x-") {
+            return Err(err(
+                k,
+                format!(
+                    "{what}: key `{key}` is not supported (supported: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn string(n: &Node, what: &str) -> Result<String, LoadError> {
+    match &n.value {
+        Value::Scalar { text, .. } => Ok(text.clone()),
+        _ => Err(err(
+            n,
+            format!("{what} must be a string, found {}", n.kind()),
+        )),
+    }
+}
+
+pub fn boolean(n: &Node, what: &str) -> Result<bool, LoadError> {
+    match n.text() {
+        Some("true" | "True" | "TRUE") => Ok(true),
+        Some("false" | "False" | "FALSE") => Ok(false),
+        _ => Err(err(
+            n,
+            format!("{what} must be true or false, found {}", describe(n)),
+        )),
+    }
+}
+
+pub fn unsigned(n: &Node, what: &str) -> Result<u64, LoadError> {
+    n.text().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| {
+        err(
+            n,
+            format!("{what} must be a whole number, found {}", describe(n)),
+        )
+    })
+}
+
+pub fn describe(n: &Node) -> String {
+    match n.text() {
+        Some(t) => format!("{t:?}"),
+        None => n.kind().to_string(),
+    }
+}
+
+pub fn string_list(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
+    match &n.value {
+        Value::Seq(items) => items.iter().map(|i| string(i, what)).collect(),
+        Value::Null => Ok(vec![]),
+        _ => Err(err(
+            n,
+            format!("{what} must be a list of strings, found {}", n.kind()),
+        )),
+    }
+}
+
+pub fn string_or_list(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
+    match &n.value {
+        Value::Scalar { text, .. } => Ok(vec![text.clone()]),
+        _ => string_list(n, what),
+    }
+}
+
+/// Go duration syntax: `1h30m`, `10s`, `500ms`, `1.5s`.
+pub fn duration(n: &Node, what: &str) -> Result<GoDuration, LoadError> {
+    let text = string(n, what)?;
+    parse_duration(&text).ok_or_else(|| {
+        err(
+            n,
+            format!("{what}: invalid duration {text:?} (use e.g. 10s, 1m30s, 500ms)"),
+        )
+    })
+}
+
+pub fn parse_duration(s: &str) -> Option<GoDuration> {
+    if s == "0" {
+        return Some(GoDuration(0));
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * scale;
+    }
+    Some(GoDuration(total.round() as u64))
+}
