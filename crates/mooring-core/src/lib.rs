@@ -7,6 +7,7 @@
 
 pub mod desired;
 pub mod hash;
+pub mod health;
 pub mod labels;
 pub mod live;
 pub mod plan;
@@ -15,5 +16,6 @@ pub use desired::{
     DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port, Project,
     PullPolicy, Service, ServiceNetwork, Volume,
 };
+pub use health::{app_health, Health, ResourceHealth};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
 pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};

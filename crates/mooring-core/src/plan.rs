@@ -474,3 +474,5 @@ fn cpus_str(nano: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::support as tests_support;

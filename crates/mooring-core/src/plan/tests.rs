@@ -4,6 +4,14 @@ use crate::hash::tests::service;
 use crate::live::*;
 use std::collections::BTreeMap;
 
+pub(crate) mod support {
+    pub(crate) use super::{live_for, project_of};
+}
+
+pub(crate) fn project_of(names: &[&str]) -> Project {
+    project(names.iter().map(|n| named(n)).collect())
+}
+
 fn project(services: Vec<Service>) -> Project {
     let net = Network {
         name: "app_default".into(),
@@ -53,7 +61,7 @@ fn running(svc: &Service) -> LiveContainer {
     }
 }
 
-fn live_for(p: &Project) -> Live {
+pub(crate) fn live_for(p: &Project) -> Live {
     Live {
         containers: p.services.values().map(running).collect(),
         networks: BTreeMap::from([(

@@ -1,0 +1,114 @@
+//! Health rules: each desired service's container gets a [`Health`] from live inspect
+//! data; the app takes its worst resource's health.
+
+use crate::desired::{DependsOnCondition, Project};
+use crate::live::{ContainerState, Live};
+use serde::Serialize;
+use std::fmt;
+
+/// Health of a resource or an app, worst last in severity order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Health {
+    Healthy,
+    Suspended,
+    Progressing,
+    Unknown,
+    Missing,
+    Degraded,
+}
+
+impl Health {
+    /// The word used in the API, UI and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "Healthy",
+            Health::Suspended => "Suspended",
+            Health::Progressing => "Progressing",
+            Health::Unknown => "Unknown",
+            Health::Missing => "Missing",
+            Health::Degraded => "Degraded",
+        }
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Health of one service's container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceHealth {
+    pub service: String,
+    pub container: String,
+    pub health: Health,
+    /// Plain words: `running`, `exited with code 1`, `health check failing`.
+    pub message: String,
+}
+
+/// The health of every desired service and of the app (the worst of them).
+pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth>) {
+    let mut out = Vec::new();
+    for svc in project.services.values() {
+        let name = project.container_name(&svc.name);
+        let completes = project.services.values().any(|s| {
+            s.depends_on
+                .get(&svc.name)
+                .is_some_and(|d| d.condition == DependsOnCondition::ServiceCompletedSuccessfully)
+        });
+        let c = live
+            .containers
+            .iter()
+            .find(|c| c.name == name)
+            .or_else(|| live.containers.iter().find(|c| c.service.as_deref() == Some(&svc.name)));
+        let (health, message) = match c {
+            None => (Health::Missing, "container does not exist".to_string()),
+            Some(c) => match c.state {
+                ContainerState::Running => match c.health.as_deref() {
+                    Some("starting") => (Health::Progressing, "running, health check starting".into()),
+                    Some("unhealthy") => (Health::Degraded, "running, health check failing".into()),
+                    Some("healthy") => (Health::Healthy, "running, healthy".into()),
+                    _ => (Health::Healthy, "running".into()),
+                },
+                ContainerState::Exited if completes && c.exit_code == Some(0) => {
+                    (Health::Healthy, "completed successfully".into())
+                }
+                ContainerState::Exited => {
+                    (Health::Degraded, format!("exited with code {}", c.exit_code.unwrap_or(-1)))
+                }
+                ContainerState::Restarting => (Health::Degraded, "restarting".into()),
+                ContainerState::Created => (Health::Progressing, "created, not started".into()),
+                ContainerState::Paused => (Health::Suspended, "paused".into()),
+                ContainerState::Removing | ContainerState::Dead => {
+                    (Health::Degraded, c.state.as_str().to_string())
+                }
+            },
+        };
+        out.push(ResourceHealth { service: svc.name.clone(), container: name, health, message });
+    }
+    let worst = out.iter().map(|r| r.health).max().unwrap_or(Health::Unknown);
+    (worst, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests_support::{live_for, project_of};
+
+    #[test]
+    fn worst_resource_wins() {
+        let p = project_of(&["a", "b"]);
+        let mut live = live_for(&p);
+        assert_eq!(app_health(&p, &live).0, Health::Healthy);
+        live.containers[0].health = Some("starting".into());
+        assert_eq!(app_health(&p, &live).0, Health::Progressing);
+        live.containers[1].state = ContainerState::Exited;
+        live.containers[1].exit_code = Some(2);
+        let (h, r) = app_health(&p, &live);
+        assert_eq!(h, Health::Degraded);
+        assert_eq!(r[1].message, "exited with code 2");
+        live.containers.remove(0);
+        assert_eq!(app_health(&p, &live).1[0].health, Health::Missing);
+    }
+}
