@@ -12,7 +12,9 @@
 use crate::provider::{Provider, ProviderError};
 use futures_util::future::join_all;
 use mooring_core::plan::PlanError;
-use mooring_core::{plan, Action, DependsOnCondition, Plan, PlanOptions, PlannedAction, Project};
+use mooring_core::{
+    plan, Action, DependsOnCondition, Live, Plan, PlanOptions, PlannedAction, Project,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -54,6 +56,10 @@ pub struct Outcome {
     pub plan: Plan,
     /// Every executed action, in completion order.
     pub results: Vec<ActionResult>,
+    /// The host as last observed (after applying, when anything was applied).
+    pub live: Live,
+    /// What is still left to do against `live` (empty when the sync converged).
+    pub after: Plan,
 }
 
 impl Outcome {
@@ -98,11 +104,36 @@ pub async fn reconcile(
     let mut outcome = Outcome {
         plan: first.clone(),
         results: Vec::new(),
+        live,
+        after: first.clone(),
     };
     if options.dry_run || first.actions.is_empty() {
         return Ok(outcome);
     }
     prepare().map_err(ReconcileError::Prepare)?;
+    apply(provider, project, options, first, report, &mut outcome).await?;
+    outcome.live = provider.observe(project).await?;
+    outcome.after = plan(
+        project,
+        &outcome.live,
+        PlanOptions {
+            prune: options.prune,
+            images_pulled: true,
+        },
+    )?;
+    Ok(outcome)
+}
+
+/// Executes a plan in the order described at the top of this module; stops at the
+/// first failed step (its result is in `outcome.results`).
+async fn apply(
+    provider: &Provider,
+    project: &Project,
+    options: ReconcileOptions,
+    first: Plan,
+    report: Report<'_>,
+    outcome: &mut Outcome,
+) -> Result<(), ReconcileError> {
     let (pulls, _): (Vec<_>, Vec<_>) = first
         .actions
         .iter()
@@ -115,7 +146,7 @@ pub async fn reconcile(
         let failed = results.iter().any(|r| r.error.is_some());
         outcome.results.extend(results);
         if failed {
-            return Ok(outcome);
+            return Ok(());
         }
         let live = provider.observe(project).await?;
         current = plan(
@@ -145,8 +176,8 @@ pub async fn reconcile(
     steps.push(creates);
     steps.push(removals);
     for step in steps {
-        if !run_parallel(provider, project, &step, report, &mut outcome).await {
-            return Ok(outcome);
+        if !run_parallel(provider, project, &step, report, outcome).await {
+            return Ok(());
         }
     }
 
@@ -185,14 +216,14 @@ pub async fn reconcile(
                 duration: Duration::ZERO,
                 error: Some(e),
             });
-            return Ok(outcome);
+            return Ok(());
         }
-        if !run_parallel(provider, project, &wave, report, &mut outcome).await {
-            return Ok(outcome);
+        if !run_parallel(provider, project, &wave, report, outcome).await {
+            return Ok(());
         }
     }
-    run_parallel(provider, project, &network_removals, report, &mut outcome).await;
-    Ok(outcome)
+    run_parallel(provider, project, &network_removals, report, outcome).await;
+    Ok(())
 }
 
 /// Runs actions concurrently; false when one failed.
