@@ -57,16 +57,18 @@ pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth
                 .get(&svc.name)
                 .is_some_and(|d| d.condition == DependsOnCondition::ServiceCompletedSuccessfully)
         });
-        let c = live
-            .containers
-            .iter()
-            .find(|c| c.name == name)
-            .or_else(|| live.containers.iter().find(|c| c.service.as_deref() == Some(&svc.name)));
+        let c = live.containers.iter().find(|c| c.name == name).or_else(|| {
+            live.containers
+                .iter()
+                .find(|c| c.service.as_deref() == Some(&svc.name))
+        });
         let (health, message) = match c {
             None => (Health::Missing, "container does not exist".to_string()),
             Some(c) => match c.state {
                 ContainerState::Running => match c.health.as_deref() {
-                    Some("starting") => (Health::Progressing, "running, health check starting".into()),
+                    Some("starting") => {
+                        (Health::Progressing, "running, health check starting".into())
+                    }
                     Some("unhealthy") => (Health::Degraded, "running, health check failing".into()),
                     Some("healthy") => (Health::Healthy, "running, healthy".into()),
                     _ => (Health::Healthy, "running".into()),
@@ -74,9 +76,10 @@ pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth
                 ContainerState::Exited if completes && c.exit_code == Some(0) => {
                     (Health::Healthy, "completed successfully".into())
                 }
-                ContainerState::Exited => {
-                    (Health::Degraded, format!("exited with code {}", c.exit_code.unwrap_or(-1)))
-                }
+                ContainerState::Exited => (
+                    Health::Degraded,
+                    format!("exited with code {}", c.exit_code.unwrap_or(-1)),
+                ),
                 ContainerState::Restarting => (Health::Degraded, "restarting".into()),
                 ContainerState::Created => (Health::Progressing, "created, not started".into()),
                 ContainerState::Paused => (Health::Suspended, "paused".into()),
@@ -85,9 +88,18 @@ pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth
                 }
             },
         };
-        out.push(ResourceHealth { service: svc.name.clone(), container: name, health, message });
+        out.push(ResourceHealth {
+            service: svc.name.clone(),
+            container: name,
+            health,
+            message,
+        });
     }
-    let worst = out.iter().map(|r| r.health).max().unwrap_or(Health::Unknown);
+    let worst = out
+        .iter()
+        .map(|r| r.health)
+        .max()
+        .unwrap_or(Health::Unknown);
     (worst, out)
 }
 

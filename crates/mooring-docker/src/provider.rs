@@ -389,6 +389,66 @@ impl Provider {
     }
 }
 
+/// A change to a managed container, from Docker's event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    /// The `io.mooring.app` label.
+    pub app: String,
+    /// Container name.
+    pub container: String,
+    /// Docker's action: `die`, `destroy`, `update`, `oom`, `pause`, `start`...
+    pub action: String,
+}
+
+impl Provider {
+    /// Events of containers Mooring manages that may mean drift (died, removed,
+    /// updated, paused, out of memory). The stream ends or errors when the connection
+    /// drops; callers reconnect and resync.
+    pub fn container_events(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<ContainerEvent, ProviderError>> + '_ {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "label".to_string(),
+                vec![format!(
+                    "{}={}",
+                    mooring_core::labels::MANAGED_BY,
+                    mooring_core::labels::MANAGED_BY_VALUE
+                )],
+            ),
+            (
+                "event".to_string(),
+                ["die", "destroy", "update", "oom", "pause"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+        ]);
+        let options = bollard::system::EventsOptions {
+            since: None,
+            until: None,
+            filters,
+        };
+        self.docker
+            .events(Some(options))
+            .filter_map(|item| async move {
+                match item {
+                    Err(e) => Some(Err(api("reading Docker events")(e))),
+                    Ok(msg) => {
+                        let actor = msg.actor.unwrap_or_default();
+                        let attrs = actor.attributes.unwrap_or_default();
+                        let app = attrs.get(APP)?.clone();
+                        Some(Ok(ContainerEvent {
+                            app,
+                            container: attrs.get("name").cloned().unwrap_or_default(),
+                            action: msg.action.unwrap_or_default(),
+                        }))
+                    }
+                }
+            })
+    }
+}
+
 fn live_volume(v: bollard::models::Volume) -> LiveVolume {
     LiveVolume {
         name: v.name,
