@@ -4,6 +4,7 @@
 //! Exit codes: 0 success (and, for `diff`, in sync); 2 `diff` found differences;
 //! 1 error (bad input, source or Docker failure, a failed action).
 
+mod client;
 mod print;
 mod render;
 
@@ -95,6 +96,82 @@ enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
         output: Format,
     },
+    /// Run the reconciler daemon: every app of the configuration, continuously.
+    Serve {
+        /// The configuration file.
+        #[arg(long, default_value = "mooring.yaml", env = "MOORING_CONFIG")]
+        config: PathBuf,
+    },
+    /// API tokens (works on the store directly, no server needed).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Talk to a running server.
+    App {
+        /// Server URL.
+        #[arg(
+            long,
+            global = true,
+            env = "MOORING_SERVER",
+            default_value = "http://127.0.0.1:7420"
+        )]
+        server: String,
+        /// API token.
+        #[arg(long, global = true, env = "MOORING_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_enum,
+            global = true,
+            default_value = "text"
+        )]
+        output: Format,
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (shown once).
+    Create {
+        #[arg(long, default_value = "mooring.yaml", env = "MOORING_CONFIG")]
+        config: PathBuf,
+        /// viewer (read), operator (sync, rollback) or admin (tokens, reload).
+        #[arg(long)]
+        role: String,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Every app with sync status, health and revision.
+    List,
+    /// One app: status, conditions, resources, recent operations.
+    Get { name: String },
+    /// What a sync would change. Exit 0 in sync, 2 out of sync.
+    Diff { name: String },
+    /// Sync now, optionally to a revision; waits for the operation.
+    Sync {
+        name: String,
+        #[arg(long)]
+        revision: Option<String>,
+    },
+    /// Operations, newest first.
+    History { name: String },
+    /// Deploy an earlier revision (or `#ID` of an operation) and pin the app there.
+    Rollback {
+        name: String,
+        #[arg(long)]
+        to: String,
+    },
+    /// Remove the pin: auto-sync follows the source again.
+    Unpin { name: String },
 }
 
 fn main() -> ExitCode {
@@ -148,6 +225,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { config } => {
+            init_logging();
+            block_on(async {
+                mooring_server::serve::serve(&config)
+                    .await
+                    .map_err(anyhow::Error::msg)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Create { config, role, name },
+        } => {
+            let role: mooring_store::Role = role
+                .parse()
+                .map_err(|e: mooring_store::ParseRoleError| anyhow::anyhow!("{e}"))?;
+            let cfg = mooring_server::config::load(&config)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            let store = mooring_server::serve::open_store(&cfg).map_err(anyhow::Error::msg)?;
+            let token = store.create_token(&name, role, mooring_store::now_ms())?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::App {
+            server,
+            token,
+            output,
+            command,
+        } => {
+            let c = client::Client::new(&server, token);
+            let json = output == Format::Json;
+            match command {
+                AppCommand::List => client::list(&c, json),
+                AppCommand::Get { name } => client::get(&c, &name, json),
+                AppCommand::Diff { name } => client::diff(&c, &name, json),
+                AppCommand::Sync { name, revision } => client::operate(
+                    &c,
+                    &name,
+                    "sync",
+                    serde_json::json!({ "revision": revision }),
+                    json,
+                ),
+                AppCommand::History { name } => client::history(&c, &name, json),
+                AppCommand::Rollback { name, to } => {
+                    client::operate(&c, &name, "rollback", serde_json::json!({ "to": to }), json)
+                }
+                AppCommand::Unpin { name } => client::unpin(&c, &name),
+            }
+        }
         Command::Diff { source, output } => {
             reconcile_source(&cli.data_dir, &source, Mode::Diff, output == Format::Json)
         }
@@ -193,7 +318,7 @@ fn reconcile_source(
             prune: source.prune,
             dry_run,
         };
-        let prepare = || rendered.materialize().map_err(|e| format!("{e:#}"));
+        let prepare = || rendered.materialize();
         Ok(
             reconcile(&provider, &rendered.project, options, &prepare, &|p| {
                 progress.report(p)
@@ -212,6 +337,20 @@ fn reconcile_source(
         }
         Mode::Sync { dry_run } => print::sync(&outcome, &rendered, dry_run, json),
     })
+}
+
+fn init_logging() {
+    let level = std::env::var("MOORING_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(tracing::Level::INFO);
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {

@@ -1,8 +1,8 @@
 //! Human and JSON output: plans (with colour on a terminal), sync progress, results.
 
-use crate::render::Rendered;
 use mooring_core::{Action, Plan};
 use mooring_docker::reconcile::{Outcome, Progress as Event};
+use mooring_server::render::Rendered;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;

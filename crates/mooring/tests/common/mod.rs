@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod daemon;
+
 pub use mooring_testkit::docker::{
     containers, docker, docker_output, inspect, require, Cleanup, IMAGE,
 };

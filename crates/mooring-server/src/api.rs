@@ -1,0 +1,673 @@
+//! The HTTP side: the JSON API under `/api/v1` (every route authenticated by a bearer
+//! token with a role), `/metrics`, `/healthz` and `/readyz` (open), and `/hooks/<provider>`
+//! (signed webhooks). [`ROUTES`] is the single list of routes with their roles: the
+//! router, the authorization middleware and the OpenAPI document all follow it.
+
+use crate::config;
+use crate::controller::{Controller, StreamEvent, Trigger, TriggerKind};
+use crate::hooks::{self, normalize_repository, MAX_BODY};
+use crate::metrics::Metrics;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mooring_store::{now_ms, Role, Store};
+use mooring_vcs::SourceSpec;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, oneshot, RwLock};
+
+/// One route of the API: what the router serves and who may call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// `None`: open (health probes) or authenticated otherwise (webhook signatures).
+    pub role: Option<Role>,
+    pub summary: &'static str,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    role: Option<Role>,
+    summary: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        role,
+        summary,
+    }
+}
+
+const V: Option<Role> = Some(Role::Viewer);
+const O: Option<Role> = Some(Role::Operator);
+const A: Option<Role> = Some(Role::Admin);
+
+/// Every route the server answers.
+pub const ROUTES: &[Route] = &[
+    r("GET", "/healthz", None, "Liveness: the process answers."),
+    r("GET", "/readyz", None, "Readiness: the store is open and the control loop runs."),
+    r("GET", "/metrics", V, "Prometheus metrics."),
+    r("POST", "/hooks/{provider}", None, "Webhook from github, gitlab, gitea, forgejo, bitbucket or generic (signature or token required)."),
+    r("GET", "/api/v1/openapi.json", V, "This document."),
+    r("GET", "/api/v1/apps", V, "Every app with its sync status, health and revision."),
+    r("GET", "/api/v1/apps/{name}", V, "One app: status, configuration, live resources with health, recent operations."),
+    r("GET", "/api/v1/apps/{name}/diff", V, "The plan a sync would execute now."),
+    r("POST", "/api/v1/apps/{name}/sync", O, "Sync now (optionally to a revision); waits for the operation."),
+    r("POST", "/api/v1/apps/{name}/rollback", O, "Deploy an earlier revision (or an operation's revision) and pin the app there."),
+    r("POST", "/api/v1/apps/{name}/unpin", O, "Remove the pin: auto-sync follows the source again."),
+    r("POST", "/api/v1/apps/{name}/refresh", O, "Fetch the source and reconcile soon; returns at once."),
+    r("GET", "/api/v1/apps/{name}/operations", V, "The app's operations, newest first."),
+    r("GET", "/api/v1/operations/{id}", V, "One operation with every action."),
+    r("GET", "/api/v1/events", V, "Events, newest first (or after an id, oldest first)."),
+    r("GET", "/api/v1/stream", V, "Server-Sent Events: app status changes, actions, events."),
+    r("GET", "/api/v1/tokens", A, "API tokens (without their secrets)."),
+    r("POST", "/api/v1/tokens", A, "Create a token; the secret is shown once."),
+    r("DELETE", "/api/v1/tokens/{id}", A, "Revoke a token."),
+    r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid)."),
+];
+
+/// Shared by every request.
+pub struct ServerState {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub stream: broadcast::Sender<StreamEvent>,
+    pub controller: RwLock<Arc<Controller>>,
+    pub config_path: PathBuf,
+    pub ready: AtomicBool,
+    limiter: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl ServerState {
+    pub fn new(
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        stream: broadcast::Sender<StreamEvent>,
+        controller: Arc<Controller>,
+        config_path: PathBuf,
+    ) -> ServerState {
+        ServerState {
+            store,
+            metrics,
+            stream,
+            controller: RwLock::new(controller),
+            config_path,
+            ready: AtomicBool::new(false),
+            limiter: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+type St = State<Arc<ServerState>>;
+
+/// An API error: status and a message in `{"error": ...}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+impl From<mooring_store::StoreError> for ApiError {
+    fn from(e: mooring_store::StoreError) -> ApiError {
+        bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl From<crate::controller::ControlError> for ApiError {
+    fn from(e: crate::controller::ControlError) -> ApiError {
+        match e {
+            crate::controller::ControlError::UnknownApp(_) => {
+                bad(StatusCode::NOT_FOUND, e.to_string())
+            }
+            other => bad(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The router for `state`.
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/hooks/{provider}", post(webhook))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/apps", get(list_apps))
+        .route("/api/v1/apps/{name}", get(get_app))
+        .route("/api/v1/apps/{name}/diff", get(diff))
+        .route("/api/v1/apps/{name}/sync", post(sync))
+        .route("/api/v1/apps/{name}/rollback", post(rollback))
+        .route("/api/v1/apps/{name}/unpin", post(unpin))
+        .route("/api/v1/apps/{name}/refresh", post(refresh))
+        .route("/api/v1/apps/{name}/operations", get(app_operations))
+        .route("/api/v1/operations/{id}", get(operation))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/stream", get(stream))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/api/v1/reload", post(reload))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Checks the bearer token against the route's role; unknown routes fail closed.
+async fn authorize(State(state): St, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let Some(path) = path else {
+        return bad(StatusCode::NOT_FOUND, "no such route").into_response();
+    };
+    let method = req.method().as_str();
+    let Some(route) = ROUTES.iter().find(|r| r.path == path && r.method == method) else {
+        return bad(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+    };
+    let Some(needed) = route.role else {
+        return next.run(req).await;
+    };
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer")],
+            Json(json!({"error": "a bearer token is required (mooring token create)"})),
+        )
+            .into_response();
+    };
+    match state.store.authenticate(token.trim(), now_ms()) {
+        Ok(Some(info)) if info.role >= needed => next.run(req).await,
+        Ok(Some(info)) => bad(
+            StatusCode::FORBIDDEN,
+            format!("role {} may not do this; {} is needed", info.role, needed),
+        )
+        .into_response(),
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer")],
+            Json(json!({"error": "unknown or revoked token"})),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn readyz(State(state): St) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
+    }
+}
+
+async fn metrics(State(state): St) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3 document, built from [`ROUTES`].
+pub fn openapi_document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for route in ROUTES {
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let security = match route.role {
+            Some(role) => json!([{"bearer": [role.to_string()]}]),
+            None => json!([]),
+        };
+        let op = json!({
+            "summary": route.summary,
+            "parameters": params,
+            "security": security,
+            "responses": {"200": {"description": "OK"}, "401": {"description": "No or unknown token"}, "403": {"description": "Role too low"}},
+        });
+        let entry = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[route.method.to_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Mooring API", "version": env!("CARGO_PKG_VERSION")},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths,
+    })
+}
+
+async fn controller(state: &ServerState) -> Arc<Controller> {
+    state.controller.read().await.clone()
+}
+
+async fn list_apps(State(state): St) -> ApiResult {
+    let c = controller(&state).await;
+    let statuses = state.store.apps()?;
+    let apps: Vec<Value> = c
+        .app_names()
+        .iter()
+        .map(|name| {
+            let status = statuses.iter().find(|s| &s.name == name);
+            app_json(&c, name, status)
+        })
+        .collect();
+    Ok(Json(json!({ "apps": apps })).into_response())
+}
+
+fn app_json(c: &Controller, name: &str, status: Option<&mooring_store::AppStatus>) -> Value {
+    let cfg = c.app_config(name);
+    let mut v = match status {
+        Some(s) => serde_json::to_value(s).unwrap_or_default(),
+        None => json!({"name": name, "sync": "Unknown", "health": "Unknown", "conditions": []}),
+    };
+    if let Some(cfg) = cfg {
+        v["host"] = json!(cfg.host);
+        v["path"] = json!(cfg.source.path);
+        v["ref"] = json!(cfg.source.reference);
+        v["policy"] = json!({"auto": cfg.sync.auto, "self_heal": cfg.sync.self_heal, "prune": cfg.sync.prune, "interval_seconds": cfg.sync.interval.as_secs(), "volumes": cfg.volumes});
+    }
+    v
+}
+
+async fn get_app(State(state): St, Path(name): Path<String>) -> ApiResult {
+    let c = controller(&state).await;
+    if c.app_config(&name).is_none() {
+        return Err(bad(
+            StatusCode::NOT_FOUND,
+            format!("app {name} is not configured"),
+        ));
+    }
+    let status = state.store.app(&name)?;
+    let mut v = app_json(&c, &name, status.as_ref());
+    v["resources"] = match c.resources(&name).await {
+        Ok(r) => json!(r),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    v["operations"] = json!(state.store.operations(Some(&name), 10, None)?);
+    Ok(Json(v).into_response())
+}
+
+async fn diff(State(state): St, Path(name): Path<String>) -> ApiResult {
+    let c = controller(&state).await;
+    let (plan, revision) = c.diff(&name).await?;
+    Ok(Json(json!({"app": name, "revision": revision.id, "revision_describe": revision.describe, "in_sync": plan.in_sync(), "plan": plan})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct SyncBody {
+    revision: Option<String>,
+}
+
+async fn run_trigger(
+    state: &ServerState,
+    name: &str,
+    kind: TriggerKind,
+    revision: Option<String>,
+    pin: bool,
+) -> ApiResult {
+    let c = controller(state).await;
+    let (tx, rx) = oneshot::channel();
+    c.trigger(
+        name,
+        Trigger {
+            kind,
+            revision,
+            pin,
+            reply: Some(tx),
+        },
+    )
+    .await?;
+    match rx.await {
+        Ok(Ok(status)) => Ok(Json(json!({"ok": true, "status": status})).into_response()),
+        Ok(Err(error)) => {
+            let status = state.store.app(name)?;
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"ok": false, "error": error, "status": status})),
+            )
+                .into_response())
+        }
+        Err(_) => Err(bad(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is stopping",
+        )),
+    }
+}
+
+async fn sync(
+    State(state): St,
+    Path(name): Path<String>,
+    body: Option<Json<SyncBody>>,
+) -> ApiResult {
+    let revision = body.and_then(|b| b.0.revision);
+    run_trigger(&state, &name, TriggerKind::Api, revision, false).await
+}
+
+#[derive(Deserialize)]
+struct RollbackBody {
+    /// A revision (commit id, tag…) or an operation id (`#12` or `op:12`).
+    to: String,
+}
+
+async fn rollback(
+    State(state): St,
+    Path(name): Path<String>,
+    Json(body): Json<RollbackBody>,
+) -> ApiResult {
+    let op_id = body
+        .to
+        .strip_prefix('#')
+        .or_else(|| body.to.strip_prefix("op:"))
+        .and_then(|s| s.parse::<i64>().ok());
+    let revision = match op_id {
+        Some(id) => {
+            let op = state
+                .store
+                .operation(id)?
+                .filter(|o| o.app == name)
+                .ok_or_else(|| {
+                    bad(
+                        StatusCode::NOT_FOUND,
+                        format!("operation {id} of app {name} not found"),
+                    )
+                })?;
+            op.revision.ok_or_else(|| {
+                bad(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("operation {id} has no revision"),
+                )
+            })?
+        }
+        None => body.to,
+    };
+    run_trigger(&state, &name, TriggerKind::Rollback, Some(revision), true).await
+}
+
+async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResult {
+    let c = controller(&state).await;
+    if c.app_config(&name).is_none() {
+        return Err(bad(
+            StatusCode::NOT_FOUND,
+            format!("app {name} is not configured"),
+        ));
+    }
+    state.store.set_pin(&name, None)?;
+    c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"ok": true, "pinned": null})),
+    )
+        .into_response())
+}
+
+async fn refresh(State(state): St, Path(name): Path<String>) -> ApiResult {
+    let c = controller(&state).await;
+    c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"ok": true}))).into_response())
+}
+
+#[derive(Deserialize)]
+struct Page {
+    limit: Option<usize>,
+    before: Option<i64>,
+    after: Option<i64>,
+    app: Option<String>,
+}
+
+async fn app_operations(
+    State(state): St,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult {
+    let ops =
+        state
+            .store
+            .operations(Some(&name), page.limit.unwrap_or(50).min(500), page.before)?;
+    Ok(Json(json!({ "operations": ops })).into_response())
+}
+
+async fn operation(State(state): St, Path(id): Path<i64>) -> ApiResult {
+    let op = state
+        .store
+        .operation(id)?
+        .ok_or_else(|| bad(StatusCode::NOT_FOUND, format!("operation {id} not found")))?;
+    Ok(Json(json!(op)).into_response())
+}
+
+async fn events(State(state): St, Query(page): Query<Page>) -> ApiResult {
+    let ev = state.store.events(
+        page.app.as_deref(),
+        page.after,
+        page.limit.unwrap_or(100).min(1000),
+    )?;
+    Ok(Json(json!({ "events": ev })).into_response())
+}
+
+async fn stream(State(state): St) -> Response {
+    let rx = state.stream.subscribe();
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(
+                            Event::default().event(ev.kind).data(data),
+                        ),
+                        rx,
+                    ));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+async fn list_tokens(State(state): St) -> ApiResult {
+    Ok(Json(json!({ "tokens": state.store.tokens()? })).into_response())
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    name: String,
+    role: String,
+}
+
+async fn create_token(State(state): St, Json(body): Json<NewToken>) -> ApiResult {
+    let role: Role = body
+        .role
+        .parse()
+        .map_err(|e: mooring_store::ParseRoleError| bad(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let token = state.store.create_token(&body.name, role, now_ms())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": body.name, "role": role, "token": token})),
+    )
+        .into_response())
+}
+
+async fn revoke_token(State(state): St, Path(id): Path<i64>) -> ApiResult {
+    if state.store.revoke_token(id)? {
+        Ok(Json(json!({"ok": true})).into_response())
+    } else {
+        Err(bad(StatusCode::NOT_FOUND, format!("token {id} not found")))
+    }
+}
+
+async fn reload(State(state): St) -> ApiResult {
+    let config = config::load(&state.config_path).map_err(|e| {
+        bad(
+            StatusCode::BAD_REQUEST,
+            format!("configuration not reloaded: {e}"),
+        )
+    })?;
+    let new = Controller::new(
+        config,
+        state.store.clone(),
+        state.metrics.clone(),
+        state.stream.clone(),
+    )
+    .await?;
+    let old = {
+        let mut guard = state.controller.write().await;
+        std::mem::replace(&mut *guard, new.clone())
+    };
+    old.stop().await;
+    for name in old.app_names() {
+        if new.app_config(&name).is_none() {
+            state.metrics.forget_app(&name);
+        }
+    }
+    new.start();
+    Ok(Json(json!({"ok": true, "apps": new.app_names()})).into_response())
+}
+
+/// At most 30 deliveries per provider per 10 s.
+fn rate_limited(state: &ServerState, provider: &str) -> bool {
+    let mut map = state.limiter.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = map
+        .entry(provider.to_string())
+        .or_insert((Instant::now(), 0));
+    if entry.0.elapsed() > Duration::from_secs(10) {
+        *entry = (Instant::now(), 0);
+    }
+    entry.1 += 1;
+    entry.1 > 30
+}
+
+async fn webhook(
+    State(state): St,
+    Path(provider): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let _ = method;
+    let provider = provider.as_str();
+    let label = if hooks::PROVIDERS.contains(&provider) {
+        provider
+    } else {
+        "unknown"
+    };
+    let answer = |status: StatusCode, result: &str, message: String| {
+        state.metrics.inc(
+            "mooring_webhook_requests_total",
+            &[("provider", label), ("result", result)],
+        );
+        (status, Json(json!({ "message": message }))).into_response()
+    };
+    if rate_limited(&state, label) {
+        return answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many deliveries; slow down".into(),
+        );
+    }
+    let c = controller(&state).await;
+    let push = match hooks::verify(provider, &c.config.webhooks, &headers, &body) {
+        Ok(p) => p,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let result = if e.status == 401 {
+                "forged"
+            } else {
+                "rejected"
+            };
+            return answer(status, result, e.message);
+        }
+    };
+    if let Some(d) = &push.delivery {
+        match state.store.remember_delivery(provider, d, now_ms()) {
+            Ok(true) => {}
+            Ok(false) => {
+                return answer(
+                    StatusCode::CONFLICT,
+                    "replayed",
+                    format!("delivery {d} was already received"),
+                )
+            }
+            Err(e) => return answer(StatusCode::INTERNAL_SERVER_ERROR, "error", e.to_string()),
+        }
+    }
+    let wanted: Vec<String> = push
+        .repositories
+        .iter()
+        .map(|u| normalize_repository(u))
+        .collect();
+    let matches = |spec: &SourceSpec| match spec {
+        SourceSpec::Git { url, .. } => wanted.contains(&normalize_repository(url)),
+        _ => false,
+    };
+    let apps = c.refresh_repository(&matches, push.reference.as_deref());
+    answer(
+        StatusCode::ACCEPTED,
+        "accepted",
+        format!("refreshing {} app(s): {}", apps.len(), apps.join(", ")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_openapi_document_and_protected() {
+        let doc = openapi_document();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_lowercase()];
+            assert!(
+                op.is_object(),
+                "{} {} missing from OpenAPI",
+                route.method,
+                route.path
+            );
+            if route.path.starts_with("/api/") || route.path == "/metrics" {
+                assert!(route.role.is_some(), "{} must be authenticated", route.path);
+            }
+        }
+        let documented: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|m| m.as_object().unwrap().len())
+            .sum();
+        assert_eq!(documented, ROUTES.len());
+    }
+}

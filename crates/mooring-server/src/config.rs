@@ -1,0 +1,673 @@
+//! `mooring.yaml`: the daemon's configuration, parsed strictly — unknown keys, bad
+//! durations, duplicate app names and unknown hosts are errors with `file:line:col`, and
+//! the daemon refuses to start. Secrets may be inline, `file:PATH` or `env:NAME`.
+//! Start-up and reload share this one path.
+
+use mooring_compose::decode::{
+    boolean, check_keys, duration, entries, err, key_of, string, string_list, unsigned,
+};
+use mooring_compose::yaml::{self, Node, Value};
+use mooring_compose::{LoadError, Pos};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub hosts: BTreeMap<String, HostConfig>,
+    pub webhooks: WebhookConfig,
+    pub notifications: Vec<Notification>,
+    pub apps: Vec<AppConfig>,
+}
+
+/// `server:`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Absolute (relative paths are resolved against the config file's folder).
+    pub data_dir: PathBuf,
+    /// Operations running at once, across apps.
+    pub workers: usize,
+    pub retention: Retention,
+}
+
+/// How much history the store keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub operations_per_app: usize,
+    pub events: usize,
+}
+
+/// A Docker host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// `unix:///var/run/docker.sock`.
+    pub docker: String,
+}
+
+/// A secret value, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's bytes.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `webhooks:` — the secret (or token, for GitLab) of each provider; a provider without
+/// one refuses every delivery.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookConfig {
+    pub github: Option<Secret>,
+    pub gitlab: Option<Secret>,
+    pub gitea: Option<Secret>,
+    pub bitbucket: Option<Secret>,
+    pub generic: Option<Secret>,
+}
+
+/// An outgoing notification target.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub url: String,
+    pub format: NotificationFormat,
+    /// Which events; empty = all.
+    pub events: Vec<String>,
+}
+
+/// Payload shape of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationFormat {
+    Generic,
+    Slack,
+}
+
+/// The notification events.
+pub const NOTIFICATION_EVENTS: [&str; 4] = [
+    "sync_failed",
+    "sync_recovered",
+    "drift_detected",
+    "health_degraded",
+];
+
+/// Where an app's desired state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    Git,
+    Dir,
+}
+
+/// `apps[].source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// URL or folder (absolute).
+    pub location: String,
+    pub reference: Option<String>,
+    pub path: String,
+}
+
+impl SourceConfig {
+    /// The key shared fetches are grouped by: one fetch per repository and ref.
+    pub fn fetch_key(&self) -> (String, Option<String>) {
+        (self.location.clone(), self.reference.clone())
+    }
+}
+
+/// `apps[].sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPolicy {
+    pub auto: bool,
+    pub self_heal: bool,
+    pub prune: bool,
+    pub interval: Duration,
+    pub retry_limit: u32,
+    pub retry_backoff: Duration,
+    pub retry_max_backoff: Duration,
+}
+
+/// One app: a source path deployed to a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    pub name: String,
+    pub source: SourceConfig,
+    pub host: String,
+    pub files: Vec<String>,
+    pub sync: SyncPolicy,
+    /// `data.volumes`: `protect` (default) or `backup-then-delete`.
+    pub volumes: String,
+}
+
+/// Reads and validates the configuration file.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError::new(format!("cannot read {}: {e}", path.display())))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    parse(&text, &path.display().to_string(), &base)
+}
+
+/// Parses configuration text; `base` resolves relative paths.
+pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
+    let file: Arc<str> = Arc::from(file);
+    let doc = yaml::parse(text, &file)?;
+    let doc = match doc.value {
+        Value::Null => Node::new(Value::Map(vec![]), doc.pos),
+        Value::Map(_) => doc,
+        _ => return Err(err(&doc, "the configuration must be a mapping")),
+    };
+    check_keys(
+        &doc,
+        "top level",
+        &["server", "hosts", "webhooks", "notifications", "apps"],
+    )?;
+    let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+
+    let server = match doc.get("server") {
+        Some(n) => server(n, &base)?,
+        None => ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7420)),
+            data_dir: base.join(".mooring"),
+            workers: 4,
+            retention: Retention {
+                operations_per_app: 200,
+                events: 10_000,
+            },
+        },
+    };
+
+    let mut hosts = BTreeMap::new();
+    if let Some(n) = doc.get("hosts") {
+        for (k, v) in entries(n, "hosts")? {
+            let name = key_of(k).to_string();
+            let what = format!("hosts.{name}");
+            check_keys(v, &what, &["docker"])?;
+            let docker = match v.get("docker") {
+                Some(d) => string(d, &format!("{what}.docker"))?,
+                None => {
+                    return Err(err(
+                        v,
+                        format!("{what}: `docker` is required (e.g. unix:///var/run/docker.sock)"),
+                    ))
+                }
+            };
+            if !docker.starts_with("unix://") {
+                return Err(err(
+                    v.get("docker").unwrap_or(v),
+                    format!("{what}.docker: only unix:// endpoints are supported yet"),
+                ));
+            }
+            hosts.insert(name, HostConfig { docker });
+        }
+    }
+    if hosts.is_empty() {
+        hosts.insert(
+            "local".into(),
+            HostConfig {
+                docker: "unix:///var/run/docker.sock".into(),
+            },
+        );
+    }
+
+    let webhooks = match doc.get("webhooks") {
+        None => WebhookConfig::default(),
+        Some(n) => {
+            check_keys(
+                n,
+                "webhooks",
+                &["github", "gitlab", "gitea", "bitbucket", "generic"],
+            )?;
+            let hook = |name: &str, key: &str| -> Result<Option<Secret>, LoadError> {
+                let Some(h) = n.get(name) else {
+                    return Ok(None);
+                };
+                let what = format!("webhooks.{name}");
+                check_keys(h, &what, &[key])?;
+                match h.get(key) {
+                    Some(s) => Ok(Some(secret(s, &format!("{what}.{key}"), &base)?)),
+                    None => Err(err(h, format!("{what}: `{key}` is required"))),
+                }
+            };
+            WebhookConfig {
+                github: hook("github", "secret")?,
+                gitlab: hook("gitlab", "token")?,
+                gitea: hook("gitea", "secret")?,
+                bitbucket: hook("bitbucket", "secret")?,
+                generic: hook("generic", "secret")?,
+            }
+        }
+    };
+
+    let mut notifications = Vec::new();
+    if let Some(n) = doc.get("notifications") {
+        let Value::Seq(items) = &n.value else {
+            return Err(err(n, "notifications must be a list"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let what = format!("notifications[{i}]");
+            check_keys(item, &what, &["url", "format", "events"])?;
+            let url = string(
+                item.get("url")
+                    .ok_or_else(|| err(item, format!("{what}: `url` is required")))?,
+                &what,
+            )?;
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(err(item, format!("{what}.url must be an http(s) URL")));
+            }
+            let format = match item
+                .get("format")
+                .map(|f| string(f, &what))
+                .transpose()?
+                .as_deref()
+            {
+                None | Some("generic") => NotificationFormat::Generic,
+                Some("slack") => NotificationFormat::Slack,
+                Some(other) => {
+                    return Err(err(
+                        item.get("format").unwrap_or(item),
+                        format!("{what}.format: {other:?} (use generic or slack)"),
+                    ))
+                }
+            };
+            let events = item
+                .get("events")
+                .map(|e| string_list(e, &format!("{what}.events")))
+                .transpose()?
+                .unwrap_or_default();
+            if let Some(bad) = events
+                .iter()
+                .find(|e| !NOTIFICATION_EVENTS.contains(&e.as_str()))
+            {
+                return Err(err(
+                    item.get("events").unwrap_or(item),
+                    format!(
+                        "{what}.events: unknown event {bad:?} (use {})",
+                        NOTIFICATION_EVENTS.join(", ")
+                    ),
+                ));
+            }
+            notifications.push(Notification {
+                url,
+                format,
+                events,
+            });
+        }
+    }
+
+    let mut apps: Vec<AppConfig> = Vec::new();
+    let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
+    if let Some(n) = doc.get("apps") {
+        let Value::Seq(items) = &n.value else {
+            return Err(err(n, "apps must be a list"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let a = app(item, i, &hosts, &base)?;
+            if let Some(prev) = seen.get(&a.name) {
+                return Err(err(
+                    item,
+                    format!(
+                        "app {} is defined twice (first at line {})",
+                        a.name, prev.line
+                    ),
+                ));
+            }
+            seen.insert(a.name.clone(), item.pos.clone());
+            apps.push(a);
+        }
+    }
+    Ok(Config {
+        server,
+        hosts,
+        webhooks,
+        notifications,
+        apps,
+    })
+}
+
+fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
+    check_keys(n, "server", &["listen", "data_dir", "workers", "retention"])?;
+    let listen = match n.get("listen") {
+        None => SocketAddr::from(([127, 0, 0, 1], 7420)),
+        Some(l) => {
+            let text = string(l, "server.listen")?;
+            text.parse().map_err(|_| {
+                err(
+                    l,
+                    format!("server.listen: {text:?} is not an address (use e.g. 127.0.0.1:7420)"),
+                )
+            })?
+        }
+    };
+    let data_dir = match n.get("data_dir") {
+        None => base.join(".mooring"),
+        Some(d) => base.join(string(d, "server.data_dir")?),
+    };
+    let workers = n
+        .get("workers")
+        .map(|w| unsigned(w, "server.workers"))
+        .transpose()?
+        .unwrap_or(4);
+    if workers == 0 {
+        return Err(err(
+            n.get("workers").unwrap_or(n),
+            "server.workers must be at least 1",
+        ));
+    }
+    let mut retention = Retention {
+        operations_per_app: 200,
+        events: 10_000,
+    };
+    if let Some(r) = n.get("retention") {
+        check_keys(r, "server.retention", &["operations_per_app", "events"])?;
+        if let Some(v) = r.get("operations_per_app") {
+            retention.operations_per_app =
+                unsigned(v, "server.retention.operations_per_app")? as usize;
+        }
+        if let Some(v) = r.get("events") {
+            retention.events = unsigned(v, "server.retention.events")? as usize;
+        }
+    }
+    Ok(ServerConfig {
+        listen,
+        data_dir,
+        workers: workers as usize,
+        retention,
+    })
+}
+
+/// `inline`, `file:PATH` (relative to the config's folder) or `env:NAME`.
+fn secret(n: &Node, what: &str, base: &Path) -> Result<Secret, LoadError> {
+    let raw = string(n, what)?;
+    let value = if let Some(path) = raw.strip_prefix("file:") {
+        let p = base.join(path);
+        std::fs::read_to_string(&p)
+            .map_err(|e| {
+                err(
+                    n,
+                    format!("{what}: cannot read secret file {}: {e}", p.display()),
+                )
+            })?
+            .trim_end_matches(['\n', '\r'])
+            .to_string()
+    } else if let Some(name) = raw.strip_prefix("env:") {
+        std::env::var(name)
+            .map_err(|_| err(n, format!("{what}: environment variable {name} is not set")))?
+    } else {
+        raw
+    };
+    if value.is_empty() {
+        return Err(err(n, format!("{what} is empty")));
+    }
+    Ok(Secret(value))
+}
+
+fn app(
+    n: &Node,
+    index: usize,
+    hosts: &BTreeMap<String, HostConfig>,
+    base: &Path,
+) -> Result<AppConfig, LoadError> {
+    let what = format!("apps[{index}]");
+    check_keys(
+        n,
+        &what,
+        &["name", "source", "host", "files", "sync", "data"],
+    )?;
+    let name_node = n
+        .get("name")
+        .ok_or_else(|| err(n, format!("{what}: `name` is required")))?;
+    let name = string(name_node, &format!("{what}.name"))?;
+    if mooring_compose::normalize_project_name(&name) != name || name.is_empty() {
+        return Err(err(name_node, format!("{what}.name: {name:?} is not a valid app name (lower-case letters, digits, '-' and '_', starting with a letter or digit)")));
+    }
+    let what = format!("apps.{name}");
+    let src = n
+        .get("source")
+        .ok_or_else(|| err(n, format!("{what}: `source` is required")))?;
+    check_keys(
+        src,
+        &format!("{what}.source"),
+        &["git", "dir", "ref", "path"],
+    )?;
+    let (kind, location) = match (src.get("git"), src.get("dir")) {
+        (Some(g), None) => (SourceKind::Git, string(g, &format!("{what}.source.git"))?),
+        (None, Some(d)) => {
+            let p = base.join(string(d, &format!("{what}.source.dir"))?);
+            (SourceKind::Dir, p.to_string_lossy().to_string())
+        }
+        _ => {
+            return Err(err(
+                src,
+                format!("{what}.source: give exactly one of `git` or `dir`"),
+            ))
+        }
+    };
+    let reference = src
+        .get("ref")
+        .map(|r| string(r, &format!("{what}.source.ref")))
+        .transpose()?;
+    if kind == SourceKind::Dir && reference.is_some() {
+        return Err(err(
+            src,
+            format!("{what}.source: a `dir` source has no `ref`"),
+        ));
+    }
+    let path = src
+        .get("path")
+        .map(|p| string(p, &format!("{what}.source.path")))
+        .transpose()?
+        .unwrap_or_default();
+    if path.split('/').any(|c| c == "..") || path.starts_with('/') {
+        return Err(err(
+            src.get("path").unwrap_or(src),
+            format!("{what}.source.path must be a folder inside the repository"),
+        ));
+    }
+    let host = match n.get("host") {
+        Some(h) => {
+            let host = string(h, &format!("{what}.host"))?;
+            if !hosts.contains_key(&host) {
+                return Err(err(
+                    h,
+                    format!(
+                        "{what}.host: unknown host {host:?} (declared: {})",
+                        hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            host
+        }
+        None if hosts.len() == 1 => hosts.keys().next().cloned().unwrap_or_default(),
+        None => {
+            return Err(err(
+                n,
+                format!("{what}: `host` is required when several hosts are declared"),
+            ))
+        }
+    };
+    let files = n
+        .get("files")
+        .map(|f| string_list(f, &format!("{what}.files")))
+        .transpose()?
+        .unwrap_or_default();
+    let mut sync = SyncPolicy {
+        auto: true,
+        self_heal: true,
+        prune: false,
+        interval: Duration::from_secs(180),
+        retry_limit: 5,
+        retry_backoff: Duration::from_secs(5),
+        retry_max_backoff: Duration::from_secs(300),
+    };
+    if let Some(s) = n.get("sync") {
+        let sw = format!("{what}.sync");
+        check_keys(s, &sw, &["auto", "self_heal", "prune", "interval", "retry"])?;
+        let flag = |k: &str, default: bool| {
+            s.get(k)
+                .map(|v| boolean(v, &format!("{sw}.{k}")))
+                .transpose()
+                .map(|v| v.unwrap_or(default))
+        };
+        sync.auto = flag("auto", sync.auto)?;
+        sync.self_heal = flag("self_heal", sync.self_heal)?;
+        sync.prune = flag("prune", sync.prune)?;
+        if let Some(i) = s.get("interval") {
+            sync.interval = positive(i, &format!("{sw}.interval"))?;
+        }
+        if let Some(r) = s.get("retry") {
+            let rw = format!("{sw}.retry");
+            check_keys(r, &rw, &["limit", "backoff", "max_backoff"])?;
+            if let Some(l) = r.get("limit") {
+                sync.retry_limit =
+                    u32::try_from(unsigned(l, &format!("{rw}.limit"))?).unwrap_or(u32::MAX);
+            }
+            if let Some(b) = r.get("backoff") {
+                sync.retry_backoff = positive(b, &format!("{rw}.backoff"))?;
+            }
+            if let Some(b) = r.get("max_backoff") {
+                sync.retry_max_backoff = positive(b, &format!("{rw}.max_backoff"))?;
+            }
+        }
+    }
+    let mut volumes = "protect".to_string();
+    if let Some(d) = n.get("data") {
+        check_keys(d, &format!("{what}.data"), &["volumes"])?;
+        if let Some(v) = d.get("volumes") {
+            volumes = string(v, &format!("{what}.data.volumes"))?;
+            if volumes != "protect" && volumes != "backup-then-delete" {
+                return Err(err(
+                    v,
+                    format!("{what}.data.volumes: {volumes:?} (use protect or backup-then-delete)"),
+                ));
+            }
+        }
+    }
+    Ok(AppConfig {
+        name,
+        source: SourceConfig {
+            kind,
+            location,
+            reference,
+            path,
+        },
+        host,
+        files,
+        sync,
+        volumes,
+    })
+}
+
+fn positive(n: &Node, what: &str) -> Result<Duration, LoadError> {
+    let d = duration(n, what)?;
+    if d.0 == 0 {
+        return Err(err(n, format!("{what} must be more than 0s")));
+    }
+    Ok(Duration::from_nanos(d.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Config {
+        parse(text, "mooring.yaml", Path::new("/tmp")).unwrap()
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(text, "mooring.yaml", Path::new("/tmp"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    const FULL: &str = "server: { listen: 127.0.0.1:7999, data_dir: ./state }
+hosts:
+  local: { docker: unix:///var/run/docker.sock }
+webhooks:
+  github: { secret: s3cret }
+apps:
+  - name: blog
+    source: { git: https://git.example.com/ops/infra.git, ref: main, path: apps/blog }
+    host: local
+    sync: { auto: true, self_heal: true, prune: true, interval: 1m, retry: { limit: 3, backoff: 2s } }
+    data: { volumes: protect }
+  - name: site
+    source: { dir: ./site }
+";
+
+    #[test]
+    fn full_example() {
+        let c = parse_ok(FULL);
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:7999");
+        assert!(c.server.data_dir.ends_with("state"));
+        assert_eq!(c.apps.len(), 2);
+        assert_eq!(c.apps[0].sync.interval, Duration::from_secs(60));
+        assert_eq!(c.apps[0].sync.retry_limit, 3);
+        assert_eq!(c.apps[1].host, "local");
+        assert_eq!(c.apps[1].source.kind, SourceKind::Dir);
+        assert_eq!(c.webhooks.github.as_ref().unwrap().expose(), "s3cret");
+        assert_eq!(format!("{:?}", c.webhooks.github), "Some(Secret(***))");
+    }
+
+    #[test]
+    fn strict_errors_have_positions() {
+        assert_eq!(
+            parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data)"
+        );
+        let e =
+            parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");
+        assert!(
+            e.starts_with("mooring.yaml:4:23: apps.a.sync.interval: invalid duration"),
+            "{e}"
+        );
+        assert!(parse_err(
+            "apps:\n  - name: a\n    source: { dir: x }\n  - name: a\n    source: { dir: y }\n"
+        )
+        .contains("app a is defined twice (first at line 2)"));
+        assert!(
+            parse_err("apps:\n  - name: a\n    source: { dir: x }\n    host: far\n")
+                .contains("unknown host \"far\"")
+        );
+        assert!(parse_err("apps:\n  - name: A b\n    source: { dir: x }\n")
+            .contains("not a valid app name"));
+        assert!(parse_err("server: { listen: nowhere }\n")
+            .starts_with("mooring.yaml:1:19: server.listen"));
+        assert!(
+            parse_err("webhooks: { github: { secret: env:MOORING_TEST_UNSET_VAR } }\n")
+                .contains("MOORING_TEST_UNSET_VAR is not set")
+        );
+        assert!(
+            parse_err("apps:\n  - name: a\n    source: { git: x, dir: y }\n")
+                .contains("exactly one of")
+        );
+    }
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hook.secret"), "from-file\n").unwrap();
+        let c = parse(
+            "webhooks: { generic: { secret: file:hook.secret } }\n",
+            "m.yaml",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.generic.unwrap().expose(), "from-file");
+    }
+}

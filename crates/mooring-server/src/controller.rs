@@ -1,0 +1,1041 @@
+//! The control loop. One task per **source** (repository + ref) polls it — one fetch
+//! per cycle, shared by every app using it — and wakes those apps on a new revision;
+//! one task per **app** reconciles it on its interval (with jitter), on a new revision,
+//! on request, on webhook, and on Docker events (self-heal). One operation per app at
+//! a time (the app's lock); at most `server.workers` at once (a semaphore); a failing
+//! app retries with exponential backoff and never stalls the others.
+//!
+//! An unchanged revision is not re-rendered (the rendered project is kept per app),
+//! and an in-sync host costs one observation and no Docker writes.
+
+use crate::config::{AppConfig, Config, SourceKind};
+use crate::metrics::Metrics;
+use crate::notify::{Notice, Notifier};
+use crate::render::{process_environment, render, RenderRequest, Rendered};
+use futures_util::StreamExt;
+use mooring_core::{app_health, Health, Plan, ResourceHealth};
+use mooring_docker::reconcile::{Progress, ReconcileError};
+use mooring_docker::{reconcile, Provider, ReconcileOptions};
+use mooring_store::{
+    now_ms, ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Store,
+};
+use mooring_vcs::{redact_url, Cache, Revision, SourceSpec};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Why an app is reconciled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerKind {
+    Startup,
+    Interval,
+    Revision,
+    Webhook,
+    Api,
+    Rollback,
+    Drift,
+    Retry,
+}
+
+impl TriggerKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Startup => "startup",
+            TriggerKind::Interval => "interval",
+            TriggerKind::Revision => "revision",
+            TriggerKind::Webhook => "webhook",
+            TriggerKind::Api => "api",
+            TriggerKind::Rollback => "rollback",
+            TriggerKind::Drift => "drift",
+            TriggerKind::Retry => "retry",
+        }
+    }
+
+    /// A person asked: apply even when `auto` is off.
+    fn manual(self) -> bool {
+        matches!(self, TriggerKind::Api | TriggerKind::Rollback)
+    }
+}
+
+/// A request to reconcile an app.
+#[derive(Debug)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    /// Deploy this revision (a ref or id) instead of the source's current one.
+    pub revision: Option<String>,
+    /// Pin the app to the revision deployed by this trigger (rollback).
+    pub pin: bool,
+    /// Told when the operation is over.
+    pub reply: Option<oneshot::Sender<Result<AppStatus, String>>>,
+}
+
+impl Trigger {
+    /// A trigger without reply, revision or pin.
+    pub fn of(kind: TriggerKind) -> Trigger {
+        Trigger {
+            kind,
+            revision: None,
+            pin: false,
+            reply: None,
+        }
+    }
+}
+
+/// A change pushed to `/api/v1/stream` listeners.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamEvent {
+    /// `app` (status changed), `operation` (an action finished), `event`.
+    pub kind: &'static str,
+    pub app: String,
+    pub data: serde_json::Value,
+}
+
+struct SourceHandle {
+    spec: SourceSpec,
+    display: String,
+    apps: Vec<String>,
+    interval: Duration,
+    last: Mutex<Option<(Revision, Instant)>>,
+    fetch_lock: tokio::sync::Mutex<()>,
+    poke: Notify,
+}
+
+#[derive(Default)]
+struct AppRuntime {
+    rendered: Option<Arc<Rendered>>,
+    /// Revision id whose render failed, with the error (not retried until a new revision).
+    render_failure: Option<(String, String)>,
+    failures: u32,
+    next_retry: Option<Instant>,
+    last_health: Option<Health>,
+}
+
+struct AppHandle {
+    config: AppConfig,
+    spec: SourceSpec,
+    source: Arc<SourceHandle>,
+    trigger: mpsc::Sender<Trigger>,
+    runtime: tokio::sync::Mutex<AppRuntime>,
+}
+
+/// The running control loop for one configuration.
+pub struct Controller {
+    pub config: Config,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    stream: broadcast::Sender<StreamEvent>,
+    providers: BTreeMap<String, Provider>,
+    apps: BTreeMap<String, Arc<AppHandle>>,
+    sources: Vec<Arc<SourceHandle>>,
+    workers: Arc<Semaphore>,
+    notifier: Notifier,
+    cache: Cache,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    receivers: Mutex<BTreeMap<String, mpsc::Receiver<Trigger>>>,
+}
+
+/// An error of the controller's API.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("app {0} is not configured")]
+    UnknownApp(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Controller {
+    /// Builds the controller: connects to every host and validates every source.
+    pub async fn new(
+        config: Config,
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        stream: broadcast::Sender<StreamEvent>,
+    ) -> Result<Arc<Controller>, ControlError> {
+        let mut providers = BTreeMap::new();
+        for (name, host) in &config.hosts {
+            let p = Provider::connect(Some(&host.docker))
+                .await
+                .map_err(|e| ControlError::Failed(format!("host {name}: {e}")))?;
+            providers.insert(name.clone(), p);
+        }
+        let mut sources: BTreeMap<(String, Option<String>), Arc<SourceHandle>> = BTreeMap::new();
+        let mut apps = BTreeMap::new();
+        let mut receivers = BTreeMap::new();
+        for app in &config.apps {
+            let spec = source_spec(app).map_err(ControlError::Failed)?;
+            let key = app.source.fetch_key();
+            let members: Vec<&AppConfig> = config
+                .apps
+                .iter()
+                .filter(|a| a.source.fetch_key() == key)
+                .collect();
+            let source = sources
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(SourceHandle {
+                        display: spec.to_string(),
+                        spec: spec.clone(),
+                        apps: members.iter().map(|a| a.name.clone()).collect(),
+                        interval: members
+                            .iter()
+                            .map(|a| a.sync.interval)
+                            .min()
+                            .unwrap_or(Duration::from_secs(180)),
+                        last: Mutex::new(None),
+                        fetch_lock: tokio::sync::Mutex::new(()),
+                        poke: Notify::new(),
+                    })
+                })
+                .clone();
+            let (tx, rx) = mpsc::channel(1);
+            receivers.insert(app.name.clone(), rx);
+            apps.insert(
+                app.name.clone(),
+                Arc::new(AppHandle {
+                    config: app.clone(),
+                    spec,
+                    source,
+                    trigger: tx,
+                    runtime: Default::default(),
+                }),
+            );
+        }
+        let (shutdown, _) = watch::channel(false);
+        Ok(Arc::new(Controller {
+            workers: Arc::new(Semaphore::new(config.server.workers)),
+            notifier: Notifier::new(config.notifications.clone()),
+            cache: Cache::new(&config.server.data_dir),
+            config,
+            store,
+            metrics,
+            stream,
+            providers,
+            apps,
+            sources: sources.into_values().collect(),
+            shutdown,
+            tasks: Mutex::new(Vec::new()),
+            receivers: Mutex::new(receivers),
+        }))
+    }
+
+    /// Starts the source pollers, the app loops and the Docker event watchers; every
+    /// app is reconciled once at start (that is how a restart after `kill -9` converges).
+    pub fn start(self: &Arc<Self>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        for source in &self.sources {
+            let (me, source) = (self.clone(), source.clone());
+            tasks.push(tokio::spawn(async move { me.poll_source(source).await }));
+        }
+        let mut receivers = self.receivers.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, app) in &self.apps {
+            if let Some(rx) = receivers.remove(name) {
+                let (me, app) = (self.clone(), app.clone());
+                tasks.push(tokio::spawn(async move { me.app_loop(app, rx).await }));
+            }
+        }
+        for (host, provider) in &self.providers {
+            let (me, host, provider) = (self.clone(), host.clone(), provider.clone());
+            tasks.push(tokio::spawn(async move {
+                me.watch_events(host, provider).await
+            }));
+        }
+    }
+
+    /// Stops taking work, lets running operations finish, and waits for every task.
+    pub async fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Configured app names.
+    pub fn app_names(&self) -> Vec<String> {
+        self.apps.keys().cloned().collect()
+    }
+
+    /// The configuration of one app.
+    pub fn app_config(&self, name: &str) -> Option<&AppConfig> {
+        self.apps.get(name).map(|a| &a.config)
+    }
+
+    /// Asks for a reconcile; with `reply`, waits for the operation's outcome.
+    pub async fn trigger(&self, app: &str, trigger: Trigger) -> Result<(), ControlError> {
+        let handle = self
+            .apps
+            .get(app)
+            .ok_or_else(|| ControlError::UnknownApp(app.to_string()))?;
+        if trigger.reply.is_some() {
+            handle
+                .trigger
+                .send(trigger)
+                .await
+                .map_err(|_| ControlError::Failed("the daemon is stopping".into()))
+        } else {
+            // Coalesce: one pending trigger per app is enough.
+            let _ = handle.trigger.try_send(trigger);
+            Ok(())
+        }
+    }
+
+    /// Apps whose source matches a pushed repository (and ref, when given): their
+    /// sources are fetched now. Returns the app names.
+    pub fn refresh_repository(
+        &self,
+        matches: &dyn Fn(&SourceSpec) -> bool,
+        reference: Option<&str>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for source in &self.sources {
+            if !matches(&source.spec) {
+                continue;
+            }
+            if let (
+                Some(pushed),
+                SourceSpec::Git {
+                    reference: Some(wanted),
+                    ..
+                },
+            ) = (reference, &source.spec)
+            {
+                let pushed = pushed
+                    .trim_start_matches("refs/heads/")
+                    .trim_start_matches("refs/tags/");
+                if pushed != wanted && !wanted.starts_with(pushed) {
+                    continue;
+                }
+            }
+            source.poke.notify_one();
+            out.extend(source.apps.iter().cloned());
+        }
+        out
+    }
+
+    /// Fetches `source` unless a fetch finished within `fresh`; returns the revision.
+    async fn current_revision(
+        &self,
+        source: &SourceHandle,
+        fresh: Duration,
+    ) -> Result<Revision, String> {
+        let _guard = source.fetch_lock.lock().await;
+        if let Some((rev, at)) = source
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            if at.elapsed() < fresh {
+                return Ok(rev);
+            }
+        }
+        let (cache, spec) = (self.cache.clone(), source.spec.clone());
+        let start = Instant::now();
+        let result = tokio::task::spawn_blocking(move || cache.fetch(&spec))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.metrics.observe(
+            "mooring_source_fetch_duration_seconds",
+            &[("source", &source.display)],
+            start.elapsed(),
+        );
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.metrics.inc(
+            "mooring_source_fetch_total",
+            &[("source", &source.display), ("result", outcome)],
+        );
+        let rev = result.map_err(|e| e.to_string())?;
+        *source.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((rev.clone(), Instant::now()));
+        Ok(rev)
+    }
+
+    async fn poll_source(self: Arc<Self>, source: Arc<SourceHandle>) {
+        let mut shutdown = self.shutdown.subscribe();
+        let mut known: Option<String> = None;
+        loop {
+            match self.current_revision(&source, Duration::ZERO).await {
+                Ok(rev) => {
+                    if known.as_deref() != Some(rev.id.as_str()) {
+                        if known.is_some() {
+                            for app in &source.apps {
+                                let _ = self.trigger(app, Trigger::of(TriggerKind::Revision)).await;
+                            }
+                        }
+                        known = Some(rev.id);
+                    }
+                }
+                Err(e) => tracing::warn!(source = %source.display, error = %e, "fetch failed"),
+            }
+            let wait = source.interval + jitter(&source.display, source.interval);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = source.poke.notified() => {
+                    // A webhook: the next fetch is for it, and the apps follow.
+                    if let Ok(rev) = self.current_revision(&source, Duration::ZERO).await {
+                        known = Some(rev.id);
+                    }
+                    for app in &source.apps {
+                        let _ = self.trigger(app, Trigger::of(TriggerKind::Webhook)).await;
+                    }
+                    continue;
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn app_loop(self: Arc<Self>, app: Arc<AppHandle>, mut rx: mpsc::Receiver<Trigger>) {
+        let mut shutdown = self.shutdown.subscribe();
+        let mut next = Some(Trigger::of(TriggerKind::Startup));
+        loop {
+            let trigger = match next.take() {
+                Some(t) => t,
+                None => {
+                    let (deadline, kind) = {
+                        let rt = app.runtime.lock().await;
+                        match rt.next_retry {
+                            Some(at) => (at, TriggerKind::Retry),
+                            None => (
+                                Instant::now()
+                                    + app.config.sync.interval
+                                    + jitter(&app.config.name, app.config.sync.interval),
+                                TriggerKind::Interval,
+                            ),
+                        }
+                    };
+                    tokio::select! {
+                        t = rx.recv() => match t { Some(t) => t, None => return },
+                        _ = tokio::time::sleep_until(deadline.into()) => Trigger::of(kind),
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            };
+            if *shutdown.borrow() {
+                if let Some(reply) = trigger.reply {
+                    let _ = reply.send(Err("the daemon is stopping".into()));
+                }
+                return;
+            }
+            self.reconcile_app(&app, trigger).await;
+        }
+    }
+
+    async fn watch_events(self: Arc<Self>, host: String, provider: Provider) {
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            let mut events = Box::pin(provider.container_events());
+            loop {
+                tokio::select! {
+                    ev = events.next() => match ev {
+                        Some(Ok(ev)) => {
+                            let Some(app) = self.apps.get(&ev.app) else { continue };
+                            if app.config.host != host {
+                                continue;
+                            }
+                            tracing::debug!(app = %ev.app, container = %ev.container, action = %ev.action, "container event");
+                            let _ = app.trigger.try_send(Trigger::of(TriggerKind::Drift));
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(host = %host, error = %e, "Docker event stream failed; reconnecting");
+                            break;
+                        }
+                        None => break,
+                    },
+                    _ = shutdown.changed() => return,
+                }
+            }
+            // Reconnected: events may have been missed, so look at every app of this host.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = shutdown.changed() => return,
+            }
+            for app in self.apps.values().filter(|a| a.config.host == host) {
+                let _ = app.trigger.try_send(Trigger::of(TriggerKind::Drift));
+            }
+        }
+    }
+
+    /// The rendered project of `app` at `revision` (cached while the revision is the same).
+    async fn rendered(
+        &self,
+        app: &AppHandle,
+        rt: &mut AppRuntime,
+        revision: &Revision,
+    ) -> Result<Arc<Rendered>, String> {
+        if let Some(r) = &rt.rendered {
+            if r.revision.id == revision.id {
+                return Ok(r.clone());
+            }
+        }
+        let (data_dir, spec, rev, cfg) = (
+            self.config.server.data_dir.clone(),
+            app.spec.clone(),
+            revision.clone(),
+            app.config.clone(),
+        );
+        let rendered = tokio::task::spawn_blocking(move || {
+            render(RenderRequest {
+                data_dir: &data_dir,
+                spec: &spec,
+                revision: &rev,
+                path: &cfg.source.path,
+                files: &cfg.files,
+                app: Some(&cfg.name),
+                environment: process_environment(),
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let rendered = Arc::new(rendered);
+        rt.rendered = Some(rendered.clone());
+        Ok(rendered)
+    }
+
+    /// Which revision to deploy: the trigger's, else the pin, else the source's current one.
+    async fn target_revision(
+        &self,
+        app: &AppHandle,
+        trigger: &Trigger,
+        pinned: Option<&str>,
+    ) -> Result<Revision, String> {
+        let explicit = trigger.revision.as_deref().or(pinned);
+        match explicit {
+            Some(rev) => {
+                let spec = match &app.spec {
+                    SourceSpec::Git { url, .. } => SourceSpec::Git {
+                        url: url.clone(),
+                        reference: Some(rev.to_string()),
+                    },
+                    other => {
+                        // Plain folders have no history: only their current content exists.
+                        let current = self
+                            .current_revision(&app.source, Duration::from_secs(1))
+                            .await?;
+                        if current.id != rev {
+                            return Err(format!(
+                                "{other} has no history; revision {rev} is not its current content"
+                            ));
+                        }
+                        return Ok(current);
+                    }
+                };
+                let cache = self.cache.clone();
+                tokio::task::spawn_blocking(move || cache.fetch(&spec))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            }
+            None => {
+                let fresh = if trigger.kind.manual() || trigger.kind == TriggerKind::Startup {
+                    Duration::from_secs(1)
+                } else {
+                    app.config.sync.interval
+                };
+                self.current_revision(&app.source, fresh).await
+            }
+        }
+    }
+
+    /// Reconciles one app and records what happened.
+    async fn reconcile_app(&self, app: &AppHandle, trigger: Trigger) {
+        let _permit = self.workers.acquire().await;
+        let mut rt = app.runtime.lock().await;
+        let started = Instant::now();
+        let name = app.config.name.clone();
+        let previous = self.store.app(&name).ok().flatten();
+        let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
+        let mut status = previous.clone().unwrap_or_else(|| AppStatus {
+            name: name.clone(),
+            sync: "Unknown".into(),
+            health: "Unknown".into(),
+            revision: None,
+            revision_describe: None,
+            source: redact_url(&app.spec.to_string()),
+            pinned: None,
+            conditions: vec![],
+            last_operation: None,
+            next_retry_at: None,
+            failures: 0,
+            updated_at: now_ms(),
+        });
+        status.source = redact_url(&app.spec.to_string());
+        status.conditions.clear();
+
+        let result = self
+            .run(app, &mut rt, &trigger, pinned.as_deref(), &mut status)
+            .await;
+        let failed = result.is_err();
+        if let Err(e) = &result {
+            status.conditions.push(Condition {
+                kind: "SyncFailed".into(),
+                message: e.clone(),
+            });
+            rt.failures += 1;
+            status.failures = rt.failures;
+            if rt.failures <= app.config.sync.retry_limit {
+                let backoff = backoff(
+                    app.config.sync.retry_backoff,
+                    app.config.sync.retry_max_backoff,
+                    rt.failures,
+                );
+                rt.next_retry = Some(Instant::now() + backoff);
+                status.next_retry_at = Some(now_ms() + backoff.as_millis() as i64);
+                status.conditions.push(Condition {
+                    kind: "Retrying".into(),
+                    message: format!(
+                        "attempt {} of {} failed; next try in {}s",
+                        rt.failures,
+                        app.config.sync.retry_limit + 1,
+                        backoff.as_secs()
+                    ),
+                });
+            } else {
+                rt.next_retry = None;
+                status.next_retry_at = None;
+                status.conditions.push(Condition {
+                    kind: "RetriesExhausted".into(),
+                    message: format!(
+                        "{} attempts failed; waiting for a new revision or a manual sync",
+                        rt.failures
+                    ),
+                });
+            }
+            if previous.as_ref().map(|p| p.failures).unwrap_or(0) == 0 {
+                self.notifier.send(Notice {
+                    event: "sync_failed",
+                    app: name.clone(),
+                    message: e.clone(),
+                    revision: status.revision.clone(),
+                });
+            }
+            self.event(&name, "sync_failed", e);
+        } else {
+            if rt.failures > 0 {
+                self.notifier.send(Notice {
+                    event: "sync_recovered",
+                    app: name.clone(),
+                    message: format!("synced after {} failed attempts", rt.failures),
+                    revision: status.revision.clone(),
+                });
+                self.event(&name, "sync_recovered", "synced again after failures");
+            }
+            rt.failures = 0;
+            rt.next_retry = None;
+            status.failures = 0;
+            status.next_retry_at = None;
+        }
+        status.pinned = self.store.app(&name).ok().flatten().and_then(|s| s.pinned);
+        if let Some(pin) = &status.pinned {
+            status.conditions.push(Condition { kind: "Pinned".into(), message: format!("pinned to {pin}; auto-sync holds this revision until `mooring app unpin {name}`") });
+        }
+        status.updated_at = now_ms();
+        if let Err(e) = self.store.put_app(&status) {
+            tracing::error!(app = %name, error = %e, "cannot save app status");
+        }
+        self.metrics.observe(
+            "mooring_reconcile_duration_seconds",
+            &[("app", &name)],
+            started.elapsed(),
+        );
+        self.metrics.app_info(
+            &name,
+            &status.sync,
+            &status.health,
+            status.revision.as_deref().unwrap_or(""),
+        );
+        let _ = self.stream.send(StreamEvent {
+            kind: "app",
+            app: name.clone(),
+            data: serde_json::to_value(&status).unwrap_or_default(),
+        });
+        if let Some(reply) = trigger.reply {
+            let _ = reply.send(if failed {
+                Err(result.err().unwrap_or_default())
+            } else {
+                Ok(status)
+            });
+        }
+    }
+
+    /// The body of a reconcile; fills `status`, returns the failure to retry on.
+    async fn run(
+        &self,
+        app: &AppHandle,
+        rt: &mut AppRuntime,
+        trigger: &Trigger,
+        pinned: Option<&str>,
+        status: &mut AppStatus,
+    ) -> Result<(), String> {
+        let name = app.config.name.as_str();
+        let revision = match self.target_revision(app, trigger, pinned).await {
+            Ok(r) => r,
+            Err(e) => {
+                status.sync = "Unknown".into();
+                return Err(format!("source: {e}"));
+            }
+        };
+        if trigger.pin {
+            // The pin lives on the app's row: make sure it exists.
+            if self.store.app(name).map_err(|e| e.to_string())?.is_none() {
+                self.store.put_app(status).map_err(|e| e.to_string())?;
+            }
+            self.store
+                .set_pin(name, Some(&revision.id))
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some((rev, error)) = &rt.render_failure {
+            if *rev == revision.id && !trigger.kind.manual() {
+                status.sync = "Unknown".into();
+                status.conditions.push(Condition {
+                    kind: "RenderError".into(),
+                    message: error.clone(),
+                });
+                return Ok(()); // already recorded; waits for a new revision
+            }
+        }
+        let rendered = match self.rendered(app, rt, &revision).await {
+            Ok(r) => {
+                rt.render_failure = None;
+                r
+            }
+            Err(e) => {
+                rt.render_failure = Some((revision.id.clone(), e.clone()));
+                let op = self.begin(name, trigger, &revision, false);
+                self.finish(op, OpResult::Failed, Some(&e));
+                status.last_operation = op.or(status.last_operation);
+                status.sync = "Unknown".into();
+                status.conditions.push(Condition {
+                    kind: "RenderError".into(),
+                    message: e.clone(),
+                });
+                self.event(name, "render_failed", &e);
+                // A broken revision is not retried: it waits for a new one.
+                return Ok(());
+            }
+        };
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| format!("host {} is not connected", app.config.host))?;
+        let deployed = status.revision.clone();
+        let new_revision = deployed.as_deref() != Some(revision.id.as_str());
+        let cfg = &app.config.sync;
+        let apply = trigger.kind.manual() || (cfg.auto && (new_revision || cfg.self_heal));
+        let options = ReconcileOptions {
+            prune: cfg.prune,
+            dry_run: !apply,
+        };
+
+        let op_id: Mutex<Option<i64>> = Mutex::new(None);
+        let seq = std::sync::atomic::AtomicU32::new(0);
+        let prepare = || {
+            rendered.materialize()?;
+            *op_id.lock().unwrap_or_else(|e| e.into_inner()) =
+                self.begin(name, trigger, &revision, false);
+            Ok(())
+        };
+        let report = |p: Progress<'_>| {
+            if let Progress::Finished(r) = p {
+                let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(op) = op {
+                    let record = ActionRecord {
+                        seq: seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        kind: r.action.action.verb().to_string()
+                            + " "
+                            + resource_kind(&r.action.action),
+                        resource: r.action.action.to_string(),
+                        reason: r.action.reason.clone(),
+                        started_at: now_ms() - r.duration.as_millis() as i64,
+                        duration_ms: r.duration.as_millis() as i64,
+                        error: r.error.clone(),
+                    };
+                    if let Err(e) = self.store.record_action(op, &record) {
+                        tracing::error!(error = %e, "cannot record action");
+                    }
+                }
+                let _ = self.stream.send(StreamEvent {
+                    kind: "operation",
+                    app: name.to_string(),
+                    data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error}),
+                });
+            }
+        };
+        let outcome = match reconcile(provider, &rendered.project, options, &prepare, &report).await
+        {
+            Ok(o) => o,
+            Err(ReconcileError::Plan(e)) => {
+                status.sync = "OutOfSync".into();
+                return Err(e.to_string());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
+        let drift = !outcome.plan.actions.is_empty() && !new_revision && !trigger.kind.manual();
+        if drift {
+            self.metrics
+                .inc("mooring_drift_events_total", &[("app", name)]);
+            let what: Vec<String> = outcome
+                .plan
+                .actions
+                .iter()
+                .map(|a| format!("{} ({})", a.action, a.reason))
+                .collect();
+            let message = format!(
+                "{}{}",
+                what.join("; "),
+                if apply {
+                    "; reverting"
+                } else {
+                    "; self_heal is off, left as is"
+                }
+            );
+            self.event(name, "drift_detected", &message);
+            self.notifier.send(Notice {
+                event: "drift_detected",
+                app: name.to_string(),
+                message,
+                revision: deployed.clone(),
+            });
+        }
+        let failure = outcome.failure().map(|f| {
+            format!(
+                "{}: {}",
+                f.action.action,
+                f.error.clone().unwrap_or_default()
+            )
+        });
+        if let Some(op) = op {
+            status.last_operation = Some(op);
+            match &failure {
+                Some(e) => self.finish(Some(op), OpResult::Failed, Some(e)),
+                None => self.finish(Some(op), OpResult::Succeeded, None),
+            }
+            let result = if failure.is_some() {
+                "failed"
+            } else {
+                "succeeded"
+            };
+            self.metrics
+                .inc("mooring_sync_total", &[("app", name), ("result", result)]);
+        }
+        let (health, resources) = app_health(&rendered.project, &outcome.live);
+        status.health = health.as_str().to_string();
+        status.sync = if outcome.after.in_sync() {
+            "Synced"
+        } else {
+            "OutOfSync"
+        }
+        .to_string();
+        if outcome.after.in_sync() || (apply && failure.is_none()) {
+            status.revision = Some(revision.id.clone());
+            status.revision_describe = Some(revision.describe.clone());
+        } else if !apply && new_revision {
+            status.conditions.push(Condition {
+                kind: "OutOfSync".into(),
+                message: format!("{} is available; auto-sync is off", revision.describe),
+            });
+        }
+        if !outcome.after.orphans_kept.is_empty() {
+            status.conditions.push(Condition {
+                kind: "OrphansKept".into(),
+                message: format!(
+                    "containers of removed services kept (prune is off): {}",
+                    outcome.after.orphans_kept.join(", ")
+                ),
+            });
+        }
+        if health == Health::Degraded && rt.last_health != Some(Health::Degraded) {
+            let bad: Vec<String> = resources
+                .iter()
+                .filter(|r: &&ResourceHealth| r.health == Health::Degraded)
+                .map(|r| format!("{}: {}", r.container, r.message))
+                .collect();
+            let message = bad.join("; ");
+            self.event(name, "health_degraded", &message);
+            self.notifier.send(Notice {
+                event: "health_degraded",
+                app: name.to_string(),
+                message,
+                revision: status.revision.clone(),
+            });
+        }
+        rt.last_health = Some(health);
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn begin(
+        &self,
+        app: &str,
+        trigger: &Trigger,
+        revision: &Revision,
+        dry_run: bool,
+    ) -> Option<i64> {
+        let op = NewOperation {
+            app: app.to_string(),
+            trigger: trigger.kind.as_str().to_string(),
+            revision: Some(revision.id.clone()),
+            dry_run,
+            started_at: now_ms(),
+        };
+        match self.store.begin_operation(&op) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(app, error = %e, "cannot record operation");
+                None
+            }
+        }
+    }
+
+    fn finish(&self, op: Option<i64>, result: OpResult, error: Option<&str>) {
+        if let Some(op) = op {
+            if let Err(e) = self.store.finish_operation(op, result, error, now_ms()) {
+                tracing::error!(error = %e, "cannot finish operation");
+            }
+        }
+    }
+
+    fn event(&self, app: &str, kind: &str, message: &str) {
+        tracing::info!(app, kind, message, "event");
+        let ev = NewEvent {
+            app: Some(app.to_string()),
+            kind: kind.to_string(),
+            message: message.to_string(),
+            at: now_ms(),
+        };
+        if let Ok(id) = self.store.add_event(&ev) {
+            let _ = self.stream.send(StreamEvent {
+                kind: "event",
+                app: app.to_string(),
+                data: serde_json::json!({"id": id, "kind": kind, "message": message}),
+            });
+        }
+    }
+
+    /// The plan a sync would execute now (a dry run), after rendering the current revision.
+    pub async fn diff(&self, name: &str) -> Result<(Plan, Revision), ControlError> {
+        let app = self
+            .apps
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
+        let mut rt = app.runtime.lock().await;
+        let pinned = self.store.app(name).ok().flatten().and_then(|s| s.pinned);
+        let revision = self
+            .target_revision(app, &Trigger::of(TriggerKind::Api), pinned.as_deref())
+            .await
+            .map_err(ControlError::Failed)?;
+        let rendered = self
+            .rendered(app, &mut rt, &revision)
+            .await
+            .map_err(ControlError::Failed)?;
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| ControlError::Failed("host not connected".into()))?;
+        let options = ReconcileOptions {
+            prune: app.config.sync.prune,
+            dry_run: true,
+        };
+        let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
+            .await
+            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        Ok((outcome.plan, revision))
+    }
+
+    /// Live resources of an app with their health (a fresh observation).
+    pub async fn resources(&self, name: &str) -> Result<Vec<ResourceHealth>, ControlError> {
+        let app = self
+            .apps
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
+        let rendered = app.runtime.lock().await.rendered.clone();
+        let Some(rendered) = rendered else {
+            return Ok(vec![]);
+        };
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| ControlError::Failed("host not connected".into()))?;
+        let live = provider
+            .observe(&rendered.project)
+            .await
+            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        Ok(app_health(&rendered.project, &live).1)
+    }
+}
+
+fn resource_kind(a: &mooring_core::Action) -> &'static str {
+    use mooring_core::Action::*;
+    match a {
+        CreateNetwork { .. } | RemoveNetwork { .. } => "network",
+        CreateVolume { .. } => "volume",
+        PullImage { .. } => "image",
+        _ => "container",
+    }
+}
+
+/// The source spec of an app's configuration.
+pub fn source_spec(app: &AppConfig) -> Result<SourceSpec, String> {
+    match app.source.kind {
+        SourceKind::Git => SourceSpec::parse(&app.source.location, app.source.reference.as_deref())
+            .map(|s| match s {
+                SourceSpec::Dir { .. } => SourceSpec::Git {
+                    url: app.source.location.clone(),
+                    reference: app.source.reference.clone(),
+                },
+                s => s,
+            })
+            .map_err(|e| format!("app {}: {e}", app.name)),
+        SourceKind::Dir => Ok(SourceSpec::Dir {
+            path: app.source.location.clone().into(),
+        }),
+    }
+}
+
+/// Exponential backoff: `base × 2^(n−1)`, at most `max`.
+pub fn backoff(base: Duration, max: Duration, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+    base.saturating_mul(factor).min(max)
+}
+
+/// A stable per-name jitter of up to a tenth of the interval, so apps and sources
+/// sharing an interval do not all wake at once.
+fn jitter(name: &str, interval: Duration) -> Duration {
+    let h = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    let tenth = interval.as_millis() as u64 / 10;
+    Duration::from_millis(if tenth == 0 { 0 } else { h % tenth })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_limit() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(5), s(60), 1), s(5));
+        assert_eq!(backoff(s(5), s(60), 2), s(10));
+        assert_eq!(backoff(s(5), s(60), 4), s(40));
+        assert_eq!(backoff(s(5), s(60), 5), s(60));
+        assert_eq!(backoff(s(5), s(60), 500), s(60));
+    }
+
+    #[test]
+    fn jitter_is_stable_and_bounded() {
+        let i = Duration::from_secs(60);
+        assert_eq!(jitter("blog", i), jitter("blog", i));
+        assert!(jitter("blog", i) < Duration::from_secs(6));
+        assert_eq!(jitter("x", Duration::from_millis(5)), Duration::ZERO);
+    }
+}

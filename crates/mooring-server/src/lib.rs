@@ -1,0 +1,12 @@
+//! The reconciler daemon (`mooring serve`): configuration, the control loop
+//! (scheduler, shared fetches, bounded workers, self-heal from Docker events, retries),
+//! the HTTP API with token authentication, webhooks and metrics.
+
+pub mod api;
+pub mod config;
+pub mod controller;
+pub mod hooks;
+pub mod metrics;
+pub mod notify;
+pub mod render;
+pub mod serve;

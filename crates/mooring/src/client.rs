@@ -1,0 +1,301 @@
+//! `mooring app …`: a client of a running `mooring serve` (the JSON API), printing
+//! tables or `-o json`.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Where the server is and who we are.
+pub struct Client {
+    server: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(server: &str, token: Option<String>) -> Client {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(600))
+            .build();
+        Client {
+            server: server.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let url = format!("{}{path}", self.server);
+        let mut req = self.agent.request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.set("authorization", &format!("Bearer {t}"));
+        }
+        let res = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let res = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot reach the Mooring server at {}: {e}",
+                    self.server
+                ))
+            }
+        };
+        let status = res.status();
+        let value: Value = res.into_json().unwrap_or(Value::Null);
+        if status == 401 || status == 403 {
+            bail!(
+                "{} (server {}; pass --token or set MOORING_TOKEN)",
+                value["error"].as_str().unwrap_or("not allowed"),
+                self.server
+            );
+        }
+        if status == 404 {
+            bail!("{}", value["error"].as_str().unwrap_or("not found"));
+        }
+        if status >= 500 {
+            bail!(
+                "server error: {}",
+                value["error"].as_str().unwrap_or("unknown")
+            );
+        }
+        Ok((status, value))
+    }
+
+    fn get(&self, path: &str) -> Result<Value> {
+        Ok(self.call("GET", path, None)?.1)
+    }
+}
+
+fn short(rev: &Value) -> String {
+    rev.as_str()
+        .map(|r| r.trim_start_matches("sha256:").chars().take(12).collect())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// `app list`.
+pub fn list(c: &Client, json_out: bool) -> Result<ExitCode> {
+    let v = c.get("/api/v1/apps")?;
+    if json_out {
+        print_json(&v);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<10} {:<12} {:<13} {:<8} {:<10} {}",
+        "APP", "SYNC", "HEALTH", "REVISION", "PINNED", "HOST", "CONDITIONS"
+    );
+    for a in v["apps"].as_array().into_iter().flatten() {
+        let conditions: Vec<&str> = a["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["kind"].as_str())
+            .collect();
+        println!(
+            "{:<20} {:<10} {:<12} {:<13} {:<8} {:<10} {}",
+            a["name"].as_str().unwrap_or(""),
+            a["sync"].as_str().unwrap_or(""),
+            a["health"].as_str().unwrap_or(""),
+            short(&a["revision"]),
+            if a["pinned"].is_string() { "yes" } else { "" },
+            a["host"].as_str().unwrap_or(""),
+            conditions.join(",")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `app get NAME`.
+pub fn get(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
+    let a = c.get(&format!("/api/v1/apps/{name}"))?;
+    if json_out {
+        print_json(&a);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("app       {}", a["name"].as_str().unwrap_or(""));
+    println!(
+        "source    {} (path {:?}, ref {})",
+        a["source"].as_str().unwrap_or("-"),
+        a["path"].as_str().unwrap_or(""),
+        a["ref"].as_str().unwrap_or("default")
+    );
+    println!(
+        "sync      {}    health {}",
+        a["sync"].as_str().unwrap_or(""),
+        a["health"].as_str().unwrap_or("")
+    );
+    println!(
+        "revision  {}",
+        a["revision_describe"].as_str().unwrap_or("-")
+    );
+    if let Some(p) = a["pinned"].as_str() {
+        println!("pinned    {p}");
+    }
+    for cond in a["conditions"].as_array().into_iter().flatten() {
+        println!(
+            "  ! {}: {}",
+            cond["kind"].as_str().unwrap_or(""),
+            cond["message"].as_str().unwrap_or("")
+        );
+    }
+    println!("resources");
+    for r in a["resources"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<32} {:<12} {}",
+            r["container"].as_str().unwrap_or(""),
+            r["health"].as_str().unwrap_or(""),
+            r["message"].as_str().unwrap_or("")
+        );
+    }
+    println!("recent operations");
+    print_operations(&a["operations"]);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_operations(ops: &Value) {
+    for op in ops.as_array().into_iter().flatten() {
+        let result = op["result"].as_str().unwrap_or("running");
+        println!(
+            "  #{:<5} {:<10} {:<12} {:<13} {} action(s){}",
+            op["id"],
+            op["trigger"].as_str().unwrap_or(""),
+            result,
+            short(&op["revision"]),
+            op["actions"].as_array().map(Vec::len).unwrap_or(0),
+            op["error"]
+                .as_str()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// `app diff NAME`: exit 0 in sync, 2 out of sync.
+pub fn diff(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
+    let d = c.get(&format!("/api/v1/apps/{name}/diff"))?;
+    if json_out {
+        print_json(&d);
+    } else {
+        println!(
+            "app {} at {}",
+            name,
+            d["revision_describe"].as_str().unwrap_or("")
+        );
+        for a in d["plan"]["actions"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {}  {}",
+                a["kind"].as_str().unwrap_or(""),
+                describe_action(a),
+                a["reason"].as_str().unwrap_or("")
+            );
+        }
+        for o in d["plan"]["orphans_kept"].as_array().into_iter().flatten() {
+            println!(
+                "  ! orphan container {} kept (prune is off)",
+                o.as_str().unwrap_or("")
+            );
+        }
+        println!(
+            "{}",
+            if d["in_sync"] == json!(true) {
+                "in sync."
+            } else {
+                "out of sync."
+            }
+        );
+    }
+    Ok(if d["in_sync"] == json!(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn describe_action(a: &Value) -> String {
+    ["container", "network", "volume", "image"]
+        .iter()
+        .find_map(|k| a[*k].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `app sync NAME [--revision REV]`, `app rollback NAME --to REV`: waits for the operation.
+pub fn operate(
+    c: &Client,
+    name: &str,
+    path: &str,
+    body: Value,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let (status, v) = c.call("POST", &format!("/api/v1/apps/{name}/{path}"), Some(body))?;
+    if json_out {
+        print_json(&v);
+    } else {
+        let s = &v["status"];
+        if v["ok"] == json!(true) {
+            println!(
+                "{name}: {} {} at {}",
+                s["sync"].as_str().unwrap_or(""),
+                s["health"].as_str().unwrap_or(""),
+                s["revision_describe"].as_str().unwrap_or("-")
+            );
+            if let Some(p) = s["pinned"].as_str() {
+                println!(
+                    "pinned to {p}: auto-sync holds this revision until `mooring app unpin {name}`"
+                );
+            }
+        } else {
+            eprintln!("error: {}", v["error"].as_str().unwrap_or("sync failed"));
+        }
+        if let Some(id) = s["last_operation"].as_i64() {
+            if let Ok(op) = c.get(&format!("/api/v1/operations/{id}")) {
+                for a in op["actions"].as_array().into_iter().flatten() {
+                    let mark = if a["error"].is_null() { "✓" } else { "✗" };
+                    println!(
+                        "  {mark} {}  {}ms · {}",
+                        a["resource"].as_str().unwrap_or(""),
+                        a["duration_ms"],
+                        a["reason"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(if status < 300 && v["ok"] == json!(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `app unpin NAME`.
+pub fn unpin(c: &Client, name: &str) -> Result<ExitCode> {
+    c.call(
+        "POST",
+        &format!("/api/v1/apps/{name}/unpin"),
+        Some(json!({})),
+    )?;
+    println!("{name}: unpinned; auto-sync follows the source again.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `app history NAME`.
+pub fn history(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
+    let v = c
+        .get(&format!("/api/v1/apps/{name}/operations?limit=50"))
+        .context("reading history")?;
+    if json_out {
+        print_json(&v);
+    } else {
+        print_operations(&v["operations"]);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,591 @@
+//! The daemon end to end: a real `mooring serve` on loopback with its SQLite store in a
+//! temp folder, Git repositories served by `git daemon`, the machine's Docker.
+
+mod common;
+use common::daemon::{wait_until, Server};
+use common::*;
+use serde_json::{json, Value};
+use std::fs;
+use std::process::{Child, Command, Stdio};
+
+fn env_of(container: &str) -> String {
+    inspect(container, "{{range .Config.Env}}{{println .}}{{end}}")
+}
+
+fn op_count(s: &Server, app: &str) -> usize {
+    s.get(&format!("/api/v1/apps/{app}/operations"))["operations"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0)
+}
+
+fn signed_generic(s: &Server, secret: &str, body: &str, delivery: &str, forge: bool) -> u16 {
+    let sig = mooring_server::hooks::sign(if forge { "wrong" } else { secret }, body.as_bytes());
+    let res = ureq::post(&s.url("/hooks/generic"))
+        .set("x-mooring-signature", &format!("sha256={sig}"))
+        .set("x-mooring-delivery", delivery)
+        .send_string(body);
+    match res {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn webhook_push_converges_and_forgeries_change_nothing() {
+    let app = TestApp::new("swh");
+    let repo = Repo::new("hooked");
+    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
+        .write("site/index.html", "x");
+    repo.commit("one");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nwebhooks:\n  generic: {{ secret: hush }}\n  github: {{ secret: gh-hush }}\napps:\n  - name: {}\n    source: {{ git: {url}, ref: main }}\n    sync: {{ interval: 1h }}\n",
+            app.name
+        ),
+    );
+    wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    assert_eq!(s.app(&app.name)["health"], "Healthy");
+    let web = app.container("web");
+    assert!(env_of(&web).contains("GREETING=one"));
+    let ops = op_count(&s, &app.name);
+
+    repo.write("compose.yaml", &demo_compose(&app.name, "two"));
+    repo.commit("two");
+    let body = json!({ "repository": url, "ref": "refs/heads/main" }).to_string();
+    assert_eq!(
+        signed_generic(&s, "hush", &body, "d-forged", true),
+        401,
+        "forged"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        env_of(&web).contains("GREETING=one"),
+        "a forged webhook triggers nothing"
+    );
+    assert_eq!(op_count(&s, &app.name), ops);
+
+    assert_eq!(signed_generic(&s, "hush", &body, "d-1", false), 202);
+    wait_until(30, "the pushed commit to run", || {
+        env_of(&web).contains("GREETING=two")
+    });
+    assert_eq!(
+        signed_generic(&s, "hush", &body, "d-1", false),
+        409,
+        "replayed delivery"
+    );
+
+    // GitHub's form: signature header, clone_url naming the repository.
+    repo.write("compose.yaml", &demo_compose(&app.name, "three"));
+    repo.commit("three");
+    let gh = json!({ "ref": "refs/heads/main", "repository": { "clone_url": url } }).to_string();
+    let sig = mooring_server::hooks::sign("gh-hush", gh.as_bytes());
+    let r = ureq::post(&s.url("/hooks/github"))
+        .set("x-hub-signature-256", &format!("sha256={sig}"))
+        .set("x-github-delivery", "g-1")
+        .send_string(&gh)
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    wait_until(30, "the GitHub push to run", || {
+        env_of(&web).contains("GREETING=three")
+    });
+    // An oversized body is refused.
+    let big = "x".repeat(2 << 20);
+    let status = match ureq::post(&s.url("/hooks/generic")).send_string(&big) {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+        Err(_) => 413,
+    };
+    assert_eq!(status, 413);
+    let metrics = ureq::get(&s.url("/metrics"))
+        .set("authorization", &format!("Bearer {}", s.admin))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics
+            .contains("mooring_webhook_requests_total{provider=\"generic\",result=\"forged\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("mooring_webhook_requests_total{provider=\"github\",result=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "mooring_app_info{{app=\"{}\",sync=\"Synced\",health=\"Healthy\"",
+            app.name
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mooring_source_fetch_duration_seconds_count"),
+        "{metrics}"
+    );
+}
+
+/// Collects POST bodies sent to a loopback listener (a notification target).
+fn notification_sink() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .ok();
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        let _ = tx.send(body.to_string());
+                        break;
+                    }
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn self_heal_auto_off_and_notifications() {
+    let healed = TestApp::new("sheal");
+    let manual = TestApp::new("sman");
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    for (d, a) in [(&d1, &healed), (&d2, &manual)] {
+        fs::write(d.path().join("compose.yaml"), demo_compose(&a.name, "x")).unwrap();
+        fs::create_dir(d.path().join("site")).unwrap();
+    }
+    let (port, notes) = notification_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nnotifications:\n  - url: http://127.0.0.1:{port}/hook\n    events: [drift_detected]\napps:\n  - name: {h}\n    source: {{ dir: {p1} }}\n    sync: {{ interval: 1h }}\n  - name: {m}\n    source: {{ dir: {p2} }}\n    sync: {{ auto: false, interval: 1s }}\n",
+            h = healed.name,
+            m = manual.name,
+            p1 = d1.path().display(),
+            p2 = d2.path().display()
+        ),
+    );
+    wait_until(60, "self-healing app synced", || {
+        s.app(&healed.name)["sync"] == "Synced"
+    });
+    // auto: false — observed and reported, never changed without a request.
+    wait_until(30, "manual app reported", || {
+        s.app(&manual.name)["sync"] == "OutOfSync"
+    });
+    assert!(
+        manual.containers().is_empty(),
+        "auto: false created nothing: {:?}",
+        manual.containers()
+    );
+
+    let worker = healed.container("worker");
+    docker(&["stop", "-t", "1", &worker]);
+    let took = wait_until(15, "self-heal after docker stop", || {
+        inspect(&worker, "{{.State.Status}}") == "running"
+    });
+    eprintln!("self-heal after docker stop took {took:?}");
+    docker(&["rm", "-f", &healed.container("web")]);
+    wait_until(15, "self-heal after docker rm", || {
+        docker_output(&["inspect", &healed.container("web")])
+            .status
+            .success()
+    });
+    let note = notes
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a drift notification");
+    let v: Value = serde_json::from_str(&note).unwrap();
+    assert_eq!(v["event"], "drift_detected");
+    assert_eq!(v["app"], healed.name.as_str());
+    let events = s.get(&format!("/api/v1/events?app={}", healed.name));
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "drift_detected"),
+        "{events}"
+    );
+
+    // The manual app syncs on request.
+    let out = s.cli(&["sync", &manual.name]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(manual.containers().len(), 2);
+    assert_eq!(s.app(&manual.name)["sync"], "Synced");
+    let out = s.cli(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&healed.name) && text.contains("Synced"),
+        "{text}"
+    );
+}
+
+fn git_daemon_on(base: &std::path::Path, port: u16) -> Child {
+    let exec = String::from_utf8(
+        Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let child = Command::new(std::path::Path::new(exec.trim()).join("git-daemon"))
+        .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        .arg(format!("--base-path={}", base.display()))
+        .arg(format!("--port={port}"))
+        .arg(base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(20, "git daemon", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    child
+}
+
+#[test]
+fn broken_commit_and_source_outage_keep_the_running_state() {
+    let app = TestApp::new("sbrk");
+    let repo = Repo::new("flaky");
+    repo.write("compose.yaml", &demo_compose(&app.name, "good"))
+        .write("site/index.html", "x");
+    repo.commit("good");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = repo.bare.parent().unwrap().to_path_buf();
+    let mut git = git_daemon_on(&base, port);
+    let url = format!("git://127.0.0.1:{port}/flaky.git");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {url} }}\n    sync: {{ interval: 1s, retry: {{ limit: 100, backoff: 1s, max_backoff: 2s }} }}\n", app.name));
+    wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    let web_id = app.id("web");
+
+    // A broken commit: the operation fails with the position, the containers stay.
+    repo.write(
+        "compose.yaml",
+        &demo_compose(&app.name, "bad").replace(
+            "    init: true\n    command: [\"httpd\"",
+            "    build: .\n    init: true\n    command: [\"httpd\"",
+        ),
+    );
+    repo.commit("broken");
+    wait_until(30, "the broken commit to be reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("compose.yaml:5:5")
+    });
+    let ops = s.get(&format!("/api/v1/apps/{}/operations", app.name));
+    let failed = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["result"] == "failed")
+        .expect("a failed operation");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("compose.yaml:5:5: services.web: key `build` is not supported"),
+        "{failed}"
+    );
+    assert_eq!(app.id("web"), web_id, "running containers untouched");
+
+    // The server goes away: the error is reported, the last good state kept.
+    git.kill().unwrap();
+    git.wait().unwrap();
+    wait_until(30, "the source error to be reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("source:")
+    });
+    assert_eq!(app.id("web"), web_id);
+    assert_eq!(
+        inspect(&app.container("web"), "{{.State.Status}}"),
+        "running"
+    );
+
+    // It comes back with a good commit: the app converges.
+    repo.write("compose.yaml", &demo_compose(&app.name, "fixed"));
+    repo.commit("fixed");
+    let mut git = git_daemon_on(&base, port);
+    wait_until(60, "the fixed commit to run", || {
+        docker_output(&["inspect", &app.container("web")])
+            .status
+            .success()
+            && env_of(&app.container("web")).contains("GREETING=fixed")
+    });
+    wait_until(30, "synced again", || {
+        s.app(&app.name)["sync"] == "Synced"
+            && s.app(&app.name)["conditions"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+    });
+    git.kill().unwrap();
+    git.wait().unwrap();
+}
+
+#[test]
+fn kill_9_mid_sync_then_restart_converges_with_history() {
+    let app = TestApp::new("skill");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = tempfile::tempdir().unwrap();
+    let compose = format!(
+        "name: {a}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"sleep 3; touch /tmp/ready; exec sleep 3600\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 30\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    depends_on:\n      db: {{ condition: service_healthy }}\n",
+        a = app.name
+    );
+    fs::write(proj.path().join("compose.yaml"), compose).unwrap();
+    let mut s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n", app.name, proj.path().display()));
+    wait_until(30, "db to be created", || {
+        app.containers().iter().any(|c| c.contains("-db-1"))
+    });
+    s.kill9();
+    assert!(
+        !app.containers().iter().any(|c| c.contains("-web-1")),
+        "killed mid-sync"
+    );
+    s.spawn();
+    wait_until(60, "converged after restart", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+    let all = app.containers();
+    assert_eq!(all.len(), 2, "no duplicates: {all:?}");
+    let ops = s.get(&format!("/api/v1/apps/{}/operations", app.name));
+    let results: Vec<&str> = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["result"].as_str().unwrap_or("running"))
+        .collect();
+    assert!(
+        results.contains(&"interrupted") && results.contains(&"succeeded"),
+        "history survived: {results:?}"
+    );
+    // SIGTERM: a clean, prompt stop.
+    let status = s.terminate();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn rollback_pins_until_unpinned() {
+    let app = TestApp::new("sroll");
+    let repo = Repo::new("rolling");
+    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
+        .write("site/index.html", "x");
+    let one = repo.commit("one");
+    repo.write("compose.yaml", &demo_compose(&app.name, "two"));
+    repo.commit("two");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n", app.name, repo.file_url()));
+    let web = app.container("web");
+    wait_until(60, "two deployed", || {
+        s.app(&app.name)["sync"] == "Synced" && env_of(&web).contains("GREETING=two")
+    });
+
+    let out = s.cli(&["rollback", &app.name, "--to", &one]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pinned"), "{text}");
+    assert!(env_of(&web).contains("GREETING=one"));
+    assert_eq!(s.app(&app.name)["pinned"], one.as_str());
+
+    repo.write("compose.yaml", &demo_compose(&app.name, "three"));
+    repo.commit("three");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(
+        env_of(&web).contains("GREETING=one"),
+        "the pin holds against auto-sync"
+    );
+    assert!(s.app(&app.name)["conditions"]
+        .to_string()
+        .contains("Pinned"));
+
+    let out = s.cli(&["unpin", &app.name]);
+    assert!(out.status.success());
+    wait_until(30, "head deployed after unpin", || {
+        env_of(&web).contains("GREETING=three")
+    });
+    let out = s.cli(&["history", &app.name]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rollback"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn every_route_is_authenticated_with_roles() {
+    let app = TestApp::new("sauth");
+    let proj = tempfile::tempdir().unwrap();
+    fs::write(proj.path().join("compose.yaml"), format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n", app.name, proj.path().display()));
+    wait_until(60, "synced", || s.app(&app.name)["sync"] == "Synced");
+    let viewer = s.token("viewer");
+    let operator = s.token("operator");
+    let doc = s.get("/api/v1/openapi.json");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.len(),
+        mooring_server::api::ROUTES
+            .iter()
+            .map(|r| r.path)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    let ops_before = op_count(&s, &app.name);
+    for route in mooring_server::api::ROUTES {
+        let path = route
+            .path
+            .replace("{name}", &app.name)
+            .replace("{id}", "1")
+            .replace("{provider}", "generic");
+        let body = Some(json!({"to": "x", "name": "t", "role": "viewer"}));
+        let send = |token: Option<&str>| {
+            s.call(
+                route.method,
+                &path,
+                token,
+                if route.method == "GET" {
+                    None
+                } else {
+                    body.clone()
+                },
+            )
+            .0
+        };
+        match route.role {
+            None => assert_ne!(send(None), 404, "{} {} is served", route.method, route.path),
+            Some(role) => {
+                assert_eq!(
+                    send(None),
+                    401,
+                    "{} {} without a token",
+                    route.method,
+                    route.path
+                );
+                assert_eq!(
+                    send(Some(
+                        "mrg_0000000000000000000000000000000000000000000000000000000000000000"
+                    )),
+                    401,
+                    "{} {} with a wrong token",
+                    route.method,
+                    route.path
+                );
+                let weaker = match role {
+                    mooring_store::Role::Viewer => None,
+                    mooring_store::Role::Operator => Some(viewer.as_str()),
+                    mooring_store::Role::Admin => Some(operator.as_str()),
+                };
+                if let Some(t) = weaker {
+                    assert_eq!(
+                        send(Some(t)),
+                        403,
+                        "{} {} with a weaker role",
+                        route.method,
+                        route.path
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        op_count(&s, &app.name),
+        ops_before,
+        "refused requests did nothing"
+    );
+    assert_eq!(s.call("GET", "/api/v1/apps", Some(&viewer), None).0, 200);
+    assert_eq!(
+        s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/sync", app.name),
+            Some(&operator),
+            Some(json!({}))
+        )
+        .0,
+        200
+    );
+    // Admin: tokens through the API, and revocation.
+    let (status, created) = s.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&s.admin),
+        Some(json!({"name": "ci", "role": "viewer"})),
+    );
+    assert_eq!(status, 201);
+    let t = created["token"].as_str().unwrap().to_string();
+    assert_eq!(s.call("GET", "/api/v1/apps", Some(&t), None).0, 200);
+    let tokens = s.get("/api/v1/tokens");
+    let id = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "ci")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert!(!tokens.to_string().contains(&t), "secrets are never listed");
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            Some(&s.admin),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(s.call("GET", "/api/v1/apps", Some(&t), None).0, 401);
+    // Reload refuses a broken configuration and keeps running.
+    let good = fs::read_to_string(&s.config).unwrap();
+    fs::write(&s.config, format!("{good}    colour: blue\n")).unwrap();
+    let (status, v) = s.call("POST", "/api/v1/reload", Some(&s.admin), None);
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("colour"), "{v}");
+    fs::write(&s.config, good).unwrap();
+    assert_eq!(
+        s.call("POST", "/api/v1/reload", Some(&s.admin), None).0,
+        200
+    );
+    assert!(s.terminate().success());
+}
