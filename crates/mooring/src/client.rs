@@ -89,8 +89,8 @@ pub fn list(c: &Client, json_out: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<20} {:<10} {:<12} {:<13} {:<8} {:<10} {}",
-        "APP", "SYNC", "HEALTH", "REVISION", "PINNED", "HOST", "CONDITIONS"
+        "{:<20} {:<10} {:<12} {:<13} {:<8} {:<10} CONDITIONS",
+        "APP", "SYNC", "HEALTH", "REVISION", "PINNED", "HOST"
     );
     for a in v["apps"].as_array().into_iter().flatten() {
         let conditions: Vec<&str> = a["conditions"]
