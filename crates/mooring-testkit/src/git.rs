@@ -19,8 +19,17 @@ pub fn hermetic() {
 
 /// Runs git in `dir`, panicking (never skipping) if it is missing or fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_with(dir, &[], args)
+}
+
+/// Runs git in `dir` with extra environment variables (e.g. `GNUPGHOME`).
+pub fn git_with(dir: &Path, env: &[(&str, &Path)], args: &[&str]) -> String {
     hermetic();
-    let out = Command::new("git")
+    let mut cmd = Command::new("git");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd
         .args([
             "-c",
             "init.defaultBranch=main",
@@ -113,8 +122,31 @@ impl Repo {
 
 /// `git daemon` serving a folder of bare repositories on 127.0.0.1, killed on drop.
 pub struct Daemon {
-    child: Child,
+    child: Option<Child>,
+    base: PathBuf,
     pub port: u16,
+}
+
+/// A free TCP port on 127.0.0.1 (free when this returns).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `child` accepts connections on `port`, panicking if it exits first
+/// or takes longer than 20 s.
+pub fn wait_listening(child: &mut Child, port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not start listening");
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 impl Daemon {
@@ -125,37 +157,41 @@ impl Daemon {
 
     /// Serves `base`.
     pub fn start(base: &Path) -> Daemon {
+        let mut daemon = Daemon {
+            child: None,
+            base: base.to_path_buf(),
+            port: free_port(),
+        };
+        daemon.restart();
+        daemon
+    }
+
+    /// Stops serving (the port is closed) until [`Daemon::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Serves again, on the same port.
+    pub fn restart(&mut self) {
         hermetic();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        self.stop();
         // Run `git-daemon` itself: `git daemon` would fork a child that outlives a killed wrapper.
         let exec_path = git(Path::new("."), &["--exec-path"]);
-        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
+        let mut child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
-            .arg(format!("--base-path={}", base.display()))
-            .arg(format!("--port={port}"))
-            .arg(base)
+            .arg(format!("--base-path={}", self.base.display()))
+            .arg(format!("--port={}", self.port))
+            .arg(&self.base)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("`git daemon` is required for these tests");
-        let mut daemon = Daemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!("git daemon exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "git daemon did not start listening"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        daemon
+        wait_listening(&mut child, self.port, "git daemon");
+        self.child = Some(child);
     }
 
     /// `git://` URL of a repository served by this daemon.
@@ -167,7 +203,6 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

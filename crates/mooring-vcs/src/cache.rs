@@ -1,34 +1,50 @@
 //! [`Cache`]: fetching sources and materializing snapshots under
-//! `<data_dir>/sources`, plus the [`Revision`] and [`Snapshot`] it hands out.
+//! `<data_dir>/sources`, plus the [`Revision`] and [`Snapshot`] it hands out. The
+//! Git backend's cache logic lives here; Subversion and Mercurial are in the `svn`
+//! and `hg` modules, commit verification in `verify`.
 //!
-//! Concurrency: fetches of one repository are serialized by a lock directory
-//! (see the `lock` module); snapshots are built in a temporary directory next to
-//! their final place and renamed into place atomically, so a crash never leaves
-//! a half-written snapshot and concurrent checkouts of the same snapshot are
+//! Concurrency: fetches of one Git or Mercurial repository are serialized by a lock
+//! directory (see the `lock` module; Subversion keeps no local repository);
+//! snapshots are built in a temporary directory next to their final place and
+//! renamed into place atomically ([`build_snapshot`]), so a crash never leaves a
+//! half-written snapshot and concurrent checkouts of the same snapshot are
 //! harmless.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::credentials::Credentials;
 use crate::dir::{hash_tree, short_sha256};
 use crate::error::SourceError;
 use crate::git::Repo;
 use crate::lock::DirLock;
 use crate::spec::{is_commit_id, normalize_subpath, validate_git_url, validate_ref, SourceSpec};
+use crate::verify::{self, Verified, VerifyError, VerifyPolicy};
+use crate::{hg, svn};
 
 /// How long a fetch waits for another process fetching the same repository.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// An immutable id of a source's content.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Revision {
-    /// Full commit id for Git; `sha256:<hex>` for a plain directory.
+    /// Full commit id for Git; the Subversion revision number (`"1234"`: the last
+    /// changed revision of the fetched path); the full Mercurial changeset id;
+    /// `sha256:<hex>` for a plain directory (of the fetched path).
     pub id: String,
     /// Human-readable form: `main@1a2b3c4 (commit subject)` for Git (`HEAD@…`
     /// for the remote's default branch, `1a2b3c4 (…)` for a commit id),
-    /// `dir sha256:1a2b3c4d5e6f` for a directory.
+    /// `trunk@r1234 (log message)` for Subversion, `default@1a2b3c4d5e6f
+    /// (description)` for Mercurial, `dir sha256:1a2b3c4d5e6f` for a directory.
     pub describe: String,
+    /// Content identity of the requested path: equal trees mean nothing under the
+    /// path changed. Git: the tree id of the path; Subversion: the path's last
+    /// changed revision (same as `id`); Mercurial: a hash of the manifest entries
+    /// (file nodes, modes) under the path; directory: the content hash (same as
+    /// `id`). Only compare trees of the same source and path. `None` when unknown
+    /// (a `Revision` built by hand).
+    pub tree: Option<String>,
 }
 
 /// The file tree of a source at a revision, on disk.
@@ -43,9 +59,12 @@ pub struct Snapshot {
 }
 
 /// The on-disk source cache, rooted at `<data_dir>/sources`.
+///
+/// `Debug` shows whether credentials are set, never the password.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    credentials: Option<Credentials>,
 }
 
 impl Cache {
@@ -53,7 +72,18 @@ impl Cache {
     pub fn new(data_dir: &Path) -> Cache {
         Cache {
             root: data_dir.join("sources"),
+            credentials: None,
         }
+    }
+
+    /// The same cache, using `credentials` for every source it fetches (Git over
+    /// http/https, Subversion, Mercurial over http/https; plain directories ignore
+    /// them). Build one `Cache` per source that needs its own credentials; they
+    /// share the folders under `data_dir/sources`. See the `credentials` module for
+    /// how each tool receives them: never on a command line.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Cache {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// The cache root, `<data_dir>/sources`.
@@ -61,39 +91,65 @@ impl Cache {
         &self.root
     }
 
-    /// Brings the source up to date and returns its current revision.
-    ///
-    /// Git: fetches all branches and tags (incrementally, into a bare cache
-    /// repository; prunes deleted ones) and resolves the ref: a branch
-    /// `refs/heads/X`, else a tag `refs/tags/X`; a full commit id already in the
-    /// cache needs no network at all, otherwise it is fetched directly if no
-    /// branch or tag contains it; no ref means the remote's HEAD.
-    /// Directory: hashes the tree (see the `dir` module).
+    fn credentials(&self) -> Result<Option<&Credentials>, SourceError> {
+        if let Some(c) = &self.credentials {
+            c.validate()?;
+        }
+        Ok(self.credentials.as_ref())
+    }
+
+    /// Brings the source up to date and returns its current revision; the same
+    /// as [`Cache::fetch_path`] with the path `""` (the whole source, or for
+    /// Subversion the whole ref).
     pub fn fetch(&self, spec: &SourceSpec) -> Result<Revision, SourceError> {
+        self.fetch_path(spec, "")
+    }
+
+    /// Brings the source up to date and returns the revision of `path` (a folder
+    /// relative to the source root, `""` for everything), with
+    /// [`Revision::tree`] set; `path` must exist and be a folder.
+    ///
+    /// - Git: fetches all branches and tags (incrementally, into a bare cache
+    ///   repository; prunes deleted ones) and resolves the ref: a branch
+    ///   `refs/heads/X`, else a tag `refs/tags/X`; a full commit id already in the
+    ///   cache needs no network at all, otherwise it is fetched directly if no
+    ///   branch or tag contains it; no ref means the remote's HEAD. The id is the
+    ///   commit, the tree the Git tree id of `path` in it.
+    /// - Subversion: one `svn info` of `URL/REF/PATH@PEG`; the id (and tree) is
+    ///   the last changed revision of that path, so commits elsewhere do not change
+    ///   it. Such a revision is only meaningful for checking out `path` (or a
+    ///   folder below it).
+    /// - Mercurial: `hg pull` (incremental) into a local cache repository, then the
+    ///   ref (branch, bookmark, tag or changeset id; default `default`) is resolved
+    ///   locally; a changeset id already in the cache needs no network.
+    /// - Directory: hashes `path` inside the directory (see the `dir` module).
+    pub fn fetch_path(&self, spec: &SourceSpec, path: &str) -> Result<Revision, SourceError> {
+        let path = normalize_subpath(path)?;
+        let credentials = self.credentials()?;
         match spec {
-            SourceSpec::Git { url, reference } => self.fetch_git(url, reference.as_deref()),
-            SourceSpec::Dir { path } => {
-                if !path.is_dir() {
-                    return Err(SourceError::NotFound { path: path.clone() });
-                }
-                let id = hash_tree(path)?;
-                let short = id.get(..19).unwrap_or(&id);
-                Ok(Revision {
-                    describe: format!("dir {short}"),
-                    id,
-                })
+            SourceSpec::Git { url, reference } => {
+                self.fetch_git(url, reference.as_deref(), &path, credentials)
             }
+            SourceSpec::Svn { url, reference } => {
+                svn::fetch(&self.root, url, reference.as_deref(), &path, credentials)
+            }
+            SourceSpec::Hg { url, reference } => {
+                hg::fetch(&self.root, url, reference.as_deref(), &path, credentials)
+            }
+            SourceSpec::Dir { path: dir } => fetch_dir(dir, &path),
         }
     }
 
     /// Materializes `path` (a folder relative to the source root; `""` or `"."`
-    /// for everything) of `revision` and returns where it is.
+    /// for everything) of `revision` and returns where it is: join `path` to
+    /// [`Snapshot::root`].
     ///
-    /// Git: writes only that folder of the commit into
-    /// `git/<key>/snapshots/<commit>/<pathkey>/`, reusing it if it already exists;
-    /// symlinks are kept as symlinks. The revision must have been fetched into
-    /// this cache. Directory: the directory itself (not a copy; it is checked
-    /// that `path` exists in it).
+    /// Git, Subversion and Mercurial: writes only that folder into
+    /// `<kind>/<key>/snapshots/<revision>/<pathkey>/`, reusing it if it already
+    /// exists; symlinks are kept as symlinks. Git and Mercurial revisions must
+    /// have been fetched into this cache; Subversion exports from the server
+    /// (`svn export --ignore-externals`). Directory: the directory itself (not a
+    /// copy; it is checked that `path` exists in it).
     ///
     /// `path` must not be absolute or contain `..`.
     pub fn checkout(
@@ -103,8 +159,20 @@ impl Cache {
         path: &str,
     ) -> Result<Snapshot, SourceError> {
         let path = normalize_subpath(path)?;
+        let credentials = self.credentials()?;
         match spec {
             SourceSpec::Git { url, .. } => self.checkout_git(url, revision, &path),
+            SourceSpec::Svn { url, reference } => svn::checkout(
+                &self.root,
+                url,
+                reference.as_deref(),
+                revision,
+                &path,
+                credentials,
+            ),
+            SourceSpec::Hg { url, .. } => {
+                hg::checkout(&self.root, url, revision, &path, credentials)
+            }
             SourceSpec::Dir { path: dir } => {
                 let location = dir.display().to_string();
                 if !dir.is_dir() {
@@ -136,12 +204,39 @@ impl Cache {
         }
     }
 
+    /// Checks that `revision` of a Git source is signed as `policy` requires; see
+    /// the `verify` module. The revision must have been fetched into this cache
+    /// (tags come from the last fetch). Other source kinds are refused.
+    pub fn verify(
+        &self,
+        spec: &SourceSpec,
+        revision: &Revision,
+        policy: &VerifyPolicy,
+    ) -> Result<Verified, VerifyError> {
+        match spec {
+            SourceSpec::Git { url, reference } => {
+                validate_git_url(url).map_err(VerifyError::Source)?;
+                let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+                verify::verify(&repo, reference.as_deref(), revision, policy)
+            }
+            other => Err(VerifyError::Unsupported {
+                spec: other.to_string(),
+            }),
+        }
+    }
+
     /// `git/<first 16 hex of sha256(url)>`.
     fn git_base(&self, url: &str) -> PathBuf {
         self.root.join("git").join(short_sha256(url.as_bytes(), 16))
     }
 
-    fn fetch_git(&self, url: &str, reference: Option<&str>) -> Result<Revision, SourceError> {
+    fn fetch_git(
+        &self,
+        url: &str,
+        reference: Option<&str>,
+        path: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<Revision, SourceError> {
         validate_git_url(url)?;
         if let Some(r) = reference {
             validate_ref(r)?;
@@ -150,7 +245,7 @@ impl Cache {
         fs::create_dir_all(&base)
             .map_err(|e| SourceError::io(format!("cannot create {}", base.display()), e))?;
         let _lock = DirLock::acquire(&base.join("lock"), LOCK_TIMEOUT)?;
-        let repo = Repo::new(base.join("repo.git"), url);
+        let repo = Repo::new(base.join("repo.git"), url).with_credentials(credentials);
         if !repo.exists() {
             repo.create()?;
         }
@@ -215,6 +310,26 @@ impl Cache {
             }
         };
 
+        let location = || repo.shown_url();
+        let tree = match repo.object_type(&commit, path)?.as_deref() {
+            Some("tree") => repo.tree_id(&commit, path)?,
+            Some(_) => {
+                return Err(SourceError::NotADirectory {
+                    path: path.to_string(),
+                    location: location(),
+                    revision: commit,
+                })
+            }
+            None => None,
+        };
+        let Some(tree) = tree else {
+            return Err(SourceError::PathNotFound {
+                path: path.to_string(),
+                location: location(),
+                revision: commit,
+            });
+        };
+
         let short = commit.get(..7).unwrap_or(&commit);
         let subject = repo.subject(&commit)?;
         let describe = match label {
@@ -224,6 +339,7 @@ impl Cache {
         Ok(Revision {
             id: commit,
             describe,
+            tree: Some(tree),
         })
     }
 
@@ -244,13 +360,7 @@ impl Cache {
                 reason: "a Git revision must be a full commit id".to_string(),
             });
         }
-        let path_key = if path.is_empty() {
-            "root".to_string()
-        } else {
-            format!("sub-{}", short_sha256(path.as_bytes(), 16))
-        };
-        let commit_dir = base.join("snapshots").join(&commit);
-        let target = commit_dir.join(path_key);
+        let target = base.join("snapshots").join(&commit).join(path_key(path));
         let snapshot = Snapshot {
             root: target.clone(),
             revision: revision.clone(),
@@ -285,32 +395,93 @@ impl Cache {
             }
         }
 
-        fs::create_dir_all(&commit_dir)
-            .map_err(|e| SourceError::io(format!("cannot create {}", commit_dir.display()), e))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&commit_dir)
-            .map_err(|e| {
-                SourceError::io(
-                    format!(
-                        "cannot create a temporary directory in {}",
-                        commit_dir.display()
-                    ),
-                    e,
-                )
-            })?;
-        let tree = staging.path().join("tree");
-        fs::create_dir(&tree)
-            .map_err(|e| SourceError::io(format!("cannot create {}", tree.display()), e))?;
-        repo.materialize(&commit, path, &tree, &staging.path().join("index"))?;
-        match fs::rename(&tree, &target) {
-            Ok(()) => Ok(snapshot),
-            // Another process finished the same snapshot first.
-            Err(_) if target.is_dir() => Ok(snapshot),
-            Err(e) => Err(SourceError::io(
-                format!("cannot move snapshot into {}", target.display()),
-                e,
-            )),
+        build_snapshot(&target, |tree| {
+            fs::create_dir(tree)
+                .map_err(|e| SourceError::io(format!("cannot create {}", tree.display()), e))?;
+            let index = tree.with_file_name("index");
+            repo.materialize(&commit, path, tree, &index)
+        })?;
+        Ok(snapshot)
+    }
+}
+
+/// The revision of `path` inside a plain directory: its content hash.
+fn fetch_dir(dir: &Path, path: &str) -> Result<Revision, SourceError> {
+    if !dir.is_dir() {
+        return Err(SourceError::NotFound {
+            path: dir.to_path_buf(),
+        });
+    }
+    let target = dir.join(path);
+    let location = || dir.display().to_string();
+    match fs::metadata(&target) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(SourceError::NotADirectory {
+                path: path.to_string(),
+                location: location(),
+                revision: "its current content".to_string(),
+            })
         }
+        Err(_) => {
+            return Err(SourceError::PathNotFound {
+                path: path.to_string(),
+                location: location(),
+                revision: "its current content".to_string(),
+            })
+        }
+    }
+    let id = hash_tree(&target)?;
+    let short = id.get(..19).unwrap_or(&id);
+    Ok(Revision {
+        describe: format!("dir {short}"),
+        tree: Some(id.clone()),
+        id,
+    })
+}
+
+/// `root` for the whole source, `sub-<first 16 hex of sha256(path)>` otherwise.
+pub(crate) fn path_key(path: &str) -> String {
+    if path.is_empty() {
+        "root".to_string()
+    } else {
+        format!("sub-{}", short_sha256(path.as_bytes(), 16))
+    }
+}
+
+/// Builds the snapshot `target` atomically: `fill` is given a path that does not
+/// exist yet, inside a fresh staging directory next to `target` (its parent
+/// exists), and must create the tree there; it is then renamed to `target`. The
+/// staging directory is removed in every case. If another process finished the
+/// same snapshot first, theirs is kept.
+pub(crate) fn build_snapshot(
+    target: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)
+        .map_err(|e| SourceError::io(format!("cannot create {}", parent.display()), e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(parent)
+        .map_err(|e| {
+            SourceError::io(
+                format!(
+                    "cannot create a temporary directory in {}",
+                    parent.display()
+                ),
+                e,
+            )
+        })?;
+    let tree = staging.path().join("tree");
+    fill(&tree)?;
+    match fs::rename(&tree, target) {
+        Ok(()) => Ok(()),
+        // Another process finished the same snapshot first.
+        Err(_) if target.is_dir() => Ok(()),
+        Err(e) => Err(SourceError::io(
+            format!("cannot move snapshot into {}", target.display()),
+            e,
+        )),
     }
 }

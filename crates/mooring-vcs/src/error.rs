@@ -1,8 +1,9 @@
 //! The error type of the source layer.
 //!
 //! Every message says what went wrong, where (always with a redacted URL), and
-//! what to do about it. URLs and Git stderr stored in these variants are already
-//! redacted, so `Debug` and `Display` are both safe to log.
+//! what to do about it. URLs and tool stderr stored in these variants are already
+//! redacted (and scrubbed of any configured password), so `Debug` and `Display` are
+//! both safe to log.
 
 use std::io;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
-    /// The source string is not a usable directory or Git URL.
+    /// The source string is not a usable directory or repository URL.
     #[error("invalid source '{input}': {reason}")]
     InvalidSource {
         /// The source as given (redacted).
@@ -22,8 +23,10 @@ pub enum SourceError {
 
     /// A local source path does not exist.
     #[error(
-        "source {} does not exist; pass an existing directory, a local Git repository, \
-         or a Git URL (https://, ssh://, git://, file://, user@host:path)",
+        "source {} does not exist; pass an existing directory, a local Git or Mercurial \
+         repository, a Git URL (https://, ssh://, git://, file://, user@host:path), \
+         a Subversion URL (svn://, svn+ssh://, svn+https://, svn+file://) or a Mercurial \
+         URL (hg+https://, hg+ssh://, hg+file://)",
         path.display()
     )]
     NotFound {
@@ -33,8 +36,9 @@ pub enum SourceError {
 
     /// `--ref` was given for a plain directory.
     #[error(
-        "--ref {reference} cannot be used with {}: it is a plain directory, not a Git \
-         repository; drop --ref, or point the source at a Git repository",
+        "--ref {reference} cannot be used with {}: it is a plain directory, not a \
+         repository; drop --ref, or point the source at a Git, Subversion or Mercurial \
+         repository",
         path.display()
     )]
     RefWithDir {
@@ -45,13 +49,11 @@ pub enum SourceError {
     },
 
     /// The ref is syntactically unusable.
-    #[error(
-        "invalid ref '{reference}': {reason}; use a branch name, a tag name or a full commit id"
-    )]
+    #[error("invalid ref '{reference}': {reason}")]
     InvalidRef {
         /// The ref as given.
         reference: String,
-        /// Why it was rejected.
+        /// Why it was rejected, and what would be accepted.
         reason: String,
     },
 
@@ -81,6 +83,65 @@ pub enum SourceError {
         url: String,
         /// Git's (redacted, trimmed) stderr, plus a hint where one is known.
         stderr: String,
+    },
+
+    /// An `svn` or `hg` command failed.
+    #[error("{tool} {action} failed for {url}: {stderr}")]
+    Tool {
+        /// The executable, `svn` or `hg`.
+        tool: &'static str,
+        /// What was being done, e.g. `info` or `pull`.
+        action: String,
+        /// The redacted repository URL.
+        url: String,
+        /// The tool's (redacted, trimmed) stderr, plus a hint where one is known.
+        stderr: String,
+    },
+
+    /// The `svn` or `hg` executable could not be started.
+    #[error(
+        "could not run `{tool}` ({source}); install {package} and make sure `{tool}` is on PATH"
+    )]
+    ToolMissing {
+        /// The executable.
+        tool: &'static str,
+        /// The software to install.
+        package: &'static str,
+        /// The spawn error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A Subversion or Mercurial ref did not resolve.
+    #[error("ref '{reference}' not found in {url}; {hint}")]
+    NoSuchRef {
+        /// The redacted repository URL.
+        url: String,
+        /// The ref as given.
+        reference: String,
+        /// What exists instead, or what to check.
+        hint: String,
+    },
+
+    /// A local path is a Subversion working copy, which is not a source.
+    #[error(
+        "{} is a Subversion working copy, not a repository; Mooring reads repositories, \
+         so pass the repository URL instead{}",
+        path.display(),
+        checked_out_from(url)
+    )]
+    SvnWorkingCopy {
+        /// The working copy.
+        path: PathBuf,
+        /// The (redacted) URL it was checked out from, when `svn info` could tell.
+        url: Option<String>,
+    },
+
+    /// The configured credentials cannot be used (the values are never shown).
+    #[error("invalid credentials: {reason}")]
+    InvalidCredentials {
+        /// What is wrong with them.
+        reason: String,
     },
 
     /// A branch or tag name did not resolve.
@@ -192,6 +253,13 @@ impl SourceError {
     }
 }
 
+fn checked_out_from(url: &Option<String>) -> String {
+    match url {
+        Some(url) => format!(" (this working copy is checked out from {url})"),
+        None => String::new(),
+    }
+}
+
 /// How many names of each kind an error message lists.
 const LIST_LIMIT: usize = 8;
 
@@ -211,7 +279,7 @@ fn available_refs(reference: &str, branches: &[String], tags: &[String]) -> Stri
     out
 }
 
-fn name_list(names: &[String]) -> String {
+pub(crate) fn name_list(names: &[String]) -> String {
     if names.is_empty() {
         return "(none)".to_string();
     }

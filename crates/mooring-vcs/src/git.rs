@@ -14,22 +14,30 @@
 //! The remote URL is written into the cache repository's config file directly
 //! (not passed on command lines, where it would show up in process listings),
 //! and all stderr is redacted before it is put into an error.
+//!
+//! Configured [`Credentials`] reach `git fetch` over http/https through Git's own
+//! `credential-store` helper reading a private file (mode 0600 in a 0700 temporary
+//! directory) that exists only while the command runs; the user's helpers are
+//! reset for that command (`credential.helper=` first).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+use crate::credentials::{percent_encode, Credentials};
 use crate::error::SourceError;
-use crate::redact::{redact_url, scrub};
+use crate::redact::redact_url;
+use crate::run::{first_line, stderr_excerpt};
 
 /// Ref that receives the remote's HEAD.
 const REMOTE_HEAD: &str = "refs/mooring/remote-HEAD";
 /// Prefix of refs that keep explicitly fetched commits alive.
 const PINNED: &str = "refs/mooring/pinned/";
-/// Longest stderr excerpt put into an error message.
-const STDERR_LIMIT: usize = 2000;
+/// User name sent with a password-only credential (a token).
+const TOKEN_USER: &str = "x-access-token";
 
 /// Environment variables that would point `git` at another repository.
 const REPO_ENV: &[&str] = &[
@@ -104,6 +112,13 @@ fn force_batch_ssh(git_dir: &Path) -> bool {
 pub(crate) struct Repo {
     git_dir: PathBuf,
     url: String,
+    credentials: Option<Credentials>,
+}
+
+/// A `credential-store` file that lives as long as this value.
+struct CredentialFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
 }
 
 impl Repo {
@@ -112,7 +127,14 @@ impl Repo {
         Repo {
             git_dir,
             url: url.to_string(),
+            credentials: None,
         }
+    }
+
+    /// Uses `credentials` for fetches over http/https.
+    pub(crate) fn with_credentials(mut self, credentials: Option<&Credentials>) -> Repo {
+        self.credentials = credentials.cloned();
+        self
     }
 
     /// The URL with credentials redacted, for messages.
@@ -175,7 +197,8 @@ impl Repo {
         }
     }
 
-    fn command(&self) -> Command {
+    /// A hardened `git --git-dir <repo>` command.
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = base_command();
         if force_batch_ssh(&self.git_dir) {
             cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
@@ -188,26 +211,66 @@ impl Repo {
         self.command().args(args).output().map_err(spawn_error)
     }
 
+    /// Runs a command that talks to the remote, with the configured credentials
+    /// available to Git through a temporary `credential-store` file.
+    fn network_output(&self, args: &[&str]) -> Result<Output, SourceError> {
+        let file = self.credential_file()?;
+        let mut cmd = self.command();
+        if let Some(file) = &file {
+            let quoted = file.path.to_string_lossy().replace('\'', "'\\''");
+            cmd.args(["-c", "credential.helper="])
+                .arg("-c")
+                .arg(format!("credential.helper=store --file='{quoted}'"));
+        }
+        let out = cmd.args(args).output().map_err(spawn_error);
+        drop(file);
+        out
+    }
+
+    /// The credential file for http(s) URLs when credentials are configured.
+    fn credential_file(&self) -> Result<Option<CredentialFile>, SourceError> {
+        let Some(creds) = &self.credentials else {
+            return Ok(None);
+        };
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return Ok(None);
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Ok(None);
+        }
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let user = creds.username.as_deref().unwrap_or(TOKEN_USER);
+        let entry = match &creds.password {
+            Some(p) => format!(
+                "{scheme}://{}:{}@{host}\n",
+                percent_encode(user),
+                percent_encode(p)
+            ),
+            None => format!("{scheme}://{}@{host}\n", percent_encode(user)),
+        };
+        // tempfile creates directories with mode 0700.
+        let dir = tempfile::Builder::new()
+            .prefix("mooring-git-cred-")
+            .tempdir()
+            .map_err(|e| SourceError::io("cannot create a temporary credential directory", e))?;
+        let path = dir.path().join("store");
+        let ctx = || format!("cannot write {}", path.display());
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| SourceError::io(ctx(), e))?;
+        file.write_all(entry.as_bytes())
+            .map_err(|e| SourceError::io(ctx(), e))?;
+        Ok(Some(CredentialFile { _dir: dir, path }))
+    }
+
     /// Git's stderr, redacted and trimmed to a readable size.
-    fn stderr_of(&self, out: &Output) -> String {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let text: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        let mut text = scrub(&text.join("; "), &self.url);
-        if text.len() > STDERR_LIMIT {
-            let mut cut = text.len() - STDERR_LIMIT;
-            while !text.is_char_boundary(cut) {
-                cut += 1;
-            }
-            text = format!("…{}", &text[cut..]);
-        }
-        if text.is_empty() {
-            text = format!("exit status {}", out.status);
-        }
-        text
+    pub(crate) fn stderr_of(&self, out: &Output) -> String {
+        stderr_excerpt(out, &self.url, self.credentials.as_ref())
     }
 
     fn check(&self, action: &str, out: &Output) -> Result<String, SourceError> {
@@ -243,7 +306,7 @@ impl Repo {
         if with_head {
             args.push(&head_refspec);
         }
-        let out = self.output(&args)?;
+        let out = self.network_output(&args)?;
         if out.status.success() {
             return Ok(());
         }
@@ -268,7 +331,7 @@ impl Repo {
     /// it under `refs/mooring/pinned/` so it survives pruning.
     pub(crate) fn fetch_commit(&self, commit: &str) -> Result<(), SourceError> {
         let refspec = format!("+{commit}:{PINNED}{commit}");
-        let out = self.output(&["fetch", "--quiet", "--no-tags", "origin", &refspec])?;
+        let out = self.network_output(&["fetch", "--quiet", "--no-tags", "origin", &refspec])?;
         if out.status.success() {
             return Ok(());
         }
@@ -330,17 +393,22 @@ impl Repo {
     pub(crate) fn subject(&self, commit: &str) -> Result<String, SourceError> {
         let raw = self.run("cat-file", &["cat-file", "commit", commit])?;
         let message = raw.split_once("\n\n").map_or("", |(_, m)| m);
-        let line = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        let mut subject: String = line
-            .trim()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if subject.chars().count() > 80 {
-            subject = subject.chars().take(79).collect();
-            subject.push('…');
+        Ok(first_line(message))
+    }
+
+    /// The id of the object at `<commit>:<path>` (the root tree for `""`), or
+    /// `None`. (A `^{tree}` suffix would be read as part of the path.)
+    pub(crate) fn tree_id(&self, commit: &str, path: &str) -> Result<Option<String>, SourceError> {
+        let object = format!("{commit}:{path}");
+        let out = self.output(&["rev-parse", "--verify", "--quiet", &object])?;
+        if !out.status.success() {
+            return Ok(None);
         }
-        Ok(subject)
+        Ok(Some(
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .to_ascii_lowercase(),
+        ))
     }
 
     /// The object type at `<commit>:<path>` (`tree`, `blob`, …), or `None` if

@@ -1,22 +1,28 @@
 //! Mooring's source layer: where desired state lives and how it gets onto disk.
 //!
 //! Vocabulary:
-//! - a **Source** ([`SourceSpec`]) is where desired state lives: a Git repository
-//!   or a plain local directory;
+//! - a **Source** ([`SourceSpec`]) is where desired state lives: a Git, Subversion
+//!   or Mercurial repository, or a plain local directory;
 //! - a **Revision** ([`Revision`]) is an immutable id of the source's content: the
-//!   commit id for Git, a content hash (`sha256:<hex>`) for a plain directory;
+//!   commit id for Git, the revision number for Subversion, the changeset id for
+//!   Mercurial, a content hash (`sha256:<hex>`) for a plain directory; its
+//!   [`tree`](Revision::tree) identifies the content of the requested path;
 //! - a **Snapshot** ([`Snapshot`]) is the file tree at a revision, a directory on disk.
 //!
-//! [`Cache`] does the work: [`Cache::fetch`] brings the source up to date and
-//! resolves it to a [`Revision`]; [`Cache::checkout`] materializes (part of) that
-//! revision as a [`Snapshot`].
+//! [`Cache`] does the work: [`Cache::fetch_path`] (or [`Cache::fetch`] for the
+//! whole source) brings the source up to date and resolves it to a [`Revision`];
+//! [`Cache::checkout`] materializes (part of) that revision as a [`Snapshot`];
+//! [`Cache::verify`] checks Git signatures against a [`VerifyPolicy`].
+//! [`Cache::with_credentials`] attaches a user name and password or token.
 //!
-//! Git is driven through the `git` command line (argument vectors, never a shell),
-//! so every transport and credential helper Git supports works. Git never prompts
-//! (`GIT_TERMINAL_PROMPT=0`, askpass disabled, ssh in batch mode unless the user
-//! configured their own ssh command), runs with `LC_ALL=C`, and hooks are disabled.
+//! Every tool is driven through its command line (`git`, `svn`, `hg`, `gpg`) with
+//! argument vectors, never a shell, so their transports work. None of them
+//! prompts, they run with `LC_ALL=C`, and nothing from a repository runs: Git
+//! hooks are disabled, Mercurial reads no repository configuration at all (so no
+//! hooks), Subversion externals and Mercurial subrepositories are never fetched.
 //! URLs are always redacted ([`redact_url`]) before they appear in errors or
-//! `Debug`/`Display` output, and so is Git's stderr.
+//! `Debug`/`Display` output, and so is every tool's stderr; configured passwords
+//! never reach a command line, a cache folder name or a message.
 //!
 //! On-disk layout under `<data_dir>/sources/`:
 //! ```text
@@ -24,21 +30,35 @@
 //! git/<sha256(url)[..16]>/url.txt                        redacted URL, for humans
 //! git/<sha256(url)[..16]>/lock/                          held while fetching
 //! git/<sha256(url)[..16]>/snapshots/<commit>/<pathkey>/  immutable snapshots
+//! hg/<sha256(url)[..16]>/repo                            Mercurial cache repository
+//! hg/<sha256(url)[..16]>/{url.txt,lock/,snapshots/<node>/<pathkey>/}
+//! svn/<sha256(url)[..16]>/log/<rev>                      first lines of log messages
+//! svn/<sha256(url)[..16]>/{url.txt,snapshots/<rev>/<pathkey>/}
 //! ```
 //! `<pathkey>` is `root` for the whole repository and `sub-<sha256(path)[..16]>`
-//! for a sub-folder. Snapshots are never deleted by this crate.
+//! for a sub-folder (for Subversion, of the ref and the path). Snapshots are never
+//! deleted by this crate.
 
 mod cache;
+mod credentials;
 mod dir;
 mod error;
 mod git;
+mod hg;
 mod lock;
 mod redact;
+mod run;
 mod spec;
+mod svn;
 mod tree;
+mod verify;
 
 pub use cache::{Cache, Revision, Snapshot};
+pub use credentials::Credentials;
 pub use error::SourceError;
 pub use redact::redact_url;
 pub use spec::SourceSpec;
 pub use tree::sync_tree;
+pub use verify::{
+    SignatureFormat, SignedObject, Verified, VerifyError, VerifyKey, VerifyMode, VerifyPolicy,
+};

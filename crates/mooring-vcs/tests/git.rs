@@ -452,6 +452,7 @@ fn checkout_requires_a_fetched_commit() {
     let rev = mooring_vcs::Revision {
         id: fx.main.clone(),
         describe: String::new(),
+        tree: None,
     };
     let err = fx.cache().checkout(&source, &rev, "").unwrap_err();
     assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
@@ -460,6 +461,7 @@ fn checkout_requires_a_fetched_commit() {
     let bogus = mooring_vcs::Revision {
         id: "../../etc".into(),
         describe: String::new(),
+        tree: None,
     };
     let err = fx.cache().checkout(&source, &bogus, "").unwrap_err();
     assert!(matches!(err, SourceError::InvalidRevision { .. }), "{err}");

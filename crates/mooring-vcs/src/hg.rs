@@ -1,0 +1,516 @@
+//! The Mercurial backend, through the `hg` command line.
+//!
+//! Each URL gets a local repository (`hg init`, then incremental `hg pull`) under
+//! `hg/<key>/repo`; refs are resolved locally with `hg log -r 'SYMBOL'` (a quoted
+//! revset symbol, so a ref can never be a revset expression), and snapshots are
+//! `hg archive`s of one folder at one changeset under
+//! `hg/<key>/snapshots/<node>/<pathkey>/`, built in a temporary directory and renamed
+//! into place.
+//!
+//! Nothing from a repository's configuration is ever used, and no prompt can appear:
+//! every command runs with `HGRCPATH` pointing at a private temporary file (mode 0600)
+//! written for that command — so neither system nor user configuration applies —
+//! and `HGRCSKIPREPO=1`, so no repository's `.hg/hgrc` is read, neither the cache's
+//! nor, for a local source, the source repository's (whose hooks would otherwise run
+//! when pulling from it). That file sets `ui.interactive=false`, ssh in batch mode,
+//! `subrepos.allowed=false`, `ui.archivemeta=false`, the URL as path `mooring` (so
+//! it never appears on a command line) and, when configured, credentials in an
+//! `[auth]` section. Also `HGPLAIN=1` and `LC_ALL=C` for stable output.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+use crate::cache::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
+use crate::credentials::Credentials;
+use crate::dir::{short_sha256, to_hex};
+use crate::error::{name_list, SourceError};
+use crate::lock::DirLock;
+use crate::redact::redact_url;
+use crate::run::{first_line, output, spawn_error, stderr_excerpt};
+use crate::spec::{validate_hg_ref, validate_hg_url, HG_DEFAULT_REF};
+
+/// A changeset resolved from a symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Changeset {
+    node: String,
+    subject: String,
+}
+
+/// One file of a changeset's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// File node, mode and type (`@` link, `*` executable), as one string.
+    meta: String,
+    path: String,
+}
+
+/// The local cache repository of one Mercurial URL.
+struct HgRepo<'a> {
+    dir: PathBuf,
+    url: &'a str,
+    credentials: Option<&'a Credentials>,
+}
+
+impl<'a> HgRepo<'a> {
+    fn shown_url(&self) -> String {
+        redact_url(self.url)
+    }
+
+    fn exists(&self) -> bool {
+        self.dir.join(".hg").join("requires").is_file()
+    }
+
+    /// The private configuration for one command (see the module docs).
+    fn config_file(&self) -> Result<tempfile::NamedTempFile, SourceError> {
+        let mut text = String::from(
+            "[ui]\ninteractive = false\nssh = ssh -o BatchMode=yes\narchivemeta = false\n\
+             [subrepos]\nallowed = false\n",
+        );
+        text.push_str(&format!("[paths]\nmooring = {}\n", self.url));
+        if let Some(c) = self.credentials {
+            text.push_str("[auth]\nmooring.prefix = *\nmooring.schemes = http https\n");
+            if let Some(user) = &c.username {
+                text.push_str(&format!("mooring.username = {user}\n"));
+            }
+            if let Some(password) = &c.password {
+                text.push_str(&format!("mooring.password = {password}\n"));
+            }
+        }
+        // NamedTempFile is created with mode 0600.
+        let mut file = tempfile::Builder::new()
+            .prefix("mooring-hgrc-")
+            .tempfile()
+            .map_err(|e| SourceError::io("cannot create a temporary hg configuration", e))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| SourceError::io("cannot write a temporary hg configuration", e))?;
+        Ok(file)
+    }
+
+    /// Runs `hg ARGS` (against the cache repository when `in_repo`).
+    fn run_raw(&self, in_repo: bool, args: &[&str]) -> Result<Output, SourceError> {
+        let config = self.config_file()?;
+        let mut cmd = Command::new("hg");
+        cmd.env("HGRCPATH", config.path())
+            .env("HGRCSKIPREPO", "1")
+            .env("HGPLAIN", "1")
+            .env_remove("HGPLAINEXCEPT")
+            .env("HGENCODING", "utf-8")
+            .env("LC_ALL", "C")
+            .arg("--noninteractive");
+        if in_repo {
+            cmd.arg("--repository").arg(&self.dir);
+        }
+        cmd.args(args);
+        let out = output(&mut cmd, None).map_err(|e| spawn_error("hg", "Mercurial", e));
+        drop(config);
+        out
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Output, SourceError> {
+        self.run_raw(true, args)
+    }
+
+    fn failure(&self, action: &str, out: &Output, hint: &str) -> SourceError {
+        SourceError::Tool {
+            tool: "hg",
+            action: action.to_string(),
+            url: self.shown_url(),
+            stderr: format!("{}{hint}", stderr_excerpt(out, self.url, self.credentials)),
+        }
+    }
+
+    fn checked(&self, action: &str, args: &[&str]) -> Result<String, SourceError> {
+        let out = self.run(args)?;
+        if !out.status.success() {
+            return Err(self.failure(action, &out, ""));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Creates the repository atomically (`hg init` in a temporary directory next
+    /// to it, then a rename). Losing a race to another process is fine.
+    fn create(&self) -> Result<(), SourceError> {
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".init-")
+            .tempdir_in(parent)
+            .map_err(|e| {
+                SourceError::io(
+                    format!(
+                        "cannot create a temporary directory in {}",
+                        parent.display()
+                    ),
+                    e,
+                )
+            })?;
+        let staging = tmp.path().join("repo");
+        let staging_str = staging.to_str().ok_or_else(|| {
+            SourceError::io(
+                format!("cannot create {}", staging.display()),
+                std::io::Error::other("the path is not valid UTF-8"),
+            )
+        })?;
+        let out = self.run_raw(false, &["init", "--", staging_str])?;
+        if !out.status.success() {
+            return Err(self.failure("init", &out, ""));
+        }
+        match fs::rename(&staging, &self.dir) {
+            Ok(()) => Ok(()),
+            Err(_) if self.exists() => Ok(()),
+            Err(e) => Err(SourceError::io(
+                format!("cannot move a new repository into {}", self.dir.display()),
+                e,
+            )),
+        }
+    }
+
+    /// `hg pull`: incremental, all branches, bookmarks and tags.
+    fn pull(&self) -> Result<(), SourceError> {
+        let out = self.run(&["pull", "--quiet", "mooring"])?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let hint = if stderr.contains("authorization required") && self.credentials.is_none() {
+            " (the server requires authentication: configure a user name and password)"
+        } else if stderr.contains("authorization") || stderr.contains("401") {
+            " (authentication failed: check the configured user name and password)"
+        } else {
+            " (check the URL, network access and credentials)"
+        };
+        Err(self.failure("pull", &out, hint))
+    }
+
+    /// Resolves a ref (branch, bookmark, tag or changeset id) locally.
+    fn resolve(&self, symbol: &str) -> Result<Option<Changeset>, SourceError> {
+        let revset = format!("'{symbol}'");
+        let out = self.run(&[
+            "log",
+            "--rev",
+            &revset,
+            "--limit",
+            "1",
+            "--template",
+            "{node}\n{desc}",
+        ])?;
+        if !out.status.success() {
+            if unknown_revision(&out) {
+                return Ok(None);
+            }
+            return Err(self.failure("log", &out, ""));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (node, desc) = text.split_once('\n').unwrap_or((&text, ""));
+        let node = node.trim().to_ascii_lowercase();
+        if !is_node(&node) {
+            return Ok(None);
+        }
+        Ok(Some(Changeset {
+            node,
+            subject: first_line(desc),
+        }))
+    }
+
+    /// Branch (including closed ones), bookmark and tag names, for hints.
+    fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let list = |args: &[&str]| -> Vec<String> {
+            match self.run(args) {
+                Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| !l.is_empty() && *l != "tip")
+                    .map(str::to_string)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        (
+            list(&["branches", "--closed", "--template", "{branch}\n"]),
+            list(&["bookmarks", "--template", "{bookmark}\n"]),
+            list(&["tags", "--template", "{tag}\n"]),
+        )
+    }
+
+    /// The files of a changeset, or `None` if the repository does not have it.
+    fn manifest(&self, node: &str) -> Result<Option<Vec<Entry>>, SourceError> {
+        let out = self.run(&[
+            "manifest",
+            "--rev",
+            node,
+            "--template",
+            "{hash} {mode} {type}\t{path}\n",
+        ])?;
+        if !out.status.success() {
+            if unknown_revision(&out) {
+                return Ok(None);
+            }
+            return Err(self.failure("manifest", &out, ""));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(Some(
+            text.lines()
+                .filter_map(|l| l.split_once('\t'))
+                .map(|(meta, path)| Entry {
+                    meta: meta.to_string(),
+                    path: path.to_string(),
+                })
+                .collect(),
+        ))
+    }
+
+    /// `hg archive` of `path` (everything for `""`) at `node` into `dest`, which
+    /// must not exist yet.
+    fn archive(&self, node: &str, path: &str, dest: &Path) -> Result<(), SourceError> {
+        let dest = dest.to_str().ok_or_else(|| {
+            SourceError::io(
+                format!("cannot archive into {}", dest.display()),
+                std::io::Error::other("the path is not valid UTF-8"),
+            )
+        })?;
+        let include = format!("path:{path}");
+        let mut args = vec!["archive", "--quiet", "--rev", node, "--type", "files"];
+        if !path.is_empty() {
+            args.extend(["--include", &include]);
+        }
+        args.extend(["--", dest]);
+        self.checked("archive", &args).map(|_| ())
+    }
+}
+
+/// Whether `hg` failed because the revision is not in the repository.
+fn unknown_revision(out: &Output) -> bool {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    [
+        "unknown revision",
+        "ambiguous identifier",
+        "filtered revision",
+    ]
+    .iter()
+    .any(|m| stderr.contains(m))
+}
+
+/// A full Mercurial changeset id.
+fn is_node(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Manifest entries under `path` (all for `""`); `Err` if `path` is a file.
+fn entries_under<'e>(entries: &'e [Entry], path: &str) -> Result<Vec<&'e Entry>, ()> {
+    if path.is_empty() {
+        return Ok(entries.iter().collect());
+    }
+    if entries.iter().any(|e| e.path == path) {
+        return Err(());
+    }
+    let prefix = format!("{path}/");
+    Ok(entries
+        .iter()
+        .filter(|e| e.path.starts_with(&prefix))
+        .collect())
+}
+
+/// `hg/<first 16 hex of sha256(url)>`.
+fn base_dir(root: &Path, url: &str) -> PathBuf {
+    root.join("hg").join(short_sha256(url.as_bytes(), 16))
+}
+
+/// Pulls and resolves the ref; the tree is a hash of the manifest entries (file
+/// node, mode, type, path) under `path`.
+pub(crate) fn fetch(
+    root: &Path,
+    url: &str,
+    reference: Option<&str>,
+    path: &str,
+    credentials: Option<&Credentials>,
+) -> Result<Revision, SourceError> {
+    validate_hg_url(url)?;
+    let symbol = reference.unwrap_or(HG_DEFAULT_REF);
+    validate_hg_ref(symbol)?;
+    let base = base_dir(root, url);
+    fs::create_dir_all(&base)
+        .map_err(|e| SourceError::io(format!("cannot create {}", base.display()), e))?;
+    let _lock = DirLock::acquire(&base.join("lock"), LOCK_TIMEOUT)?;
+    let repo = HgRepo {
+        dir: base.join("repo"),
+        url,
+        credentials,
+    };
+    if !repo.exists() {
+        repo.create()?;
+    }
+    // For humans browsing the cache; best effort.
+    let _ = fs::write(base.join("url.txt"), format!("{}\n", repo.shown_url()));
+
+    let by_id = is_node(symbol);
+    let changeset = if by_id {
+        let node = symbol.to_ascii_lowercase();
+        match repo.resolve(&node)? {
+            Some(c) => c,
+            None => {
+                repo.pull()?;
+                repo.resolve(&node)?
+                    .ok_or_else(|| SourceError::CommitNotFound {
+                        url: repo.shown_url(),
+                        commit: symbol.to_ascii_lowercase(),
+                        detail: "no such changeset after pulling; check the id and that it \
+                                 was pushed"
+                            .to_string(),
+                    })?
+            }
+        }
+    } else {
+        repo.pull()?;
+        match repo.resolve(symbol)? {
+            Some(c) => c,
+            None => {
+                let (branches, bookmarks, tags) = repo.names();
+                let hint = if branches.is_empty() && bookmarks.is_empty() && tags.is_empty() {
+                    "the repository has no changesets".to_string()
+                } else {
+                    format!(
+                        "available branches: {}; bookmarks: {}; tags: {}",
+                        name_list(&branches),
+                        name_list(&bookmarks),
+                        name_list(&tags)
+                    )
+                };
+                return Err(SourceError::NoSuchRef {
+                    url: repo.shown_url(),
+                    reference: symbol.to_string(),
+                    hint,
+                });
+            }
+        }
+    };
+
+    let entries = repo
+        .manifest(&changeset.node)?
+        .ok_or_else(|| SourceError::CommitNotFound {
+            url: repo.shown_url(),
+            commit: changeset.node.clone(),
+            detail: "the changeset vanished from the cache while reading it".to_string(),
+        })?;
+    let under = entries_under(&entries, path).map_err(|()| SourceError::NotADirectory {
+        path: path.to_string(),
+        location: repo.shown_url(),
+        revision: changeset.node.clone(),
+    })?;
+    if !path.is_empty() && under.is_empty() {
+        return Err(SourceError::PathNotFound {
+            path: path.to_string(),
+            location: repo.shown_url(),
+            revision: changeset.node.clone(),
+        });
+    }
+    let mut hasher = Sha256::new();
+    for entry in under {
+        for part in [&entry.meta, &entry.path] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    let tree = format!("sha256:{}", to_hex(&hasher.finalize()));
+
+    let short = &changeset.node[..12];
+    let describe = if by_id {
+        format!("{short} ({})", changeset.subject)
+    } else {
+        format!("{symbol}@{short} ({})", changeset.subject)
+    };
+    Ok(Revision {
+        id: changeset.node,
+        describe,
+        tree: Some(tree),
+    })
+}
+
+/// Archives `path` of the changeset into an immutable snapshot.
+pub(crate) fn checkout(
+    root: &Path,
+    url: &str,
+    revision: &Revision,
+    path: &str,
+    credentials: Option<&Credentials>,
+) -> Result<Snapshot, SourceError> {
+    validate_hg_url(url)?;
+    let base = base_dir(root, url);
+    let repo = HgRepo {
+        dir: base.join("repo"),
+        url,
+        credentials,
+    };
+    let node = revision.id.to_ascii_lowercase();
+    if !is_node(&node) {
+        return Err(SourceError::InvalidRevision {
+            revision: revision.id.clone(),
+            location: repo.shown_url(),
+            reason: "a Mercurial revision must be a full changeset id (40 hex digits)".to_string(),
+        });
+    }
+    let target = base.join("snapshots").join(&node).join(path_key(path));
+    let snapshot = Snapshot {
+        root: target.clone(),
+        revision: revision.clone(),
+    };
+    if target.is_dir() {
+        return Ok(snapshot);
+    }
+    let not_fetched = || SourceError::CommitNotFound {
+        url: repo.shown_url(),
+        commit: node.clone(),
+        detail: "it is not in the local cache; fetch the source first".to_string(),
+    };
+    if !repo.exists() {
+        return Err(not_fetched());
+    }
+    let entries = repo.manifest(&node)?.ok_or_else(not_fetched)?;
+    let under = entries_under(&entries, path).map_err(|()| SourceError::NotADirectory {
+        path: path.to_string(),
+        location: repo.shown_url(),
+        revision: node.clone(),
+    })?;
+    if !path.is_empty() && under.is_empty() {
+        return Err(SourceError::PathNotFound {
+            path: path.to_string(),
+            location: repo.shown_url(),
+            revision: node,
+        });
+    }
+    let empty = under.is_empty();
+    build_snapshot(&target, |tree| {
+        if empty {
+            // `hg archive` refuses to write nothing.
+            return fs::create_dir(tree)
+                .map_err(|e| SourceError::io(format!("cannot create {}", tree.display()), e));
+        }
+        repo.archive(&node, path, tree)
+    })?;
+    Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str) -> Entry {
+        Entry {
+            meta: "x 644 ".into(),
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn entries_under_a_folder() {
+        let entries = vec![entry("apps/blog/a"), entry("apps/blogger"), entry("README")];
+        assert_eq!(entries_under(&entries, "").unwrap().len(), 3);
+        let blog = entries_under(&entries, "apps/blog").unwrap();
+        assert_eq!(blog.len(), 1);
+        assert_eq!(blog[0].path, "apps/blog/a");
+        assert!(entries_under(&entries, "README").is_err());
+        assert!(entries_under(&entries, "nope").unwrap().is_empty());
+    }
+}
