@@ -103,9 +103,11 @@ pub const NOTIFICATION_EVENTS: [&str; 4] = [
 ];
 
 /// Where an app's desired state lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     Git,
+    Svn,
+    Hg,
     Dir,
 }
 
@@ -117,6 +119,20 @@ pub struct SourceConfig {
     pub location: String,
     pub reference: Option<String>,
     pub path: String,
+    /// `username` / `password` (secrets: inline, `file:` or `env:`).
+    pub username: Option<Secret>,
+    pub password: Option<Secret>,
+    /// Git commit verification.
+    pub verify: Option<VerifyConfig>,
+}
+
+/// `source.verify`: which signatures count and the trusted keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyConfig {
+    /// `head`, `tag` or `any`.
+    pub mode: String,
+    /// OpenPGP armored public keys or SSH allowed-signers lines (read from files).
+    pub keys: Vec<String>,
 }
 
 impl SourceConfig {
@@ -440,45 +456,64 @@ fn app(
     let src = n
         .get("source")
         .ok_or_else(|| err(n, format!("{what}: `source` is required")))?;
+    let sw = format!("{what}.source");
     check_keys(
         src,
-        &format!("{what}.source"),
-        &["git", "dir", "ref", "path"],
+        &sw,
+        &[
+            "git", "svn", "hg", "dir", "ref", "path", "username", "password", "verify",
+        ],
     )?;
-    let (kind, location) = match (src.get("git"), src.get("dir")) {
-        (Some(g), None) => (SourceKind::Git, string(g, &format!("{what}.source.git"))?),
-        (None, Some(d)) => {
-            let p = base.join(string(d, &format!("{what}.source.dir"))?);
-            (SourceKind::Dir, p.to_string_lossy().to_string())
-        }
-        _ => {
-            return Err(err(
-                src,
-                format!("{what}.source: give exactly one of `git` or `dir`"),
-            ))
-        }
+    let kinds = [
+        ("git", SourceKind::Git),
+        ("svn", SourceKind::Svn),
+        ("hg", SourceKind::Hg),
+        ("dir", SourceKind::Dir),
+    ];
+    let given: Vec<_> = kinds.iter().filter(|(k, _)| src.get(k).is_some()).collect();
+    let [(key, kind)] = given.as_slice() else {
+        return Err(err(
+            src,
+            format!("{sw}: give exactly one of `git`, `svn`, `hg` or `dir`"),
+        ));
+    };
+    let kind = *kind;
+    let raw = string(src.get(key).unwrap_or(src), &format!("{sw}.{key}"))?;
+    let location = if kind == SourceKind::Dir {
+        base.join(raw).to_string_lossy().to_string()
+    } else {
+        raw
     };
     let reference = src
         .get("ref")
-        .map(|r| string(r, &format!("{what}.source.ref")))
+        .map(|r| string(r, &format!("{sw}.ref")))
         .transpose()?;
     if kind == SourceKind::Dir && reference.is_some() {
-        return Err(err(
-            src,
-            format!("{what}.source: a `dir` source has no `ref`"),
-        ));
+        return Err(err(src, format!("{sw}: a `dir` source has no `ref`")));
     }
     let path = src
         .get("path")
-        .map(|p| string(p, &format!("{what}.source.path")))
+        .map(|p| string(p, &format!("{sw}.path")))
         .transpose()?
         .unwrap_or_default();
     if path.split('/').any(|c| c == "..") || path.starts_with('/') {
         return Err(err(
             src.get("path").unwrap_or(src),
-            format!("{what}.source.path must be a folder inside the repository"),
+            format!("{sw}.path must be a folder inside the repository"),
         ));
     }
+    let username = src
+        .get("username")
+        .map(|u| secret(u, &format!("{sw}.username"), base))
+        .transpose()?;
+    let password = src
+        .get("password")
+        .map(|p| secret(p, &format!("{sw}.password"), base))
+        .transpose()?;
+    let verify = match src.get("verify") {
+        None => None,
+        Some(v) => Some(verify_config(v, &format!("{sw}.verify"), kind, base)?),
+    };
     let host = match n.get("host") {
         Some(h) => {
             let host = string(h, &format!("{what}.host"))?;
@@ -558,19 +593,70 @@ fn app(
             }
         }
     }
+    let source = SourceConfig {
+        kind,
+        location,
+        reference,
+        path,
+        username,
+        password,
+        verify,
+    };
     Ok(AppConfig {
         name,
-        source: SourceConfig {
-            kind,
-            location,
-            reference,
-            path,
-        },
+        source,
         host,
         files,
         sync,
         volumes,
     })
+}
+
+fn verify_config(
+    v: &Node,
+    vw: &str,
+    kind: SourceKind,
+    base: &Path,
+) -> Result<VerifyConfig, LoadError> {
+    if kind != SourceKind::Git {
+        return Err(err(
+            v,
+            format!("{vw}: commit verification is only available for Git sources"),
+        ));
+    }
+    check_keys(v, vw, &["mode", "keys"])?;
+    let mode = v
+        .get("mode")
+        .map(|m| string(m, &format!("{vw}.mode")))
+        .transpose()?
+        .unwrap_or_else(|| "head".into());
+    if !["head", "tag", "any"].contains(&mode.as_str()) {
+        return Err(err(
+            v.get("mode").unwrap_or(v),
+            format!("{vw}.mode: {mode:?} (use head, tag or any)"),
+        ));
+    }
+    let keys_node = v
+        .get("keys")
+        .ok_or_else(|| err(v, format!("{vw}: `keys` is required (files with OpenPGP public keys or SSH allowed-signers lines)")))?;
+    let mut keys = Vec::new();
+    for file in string_list(keys_node, &format!("{vw}.keys"))? {
+        let p = base.join(&file);
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            err(
+                keys_node,
+                format!("{vw}.keys: cannot read {}: {e}", p.display()),
+            )
+        })?;
+        keys.push(text);
+    }
+    if keys.is_empty() {
+        return Err(err(
+            keys_node,
+            format!("{vw}.keys: at least one key is needed"),
+        ));
+    }
+    Ok(VerifyConfig { mode, keys })
 }
 
 fn positive(n: &Node, what: &str) -> Result<Duration, LoadError> {
@@ -608,6 +694,10 @@ apps:
     data: { volumes: protect }
   - name: site
     source: { dir: ./site }
+  - name: legacy
+    source: { svn: svn://127.0.0.1/repo, ref: trunk@12, path: apps/x, username: ops, password: env:HOME }
+  - name: merc
+    source: { hg: https://hg.example.com/infra, ref: stable }
 ";
 
     #[test]
@@ -615,7 +705,13 @@ apps:
         let c = parse_ok(FULL);
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:7999");
         assert!(c.server.data_dir.ends_with("state"));
-        assert_eq!(c.apps.len(), 2);
+        assert_eq!(c.apps.len(), 4);
+        assert_eq!(c.apps[2].source.kind, SourceKind::Svn);
+        assert_eq!(c.apps[2].source.reference.as_deref(), Some("trunk@12"));
+        assert_eq!(c.apps[2].source.username.as_ref().unwrap().expose(), "ops");
+        assert_eq!(c.apps[3].source.kind, SourceKind::Hg);
+        let e = parse_err("apps:\n  - name: a\n    source: { svn: x, verify: { keys: [k] } }\n");
+        assert!(e.contains("only available for Git"), "{e}");
         assert_eq!(c.apps[0].sync.interval, Duration::from_secs(60));
         assert_eq!(c.apps[0].sync.retry_limit, 3);
         assert_eq!(c.apps[1].host, "local");

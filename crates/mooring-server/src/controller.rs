@@ -19,7 +19,9 @@ use mooring_docker::{reconcile, Provider, ReconcileOptions};
 use mooring_store::{
     now_ms, ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Store,
 };
-use mooring_vcs::{redact_url, Cache, Revision, SourceSpec};
+use mooring_vcs::{
+    redact_url, Cache, Credentials, Revision, SourceSpec, VerifyKey, VerifyMode, VerifyPolicy,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -95,6 +97,8 @@ pub struct StreamEvent {
 
 struct SourceHandle {
     spec: SourceSpec,
+    /// The cache, with this source's credentials.
+    cache: Cache,
     display: String,
     apps: Vec<String>,
     interval: Duration,
@@ -132,7 +136,6 @@ pub struct Controller {
     sources: Vec<Arc<SourceHandle>>,
     workers: Arc<Semaphore>,
     notifier: Notifier,
-    cache: Cache,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     receivers: Mutex<BTreeMap<String, mpsc::Receiver<Trigger>>>,
@@ -179,6 +182,7 @@ impl Controller {
                     Arc::new(SourceHandle {
                         display: spec.to_string(),
                         spec: spec.clone(),
+                        cache: source_cache(&config.server.data_dir, app),
                         apps: members.iter().map(|a| a.name.clone()).collect(),
                         interval: members
                             .iter()
@@ -208,7 +212,6 @@ impl Controller {
         Ok(Arc::new(Controller {
             workers: Arc::new(Semaphore::new(config.server.workers)),
             notifier: Notifier::new(config.notifications.clone()),
-            cache: Cache::new(&config.server.data_dir),
             config,
             store,
             metrics,
@@ -334,7 +337,7 @@ impl Controller {
                 return Ok(rev);
             }
         }
-        let (cache, spec) = (self.cache.clone(), source.spec.clone());
+        let (cache, spec) = (source.cache.clone(), source.spec.clone());
         let start = Instant::now();
         let result = tokio::task::spawn_blocking(move || cache.fetch(&spec))
             .await
@@ -473,8 +476,9 @@ impl Controller {
                 return Ok(r.clone());
             }
         }
-        let (data_dir, spec, rev, cfg) = (
-            self.config.server.data_dir.clone(),
+        let data_dir = self.config.server.data_dir.clone();
+        let (cache, spec, rev, cfg) = (
+            app.source.cache.clone(),
             app.spec.clone(),
             revision.clone(),
             app.config.clone(),
@@ -482,6 +486,7 @@ impl Controller {
         let rendered = tokio::task::spawn_blocking(move || {
             render(RenderRequest {
                 data_dir: &data_dir,
+                cache: &cache,
                 spec: &spec,
                 revision: &rev,
                 path: &cfg.source.path,
@@ -498,6 +503,28 @@ impl Controller {
         Ok(rendered)
     }
 
+    /// Fetches one explicit revision (a pin, a rollback target, the last verified one).
+    async fn fetch_revision(&self, app: &AppHandle, rev: &str) -> Result<Revision, String> {
+        let Some(spec) = revision_spec(&app.spec, rev) else {
+            // Plain folders have no history: only their current content exists.
+            let current = self
+                .current_revision(&app.source, Duration::from_secs(1))
+                .await?;
+            if current.id != rev {
+                return Err(format!(
+                    "{} has no history; revision {rev} is not its current content",
+                    app.spec
+                ));
+            }
+            return Ok(current);
+        };
+        let (cache, path) = (app.source.cache.clone(), app.config.source.path.clone());
+        tokio::task::spawn_blocking(move || cache.fetch_path(&spec, &path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// Which revision to deploy: the trigger's, else the pin, else the source's current one.
     async fn target_revision(
         &self,
@@ -505,33 +532,8 @@ impl Controller {
         trigger: &Trigger,
         pinned: Option<&str>,
     ) -> Result<Revision, String> {
-        let explicit = trigger.revision.as_deref().or(pinned);
-        match explicit {
-            Some(rev) => {
-                let spec = match &app.spec {
-                    SourceSpec::Git { url, .. } => SourceSpec::Git {
-                        url: url.clone(),
-                        reference: Some(rev.to_string()),
-                    },
-                    other => {
-                        // Plain folders have no history: only their current content exists.
-                        let current = self
-                            .current_revision(&app.source, Duration::from_secs(1))
-                            .await?;
-                        if current.id != rev {
-                            return Err(format!(
-                                "{other} has no history; revision {rev} is not its current content"
-                            ));
-                        }
-                        return Ok(current);
-                    }
-                };
-                let cache = self.cache.clone();
-                tokio::task::spawn_blocking(move || cache.fetch(&spec))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())
-            }
+        match trigger.revision.as_deref().or(pinned) {
+            Some(rev) => self.fetch_revision(app, rev).await,
             None => {
                 let fresh = if trigger.kind.manual() || trigger.kind == TriggerKind::Startup {
                     Duration::from_secs(1)
@@ -541,6 +543,39 @@ impl Controller {
                 self.current_revision(&app.source, fresh).await
             }
         }
+    }
+
+    /// Checks the revision's signature when the app asks for verification.
+    async fn verify(&self, app: &AppHandle, revision: &Revision) -> Result<(), String> {
+        let Some(v) = &app.config.source.verify else {
+            return Ok(());
+        };
+        let mode = match v.mode.as_str() {
+            "tag" => VerifyMode::Tag,
+            "any" => VerifyMode::Any,
+            _ => VerifyMode::Head,
+        };
+        let keys = v
+            .keys
+            .iter()
+            .map(|k| {
+                if k.contains("BEGIN PGP") {
+                    VerifyKey::OpenPgp(k.clone())
+                } else {
+                    VerifyKey::Ssh(k.trim().to_string())
+                }
+            })
+            .collect();
+        let policy = VerifyPolicy { mode, keys };
+        let (cache, spec, rev) = (app.source.cache.clone(), app.spec.clone(), revision.clone());
+        tokio::task::spawn_blocking(move || {
+            cache
+                .verify(&spec, &rev, &policy)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Reconciles one app and records what happened.
@@ -679,6 +714,24 @@ impl Controller {
             Err(e) => {
                 status.sync = "Unknown".into();
                 return Err(format!("source: {e}"));
+            }
+        };
+        let revision = match self.verify(app, &revision).await {
+            Ok(()) => revision,
+            Err(e) => {
+                status.conditions.push(Condition {
+                    kind: "VerificationFailed".into(),
+                    message: format!("{} is not deployed: {e}", revision.describe),
+                });
+                self.event(name, "verification_failed", &e);
+                match status.revision.clone() {
+                    // Keep running (and healing) the last verified revision.
+                    Some(deployed) if deployed != revision.id => self
+                        .fetch_revision(app, &deployed)
+                        .await
+                        .map_err(|e| format!("source: {e}"))?,
+                    _ => return Ok(()),
+                }
             }
         };
         if trigger.pin {
@@ -985,19 +1038,46 @@ fn resource_kind(a: &mooring_core::Action) -> &'static str {
 
 /// The source spec of an app's configuration.
 pub fn source_spec(app: &AppConfig) -> Result<SourceSpec, String> {
-    match app.source.kind {
-        SourceKind::Git => SourceSpec::parse(&app.source.location, app.source.reference.as_deref())
-            .map(|s| match s {
-                SourceSpec::Dir { .. } => SourceSpec::Git {
-                    url: app.source.location.clone(),
-                    reference: app.source.reference.clone(),
-                },
-                s => s,
-            })
-            .map_err(|e| format!("app {}: {e}", app.name)),
-        SourceKind::Dir => Ok(SourceSpec::Dir {
-            path: app.source.location.clone().into(),
+    let (url, reference) = (app.source.location.clone(), app.source.reference.clone());
+    Ok(match app.source.kind {
+        SourceKind::Git => SourceSpec::Git { url, reference },
+        SourceKind::Svn => SourceSpec::Svn { url, reference },
+        SourceKind::Hg => SourceSpec::Hg { url, reference },
+        SourceKind::Dir => SourceSpec::Dir { path: url.into() },
+    })
+}
+
+/// The cache for an app's source, with its credentials.
+fn source_cache(data_dir: &std::path::Path, app: &AppConfig) -> Cache {
+    let cache = Cache::new(data_dir);
+    let (user, password) = (&app.source.username, &app.source.password);
+    if user.is_none() && password.is_none() {
+        return cache;
+    }
+    let expose = |s: &Option<crate::config::Secret>| s.as_ref().map(|s| s.expose().to_string());
+    cache.with_credentials(Credentials::new(expose(user), expose(password)))
+}
+
+/// The spec that fetches exactly `rev` of an app's source (`None` for plain folders).
+fn revision_spec(spec: &SourceSpec, rev: &str) -> Option<SourceSpec> {
+    match spec {
+        SourceSpec::Git { url, .. } => Some(SourceSpec::Git {
+            url: url.clone(),
+            reference: Some(rev.to_string()),
         }),
+        SourceSpec::Svn { url, reference } => {
+            let base = reference.as_deref().unwrap_or("trunk");
+            let base = base.split_once('@').map(|(b, _)| b).unwrap_or(base);
+            Some(SourceSpec::Svn {
+                url: url.clone(),
+                reference: Some(format!("{base}@{rev}")),
+            })
+        }
+        SourceSpec::Hg { url, .. } => Some(SourceSpec::Hg {
+            url: url.clone(),
+            reference: Some(rev.to_string()),
+        }),
+        _ => None,
     }
 }
 

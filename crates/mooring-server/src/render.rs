@@ -27,6 +27,8 @@ pub enum RenderError {
 #[derive(Debug, Clone)]
 pub struct RenderRequest<'a> {
     pub data_dir: &'a Path,
+    /// The source cache (with the source's credentials).
+    pub cache: &'a Cache,
     pub spec: &'a SourceSpec,
     pub revision: &'a Revision,
     /// Folder in the source holding the Compose files.
@@ -68,8 +70,7 @@ pub fn process_environment() -> BTreeMap<String, String> {
 
 /// Checks out `revision` and renders the project at `path` in it.
 pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
-    let cache = Cache::new(req.data_dir);
-    let snapshot = cache.checkout(req.spec, req.revision, req.path)?;
+    let snapshot = req.cache.checkout(req.spec, req.revision, req.path)?;
     let project_dir = snapshot.root.join(req.path);
     let default_name = match (req.spec, req.path.trim_matches('/')) {
         (SourceSpec::Git { url, .. }, "" | ".") => Some(repo_name(url)),

@@ -30,8 +30,10 @@ pub fn from_source(
     app: Option<&str>,
 ) -> Result<Rendered> {
     let spec = SourceSpec::parse(source, reference)?;
-    let revision = Cache::new(data_dir).fetch(&spec)?;
+    let cache = Cache::new(data_dir);
+    let revision = cache.fetch_path(&spec, path)?;
     Ok(render(RenderRequest {
+        cache: &cache,
         data_dir,
         spec: &spec,
         revision: &revision,
