@@ -38,8 +38,11 @@ def prepare():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "mooring-docker", "--example", "raw_floor"], cwd=ROOT, check=True)
 
 
-def compose(app, value):
-    return f"name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    environment:\n      VALUE: \"{value}\"\n"
+def compose(app, value, network=None):
+    text = f"name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    environment:\n      VALUE: \"{value}\"\n"
+    if network:  # Docker's default address pools hold ~30 bridge networks: share one
+        text += f"networks:\n  default:\n    name: {network}\n    external: true\n"
+    return text
 
 
 class Daemon:
@@ -179,7 +182,8 @@ def bench_steady(apps, seconds):
     prefix = f"bst{os.getpid()}"
     tmp = tempfile.mkdtemp()
     try:
-        files = {f"apps/a{i}/compose.yaml": compose(f"{prefix}-a{i}", 0) for i in range(apps)}
+        sh("docker", "network", "create", f"{prefix}-net")
+        files = {f"apps/a{i}/compose.yaml": compose(f"{prefix}-a{i}", 0, f"{prefix}-net") for i in range(apps)}
         _, bare = git_repo(tmp, files)
         cfg = "server: { listen: 127.0.0.1:{port}, data_dir: ./state, workers: 4 }\napps:\n"
         for i in range(apps):

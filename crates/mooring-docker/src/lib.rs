@@ -10,5 +10,5 @@ pub mod convert;
 mod provider;
 pub mod reconcile;
 
-pub use provider::{ContainerEvent, Provider, ProviderError};
+pub use provider::{ContainerEvent, Host, Provider, ProviderError};
 pub use reconcile::{reconcile, ActionResult, Outcome, Progress, ReconcileOptions};

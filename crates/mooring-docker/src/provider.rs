@@ -100,9 +100,54 @@ impl Provider {
         &self.docker
     }
 
+    /// The id of a local image, `None` when it is not present.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>, ProviderError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api(format!("inspecting image {image}"))(e)),
+        }
+    }
+}
+
+/// What the reconciler needs from a host. [`Provider`] is the real Docker Engine;
+/// benchmarks implement it with a simulated host (named as such) to measure Mooring's
+/// own costs at scale.
+#[allow(async_fn_in_trait)]
+pub trait Host: Sync {
+    /// Observes what runs for `project`.
+    async fn observe(&self, project: &Project) -> Result<Live, ProviderError>;
+    /// Inspects one container by name or id.
+    async fn container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError>;
+    /// Creates a project network.
+    async fn create_network(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
+    /// Removes a network (absent is fine).
+    async fn remove_network(&self, name: &str) -> Result<(), ProviderError>;
+    /// Creates a project volume.
+    async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
+    /// Pulls an image.
+    async fn pull_image(&self, image: &str) -> Result<(), ProviderError>;
+    /// Creates, connects and starts the container of `svc`.
+    async fn create_container(
+        &self,
+        project: &Project,
+        svc: &Service,
+        name: &str,
+    ) -> Result<(), ProviderError>;
+    /// Starts a container.
+    async fn start_container(&self, name: &str) -> Result<(), ProviderError>;
+    /// Stops (honouring the grace period) and removes a container; absent is fine.
+    async fn remove_container(
+        &self,
+        id: &str,
+        grace_secs: Option<i64>,
+    ) -> Result<(), ProviderError>;
+}
+
+impl Host for Provider {
     /// Observes what runs for `project`: one filtered list call, then an inspect per
     /// container, network, volume and image concerned.
-    pub async fn observe(&self, project: &Project) -> Result<Live, ProviderError> {
+    async fn observe(&self, project: &Project) -> Result<Live, ProviderError> {
         let label = format!("{APP}={}", project.name);
         let filters = HashMap::from([("label".to_string(), vec![label.clone()])]);
         let list = self
@@ -117,7 +162,7 @@ impl Provider {
         let inspects = join_all(
             list.iter()
                 .filter_map(|c| c.id.as_deref())
-                .map(|id| self.inspect_container(id)),
+                .map(|id| self.container(id)),
         )
         .await;
         let mut containers = Vec::new();
@@ -216,7 +261,7 @@ impl Provider {
         })
     }
 
-    async fn inspect_container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError> {
+    async fn container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError> {
         match self.docker.inspect_container(id, None).await {
             Ok(c) => Ok(Some(live_container(c))),
             // Removed between list and inspect: it is gone, which is what we observe.
@@ -225,25 +270,7 @@ impl Provider {
         }
     }
 
-    /// The id of a local image, `None` when it is not present.
-    pub async fn image_id(&self, image: &str) -> Result<Option<String>, ProviderError> {
-        match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(i.id),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(api(format!("inspecting image {image}"))(e)),
-        }
-    }
-
-    /// Inspects one container by name or id.
-    pub async fn container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError> {
-        self.inspect_container(id).await
-    }
-
-    pub(crate) async fn create_network(
-        &self,
-        project: &Project,
-        name: &str,
-    ) -> Result<(), ProviderError> {
+    async fn create_network(&self, project: &Project, name: &str) -> Result<(), ProviderError> {
         let (key, net) = project
             .networks
             .iter()
@@ -266,18 +293,14 @@ impl Provider {
         Ok(())
     }
 
-    pub(crate) async fn remove_network(&self, name: &str) -> Result<(), ProviderError> {
+    async fn remove_network(&self, name: &str) -> Result<(), ProviderError> {
         match self.docker.remove_network(name).await {
             Err(e) if !is_not_found(&e) => Err(api(format!("removing network {name}"))(e)),
             _ => Ok(()),
         }
     }
 
-    pub(crate) async fn create_volume(
-        &self,
-        project: &Project,
-        name: &str,
-    ) -> Result<(), ProviderError> {
+    async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError> {
         let (key, vol) = project
             .volumes
             .iter()
@@ -296,7 +319,7 @@ impl Provider {
         Ok(())
     }
 
-    pub(crate) async fn pull_image(&self, image: &str) -> Result<(), ProviderError> {
+    async fn pull_image(&self, image: &str) -> Result<(), ProviderError> {
         let options = CreateImageOptions {
             from_image: image.to_string(),
             ..Default::default()
@@ -312,7 +335,7 @@ impl Provider {
     }
 
     /// Creates, connects and starts the container of `svc`.
-    pub(crate) async fn create_container(
+    async fn create_container(
         &self,
         project: &Project,
         svc: &Service,
@@ -352,7 +375,7 @@ impl Provider {
         self.start_container(name).await
     }
 
-    pub(crate) async fn start_container(&self, name: &str) -> Result<(), ProviderError> {
+    async fn start_container(&self, name: &str) -> Result<(), ProviderError> {
         self.docker
             .start_container(name, None::<StartContainerOptions<String>>)
             .await
@@ -360,7 +383,7 @@ impl Provider {
     }
 
     /// Stops (honouring the grace period) and removes a container; absent is fine.
-    pub(crate) async fn remove_container(
+    async fn remove_container(
         &self,
         id: &str,
         grace_secs: Option<i64>,

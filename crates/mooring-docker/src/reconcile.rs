@@ -9,7 +9,7 @@
 //! and finally pruned networks. Every step is idempotent: an interrupted sync is
 //! finished by the next one (containers have fixed names, nothing is temporary).
 
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{Host, ProviderError};
 use futures_util::future::join_all;
 use mooring_core::plan::PlanError;
 use mooring_core::{
@@ -85,8 +85,8 @@ type Report<'a> = &'a (dyn Fn(Progress<'_>) + Sync);
 /// Observes, plans and (unless dry run) applies. `prepare` runs once a plan with
 /// actions exists, before anything is applied (the CLI writes the deploy tree there);
 /// its error aborts the sync with nothing applied.
-pub async fn reconcile(
-    provider: &Provider,
+pub async fn reconcile<H: Host>(
+    provider: &H,
     project: &Project,
     options: ReconcileOptions,
     prepare: &(dyn Fn() -> Result<(), String> + Sync),
@@ -126,8 +126,8 @@ pub async fn reconcile(
 
 /// Executes a plan in the order described at the top of this module; stops at the
 /// first failed step (its result is in `outcome.results`).
-async fn apply(
-    provider: &Provider,
+async fn apply<H: Host>(
+    provider: &H,
     project: &Project,
     options: ReconcileOptions,
     first: Plan,
@@ -227,8 +227,8 @@ async fn apply(
 }
 
 /// Runs actions concurrently; false when one failed.
-async fn run_parallel(
-    provider: &Provider,
+async fn run_parallel<H: Host>(
+    provider: &H,
     project: &Project,
     actions: &[PlannedAction],
     report: Report<'_>,
@@ -261,8 +261,8 @@ fn levels(project: &Project) -> BTreeMap<&str, usize> {
     levels
 }
 
-async fn execute(
-    provider: &Provider,
+async fn execute<H: Host>(
+    provider: &H,
     project: &Project,
     a: &PlannedAction,
     report: Report<'_>,
@@ -311,8 +311,8 @@ async fn execute(
 }
 
 /// Waits until `dep` is healthy or has completed successfully.
-async fn wait_for(
-    provider: &Provider,
+async fn wait_for<H: Host>(
+    provider: &H,
     project: &Project,
     dep: &str,
     condition: DependsOnCondition,

@@ -15,7 +15,7 @@ use crate::render::{process_environment, render, RenderRequest, Rendered};
 use futures_util::StreamExt;
 use mooring_core::{app_health, Health, Plan, ResourceHealth};
 use mooring_docker::reconcile::{Progress, ReconcileError};
-use mooring_docker::{reconcile, Provider, ReconcileOptions};
+use mooring_docker::{reconcile, Host, Provider, ReconcileOptions};
 use mooring_store::{
     now_ms, ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Store,
 };
@@ -110,6 +110,8 @@ struct SourceHandle {
 #[derive(Default)]
 struct AppRuntime {
     rendered: Option<Arc<Rendered>>,
+    /// Content identity of the app's path in `rendered` (see `Cache::path_tree`).
+    rendered_tree: Option<String>,
     /// Revision id whose render failed, with the error (not retried until a new revision).
     render_failure: Option<(String, String)>,
     failures: u32,
@@ -358,16 +360,19 @@ impl Controller {
         Ok(rev)
     }
 
+    /// Polls a source: one fetch per cycle (or per webhook), shared by its apps, which
+    /// are woken when the revision changes.
     async fn poll_source(self: Arc<Self>, source: Arc<SourceHandle>) {
         let mut shutdown = self.shutdown.subscribe();
         let mut known: Option<String> = None;
+        let mut kind = TriggerKind::Revision;
         loop {
             match self.current_revision(&source, Duration::ZERO).await {
                 Ok(rev) => {
                     if known.as_deref() != Some(rev.id.as_str()) {
                         if known.is_some() {
                             for app in &source.apps {
-                                let _ = self.trigger(app, Trigger::of(TriggerKind::Revision)).await;
+                                let _ = self.trigger(app, Trigger::of(kind)).await;
                             }
                         }
                         known = Some(rev.id);
@@ -377,17 +382,9 @@ impl Controller {
             }
             let wait = source.interval + jitter(&source.display, source.interval);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = source.poke.notified() => {
-                    // A webhook: the next fetch is for it, and the apps follow.
-                    if let Ok(rev) = self.current_revision(&source, Duration::ZERO).await {
-                        known = Some(rev.id);
-                    }
-                    for app in &source.apps {
-                        let _ = self.trigger(app, Trigger::of(TriggerKind::Webhook)).await;
-                    }
-                    continue;
-                }
+                _ = tokio::time::sleep(wait) => kind = TriggerKind::Revision,
+                // A webhook: fetch now; the apps follow if the revision moved.
+                _ = source.poke.notified() => kind = TriggerKind::Webhook,
                 _ = shutdown.changed() => return,
             }
         }
@@ -464,32 +461,50 @@ impl Controller {
         }
     }
 
-    /// The rendered project of `app` at `revision` (cached while the revision is the same).
+    /// The rendered project of `app` at `revision`. Cached: the same revision, or a new
+    /// revision that changed nothing under the app's path, is not rendered again.
     async fn rendered(
         &self,
         app: &AppHandle,
         rt: &mut AppRuntime,
         revision: &Revision,
     ) -> Result<Arc<Rendered>, String> {
+        let (cache, spec, path) = (
+            app.source.cache.clone(),
+            app.spec.clone(),
+            app.config.source.path.clone(),
+        );
+        let tree = {
+            let (cache, spec, rev, path) =
+                (cache.clone(), spec.clone(), revision.clone(), path.clone());
+            tokio::task::spawn_blocking(move || cache.path_tree(&spec, &rev, &path))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok()
+                .flatten()
+        };
         if let Some(r) = &rt.rendered {
             if r.revision.id == revision.id {
                 return Ok(r.clone());
             }
+            if tree.is_some() && tree == rt.rendered_tree {
+                // A commit outside the app's path: same desired state, new revision.
+                let mut same = (**r).clone();
+                same.revision = revision.clone();
+                let same = Arc::new(same);
+                rt.rendered = Some(same.clone());
+                return Ok(same);
+            }
         }
         let data_dir = self.config.server.data_dir.clone();
-        let (cache, spec, rev, cfg) = (
-            app.source.cache.clone(),
-            app.spec.clone(),
-            revision.clone(),
-            app.config.clone(),
-        );
+        let (rev, cfg) = (revision.clone(), app.config.clone());
         let rendered = tokio::task::spawn_blocking(move || {
             render(RenderRequest {
                 data_dir: &data_dir,
                 cache: &cache,
                 spec: &spec,
                 revision: &rev,
-                path: &cfg.source.path,
+                path: &path,
                 files: &cfg.files,
                 app: Some(&cfg.name),
                 environment: process_environment(),
@@ -500,6 +515,9 @@ impl Controller {
         .map_err(|e| e.to_string())?;
         let rendered = Arc::new(rendered);
         rt.rendered = Some(rendered.clone());
+        rt.rendered_tree = tree;
+        self.metrics
+            .inc("mooring_render_total", &[("app", &app.config.name)]);
         Ok(rendered)
     }
 

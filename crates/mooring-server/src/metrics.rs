@@ -69,7 +69,17 @@ const HELP: &[(&str, &str, &str)] = &[
         "counter",
         "Drift detected on the host, by app.",
     ),
+    (
+        "mooring_render_total",
+        "counter",
+        "Renders of an app's desired state (a revision that changes nothing under the app's path is not rendered again).",
+    ),
 ];
+
+/// Every metric must be declared in [`HELP`], or it would never be exposed.
+fn declared(name: &str) -> bool {
+    HELP.iter().any(|(n, _, _)| *n == name)
+}
 
 impl Metrics {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -78,12 +88,14 @@ impl Metrics {
 
     /// Adds one to a counter.
     pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
+        debug_assert!(declared(name), "metric {name} is not declared in HELP");
         let labels = owned(labels);
         *self.lock().counters.entry((name, labels)).or_default() += 1;
     }
 
     /// Records a duration in a histogram.
     pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], d: Duration) {
+        debug_assert!(declared(name), "metric {name} is not declared in HELP");
         let secs = d.as_secs_f64();
         let mut inner = self.lock();
         let h = inner.histograms.entry((name, owned(labels))).or_default();

@@ -11,6 +11,7 @@
 //! harmless.
 
 use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,7 +44,8 @@ pub struct Revision {
     /// changed revision (same as `id`); Mercurial: a hash of the manifest entries
     /// (file nodes, modes) under the path; directory: the content hash (same as
     /// `id`). Only compare trees of the same source and path. `None` when unknown
-    /// (a `Revision` built by hand).
+    /// (a `Revision` built by hand). [`Cache::path_tree`] gives the tree of any
+    /// other path at the same revision.
     pub tree: Option<String>,
 }
 
@@ -137,6 +139,51 @@ impl Cache {
                 hg::fetch(&self.root, url, reference.as_deref(), &path, credentials)
             }
             SourceSpec::Dir { path: dir } => fetch_dir(dir, &path),
+        }
+    }
+
+    /// Content identity of `path` (a folder relative to the source root, `""` for
+    /// everything) at an already fetched `revision`, without fetching: the same
+    /// value [`Cache::fetch_path`]`(spec, path)` puts in [`Revision::tree`] (both
+    /// share the code computing it). Lets a caller that fetched a source once (path
+    /// `""`) tell, for each app path, whether anything under it changed. `Ok(None)`
+    /// when nothing is at `path` in that revision; a file there is
+    /// [`SourceError::NotADirectory`], as for `fetch_path`.
+    ///
+    /// - Git: the tree id at `<commit>:<path>` in the cache repository, no network;
+    ///   the commit must have been fetched into this cache.
+    /// - Mercurial: the hash of the manifest entries under `path` in the local cache
+    ///   repository, no network; the changeset must have been fetched into this
+    ///   cache.
+    /// - Subversion (no local mirror): one `svn info` of `URL/REF/PATH`, pegged at
+    ///   the revision the fetch that returned `revision` resolved (else at
+    ///   `revision` itself, as [`Cache::checkout`] does); the tree is the path's last
+    ///   changed revision, which is also recorded so that it can be checked out as
+    ///   the revision of `path`.
+    /// - Directory: the content hash of the folder. A directory keeps no history, so
+    ///   this is its *current* content, whatever `revision`.
+    pub fn path_tree(
+        &self,
+        spec: &SourceSpec,
+        revision: &Revision,
+        path: &str,
+    ) -> Result<Option<String>, SourceError> {
+        let path = normalize_subpath(path)?;
+        let credentials = self.credentials()?;
+        match spec {
+            SourceSpec::Git { url, .. } => self.path_tree_git(url, revision, &path),
+            SourceSpec::Svn { url, reference } => svn::path_tree(
+                &self.root,
+                url,
+                reference.as_deref(),
+                revision,
+                &path,
+                credentials,
+            ),
+            SourceSpec::Hg { url, .. } => {
+                hg::path_tree(&self.root, url, revision, &path, credentials)
+            }
+            SourceSpec::Dir { path: dir } => dir_tree(dir, &path),
         }
     }
 
@@ -310,22 +357,10 @@ impl Cache {
             }
         };
 
-        let location = || repo.shown_url();
-        let tree = match repo.object_type(&commit, path)?.as_deref() {
-            Some("tree") => repo.tree_id(&commit, path)?,
-            Some(_) => {
-                return Err(SourceError::NotADirectory {
-                    path: path.to_string(),
-                    location: location(),
-                    revision: commit,
-                })
-            }
-            None => None,
-        };
-        let Some(tree) = tree else {
+        let Some(tree) = git_tree(&repo, &commit, path)? else {
             return Err(SourceError::PathNotFound {
                 path: path.to_string(),
-                location: location(),
+                location: repo.shown_url(),
                 revision: commit,
             });
         };
@@ -343,6 +378,31 @@ impl Cache {
         })
     }
 
+    fn path_tree_git(
+        &self,
+        url: &str,
+        revision: &Revision,
+        path: &str,
+    ) -> Result<Option<String>, SourceError> {
+        validate_git_url(url)?;
+        let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+        let commit = git_commit_id(&repo, revision)?;
+        let not_fetched = || SourceError::CommitNotFound {
+            url: repo.shown_url(),
+            commit: commit.clone(),
+            detail: "it is not in the local cache; fetch the source first".to_string(),
+        };
+        if !repo.exists() {
+            return Err(not_fetched());
+        }
+        match git_tree(&repo, &commit, path)? {
+            Some(tree) => Ok(Some(tree)),
+            // Nothing at `<commit>:<path>`: a missing path, or a missing commit.
+            None if repo.has_commit(&commit)? => Ok(None),
+            None => Err(not_fetched()),
+        }
+    }
+
     fn checkout_git(
         &self,
         url: &str,
@@ -352,14 +412,7 @@ impl Cache {
         validate_git_url(url)?;
         let base = self.git_base(url);
         let repo = Repo::new(base.join("repo.git"), url);
-        let commit = revision.id.to_ascii_lowercase();
-        if !is_commit_id(&commit) {
-            return Err(SourceError::InvalidRevision {
-                revision: revision.id.clone(),
-                location: repo.shown_url(),
-                reason: "a Git revision must be a full commit id".to_string(),
-            });
-        }
+        let commit = git_commit_id(&repo, revision)?;
         let target = base.join("snapshots").join(&commit).join(path_key(path));
         let snapshot = Snapshot {
             root: target.clone(),
@@ -405,39 +458,75 @@ impl Cache {
     }
 }
 
-/// The revision of `path` inside a plain directory: its content hash.
-fn fetch_dir(dir: &Path, path: &str) -> Result<Revision, SourceError> {
-    if !dir.is_dir() {
-        return Err(SourceError::NotFound {
-            path: dir.to_path_buf(),
+/// The full commit id of a Git `revision`, lower-cased.
+fn git_commit_id(repo: &Repo, revision: &Revision) -> Result<String, SourceError> {
+    let commit = revision.id.to_ascii_lowercase();
+    if !is_commit_id(&commit) {
+        return Err(SourceError::InvalidRevision {
+            revision: revision.id.clone(),
+            location: repo.shown_url(),
+            reason: "a Git revision must be a full commit id".to_string(),
         });
     }
-    let target = dir.join(path);
-    let location = || dir.display().to_string();
-    match fs::metadata(&target) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            return Err(SourceError::NotADirectory {
-                path: path.to_string(),
-                location: location(),
-                revision: "its current content".to_string(),
-            })
-        }
-        Err(_) => {
-            return Err(SourceError::PathNotFound {
-                path: path.to_string(),
-                location: location(),
-                revision: "its current content".to_string(),
-            })
-        }
+    Ok(commit)
+}
+
+/// [`Revision::tree`] of `path` in `commit`: the Git tree id at `<commit>:<path>`.
+/// `Ok(None)` if nothing is there (also when the commit is missing: tell the two
+/// apart with [`Repo::has_commit`]); [`SourceError::NotADirectory`] if it is not a
+/// folder. Local only.
+fn git_tree(repo: &Repo, commit: &str, path: &str) -> Result<Option<String>, SourceError> {
+    match repo.object_type(commit, path)?.as_deref() {
+        Some("tree") => repo.tree_id(commit, path),
+        Some(_) => Err(SourceError::NotADirectory {
+            path: path.to_string(),
+            location: repo.shown_url(),
+            revision: commit.to_string(),
+        }),
+        None => Ok(None),
     }
-    let id = hash_tree(&target)?;
+}
+
+/// The revision of `path` inside a plain directory: its content hash.
+fn fetch_dir(dir: &Path, path: &str) -> Result<Revision, SourceError> {
+    let Some(id) = dir_tree(dir, path)? else {
+        return Err(SourceError::PathNotFound {
+            path: path.to_string(),
+            location: dir.display().to_string(),
+            revision: "its current content".to_string(),
+        });
+    };
     let short = id.get(..19).unwrap_or(&id);
     Ok(Revision {
         describe: format!("dir {short}"),
         tree: Some(id.clone()),
         id,
     })
+}
+
+/// [`Revision::tree`] of `path` inside the plain directory `dir`: the content hash
+/// of the folder as it is now. `Ok(None)` if nothing is there;
+/// [`SourceError::NotADirectory`] if it is not a folder.
+fn dir_tree(dir: &Path, path: &str) -> Result<Option<String>, SourceError> {
+    if !dir.is_dir() {
+        return Err(SourceError::NotFound {
+            path: dir.to_path_buf(),
+        });
+    }
+    let target = dir.join(path);
+    match fs::metadata(&target) {
+        Ok(meta) if meta.is_dir() => hash_tree(&target).map(Some),
+        Ok(_) => Err(SourceError::NotADirectory {
+            path: path.to_string(),
+            location: dir.display().to_string(),
+            revision: "its current content".to_string(),
+        }),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
+        Err(e) => Err(SourceError::io(
+            format!("cannot access {}", target.display()),
+            e,
+        )),
+    }
 }
 
 /// `root` for the whole source, `sub-<first 16 hex of sha256(path)>` otherwise.

@@ -262,6 +262,27 @@ impl<'a> HgRepo<'a> {
         ))
     }
 
+    /// [`Revision::tree`] of `path` in the manifest `entries` of `node`: a hash of
+    /// the entries (file node, mode, type, path) under it; `Ok(None)` if there are
+    /// none (except for `""`, the whole repository); `NotADirectory` if `path` is a
+    /// file.
+    fn tree(
+        &self,
+        entries: &[Entry],
+        node: &str,
+        path: &str,
+    ) -> Result<Option<String>, SourceError> {
+        let under = entries_under(entries, path).map_err(|()| SourceError::NotADirectory {
+            path: path.to_string(),
+            location: self.shown_url(),
+            revision: node.to_string(),
+        })?;
+        if !path.is_empty() && under.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(tree_hash(&under)))
+    }
+
     /// `hg archive` of `path` (everything for `""`) at `node` into `dest`, which
     /// must not exist yet.
     fn archive(&self, node: &str, path: &str, dest: &Path) -> Result<(), SourceError> {
@@ -311,6 +332,18 @@ fn entries_under<'e>(entries: &'e [Entry], path: &str) -> Result<Vec<&'e Entry>,
         .iter()
         .filter(|e| e.path.starts_with(&prefix))
         .collect())
+}
+
+/// A hash of manifest entries, `sha256:<hex>`.
+fn tree_hash(entries: &[&Entry]) -> String {
+    let mut hasher = Sha256::new();
+    for entry in entries {
+        for part in [&entry.meta, &entry.path] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    format!("sha256:{}", to_hex(&hasher.finalize()))
 }
 
 /// `hg/<first 16 hex of sha256(url)>`.
@@ -394,26 +427,13 @@ pub(crate) fn fetch(
             commit: changeset.node.clone(),
             detail: "the changeset vanished from the cache while reading it".to_string(),
         })?;
-    let under = entries_under(&entries, path).map_err(|()| SourceError::NotADirectory {
-        path: path.to_string(),
-        location: repo.shown_url(),
-        revision: changeset.node.clone(),
-    })?;
-    if !path.is_empty() && under.is_empty() {
+    let Some(tree) = repo.tree(&entries, &changeset.node, path)? else {
         return Err(SourceError::PathNotFound {
             path: path.to_string(),
             location: repo.shown_url(),
             revision: changeset.node.clone(),
         });
-    }
-    let mut hasher = Sha256::new();
-    for entry in under {
-        for part in [&entry.meta, &entry.path] {
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part.as_bytes());
-        }
-    }
-    let tree = format!("sha256:{}", to_hex(&hasher.finalize()));
+    };
 
     let short = &changeset.node[..12];
     let describe = if by_id {
@@ -426,6 +446,47 @@ pub(crate) fn fetch(
         describe,
         tree: Some(tree),
     })
+}
+
+/// [`Revision::tree`] of `path` at a changeset already in the cache repository,
+/// from its manifest (no network); `Ok(None)` if nothing is under `path`.
+pub(crate) fn path_tree(
+    root: &Path,
+    url: &str,
+    revision: &Revision,
+    path: &str,
+    credentials: Option<&Credentials>,
+) -> Result<Option<String>, SourceError> {
+    validate_hg_url(url)?;
+    let repo = HgRepo {
+        dir: base_dir(root, url).join("repo"),
+        url,
+        credentials,
+    };
+    let node = node_of(&repo, revision)?;
+    let not_fetched = || SourceError::CommitNotFound {
+        url: repo.shown_url(),
+        commit: node.clone(),
+        detail: "it is not in the local cache; fetch the source first".to_string(),
+    };
+    if !repo.exists() {
+        return Err(not_fetched());
+    }
+    let entries = repo.manifest(&node)?.ok_or_else(not_fetched)?;
+    repo.tree(&entries, &node, path)
+}
+
+/// The full changeset id of a Mercurial `revision`, lower-cased.
+fn node_of(repo: &HgRepo<'_>, revision: &Revision) -> Result<String, SourceError> {
+    let node = revision.id.to_ascii_lowercase();
+    if !is_node(&node) {
+        return Err(SourceError::InvalidRevision {
+            revision: revision.id.clone(),
+            location: repo.shown_url(),
+            reason: "a Mercurial revision must be a full changeset id (40 hex digits)".to_string(),
+        });
+    }
+    Ok(node)
 }
 
 /// Archives `path` of the changeset into an immutable snapshot.
@@ -443,14 +504,7 @@ pub(crate) fn checkout(
         url,
         credentials,
     };
-    let node = revision.id.to_ascii_lowercase();
-    if !is_node(&node) {
-        return Err(SourceError::InvalidRevision {
-            revision: revision.id.clone(),
-            location: repo.shown_url(),
-            reason: "a Mercurial revision must be a full changeset id (40 hex digits)".to_string(),
-        });
-    }
+    let node = node_of(&repo, revision)?;
     let target = base.join("snapshots").join(&node).join(path_key(path));
     let snapshot = Snapshot {
         root: target.clone(),

@@ -11,6 +11,8 @@
 //!
 //! [`Cache`] does the work: [`Cache::fetch_path`] (or [`Cache::fetch`] for the
 //! whole source) brings the source up to date and resolves it to a [`Revision`];
+//! [`Cache::path_tree`] tells, without fetching again, the [`tree`](Revision::tree)
+//! any path has at an already fetched revision;
 //! [`Cache::checkout`] materializes (part of) that revision as a [`Snapshot`];
 //! [`Cache::verify`] checks Git signatures against a [`VerifyPolicy`].
 //! [`Cache::with_credentials`] attaches a user name and password or token.

@@ -12,8 +12,10 @@
 //! revision of a path can predate the copy, when the path did not exist yet under
 //! that name. Between the two revisions nothing under the path changed, so the
 //! content is the same. A revision that no fetch of the path (or of a folder above
-//! it) returned is read as "the path as it was in that revision". The first line of each revision's log message is fetched
-//! once and kept in `svn/<key>/log/<rev>`.
+//! it) returned is read as "the path as it was in that revision". [`path_tree`]
+//! (the tree of a folder at a fetched revision) is one `svn info` pegged the same
+//! way, and records the peg of its answer as a fetch does. The first line of each
+//! revision's log message is fetched once and kept in `svn/<key>/log/<rev>`.
 //!
 //! Every command runs with an argument vector (never a shell), `LC_ALL=C`,
 //! `--non-interactive` (no prompts), `--no-auth-cache` (nothing is written to the
@@ -266,7 +268,8 @@ pub(crate) fn fetch(
     let peg = r.peg.map_or_else(|| "HEAD".to_string(), |p| p.to_string());
     let target = svn.url_of(&r.path, path);
     let label = r.label();
-    let info = match svn.info(&format!("{target}@{peg}"))? {
+    let base = base_dir(root, url);
+    let info = match resolve_path(&svn, &base, &r, path, &peg)? {
         Some(info) => info,
         None => {
             if !path.is_empty() {
@@ -285,28 +288,12 @@ pub(crate) fn fetch(
             });
         }
     };
-    if info.kind != "directory" {
-        return Err(SourceError::NotADirectory {
-            path: if path.is_empty() {
-                label.to_string()
-            } else {
-                path.to_string()
-            },
-            location: format!("{} ({label})", svn.shown_url()),
-            revision: format!("r{}", info.revision),
-        });
-    }
     let id = info.last_changed;
-    let base = base_dir(root, url);
     fs::create_dir_all(&base)
         .map_err(|e| SourceError::io(format!("cannot create {}", base.display()), e))?;
     // For humans browsing the cache; best effort.
     let _ = fs::write(base.join("url.txt"), format!("{}\n", svn.shown_url()));
     let pinned_target = format!("{target}@{}", info.revision);
-    let pegs = base.join("pegs").join(snapshot_key(&r, path));
-    if recorded_peg(&base, &r, path, &id.to_string()).is_none() {
-        write_small(&pegs, &id.to_string(), &info.revision.to_string())?;
-    }
     let message = cached_message(&svn, &base, &pinned_target, id)?;
     let describe = match message {
         Some(m) => format!("{label}@r{id} ({m})"),
@@ -317,6 +304,73 @@ pub(crate) fn fetch(
         describe,
         tree: Some(id.to_string()),
     })
+}
+
+/// [`Revision::tree`] of `path` under the ref at `revision`: one `svn info`, pegged
+/// at the revision the fetch that returned `revision` resolved (see
+/// [`recorded_peg`]), else at `revision` itself; `Ok(None)` if nothing is there.
+pub(crate) fn path_tree(
+    root: &Path,
+    url: &str,
+    reference: Option<&str>,
+    revision: &Revision,
+    path: &str,
+    credentials: Option<&Credentials>,
+) -> Result<Option<String>, SourceError> {
+    validate_svn_url(url)?;
+    let r = parse_ref(reference)?;
+    let svn = Svn::new(url, credentials);
+    let rev = revision_number(&svn, revision)?;
+    let base = base_dir(root, url);
+    let peg = recorded_peg(&base, &r, path, rev).unwrap_or_else(|| rev.to_string());
+    Ok(resolve_path(&svn, &base, &r, path, &peg)?.map(|info| info.last_changed.to_string()))
+}
+
+/// `svn info` of the folder `REF/PATH@PEG`, for [`fetch`] and [`path_tree`]: the
+/// tree (and id) of the path is its last changed revision. `Ok(None)` if nothing is
+/// there; [`SourceError::NotADirectory`] if it is not a folder. Records the peg for
+/// that last changed revision (see [`recorded_peg`]).
+fn resolve_path(
+    svn: &Svn<'_>,
+    base: &Path,
+    r: &SvnRef,
+    path: &str,
+    peg: &str,
+) -> Result<Option<Info>, SourceError> {
+    let Some(info) = svn.info(&format!("{}@{peg}", svn.url_of(&r.path, path)))? else {
+        return Ok(None);
+    };
+    if info.kind != "directory" {
+        let label = r.label();
+        return Err(SourceError::NotADirectory {
+            path: if path.is_empty() {
+                label.to_string()
+            } else {
+                path.to_string()
+            },
+            location: format!("{} ({label})", svn.shown_url()),
+            revision: format!("r{}", info.revision),
+        });
+    }
+    let id = info.last_changed.to_string();
+    if recorded_peg(base, r, path, &id).is_none() {
+        let pegs = base.join("pegs").join(snapshot_key(r, path));
+        write_small(&pegs, &id, &info.revision.to_string())?;
+    }
+    Ok(Some(info))
+}
+
+/// The revision number of a Subversion `revision`.
+fn revision_number<'r>(svn: &Svn<'_>, revision: &'r Revision) -> Result<&'r str, SourceError> {
+    let rev = revision.id.as_str();
+    if rev.is_empty() || rev.len() > 19 || !rev.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SourceError::InvalidRevision {
+            revision: revision.id.clone(),
+            location: svn.shown_url(),
+            reason: "a Subversion revision must be a revision number".to_string(),
+        });
+    }
+    Ok(rev)
 }
 
 /// The log message's first line of `rev`, from `log/<rev>` or fetched once.
@@ -390,14 +444,7 @@ pub(crate) fn checkout(
     validate_svn_url(url)?;
     let r = parse_ref(reference)?;
     let svn = Svn::new(url, credentials);
-    let rev = revision.id.as_str();
-    if rev.is_empty() || rev.len() > 19 || !rev.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SourceError::InvalidRevision {
-            revision: revision.id.clone(),
-            location: svn.shown_url(),
-            reason: "a Subversion revision must be a revision number".to_string(),
-        });
-    }
+    let rev = revision_number(&svn, revision)?;
     let base = base_dir(root, url);
     let target = base
         .join("snapshots")

@@ -5,7 +5,8 @@
 //!
 //! Every repository starts with `apps/blog/compose.yaml` = `v1`,
 //! `apps/blog/conf/app.conf`, `other/readme.txt` and `README.md`; the scenarios
-//! fetch the folder `apps/blog`.
+//! fetch the folder `apps/blog` (one of them fetches the whole source and asks
+//! [`Cache::path_tree`] about its folders).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -408,6 +409,101 @@ fn change_outside_path(k: &mut dyn Kind) {
     assert_eq!(read(&snap.root, "apps/blog/compose.yaml"), "v1\n");
 }
 
+/// [`Cache::path_tree`] on a revision fetched once for the whole source agrees with
+/// fetching each path, follows changes under the path only, and needs no network
+/// for Git and Mercurial.
+fn path_tree_of_a_fetched_revision(k: &mut dyn Kind) {
+    let data = tempfile::tempdir().unwrap();
+    let cache = Cache::new(data.path());
+    let spec = spec(k, None);
+    let whole = cache.fetch(&spec).unwrap();
+    let paths = ["", "apps", PATH, "apps/blog/conf", "other"];
+    let agree = |rev: &mooring_vcs::Revision| {
+        for path in paths {
+            let tree = cache.path_tree(&spec, rev, path).unwrap();
+            assert!(tree.is_some(), "{spec} {path}");
+            assert_eq!(
+                tree,
+                cache.fetch_path(&spec, path).unwrap().tree,
+                "{spec} {path}"
+            );
+        }
+    };
+    agree(&whole);
+    assert_eq!(cache.path_tree(&spec, &whole, "").unwrap(), whole.tree);
+    let blog = cache.path_tree(&spec, &whole, PATH).unwrap();
+    assert_eq!(
+        cache.path_tree(&spec, &whole, "./apps//blog/").unwrap(),
+        blog
+    );
+    assert_eq!(cache.path_tree(&spec, &whole, "apps/nope").unwrap(), None);
+    assert_eq!(
+        cache
+            .path_tree(&spec, &whole, "apps/blog/compose.yaml/x")
+            .unwrap(),
+        None
+    );
+    let err = cache
+        .path_tree(&spec, &whole, "apps/blog/compose.yaml")
+        .unwrap_err();
+    assert!(matches!(err, SourceError::NotADirectory { .. }), "{err:?}");
+    let err = cache.path_tree(&spec, &whole, "../x").unwrap_err();
+    assert!(matches!(err, SourceError::InvalidPath { .. }), "{err:?}");
+    let other = cache.path_tree(&spec, &whole, "other").unwrap();
+
+    // A commit outside the path.
+    k.write("other/readme.txt", "changed\n");
+    k.commit("outside");
+    let outside = cache.fetch(&spec).unwrap();
+    assert_ne!(outside.id, whole.id);
+    agree(&outside);
+    assert_eq!(
+        cache.path_tree(&spec, &outside, PATH).unwrap(),
+        blog,
+        "nothing under {PATH} changed"
+    );
+    assert_ne!(cache.path_tree(&spec, &outside, "other").unwrap(), other);
+
+    // A commit inside it.
+    k.write("apps/blog/conf/app.conf", "conf 2\n");
+    k.commit("inside");
+    let inside = cache.fetch(&spec).unwrap();
+    agree(&inside);
+    let blog2 = cache.path_tree(&spec, &inside, PATH).unwrap();
+    assert_ne!(blog2, blog, "something under {PATH} changed");
+    assert_eq!(
+        cache.path_tree(&spec, &inside, "other").unwrap(),
+        cache.path_tree(&spec, &outside, "other").unwrap()
+    );
+    if !matches!(spec, SourceSpec::Dir { .. }) {
+        // Older revisions still answer for their own content (a directory has no
+        // history: it always answers for what is there now).
+        assert_eq!(cache.path_tree(&spec, &whole, PATH).unwrap(), blog);
+        assert_eq!(cache.path_tree(&spec, &whole, "other").unwrap(), other);
+    }
+
+    // With the source unreachable.
+    k.stop();
+    match &spec {
+        SourceSpec::Git { .. } | SourceSpec::Hg { .. } => {
+            assert_eq!(cache.path_tree(&spec, &inside, PATH).unwrap(), blog2);
+            assert_eq!(cache.path_tree(&spec, &whole, PATH).unwrap(), blog);
+            assert_eq!(cache.path_tree(&spec, &inside, "apps/nope").unwrap(), None);
+            assert!(cache.fetch(&spec).is_err(), "the server is stopped");
+        }
+        SourceSpec::Svn { .. } => {
+            let err = cache.path_tree(&spec, &inside, PATH).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("127.0.0.1"), "names the server: {msg}");
+        }
+        SourceSpec::Dir { .. } => {
+            let err = cache.path_tree(&spec, &inside, PATH).unwrap_err();
+            assert!(matches!(err, SourceError::NotFound { .. }), "{err:?}");
+        }
+    }
+    k.start();
+}
+
 macro_rules! conformance {
     ($($kind:ident => $make:expr;)*) => {$(
         mod $kind {
@@ -441,6 +537,11 @@ macro_rules! conformance {
             #[test]
             fn change_outside_path() {
                 super::change_outside_path(&mut $make);
+            }
+
+            #[test]
+            fn path_tree_of_a_fetched_revision() {
+                super::path_tree_of_a_fetched_revision(&mut $make);
             }
         }
     )*};

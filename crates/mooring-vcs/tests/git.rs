@@ -468,6 +468,67 @@ fn checkout_requires_a_fetched_commit() {
 }
 
 #[test]
+fn path_tree_reads_the_cache_only() {
+    let fx = Fixture::new();
+    let url = fx.bare.to_str().unwrap();
+    let source = spec(url, None);
+    let cache = fx.cache();
+    let rev = |id: &str| mooring_vcs::Revision {
+        id: id.to_string(),
+        describe: String::new(),
+        tree: None,
+    };
+
+    // Nothing fetched yet.
+    let err = cache.path_tree(&source, &rev(&fx.main), "").unwrap_err();
+    assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("fetch the source first"), "{err}");
+
+    let head = cache.fetch(&source).unwrap();
+    let web = cache.path_tree(&source, &head, "apps/web").unwrap();
+    assert_eq!(
+        web.as_deref(),
+        Some(git(&fx.work, &["rev-parse", &format!("{}:apps/web", fx.main)]).as_str())
+    );
+    // Any fetched commit, by id in either case, not only the last one fetched.
+    let first = cache
+        .path_tree(&source, &rev(&fx.first.to_uppercase()), "apps/web")
+        .unwrap();
+    assert_eq!(
+        first.as_deref(),
+        Some(git(&fx.work, &["rev-parse", &format!("{}:apps/web", fx.first)]).as_str())
+    );
+    assert_ne!(first, web);
+    assert_eq!(
+        cache.path_tree(&source, &rev(&fx.dev), "apps/web").unwrap(),
+        cache
+            .fetch_path(&spec(url, Some("dev")), "apps/web")
+            .unwrap()
+            .tree
+    );
+
+    // A commit pushed after the fetch is not in the cache: an error, not "no
+    // such path".
+    let later = fx.new_commit("later.txt");
+    let err = cache
+        .path_tree(&source, &rev(&later), "apps/web")
+        .unwrap_err();
+    assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
+    let err = cache
+        .path_tree(&source, &rev(&later), "apps/nope")
+        .unwrap_err();
+    assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
+
+    let err = cache
+        .path_tree(&source, &rev("../../etc"), "apps/web")
+        .unwrap_err();
+    assert!(matches!(err, SourceError::InvalidRevision { .. }), "{err}");
+    // A symlink to a folder is not a folder.
+    let err = cache.path_tree(&source, &head, "apps/web/up").unwrap_err();
+    assert!(matches!(err, SourceError::NotADirectory { .. }), "{err}");
+}
+
+#[test]
 fn credentials_never_appear_in_errors() {
     hermetic();
     // A port with nothing listening: the fetch fails fast, and git's stderr

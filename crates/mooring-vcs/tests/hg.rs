@@ -147,6 +147,68 @@ fn unknown_refs_and_changesets() {
 }
 
 #[test]
+fn path_tree_reads_the_cache_only() {
+    let fx = fixture();
+    let source = spec(&fx.repo.file_source(), None);
+    let data = tempfile::tempdir().unwrap();
+    let cache = Cache::new(data.path());
+    let rev = |id: &str| Revision {
+        id: id.to_string(),
+        describe: String::new(),
+        tree: None,
+    };
+
+    // Nothing fetched yet.
+    let err = cache.path_tree(&source, &rev(&fx.first), "").unwrap_err();
+    assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("fetch the source first"), "{err}");
+
+    let default = cache.fetch(&source).unwrap();
+    // Any pulled changeset, by id in either case, on any branch.
+    for (node, reference) in [
+        (&fx.first, "stable"),
+        (&fx.second, "v1"),
+        (&fx.feature, "feature"),
+        (&default.id, "default"),
+    ] {
+        let s = spec(&fx.repo.file_source(), Some(reference));
+        for path in ["", "apps/blog"] {
+            assert_eq!(
+                cache
+                    .path_tree(&source, &rev(&node.to_uppercase()), path)
+                    .unwrap(),
+                cache.fetch_path(&s, path).unwrap().tree,
+                "{reference} {path}"
+            );
+        }
+    }
+    let blog_first = cache.path_tree(&source, &rev(&fx.first), "apps/blog");
+    assert_ne!(
+        blog_first.unwrap(),
+        cache.path_tree(&source, &default, "apps/blog").unwrap()
+    );
+
+    // A changeset committed after the pull is not in the cache: an error, not "no
+    // such path".
+    fx.repo.write("apps/blog/compose.yaml", "later\n");
+    let later = fx.repo.commit("later");
+    let err = cache
+        .path_tree(&source, &rev(&later), "apps/nope")
+        .unwrap_err();
+    assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
+
+    let err = cache
+        .path_tree(&source, &rev("../../etc"), "apps/blog")
+        .unwrap_err();
+    assert!(matches!(err, SourceError::InvalidRevision { .. }), "{err}");
+    // A symlink is a file in a manifest.
+    let err = cache
+        .path_tree(&source, &default, "apps/blog/link.yaml")
+        .unwrap_err();
+    assert!(matches!(err, SourceError::NotADirectory { .. }), "{err}");
+}
+
+#[test]
 fn nothing_from_the_repositories_runs() {
     let fx = fixture();
     // Hooks in the source repository's own configuration: `hg pull` from a local

@@ -103,6 +103,75 @@ fn revision_is_the_last_change_of_the_path() {
 }
 
 #[test]
+fn path_tree_is_the_last_change_of_the_path_at_the_revision() {
+    let repo = fixture();
+    let url = format!("svn+{}", repo.file_url());
+    let data = tempfile::tempdir().unwrap();
+    let cache = Cache::new(data.path());
+    let rev = |id: &str| Revision {
+        id: id.to_string(),
+        describe: String::new(),
+        tree: None,
+    };
+    let tree = |s: &SourceSpec, r: &Revision, path: &str| cache.path_tree(s, r, path).unwrap();
+    let some = |t: &str| Some(t.to_string());
+
+    let trunk = spec(&url, None);
+    let whole = cache.fetch(&trunk).unwrap();
+    assert_eq!(whole.id, "5");
+    assert_eq!(tree(&trunk, &whole, "apps/blog"), some("5"));
+    assert_eq!(tree(&trunk, &whole, "other"), some("3"));
+    assert_eq!(tree(&trunk, &whole, ""), some("5"));
+
+    // Pinned: trunk as of r4, whose last change is r3.
+    let pinned = spec(&url, Some("trunk@4"));
+    let old = cache.fetch(&pinned).unwrap();
+    assert_eq!(old.id, "3");
+    assert_eq!(tree(&pinned, &old, "apps/blog"), some("2"));
+    assert_eq!(tree(&pinned, &old, "other"), some("3"));
+
+    // Inside a copy, the path's last change predates the copy: the info is pegged
+    // at the revision the fetch resolved.
+    let tag = spec(&url, Some("tags/v1"));
+    let whole = cache.fetch(&tag).unwrap();
+    assert_eq!(whole.id, "4");
+    assert_eq!(
+        tree(&tag, &whole, "apps/blog"),
+        cache.fetch_path(&tag, "apps/blog").unwrap().tree
+    );
+    assert_eq!(tree(&tag, &whole, "apps/blog"), some("2"));
+    assert_eq!(tree(&tag, &whole, "apps/nope"), None);
+
+    // A revision no fetch of this cache returned: the source as it was then. The
+    // answer can be checked out as the revision of the path.
+    let other = tempfile::tempdir().unwrap();
+    let fresh = Cache::new(other.path());
+    assert_eq!(
+        fresh.path_tree(&trunk, &rev("3"), "apps/blog").unwrap(),
+        some("2")
+    );
+    assert_eq!(
+        fresh.path_tree(&trunk, &rev("1"), "apps/blog").unwrap(),
+        None
+    );
+    assert_eq!(fresh.path_tree(&trunk, &rev("1"), "").unwrap(), some("1"));
+    let blog = fresh.path_tree(&tag, &rev("4"), "apps/blog").unwrap();
+    assert_eq!(blog, some("2"));
+    let snap = fresh
+        .checkout(&tag, &rev(&blog.unwrap()), "apps/blog")
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(snap.root.join("apps/blog/compose.yaml")).unwrap(),
+        "v1\n"
+    );
+
+    let err = cache.path_tree(&trunk, &rev("abc"), "").unwrap_err();
+    assert!(matches!(err, SourceError::InvalidRevision { .. }), "{err}");
+    let err = cache.path_tree(&trunk, &rev("99"), "").unwrap_err();
+    assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
+}
+
+#[test]
 fn a_pinned_revision_that_does_not_exist_is_an_error() {
     let repo = fixture();
     let data = tempfile::tempdir().unwrap();

@@ -596,3 +596,79 @@ fn every_route_is_authenticated_with_roles() {
     );
     assert!(s.terminate().success());
 }
+
+fn metric(s: &Server, prefix: &str) -> u64 {
+    let text = ureq::get(&s.url("/metrics"))
+        .set("authorization", &format!("Bearer {}", s.admin))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn one_fetch_per_push_for_all_apps_and_no_render_outside_their_paths() {
+    let apps: Vec<TestApp> = (0..3).map(|_| TestApp::new("sshare")).collect();
+    let repo = Repo::new("shared");
+    for (i, a) in apps.iter().enumerate() {
+        repo.write(
+            &format!("apps/{i}/compose.yaml"),
+            &demo_compose(&a.name, "v1"),
+        )
+        .write(&format!("apps/{i}/site/index.html"), "x");
+    }
+    repo.write("README", "docs");
+    repo.commit("three apps");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let mut cfg = "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\nwebhooks:\n  generic: { secret: hush }\napps:\n".to_string();
+    for (i, a) in apps.iter().enumerate() {
+        cfg += &format!("  - name: {}\n    source: {{ git: {url}, ref: main, path: apps/{i} }}\n    sync: {{ interval: 1h }}\n", a.name);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &cfg);
+    wait_until(90, "all synced", || {
+        apps.iter().all(|a| s.app(&a.name)["sync"] == "Synced")
+    });
+    let renders = metric(&s, "mooring_render_total");
+    assert_eq!(renders, 3);
+    let fetches = metric(&s, "mooring_source_fetch_total");
+
+    // A commit outside every app's path: one fetch, three reconciles, no render.
+    repo.write("README", "more docs");
+    let head = repo.commit("docs only");
+    let body = json!({ "repository": url, "ref": "refs/heads/main" }).to_string();
+    assert_eq!(signed_generic(&s, "hush", &body, "one", false), 202);
+    wait_until(30, "every app at the new revision", || {
+        apps.iter()
+            .all(|a| s.app(&a.name)["revision"] == head.as_str())
+    });
+    assert_eq!(
+        metric(&s, "mooring_source_fetch_total") - fetches,
+        1,
+        "one fetch shared by the three apps"
+    );
+    assert_eq!(
+        metric(&s, "mooring_render_total"),
+        3,
+        "nothing under the apps' paths changed: no render"
+    );
+
+    // A commit inside one app's path re-renders that app only.
+    repo.write("apps/1/compose.yaml", &demo_compose(&apps[1].name, "v2"));
+    let head = repo.commit("app 1");
+    assert_eq!(signed_generic(&s, "hush", &body, "two", false), 202);
+    wait_until(30, "app 1 redeployed", || {
+        env_of(&apps[1].container("web")).contains("GREETING=v2")
+    });
+    wait_until(30, "every app at the new revision", || {
+        apps.iter()
+            .all(|a| s.app(&a.name)["revision"] == head.as_str())
+    });
+    assert_eq!(metric(&s, "mooring_render_total"), 4);
+    assert_eq!(metric(&s, "mooring_source_fetch_total") - fetches, 2);
+}
