@@ -469,6 +469,11 @@ impl Controller {
         rt: &mut AppRuntime,
         revision: &Revision,
     ) -> Result<Arc<Rendered>, String> {
+        if let Some(r) = &rt.rendered {
+            if r.revision.id == revision.id {
+                return Ok(r.clone());
+            }
+        }
         let (cache, spec, path) = (
             app.source.cache.clone(),
             app.spec.clone(),
@@ -484,9 +489,6 @@ impl Controller {
                 .flatten()
         };
         if let Some(r) = &rt.rendered {
-            if r.revision.id == revision.id {
-                return Ok(r.clone());
-            }
             if tree.is_some() && tree == rt.rendered_tree {
                 // A commit outside the app's path: same desired state, new revision.
                 let mut same = (**r).clone();
@@ -688,9 +690,23 @@ impl Controller {
         if let Some(pin) = &status.pinned {
             status.conditions.push(Condition { kind: "Pinned".into(), message: format!("pinned to {pin}; auto-sync holds this revision until `mooring app unpin {name}`") });
         }
-        status.updated_at = now_ms();
-        if let Err(e) = self.store.put_app(&status) {
-            tracing::error!(app = %name, error = %e, "cannot save app status");
+        // A no-op reconcile writes nothing: the status is saved (and streamed) on change.
+        let changed = previous.as_ref().is_none_or(|p| {
+            AppStatus {
+                updated_at: status.updated_at,
+                ..p.clone()
+            } != status
+        });
+        if changed {
+            status.updated_at = now_ms();
+            if let Err(e) = self.store.put_app(&status) {
+                tracing::error!(app = %name, error = %e, "cannot save app status");
+            }
+            let _ = self.stream.send(StreamEvent {
+                kind: "app",
+                app: name.clone(),
+                data: serde_json::to_value(&status).unwrap_or_default(),
+            });
         }
         self.metrics.observe(
             "mooring_reconcile_duration_seconds",
@@ -703,11 +719,6 @@ impl Controller {
             &status.health,
             status.revision.as_deref().unwrap_or(""),
         );
-        let _ = self.stream.send(StreamEvent {
-            kind: "app",
-            app: name.clone(),
-            data: serde_json::to_value(&status).unwrap_or_default(),
-        });
         if let Some(reply) = trigger.reply {
             let _ = reply.send(if failed {
                 Err(result.err().unwrap_or_default())
