@@ -672,3 +672,38 @@ fn one_fetch_per_push_for_all_apps_and_no_render_outside_their_paths() {
     assert_eq!(metric(&s, "mooring_render_total"), 4);
     assert_eq!(metric(&s, "mooring_source_fetch_total") - fetches, 2);
 }
+
+#[test]
+fn event_stream_shows_changes_live() {
+    use std::io::{BufRead, BufReader};
+    let app = TestApp::new("ssse");
+    let proj = tempfile::tempdir().unwrap();
+    fs::write(proj.path().join("compose.yaml"), format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n", app.name, proj.path().display()));
+    wait_until(60, "synced", || s.app(&app.name)["sync"] == "Synced");
+    let viewer = s.token("viewer");
+    let res = ureq::get(&s.url("/api/v1/stream"))
+        .set("authorization", &format!("Bearer {viewer}"))
+        .call()
+        .unwrap();
+    assert_eq!(res.header("content-type"), Some("text/event-stream"));
+    let mut lines = BufReader::new(res.into_reader()).lines();
+    docker(&["rm", "-f", &app.container("web")]);
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while start.elapsed() < std::time::Duration::from_secs(20) {
+        let line = lines.next().expect("stream open").unwrap();
+        if line.starts_with("event: ") {
+            seen.push(line.clone());
+        }
+        if line.starts_with("data: ")
+            && line.contains("\"kind\":\"app\"")
+            && line.contains("\"Synced\"")
+            && seen.iter().any(|e| e == "event: operation")
+        {
+            return;
+        }
+    }
+    panic!("no live update after the container was removed: {seen:?}");
+}

@@ -184,3 +184,75 @@ fn unsigned_commits_are_not_deployed() {
             .contains("VerificationFailed")
     });
 }
+
+#[test]
+fn source_credentials_never_leak() {
+    let app = TestApp::new("dcred");
+    let secret = format!("s3cr3t-{}", std::process::id());
+    let repo = svn::Repo::new("locked");
+    repo.write("compose.yaml", &demo_compose(&app.name, "locked"))
+        .write("site/i", "x");
+    repo.commit("one");
+    repo.require_password("ops", &secret);
+    let server = svn::Server::serve(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("svn.password"), format!("{secret}\n")).unwrap();
+    let cfg = |password: &str| {
+        format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ svn: {}, username: ops, password: {password} }}\n    sync: {{ interval: 1s }}\n",
+            app.name,
+            server.url(&repo)
+        )
+    };
+    let s = Server::start(dir.path(), &cfg("file:svn.password"));
+    wait_until(60, "synced with credentials", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+    assert!(env_of(&app.container("web")).contains("GREETING=locked"));
+    // A wrong password: the error is reported without the password in it.
+    let wrong = format!("wrong-{secret}");
+    std::fs::write(dir.path().join("svn.password"), &wrong).unwrap();
+    assert_eq!(
+        s.call("POST", "/api/v1/reload", Some(&s.admin), None).0,
+        200
+    );
+    wait_until(60, "the auth failure reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("source:")
+    });
+    let mut everything = s.logs();
+    everything += &s.app(&app.name).to_string();
+    everything += &s.get("/api/v1/events").to_string();
+    everything += &s
+        .get(&format!("/api/v1/apps/{}/operations", app.name))
+        .to_string();
+    everything +=
+        &String::from_utf8_lossy(&std::fs::read(dir.path().join("state/mooring.db")).unwrap());
+    if let Ok(wal) = std::fs::read(dir.path().join("state/mooring.db-wal")) {
+        everything += &String::from_utf8_lossy(&wal);
+    }
+    for entry in walk(&dir.path().join("state/sources")) {
+        everything += &entry;
+    }
+    assert!(!everything.contains(&secret), "the secret leaked");
+}
+
+/// Every path and file content under `dir` (small files only).
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            out.push(p.display().to_string());
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.len() < 1 << 20 {
+                    out.push(String::from_utf8_lossy(&bytes).to_string());
+                }
+            }
+        }
+    }
+    out
+}
