@@ -163,6 +163,20 @@ impl Host for SimulatedHost {
         }
         Ok(())
     }
+    async fn backup_volume(
+        &self,
+        _: &Project,
+        volume: &str,
+        _: &Path,
+    ) -> Result<String, ProviderError> {
+        self.call().await;
+        Ok(format!("sim-backup-{volume}"))
+    }
+    async fn remove_volume(&self, name: &str) -> Result<(), ProviderError> {
+        self.call().await;
+        self.state.lock().unwrap().volumes.remove(name);
+        Ok(())
+    }
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -237,15 +251,18 @@ async fn round(
     let t = Instant::now();
     let options = ReconcileOptions {
         prune: true,
-        dry_run: false,
+        ..Default::default()
     };
     let actions: usize = stream::iter(rendered.iter())
-        .map(|r| async move {
-            reconcile(host, &r.project, options, &|| r.materialize(), &|_| {})
-                .await
-                .expect("reconcile")
-                .results
-                .len()
+        .map(|r| {
+            let options = options.clone();
+            async move {
+                reconcile(host, &r.project, options, &|| r.materialize(), &|_| {})
+                    .await
+                    .expect("reconcile")
+                    .results
+                    .len()
+            }
         })
         .buffer_unordered(4)
         .fold(0, |acc, n| async move { acc + n })

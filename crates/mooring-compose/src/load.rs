@@ -9,8 +9,8 @@ use crate::merge::{list_to_map, merge_documents};
 use crate::paths::{hash_paths, normalize, resolve_inside, PathError};
 use crate::yaml::{self, Node, Value};
 use mooring_core::{
-    DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port, Project,
-    PullPolicy, Service, ServiceNetwork, Volume,
+    DataPolicy, DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port,
+    Project, PullPolicy, Service, ServiceNetwork, Volume,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -436,6 +436,7 @@ impl Decoder<'_> {
                     driver_opts: t.driver_opts,
                     external: t.external,
                     labels: t.labels,
+                    policy: data_policy(v, &format!("volumes.{key}"))?,
                 };
                 volumes.insert(key, volume);
             }
@@ -1030,6 +1031,25 @@ impl Decoder<'_> {
         repo_files.push((rel.to_string_lossy().to_string(), full.clone()));
         Ok((full.to_string_lossy().to_string(), true))
     }
+}
+
+/// `x-mooring: { data: protect | backup-then-delete }` on a top-level volume.
+fn data_policy(n: &Node, what: &str) -> Result<Option<DataPolicy>, LoadError> {
+    let Some(x) = n.get("x-mooring") else {
+        return Ok(None);
+    };
+    let what = format!("{what}.x-mooring");
+    check_keys(x, &what, &["data"])?;
+    let Some(d) = x.get("data") else {
+        return Ok(None);
+    };
+    let text = string(d, &format!("{what}.data"))?;
+    DataPolicy::parse(&text).map(Some).ok_or_else(|| {
+        err(
+            d,
+            format!("{what}.data: {text:?} (use protect or backup-then-delete)"),
+        )
+    })
 }
 
 /// The keys networks and volumes share.

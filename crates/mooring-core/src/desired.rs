@@ -274,6 +274,31 @@ pub struct Volume {
     pub external: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// `x-mooring: { data: … }` on the volume; `None` takes the app's policy.
+    #[serde(rename = "x-mooring-data", skip_serializing_if = "Option::is_none")]
+    pub policy: Option<DataPolicy>,
+}
+
+/// What may happen to a volume's data when the repository stops declaring it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataPolicy {
+    /// Never deleted (the default): the plan keeps it and says so.
+    #[default]
+    Protect,
+    /// Deleted only with prune, and only after a verified backup.
+    BackupThenDelete,
+}
+
+impl DataPolicy {
+    /// Parses `protect` / `backup-then-delete`.
+    pub fn parse(s: &str) -> Option<DataPolicy> {
+        match s {
+            "protect" => Some(DataPolicy::Protect),
+            "backup-then-delete" => Some(DataPolicy::BackupThenDelete),
+            _ => None,
+        }
+    }
 }
 
 /// A duration in nanoseconds that prints the way Go (and so Compose) prints it: `1m30s`.

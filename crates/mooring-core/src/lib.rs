@@ -13,8 +13,8 @@ pub mod live;
 pub mod plan;
 
 pub use desired::{
-    DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port, Project,
-    PullPolicy, Service, ServiceNetwork, Volume,
+    DataPolicy, DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port,
+    Project, PullPolicy, Service, ServiceNetwork, Volume,
 };
 pub use health::{app_health, Health, ResourceHealth};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};

@@ -1,7 +1,7 @@
 //! The planner: `plan(Desired, Live, options) → Plan`, a list of [`Action`]s each with
 //! the reason a person reads. `diff` prints a plan; `sync` executes the same plan.
 
-use crate::desired::{DependsOnCondition, Project, PullPolicy, Service};
+use crate::desired::{DataPolicy, DependsOnCondition, Project, PullPolicy, Service};
 use crate::hash::spec_hash;
 use crate::live::{ContainerState, Live, LiveContainer};
 use serde::Serialize;
@@ -15,6 +15,8 @@ pub struct PlanOptions {
     pub prune: bool,
     /// Images were pulled in this operation already: don't plan `pull_policy: always` pulls again.
     pub images_pulled: bool,
+    /// The app's data policy for volumes the repository no longer declares.
+    pub volume_policy: DataPolicy,
 }
 
 /// One change to the host.
@@ -28,6 +30,12 @@ pub enum Action {
         network: String,
     },
     CreateVolume {
+        volume: String,
+    },
+    BackupVolume {
+        volume: String,
+    },
+    RemoveVolume {
         volume: String,
     },
     PullImage {
@@ -73,6 +81,8 @@ impl Action {
             Action::CreateContainer { .. } => "create",
             Action::RemoveNetwork { .. } | Action::RemoveContainer { .. } => "remove",
             Action::PullImage { .. } => "pull",
+            Action::BackupVolume { .. } => "back up",
+            Action::RemoveVolume { .. } => "remove",
             Action::RecreateContainer { .. } => "recreate",
             Action::StartContainer { .. } => "start",
         }
@@ -85,6 +95,8 @@ impl fmt::Display for Action {
             Action::CreateNetwork { network } => write!(f, "create network {network}"),
             Action::RemoveNetwork { network } => write!(f, "remove network {network}"),
             Action::CreateVolume { volume } => write!(f, "create volume {volume}"),
+            Action::BackupVolume { volume } => write!(f, "back up volume {volume}"),
+            Action::RemoveVolume { volume } => write!(f, "remove volume {volume}"),
             Action::PullImage { image } => write!(f, "pull image {image}"),
             Action::RemoveContainer { container, .. } => write!(f, "remove container {container}"),
             Action::CreateContainer { container, .. } => write!(f, "create container {container}"),
@@ -131,6 +143,12 @@ pub enum PlanError {
     ExternalNetworkMissing(String),
     #[error("external volume {0} does not exist on the host; create it (docker volume create {0}) or drop `external: true`")]
     ExternalVolumeMissing(String),
+    #[error("VolumeDiverged: volume {volume} cannot be changed in place: the repository declares {declared}, the host has {live}. Nothing was changed. Resolve it explicitly: back it up (mooring backup create APP --volume {volume}), remove the volume, sync, then restore the backup — or declare the old definition again")]
+    VolumeDiverged {
+        volume: String,
+        declared: String,
+        live: String,
+    },
     #[error("image {image} of service {service} is not present and its pull_policy is never; load the image on the host or change pull_policy")]
     ImageMissing { service: String, image: String },
 }
@@ -160,11 +178,23 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
         });
     }
 
-    // Volumes: created when missing, never removed here.
+    // Volumes: created when missing. A declared volume whose definition changed is never
+    // silently changed or deleted: the plan stops with `VolumeDiverged`. An undeclared
+    // one is kept (protect), or — with prune and `backup-then-delete` — backed up, and
+    // removed only after the backup verified.
     let mut used_volumes = BTreeSet::new();
+    let mut volume_removals = Vec::new();
     for vol in desired.volumes.values() {
         used_volumes.insert(vol.name.as_str());
-        if live.volumes.contains_key(&vol.name) {
+        if let Some(lv) = live.volumes.get(&vol.name) {
+            let driver = vol.driver.as_deref().unwrap_or("local");
+            if !vol.external && (lv.driver != driver || lv.options != vol.driver_opts) {
+                return Err(PlanError::VolumeDiverged {
+                    volume: vol.name.clone(),
+                    declared: describe_volume(driver, &vol.driver_opts),
+                    live: describe_volume(&lv.driver, &lv.options),
+                });
+            }
             continue;
         }
         if vol.external {
@@ -178,11 +208,28 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
         });
     }
     for vol in live.volumes.values() {
-        if !used_volumes.contains(vol.name.as_str()) && is_app_resource(&vol.labels, app) {
-            notes.push(format!(
-                "volume {} is no longer declared; kept (volumes are data and are never removed by sync)",
+        if used_volumes.contains(vol.name.as_str()) || !is_app_resource(&vol.labels, app) {
+            continue;
+        }
+        match (options.volume_policy, options.prune) {
+            (DataPolicy::BackupThenDelete, true) => {
+                volume_removals.push(PlannedAction {
+                    action: Action::BackupVolume { volume: vol.name.clone() },
+                    reason: "no longer declared; data policy backup-then-delete: a verified backup first".into(),
+                });
+                volume_removals.push(PlannedAction {
+                    action: Action::RemoveVolume { volume: vol.name.clone() },
+                    reason: "no longer declared; removed only after its backup verified".into(),
+                });
+            }
+            (DataPolicy::BackupThenDelete, false) => notes.push(format!(
+                "volume {} is no longer declared; kept (backup-then-delete removes it only with prune)",
                 vol.name
-            ));
+            )),
+            (DataPolicy::Protect, _) => notes.push(format!(
+                "volume {} is no longer declared; kept (protected: volumes are data and are never removed by sync)",
+                vol.name
+            )),
         }
     }
 
@@ -279,6 +326,7 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     }
 
     actions.extend(removals);
+    actions.extend(volume_removals);
     actions.extend(container_actions);
     for net in live.networks.values() {
         if !used_networks.contains(net.name.as_str()) && is_app_resource(&net.labels, app) {
@@ -303,6 +351,15 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
         orphans_kept,
         notes,
     })
+}
+
+fn describe_volume(driver: &str, opts: &BTreeMap<String, String>) -> String {
+    if opts.is_empty() {
+        format!("driver {driver}")
+    } else {
+        let o: Vec<String> = opts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("driver {driver} with {}", o.join(","))
+    }
 }
 
 fn is_app_resource(labels: &BTreeMap<String, String>, app: &str) -> bool {

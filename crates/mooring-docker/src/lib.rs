@@ -9,6 +9,7 @@
 pub mod convert;
 mod provider;
 pub mod reconcile;
+pub mod volumes;
 
 pub use provider::{ContainerEvent, Host, Provider, ProviderError};
 pub use reconcile::{reconcile, ActionResult, Outcome, Progress, ReconcileOptions};

@@ -142,6 +142,15 @@ pub trait Host: Sync {
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError>;
+    /// Writes a verified backup of a volume into `dir`; returns its id.
+    async fn backup_volume(
+        &self,
+        project: &Project,
+        volume: &str,
+        dir: &std::path::Path,
+    ) -> Result<String, ProviderError>;
+    /// Removes a volume — only ever planned after its verified backup.
+    async fn remove_volume(&self, name: &str) -> Result<(), ProviderError>;
 }
 
 impl Host for Provider {
@@ -409,6 +418,44 @@ impl Host for Provider {
             Err(e) if !is_not_found(&e) => Err(api(format!("removing container {id}"))(e)),
             _ => Ok(()),
         }
+    }
+
+    async fn backup_volume(
+        &self,
+        project: &Project,
+        volume: &str,
+        dir: &std::path::Path,
+    ) -> Result<String, ProviderError> {
+        let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
+        let image = self.local_image(&images).await?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ProviderError::Failed(format!("creating {}: {e}", dir.display())))?;
+        let meta = mooring_backup::BackupMeta {
+            app: project.name.clone(),
+            volume: volume.to_string(),
+            revision: None,
+            reason: "before removing the volume (backup-then-delete)".into(),
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+        };
+        let dir = dir.to_path_buf();
+        let record = self
+            .export_volume(volume, &image, move |r| {
+                mooring_backup::write_backup(r, &dir, meta)
+            })
+            .await?;
+        record
+            .map(|r| r.id)
+            .map_err(|e| ProviderError::Failed(format!("backing up volume {volume}: {e}")))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), ProviderError> {
+        self.client()
+            .remove_volume(name, None)
+            .await
+            .map_err(|e| ProviderError::Failed(format!("removing volume {name}: {e}")))
     }
 }
 

@@ -13,18 +13,33 @@ use crate::provider::{Host, ProviderError};
 use futures_util::future::join_all;
 use mooring_core::plan::PlanError;
 use mooring_core::{
-    plan, Action, DependsOnCondition, Live, Plan, PlanOptions, PlannedAction, Project,
+    plan, Action, DataPolicy, DependsOnCondition, Live, Plan, PlanOptions, PlannedAction, Project,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How to reconcile.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ReconcileOptions {
     /// Remove containers and networks of services the project no longer declares.
     pub prune: bool,
     /// Plan only; change nothing.
     pub dry_run: bool,
+    /// The app's data policy for volumes no longer declared.
+    pub volume_policy: DataPolicy,
+    /// Where volume backups are written (needed for `backup-then-delete`).
+    pub backups: Option<PathBuf>,
+}
+
+impl ReconcileOptions {
+    fn plan(&self, images_pulled: bool) -> PlanOptions {
+        PlanOptions {
+            prune: self.prune,
+            images_pulled,
+            volume_policy: self.volume_policy,
+        }
+    }
 }
 
 /// What happened to one action.
@@ -93,14 +108,7 @@ pub async fn reconcile<H: Host>(
     report: Report<'_>,
 ) -> Result<Outcome, ReconcileError> {
     let live = provider.observe(project).await?;
-    let first = plan(
-        project,
-        &live,
-        PlanOptions {
-            prune: options.prune,
-            images_pulled: false,
-        },
-    )?;
+    let first = plan(project, &live, options.plan(false))?;
     let mut outcome = Outcome {
         plan: first.clone(),
         results: Vec::new(),
@@ -111,16 +119,9 @@ pub async fn reconcile<H: Host>(
         return Ok(outcome);
     }
     prepare().map_err(ReconcileError::Prepare)?;
-    apply(provider, project, options, first, report, &mut outcome).await?;
+    apply(provider, project, &options, first, report, &mut outcome).await?;
     outcome.live = provider.observe(project).await?;
-    outcome.after = plan(
-        project,
-        &outcome.live,
-        PlanOptions {
-            prune: options.prune,
-            images_pulled: true,
-        },
-    )?;
+    outcome.after = plan(project, &outcome.live, options.plan(true))?;
     Ok(outcome)
 }
 
@@ -129,7 +130,7 @@ pub async fn reconcile<H: Host>(
 async fn apply<H: Host>(
     provider: &H,
     project: &Project,
-    options: ReconcileOptions,
+    options: &ReconcileOptions,
     first: Plan,
     report: Report<'_>,
     outcome: &mut Outcome,
@@ -142,21 +143,19 @@ async fn apply<H: Host>(
     let mut current = first;
     if !pulls.is_empty() {
         // Networks and volumes are not needed for pulling; pull first, then look again.
-        let results = join_all(pulls.iter().map(|a| execute(provider, project, a, report))).await;
+        let results = join_all(
+            pulls
+                .iter()
+                .map(|a| execute(provider, project, options, a, report)),
+        )
+        .await;
         let failed = results.iter().any(|r| r.error.is_some());
         outcome.results.extend(results);
         if failed {
             return Ok(());
         }
         let live = provider.observe(project).await?;
-        current = plan(
-            project,
-            &live,
-            PlanOptions {
-                prune: options.prune,
-                images_pulled: true,
-            },
-        )?;
+        current = plan(project, &live, options.plan(true))?;
     }
 
     let mut steps: Vec<Vec<PlannedAction>> = Vec::new();
@@ -164,8 +163,10 @@ async fn apply<H: Host>(
     let mut removals = Vec::new();
     let mut containers = Vec::new();
     let mut network_removals = Vec::new();
+    let mut volume_removals = Vec::new();
     for a in current.actions {
         match a.action {
+            Action::BackupVolume { .. } | Action::RemoveVolume { .. } => volume_removals.push(a),
             Action::CreateNetwork { .. } | Action::CreateVolume { .. } => creates.push(a),
             Action::PullImage { .. } => {}
             Action::RemoveContainer { .. } => removals.push(a),
@@ -176,7 +177,16 @@ async fn apply<H: Host>(
     steps.push(creates);
     steps.push(removals);
     for step in steps {
-        if !run_parallel(provider, project, &step, report, outcome).await {
+        if !run_parallel(provider, project, options, &step, report, outcome).await {
+            return Ok(());
+        }
+    }
+    // One at a time: a volume is removed only after its backup succeeded.
+    for a in &volume_removals {
+        let result = execute(provider, project, options, a, report).await;
+        let failed = result.error.is_some();
+        outcome.results.push(result);
+        if failed {
             return Ok(());
         }
     }
@@ -218,11 +228,19 @@ async fn apply<H: Host>(
             });
             return Ok(());
         }
-        if !run_parallel(provider, project, &wave, report, outcome).await {
+        if !run_parallel(provider, project, options, &wave, report, outcome).await {
             return Ok(());
         }
     }
-    run_parallel(provider, project, &network_removals, report, outcome).await;
+    run_parallel(
+        provider,
+        project,
+        options,
+        &network_removals,
+        report,
+        outcome,
+    )
+    .await;
     Ok(())
 }
 
@@ -230,6 +248,7 @@ async fn apply<H: Host>(
 async fn run_parallel<H: Host>(
     provider: &H,
     project: &Project,
+    options: &ReconcileOptions,
     actions: &[PlannedAction],
     report: Report<'_>,
     outcome: &mut Outcome,
@@ -237,7 +256,7 @@ async fn run_parallel<H: Host>(
     let results = join_all(
         actions
             .iter()
-            .map(|a| execute(provider, project, a, report)),
+            .map(|a| execute(provider, project, options, a, report)),
     )
     .await;
     let ok = results.iter().all(|r| r.error.is_none());
@@ -264,6 +283,7 @@ fn levels(project: &Project) -> BTreeMap<&str, usize> {
 async fn execute<H: Host>(
     provider: &H,
     project: &Project,
+    options: &ReconcileOptions,
     a: &PlannedAction,
     report: Report<'_>,
 ) -> ActionResult {
@@ -273,6 +293,16 @@ async fn execute<H: Host>(
         Action::CreateNetwork { network } => provider.create_network(project, network).await,
         Action::RemoveNetwork { network } => provider.remove_network(network).await,
         Action::CreateVolume { volume } => provider.create_volume(project, volume).await,
+        Action::BackupVolume { volume } => match &options.backups {
+            Some(dir) => provider
+                .backup_volume(project, volume, dir)
+                .await
+                .map(|_| ()),
+            None => Err(ProviderError::Failed(format!(
+                "no backup folder configured; volume {volume} is not removed"
+            ))),
+        },
+        Action::RemoveVolume { volume } => provider.remove_volume(volume).await,
         Action::PullImage { image } => provider.pull_image(image).await,
         Action::RemoveContainer { id, .. } => provider.remove_container(id, None).await,
         Action::CreateContainer { service, container } => match project.services.get(service) {

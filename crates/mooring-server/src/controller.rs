@@ -810,10 +810,7 @@ impl Controller {
         let new_revision = deployed.as_deref() != Some(revision.id.as_str());
         let cfg = &app.config.sync;
         let apply = trigger.kind.manual() || (cfg.auto && (new_revision || cfg.self_heal));
-        let options = ReconcileOptions {
-            prune: cfg.prune,
-            dry_run: !apply,
-        };
+        let options = self.reconcile_options(app, !apply);
 
         let op_id: Mutex<Option<i64>> = Mutex::new(None);
         let seq = std::sync::atomic::AtomicU32::new(0);
@@ -854,6 +851,13 @@ impl Controller {
             Ok(o) => o,
             Err(ReconcileError::Plan(e)) => {
                 status.sync = "OutOfSync".into();
+                if let mooring_core::plan::PlanError::VolumeDiverged { volume, .. } = &e {
+                    // Blocks the app until the user resolves it; never a silent skip or delete.
+                    status.conditions.push(Condition {
+                        kind: "VolumeDiverged".into(),
+                        message: format!("volume {volume}: {e}"),
+                    });
+                }
                 return Err(e.to_string());
             }
             Err(e) => return Err(e.to_string()),
@@ -955,6 +959,16 @@ impl Controller {
         }
     }
 
+    /// The app's prune and data policies, and where its backups go.
+    fn reconcile_options(&self, app: &AppHandle, dry_run: bool) -> ReconcileOptions {
+        ReconcileOptions {
+            prune: app.config.sync.prune,
+            dry_run,
+            volume_policy: mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default(),
+            backups: Some(self.config.server.data_dir.join("backups")),
+        }
+    }
+
     fn begin(
         &self,
         app: &str,
@@ -1023,10 +1037,7 @@ impl Controller {
             .providers
             .get(&app.config.host)
             .ok_or_else(|| ControlError::Failed("host not connected".into()))?;
-        let options = ReconcileOptions {
-            prune: app.config.sync.prune,
-            dry_run: true,
-        };
+        let options = self.reconcile_options(app, true);
         let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
             .await
             .map_err(|e| ControlError::Failed(e.to_string()))?;

@@ -1,6 +1,7 @@
 //! Outgoing notifications: a generic JSON or Slack-compatible webhook on sync failed,
 //! sync recovered, drift detected and health degraded. Sent in the background with
-//! retries; never blocks the control loop. Plain `http://` targets only for now.
+//! retries; never blocks the control loop. `https://` targets use rustls with the
+//! bundled web PKI roots.
 
 use crate::config::{Notification, NotificationFormat};
 use serde_json::json;

@@ -18,8 +18,9 @@ use std::time::Duration;
 use crate::credentials::Credentials;
 use crate::dir::{hash_tree, short_sha256};
 use crate::error::SourceError;
-use crate::git::Repo;
+use crate::git::{ref_candidates, Repo};
 use crate::lock::DirLock;
+use crate::memo::{Facts, Memo};
 use crate::spec::{is_commit_id, normalize_subpath, validate_git_url, validate_ref, SourceSpec};
 use crate::verify::{self, Verified, VerifyError, VerifyPolicy};
 use crate::{hg, svn};
@@ -116,15 +117,27 @@ impl Cache {
     ///   `refs/heads/X`, else a tag `refs/tags/X`; a full commit id already in the
     ///   cache needs no network at all, otherwise it is fetched directly if no
     ///   branch or tag contains it; no ref means the remote's HEAD. The id is the
-    ///   commit, the tree the Git tree id of `path` in it.
+    ///   commit, the tree the Git tree id of `path` in it. Once the cache has the
+    ///   repository, a poll starts with one `git ls-remote`: when the remote
+    ///   advertises the ref (and every tag) exactly as the cache has them, nothing
+    ///   is fetched; other branches are then brought up to date (and deleted ones
+    ///   pruned) by the next fetch that does happen.
     /// - Subversion: one `svn info` of `URL/REF/PATH@PEG`; the id (and tree) is
     ///   the last changed revision of that path, so commits elsewhere do not change
     ///   it. Such a revision is only meaningful for checking out `path` (or a
     ///   folder below it).
-    /// - Mercurial: `hg pull` (incremental) into a local cache repository, then the
-    ///   ref (branch, bookmark, tag or changeset id; default `default`) is resolved
-    ///   locally; a changeset id already in the cache needs no network.
+    /// - Mercurial: one `hg identify --rev REF` asks the remote what the ref
+    ///   (branch, bookmark or tag; default `default`) is now; a changeset the local
+    ///   cache repository already has needs no pull, otherwise `hg pull`
+    ///   (incremental) brings it. The first fetch pulls directly; a ref the remote
+    ///   does not know is pulled and resolved locally (to list the names there are).
+    ///   A changeset id already in the cache needs no network.
     /// - Directory: hashes `path` inside the directory (see the `dir` module).
+    ///
+    /// The tree and subject of a commit (or changeset) never change, so they are
+    /// remembered on disk once known (see the `memo` module): a poll that finds
+    /// nothing new runs `git ls-remote` and one local `git for-each-ref`, or only
+    /// `hg identify`.
     pub fn fetch_path(&self, spec: &SourceSpec, path: &str) -> Result<Revision, SourceError> {
         let path = normalize_subpath(path)?;
         let credentials = self.credentials()?;
@@ -293,88 +306,65 @@ impl Cache {
             .map_err(|e| SourceError::io(format!("cannot create {}", base.display()), e))?;
         let _lock = DirLock::acquire(&base.join("lock"), LOCK_TIMEOUT)?;
         let repo = Repo::new(base.join("repo.git"), url).with_credentials(credentials);
-        if !repo.exists() {
+        let memo = Memo::new(base.join("meta"));
+        let fresh = !repo.exists();
+        if fresh {
+            memo.clear();
             repo.create()?;
         }
         // For humans browsing the cache; best effort.
         let _ = fs::write(base.join("url.txt"), format!("{}\n", repo.shown_url()));
 
-        let (commit, label) = match reference {
+        let by_id = reference.is_some_and(is_commit_id);
+        // A poll of a branch, a tag or the remote HEAD: one `git ls-remote` tells
+        // whether the fetch would bring anything that matters; if not, the cache
+        // answers alone. (A commit id the cache has needs no network at all.)
+        let mut known = None;
+        if !fresh && !by_id {
+            if let Some(commit) = repo.unchanged_tip(reference)? {
+                // Not a commit (an odd ref): the fetch below reports it as before.
+                known = match git_path(&repo, &memo, &commit, path)? {
+                    GitPath::NotACommit => None,
+                    found => Some((commit, found)),
+                };
+            }
+        }
+        let (commit, found) = match known {
+            Some(known) => known,
             None => {
-                repo.fetch_all(true)?;
-                let commit = repo.resolve("refs/mooring/remote-HEAD")?.ok_or_else(|| {
-                    SourceError::NoRemoteHead {
-                        url: repo.shown_url(),
-                        stderr: "the fetched HEAD is not a commit".to_string(),
-                    }
-                })?;
-                (commit, Some("HEAD"))
-            }
-            Some(r) if is_commit_id(r) => {
-                let commit = r.to_ascii_lowercase();
-                if !repo.has_commit(&commit)? {
-                    repo.fetch_all(false)?;
-                    if !repo.has_commit(&commit)? {
-                        repo.fetch_commit(&commit)?;
-                        if !repo.has_commit(&commit)? {
-                            return Err(SourceError::CommitNotFound {
-                                url: repo.shown_url(),
-                                commit,
-                                detail: "the fetched object is not a commit".to_string(),
-                            });
-                        }
-                    }
-                }
-                (commit, None)
-            }
-            Some(r) => {
-                repo.fetch_all(false)?;
-                let candidates: Vec<String> =
-                    if r.starts_with("refs/heads/") || r.starts_with("refs/tags/") {
-                        vec![r.to_string()]
-                    } else {
-                        vec![format!("refs/heads/{r}"), format!("refs/tags/{r}")]
-                    };
-                let mut found = None;
-                for candidate in &candidates {
-                    if let Some(commit) = repo.resolve(candidate)? {
-                        found = Some(commit);
-                        break;
-                    }
-                }
-                match found {
-                    Some(commit) => (commit, Some(r)),
-                    None => {
-                        let (branches, tags) = repo.list_refs()?;
-                        return Err(SourceError::RefNotFound {
-                            url: repo.shown_url(),
-                            reference: r.to_string(),
-                            branches,
-                            tags,
-                        });
-                    }
-                }
+                let commit = fetch_and_resolve(&repo, reference)?;
+                let found = git_path(&repo, &memo, &commit, path)?;
+                (commit, found)
             }
         };
-
-        let Some(tree) = git_tree(&repo, &commit, path)? else {
-            return Err(SourceError::PathNotFound {
-                path: path.to_string(),
-                location: repo.shown_url(),
-                revision: commit,
-            });
+        let facts = match found {
+            GitPath::Tree(facts) => facts,
+            GitPath::Missing => {
+                return Err(SourceError::PathNotFound {
+                    path: path.to_string(),
+                    location: repo.shown_url(),
+                    revision: commit,
+                })
+            }
+            GitPath::NotACommit => {
+                return Err(SourceError::CommitNotFound {
+                    url: repo.shown_url(),
+                    commit,
+                    detail: "the fetched object is not a commit".to_string(),
+                })
+            }
         };
 
         let short = commit.get(..7).unwrap_or(&commit);
-        let subject = repo.subject(&commit)?;
-        let describe = match label {
-            Some(label) => format!("{label}@{short} ({subject})"),
-            None => format!("{short} ({subject})"),
+        let describe = match reference {
+            None => format!("HEAD@{short} ({})", facts.subject),
+            Some(_) if by_id => format!("{short} ({})", facts.subject),
+            Some(r) => format!("{r}@{short} ({})", facts.subject),
         };
         Ok(Revision {
             id: commit,
             describe,
-            tree: Some(tree),
+            tree: Some(facts.tree),
         })
     }
 
@@ -385,7 +375,8 @@ impl Cache {
         path: &str,
     ) -> Result<Option<String>, SourceError> {
         validate_git_url(url)?;
-        let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+        let base = self.git_base(url);
+        let repo = Repo::new(base.join("repo.git"), url);
         let commit = git_commit_id(&repo, revision)?;
         let not_fetched = || SourceError::CommitNotFound {
             url: repo.shown_url(),
@@ -395,11 +386,10 @@ impl Cache {
         if !repo.exists() {
             return Err(not_fetched());
         }
-        match git_tree(&repo, &commit, path)? {
-            Some(tree) => Ok(Some(tree)),
-            // Nothing at `<commit>:<path>`: a missing path, or a missing commit.
-            None if repo.has_commit(&commit)? => Ok(None),
-            None => Err(not_fetched()),
+        match git_path(&repo, &Memo::new(base.join("meta")), &commit, path)? {
+            GitPath::Tree(facts) => Ok(Some(facts.tree)),
+            GitPath::Missing => Ok(None),
+            GitPath::NotACommit => Err(not_fetched()),
         }
     }
 
@@ -471,19 +461,92 @@ fn git_commit_id(repo: &Repo, revision: &Revision) -> Result<String, SourceError
     Ok(commit)
 }
 
-/// [`Revision::tree`] of `path` in `commit`: the Git tree id at `<commit>:<path>`.
-/// `Ok(None)` if nothing is there (also when the commit is missing: tell the two
-/// apart with [`Repo::has_commit`]); [`SourceError::NotADirectory`] if it is not a
-/// folder. Local only.
-fn git_tree(repo: &Repo, commit: &str, path: &str) -> Result<Option<String>, SourceError> {
-    match repo.object_type(commit, path)?.as_deref() {
-        Some("tree") => repo.tree_id(commit, path),
+/// Fetches what `reference` needs and resolves it to a commit id, as a fetch always
+/// did: a branch `refs/heads/X`, else a tag `refs/tags/X`, after fetching all
+/// branches and tags; the remote HEAD for `None`; a commit id the cache has without
+/// any network, else after fetching branches and tags, else directly by id.
+fn fetch_and_resolve(repo: &Repo, reference: Option<&str>) -> Result<String, SourceError> {
+    match reference {
+        None => {
+            repo.fetch_all(true)?;
+            repo.resolve("refs/mooring/remote-HEAD")?
+                .ok_or_else(|| SourceError::NoRemoteHead {
+                    url: repo.shown_url(),
+                    stderr: "the fetched HEAD is not a commit".to_string(),
+                })
+        }
+        Some(r) if is_commit_id(r) => {
+            let commit = r.to_ascii_lowercase();
+            if !repo.has_commit(&commit)? {
+                repo.fetch_all(false)?;
+                if !repo.has_commit(&commit)? {
+                    repo.fetch_commit(&commit)?;
+                    if !repo.has_commit(&commit)? {
+                        return Err(SourceError::CommitNotFound {
+                            url: repo.shown_url(),
+                            commit,
+                            detail: "the fetched object is not a commit".to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(commit)
+        }
+        Some(r) => {
+            repo.fetch_all(false)?;
+            for candidate in ref_candidates(r) {
+                if let Some(commit) = repo.resolve(&candidate)? {
+                    return Ok(commit);
+                }
+            }
+            let (branches, tags) = repo.list_refs()?;
+            Err(SourceError::RefNotFound {
+                url: repo.shown_url(),
+                reference: r.to_string(),
+                branches,
+                tags,
+            })
+        }
+    }
+}
+
+/// What is at `path` in `commit`, for [`Revision::tree`] (the Git tree id at
+/// `<commit>:<path>`) and the commit's subject.
+enum GitPath {
+    /// A folder.
+    Tree(Facts),
+    /// Nothing.
+    Missing,
+    /// `commit` is not a commit in the cache repository.
+    NotACommit,
+}
+
+/// What is at `path` in `commit`: remembered in `memo` (see the `memo` module), else
+/// from one `git cat-file --batch`, then remembered. [`SourceError::NotADirectory`]
+/// if it is not a folder. Local only. Shared by [`Cache::fetch_path`] and
+/// [`Cache::path_tree`].
+fn git_path(repo: &Repo, memo: &Memo, commit: &str, path: &str) -> Result<GitPath, SourceError> {
+    if let Some(facts) = memo.get(commit, path) {
+        return Ok(GitPath::Tree(facts));
+    }
+    let Some(found) = repo.commit_and_path(commit, path)? else {
+        return Ok(GitPath::NotACommit);
+    };
+    match found.object {
+        Some((tree, kind)) if kind == "tree" => {
+            let facts = Facts {
+                tree,
+                subject: found.subject,
+            };
+            memo.put(commit, path, &facts);
+            Ok(GitPath::Tree(facts))
+        }
         Some(_) => Err(SourceError::NotADirectory {
             path: path.to_string(),
             location: repo.shown_url(),
             revision: commit.to_string(),
         }),
-        None => Ok(None),
+        None => Ok(GitPath::Missing),
     }
 }
 

@@ -20,6 +20,7 @@
 //! directory) that exists only while the command runs; the user's helpers are
 //! reset for that command (`credential.helper=` first).
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -30,7 +31,7 @@ use std::sync::OnceLock;
 use crate::credentials::{percent_encode, Credentials};
 use crate::error::SourceError;
 use crate::redact::redact_url;
-use crate::run::{first_line, stderr_excerpt};
+use crate::run::{first_line, output, stderr_excerpt};
 
 /// Ref that receives the remote's HEAD.
 const REMOTE_HEAD: &str = "refs/mooring/remote-HEAD";
@@ -105,6 +106,55 @@ fn force_batch_ssh(git_dir: &Path) -> bool {
         // Unset (exit 1) or unreadable: nobody configured one.
         !cmd.output().is_ok_and(|o| o.status.success())
     })
+}
+
+/// The refs a branch or tag name is resolved from, in order: a branch
+/// `refs/heads/X`, else a tag `refs/tags/X`; a full `refs/heads/…` or
+/// `refs/tags/…` name is only itself.
+pub(crate) fn ref_candidates(reference: &str) -> Vec<String> {
+    if reference.starts_with("refs/heads/") || reference.starts_with("refs/tags/") {
+        vec![reference.to_string()]
+    } else {
+        vec![
+            format!("refs/heads/{reference}"),
+            format!("refs/tags/{reference}"),
+        ]
+    }
+}
+
+/// A commit and the object at a path in it, from [`Repo::commit_and_path`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitAndPath {
+    /// First line of the commit message.
+    pub(crate) subject: String,
+    /// Id and type (`tree`, `blob`, `commit` for a submodule) of the object at the
+    /// path; `None` if nothing is there.
+    pub(crate) object: Option<(String, String)>,
+}
+
+/// Reads one answer of `git cat-file --batch` off the front of `rest`:
+/// `Some(Some((type, id, contents)))`, `Some(None)` for an object that is missing
+/// (or ambiguous), `None` if the output is malformed.
+fn batch_object<'o>(rest: &mut &'o [u8]) -> Option<Option<(String, String, &'o [u8])>> {
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    let header = std::str::from_utf8(&rest[..end]).ok()?;
+    *rest = &rest[end + 1..];
+    let mut fields = header.split(' ');
+    let (Some(id), Some(kind), Some(size), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        // `<name> missing`, `<name> ambiguous` (a name may hold spaces).
+        return Some(None);
+    };
+    let Ok(size) = size.parse::<usize>() else {
+        return Some(None);
+    };
+    if rest.len() < size + 1 || rest[size] != b'\n' {
+        return None;
+    }
+    let body = &rest[..size];
+    *rest = &rest[size + 1..];
+    Some(Some((kind.to_string(), id.to_ascii_lowercase(), body)))
 }
 
 /// A bare cache repository for one remote URL.
@@ -208,7 +258,7 @@ impl Repo {
     }
 
     fn output(&self, args: &[&str]) -> Result<Output, SourceError> {
-        self.command().args(args).output().map_err(spawn_error)
+        output(self.command().args(args), None).map_err(spawn_error)
     }
 
     /// Runs a command that talks to the remote, with the configured credentials
@@ -222,7 +272,7 @@ impl Repo {
                 .arg("-c")
                 .arg(format!("credential.helper=store --file='{quoted}'"));
         }
-        let out = cmd.args(args).output().map_err(spawn_error);
+        let out = output(cmd.args(args), None).map_err(spawn_error);
         drop(file);
         out
     }
@@ -317,14 +367,99 @@ impl Repo {
                 stderr,
             });
         }
-        Err(SourceError::Git {
-            action: "fetch".to_string(),
+        Err(self.network_failure("fetch", stderr))
+    }
+
+    /// The error for a failed command that talked to the remote.
+    fn network_failure(&self, action: &str, stderr: String) -> SourceError {
+        SourceError::Git {
+            action: action.to_string(),
             url: self.shown_url(),
             stderr: format!(
                 "{stderr} (check the URL, network access and credentials; \
                  credentials can come from a Git credential helper or ssh-agent)"
             ),
-        })
+        }
+    }
+
+    /// Whether a fetch for `reference` (a branch or tag name, or `None` for the
+    /// remote HEAD; not a commit id) can be skipped, decided by one `git ls-remote`:
+    /// the commit the remote advertises for the ref when the cache already agrees
+    /// with the remote on every ref that matters, `None` (fetch) otherwise. The
+    /// refs that matter are the ref's [candidates](ref_candidates) (for HEAD,
+    /// `refs/mooring/remote-HEAD` against the remote's `HEAD`) and every tag, since
+    /// verification reads tags; other branches may be stale until the next fetch
+    /// (which also prunes deleted ones), and nothing reads them before it. A ref the
+    /// remote does not have is `None` too: the fetch then reports it with the list of
+    /// branches and tags.
+    ///
+    /// For a named ref the listing is limited to branches and tags (protocol v2
+    /// sends only those); for HEAD it is the whole listing, as with
+    /// `git ls-remote URL HEAD`. The returned id is peeled (an annotated tag's
+    /// commit) but not checked to be a commit.
+    pub(crate) fn unchanged_tip(
+        &self,
+        reference: Option<&str>,
+    ) -> Result<Option<String>, SourceError> {
+        let (args, watched): (&[&str], Vec<String>) = match reference {
+            // `HEAD` is under no prefix `--heads`/`--tags` could ask for.
+            None => (&["ls-remote", "origin"], vec!["HEAD".to_string()]),
+            Some(r) => (
+                &["ls-remote", "--heads", "--tags", "origin"],
+                ref_candidates(r),
+            ),
+        };
+        let matters =
+            |name: &str| name.starts_with("refs/tags/") || watched.iter().any(|w| w == name);
+
+        let out = self.network_output(args)?;
+        if !out.status.success() {
+            return Err(self.network_failure("ls-remote", self.stderr_of(&out)));
+        }
+        let listing = String::from_utf8_lossy(&out.stdout);
+        let mut remote = BTreeMap::new();
+        let mut peeled = BTreeMap::new();
+        for line in listing.lines() {
+            let Some((id, name)) = line.split_once('\t') else {
+                continue;
+            };
+            let id = id.trim().to_ascii_lowercase();
+            if let Some(base) = name.strip_suffix("^{}") {
+                peeled.insert(base, id);
+            } else if matters(name) {
+                remote.insert(name, id);
+            }
+        }
+        let Some(tip) = watched.iter().find(|w| remote.contains_key(w.as_str())) else {
+            return Ok(None);
+        };
+
+        let mut patterns = vec!["refs/tags"];
+        for w in &watched {
+            match w.as_str() {
+                "HEAD" => patterns.push(REMOTE_HEAD),
+                w if !w.starts_with("refs/tags/") => patterns.push(w),
+                _ => {}
+            }
+        }
+        let mut args = vec!["for-each-ref", "--format=%(objectname) %(refname)"];
+        args.extend(patterns);
+        let text = self.run("for-each-ref", &args)?;
+        let mut local = BTreeMap::new();
+        for line in text.lines() {
+            let Some((id, name)) = line.split_once(' ') else {
+                continue;
+            };
+            let name = if name == REMOTE_HEAD { "HEAD" } else { name };
+            if matters(name) {
+                local.insert(name, id.trim().to_ascii_lowercase());
+            }
+        }
+        if local != remote {
+            return Ok(None);
+        }
+        let commit = peeled.get(tip.as_str()).unwrap_or(&remote[tip.as_str()]);
+        Ok(Some(commit.clone()))
     }
 
     /// Fetches one commit by id (for commits no branch or tag points at) and pins
@@ -389,26 +524,42 @@ impl Repo {
         Ok((branches, tags))
     }
 
-    /// The subject (first line of the message) of a commit.
-    pub(crate) fn subject(&self, commit: &str) -> Result<String, SourceError> {
-        let raw = self.run("cat-file", &["cat-file", "commit", commit])?;
-        let message = raw.split_once("\n\n").map_or("", |(_, m)| m);
-        Ok(first_line(message))
-    }
-
-    /// The id of the object at `<commit>:<path>` (the root tree for `""`), or
-    /// `None`. (A `^{tree}` suffix would be read as part of the path.)
-    pub(crate) fn tree_id(&self, commit: &str, path: &str) -> Result<Option<String>, SourceError> {
-        let object = format!("{commit}:{path}");
-        let out = self.output(&["rev-parse", "--verify", "--quiet", &object])?;
-        if !out.status.success() {
+    /// What one `git cat-file --batch` tells about `commit` and `<commit>:<path>`
+    /// (the root tree for `""`): `Ok(None)` if `commit` is not a commit in this
+    /// repository.
+    pub(crate) fn commit_and_path(
+        &self,
+        commit: &str,
+        path: &str,
+    ) -> Result<Option<CommitAndPath>, SourceError> {
+        let input = format!("{commit}\n{commit}:{path}\n");
+        let out = output(
+            self.command().args(["cat-file", "--batch"]),
+            Some(input.as_bytes()),
+        )
+        .map_err(spawn_error)?;
+        self.check("cat-file", &out)?;
+        let malformed = || SourceError::Git {
+            action: "cat-file".to_string(),
+            url: self.shown_url(),
+            stderr: "unexpected output of git cat-file --batch".to_string(),
+        };
+        let mut rest = out.stdout.as_slice();
+        let Some((kind, _, body)) = batch_object(&mut rest).ok_or_else(malformed)? else {
+            return Ok(None);
+        };
+        if kind != "commit" {
             return Ok(None);
         }
-        Ok(Some(
-            String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .to_ascii_lowercase(),
-        ))
+        let raw = String::from_utf8_lossy(body);
+        let message = raw.split_once("\n\n").map_or("", |(_, m)| m);
+        let object = batch_object(&mut rest)
+            .ok_or_else(malformed)?
+            .map(|(kind, id, _)| (id, kind));
+        Ok(Some(CommitAndPath {
+            subject: first_line(message),
+            object,
+        }))
     }
 
     /// The object type at `<commit>:<path>` (`tree`, `blob`, …), or `None` if

@@ -7,6 +7,13 @@
 //! `hg/<key>/snapshots/<node>/<pathkey>/`, built in a temporary directory and renamed
 //! into place.
 //!
+//! Every `hg` process costs a Python start-up (a few hundred milliseconds), so a poll
+//! runs as few as it can: once the cache repository exists, one `hg identify --rev
+//! REF` asks the remote what the ref is now, and a changeset the cache already has
+//! needs no pull; the subject and tree of a changeset, which never change, are
+//! remembered under `hg/<key>/meta/` (the `memo` module), so a poll that finds
+//! nothing new runs that one process and nothing else.
+//!
 //! Nothing from a repository's configuration is ever used, and no prompt can appear:
 //! every command runs with `HGRCPATH` pointing at a private temporary file (mode 0600)
 //! written for that command — so neither system nor user configuration applies —
@@ -29,6 +36,7 @@ use crate::credentials::Credentials;
 use crate::dir::{short_sha256, to_hex};
 use crate::error::{name_list, SourceError};
 use crate::lock::DirLock;
+use crate::memo::{Facts, Memo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, spawn_error, stderr_excerpt};
 use crate::spec::{validate_hg_ref, validate_hg_url, HG_DEFAULT_REF};
@@ -175,6 +183,11 @@ impl<'a> HgRepo<'a> {
         if out.status.success() {
             return Ok(());
         }
+        Err(self.network_failure("pull", &out))
+    }
+
+    /// The error for a failed command that talked to the remote, with a hint.
+    fn network_failure(&self, action: &str, out: &Output) -> SourceError {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let hint = if stderr.contains("authorization required") && self.credentials.is_none() {
             " (the server requires authentication: configure a user name and password)"
@@ -183,7 +196,33 @@ impl<'a> HgRepo<'a> {
         } else {
             " (check the URL, network access and credentials)"
         };
-        Err(self.failure("pull", &out, hint))
+        self.failure(action, out, hint)
+    }
+
+    /// What the remote resolves a ref (branch, bookmark or tag) to now, with one
+    /// `hg identify --rev REF` against it (the same configuration, credentials and
+    /// path alias as `hg pull`); `Ok(None)` if it does not know the ref. A remote
+    /// server looks the name up itself (no revset); a local repository is read
+    /// directly, with the name quoted as for [`HgRepo::resolve`].
+    fn identify(&self, symbol: &str) -> Result<Option<String>, SourceError> {
+        let quoted;
+        let rev = if self.url.contains("://") {
+            symbol
+        } else {
+            quoted = format!("'{symbol}'");
+            &quoted
+        };
+        let out = self.run(&["identify", "--rev", rev, "--template", "{id}\n", "mooring"])?;
+        if !out.status.success() {
+            if unknown_revision(&out) {
+                return Ok(None);
+            }
+            return Err(self.network_failure("identify", &out));
+        }
+        let node = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .to_ascii_lowercase();
+        Ok(is_node(&node).then_some(node))
     }
 
     /// Resolves a ref (branch, bookmark, tag or changeset id) locally.
@@ -372,54 +411,116 @@ pub(crate) fn fetch(
         url,
         credentials,
     };
-    if !repo.exists() {
+    let memo = Memo::new(base.join("meta"));
+    let fresh = !repo.exists();
+    if fresh {
+        memo.clear();
         repo.create()?;
     }
     // For humans browsing the cache; best effort.
     let _ = fs::write(base.join("url.txt"), format!("{}\n", repo.shown_url()));
 
     let by_id = is_node(symbol);
-    let changeset = if by_id {
+    let (node, facts) = if by_id {
         let node = symbol.to_ascii_lowercase();
-        match repo.resolve(&node)? {
-            Some(c) => c,
+        // Remembered: the changeset is in the cache, nothing to run.
+        match memo.get(&node, path) {
+            Some(facts) => (node, facts),
             None => {
-                repo.pull()?;
-                repo.resolve(&node)?
-                    .ok_or_else(|| SourceError::CommitNotFound {
-                        url: repo.shown_url(),
-                        commit: symbol.to_ascii_lowercase(),
-                        detail: "no such changeset after pulling; check the id and that it \
-                                 was pushed"
-                            .to_string(),
-                    })?
+                let changeset = match repo.resolve(&node)? {
+                    Some(c) => c,
+                    None => {
+                        repo.pull()?;
+                        repo.resolve(&node)?
+                            .ok_or_else(|| SourceError::CommitNotFound {
+                                url: repo.shown_url(),
+                                commit: node.clone(),
+                                detail: "no such changeset after pulling; check the id and \
+                                         that it was pushed"
+                                    .to_string(),
+                            })?
+                    }
+                };
+                let facts = hg_facts(&repo, &memo, &changeset, path)?;
+                (changeset.node, facts)
             }
         }
     } else {
-        repo.pull()?;
-        match repo.resolve(symbol)? {
-            Some(c) => c,
+        // One `hg identify` asks the remote what the ref is now; a changeset the
+        // cache already has needs no pull (and, remembered, no other hg process).
+        let remote = if fresh { None } else { repo.identify(symbol)? };
+        match remote.as_deref().and_then(|n| memo.get(n, path)) {
+            Some(facts) => (remote.unwrap_or_default(), facts),
             None => {
-                let (branches, bookmarks, tags) = repo.names();
-                let hint = if branches.is_empty() && bookmarks.is_empty() && tags.is_empty() {
-                    "the repository has no changesets".to_string()
-                } else {
-                    format!(
-                        "available branches: {}; bookmarks: {}; tags: {}",
-                        name_list(&branches),
-                        name_list(&bookmarks),
-                        name_list(&tags)
-                    )
+                let mut changeset = match remote.as_deref() {
+                    Some(n) => repo.resolve(n)?,
+                    None => None,
                 };
-                return Err(SourceError::NoSuchRef {
-                    url: repo.shown_url(),
-                    reference: symbol.to_string(),
-                    hint,
-                });
+                if changeset.is_none() {
+                    repo.pull()?;
+                    // What the remote said, else (it did not know the ref, or moved
+                    // it meanwhile) the ref as the pull left it.
+                    if let Some(n) = remote.as_deref() {
+                        changeset = repo.resolve(n)?;
+                    }
+                    if changeset.is_none() {
+                        changeset = repo.resolve(symbol)?;
+                    }
+                }
+                let Some(changeset) = changeset else {
+                    return Err(no_such_ref(&repo, symbol));
+                };
+                let facts = hg_facts(&repo, &memo, &changeset, path)?;
+                (changeset.node, facts)
             }
         }
     };
 
+    let short = &node[..12];
+    let describe = if by_id {
+        format!("{short} ({})", facts.subject)
+    } else {
+        format!("{symbol}@{short} ({})", facts.subject)
+    };
+    Ok(Revision {
+        id: node,
+        describe,
+        tree: Some(facts.tree),
+    })
+}
+
+/// The error for a ref the (freshly pulled) cache repository does not have, with
+/// the names it does have.
+fn no_such_ref(repo: &HgRepo<'_>, symbol: &str) -> SourceError {
+    let (branches, bookmarks, tags) = repo.names();
+    let hint = if branches.is_empty() && bookmarks.is_empty() && tags.is_empty() {
+        "the repository has no changesets".to_string()
+    } else {
+        format!(
+            "available branches: {}; bookmarks: {}; tags: {}",
+            name_list(&branches),
+            name_list(&bookmarks),
+            name_list(&tags)
+        )
+    };
+    SourceError::NoSuchRef {
+        url: repo.shown_url(),
+        reference: symbol.to_string(),
+        hint,
+    }
+}
+
+/// [`Revision::tree`] of `path` in a changeset of the cache repository and its
+/// subject: remembered in `memo`, else from its manifest, then remembered.
+fn hg_facts(
+    repo: &HgRepo<'_>,
+    memo: &Memo,
+    changeset: &Changeset,
+    path: &str,
+) -> Result<Facts, SourceError> {
+    if let Some(facts) = memo.get(&changeset.node, path) {
+        return Ok(facts);
+    }
     let entries = repo
         .manifest(&changeset.node)?
         .ok_or_else(|| SourceError::CommitNotFound {
@@ -434,18 +535,12 @@ pub(crate) fn fetch(
             revision: changeset.node.clone(),
         });
     };
-
-    let short = &changeset.node[..12];
-    let describe = if by_id {
-        format!("{short} ({})", changeset.subject)
-    } else {
-        format!("{symbol}@{short} ({})", changeset.subject)
+    let facts = Facts {
+        tree,
+        subject: changeset.subject.clone(),
     };
-    Ok(Revision {
-        id: changeset.node,
-        describe,
-        tree: Some(tree),
-    })
+    memo.put(&changeset.node, path, &facts);
+    Ok(facts)
 }
 
 /// [`Revision::tree`] of `path` at a changeset already in the cache repository,
@@ -458,12 +553,16 @@ pub(crate) fn path_tree(
     credentials: Option<&Credentials>,
 ) -> Result<Option<String>, SourceError> {
     validate_hg_url(url)?;
+    let base = base_dir(root, url);
     let repo = HgRepo {
-        dir: base_dir(root, url).join("repo"),
+        dir: base.join("repo"),
         url,
         credentials,
     };
     let node = node_of(&repo, revision)?;
+    if let Some(facts) = Memo::new(base.join("meta")).get(&node, path) {
+        return Ok(Some(facts.tree));
+    }
     let not_fetched = || SourceError::CommitNotFound {
         url: repo.shown_url(),
         commit: node.clone(),

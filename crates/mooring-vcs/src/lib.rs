@@ -32,8 +32,9 @@
 //! git/<sha256(url)[..16]>/url.txt                        redacted URL, for humans
 //! git/<sha256(url)[..16]>/lock/                          held while fetching
 //! git/<sha256(url)[..16]>/snapshots/<commit>/<pathkey>/  immutable snapshots
+//! git/<sha256(url)[..16]>/meta/<commit>/<pathkey>        tree and subject, remembered
 //! hg/<sha256(url)[..16]>/repo                            Mercurial cache repository
-//! hg/<sha256(url)[..16]>/{url.txt,lock/,snapshots/<node>/<pathkey>/}
+//! hg/<sha256(url)[..16]>/{url.txt,lock/,snapshots/<node>/<pathkey>/,meta/<node>/<pathkey>}
 //! svn/<sha256(url)[..16]>/log/<rev>                      first lines of log messages
 //! svn/<sha256(url)[..16]>/{url.txt,snapshots/<rev>/<pathkey>/}
 //! ```
@@ -48,6 +49,9 @@ mod error;
 mod git;
 mod hg;
 mod lock;
+mod memo;
+#[cfg(test)]
+mod poll_tests;
 mod redact;
 mod run;
 mod spec;

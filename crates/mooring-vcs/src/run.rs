@@ -16,6 +16,8 @@ const STDERR_LIMIT: usize = 2000;
 /// Runs `cmd` to completion. With `stdin`, the bytes are written to the child's
 /// standard input (then closed); otherwise stdin is `/dev/null`.
 pub(crate) fn output(cmd: &mut Command, stdin: Option<&[u8]>) -> io::Result<Output> {
+    #[cfg(test)]
+    spawned::record(cmd);
     let Some(input) = stdin else {
         return cmd.stdin(Stdio::null()).output();
     };
@@ -88,4 +90,40 @@ pub(crate) fn first_line(message: &str) -> String {
         subject.push('…');
     }
     subject
+}
+
+/// Unit tests: which commands this thread ran through [`output`], to prove what a
+/// fetch did (or did not) run.
+#[cfg(test)]
+pub(crate) mod spawned {
+    use std::cell::RefCell;
+    use std::process::Command;
+
+    thread_local! {
+        static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Options of `git` and `hg` that come before the subcommand and take a value.
+    const WITH_VALUE: &[&str] = &["-c", "--git-dir", "--work-tree", "--repository", "-R"];
+
+    pub(crate) fn record(cmd: &Command) {
+        let tool = cmd.get_program().to_string_lossy().into_owned();
+        let mut args = cmd.get_args().map(|a| a.to_string_lossy().into_owned());
+        let mut sub = String::new();
+        while let Some(arg) = args.next() {
+            if WITH_VALUE.contains(&arg.as_str()) {
+                args.next();
+            } else if !arg.starts_with('-') {
+                sub = arg;
+                break;
+            }
+        }
+        LOG.with(|log| log.borrow_mut().push(format!("{tool} {sub}")));
+    }
+
+    /// The commands run on this thread since the last call, as `tool subcommand`
+    /// (e.g. `git ls-remote`), oldest first.
+    pub(crate) fn take() -> Vec<String> {
+        LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
+    }
 }

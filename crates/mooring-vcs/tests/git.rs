@@ -268,6 +268,37 @@ fn second_fetch_is_incremental() {
 }
 
 #[test]
+fn unchanged_poll_fetches_nothing() {
+    let fx = Fixture::new();
+    let daemon = Daemon::start(fx.bare.parent().unwrap());
+    let url = format!("git://127.0.0.1:{}/repo.git", daemon.port);
+    let cache = fx.cache();
+    let key_dir = |data: &Path| {
+        fs::read_dir(data.join("sources/git"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    };
+    for reference in [Some("main"), None, Some("v1")] {
+        let first = cache.fetch(&spec(&url, reference)).unwrap();
+        // `git fetch` always writes FETCH_HEAD; a poll that finds nothing new must
+        // not run it.
+        let fetch_head = key_dir(&fx.data).join("repo.git/FETCH_HEAD");
+        let _ = fs::remove_file(&fetch_head);
+        let again = cache.fetch(&spec(&url, reference)).unwrap();
+        assert_eq!(again, first, "{reference:?}");
+        assert!(!fetch_head.exists(), "fetched again for {reference:?}");
+    }
+    let fetch_head = key_dir(&fx.data).join("repo.git/FETCH_HEAD");
+    let newer = fx.new_commit("new.txt");
+    let rev = cache.fetch(&spec(&url, Some("main"))).unwrap();
+    assert_eq!(rev.id, newer);
+    assert!(fetch_head.exists(), "a new commit is fetched");
+}
+
+#[test]
 fn deleted_branch_is_pruned_and_unreachable_commit_is_fetched_by_id() {
     let fx = Fixture::new();
     let daemon = Daemon::start(fx.bare.parent().unwrap());

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success (and, for `diff`, in sync); 2 `diff` found differences;
 //! 1 error (bad input, source or Docker failure, a failed action).
 
+mod backup;
 mod client;
 mod print;
 mod render;
@@ -60,6 +61,10 @@ struct SourceArgs {
     /// Also remove containers and networks of services the project no longer declares.
     #[arg(long)]
     prune: bool,
+    /// What happens to volumes the project no longer declares: protect (kept), or
+    /// backup-then-delete (with --prune: a verified backup, then removal).
+    #[arg(long, default_value = "protect", value_parser = parse_policy)]
+    data_policy: mooring_core::DataPolicy,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +107,19 @@ enum Command {
         #[arg(long, default_value = "mooring.yaml", env = "MOORING_CONFIG")]
         config: PathBuf,
     },
+    /// Verified volume backups: create, list, verify, restore, prune.
+    Backup {
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_enum,
+            global = true,
+            default_value = "text"
+        )]
+        output: Format,
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// API tokens (works on the store directly, no server needed).
     Token {
         #[command(subcommand)]
@@ -130,6 +148,40 @@ enum Command {
         output: Format,
         #[command(subcommand)]
         command: AppCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Back up an app's volumes now (tar + zstd, manifest with sha256, read back and verified).
+    Create {
+        app: String,
+        /// Only this volume (its Docker name).
+        #[arg(long)]
+        volume: Option<String>,
+    },
+    /// The catalogue: app, volume, size, files, sha256, revision, reason.
+    List { app: Option<String> },
+    /// Re-check an archive against its manifest. Exit 0 ok, 1 damaged.
+    Verify { id: String },
+    /// Restore a verified backup; refuses a non-empty volume without --force.
+    Restore {
+        id: String,
+        /// Restore into this volume instead (created when missing).
+        #[arg(long)]
+        to_volume: Option<String>,
+        /// Overwrite files in a non-empty volume (files not in the backup are kept).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove old backups.
+    Prune {
+        /// Keep the newest N per app and volume.
+        #[arg(long)]
+        keep: Option<usize>,
+        /// Remove backups older than this (30d, 12h, 90m).
+        #[arg(long, value_parser = backup::parse_age)]
+        older_than: Option<std::time::Duration>,
     },
 }
 
@@ -234,6 +286,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { output, command } => {
+            let data_dir = data_dir(&cli.data_dir)?;
+            let json = output == Format::Json;
+            match command {
+                BackupCommand::Create { app, volume } => block_on(backup::create(
+                    &data_dir,
+                    &app,
+                    volume.as_deref(),
+                    None,
+                    json,
+                )),
+                BackupCommand::List { app } => backup::list_cmd(&data_dir, app.as_deref(), json),
+                BackupCommand::Verify { id } => backup::verify_cmd(&data_dir, &id),
+                BackupCommand::Restore {
+                    id,
+                    to_volume,
+                    force,
+                } => block_on(backup::restore(&data_dir, &id, to_volume.as_deref(), force)),
+                BackupCommand::Prune { keep, older_than } => {
+                    backup::prune_cmd(&data_dir, keep, older_than)
+                }
+            }
+        }
         Command::Token {
             command: TokenCommand::Create { config, role, name },
         } => {
@@ -317,6 +392,8 @@ fn reconcile_source(
         let options = ReconcileOptions {
             prune: source.prune,
             dry_run,
+            volume_policy: source.data_policy,
+            backups: Some(backup::dir(&data_dir)),
         };
         let prepare = || rendered.materialize();
         Ok(
@@ -337,6 +414,11 @@ fn reconcile_source(
         }
         Mode::Sync { dry_run } => print::sync(&outcome, &rendered, dry_run, json),
     })
+}
+
+fn parse_policy(s: &str) -> Result<mooring_core::DataPolicy, String> {
+    mooring_core::DataPolicy::parse(s)
+        .ok_or_else(|| format!("{s:?}: use protect or backup-then-delete"))
 }
 
 fn init_logging() {

@@ -33,7 +33,10 @@ impl Style {
             | Action::CreateContainer { .. } => self.paint("32", "+"),
             Action::RecreateContainer { .. } => self.paint("33", "~"),
             Action::StartContainer { .. } | Action::PullImage { .. } => self.paint("36", ">"),
-            Action::RemoveContainer { .. } | Action::RemoveNetwork { .. } => self.paint("31", "-"),
+            Action::RemoveContainer { .. }
+            | Action::RemoveNetwork { .. }
+            | Action::RemoveVolume { .. } => self.paint("31", "-"),
+            Action::BackupVolume { .. } => self.paint("34", "⇣"),
         }
     }
 }
@@ -192,6 +195,9 @@ pub fn sync(outcome: &Outcome, rendered: &Rendered, dry_run: bool, json: bool) -
             }
             for o in &plan.orphans_kept {
                 println!("  ! orphan container {o} kept (its service is gone; --prune removes it)");
+            }
+            for n in &plan.notes {
+                println!("  note: {n}");
             }
         }
     }

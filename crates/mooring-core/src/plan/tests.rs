@@ -317,3 +317,98 @@ fn undeclared_volume_is_kept_with_a_note() {
     assert!(plan.actions.is_empty());
     assert!(plan.notes[0].contains("app_data"));
 }
+
+fn with_data_volume(p: &mut Project, live: &mut Live, declared: bool) {
+    let vol = Volume {
+        name: "app_data".into(),
+        driver: None,
+        driver_opts: BTreeMap::new(),
+        external: false,
+        labels: BTreeMap::new(),
+        policy: None,
+    };
+    if declared {
+        p.volumes.insert("data".into(), vol);
+    }
+    live.volumes.insert(
+        "app_data".into(),
+        LiveVolume {
+            name: "app_data".into(),
+            driver: "local".into(),
+            options: BTreeMap::new(),
+            labels: BTreeMap::from([(crate::labels::APP.into(), "app".into())]),
+        },
+    );
+}
+
+#[test]
+fn undeclared_volume_under_backup_then_delete_is_backed_up_then_removed_only_with_prune() {
+    let mut p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    with_data_volume(&mut p, &mut live, false);
+    let policy = DataPolicy::BackupThenDelete;
+    let without_prune = plan(
+        &p,
+        &live,
+        PlanOptions {
+            volume_policy: policy,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(without_prune.actions.is_empty());
+    assert!(
+        without_prune.notes[0].contains("only with prune"),
+        "{:?}",
+        without_prune.notes
+    );
+    let pruned = plan(
+        &p,
+        &live,
+        PlanOptions {
+            volume_policy: policy,
+            prune: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        kinds(&pruned),
+        ["back up volume app_data", "remove volume app_data"]
+    );
+    let protected = plan(
+        &p,
+        &live,
+        PlanOptions {
+            prune: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(protected.actions.is_empty() && protected.notes[0].contains("protected"));
+}
+
+#[test]
+fn a_diverged_volume_blocks_the_plan() {
+    let mut p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    with_data_volume(&mut p, &mut live, true);
+    assert!(plan(&p, &live, PlanOptions::default()).unwrap().in_sync());
+    p.volumes
+        .get_mut("data")
+        .unwrap()
+        .driver_opts
+        .insert("type".into(), "tmpfs".into());
+    let err = plan(&p, &live, PlanOptions::default()).unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::VolumeDiverged {
+            volume: "app_data".into(),
+            declared: "driver local with type=tmpfs".into(),
+            live: "driver local".into()
+        }
+    );
+    assert!(err
+        .to_string()
+        .starts_with("VolumeDiverged: volume app_data cannot be changed in place"));
+}

@@ -1,0 +1,345 @@
+//! Backup and restore throughput of `mooring-backup` against the system pipelines
+//! `tar -cf - . | zstd -3 > x` and `zstd -dc x | tar -xf -`. A benchmark, not a test.
+//!
+//! ```text
+//! cargo run --release -p mooring-backup --example throughput -- --generate DIR [MB]
+//! cargo run --release -p mooring-backup --example throughput -- DIR [RUNS]
+//! ```
+//!
+//! `--generate` fills DIR with a mixed data set (default 200 MB: compressible text, random
+//! binary, ~5,000 small files, sparse-ish database-like pages). The measurement
+//! streams `tar -cf - -C DIR .` into `write_backup` (which includes fsync and the
+//! read-back verification) and `restore_to` into `tar -xf -`, and runs the two system
+//! pipelines on the same data; each is run RUNS times (default 3), the median (and the
+//! best) is reported, in MB/s of tar stream (1 MB = 10^6 bytes). The page cache is warmed first;
+//! needs `tar` and `zstd` on PATH.
+
+use std::error::Error;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mooring_backup::{restore_to, write_backup, BackupMeta};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [flag, dir, rest @ ..] if flag == "--generate" => {
+            let mb: u64 = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(200);
+            generate(Path::new(dir), mb * 1_000_000)
+        }
+        [dir, rest @ ..] => {
+            let runs: usize = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(3);
+            measure(Path::new(dir), runs.max(1))
+        }
+        [] => Err("usage: throughput DIR [RUNS] | throughput --generate DIR [MB]".into()),
+    }
+}
+
+/// Pseudo-random bytes (xorshift64*), fast and deterministic.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Log-like text: compresses about 4-6x with zstd -3.
+fn text(noise: &mut Noise, len: usize) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "GET",
+        "POST",
+        "/api/v1/items",
+        "/health",
+        "200",
+        "404",
+        "500",
+        "user",
+        "session",
+        "INFO",
+        "WARN",
+        "ERROR",
+        "request",
+        "completed",
+        "in",
+        "ms",
+        "cache",
+        "miss",
+        "hit",
+        "db",
+        "query",
+        "timeout",
+        "retry",
+        "worker",
+        "started",
+        "stopped",
+        "id=",
+    ];
+    let mut out = Vec::with_capacity(len + 128);
+    while out.len() < len {
+        write!(
+            out,
+            "2024-05-{:02}T{:02}:{:02}:{:02}.{:03}Z ",
+            1 + noise.below(28),
+            noise.below(24),
+            noise.below(60),
+            noise.below(60),
+            noise.below(1000)
+        )
+        .ok();
+        for _ in 0..(4 + noise.below(10)) {
+            out.extend_from_slice(WORDS[noise.below(WORDS.len() as u64) as usize].as_bytes());
+            out.push(b' ');
+        }
+        write!(out, "{:x}", noise.next()).ok();
+        out.push(b'\n');
+    }
+    out.truncate(len);
+    out
+}
+
+/// Fills `dir` with about `total` bytes of mixed data.
+fn generate(dir: &Path, total: u64) -> Res<()> {
+    let mut noise = Noise(0x5EED_1234_ABCD_0001);
+    let mut written = 0u64;
+    let mut files = 0u64;
+    let mut put = |path: PathBuf, data: &[u8]| -> Res<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&path, data)?;
+        written += data.len() as u64;
+        files += 1;
+        Ok(())
+    };
+    // 35 %: text files of 1-8 MB.
+    let mut budget = total * 35 / 100;
+    let mut i = 0;
+    while budget > 0 {
+        let len = (1_000_000 + noise.below(7_000_000)).min(budget) as usize;
+        put(
+            dir.join(format!("logs/app-{i}.log")),
+            &text(&mut noise, len),
+        )?;
+        budget -= len as u64;
+        i += 1;
+    }
+    // 30 %: random binary files of 5-30 MB (media, already-compressed data).
+    let mut budget = total * 30 / 100;
+    let mut i = 0;
+    while budget > 0 {
+        let len = (5_000_000 + noise.below(25_000_000)).min(budget) as usize;
+        let mut data = vec![0u8; len];
+        noise.fill(&mut data);
+        put(dir.join(format!("media/blob-{i}.bin")), &data)?;
+        budget -= len as u64;
+        i += 1;
+    }
+    // 15 %: database-like pages: mostly zeros with random records.
+    let mut budget = total * 15 / 100;
+    let mut i = 0;
+    while budget > 0 {
+        let len = (4_000_000u64).min(budget) as usize;
+        let mut data = vec![0u8; len];
+        for page in data.chunks_mut(4096) {
+            let used = noise.below(page.len() as u64) as usize;
+            noise.fill(&mut page[..used / 3]);
+        }
+        put(dir.join(format!("db/pages-{i}.db")), &data)?;
+        budget -= len as u64;
+        i += 1;
+    }
+    // 20 %: small files of 100 B - 16 KB in nested folders, half text, half binary.
+    let mut budget = total * 20 / 100;
+    let mut i = 0u64;
+    while budget > 0 {
+        let len = (100 + noise.below(16_000)).min(budget) as usize;
+        let data = if i.is_multiple_of(2) {
+            text(&mut noise, len)
+        } else {
+            let mut data = vec![0u8; len];
+            noise.fill(&mut data);
+            data
+        };
+        put(dir.join(format!("small/{}/{}/f{i}", i % 17, i % 11)), &data)?;
+        budget -= len as u64;
+        i += 1;
+    }
+    println!(
+        "generated {:.1} MB in {files} files under {}",
+        written as f64 / 1e6,
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+fn sh(script: &str) -> Res<()> {
+    let status = Command::new("sh").arg("-c").arg(script).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{script}` failed: {status}").into())
+    }
+}
+
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn measure(src: &Path, runs: usize) -> Res<()> {
+    let work = tempfile::tempdir()?;
+    let backups = work.path().join("backups");
+    let baseline = work.path().join("baseline.tar.zst");
+
+    // Warm the page cache and learn the stream size (through a pipe: GNU tar skips reading
+    // files when writing to /dev/null).
+    let mut tar = Command::new("tar")
+        .args(["-cf", "-", "-C"])
+        .arg(src)
+        .arg(".")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stream_len = io::copy(&mut tar.stdout.take().ok_or("no stdout")?, &mut io::sink())?;
+    if !tar.wait()?.success() {
+        return Err("tar -c failed".into());
+    }
+    let mb = stream_len as f64 / 1e6;
+
+    let (mut ours_b, mut ours_r, mut sys_b, mut sys_r) = (vec![], vec![], vec![], vec![]);
+    let (mut ours_size, mut sys_size) = (0, 0);
+    for run in 0..runs {
+        // mooring-backup: backup.
+        fs::create_dir_all(&backups)?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+        let meta = BackupMeta {
+            app: "bench".into(),
+            volume: "data".into(),
+            revision: None,
+            reason: "benchmark".into(),
+            created_at: now,
+        };
+        let start = Instant::now();
+        let mut tar = Command::new("tar")
+            .args(["-cf", "-", "-C"])
+            .arg(src)
+            .arg(".")
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut input = Counting {
+            inner: tar.stdout.take().ok_or("no stdout")?,
+            count: 0,
+        };
+        let record = write_backup(&mut input, &backups, meta)?;
+        if !tar.wait()?.success() {
+            return Err("tar -c failed".into());
+        }
+        ours_b.push(input.count as f64 / 1e6 / start.elapsed().as_secs_f64());
+        ours_size = record.manifest.archive_size;
+
+        // mooring-backup: restore.
+        let dest = work.path().join(format!("ours-{run}"));
+        fs::create_dir(&dest)?;
+        let start = Instant::now();
+        let mut untar = Command::new("tar")
+            .args(["-xf", "-", "-C"])
+            .arg(&dest)
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let stdin = untar.stdin.take().ok_or("no stdin")?;
+        restore_to(&record, stdin)?;
+        if !untar.wait()?.success() {
+            return Err("tar -x failed".into());
+        }
+        ours_r.push(mb / start.elapsed().as_secs_f64());
+
+        // System pipelines.
+        let start = Instant::now();
+        sh(&format!(
+            "tar -cf - -C {} . | zstd -3 -q > {}",
+            quote(src),
+            quote(&baseline)
+        ))?;
+        sys_b.push(mb / start.elapsed().as_secs_f64());
+        sys_size = fs::metadata(&baseline)?.len();
+        let dest2 = work.path().join(format!("sys-{run}"));
+        fs::create_dir(&dest2)?;
+        let start = Instant::now();
+        sh(&format!(
+            "zstd -dc {} | tar -xf - -C {}",
+            quote(&baseline),
+            quote(&dest2)
+        ))?;
+        sys_r.push(mb / start.elapsed().as_secs_f64());
+
+        // Clean up outside the timings.
+        fs::remove_dir_all(&backups)?;
+        fs::remove_file(&baseline)?;
+        fs::remove_dir_all(&dest)?;
+        fs::remove_dir_all(&dest2)?;
+        sh("sync")?;
+    }
+
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (bob, borr, bsb, bsr) = (best(&ours_b), best(&ours_r), best(&sys_b), best(&sys_r));
+    let (ob, orr, sb, sr) = (median(ours_b), median(ours_r), median(sys_b), median(sys_r));
+    println!(
+        "data: {} — tar stream {mb:.1} MB; {runs} runs, median (best)",
+        src.display()
+    );
+    println!("                 mooring-backup      system pipeline     ratio");
+    println!(
+        "backup  MB/s     {ob:>7.1} ({bob:>6.1})   {sb:>7.1} ({bsb:>6.1})    {:.2} ({:.2})",
+        ob / sb,
+        bob / bsb
+    );
+    println!(
+        "restore MB/s     {orr:>7.1} ({borr:>6.1})   {sr:>7.1} ({bsr:>6.1})    {:.2} ({:.2})",
+        orr / sr,
+        borr / bsr
+    );
+    println!(
+        "archive MB       {:>16.1}   {:>17.1}    {:.3}",
+        ours_size as f64 / 1e6,
+        sys_size as f64 / 1e6,
+        ours_size as f64 / sys_size.max(1) as f64
+    );
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! `mooring backup …`: verified volume backups (through `mooring-backup`), taken and
+//! restored through the Docker archive API (`mooring_docker::volumes`). Containers
+//! writing to a volume are stopped for a consistent copy and started again afterwards.
+
+use anyhow::{bail, Context, Result};
+use mooring_backup::{list, load, prune, restore_to, verify, write_backup, BackupMeta};
+use mooring_docker::{Host, Provider};
+use serde_json::json;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Where backups live: `<data dir>/backups`.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("backups")
+}
+
+/// Stops the running containers that write to `volume`; returns their names.
+async fn quiesce(provider: &Provider, volume: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let users = provider.volume_users(volume).await?;
+    let images: Vec<String> = {
+        let mut v = Vec::new();
+        for (name, _, _) in &users {
+            if let Some(c) = provider.container(name).await? {
+                v.push(c.image_ref);
+            }
+        }
+        v
+    };
+    let mut stopped = Vec::new();
+    for (name, running, read_only) in users {
+        if running && !read_only {
+            eprintln!("  stopping {name} (writes to {volume}) for a consistent copy");
+            provider.stop(&name).await?;
+            stopped.push(name);
+        }
+    }
+    Ok((stopped, images))
+}
+
+async fn resume(provider: &Provider, stopped: &[String]) {
+    for name in stopped {
+        match provider.start(name).await {
+            Ok(()) => eprintln!("  started {name} again"),
+            Err(e) => eprintln!("warning: could not start {name} again: {e}"),
+        }
+    }
+}
+
+/// `backup create APP [--volume NAME]`.
+pub async fn create(
+    data_dir: &Path,
+    app: &str,
+    only: Option<&str>,
+    revision: Option<String>,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let provider = Provider::connect(None).await?;
+    let volumes = match only {
+        Some(v) => vec![v.to_string()],
+        None => provider.app_volumes(app).await?,
+    };
+    if volumes.is_empty() {
+        bail!("app {app} has no volumes on this host (volumes are found by the io.mooring.app or com.docker.compose.project label; name one with --volume)");
+    }
+    let dir = dir(data_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut made = Vec::new();
+    for volume in volumes {
+        if !provider.volume_exists(&volume).await? {
+            bail!("volume {volume} does not exist");
+        }
+        let (stopped, images) = quiesce(&provider, &volume).await?;
+        let image = provider.local_image(&images).await;
+        let result = match image {
+            Ok(image) => {
+                let meta = BackupMeta {
+                    app: app.to_string(),
+                    volume: volume.clone(),
+                    revision: revision.clone(),
+                    reason: "manual".into(),
+                    created_at: mooring_store::now_ms(),
+                };
+                let target = dir.clone();
+                provider
+                    .export_volume(&volume, &image, move |r| write_backup(r, &target, meta))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r.map_err(anyhow::Error::from))
+            }
+            Err(e) => Err(e.into()),
+        };
+        resume(&provider, &stopped).await;
+        let record = result.with_context(|| format!("backing up volume {volume}"))?;
+        let m = &record.manifest;
+        if !json_out {
+            println!(
+                "{}  {volume}: {} files, {} bytes → {} bytes, sha256 {} (verified)",
+                record.id,
+                m.files,
+                m.bytes,
+                m.archive_size,
+                &m.archive_sha256[..16]
+            );
+        }
+        made.push(json!({"id": record.id, "volume": volume, "files": m.files, "bytes": m.bytes, "archive_size": m.archive_size, "archive_sha256": m.archive_sha256}));
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&made)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup list [APP]`.
+pub fn list_cmd(data_dir: &Path, app: Option<&str>, json_out: bool) -> Result<ExitCode> {
+    let records = list(&dir(data_dir))?;
+    let records: Vec<_> = records
+        .into_iter()
+        .filter(|r| app.is_none_or(|a| r.manifest.meta.app == a))
+        .collect();
+    if json_out {
+        let v: Vec<_> = records
+            .iter()
+            .map(|r| {
+                let m = &r.manifest;
+                json!({"id": r.id, "app": m.meta.app, "volume": m.meta.volume, "created_at": m.meta.created_at, "files": m.files, "bytes": m.bytes, "archive_size": m.archive_size, "archive_sha256": m.archive_sha256, "revision": m.meta.revision, "reason": m.meta.reason})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<52} {:<16} {:<24} {:>10} {:>8} {:<17} REVISION  REASON",
+        "ID", "APP", "VOLUME", "SIZE", "FILES", "SHA256"
+    );
+    for r in &records {
+        let m = &r.manifest;
+        println!(
+            "{:<52} {:<16} {:<24} {:>10} {:>8} {:<17} {:<9} {}",
+            r.id,
+            m.meta.app,
+            m.meta.volume,
+            m.archive_size,
+            m.files,
+            &m.archive_sha256[..16],
+            m.meta
+                .revision
+                .as_deref()
+                .map(|r| &r[..r.len().min(9)])
+                .unwrap_or("-"),
+            m.meta.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup verify ID`: exit 0 when the archive matches its manifest, 1 otherwise.
+pub fn verify_cmd(data_dir: &Path, id: &str) -> Result<ExitCode> {
+    let record = load(&dir(data_dir), id)?;
+    let report = verify(&record).with_context(|| format!("backup {id} does not verify"))?;
+    println!(
+        "{id}: ok — {} entries, {} files, {} bytes; archive {} bytes, sha256 matches",
+        report.entries, report.files, report.bytes, report.archive_size
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Counts the entries of a tar stream other than the root (`./`).
+fn count_entries(r: &mut dyn Read) -> std::io::Result<usize> {
+    let mut archive = tar::Archive::new(r);
+    let mut n = 0;
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.to_string_lossy().to_string();
+        if path != "./" && path != "." {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// `backup restore ID [--to-volume NAME] [--force]`.
+pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -> Result<ExitCode> {
+    let record = load(&dir(data_dir), id)?;
+    let report = verify(&record)
+        .with_context(|| format!("backup {id} does not verify; refusing to restore it"))?;
+    let volume = to.unwrap_or(&record.manifest.meta.volume).to_string();
+    let provider = Provider::connect(None).await?;
+    if !provider.volume_exists(&volume).await? {
+        provider.create_plain_volume(&volume).await?;
+        eprintln!("  created volume {volume}");
+    }
+    let (stopped, images) = quiesce(&provider, &volume).await?;
+    let result = async {
+        let image = provider.local_image(&images).await?;
+        let entries = provider.export_volume(&volume, &image, count_entries).await?.context("reading the target volume")?;
+        if entries > 0 && !force {
+            bail!("volume {volume} is not empty ({entries} entries); restoring would overwrite them: pass --force, or --to-volume NEW");
+        }
+        let rec = record.clone();
+        provider.import_volume(&volume, &image, move |w| restore_to(&rec, w).map(|_| ()).map_err(|e| e.to_string())).await?;
+        Ok(())
+    }
+    .await;
+    resume(&provider, &stopped).await;
+    result?;
+    println!(
+        "{id} restored into {volume}: {} files, {} bytes (checksums verified)",
+        report.files, report.bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup prune [--keep N] [--older-than DURATION]`.
+pub fn prune_cmd(
+    data_dir: &Path,
+    keep: Option<usize>,
+    older_than: Option<std::time::Duration>,
+) -> Result<ExitCode> {
+    if keep.is_none() && older_than.is_none() {
+        bail!("say what to prune: --keep N (per app and volume) and/or --older-than DURATION (e.g. 30d, 12h)");
+    }
+    let removed = prune(
+        &dir(data_dir),
+        keep,
+        older_than.map(|d| d.as_millis() as i64),
+        mooring_store::now_ms(),
+    )?;
+    for id in &removed {
+        println!("removed {id}");
+    }
+    println!("{} backup(s) removed", removed.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `30d`, `12h`, `90m`, `45s`.
+pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: use e.g. 30d, 12h, 90m"))?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        "s" => n,
+        _ => return Err(format!("{s:?}: use e.g. 30d, 12h, 90m")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}

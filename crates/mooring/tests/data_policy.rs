@@ -1,0 +1,155 @@
+//! Data policies in the plan, on the machine's Docker: removing a volume from the
+//! Compose file never deletes it under `protect`; under `backup-then-delete` (with
+//! prune) it is deleted only after a verified backup, which restores every byte; a
+//! volume whose definition cannot change in place blocks the sync with `VolumeDiverged`.
+
+mod common;
+use common::*;
+use std::fs;
+
+fn compose(app: &str, with_data: bool, opts: &str) -> String {
+    let mut s = format!("name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n");
+    if with_data {
+        s += &format!("  db:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    volumes: [data:/data]\nvolumes:\n  data:{opts}\n");
+    }
+    s
+}
+
+fn fingerprint(volume: &str) -> String {
+    let script = "cd /v && find . -exec stat -c '%n %F %a %s' {} + | sort && find . -type f -exec sha256sum {} + | sort";
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{volume}:/v:ro"),
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
+#[test]
+fn protect_keeps_backup_then_delete_backs_up_first_and_restores_everything() {
+    let app = TestApp::new("mpol");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, true, ""),
+    )
+    .unwrap();
+    app.expect(0, &["sync", src]);
+    let volume = format!("{}_data", app.name);
+    docker(&["exec", &app.container("db"), "sh", "-c", "mkdir -p /data/x && i=0; while [ $i -lt 500 ]; do echo $i > /data/x/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/blob bs=64k count=16 2>/dev/null; ln -s x/1 /data/link"]);
+    let before = fingerprint(&volume);
+
+    // The service and the volume leave the repository.
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, false, ""),
+    )
+    .unwrap();
+    let out = app.expect(0, &["sync", "--prune", src]);
+    assert!(
+        out.contains(&format!(
+            "volume {volume} is no longer declared; kept (protected"
+        )),
+        "{out}"
+    );
+    assert!(
+        docker_output(&["volume", "inspect", &volume])
+            .status
+            .success(),
+        "protect never deletes"
+    );
+    assert_eq!(fingerprint(&volume), before);
+
+    // Without --prune, backup-then-delete keeps it too.
+    let out = app.expect(0, &["sync", "--data-policy", "backup-then-delete", src]);
+    assert!(out.contains("only with prune"), "{out}");
+    // With it: a verified backup, then the removal — in that order.
+    let diff = app.expect(
+        2,
+        &[
+            "diff",
+            "--prune",
+            "--data-policy",
+            "backup-then-delete",
+            src,
+        ],
+    );
+    let b = diff
+        .find(&format!("back up volume {volume}"))
+        .expect("backup planned");
+    let r = diff
+        .find(&format!("remove volume {volume}"))
+        .expect("removal planned");
+    assert!(b < r, "{diff}");
+    let out = app.expect(
+        0,
+        &[
+            "sync",
+            "--prune",
+            "--data-policy",
+            "backup-then-delete",
+            src,
+        ],
+    );
+    assert!(
+        out.contains(&format!("back up volume {volume}"))
+            && out.contains(&format!("remove volume {volume}")),
+        "{out}"
+    );
+    assert!(
+        !docker_output(&["volume", "inspect", &volume])
+            .status
+            .success(),
+        "removed after the backup"
+    );
+    let list = app.expect(0, &["backup", "list", &app.name, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{list}");
+    assert!(v[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("backup-then-delete"));
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    app.expect(0, &["backup", "verify", &id]);
+    // Restore is one command; every byte comes back.
+    app.expect(0, &["backup", "restore", &id]);
+    assert_eq!(fingerprint(&volume), before, "zero bytes lost");
+    docker(&["volume", "rm", &volume]);
+}
+
+#[test]
+fn a_volume_that_cannot_change_in_place_blocks_the_sync() {
+    let app = TestApp::new("mdiv");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, true, ""),
+    )
+    .unwrap();
+    app.expect(0, &["sync", src]);
+    let db = app.id("db");
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(
+            &app.name,
+            true,
+            "\n    driver_opts: { type: tmpfs, device: tmpfs }",
+        ),
+    )
+    .unwrap();
+    let out = app.expect(1, &["sync", src]);
+    assert!(
+        out.contains("VolumeDiverged")
+            && out.contains("cannot be changed in place")
+            && out.contains("type=tmpfs"),
+        "{out}"
+    );
+    assert_eq!(app.id("db"), db, "nothing changed");
+    app.expect(1, &["diff", src]);
+}
