@@ -11,6 +11,9 @@ pub const APP: &str = "io.mooring.app";
 pub const SPEC_HASH: &str = "io.mooring.spec-hash";
 /// sha256 of the repository files a container bind-mounts (explains a redeploy).
 pub const FILES_HASH: &str = "io.mooring.files-hash";
+/// A volume's data policy, remembered on the volume when it is created from an
+/// `x-mooring: { data: … }` annotation (the annotation is gone once the volume is not declared).
+pub const DATA_POLICY: &str = "io.mooring.data-policy";
 
 /// Compose's project label.
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";

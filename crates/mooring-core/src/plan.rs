@@ -211,7 +211,13 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
         if used_volumes.contains(vol.name.as_str()) || !is_app_resource(&vol.labels, app) {
             continue;
         }
-        match (options.volume_policy, options.prune) {
+        // The volume's own policy (remembered in a label at creation) wins over the app's.
+        let policy = vol
+            .labels
+            .get(crate::labels::DATA_POLICY)
+            .and_then(|p| DataPolicy::parse(p))
+            .unwrap_or(options.volume_policy);
+        match (policy, options.prune) {
             (DataPolicy::BackupThenDelete, true) => {
                 volume_removals.push(PlannedAction {
                     action: Action::BackupVolume { volume: vol.name.clone() },

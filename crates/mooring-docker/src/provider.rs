@@ -319,7 +319,21 @@ impl Host for Provider {
             name: name.to_string(),
             driver: vol.driver.clone().unwrap_or_else(|| "local".into()),
             driver_opts: vol.driver_opts.clone().into_iter().collect(),
-            labels: resource_labels(project, COMPOSE_VOLUME, key, &vol.labels),
+            labels: {
+                let mut labels = resource_labels(project, COMPOSE_VOLUME, key, &vol.labels);
+                if let Some(policy) = vol.policy {
+                    let value = if policy == mooring_core::DataPolicy::BackupThenDelete {
+                        "backup-then-delete"
+                    } else {
+                        "protect"
+                    };
+                    labels.insert(
+                        mooring_core::labels::DATA_POLICY.to_string(),
+                        value.to_string(),
+                    );
+                }
+                labels
+            },
         };
         self.docker
             .create_volume(options)

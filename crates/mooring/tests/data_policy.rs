@@ -153,3 +153,26 @@ fn a_volume_that_cannot_change_in_place_blocks_the_sync() {
     assert_eq!(app.id("db"), db, "nothing changed");
     app.expect(1, &["diff", src]);
 }
+
+#[test]
+fn the_compose_file_can_ask_for_backup_then_delete_per_volume() {
+    let app = TestApp::new("mxm");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap();
+    fs::write(dir.path().join("compose.yaml"), compose(&app.name, true, "\n    x-mooring: { data: backup-then-delete }")).unwrap();
+    app.expect(0, &["sync", src]);
+    let volume = format!("{}_data", app.name);
+    assert_eq!(inspect(&volume, "{{index .Labels \"io.mooring.data-policy\"}}"), "backup-then-delete");
+    docker(&["exec", &app.container("db"), "sh", "-c", "echo precious > /data/file"]);
+    let before = fingerprint(&volume);
+    fs::write(dir.path().join("compose.yaml"), compose(&app.name, false, "")).unwrap();
+    // The app's policy is the default (protect); the volume's own annotation wins.
+    let out = app.expect(0, &["sync", "--prune", src]);
+    assert!(out.contains(&format!("back up volume {volume}")) && out.contains(&format!("remove volume {volume}")), "{out}");
+    let list = app.expect(0, &["backup", "list", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    app.expect(0, &["backup", "restore", &id]);
+    assert_eq!(fingerprint(&volume), before);
+    docker(&["volume", "rm", &volume]);
+}

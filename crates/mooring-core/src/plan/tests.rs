@@ -412,3 +412,45 @@ fn a_diverged_volume_blocks_the_plan() {
         .to_string()
         .starts_with("VolumeDiverged: volume app_data cannot be changed in place"));
 }
+
+#[test]
+fn a_volume_remembers_its_own_policy() {
+    let mut p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    with_data_volume(&mut p, &mut live, false);
+    let v = live.volumes.get_mut("app_data").unwrap();
+    v.labels.insert(
+        crate::labels::DATA_POLICY.into(),
+        "backup-then-delete".into(),
+    );
+    let pruned = plan(
+        &p,
+        &live,
+        PlanOptions {
+            prune: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        kinds(&pruned),
+        ["back up volume app_data", "remove volume app_data"]
+    );
+    live.volumes
+        .get_mut("app_data")
+        .unwrap()
+        .labels
+        .insert(crate::labels::DATA_POLICY.into(), "protect".into());
+    let policy = DataPolicy::BackupThenDelete;
+    let kept = plan(
+        &p,
+        &live,
+        PlanOptions {
+            prune: true,
+            volume_policy: policy,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(kept.actions.is_empty(), "the volume's own protect wins");
+}
