@@ -177,6 +177,16 @@ impl Host for SimulatedHost {
         self.state.lock().unwrap().volumes.remove(name);
         Ok(())
     }
+    async fn restore_volume(
+        &self,
+        _: &Project,
+        _: &str,
+        _: &str,
+        _: &Path,
+    ) -> Result<(), ProviderError> {
+        self.call().await;
+        Ok(())
+    }
 }
 
 fn git(dir: &Path, args: &[&str]) {

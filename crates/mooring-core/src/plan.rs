@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Options that change what the planner proposes.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
     /// Remove containers and networks carrying the app's label that the project no longer declares.
     pub prune: bool,
@@ -17,6 +17,9 @@ pub struct PlanOptions {
     pub images_pulled: bool,
     /// The app's data policy for volumes the repository no longer declares.
     pub volume_policy: DataPolicy,
+    /// Diverged volumes the user asked to recreate (`--recreate-volume`): backed up,
+    /// removed, created with the declared definition, restored.
+    pub recreate_volumes: Vec<String>,
 }
 
 /// One change to the host.
@@ -36,6 +39,10 @@ pub enum Action {
         volume: String,
     },
     RemoveVolume {
+        volume: String,
+    },
+    /// Restores into the volume the backup taken earlier in the same operation.
+    RestoreVolume {
         volume: String,
     },
     PullImage {
@@ -83,6 +90,7 @@ impl Action {
             Action::PullImage { .. } => "pull",
             Action::BackupVolume { .. } => "back up",
             Action::RemoveVolume { .. } => "remove",
+            Action::RestoreVolume { .. } => "restore",
             Action::RecreateContainer { .. } => "recreate",
             Action::StartContainer { .. } => "start",
         }
@@ -97,6 +105,7 @@ impl fmt::Display for Action {
             Action::CreateVolume { volume } => write!(f, "create volume {volume}"),
             Action::BackupVolume { volume } => write!(f, "back up volume {volume}"),
             Action::RemoveVolume { volume } => write!(f, "remove volume {volume}"),
+            Action::RestoreVolume { volume } => write!(f, "restore volume {volume}"),
             Action::PullImage { image } => write!(f, "pull image {image}"),
             Action::RemoveContainer { container, .. } => write!(f, "remove container {container}"),
             Action::CreateContainer { container, .. } => write!(f, "create container {container}"),
@@ -184,11 +193,48 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     // removed only after the backup verified.
     let mut used_volumes = BTreeSet::new();
     let mut volume_removals = Vec::new();
+    let mut recreated: BTreeSet<&str> = BTreeSet::new();
     for vol in desired.volumes.values() {
         used_volumes.insert(vol.name.as_str());
         if let Some(lv) = live.volumes.get(&vol.name) {
             let driver = vol.driver.as_deref().unwrap_or("local");
-            if !vol.external && (lv.driver != driver || lv.options != vol.driver_opts) {
+            let diverged = !vol.external && (lv.driver != driver || lv.options != vol.driver_opts);
+            if diverged && options.recreate_volumes.contains(&vol.name) {
+                let was = describe_volume(&lv.driver, &lv.options);
+                let now = describe_volume(driver, &vol.driver_opts);
+                for (action, reason) in [
+                    (
+                        Action::BackupVolume {
+                            volume: vol.name.clone(),
+                        },
+                        format!("recreated ({was} → {now}): a verified backup first"),
+                    ),
+                    (
+                        Action::RemoveVolume {
+                            volume: vol.name.clone(),
+                        },
+                        "removed to be recreated: its definition cannot change in place"
+                            .to_string(),
+                    ),
+                    (
+                        Action::CreateVolume {
+                            volume: vol.name.clone(),
+                        },
+                        format!("created again with {now}"),
+                    ),
+                    (
+                        Action::RestoreVolume {
+                            volume: vol.name.clone(),
+                        },
+                        "data restored from the backup just taken".to_string(),
+                    ),
+                ] {
+                    volume_removals.push(PlannedAction { action, reason });
+                }
+                recreated.insert(vol.name.as_str());
+                continue;
+            }
+            if diverged {
                 return Err(PlanError::VolumeDiverged {
                     volume: vol.name.clone(),
                     declared: describe_volume(driver, &vol.driver_opts),
@@ -325,6 +371,26 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
                 ),
             });
         }
+        // A container mounting a recreated volume goes first and comes back after it.
+        let current = match current {
+            Some(c)
+                if svc
+                    .mounts
+                    .iter()
+                    .any(|m| recreated.contains(m.source.as_str())) =>
+            {
+                removals.push(PlannedAction {
+                    action: Action::RemoveContainer {
+                        service: Some(svc.name.clone()),
+                        container: c.name.clone(),
+                        id: c.id.clone(),
+                    },
+                    reason: "it mounts a volume that is recreated".into(),
+                });
+                None
+            }
+            other => other,
+        };
         let completes = completion_services.contains(svc.name.as_str());
         if let Some(action) = plan_container(svc, &name, current, live, completes) {
             container_actions.push(action);

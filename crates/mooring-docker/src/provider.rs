@@ -151,6 +151,14 @@ pub trait Host: Sync {
     ) -> Result<String, ProviderError>;
     /// Removes a volume — only ever planned after its verified backup.
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError>;
+    /// Restores backup `id` (verified first) into a volume.
+    async fn restore_volume(
+        &self,
+        project: &Project,
+        volume: &str,
+        id: &str,
+        dir: &std::path::Path,
+    ) -> Result<(), ProviderError>;
 }
 
 impl Host for Provider {
@@ -463,6 +471,28 @@ impl Host for Provider {
         record
             .map(|r| r.id)
             .map_err(|e| ProviderError::Failed(format!("backing up volume {volume}: {e}")))
+    }
+
+    async fn restore_volume(
+        &self,
+        project: &Project,
+        volume: &str,
+        id: &str,
+        dir: &std::path::Path,
+    ) -> Result<(), ProviderError> {
+        let record = mooring_backup::load(dir, id)
+            .map_err(|e| ProviderError::Failed(format!("backup {id}: {e}")))?;
+        mooring_backup::verify(&record).map_err(|e| {
+            ProviderError::Failed(format!("backup {id} does not verify; not restored: {e}"))
+        })?;
+        let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
+        let image = self.local_image(&images).await?;
+        self.import_volume(volume, &image, move |w| {
+            mooring_backup::restore_to(&record, w)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError> {

@@ -30,11 +30,14 @@ pub struct ReconcileOptions {
     pub volume_policy: DataPolicy,
     /// Where volume backups are written (needed for `backup-then-delete`).
     pub backups: Option<PathBuf>,
+    /// Diverged volumes to recreate (backup, remove, create, restore).
+    pub recreate_volumes: Vec<String>,
 }
 
 impl ReconcileOptions {
     fn plan(&self, images_pulled: bool) -> PlanOptions {
         PlanOptions {
+            recreate_volumes: self.recreate_volumes.clone(),
             prune: self.prune,
             images_pulled,
             volume_policy: self.volume_policy,
@@ -143,12 +146,7 @@ async fn apply<H: Host>(
     let mut current = first;
     if !pulls.is_empty() {
         // Networks and volumes are not needed for pulling; pull first, then look again.
-        let results = join_all(
-            pulls
-                .iter()
-                .map(|a| execute(provider, project, options, a, report)),
-        )
-        .await;
+        let results = join_all(pulls.iter().map(|a| execute(provider, project, a, report))).await;
         let failed = results.iter().any(|r| r.error.is_some());
         outcome.results.extend(results);
         if failed {
@@ -164,9 +162,18 @@ async fn apply<H: Host>(
     let mut containers = Vec::new();
     let mut network_removals = Vec::new();
     let mut volume_removals = Vec::new();
+    let mut recreating = BTreeSet::new();
     for a in current.actions {
-        match a.action {
-            Action::BackupVolume { .. } | Action::RemoveVolume { .. } => volume_removals.push(a),
+        match &a.action {
+            Action::RemoveVolume { volume } => {
+                recreating.insert(volume.clone());
+                volume_removals.push(a);
+            }
+            // Created again after its removal (a recreation): in sequence, not up front.
+            Action::CreateVolume { volume } if recreating.contains(volume) => {
+                volume_removals.push(a)
+            }
+            Action::BackupVolume { .. } | Action::RestoreVolume { .. } => volume_removals.push(a),
             Action::CreateNetwork { .. } | Action::CreateVolume { .. } => creates.push(a),
             Action::PullImage { .. } => {}
             Action::RemoveContainer { .. } => removals.push(a),
@@ -177,13 +184,60 @@ async fn apply<H: Host>(
     steps.push(creates);
     steps.push(removals);
     for step in steps {
-        if !run_parallel(provider, project, options, &step, report, outcome).await {
+        if !run_parallel(provider, project, &step, report, outcome).await {
             return Ok(());
         }
     }
-    // One at a time: a volume is removed only after its backup succeeded.
+    // One at a time: a volume is removed only after its backup succeeded, and a
+    // recreated one gets that backup back.
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
     for a in &volume_removals {
-        let result = execute(provider, project, options, a, report).await;
+        let result = match &a.action {
+            Action::BackupVolume { volume } => {
+                report(Progress::Started(a));
+                let start = Instant::now();
+                let r = match &options.backups {
+                    Some(dir) => provider.backup_volume(project, volume, dir).await,
+                    None => Err(ProviderError::Failed(format!(
+                        "no backup folder configured; volume {volume} is not touched"
+                    ))),
+                };
+                let error = match r {
+                    Ok(id) => {
+                        taken.insert(volume.clone(), id);
+                        None
+                    }
+                    Err(e) => Some(e.to_string()),
+                };
+                let result = ActionResult {
+                    action: a.clone(),
+                    duration: start.elapsed(),
+                    error,
+                };
+                report(Progress::Finished(&result));
+                result
+            }
+            Action::RestoreVolume { volume } => {
+                report(Progress::Started(a));
+                let start = Instant::now();
+                let r = match (&options.backups, taken.get(volume)) {
+                    (Some(dir), Some(id)) => {
+                        provider.restore_volume(project, volume, id, dir).await
+                    }
+                    _ => Err(ProviderError::Failed(format!(
+                        "no backup of {volume} was taken in this operation"
+                    ))),
+                };
+                let result = ActionResult {
+                    action: a.clone(),
+                    duration: start.elapsed(),
+                    error: r.err().map(|e| e.to_string()),
+                };
+                report(Progress::Finished(&result));
+                result
+            }
+            _ => execute(provider, project, a, report).await,
+        };
         let failed = result.error.is_some();
         outcome.results.push(result);
         if failed {
@@ -228,19 +282,11 @@ async fn apply<H: Host>(
             });
             return Ok(());
         }
-        if !run_parallel(provider, project, options, &wave, report, outcome).await {
+        if !run_parallel(provider, project, &wave, report, outcome).await {
             return Ok(());
         }
     }
-    run_parallel(
-        provider,
-        project,
-        options,
-        &network_removals,
-        report,
-        outcome,
-    )
-    .await;
+    run_parallel(provider, project, &network_removals, report, outcome).await;
     Ok(())
 }
 
@@ -248,7 +294,6 @@ async fn apply<H: Host>(
 async fn run_parallel<H: Host>(
     provider: &H,
     project: &Project,
-    options: &ReconcileOptions,
     actions: &[PlannedAction],
     report: Report<'_>,
     outcome: &mut Outcome,
@@ -256,7 +301,7 @@ async fn run_parallel<H: Host>(
     let results = join_all(
         actions
             .iter()
-            .map(|a| execute(provider, project, options, a, report)),
+            .map(|a| execute(provider, project, a, report)),
     )
     .await;
     let ok = results.iter().all(|r| r.error.is_none());
@@ -283,7 +328,6 @@ fn levels(project: &Project) -> BTreeMap<&str, usize> {
 async fn execute<H: Host>(
     provider: &H,
     project: &Project,
-    options: &ReconcileOptions,
     a: &PlannedAction,
     report: Report<'_>,
 ) -> ActionResult {
@@ -293,15 +337,9 @@ async fn execute<H: Host>(
         Action::CreateNetwork { network } => provider.create_network(project, network).await,
         Action::RemoveNetwork { network } => provider.remove_network(network).await,
         Action::CreateVolume { volume } => provider.create_volume(project, volume).await,
-        Action::BackupVolume { volume } => match &options.backups {
-            Some(dir) => provider
-                .backup_volume(project, volume, dir)
-                .await
-                .map(|_| ()),
-            None => Err(ProviderError::Failed(format!(
-                "no backup folder configured; volume {volume} is not removed"
-            ))),
-        },
+        Action::BackupVolume { .. } | Action::RestoreVolume { .. } => Err(ProviderError::Failed(
+            "volume backups and restores run in sequence, not here".into(),
+        )),
         Action::RemoveVolume { volume } => provider.remove_volume(volume).await,
         Action::PullImage { image } => provider.pull_image(image).await,
         Action::RemoveContainer { id, .. } => provider.remove_container(id, None).await,

@@ -966,6 +966,7 @@ impl Controller {
             dry_run,
             volume_policy: mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default(),
             backups: Some(self.config.server.data_dir.join("backups")),
+            recreate_volumes: Vec::new(),
         }
     }
 

@@ -65,6 +65,10 @@ struct SourceArgs {
     /// backup-then-delete (with --prune: a verified backup, then removal).
     #[arg(long, default_value = "protect", value_parser = parse_policy)]
     data_policy: mooring_core::DataPolicy,
+    /// Recreate this volume whose definition changed (VolumeDiverged): back it up, remove
+    /// it, create it as declared, restore the backup. Repeatable.
+    #[arg(long = "recreate-volume", value_name = "VOLUME")]
+    recreate_volumes: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -394,6 +398,7 @@ fn reconcile_source(
             dry_run,
             volume_policy: source.data_policy,
             backups: Some(backup::dir(&data_dir)),
+            recreate_volumes: source.recreate_volumes.clone(),
         };
         let prepare = || rendered.materialize();
         Ok(

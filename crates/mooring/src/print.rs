@@ -37,6 +37,7 @@ impl Style {
             | Action::RemoveNetwork { .. }
             | Action::RemoveVolume { .. } => self.paint("31", "-"),
             Action::BackupVolume { .. } => self.paint("34", "⇣"),
+            Action::RestoreVolume { .. } => self.paint("34", "⇡"),
         }
     }
 }
