@@ -17,7 +17,7 @@ pub(crate) const CHUNK: usize = 1 << 20;
 const DEPTH: usize = 4;
 
 /// Both ends of a chunk channel with recycling.
-pub(crate) fn chunk_channel<W>() -> (ChunkSender, ChunkReceiver<W>) {
+pub(crate) fn chunk_channel() -> (ChunkSender, ChunkReceiver) {
     let (tx, rx) = std::sync::mpsc::sync_channel(DEPTH);
     let (free_tx, free_rx) = std::sync::mpsc::channel();
     (
@@ -31,8 +31,6 @@ pub(crate) fn chunk_channel<W>() -> (ChunkSender, ChunkReceiver<W>) {
             free: free_tx,
             current: Vec::new(),
             pos: 0,
-            copy_to: None,
-            copy_error: None,
         },
     )
 }
@@ -94,21 +92,33 @@ impl ChunkSender {
 }
 
 /// The receiving end: a [`Read`] over the chunks, returning them for reuse.
-pub(crate) struct ChunkReceiver<W = io::Sink> {
+pub(crate) struct ChunkReceiver {
     rx: Receiver<Vec<u8>>,
     free: Sender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
-    /// When set, every chunk is written here whole as it is received (before it is read).
-    pub(crate) copy_to: Option<W>,
-    /// The first error writing to `copy_to`; reading stops there.
-    pub(crate) copy_error: Option<io::Error>,
 }
 
-impl<W> ChunkReceiver<W> {
+impl ChunkReceiver {
     /// The next whole chunk, for consumers that do not need [`Read`].
     pub(crate) fn next_chunk(&mut self) -> Option<Vec<u8>> {
         self.rx.recv().ok()
+    }
+
+    /// A second stage: chunks sent to the returned sender (after this receiver's consumer
+    /// is done with them) are read from the returned receiver, which recycles them to this
+    /// channel's sender.
+    pub(crate) fn relay(&self) -> (SyncSender<Vec<u8>>, ChunkReceiver) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(DEPTH);
+        (
+            tx,
+            ChunkReceiver {
+                rx,
+                free: self.free.clone(),
+                current: Vec::new(),
+                pos: 0,
+            },
+        )
     }
 
     /// Gives a chunk back for reuse.
@@ -118,7 +128,7 @@ impl<W> ChunkReceiver<W> {
     }
 }
 
-impl<W: Write> Read for ChunkReceiver<W> {
+impl Read for ChunkReceiver {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -126,13 +136,6 @@ impl<W: Write> Read for ChunkReceiver<W> {
         while self.pos == self.current.len() {
             match self.rx.recv() {
                 Ok(next) => {
-                    if let Some(out) = &mut self.copy_to {
-                        if let Err(e) = out.write_all(&next) {
-                            let stop = io::Error::new(e.kind(), "the restore destination failed");
-                            self.copy_error = Some(e);
-                            return Err(stop);
-                        }
-                    }
                     let done = std::mem::replace(&mut self.current, next);
                     self.pos = 0;
                     if done.capacity() > 0 {
@@ -364,7 +367,7 @@ mod tests {
     #[test]
     fn chunks_carry_every_byte_in_order() {
         let data: Vec<u8> = (0..3 * CHUNK + 12345).map(|i| (i % 251) as u8).collect();
-        let (mut tx, mut rx) = chunk_channel::<io::Sink>();
+        let (mut tx, mut rx) = chunk_channel();
         let copy = data.clone();
         let sender = std::thread::spawn(move || {
             for piece in copy.chunks(70_001) {

@@ -83,22 +83,38 @@ pub fn restore_to<W: Write>(
     drop(buf);
     (&file).seek(SeekFrom::Start(0)).map_err(read_error)?;
 
-    let (sender, mut chunks) = chunk_channel::<&mut W>();
-    chunks.copy_to = Some(&mut out);
-    let (checked, copy_error, decoded) = thread::scope(|scope| {
+    // Decompression, output (this thread) and checking (a third thread) overlap: each
+    // chunk is written out, then checked.
+    let (sender, mut chunks) = chunk_channel();
+    let (to_checker, checker_chunks) = chunks.relay();
+    let (copy_error, checked, decoded) = thread::scope(|scope| {
         let decoder = scope.spawn(|| decompress(&file, sender));
-        let checked = check_entries(
-            &mut chunks,
-            path,
-            &manifest.entries,
-            Some((manifest.files, manifest.bytes)),
-        );
-        let copy_error = chunks.copy_error.take();
-        drop(chunks);
+        let checker = scope.spawn(|| {
+            check_entries(
+                checker_chunks,
+                path,
+                &manifest.entries,
+                Some((manifest.files, manifest.bytes)),
+            )
+        });
+        let mut copy_error = None;
+        while let Some(chunk) = chunks.next_chunk() {
+            if let Err(e) = out.write_all(&chunk) {
+                copy_error = Some(e);
+                break;
+            }
+            if to_checker.send(chunk).is_err() {
+                break; // The checker stopped; it says why.
+            }
+        }
+        drop((chunks, to_checker));
+        let checked = checker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let decoded = decoder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (checked, copy_error, decoded)
+        (copy_error, checked, decoded)
     });
     if let Some(source) = copy_error {
         return Err(BackupError::Output { source });
@@ -143,7 +159,7 @@ fn open_archive(path: &Path, manifest: &Manifest) -> Result<File, BackupError> {
 
 /// Verifies the open archive (read from its current position).
 fn verify_open(file: &File, path: &Path, manifest: &Manifest) -> Result<VerifyReport, BackupError> {
-    let (sender, chunks) = chunk_channel::<io::Sink>();
+    let (sender, chunks) = chunk_channel();
     let (checked, decoded) = thread::scope(|scope| {
         let decoder = scope.spawn(|| decompress(file, sender));
         let checked = check_entries(

@@ -413,7 +413,52 @@ async fn rollback(
         }
         None => body.to,
     };
-    run_trigger(&state, &name, TriggerKind::Rollback, Some(revision), true).await
+    // Before the sync: when was the target last deployed, and which volumes hold data now.
+    let deployed_at = state
+        .store
+        .operations(Some(&name), 500, None)?
+        .into_iter()
+        .filter(|o| o.result == Some(mooring_store::OpResult::Succeeded))
+        .find(|o| {
+            o.revision
+                .as_deref()
+                .is_some_and(|r| r.starts_with(&revision) || revision.starts_with(r))
+        })
+        .map(|o| o.started_at);
+    let c = controller(&state).await;
+    let volumes = c.data_volumes(&name).await;
+    let response = run_trigger(&state, &name, TriggerKind::Rollback, Some(revision), true).await?;
+    if volumes.is_empty() {
+        return Ok(response);
+    }
+    // Reverting a commit does not bring data back: say which volumes may have been
+    // written since, and offer the backups of that time. Restoring stays a separate step.
+    let backups_dir = c.config.server.data_dir.join("backups");
+    let backups: Vec<Value> = mooring_backup::list(&backups_dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| b.manifest.meta.app == name && volumes.contains(&b.manifest.meta.volume))
+        .filter(|b| deployed_at.is_none_or(|t| b.manifest.meta.created_at <= t + 60_000))
+        .map(|b| json!({"id": b.id, "volume": b.manifest.meta.volume, "created_at": b.manifest.meta.created_at}))
+        .collect();
+    let (status, Json(mut body)) = (response.status(), response_json(response).await);
+    body["data_warning"] = json!({
+        "message": format!(
+            "the rollback changed containers, not data: volumes {} were mounted read-write since that revision and may hold newer data; restoring a backup is a separate step (mooring backup restore ID)",
+            volumes.join(", ")
+        ),
+        "volumes": volumes,
+        "deployed_at": deployed_at,
+        "backups": backups,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+async fn response_json(r: Response) -> Json<Value> {
+    let bytes = axum::body::to_bytes(r.into_body(), MAX_BODY)
+        .await
+        .unwrap_or_default();
+    Json(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResult {

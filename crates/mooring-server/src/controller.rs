@@ -1045,6 +1045,26 @@ impl Controller {
         Ok((outcome.plan, revision))
     }
 
+    /// The app's volumes that its services mount read-write (data that may change).
+    pub async fn data_volumes(&self, name: &str) -> Vec<String> {
+        let Some(app) = self.apps.get(name) else {
+            return vec![];
+        };
+        let rendered = app.runtime.lock().await.rendered.clone();
+        let Some(r) = rendered else { return vec![] };
+        let mut out: Vec<String> = r
+            .project
+            .services
+            .values()
+            .flat_map(|s| s.mounts.iter())
+            .filter(|m| m.kind == mooring_core::MountKind::Volume && !m.read_only)
+            .map(|m| m.source.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Live resources of an app with their health (a fresh observation).
     pub async fn resources(&self, name: &str) -> Result<Vec<ResourceHealth>, ControlError> {
         let app = self

@@ -255,6 +255,17 @@ pub fn operate(
         } else {
             eprintln!("error: {}", v["error"].as_str().unwrap_or("sync failed"));
         }
+        if let Some(w) = v.get("data_warning") {
+            println!("! data: {}", w["message"].as_str().unwrap_or(""));
+            for b in w["backups"].as_array().into_iter().flatten() {
+                println!(
+                    "  backup {} of {} (mooring backup restore {})",
+                    b["id"].as_str().unwrap_or(""),
+                    b["volume"].as_str().unwrap_or(""),
+                    b["id"].as_str().unwrap_or("")
+                );
+            }
+        }
         if let Some(id) = s["last_operation"].as_i64() {
             if let Ok(op) = c.get(&format!("/api/v1/operations/{id}")) {
                 for a in op["actions"].as_array().into_iter().flatten() {

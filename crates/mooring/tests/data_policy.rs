@@ -127,7 +127,11 @@ fn a_volume_that_cannot_change_in_place_blocks_the_sync_until_recreated() {
     let app = TestApp::new("mdiv");
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().to_str().unwrap();
-    fs::write(dir.path().join("compose.yaml"), compose(&app.name, true, "")).unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, true, ""),
+    )
+    .unwrap();
     app.expect(0, &["sync", src]);
     let volume = format!("{}_data", app.name);
     docker(&["exec", &app.container("db"), "sh", "-c", "mkdir -p /data/d && echo keep > /data/d/f && dd if=/dev/urandom of=/data/r bs=1k count=64 2>/dev/null"]);
@@ -135,26 +139,55 @@ fn a_volume_that_cannot_change_in_place_blocks_the_sync_until_recreated() {
     let db = app.id("db");
     // New driver options: the volume's data will live in a host folder.
     let host = tempfile::tempdir().unwrap();
-    let opts = format!("\n    driver_opts: {{ type: none, o: bind, device: {} }}", host.path().display());
-    fs::write(dir.path().join("compose.yaml"), compose(&app.name, true, &opts)).unwrap();
+    let opts = format!(
+        "\n    driver_opts: {{ type: none, o: bind, device: {} }}",
+        host.path().display()
+    );
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, true, &opts),
+    )
+    .unwrap();
     let out = app.expect(1, &["sync", src]);
-    assert!(out.contains("VolumeDiverged") && out.contains("cannot be changed in place") && out.contains("o=bind"), "{out}");
+    assert!(
+        out.contains("VolumeDiverged")
+            && out.contains("cannot be changed in place")
+            && out.contains("o=bind"),
+        "{out}"
+    );
     assert_eq!(app.id("db"), db, "nothing changed");
     assert_eq!(fingerprint(&volume), before);
     app.expect(1, &["diff", src]);
 
     // Resolved explicitly: backed up, recreated as declared, restored.
     let out = app.expect(0, &["sync", src, "--recreate-volume", &volume]);
-    for step in [format!("back up volume {volume}"), format!("remove volume {volume}"), format!("create volume {volume}"), format!("restore volume {volume}")] {
+    for step in [
+        format!("back up volume {volume}"),
+        format!("remove volume {volume}"),
+        format!("create volume {volume}"),
+        format!("restore volume {volume}"),
+    ] {
         assert!(out.contains(&step), "{step} missing:\n{out}");
     }
-    assert_eq!(inspect(&volume, "{{index .Options \"device\"}}"), host.path().display().to_string());
+    assert_eq!(
+        inspect(&volume, "{{index .Options \"device\"}}"),
+        host.path().display().to_string()
+    );
     assert_eq!(fingerprint(&volume), before, "zero bytes lost");
-    assert!(host.path().join("d/f").exists(), "the data lives where the new definition says");
-    assert_eq!(inspect(&app.container("db"), "{{.State.Status}}"), "running");
+    assert!(
+        host.path().join("d/f").exists(),
+        "the data lives where the new definition says"
+    );
+    assert_eq!(
+        inspect(&app.container("db"), "{{.State.Status}}"),
+        "running"
+    );
     app.expect(0, &["diff", src]);
     let list = app.expect(0, &["backup", "list", "-o", "json"]);
-    assert!(list.contains("\"volume\""), "the backup stays in the catalogue: {list}");
+    assert!(
+        list.contains("\"volume\""),
+        "the backup stays in the catalogue: {list}"
+    );
 }
 
 #[test]

@@ -424,6 +424,13 @@ fn rollback_pins_until_unpinned() {
         s.app(&app.name)["sync"] == "Synced" && env_of(&web).contains("GREETING=two")
     });
 
+    // A backup of the data taken while two runs: the rollback offers it.
+    let backup = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["backup", "create", &app.name])
+        .env("MOORING_DATA_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
     let out = s.cli(&["rollback", &app.name, "--to", &one]);
     let text = format!(
         "{}{}",
@@ -432,6 +439,8 @@ fn rollback_pins_until_unpinned() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("pinned"), "{text}");
+    assert!(text.contains("! data: the rollback changed containers, not data") && text.contains(&format!("{}_data", app.name)), "{text}");
+    assert!(text.contains("mooring backup restore"), "the backup is offered: {text}");
     assert!(env_of(&web).contains("GREETING=one"));
     assert_eq!(s.app(&app.name)["pinned"], one.as_str());
 
