@@ -219,9 +219,40 @@ fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// CPU seconds used so far by this process and its waited-for children (Linux
+/// `/proc/self/stat`: utime, stime, cutime, cstime).
+fn cpu_seconds() -> Res<f64> {
+    let stat = fs::read_to_string("/proc/self/stat")?;
+    let after_name = stat.rsplit_once(')').ok_or("odd /proc/self/stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..15)
+        .ok_or("short /proc/self/stat")?
+        .iter()
+        .map(|f| f.parse::<u64>())
+        .sum::<Result<u64, _>>()?;
+    Ok(ticks as f64 / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// One timed step: wall seconds and CPU seconds (all processes).
+struct Timed {
+    wall: f64,
+    cpu: f64,
+}
+
+fn timed(step: impl FnOnce() -> Res<()>) -> Res<Timed> {
+    let (start, cpu) = (Instant::now(), cpu_seconds()?);
+    step()?;
+    Ok(Timed {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds()? - cpu,
+    })
 }
 
 fn measure(src: &Path, runs: usize) -> Res<()> {
@@ -243,10 +274,11 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
     }
     let mb = stream_len as f64 / 1e6;
 
-    let (mut ours_b, mut ours_r, mut sys_b, mut sys_r) = (vec![], vec![], vec![], vec![]);
+    // Each run times the four steps back to back, so each pair shares the machine's
+    // conditions; ratios are taken per run.
+    let mut steps: [Vec<Timed>; 4] = Default::default();
     let (mut ours_size, mut sys_size) = (0, 0);
     for run in 0..runs {
-        // mooring-backup: backup.
         fs::create_dir_all(&backups)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
         let meta = BackupMeta {
@@ -256,58 +288,59 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
             reason: "benchmark".into(),
             created_at: now,
         };
-        let start = Instant::now();
-        let mut tar = Command::new("tar")
-            .args(["-cf", "-", "-C"])
-            .arg(src)
-            .arg(".")
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut input = Counting {
-            inner: tar.stdout.take().ok_or("no stdout")?,
-            count: 0,
-        };
-        let record = write_backup(&mut input, &backups, meta)?;
-        if !tar.wait()?.success() {
-            return Err("tar -c failed".into());
-        }
-        ours_b.push(input.count as f64 / 1e6 / start.elapsed().as_secs_f64());
+        let mut record = None;
+        steps[0].push(timed(|| {
+            let mut tar = Command::new("tar")
+                .args(["-cf", "-", "-C"])
+                .arg(src)
+                .arg(".")
+                .stdout(Stdio::piped())
+                .spawn()?;
+            let mut input = Counting {
+                inner: tar.stdout.take().ok_or("no stdout")?,
+                count: 0,
+            };
+            record = Some(write_backup(&mut input, &backups, meta)?);
+            if !tar.wait()?.success() || input.count != stream_len {
+                return Err("tar -c failed or changed".into());
+            }
+            Ok(())
+        })?);
+        let record = record.ok_or("no backup")?;
         ours_size = record.manifest.archive_size;
+        steps[1].push(timed(|| {
+            sh(&format!(
+                "tar -cf - -C {} . | zstd -3 -q > {}",
+                quote(src),
+                quote(&baseline)
+            ))
+        })?);
+        sys_size = fs::metadata(&baseline)?.len();
 
-        // mooring-backup: restore.
         let dest = work.path().join(format!("ours-{run}"));
         fs::create_dir(&dest)?;
-        let start = Instant::now();
-        let mut untar = Command::new("tar")
-            .args(["-xf", "-", "-C"])
-            .arg(&dest)
-            .stdin(Stdio::piped())
-            .spawn()?;
-        let stdin = untar.stdin.take().ok_or("no stdin")?;
-        restore_to(&record, stdin)?;
-        if !untar.wait()?.success() {
-            return Err("tar -x failed".into());
-        }
-        ours_r.push(mb / start.elapsed().as_secs_f64());
-
-        // System pipelines.
-        let start = Instant::now();
-        sh(&format!(
-            "tar -cf - -C {} . | zstd -3 -q > {}",
-            quote(src),
-            quote(&baseline)
-        ))?;
-        sys_b.push(mb / start.elapsed().as_secs_f64());
-        sys_size = fs::metadata(&baseline)?.len();
+        steps[2].push(timed(|| {
+            let mut untar = Command::new("tar")
+                .args(["-xf", "-", "-C"])
+                .arg(&dest)
+                .stdin(Stdio::piped())
+                .spawn()?;
+            let stdin = untar.stdin.take().ok_or("no stdin")?;
+            restore_to(&record, stdin)?;
+            if !untar.wait()?.success() {
+                return Err("tar -x failed".into());
+            }
+            Ok(())
+        })?);
         let dest2 = work.path().join(format!("sys-{run}"));
         fs::create_dir(&dest2)?;
-        let start = Instant::now();
-        sh(&format!(
-            "zstd -dc {} | tar -xf - -C {}",
-            quote(&baseline),
-            quote(&dest2)
-        ))?;
-        sys_r.push(mb / start.elapsed().as_secs_f64());
+        steps[3].push(timed(|| {
+            sh(&format!(
+                "zstd -dc {} | tar -xf - -C {}",
+                quote(&baseline),
+                quote(&dest2)
+            ))
+        })?);
 
         // Clean up outside the timings.
         fs::remove_dir_all(&backups)?;
@@ -317,29 +350,42 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
         sh("sync")?;
     }
 
+    let rate = |v: &[Timed]| v.iter().map(|t| mb / t.wall).collect::<Vec<_>>();
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let (bob, borr, bsb, bsr) = (best(&ours_b), best(&ours_r), best(&sys_b), best(&sys_r));
-    let (ob, orr, sb, sr) = (median(ours_b), median(ours_r), median(sys_b), median(sys_r));
+    let cpu = |v: &[Timed]| median(&v.iter().map(|t| t.cpu).collect::<Vec<_>>());
+    let ratios = |ours: &[Timed], sys: &[Timed]| {
+        ours.iter()
+            .zip(sys)
+            .map(|(o, s)| s.wall / o.wall)
+            .collect::<Vec<_>>()
+    };
     println!(
-        "data: {} — tar stream {mb:.1} MB; {runs} runs, median (best)",
+        "data: {} — tar stream {mb:.1} MB; {runs} runs",
         src.display()
     );
-    println!("                 mooring-backup      system pipeline     ratio");
+    println!("          MB/s median (best)             ratio per run    CPU s (all processes)");
+    println!("          mooring       system           median (best)    mooring  system");
+    for (name, ours, sys) in [
+        ("backup ", &steps[0], &steps[1]),
+        ("restore", &steps[2], &steps[3]),
+    ] {
+        let (o, s, r) = (rate(ours), rate(sys), ratios(ours, sys));
+        println!(
+            "{name}   {:>6.1} ({:>6.1})  {:>6.1} ({:>6.1})   {:>5.2} ({:>5.2})     {:>6.2}  {:>6.2}",
+            median(&o),
+            best(&o),
+            median(&s),
+            best(&s),
+            median(&r),
+            best(&r),
+            cpu(ours),
+            cpu(sys)
+        );
+    }
     println!(
-        "backup  MB/s     {ob:>7.1} ({bob:>6.1})   {sb:>7.1} ({bsb:>6.1})    {:.2} ({:.2})",
-        ob / sb,
-        bob / bsb
-    );
-    println!(
-        "restore MB/s     {orr:>7.1} ({borr:>6.1})   {sr:>7.1} ({bsr:>6.1})    {:.2} ({:.2})",
-        orr / sr,
-        borr / bsr
-    );
-    println!(
-        "archive MB       {:>16.1}   {:>17.1}    {:.3}",
+        "archive   {:.1} MB (mooring) vs {:.1} MB (zstd -3)",
         ours_size as f64 / 1e6,
-        sys_size as f64 / 1e6,
-        ours_size as f64 / sys_size.max(1) as f64
+        sys_size as f64 / 1e6
     );
     Ok(())
 }

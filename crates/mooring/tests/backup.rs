@@ -220,6 +220,11 @@ fn killed_backup_leaves_no_listed_backup() {
     // The next backup works (and leaves no helper container behind).
     app.expect(0, &["backup", "create", &app.name]);
     assert!(!backup_id(&app).is_empty());
-    let helpers = docker(&["ps", "-aq", "--filter", "label=io.mooring.volume-helper"]);
+    let helpers = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=io.mooring.volume-helper={volume}"),
+    ]);
     assert!(helpers.is_empty(), "helper containers left: {helpers}");
 }

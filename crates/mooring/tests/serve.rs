@@ -430,7 +430,11 @@ fn rollback_pins_until_unpinned() {
         .env("MOORING_DATA_DIR", dir.path().join("state"))
         .output()
         .unwrap();
-    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
     let out = s.cli(&["rollback", &app.name, "--to", &one]);
     let text = format!(
         "{}{}",
@@ -439,8 +443,15 @@ fn rollback_pins_until_unpinned() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("pinned"), "{text}");
-    assert!(text.contains("! data: the rollback changed containers, not data") && text.contains(&format!("{}_data", app.name)), "{text}");
-    assert!(text.contains("mooring backup restore"), "the backup is offered: {text}");
+    assert!(
+        text.contains("! data: the rollback changed containers, not data")
+            && text.contains(&format!("{}_data", app.name)),
+        "{text}"
+    );
+    assert!(
+        text.contains("mooring backup restore"),
+        "the backup is offered: {text}"
+    );
     assert!(env_of(&web).contains("GREETING=one"));
     assert_eq!(s.app(&app.name)["pinned"], one.as_str());
 
