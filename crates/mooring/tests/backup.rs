@@ -27,23 +27,6 @@ fn fill(volume: &str) {
     ]);
 }
 
-/// Every path with its type, mode, size and sha256 (or link target), sorted.
-fn fingerprint(volume: &str) -> String {
-    let script = "cd /v && find . -exec stat -c '%n %F %a %s' {} + | sort && \
-        find . -type f -exec sha256sum {} + | sort && \
-        find . -type l -exec readlink {} + | sort";
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &format!("{volume}:/v:ro"),
-        IMAGE,
-        "sh",
-        "-c",
-        script,
-    ])
-}
-
 fn backup_id(app: &TestApp) -> String {
     let out = app.expect(0, &["backup", "list", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();

@@ -15,20 +15,6 @@ fn compose(app: &str, with_data: bool, opts: &str) -> String {
     s
 }
 
-fn fingerprint(volume: &str) -> String {
-    let script = "cd /v && find . -exec stat -c '%n %F %a %s' {} + | sort && find . -type f -exec sha256sum {} + | sort";
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &format!("{volume}:/v:ro"),
-        IMAGE,
-        "sh",
-        "-c",
-        script,
-    ])
-}
-
 #[test]
 fn protect_keeps_backup_then_delete_backs_up_first_and_restores_everything() {
     let app = TestApp::new("mpol");

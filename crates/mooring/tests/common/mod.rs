@@ -115,3 +115,21 @@ volumes:
 "#
     )
 }
+
+/// Every path of a volume with its type, mode and size, every file's sha256 and every
+/// symlink's target, sorted: equal fingerprints mean not a byte lost.
+pub fn fingerprint(volume: &str) -> String {
+    let script = "cd /v && find . -exec stat -c '%n %F %a %s' {} + | sort && \
+        find . -type f -exec sha256sum {} + | sort && \
+        find . -type l -exec readlink {} + | sort";
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{volume}:/v:ro"),
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ])
+}
