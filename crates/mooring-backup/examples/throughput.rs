@@ -6,13 +6,17 @@
 //! cargo run --release -p mooring-backup --example throughput -- DIR [RUNS]
 //! ```
 //!
-//! `--generate` fills DIR with a mixed data set (default 200 MB: compressible text, random
-//! binary, ~5,000 small files, sparse-ish database-like pages). The measurement
-//! streams `tar -cf - -C DIR .` into `write_backup` (which includes fsync and the
-//! read-back verification) and `restore_to` into `tar -xf -`, and runs the two system
-//! pipelines on the same data; each is run RUNS times (default 3), the median (and the
-//! best) is reported, in MB/s of tar stream (1 MB = 10^6 bytes). The page cache is warmed first;
-//! needs `tar` and `zstd` on PATH.
+//! `--generate` fills DIR with a mixed data set (default 200 MB: compressible text,
+//! random binary, ~5,000 small files, sparse-ish database-like pages).
+//!
+//! The measurement streams `tar -cf - -C DIR .` into `write_backup` (fsync and the
+//! read-back verification included) and `restore_to` into `tar -xf -`, and runs the two
+//! system pipelines on the same data, back to back in each of RUNS runs (default 3).
+//! "verify + restore" is `verify` then `restore_to`, for callers that want every entry
+//! checked before the first byte is written. Reported: MB/s of tar stream (1 MB = 10^6
+//! bytes), median and best; the ratio of each run's pair; CPU seconds of all processes.
+//! The page cache is warmed first; work files go to `$TMPDIR` (`TMPDIR=/dev/shm` takes
+//! the disk out). Needs `tar` and `zstd` on PATH.
 
 use std::error::Error;
 use std::fs;
@@ -21,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use mooring_backup::{restore_to, write_backup, BackupMeta};
+use mooring_backup::{restore_to, verify, write_backup, BackupMeta};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -276,7 +280,7 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
 
     // Each run times the four steps back to back, so each pair shares the machine's
     // conditions; ratios are taken per run.
-    let mut steps: [Vec<Timed>; 4] = Default::default();
+    let mut steps: [Vec<Timed>; 5] = Default::default();
     let (mut ours_size, mut sys_size) = (0, 0);
     for run in 0..runs {
         fs::create_dir_all(&backups)?;
@@ -317,12 +321,13 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
         })?);
         sys_size = fs::metadata(&baseline)?.len();
 
-        let dest = work.path().join(format!("ours-{run}"));
-        fs::create_dir(&dest)?;
-        steps[2].push(timed(|| {
+        let restore = |dest: &Path, verify_first: bool| -> Res<()> {
+            if verify_first {
+                verify(&record)?;
+            }
             let mut untar = Command::new("tar")
                 .args(["-xf", "-", "-C"])
-                .arg(&dest)
+                .arg(dest)
                 .stdin(Stdio::piped())
                 .spawn()?;
             let stdin = untar.stdin.take().ok_or("no stdin")?;
@@ -331,7 +336,10 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
                 return Err("tar -x failed".into());
             }
             Ok(())
-        })?);
+        };
+        let dest = work.path().join(format!("ours-{run}"));
+        fs::create_dir(&dest)?;
+        steps[2].push(timed(|| restore(&dest, false))?);
         let dest2 = work.path().join(format!("sys-{run}"));
         fs::create_dir(&dest2)?;
         steps[3].push(timed(|| {
@@ -342,7 +350,12 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
             ))
         })?);
 
+        let dest3 = work.path().join(format!("strict-{run}"));
+        fs::create_dir(&dest3)?;
+        steps[4].push(timed(|| restore(&dest3, true))?);
+
         // Clean up outside the timings.
+        fs::remove_dir_all(&dest3)?;
         fs::remove_dir_all(&backups)?;
         fs::remove_file(&baseline)?;
         fs::remove_dir_all(&dest)?;
@@ -363,15 +376,18 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
         "data: {} — tar stream {mb:.1} MB; {runs} runs",
         src.display()
     );
-    println!("          MB/s median (best)             ratio per run    CPU s (all processes)");
-    println!("          mooring       system           median (best)    mooring  system");
+    println!(
+        "                  MB/s median (best)             ratio per run    CPU s (all processes)"
+    );
+    println!("                  mooring       system           median (best)    mooring  system");
     for (name, ours, sys) in [
-        ("backup ", &steps[0], &steps[1]),
+        ("backup", &steps[0], &steps[1]),
         ("restore", &steps[2], &steps[3]),
+        ("verify + restore", &steps[4], &steps[3]),
     ] {
         let (o, s, r) = (rate(ours), rate(sys), ratios(ours, sys));
         println!(
-            "{name}   {:>6.1} ({:>6.1})  {:>6.1} ({:>6.1})   {:>5.2} ({:>5.2})     {:>6.2}  {:>6.2}",
+            "{name:<16}  {:>6.1} ({:>6.1})  {:>6.1} ({:>6.1})   {:>5.2} ({:>5.2})     {:>6.2}  {:>6.2}",
             median(&o),
             best(&o),
             median(&s),
@@ -383,7 +399,7 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
         );
     }
     println!(
-        "archive   {:.1} MB (mooring) vs {:.1} MB (zstd -3)",
+        "archive           {:.1} MB (mooring) vs {:.1} MB (zstd -3)",
         ours_size as f64 / 1e6,
         sys_size as f64 / 1e6
     );

@@ -11,21 +11,24 @@
 //!   it by hand;
 //! - `<id>.manifest.json` — the [`Manifest`]: what it is of ([`BackupMeta`]), every tar
 //!   entry in order ([`FileEntry`]: path, kind, size, mode, sha256 of each file's
-//!   content), totals, and the archive file's own sha256 and size.
+//!   content), totals, the archive file's sha256 (as `sha256sum` prints it) and size,
+//!   and a digest of the manifest itself.
 //!
 //! The id is `<app>-<volume>-<yyyymmddThhmmss>-<6 hex>`: sortable per volume, unique.
 //!
 //! - [`write_backup`] streams a tar stream into a new backup in one pass with bounded
-//!   memory, crash-safely (`.partial` files, fsync, rename archive then manifest), and
-//!   verifies it before it exists.
-//! - [`verify`] re-reads a backup against its manifest; [`restore_to`] verifies, then
-//!   streams the tar stream out: unverified bytes are never handed out.
+//!   memory, crash-safely (`.partial` files, fsync, rename archive then manifest), reading
+//!   the archive back and verifying it against the manifest before it exists.
+//! - [`verify`] re-reads a backup and checks every entry against its manifest.
+//! - [`restore_to`] checks the archive's sha256 and the manifest's digest before the
+//!   first byte, then streams the tar stream out while checking every entry again.
 //! - [`list`], [`load`], [`remove`], [`prune`] and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
-//! Calls block; run them on a blocking thread from async code. Each of `write_backup`,
-//! `verify` and `restore_to` uses one helper thread (compression or decompression) beside
-//! the caller's.
+//! Calls block; run them on a blocking thread from async code. `write_backup` and
+//! `restore_to` run two helper threads beside the caller's, `verify` one; channels
+//! between them hold a few 1 MiB chunks, so memory stays bounded (the manifest's entry
+//! list aside).
 
 mod catalogue;
 mod entries;

@@ -1,9 +1,11 @@
-//! Plumbing: byte chunks passed between two threads, and readers/writers that hash what
-//! goes through them.
+//! Plumbing between threads: byte chunks passed along bounded channels, readers and
+//! writers that hash what goes through them, and a reader that follows a file while it
+//! is being written.
 //!
-//! Backup and verification run in two threads (tar parsing and per-file hashing in one,
-//! compression or decompression in the other), joined by a bounded channel of 1 MiB
-//! chunks that are recycled, so memory stays bounded and no chunk is allocated twice.
+//! Each operation is a pipeline of two or three threads (tar parsing and per-file
+//! hashing, compression or decompression, output or read-back verification) joined by
+//! bounded channels of 1 MiB chunks that are recycled, so memory stays bounded and
+//! chunks are not allocated again and again.
 
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
@@ -31,6 +33,7 @@ pub(crate) fn chunk_channel() -> (ChunkSender, ChunkReceiver) {
             free: free_tx,
             current: Vec::new(),
             pos: 0,
+            forward: None,
         },
     )
 }
@@ -97,6 +100,8 @@ pub(crate) struct ChunkReceiver {
     free: Sender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
+    /// Where chunks go once read through (instead of back to the sender).
+    forward: Option<SyncSender<Vec<u8>>>,
 }
 
 impl ChunkReceiver {
@@ -105,20 +110,29 @@ impl ChunkReceiver {
         self.rx.recv().ok()
     }
 
-    /// A second stage: chunks sent to the returned sender (after this receiver's consumer
-    /// is done with them) are read from the returned receiver, which recycles them to this
-    /// channel's sender.
-    pub(crate) fn relay(&self) -> (SyncSender<Vec<u8>>, ChunkReceiver) {
+    /// A second stage: each chunk, once [read](Read) through here, goes on to the returned
+    /// receiver (which recycles it to this channel's sender) instead of back.
+    pub(crate) fn forward(&mut self) -> ChunkReceiver {
         let (tx, rx) = std::sync::mpsc::sync_channel(DEPTH);
-        (
-            tx,
-            ChunkReceiver {
-                rx,
-                free: self.free.clone(),
-                current: Vec::new(),
-                pos: 0,
-            },
-        )
+        self.forward = Some(tx);
+        ChunkReceiver {
+            rx,
+            free: self.free.clone(),
+            current: Vec::new(),
+            pos: 0,
+            forward: None,
+        }
+    }
+
+    /// Hands a chunk that was read through to the next stage, or back for reuse.
+    fn done_with(&self, chunk: Vec<u8>) -> io::Result<()> {
+        match &self.forward {
+            Some(next) => next.send(chunk).map_err(|_| closed()),
+            None => {
+                self.recycle(chunk);
+                Ok(())
+            }
+        }
     }
 
     /// Gives a chunk back for reuse.
@@ -139,10 +153,18 @@ impl Read for ChunkReceiver {
                     let done = std::mem::replace(&mut self.current, next);
                     self.pos = 0;
                     if done.capacity() > 0 {
-                        self.recycle(done);
+                        self.done_with(done)?;
                     }
                 }
-                Err(_) => return Ok(0),
+                Err(_) => {
+                    // The end: the last chunk is read through too.
+                    let last = std::mem::take(&mut self.current);
+                    self.pos = 0;
+                    if last.capacity() > 0 {
+                        self.done_with(last)?;
+                    }
+                    return Ok(0);
+                }
             }
         }
         let n = buf.len().min(self.current.len() - self.pos);

@@ -44,23 +44,26 @@ pub fn verify(record: &BackupRecord) -> Result<VerifyReport, BackupError> {
 }
 
 /// Streams the backup's tar stream — exactly the bytes that were backed up — to `out`
-/// (flushed at the end), checking it again on the way.
+/// (flushed at the end), checking every file's sha256 again on the way.
 ///
 /// Before the first byte is written, the backup's integrity is established: the
 /// manifest's [digest](Manifest::digest) matches its content, and the archive file's size
-/// and sha256 match the manifest. The archive's sha256 was verified against every entry
-/// when the backup was written (see [`write_backup`](crate::write_backup)), so the bytes
-/// handed out are those verified bytes: a changed or damaged archive or manifest is
-/// refused with nothing written ([`BackupError::ManifestChanged`],
-/// [`BackupError::ArchiveSize`], [`BackupError::ArchiveChecksum`]). This costs one read
-/// of the compressed file, where a full [`verify`] costs a decompression; call `verify`
-/// first to have every entry checked before anything is written.
+/// and sha256 match the manifest. That sha256 was verified against every entry when the
+/// backup was written (see [`write_backup`](crate::write_backup)), so what is handed out
+/// is those verified bytes: a changed or damaged archive or manifest is refused with
+/// nothing written ([`BackupError::ManifestChanged`], [`BackupError::ArchiveSize`],
+/// [`BackupError::ArchiveChecksum`]). This check reads the compressed file once, where
+/// a full [`verify`] decompresses it; call `verify` first to have every entry checked
+/// before anything is written.
 ///
-/// While streaming, every entry is checked against the manifest as [`verify`] does, and
-/// the archive is hashed again (one open file serves both reads, so a file renamed over
-/// it meanwhile does not matter). These can only fail if the archive is changed in place
-/// during the restore; the stream then stops at the first bad entry with the error.
-/// A failing `out` is [`BackupError::Output`].
+/// While streaming (decompression, checking and output overlap in three threads), every
+/// entry is checked against the manifest as [`verify`] does — each 1 MiB chunk is
+/// written out once the checks have read through it — and zstd checks its frame
+/// checksum. These fail only if the archive is changed in place during the restore, or
+/// was rewritten together with a resealed manifest: the stream then stops with
+/// [`BackupError::Mismatch`] or [`BackupError::Corrupt`] before the chunk where the
+/// problem was found (a file that spans chunks may have been partly written). One open file serves both reads, so a file renamed over the archive
+/// meanwhile does not matter. A failing `out` is [`BackupError::Output`].
 pub fn restore_to<W: Write>(
     record: &BackupRecord,
     mut out: W,
@@ -83,10 +86,10 @@ pub fn restore_to<W: Write>(
     drop(buf);
     (&file).seek(SeekFrom::Start(0)).map_err(read_error)?;
 
-    // Decompression, output (this thread) and checking (a third thread) overlap: each
-    // chunk is written out, then checked.
-    let (sender, mut chunks) = chunk_channel();
-    let (to_checker, checker_chunks) = chunks.relay();
+    // Decompression, checking (a second thread) and output (this thread) overlap: each
+    // chunk is checked, then written out.
+    let (sender, mut checker_chunks) = chunk_channel();
+    let mut checked_chunks = checker_chunks.forward();
     let (copy_error, checked, decoded) = thread::scope(|scope| {
         let decoder = scope.spawn(|| decompress(&file, sender));
         let checker = scope.spawn(|| {
@@ -98,16 +101,15 @@ pub fn restore_to<W: Write>(
             )
         });
         let mut copy_error = None;
-        while let Some(chunk) = chunks.next_chunk() {
+        // The chunks end early when the checker stops; it says why.
+        while let Some(chunk) = checked_chunks.next_chunk() {
             if let Err(e) = out.write_all(&chunk) {
                 copy_error = Some(e);
                 break;
             }
-            if to_checker.send(chunk).is_err() {
-                break; // The checker stopped; it says why.
-            }
+            checked_chunks.recycle(chunk);
         }
-        drop((chunks, to_checker));
+        drop(checked_chunks);
         let checked = checker
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -119,7 +121,10 @@ pub fn restore_to<W: Write>(
     if let Some(source) = copy_error {
         return Err(BackupError::Output { source });
     }
-    decoded.check(path, manifest)?;
+    decoded.map_err(|e| BackupError::Corrupt {
+        path: path.to_owned(),
+        detail: format!("zstd: {e}"),
+    })?;
     let report = checked?;
     out.flush()
         .map_err(|source| BackupError::Output { source })?;
@@ -161,7 +166,7 @@ fn open_archive(path: &Path, manifest: &Manifest) -> Result<File, BackupError> {
 fn verify_open(file: &File, path: &Path, manifest: &Manifest) -> Result<VerifyReport, BackupError> {
     let (sender, chunks) = chunk_channel();
     let (checked, decoded) = thread::scope(|scope| {
-        let decoder = scope.spawn(|| decompress(file, sender));
+        let decoder = scope.spawn(|| decompress_hashed(file, sender));
         let checked = check_entries(
             chunks,
             path,
@@ -217,30 +222,9 @@ impl Decoded {
 /// Decompresses `file` into chunks for `out`, hashing the compressed bytes. When
 /// decompression fails or the receiver stops early, the rest of the file is still hashed,
 /// so a changed file is reported as such.
-fn decompress(file: &File, out: ChunkSender) -> Decoded {
+fn decompress_hashed(file: &File, out: ChunkSender) -> Decoded {
     let mut hashed = HashReader::new(file);
-    let mut error = None;
-    match zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, &mut hashed)) {
-        Err(e) => error = Some(e),
-        Ok(mut decoder) => loop {
-            let mut chunk = out.fresh();
-            chunk.resize(CHUNK, 0);
-            match read_full(&mut decoder, &mut chunk) {
-                Ok(0) => break,
-                Ok(n) => {
-                    chunk.truncate(n);
-                    if out.send(chunk).is_err() {
-                        break; // The consumer stopped; it reports why.
-                    }
-                }
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            }
-        },
-    }
-    drop(out);
+    let mut error = decompress(&mut hashed, out).err();
     if let Err(e) = io::copy(&mut hashed, &mut io::sink()) {
         error.get_or_insert(e);
     }
@@ -248,6 +232,25 @@ fn decompress(file: &File, out: ChunkSender) -> Decoded {
         sha256: hex(&hashed.hasher.finalize()),
         size: hashed.count,
         error,
+    }
+}
+
+/// Decompresses `input` into chunks for `out` until its end, a zstd error (zstd's frame
+/// checksum included), or the receiver stops.
+fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
+    let mut decoder =
+        zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, input))?;
+    loop {
+        let mut chunk = out.fresh();
+        chunk.resize(CHUNK, 0);
+        let n = read_full(&mut decoder, &mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        chunk.truncate(n);
+        if out.send(chunk).is_err() {
+            return Ok(()); // The consumer stopped; it reports why.
+        }
     }
 }
 

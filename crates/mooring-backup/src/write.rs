@@ -14,7 +14,7 @@ use crate::manifest::{
 };
 use crate::pipe::{
     chunk_channel, Announce, ChunkReceiver, ChunkSender, FailOnDrop, Follower, HashReader,
-    HashWriter, Progress, Tee, CHUNK,
+    Progress, Tee, CHUNK,
 };
 use crate::verify::check_entries;
 use crate::{BackupError, BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, FORMAT};
@@ -27,14 +27,14 @@ pub const ZSTD_LEVEL: i32 = 3;
 /// One pass over the input, in bounded memory (beyond the manifest itself): the stream's
 /// bytes are kept exactly as they come (zstd-compressed, level [`ZSTD_LEVEL`], with zstd's
 /// frame checksum) while every entry is described — path, kind, size, mode, and the
-/// sha256 of each file's content — and the compressed bytes are hashed on their way to
-/// disk. Three threads: parsing and hashing (the caller's), compression, and
-/// verification.
+/// sha256 of each file's content. Three threads: parsing and hashing (the caller's),
+/// compression, and verification.
 ///
-/// Verification reads the archive back from the file as it is being written,
-/// decompresses it and checks it exactly as [`verify`](crate::verify) does: the bytes
-/// read back hash to what was written, and every entry equals the one described from the
-/// input. It runs beside compression (which is the slow part), so it costs little time.
+/// Verification reads the archive back from its file while it is being written,
+/// decompresses it and checks it as [`verify`](crate::verify) does: every entry equals
+/// the one described from the input, the end-of-archive marker is there, and the size
+/// read is the size written. The manifest's `archive_sha256` is the sha256 of those
+/// bytes read back. It runs beside compression (the slow part), so it adds little time.
 ///
 /// The stream must be a complete tar archive, ending with the end-of-archive marker (as
 /// Docker's archive API and `tar -c` write it): a stream cut short is refused with
@@ -130,18 +130,19 @@ fn stream_archive(
     });
     // A compressor failure (disk full…) is the cause of any other error it provoked, and
     // a bad input the cause of any verification failure.
-    let (archive_sha256, archive_size) = compressed?;
+    let archive_size = compressed?;
     let entries = parsed?;
     let not_verified = |source| BackupError::NotVerified {
         id: id.to_owned(),
         source: Box::new(source),
     };
-    let (read_sha256, read_size) = verified.map_err(not_verified)?;
-    if read_sha256 != archive_sha256 || read_size != archive_size {
-        return Err(not_verified(BackupError::ArchiveChecksum {
+    // The archive's sha256 is that of the bytes read back and verified.
+    let (archive_sha256, read_size) = verified.map_err(not_verified)?;
+    if read_size != archive_size {
+        return Err(not_verified(BackupError::ArchiveSize {
             path: path.to_owned(),
-            expected: archive_sha256,
-            actual: read_sha256,
+            expected: archive_size,
+            actual: read_size,
         }));
     }
     let (files, bytes) = entries
@@ -198,13 +199,13 @@ fn parse(
 }
 
 /// Compresses the chunks into `file`, announcing its progress to the verifier; returns
-/// the file's sha256 and size.
+/// the file's size.
 fn compress(
     mut chunks: ChunkReceiver,
     file: File,
     path: &Path,
     progress: &Progress,
-) -> Result<(String, u64), BackupError> {
+) -> Result<u64, BackupError> {
     let _fail_unless_finished = FailOnDrop(progress);
     let write_error = |e| BackupError::io("write", path, e);
     let announced = Announce {
@@ -212,17 +213,16 @@ fn compress(
         progress,
         count: 0,
     };
-    let out = HashWriter::new(BufWriter::with_capacity(CHUNK, announced));
+    let out = BufWriter::with_capacity(CHUNK, announced);
     let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL).map_err(write_error)?;
     encoder.include_checksum(true).map_err(write_error)?;
     while let Some(chunk) = chunks.next_chunk() {
         io::Write::write_all(&mut encoder, &chunk).map_err(write_error)?;
         chunks.recycle(chunk);
     }
-    let out = encoder.finish().map_err(write_error)?;
-    let sha = hex(&out.hasher.finalize());
-    let announced = out
-        .inner
+    let announced = encoder
+        .finish()
+        .map_err(write_error)?
         .into_inner()
         .map_err(|e| write_error(e.into_error()))?;
     announced
@@ -230,7 +230,7 @@ fn compress(
         .sync_all()
         .map_err(|e| BackupError::io("fsync", path, e))?;
     progress.finish();
-    Ok((sha, out.count))
+    Ok(announced.count)
 }
 
 /// Reads the archive back while it is written and checks it against the entries the

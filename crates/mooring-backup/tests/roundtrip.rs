@@ -286,3 +286,46 @@ fn a_bad_stream_leaves_nothing_behind() {
     assert!(dir_names(dir).is_empty(), "{:?}", dir_names(dir));
     assert!(list(dir).expect("list").is_empty());
 }
+
+/// A destination that accepts `left` bytes, then fails.
+struct Full {
+    left: usize,
+}
+
+impl io::Write for Full {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "reader went away",
+            ));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_destination_is_reported() {
+    let mut builder = tar::Builder::new(Vec::new());
+    let data = noise(3, 3 << 20);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o600);
+    builder
+        .append_data(&mut header, "big", &data[..])
+        .expect("append");
+    let stream = builder.into_inner().expect("tar");
+    let backups = tempfile::tempdir().expect("tempdir");
+    let record = write_backup(&stream[..], backups.path(), meta("a", "v", 1)).expect("write");
+    let err = restore_to(&record, Full { left: 1 << 20 }).expect_err("must fail");
+    assert!(matches!(err, BackupError::Output { .. }), "{err}");
+    assert!(err.to_string().contains("reader went away"), "{err}");
+    // The backup itself is fine.
+    verify(&record).expect("verify");
+}
