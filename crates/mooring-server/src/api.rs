@@ -9,7 +9,7 @@ use crate::hooks::{self, normalize_repository, MAX_BODY};
 use crate::metrics::Metrics;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -620,11 +620,9 @@ fn rate_limited(state: &ServerState, provider: &str) -> bool {
 async fn webhook(
     State(state): St,
     Path(provider): Path<String>,
-    method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _ = method;
     let provider = provider.as_str();
     let label = if hooks::PROVIDERS.contains(&provider) {
         provider

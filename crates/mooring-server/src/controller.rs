@@ -312,7 +312,7 @@ impl Controller {
                 let pushed = pushed
                     .trim_start_matches("refs/heads/")
                     .trim_start_matches("refs/tags/");
-                if pushed != wanted && !wanted.starts_with(pushed) {
+                if pushed != wanted {
                     continue;
                 }
             }

@@ -52,7 +52,6 @@ pub async fn create(
     data_dir: &Path,
     app: &str,
     only: Option<&str>,
-    revision: Option<String>,
     json_out: bool,
 ) -> Result<ExitCode> {
     let provider = Provider::connect(None).await?;
@@ -77,7 +76,7 @@ pub async fn create(
                 let meta = BackupMeta {
                     app: app.to_string(),
                     volume: volume.clone(),
-                    revision: revision.clone(),
+                    revision: None,
                     reason: "manual".into(),
                     created_at: mooring_store::now_ms(),
                 };

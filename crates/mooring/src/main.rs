@@ -294,13 +294,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let data_dir = data_dir(&cli.data_dir)?;
             let json = output == Format::Json;
             match command {
-                BackupCommand::Create { app, volume } => block_on(backup::create(
-                    &data_dir,
-                    &app,
-                    volume.as_deref(),
-                    None,
-                    json,
-                )),
+                BackupCommand::Create { app, volume } => {
+                    block_on(backup::create(&data_dir, &app, volume.as_deref(), json))
+                }
                 BackupCommand::List { app } => backup::list_cmd(&data_dir, app.as_deref(), json),
                 BackupCommand::Verify { id } => backup::verify_cmd(&data_dir, &id),
                 BackupCommand::Restore {
