@@ -67,6 +67,7 @@ fn live_of(svc: &Service, name: &str) -> LiveContainer {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
+        restart_count: 0,
     }
 }
 

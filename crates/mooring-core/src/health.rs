@@ -45,6 +45,12 @@ pub struct ResourceHealth {
     pub health: Health,
     /// Plain words: `running`, `exited with code 1`, `health check failing`.
     pub message: String,
+    /// The container's state (`running`, `exited`…), `None` when it does not exist.
+    pub state: Option<String>,
+    /// The image it runs (as asked), else the one the repository declares.
+    pub image: String,
+    /// How often Docker restarted it.
+    pub restarts: i64,
 }
 
 /// The health of every desired service and of the app (the worst of them).
@@ -93,6 +99,9 @@ pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth
             container: name,
             health,
             message,
+            state: c.map(|c| c.state.as_str().to_string()),
+            image: c.map_or_else(|| svc.image.clone(), |c| c.image_ref.clone()),
+            restarts: c.map_or(0, |c| c.restart_count),
         });
     }
     let worst = out

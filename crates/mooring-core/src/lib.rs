@@ -11,6 +11,7 @@ pub mod health;
 pub mod labels;
 pub mod live;
 pub mod plan;
+pub mod view;
 
 pub use desired::{
     DataPolicy, DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port,
@@ -19,3 +20,4 @@ pub use desired::{
 pub use health::{app_health, Health, ResourceHealth};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
 pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};
+pub use view::{compare, resource_tree, Comparison, ResourceTree};

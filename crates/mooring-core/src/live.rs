@@ -73,6 +73,8 @@ pub struct LiveContainer {
     pub nano_cpus: i64,
     /// `Config.Env` as `KEY=VALUE` entries (includes the image's own variables).
     pub env: Vec<String>,
+    /// `RestartCount`: how often Docker restarted it.
+    pub restart_count: i64,
 }
 
 /// An observed network.

@@ -204,6 +204,7 @@ pub fn live_container(c: ContainerInspectResponse) -> LiveContainer {
         memory: host.memory.unwrap_or(0),
         nano_cpus: host.nano_cpus.unwrap_or(0),
         env: config.env.unwrap_or_default(),
+        restart_count: c.restart_count.unwrap_or(0),
     }
 }
 

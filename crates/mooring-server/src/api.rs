@@ -66,6 +66,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/apps/{name}/diff", V, "The plan a sync would execute now."),
     r("POST", "/api/v1/apps/{name}/sync", O, "Sync now (optionally to a revision); waits for the operation."),
     r("POST", "/api/v1/apps/{name}/rollback", O, "Deploy an earlier revision (or an operation's revision) and pin the app there."),
+    r("POST", "/api/v1/apps/{name}/pin", O, "Pin the app to its deployed revision (or the one given): auto-sync holds it."),
     r("POST", "/api/v1/apps/{name}/unpin", O, "Remove the pin: auto-sync follows the source again."),
     r("POST", "/api/v1/apps/{name}/refresh", O, "Fetch the source and reconcile soon; returns at once."),
     r("GET", "/api/v1/apps/{name}/operations", V, "The app's operations, newest first."),
@@ -76,6 +77,14 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/tokens", A, "Create a token; the secret is shown once."),
     r("DELETE", "/api/v1/tokens/{id}", A, "Revoke a token."),
     r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid)."),
+    r("GET", "/", V, "Web UI: every app at a glance (HTML)."),
+    r("GET", "/apps/{name}", V, "Web UI: one app's resources, conditions, source and revisions (HTML)."),
+    r("GET", "/apps/{name}/diff", V, "Web UI: desired against live, and the plan (HTML)."),
+    r("GET", "/apps/{name}/history", V, "Web UI: operations with every action (HTML)."),
+    r("GET", "/login", None, "Web UI: the log-in form (HTML)."),
+    r("POST", "/login", None, "Web UI: log in with a token (sets an HttpOnly session cookie)."),
+    r("POST", "/logout", None, "Web UI: log out (clears the cookie)."),
+    r("GET", "/ui/{asset}", None, "Web UI: its stylesheet and script."),
 ];
 
 /// Shared by every request.
@@ -109,10 +118,10 @@ impl ServerState {
     }
 }
 
-type St = State<Arc<ServerState>>;
+pub(crate) type St = State<Arc<ServerState>>;
 
 /// An API error: status and a message in `{"error": ...}`.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -165,6 +174,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/apps/{name}/pin", post(pin))
+        .merge(crate::ui::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -186,12 +197,28 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
     let Some(needed) = route.role else {
         return next.run(req).await;
     };
-    let token = req
+    // A page of the web UI sends people to the log-in form instead of a JSON error.
+    let page = !path.starts_with("/api/") && path != "/metrics";
+    let bearer = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let cookie = crate::ui::session_token(req.headers());
+    if bearer.is_none() && cookie.is_some() && !crate::ui::same_origin_request(&req) {
+        // The browser's session cookie acts only for the UI's own scripts: a change
+        // requested from another site (CSRF) carries no `x-mooring-ui` header.
+        return bad(
+            StatusCode::FORBIDDEN,
+            "a change through the session cookie needs the x-mooring-ui header (sent by the web UI)",
+        )
+        .into_response();
+    }
+    let Some(token) = bearer.or(cookie) else {
+        if page {
+            return crate::ui::to_login(req.uri());
+        }
         return (
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Bearer")],
@@ -200,7 +227,12 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
             .into_response();
     };
     match state.store.authenticate(token.trim(), now_ms()) {
-        Ok(Some(info)) if info.role >= needed => next.run(req).await,
+        Ok(Some(info)) if info.role >= needed => {
+            let mut req = req;
+            req.extensions_mut().insert(info.role);
+            next.run(req).await
+        }
+        Ok(None) if page => crate::ui::to_login(req.uri()),
         Ok(Some(info)) => bad(
             StatusCode::FORBIDDEN,
             format!("role {} may not do this; {} is needed", info.role, needed),
@@ -269,22 +301,35 @@ pub fn openapi_document() -> Value {
     })
 }
 
-async fn controller(state: &ServerState) -> Arc<Controller> {
+pub(crate) async fn controller(state: &ServerState) -> Arc<Controller> {
     state.controller.read().await.clone()
 }
 
 async fn list_apps(State(state): St) -> ApiResult {
-    let c = controller(&state).await;
-    let statuses = state.store.apps()?;
+    Ok(Json(apps_value(&state).await?).into_response())
+}
+
+/// `GET /api/v1/apps`: every configured app with its status, policy and latest
+/// operation. The web UI's overview renders this same value.
+pub(crate) async fn apps_value(state: &ServerState) -> Result<Value, ApiError> {
+    let c = controller(state).await;
+    let statuses: HashMap<String, mooring_store::AppStatus> = state
+        .store
+        .apps()?
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    let mut latest = state.store.latest_operations()?;
     let apps: Vec<Value> = c
         .app_names()
         .iter()
         .map(|name| {
-            let status = statuses.iter().find(|s| &s.name == name);
-            app_json(&c, name, status)
+            let mut v = app_json(&c, name, statuses.get(name));
+            v["latest_operation"] = json!(latest.remove(name));
+            v
         })
         .collect();
-    Ok(Json(json!({ "apps": apps })).into_response())
+    Ok(json!({ "apps": apps }))
 }
 
 fn app_json(c: &Controller, name: &str, status: Option<&mooring_store::AppStatus>) -> Value {
@@ -303,27 +348,82 @@ fn app_json(c: &Controller, name: &str, status: Option<&mooring_store::AppStatus
 }
 
 async fn get_app(State(state): St, Path(name): Path<String>) -> ApiResult {
-    let c = controller(&state).await;
-    if c.app_config(&name).is_none() {
+    Ok(Json(app_value(&state, &name).await?).into_response())
+}
+
+/// `GET /api/v1/apps/{name}`: status, policy, the resource tree (services as
+/// `resources`, `networks`, `volumes` with their data policy and latest backup) and
+/// recent operations. The web UI's app page renders this same value.
+pub(crate) async fn app_value(state: &ServerState, name: &str) -> Result<Value, ApiError> {
+    let c = controller(state).await;
+    if c.app_config(name).is_none() {
         return Err(bad(
             StatusCode::NOT_FOUND,
             format!("app {name} is not configured"),
         ));
     }
-    let status = state.store.app(&name)?;
-    let mut v = app_json(&c, &name, status.as_ref());
-    v["resources"] = match c.resources(&name).await {
-        Ok(r) => json!(r),
-        Err(e) => json!({"error": e.to_string()}),
-    };
-    v["operations"] = json!(state.store.operations(Some(&name), 10, None)?);
-    Ok(Json(v).into_response())
+    let status = state.store.app(name)?;
+    let mut v = app_json(&c, name, status.as_ref());
+    match c.resources(name).await {
+        Ok(Some(tree)) => {
+            let backups =
+                mooring_backup::list(&c.config.server.data_dir.join("backups")).unwrap_or_default();
+            let volumes: Vec<Value> = tree
+                .volumes
+                .iter()
+                .map(|vol| {
+                    // The catalogue is newest first.
+                    let last = backups.iter().find(|b| {
+                        b.manifest.meta.app == name && b.manifest.meta.volume == vol.name
+                    });
+                    let mut j = json!(vol);
+                    j["last_backup"] = json!(last.map(|b| json!({
+                        "id": b.id,
+                        "created_at": b.manifest.meta.created_at,
+                        "bytes": b.manifest.bytes,
+                        "files": b.manifest.files,
+                    })));
+                    j
+                })
+                .collect();
+            v["resources"] = json!(tree.services);
+            v["networks"] = json!(tree.networks);
+            v["volumes"] = json!(volumes);
+        }
+        Ok(None) => {
+            v["resources"] = json!([]);
+            v["networks"] = json!([]);
+            v["volumes"] = json!([]);
+        }
+        Err(e) => v["resources_error"] = json!(e.to_string()),
+    }
+    v["operations"] = json!(state.store.operations(Some(name), 10, None)?);
+    Ok(v)
 }
 
 async fn diff(State(state): St, Path(name): Path<String>) -> ApiResult {
-    let c = controller(&state).await;
-    let (plan, revision) = c.diff(&name).await?;
-    Ok(Json(json!({"app": name, "revision": revision.id, "revision_describe": revision.describe, "in_sync": plan.in_sync(), "plan": plan})).into_response())
+    Ok(Json(diff_value(&state, &name).await?).into_response())
+}
+
+/// `GET /api/v1/apps/{name}/diff`: the plan a sync would execute now, and desired
+/// against live for every resource. The web UI's diff page renders this same value.
+pub(crate) async fn diff_value(state: &ServerState, name: &str) -> Result<Value, ApiError> {
+    let c = controller(state).await;
+    let d = c.diff(name).await?;
+    Ok(json!({
+        "app": name,
+        "revision": d.revision.id,
+        "revision_describe": d.revision.describe,
+        "in_sync": d.plan.in_sync(),
+        // The plan's actions as the CLI prints them: what, and why.
+        "steps": d.plan.actions.iter().map(|a| json!({
+            "text": a.action.to_string(),
+            "verb": a.action.verb(),
+            "reason": a.reason,
+        })).collect::<Vec<_>>(),
+        "plan": d.plan,
+        "comparisons": d.comparisons,
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -478,6 +578,35 @@ async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResult {
         .into_response())
 }
 
+#[derive(Deserialize, Default)]
+struct PinBody {
+    revision: Option<String>,
+}
+
+async fn pin(State(state): St, Path(name): Path<String>, body: Option<Json<PinBody>>) -> ApiResult {
+    let c = controller(&state).await;
+    if c.app_config(&name).is_none() {
+        return Err(bad(
+            StatusCode::NOT_FOUND,
+            format!("app {name} is not configured"),
+        ));
+    }
+    let deployed = state.store.app(&name)?.and_then(|s| s.revision);
+    let Some(revision) = body.and_then(|b| b.0.revision).or(deployed) else {
+        return Err(bad(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("app {name} has no deployed revision to pin; give one (\"revision\")"),
+        ));
+    };
+    state.store.set_pin(&name, Some(&revision))?;
+    c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"ok": true, "pinned": revision})),
+    )
+        .into_response())
+}
+
 async fn refresh(State(state): St, Path(name): Path<String>) -> ApiResult {
     let c = controller(&state).await;
     c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
@@ -605,7 +734,7 @@ async fn reload(State(state): St) -> ApiResult {
 }
 
 /// At most 30 deliveries per provider per 10 s.
-fn rate_limited(state: &ServerState, provider: &str) -> bool {
+pub(crate) fn rate_limited(state: &ServerState, provider: &str) -> bool {
     let mut map = state.limiter.lock().unwrap_or_else(|e| e.into_inner());
     let entry = map
         .entry(provider.to_string())

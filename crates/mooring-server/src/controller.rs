@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
 use crate::render::{process_environment, render, RenderRequest, Rendered};
 use futures_util::StreamExt;
-use mooring_core::{app_health, Health, Plan, ResourceHealth};
+use mooring_core::{app_health, Health, Plan, ResourceHealth, ResourceTree};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, Host, Provider, ReconcileOptions};
 use mooring_store::{
@@ -84,6 +84,13 @@ impl Trigger {
             reply: None,
         }
     }
+}
+
+/// What a sync would do now, and desired against live for every resource.
+pub struct Diff {
+    pub plan: Plan,
+    pub revision: Revision,
+    pub comparisons: Vec<mooring_core::Comparison>,
 }
 
 /// A change pushed to `/api/v1/stream` listeners.
@@ -1019,7 +1026,7 @@ impl Controller {
     }
 
     /// The plan a sync would execute now (a dry run), after rendering the current revision.
-    pub async fn diff(&self, name: &str) -> Result<(Plan, Revision), ControlError> {
+    pub async fn diff(&self, name: &str) -> Result<Diff, ControlError> {
         let app = self
             .apps
             .get(name)
@@ -1042,7 +1049,11 @@ impl Controller {
         let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
             .await
             .map_err(|e| ControlError::Failed(e.to_string()))?;
-        Ok((outcome.plan, revision))
+        Ok(Diff {
+            comparisons: mooring_core::compare(&rendered.project, &outcome.live),
+            plan: outcome.plan,
+            revision,
+        })
     }
 
     /// The app's volumes that its services mount read-write (data that may change).
@@ -1065,15 +1076,16 @@ impl Controller {
         out
     }
 
-    /// Live resources of an app with their health (a fresh observation).
-    pub async fn resources(&self, name: &str) -> Result<Vec<ResourceHealth>, ControlError> {
+    /// The app's resource tree with health and data policies (a fresh observation);
+    /// `None` before its first render.
+    pub async fn resources(&self, name: &str) -> Result<Option<ResourceTree>, ControlError> {
         let app = self
             .apps
             .get(name)
             .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
         let rendered = app.runtime.lock().await.rendered.clone();
         let Some(rendered) = rendered else {
-            return Ok(vec![]);
+            return Ok(None);
         };
         let provider = self
             .providers
@@ -1083,7 +1095,12 @@ impl Controller {
             .observe(&rendered.project)
             .await
             .map_err(|e| ControlError::Failed(e.to_string()))?;
-        Ok(app_health(&rendered.project, &live).1)
+        let policy = mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default();
+        Ok(Some(mooring_core::resource_tree(
+            &rendered.project,
+            &live,
+            policy,
+        )))
     }
 }
 

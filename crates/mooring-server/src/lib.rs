@@ -1,6 +1,6 @@
 //! The reconciler daemon (`mooring serve`): configuration, the control loop
 //! (scheduler, shared fetches, bounded workers, self-heal from Docker events, retries),
-//! the HTTP API with token authentication, webhooks and metrics.
+//! the HTTP API with token authentication, webhooks, metrics and the web UI.
 
 pub mod api;
 pub mod config;
@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod notify;
 pub mod render;
 pub mod serve;
+pub mod ui;

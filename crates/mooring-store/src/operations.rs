@@ -306,6 +306,26 @@ impl Store {
         Ok(ops)
     }
 
+    /// The newest operation of every app, without actions (for overviews: one query).
+    pub fn latest_operations(&self) -> Result<HashMap<String, OperationRecord>, StoreError> {
+        let inner = self.lock();
+        let map = self.err("reading the latest operations");
+        let mut stmt = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {OP_COLUMNS} FROM operations \
+                 WHERE id IN (SELECT MAX(id) FROM operations GROUP BY app)"
+            ))
+            .map_err(&map)?;
+        let rows = stmt.query_map([], op_from_row).map_err(&map)?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let op = row.map_err(&map)?;
+            out.insert(op.app.clone(), op);
+        }
+        Ok(out)
+    }
+
     /// One operation with its actions.
     pub fn operation(&self, id: i64) -> Result<Option<OperationRecord>, StoreError> {
         let mut inner = self.lock();

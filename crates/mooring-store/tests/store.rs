@@ -633,3 +633,24 @@ fn deliveries_are_accepted_once_a_day() {
         .remember_delivery("github", "d-3", 10 * day + 1)
         .unwrap());
 }
+
+#[test]
+fn latest_operations_gives_each_apps_newest() {
+    let (_dir, path) = db();
+    let store = Store::open(&path).unwrap();
+    let a1 = store.begin_operation(&new_op("a", "interval", 1)).unwrap();
+    let b1 = store.begin_operation(&new_op("b", "api", 2)).unwrap();
+    let a2 = store.begin_operation(&new_op("a", "webhook", 3)).unwrap();
+    store.record_action(a2, &action(0, 3)).unwrap();
+    store
+        .finish_operation(a2, OpResult::Failed, Some("boom"), 4)
+        .unwrap();
+    let latest = store.latest_operations().unwrap();
+    assert_eq!(latest.len(), 2);
+    assert_eq!(latest["a"].id, a2);
+    assert_eq!(latest["a"].result, Some(OpResult::Failed));
+    assert_eq!(latest["a"].error.as_deref(), Some("boom"));
+    assert!(latest["a"].actions.is_empty(), "no actions in the summary");
+    assert_eq!(latest["b"].id, b1);
+    assert_ne!(a1, a2);
+}

@@ -58,6 +58,7 @@ fn running(svc: &Service) -> LiveContainer {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
+        restart_count: 0,
     }
 }
 

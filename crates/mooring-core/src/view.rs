@@ -1,0 +1,272 @@
+//! What a person sees of an app beyond the plan: the resource tree (services and their
+//! containers, networks, volumes with their data policy) and the side-by-side
+//! comparison of desired and live, resource by resource. Pure: the CLI, the API and
+//! the web UI all show these same values.
+
+use crate::desired::{DataPolicy, MountKind, Project};
+use crate::health::{app_health, ResourceHealth};
+use crate::live::Live;
+use serde::Serialize;
+
+/// An app's resources as they stand on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceTree {
+    /// One entry per desired service, with its container's state and health.
+    pub services: Vec<ResourceHealth>,
+    pub networks: Vec<NetworkNode>,
+    pub volumes: Vec<VolumeNode>,
+}
+
+/// A network the project declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkNode {
+    /// Docker name.
+    pub name: String,
+    pub exists: bool,
+    pub external: bool,
+    /// The live driver, when it exists.
+    pub driver: Option<String>,
+}
+
+/// A volume the project declares, and what protects its data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeNode {
+    /// Docker name.
+    pub name: String,
+    pub exists: bool,
+    pub external: bool,
+    /// The data policy in force: the volume's own (`x-mooring`) or the app's.
+    pub policy: DataPolicy,
+    /// Services that mount it, with `(ro)` when read-only.
+    pub used_by: Vec<String>,
+}
+
+/// The resource tree of `project` on `live`; `default_policy` is the app's data policy.
+pub fn resource_tree(project: &Project, live: &Live, default_policy: DataPolicy) -> ResourceTree {
+    let networks = project
+        .networks
+        .values()
+        .map(|n| {
+            let l = live.networks.get(&n.name);
+            NetworkNode {
+                name: n.name.clone(),
+                exists: l.is_some(),
+                external: n.external,
+                driver: l.map(|l| l.driver.clone()),
+            }
+        })
+        .collect();
+    let volumes = project
+        .volumes
+        .values()
+        .map(|v| {
+            let used_by = project
+                .services
+                .values()
+                .flat_map(|s| s.mounts.iter().map(move |m| (s, m)))
+                .filter(|(_, m)| m.kind == MountKind::Volume && m.source == v.name)
+                .map(|(s, m)| match m.read_only {
+                    true => format!("{} (ro)", s.name),
+                    false => s.name.clone(),
+                })
+                .collect();
+            VolumeNode {
+                name: v.name.clone(),
+                exists: live.volumes.contains_key(&v.name),
+                external: v.external,
+                policy: v.policy.unwrap_or(default_policy),
+                used_by,
+            }
+        })
+        .collect();
+    ResourceTree {
+        services: app_health(project, live).1,
+        networks,
+        volumes,
+    }
+}
+
+/// One resource's desired and live settings side by side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// `container NAME`, `network NAME`, `volume NAME`.
+    pub resource: String,
+    pub fields: Vec<Field>,
+}
+
+/// One setting: what the repository says and what the host has (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    pub name: String,
+    pub desired: Option<String>,
+    pub live: Option<String>,
+    pub differs: bool,
+}
+
+fn field(name: &str, desired: Option<String>, live: Option<String>) -> Field {
+    Field {
+        name: name.to_string(),
+        differs: desired != live,
+        desired,
+        live,
+    }
+}
+
+fn cpus(nano: i64) -> Option<String> {
+    (nano != 0).then(|| format!("{}", nano as f64 / 1e9))
+}
+
+fn memory(bytes: i64) -> Option<String> {
+    (bytes != 0).then(|| match bytes {
+        b if b % (1 << 30) == 0 => format!("{}g", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}m", b >> 20),
+        b => b.to_string(),
+    })
+}
+
+/// Desired against live for every resource the project declares. Environment
+/// variables are compared for the keys the repository sets (the image adds its own).
+pub fn compare(project: &Project, live: &Live) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for svc in project.services.values() {
+        let name = project.container_name(&svc.name);
+        let c = live.containers.iter().find(|c| c.name == name);
+        let mut fields = vec![
+            field(
+                "state",
+                Some("running".into()),
+                c.map(|c| c.state.as_str().to_string()),
+            ),
+            field(
+                "image",
+                Some(svc.image.clone()),
+                c.map(|c| c.image_ref.clone()),
+            ),
+            field(
+                "restart",
+                Some(svc.restart.clone()),
+                c.map(|c| c.restart.clone()),
+            ),
+            field(
+                "memory",
+                svc.memory.and_then(memory),
+                c.and_then(|c| memory(c.memory)),
+            ),
+            field(
+                "cpus",
+                svc.nano_cpus.and_then(cpus),
+                c.and_then(|c| cpus(c.nano_cpus)),
+            ),
+        ];
+        for (key, value) in &svc.environment {
+            let live_value = c.and_then(|c| {
+                c.env
+                    .iter()
+                    .find_map(|e| e.strip_prefix(key.as_str())?.strip_prefix('='))
+                    .map(str::to_string)
+            });
+            fields.push(field(
+                &format!("env {key}"),
+                Some(value.clone()),
+                live_value,
+            ));
+        }
+        out.push(Comparison {
+            resource: format!("container {name}"),
+            fields,
+        });
+    }
+    for n in project.networks.values() {
+        let l = live.networks.get(&n.name);
+        out.push(Comparison {
+            resource: format!("network {}", n.name),
+            fields: vec![
+                field("exists", Some("yes".into()), Some(yes(l.is_some()))),
+                field(
+                    "driver",
+                    Some(n.driver.clone().unwrap_or_else(|| "bridge".into())),
+                    l.map(|l| l.driver.clone()),
+                ),
+            ],
+        });
+    }
+    for v in project.volumes.values() {
+        let l = live.volumes.get(&v.name);
+        let opts = |m: &std::collections::BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push(Comparison {
+            resource: format!("volume {}", v.name),
+            fields: vec![
+                field("exists", Some("yes".into()), Some(yes(l.is_some()))),
+                field(
+                    "driver",
+                    Some(v.driver.clone().unwrap_or_else(|| "local".into())),
+                    l.map(|l| l.driver.clone()),
+                ),
+                field(
+                    "options",
+                    Some(opts(&v.driver_opts)),
+                    l.map(|l| opts(&l.options)),
+                ),
+            ],
+        });
+    }
+    out
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::ContainerState;
+    use crate::plan::tests_support::{live_for, project_of};
+
+    #[test]
+    fn compare_names_what_differs() {
+        let mut p = project_of(&["a"]);
+        p.services
+            .get_mut("a")
+            .unwrap()
+            .environment
+            .insert("GREETING".into(), "two".into());
+        let mut live = live_for(&p);
+        live.containers[0].env = vec!["PATH=/bin".into(), "GREETING=one".into()];
+        live.containers[0].state = ContainerState::Exited;
+        let cmp = compare(&p, &live);
+        let fields = &cmp[0].fields;
+        let get = |n: &str| fields.iter().find(|f| f.name == n).unwrap();
+        assert!(get("state").differs);
+        assert_eq!(get("state").live.as_deref(), Some("exited"));
+        assert!(get("env GREETING").differs);
+        assert_eq!(get("env GREETING").live.as_deref(), Some("one"));
+        assert!(!get("image").differs);
+        live.containers.clear();
+        let cmp = compare(&p, &live);
+        assert_eq!(cmp[0].fields[0].live, None);
+        assert!(cmp[0].fields.iter().all(|f| f.live.is_none()));
+    }
+
+    #[test]
+    fn tree_shows_policy_and_users() {
+        let p = project_of(&["a"]);
+        let live = live_for(&p);
+        let tree = resource_tree(&p, &live, DataPolicy::Protect);
+        assert_eq!(tree.services.len(), 1);
+        assert_eq!(tree.services[0].state.as_deref(), Some("running"));
+    }
+
+    #[test]
+    fn memory_and_cpus_read_like_compose() {
+        assert_eq!(memory(64 << 20).as_deref(), Some("64m"));
+        assert_eq!(memory(2 << 30).as_deref(), Some("2g"));
+        assert_eq!(memory(0), None);
+        assert_eq!(cpus(500_000_000).as_deref(), Some("0.5"));
+    }
+}

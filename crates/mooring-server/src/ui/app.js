@@ -1,0 +1,194 @@
+// Mooring web UI: live updates from the API's event stream (/api/v1/stream) and the
+// actions, sent to the API's own routes. The server renders every page; this script
+// only fetches a page again and swaps its live part (#live) when the stream says
+// something changed.
+"use strict";
+(() => {
+  const body = document.body;
+  const app = body.dataset.app || null;
+  const live = document.getElementById("live");
+  const conn = document.getElementById("conn");
+  const progress = document.getElementById("progress");
+  let timer = null;
+  let busy = false;
+
+  // Fetches the page again and swaps its live part (and, after an action, the
+  // action bar, whose choices depend on the new state).
+  async function refresh(withActions) {
+    timer = null;
+    if (!live) return;
+    if (busy) { soon(500); return; }
+    busy = true;
+    try {
+      const r = await fetch(location.href, { credentials: "same-origin" });
+      if (r.redirected || r.status === 401) { location.reload(); return; }
+      if (r.ok) {
+        const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+        const fresh = doc.getElementById("live");
+        if (fresh) live.innerHTML = fresh.innerHTML;
+        const bar = document.querySelector("section.actions");
+        const freshBar = doc.querySelector("section.actions");
+        if (withActions === true && bar && freshBar) bar.replaceWith(freshBar);
+        body.dataset.refreshed = String(Date.now());
+      }
+    } catch (_) {
+      // The stream's error handler reports the lost connection.
+    } finally {
+      busy = false;
+    }
+  }
+
+  function soon(ms) {
+    if (!timer) timer = setTimeout(() => refresh(false), ms);
+  }
+
+  function lost(text) {
+    conn.hidden = false;
+    conn.textContent = text;
+    body.dataset.connection = "lost";
+  }
+
+  let stream = null;
+  function connect() {
+    stream = new EventSource("/api/v1/stream");
+    stream.onopen = () => {
+      const was = body.dataset.connection;
+      conn.hidden = true;
+      body.dataset.connection = "live";
+      if (was === "lost") soon(0); // catch up on what was missed
+    };
+    stream.onerror = () => {
+      lost("Connection to the Mooring server lost — showing the last known state; reconnecting…");
+      if (stream.readyState === EventSource.CLOSED) {
+        stream = null;
+        setTimeout(connect, 2000);
+      }
+    };
+    for (const kind of ["app", "operation", "event"]) {
+      stream.addEventListener(kind, (e) => {
+        let data;
+        try { data = JSON.parse(e.data); } catch (_) { return; }
+        if (app && data.app !== app) return;
+        if (kind === "operation") step(data);
+        soon(kind === "app" ? 100 : 400);
+      });
+    }
+  }
+
+  // Progress of a running action: each finished plan action, as the stream reports it.
+  function step(ev) {
+    if (!progress || progress.hidden) return;
+    const list = progress.querySelector("ol");
+    if (!list) return;
+    const a = ev.data && ev.data.action;
+    if (!a) return;
+    const li = document.createElement("li");
+    const what = (a.kind || "").replace(/_/g, " ") + " " + (a.container || a.network || a.volume || a.image || "");
+    li.textContent = what + " — " + (ev.data.error ? "failed: " + ev.data.error : "done in " + Number(ev.data.seconds).toFixed(1) + " s");
+    list.appendChild(li);
+  }
+
+  function show(title, lines) {
+    progress.hidden = false;
+    progress.replaceChildren();
+    const h = document.createElement("strong");
+    h.textContent = title;
+    progress.appendChild(h);
+    progress.appendChild(document.createElement("ol"));
+    for (const l of lines || []) {
+      const p = document.createElement("p");
+      p.textContent = l;
+      progress.appendChild(p);
+    }
+  }
+
+  function finish(result, lines, failed) {
+    const p = document.createElement("p");
+    p.className = failed ? "err" : "";
+    p.dataset.result = failed ? "failed" : "done";
+    p.textContent = result;
+    progress.appendChild(p);
+    for (const l of lines || []) {
+      const w = document.createElement("p");
+      w.className = "warning";
+      w.textContent = l;
+      progress.appendChild(w);
+    }
+  }
+
+  function confirmAction(text, warning) {
+    const dialog = document.getElementById("confirm");
+    document.getElementById("confirm-text").textContent = text;
+    const w = document.getElementById("confirm-warning");
+    w.hidden = !warning;
+    w.textContent = warning || "";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      dialog.returnValue = "cancel";
+      dialog.showModal();
+      document.getElementById("confirm-ok").focus();
+    });
+  }
+
+  async function act(form) {
+    const action = form.dataset.action;
+    const fields = Object.fromEntries(new FormData(form).entries());
+    const message = form.dataset.confirm;
+    if (message && !(await confirmAction(message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : ""), form.dataset.warning))) return;
+    const label = { sync: "Syncing", rollback: "Rolling back", pin: "Pinning", unpin: "Unpinning", refresh: "Refreshing" }[action] || action;
+    show(label + " " + app + "…");
+    body.dataset.action = "running";
+    for (const b of document.querySelectorAll(".actions button")) b.disabled = true;
+    let res, data;
+    try {
+      res = await fetch("/api/v1/apps/" + encodeURIComponent(app) + "/" + action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-mooring-ui": "1" },
+        body: JSON.stringify(fields),
+      });
+      data = await res.json().catch(() => ({}));
+    } catch (e) {
+      finish("The request failed: " + e, [], true);
+      body.dataset.action = "failed";
+      return;
+    }
+    const warnings = data.data_warning ? [data.data_warning.message] : [];
+    if (data.data_warning && data.data_warning.backups && data.data_warning.backups.length) {
+      warnings.push("Backups of that time: " + data.data_warning.backups.map((b) => b.id).join(", "));
+    }
+    if (res.ok && data.ok !== false) {
+      const st = data.status ? " — now " + data.status.sync + ", " + data.status.health : "";
+      finish(label.replace(/ing$/, "") + " done" + st + ".", warnings, false);
+      body.dataset.action = "done";
+    } else {
+      finish("Failed: " + (data.error || res.status + " " + res.statusText), warnings, true);
+      body.dataset.action = "failed";
+    }
+    // The buttons come back with the refreshed page.
+    await refresh(true);
+  }
+
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form.action");
+    if (!form) return;
+    e.preventDefault();
+    act(form);
+  });
+
+  // Filters apply as they change, keeping the address shareable.
+  const filters = document.querySelector("form.filters");
+  if (filters) {
+    let t = null;
+    const apply = () => {
+      const q = new URLSearchParams(new FormData(filters));
+      for (const [k, v] of [...q.entries()]) if (!v) q.delete(k);
+      history.replaceState(null, "", "/" + (q.toString() ? "?" + q : ""));
+      refresh(false);
+    };
+    filters.addEventListener("change", apply);
+    filters.addEventListener("input", () => { clearTimeout(t); t = setTimeout(apply, 250); });
+  }
+
+  if (conn) connect();
+})();

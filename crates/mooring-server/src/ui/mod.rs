@@ -1,0 +1,297 @@
+//! The web UI: server-rendered HTML pages over the same values the JSON API serves
+//! (`api::apps_value`, `api::app_value`, `api::diff_value`, the operations of the
+//! store), a stylesheet and a small script for live updates (the API's event stream)
+//! and actions (the API's own routes). Every asset is served by the binary.
+//!
+//! Log-in: a token (`mooring token create`) posted to `/login` becomes an `HttpOnly`,
+//! `SameSite=Strict` session cookie; the authorization middleware accepts it where it
+//! accepts a bearer token, with the same roles. A change made with the cookie must also
+//! carry the `x-mooring-ui` header, which another site's form or script cannot send.
+
+mod pages;
+
+use crate::api::{self, rate_limited, ApiError, ServerState, St};
+use axum::extract::{Path, Query, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use mooring_store::{now_ms, Role};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The session cookie's name.
+const COOKIE: &str = "mooring_session";
+/// Sent by the UI's script on every change it asks for.
+const UI_HEADER: &str = "x-mooring-ui";
+
+const CSS: &str = include_str!("app.css");
+const JS: &str = include_str!("app.js");
+
+/// The UI's routes (their roles are in `api::ROUTES`).
+pub(crate) fn routes() -> Router<Arc<ServerState>> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/apps/{name}", get(app_page))
+        .route("/apps/{name}/diff", get(diff_page))
+        .route("/apps/{name}/history", get(history_page))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/ui/{asset}", get(asset))
+}
+
+/// The token in the session cookie, if any.
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads are always fine; a change through the cookie needs the UI's header.
+pub(crate) fn same_origin_request(req: &Request) -> bool {
+    req.method() == axum::http::Method::GET
+        || req.method() == axum::http::Method::HEAD
+        || req.headers().contains_key(UI_HEADER)
+}
+
+/// Sends a browser to the log-in form, coming back to `uri` afterwards.
+pub(crate) fn to_login(uri: &Uri) -> Response {
+    let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Redirect::to(&format!("/login?next={}", encode(back))).into_response()
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Where to go after logging in: a path on this server only (no `//host`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+/// A whole page.
+fn page(ctx: &pages::Page, content: maud::Markup) -> Response {
+    let body = pages::layout(ctx, content).into_string();
+    ([(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
+}
+
+fn error_page(status: StatusCode, role: Role, message: &str) -> Response {
+    let ctx = pages::Page::new("Error", role, None);
+    (
+        status,
+        Html(pages::layout(&ctx, pages::error(message)).into_string()),
+    )
+        .into_response()
+}
+
+impl ApiError {
+    fn into_page(self, role: Role) -> Response {
+        error_page(self.0, role, &self.1)
+    }
+}
+
+/// Filters of the overview (all optional).
+#[derive(Deserialize, Default)]
+pub(crate) struct Filter {
+    pub q: Option<String>,
+    pub sync: Option<String>,
+    pub health: Option<String>,
+    pub host: Option<String>,
+}
+
+async fn overview(
+    state: St,
+    Extension(role): Extension<Role>,
+    Query(filter): Query<Filter>,
+) -> Response {
+    match api::apps_value(&state).await {
+        Ok(apps) => {
+            let ctx = pages::Page::new("Apps", role, None);
+            let live = pages::overview(&apps, &filter, now_ms());
+            page(&ctx, pages::overview_frame(&apps, &filter, live))
+        }
+        Err(e) => e.into_page(role),
+    }
+}
+
+async fn app_page(
+    state: St,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+) -> Response {
+    match api::app_value(&state, &name).await {
+        Ok(app) => {
+            let ctx = pages::Page::new(&name, role, Some(&name));
+            let live = pages::app(&app, now_ms());
+            page(
+                &ctx,
+                pages::app_frame(&app, &ctx, pages::Tab::Overview, live),
+            )
+        }
+        Err(e) => e.into_page(role),
+    }
+}
+
+async fn diff_page(
+    state: St,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+) -> Response {
+    let app = match api::app_value(&state, &name).await {
+        Ok(app) => app,
+        Err(e) => return e.into_page(role),
+    };
+    let ctx = pages::Page::new(&format!("Diff · {name}"), role, Some(&name));
+    let live = match api::diff_value(&state, &name).await {
+        Ok(diff) => pages::diff(&diff),
+        Err(e) => pages::error(&e.1),
+    };
+    page(&ctx, pages::app_frame(&app, &ctx, pages::Tab::Diff, live))
+}
+
+async fn history_page(
+    state: St,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+) -> Response {
+    let app = match api::app_value(&state, &name).await {
+        Ok(app) => app,
+        Err(e) => return e.into_page(role),
+    };
+    let ops = match state.store.operations(Some(&name), 100, None) {
+        Ok(ops) => serde_json::json!(ops),
+        Err(e) => return ApiError::from(e).into_page(role),
+    };
+    let ctx = pages::Page::new(&format!("History · {name}"), role, Some(&name));
+    let live = pages::history(&ops, now_ms());
+    page(
+        &ctx,
+        pages::app_frame(&app, &ctx, pages::Tab::History, live),
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct Next {
+    next: Option<String>,
+}
+
+async fn login_form(Query(q): Query<Next>) -> Response {
+    let next = safe_next(q.next.as_deref());
+    Html(pages::login(&next, None).into_string()).into_response()
+}
+
+#[derive(Deserialize)]
+struct Login {
+    token: String,
+    next: Option<String>,
+}
+
+async fn login(state: St, Form(form): Form<Login>) -> Response {
+    let next = safe_next(form.next.as_deref());
+    let refuse = |status: StatusCode, message: &str| {
+        (
+            status,
+            Html(pages::login(&next, Some(message)).into_string()),
+        )
+            .into_response()
+    };
+    if rate_limited(&state, "login") {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts; wait ten seconds.",
+        );
+    }
+    let token = form.token.trim();
+    let valid = !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    match valid.then(|| state.store.authenticate(token, now_ms())) {
+        Some(Ok(Some(_))) => {
+            let cookie = format!(
+                "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000"
+            );
+            let mut r = Redirect::to(&next).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Some(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        _ => refuse(
+            StatusCode::UNAUTHORIZED,
+            "Unknown or revoked token. Create one with `mooring token create --role viewer|operator|admin`.",
+        ),
+    }
+}
+
+async fn logout() -> Response {
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("mooring_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
+
+async fn asset(Path(asset): Path<String>) -> Response {
+    let (body, kind) = match asset.as_str() {
+        "app.css" => (CSS, "text/css; charset=utf-8"),
+        "app.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_server() {
+        assert_eq!(safe_next(Some("/apps/x?y=1")), "/apps/x?y=1");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(encode("/apps/a b?x=1&y"), "/apps/a%20b%3Fx%3D1%26y");
+    }
+
+    #[test]
+    fn session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; mooring_session=mrg_abc; b=2"),
+        );
+        assert_eq!(session_token(&h).as_deref(), Some("mrg_abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("mooring_session="));
+        assert_eq!(session_token(&h), None);
+    }
+}
