@@ -1,9 +1,11 @@
 //! Test support shared by Mooring's integration tests. Everything here drives real
 //! components: the `git` CLI and `git daemon`, `svnadmin`/`svn` and `svnserve`,
 //! `hg` and `hg serve` (all on 127.0.0.1), `gpg` and `ssh-keygen` for signing keys,
-//! and the machine's Docker daemon through the `docker` CLI. Missing tools make
+//! the machine's Docker daemon through the `docker` CLI, and headless Chromium through
+//! `chromedriver` for the web UI. Missing tools make
 //! tests fail, never skip.
 
+pub mod browser;
 pub mod docker;
 pub mod git;
 pub mod hg;

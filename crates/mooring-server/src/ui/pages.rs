@@ -514,8 +514,9 @@ pub(crate) fn app(a: &Value, now: i64) -> Markup {
                         ul { li data-container=(text(r, "container")) {
                             span.kind { "container" } " " code { (text(r, "container")) } " "
                             (health_badge(text(r, "health")))
-                            " " span.state { (r["state"].as_str().unwrap_or("absent")) }
-                            " · " (text(r, "message"))
+                            @let state = r["state"].as_str().unwrap_or("absent");
+                            " " span.state { (state) }
+                            @if text(r, "message") != state { " · " (text(r, "message")) }
                             " · restarts " (r["restarts"].as_i64().unwrap_or(0))
                             " · image " code { (text(r, "image")) }
                         } }

@@ -1,0 +1,319 @@
+//! The web UI in a real browser: headless Chromium through chromedriver (WebDriver,
+//! driven by fantoccini) against a real `mooring serve` with real apps on the machine's
+//! Docker and a Git repository served by `git daemon`. Screenshots of the main pages
+//! land in `target/ui-screenshots/`.
+
+mod common;
+use common::daemon::{wait_until, Server};
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use mooring_testkit::browser::{is_png, save_screenshot, Chromedriver};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn browser(driver: &Chromedriver, width: u32, height: u32) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "binary": driver.chromium, "args": Chromedriver::args(width, height) }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session through chromedriver")
+}
+
+/// Runs `script` (a function body returning a value) in the page.
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Waits until `script` returns `true` in the page.
+async fn until(c: &Client, secs: u64, what: &str, script: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if js(c, script).await == Value::Bool(true) {
+            return;
+        }
+        // Docker adding or removing a bridge (any test's network) makes Chromium abort
+        // the navigation under way with ERR_NETWORK_CHANGED: load it again.
+        if js(c, "return document.body.innerText.includes('ERR_NETWORK_CHANGED')").await
+            == Value::Bool(true)
+        {
+            c.refresh().await.unwrap();
+            continue;
+        }
+        if Instant::now() > deadline {
+            let body = js(c, "return document.body.innerText").await;
+            panic!("timed out waiting for {what}; the page says:\n{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Opens `path` and waits until its live part is there.
+async fn open(c: &Client, s: &Server, path: &str) {
+    c.goto(&s.url(path)).await.unwrap();
+    until(c, 20, path, "return !!document.getElementById('live')").await;
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let path = save_screenshot(name, &png);
+    assert!(is_png(&path), "{} is not a PNG", path.display());
+}
+
+async fn login(c: &Client, s: &Server, token: &str, then: &str) {
+    c.goto(&s.url(then)).await.unwrap();
+    until(c, 20, "the log-in form", "return !!document.getElementById('token')").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/login", "an anonymous visit is sent to the log-in form");
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.card button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        10,
+        "the page asked for before logging in",
+        &format!("return location.pathname === {then:?} && !!document.getElementById('live')"),
+    )
+    .await;
+}
+
+/// Confirms the dialog an action opens.
+async fn confirm(c: &Client) {
+    until(c, 5, "the confirmation dialog", "return document.getElementById('confirm').open").await;
+    c.find(Locator::Css("#confirm-ok"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+fn cell(app: &str, attr: &str) -> String {
+    format!("document.querySelector('tr[data-app=\"{app}\"] [data-{attr}]')?.dataset.{attr}")
+}
+
+fn env_of(container: &str) -> String {
+    let out = docker_output(&[
+        "inspect",
+        "--format",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        container,
+    ]);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_shows_live_state_and_runs_actions() {
+    let manual = TestApp::new("uim");
+    let healed = TestApp::new("uih");
+    let repo = Repo::new("ui");
+    repo.write("manual/compose.yaml", &demo_compose(&manual.name, "one"))
+        .write("manual/site/index.html", "manual")
+        .write("healed/compose.yaml", &demo_compose(&healed.name, "one"))
+        .write("healed/site/index.html", "healed");
+    let first = repo.commit("first revision");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {m}\n    source: {{ git: {url}, ref: main, path: manual }}\n    sync: {{ auto: false, self_heal: false, interval: 1h }}\n  - name: {h}\n    source: {{ git: {url}, ref: main, path: healed }}\n    sync: {{ interval: 1h }}\n",
+            m = manual.name,
+            h = healed.name
+        ),
+    );
+    wait_until(60, "the auto app's first sync", || {
+        s.app(&healed.name)["sync"] == "Synced"
+    });
+    let operator = s.token("operator");
+    let viewer = s.token("viewer");
+    let driver = Chromedriver::start();
+    let c = browser(&driver, 1400, 1000).await;
+
+    // Log in; the overview lists both apps with their status.
+    login(&c, &s, &operator, "/").await;
+    until(&c, 10, "both rows", &format!(
+        "return {} === 'Healthy' && {} === 'OutOfSync'",
+        cell(&healed.name, "health"),
+        cell(&manual.name, "sync")
+    ))
+    .await;
+    let counts = js(&c, "return document.querySelector('.counts').innerText").await;
+    assert!(counts.as_str().unwrap().contains("2 apps"), "{counts}");
+    shot(&c, "overview-1400").await;
+
+    // The manual app: first deploy from its page, with progress shown live.
+    open(&c, &s, &format!("/apps/{}", manual.name)).await;
+    c.find(Locator::Css("form[data-action=sync] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    confirm(&c).await;
+    until(&c, 90, "the sync to finish", "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'").await;
+    let progress = js(&c, "return document.getElementById('progress').innerText").await;
+    assert!(
+        progress.as_str().unwrap().contains("create container"),
+        "progress names the actions: {progress}"
+    );
+    until(&c, 10, "Synced on the app page", "return document.querySelector('#live .status [data-sync]').dataset.sync === 'Synced'").await;
+    let page = js(&c, "return document.getElementById('live').innerText").await;
+    let page = page.as_str().unwrap().to_lowercase();
+    for expected in [
+        "service web",
+        &manual.container("web"),
+        "restarts 0",
+        "volumes (data)",
+        "protect",
+        "revisions",
+    ] {
+        assert!(page.contains(expected), "app page lacks {expected}:\n{page}");
+    }
+    shot(&c, "app-1400").await;
+
+    // A `docker stop` shows on the open overview without a reload.
+    open(&c, &s, "/").await;
+    until(&c, 10, "the overview", &format!("return {} === 'Synced'", cell(&manual.name, "sync"))).await;
+    js(&c, "window.__noReload = 42; return true").await;
+    docker(&["stop", "-t", "1", &manual.container("web")]);
+    until(&c, 20, "the stopped app to turn Degraded and OutOfSync", &format!(
+        "return {} === 'Degraded' && {} === 'OutOfSync'",
+        cell(&manual.name, "health"),
+        cell(&manual.name, "sync")
+    ))
+    .await;
+    // Self-heal: the other app's stopped container comes back, and the page says so.
+    docker(&["stop", "-t", "1", &healed.container("web")]);
+    until(&c, 30, "self-heal to show as the latest operation", &format!(
+        "const r = document.querySelector('tr[data-app=\"{}\"]'); return r.innerText.includes('drift') && {} === 'Healthy'",
+        healed.name,
+        cell(&healed.name, "health")
+    ))
+    .await;
+    assert_eq!(js(&c, "return window.__noReload").await, json!(42), "no reload");
+    assert!(
+        docker_output(&["inspect", "-f", "{{.State.Running}}", &healed.container("web")])
+            .stdout
+            .starts_with(b"true")
+    );
+
+    // A push shows as a pending change on the diff page.
+    repo.write("manual/compose.yaml", &demo_compose(&manual.name, "two"));
+    repo.commit("second revision");
+    open(&c, &s, &format!("/apps/{}/diff", manual.name)).await;
+    let diff = js(&c, "return document.getElementById('live').innerText").await;
+    let diff = diff.as_str().unwrap();
+    assert!(diff.contains(&format!("recreate container {}", manual.container("web"))), "{diff}");
+    assert!(diff.contains("env GREETING"), "{diff}");
+    let row = js(&c, "const r = [...document.querySelectorAll('tr.differs')].find(r => r.innerText.includes('env GREETING')); return r ? r.innerText : null").await;
+    let row = row.as_str().unwrap_or_default().to_string();
+    assert!(row.contains("two") && row.contains("one"), "desired two, live one: {row}");
+    shot(&c, "diff-1400").await;
+
+    // Sync to the push, then roll back to the first revision from the page.
+    open(&c, &s, &format!("/apps/{}", manual.name)).await;
+    c.find(Locator::Css("form[data-action=sync] button")).await.unwrap().click().await.unwrap();
+    confirm(&c).await;
+    until(&c, 90, "the second sync", "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'").await;
+    assert!(env_of(&manual.container("web")).contains("GREETING=two"));
+    open(&c, &s, &format!("/apps/{}", manual.name)).await;
+    c.find(Locator::Css("form[data-action=rollback] select"))
+        .await
+        .unwrap()
+        .select_by_value(&first)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[data-action=rollback] button")).await.unwrap().click().await.unwrap();
+    until(&c, 5, "the dialog", "return document.getElementById('confirm').open").await;
+    let warning = js(&c, "return document.getElementById('confirm-warning').innerText").await;
+    assert!(
+        warning.as_str().unwrap().contains("changes containers, not data"),
+        "the rollback warns about data: {warning}"
+    );
+    shot(&c, "rollback-confirm-1400").await;
+    confirm(&c).await;
+    until(&c, 90, "the rollback", "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'").await;
+    assert!(env_of(&manual.container("web")).contains("GREETING=one"));
+    until(&c, 10, "the pinned mark", "return document.getElementById('live').innerText.includes('pinned')").await;
+    assert!(
+        s.app(&manual.name)["pinned"].as_str().is_some_and(|p| p == first),
+        "pinned to the first revision"
+    );
+
+    // History: every operation with its actions and reasons.
+    open(&c, &s, &format!("/apps/{}/history", manual.name)).await;
+    let history = js(&c, "return document.getElementById('live').innerText").await;
+    let history = history.as_str().unwrap();
+    assert!(history.contains("rollback") && history.contains("succeeded"), "{history}");
+    js(&c, "document.querySelectorAll('details').forEach(d => d.open = true); return true").await;
+    let history = js(&c, "return document.getElementById('live').innerText").await;
+    assert!(history.as_str().unwrap().contains("recreate container"), "{history}");
+    shot(&c, "history-1400").await;
+
+    // At 390 px the overview fits without sideways scrolling.
+    c.set_window_size(390, 844).await.unwrap();
+    open(&c, &s, "/").await;
+    until(&c, 10, "the narrow overview", "return !!document.querySelector('tr[data-app]')").await;
+    let overflow = js(&c, "return document.documentElement.scrollWidth - window.innerWidth").await;
+    assert!(overflow.as_i64().unwrap() <= 0, "horizontal overflow at 390 px: {overflow}");
+    shot(&c, "overview-390").await;
+    open(&c, &s, &format!("/apps/{}", manual.name)).await;
+    shot(&c, "app-390").await;
+    c.set_window_size(1400, 1000).await.unwrap();
+
+    // A viewer sees no action buttons, and the server refuses a forged action.
+    open(&c, &s, "/").await;
+    c.find(Locator::Css("header form button")).await.unwrap().click().await.unwrap();
+    until(&c, 10, "the log-in form", "return location.pathname === '/login'").await;
+    login(&c, &s, &viewer, &format!("/apps/{}", manual.name)).await;
+    assert_eq!(
+        js(&c, "return document.querySelectorAll('section.actions, form.action').length").await,
+        json!(0),
+        "a viewer gets no action buttons"
+    );
+    let forged = |header: bool| {
+        format!(
+            "const done = arguments[0]; fetch('/api/v1/apps/{}/sync', {{method: 'POST', credentials: 'same-origin', headers: {{'content-type': 'application/json'{}}}, body: '{{}}'}}).then(r => done(r.status), e => done(String(e)));",
+            manual.name,
+            if header { ", 'x-mooring-ui': '1'" } else { "" }
+        )
+    };
+    let status = c.execute_async(&forged(true), vec![]).await.unwrap();
+    assert_eq!(status, json!(403), "a viewer's action is refused");
+    // Without the UI's header even an operator's cookie changes nothing (CSRF).
+    let (code, _) = s.call("POST", &format!("/api/v1/apps/{}/sync", manual.name), None, None);
+    assert_eq!(code, 401);
+    let status = c.execute_async(&forged(false), vec![]).await.unwrap();
+    assert_eq!(status, json!(403), "a cookie without the UI header is refused");
+
+    // The page says when the connection is lost, and recovers.
+    open(&c, &s, "/").await;
+    until(&c, 10, "a live stream", "return document.body.dataset.connection === 'live'").await;
+    let mut child = s.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    until(&c, 15, "the lost-connection banner", "const b = document.getElementById('conn'); return !b.hidden && b.innerText.includes('lost')").await;
+    shot(&c, "connection-lost-1400").await;
+    s.spawn();
+    until(&c, 30, "the stream to come back", "return document.getElementById('conn').hidden && document.body.dataset.connection === 'live'").await;
+
+    c.close().await.unwrap();
+}
