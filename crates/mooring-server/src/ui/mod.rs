@@ -38,6 +38,19 @@ pub(crate) fn routes() -> Router<Arc<ServerState>> {
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/ui/{asset}", get(asset))
+        .layer(axum::middleware::from_fn(server_timing))
+}
+
+/// Says how long the server took (`Server-Timing: total;dur=MS`): browsers' developer
+/// tools show it, and `bench/ui.py` reads it.
+async fn server_timing(req: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut r = next.run(req).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("total;dur={ms:.2}")) {
+        r.headers_mut().insert("server-timing", v);
+    }
+    r
 }
 
 /// The token in the session cookie, if any.
@@ -225,8 +238,13 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    match valid.then(|| state.store.authenticate(token, now_ms())) {
-        Some(Ok(Some(_))) => {
+    let known = if valid {
+        state.store.authenticate(token, now_ms()).map(|t| t.is_some())
+    } else {
+        Ok(false)
+    };
+    match known {
+        Ok(true) => {
             let cookie = format!(
                 "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000"
             );
@@ -236,8 +254,8 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
             }
             r
         }
-        Some(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        _ => refuse(
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Ok(false) => refuse(
             StatusCode::UNAUTHORIZED,
             "Unknown or revoked token. Create one with `mooring token create --role viewer|operator|admin`.",
         ),
