@@ -1,12 +1,13 @@
 //! Test support shared by Mooring's integration tests. Everything here drives real
 //! components: the `git` CLI and `git daemon`, `svnadmin`/`svn` and `svnserve`,
-//! `hg` and `hg serve` (all on 127.0.0.1), `gpg` and `ssh-keygen` for signing keys,
-//! and the machine's Docker daemon through the `docker` CLI. Missing tools make
-//! tests fail, never skip.
+//! `hg` and `hg serve` (all on 127.0.0.1), OpenSSH's `sshd` on 127.0.0.1 for the
+//! SSH transports, `gpg` and `ssh-keygen` for keys, and the machine's Docker daemon
+//! through the `docker` CLI. Missing tools make tests fail, never skip.
 
 pub mod docker;
 pub mod git;
 pub mod hg;
 pub mod http;
 pub mod signing;
+pub mod ssh;
 pub mod svn;

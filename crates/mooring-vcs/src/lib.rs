@@ -15,7 +15,9 @@
 //! any path has at an already fetched revision;
 //! [`Cache::checkout`] materializes (part of) that revision as a [`Snapshot`];
 //! [`Cache::verify`] checks Git signatures against a [`VerifyPolicy`].
-//! [`Cache::with_credentials`] attaches a user name and password or token.
+//! [`Cache::with_credentials`] attaches a user name and password or token, and for
+//! SSH transports a private key ([`SshKey`]) and the host keys to trust
+//! ([`KnownHosts`]).
 //!
 //! Every tool is driven through its command line (`git`, `svn`, `hg`, `gpg`) with
 //! argument vectors, never a shell, so their transports work. None of them
@@ -24,7 +26,9 @@
 //! hooks), Subversion externals and Mercurial subrepositories are never fetched.
 //! URLs are always redacted ([`redact_url`]) before they appear in errors or
 //! `Debug`/`Display` output, and so is every tool's stderr; configured passwords
-//! never reach a command line, a cache folder name or a message.
+//! and keys never reach a command line, a cache folder name or a message (a key
+//! given as a value is a private temporary file while one command runs). SSH host
+//! keys are always checked.
 //!
 //! On-disk layout under `<data_dir>/sources/`:
 //! ```text
@@ -55,12 +59,13 @@ mod poll_tests;
 mod redact;
 mod run;
 mod spec;
+mod ssh;
 mod svn;
 mod tree;
 mod verify;
 
 pub use cache::{Cache, Revision, Snapshot};
-pub use credentials::Credentials;
+pub use credentials::{Credentials, KnownHosts, SshKey};
 pub use error::SourceError;
 pub use redact::redact_url;
 pub use spec::SourceSpec;
