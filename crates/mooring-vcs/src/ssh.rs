@@ -113,17 +113,32 @@ impl SshCommand {
     /// Replaces the temporary key path in `text`.
     fn scrub_text(&self, text: &str) -> String {
         match &self.temp_path {
-            Some(path) => text.replace(path.as_str(), HIDDEN_KEY_PATH),
+            Some(dir) => text
+                .replace(&format!("{dir}/key"), HIDDEN_KEY_PATH)
+                .replace(dir.as_str(), HIDDEN_KEY_PATH),
             None => text.to_string(),
         }
     }
 
-    /// Replaces the temporary key path in a tool's stderr.
+    /// Replaces the temporary key path in a tool's stderr, and drops the `@@@@`
+    /// frame of ssh's host-key warning (its text stays).
     pub(crate) fn scrub(&self, out: &mut Output) {
-        if self.temp_path.is_some() {
-            let text = self.scrub_text(&String::from_utf8_lossy(&out.stderr));
-            out.stderr = text.into_bytes();
+        let text = String::from_utf8_lossy(&out.stderr);
+        let banner = |line: &str| line.trim_start_matches("remote:").trim().starts_with("@@@");
+        if self.temp_path.is_none() && !text.lines().any(banner) {
+            return;
         }
+        let kept: Vec<String> = text
+            .lines()
+            .filter(|l| !banner(l))
+            .map(
+                |l| match l.trim().strip_prefix('@').and_then(|l| l.strip_suffix('@')) {
+                    Some(inner) => inner.trim().to_string(),
+                    None => l.to_string(),
+                },
+            )
+            .collect();
+        out.stderr = self.scrub_text(&kept.join("\n")).into_bytes();
     }
 }
 
@@ -241,7 +256,8 @@ pub(crate) fn failure_hint(stderr: &str, credentials: Option<&Credentials>) -> O
         || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
         || stderr.contains("host key is known")
     {
-        let changed = stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED");
+        let changed = stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+            || stderr.contains("has changed and you have requested strict checking");
         let file = match credentials.and_then(|c| c.known_hosts.as_ref()) {
             Some(KnownHosts::File(path)) => format!("the known_hosts file {}", path.display()),
             _ => "your known_hosts file (or set `known_hosts` for this source)".to_string(),
@@ -307,7 +323,21 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&file), 0o600);
         assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{KEY}\n"));
-        let shown = cmd.scrub_text(&format!("Load key \"{}\": invalid format", file.display()));
+        let mut out = std::process::Command::new("true").output().unwrap();
+        out.stderr = format!(
+            "@@@@@@@@\n@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @\nLoad key \"{}\": invalid format",
+            file.display()
+        )
+        .into_bytes();
+        cmd.scrub(&mut out);
+        let shown = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            shown,
+            format!(
+                "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!\n\
+                 Load key \"{HIDDEN_KEY_PATH}\": invalid format"
+            )
+        );
         assert!(!shown.contains(&dir.display().to_string()), "{shown}");
         assert!(shown.contains(HIDDEN_KEY_PATH), "{shown}");
         drop(cmd);
