@@ -32,6 +32,7 @@ use std::sync::OnceLock;
 
 use crate::credentials::{percent_encode, Credentials};
 use crate::error::SourceError;
+use crate::info::{message, non_empty, RevisionInfo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, stderr_excerpt};
 use crate::ssh::{failure_hint, SshCommand};
@@ -495,6 +496,40 @@ impl Repo {
                  check the id and that it was pushed",
                 self.stderr_of(&out)
             ),
+        })
+    }
+
+    /// Author, author time and whole message of `commit` (a full id in the cache
+    /// repository), from one local `git log`.
+    pub(crate) fn revision_info(&self, commit: &str) -> Result<RevisionInfo, SourceError> {
+        let text = self.run(
+            "log",
+            &[
+                "-c",
+                "log.showSignature=false",
+                "log",
+                "-1",
+                "--no-walk",
+                "--format=%aN%x00%aE%x00%at%x00%B",
+                commit,
+                "--",
+            ],
+        )?;
+        let mut parts = text.splitn(4, '\0');
+        let (name, email, time, body) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let author = match (non_empty(name), non_empty(email)) {
+            (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
+            (n, e) => n.or(e),
+        };
+        Ok(RevisionInfo {
+            author,
+            time_ms: time.trim().parse::<i64>().ok().map(|s| s * 1000),
+            message: Some(message(body)),
         })
     }
 

@@ -37,6 +37,7 @@ use crate::cache::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
 use crate::credentials::Credentials;
 use crate::dir::{short_sha256, to_hex};
 use crate::error::{name_list, SourceError};
+use crate::info::{message, non_empty, RevisionInfo};
 use crate::lock::DirLock;
 use crate::memo::{Facts, Memo};
 use crate::redact::redact_url;
@@ -602,6 +603,61 @@ fn node_of(repo: &HgRepo<'_>, revision: &Revision) -> Result<String, SourceError
         });
     }
     Ok(node)
+}
+
+/// Author, date and description of a changeset in the cache repository, from one
+/// local `hg log` (no network).
+pub(crate) fn revision_info(
+    root: &Path,
+    url: &str,
+    revision: &Revision,
+    credentials: Option<&Credentials>,
+) -> Result<RevisionInfo, SourceError> {
+    validate_hg_url(url)?;
+    let repo = HgRepo {
+        dir: base_dir(root, url).join("repo"),
+        url,
+        credentials,
+    };
+    let node = node_of(&repo, revision)?;
+    let not_fetched = || SourceError::CommitNotFound {
+        url: repo.shown_url(),
+        commit: node.clone(),
+        detail: "it is not in the local cache; fetch the source first".to_string(),
+    };
+    if !repo.exists() {
+        return Err(not_fetched());
+    }
+    // A user name cannot hold a newline (hg refuses it), the date is one line.
+    let out = repo.run(&[
+        "log",
+        "--rev",
+        &node,
+        "--template",
+        "{author}\n{date|hgdate}\n{desc}",
+    ])?;
+    if !out.status.success() {
+        if unknown_revision(&out) {
+            return Err(not_fetched());
+        }
+        return Err(repo.failure("log", &out, ""));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.splitn(3, '\n');
+    let (author, date, desc) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let seconds = date
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse::<i64>().ok());
+    Ok(RevisionInfo {
+        author: non_empty(author),
+        time_ms: seconds.map(|s| s * 1000),
+        message: Some(message(desc)),
+    })
 }
 
 /// Archives `path` of the changeset into an immutable snapshot.

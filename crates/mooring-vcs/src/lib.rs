@@ -14,7 +14,9 @@
 //! [`Cache::path_tree`] tells, without fetching again, the [`tree`](Revision::tree)
 //! any path has at an already fetched revision;
 //! [`Cache::checkout`] materializes (part of) that revision as a [`Snapshot`];
-//! [`Cache::verify`] checks Git signatures against a [`VerifyPolicy`].
+//! [`Cache::verify`] checks Git signatures against a [`VerifyPolicy`];
+//! [`Cache::revision_info`] tells who made a revision, when and why
+//! ([`RevisionInfo`]).
 //! [`Cache::with_credentials`] attaches a user name and password or token, and for
 //! SSH transports a private key ([`SshKey`]) and the host keys to trust
 //! ([`KnownHosts`]).
@@ -52,6 +54,7 @@ mod dir;
 mod error;
 mod git;
 mod hg;
+mod info;
 mod lock;
 mod memo;
 #[cfg(test)]
@@ -67,6 +70,7 @@ mod verify;
 pub use cache::{Cache, Revision, Snapshot};
 pub use credentials::{Credentials, KnownHosts, SshKey};
 pub use error::SourceError;
+pub use info::RevisionInfo;
 pub use redact::redact_url;
 pub use spec::SourceSpec;
 pub use tree::sync_tree;

@@ -35,6 +35,7 @@ use crate::cache::{build_snapshot, path_key, Revision, Snapshot};
 use crate::credentials::{percent_encode, Credentials};
 use crate::dir::short_sha256;
 use crate::error::{name_list, SourceError};
+use crate::info::{self, message, non_empty, rfc3339_utc_ms, xml_element, RevisionInfo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, spawn_error, stderr_excerpt};
 use crate::spec::{parse_svn_ref, validate_svn_url, SvnRef, SVN_DEFAULT_REF};
@@ -476,6 +477,43 @@ fn recorded_peg(base: &Path, r: &SvnRef, path: &str, rev: &str) -> Option<String
         }
         candidate = candidate.rsplit_once('/').map_or("", |(parent, _)| parent);
     }
+}
+
+/// Author, time and message of `revision`: one `svn log -r REV --xml` of the source
+/// URL pegged at the revision, kept in `svn/<key>/info/<rev>` (it never changes).
+pub(crate) fn revision_info(
+    root: &Path,
+    url: &str,
+    revision: &Revision,
+    credentials: Option<&Credentials>,
+) -> Result<RevisionInfo, SourceError> {
+    validate_svn_url(url)?;
+    let svn = Svn::new(url, credentials);
+    let rev = revision_number(&svn, revision)?;
+    let file = base_dir(root, url).join("info").join(rev);
+    if let Some(info) = info::load(&file) {
+        return Ok(info);
+    }
+    let target = format!("{}@{rev}", svn.url_of("", ""));
+    let out = svn.run(&["log", "--xml", "-r", rev, "--", &target])?;
+    if !out.status.success() {
+        return Err(svn.failure("log", &out));
+    }
+    let xml = String::from_utf8_lossy(&out.stdout);
+    if !xml.contains("<logentry") {
+        return Err(SourceError::InvalidRevision {
+            revision: revision.id.clone(),
+            location: svn.shown_url(),
+            reason: "svn log shows no such revision for this URL".to_string(),
+        });
+    }
+    let found = RevisionInfo {
+        author: xml_element(&xml, "author").and_then(|a| non_empty(&a)),
+        time_ms: xml_element(&xml, "date").and_then(|d| rfc3339_utc_ms(&d)),
+        message: xml_element(&xml, "msg").map(|m| message(&m)),
+    };
+    info::store(&file, &found);
+    Ok(found)
 }
 
 /// Exports `path` under the ref at `revision` into an immutable snapshot.
