@@ -42,6 +42,7 @@
 //! hg/<sha256(url)[..16]>/repo                            Mercurial cache repository
 //! hg/<sha256(url)[..16]>/{url.txt,lock/,snapshots/<node>/<pathkey>/,meta/<node>/<pathkey>}
 //! svn/<sha256(url)[..16]>/log/<rev>                      first lines of log messages
+//! svn/<sha256(url)[..16]>/info/<rev>                     author, time, whole message
 //! svn/<sha256(url)[..16]>/{url.txt,snapshots/<rev>/<pathkey>/}
 //! ```
 //! `<pathkey>` is `root` for the whole repository and `sub-<sha256(path)[..16]>`

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! ssh -o BatchMode=yes -o LogLevel=ERROR [-i 'KEY' -o IdentitiesOnly=yes]
-//!     [-o 'UserKnownHostsFile=FILE' -o StrictHostKeyChecking=yes | -o StrictHostKeyChecking=accept-new]
+//!     [-o 'UserKnownHostsFile=FILE' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes
+//!      | -o StrictHostKeyChecking=accept-new]
 //!     [TOOL'S OWN ARGUMENTS]
 //! ```
 //!
@@ -11,7 +12,7 @@
 //!   once; only errors on stderr (`LogLevel=ERROR`: no "Permanently added" notes).
 //! - Host keys are always checked: without a `known_hosts` setting ssh's own
 //!   default applies (the user's files, an unknown host is refused); a file
-//!   setting is strict; `accept-new` must be asked for.
+//!   setting is strict and that file alone is read; `accept-new` must be asked for.
 //! - The key is named by its path, never by its content. A key given as a value
 //!   is written to `key` (mode 0600) in a private temporary directory (mode 0700)
 //!   that lives as long as the [`SshCommand`] — one tool command — and its path is
@@ -96,7 +97,13 @@ impl SshCommand {
                 // `'UserKnownHostsFile=/path'`: one word for both splitters.
                 words.push("-o".into());
                 words.push(format!("'UserKnownHostsFile={file}'"));
-                words.extend(["-o".into(), "StrictHostKeyChecking=yes".into()]);
+                // That file alone: not the system-wide one either.
+                words.extend([
+                    "-o".into(),
+                    "GlobalKnownHostsFile=/dev/null".into(),
+                    "-o".into(),
+                    "StrictHostKeyChecking=yes".into(),
+                ]);
             }
             Some(KnownHosts::AcceptNew) => {
                 words.extend(["-o".into(), "StrictHostKeyChecking=accept-new".into()]);
@@ -298,7 +305,7 @@ mod tests {
             cmd.line,
             "ssh -o BatchMode=yes -o LogLevel=ERROR -i '/etc/mooring/deploy_key' \
              -o IdentitiesOnly=yes -o 'UserKnownHostsFile=/etc/mooring/known_hosts' \
-             -o StrictHostKeyChecking=yes --"
+             -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes --"
         );
         let accept = Credentials::default().with_known_hosts(KnownHosts::AcceptNew);
         let cmd = SshCommand::new(Some(&accept), &[]).unwrap();
