@@ -106,10 +106,12 @@ impl<'a> HgRepo<'a> {
 
     /// Runs `hg ARGS` (against the cache repository when `in_repo`).
     fn run_raw(&self, in_repo: bool, args: &[&str]) -> Result<Output, SourceError> {
-        // A configured key is only written out for an ssh URL.
+        // A configured key is only written out for the commands that reach an ssh
+        // URL.
+        let remote = matches!(args.first(), Some(&"pull") | Some(&"identify"));
         let configured = self
             .credentials
-            .filter(|c| c.has_ssh_settings() && self.url.starts_with("ssh://"));
+            .filter(|c| remote && c.has_ssh_settings() && self.url.starts_with("ssh://"));
         let ssh = SshCommand::new(configured, &[])?;
         let config = self.config_file(&ssh)?;
         let mut cmd = Command::new("hg");

@@ -267,7 +267,9 @@ pub(crate) fn failure_hint(stderr: &str, credentials: Option<&Credentials>) -> O
             || stderr.contains("has changed and you have requested strict checking");
         let file = match credentials.and_then(|c| c.known_hosts.as_ref()) {
             Some(KnownHosts::File(path)) => format!("the known_hosts file {}", path.display()),
-            _ => "your known_hosts file (or set `known_hosts` for this source)".to_string(),
+            _ => "your known_hosts file (or give a file for this source: `known_hosts` in \
+                  mooring.yaml, `--known-hosts` on the command line)"
+                .to_string(),
         };
         return Some(if changed {
             format!(
