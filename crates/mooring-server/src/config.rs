@@ -148,6 +148,14 @@ impl SourceConfig {
     pub fn fetch_key(&self) -> (String, Option<String>) {
         (self.location.clone(), self.reference.clone())
     }
+
+    /// Whether `other` authenticates the same way (the shared fetch uses one).
+    pub fn same_credentials(&self, other: &SourceConfig) -> bool {
+        self.username == other.username
+            && self.password == other.password
+            && self.ssh_key == other.ssh_key
+            && self.known_hosts == other.known_hosts
+    }
 }
 
 /// `apps[].sync`.
@@ -348,6 +356,22 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                     format!(
                         "app {} is defined twice (first at line {})",
                         a.name, prev.line
+                    ),
+                ));
+            }
+            // One fetch serves every app of a repository and ref, with one set of
+            // credentials.
+            if let Some(other) = apps.iter().find(|o| {
+                o.source.fetch_key() == a.source.fetch_key()
+                    && !o.source.same_credentials(&a.source)
+            }) {
+                return Err(err(
+                    item.get("source").unwrap_or(item),
+                    format!(
+                        "apps.{}.source: the same repository and ref as app {} but other \
+                         credentials (username, password, ssh_key, known_hosts); one fetch \
+                         serves both apps, so give them the same credentials",
+                        a.name, other.name
                     ),
                 ));
             }
@@ -937,6 +961,12 @@ apps:
             .unwrap_err()
             .to_string();
         assert!(e.contains("MOORING_TEST_UNSET_KEY is not set"), "{e}");
+        let two = "apps:\n  - name: a\n    source: { git: ssh://h/r, ssh_key: file:deploy_key }\n  - name: b\n    source: { git: ssh://h/r }\n";
+        let e = parse(two, "m.yaml", dir.path()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m.yaml:5:13: apps.b.source: the same repository and ref as app a"),
+            "{e}"
+        );
         let e = load("{ git: ssh://h/r, known_hosts: missing_hosts }")
             .unwrap_err()
             .to_string();
