@@ -1,6 +1,8 @@
 //! `mooring.yaml`: the daemon's configuration, parsed strictly — unknown keys, bad
 //! durations, duplicate app names and unknown hosts are errors with `file:line:col`, and
-//! the daemon refuses to start. Secrets may be inline, `file:PATH` or `env:NAME`.
+//! the daemon refuses to start. Secrets may be inline, `file:PATH` or `env:NAME`
+//! (`ssh_key: file:PATH` names the key file, used in place). Files a source needs
+//! (SSH key, known_hosts, verification keys) are checked at load.
 //! Start-up and reload share this one path.
 
 use mooring_compose::decode::{
@@ -8,6 +10,7 @@ use mooring_compose::decode::{
 };
 use mooring_compose::yaml::{self, Node, Value};
 use mooring_compose::{LoadError, Pos};
+use mooring_vcs::{KnownHosts, SourceError, SourceSpec, SshKey};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -122,6 +125,11 @@ pub struct SourceConfig {
     /// `username` / `password` (secrets: inline, `file:` or `env:`).
     pub username: Option<Secret>,
     pub password: Option<Secret>,
+    /// `ssh_key`: a private key file (`file:PATH`, used in place) or the key itself
+    /// (`env:NAME`, inline); checked at load (readable, a private key, mode 0600).
+    pub ssh_key: Option<SshKey>,
+    /// `known_hosts`: a file of trusted host keys, or `accept-new`.
+    pub known_hosts: Option<KnownHosts>,
     /// Git commit verification.
     pub verify: Option<VerifyConfig>,
 }
@@ -139,6 +147,14 @@ impl SourceConfig {
     /// The key shared fetches are grouped by: one fetch per repository and ref.
     pub fn fetch_key(&self) -> (String, Option<String>) {
         (self.location.clone(), self.reference.clone())
+    }
+
+    /// Whether `other` authenticates the same way (the shared fetch uses one).
+    pub fn same_credentials(&self, other: &SourceConfig) -> bool {
+        self.username == other.username
+            && self.password == other.password
+            && self.ssh_key == other.ssh_key
+            && self.known_hosts == other.known_hosts
     }
 }
 
@@ -343,6 +359,22 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                     ),
                 ));
             }
+            // One fetch serves every app of a repository and ref, with one set of
+            // credentials.
+            if let Some(other) = apps.iter().find(|o| {
+                o.source.fetch_key() == a.source.fetch_key()
+                    && !o.source.same_credentials(&a.source)
+            }) {
+                return Err(err(
+                    item.get("source").unwrap_or(item),
+                    format!(
+                        "apps.{}.source: the same repository and ref as app {} but other \
+                         credentials (username, password, ssh_key, known_hosts); one fetch \
+                         serves both apps, so give them the same credentials",
+                        a.name, other.name
+                    ),
+                ));
+            }
             seen.insert(a.name.clone(), item.pos.clone());
             apps.push(a);
         }
@@ -433,6 +465,60 @@ fn secret(n: &Node, what: &str, base: &Path) -> Result<Secret, LoadError> {
     Ok(Secret(value))
 }
 
+/// `ssh_key`: `file:PATH` (relative to the config's folder; the file is used in
+/// place), `env:NAME` or the key inline (a block scalar); checked now.
+fn ssh_key(n: &Node, what: &str, base: &Path) -> Result<SshKey, LoadError> {
+    let raw = string(n, what)?;
+    let key = if let Some(path) = raw.strip_prefix("file:") {
+        SshKey::File(base.join(path))
+    } else if let Some(name) = raw.strip_prefix("env:") {
+        SshKey::Value(std::env::var(name).map_err(|_| {
+            err(
+                n,
+                format!("{what}: environment variable {name} is not set (it should hold the private key)"),
+            )
+        })?)
+    } else if raw.contains("PRIVATE KEY-----") {
+        SshKey::Value(raw)
+    } else {
+        return Err(err(
+            n,
+            format!(
+                "{what}: not a private key; use `file:PATH` for a key file, `env:NAME` for an \
+                 environment variable holding the key, or the key itself as a block scalar (|)"
+            ),
+        ));
+    };
+    key.check()
+        .map_err(|e| err(n, format!("{what}: {}", reason_of(e))))?;
+    Ok(key)
+}
+
+/// `known_hosts`: `accept-new`, or a file (relative to the config's folder) that
+/// must be readable now.
+fn known_hosts(n: &Node, what: &str, base: &Path) -> Result<KnownHosts, LoadError> {
+    let raw = string(n, what)?;
+    if raw.is_empty() {
+        return Err(err(
+            n,
+            format!("{what} is empty (give a known_hosts file or accept-new)"),
+        ));
+    }
+    let known = KnownHosts::parse(&raw, base);
+    known
+        .check()
+        .map_err(|e| err(n, format!("{what}: {}", reason_of(e))))?;
+    Ok(known)
+}
+
+/// The reason of a credentials error, without its "invalid credentials" prefix.
+fn reason_of(e: SourceError) -> String {
+    match e {
+        SourceError::InvalidCredentials { reason } => reason,
+        other => other.to_string(),
+    }
+}
+
 fn app(
     n: &Node,
     index: usize,
@@ -461,7 +547,17 @@ fn app(
         src,
         &sw,
         &[
-            "git", "svn", "hg", "dir", "ref", "path", "username", "password", "verify",
+            "git",
+            "svn",
+            "hg",
+            "dir",
+            "ref",
+            "path",
+            "username",
+            "password",
+            "ssh_key",
+            "known_hosts",
+            "verify",
         ],
     )?;
     let kinds = [
@@ -510,6 +606,46 @@ fn app(
         .get("password")
         .map(|p| secret(p, &format!("{sw}.password"), base))
         .transpose()?;
+    let ssh_key = src
+        .get("ssh_key")
+        .map(|k| ssh_key(k, &format!("{sw}.ssh_key"), base))
+        .transpose()?;
+    let known_hosts = src
+        .get("known_hosts")
+        .map(|k| known_hosts(k, &format!("{sw}.known_hosts"), base))
+        .transpose()?;
+    for (key, given) in [
+        ("ssh_key", ssh_key.is_some()),
+        ("known_hosts", known_hosts.is_some()),
+    ] {
+        let uses_ssh = match kind {
+            SourceKind::Git => SourceSpec::Git {
+                url: location.clone(),
+                reference: None,
+            },
+            SourceKind::Svn => SourceSpec::Svn {
+                url: location.clone(),
+                reference: None,
+            },
+            SourceKind::Hg => SourceSpec::Hg {
+                url: location.clone(),
+                reference: None,
+            },
+            SourceKind::Dir => SourceSpec::Dir {
+                path: PathBuf::from(&location),
+            },
+        }
+        .uses_ssh();
+        if given && !uses_ssh {
+            return Err(err(
+                src.get(key).unwrap_or(src),
+                format!(
+                    "{sw}.{key}: this source is not reached over SSH; `{key}` needs an SSH URL \
+                     (git: ssh://… or user@host:path, svn: svn+ssh://…, hg: ssh://…)"
+                ),
+            ));
+        }
+    }
     let verify = match src.get("verify") {
         None => None,
         Some(v) => Some(verify_config(v, &format!("{sw}.verify"), kind, base)?),
@@ -600,6 +736,8 @@ fn app(
         path,
         username,
         password,
+        ssh_key,
+        known_hosts,
         verify,
     };
     Ok(AppConfig {
@@ -751,6 +889,92 @@ apps:
         assert!(
             parse_err("apps:\n  - name: a\n    source: { git: x, dir: y }\n")
                 .contains("exactly one of")
+        );
+    }
+
+    #[test]
+    fn ssh_keys_are_checked_at_load() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("deploy_key");
+        std::fs::write(
+            &key,
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(
+            dir.path().join("known_hosts"),
+            "[h]:2222 ssh-ed25519 AAAA\n",
+        )
+        .unwrap();
+        let app = |source: &str| format!("apps:\n  - name: a\n    source: {source}\n");
+        let load = |source: &str| parse(&app(source), "m.yaml", dir.path());
+
+        let c = load(
+            "{ git: ssh://git@h:2222/r.git, ssh_key: file:deploy_key, known_hosts: known_hosts }",
+        )
+        .unwrap();
+        let src = &c.apps[0].source;
+        assert_eq!(
+            src.ssh_key,
+            Some(SshKey::File(dir.path().join("deploy_key")))
+        );
+        assert_eq!(
+            src.known_hosts,
+            Some(KnownHosts::File(dir.path().join("known_hosts")))
+        );
+        let c = load("{ svn: svn+ssh://h/r, ssh_key: file:deploy_key, known_hosts: accept-new }")
+            .unwrap();
+        assert_eq!(c.apps[0].source.known_hosts, Some(KnownHosts::AcceptNew));
+        let inline = "\n      git: git@h:r.git\n      ssh_key: |\n        -----BEGIN OPENSSH PRIVATE KEY-----\n        AAAA\n        -----END OPENSSH PRIVATE KEY-----";
+        let c = load(inline).unwrap();
+        assert!(matches!(c.apps[0].source.ssh_key, Some(SshKey::Value(_))));
+        assert_eq!(
+            format!("{:?}", c.apps[0].source.ssh_key),
+            "Some(Value(***))"
+        );
+
+        let e = load("{ hg: ssh://h//r, ssh_key: file:nope }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("m.yaml:3:40: apps.a.source.ssh_key: cannot read the ssh key file")
+                && e.contains("nope"),
+            "{e}"
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load("{ git: ssh://h/r, ssh_key: file:deploy_key }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = load("{ git: https://h/r, ssh_key: file:deploy_key }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not reached over SSH"), "{e}");
+        let e = load("{ git: ssh://h/r, ssh_key: ~/.ssh/id_ed25519 }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("use `file:PATH`"), "{e}");
+        let e = load("{ git: ssh://h/r, ssh_key: env:MOORING_TEST_UNSET_KEY }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MOORING_TEST_UNSET_KEY is not set"), "{e}");
+        let two = "apps:\n  - name: a\n    source: { git: ssh://h/r, ssh_key: file:deploy_key }\n  - name: b\n    source: { git: ssh://h/r }\n";
+        let e = parse(two, "m.yaml", dir.path()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m.yaml:5:13: apps.b.source: the same repository and ref as app a"),
+            "{e}"
+        );
+        let e = load("{ git: ssh://h/r, known_hosts: missing_hosts }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "m.yaml:3:44: apps.a.source.known_hosts: cannot read the known_hosts file"
+            ),
+            "{e}"
         );
     }
 

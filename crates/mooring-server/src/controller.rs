@@ -1128,12 +1128,20 @@ pub fn source_spec(app: &AppConfig) -> Result<SourceSpec, String> {
 /// The cache for an app's source, with its credentials.
 fn source_cache(data_dir: &std::path::Path, app: &AppConfig) -> Cache {
     let cache = Cache::new(data_dir);
-    let (user, password) = (&app.source.username, &app.source.password);
-    if user.is_none() && password.is_none() {
+    let source = &app.source;
+    let (user, password) = (&source.username, &source.password);
+    if user.is_none()
+        && password.is_none()
+        && source.ssh_key.is_none()
+        && source.known_hosts.is_none()
+    {
         return cache;
     }
     let expose = |s: &Option<crate::config::Secret>| s.as_ref().map(|s| s.expose().to_string());
-    cache.with_credentials(Credentials::new(expose(user), expose(password)))
+    let mut credentials = Credentials::new(expose(user), expose(password));
+    credentials.ssh_key = source.ssh_key.clone();
+    credentials.known_hosts = source.known_hosts.clone();
+    cache.with_credentials(credentials)
 }
 
 /// The spec that fetches exactly `rev` of an app's source (`None` for plain folders).

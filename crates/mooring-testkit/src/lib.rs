@@ -1,9 +1,9 @@
 //! Test support shared by Mooring's integration tests. Everything here drives real
 //! components: the `git` CLI and `git daemon`, `svnadmin`/`svn` and `svnserve`,
-//! `hg` and `hg serve` (all on 127.0.0.1), `gpg` and `ssh-keygen` for signing keys,
-//! the machine's Docker daemon through the `docker` CLI, and headless Chromium through
-//! `chromedriver` for the web UI. Missing tools make
-//! tests fail, never skip.
+//! `hg` and `hg serve` (all on 127.0.0.1), OpenSSH's `sshd` on 127.0.0.1 for the
+//! SSH transports, `gpg` and `ssh-keygen` for keys, the machine's Docker daemon
+//! through the `docker` CLI, and headless Chromium through `chromedriver` for the web
+//! UI. Missing tools make tests fail, never skip.
 
 pub mod browser;
 pub mod docker;
@@ -11,4 +11,5 @@ pub mod git;
 pub mod hg;
 pub mod http;
 pub mod signing;
+pub mod ssh;
 pub mod svn;

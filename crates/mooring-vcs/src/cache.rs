@@ -19,6 +19,7 @@ use crate::credentials::Credentials;
 use crate::dir::{hash_tree, short_sha256};
 use crate::error::SourceError;
 use crate::git::{ref_candidates, Repo};
+use crate::info::RevisionInfo;
 use crate::lock::DirLock;
 use crate::memo::{Facts, Memo};
 use crate::spec::{is_commit_id, normalize_subpath, validate_git_url, validate_ref, SourceSpec};
@@ -261,6 +262,42 @@ impl Cache {
                     revision: revision.clone(),
                 })
             }
+        }
+    }
+
+    /// Who made `revision`, when, and its whole message (see the `info` module),
+    /// for display.
+    ///
+    /// - Git and Mercurial: read from the cache repository, no network; the
+    ///   revision must have been fetched into this cache.
+    /// - Subversion (no local mirror): one `svn log --xml` of the source URL at the
+    ///   revision, the first time; the answer is kept in the cache.
+    /// - Directory: nothing is known, every field is `None`.
+    pub fn revision_info(
+        &self,
+        spec: &SourceSpec,
+        revision: &Revision,
+    ) -> Result<RevisionInfo, SourceError> {
+        let credentials = self.credentials()?;
+        match spec {
+            SourceSpec::Git { url, .. } => {
+                validate_git_url(url)?;
+                let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+                let commit = git_commit_id(&repo, revision)?;
+                if !repo.exists() || !repo.has_commit(&commit)? {
+                    return Err(SourceError::CommitNotFound {
+                        url: repo.shown_url(),
+                        commit,
+                        detail: "it is not in the local cache; fetch the source first".to_string(),
+                    });
+                }
+                repo.revision_info(&commit)
+            }
+            SourceSpec::Svn { url, .. } => {
+                svn::revision_info(&self.root, url, revision, credentials)
+            }
+            SourceSpec::Hg { url, .. } => hg::revision_info(&self.root, url, revision, credentials),
+            SourceSpec::Dir { .. } => Ok(RevisionInfo::default()),
         }
     }
 

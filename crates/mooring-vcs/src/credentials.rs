@@ -1,6 +1,7 @@
-//! [`Credentials`]: a user name and password (or token) for a source, given as values
-//! (for example from Mooring's configuration) rather than through a tool's own
-//! credential store.
+//! [`Credentials`]: what a source needs to authenticate, given as values (for
+//! example from Mooring's configuration) rather than through a tool's own
+//! credential store: a user name and password (or token), and for SSH transports a
+//! private key ([`SshKey`]) and the host keys to trust ([`KnownHosts`]).
 //!
 //! They are attached to a [`Cache`](crate::Cache) with
 //! [`Cache::with_credentials`](crate::Cache::with_credentials) and handed to each tool
@@ -14,10 +15,20 @@
 //!   the child's stdin), with `--no-auth-cache` so nothing is saved;
 //! - Mercurial: an `[auth]` section in the temporary configuration file (mode 0600)
 //!   that `HGRCPATH` points at for the duration of one command.
+//! - SSH (Git `ssh://` and `user@host:path`, Subversion `svn+ssh://`, Mercurial
+//!   `ssh://`): an `ssh` command line naming the key *file* (`GIT_SSH_COMMAND`,
+//!   `SVN_SSH`, `ui.ssh`; see the `ssh` module). A key given as a value is written
+//!   to a private temporary file (mode 0600 in a 0700 directory) that exists only
+//!   while one command runs; its path is scrubbed from the tool's stderr.
 //!
-//! Every error text produced while credentials are set is scrubbed of the password.
+//! Every error text produced while credentials are set is scrubbed of the password
+//! and of the key.
 
 use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::error::SourceError;
 
@@ -32,12 +43,194 @@ pub struct Credentials {
     pub username: Option<String>,
     /// The password or access token, if any.
     pub password: Option<String>,
+    /// The private key for SSH transports, if any; without one, ssh uses the
+    /// user's own keys and agent.
+    pub ssh_key: Option<SshKey>,
+    /// Which host keys SSH transports trust; `None` is ssh's own default (the
+    /// user's `known_hosts` files, and an unknown host is refused).
+    pub known_hosts: Option<KnownHosts>,
+}
+
+/// A private key for SSH transports.
+///
+/// `Debug` never shows a key given as a value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SshKey {
+    /// A key file, handed to ssh by its (absolute) path; never copied.
+    File(PathBuf),
+    /// The key itself (e.g. from an environment variable): written to a private
+    /// temporary file for each command, removed when the command ends.
+    Value(String),
+}
+
+/// Which SSH host keys to trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KnownHosts {
+    /// Only the keys in this file (absolute path, `known_hosts` format: lines such
+    /// as `[host]:port ssh-ed25519 AAAA…`); a host that is missing there or shows
+    /// another key is refused.
+    File(PathBuf),
+    /// ssh's `StrictHostKeyChecking=accept-new`: the user's `known_hosts` files,
+    /// where a host seen for the first time is added; a changed key is refused.
+    AcceptNew,
+}
+
+impl KnownHosts {
+    /// `accept-new`, or a file path (relative paths are resolved against `base`).
+    pub fn parse(text: &str, base: &Path) -> KnownHosts {
+        if text == "accept-new" {
+            KnownHosts::AcceptNew
+        } else {
+            KnownHosts::File(base.join(text))
+        }
+    }
+
+    /// Checks that a known-hosts file is an absolute path to a readable file.
+    pub fn check(&self) -> Result<(), SourceError> {
+        let KnownHosts::File(path) = self else {
+            return Ok(());
+        };
+        let bad = |reason: String| SourceError::InvalidCredentials { reason };
+        if !path.is_absolute() {
+            return Err(bad(format!(
+                "the known_hosts file {} is not an absolute path",
+                path.display()
+            )));
+        }
+        match fs::File::open(path).and_then(|f| f.metadata()) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Ok(_) => Err(bad(format!(
+                "the known_hosts file {} is not a file; give a file of host keys \
+                 (for example from `ssh-keyscan -p PORT HOST`), or `accept-new`",
+                path.display()
+            ))),
+            Err(e) => Err(bad(format!(
+                "cannot read the known_hosts file {}: {e}; give a readable file of host \
+                 keys (for example from `ssh-keyscan -p PORT HOST`), or `accept-new`",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// What a private key's text must contain.
+const PRIVATE_KEY_MARK: &str = "PRIVATE KEY-----";
+
+impl SshKey {
+    /// Checks the key: a file must be an absolute path to a readable file that
+    /// holds a private key (not a public one) and that other users cannot read
+    /// (ssh refuses such a key); a value must be a private key. The errors say what
+    /// to do and never show the key.
+    pub fn check(&self) -> Result<(), SourceError> {
+        let bad = |reason: String| SourceError::InvalidCredentials { reason };
+        match self {
+            SshKey::Value(text) => {
+                if !text.contains(PRIVATE_KEY_MARK) {
+                    return Err(bad(
+                        "the ssh key does not hold a private key (expected a PEM block such \
+                         as -----BEGIN OPENSSH PRIVATE KEY-----); give the private key, \
+                         not the public one"
+                            .to_string(),
+                    ));
+                }
+                Ok(())
+            }
+            SshKey::File(path) => {
+                let shown = path.display();
+                if !path.is_absolute() {
+                    return Err(bad(format!(
+                        "the ssh key file {shown} is not an absolute path"
+                    )));
+                }
+                let mut file = fs::File::open(path).map_err(|e| {
+                    bad(format!(
+                        "cannot read the ssh key file {shown}: {e}; give the path of a \
+                         readable private key file"
+                    ))
+                })?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| bad(format!("cannot read the ssh key file {shown}: {e}")))?;
+                if !meta.is_file() {
+                    return Err(bad(format!(
+                        "the ssh key file {shown} is not a file; give the path of a private key file"
+                    )));
+                }
+                // Private keys are a few kilobytes; read a bounded prefix.
+                let mut head = Vec::new();
+                file.by_ref()
+                    .take(64 * 1024)
+                    .read_to_end(&mut head)
+                    .map_err(|e| bad(format!("cannot read the ssh key file {shown}: {e}")))?;
+                let head = String::from_utf8_lossy(&head);
+                if !head.contains(PRIVATE_KEY_MARK) {
+                    let what = if head.trim_start().starts_with("ssh-")
+                        || head.trim_start().starts_with("ecdsa-")
+                    {
+                        "holds a public key"
+                    } else {
+                        "does not hold a private key"
+                    };
+                    return Err(bad(format!(
+                        "the ssh key file {shown} {what} (expected a PEM block such as \
+                         -----BEGIN OPENSSH PRIVATE KEY-----); give the private key file \
+                         (e.g. id_ed25519, not id_ed25519.pub)"
+                    )));
+                }
+                let mode = meta.permissions().mode() & 0o777;
+                // ssh refuses a key of its own user that others can read.
+                if effective_uid().is_none_or(|uid| uid == meta.uid()) && mode & 0o077 != 0 {
+                    return Err(bad(format!(
+                        "the ssh key file {shown} can be read by other users (mode {mode:04o}) \
+                         and ssh refuses such keys; run `chmod 600 {shown}`"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// This process's effective user id (the owner of `/proc/self`), if known.
+fn effective_uid() -> Option<u32> {
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+impl fmt::Debug for SshKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SshKey::File(path) => f.debug_tuple("File").field(path).finish(),
+            SshKey::Value(_) => f.write_str("Value(***)"),
+        }
+    }
 }
 
 impl Credentials {
     /// Credentials from a user name and a password or token.
     pub fn new(username: Option<String>, password: Option<String>) -> Credentials {
-        Credentials { username, password }
+        Credentials {
+            username,
+            password,
+            ..Credentials::default()
+        }
+    }
+
+    /// The same credentials with a private key for SSH transports.
+    pub fn with_ssh_key(mut self, key: SshKey) -> Credentials {
+        self.ssh_key = Some(key);
+        self
+    }
+
+    /// The same credentials trusting `known_hosts` for SSH transports.
+    pub fn with_known_hosts(mut self, known_hosts: KnownHosts) -> Credentials {
+        self.known_hosts = Some(known_hosts);
+        self
+    }
+
+    /// Whether SSH transports need Mooring's own ssh command line (a key or a
+    /// known-hosts setting is configured).
+    pub(crate) fn has_ssh_settings(&self) -> bool {
+        self.ssh_key.is_some() || self.known_hosts.is_some()
     }
 
     /// Rejects values no tool can take safely: control characters (a newline would
@@ -60,22 +253,35 @@ impl Credentials {
                 }
             }
         }
+        if let Some(key) = &self.ssh_key {
+            key.check()?;
+        }
+        if let Some(known_hosts) = &self.known_hosts {
+            known_hosts.check()?;
+        }
         Ok(())
     }
 
-    /// Removes every occurrence of the password from `text`.
+    /// Removes every occurrence of the password, and of each line of a key given
+    /// as a value, from `text`.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        match self.password.as_deref() {
-            Some(secret) if !secret.is_empty() => {
-                let mut out = text.replace(secret, "***");
-                let encoded = percent_encode(secret);
-                if encoded != secret {
-                    out = out.replace(&encoded, "***");
-                }
-                out
+        let mut out = text.to_string();
+        if let Some(secret) = self.password.as_deref().filter(|s| !s.is_empty()) {
+            out = out.replace(secret, "***");
+            let encoded = percent_encode(secret);
+            if encoded != secret {
+                out = out.replace(&encoded, "***");
             }
-            _ => text.to_string(),
         }
+        if let Some(SshKey::Value(key)) = &self.ssh_key {
+            for line in key.lines().map(str::trim) {
+                // The base64 body; the BEGIN/END markers are no secret.
+                if line.len() >= 16 && !line.starts_with("-----") {
+                    out = out.replace(line, "***");
+                }
+            }
+        }
+        out
     }
 }
 
@@ -92,6 +298,8 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ssh_key", &self.ssh_key)
+            .field("known_hosts", &self.known_hosts)
             .finish()
     }
 }

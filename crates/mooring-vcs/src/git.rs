@@ -18,20 +18,24 @@
 //! Configured [`Credentials`] reach `git fetch` over http/https through Git's own
 //! `credential-store` helper reading a private file (mode 0600 in a 0700 temporary
 //! directory) that exists only while the command runs; the user's helpers are
-//! reset for that command (`credential.helper=` first).
+//! reset for that command (`credential.helper=` first). A configured SSH key or
+//! known-hosts setting becomes `GIT_SSH_COMMAND` for the commands that talk to the
+//! remote (see the `ssh` module), overriding the user's own ssh command.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use crate::credentials::{percent_encode, Credentials};
 use crate::error::SourceError;
+use crate::info::{message, non_empty, RevisionInfo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, stderr_excerpt};
+use crate::ssh::{failure_hint, SshCommand};
 
 /// Ref that receives the remote's HEAD.
 const REMOTE_HEAD: &str = "refs/mooring/remote-HEAD";
@@ -265,6 +269,10 @@ impl Repo {
     /// available to Git through a temporary `credential-store` file.
     fn network_output(&self, args: &[&str]) -> Result<Output, SourceError> {
         let file = self.credential_file()?;
+        let ssh = match &self.credentials {
+            Some(c) if c.has_ssh_settings() => Some(SshCommand::new(Some(c), &[])?),
+            _ => None,
+        };
         let mut cmd = self.command();
         if let Some(file) = &file {
             let quoted = file.path.to_string_lossy().replace('\'', "'\\''");
@@ -272,9 +280,17 @@ impl Repo {
                 .arg("-c")
                 .arg(format!("credential.helper=store --file='{quoted}'"));
         }
-        let out = output(cmd.args(args), None).map_err(spawn_error);
+        if let Some(ssh) = &ssh {
+            // Wins over the user's GIT_SSH, GIT_SSH_COMMAND and core.sshCommand.
+            cmd.env("GIT_SSH_COMMAND", &ssh.line);
+        }
+        let mut out = output(cmd.args(args), None).map_err(spawn_error)?;
+        if let Some(ssh) = &ssh {
+            ssh.scrub(&mut out);
+        }
         drop(file);
-        out
+        drop(ssh);
+        Ok(out)
     }
 
     /// The credential file for http(s) URLs when credentials are configured.
@@ -300,9 +316,9 @@ impl Repo {
             ),
             None => format!("{scheme}://{}@{host}\n", percent_encode(user)),
         };
-        // tempfile creates directories with mode 0700.
         let dir = tempfile::Builder::new()
             .prefix("mooring-git-cred-")
+            .permissions(fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(|e| SourceError::io("cannot create a temporary credential directory", e))?;
         let path = dir.path().join("store");
@@ -372,13 +388,15 @@ impl Repo {
 
     /// The error for a failed command that talked to the remote.
     fn network_failure(&self, action: &str, stderr: String) -> SourceError {
+        let hint = failure_hint(&stderr, self.credentials.as_ref()).unwrap_or_else(|| {
+            " (check the URL, network access and credentials; credentials can come from \
+             a Git credential helper or ssh-agent, or be configured for the source)"
+                .to_string()
+        });
         SourceError::Git {
             action: action.to_string(),
             url: self.shown_url(),
-            stderr: format!(
-                "{stderr} (check the URL, network access and credentials; \
-                 credentials can come from a Git credential helper or ssh-agent)"
-            ),
+            stderr: format!("{stderr}{hint}"),
         }
     }
 
@@ -478,6 +496,40 @@ impl Repo {
                  check the id and that it was pushed",
                 self.stderr_of(&out)
             ),
+        })
+    }
+
+    /// Author, author time and whole message of `commit` (a full id in the cache
+    /// repository), from one local `git log`.
+    pub(crate) fn revision_info(&self, commit: &str) -> Result<RevisionInfo, SourceError> {
+        let text = self.run(
+            "log",
+            &[
+                "-c",
+                "log.showSignature=false",
+                "log",
+                "-1",
+                "--no-walk",
+                "--format=%aN%x00%aE%x00%at%x00%B",
+                commit,
+                "--",
+            ],
+        )?;
+        let mut parts = text.splitn(4, '\0');
+        let (name, email, time, body) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let author = match (non_empty(name), non_empty(email)) {
+            (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
+            (n, e) => n.or(e),
+        };
+        Ok(RevisionInfo {
+            author,
+            time_ms: time.trim().parse::<i64>().ok().map(|s| s * 1000),
+            message: Some(message(body)),
         })
     }
 

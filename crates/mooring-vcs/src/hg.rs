@@ -21,8 +21,10 @@
 //! nor, for a local source, the source repository's (whose hooks would otherwise run
 //! when pulling from it). That file sets `ui.interactive=false`, ssh in batch mode,
 //! `subrepos.allowed=false`, `ui.archivemeta=false`, the URL as path `mooring` (so
-//! it never appears on a command line) and, when configured, credentials in an
-//! `[auth]` section. Also `HGPLAIN=1` and `LC_ALL=C` for stable output.
+//! it never appears on a command line), `ui.ssh` (Mooring's ssh command, see the
+//! `ssh` module: batch mode, and for an `ssh://` URL the configured key and
+//! known-hosts file) and, when configured, credentials in an `[auth]` section. Also
+//! `HGPLAIN=1` and `LC_ALL=C` for stable output.
 
 use std::fs;
 use std::io::Write;
@@ -35,11 +37,13 @@ use crate::cache::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
 use crate::credentials::Credentials;
 use crate::dir::{short_sha256, to_hex};
 use crate::error::{name_list, SourceError};
+use crate::info::{message, non_empty, RevisionInfo};
 use crate::lock::DirLock;
 use crate::memo::{Facts, Memo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, spawn_error, stderr_excerpt};
 use crate::spec::{validate_hg_ref, validate_hg_url, HG_DEFAULT_REF};
+use crate::ssh::{failure_hint, SshCommand};
 
 /// A changeset resolved from a symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +77,11 @@ impl<'a> HgRepo<'a> {
     }
 
     /// The private configuration for one command (see the module docs).
-    fn config_file(&self) -> Result<tempfile::NamedTempFile, SourceError> {
-        let mut text = String::from(
-            "[ui]\ninteractive = false\nssh = ssh -o BatchMode=yes\narchivemeta = false\n\
+    fn config_file(&self, ssh: &SshCommand) -> Result<tempfile::NamedTempFile, SourceError> {
+        let mut text = format!(
+            "[ui]\ninteractive = false\nssh = {}\narchivemeta = false\n\
              [subrepos]\nallowed = false\n",
+            ssh.line
         );
         text.push_str(&format!("[paths]\nmooring = {}\n", self.url));
         if let Some(c) = self.credentials {
@@ -101,7 +106,14 @@ impl<'a> HgRepo<'a> {
 
     /// Runs `hg ARGS` (against the cache repository when `in_repo`).
     fn run_raw(&self, in_repo: bool, args: &[&str]) -> Result<Output, SourceError> {
-        let config = self.config_file()?;
+        // A configured key is only written out for the commands that reach an ssh
+        // URL.
+        let remote = matches!(args.first(), Some(&"pull") | Some(&"identify"));
+        let configured = self
+            .credentials
+            .filter(|c| remote && c.has_ssh_settings() && self.url.starts_with("ssh://"));
+        let ssh = SshCommand::new(configured, &[])?;
+        let config = self.config_file(&ssh)?;
         let mut cmd = Command::new("hg");
         cmd.env("HGRCPATH", config.path())
             .env("HGRCSKIPREPO", "1")
@@ -114,9 +126,11 @@ impl<'a> HgRepo<'a> {
             cmd.arg("--repository").arg(&self.dir);
         }
         cmd.args(args);
-        let out = output(&mut cmd, None).map_err(|e| spawn_error("hg", "Mercurial", e));
+        let mut out = output(&mut cmd, None).map_err(|e| spawn_error("hg", "Mercurial", e))?;
+        ssh.scrub(&mut out);
         drop(config);
-        out
+        drop(ssh);
+        Ok(out)
     }
 
     fn run(&self, args: &[&str]) -> Result<Output, SourceError> {
@@ -189,7 +203,12 @@ impl<'a> HgRepo<'a> {
     /// The error for a failed command that talked to the remote, with a hint.
     fn network_failure(&self, action: &str, out: &Output) -> SourceError {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let hint = if stderr.contains("authorization required") && self.credentials.is_none() {
+        let ssh_hint = failure_hint(&stderr, self.credentials);
+        let hint = if let Some(hint) = &ssh_hint {
+            hint.as_str()
+        } else if stderr.contains("authorization required")
+            && self.credentials.is_none_or(|c| c.password.is_none())
+        {
             " (the server requires authentication: configure a user name and password)"
         } else if stderr.contains("authorization") || stderr.contains("401") {
             " (authentication failed: check the configured user name and password)"
@@ -586,6 +605,61 @@ fn node_of(repo: &HgRepo<'_>, revision: &Revision) -> Result<String, SourceError
         });
     }
     Ok(node)
+}
+
+/// Author, date and description of a changeset in the cache repository, from one
+/// local `hg log` (no network).
+pub(crate) fn revision_info(
+    root: &Path,
+    url: &str,
+    revision: &Revision,
+    credentials: Option<&Credentials>,
+) -> Result<RevisionInfo, SourceError> {
+    validate_hg_url(url)?;
+    let repo = HgRepo {
+        dir: base_dir(root, url).join("repo"),
+        url,
+        credentials,
+    };
+    let node = node_of(&repo, revision)?;
+    let not_fetched = || SourceError::CommitNotFound {
+        url: repo.shown_url(),
+        commit: node.clone(),
+        detail: "it is not in the local cache; fetch the source first".to_string(),
+    };
+    if !repo.exists() {
+        return Err(not_fetched());
+    }
+    // A user name cannot hold a newline (hg refuses it), the date is one line.
+    let out = repo.run(&[
+        "log",
+        "--rev",
+        &node,
+        "--template",
+        "{author}\n{date|hgdate}\n{desc}",
+    ])?;
+    if !out.status.success() {
+        if unknown_revision(&out) {
+            return Err(not_fetched());
+        }
+        return Err(repo.failure("log", &out, ""));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.splitn(3, '\n');
+    let (author, date, desc) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let seconds = date
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse::<i64>().ok());
+    Ok(RevisionInfo {
+        author: non_empty(author),
+        time_ms: seconds.map(|s| s * 1000),
+        message: Some(message(desc)),
+    })
 }
 
 /// Archives `path` of the changeset into an immutable snapshot.

@@ -14,8 +14,12 @@
 //! [`Cache::path_tree`] tells, without fetching again, the [`tree`](Revision::tree)
 //! any path has at an already fetched revision;
 //! [`Cache::checkout`] materializes (part of) that revision as a [`Snapshot`];
-//! [`Cache::verify`] checks Git signatures against a [`VerifyPolicy`].
-//! [`Cache::with_credentials`] attaches a user name and password or token.
+//! [`Cache::verify`] checks Git signatures against a [`VerifyPolicy`];
+//! [`Cache::revision_info`] tells who made a revision, when and why
+//! ([`RevisionInfo`]).
+//! [`Cache::with_credentials`] attaches a user name and password or token, and for
+//! SSH transports a private key ([`SshKey`]) and the host keys to trust
+//! ([`KnownHosts`]).
 //!
 //! Every tool is driven through its command line (`git`, `svn`, `hg`, `gpg`) with
 //! argument vectors, never a shell, so their transports work. None of them
@@ -24,7 +28,9 @@
 //! hooks), Subversion externals and Mercurial subrepositories are never fetched.
 //! URLs are always redacted ([`redact_url`]) before they appear in errors or
 //! `Debug`/`Display` output, and so is every tool's stderr; configured passwords
-//! never reach a command line, a cache folder name or a message.
+//! and keys never reach a command line, a cache folder name or a message (a key
+//! given as a value is a private temporary file while one command runs). SSH host
+//! keys are always checked.
 //!
 //! On-disk layout under `<data_dir>/sources/`:
 //! ```text
@@ -36,6 +42,7 @@
 //! hg/<sha256(url)[..16]>/repo                            Mercurial cache repository
 //! hg/<sha256(url)[..16]>/{url.txt,lock/,snapshots/<node>/<pathkey>/,meta/<node>/<pathkey>}
 //! svn/<sha256(url)[..16]>/log/<rev>                      first lines of log messages
+//! svn/<sha256(url)[..16]>/info/<rev>                     author, time, whole message
 //! svn/<sha256(url)[..16]>/{url.txt,snapshots/<rev>/<pathkey>/}
 //! ```
 //! `<pathkey>` is `root` for the whole repository and `sub-<sha256(path)[..16]>`
@@ -48,6 +55,7 @@ mod dir;
 mod error;
 mod git;
 mod hg;
+mod info;
 mod lock;
 mod memo;
 #[cfg(test)]
@@ -55,13 +63,15 @@ mod poll_tests;
 mod redact;
 mod run;
 mod spec;
+mod ssh;
 mod svn;
 mod tree;
 mod verify;
 
 pub use cache::{Cache, Revision, Snapshot};
-pub use credentials::Credentials;
+pub use credentials::{Credentials, KnownHosts, SshKey};
 pub use error::SourceError;
+pub use info::RevisionInfo;
 pub use redact::redact_url;
 pub use spec::SourceSpec;
 pub use tree::sync_tree;

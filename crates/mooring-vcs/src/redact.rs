@@ -4,7 +4,7 @@
 /// Schemes whose bare user name (no password) is not a secret and is kept,
 /// e.g. `ssh://git@host/repo`. For all other schemes (notably http/https, where
 /// tokens are commonly passed as the user name) any user info is redacted.
-const USER_IS_PUBLIC: &[&str] = &["ssh", "git+ssh", "ssh+git", "git"];
+const USER_IS_PUBLIC: &[&str] = &["ssh", "git+ssh", "ssh+git", "git", "svn+ssh"];
 
 /// Replaces credentials embedded in URLs with `***`.
 ///
@@ -136,6 +136,7 @@ mod tests {
             "file:///srv/git/repo.git",
             "/srv/git/repo",
             "git://127.0.0.1:9418/repo",
+            "svn+ssh://root@127.0.0.1:2222/srv/svn/repo",
             "",
         ] {
             assert_eq!(redact_url(url), url);

@@ -63,6 +63,25 @@ pub enum SourceSpec {
 }
 
 impl SourceSpec {
+    /// Whether the source is reached over SSH (and so can use an SSH key): Git
+    /// `ssh://`, `git+ssh://`, `ssh+git://` and scp-like `user@host:path` URLs,
+    /// Subversion `svn+ssh://`, Mercurial `ssh://`.
+    pub fn uses_ssh(&self) -> bool {
+        let scheme = |url: &str| {
+            url.split_once("://")
+                .map(|(scheme, _)| scheme.to_ascii_lowercase())
+        };
+        match self {
+            SourceSpec::Git { url, .. } => match scheme(url) {
+                Some(s) => matches!(s.as_str(), "ssh" | "git+ssh" | "ssh+git"),
+                None => is_scp_like(url) && !Path::new(url).is_absolute(),
+            },
+            SourceSpec::Svn { url, .. } => scheme(url).as_deref() == Some("svn+ssh"),
+            SourceSpec::Hg { url, .. } => scheme(url).as_deref() == Some("ssh"),
+            SourceSpec::Dir { .. } => false,
+        }
+    }
+
     /// Parses a source as given on the command line.
     ///
     /// - Git: a `file://`, `https://`, `http://`, `ssh://` or `git://` URL, scp-like
@@ -598,6 +617,28 @@ mod tests {
             url: url.to_string(),
             reference: reference.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn tells_ssh_transports() {
+        for (source, ssh) in [
+            ("ssh://git@host/r.git", true),
+            ("git+ssh://host/r.git", true),
+            ("git@github.com:org/r.git", true),
+            ("https://host/r.git", false),
+            ("git://host/r.git", false),
+            ("svn+ssh://me@host/r", true),
+            ("svn://host/r", false),
+            ("hg+ssh://me@host//r", true),
+            ("hg+https://host/r", false),
+        ] {
+            assert_eq!(
+                SourceSpec::parse(source, None).unwrap().uses_ssh(),
+                ssh,
+                "{source}"
+            );
+        }
+        assert!(!git_spec("/srv/r.git", None).uses_ssh());
     }
 
     #[test]

@@ -22,7 +22,10 @@
 //! user's credential cache) and no password stores (no keyring prompts). The user's
 //! `~/.subversion` configuration (servers, tunnels, cached credentials and server
 //! certificates) is otherwise honoured, as Git's is. A configured password goes in
-//! through `--password-from-stdin`, never as an argument.
+//! through `--password-from-stdin`, never as an argument. For `svn+ssh://`, `SVN_SSH`
+//! is Mooring's ssh command (see the `ssh` module: batch mode, the URL's port, and a
+//! configured key and known-hosts file, which also override the user's `[tunnels]
+//! ssh`), unless the user set `SVN_SSH` and configured no key.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,9 +35,11 @@ use crate::cache::{build_snapshot, path_key, Revision, Snapshot};
 use crate::credentials::{percent_encode, Credentials};
 use crate::dir::short_sha256;
 use crate::error::{name_list, SourceError};
+use crate::info::{self, message, non_empty, rfc3339_utc_ms, xml_element, RevisionInfo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, spawn_error, stderr_excerpt};
 use crate::spec::{parse_svn_ref, validate_svn_url, SvnRef, SVN_DEFAULT_REF};
+use crate::ssh::{failure_hint, svn_tunnel_args, SshCommand};
 
 /// Subversion error codes meaning "nothing at that path/revision".
 const MISSING: &[&str] = &["W170000", "E170000", "E200009", "E160013"];
@@ -96,8 +101,47 @@ impl<'a> Svn<'a> {
                 stdin = Some(password.as_bytes());
             }
         }
+        let ssh = self.ssh_command()?;
+        if let Some(ssh) = &ssh {
+            cmd.env("SVN_SSH", &ssh.line);
+            if self.credentials.is_some_and(Credentials::has_ssh_settings) {
+                // The user's own `[tunnels] ssh` must not drop the configured key.
+                cmd.args(["--config-option", "config:tunnels:ssh=$SVN_SSH ssh --"]);
+            }
+        }
         cmd.args(args);
-        output(&mut cmd, stdin).map_err(|e| spawn_error("svn", "Subversion", e))
+        let mut out = output(&mut cmd, stdin).map_err(|e| spawn_error("svn", "Subversion", e))?;
+        if let Some(ssh) = &ssh {
+            ssh.scrub(&mut out);
+            // Advice about `ssh -q`, which this command line does not use.
+            let text = String::from_utf8_lossy(&out.stderr);
+            if text.contains("remove the -q option") {
+                let kept: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.contains("remove the -q option"))
+                    .collect();
+                out.stderr = kept.join("\n").into_bytes();
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ssh command for an `svn+ssh://` URL: Mooring's (see the `ssh` module)
+    /// when a key or known-hosts setting is configured, or when the user has not
+    /// set `SVN_SSH` (batch mode, and the URL's port); otherwise none.
+    fn ssh_command(&self) -> Result<Option<SshCommand>, SourceError> {
+        let is_ssh = self
+            .url
+            .split_once("://")
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("svn+ssh"));
+        if !is_ssh {
+            return Ok(None);
+        }
+        let configured = self.credentials.filter(|c| c.has_ssh_settings());
+        if configured.is_none() && std::env::var_os("SVN_SSH").is_some() {
+            return Ok(None);
+        }
+        SshCommand::new(configured, &svn_tunnel_args(self.url)).map(Some)
     }
 
     fn stderr_of(&self, out: &Output) -> String {
@@ -111,8 +155,11 @@ impl<'a> Svn<'a> {
 
     fn failure(&self, action: &str, out: &Output) -> SourceError {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let hint = if (stderr.contains("E170001") || stderr.contains("E215004"))
-            && self.credentials.is_none()
+        let ssh_hint = failure_hint(&stderr, self.credentials);
+        let hint = if let Some(hint) = &ssh_hint {
+            hint.as_str()
+        } else if (stderr.contains("E170001") || stderr.contains("E215004"))
+            && self.credentials.is_none_or(|c| c.password.is_none())
         {
             " (authentication failed: the server requires a user name and password; configure them)"
         } else if stderr.contains("E170001") || stderr.contains("E215004") {
@@ -430,6 +477,43 @@ fn recorded_peg(base: &Path, r: &SvnRef, path: &str, rev: &str) -> Option<String
         }
         candidate = candidate.rsplit_once('/').map_or("", |(parent, _)| parent);
     }
+}
+
+/// Author, time and message of `revision`: one `svn log -r REV --xml` of the source
+/// URL pegged at the revision, kept in `svn/<key>/info/<rev>` (it never changes).
+pub(crate) fn revision_info(
+    root: &Path,
+    url: &str,
+    revision: &Revision,
+    credentials: Option<&Credentials>,
+) -> Result<RevisionInfo, SourceError> {
+    validate_svn_url(url)?;
+    let svn = Svn::new(url, credentials);
+    let rev = revision_number(&svn, revision)?;
+    let file = base_dir(root, url).join("info").join(rev);
+    if let Some(info) = info::load(&file) {
+        return Ok(info);
+    }
+    let target = format!("{}@{rev}", svn.url_of("", ""));
+    let out = svn.run(&["log", "--xml", "-r", rev, "--", &target])?;
+    if !out.status.success() {
+        return Err(svn.failure("log", &out));
+    }
+    let xml = String::from_utf8_lossy(&out.stdout);
+    if !xml.contains("<logentry") {
+        return Err(SourceError::InvalidRevision {
+            revision: revision.id.clone(),
+            location: svn.shown_url(),
+            reason: "svn log shows no such revision for this URL".to_string(),
+        });
+    }
+    let found = RevisionInfo {
+        author: xml_element(&xml, "author").and_then(|a| non_empty(&a)),
+        time_ms: xml_element(&xml, "date").and_then(|d| rfc3339_utc_ms(&d)),
+        message: xml_element(&xml, "msg").map(|m| message(&m)),
+    };
+    info::store(&file, &found);
+    Ok(found)
 }
 
 /// Exports `path` under the ref at `revision` into an immutable snapshot.

@@ -56,6 +56,14 @@ struct SourceArgs {
     /// Folder in the repository holding the Compose files.
     #[arg(long, default_value = "")]
     path: String,
+    /// Private key file for an SSH source (ssh://, user@host:path, svn+ssh://,
+    /// hg+ssh://); default: your ssh keys and agent.
+    #[arg(long, value_name = "FILE")]
+    ssh_key: Option<PathBuf>,
+    /// SSH host keys to trust: a known_hosts file, or accept-new; default: your
+    /// known_hosts (an unknown host is refused).
+    #[arg(long, value_name = "FILE|accept-new")]
+    known_hosts: Option<String>,
     #[command(flatten)]
     render: RenderArgs,
     /// Also remove containers and networks of services the project no longer declares.
@@ -379,9 +387,13 @@ fn reconcile_source(
     let data_dir = data_dir(data_dir_arg)?;
     let rendered = render::from_source(
         &data_dir,
-        &source.source,
-        source.reference.as_deref(),
-        &source.path,
+        &render::SourceRequest {
+            source: &source.source,
+            reference: source.reference.as_deref(),
+            path: &source.path,
+            ssh_key: source.ssh_key.as_deref(),
+            known_hosts: source.known_hosts.as_deref(),
+        },
         &source.render.files,
         source.render.app.as_deref(),
     )?;

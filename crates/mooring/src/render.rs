@@ -1,10 +1,10 @@
 //! From command-line arguments to a rendered project (through `mooring_server::render`).
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use mooring_compose::{load, LoadOptions};
 use mooring_core::Project;
 use mooring_server::render::{process_environment, render, RenderRequest, Rendered};
-use mooring_vcs::{Cache, SourceSpec};
+use mooring_vcs::{redact_url, Cache, Credentials, KnownHosts, SourceSpec, SshKey};
 use std::path::Path;
 
 /// Renders a local project folder (validate, render).
@@ -20,24 +20,54 @@ pub fn local(dir: &Path, files: &[String], app: Option<&str>) -> Result<Project>
     Ok(load(&opts)?)
 }
 
+/// What to fetch, from the command line.
+pub struct SourceRequest<'a> {
+    /// SOURCE.
+    pub source: &'a str,
+    /// `--ref`.
+    pub reference: Option<&'a str>,
+    /// `--path`.
+    pub path: &'a str,
+    /// `--ssh-key` (relative to the current folder).
+    pub ssh_key: Option<&'a Path>,
+    /// `--known-hosts`: a file (relative to the current folder) or `accept-new`.
+    pub known_hosts: Option<&'a str>,
+}
+
 /// Fetches SOURCE at REF and renders the project at PATH in it.
 pub fn from_source(
     data_dir: &Path,
-    source: &str,
-    reference: Option<&str>,
-    path: &str,
+    req: &SourceRequest<'_>,
     files: &[String],
     app: Option<&str>,
 ) -> Result<Rendered> {
-    let spec = SourceSpec::parse(source, reference)?;
-    let cache = Cache::new(data_dir);
-    let revision = cache.fetch_path(&spec, path)?;
+    let spec = SourceSpec::parse(req.source, req.reference)?;
+    let mut cache = Cache::new(data_dir);
+    if req.ssh_key.is_some() || req.known_hosts.is_some() {
+        if !spec.uses_ssh() {
+            bail!(
+                "--ssh-key and --known-hosts need an SSH source (ssh://…, user@host:path, \
+                 svn+ssh://…, hg+ssh://…); {} is not one",
+                redact_url(req.source)
+            );
+        }
+        let cwd = std::env::current_dir().context("cannot read the current folder")?;
+        let mut credentials = Credentials::default();
+        if let Some(key) = req.ssh_key {
+            credentials = credentials.with_ssh_key(SshKey::File(cwd.join(key)));
+        }
+        if let Some(known) = req.known_hosts {
+            credentials = credentials.with_known_hosts(KnownHosts::parse(known, &cwd));
+        }
+        cache = cache.with_credentials(credentials);
+    }
+    let revision = cache.fetch_path(&spec, req.path)?;
     Ok(render(RenderRequest {
         cache: &cache,
         data_dir,
         spec: &spec,
         revision: &revision,
-        path,
+        path: req.path,
         files,
         app,
         environment: process_environment(),
