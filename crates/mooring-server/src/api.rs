@@ -338,6 +338,12 @@ fn app_json(c: &Controller, name: &str, status: Option<&mooring_store::AppStatus
         Some(s) => serde_json::to_value(s).unwrap_or_default(),
         None => json!({"name": name, "sync": "Unknown", "health": "Unknown", "conditions": []}),
     };
+    if let Some((id, info)) = c.revision_info(name) {
+        if v["revision"] == json!(id) {
+            v["revision_info"] =
+                json!({"author": info.author, "time_ms": info.time_ms, "message": info.message});
+        }
+    }
     if let Some(cfg) = cfg {
         v["host"] = json!(cfg.host);
         v["path"] = json!(cfg.source.path);

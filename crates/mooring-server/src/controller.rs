@@ -20,7 +20,8 @@ use mooring_store::{
     now_ms, ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Store,
 };
 use mooring_vcs::{
-    redact_url, Cache, Credentials, Revision, SourceSpec, VerifyKey, VerifyMode, VerifyPolicy,
+    redact_url, Cache, Credentials, Revision, RevisionInfo, SourceSpec, VerifyKey, VerifyMode,
+    VerifyPolicy,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -132,6 +133,9 @@ struct AppHandle {
     source: Arc<SourceHandle>,
     trigger: mpsc::Sender<Trigger>,
     runtime: tokio::sync::Mutex<AppRuntime>,
+    /// Author, time and message of the deployed revision (by id), read once per
+    /// revision from the source cache; outside `runtime` so readers never wait for a sync.
+    revision_info: Mutex<Option<(String, RevisionInfo)>>,
 }
 
 /// The running control loop for one configuration.
@@ -214,6 +218,7 @@ impl Controller {
                     source,
                     trigger: tx,
                     runtime: Default::default(),
+                    revision_info: Mutex::new(None),
                 }),
             );
         }
@@ -693,6 +698,9 @@ impl Controller {
             status.failures = 0;
             status.next_retry_at = None;
         }
+        if let Some(rev) = &status.revision {
+            self.learn_revision_info(app, rev).await;
+        }
         status.pinned = self.store.app(&name).ok().flatten().and_then(|s| s.pinned);
         if let Some(pin) = &status.pinned {
             status.conditions.push(Condition { kind: "Pinned".into(), message: format!("pinned to {pin}; auto-sync holds this revision until `mooring app unpin {name}`") });
@@ -1054,6 +1062,41 @@ impl Controller {
             plan: outcome.plan,
             revision,
         })
+    }
+
+    /// Reads who made `revision`, when and why, unless already known.
+    async fn learn_revision_info(&self, app: &AppHandle, revision: &str) {
+        let known = app
+            .revision_info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|(id, _)| id == revision);
+        if known {
+            return;
+        }
+        let (cache, spec) = (app.source.cache.clone(), app.spec.clone());
+        let rev = Revision {
+            id: revision.to_string(),
+            describe: String::new(),
+            tree: None,
+        };
+        let info = tokio::task::spawn_blocking(move || cache.revision_info(&spec, &rev)).await;
+        match info {
+            Ok(Ok(info)) => {
+                *app.revision_info.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((revision.to_string(), info));
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(app = %app.config.name, error = %e, "no revision info")
+            }
+            Err(e) => tracing::debug!(app = %app.config.name, error = %e, "no revision info"),
+        }
+    }
+
+    /// Author, time and message of the app's deployed revision, when known.
+    pub fn revision_info(&self, name: &str) -> Option<(String, RevisionInfo)> {
+        self.apps.get(name)?.revision_info.lock().ok()?.clone()
     }
 
     /// The app's volumes that its services mount read-write (data that may change).

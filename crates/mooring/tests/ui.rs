@@ -41,7 +41,11 @@ async fn until(c: &Client, secs: u64, what: &str, script: &str) {
         }
         // Docker adding or removing a bridge (any test's network) makes Chromium abort
         // the navigation under way with ERR_NETWORK_CHANGED: load it again.
-        if js(c, "return document.body.innerText.includes('ERR_NETWORK_CHANGED')").await
+        if js(
+            c,
+            "return document.body.innerText.includes('ERR_NETWORK_CHANGED')",
+        )
+        .await
             == Value::Bool(true)
         {
             c.refresh().await.unwrap();
@@ -69,9 +73,19 @@ async fn shot(c: &Client, name: &str) {
 
 async fn login(c: &Client, s: &Server, token: &str, then: &str) {
     c.goto(&s.url(then)).await.unwrap();
-    until(c, 20, "the log-in form", "return !!document.getElementById('token')").await;
+    until(
+        c,
+        20,
+        "the log-in form",
+        "return !!document.getElementById('token')",
+    )
+    .await;
     let url = c.current_url().await.unwrap();
-    assert_eq!(url.path(), "/login", "an anonymous visit is sent to the log-in form");
+    assert_eq!(
+        url.path(),
+        "/login",
+        "an anonymous visit is sent to the log-in form"
+    );
     c.find(Locator::Css("#token"))
         .await
         .unwrap()
@@ -95,7 +109,13 @@ async fn login(c: &Client, s: &Server, token: &str, then: &str) {
 
 /// Confirms the dialog an action opens.
 async fn confirm(c: &Client) {
-    until(c, 5, "the confirmation dialog", "return document.getElementById('confirm').open").await;
+    until(
+        c,
+        5,
+        "the confirmation dialog",
+        "return document.getElementById('confirm').open",
+    )
+    .await;
     c.find(Locator::Css("#confirm-ok"))
         .await
         .unwrap()
@@ -149,12 +169,34 @@ async fn web_ui_shows_live_state_and_runs_actions() {
 
     // Log in; the overview lists both apps with their status.
     login(&c, &s, &operator, "/").await;
-    until(&c, 10, "both rows", &format!(
-        "return {} === 'Healthy' && {} === 'OutOfSync'",
-        cell(&healed.name, "health"),
-        cell(&manual.name, "sync")
-    ))
+    until(
+        &c,
+        10,
+        "both rows",
+        &format!(
+            "return {} === 'Healthy' && {} === 'OutOfSync'",
+            cell(&healed.name, "health"),
+            cell(&manual.name, "sync")
+        ),
+    )
     .await;
+    // The deployed revision with its message, author and time.
+    let row = js(
+        &c,
+        &format!(
+            "return document.querySelector('tr[data-app=\"{}\"]').innerText",
+            healed.name
+        ),
+    )
+    .await;
+    let row = row.as_str().unwrap();
+    assert!(
+        row.contains(&first[..12])
+            && row.contains("first revision")
+            && row.contains("Test <test@example.com>")
+            && row.contains("ago"),
+        "revision id, message, author and time: {row}"
+    );
     let counts = js(&c, "return document.querySelector('.counts').innerText").await;
     assert!(counts.as_str().unwrap().contains("2 apps"), "{counts}");
     shot(&c, "overview-1400").await;
@@ -168,13 +210,25 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         .await
         .unwrap();
     confirm(&c).await;
-    until(&c, 90, "the sync to finish", "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'").await;
+    until(
+        &c,
+        90,
+        "the sync to finish",
+        "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'",
+    )
+    .await;
     let progress = js(&c, "return document.getElementById('progress').innerText").await;
     assert!(
         progress.as_str().unwrap().contains("create container"),
         "progress names the actions: {progress}"
     );
-    until(&c, 10, "Synced on the app page", "return document.querySelector('#live .status [data-sync]').dataset.sync === 'Synced'").await;
+    until(
+        &c,
+        10,
+        "Synced on the app page",
+        "return document.querySelector('#live .status [data-sync]').dataset.sync === 'Synced'",
+    )
+    .await;
     let page = js(&c, "return document.getElementById('live').innerText").await;
     let page = page.as_str().unwrap().to_lowercase();
     for expected in [
@@ -185,20 +239,34 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         "protect",
         "revisions",
     ] {
-        assert!(page.contains(expected), "app page lacks {expected}:\n{page}");
+        assert!(
+            page.contains(expected),
+            "app page lacks {expected}:\n{page}"
+        );
     }
     shot(&c, "app-1400").await;
 
     // A `docker stop` shows on the open overview without a reload.
     open(&c, &s, "/").await;
-    until(&c, 10, "the overview", &format!("return {} === 'Synced'", cell(&manual.name, "sync"))).await;
+    until(
+        &c,
+        10,
+        "the overview",
+        &format!("return {} === 'Synced'", cell(&manual.name, "sync")),
+    )
+    .await;
     js(&c, "window.__noReload = 42; return true").await;
     docker(&["stop", "-t", "1", &manual.container("web")]);
-    until(&c, 20, "the stopped app to turn Degraded and OutOfSync", &format!(
-        "return {} === 'Degraded' && {} === 'OutOfSync'",
-        cell(&manual.name, "health"),
-        cell(&manual.name, "sync")
-    ))
+    until(
+        &c,
+        20,
+        "the stopped app to turn Degraded and OutOfSync",
+        &format!(
+            "return {} === 'Degraded' && {} === 'OutOfSync'",
+            cell(&manual.name, "health"),
+            cell(&manual.name, "sync")
+        ),
+    )
     .await;
     // Self-heal: the other app's stopped container comes back, and the page says so.
     docker(&["stop", "-t", "1", &healed.container("web")]);
@@ -208,12 +276,19 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         cell(&healed.name, "health")
     ))
     .await;
-    assert_eq!(js(&c, "return window.__noReload").await, json!(42), "no reload");
-    assert!(
-        docker_output(&["inspect", "-f", "{{.State.Running}}", &healed.container("web")])
-            .stdout
-            .starts_with(b"true")
+    assert_eq!(
+        js(&c, "return window.__noReload").await,
+        json!(42),
+        "no reload"
     );
+    assert!(docker_output(&[
+        "inspect",
+        "-f",
+        "{{.State.Running}}",
+        &healed.container("web")
+    ])
+    .stdout
+    .starts_with(b"true"));
 
     // A push shows as a pending change on the diff page.
     repo.write("manual/compose.yaml", &demo_compose(&manual.name, "two"));
@@ -221,18 +296,35 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     open(&c, &s, &format!("/apps/{}/diff", manual.name)).await;
     let diff = js(&c, "return document.getElementById('live').innerText").await;
     let diff = diff.as_str().unwrap();
-    assert!(diff.contains(&format!("recreate container {}", manual.container("web"))), "{diff}");
+    assert!(
+        diff.contains(&format!("recreate container {}", manual.container("web"))),
+        "{diff}"
+    );
     assert!(diff.contains("env GREETING"), "{diff}");
     let row = js(&c, "const r = [...document.querySelectorAll('tr.differs')].find(r => r.innerText.includes('env GREETING')); return r ? r.innerText : null").await;
     let row = row.as_str().unwrap_or_default().to_string();
-    assert!(row.contains("two") && row.contains("one"), "desired two, live one: {row}");
+    assert!(
+        row.contains("two") && row.contains("one"),
+        "desired two, live one: {row}"
+    );
     shot(&c, "diff-1400").await;
 
     // Sync to the push, then roll back to the first revision from the page.
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
-    c.find(Locator::Css("form[data-action=sync] button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("form[data-action=sync] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     confirm(&c).await;
-    until(&c, 90, "the second sync", "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'").await;
+    until(
+        &c,
+        90,
+        "the second sync",
+        "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'",
+    )
+    .await;
     assert!(env_of(&manual.container("web")).contains("GREETING=two"));
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
     c.find(Locator::Css("form[data-action=rollback] select"))
@@ -241,20 +333,52 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         .select_by_value(&first)
         .await
         .unwrap();
-    c.find(Locator::Css("form[data-action=rollback] button")).await.unwrap().click().await.unwrap();
-    until(&c, 5, "the dialog", "return document.getElementById('confirm').open").await;
-    let warning = js(&c, "return document.getElementById('confirm-warning').innerText").await;
+    c.find(Locator::Css("form[data-action=rollback] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        5,
+        "the dialog",
+        "return document.getElementById('confirm').open",
+    )
+    .await;
+    let warning = js(
+        &c,
+        "return document.getElementById('confirm-warning').innerText",
+    )
+    .await;
     assert!(
-        warning.as_str().unwrap().contains("changes containers, not data"),
+        warning
+            .as_str()
+            .unwrap()
+            .contains("changes containers, not data"),
         "the rollback warns about data: {warning}"
     );
     shot(&c, "rollback-confirm-1400").await;
     confirm(&c).await;
-    until(&c, 90, "the rollback", "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'").await;
+    until(
+        &c,
+        90,
+        "the rollback",
+        "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'",
+    )
+    .await;
     assert!(env_of(&manual.container("web")).contains("GREETING=one"));
-    until(&c, 10, "the pinned mark", "return document.getElementById('live').innerText.includes('pinned')").await;
+    until(
+        &c,
+        10,
+        "the pinned mark",
+        "return document.getElementById('live').innerText.includes('pinned')",
+    )
+    .await;
     assert!(
-        s.app(&manual.name)["pinned"].as_str().is_some_and(|p| p == first),
+        s.app(&manual.name)["pinned"]
+            .as_str()
+            .is_some_and(|p| p == first),
         "pinned to the first revision"
     );
 
@@ -262,18 +386,41 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     open(&c, &s, &format!("/apps/{}/history", manual.name)).await;
     let history = js(&c, "return document.getElementById('live').innerText").await;
     let history = history.as_str().unwrap();
-    assert!(history.contains("rollback") && history.contains("succeeded"), "{history}");
-    js(&c, "document.querySelectorAll('details').forEach(d => d.open = true); return true").await;
+    assert!(
+        history.contains("rollback") && history.contains("succeeded"),
+        "{history}"
+    );
+    js(
+        &c,
+        "document.querySelectorAll('details').forEach(d => d.open = true); return true",
+    )
+    .await;
     let history = js(&c, "return document.getElementById('live').innerText").await;
-    assert!(history.as_str().unwrap().contains("recreate container"), "{history}");
+    assert!(
+        history.as_str().unwrap().contains("recreate container"),
+        "{history}"
+    );
     shot(&c, "history-1400").await;
 
     // At 390 px the overview fits without sideways scrolling.
     c.set_window_size(390, 844).await.unwrap();
     open(&c, &s, "/").await;
-    until(&c, 10, "the narrow overview", "return !!document.querySelector('tr[data-app]')").await;
-    let overflow = js(&c, "return document.documentElement.scrollWidth - window.innerWidth").await;
-    assert!(overflow.as_i64().unwrap() <= 0, "horizontal overflow at 390 px: {overflow}");
+    until(
+        &c,
+        10,
+        "the narrow overview",
+        "return !!document.querySelector('tr[data-app]')",
+    )
+    .await;
+    let overflow = js(
+        &c,
+        "return document.documentElement.scrollWidth - window.innerWidth",
+    )
+    .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "horizontal overflow at 390 px: {overflow}"
+    );
     shot(&c, "overview-390").await;
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
     shot(&c, "app-390").await;
@@ -281,11 +428,26 @@ async fn web_ui_shows_live_state_and_runs_actions() {
 
     // A viewer sees no action buttons, and the server refuses a forged action.
     open(&c, &s, "/").await;
-    c.find(Locator::Css("header form button")).await.unwrap().click().await.unwrap();
-    until(&c, 10, "the log-in form", "return location.pathname === '/login'").await;
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        10,
+        "the log-in form",
+        "return location.pathname === '/login'",
+    )
+    .await;
     login(&c, &s, &viewer, &format!("/apps/{}", manual.name)).await;
     assert_eq!(
-        js(&c, "return document.querySelectorAll('section.actions, form.action').length").await,
+        js(
+            &c,
+            "return document.querySelectorAll('section.actions, form.action').length"
+        )
+        .await,
         json!(0),
         "a viewer gets no action buttons"
     );
@@ -299,14 +461,29 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     let status = c.execute_async(&forged(true), vec![]).await.unwrap();
     assert_eq!(status, json!(403), "a viewer's action is refused");
     // Without the UI's header even an operator's cookie changes nothing (CSRF).
-    let (code, _) = s.call("POST", &format!("/api/v1/apps/{}/sync", manual.name), None, None);
+    let (code, _) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", manual.name),
+        None,
+        None,
+    );
     assert_eq!(code, 401);
     let status = c.execute_async(&forged(false), vec![]).await.unwrap();
-    assert_eq!(status, json!(403), "a cookie without the UI header is refused");
+    assert_eq!(
+        status,
+        json!(403),
+        "a cookie without the UI header is refused"
+    );
 
     // The page says when the connection is lost, and recovers.
     open(&c, &s, "/").await;
-    until(&c, 10, "a live stream", "return document.body.dataset.connection === 'live'").await;
+    until(
+        &c,
+        10,
+        "a live stream",
+        "return document.body.dataset.connection === 'live'",
+    )
+    .await;
     let mut child = s.child.take().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();

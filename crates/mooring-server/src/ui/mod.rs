@@ -239,7 +239,10 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     let known = if valid {
-        state.store.authenticate(token, now_ms()).map(|t| t.is_some())
+        state
+            .store
+            .authenticate(token, now_ms())
+            .map(|t| t.is_some())
     } else {
         Ok(false)
     };
