@@ -124,8 +124,18 @@ async fn confirm(c: &Client) {
         .unwrap();
 }
 
-fn cell(app: &str, attr: &str) -> String {
-    format!("document.querySelector('tr[data-app=\"{app}\"] [data-{attr}]')?.dataset.{attr}")
+/// JS: the row of `app` on the overview.
+fn row(app: &str) -> String {
+    format!("document.querySelector('a[href=\"/apps/{app}\"]')?.closest('tr')")
+}
+
+/// JS: the word in the overview's `sync` or `health` cell of `app` (after its shape).
+fn cell(app: &str, which: &str) -> String {
+    let n = if which == "sync" { 1 } else { 2 };
+    format!(
+        "{}?.children[{n}].innerText.trim().split(' ').pop()",
+        row(app)
+    )
 }
 
 fn env_of(container: &str) -> String {
@@ -181,21 +191,14 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     )
     .await;
     // The deployed revision with its message, author and time.
-    let row = js(
-        &c,
-        &format!(
-            "return document.querySelector('tr[data-app=\"{}\"]').innerText",
-            healed.name
-        ),
-    )
-    .await;
-    let row = row.as_str().unwrap();
+    let text = js(&c, &format!("return {}.innerText", row(&healed.name))).await;
+    let text = text.as_str().unwrap();
     assert!(
-        row.contains(&first[..12])
-            && row.contains("first revision")
-            && row.contains("Test <test@example.com>")
-            && row.contains("ago"),
-        "revision id, message, author and time: {row}"
+        text.contains(&first[..12])
+            && text.contains("first revision")
+            && text.contains("Test <test@example.com>")
+            && text.contains("ago"),
+        "revision id, message, author and time: {text}"
     );
     let counts = js(&c, "return document.querySelector('.counts').innerText").await;
     assert!(counts.as_str().unwrap().contains("2 apps"), "{counts}");
@@ -270,11 +273,16 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     .await;
     // Self-heal: the other app's stopped container comes back, and the page says so.
     docker(&["stop", "-t", "1", &healed.container("web")]);
-    until(&c, 30, "self-heal to show as the latest operation", &format!(
-        "const r = document.querySelector('tr[data-app=\"{}\"]'); return r.innerText.includes('drift') && {} === 'Healthy'",
-        healed.name,
-        cell(&healed.name, "health")
-    ))
+    until(
+        &c,
+        30,
+        "self-heal to show as the latest operation",
+        &format!(
+            "return {}.innerText.includes('drift') && {} === 'Healthy'",
+            row(&healed.name),
+            cell(&healed.name, "health")
+        ),
+    )
     .await;
     assert_eq!(
         js(&c, "return window.__noReload").await,
@@ -409,7 +417,7 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         &c,
         10,
         "the narrow overview",
-        "return !!document.querySelector('tr[data-app]')",
+        "return !!document.querySelector('table.apps a')",
     )
     .await;
     let overflow = js(
