@@ -287,6 +287,23 @@ pub fn operate(
     })
 }
 
+/// `app pin NAME [--revision REV]`.
+pub fn pin(c: &Client, name: &str, revision: Option<&str>) -> Result<ExitCode> {
+    let (status, v) = c.call(
+        "POST",
+        &format!("/api/v1/apps/{name}/pin"),
+        Some(json!({ "revision": revision })),
+    )?;
+    if status >= 400 {
+        bail!("{name}: {}", v["error"].as_str().unwrap_or("pin refused"));
+    }
+    println!(
+        "{name}: pinned to {}; auto-sync holds it until `mooring app unpin {name}`.",
+        v["pinned"].as_str().unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `app unpin NAME`.
 pub fn unpin(c: &Client, name: &str) -> Result<ExitCode> {
     c.call(

@@ -234,6 +234,12 @@ enum AppCommand {
         #[arg(long)]
         to: String,
     },
+    /// Hold the app at its deployed revision (or the one given): auto-sync stops moving it.
+    Pin {
+        name: String,
+        #[arg(long)]
+        revision: Option<String>,
+    },
     /// Remove the pin: auto-sync follows the source again.
     Unpin { name: String },
 }
@@ -353,6 +359,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 AppCommand::Rollback { name, to } => {
                     client::operate(&c, &name, "rollback", serde_json::json!({ "to": to }), json)
                 }
+                AppCommand::Pin { name, revision } => client::pin(&c, &name, revision.as_deref()),
                 AppCommand::Unpin { name } => client::unpin(&c, &name),
             }
         }

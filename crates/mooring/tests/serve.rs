@@ -477,6 +477,21 @@ fn rollback_pins_until_unpinned() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // `app pin` holds the deployed revision without deploying anything.
+    let three = s.app(&app.name)["revision"].as_str().unwrap().to_string();
+    let out = s.cli(&["pin", &app.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&three));
+    repo.write("compose.yaml", &demo_compose(&app.name, "four"));
+    repo.commit("four");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(env_of(&web).contains("GREETING=three"), "the pin holds");
+    assert_eq!(s.app(&app.name)["pinned"], three.as_str());
 }
 
 #[test]

@@ -43,8 +43,8 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 
 fn short_id(rev: &str) -> &str {
     match rev.strip_prefix("sha256:") {
-        Some(h) => &h[..h.len().min(12)],
-        None if rev.len() >= 40 => &rev[..12],
+        Some(h) => &h[..h.len().min(10)],
+        None if rev.len() >= 40 => &rev[..10],
         None => rev,
     }
 }
@@ -318,8 +318,14 @@ pub(crate) fn overview(apps: &Value, f: &Filter, now: i64) -> Markup {
                 } }
                 @for (source, list) in &groups {
                     tbody {
-                        tr.grp { th colspan="6" scope="rowgroup" { "Source: " span.src { (source) } } }
-                        @for a in list { (app_row(a, now)) }
+                        @let common = common_revision(list);
+                        tr.grp { th colspan="6" scope="rowgroup" {
+                            "Source: " span.src { (source) }
+                            @if let Some(c) = common {
+                                " — most apps run " (revision(c, now))
+                            }
+                        } }
+                        @for a in list { (app_row(a, common.map(|c| text(c, "revision")), now)) }
                     }
                 }
             }
@@ -328,15 +334,23 @@ pub(crate) fn overview(apps: &Value, f: &Filter, now: i64) -> Markup {
 }
 
 fn marks(a: &Value) -> Markup {
-    let suspended = a["policy"]["auto"] == Value::Bool(false);
     html! {
-        @if let Some(p) = a["pinned"].as_str() {
-            span.mark title={"pinned to " (p)} { span aria-hidden="true" { "⚲" } " pinned" }
-        }
-        @if suspended {
-            span.mark title="auto-sync is off: changes only on request" { span aria-hidden="true" { "‖" } " manual" }
-        }
+        @if a["pinned"].is_string() { i.mark { "pinned" } }
+        @if a["policy"]["auto"] == Value::Bool(false) { i.mark { "manual" } }
     }
+}
+
+/// The deployed revision's message: the recorded one, else the subject in its
+/// description (`main@1a2b3c4 (subject)`).
+fn revision_message(a: &Value) -> Option<&str> {
+    a["revision_info"]["message"]
+        .as_str()
+        .map(first_line)
+        .or_else(|| {
+            let d = a["revision_describe"].as_str()?;
+            let (_, subject) = d.split_once(" (")?;
+            subject.strip_suffix(')')
+        })
 }
 
 fn revision(a: &Value, now: i64) -> Markup {
@@ -344,13 +358,11 @@ fn revision(a: &Value, now: i64) -> Markup {
     html! {
         @match a["revision"].as_str() {
             Some(rev) => {
-                code { (short_id(rev)) }
-                @if let Some(m) = info["message"].as_str().or(a["revision_describe"].as_str()) {
-                    " " (first_line(m))
-                }
+                b { (short_id(rev)) }
+                @if let Some(m) = revision_message(a) { " " (clip(m, 60)) }
                 @if info["author"].is_string() || info["time_ms"].is_i64() {
                     small {
-                        (info["author"].as_str().unwrap_or(""))
+                        (info["author"].as_str().map(author_name).unwrap_or(""))
                         @if let Some(t) = info["time_ms"].as_i64() { " · " (ago(now, t)) }
                     }
                 }
@@ -360,12 +372,44 @@ fn revision(a: &Value, now: i64) -> Markup {
     }
 }
 
-/// A status cell: shape and word, class for colour (`td.st.ok`…).
-fn status_cell(class: &str, shape: &str, word: &str) -> Markup {
-    html! { td class={"st " (class)} { (shape) " " (word) } }
+/// `Name <email>` → `Name` (the app page shows it whole).
+fn author_name(author: &str) -> &str {
+    match author.split_once(" <") {
+        Some((name, _)) if !name.is_empty() => name,
+        _ => author,
+    }
 }
 
-fn app_row(a: &Value, now: i64) -> Markup {
+/// At most `max` characters, with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// A status cell: shape and word, class for colour (`td.ok`…).
+fn status_cell(class: &str, shape: &str, word: &str) -> Markup {
+    html! { td class=(class) { (shape) " " (word) } }
+}
+
+/// An app of `apps` running the revision most of them run, when at least two share it
+/// (a monorepo's usual case: the group heading shows it once, rows only its id).
+fn common_revision<'a>(apps: &[&'a Value]) -> Option<&'a Value> {
+    let mut counts: std::collections::HashMap<&str, (&'a Value, usize)> = Default::default();
+    for a in apps {
+        if let Some(rev) = a["revision"].as_str() {
+            counts.entry(rev).or_insert((a, 0)).1 += 1;
+        }
+    }
+    counts
+        .into_values()
+        .filter(|(_, n)| *n >= 2)
+        .max_by_key(|(a, n)| (*n, std::cmp::Reverse(text(a, "name"))))
+        .map(|(a, _)| a)
+}
+
+fn app_row(a: &Value, common: Option<&str>, now: i64) -> Markup {
     let name = text(a, "name");
     let op = &a["latest_operation"];
     let (sync_shape, sync_class) = sync_look(text(a, "sync"));
@@ -375,11 +419,16 @@ fn app_row(a: &Value, now: i64) -> Markup {
             td { a href={"/apps/" (name)} { (name) } (marks(a)) }
             (status_cell(sync_class, sync_shape, text(a, "sync")))
             (status_cell(health_class, health_shape, text(a, "health")))
-            td { (revision(a, now)) }
+            td {
+                @match a["revision"].as_str() {
+                    Some(rev) if Some(rev) == common => b { (short_id(rev)) },
+                    _ => (revision(a, now)),
+                }
+            }
             td { (text(a, "host")) }
             @if op.is_object() {
                 @let (shape, class, word) = result_look(op["result"].as_str());
-                td class={"st " (class)} {
+                td class=(class) {
                     (shape) " " (word)
                     small { (text(op, "trigger")) @if let Some(t) = op["started_at"].as_i64() { " · " (ago(now, t)) } }
                     @if let Some(e) = op["error"].as_str() { small.err { (first_line(e)) } }
@@ -515,7 +564,19 @@ pub(crate) fn app(a: &Value, now: i64) -> Markup {
                 @if let Some(r) = a["ref"].as_str() { dt { "Ref" } dd { code { (r) } } }
                 @if let Some(p) = a["path"].as_str() { @if !p.is_empty() { dt { "Path" } dd { code { (p) } } } }
                 dt { "Host" } dd { (text(a, "host")) }
-                dt { "Revision" } dd { (revision(a, now)) }
+                dt { "Revision" } dd {
+                    @match a["revision"].as_str() {
+                        Some(rev) => {
+                            code { (rev) }
+                            @if let Some(d) = a["revision_describe"].as_str() { br; (d) }
+                            @let info = &a["revision_info"];
+                            @if let Some(author) = info["author"].as_str() { br; "by " (author) }
+                            @if let Some(t) = info["time_ms"].as_i64() { ", " (when(now, Some(t))) }
+                            @if let Some(m) = info["message"].as_str() { pre.msg { (m) } }
+                        }
+                        None => { "nothing deployed yet" }
+                    }
+                }
                 @if let Some(p) = a["pinned"].as_str() { dt { "Pinned" } dd { code { (short_id(p)) } } }
                 dt { "Policy" } dd {
                     "auto " (yes(&policy["auto"])) ", self-heal " (yes(&policy["self_heal"])) ", prune " (yes(&policy["prune"]))
@@ -735,6 +796,10 @@ mod tests {
         assert_eq!(ago(10 * 60_000, 0), "10 min ago");
         assert_eq!(ago(3 * 3_600_000, 0), "3 h ago");
         assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(author_name("Jane Doe <jane@example.com>"), "Jane Doe");
+        assert_eq!(author_name("ops"), "ops");
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("abc", 3), "abc");
     }
 
     #[test]
