@@ -22,6 +22,9 @@
 //! - [`verify`] re-reads a backup and checks every entry against its manifest.
 //! - [`restore_to`] checks the archive's sha256 and the manifest's digest before the
 //!   first byte, then streams the tar stream out while checking every entry again.
+//! - [`backup_dir`] and [`restore_dir`] do the same from and into a volume's folder on
+//!   this machine (its mount point), with no Docker daemon in the data path; the
+//!   restore stages inside the volume and moves into place only what verified.
 //! - [`list`], [`load`], [`remove`], [`prune`] and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
@@ -31,6 +34,7 @@
 //! list aside).
 
 mod catalogue;
+mod dir;
 mod entries;
 mod error;
 mod manifest;
@@ -39,6 +43,9 @@ mod verify;
 mod write;
 
 pub use catalogue::{clean_partials, list, load, prune, remove};
+pub use dir::{
+    backup_dir, inspect_dir, restore_dir, DirRestore, DirState, PROBE_PREFIX, STAGING_PREFIX,
+};
 pub use error::BackupError;
 pub use manifest::{
     BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, ARCHIVE_SUFFIX, FORMAT,
