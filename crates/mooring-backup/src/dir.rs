@@ -1234,7 +1234,10 @@ mod tests {
     }
 
     /// A tar stream with raw entry names (so `..` and absolute paths can be written).
-    fn raw_tar(entries: &[(&[u8], EntryType, &[u8], &[u8])]) -> Vec<u8> {
+    /// `(name, type, link target, content)`.
+    type RawEntry<'a> = (&'a [u8], EntryType, &'a [u8], &'a [u8]);
+
+    fn raw_tar(entries: &[RawEntry<'_>]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, kind, link, data) in entries {
             let mut h = Header::new_old();

@@ -251,6 +251,21 @@ pub enum BackupError {
 }
 
 impl BackupError {
+    /// True when the backup itself is damaged or changed (its archive or manifest): a
+    /// restore of it is refused, and another backup should be used.
+    pub fn is_damaged_backup(&self) -> bool {
+        matches!(
+            self,
+            BackupError::ManifestChanged { .. }
+                | BackupError::ArchiveSize { .. }
+                | BackupError::ArchiveChecksum { .. }
+                | BackupError::Corrupt { .. }
+                | BackupError::Mismatch { .. }
+                | BackupError::UnsafeEntry { .. }
+                | BackupError::Manifest { .. }
+        )
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         BackupError::Io {
             action,

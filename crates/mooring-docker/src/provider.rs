@@ -450,8 +450,6 @@ impl Host for Provider {
     ) -> Result<String, ProviderError> {
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         let image = self.local_image(&images).await?;
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ProviderError::Failed(format!("creating {}: {e}", dir.display())))?;
         let meta = mooring_backup::BackupMeta {
             app: project.name.clone(),
             volume: volume.to_string(),
@@ -462,15 +460,8 @@ impl Host for Provider {
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
         };
-        let dir = dir.to_path_buf();
-        let record = self
-            .export_volume(volume, &image, move |r| {
-                mooring_backup::write_backup(r, &dir, meta)
-            })
-            .await?;
-        record
-            .map(|r| r.id)
-            .map_err(|e| ProviderError::Failed(format!("backing up volume {volume}: {e}")))
+        let (record, _) = self.backup_volume_into(volume, &image, dir, meta).await?;
+        Ok(record.id)
     }
 
     async fn restore_volume(
@@ -482,17 +473,11 @@ impl Host for Provider {
     ) -> Result<(), ProviderError> {
         let record = mooring_backup::load(dir, id)
             .map_err(|e| ProviderError::Failed(format!("backup {id}: {e}")))?;
-        mooring_backup::verify(&record).map_err(|e| {
-            ProviderError::Failed(format!("backup {id} does not verify; not restored: {e}"))
-        })?;
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         let image = self.local_image(&images).await?;
-        self.import_volume(volume, &image, move |w| {
-            mooring_backup::restore_to(&record, w)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await
+        self.restore_volume_from(volume, &image, record, true)
+            .await
+            .map(|_| ())
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError> {
