@@ -303,11 +303,14 @@ fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let staged_big = loop {
         let staged = std::fs::read_dir(
-            docker_output(&["volume", "inspect", "-f", "{{.Mountpoint}}", &target])
+            if docker_output(&["volume", "inspect", &target])
                 .status
                 .success()
-                .then(|| mount_point(&target))
-                .unwrap_or_default(),
+            {
+                mount_point(&target)
+            } else {
+                std::path::PathBuf::new()
+            },
         )
         .ok()
         .and_then(|d| {
