@@ -413,18 +413,28 @@ async fn rollback(
         }
         None => body.to,
     };
-    // Before the sync: when was the target last deployed, and which volumes hold data now.
-    let deployed_at = state
+    // Before the sync: when was the target last deployed, until when did it stay
+    // deployed (the next successful deploy of another revision), and which volumes hold
+    // data now.
+    let history: Vec<_> = state
         .store
         .operations(Some(&name), 500, None)?
         .into_iter()
         .filter(|o| o.result == Some(mooring_store::OpResult::Succeeded))
-        .find(|o| {
-            o.revision
-                .as_deref()
-                .is_some_and(|r| r.starts_with(&revision) || revision.starts_with(r))
-        })
-        .map(|o| o.started_at);
+        .collect(); // newest first
+    let is_target = |r: &Option<String>| {
+        r.as_deref()
+            .is_some_and(|r| r.starts_with(&revision) || revision.starts_with(r))
+    };
+    let target_at = history.iter().position(|o| is_target(&o.revision));
+    let deployed_at = target_at.map(|i| history[i].started_at);
+    let replaced_at = target_at.and_then(|i| {
+        history[..i]
+            .iter()
+            .rev()
+            .find(|o| !is_target(&o.revision))
+            .map(|o| o.started_at)
+    });
     let c = controller(&state).await;
     let volumes = c.data_volumes(&name).await;
     let response = run_trigger(&state, &name, TriggerKind::Rollback, Some(revision), true).await?;
@@ -438,7 +448,8 @@ async fn rollback(
         .unwrap_or_default()
         .into_iter()
         .filter(|b| b.manifest.meta.app == name && volumes.contains(&b.manifest.meta.volume))
-        .filter(|b| deployed_at.is_none_or(|t| b.manifest.meta.created_at <= t + 60_000))
+        // Taken while the target ran, or before: newer backups hold newer data.
+        .filter(|b| replaced_at.is_none_or(|t| b.manifest.meta.created_at <= t))
         .map(|b| json!({"id": b.id, "volume": b.manifest.meta.volume, "created_at": b.manifest.meta.created_at}))
         .collect();
     let (status, Json(mut body)) = (response.status(), response_json(response).await);
@@ -449,6 +460,7 @@ async fn rollback(
         ),
         "volumes": volumes,
         "deployed_at": deployed_at,
+        "replaced_at": replaced_at,
         "backups": backups,
     });
     Ok((status, Json(body)).into_response())

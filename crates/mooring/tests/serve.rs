@@ -727,3 +727,100 @@ fn event_stream_shows_changes_live() {
     }
     panic!("no live update after the container was removed: {seen:?}");
 }
+
+#[test]
+fn rolling_back_two_revisions_leaves_data_untouched_and_offers_the_backups_of_that_time() {
+    let app = TestApp::new("sroll2");
+    let repo = Repo::new("rolling2");
+    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
+        .write("site/index.html", "x");
+    let one = repo.commit("one");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n", app.name, repo.file_url()));
+    let web = app.container("web");
+    let worker = app.container("worker");
+    let volume = format!("{}_data", app.name);
+    let backup = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(["backup", "create", &app.name, "-o", "json"])
+            .env("MOORING_DATA_DIR", dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["id"].as_str().unwrap().to_string()
+    };
+    // Three revisions, each writing data, each backed up while it runs.
+    let mut taken = Vec::new();
+    for (i, greeting) in ["one", "two", "three"].iter().enumerate() {
+        if i > 0 {
+            repo.write("compose.yaml", &demo_compose(&app.name, greeting));
+            repo.commit(greeting);
+        }
+        wait_until(60, &format!("{greeting} deployed"), || {
+            s.app(&app.name)["sync"] == "Synced"
+                && env_of(&web).contains(&format!("GREETING={greeting}"))
+        });
+        docker(&["exec", &worker, "sh", "-c", &format!("mkdir -p /data/{greeting} && i=0; while [ $i -lt 200 ]; do echo {greeting} $i > /data/{greeting}/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/{greeting}/blob bs=64k count=8 2>/dev/null; echo {greeting} >> /data/history")]);
+        taken.push((backup(), fingerprint(&volume)));
+        // Backups of one revision are older than the next deploy.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let before = fingerprint(&volume);
+
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/rollback", app.name),
+        Some(&s.admin),
+        Some(json!({ "to": one })),
+    );
+    assert!(status < 300, "{status} {v}");
+    let warning = &v["data_warning"];
+    assert!(
+        warning["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == volume.as_str()),
+        "{v}"
+    );
+    let offered: Vec<&str> = warning["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        vec![taken[0].0.as_str()],
+        "only the backup taken while revision one ran: {v}"
+    );
+    wait_until(60, "one deployed again", || {
+        env_of(&web).contains("GREETING=one")
+    });
+    assert_eq!(s.app(&app.name)["pinned"], one.as_str());
+    assert_eq!(
+        fingerprint(&volume),
+        before,
+        "the rollback changed containers, not data"
+    );
+    // The offered backup holds exactly the data of revision one.
+    let copy = format!("{}_one", app.name);
+    let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["backup", "restore", offered[0], "--to-volume", &copy])
+        .env("MOORING_DATA_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = fingerprint(&copy);
+    docker(&["volume", "rm", &copy]);
+    assert_eq!(restored, taken[0].1, "zero bytes lost");
+}
