@@ -25,7 +25,7 @@
 //! - [`backup_dir`] and [`restore_dir`] do the same from and into a volume's folder on
 //!   this machine (its mount point), with no Docker daemon in the data path; the
 //!   restore stages inside the volume and moves into place only what verified.
-//! - [`list`], [`load`], [`remove`], [`prune`] and [`clean_partials`] manage the folder:
+//! - [`list`], [`load`], [`remove`], [`prune`], [`prune_volume`] (retention) and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
 //! Calls block; run them on a blocking thread from async code. `write_backup` and
@@ -42,7 +42,7 @@ mod pipe;
 mod verify;
 mod write;
 
-pub use catalogue::{clean_partials, list, load, prune, remove};
+pub use catalogue::{clean_partials, list, load, prune, prune_volume, remove};
 pub use dir::{
     backup_dir, inspect_dir, restore_dir, DirRestore, DirState, PROBE_PREFIX, STAGING_PREFIX,
 };

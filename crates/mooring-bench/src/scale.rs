@@ -168,6 +168,7 @@ impl Host for SimulatedHost {
         _: &Project,
         volume: &str,
         _: &Path,
+        _: &str,
     ) -> Result<String, ProviderError> {
         self.call().await;
         Ok(format!("sim-backup-{volume}"))

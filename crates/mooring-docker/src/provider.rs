@@ -142,12 +142,15 @@ pub trait Host: Sync {
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError>;
-    /// Writes a verified backup of a volume into `dir`; returns its id.
+    /// Writes a verified backup of a volume into `dir` (`reason` goes into its
+    /// manifest), stopping running containers that write to it for the copy and starting
+    /// them again; returns its id.
     async fn backup_volume(
         &self,
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
+        reason: &str,
     ) -> Result<String, ProviderError>;
     /// Removes a volume — only ever planned after its verified backup.
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError>;
@@ -447,6 +450,7 @@ impl Host for Provider {
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
+        reason: &str,
     ) -> Result<String, ProviderError> {
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         let image = self.local_image(&images).await?;
@@ -454,13 +458,29 @@ impl Host for Provider {
             app: project.name.clone(),
             volume: volume.to_string(),
             revision: None,
-            reason: "before removing the volume (backup-then-delete)".into(),
+            reason: reason.to_string(),
             created_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
         };
-        let (record, _) = self.backup_volume_into(volume, &image, dir, meta).await?;
+        // Running writers are stopped for a consistent copy, and started again.
+        let mut stopped = Vec::new();
+        for (name, running, read_only) in self.volume_users(volume).await? {
+            if running && !read_only {
+                self.stop(&name).await?;
+                stopped.push(name);
+            }
+        }
+        let taken = self.backup_volume_into(volume, &image, dir, meta).await;
+        let mut restarted = Ok(());
+        for name in &stopped {
+            if let Err(e) = self.start(name).await {
+                restarted = Err(e);
+            }
+        }
+        let (record, _) = taken?;
+        restarted?;
         Ok(record.id)
     }
 

@@ -842,7 +842,7 @@ impl Controller {
                 let _ = self.stream.send(StreamEvent {
                     kind: "operation",
                     app: name.to_string(),
-                    data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error}),
+                    data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error, "detail": r.detail}),
                 });
             }
         };
@@ -967,6 +967,8 @@ impl Controller {
             volume_policy: mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default(),
             backups: Some(self.config.server.data_dir.join("backups")),
             recreate_volumes: Vec::new(),
+            backup_on_change: app.config.backup_on_change,
+            retention: app.config.retention,
         }
     }
 
