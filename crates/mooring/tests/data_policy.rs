@@ -389,3 +389,66 @@ fn killed_backup_then_delete_never_deletes_without_a_complete_verified_backup() 
     assert_eq!(fingerprint(&volume), before, "zero bytes lost");
     docker(&["volume", "rm", &volume]);
 }
+
+#[test]
+fn x_mooring_backup_on_change_in_the_compose_file_with_retention() {
+    let app = TestApp::new("mxch");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap();
+    let write = |rev: u32| {
+        fs::write(
+            dir.path().join("compose.yaml"),
+            compose_key(
+                &app.name,
+                "data",
+                "\n    x-mooring: { backup: on-change, retention: { keep: 1 } }",
+            )
+            .replace(
+                "command: [sleep, \"3600\"]",
+                &format!("command: [sleep, \"360{rev}\"]"),
+            ),
+        )
+        .unwrap();
+    };
+    write(0);
+    let out = app.expect(0, &["sync", src]);
+    assert!(!out.contains("back up"), "nothing to back up yet: {out}");
+    let volume = format!("{}_data", app.name);
+    let mut ids = Vec::new();
+    for rev in 1..=2 {
+        docker(&[
+            "exec",
+            &app.container("db"),
+            "sh",
+            "-c",
+            &format!("echo {rev} > /data/f{rev}"),
+        ]);
+        let before = fingerprint(&volume);
+        write(rev);
+        let diff = app.expect(2, &["diff", src]);
+        let b = diff.find(&format!("back up volume {volume}")).expect(&diff);
+        let r = diff
+            .find(&format!("recreate container {}", app.container("db")))
+            .expect(&diff);
+        assert!(b < r && diff.contains("on-change"), "{diff}");
+        let out = app.expect(0, &["sync", src]);
+        assert!(out.contains("· backup "), "{out}");
+        let list = app.expect(0, &["backup", "list", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
+        assert_eq!(
+            v.as_array().unwrap().len(),
+            1,
+            "retention keeps one: {list}"
+        );
+        let id = v[0]["id"].as_str().unwrap().to_string();
+        assert!(!ids.contains(&id));
+        ids.push(id.clone());
+        let copy = format!("{}_copy", app.name);
+        app.expect(0, &["backup", "restore", &id, "--to-volume", &copy]);
+        let restored = fingerprint(&copy);
+        docker(&["volume", "rm", &copy]);
+        assert_eq!(restored, before, "the data just before the change");
+    }
+    let out = app.expect(0, &["sync", src]);
+    assert!(!out.contains("back up"), "no change, no backup: {out}");
+}

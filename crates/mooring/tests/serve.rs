@@ -824,3 +824,97 @@ fn rolling_back_two_revisions_leaves_data_untouched_and_offers_the_backups_of_th
     docker(&["volume", "rm", &copy]);
     assert_eq!(restored, taken[0].1, "zero bytes lost");
 }
+
+/// One service writing a volume; `rev` changes its container.
+fn writer_compose(app: &str, rev: u32) -> String {
+    format!("name: {app}\nservices:\n  worker:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    environment: {{ REV: \"{rev}\" }}\n    volumes: [data:/data]\nvolumes:\n  data: {{}}\n")
+}
+
+#[test]
+fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
+    let app = TestApp::new("sonch");
+    let repo = Repo::new("onchange");
+    repo.write("compose.yaml", &writer_compose(&app.name, 1));
+    repo.commit("1");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n    data: {{ backup: on-change, retention: {{ keep: 2 }} }}\n", app.name, repo.file_url()));
+    let worker = app.container("worker");
+    let volume = format!("{}_data", app.name);
+    let state = dir.path().join("state");
+    let backups = || -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(["backup", "list", &app.name, "-o", "json"])
+            .env("MOORING_DATA_DIR", &state)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let deployed = |rev: u32| {
+        wait_until(60, &format!("revision {rev} deployed"), || {
+            s.app(&app.name)["sync"] == "Synced" && env_of(&worker).contains(&format!("REV={rev}"))
+        })
+    };
+    deployed(1);
+    assert!(backups().is_empty(), "a new volume has nothing to back up");
+
+    let mut before_each = Vec::new();
+    for rev in 2..=4u32 {
+        docker(&["exec", &worker, "sh", "-c", &format!("mkdir -p /data/r{rev} && i=0; while [ $i -lt 100 ]; do echo {rev} $i > /data/r{rev}/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/r{rev}/blob bs=32k count=4 2>/dev/null")]);
+        before_each.push(fingerprint(&volume));
+        repo.write("compose.yaml", &writer_compose(&app.name, rev));
+        repo.commit(&rev.to_string());
+        deployed(rev);
+        // The redeploy's operation: the backup ran before the container changed.
+        let op_id = s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"][0]["id"]
+            .as_i64()
+            .unwrap();
+        let op = s.get(&format!("/api/v1/operations/{op_id}"));
+        let actions: Vec<String> = op["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["resource"].as_str().unwrap().to_string())
+            .collect();
+        let b = actions
+            .iter()
+            .position(|a| *a == format!("back up volume {volume}"))
+            .unwrap_or_else(|| panic!("no backup in {op}"));
+        let r = actions
+            .iter()
+            .position(|a| *a == format!("recreate container {worker}"))
+            .unwrap_or_else(|| panic!("no recreate in {op}"));
+        assert!(b < r, "backup before the redeploy: {actions:?}");
+    }
+    // Retention keeps the newest two: those taken before revisions 3 and 4.
+    let list = backups();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list
+        .iter()
+        .all(|b| b["reason"].as_str().unwrap().contains("on-change")));
+    // The newest holds exactly the data as it was just before revision 4 was deployed.
+    let copy = format!("{}_copy", app.name);
+    let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args([
+            "backup",
+            "restore",
+            list[0]["id"].as_str().unwrap(),
+            "--to-volume",
+            &copy,
+        ])
+        .env("MOORING_DATA_DIR", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = fingerprint(&copy);
+    docker(&["volume", "rm", &copy]);
+    assert_eq!(restored, before_each[2], "zero bytes lost");
+}
