@@ -69,6 +69,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/apps/{name}/unpin", O, "Remove the pin: auto-sync follows the source again."),
     r("POST", "/api/v1/apps/{name}/refresh", O, "Fetch the source and reconcile soon; returns at once."),
     r("GET", "/api/v1/apps/{name}/operations", V, "The app's operations, newest first."),
+    r("GET", "/api/v1/apps/{name}/backups", V, "The app's volume backups, newest first (the catalogue)."),
     r("GET", "/api/v1/operations/{id}", V, "One operation with every action."),
     r("GET", "/api/v1/events", V, "Events, newest first (or after an id, oldest first)."),
     r("GET", "/api/v1/stream", V, "Server-Sent Events: app status changes, actions, events."),
@@ -159,6 +160,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/apps/{name}/unpin", post(unpin))
         .route("/api/v1/apps/{name}/refresh", post(refresh))
         .route("/api/v1/apps/{name}/operations", get(app_operations))
+        .route("/api/v1/apps/{name}/backups", get(app_backups))
         .route("/api/v1/operations/{id}", get(operation))
         .route("/api/v1/events", get(events))
         .route("/api/v1/stream", get(stream))
@@ -514,6 +516,23 @@ async fn app_operations(
             .store
             .operations(Some(&name), page.limit.unwrap_or(50).min(500), page.before)?;
     Ok(Json(json!({ "operations": ops })).into_response())
+}
+
+async fn app_backups(State(state): St, Path(name): Path<String>) -> ApiResult {
+    let c = controller(&state).await;
+    if c.app_config(&name).is_none() {
+        return Err(bad(
+            StatusCode::NOT_FOUND,
+            format!("app {name} is not configured"),
+        ));
+    }
+    let backups = c.app_backups(&name).await.map_err(|e| {
+        bad(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("listing the backups of {name}: {e}"),
+        )
+    })?;
+    Ok(Json(json!({ "backups": backups })).into_response())
 }
 
 async fn operation(State(state): St, Path(id): Path<i64>) -> ApiResult {

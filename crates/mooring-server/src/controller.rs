@@ -890,6 +890,16 @@ impl Controller {
                 revision: deployed.clone(),
             });
         }
+        let backed_up = outcome.results.iter().any(|r| {
+            r.error.is_none()
+                && matches!(r.action.action, mooring_core::Action::BackupVolume { .. })
+        });
+        if backed_up {
+            // The catalogue mirrors the manifests (new backups, and what retention removed).
+            if let Err(e) = self.app_backups(name).await {
+                tracing::warn!(app = name, error = %e, "cannot catalogue the app's backups");
+            }
+        }
         let failure = outcome.failure().map(|f| {
             format!(
                 "{}: {}",
@@ -1045,6 +1055,45 @@ impl Controller {
             .await
             .map_err(|e| ControlError::Failed(e.to_string()))?;
         Ok((outcome.plan, revision))
+    }
+
+    /// The app's backups, newest first: the manifests in the backups folder (the truth,
+    /// whoever took them — the daemon or `mooring backup create`), mirrored into the
+    /// store's catalogue first.
+    pub async fn app_backups(&self, name: &str) -> Result<Vec<mooring_store::BackupRow>, String> {
+        let dir = self.config.server.data_dir.join("backups");
+        let app = name.to_string();
+        let rows = tokio::task::spawn_blocking(move || {
+            mooring_backup::list(&dir).map(|records| {
+                records
+                    .into_iter()
+                    .filter(|r| r.manifest.meta.app == app)
+                    .map(|r| {
+                        let m = r.manifest;
+                        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                        mooring_store::BackupRow {
+                            id: r.id,
+                            app: m.meta.app,
+                            volume: m.meta.volume,
+                            created_at: m.meta.created_at,
+                            revision: m.meta.revision,
+                            reason: m.meta.reason,
+                            files: int(m.files),
+                            bytes: int(m.bytes),
+                            archive_size: int(m.archive_size),
+                            archive_sha256: m.archive_sha256,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        self.store
+            .mirror_backups(name, &rows)
+            .map_err(|e| e.to_string())?;
+        self.store.backups(name).map_err(|e| e.to_string())
     }
 
     /// The app's volumes that its services mount read-write (data that may change).

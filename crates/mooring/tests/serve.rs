@@ -896,6 +896,22 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
     assert!(list
         .iter()
         .all(|b| b["reason"].as_str().unwrap().contains("on-change")));
+    // The daemon's catalogue (viewer role) lists the same backups, newest first.
+    let viewer = s.token("viewer");
+    let (status, catalogue) = s.call(
+        "GET",
+        &format!("/api/v1/apps/{}/backups", app.name),
+        Some(&viewer),
+        None,
+    );
+    assert_eq!(status, 200, "{catalogue}");
+    let ids = |v: &[Value]| -> Vec<String> {
+        v.iter()
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(catalogue["backups"].as_array().unwrap()), ids(&list));
+    assert_eq!(catalogue["backups"][0]["volume"], volume.as_str());
     // The newest holds exactly the data as it was just before revision 4 was deployed.
     let copy = format!("{}_copy", app.name);
     let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
