@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 mib=${1:-1024}
 command -v zstd >/dev/null || { apt-get update -qq && apt-get install -y -qq zstd >/dev/null; }
 scripts/busybox-image.sh
-cargo build --release -q -p mooring --bin mooring
-mooring=$PWD/target/release/mooring
+if [ -n "${MOORING_BIN:-}" ]; then mooring=$MOORING_BIN   # a prebuilt binary (skips the build)
+else cargo build --release -q -p mooring --bin mooring; mooring=$PWD/target/release/mooring; fi
 app=bbak$$
 vol=${app}_data
 work=$(mktemp -d)

@@ -40,7 +40,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
@@ -184,8 +184,8 @@ impl Write for ChunkWriter {
     }
 }
 
-struct Walker<'a, W: Write> {
-    builder: tar::Builder<W>,
+struct Walker<'a> {
+    builder: tar::Builder<ChunkWriter>,
     root: &'a Path,
     /// Files with several links already stored: (device, inode) → their path.
     links: HashMap<(u64, u64), Vec<u8>>,
@@ -229,7 +229,7 @@ fn header_for(stat: &Stat, kind: EntryType) -> Header {
     header
 }
 
-impl<W: Write> Walker<'_, W> {
+impl Walker<'_> {
     fn fail(&self, action: &'static str, rel: &[u8]) -> impl Fn(io::Error) -> BackupError {
         let path = self.root.join(OsStr::from_bytes(rel));
         move |source| BackupError::Volume {
@@ -315,17 +315,36 @@ impl<W: Write> Walker<'_, W> {
                 let size = u64::try_from(stat.st_size).unwrap_or(0);
                 let mut header = header_for(&stat, EntryType::Regular);
                 header.set_size(size);
-                let capacity = usize::try_from(size.clamp(8 << 10, CHUNK as u64)).unwrap_or(CHUNK);
-                let reader = BufReader::with_capacity(
-                    capacity,
-                    Exact {
-                        inner: File::from(fd),
-                        left: size,
-                    },
-                );
+                // The header (with long-name records when needed) through the builder,
+                // then the content read straight into the outgoing chunks.
                 self.builder
-                    .append_data(&mut header, tar_path, reader)
-                    .map_err(self.fail("read", path))?;
+                    .append_data(&mut header, tar_path, io::empty())
+                    .map_err(&write)?;
+                let mut file = Exact {
+                    inner: File::from(fd),
+                    left: size,
+                };
+                let read_failed = self.fail("read", path);
+                let sender = self.builder.get_mut().0.as_mut().ok_or_else(|| {
+                    write(io::Error::other("the tar stream was already finished"))
+                })?;
+                let mut left = size;
+                while left > 0 {
+                    let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+                    let got = sender
+                        .read_from(&mut file, want)
+                        .map_err(&read_failed)?
+                        .len();
+                    if got == 0 {
+                        return Err(read_failed(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the file shrank while it was read (is something still writing to the volume?)",
+                        )));
+                    }
+                    left -= got as u64;
+                }
+                let pad = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
+                sender.push(&[0u8; 512][..pad]).map_err(write)?;
                 if stat.st_nlink > 1 {
                     self.links.insert(key, path.to_vec());
                 }
@@ -520,8 +539,16 @@ fn stage(
     let manifest = &record.manifest;
     let archive = record.archive.as_path();
     let (sender, chunks) = chunk_channel();
+    let (flush, flush_queue) = std::sync::mpsc::sync_channel::<OwnedFd>(64);
     let (unpacked, decoded) = thread::scope(|scope| {
         let decoder = scope.spawn(|| decompress_hashed_file(file, sender));
+        // Large files go to disk while the rest is written, so the final syncfs is short.
+        // Best effort: that syncfs is what counts.
+        scope.spawn(move || {
+            for fd in flush_queue {
+                let _ = rfs::fdatasync(&fd);
+            }
+        });
         let mut unpacker = Unpacker {
             data: data_fd.as_fd(),
             data_path: &data_path,
@@ -529,8 +556,10 @@ fn stage(
             parent: None,
             dirs: Vec::new(),
             root_entry: None,
+            flush: Some(flush),
         };
         let unpacked = unpacker.run(chunks, &manifest.entries, (manifest.files, manifest.bytes));
+        unpacker.flush = None;
         let decoded = decoder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -638,7 +667,12 @@ struct Unpacker<'a> {
     parent: Option<(Vec<u8>, OwnedFd)>,
     dirs: Vec<Meta>,
     root_entry: Option<Meta>,
+    /// Where written parts of large files are sent to be flushed in the background.
+    flush: Option<std::sync::mpsc::SyncSender<OwnedFd>>,
 }
+
+/// How much of a file is written between two background flushes.
+const FLUSH_EVERY: u64 = 16 << 20;
 
 /// An entry's path as safe components, or why not.
 fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>, String> {
@@ -882,6 +916,7 @@ impl Unpacker<'_> {
                 let mut file = File::from(fd);
                 let mut hasher = Sha256::new();
                 let mut size = 0u64;
+                let mut unflushed = 0u64;
                 loop {
                     let n = match entry.read(buf) {
                         Ok(0) => break,
@@ -893,6 +928,21 @@ impl Unpacker<'_> {
                     file.write_all(&buf[..n])
                         .map_err(|e| refused(Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
                     size += n as u64;
+                    unflushed += n as u64;
+                    if unflushed >= FLUSH_EVERY {
+                        unflushed = 0;
+                        if let (Some(flush), Ok(fd)) =
+                            (&self.flush, file.as_fd().try_clone_to_owned())
+                        {
+                            let _ = flush.try_send(fd);
+                        }
+                    }
+                }
+                if size >= FLUSH_EVERY / 4 {
+                    if let (Some(flush), Ok(fd)) = (&self.flush, file.as_fd().try_clone_to_owned())
+                    {
+                        let _ = flush.try_send(fd);
+                    }
                 }
                 apply_meta(file.as_fd(), &meta).map_err(refused)?;
                 Ok(described(

@@ -241,8 +241,7 @@ fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
     let mut decoder =
         zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, input))?;
     loop {
-        let mut chunk = out.fresh();
-        chunk.resize(CHUNK, 0);
+        let mut chunk = out.fresh_full();
         let n = read_full(&mut decoder, &mut chunk)?;
         if n == 0 {
             return Ok(());
