@@ -31,7 +31,11 @@ docker run --rm -v "$vol:/v" mooring.local/busybox:latest sh -c "
 src=$(docker volume inspect -f '{{.Mountpoint}}' "$vol")
 bytes=$(du -sb "$src" | cut -f1)
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
-ms() { local t0 t1; cold; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
+ms() {
+  local t0 t1; cold; t0=$(date +%s%N)
+  "$@" >/dev/null 2>>"$work/commands.log" || { echo "failed: $*" >&2; tail -5 "$work/commands.log" >&2; exit 1; }
+  t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 ))
+}
 newest() { $mooring backup list -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'; }
 mount_dir() { docker volume create "$1" >/dev/null; docker volume inspect -f '{{.Mountpoint}}' "$1"; }
 
@@ -48,6 +52,7 @@ for v in "${app}_m" "${app}_a"; do
   [ "$(cd "$(docker volume inspect -f '{{.Mountpoint}}' "$v")" && find . -type f | sort | xargs -d '\n' sha256sum | sha256sum)" = \
     "$(cd "$src" && find . -type f | sort | xargs -d '\n' sha256sum | sha256sum)" ] || { echo "restore into $v differs!"; exit 1; }
 done
+grep -h "read volume\|wrote volume" "$work/commands.log" | sed 's/^ */mooring: /'
 awk -v b="$bytes" -v bm="$bm" -v ba="$ba" -v bt="$bt" -v rm="$rsm" -v ra="$ra" -v rt="$rt" -v rs="$rs" \
     -v cores="$(nproc)" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
   m = b / 1048576
