@@ -169,6 +169,7 @@ impl Host for SimulatedHost {
         volume: &str,
         _: &Path,
         _: &str,
+        _: Option<&str>,
     ) -> Result<String, ProviderError> {
         self.call().await;
         Ok(format!("sim-backup-{volume}"))

@@ -142,15 +142,16 @@ pub trait Host: Sync {
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError>;
-    /// Writes a verified backup of a volume into `dir` (`reason` goes into its
-    /// manifest), stopping running containers that write to it for the copy and starting
-    /// them again; returns its id.
+    /// Writes a verified backup of a volume into `dir` (`reason` and the `revision`
+    /// whose data it holds go into its manifest), stopping running containers that write
+    /// to it for the copy and starting them again; returns its id.
     async fn backup_volume(
         &self,
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
         reason: &str,
+        revision: Option<&str>,
     ) -> Result<String, ProviderError>;
     /// Removes a volume — only ever planned after its verified backup.
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError>;
@@ -451,13 +452,14 @@ impl Host for Provider {
         volume: &str,
         dir: &std::path::Path,
         reason: &str,
+        revision: Option<&str>,
     ) -> Result<String, ProviderError> {
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         let image = self.local_image(&images).await?;
         let meta = mooring_backup::BackupMeta {
             app: project.name.clone(),
             volume: volume.to_string(),
-            revision: None,
+            revision: revision.map(str::to_string),
             reason: reason.to_string(),
             created_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -37,6 +37,8 @@ pub struct ReconcileOptions {
     /// The app's retention, applied to a volume's backups after each new one (a
     /// volume's `x-mooring: { retention }` overrides it).
     pub retention: mooring_core::Retention,
+    /// The revision deployed before this operation, recorded in the backups it takes.
+    pub revision: Option<String>,
 }
 
 impl ReconcileOptions {
@@ -321,7 +323,7 @@ async fn backup<H: Host>(
     let start = Instant::now();
     let r = match &options.backups {
         Some(dir) => provider
-            .backup_volume(project, volume, dir, &a.reason)
+            .backup_volume(project, volume, dir, &a.reason, options.revision.as_deref())
             .await
             .map(|id| (dir, id)),
         None => Err(ProviderError::Failed(format!(

@@ -810,7 +810,9 @@ impl Controller {
         let new_revision = deployed.as_deref() != Some(revision.id.as_str());
         let cfg = &app.config.sync;
         let apply = trigger.kind.manual() || (cfg.auto && (new_revision || cfg.self_heal));
-        let options = self.reconcile_options(app, !apply);
+        let mut options = self.reconcile_options(app, !apply);
+        // Backups taken now hold the data of the revision deployed until now.
+        options.revision = deployed.clone();
 
         let op_id: Mutex<Option<i64>> = Mutex::new(None);
         let seq = std::sync::atomic::AtomicU32::new(0);
@@ -979,6 +981,7 @@ impl Controller {
             recreate_volumes: Vec::new(),
             backup_on_change: app.config.backup_on_change,
             retention: app.config.retention,
+            revision: None,
         }
     }
 

@@ -835,7 +835,7 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
     let app = TestApp::new("sonch");
     let repo = Repo::new("onchange");
     repo.write("compose.yaml", &writer_compose(&app.name, 1));
-    repo.commit("1");
+    let mut repo_revisions = vec![String::new(), repo.commit("1")];
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n    data: {{ backup: on-change, retention: {{ keep: 2 }} }}\n", app.name, repo.file_url()));
     let worker = app.container("worker");
@@ -867,7 +867,7 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
         docker(&["exec", &worker, "sh", "-c", &format!("mkdir -p /data/r{rev} && i=0; while [ $i -lt 100 ]; do echo {rev} $i > /data/r{rev}/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/r{rev}/blob bs=32k count=4 2>/dev/null")]);
         before_each.push(fingerprint(&volume));
         repo.write("compose.yaml", &writer_compose(&app.name, rev));
-        repo.commit(&rev.to_string());
+        repo_revisions.push(repo.commit(&rev.to_string()));
         deployed(rev);
         // The redeploy's operation: the backup ran before the container changed.
         let op_id = s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"][0]["id"]
@@ -896,6 +896,9 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
     assert!(list
         .iter()
         .all(|b| b["reason"].as_str().unwrap().contains("on-change")));
+    // Each holds the data of the revision deployed until then.
+    assert_eq!(list[0]["revision"], repo_revisions[3].as_str(), "{list:?}");
+    assert_eq!(list[1]["revision"], repo_revisions[2].as_str(), "{list:?}");
     // The daemon's catalogue (viewer role) lists the same backups, newest first.
     let viewer = s.token("viewer");
     let (status, catalogue) = s.call(
