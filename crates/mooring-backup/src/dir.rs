@@ -57,9 +57,7 @@ use crate::entries::difference;
 use crate::manifest::hex;
 use crate::pipe::{chunk_channel, ChunkSender, CHUNK};
 use crate::verify::{check_digest, open_archive, Decoded};
-use crate::{
-    write_backup, BackupError, BackupMeta, BackupRecord, EntryKind, FileEntry, VerifyReport,
-};
+use crate::{BackupError, BackupMeta, BackupRecord, EntryKind, FileEntry, VerifyReport};
 
 /// Names at a volume's root starting with this are restores in progress
 /// (`.mooring-restore-<id>`); backups skip them.
@@ -113,42 +111,30 @@ fn ours_at_root(name: &[u8]) -> bool {
 /// [`BackupError::Volume`] naming the file; nothing is kept then.
 pub fn backup_dir(root: &Path, dir: &Path, meta: BackupMeta) -> Result<BackupRecord, BackupError> {
     let root_fd = open_dir_at(CWD, root).map_err(volume_error("open", root))?;
-    let (sender, receiver) = chunk_channel();
-    let (walked, written) = thread::scope(|scope| {
-        let walker = scope.spawn(move || {
+    // The walk produces the stream and describes its entries itself (no tar parsing).
+    crate::write::write_backup_from(
+        |sender| {
             let mut walker = Walker {
-                builder: tar::Builder::new(ChunkWriter(Some(sender))),
+                builder: tar::Builder::new(ChunkWriter {
+                    sender: Some(sender),
+                    hasher: xxhash_rust::xxh3::Xxh3::new(),
+                    count: 0,
+                }),
                 root,
                 links: HashMap::new(),
+                entries: Vec::new(),
             };
             walker.root(root_fd.as_fd())?;
-            let mut out = walker
-                .builder
-                .into_inner()
-                .map_err(|e| walker_io("write the tar stream of", root, e))?;
-            out.finish()
-                .map_err(|e| walker_io("write the tar stream of", root, e))
-        });
-        let written = write_backup(receiver, dir, meta);
-        let walked = walker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (walked, written)
-    });
-    match (walked, written) {
-        (Ok(()), written) => written,
-        (Err(walk), Ok(record)) => {
-            // Cannot happen (a failed walk ends the stream early), but never keep it.
-            let _ = crate::remove(dir, &record.id);
-            Err(walk)
-        }
-        // A stream cut short or unreadable is the walk's fault; anything else (disk full
-        // in the backups folder…) is why the walk stopped.
-        (Err(walk), Err(BackupError::Input { .. } | BackupError::InputTruncated { .. })) => {
-            Err(walk)
-        }
-        (Err(_), Err(written)) => Err(written),
-    }
+            let failed = |e| walker_io("write the tar stream of", root, e);
+            // Writes the end-of-archive marker.
+            let mut out = walker.builder.into_inner().map_err(failed)?;
+            let sum = (out.hasher.digest128(), out.count);
+            out.finish().map_err(failed)?;
+            Ok((walker.entries, sum))
+        },
+        dir,
+        meta,
+    )
 }
 
 fn walker_io(action: &'static str, path: &Path, source: io::Error) -> BackupError {
@@ -159,24 +145,63 @@ fn walker_io(action: &'static str, path: &Path, source: io::Error) -> BackupErro
     }
 }
 
-/// A [`Write`] into a chunk channel.
-struct ChunkWriter(Option<ChunkSender>);
+/// A [`Write`] into a chunk channel that counts and hashes (XXH3-128) what it sends.
+struct ChunkWriter {
+    sender: Option<ChunkSender>,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    count: u64,
+}
 
 impl ChunkWriter {
     fn finish(&mut self) -> io::Result<()> {
-        match self.0.take() {
+        match self.sender.take() {
             Some(sender) => sender.finish(),
             None => Ok(()),
         }
+    }
+
+    fn sender(&mut self) -> io::Result<&mut ChunkSender> {
+        self.sender
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the tar stream was already finished"))
+    }
+
+    /// Appends exactly `size` bytes of `input`, read straight into the outgoing chunks,
+    /// and the padding to the next 512-byte block; returns their sha256.
+    fn content(&mut self, input: &mut impl Read, size: u64) -> io::Result<String> {
+        let mut sha = Sha256::new();
+        let mut left = size;
+        while left > 0 {
+            let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+            let sender = self
+                .sender
+                .as_mut()
+                .ok_or_else(|| io::Error::other("the tar stream was already finished"))?;
+            let got = sender.read_from(input, want)?;
+            if got.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file shrank while it was read (is something still writing to the volume?)",
+                ));
+            }
+            sha.update(got);
+            self.hasher.update(got);
+            let n = got.len() as u64;
+            self.count += n;
+            left -= n;
+        }
+        let pad = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
+        self.write_all(&[0u8; 512][..pad])?;
+        Ok(hex(&sha.finalize()))
     }
 }
 
 impl Write for ChunkWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.0 {
-            Some(sender) => sender.push(buf).map(|()| buf.len()),
-            None => Err(io::Error::other("the tar stream was already finished")),
-        }
+        self.sender()?.push(buf)?;
+        self.hasher.update(buf);
+        self.count += buf.len() as u64;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -189,6 +214,8 @@ struct Walker<'a> {
     root: &'a Path,
     /// Files with several links already stored: (device, inode) → their path.
     links: HashMap<(u64, u64), Vec<u8>>,
+    /// Every entry written, as the manifest describes it (and a tar parser would).
+    entries: Vec<FileEntry>,
 }
 
 /// A reader that fails unless it yields exactly `left` bytes (a file that changed while
@@ -239,12 +266,29 @@ impl Walker<'_> {
         }
     }
 
+    /// Notes an entry as written (as a tar parser will describe it).
+    fn described(&mut self, path: &[u8], kind: EntryKind, stat: &Stat, sha256: Option<String>) {
+        let size = if kind == EntryKind::File {
+            u64::try_from(stat.st_size).unwrap_or(0)
+        } else {
+            0
+        };
+        self.entries.push(FileEntry {
+            path: String::from_utf8_lossy(path).into_owned(),
+            kind,
+            size,
+            mode: stat.st_mode & 0o7777,
+            sha256,
+        });
+    }
+
     fn root(&mut self, fd: BorrowedFd<'_>) -> Result<(), BackupError> {
         let stat = rfs::fstat(fd).map_err(|e| self.fail("read", b"")(e.into()))?;
         let mut header = header_for(&stat, EntryType::Directory);
         self.builder
             .append_data(&mut header, "./", io::empty())
             .map_err(self.fail("write the tar stream of", b""))?;
+        self.described(b"./", EntryKind::Dir, &stat, None);
         self.dir(fd, &[])
     }
 
@@ -285,18 +329,23 @@ impl Walker<'_> {
                 self.builder
                     .append_data(&mut header, OsStr::from_bytes(&with_slash), io::empty())
                     .map_err(write)?;
+                self.described(&with_slash, EntryKind::Dir, &stat, None);
                 self.dir(fd.as_fd(), path)
             }
             FileType::RegularFile => {
                 let key = (stat.st_dev, stat.st_ino);
                 if stat.st_nlink > 1 {
-                    if let Some(first) = self.links.get(&key) {
+                    if let Some(first) = self.links.get(&key).cloned() {
                         let mut header = header_for(&stat, EntryType::Link);
-                        let target = Path::new(OsStr::from_bytes(first)).to_owned();
-                        return self
-                            .builder
+                        let target = Path::new(OsStr::from_bytes(&first)).to_owned();
+                        self.builder
                             .append_link(&mut header, tar_path, target)
-                            .map_err(write);
+                            .map_err(write)?;
+                        let kind = EntryKind::Hardlink {
+                            target: String::from_utf8_lossy(&first).into_owned(),
+                        };
+                        self.described(path, kind, &stat, None);
+                        return Ok(());
                     }
                 }
                 let fd = rfs::openat(
@@ -324,30 +373,15 @@ impl Walker<'_> {
                     inner: File::from(fd),
                     left: size,
                 };
-                let read_failed = self.fail("read", path);
-                let sender = self.builder.get_mut().0.as_mut().ok_or_else(|| {
-                    write(io::Error::other("the tar stream was already finished"))
-                })?;
-                let mut left = size;
-                while left > 0 {
-                    let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
-                    let got = sender
-                        .read_from(&mut file, want)
-                        .map_err(&read_failed)?
-                        .len();
-                    if got == 0 {
-                        return Err(read_failed(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the file shrank while it was read (is something still writing to the volume?)",
-                        )));
-                    }
-                    left -= got as u64;
-                }
-                let pad = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
-                sender.push(&[0u8; 512][..pad]).map_err(write)?;
+                let sha256 = self
+                    .builder
+                    .get_mut()
+                    .content(&mut file, size)
+                    .map_err(self.fail("read", path))?;
                 if stat.st_nlink > 1 {
                     self.links.insert(key, path.to_vec());
                 }
+                self.described(path, EntryKind::File, &stat, Some(sha256));
                 Ok(())
             }
             FileType::Symlink => {
@@ -359,7 +393,12 @@ impl Walker<'_> {
                         tar_path,
                         Path::new(OsStr::from_bytes(target.as_bytes())),
                     )
-                    .map_err(write)
+                    .map_err(write)?;
+                let kind = EntryKind::Symlink {
+                    target: String::from_utf8_lossy(target.as_bytes()).into_owned(),
+                };
+                self.described(path, kind, &stat, None);
+                Ok(())
             }
             kind @ (FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice) => {
                 let entry_type = match kind {
@@ -376,7 +415,12 @@ impl Walker<'_> {
                 }
                 self.builder
                     .append_data(&mut header, tar_path, io::empty())
-                    .map_err(write)
+                    .map_err(write)?;
+                let kind = EntryKind::Other {
+                    type_flag: char::from(entry_type.as_byte()),
+                };
+                self.described(path, kind, &stat, None);
+                Ok(())
             }
             // Sockets (and anything unknown) cannot be stored in tar; Docker skips them too.
             _ => Ok(()),
@@ -1192,7 +1236,9 @@ mod tests {
                 } else if m.is_file() {
                     std::fs::read(&p).expect("read")
                 } else {
-                    stack.push(p.clone());
+                    if m.is_dir() {
+                        stack.push(p.clone());
+                    }
                     Vec::new()
                 };
                 let rel = p.strip_prefix(root).expect("inside").display().to_string();
@@ -1224,6 +1270,13 @@ mod tests {
         std::fs::hard_link(s.join("a/f1"), s.join("hard")).expect("link");
         symlink("a/f2", s.join("link")).expect("symlink");
         symlink("/etc/passwd", s.join("outside")).expect("symlink");
+        // Names and link targets longer than a tar header holds (GNU long-name records).
+        let long = "n".repeat(90);
+        std::fs::create_dir_all(s.join(&long).join(&long)).expect("mkdir");
+        std::fs::write(s.join(&long).join(&long).join("f"), b"deep").expect("write");
+        symlink(format!("{long}/{long}/f"), s.join("longlink")).expect("symlink");
+        rustix::fs::mkfifoat(rustix::fs::CWD, s.join("fifo"), Mode::from_raw_mode(0o640))
+            .expect("fifo");
         std::fs::set_permissions(
             s.join("a/b/c/blob"),
             std::fs::Permissions::from_mode(0o4750),
@@ -1246,7 +1299,7 @@ mod tests {
         };
 
         let record = backup_dir(s, backups.path(), meta("v")).expect("backup");
-        assert_eq!(record.manifest.files, 302, "{:?}", record.manifest.files);
+        assert_eq!(record.manifest.files, 303, "{:?}", record.manifest.files);
         assert!(record
             .manifest
             .entries
@@ -1258,7 +1311,7 @@ mod tests {
         std::fs::write(dst.path().join("kept"), b"not in the backup").expect("write");
         let done = restore_dir(&record, dst.path()).expect("restore");
         assert!(!done.resumed);
-        assert_eq!(done.report.files, 302);
+        assert_eq!(done.report.files, 303);
         let mut after = listing(dst.path());
         let kept = after.iter().position(|e| e.0 == "kept").expect("kept");
         after.remove(kept);
@@ -1326,7 +1379,8 @@ mod tests {
         ];
         for (i, stream) in cases.into_iter().enumerate() {
             let backups = tempfile::tempdir().expect("tempdir");
-            let record = write_backup(&stream[..], backups.path(), meta("v")).expect("backup");
+            let record =
+                crate::write_backup(&stream[..], backups.path(), meta("v")).expect("backup");
             let dst = tempfile::tempdir().expect("tempdir");
             let err = restore_dir(&record, dst.path()).expect_err("refused");
             assert!(

@@ -53,6 +53,20 @@ pub fn write_backup(
     dir: &Path,
     meta: BackupMeta,
 ) -> Result<BackupRecord, BackupError> {
+    write_backup_from(|sink| parse(input, sink), dir, meta)
+}
+
+/// A producer of a tar stream for [`write_backup_from`]: writes the stream into the
+/// sink and returns its entries, described as the manifest does, and its [`StreamSum`].
+pub(crate) type Produced = Result<(Vec<FileEntry>, StreamSum), BackupError>;
+
+/// [`write_backup`] with the stream produced by `produce` (on the caller's thread)
+/// instead of parsed from a reader.
+pub(crate) fn write_backup_from(
+    produce: impl FnOnce(ChunkSender) -> Produced,
+    dir: &Path,
+    meta: BackupMeta,
+) -> Result<BackupRecord, BackupError> {
     check_meta(&meta)?;
     let id = new_id(&meta)?;
     let archive = archive_path(dir, &id);
@@ -61,7 +75,7 @@ pub fn write_backup(
     let manifest_partial = partial(&manifest_file);
 
     let outcome = (|| {
-        let manifest = stream_archive(input, &archive_partial, &id, meta)?;
+        let manifest = stream_archive(produce, &archive_partial, &id, meta)?;
         write_manifest(&manifest_partial, &manifest)?;
         sync_dir(dir)?;
         let stored = read_manifest(&manifest_partial)?;
@@ -99,7 +113,7 @@ pub fn write_backup(
 /// Streams `input` into a new compressed file at `path`, verifying it as it is written;
 /// returns the manifest.
 fn stream_archive(
-    input: impl Read,
+    produce: impl FnOnce(ChunkSender) -> Produced,
     path: &Path,
     id: &str,
     meta: BackupMeta,
@@ -121,7 +135,7 @@ fn stream_archive(
         let verifier = scope.spawn(move || follow_and_verify(read_back, progress, path));
         // Disk writes start while compression goes on, so the final fsync is short.
         scope.spawn(move || flush_behind(&flushed, progress));
-        let parsed = parse(input, sender);
+        let parsed = produce(sender);
         let compressed = compressor
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -177,11 +191,11 @@ fn stream_archive(
 }
 
 /// A stream's XXH3-128 and length.
-type StreamSum = (u128, u64);
+pub(crate) type StreamSum = (u128, u64);
 
 /// Parses the tar stream (every byte read goes to `sink`); returns its entries and the
 /// whole stream's [`StreamSum`].
-fn parse(input: impl Read, sink: ChunkSender) -> Result<(Vec<FileEntry>, StreamSum), BackupError> {
+fn parse(input: impl Read, sink: ChunkSender) -> Produced {
     let input_error = |source| BackupError::Input { source };
     // No buffering here: the sources hand over large chunks already.
     let tee = Tee {
