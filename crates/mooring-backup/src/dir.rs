@@ -3,8 +3,9 @@
 //!
 //! [`backup_dir`] walks the folder and produces the tar stream the Docker archive API
 //! would (the root as `./`, then every entry in name order, directories before their
-//! content), which [`write_backup`] stores as usual: the backup is the same kind of
-//! backup, verified the same way, and restorable through either path. The walk opens
+//! content), describing each entry and hashing each file as it writes it, and stores it
+//! as [`write_backup`](crate::write_backup) stores a stream: the same kind of backup,
+//! verified the same way, restorable through either path. The walk opens
 //! every directory and file relative to its parent's descriptor with `O_NOFOLLOW` and
 //! checks the opened file's type, so a symlink is stored as a symlink and never
 //! followed, even if something swaps a folder for a symlink meanwhile. Hard links are
@@ -106,8 +107,8 @@ fn ours_at_root(name: &[u8]) -> bool {
 /// Backs up the folder `root` (a volume's mount point) into a new backup in `dir`.
 ///
 /// The folder is walked as described in the [module docs](self) into a tar stream that
-/// [`write_backup`] stores and verifies (so everything said there holds: one pass,
-/// crash-safe, verified before it exists). A failure to read the folder is
+/// is stored and verified as [`write_backup`](crate::write_backup) does (so everything
+/// said there holds: one pass, crash-safe, verified before it exists). A failure to read the folder is
 /// [`BackupError::Volume`] naming the file; nothing is kept then.
 pub fn backup_dir(root: &Path, dir: &Path, meta: BackupMeta) -> Result<BackupRecord, BackupError> {
     let root_fd = open_dir_at(CWD, root).map_err(volume_error("open", root))?;
