@@ -35,7 +35,7 @@
 //! manifest's entry list aside).
 
 mod catalogue;
-mod dir;
+pub mod dir;
 mod entries;
 mod error;
 mod manifest;
