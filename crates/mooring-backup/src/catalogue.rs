@@ -117,6 +117,39 @@ pub fn prune(
     Ok(removed)
 }
 
+/// Applies a retention to the backups of one app's volume, never removing `except`
+/// (the backup just taken); returns the removed ids, newest first.
+///
+/// Beyond the newest `keep` (counting `except`) and those created before
+/// `now - older_than_ms` are removed, as [`prune`] does for every volume.
+pub fn prune_volume(
+    dir: &Path,
+    app: &str,
+    volume: &str,
+    keep: Option<usize>,
+    older_than_ms: Option<i64>,
+    now: i64,
+    except: &str,
+) -> Result<Vec<String>, BackupError> {
+    let cutoff = older_than_ms.map(|age| now.saturating_sub(age));
+    let mut removed = Vec::new();
+    let mine = list(dir)?
+        .into_iter()
+        .filter(|r| r.manifest.meta.app == app && r.manifest.meta.volume == volume);
+    for (rank, record) in mine.enumerate() {
+        let beyond_keep = keep.is_some_and(|k| rank >= k);
+        let too_old = cutoff.is_some_and(|c| record.manifest.meta.created_at < c);
+        if record.id != except && (beyond_keep || too_old) {
+            remove(dir, &record.id)?;
+            removed.push(record.id);
+        }
+    }
+    if !removed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
 /// Removes backup `id` from `dir`: the manifest (it is no longer listed), then the
 /// archive. Removing a backup that does not exist is not an error.
 pub fn remove(dir: &Path, id: &str) -> Result<(), BackupError> {

@@ -194,6 +194,51 @@ pub enum BackupError {
         detail: String,
     },
 
+    /// Reading or writing a volume's folder (its mount point) failed.
+    #[error(
+        "cannot {action} {}: {source}; check that the volume's folder is readable and \
+         writable by Mooring (it runs as root for this) and has free space",
+        path.display()
+    )]
+    Volume {
+        /// What was being done ("read", "write", "move into place", …).
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+
+    /// An archive entry that would be written outside the volume or through a symlink.
+    #[error(
+        "the backup archive {} has an entry {entry:?} that cannot be restored safely: \
+         {detail}; nothing was moved into the volume"
+        , path.display()
+    )]
+    UnsafeEntry {
+        /// The archive file.
+        path: PathBuf,
+        /// The entry's path.
+        entry: String,
+        /// Why it was refused.
+        detail: String,
+    },
+
+    /// Another backup's verified restore was interrupted while it was being moved into
+    /// place in this volume.
+    #[error(
+        "an interrupted restore of backup {id} is half moved into this volume ({}); run \
+         `mooring backup restore {id}` with the same target to finish it first, or remove \
+         that folder"
+        , path.display()
+    )]
+    InterruptedRestore {
+        /// The staging folder.
+        path: PathBuf,
+        /// The backup it restores.
+        id: String,
+    },
+
     /// Writing the restored tar stream to its destination failed.
     #[error(
         "writing the restored tar stream failed: {source}; the destination may hold part of \
@@ -206,6 +251,21 @@ pub enum BackupError {
 }
 
 impl BackupError {
+    /// True when the backup itself is damaged or changed (its archive or manifest): a
+    /// restore of it is refused, and another backup should be used.
+    pub fn is_damaged_backup(&self) -> bool {
+        matches!(
+            self,
+            BackupError::ManifestChanged { .. }
+                | BackupError::ArchiveSize { .. }
+                | BackupError::ArchiveChecksum { .. }
+                | BackupError::Corrupt { .. }
+                | BackupError::Mismatch { .. }
+                | BackupError::UnsafeEntry { .. }
+                | BackupError::Manifest { .. }
+        )
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         BackupError::Io {
             action,

@@ -18,19 +18,24 @@
 //!
 //! - [`write_backup`] streams a tar stream into a new backup in one pass with bounded
 //!   memory, crash-safely (`.partial` files, fsync, rename archive then manifest), reading
-//!   the archive back and verifying it against the manifest before it exists.
+//!   the archive back — it must decompress to exactly the input — before it exists.
 //! - [`verify`] re-reads a backup and checks every entry against its manifest.
 //! - [`restore_to`] checks the archive's sha256 and the manifest's digest before the
 //!   first byte, then streams the tar stream out while checking every entry again.
-//! - [`list`], [`load`], [`remove`], [`prune`] and [`clean_partials`] manage the folder:
+//! - [`backup_dir`] and [`restore_dir`] do the same from and into a volume's folder on
+//!   this machine (its mount point), with no Docker daemon in the data path; the
+//!   restore stages inside the volume and moves into place only what verified.
+//! - [`list`], [`load`], [`remove`], [`prune`], [`prune_volume`] (retention) and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
-//! Calls block; run them on a blocking thread from async code. `write_backup` and
-//! `restore_to` run two helper threads beside the caller's, `verify` one; channels
-//! between them hold a few 1 MiB chunks, so memory stays bounded (the manifest's entry
-//! list aside).
+//! Calls block; run them on a blocking thread from async code. `write_backup` runs three
+//! helper threads beside the caller's (compression, read-back, early flushes),
+//! `backup_dir` one more (the walk), `restore_to` and `restore_dir` two, `verify` one;
+//! channels between them hold a few 1 MiB chunks, so memory stays bounded (the
+//! manifest's entry list aside).
 
 mod catalogue;
+pub mod dir;
 mod entries;
 mod error;
 mod manifest;
@@ -38,7 +43,10 @@ mod pipe;
 mod verify;
 mod write;
 
-pub use catalogue::{clean_partials, list, load, prune, remove};
+pub use catalogue::{clean_partials, list, load, prune, prune_volume, remove};
+pub use dir::{
+    backup_dir, inspect_dir, restore_dir, DirRestore, DirState, PROBE_PREFIX, STAGING_PREFIX,
+};
 pub use error::BackupError;
 pub use manifest::{
     BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, ARCHIVE_SUFFIX, FORMAT,

@@ -61,6 +61,47 @@ impl ChunkSender {
         }
     }
 
+    /// A chunk of exactly [`CHUNK`] bytes to overwrite (recycled when possible; only
+    /// the part a recycled chunk did not have is zeroed).
+    pub(crate) fn fresh_full(&self) -> Vec<u8> {
+        let mut chunk = match self.free.try_recv() {
+            Ok(chunk) => chunk,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::with_capacity(CHUNK),
+        };
+        chunk.resize(CHUNK, 0);
+        chunk
+    }
+
+    /// Reads up to `max` bytes from `input` straight into the current chunk (sending it
+    /// when full); returns the bytes read, empty at the end of `input`.
+    pub(crate) fn read_from(&mut self, input: &mut impl Read, max: usize) -> io::Result<&[u8]> {
+        if self.buf.len() == CHUNK {
+            let full = std::mem::take(&mut self.buf);
+            self.send(full)?;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = self.fresh_full();
+            self.buf.truncate(0);
+        }
+        let start = self.buf.len();
+        let room = (CHUNK - start).min(max);
+        // The chunk's memory beyond `start` is initialized (recycled chunks keep theirs):
+        // extend to the room, read, keep what was read.
+        self.buf.resize(start + room, 0);
+        let n = loop {
+            match input.read(&mut self.buf[start..start + room]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(start + n);
+        Ok(&self.buf[start..start + n])
+    }
+
     /// Sends a whole chunk (fails when the receiver is gone).
     pub(crate) fn send(&self, chunk: Vec<u8>) -> io::Result<()> {
         self.tx.send(chunk).map_err(|_| closed())
@@ -174,13 +215,14 @@ impl Read for ChunkReceiver {
     }
 }
 
-/// A reader that copies everything read through it into a [`ChunkSender`], counts it, and
-/// notes the end of its input.
+/// A reader that copies everything read through it into a [`ChunkSender`], counts and
+/// hashes it (XXH3-128, for the read-back check), and notes the end of its input.
 pub(crate) struct Tee<R> {
     pub(crate) inner: R,
     pub(crate) sink: ChunkSender,
     pub(crate) count: u64,
     pub(crate) eof: bool,
+    pub(crate) hasher: xxhash_rust::xxh3::Xxh3,
 }
 
 impl<R: Read> Read for Tee<R> {
@@ -190,6 +232,7 @@ impl<R: Read> Read for Tee<R> {
             self.eof = true;
         }
         self.sink.push(&buf[..n])?;
+        self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
     }
@@ -260,10 +303,10 @@ pub(crate) struct Progress {
 }
 
 #[derive(Default, Clone, Copy)]
-struct Written {
-    bytes: u64,
-    finished: bool,
-    failed: bool,
+pub(crate) struct Written {
+    pub(crate) bytes: u64,
+    pub(crate) finished: bool,
+    pub(crate) failed: bool,
 }
 
 impl Progress {
@@ -284,7 +327,7 @@ impl Progress {
     }
 
     /// Waits until more than `pos` bytes exist, or the end.
-    fn wait_beyond(&self, pos: u64) -> Written {
+    pub(crate) fn wait_beyond(&self, pos: u64) -> Written {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while state.bytes <= pos && !state.finished && !state.failed {
             state = self

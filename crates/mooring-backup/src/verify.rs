@@ -135,7 +135,7 @@ pub fn restore_to<W: Write>(
 }
 
 /// Refuses a manifest whose content does not match its digest.
-fn check_digest(record: &BackupRecord) -> Result<(), BackupError> {
+pub(crate) fn check_digest(record: &BackupRecord) -> Result<(), BackupError> {
     if record.manifest.compute_digest() == record.manifest.digest {
         Ok(())
     } else {
@@ -146,7 +146,7 @@ fn check_digest(record: &BackupRecord) -> Result<(), BackupError> {
 }
 
 /// Opens the archive and checks its size against the manifest.
-fn open_archive(path: &Path, manifest: &Manifest) -> Result<File, BackupError> {
+pub(crate) fn open_archive(path: &Path, manifest: &Manifest) -> Result<File, BackupError> {
     let file = File::open(path).map_err(|e| BackupError::io("open", path, e))?;
     let actual = file
         .metadata()
@@ -186,7 +186,7 @@ fn verify_open(file: &File, path: &Path, manifest: &Manifest) -> Result<VerifyRe
 }
 
 /// What the decompressing thread saw.
-struct Decoded {
+pub(crate) struct Decoded {
     sha256: String,
     size: u64,
     error: Option<io::Error>,
@@ -194,7 +194,7 @@ struct Decoded {
 
 impl Decoded {
     /// The archive's own checks: sha256 and size first, then decompression.
-    fn check(self, path: &Path, manifest: &Manifest) -> Result<(), BackupError> {
+    pub(crate) fn check(self, path: &Path, manifest: &Manifest) -> Result<(), BackupError> {
         if self.sha256 != manifest.archive_sha256 {
             return Err(BackupError::ArchiveChecksum {
                 path: path.to_owned(),
@@ -222,7 +222,7 @@ impl Decoded {
 /// Decompresses `file` into chunks for `out`, hashing the compressed bytes. When
 /// decompression fails or the receiver stops early, the rest of the file is still hashed,
 /// so a changed file is reported as such.
-fn decompress_hashed(file: &File, out: ChunkSender) -> Decoded {
+pub(crate) fn decompress_hashed(file: &File, out: ChunkSender) -> Decoded {
     let mut hashed = HashReader::new(file);
     let mut error = decompress(&mut hashed, out).err();
     if let Err(e) = io::copy(&mut hashed, &mut io::sink()) {
@@ -241,8 +241,7 @@ fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
     let mut decoder =
         zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, input))?;
     loop {
-        let mut chunk = out.fresh();
-        chunk.resize(CHUNK, 0);
+        let mut chunk = out.fresh_full();
         let n = read_full(&mut decoder, &mut chunk)?;
         if n == 0 {
             return Ok(());
@@ -332,9 +331,15 @@ pub(crate) fn check_entries<E: Borrow<FileEntry>>(
 }
 
 /// A reader that notes the end of its input.
-struct TrackEof<R> {
+pub(crate) struct TrackEof<R> {
     inner: R,
-    eof: bool,
+    pub(crate) eof: bool,
+}
+
+impl<R> TrackEof<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        TrackEof { inner, eof: false }
+    }
 }
 
 impl<R: Read> Read for TrackEof<R> {

@@ -169,6 +169,8 @@ impl Host for SimulatedHost {
         _: &Project,
         volume: &str,
         _: &Path,
+        _: &str,
+        _: Option<&str>,
     ) -> Result<String, ProviderError> {
         self.call().await;
         Ok(format!("sim-backup-{volume}"))

@@ -141,3 +141,40 @@ pub fn parse_duration(s: &str) -> Option<GoDuration> {
     }
     Some(GoDuration(total.round() as u64))
 }
+
+/// `backup: on-change | never` (Mooring's `data:` config and `x-mooring` on a volume):
+/// whether to back a volume up before every deploy that changes its writers.
+pub fn backup_schedule(n: &Node, what: &str) -> Result<bool, LoadError> {
+    let text = string(n, what)?;
+    mooring_core::parse_backup_schedule(&text)
+        .ok_or_else(|| err(n, format!("{what}: {text:?} (use on-change or never)")))
+}
+
+/// `retention: { keep: N, older_than: 30d }` (Mooring's `data:` config and `x-mooring`
+/// on a volume).
+pub fn retention(n: &Node, what: &str) -> Result<mooring_core::Retention, LoadError> {
+    check_keys(n, what, &["keep", "older_than"])?;
+    let mut r = mooring_core::Retention::default();
+    if let Some(k) = n.get("keep") {
+        let keep = unsigned(k, &format!("{what}.keep"))?;
+        if keep == 0 {
+            return Err(err(
+                k,
+                format!("{what}.keep must be at least 1 (the newest backup is always kept)"),
+            ));
+        }
+        r.keep = Some(u32::try_from(keep).unwrap_or(u32::MAX));
+    }
+    if let Some(a) = n.get("older_than") {
+        let text = string(a, &format!("{what}.older_than"))?;
+        r.older_than_secs = Some(mooring_core::parse_age(&text).ok_or_else(|| {
+            err(
+                a,
+                format!(
+                    "{what}.older_than: {text:?} (use a number and a unit: 30d, 12h, 90m, 45s)"
+                ),
+            )
+        })?);
+    }
+    Ok(r)
+}

@@ -437,6 +437,8 @@ impl Decoder<'_> {
                     external: t.external,
                     labels: t.labels,
                     policy: data_policy(v, &format!("volumes.{key}"))?,
+                    backup_on_change: x_mooring_backup(v, &format!("volumes.{key}"))?,
+                    retention: x_mooring_retention(v, &format!("volumes.{key}"))?,
                 };
                 volumes.insert(key, volume);
             }
@@ -1033,13 +1035,30 @@ impl Decoder<'_> {
     }
 }
 
-/// `x-mooring: { data: protect | backup-then-delete }` on a top-level volume.
+/// `x-mooring: { backup: on-change | never }` on a top-level volume.
+fn x_mooring_backup(n: &Node, what: &str) -> Result<Option<bool>, LoadError> {
+    match n.get("x-mooring").and_then(|x| x.get("backup")) {
+        Some(b) => backup_schedule(b, &format!("{what}.x-mooring.backup")).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `x-mooring: { retention: { keep: N, older_than: 30d } }` on a top-level volume.
+fn x_mooring_retention(n: &Node, what: &str) -> Result<Option<mooring_core::Retention>, LoadError> {
+    match n.get("x-mooring").and_then(|x| x.get("retention")) {
+        Some(r) => retention(r, &format!("{what}.x-mooring.retention")).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `x-mooring: { data: protect | backup-then-delete }` on a top-level volume (and the
+/// keys `x-mooring` accepts).
 fn data_policy(n: &Node, what: &str) -> Result<Option<DataPolicy>, LoadError> {
     let Some(x) = n.get("x-mooring") else {
         return Ok(None);
     };
     let what = format!("{what}.x-mooring");
-    check_keys(x, &what, &["data"])?;
+    check_keys(x, &what, &["data", "backup", "retention"])?;
     let Some(d) = x.get("data") else {
         return Ok(None);
     };

@@ -277,6 +277,62 @@ pub struct Volume {
     /// `x-mooring: { data: … }` on the volume; `None` takes the app's policy.
     #[serde(rename = "x-mooring-data", skip_serializing_if = "Option::is_none")]
     pub policy: Option<DataPolicy>,
+    /// `x-mooring: { backup: on-change | never }`; `None` takes the app's setting.
+    #[serde(
+        rename = "x-mooring-backup-on-change",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backup_on_change: Option<bool>,
+    /// `x-mooring: { retention: … }`; `None` takes the app's.
+    #[serde(
+        rename = "x-mooring-retention",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retention: Option<Retention>,
+}
+
+/// Which of a volume's backups to keep, applied after each new backup Mooring takes on
+/// its own (per app and volume; the newest backup is always kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Retention {
+    /// Keep at most this many (at least 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u32>,
+    /// Remove those older than this many seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub older_than_secs: Option<u64>,
+}
+
+impl Retention {
+    /// True when it removes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.keep.is_none() && self.older_than_secs.is_none()
+    }
+}
+
+/// Parses an age such as `30d`, `12h`, `90m`, `45s` into seconds (a whole number and one
+/// unit: the syntax of `retention.older_than` and `backup prune --older-than`).
+pub fn parse_age(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let factor = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// Parses `backup: on-change | never` into whether to back up before changes.
+pub fn parse_backup_schedule(s: &str) -> Option<bool> {
+    match s {
+        "on-change" => Some(true),
+        "never" => Some(false),
+        _ => None,
+    }
 }
 
 /// What may happen to a volume's data when the repository stops declaring it.

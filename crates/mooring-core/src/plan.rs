@@ -20,6 +20,9 @@ pub struct PlanOptions {
     /// Diverged volumes the user asked to recreate (`--recreate-volume`): backed up,
     /// removed, created with the declared definition, restored.
     pub recreate_volumes: Vec<String>,
+    /// The app's `backup: on-change`: a verified backup of a volume before every deploy
+    /// that changes containers writing to it (a volume's `x-mooring` overrides it).
+    pub backup_on_change: bool,
 }
 
 /// One change to the host.
@@ -397,6 +400,43 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
         }
     }
 
+    // `backup: on-change`: an existing volume whose writers' containers change is backed
+    // up before anything touches them.
+    let changing = |service: &str| {
+        removals.iter().chain(&container_actions).any(|a| {
+            a.action.service() == Some(service)
+                && !matches!(a.action, Action::StartContainer { .. })
+        })
+    };
+    for vol in desired.volumes.values() {
+        let wanted = vol.backup_on_change.unwrap_or(options.backup_on_change);
+        if !wanted || recreated.contains(vol.name.as_str()) || !live.volumes.contains_key(&vol.name)
+        {
+            continue;
+        }
+        let writers: Vec<&str> = desired
+            .services_in_order()
+            .into_iter()
+            .filter(|s| {
+                s.mounts.iter().any(|m| {
+                    m.kind == crate::MountKind::Volume && m.source == vol.name && !m.read_only
+                })
+            })
+            .map(|s| s.name.as_str())
+            .filter(|s| changing(s))
+            .collect();
+        if !writers.is_empty() {
+            actions.push(PlannedAction {
+                action: Action::BackupVolume {
+                    volume: vol.name.clone(),
+                },
+                reason: format!(
+                    "backup: on-change — the containers of {} change: a verified backup first (running writers are stopped for the copy)",
+                    writers.join(", ")
+                ),
+            });
+        }
+    }
     actions.extend(removals);
     actions.extend(volume_removals);
     actions.extend(container_actions);

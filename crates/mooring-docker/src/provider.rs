@@ -142,12 +142,16 @@ pub trait Host: Sync {
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError>;
-    /// Writes a verified backup of a volume into `dir`; returns its id.
+    /// Writes a verified backup of a volume into `dir` (`reason` and the `revision`
+    /// whose data it holds go into its manifest), stopping running containers that write
+    /// to it for the copy and starting them again; returns its id.
     async fn backup_volume(
         &self,
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
+        reason: &str,
+        revision: Option<&str>,
     ) -> Result<String, ProviderError>;
     /// Removes a volume — only ever planned after its verified backup.
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError>;
@@ -447,30 +451,39 @@ impl Host for Provider {
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
+        reason: &str,
+        revision: Option<&str>,
     ) -> Result<String, ProviderError> {
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         let image = self.local_image(&images).await?;
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ProviderError::Failed(format!("creating {}: {e}", dir.display())))?;
         let meta = mooring_backup::BackupMeta {
             app: project.name.clone(),
             volume: volume.to_string(),
-            revision: None,
-            reason: "before removing the volume (backup-then-delete)".into(),
+            revision: revision.map(str::to_string),
+            reason: reason.to_string(),
             created_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
         };
-        let dir = dir.to_path_buf();
-        let record = self
-            .export_volume(volume, &image, move |r| {
-                mooring_backup::write_backup(r, &dir, meta)
-            })
-            .await?;
-        record
-            .map(|r| r.id)
-            .map_err(|e| ProviderError::Failed(format!("backing up volume {volume}: {e}")))
+        // Running writers are stopped for a consistent copy, and started again.
+        let mut stopped = Vec::new();
+        for (name, running, read_only) in self.volume_users(volume).await? {
+            if running && !read_only {
+                self.stop(&name).await?;
+                stopped.push(name);
+            }
+        }
+        let taken = self.backup_volume_into(volume, &image, dir, meta).await;
+        let mut restarted = Ok(());
+        for name in &stopped {
+            if let Err(e) = self.start(name).await {
+                restarted = Err(e);
+            }
+        }
+        let (record, _) = taken?;
+        restarted?;
+        Ok(record.id)
     }
 
     async fn restore_volume(
@@ -482,17 +495,11 @@ impl Host for Provider {
     ) -> Result<(), ProviderError> {
         let record = mooring_backup::load(dir, id)
             .map_err(|e| ProviderError::Failed(format!("backup {id}: {e}")))?;
-        mooring_backup::verify(&record).map_err(|e| {
-            ProviderError::Failed(format!("backup {id} does not verify; not restored: {e}"))
-        })?;
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         let image = self.local_image(&images).await?;
-        self.import_volume(volume, &image, move |w| {
-            mooring_backup::restore_to(&record, w)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await
+        self.restore_volume_from(volume, &image, record, true)
+            .await
+            .map(|_| ())
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError> {

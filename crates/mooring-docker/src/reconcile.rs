@@ -32,6 +32,13 @@ pub struct ReconcileOptions {
     pub backups: Option<PathBuf>,
     /// Diverged volumes to recreate (backup, remove, create, restore).
     pub recreate_volumes: Vec<String>,
+    /// The app's `backup: on-change` (see [`PlanOptions::backup_on_change`]).
+    pub backup_on_change: bool,
+    /// The app's retention, applied to a volume's backups after each new one (a
+    /// volume's `x-mooring: { retention }` overrides it).
+    pub retention: mooring_core::Retention,
+    /// The revision deployed before this operation, recorded in the backups it takes.
+    pub revision: Option<String>,
 }
 
 impl ReconcileOptions {
@@ -41,6 +48,7 @@ impl ReconcileOptions {
             prune: self.prune,
             images_pulled,
             volume_policy: self.volume_policy,
+            backup_on_change: self.backup_on_change,
         }
     }
 }
@@ -51,6 +59,8 @@ pub struct ActionResult {
     pub action: PlannedAction,
     pub duration: Duration,
     pub error: Option<String>,
+    /// What a person should know about a success (the backup taken, old ones removed).
+    pub detail: Option<String>,
 }
 
 /// Progress reports, in order, for a person watching.
@@ -157,6 +167,15 @@ async fn apply<H: Host>(
     }
 
     let mut steps: Vec<Vec<PlannedAction>> = Vec::new();
+    let removed_volumes: BTreeSet<String> = current
+        .actions
+        .iter()
+        .filter_map(|a| match &a.action {
+            Action::RemoveVolume { volume } => Some(volume.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut before_changes = Vec::new();
     let mut creates = Vec::new();
     let mut removals = Vec::new();
     let mut containers = Vec::new();
@@ -173,6 +192,10 @@ async fn apply<H: Host>(
             Action::CreateVolume { volume } if recreating.contains(volume) => {
                 volume_removals.push(a)
             }
+            // `backup: on-change`: before any container changes.
+            Action::BackupVolume { volume } if !removed_volumes.contains(volume) => {
+                before_changes.push(a)
+            }
             Action::BackupVolume { .. } | Action::RestoreVolume { .. } => volume_removals.push(a),
             Action::CreateNetwork { .. } | Action::CreateVolume { .. } => creates.push(a),
             Action::PullImage { .. } => {}
@@ -182,11 +205,22 @@ async fn apply<H: Host>(
         }
     }
     steps.push(creates);
-    steps.push(removals);
-    for step in steps {
-        if !run_parallel(provider, project, &step, report, outcome).await {
-            return Ok(());
+    if !run_parallel(provider, project, &steps[0], report, outcome).await {
+        return Ok(());
+    }
+    // One at a time, before anything touches the containers writing to them.
+    for a in &before_changes {
+        if let Action::BackupVolume { volume } = &a.action {
+            let (result, _) = backup(provider, project, options, a, volume, report).await;
+            let failed = result.error.is_some();
+            outcome.results.push(result);
+            if failed {
+                return Ok(());
+            }
         }
+    }
+    if !run_parallel(provider, project, &removals, report, outcome).await {
+        return Ok(());
     }
     // One at a time: a volume is removed only after its backup succeeded, and a
     // recreated one gets that backup back.
@@ -194,27 +228,10 @@ async fn apply<H: Host>(
     for a in &volume_removals {
         let result = match &a.action {
             Action::BackupVolume { volume } => {
-                report(Progress::Started(a));
-                let start = Instant::now();
-                let r = match &options.backups {
-                    Some(dir) => provider.backup_volume(project, volume, dir).await,
-                    None => Err(ProviderError::Failed(format!(
-                        "no backup folder configured; volume {volume} is not touched"
-                    ))),
-                };
-                let error = match r {
-                    Ok(id) => {
-                        taken.insert(volume.clone(), id);
-                        None
-                    }
-                    Err(e) => Some(e.to_string()),
-                };
-                let result = ActionResult {
-                    action: a.clone(),
-                    duration: start.elapsed(),
-                    error,
-                };
-                report(Progress::Finished(&result));
+                let (result, id) = backup(provider, project, options, a, volume, report).await;
+                if let Some(id) = id {
+                    taken.insert(volume.clone(), id);
+                }
                 result
             }
             Action::RestoreVolume { volume } => {
@@ -232,6 +249,7 @@ async fn apply<H: Host>(
                     action: a.clone(),
                     duration: start.elapsed(),
                     error: r.err().map(|e| e.to_string()),
+                    detail: None,
                 };
                 report(Progress::Finished(&result));
                 result
@@ -279,6 +297,7 @@ async fn apply<H: Host>(
                 action: failed,
                 duration: Duration::ZERO,
                 error: Some(e),
+                detail: None,
             });
             return Ok(());
         }
@@ -288,6 +307,73 @@ async fn apply<H: Host>(
     }
     run_parallel(provider, project, &network_removals, report, outcome).await;
     Ok(())
+}
+
+/// Takes a verified backup of `volume` (the planned action's reason is recorded in its
+/// manifest), then applies the retention to that volume's backups.
+async fn backup<H: Host>(
+    provider: &H,
+    project: &Project,
+    options: &ReconcileOptions,
+    a: &PlannedAction,
+    volume: &str,
+    report: Report<'_>,
+) -> (ActionResult, Option<String>) {
+    report(Progress::Started(a));
+    let start = Instant::now();
+    let r = match &options.backups {
+        Some(dir) => provider
+            .backup_volume(project, volume, dir, &a.reason, options.revision.as_deref())
+            .await
+            .map(|id| (dir, id)),
+        None => Err(ProviderError::Failed(format!(
+            "no backup folder configured; volume {volume} is not touched"
+        ))),
+    };
+    let (error, detail, id) = match r {
+        Ok((dir, id)) => {
+            let retention = project
+                .volumes
+                .values()
+                .find(|v| v.name == volume)
+                .and_then(|v| v.retention)
+                .unwrap_or(options.retention);
+            let mut detail = format!("backup {id}");
+            if !retention.is_empty() {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                let pruned = mooring_backup::prune_volume(
+                    dir,
+                    &project.name,
+                    volume,
+                    retention.keep.map(|k| k as usize),
+                    retention
+                        .older_than_secs
+                        .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),
+                    now,
+                    &id,
+                );
+                match pruned {
+                    Ok(removed) if removed.is_empty() => {}
+                    Ok(removed) => detail += &format!("; retention removed {}", removed.join(", ")),
+                    // The backup is there and verified; a failed clean-up is only noted.
+                    Err(e) => detail += &format!("; retention not applied: {e}"),
+                }
+            }
+            (None, Some(detail), Some(id))
+        }
+        Err(e) => (Some(e.to_string()), None, None),
+    };
+    let result = ActionResult {
+        action: a.clone(),
+        duration: start.elapsed(),
+        error,
+        detail,
+    };
+    report(Progress::Finished(&result));
+    (result, id)
 }
 
 /// Runs actions concurrently; false when one failed.
@@ -373,6 +459,7 @@ async fn execute<H: Host>(
         action: a.clone(),
         duration: start.elapsed(),
         error: result.err().map(|e| e.to_string()),
+        detail: None,
     };
     report(Progress::Finished(&result));
     result

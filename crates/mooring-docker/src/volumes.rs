@@ -1,8 +1,20 @@
-//! Volume content in and out, for backups and restores, through the Engine's archive
-//! API on a helper container that mounts the volume and is never started — so no image
-//! is pulled (the caller names a local one) and it works on any host Docker can reach.
-//! Content travels as a tar stream whose entries are relative to the volume's root
-//! (`./…`); the caller reads or writes it on a blocking thread.
+//! Volume content in and out, for backups and restores, by one of two paths
+//! ([`VolumeAccess`], chosen per volume by [`Provider::volume_access`]):
+//!
+//! - **the mount point**, when Docker runs on this machine: the volume uses the `local`
+//!   driver without options (a volume with driver options is mounted only while a
+//!   container uses it), its `Mountpoint` is a folder this process can write, and a probe
+//!   file written there shows up through Docker's archive API — proof that the folder
+//!   is the volume Docker sees (not a same-named volume of another daemon). Then
+//!   `mooring-backup` reads and writes the folder itself ([`mooring_backup::backup_dir`],
+//!   [`mooring_backup::restore_dir`]): no dockerd in the data path.
+//! - **the Docker archive API** otherwise (a remote or virtualised daemon, no root):
+//!   a helper container that mounts the volume and is never started — so no image is
+//!   pulled (the caller names a local one) — streams a tar of its content (`./…`) out
+//!   or in; the caller reads or writes it on a blocking thread.
+//!
+//! `MOORING_VOLUME_ACCESS=archive-api` forces the archive API, `mount-point` refuses to
+//! fall back, `auto` (the default) picks as above.
 
 use crate::provider::{Provider, ProviderError};
 use bollard::container::{
@@ -12,8 +24,85 @@ use bollard::container::{
 use bollard::models::HostConfig;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use mooring_backup::{BackupError, BackupMeta, BackupRecord, PROBE_PREFIX};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The environment variable choosing how volume content is accessed:
+/// `auto` (default), `mount-point` or `archive-api`.
+pub const ACCESS_ENV: &str = "MOORING_VOLUME_ACCESS";
+
+/// How a volume's content is read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeAccess {
+    /// Directly in its folder on this machine: no Docker daemon in the data path.
+    MountPoint(PathBuf),
+    /// Through Docker's archive API on a helper container; why the mount point was not
+    /// used.
+    ArchiveApi(String),
+}
+
+impl std::fmt::Display for VolumeAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VolumeAccess::MountPoint(path) => write!(f, "at its mount point {}", path.display()),
+            VolumeAccess::ArchiveApi(why) => write!(f, "through the Docker archive API ({why})"),
+        }
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The path used.
+    pub access: VolumeAccess,
+    /// Files and bytes restored (checked against the manifest).
+    pub report: mooring_backup::VerifyReport,
+    /// An interrupted restore of this backup had verified everything already; this one
+    /// finished moving it into place.
+    pub resumed: bool,
+    /// Staging folders of interrupted, unverified restores removed first.
+    pub cleaned: usize,
+}
+
+fn random_hex() -> Result<String, ProviderError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ProviderError::Failed(format!("drawing random bytes: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A backup error worded for a volume: damage to the backup says so.
+fn backup_failure(id: &str, volume: &str, e: BackupError) -> ProviderError {
+    if e.is_damaged_backup() {
+        ProviderError::Failed(format!(
+            "backup {id} does not verify; refusing to restore it (nothing was moved into volume {volume}): {e}"
+        ))
+    } else {
+        ProviderError::Failed(format!("restoring backup {id} into volume {volume}: {e}"))
+    }
+}
+
+/// Counts the entries of a tar stream other than the root (`./`) and Mooring's own
+/// staging and probe files.
+fn count_entries(r: &mut dyn Read) -> io::Result<usize> {
+    let mut archive = tar::Archive::new(r);
+    let mut n = 0;
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.to_string_lossy().to_string();
+        let name = path.trim_start_matches("./");
+        if !name.is_empty()
+            && name != "."
+            && !name.starts_with(mooring_backup::STAGING_PREFIX)
+            && !name.starts_with(PROBE_PREFIX)
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
 
 /// The label marking helper containers (value: the volume).
 pub const HELPER_LABEL: &str = "io.mooring.volume-helper";
@@ -238,6 +327,244 @@ impl Provider {
         self.drop_helper(&helper).await;
         produced.map_err(|e| ProviderError::Failed(format!("restoring volume {volume}: {e}")))?;
         uploaded.map_err(|e| ProviderError::Failed(format!("writing into volume {volume}: {e}")))
+    }
+
+    /// How `volume`'s content will be read or written (see the module docs for the rule).
+    /// `image` is a local image for the helper container of the probe (or of the archive
+    /// API).
+    pub async fn volume_access(
+        &self,
+        volume: &str,
+        image: &str,
+    ) -> Result<VolumeAccess, ProviderError> {
+        let wanted = std::env::var(ACCESS_ENV).unwrap_or_default();
+        match wanted.as_str() {
+            "" | "auto" | "mount-point" => {}
+            "archive-api" => {
+                return Ok(VolumeAccess::ArchiveApi(format!(
+                    "{ACCESS_ENV}=archive-api"
+                )))
+            }
+            other => {
+                return Err(ProviderError::Failed(format!(
+                    "{ACCESS_ENV}={other:?} is not a choice: use auto, mount-point or archive-api"
+                )))
+            }
+        }
+        match self.usable_mount_point(volume, image).await? {
+            Ok(path) => Ok(VolumeAccess::MountPoint(path)),
+            Err(why) if wanted == "mount-point" => Err(ProviderError::Failed(format!(
+                "{ACCESS_ENV}=mount-point, but volume {volume}'s mount point cannot be used: {why}"
+            ))),
+            Err(why) => Ok(VolumeAccess::ArchiveApi(why)),
+        }
+    }
+
+    /// The volume's mount point when it can be used directly, else why not.
+    async fn usable_mount_point(
+        &self,
+        volume: &str,
+        image: &str,
+    ) -> Result<Result<PathBuf, String>, ProviderError> {
+        let v = self
+            .client()
+            .inspect_volume(volume)
+            .await
+            .map_err(|e| ProviderError::Failed(format!("inspecting volume {volume}: {e}")))?;
+        if v.driver != "local" {
+            return Ok(Err(format!("its driver is {}, not local", v.driver)));
+        }
+        if !v.options.is_empty() {
+            return Ok(Err(
+                "it has driver options, so its folder is mounted only while a container uses it"
+                    .into(),
+            ));
+        }
+        let path = PathBuf::from(&v.mountpoint);
+        if !path.is_absolute() || !path.is_dir() {
+            return Ok(Err(format!(
+                "its mount point {} is not a folder on this machine (Docker runs elsewhere)",
+                v.mountpoint
+            )));
+        }
+        // The probe: a file written in the folder must show up through Docker.
+        let name = format!("{PROBE_PREFIX}{}", random_hex()?);
+        let token = random_hex()?;
+        let probe = path.join(&name);
+        let written =
+            std::fs::File::create_new(&probe).and_then(|mut f| f.write_all(token.as_bytes()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&probe);
+            return Ok(Err(format!(
+                "its mount point {} is not writable by Mooring ({e}; it needs root for this)",
+                path.display()
+            )));
+        }
+        let seen = self.read_probe(volume, image, &name).await;
+        let _ = std::fs::remove_file(&probe);
+        match seen {
+            Ok(content) if content == token.as_bytes() => Ok(Ok(path)),
+            Ok(_) | Err(_) => Ok(Err(format!(
+                "the folder {} is not the volume Docker sees (a probe file written there did not show up through Docker)",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The content of the file `name` at the volume's root, through the archive API.
+    async fn read_probe(
+        &self,
+        volume: &str,
+        image: &str,
+        name: &str,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let helper = self.helper(volume, image, true).await?;
+        let path = format!("/v/{name}");
+        let mut stream = self.client().download_from_container(
+            &helper,
+            Some(DownloadFromContainerOptions {
+                path: path.as_str(),
+            }),
+        );
+        let mut tar_bytes = Vec::new();
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) if tar_bytes.len() < 1 << 20 => tar_bytes.extend_from_slice(&chunk),
+                Ok(_) => break,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        self.drop_helper(&helper).await;
+        if let Some(e) = failure {
+            return Err(ProviderError::Failed(format!(
+                "reading the probe file: {e}"
+            )));
+        }
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let mut content = Vec::new();
+        let entries = archive
+            .entries()
+            .map_err(|e| ProviderError::Failed(format!("reading the probe file: {e}")))?;
+        if let Some(Ok(mut entry)) = entries.into_iter().next() {
+            let _ = entry.read_to_end(&mut content);
+        }
+        Ok(content)
+    }
+
+    /// Writes a verified backup of `volume` into `dir` (created if missing), by the path
+    /// [`volume_access`](Self::volume_access) picks; returns it and the path used.
+    pub async fn backup_volume_into(
+        &self,
+        volume: &str,
+        image: &str,
+        dir: &Path,
+        meta: BackupMeta,
+    ) -> Result<(BackupRecord, VolumeAccess), ProviderError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ProviderError::Failed(format!("creating {}: {e}", dir.display())))?;
+        let access = self.volume_access(volume, image).await?;
+        let dir = dir.to_path_buf();
+        let written = match &access {
+            VolumeAccess::MountPoint(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || mooring_backup::backup_dir(&path, &dir, meta))
+                    .await
+                    .map_err(|e| {
+                        ProviderError::Failed(format!("backing up volume {volume}: {e}"))
+                    })?
+            }
+            VolumeAccess::ArchiveApi(_) => {
+                self.export_volume(volume, image, move |r| {
+                    mooring_backup::write_backup(r, &dir, meta)
+                })
+                .await?
+            }
+        };
+        let record = written
+            .map_err(|e| ProviderError::Failed(format!("backing up volume {volume}: {e}")))?;
+        Ok((record, access))
+    }
+
+    /// Restores `record` into `volume` (which must exist), verifying every checksum, by
+    /// the path [`volume_access`](Self::volume_access) picks. Refuses a volume that holds
+    /// data unless `overwrite` (files of the same names are replaced, others kept) — but
+    /// always finishes an interrupted restore of the same backup.
+    ///
+    /// Through the mount point, the archive is checked while it is staged inside the
+    /// volume and only then moved into place (see [`mooring_backup::restore_dir`]);
+    /// through the archive API, it is verified in full first, then streamed in with
+    /// every file checked again.
+    pub async fn restore_volume_from(
+        &self,
+        volume: &str,
+        image: &str,
+        record: BackupRecord,
+        overwrite: bool,
+    ) -> Result<Restored, ProviderError> {
+        let access = self.volume_access(volume, image).await?;
+        let id = record.id.clone();
+        let not_empty = |entries: usize| {
+            ProviderError::Failed(format!(
+                "volume {volume} is not empty ({entries} entries); restoring would overwrite them: pass --force, or --to-volume NEW"
+            ))
+        };
+        match &access {
+            VolumeAccess::MountPoint(path) => {
+                let state = mooring_backup::inspect_dir(path)
+                    .map_err(|e| ProviderError::Failed(format!("volume {volume}: {e}")))?;
+                let resumable = state
+                    .staged
+                    .iter()
+                    .any(|(s, complete)| *complete && *s == id);
+                if !resumable && state.entries > 0 && !overwrite {
+                    return Err(not_empty(state.entries));
+                }
+                let path = path.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    mooring_backup::restore_dir(&record, &path)
+                })
+                .await
+                .map_err(|e| ProviderError::Failed(format!("restoring volume {volume}: {e}")))?
+                .map_err(|e| backup_failure(&id, volume, e))?;
+                Ok(Restored {
+                    access,
+                    report: done.report,
+                    resumed: done.resumed,
+                    cleaned: done.cleaned,
+                })
+            }
+            VolumeAccess::ArchiveApi(_) => {
+                let checked = record.clone();
+                let report = tokio::task::spawn_blocking(move || mooring_backup::verify(&checked))
+                    .await
+                    .map_err(|e| ProviderError::Failed(format!("verifying backup {id}: {e}")))?
+                    .map_err(|e| backup_failure(&id, volume, e))?;
+                let entries = self
+                    .export_volume(volume, image, count_entries)
+                    .await?
+                    .map_err(|e| ProviderError::Failed(format!("reading volume {volume}: {e}")))?;
+                if entries > 0 && !overwrite {
+                    return Err(not_empty(entries));
+                }
+                self.import_volume(volume, image, move |w| {
+                    mooring_backup::restore_to(&record, w)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+                .await?;
+                Ok(Restored {
+                    access,
+                    report,
+                    resumed: false,
+                    cleaned: 0,
+                })
+            }
+        }
     }
 
     /// Containers that mount `volume`: `(name, running, read_only)`.

@@ -70,6 +70,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/apps/{name}/unpin", O, "Remove the pin: auto-sync follows the source again."),
     r("POST", "/api/v1/apps/{name}/refresh", O, "Fetch the source and reconcile soon; returns at once."),
     r("GET", "/api/v1/apps/{name}/operations", V, "The app's operations, newest first."),
+    r("GET", "/api/v1/apps/{name}/backups", V, "The app's volume backups, newest first (the catalogue)."),
     r("GET", "/api/v1/operations/{id}", V, "One operation with every action."),
     r("GET", "/api/v1/events", V, "Events, newest first (or after an id, oldest first)."),
     r("GET", "/api/v1/stream", V, "Server-Sent Events: app status changes, actions, events."),
@@ -168,6 +169,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/apps/{name}/unpin", post(unpin))
         .route("/api/v1/apps/{name}/refresh", post(refresh))
         .route("/api/v1/apps/{name}/operations", get(app_operations))
+        .route("/api/v1/apps/{name}/backups", get(app_backups))
         .route("/api/v1/operations/{id}", get(operation))
         .route("/api/v1/events", get(events))
         .route("/api/v1/stream", get(stream))
@@ -519,18 +521,28 @@ async fn rollback(
         }
         None => body.to,
     };
-    // Before the sync: when was the target last deployed, and which volumes hold data now.
-    let deployed_at = state
+    // Before the sync: when was the target last deployed, until when did it stay
+    // deployed (the next successful deploy of another revision), and which volumes hold
+    // data now.
+    let history: Vec<_> = state
         .store
         .operations(Some(&name), 500, None)?
         .into_iter()
         .filter(|o| o.result == Some(mooring_store::OpResult::Succeeded))
-        .find(|o| {
-            o.revision
-                .as_deref()
-                .is_some_and(|r| r.starts_with(&revision) || revision.starts_with(r))
-        })
-        .map(|o| o.started_at);
+        .collect(); // newest first
+    let is_target = |r: &Option<String>| {
+        r.as_deref()
+            .is_some_and(|r| r.starts_with(&revision) || revision.starts_with(r))
+    };
+    let target_at = history.iter().position(|o| is_target(&o.revision));
+    let deployed_at = target_at.map(|i| history[i].started_at);
+    let replaced_at = target_at.and_then(|i| {
+        history[..i]
+            .iter()
+            .rev()
+            .find(|o| !is_target(&o.revision))
+            .map(|o| o.started_at)
+    });
     let c = controller(&state).await;
     let volumes = c.data_volumes(&name).await;
     let response = run_trigger(&state, &name, TriggerKind::Rollback, Some(revision), true).await?;
@@ -544,7 +556,8 @@ async fn rollback(
         .unwrap_or_default()
         .into_iter()
         .filter(|b| b.manifest.meta.app == name && volumes.contains(&b.manifest.meta.volume))
-        .filter(|b| deployed_at.is_none_or(|t| b.manifest.meta.created_at <= t + 60_000))
+        // Taken while the target ran, or before: newer backups hold newer data.
+        .filter(|b| replaced_at.is_none_or(|t| b.manifest.meta.created_at <= t))
         .map(|b| json!({"id": b.id, "volume": b.manifest.meta.volume, "created_at": b.manifest.meta.created_at}))
         .collect();
     let (status, Json(mut body)) = (response.status(), response_json(response).await);
@@ -555,6 +568,7 @@ async fn rollback(
         ),
         "volumes": volumes,
         "deployed_at": deployed_at,
+        "replaced_at": replaced_at,
         "backups": backups,
     });
     Ok((status, Json(body)).into_response())
@@ -637,6 +651,23 @@ async fn app_operations(
             .store
             .operations(Some(&name), page.limit.unwrap_or(50).min(500), page.before)?;
     Ok(Json(json!({ "operations": ops })).into_response())
+}
+
+async fn app_backups(State(state): St, Path(name): Path<String>) -> ApiResult {
+    let c = controller(&state).await;
+    if c.app_config(&name).is_none() {
+        return Err(bad(
+            StatusCode::NOT_FOUND,
+            format!("app {name} is not configured"),
+        ));
+    }
+    let backups = c.app_backups(&name).await.map_err(|e| {
+        bad(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("listing the backups of {name}: {e}"),
+        )
+    })?;
+    Ok(Json(json!({ "backups": backups })).into_response())
 }
 
 async fn operation(State(state): St, Path(id): Path<i64>) -> ApiResult {

@@ -180,6 +180,11 @@ pub struct AppConfig {
     pub sync: SyncPolicy,
     /// `data.volumes`: `protect` (default) or `backup-then-delete`.
     pub volumes: String,
+    /// `data.backup`: `on-change` backs volumes up before every deploy that changes the
+    /// containers writing to them; `never` (default) does not.
+    pub backup_on_change: bool,
+    /// `data.retention: { keep: N, older_than: 30d }`, applied after each new backup.
+    pub retention: mooring_core::Retention,
 }
 
 /// Reads and validates the configuration file.
@@ -717,8 +722,21 @@ fn app(
         }
     }
     let mut volumes = "protect".to_string();
+    let mut backup_on_change = false;
+    let mut retention = mooring_core::Retention::default();
     if let Some(d) = n.get("data") {
-        check_keys(d, &format!("{what}.data"), &["volumes"])?;
+        check_keys(
+            d,
+            &format!("{what}.data"),
+            &["volumes", "backup", "retention"],
+        )?;
+        if let Some(b) = d.get("backup") {
+            backup_on_change =
+                mooring_compose::decode::backup_schedule(b, &format!("{what}.data.backup"))?;
+        }
+        if let Some(r) = d.get("retention") {
+            retention = mooring_compose::decode::retention(r, &format!("{what}.data.retention"))?;
+        }
         if let Some(v) = d.get("volumes") {
             volumes = string(v, &format!("{what}.data.volumes"))?;
             if volumes != "protect" && volumes != "backup-then-delete" {
@@ -747,6 +765,8 @@ fn app(
         files,
         sync,
         volumes,
+        backup_on_change,
+        retention,
     })
 }
 
@@ -975,6 +995,36 @@ apps:
                 "m.yaml:3:44: apps.a.source.known_hosts: cannot read the known_hosts file"
             ),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn data_backups_and_retention() {
+        let c = parse_ok(
+            "apps:\n  - name: a\n    source: { dir: x }\n    data: { volumes: backup-then-delete, backup: on-change, retention: { keep: 3, older_than: 30d } }\n  - name: b\n    source: { dir: y }\n",
+        );
+        assert!(c.apps[0].backup_on_change);
+        assert_eq!(c.apps[0].retention.keep, Some(3));
+        assert_eq!(c.apps[0].retention.older_than_secs, Some(30 * 86_400));
+        assert!(!c.apps[1].backup_on_change);
+        assert!(c.apps[1].retention.is_empty());
+        let app = "apps:\n  - name: a\n    source: { dir: x }\n    data: ";
+        assert_eq!(
+            parse_err(&format!("{app}{{ backup: always }}\n")),
+            "mooring.yaml:4:21: apps.a.data.backup: \"always\" (use on-change or never)"
+        );
+        assert_eq!(
+            parse_err(&format!("{app}{{ retention: {{ keep: 0 }} }}\n")),
+            "mooring.yaml:4:32: apps.a.data.retention.keep must be at least 1 (the newest backup is always kept)"
+        );
+        assert!(
+            parse_err(&format!("{app}{{ retention: {{ older_than: 1y }} }}\n"))
+                .starts_with("mooring.yaml:4:38: apps.a.data.retention.older_than: \"1y\"")
+        );
+        assert!(
+            parse_err(&format!("{app}{{ retention: {{ count: 1 }} }}\n")).starts_with(
+                "mooring.yaml:4:26: apps.a.data.retention: key `count` is not supported"
+            )
         );
     }
 

@@ -825,7 +825,9 @@ impl Controller {
         let new_revision = deployed.as_deref() != Some(revision.id.as_str());
         let cfg = &app.config.sync;
         let apply = trigger.kind.manual() || (cfg.auto && (new_revision || cfg.self_heal));
-        let options = self.reconcile_options(app, !apply);
+        let mut options = self.reconcile_options(app, !apply);
+        // Backups taken now hold the data of the revision deployed until now.
+        options.revision = deployed.clone();
 
         let op_id: Mutex<Option<i64>> = Mutex::new(None);
         let seq = std::sync::atomic::AtomicU32::new(0);
@@ -857,7 +859,7 @@ impl Controller {
                 let _ = self.stream.send(StreamEvent {
                     kind: "operation",
                     app: name.to_string(),
-                    data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error}),
+                    data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error, "detail": r.detail}),
                 });
             }
         };
@@ -904,6 +906,16 @@ impl Controller {
                 message,
                 revision: deployed.clone(),
             });
+        }
+        let backed_up = outcome.results.iter().any(|r| {
+            r.error.is_none()
+                && matches!(r.action.action, mooring_core::Action::BackupVolume { .. })
+        });
+        if backed_up {
+            // The catalogue mirrors the manifests (new backups, and what retention removed).
+            if let Err(e) = self.app_backups(name).await {
+                tracing::warn!(app = name, error = %e, "cannot catalogue the app's backups");
+            }
         }
         let failure = outcome.failure().map(|f| {
             format!(
@@ -982,6 +994,9 @@ impl Controller {
             volume_policy: mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default(),
             backups: Some(self.config.server.data_dir.join("backups")),
             recreate_volumes: Vec::new(),
+            backup_on_change: app.config.backup_on_change,
+            retention: app.config.retention,
+            revision: None,
         }
     }
 
@@ -1097,6 +1112,45 @@ impl Controller {
     /// Author, time and message of the app's deployed revision, when known.
     pub fn revision_info(&self, name: &str) -> Option<(String, RevisionInfo)> {
         self.apps.get(name)?.revision_info.lock().ok()?.clone()
+    }
+
+    /// The app's backups, newest first: the manifests in the backups folder (the truth,
+    /// whoever took them — the daemon or `mooring backup create`), mirrored into the
+    /// store's catalogue first.
+    pub async fn app_backups(&self, name: &str) -> Result<Vec<mooring_store::BackupRow>, String> {
+        let dir = self.config.server.data_dir.join("backups");
+        let app = name.to_string();
+        let rows = tokio::task::spawn_blocking(move || {
+            mooring_backup::list(&dir).map(|records| {
+                records
+                    .into_iter()
+                    .filter(|r| r.manifest.meta.app == app)
+                    .map(|r| {
+                        let m = r.manifest;
+                        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                        mooring_store::BackupRow {
+                            id: r.id,
+                            app: m.meta.app,
+                            volume: m.meta.volume,
+                            created_at: m.meta.created_at,
+                            revision: m.meta.revision,
+                            reason: m.meta.reason,
+                            files: int(m.files),
+                            bytes: int(m.bytes),
+                            archive_size: int(m.archive_size),
+                            archive_sha256: m.archive_sha256,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        self.store
+            .mirror_backups(name, &rows)
+            .map_err(|e| e.to_string())?;
+        self.store.backups(name).map_err(|e| e.to_string())
     }
 
     /// The app's volumes that its services mount read-write (data that may change).

@@ -9,7 +9,9 @@
 //!   container labels;
 //! - **events** ([`EventRecord`]), the feed behind streaming and the UI;
 //! - **API tokens** ([`TokenRecord`]), as SHA-256 hashes only;
-//! - **webhook deliveries** seen in the last 24 hours, for replay protection.
+//! - **webhook deliveries** seen in the last 24 hours, for replay protection;
+//! - the **backups catalogue** ([`BackupRow`]), a mirror of the backup manifests on disk
+//!   (which stay the truth).
 //!
 //! The API is synchronous: a [`Store`] holds one connection behind a mutex and every
 //! call is a short statement or transaction. It is `Send + Sync`; share it with an
@@ -26,6 +28,7 @@
 //! [`StoreError::TooNew`].
 
 mod apps;
+mod backups;
 mod error;
 mod events;
 mod operations;
@@ -41,6 +44,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 
 pub use apps::{AppStatus, Condition};
+pub use backups::BackupRow;
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
 pub use operations::{ActionRecord, NewOperation, OpResult, OperationRecord, ParseOpResultError};

@@ -97,6 +97,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (seen_at);
     "#,
+    // 2: the backups catalogue, a mirror of the manifests in the backups folder.
+    r#"
+    CREATE TABLE backups (
+        id             TEXT PRIMARY KEY NOT NULL,
+        app            TEXT NOT NULL,
+        volume         TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        revision       TEXT,
+        reason         TEXT NOT NULL,
+        files          INTEGER NOT NULL CHECK (files >= 0),
+        bytes          INTEGER NOT NULL CHECK (bytes >= 0),
+        archive_size   INTEGER NOT NULL CHECK (archive_size >= 0),
+        archive_sha256 TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX backups_by_app ON backups (app, created_at);
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

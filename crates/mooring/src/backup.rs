@@ -1,12 +1,13 @@
-//! `mooring backup …`: verified volume backups (through `mooring-backup`), taken and
-//! restored through the Docker archive API (`mooring_docker::volumes`). Containers
-//! writing to a volume are stopped for a consistent copy and started again afterwards.
+//! `mooring backup …`: verified volume backups (through `mooring-backup`), read and
+//! restored at the volume's mount point when Docker runs on this machine, else through
+//! the Docker archive API (`mooring_docker::volumes` decides and the output says which).
+//! Containers writing to a volume are stopped for a consistent copy and started again
+//! afterwards.
 
 use anyhow::{bail, Context, Result};
-use mooring_backup::{list, load, prune, restore_to, verify, write_backup, BackupMeta};
+use mooring_backup::{list, load, prune, verify, BackupMeta};
 use mooring_docker::{Host, Provider};
 use serde_json::json;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -63,7 +64,6 @@ pub async fn create(
         bail!("app {app} has no volumes on this host (volumes are found by the io.mooring.app or com.docker.compose.project label; name one with --volume)");
     }
     let dir = dir(data_dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut made = Vec::new();
     for volume in volumes {
         if !provider.volume_exists(&volume).await? {
@@ -80,18 +80,17 @@ pub async fn create(
                     reason: "manual".into(),
                     created_at: mooring_store::now_ms(),
                 };
-                let target = dir.clone();
                 provider
-                    .export_volume(&volume, &image, move |r| write_backup(r, &target, meta))
+                    .backup_volume_into(&volume, &image, &dir, meta)
                     .await
                     .map_err(anyhow::Error::from)
-                    .and_then(|r| r.map_err(anyhow::Error::from))
             }
             Err(e) => Err(e.into()),
         };
         resume(&provider, &stopped).await;
-        let record = result.with_context(|| format!("backing up volume {volume}"))?;
+        let (record, access) = result.with_context(|| format!("backing up volume {volume}"))?;
         let m = &record.manifest;
+        eprintln!("  read volume {volume} {access}");
         if !json_out {
             println!(
                 "{}  {volume}: {} files, {} bytes → {} bytes, sha256 {} (verified)",
@@ -102,7 +101,7 @@ pub async fn create(
                 &m.archive_sha256[..16]
             );
         }
-        made.push(json!({"id": record.id, "volume": volume, "files": m.files, "bytes": m.bytes, "archive_size": m.archive_size, "archive_sha256": m.archive_sha256}));
+        made.push(json!({"id": record.id, "volume": volume, "access": access_word(&access), "files": m.files, "bytes": m.bytes, "archive_size": m.archive_size, "archive_sha256": m.archive_sha256}));
     }
     if json_out {
         println!("{}", serde_json::to_string_pretty(&made)?);
@@ -164,49 +163,67 @@ pub fn verify_cmd(data_dir: &Path, id: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Counts the entries of a tar stream other than the root (`./`).
-fn count_entries(r: &mut dyn Read) -> std::io::Result<usize> {
-    let mut archive = tar::Archive::new(r);
-    let mut n = 0;
-    for entry in archive.entries()? {
-        let entry = entry?;
-        let path = entry.path()?.to_string_lossy().to_string();
-        if path != "./" && path != "." {
-            n += 1;
-        }
+fn access_word(access: &mooring_docker::volumes::VolumeAccess) -> &'static str {
+    match access {
+        mooring_docker::volumes::VolumeAccess::MountPoint(_) => "mount-point",
+        mooring_docker::volumes::VolumeAccess::ArchiveApi(_) => "archive-api",
     }
-    Ok(n)
 }
 
 /// `backup restore ID [--to-volume NAME] [--force]`.
 pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -> Result<ExitCode> {
     let record = load(&dir(data_dir), id)?;
-    let report = verify(&record)
-        .with_context(|| format!("backup {id} does not verify; refusing to restore it"))?;
     let volume = to.unwrap_or(&record.manifest.meta.volume).to_string();
     let provider = Provider::connect(None).await?;
-    if !provider.volume_exists(&volume).await? {
+    let created = !provider.volume_exists(&volume).await?;
+    if created {
         provider.create_plain_volume(&volume).await?;
         eprintln!("  created volume {volume}");
     }
     let (stopped, images) = quiesce(&provider, &volume).await?;
     let result = async {
         let image = provider.local_image(&images).await?;
-        let entries = provider.export_volume(&volume, &image, count_entries).await?.context("reading the target volume")?;
-        if entries > 0 && !force {
-            bail!("volume {volume} is not empty ({entries} entries); restoring would overwrite them: pass --force, or --to-volume NEW");
-        }
-        let rec = record.clone();
-        provider.import_volume(&volume, &image, move |w| restore_to(&rec, w).map(|_| ()).map_err(|e| e.to_string())).await?;
-        Ok(())
+        let restored = provider
+            .restore_volume_from(&volume, &image, record, force)
+            .await?;
+        anyhow::Ok(restored)
     }
     .await;
     resume(&provider, &stopped).await;
-    result?;
-    println!(
-        "{id} restored into {volume}: {} files, {} bytes (checksums verified)",
-        report.files, report.bytes
-    );
+    let restored = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if created {
+                // Nothing of the backup is in it: leave the host as it was.
+                match provider.client().remove_volume(&volume, None).await {
+                    Ok(()) => eprintln!(
+                        "  removed volume {volume} again (it was created for this restore)"
+                    ),
+                    Err(e) => eprintln!(
+                        "warning: could not remove volume {volume} created for this restore: {e}"
+                    ),
+                }
+            }
+            return Err(e);
+        }
+    };
+    if restored.cleaned > 0 {
+        eprintln!(
+            "  removed the staging folder of {} interrupted restore(s) (nothing of it had been moved into the volume)",
+            restored.cleaned
+        );
+    }
+    eprintln!("  wrote volume {volume} {}", restored.access);
+    if restored.resumed {
+        println!(
+            "{id} restored into {volume}: an interrupted restore had verified every checksum; its remaining files were moved into place"
+        );
+    } else {
+        println!(
+            "{id} restored into {volume}: {} files, {} bytes (checksums verified)",
+            restored.report.files, restored.report.bytes
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -414,6 +414,8 @@ fn reconcile_source(
             volume_policy: source.data_policy,
             backups: Some(backup::dir(&data_dir)),
             recreate_volumes: source.recreate_volumes.clone(),
+            // One-shot syncs take `backup` and `retention` from `x-mooring` on the volumes.
+            ..Default::default()
         };
         let prepare = || rendered.materialize();
         Ok(

@@ -144,13 +144,17 @@ impl Progress {
             }
             Event::Finished(r) => match &r.error {
                 None => println!(
-                    "  {} {}  {}",
+                    "  {} {}  {}{}",
                     self.style.paint("32", "✓"),
                     r.action.action,
                     self.style.paint(
                         "2",
                         &format!("{:.1}s · {}", r.duration.as_secs_f64(), r.action.reason)
-                    )
+                    ),
+                    r.detail
+                        .as_deref()
+                        .map(|d| format!(" · {d}"))
+                        .unwrap_or_default()
                 ),
                 Some(e) => println!("  {} {}: {e}", self.style.paint("31", "✗"), r.action.action),
             },
@@ -165,7 +169,7 @@ pub fn sync(outcome: &Outcome, rendered: &Rendered, dry_run: bool, json: bool) -
         let results: Vec<_> = outcome
             .results
             .iter()
-            .map(|r| json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error}))
+            .map(|r| json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error, "detail": r.detail}))
             .collect();
         let mut v = plan_json(&outcome.plan, rendered);
         v["dry_run"] = json!(dry_run);

@@ -1,7 +1,9 @@
 //! Volume backups end to end on the machine's Docker: a real volume filled with known
 //! data (thousands of files, binary content, nested folders, permissions, a symlink, an
 //! empty file), backed up, verified, restored — and the data afterwards has exactly the
-//! same checksums. Plus corruption, non-empty targets and `kill -9` mid-backup.
+//! same checksums — through the volume's mount point (the default here: the tests run
+//! as root next to the Docker daemon) and through the Docker archive API, and across the
+//! two. Plus corruption, non-empty targets and `kill -9` mid-backup and mid-restore.
 
 mod common;
 use common::*;
@@ -14,7 +16,9 @@ fn fill(volume: &str) {
         dd if=/dev/urandom of=deep/er/still/blob.bin bs=64k count=48 2>/dev/null; \
         dd if=/dev/urandom of=a/b/c/small.bin bs=1k count=3 2>/dev/null; \
         : > empty; mkdir emptydir; chmod 600 a/f1.txt; chmod 755 a/b; chmod 4750 a/b/c/small.bin; \
-        ln -s a/f2.txt link";
+        chown 1234:5678 a/f3.txt; ln a/f4.txt hard; \
+        mkdir -p owned && chown 999:999 owned && chmod 1770 owned; \
+        ln -s a/f2.txt link; chown -h 42:43 link; ln -s /etc/passwd outside";
     docker(&[
         "run",
         "--rm",
@@ -33,8 +37,21 @@ fn backup_id(app: &TestApp) -> String {
     v[0]["id"].as_str().unwrap().to_string()
 }
 
+const ARCHIVE_API: &[(&str, &str)] = &[("MOORING_VOLUME_ACCESS", "archive-api")];
+const MOUNT_POINT: &[(&str, &str)] = &[("MOORING_VOLUME_ACCESS", "mount-point")];
+
 #[test]
-fn backup_verify_restore_loses_nothing() {
+fn backup_verify_restore_loses_nothing_at_the_mount_point() {
+    backup_verify_restore_loses_nothing(MOUNT_POINT, ARCHIVE_API, "at its mount point");
+}
+
+#[test]
+fn backup_verify_restore_loses_nothing_through_the_archive_api() {
+    backup_verify_restore_loses_nothing(ARCHIVE_API, MOUNT_POINT, "through the Docker archive API");
+}
+
+/// The scenario with one access path, restoring a copy with the other (`cross`).
+fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &str)], said: &str) {
     let app = TestApp::new("mbak");
     let volume = format!("{}_data", app.name);
     docker(&[
@@ -68,7 +85,11 @@ fn backup_verify_restore_loses_nothing() {
         "600",
     ]);
 
-    let out = app.expect(0, &["backup", "create", &app.name]);
+    let out = app.expect_env(0, &["backup", "create", &app.name], env);
+    assert!(
+        out.contains(&format!("read volume {volume} {said}")),
+        "{out}"
+    );
     assert!(
         out.contains("(verified)")
             && out.contains(&format!("stopping {writer}"))
@@ -85,14 +106,15 @@ fn backup_verify_restore_loses_nothing() {
     app.expect(0, &["backup", "verify", &id]);
 
     // Onto the non-empty volume: refused without --force, nothing changed.
-    let out = app.expect(1, &["backup", "restore", &id]);
+    let out = app.expect_env(1, &["backup", "restore", &id], env);
     assert!(
         out.contains("not empty") && out.contains("--force"),
         "{out}"
     );
-    // Into a new volume: identical.
+    assert_eq!(fingerprint(&volume), before);
+    // Into a new volume, by the other path: identical.
     let copy = format!("{}_copy", app.name);
-    app.expect(0, &["backup", "restore", &id, "--to-volume", &copy]);
+    app.expect_env(0, &["backup", "restore", &id, "--to-volume", &copy], cross);
     let restored = fingerprint(&copy);
     docker(&["volume", "rm", &copy]);
     assert_eq!(restored, before, "zero bytes lost");
@@ -110,8 +132,35 @@ fn backup_verify_restore_loses_nothing() {
         "rm -rf /v/* /v/.[!.]* 2>/dev/null; true",
     ]);
     assert_ne!(fingerprint(&volume), before);
-    app.expect(0, &["backup", "restore", &id]);
+    let out = app.expect_env(0, &["backup", "restore", &id], env);
+    assert!(
+        out.contains(&format!("wrote volume {volume} {said}")),
+        "{out}"
+    );
     assert_eq!(fingerprint(&volume), before, "zero bytes lost");
+    // With --force over changed data: the backup's files come back, others are kept.
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{volume}:/v"),
+        IMAGE,
+        "sh",
+        "-c",
+        "echo changed > /v/a/f5.txt && rm -rf /v/a/b && echo new > /v/extra",
+    ]);
+    app.expect_env(0, &["backup", "restore", &id, "--force"], env);
+    let after = fingerprint(&volume);
+    let without_extra: Vec<&str> = after.lines().filter(|l| !l.contains("extra")).collect();
+    assert_eq!(
+        without_extra.join("\n"),
+        before,
+        "the backup's files are back"
+    );
+    assert!(
+        after.contains("./extra"),
+        "files not in the backup are kept"
+    );
 }
 
 #[test]
@@ -210,4 +259,96 @@ fn killed_backup_leaves_no_listed_backup() {
         &format!("label=io.mooring.volume-helper={volume}"),
     ]);
     assert!(helpers.is_empty(), "helper containers left: {helpers}");
+}
+
+/// The volume's folder on this machine (the tests run as root beside the daemon).
+fn mount_point(volume: &str) -> std::path::PathBuf {
+    inspect(volume, "{{.Mountpoint}}").into()
+}
+
+#[test]
+fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
+    let app = TestApp::new("mkrs");
+    let volume = format!("{}_big", app.name);
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("io.mooring.app={}", app.name),
+        &volume,
+    ]);
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{volume}:/v"),
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir /v/d && dd if=/dev/urandom of=/v/d/big bs=1M count=300 2>/dev/null && echo small > /v/z",
+    ]);
+    let before = fingerprint(&volume);
+    app.expect(0, &["backup", "create", &app.name]);
+    let id = backup_id(&app);
+    let target = format!("{}_target", app.name);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["backup", "restore", &id, "--to-volume", &target])
+        .env("MOORING_DATA_DIR", app.data.path())
+        .env_remove("MOORING_VOLUME_ACCESS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while the archive is being staged inside the volume.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let staged_big = loop {
+        let staged = std::fs::read_dir(
+            if docker_output(&["volume", "inspect", &target])
+                .status
+                .success()
+            {
+                mount_point(&target)
+            } else {
+                std::path::PathBuf::new()
+            },
+        )
+        .ok()
+        .and_then(|d| {
+            d.flatten().find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".mooring-restore-")
+            })
+        })
+        .map(|e| e.path().join("data/d/big"));
+        if let Some(big) = staged.filter(|b| b.metadata().is_ok_and(|m| m.len() > 0)) {
+            break big;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no staging folder appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the restore was killed");
+    assert!(
+        staged_big.metadata().unwrap().len() < 300 << 20,
+        "killed mid-way (the file was still being written)"
+    );
+    // The volume holds nothing but the staging folder: no data claimed restored.
+    let visible = fingerprint(&target);
+    assert!(
+        visible
+            .lines()
+            .all(|l| l.starts_with(". ") || l.contains("./.mooring-restore-")),
+        "{visible}"
+    );
+    // The backup stays valid, and restoring again (no --force needed) finishes the job.
+    app.expect(0, &["backup", "verify", &id]);
+    let out = app.expect(0, &["backup", "restore", &id, "--to-volume", &target]);
+    assert!(out.contains("interrupted restore"), "{out}");
+    assert_eq!(fingerprint(&target), before, "zero bytes lost");
+    docker(&["volume", "rm", &target]);
 }

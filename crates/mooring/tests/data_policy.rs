@@ -223,3 +223,232 @@ fn the_compose_file_can_ask_for_backup_then_delete_per_volume() {
     assert_eq!(fingerprint(&volume), before);
     docker(&["volume", "rm", &volume]);
 }
+
+/// The `db` service mounting the volume declared under `key`.
+fn compose_key(app: &str, key: &str, opts: &str) -> String {
+    format!("name: {app}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    volumes: [{key}:/data]\nvolumes:\n  {key}:{opts}\n")
+}
+
+#[test]
+fn renaming_a_volume_keeps_the_old_one_under_protect_and_backs_it_up_before_deleting() {
+    let app = TestApp::new("mren");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose_key(&app.name, "data", ""),
+    )
+    .unwrap();
+    app.expect(0, &["sync", src]);
+    let old = format!("{}_data", app.name);
+    let new = format!("{}_store", app.name);
+    docker(&["exec", &app.container("db"), "sh", "-c", "mkdir -p /data/x/y && i=0; while [ $i -lt 300 ]; do echo $i > /data/x/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/x/y/blob bs=64k count=16 2>/dev/null; chmod 640 /data/x/1; chown 7:8 /data/x/2; ln -s x/3 /data/link; : > /data/empty"]);
+    let before = fingerprint(&old);
+
+    // The Compose key is renamed: a new volume; the old one is kept with its data.
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose_key(&app.name, "store", ""),
+    )
+    .unwrap();
+    let out = app.expect(0, &["sync", "--prune", src]);
+    assert!(
+        out.contains(&format!("create volume {new}"))
+            && out.contains(&format!(
+                "volume {old} is no longer declared; kept (protected"
+            )),
+        "{out}"
+    );
+    assert_eq!(fingerprint(&old), before, "protect never deletes");
+    assert_eq!(
+        inspect(&app.container("db"), "{{range .Mounts}}{{.Name}}{{end}}"),
+        new
+    );
+
+    // Under backup-then-delete: backed up and verified, then removed — in that order.
+    let out = app.expect(
+        0,
+        &[
+            "sync",
+            "--prune",
+            "--data-policy",
+            "backup-then-delete",
+            src,
+        ],
+    );
+    let b = out
+        .find(&format!("back up volume {old}"))
+        .unwrap_or_else(|| panic!("backup missing:\n{out}"));
+    let r = out
+        .find(&format!("remove volume {old}"))
+        .unwrap_or_else(|| panic!("removal missing:\n{out}"));
+    assert!(b < r, "{out}");
+    assert!(
+        !docker_output(&["volume", "inspect", &old]).status.success(),
+        "removed after its backup"
+    );
+    assert!(
+        docker_output(&["volume", "inspect", &new]).status.success(),
+        "the declared volume stays"
+    );
+    let list = app.expect(0, &["backup", "list", &app.name, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(v[0]["volume"], old.as_str());
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    app.expect(0, &["backup", "verify", &id]);
+    let copy = format!("{}_back", app.name);
+    app.expect(0, &["backup", "restore", &id, "--to-volume", &copy]);
+    let restored = fingerprint(&copy);
+    docker(&["volume", "rm", &copy]);
+    assert_eq!(restored, before, "zero bytes lost");
+}
+
+#[test]
+fn killed_backup_then_delete_never_deletes_without_a_complete_verified_backup() {
+    let app = TestApp::new("mkdel");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(
+            &app.name,
+            true,
+            "\n    x-mooring: { data: backup-then-delete }",
+        ),
+    )
+    .unwrap();
+    app.expect(0, &["sync", src]);
+    let volume = format!("{}_data", app.name);
+    docker(&[
+        "exec",
+        &app.container("db"),
+        "sh",
+        "-c",
+        "dd if=/dev/urandom of=/data/big bs=1M count=300 2>/dev/null && echo precious > /data/small",
+    ]);
+    let before = fingerprint(&volume);
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, false, ""),
+    )
+    .unwrap();
+    let backups = app.data.path().join("backups");
+    for attempt in 0..2 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(["sync", "--prune", src])
+            .env("MOORING_DATA_DIR", app.data.path())
+            .env_remove("MOORING_VOLUME_ACCESS")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed while the backup is being written (its .partial files exist).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !fs::read_dir(&backups)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            })
+            .unwrap_or(false)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "attempt {attempt}: no backup started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            docker_output(&["volume", "inspect", &volume])
+                .status
+                .success(),
+            "attempt {attempt}: no volume is deleted without a complete verified backup"
+        );
+        assert_eq!(fingerprint(&volume), before, "attempt {attempt}");
+        let list = app.expect(0, &["backup", "list", "-o", "json"]);
+        assert_eq!(list.trim(), "[]", "a half-written backup is never listed");
+    }
+    // Uninterrupted, the same sync finishes the job: backup, verified, then removal.
+    let out = app.expect(0, &["sync", "--prune", src]);
+    assert!(
+        out.contains(&format!("back up volume {volume}"))
+            && out.contains(&format!("remove volume {volume}")),
+        "{out}"
+    );
+    assert!(!docker_output(&["volume", "inspect", &volume])
+        .status
+        .success());
+    let list = app.expect(0, &["backup", "list", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{list}");
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    app.expect(0, &["backup", "verify", &id]);
+    app.expect(0, &["backup", "restore", &id]);
+    assert_eq!(fingerprint(&volume), before, "zero bytes lost");
+    docker(&["volume", "rm", &volume]);
+}
+
+#[test]
+fn x_mooring_backup_on_change_in_the_compose_file_with_retention() {
+    let app = TestApp::new("mxch");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap();
+    let write = |rev: u32| {
+        fs::write(
+            dir.path().join("compose.yaml"),
+            compose_key(
+                &app.name,
+                "data",
+                "\n    x-mooring: { backup: on-change, retention: { keep: 1 } }",
+            )
+            .replace(
+                "command: [sleep, \"3600\"]",
+                &format!("command: [sleep, \"360{rev}\"]"),
+            ),
+        )
+        .unwrap();
+    };
+    write(0);
+    let out = app.expect(0, &["sync", src]);
+    assert!(!out.contains("back up"), "nothing to back up yet: {out}");
+    let volume = format!("{}_data", app.name);
+    let mut ids = Vec::new();
+    for rev in 1..=2 {
+        docker(&[
+            "exec",
+            &app.container("db"),
+            "sh",
+            "-c",
+            &format!("echo {rev} > /data/f{rev}"),
+        ]);
+        let before = fingerprint(&volume);
+        write(rev);
+        let diff = app.expect(2, &["diff", src]);
+        let b = diff.find(&format!("back up volume {volume}")).expect(&diff);
+        let r = diff
+            .find(&format!("recreate container {}", app.container("db")))
+            .expect(&diff);
+        assert!(b < r && diff.contains("on-change"), "{diff}");
+        let out = app.expect(0, &["sync", src]);
+        assert!(out.contains("· backup "), "{out}");
+        let list = app.expect(0, &["backup", "list", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
+        assert_eq!(
+            v.as_array().unwrap().len(),
+            1,
+            "retention keeps one: {list}"
+        );
+        let id = v[0]["id"].as_str().unwrap().to_string();
+        assert!(!ids.contains(&id));
+        ids.push(id.clone());
+        let copy = format!("{}_copy", app.name);
+        app.expect(0, &["backup", "restore", &id, "--to-volume", &copy]);
+        let restored = fingerprint(&copy);
+        docker(&["volume", "rm", &copy]);
+        assert_eq!(restored, before, "the data just before the change");
+    }
+    let out = app.expect(0, &["sync", src]);
+    assert!(!out.contains("back up"), "no change, no backup: {out}");
+}

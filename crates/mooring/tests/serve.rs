@@ -742,3 +742,213 @@ fn event_stream_shows_changes_live() {
     }
     panic!("no live update after the container was removed: {seen:?}");
 }
+
+#[test]
+fn rolling_back_two_revisions_leaves_data_untouched_and_offers_the_backups_of_that_time() {
+    let app = TestApp::new("sroll2");
+    let repo = Repo::new("rolling2");
+    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
+        .write("site/index.html", "x");
+    let one = repo.commit("one");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n", app.name, repo.file_url()));
+    let web = app.container("web");
+    let worker = app.container("worker");
+    let volume = format!("{}_data", app.name);
+    let backup = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(["backup", "create", &app.name, "-o", "json"])
+            .env("MOORING_DATA_DIR", dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["id"].as_str().unwrap().to_string()
+    };
+    // Three revisions, each writing data, each backed up while it runs.
+    let mut taken = Vec::new();
+    for (i, greeting) in ["one", "two", "three"].iter().enumerate() {
+        if i > 0 {
+            repo.write("compose.yaml", &demo_compose(&app.name, greeting));
+            repo.commit(greeting);
+        }
+        wait_until(60, &format!("{greeting} deployed"), || {
+            s.app(&app.name)["sync"] == "Synced"
+                && env_of(&web).contains(&format!("GREETING={greeting}"))
+        });
+        docker(&["exec", &worker, "sh", "-c", &format!("mkdir -p /data/{greeting} && i=0; while [ $i -lt 200 ]; do echo {greeting} $i > /data/{greeting}/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/{greeting}/blob bs=64k count=8 2>/dev/null; echo {greeting} >> /data/history")]);
+        taken.push((backup(), fingerprint(&volume)));
+        // Backups of one revision are older than the next deploy.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let before = fingerprint(&volume);
+
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/rollback", app.name),
+        Some(&s.admin),
+        Some(json!({ "to": one })),
+    );
+    assert!(status < 300, "{status} {v}");
+    let warning = &v["data_warning"];
+    assert!(
+        warning["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == volume.as_str()),
+        "{v}"
+    );
+    let offered: Vec<&str> = warning["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        vec![taken[0].0.as_str()],
+        "only the backup taken while revision one ran: {v}"
+    );
+    wait_until(60, "one deployed again", || {
+        env_of(&web).contains("GREETING=one")
+    });
+    assert_eq!(s.app(&app.name)["pinned"], one.as_str());
+    assert_eq!(
+        fingerprint(&volume),
+        before,
+        "the rollback changed containers, not data"
+    );
+    // The offered backup holds exactly the data of revision one.
+    let copy = format!("{}_one", app.name);
+    let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["backup", "restore", offered[0], "--to-volume", &copy])
+        .env("MOORING_DATA_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = fingerprint(&copy);
+    docker(&["volume", "rm", &copy]);
+    assert_eq!(restored, taken[0].1, "zero bytes lost");
+}
+
+/// One service writing a volume; `rev` changes its container.
+fn writer_compose(app: &str, rev: u32) -> String {
+    format!("name: {app}\nservices:\n  worker:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    environment: {{ REV: \"{rev}\" }}\n    volumes: [data:/data]\nvolumes:\n  data: {{}}\n")
+}
+
+#[test]
+fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
+    let app = TestApp::new("sonch");
+    let repo = Repo::new("onchange");
+    repo.write("compose.yaml", &writer_compose(&app.name, 1));
+    let mut repo_revisions = vec![String::new(), repo.commit("1")];
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n    data: {{ backup: on-change, retention: {{ keep: 2 }} }}\n", app.name, repo.file_url()));
+    let worker = app.container("worker");
+    let volume = format!("{}_data", app.name);
+    let state = dir.path().join("state");
+    let backups = || -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(["backup", "list", &app.name, "-o", "json"])
+            .env("MOORING_DATA_DIR", &state)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let deployed = |rev: u32| {
+        wait_until(60, &format!("revision {rev} deployed"), || {
+            s.app(&app.name)["sync"] == "Synced" && env_of(&worker).contains(&format!("REV={rev}"))
+        })
+    };
+    deployed(1);
+    assert!(backups().is_empty(), "a new volume has nothing to back up");
+
+    let mut before_each = Vec::new();
+    for rev in 2..=4u32 {
+        docker(&["exec", &worker, "sh", "-c", &format!("mkdir -p /data/r{rev} && i=0; while [ $i -lt 100 ]; do echo {rev} $i > /data/r{rev}/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/r{rev}/blob bs=32k count=4 2>/dev/null")]);
+        before_each.push(fingerprint(&volume));
+        repo.write("compose.yaml", &writer_compose(&app.name, rev));
+        repo_revisions.push(repo.commit(&rev.to_string()));
+        deployed(rev);
+        // The redeploy's operation: the backup ran before the container changed.
+        let op_id = s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"][0]["id"]
+            .as_i64()
+            .unwrap();
+        let op = s.get(&format!("/api/v1/operations/{op_id}"));
+        let actions: Vec<String> = op["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["resource"].as_str().unwrap().to_string())
+            .collect();
+        let b = actions
+            .iter()
+            .position(|a| *a == format!("back up volume {volume}"))
+            .unwrap_or_else(|| panic!("no backup in {op}"));
+        let r = actions
+            .iter()
+            .position(|a| *a == format!("recreate container {worker}"))
+            .unwrap_or_else(|| panic!("no recreate in {op}"));
+        assert!(b < r, "backup before the redeploy: {actions:?}");
+    }
+    // Retention keeps the newest two: those taken before revisions 3 and 4.
+    let list = backups();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list
+        .iter()
+        .all(|b| b["reason"].as_str().unwrap().contains("on-change")));
+    // Each holds the data of the revision deployed until then.
+    assert_eq!(list[0]["revision"], repo_revisions[3].as_str(), "{list:?}");
+    assert_eq!(list[1]["revision"], repo_revisions[2].as_str(), "{list:?}");
+    // The daemon's catalogue (viewer role) lists the same backups, newest first.
+    let viewer = s.token("viewer");
+    let (status, catalogue) = s.call(
+        "GET",
+        &format!("/api/v1/apps/{}/backups", app.name),
+        Some(&viewer),
+        None,
+    );
+    assert_eq!(status, 200, "{catalogue}");
+    let ids = |v: &[Value]| -> Vec<String> {
+        v.iter()
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(catalogue["backups"].as_array().unwrap()), ids(&list));
+    assert_eq!(catalogue["backups"][0]["volume"], volume.as_str());
+    // The newest holds exactly the data as it was just before revision 4 was deployed.
+    let copy = format!("{}_copy", app.name);
+    let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args([
+            "backup",
+            "restore",
+            list[0]["id"].as_str().unwrap(),
+            "--to-volume",
+            &copy,
+        ])
+        .env("MOORING_DATA_DIR", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = fingerprint(&copy);
+    docker(&["volume", "rm", &copy]);
+    assert_eq!(restored, before_each[2], "zero bytes lost");
+}

@@ -327,6 +327,8 @@ fn with_data_volume(p: &mut Project, live: &mut Live, declared: bool) {
         external: false,
         labels: BTreeMap::new(),
         policy: None,
+        backup_on_change: None,
+        retention: None,
     };
     if declared {
         p.volumes.insert("data".into(), vol);
@@ -454,4 +456,89 @@ fn a_volume_remembers_its_own_policy() {
     )
     .unwrap();
     assert!(kept.actions.is_empty(), "the volume's own protect wins");
+}
+
+#[test]
+fn backup_on_change_backs_up_a_volume_before_its_writers_change_and_only_then() {
+    let mount = |read_only| Mount {
+        kind: MountKind::Volume,
+        source: "app_data".into(),
+        target: "/data".into(),
+        read_only,
+        from_repository: false,
+    };
+    let db = Service {
+        mounts: vec![mount(false)],
+        ..named("db")
+    };
+    let reader = Service {
+        mounts: vec![mount(true)],
+        ..named("reader")
+    };
+    let mut p = project(vec![db.clone(), reader.clone(), named("web")]);
+    let mut live = live_for(&p);
+    with_data_volume(&mut p, &mut live, true);
+    let on = PlanOptions {
+        backup_on_change: true,
+        ..Default::default()
+    };
+    // Nothing changes: no backup.
+    assert!(plan(&p, &live, on.clone()).unwrap().actions.is_empty());
+    // Only a read-only user or an unrelated service changes: no backup.
+    for changed in ["reader", "web"] {
+        let mut q = p.clone();
+        q.services.get_mut(changed).unwrap().environment =
+            BTreeMap::from([("V".into(), "2".into())]);
+        let planned = plan(&q, &live, on.clone()).unwrap();
+        assert_eq!(
+            kinds(&planned),
+            [format!("recreate container app-{changed}-1")]
+        );
+    }
+    // The writer changes: backed up first, with the reason.
+    let mut q = p.clone();
+    q.services.get_mut("db").unwrap().environment = BTreeMap::from([("V".into(), "2".into())]);
+    let planned = plan(&q, &live, on.clone()).unwrap();
+    assert_eq!(
+        kinds(&planned),
+        ["back up volume app_data", "recreate container app-db-1"]
+    );
+    assert!(
+        planned.actions[0].reason.contains("on-change") && planned.actions[0].reason.contains("db")
+    );
+    // Off (the default), or off for this volume: no backup.
+    assert_eq!(
+        plan(&q, &live, PlanOptions::default())
+            .unwrap()
+            .actions
+            .len(),
+        1
+    );
+    q.volumes.get_mut("data").unwrap().backup_on_change = Some(false);
+    assert_eq!(plan(&q, &live, on.clone()).unwrap().actions.len(), 1);
+    // On for this volume only.
+    q.volumes.get_mut("data").unwrap().backup_on_change = Some(true);
+    assert_eq!(
+        plan(&q, &live, PlanOptions::default())
+            .unwrap()
+            .actions
+            .len(),
+        2
+    );
+    // A volume that does not exist yet has nothing to back up.
+    let mut fresh = live.clone();
+    fresh.volumes.clear();
+    let planned = plan(&q, &fresh, on).unwrap();
+    assert!(!kinds(&planned).iter().any(|k| k.starts_with("back up")));
+}
+
+#[test]
+fn ages_parse() {
+    assert_eq!(parse_age("30d"), Some(30 * 86_400));
+    assert_eq!(parse_age("12h"), Some(12 * 3_600));
+    assert_eq!(parse_age("90m"), Some(5_400));
+    assert_eq!(parse_age("45s"), Some(45));
+    for bad in ["", "d", "30", "30w", "-1d", "1.5d"] {
+        assert_eq!(parse_age(bad), None, "{bad}");
+    }
 }

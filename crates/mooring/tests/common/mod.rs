@@ -37,7 +37,22 @@ impl TestApp {
 
     /// Runs and asserts the exit code; returns stdout + stderr.
     pub fn expect(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run(args);
+        self.expect_env(code, args, &[])
+    }
+
+    /// Like [`TestApp::expect`], with extra environment variables.
+    pub fn expect_env(&self, code: i32, args: &[&str], env: &[(&str, &str)]) -> String {
+        mooring_testkit::git::hermetic();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mooring"));
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("DOCKER_HOST")
+            .env_remove("MOORING_VOLUME_ACCESS")
+            .env("MOORING_DATA_DIR", self.data.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("running mooring");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -116,10 +131,11 @@ volumes:
     )
 }
 
-/// Every path of a volume with its type, mode and size, every file's sha256 and every
-/// symlink's target, sorted: equal fingerprints mean not a byte lost.
+/// Every path of a volume with its type, mode (setuid and the like included), size,
+/// owner and link count, every file's sha256 and every symlink's target, sorted: equal
+/// fingerprints mean not a byte lost.
 pub fn fingerprint(volume: &str) -> String {
-    let script = "cd /v && find . -exec stat -c '%n %F %a %s' {} + | sort && \
+    let script = "cd /v && find . -exec stat -c '%n %F %a %s %u:%g %h' {} + | sort && \
         find . -type f -exec sha256sum {} + | sort && \
         find . -type l -exec readlink {} + | sort";
     docker(&[
