@@ -5,6 +5,7 @@
 //! deterministic and unit-testable; the edges (compose loader, Docker provider, CLI)
 //! convert their types into these.
 
+pub mod clock;
 pub mod desired;
 pub mod hash;
 pub mod health;

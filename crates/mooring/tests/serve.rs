@@ -8,17 +8,6 @@ use serde_json::{json, Value};
 use std::fs;
 use std::process::{Child, Command, Stdio};
 
-/// The container's environment, empty while it does not exist (being recreated).
-fn env_of(container: &str) -> String {
-    let out = docker_output(&[
-        "inspect",
-        "--format",
-        "{{range .Config.Env}}{{println .}}{{end}}",
-        container,
-    ]);
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 fn op_count(s: &Server, app: &str) -> usize {
     s.get(&format!("/api/v1/apps/{app}/operations"))["operations"]
         .as_array()

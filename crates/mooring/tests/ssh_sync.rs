@@ -8,16 +8,6 @@ use common::daemon::{wait_until, Server};
 use common::*;
 use mooring_testkit::ssh::SshServer;
 
-fn env_of(container: &str) -> String {
-    let out = docker_output(&[
-        "inspect",
-        "--format",
-        "{{range .Config.Env}}{{println .}}{{end}}",
-        container,
-    ]);
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 /// A repository with the demo project at its root, and its `ssh://` URL.
 fn repo_over_ssh(server: &SshServer, app: &TestApp, greeting: &str) -> (Repo, String) {
     let repo = Repo::new("infra");

@@ -92,17 +92,32 @@ async fn login(c: &Client, s: &Server, token: &str, then: &str) {
         .send_keys(token)
         .await
         .unwrap();
-    c.find(Locator::Css("form.card button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.card button").await;
     until(
         c,
         10,
         "the page asked for before logging in",
         &format!("return location.pathname === {then:?} && !!document.getElementById('live')"),
+    )
+    .await;
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until the action under way reports success in the progress panel.
+async fn done(c: &Client, what: &str) {
+    until(
+        c,
+        90,
+        what,
+        "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'",
     )
     .await;
 }
@@ -116,12 +131,7 @@ async fn confirm(c: &Client) {
         "return document.getElementById('confirm').open",
     )
     .await;
-    c.find(Locator::Css("#confirm-ok"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "#confirm-ok").await;
 }
 
 /// JS: the row of `app` on the overview.
@@ -136,16 +146,6 @@ fn cell(app: &str, which: &str) -> String {
         "{}?.children[{n}].innerText.trim().split(' ').pop()",
         row(app)
     )
-}
-
-fn env_of(container: &str) -> String {
-    let out = docker_output(&[
-        "inspect",
-        "--format",
-        "{{range .Config.Env}}{{println .}}{{end}}",
-        container,
-    ]);
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,20 +206,9 @@ async fn web_ui_shows_live_state_and_runs_actions() {
 
     // The manual app: first deploy from its page, with progress shown live.
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
-    c.find(Locator::Css("form[data-action=sync] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form[data-action=sync] button").await;
     confirm(&c).await;
-    until(
-        &c,
-        90,
-        "the sync to finish",
-        "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'",
-    )
-    .await;
+    done(&c, "the sync to finish").await;
     let progress = js(&c, "return document.getElementById('progress').innerText").await;
     assert!(
         progress.as_str().unwrap().contains("create container"),
@@ -320,20 +309,9 @@ async fn web_ui_shows_live_state_and_runs_actions() {
 
     // Sync to the push, then roll back to the first revision from the page.
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
-    c.find(Locator::Css("form[data-action=sync] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form[data-action=sync] button").await;
     confirm(&c).await;
-    until(
-        &c,
-        90,
-        "the second sync",
-        "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'",
-    )
-    .await;
+    done(&c, "the second sync").await;
     assert!(env_of(&manual.container("web")).contains("GREETING=two"));
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
     c.find(Locator::Css("form[data-action=rollback] select"))
@@ -342,12 +320,7 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         .select_by_value(&first)
         .await
         .unwrap();
-    c.find(Locator::Css("form[data-action=rollback] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form[data-action=rollback] button").await;
     until(
         &c,
         5,
@@ -369,13 +342,7 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     );
     shot(&c, "rollback-confirm-1400").await;
     confirm(&c).await;
-    until(
-        &c,
-        90,
-        "the rollback",
-        "return document.querySelector('#progress [data-result]')?.dataset.result === 'done'",
-    )
-    .await;
+    done(&c, "the rollback").await;
     assert!(env_of(&manual.container("web")).contains("GREETING=one"));
     until(
         &c,

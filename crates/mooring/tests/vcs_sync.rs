@@ -7,16 +7,6 @@ use common::daemon::{wait_until, Server};
 use common::*;
 use mooring_testkit::{hg, signing, svn};
 
-fn env_of(container: &str) -> String {
-    let out = docker_output(&[
-        "inspect",
-        "--format",
-        "{{range .Config.Env}}{{println .}}{{end}}",
-        container,
-    ]);
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 #[test]
 fn one_shot_sync_from_subversion_and_mercurial() {
     // Subversion over svn://, a path in trunk.

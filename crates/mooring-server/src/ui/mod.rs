@@ -146,22 +146,43 @@ async fn overview(
     }
 }
 
+/// One of an app's pages: the app's value frames `live`, which `content` makes from
+/// the state (an error shows in place of the content, under the app's frame).
+async fn app_tab<F, Fut>(
+    state: &ServerState,
+    role: Role,
+    name: &str,
+    tab: pages::Tab,
+    content: F,
+) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<maud::Markup, ApiError>>,
+{
+    let app = match api::app_value(state, name).await {
+        Ok(app) => app,
+        Err(e) => return e.into_page(role),
+    };
+    let title = match tab {
+        pages::Tab::Overview => name.to_string(),
+        pages::Tab::Diff => format!("Diff · {name}"),
+        pages::Tab::History => format!("History · {name}"),
+    };
+    let ctx = pages::Page::new(&title, role, Some(name));
+    let live = match tab {
+        pages::Tab::Overview => pages::app(&app, now_ms()),
+        _ => content().await.unwrap_or_else(|e| pages::error(&e.1)),
+    };
+    page(&ctx, pages::app_frame(&app, &ctx, tab, live))
+}
+
 async fn app_page(
     state: St,
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    match api::app_value(&state, &name).await {
-        Ok(app) => {
-            let ctx = pages::Page::new(&name, role, Some(&name));
-            let live = pages::app(&app, now_ms());
-            page(
-                &ctx,
-                pages::app_frame(&app, &ctx, pages::Tab::Overview, live),
-            )
-        }
-        Err(e) => e.into_page(role),
-    }
+    let none = || async { Ok(maud::html! {}) };
+    app_tab(&state, role, &name, pages::Tab::Overview, none).await
 }
 
 async fn diff_page(
@@ -169,16 +190,8 @@ async fn diff_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let app = match api::app_value(&state, &name).await {
-        Ok(app) => app,
-        Err(e) => return e.into_page(role),
-    };
-    let ctx = pages::Page::new(&format!("Diff · {name}"), role, Some(&name));
-    let live = match api::diff_value(&state, &name).await {
-        Ok(diff) => pages::diff(&diff),
-        Err(e) => pages::error(&e.1),
-    };
-    page(&ctx, pages::app_frame(&app, &ctx, pages::Tab::Diff, live))
+    let diff = || async { Ok(pages::diff(&api::diff_value(&state, &name).await?)) };
+    app_tab(&state, role, &name, pages::Tab::Diff, diff).await
 }
 
 async fn history_page(
@@ -186,20 +199,11 @@ async fn history_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let app = match api::app_value(&state, &name).await {
-        Ok(app) => app,
-        Err(e) => return e.into_page(role),
+    let history = || async {
+        let ops = state.store.operations(Some(&name), 100, None)?;
+        Ok(pages::history(&serde_json::json!(ops), now_ms()))
     };
-    let ops = match state.store.operations(Some(&name), 100, None) {
-        Ok(ops) => serde_json::json!(ops),
-        Err(e) => return ApiError::from(e).into_page(role),
-    };
-    let ctx = pages::Page::new(&format!("History · {name}"), role, Some(&name));
-    let live = pages::history(&ops, now_ms());
-    page(
-        &ctx,
-        pages::app_frame(&app, &ctx, pages::Tab::History, live),
-    )
+    app_tab(&state, role, &name, pages::Tab::History, history).await
 }
 
 #[derive(Deserialize, Default)]

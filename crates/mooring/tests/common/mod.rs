@@ -106,6 +106,18 @@ pub fn mooring(args: &[&str], data_dir: Option<&Path>) -> Output {
 }
 
 /// A two-service project: `web` serves ./site (a repository folder), `worker` writes a volume.
+/// The container's environment, `KEY=VALUE` lines; empty while it does not exist (being
+/// recreated).
+pub fn env_of(container: &str) -> String {
+    let out = docker_output(&[
+        "inspect",
+        "--format",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        container,
+    ]);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 pub fn demo_compose(app: &str, greeting: &str) -> String {
     format!(
         r#"name: {app}
