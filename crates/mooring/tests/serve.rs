@@ -445,7 +445,7 @@ fn rollback_pins_until_unpinned() {
     assert_eq!(s.app(&app.name)["pinned"], one.as_str());
 
     repo.write("compose.yaml", &demo_compose(&app.name, "three"));
-    repo.commit("three");
+    let three = repo.commit("three");
     std::thread::sleep(std::time::Duration::from_secs(4));
     assert!(
         env_of(&web).contains("GREETING=one"),
@@ -468,7 +468,9 @@ fn rollback_pins_until_unpinned() {
     );
 
     // `app pin` holds the deployed revision without deploying anything.
-    let three = s.app(&app.name)["revision"].as_str().unwrap().to_string();
+    wait_until(30, "three recorded as deployed", || {
+        s.app(&app.name)["revision"] == three.as_str()
+    });
     let out = s.cli(&["pin", &app.name]);
     assert!(
         out.status.success(),
@@ -509,7 +511,8 @@ fn every_route_is_authenticated_with_roles() {
             .path
             .replace("{name}", &app.name)
             .replace("{id}", "1")
-            .replace("{provider}", "generic");
+            .replace("{provider}", "generic")
+            .replace("{asset}", "app.css");
         let body = Some(json!({"to": "x", "name": "t", "role": "viewer"}));
         let send = |token: Option<&str>| {
             s.call(
@@ -522,10 +525,42 @@ fn every_route_is_authenticated_with_roles() {
                     body.clone()
                 },
             )
-            .0
         };
+        // A web UI page sends a visitor without a (valid) token to the log-in form.
+        let page = !route.path.starts_with("/api/") && route.path != "/metrics";
+        let to_login = |(status, body): (u16, Value)| {
+            status == 200
+                && body
+                    .as_str()
+                    .is_some_and(|b| b.contains("action=\"/login\""))
+        };
+        let send = |token: Option<&str>| send(token).0;
         match route.role {
             None => assert_ne!(send(None), 404, "{} {} is served", route.method, route.path),
+            Some(_) if page => {
+                let call = |token| s.call(route.method, &path, token, None);
+                assert!(
+                    to_login(call(None)),
+                    "{} {} without a token",
+                    route.method,
+                    route.path
+                );
+                assert!(
+                    to_login(call(Some(
+                        "mrg_0000000000000000000000000000000000000000000000000000000000000000"
+                    ))),
+                    "{} {} with a wrong token",
+                    route.method,
+                    route.path
+                );
+                assert_eq!(
+                    send(Some(&viewer)),
+                    200,
+                    "{} {} for a viewer",
+                    route.method,
+                    route.path
+                );
+            }
             Some(role) => {
                 assert_eq!(
                     send(None),
