@@ -19,6 +19,22 @@ fn fill(volume: &str) {
         chown 1234:5678 a/f3.txt; ln a/f4.txt hard; \
         mkdir -p owned && chown 999:999 owned && chmod 1770 owned; \
         ln -s a/f2.txt link; chown -h 42:43 link; ln -s /etc/passwd outside";
+    write_in(volume, script);
+}
+
+/// Creates `volume` labelled as the app's (so `mooring backup create APP` backs it up).
+fn app_volume(app: &TestApp, volume: &str) {
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("io.mooring.app={}", app.name),
+        volume,
+    ]);
+}
+
+/// Runs the shell `script` in a container that mounts `volume` at `/v`.
+fn write_in(volume: &str, script: &str) {
     docker(&[
         "run",
         "--rm",
@@ -54,13 +70,7 @@ fn backup_verify_restore_loses_nothing_through_the_archive_api() {
 fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &str)], said: &str) {
     let app = TestApp::new("mbak");
     let volume = format!("{}_data", app.name);
-    docker(&[
-        "volume",
-        "create",
-        "--label",
-        &format!("io.mooring.app={}", app.name),
-        &volume,
-    ]);
+    app_volume(&app, &volume);
     fill(&volume);
     let before = fingerprint(&volume);
     assert!(
@@ -121,16 +131,7 @@ fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &st
 
     // The data is lost on the host; the backup brings it back exactly.
     docker(&["rm", "-f", &writer]);
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &format!("{volume}:/v"),
-        IMAGE,
-        "sh",
-        "-c",
-        "rm -rf /v/* /v/.[!.]* 2>/dev/null; true",
-    ]);
+    write_in(&volume, "rm -rf /v/* /v/.[!.]* 2>/dev/null; true");
     assert_ne!(fingerprint(&volume), before);
     let out = app.expect_env(0, &["backup", "restore", &id], env);
     assert!(
@@ -139,16 +140,10 @@ fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &st
     );
     assert_eq!(fingerprint(&volume), before, "zero bytes lost");
     // With --force over changed data: the backup's files come back, others are kept.
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &format!("{volume}:/v"),
-        IMAGE,
-        "sh",
-        "-c",
+    write_in(
+        &volume,
         "echo changed > /v/a/f5.txt && rm -rf /v/a/b && echo new > /v/extra",
-    ]);
+    );
     app.expect_env(0, &["backup", "restore", &id, "--force"], env);
     let after = fingerprint(&volume);
     let without_extra: Vec<&str> = after.lines().filter(|l| !l.contains("extra")).collect();
@@ -167,13 +162,7 @@ fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &st
 fn a_damaged_archive_is_detected_and_refused() {
     let app = TestApp::new("mcor");
     let volume = format!("{}_data", app.name);
-    docker(&[
-        "volume",
-        "create",
-        "--label",
-        &format!("io.mooring.app={}", app.name),
-        &volume,
-    ]);
+    app_volume(&app, &volume);
     fill(&volume);
     app.expect(0, &["backup", "create", &app.name]);
     let id = backup_id(&app);
@@ -203,23 +192,11 @@ fn a_damaged_archive_is_detected_and_refused() {
 fn killed_backup_leaves_no_listed_backup() {
     let app = TestApp::new("mkbk");
     let volume = format!("{}_big", app.name);
-    docker(&[
-        "volume",
-        "create",
-        "--label",
-        &format!("io.mooring.app={}", app.name),
+    app_volume(&app, &volume);
+    write_in(
         &volume,
-    ]);
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &format!("{volume}:/v"),
-        IMAGE,
-        "sh",
-        "-c",
         "dd if=/dev/urandom of=/v/big bs=1M count=300 2>/dev/null",
-    ]);
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
         .args(["backup", "create", &app.name])
         .env("MOORING_DATA_DIR", app.data.path())
@@ -270,23 +247,8 @@ fn mount_point(volume: &str) -> std::path::PathBuf {
 fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
     let app = TestApp::new("mkrs");
     let volume = format!("{}_big", app.name);
-    docker(&[
-        "volume",
-        "create",
-        "--label",
-        &format!("io.mooring.app={}", app.name),
-        &volume,
-    ]);
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &format!("{volume}:/v"),
-        IMAGE,
-        "sh",
-        "-c",
-        "mkdir /v/d && dd if=/dev/urandom of=/v/d/big bs=1M count=300 2>/dev/null && echo small > /v/z",
-    ]);
+    app_volume(&app, &volume);
+    write_in(&volume, "mkdir /v/d && dd if=/dev/urandom of=/v/d/big bs=1M count=300 2>/dev/null && echo small > /v/z");
     let before = fingerprint(&volume);
     app.expect(0, &["backup", "create", &app.name]);
     let id = backup_id(&app);
