@@ -15,17 +15,20 @@ fn compose(app: &str, with_data: bool, opts: &str) -> String {
     s
 }
 
+/// A project folder holding `compose`, synced once; the folder lives as long as `dir`.
+fn synced(app: &TestApp, compose: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().to_str().unwrap().to_string();
+    fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+    app.expect(0, &["sync", &src]);
+    (dir, src)
+}
+
 #[test]
 fn protect_keeps_backup_then_delete_backs_up_first_and_restores_everything() {
     let app = TestApp::new("mpol");
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().to_str().unwrap();
-    fs::write(
-        dir.path().join("compose.yaml"),
-        compose(&app.name, true, ""),
-    )
-    .unwrap();
-    app.expect(0, &["sync", src]);
+    let (dir, src) = synced(&app, &compose(&app.name, true, ""));
+    let src = src.as_str();
     let volume = format!("{}_data", app.name);
     docker(&["exec", &app.container("db"), "sh", "-c", "mkdir -p /data/x && i=0; while [ $i -lt 500 ]; do echo $i > /data/x/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/blob bs=64k count=16 2>/dev/null; ln -s x/1 /data/link"]);
     let before = fingerprint(&volume);
@@ -111,14 +114,8 @@ fn protect_keeps_backup_then_delete_backs_up_first_and_restores_everything() {
 #[test]
 fn a_volume_that_cannot_change_in_place_blocks_the_sync_until_recreated() {
     let app = TestApp::new("mdiv");
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().to_str().unwrap();
-    fs::write(
-        dir.path().join("compose.yaml"),
-        compose(&app.name, true, ""),
-    )
-    .unwrap();
-    app.expect(0, &["sync", src]);
+    let (dir, src) = synced(&app, &compose(&app.name, true, ""));
+    let src = src.as_str();
     let volume = format!("{}_data", app.name);
     docker(&["exec", &app.container("db"), "sh", "-c", "mkdir -p /data/d && echo keep > /data/d/f && dd if=/dev/urandom of=/data/r bs=1k count=64 2>/dev/null"]);
     let before = fingerprint(&volume);
@@ -179,18 +176,15 @@ fn a_volume_that_cannot_change_in_place_blocks_the_sync_until_recreated() {
 #[test]
 fn the_compose_file_can_ask_for_backup_then_delete_per_volume() {
     let app = TestApp::new("mxm");
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().to_str().unwrap();
-    fs::write(
-        dir.path().join("compose.yaml"),
-        compose(
+    let (dir, src) = synced(
+        &app,
+        &compose(
             &app.name,
             true,
             "\n    x-mooring: { data: backup-then-delete }",
         ),
-    )
-    .unwrap();
-    app.expect(0, &["sync", src]);
+    );
+    let src = src.as_str();
     let volume = format!("{}_data", app.name);
     assert_eq!(
         inspect(&volume, "{{index .Labels \"io.mooring.data-policy\"}}"),
@@ -232,14 +226,8 @@ fn compose_key(app: &str, key: &str, opts: &str) -> String {
 #[test]
 fn renaming_a_volume_keeps_the_old_one_under_protect_and_backs_it_up_before_deleting() {
     let app = TestApp::new("mren");
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().to_str().unwrap();
-    fs::write(
-        dir.path().join("compose.yaml"),
-        compose_key(&app.name, "data", ""),
-    )
-    .unwrap();
-    app.expect(0, &["sync", src]);
+    let (dir, src) = synced(&app, &compose_key(&app.name, "data", ""));
+    let src = src.as_str();
     let old = format!("{}_data", app.name);
     let new = format!("{}_store", app.name);
     docker(&["exec", &app.container("db"), "sh", "-c", "mkdir -p /data/x/y && i=0; while [ $i -lt 300 ]; do echo $i > /data/x/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/x/y/blob bs=64k count=16 2>/dev/null; chmod 640 /data/x/1; chown 7:8 /data/x/2; ln -s x/3 /data/link; : > /data/empty"]);
@@ -307,18 +295,15 @@ fn renaming_a_volume_keeps_the_old_one_under_protect_and_backs_it_up_before_dele
 #[test]
 fn killed_backup_then_delete_never_deletes_without_a_complete_verified_backup() {
     let app = TestApp::new("mkdel");
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().to_str().unwrap();
-    fs::write(
-        dir.path().join("compose.yaml"),
-        compose(
+    let (dir, src) = synced(
+        &app,
+        &compose(
             &app.name,
             true,
             "\n    x-mooring: { data: backup-then-delete }",
         ),
-    )
-    .unwrap();
-    app.expect(0, &["sync", src]);
+    );
+    let src = src.as_str();
     let volume = format!("{}_data", app.name);
     docker(&[
         "exec",
