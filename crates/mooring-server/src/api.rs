@@ -374,22 +374,19 @@ pub(crate) async fn app_value(state: &ServerState, name: &str) -> Result<Value, 
     let mut v = app_json(&c, name, status.as_ref());
     match c.resources(name).await {
         Ok(Some(tree)) => {
-            let backups =
-                mooring_backup::list(&c.config.server.data_dir.join("backups")).unwrap_or_default();
+            let backups = c.app_backups(name).await.unwrap_or_default();
             let volumes: Vec<Value> = tree
                 .volumes
                 .iter()
                 .map(|vol| {
                     // The catalogue is newest first.
-                    let last = backups.iter().find(|b| {
-                        b.manifest.meta.app == name && b.manifest.meta.volume == vol.name
-                    });
+                    let last = backups.iter().find(|b| b.volume == vol.name);
                     let mut j = json!(vol);
                     j["last_backup"] = json!(last.map(|b| json!({
                         "id": b.id,
-                        "created_at": b.manifest.meta.created_at,
-                        "bytes": b.manifest.bytes,
-                        "files": b.manifest.files,
+                        "created_at": b.created_at,
+                        "bytes": b.bytes,
+                        "files": b.files,
                     })));
                     j
                 })
@@ -551,14 +548,15 @@ async fn rollback(
     }
     // Reverting a commit does not bring data back: say which volumes may have been
     // written since, and offer the backups of that time. Restoring stays a separate step.
-    let backups_dir = c.config.server.data_dir.join("backups");
-    let backups: Vec<Value> = mooring_backup::list(&backups_dir)
+    let backups: Vec<Value> = c
+        .app_backups(&name)
+        .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|b| b.manifest.meta.app == name && volumes.contains(&b.manifest.meta.volume))
+        .filter(|b| volumes.contains(&b.volume))
         // Taken while the target ran, or before: newer backups hold newer data.
-        .filter(|b| replaced_at.is_none_or(|t| b.manifest.meta.created_at <= t))
-        .map(|b| json!({"id": b.id, "volume": b.manifest.meta.volume, "created_at": b.manifest.meta.created_at}))
+        .filter(|b| replaced_at.is_none_or(|t| b.created_at <= t))
+        .map(|b| json!({"id": b.id, "volume": b.volume, "created_at": b.created_at}))
         .collect();
     let (status, Json(mut body)) = (response.status(), response_json(response).await);
     body["data_warning"] = json!({

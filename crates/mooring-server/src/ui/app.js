@@ -116,6 +116,31 @@
     }
   }
 
+  async function latestOperation(base) {
+    try {
+      const r = await fetch(base + "/operations?limit=1", { credentials: "same-origin" });
+      const ops = (await r.json()).operations || [];
+      return ops.length ? ops[0].id : 0;
+    } catch (_) {
+      return 0;
+    }
+  }
+
+  // Waits (up to five minutes) for an operation newer than `before` to finish.
+  async function operationAfter(base, before) {
+    for (let i = 0; i < 300; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      try {
+        const r = await fetch(base + "/operations?limit=1", { credentials: "same-origin" });
+        const op = ((await r.json()).operations || [])[0];
+        if (op && op.id > before && op.result) return op;
+      } catch (_) {
+        // still offline: try again
+      }
+    }
+    return null;
+  }
+
   function confirmAction(text, warning) {
     const dialog = document.getElementById("confirm");
     document.getElementById("confirm-text").textContent = text;
@@ -139,9 +164,11 @@
     show(label + " " + app + "…");
     body.dataset.action = "running";
     for (const b of document.querySelectorAll(".actions button")) b.disabled = true;
+    const base = "/api/v1/apps/" + encodeURIComponent(app);
+    const before = await latestOperation(base);
     let res, data;
     try {
-      res = await fetch("/api/v1/apps/" + encodeURIComponent(app) + "/" + action, {
+      res = await fetch(base + "/" + action, {
         method: "POST",
         credentials: "same-origin",
         headers: { "content-type": "application/json", "x-mooring-ui": "1" },
@@ -149,9 +176,16 @@
       });
       data = await res.json().catch(() => ({}));
     } catch (e) {
-      finish("The request failed: " + e, [], true);
-      body.dataset.action = "failed";
-      return;
+      // The connection dropped while the server works on it: the operation's own
+      // record says how it ended.
+      const op = action === "sync" || action === "rollback" ? await operationAfter(base, before) : null;
+      if (!op) {
+        finish("The request failed: " + e, [], true);
+        body.dataset.action = "failed";
+        return;
+      }
+      res = { ok: op.result === "succeeded" || op.result === "no_op", status: 0, statusText: "" };
+      data = { ok: res.ok, error: op.error || "operation #" + op.id + " " + op.result };
     }
     const warnings = data.data_warning ? [data.data_warning.message] : [];
     if (data.data_warning && data.data_warning.backups && data.data_warning.backups.length) {

@@ -146,19 +146,15 @@ async fn overview(
     }
 }
 
-/// One of an app's pages: the app's value frames `live`, which `content` makes from
-/// the state (an error shows in place of the content, under the app's frame).
-async fn app_tab<F, Fut>(
+/// One of an app's pages: the app's frame around `content` (the overview tab when
+/// `None`); an error shows in place of the content, under the frame.
+async fn app_tab(
     state: &ServerState,
     role: Role,
     name: &str,
     tab: pages::Tab,
-    content: F,
-) -> Response
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<maud::Markup, ApiError>>,
-{
+    content: Option<Result<maud::Markup, ApiError>>,
+) -> Response {
     let app = match api::app_value(state, name).await {
         Ok(app) => app,
         Err(e) => return e.into_page(role),
@@ -169,9 +165,9 @@ where
         pages::Tab::History => format!("History · {name}"),
     };
     let ctx = pages::Page::new(&title, role, Some(name));
-    let live = match tab {
-        pages::Tab::Overview => pages::app(&app, now_ms()),
-        _ => content().await.unwrap_or_else(|e| pages::error(&e.1)),
+    let live = match content {
+        None => pages::app(&app, now_ms()),
+        Some(content) => content.unwrap_or_else(|e| pages::error(&e.1)),
     };
     page(&ctx, pages::app_frame(&app, &ctx, tab, live))
 }
@@ -181,8 +177,7 @@ async fn app_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let none = || async { Ok(maud::html! {}) };
-    app_tab(&state, role, &name, pages::Tab::Overview, none).await
+    app_tab(&state, role, &name, pages::Tab::Overview, None).await
 }
 
 async fn diff_page(
@@ -190,8 +185,10 @@ async fn diff_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let diff = || async { Ok(pages::diff(&api::diff_value(&state, &name).await?)) };
-    app_tab(&state, role, &name, pages::Tab::Diff, diff).await
+    let diff = api::diff_value(&state, &name)
+        .await
+        .map(|d| pages::diff(&d));
+    app_tab(&state, role, &name, pages::Tab::Diff, Some(diff)).await
 }
 
 async fn history_page(
@@ -199,11 +196,12 @@ async fn history_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let history = || async {
-        let ops = state.store.operations(Some(&name), 100, None)?;
-        Ok(pages::history(&serde_json::json!(ops), now_ms()))
-    };
-    app_tab(&state, role, &name, pages::Tab::History, history).await
+    let history = state
+        .store
+        .operations(Some(&name), 100, None)
+        .map(|ops| pages::history(&serde_json::json!(ops), now_ms()))
+        .map_err(ApiError::from);
+    app_tab(&state, role, &name, pages::Tab::History, Some(history)).await
 }
 
 #[derive(Deserialize, Default)]
