@@ -16,14 +16,18 @@
 //! never leaves a half-restored volume looking restored:
 //! 1. the manifest's digest and the archive's size are checked;
 //! 2. the archive is decompressed into a staging folder inside the volume
-//!    (`.mooring-restore-<id>/data`), while the compressed bytes are hashed and every
-//!    entry is checked against the manifest as [`verify`](crate::verify) does; entries
-//!    are written relative to directory descriptors with `O_NOFOLLOW` at every step, so
-//!    an entry can never be written through a symlink (one the archive created
-//!    included), and absolute paths or `..` are refused;
+//!    (`.mooring-restore-<id>/data`): one thread decompresses, one checks every entry
+//!    against the manifest with [`verify`](crate::verify)'s own code (each file's
+//!    sha256 included), and the caller's thread writes each chunk once the checks have
+//!    read through it. Entries are written relative to directory descriptors with
+//!    `O_NOFOLLOW` at every step, so an entry can never be written through a symlink
+//!    (one the archive created included), and absolute paths or `..` are refused;
 //! 3. only when all of it matched — every entry, the totals, the end-of-archive marker,
-//!    zstd's checksum, the archive's sha256 — is the folder flushed (`syncfs`) and a
-//!    `complete` marker written next to `data`;
+//!    zstd's frame checksum (over the whole tar stream) — is the folder flushed
+//!    (`syncfs`) and a `complete` marker written next to `data`. The compressed file
+//!    itself is hashed only when something failed, so that a changed archive is named
+//!    as such ([`BackupError::ArchiveChecksum`]); [`verify`](crate::verify) always
+//!    checks it;
 //! 4. then the staged entries are renamed into place (same file system, so each rename
 //!    is atomic; an existing folder of the same name is merged into, existing files are
 //!    replaced, files not in the backup are kept), and the staging folder is removed.
@@ -54,10 +58,9 @@ use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
-use crate::entries::difference;
 use crate::manifest::hex;
 use crate::pipe::{chunk_channel, ChunkSender, CHUNK};
-use crate::verify::{check_digest, open_archive, Decoded};
+use crate::verify::{archive_changed, check_digest, check_entries, decompress, open_archive};
 use crate::{BackupError, BackupMeta, BackupRecord, EntryKind, FileEntry, VerifyReport};
 
 /// Names at a volume's root starting with this are restores in progress
@@ -583,10 +586,22 @@ fn stage(
         open_dir_at(staging_fd.as_fd(), DATA).map_err(volume_error("open", &data_path))?;
     let manifest = &record.manifest;
     let archive = record.archive.as_path();
-    let (sender, chunks) = chunk_channel();
+    // Three threads: decompression; the checks (every entry against the manifest, each
+    // file's sha256, the totals, the end-of-archive marker — `verify`'s own code); and
+    // this one, writing each chunk once the checks have read through it.
+    let (sender, mut checker_chunks) = chunk_channel();
+    let checked_chunks = checker_chunks.forward();
     let (flush, flush_queue) = std::sync::mpsc::sync_channel::<OwnedFd>(64);
-    let (unpacked, decoded) = thread::scope(|scope| {
-        let decoder = scope.spawn(|| decompress_hashed_file(file, sender));
+    let (unpacked, checked, decoded, dirs, root_entry) = thread::scope(|scope| {
+        let decoder = scope.spawn(|| decompress(file, sender));
+        let checker = scope.spawn(|| {
+            check_entries(
+                checker_chunks,
+                archive,
+                &manifest.entries,
+                Some((manifest.files, manifest.bytes)),
+            )
+        });
         // Large files go to disk while the rest is written, so the final syncfs is short.
         // Best effort: that syncfs is what counts.
         scope.spawn(move || {
@@ -603,19 +618,41 @@ fn stage(
             root_entry: None,
             flush: Some(flush),
         };
-        let unpacked = unpacker.run(chunks, &manifest.entries, (manifest.files, manifest.bytes));
+        let unpacked = unpacker.run(checked_chunks);
         unpacker.flush = None;
+        let checked = checker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let decoded = decoder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (
-            unpacked.map(|r| (r, unpacker.dirs, unpacker.root_entry)),
-            decoded,
-        )
+        (unpacked, checked, decoded, unpacker.dirs, unpacker.root_entry)
     });
-    // The archive's own checks come first: a changed file explains any other symptom.
-    decoded.check(archive, manifest)?;
-    let (report, dirs, root_entry) = unpacked?;
+    // What explains a failure best comes first: a changed archive file (hashed only
+    // now: on success every byte was checked by the manifest's sha256s and zstd's frame
+    // checksum), then damage zstd found, then a refused entry or a failed write, then
+    // what the checks found.
+    let failed = decoded.is_err() || checked.is_err() || unpacked.is_err();
+    if failed {
+        if let Some(changed) = archive_changed(file, archive, manifest) {
+            return Err(changed);
+        }
+    }
+    decoded.map_err(|e| BackupError::Corrupt {
+        path: archive.to_owned(),
+        detail: format!("zstd: {e}"),
+    })?;
+    if let Err(Unpacked::Refused(e)) = unpacked {
+        return Err(e);
+    }
+    let report = checked?;
+    unpacked.map_err(|e| match e {
+        Unpacked::Read(e) => BackupError::Corrupt {
+            path: archive.to_owned(),
+            detail: format!("tar: {e}"),
+        },
+        Unpacked::Refused(e) => e,
+    })?;
     // Folders last and deepest first: writing their content changed their times, and a
     // read-only folder could not have been written into.
     for dir in dirs.iter().rev() {
@@ -650,12 +687,6 @@ fn write_marker(dir: BorrowedFd<'_>, name: &str, path: &Path) -> Result<(), Back
     .map_err(volume_error("create", &path.join(name)))?;
     rfs::fsync(&fd).map_err(volume_error("fsync", &path.join(name)))?;
     rfs::fsync(dir).map_err(volume_error("fsync", path))
-}
-
-/// Decompresses the archive into chunks, hashing the compressed bytes (see
-/// `verify::decompress_hashed`).
-fn decompress_hashed_file(file: &File, out: ChunkSender) -> Decoded {
-    crate::verify::decompress_hashed(file, out)
 }
 
 /// Owner, mode and modification time to give an entry.
@@ -802,86 +833,28 @@ impl Unpacker<'_> {
         }
     }
 
-    fn run(
-        &mut self,
-        chunks: impl Read,
-        expected: &[FileEntry],
-        totals: (u64, u64),
-    ) -> Result<VerifyReport, BackupError> {
-        let corrupt = |e: io::Error| BackupError::Corrupt {
-            path: self.archive.to_owned(),
-            detail: format!("tar: {e}"),
-        };
-        let mismatch = |entry: &str, detail: String| BackupError::Mismatch {
-            path: self.archive.to_owned(),
-            entry: entry.to_owned(),
-            detail,
-        };
-        let mut archive = tar::Archive::new(crate::verify::TrackEof::new(chunks));
-        let mut expected = expected.iter();
+    /// Writes every entry of the tar stream `chunks` (checked by another thread as it
+    /// goes, see [`stage`]), reading the stream to its end.
+    fn run(&mut self, chunks: impl Read) -> Result<(), Unpacked> {
+        let mut archive = tar::Archive::new(chunks);
         let mut buf = vec![0u8; 256 << 10];
-        let mut report = VerifyReport {
-            entries: 0,
-            files: 0,
-            bytes: 0,
-            archive_size: 0,
-        };
-        for entry in archive.entries().map_err(corrupt)? {
-            let mut entry = entry.map_err(corrupt)?;
+        for entry in archive.entries().map_err(Unpacked::Read)? {
+            let mut entry = entry.map_err(Unpacked::Read)?;
             let raw = entry.path_bytes().into_owned();
-            let found = self
-                .unpack(&mut entry, &raw, &mut buf)
-                .map_err(|e| match e {
-                    Unpacked::Read(e) => corrupt(e),
-                    Unpacked::Refused(e) => e,
-                })?;
-            let Some(wanted) = expected.next() else {
-                return Err(mismatch(
-                    &found.path,
-                    "the archive has this entry but the manifest does not".into(),
-                ));
-            };
-            if let Some(detail) = difference(wanted, &found) {
-                return Err(mismatch(&wanted.path, detail));
-            }
-            report.entries += 1;
-            if found.kind == EntryKind::File {
-                report.files += 1;
-                report.bytes += found.size;
-            }
-        }
-        if let Some(missing) = expected.next() {
-            return Err(mismatch(
-                &missing.path,
-                "the manifest lists this entry but the archive ends before it".into(),
-            ));
+            self.unpack(&mut entry, &raw, &mut buf)?;
         }
         let mut rest = archive.into_inner();
-        if rest.eof {
-            return Err(corrupt(io::Error::other(
-                "the tar stream ends without its end-of-archive marker",
-            )));
-        }
-        while rest.read(&mut buf).map_err(corrupt)? > 0 {}
-        if (report.files, report.bytes) != totals {
-            return Err(mismatch(
-                "(totals)",
-                format!(
-                    "the archive has {} files and {} bytes but the manifest says {} and {}",
-                    report.files, report.bytes, totals.0, totals.1
-                ),
-            ));
-        }
-        Ok(report)
+        while rest.read(&mut buf).map_err(Unpacked::Read)? > 0 {}
+        Ok(())
     }
 
-    /// Writes one entry into the staging folder and describes it as the manifest does.
+    /// Writes one entry into the staging folder.
     fn unpack<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
         raw: &[u8],
         buf: &mut [u8],
-    ) -> Result<FileEntry, Unpacked> {
+    ) -> Result<(), Unpacked> {
         let header = entry.header();
         let mode = header.mode().map_err(Unpacked::Read)?;
         let uid = u32::try_from(header.uid().map_err(Unpacked::Read)?).unwrap_or(u32::MAX);
@@ -892,7 +865,6 @@ impl Unpacker<'_> {
             .link_name_bytes()
             .map(|t| t.into_owned())
             .unwrap_or_default();
-        let path = String::from_utf8_lossy(raw).into_owned();
         let parts = components(raw).map_err(|d| Unpacked::Refused(self.unsafe_entry(raw, d)))?;
         let meta = Meta {
             path: parts.join(&b'/'),
@@ -901,14 +873,6 @@ impl Unpacker<'_> {
             gid,
             mtime,
         };
-        let described = |kind, size, sha256| FileEntry {
-            path: path.clone(),
-            kind,
-            size,
-            mode,
-            sha256,
-        };
-        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         if parts.is_empty() {
             // The volume's root (`./`): its owner and mode apply once everything is in place.
             if entry_type != EntryType::Directory {
@@ -918,7 +882,7 @@ impl Unpacker<'_> {
                 )));
             }
             self.root_entry = Some(meta);
-            return Ok(described(EntryKind::Dir, 0, None));
+            return Ok(());
         }
         let name_bytes = parts[parts.len() - 1].clone();
         let name = OsStr::from_bytes(&name_bytes);
@@ -942,7 +906,7 @@ impl Unpacker<'_> {
                     Err(e) => return Err(refused(e)),
                 }
                 self.dirs.push(meta);
-                Ok(described(EntryKind::Dir, 0, None))
+                Ok(())
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let fd = create(parent, name, |p, n| {
@@ -959,7 +923,6 @@ impl Unpacker<'_> {
                 })
                 .map_err(refused)?;
                 let mut file = File::from(fd);
-                let mut hasher = Sha256::new();
                 let mut size = 0u64;
                 let mut unflushed = 0u64;
                 loop {
@@ -969,7 +932,6 @@ impl Unpacker<'_> {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(Unpacked::Read(e)),
                     };
-                    hasher.update(&buf[..n]);
                     file.write_all(&buf[..n])
                         .map_err(|e| refused(Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
                     size += n as u64;
@@ -990,11 +952,7 @@ impl Unpacker<'_> {
                     }
                 }
                 apply_meta(file.as_fd(), &meta).map_err(refused)?;
-                Ok(described(
-                    EntryKind::File,
-                    size,
-                    Some(hex(&hasher.finalize())),
-                ))
+                Ok(())
             }
             EntryType::Symlink => {
                 create(parent, name, |p, n| {
@@ -1011,13 +969,7 @@ impl Unpacker<'_> {
                 .map_err(refused)?;
                 rfs::utimensat(parent, name, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(refused)?;
-                Ok(described(
-                    EntryKind::Symlink {
-                        target: lossy(&link),
-                    },
-                    0,
-                    None,
-                ))
+                Ok(())
             }
             EntryType::Link => {
                 let target = components(&link).map_err(|d| {
@@ -1035,13 +987,7 @@ impl Unpacker<'_> {
                     rfs::linkat(&target_parent, target_name, p, n, AtFlags::empty())
                 })
                 .map_err(refused)?;
-                Ok(described(
-                    EntryKind::Hardlink {
-                        target: lossy(&link),
-                    },
-                    0,
-                    None,
-                ))
+                Ok(())
             }
             EntryType::Fifo | EntryType::Char | EntryType::Block => {
                 let (kind, dev) = match entry_type {
@@ -1076,24 +1022,12 @@ impl Unpacker<'_> {
                     AtFlags::empty(),
                 )
                 .map_err(refused)?;
-                Ok(described(
-                    EntryKind::Other {
-                        type_flag: char::from(entry_type.as_byte()),
-                    },
-                    0,
-                    None,
-                ))
+                Ok(())
             }
             other => {
                 // Global headers and the like describe the stream, not a file.
                 if matches!(other, EntryType::XGlobalHeader | EntryType::XHeader) {
-                    Ok(described(
-                        EntryKind::Other {
-                            type_flag: char::from(other.as_byte()),
-                        },
-                        0,
-                        None,
-                    ))
+                    Ok(())
                 } else {
                     Err(Unpacked::Refused(self.unsafe_entry(
                         raw,
@@ -1399,6 +1333,64 @@ mod tests {
                 "case {i}: nothing written outside"
             );
         }
+    }
+
+    /// Files `f0`…`f9` of 100 KB of varied bytes each, as a tar stream.
+    fn files_stream() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for i in 0..10u32 {
+            let data: Vec<u8> = (0..100_000u32)
+                .map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 13) as u8)
+                .collect();
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder
+                .append_data(&mut header, format!("f{i}"), &data[..])
+                .expect("append");
+        }
+        builder.into_inner().expect("tar")
+    }
+
+    /// A restore that fails leaves the target as it was: no entry, no staging folder.
+    fn assert_refused_into_empty(record: &BackupRecord) -> BackupError {
+        let dst = tempfile::tempdir().expect("tempdir");
+        let err = restore_dir(record, dst.path()).expect_err("refused");
+        let left: Vec<_> = std::fs::read_dir(dst.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "{err}: left {left:?}");
+        err
+    }
+
+    #[test]
+    fn a_damaged_archive_or_a_resealed_manifest_is_refused_with_nothing_moved_in() {
+        let backups = tempfile::tempdir().expect("tempdir");
+        let record =
+            crate::write_backup(&files_stream()[..], backups.path(), meta("v")).expect("backup");
+
+        // The manifest says another sha256 for one file, and was resealed to match: the
+        // archive is the one described, but the checks find the file.
+        let mut resealed = record.clone();
+        resealed.manifest.entries[4].sha256 = Some("0".repeat(64));
+        resealed.manifest.digest = resealed.manifest.compute_digest();
+        let err = assert_refused_into_empty(&resealed);
+        assert!(
+            matches!(&err, BackupError::Mismatch { entry, .. } if entry == "f4"),
+            "{err}"
+        );
+
+        // One flipped byte: named as a changed archive, whatever else broke first.
+        let mut bytes = std::fs::read(&record.archive).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&record.archive, &bytes).expect("write");
+        let err = assert_refused_into_empty(&record);
+        assert!(
+            matches!(&err, BackupError::ArchiveChecksum { .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub struct VerifyReport {
     pub files: u64,
     /// Content bytes of those files.
     pub bytes: u64,
-    /// Size of the compressed archive, whose sha256 matched.
+    /// Size of the compressed archive.
     pub archive_size: u64,
 }
 
@@ -134,6 +134,22 @@ pub fn restore_to<W: Write>(
     })
 }
 
+/// After a failed restore that did not hash the compressed file on the way: re-reads it
+/// and returns [`BackupError::ArchiveChecksum`] when it is not the file the manifest
+/// describes — the clearest explanation of any other symptom — or `None`.
+pub(crate) fn archive_changed(file: &File, path: &Path, manifest: &Manifest) -> Option<BackupError> {
+    let mut hashed = HashReader::new(file);
+    hashed.inner.seek(SeekFrom::Start(0)).ok()?;
+    let mut buf = vec![0u8; CHUNK];
+    while read_full(&mut hashed, &mut buf).ok()? > 0 {}
+    let actual = hex(&hashed.hasher.finalize());
+    (actual != manifest.archive_sha256).then(|| BackupError::ArchiveChecksum {
+        path: path.to_owned(),
+        expected: manifest.archive_sha256.clone(),
+        actual,
+    })
+}
+
 /// Refuses a manifest whose content does not match its digest.
 pub(crate) fn check_digest(record: &BackupRecord) -> Result<(), BackupError> {
     if record.manifest.compute_digest() == record.manifest.digest {
@@ -237,7 +253,7 @@ pub(crate) fn decompress_hashed(file: &File, out: ChunkSender) -> Decoded {
 
 /// Decompresses `input` into chunks for `out` until its end, a zstd error (zstd's frame
 /// checksum included), or the receiver stops.
-fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
+pub(crate) fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
     let mut decoder =
         zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, input))?;
     loop {
@@ -334,12 +350,6 @@ pub(crate) fn check_entries<E: Borrow<FileEntry>>(
 pub(crate) struct TrackEof<R> {
     inner: R,
     pub(crate) eof: bool,
-}
-
-impl<R> TrackEof<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        TrackEof { inner, eof: false }
-    }
 }
 
 impl<R: Read> Read for TrackEof<R> {

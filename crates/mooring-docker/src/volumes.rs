@@ -297,13 +297,15 @@ impl Provider {
     }
 
     /// Writes into `volume` the tar stream `produce` writes (on a blocking thread).
-    /// Existing files with the same names are overwritten; others are kept.
-    pub async fn import_volume(
+    /// Existing files with the same names are overwritten; others are kept. Returns what
+    /// `produce` returns; when it fails, that failure is the answer (the upload then
+    /// stopped because of it).
+    pub async fn import_volume<T: Send + 'static, E: Send + 'static>(
         &self,
         volume: &str,
         image: &str,
-        produce: impl FnOnce(&mut dyn Write) -> Result<(), String> + Send + 'static,
-    ) -> Result<(), ProviderError> {
+        produce: impl FnOnce(&mut dyn Write) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, ProviderError> {
         let helper = self.helper(volume, image, false).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let writer = tokio::task::spawn_blocking(move || {
@@ -311,8 +313,9 @@ impl Provider {
                 tx,
                 buf: Vec::with_capacity(CHUNK),
             };
-            let r = produce(&mut w);
-            r.and_then(|()| w.flush().map_err(|e| e.to_string()))
+            let produced = produce(&mut w);
+            let flushed = produced.is_ok().then(|| w.flush());
+            (produced, flushed)
         });
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let options = UploadToContainerOptions {
@@ -323,10 +326,18 @@ impl Provider {
             .client()
             .upload_to_container_streaming(&helper, Some(options), body)
             .await;
-        let produced = writer.await.map_err(|e| e.to_string()).and_then(|r| r);
+        let written = writer.await;
         self.drop_helper(&helper).await;
-        produced.map_err(|e| ProviderError::Failed(format!("restoring volume {volume}: {e}")))?;
-        uploaded.map_err(|e| ProviderError::Failed(format!("writing into volume {volume}: {e}")))
+        let failed = |e: String| ProviderError::Failed(format!("writing into volume {volume}: {e}"));
+        let (produced, flushed) = written.map_err(|e| failed(e.to_string()))?;
+        let Ok(value) = produced else {
+            return Ok(produced);
+        };
+        if let Some(Err(e)) = flushed {
+            return Err(failed(e.to_string()));
+        }
+        uploaded.map_err(|e| failed(e.to_string()))?;
+        Ok(Ok(value))
     }
 
     /// How `volume`'s content will be read or written (see the module docs for the rule).
@@ -497,8 +508,9 @@ impl Provider {
     ///
     /// Through the mount point, the archive is checked while it is staged inside the
     /// volume and only then moved into place (see [`mooring_backup::restore_dir`]);
-    /// through the archive API, it is verified in full first, then streamed in with
-    /// every file checked again.
+    /// through the archive API, the archive file is checked against the manifest (size,
+    /// sha256, digest) before the first byte, then streamed in with every entry checked
+    /// again on the way.
     pub async fn restore_volume_from(
         &self,
         volume: &str,
@@ -539,11 +551,6 @@ impl Provider {
                 })
             }
             VolumeAccess::ArchiveApi(_) => {
-                let checked = record.clone();
-                let report = tokio::task::spawn_blocking(move || mooring_backup::verify(&checked))
-                    .await
-                    .map_err(|e| ProviderError::Failed(format!("verifying backup {id}: {e}")))?
-                    .map_err(|e| backup_failure(&id, volume, e))?;
                 let entries = self
                     .export_volume(volume, image, count_entries)
                     .await?
@@ -551,12 +558,15 @@ impl Provider {
                 if entries > 0 && !overwrite {
                     return Err(not_empty(entries));
                 }
-                self.import_volume(volume, image, move |w| {
-                    mooring_backup::restore_to(&record, w)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                })
-                .await?;
+                // restore_to checks the archive file against the manifest before the
+                // first byte (that file was verified entry by entry when written), then
+                // checks every entry again as it streams.
+                let report = self
+                    .import_volume(volume, image, move |w| {
+                        mooring_backup::restore_to(&record, w)
+                    })
+                    .await?
+                    .map_err(|e| backup_failure(&id, volume, e))?;
                 Ok(Restored {
                     access,
                     report,
