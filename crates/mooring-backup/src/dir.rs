@@ -626,7 +626,13 @@ fn stage(
         let decoded = decoder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (unpacked, checked, decoded, unpacker.dirs, unpacker.root_entry)
+        (
+            unpacked,
+            checked,
+            decoded,
+            unpacker.dirs,
+            unpacker.root_entry,
+        )
     });
     // What explains a failure best comes first: a changed archive file (hashed only
     // now: on success every byte was checked by the manifest's sha256s and zstd's frame
@@ -1387,10 +1393,7 @@ mod tests {
         bytes[middle] ^= 0x40;
         std::fs::write(&record.archive, &bytes).expect("write");
         let err = assert_refused_into_empty(&record);
-        assert!(
-            matches!(&err, BackupError::ArchiveChecksum { .. }),
-            "{err}"
-        );
+        assert!(matches!(&err, BackupError::ArchiveChecksum { .. }), "{err}");
     }
 
     #[test]

@@ -137,7 +137,11 @@ pub fn restore_to<W: Write>(
 /// After a failed restore that did not hash the compressed file on the way: re-reads it
 /// and returns [`BackupError::ArchiveChecksum`] when it is not the file the manifest
 /// describes — the clearest explanation of any other symptom — or `None`.
-pub(crate) fn archive_changed(file: &File, path: &Path, manifest: &Manifest) -> Option<BackupError> {
+pub(crate) fn archive_changed(
+    file: &File,
+    path: &Path,
+    manifest: &Manifest,
+) -> Option<BackupError> {
     let mut hashed = HashReader::new(file);
     hashed.inner.seek(SeekFrom::Start(0)).ok()?;
     let mut buf = vec![0u8; CHUNK];

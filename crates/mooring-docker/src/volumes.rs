@@ -328,7 +328,8 @@ impl Provider {
             .await;
         let written = writer.await;
         self.drop_helper(&helper).await;
-        let failed = |e: String| ProviderError::Failed(format!("writing into volume {volume}: {e}"));
+        let failed =
+            |e: String| ProviderError::Failed(format!("writing into volume {volume}: {e}"));
         let (produced, flushed) = written.map_err(|e| failed(e.to_string()))?;
         let Ok(value) = produced else {
             return Ok(produced);

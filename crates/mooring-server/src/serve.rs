@@ -18,7 +18,7 @@ pub fn open_store(config: &Config) -> Result<Store, String> {
     let dir = &config.server.data_dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    Store::open(dir.join("mooring.db")).map_err(|e| e.to_string())
+    Store::open(dir.join(mooring_store::FILE_NAME)).map_err(|e| e.to_string())
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.

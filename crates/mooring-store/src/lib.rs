@@ -57,6 +57,9 @@ use error::sql_error;
 /// [`StoreError::Busy`].
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The database's file name in the daemon's data directory.
+pub const FILE_NAME: &str = "mooring.db";
+
 /// The current time in unix milliseconds (0 if the clock is before 1970).
 pub fn now_ms() -> i64 {
     SystemTime::now()

@@ -16,6 +16,25 @@ pub fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("backups")
 }
 
+/// The revision the daemon last deployed for `app`, when its store is in `data_dir`
+/// (a backup taken from the command line records it as the daemon's own backups do).
+fn deployed_revision(data_dir: &Path, app: &str) -> Option<String> {
+    let path = data_dir.join(mooring_store::FILE_NAME);
+    if !path.exists() {
+        return None;
+    }
+    match mooring_store::Store::open(&path).and_then(|s| s.app(app)) {
+        Ok(status) => status.and_then(|s| s.revision),
+        Err(e) => {
+            eprintln!(
+                "warning: the backup records no revision: reading {}: {e}",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 /// Stops the running containers that write to `volume`; returns their names.
 async fn quiesce(provider: &Provider, volume: &str) -> Result<(Vec<String>, Vec<String>)> {
     let users = provider.volume_users(volume).await?;
@@ -64,6 +83,7 @@ pub async fn create(
         bail!("app {app} has no volumes on this host (volumes are found by the io.mooring.app or com.docker.compose.project label; name one with --volume)");
     }
     let dir = dir(data_dir);
+    let revision = deployed_revision(data_dir, app);
     let mut made = Vec::new();
     for volume in volumes {
         if !provider.volume_exists(&volume).await? {
@@ -76,7 +96,7 @@ pub async fn create(
                 let meta = BackupMeta {
                     app: app.to_string(),
                     volume: volume.clone(),
-                    revision: None,
+                    revision: revision.clone(),
                     reason: "manual".into(),
                     created_at: mooring_store::now_ms(),
                 };
@@ -93,15 +113,19 @@ pub async fn create(
         eprintln!("  read volume {volume} {access}");
         if !json_out {
             println!(
-                "{}  {volume}: {} files, {} bytes → {} bytes, sha256 {} (verified)",
+                "{}  {volume}: {} files, {} bytes → {} bytes, sha256 {} (verified){}",
                 record.id,
                 m.files,
                 m.bytes,
                 m.archive_size,
-                &m.archive_sha256[..16]
+                &m.archive_sha256[..16],
+                match &revision {
+                    Some(r) => format!(", revision {}", &r[..r.len().min(12)]),
+                    None => String::new(),
+                }
             );
         }
-        made.push(json!({"id": record.id, "volume": volume, "access": access_word(&access), "files": m.files, "bytes": m.bytes, "archive_size": m.archive_size, "archive_sha256": m.archive_sha256}));
+        made.push(json!({"id": record.id, "volume": volume, "revision": revision, "access": access_word(&access), "files": m.files, "bytes": m.bytes, "archive_size": m.archive_size, "archive_sha256": m.archive_sha256}));
     }
     if json_out {
         println!("{}", serde_json::to_string_pretty(&made)?);

@@ -186,6 +186,27 @@ fn a_damaged_archive_is_detected_and_refused() {
             .success(),
         "nothing was created or written"
     );
+    // Into an existing empty volume, by either path: refused, named, nothing written.
+    docker(&["volume", "create", &target]);
+    for env in [MOUNT_POINT, ARCHIVE_API] {
+        let out = app.expect_env(1, &["backup", "restore", &id, "--to-volume", &target], env);
+        assert!(
+            out.contains("refusing to restore") && out.contains("sha256"),
+            "{env:?}: {out}"
+        );
+        let left = docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{target}:/v:ro"),
+            IMAGE,
+            "ls",
+            "-A",
+            "/v",
+        ]);
+        assert_eq!(left.trim(), "", "{env:?}: nothing written: {out}");
+    }
+    docker(&["volume", "rm", &target]);
 }
 
 #[test]

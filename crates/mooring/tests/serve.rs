@@ -791,21 +791,31 @@ fn rolling_back_two_revisions_leaves_data_untouched_and_offers_the_backups_of_th
             String::from_utf8_lossy(&out.stderr)
         );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        v[0]["id"].as_str().unwrap().to_string()
+        (
+            v[0]["id"].as_str().unwrap().to_string(),
+            v[0]["revision"].as_str().unwrap_or("none").to_string(),
+        )
     };
     // Three revisions, each writing data, each backed up while it runs.
     let mut taken = Vec::new();
     for (i, greeting) in ["one", "two", "three"].iter().enumerate() {
-        if i > 0 {
+        let revision = if i > 0 {
             repo.write("compose.yaml", &demo_compose(&app.name, greeting));
-            repo.commit(greeting);
-        }
+            repo.commit(greeting)
+        } else {
+            one.clone()
+        };
         wait_until(60, &format!("{greeting} deployed"), || {
             s.app(&app.name)["sync"] == "Synced"
                 && env_of(&web).contains(&format!("GREETING={greeting}"))
         });
         docker(&["exec", &worker, "sh", "-c", &format!("mkdir -p /data/{greeting} && i=0; while [ $i -lt 200 ]; do echo {greeting} $i > /data/{greeting}/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/{greeting}/blob bs=64k count=8 2>/dev/null; echo {greeting} >> /data/history")]);
-        taken.push((backup(), fingerprint(&volume)));
+        let (id, recorded) = backup();
+        assert_eq!(
+            recorded, revision,
+            "a command-line backup records the deployed revision"
+        );
+        taken.push((id, fingerprint(&volume)));
         // Backups of one revision are older than the next deploy.
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
