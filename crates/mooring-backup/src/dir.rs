@@ -38,9 +38,11 @@
 //! [`inspect_dir`]). A damaged archive is refused with nothing moved into place and the
 //! staging folder removed.
 //!
-//! Ownership (numeric ids), permission bits (setuid, setgid and sticky included) and
-//! modification times are restored; extended attributes are not (the Docker archive
-//! path keeps them).
+//! Ownership (numeric ids), permission bits (setuid, setgid and sticky included),
+//! modification times and the extended attributes of files and folders (file
+//! capabilities, `user.*`, ACLs; as PAX `SCHILY.xattr.*` records, see [`crate::xattr`])
+//! are kept. Symlinks' own attributes are not. (Through Docker's archive API, dockerd
+//! reads only `security.capability`, and writes every attribute the records carry.)
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -61,6 +63,7 @@ use tar::{EntryType, Header};
 use crate::manifest::hex;
 use crate::pipe::{chunk_channel, ChunkSender, CHUNK};
 use crate::verify::{archive_changed, check_digest, check_entries, decompress, open_archive};
+use crate::xattr::{self, NotSet, Xattr};
 use crate::{BackupError, BackupMeta, BackupRecord, EntryKind, FileEntry, VerifyReport};
 
 /// Names at a volume's root starting with this are restores in progress
@@ -270,6 +273,14 @@ impl Walker<'_> {
         }
     }
 
+    /// Writes the extended attributes of the open `fd` (the entry `rel`, appended next).
+    fn xattrs(&mut self, fd: BorrowedFd<'_>, rel: &[u8]) -> Result<(), BackupError> {
+        let attrs = xattr::read(fd)
+            .map_err(|e| self.fail("read the extended attributes of", rel)(e.into()))?;
+        xattr::append_pax(&mut self.builder, &attrs)
+            .map_err(self.fail("write the tar stream of", rel))
+    }
+
     /// Notes an entry as written (as a tar parser will describe it).
     fn described(&mut self, path: &[u8], kind: EntryKind, stat: &Stat, sha256: Option<String>) {
         let size = if kind == EntryKind::File {
@@ -288,6 +299,7 @@ impl Walker<'_> {
 
     fn root(&mut self, fd: BorrowedFd<'_>) -> Result<(), BackupError> {
         let stat = rfs::fstat(fd).map_err(|e| self.fail("read", b"")(e.into()))?;
+        self.xattrs(fd, b"")?;
         let mut header = header_for(&stat, EntryType::Directory);
         self.builder
             .append_data(&mut header, "./", io::empty())
@@ -327,6 +339,7 @@ impl Walker<'_> {
             FileType::Directory => {
                 let fd = open_dir_at(parent, name).map_err(read)?;
                 let stat = rfs::fstat(&fd).map_err(read)?;
+                self.xattrs(fd.as_fd(), path)?;
                 let mut header = header_for(&stat, EntryType::Directory);
                 let mut with_slash = path.to_vec();
                 with_slash.push(b'/');
@@ -366,6 +379,7 @@ impl Walker<'_> {
                     )));
                 }
                 let size = u64::try_from(stat.st_size).unwrap_or(0);
+                self.xattrs(fd.as_fd(), path)?;
                 let mut header = header_for(&stat, EntryType::Regular);
                 header.set_size(size);
                 // The header (with long-name records when needed) through the builder,
@@ -462,7 +476,7 @@ pub fn inspect_dir(root: &Path) -> Result<DirState, BackupError> {
 }
 
 /// How a [`restore_dir`] went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirRestore {
     /// What was checked (all zero when `resumed`).
     pub report: VerifyReport,
@@ -471,6 +485,8 @@ pub struct DirRestore {
     pub resumed: bool,
     /// The staging folders of interrupted, unverified restores that were removed.
     pub cleaned: usize,
+    /// Extended attributes that could not be set here (see [`crate::xattr`]).
+    pub xattrs_not_set: NotSet,
 }
 
 /// Restores `record` into the folder `root` (a volume's mount point), as described in
@@ -516,13 +532,14 @@ pub fn restore_dir(record: &BackupRecord, root: &Path) -> Result<DirRestore, Bac
         .staged
         .iter()
         .any(|(id, complete)| *complete && *id == record.id);
-    let report = if resumed {
-        VerifyReport {
+    let (report, xattrs_not_set) = if resumed {
+        let report = VerifyReport {
             entries: 0,
             files: 0,
             bytes: 0,
             archive_size: 0,
-        }
+        };
+        (report, NotSet::default())
     } else {
         rfs::mkdirat(&root_fd, staging_name.as_str(), Mode::from_raw_mode(0o700))
             .map_err(volume_error("create", &staging_path))?;
@@ -566,6 +583,7 @@ pub fn restore_dir(record: &BackupRecord, root: &Path) -> Result<DirRestore, Bac
         report,
         resumed,
         cleaned,
+        xattrs_not_set,
     })
 }
 
@@ -576,7 +594,7 @@ fn stage(
     root_fd: BorrowedFd<'_>,
     staging_name: &str,
     staging_path: &Path,
-) -> Result<VerifyReport, BackupError> {
+) -> Result<(VerifyReport, NotSet), BackupError> {
     let staging_fd =
         open_dir_at(root_fd, staging_name).map_err(volume_error("open", staging_path))?;
     let data_path = staging_path.join(DATA);
@@ -592,7 +610,7 @@ fn stage(
     let (sender, mut checker_chunks) = chunk_channel();
     let checked_chunks = checker_chunks.forward();
     let (flush, flush_queue) = std::sync::mpsc::sync_channel::<OwnedFd>(64);
-    let (unpacked, checked, decoded, dirs, root_entry) = thread::scope(|scope| {
+    let (unpacked, checked, decoded, dirs, root_entry, mut not_set) = thread::scope(|scope| {
         let decoder = scope.spawn(|| decompress(file, sender));
         let checker = scope.spawn(|| {
             check_entries(
@@ -617,6 +635,7 @@ fn stage(
             dirs: Vec::new(),
             root_entry: None,
             flush: Some(flush),
+            not_set: NotSet::default(),
         };
         let unpacked = unpacker.run(checked_chunks);
         unpacker.flush = None;
@@ -632,6 +651,7 @@ fn stage(
             decoded,
             unpacker.dirs,
             unpacker.root_entry,
+            unpacker.not_set,
         )
     });
     // What explains a failure best comes first: a changed archive file (hashed only
@@ -665,22 +685,23 @@ fn stage(
         let fd = open_dir_at(data_fd.as_fd(), OsStr::from_bytes(&dir.path)).map_err(
             volume_error("open", &data_path.join(OsStr::from_bytes(&dir.path))),
         )?;
-        apply_meta(fd.as_fd(), dir).map_err(volume_error(
+        apply_meta(fd.as_fd(), dir, &mut not_set).map_err(volume_error(
             "set the owner and mode of",
             &data_path.join(OsStr::from_bytes(&dir.path)),
         ))?;
     }
     if let Some(root) = root_entry {
-        apply_meta(data_fd.as_fd(), &root)
+        apply_meta(data_fd.as_fd(), &root, &mut not_set)
             .map_err(volume_error("set the owner and mode of", &data_path))?;
         write_marker(staging_fd.as_fd(), "root", staging_path)?;
     }
     rfs::syncfs(&data_fd).map_err(volume_error("flush", &data_path))?;
     write_marker(staging_fd.as_fd(), COMPLETE, staging_path)?;
-    Ok(VerifyReport {
+    let report = VerifyReport {
         archive_size: manifest.archive_size,
         ..report
-    })
+    };
+    Ok((report, not_set))
 }
 
 fn write_marker(dir: BorrowedFd<'_>, name: &str, path: &Path) -> Result<(), BackupError> {
@@ -703,6 +724,7 @@ struct Meta {
     uid: u32,
     gid: u32,
     mtime: i64,
+    xattrs: Vec<Xattr>,
 }
 
 fn times(mtime: i64) -> Timestamps {
@@ -716,15 +738,17 @@ fn times(mtime: i64) -> Timestamps {
     }
 }
 
-/// Owner first: changing it clears setuid and setgid, which the mode then sets.
-fn apply_meta(fd: BorrowedFd<'_>, meta: &Meta) -> Result<(), Errno> {
+/// Owner first: changing it clears setuid and setgid, which the mode then sets (and
+/// `security.capability`, which the extended attributes then set).
+fn apply_meta(fd: BorrowedFd<'_>, meta: &Meta, not_set: &mut NotSet) -> Result<(), Errno> {
     rfs::fchown(
         fd,
         Some(rfs::Uid::from_raw(meta.uid)),
         Some(rfs::Gid::from_raw(meta.gid)),
     )?;
     rfs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))?;
-    rfs::futimens(fd, &times(meta.mtime))
+    rfs::futimens(fd, &times(meta.mtime))?;
+    xattr::apply(fd, &meta.xattrs, not_set)
 }
 
 fn copy_meta(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
@@ -737,7 +761,9 @@ fn copy_meta(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
             uid: stat.st_uid,
             gid: stat.st_gid,
             mtime: stat.st_mtime,
+            xattrs: xattr::read(from)?,
         },
+        &mut NotSet::default(),
     )
 }
 
@@ -751,6 +777,8 @@ struct Unpacker<'a> {
     root_entry: Option<Meta>,
     /// Where written parts of large files are sent to be flushed in the background.
     flush: Option<std::sync::mpsc::SyncSender<OwnedFd>>,
+    /// Extended attributes that could not be set.
+    not_set: NotSet,
 }
 
 /// How much of a file is written between two background flushes.
@@ -872,12 +900,20 @@ impl Unpacker<'_> {
             .map(|t| t.into_owned())
             .unwrap_or_default();
         let parts = components(raw).map_err(|d| Unpacked::Refused(self.unsafe_entry(raw, d)))?;
+        let xattrs = match entry_type {
+            EntryType::Directory
+            | EntryType::Regular
+            | EntryType::Continuous
+            | EntryType::GNUSparse => xattr::of_entry(entry).map_err(Unpacked::Read)?,
+            _ => Vec::new(),
+        };
         let meta = Meta {
             path: parts.join(&b'/'),
             mode,
             uid,
             gid,
             mtime,
+            xattrs,
         };
         if parts.is_empty() {
             // The volume's root (`./`): its owner and mode apply once everything is in place.
@@ -957,7 +993,7 @@ impl Unpacker<'_> {
                         let _ = flush.try_send(fd);
                     }
                 }
-                apply_meta(file.as_fd(), &meta).map_err(refused)?;
+                apply_meta(file.as_fd(), &meta, &mut self.not_set).map_err(refused)?;
                 Ok(())
             }
             EntryType::Symlink => {
@@ -1339,6 +1375,76 @@ mod tests {
                 "case {i}: nothing written outside"
             );
         }
+    }
+
+    fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+        rfs::setxattr(path, name, value, rfs::XattrFlags::empty())
+            .unwrap_or_else(|e| panic!("setxattr {name} on {}: {e}", path.display()));
+    }
+
+    fn xattrs_at(path: &Path) -> Vec<xattr::Xattr> {
+        let fd = rfs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).expect("open");
+        xattr::read(fd.as_fd()).expect("read xattrs")
+    }
+
+    #[test]
+    fn extended_attributes_of_files_folders_and_the_root_round_trip() {
+        let src = tempfile::tempdir().expect("tempdir");
+        let root = src.path();
+        std::fs::create_dir(root.join("d")).expect("mkdir");
+        std::fs::write(root.join("d/tool"), b"#!/bin/sh\n").expect("write");
+        std::fs::write(root.join("plain"), b"no attributes").expect("write");
+        // A file capability (cap_net_bind_service, permitted and effective, v2): the
+        // kind chown clears, so it must be set after the owner.
+        let mut cap = Vec::new();
+        for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
+            cap.extend_from_slice(&word.to_le_bytes());
+        }
+        set_xattr(&root.join("d/tool"), "security.capability", &cap);
+        set_xattr(&root.join("d/tool"), "user.note", b"\x00binary\xffvalue");
+        set_xattr(&root.join("d"), "user.folder", b"f");
+        set_xattr(root, "user.root", b"r");
+        std::os::unix::fs::chown(root.join("d/tool"), Some(1234), Some(1234)).expect("chown");
+        // chown dropped the capability: set it again, as a package install would.
+        set_xattr(&root.join("d/tool"), "security.capability", &cap);
+
+        let backups = tempfile::tempdir().expect("tempdir");
+        let record = backup_dir(root, backups.path(), meta("x")).expect("backup");
+        let dst = tempfile::tempdir().expect("tempdir");
+        let done = restore_dir(&record, dst.path()).expect("restore");
+        assert_eq!(done.xattrs_not_set, NotSet::default());
+        for rel in ["d/tool", "d", "plain", ""] {
+            assert_eq!(
+                xattrs_at(&dst.path().join(rel)),
+                xattrs_at(&root.join(rel)),
+                "{rel:?}"
+            );
+        }
+        assert_eq!(xattrs_at(&root.join("d/tool")).len(), 2);
+        assert!(xattrs_at(&root.join("plain")).is_empty());
+    }
+
+    #[test]
+    fn an_attribute_this_file_system_refuses_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"x").expect("write");
+        let fd = rfs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).expect("open");
+        let mut not_set = NotSet::default();
+        let attrs = vec![
+            (b"nosuchnamespace.x".to_vec(), b"1".to_vec()),
+            (b"user.kept".to_vec(), b"2".to_vec()),
+        ];
+        xattr::apply(fd.as_fd(), &attrs, &mut not_set).expect("apply");
+        assert_eq!(not_set.lines().len(), 1, "{not_set:?}");
+        assert!(
+            not_set.lines()[0].starts_with("nosuchnamespace.x on 1 entry ("),
+            "{not_set:?}"
+        );
+        assert_eq!(
+            xattrs_at(&path),
+            vec![(b"user.kept".to_vec(), b"2".to_vec())]
+        );
     }
 
     /// Files `f0`…`f9` of 100 KB of varied bytes each, as a tar stream.

@@ -46,6 +46,7 @@ mod manifest;
 mod pipe;
 mod verify;
 mod write;
+pub mod xattr;
 
 pub use catalogue::{clean_partials, list, load, prune, prune_volume, remove};
 pub use dir::{

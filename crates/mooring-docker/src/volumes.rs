@@ -64,6 +64,9 @@ pub struct Restored {
     pub resumed: bool,
     /// Staging folders of interrupted, unverified restores removed first.
     pub cleaned: usize,
+    /// Extended attributes the volume's file system or this process could not set, one
+    /// line per attribute (through the archive API dockerd decides, and does not say).
+    pub xattrs_not_set: Vec<String>,
 }
 
 fn random_hex() -> Result<String, ProviderError> {
@@ -549,6 +552,7 @@ impl Provider {
                     report: done.report,
                     resumed: done.resumed,
                     cleaned: done.cleaned,
+                    xattrs_not_set: done.xattrs_not_set.lines(),
                 })
             }
             VolumeAccess::ArchiveApi(_) => {
@@ -573,6 +577,7 @@ impl Provider {
                     report,
                     resumed: false,
                     cleaned: 0,
+                    xattrs_not_set: Vec::new(),
                 })
             }
         }

@@ -23,7 +23,11 @@ fn deployed_revision(data_dir: &Path, app: &str) -> Option<String> {
     if !path.exists() {
         return None;
     }
-    match mooring_store::Store::open(&path).and_then(|s| s.app(app)) {
+    let status = match mooring_store::Store::open(&path) {
+        Ok(store) => store.app(app),
+        Err(e) => Err(e),
+    };
+    match status {
         Ok(status) => status.and_then(|s| s.revision),
         Err(e) => {
             eprintln!(
@@ -238,6 +242,9 @@ pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -
         );
     }
     eprintln!("  wrote volume {volume} {}", restored.access);
+    for line in &restored.xattrs_not_set {
+        eprintln!("warning: extended attribute not set (the data is restored): {line}");
+    }
     if restored.resumed {
         println!(
             "{id} restored into {volume}: an interrupted restore had verified every checksum; its remaining files were moved into place"

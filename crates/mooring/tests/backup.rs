@@ -22,6 +22,54 @@ fn fill(volume: &str) {
     write_in(volume, script);
 }
 
+/// A file capability (cap_net_bind_service, permitted + effective, v2 layout).
+fn capability() -> Vec<u8> {
+    [0x0200_0001u32, 1 << 10, 0, 0, 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect()
+}
+
+/// Extended attributes the mount-point path keeps: a `user.*` one on a file and a folder,
+/// and a file capability (Docker's archive API keeps only the capability when it reads).
+const XATTRS: &[(&str, &str)] = &[
+    ("a/f7.txt", "user.note"),
+    ("a/b", "user.folder"),
+    ("a/f8.txt", "security.capability"),
+];
+
+fn set_xattrs(volume: &str) {
+    let root = mount_point(volume);
+    for (rel, name) in XATTRS {
+        let value = match *name {
+            "security.capability" => capability(),
+            other => format!("{other} of {rel}").into_bytes(),
+        };
+        rustix::fs::setxattr(
+            root.join(rel),
+            *name,
+            &value,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap_or_else(|e| panic!("setxattr {name} on {rel}: {e}"));
+    }
+}
+
+/// `rel name=value` of each of [`XATTRS`] in `volume` (`-` when missing).
+fn xattrs(volume: &str) -> Vec<String> {
+    let root = mount_point(volume);
+    XATTRS
+        .iter()
+        .map(|(rel, name)| {
+            let mut buf = vec![0u8; 256];
+            match rustix::fs::getxattr(root.join(rel), *name, &mut buf[..]) {
+                Ok(n) => format!("{rel} {name}={:?}", &buf[..n]),
+                Err(e) => format!("{rel} {name} - ({e})"),
+            }
+        })
+        .collect()
+}
+
 /// Creates `volume` labelled as the app's (so `mooring backup create APP` backs it up).
 fn app_volume(app: &TestApp, volume: &str) {
     docker(&[
@@ -72,6 +120,16 @@ fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &st
     let volume = format!("{}_data", app.name);
     app_volume(&app, &volume);
     fill(&volume);
+    let at_mount_point = env == MOUNT_POINT;
+    if at_mount_point {
+        set_xattrs(&volume);
+    }
+    let attrs = xattrs(&volume);
+    assert_eq!(
+        attrs.iter().all(|a| a.contains('=')),
+        at_mount_point,
+        "{attrs:?}"
+    );
     let before = fingerprint(&volume);
     assert!(
         before.lines().count() > 2000,
@@ -126,8 +184,13 @@ fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &st
     let copy = format!("{}_copy", app.name);
     app.expect_env(0, &["backup", "restore", &id, "--to-volume", &copy], cross);
     let restored = fingerprint(&copy);
+    let restored_attrs = xattrs(&copy);
     docker(&["volume", "rm", &copy]);
     assert_eq!(restored, before, "zero bytes lost");
+    if at_mount_point {
+        // Read at the mount point, written by dockerd from the archive's PAX records.
+        assert_eq!(restored_attrs, attrs, "extended attributes kept");
+    }
 
     // The data is lost on the host; the backup brings it back exactly.
     docker(&["rm", "-f", &writer]);
@@ -139,6 +202,10 @@ fn backup_verify_restore_loses_nothing(env: &[(&str, &str)], cross: &[(&str, &st
         "{out}"
     );
     assert_eq!(fingerprint(&volume), before, "zero bytes lost");
+    if at_mount_point {
+        assert_eq!(xattrs(&volume), attrs, "extended attributes kept");
+        assert!(!out.contains("not set"), "{out}");
+    }
     // With --force over changed data: the backup's files come back, others are kept.
     write_in(
         &volume,
