@@ -64,6 +64,10 @@ pub struct Restored {
     pub resumed: bool,
     /// Staging folders of interrupted, unverified restores removed first.
     pub cleaned: usize,
+    /// Through the archive API: an interrupted restore of this backup into this volume
+    /// had written part of it (its marker was in the backups folder); all of it was
+    /// written again.
+    pub rewrote_interrupted: bool,
     /// Extended attributes the volume's file system or this process could not set, one
     /// line per attribute (through the archive API dockerd decides, and does not say).
     pub xattrs_not_set: Vec<String>,
@@ -85,6 +89,24 @@ fn backup_failure(id: &str, volume: &str, e: BackupError) -> ProviderError {
     } else {
         ProviderError::Failed(format!("restoring backup {id} into volume {volume}: {e}"))
     }
+}
+
+/// The file in the backups folder that says a restore of `record` into `volume` through
+/// the archive API is under way (or was interrupted): `<id>.restoring-<volume>`.
+fn interrupted_marker(record: &BackupRecord, volume: &str) -> PathBuf {
+    let dir = record.archive.parent().unwrap_or(Path::new("."));
+    // Docker's volume names are [a-zA-Z0-9][a-zA-Z0-9_.-]*; anything else stays a name.
+    let volume: String = volume
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{}.restoring-{volume}", record.id))
 }
 
 /// Counts the entries of a tar stream other than the root (`./`) and Mooring's own
@@ -552,31 +574,55 @@ impl Provider {
                     report: done.report,
                     resumed: done.resumed,
                     cleaned: done.cleaned,
+                    rewrote_interrupted: false,
                     xattrs_not_set: done.xattrs_not_set.lines(),
                 })
             }
             VolumeAccess::ArchiveApi(_) => {
+                // dockerd writes as the stream comes, so a restore killed part-way leaves
+                // part of it in the volume; this marker, there while a restore runs,
+                // lets the next restore of the same backup finish it without --force.
+                let marker = interrupted_marker(&record, volume);
+                let interrupted = marker.exists();
                 let entries = self
                     .export_volume(volume, image, count_entries)
                     .await?
                     .map_err(|e| ProviderError::Failed(format!("reading volume {volume}: {e}")))?;
-                if entries > 0 && !overwrite {
+                if entries > 0 && !overwrite && !interrupted {
                     return Err(not_empty(entries));
                 }
+                let marked = || -> io::Result<()> {
+                    std::fs::write(&marker, format!("{volume}\n"))?;
+                    std::fs::File::open(marker.parent().unwrap_or(Path::new(".")))?.sync_all()
+                };
+                marked().map_err(|e| {
+                    ProviderError::Failed(format!("writing {}: {e}", marker.display()))
+                })?;
                 // restore_to checks the archive file against the manifest before the
                 // first byte (that file was verified entry by entry when written), then
                 // checks every entry again as it streams.
-                let report = self
+                let produced = self
                     .import_volume(volume, image, move |w| {
                         mooring_backup::restore_to(&record, w)
                     })
-                    .await?
-                    .map_err(|e| backup_failure(&id, volume, e))?;
+                    .await?;
+                let nothing_written = matches!(
+                    &produced,
+                    Ok(_)
+                        | Err(BackupError::ManifestChanged { .. }
+                            | BackupError::ArchiveSize { .. }
+                            | BackupError::ArchiveChecksum { .. })
+                );
+                if nothing_written {
+                    let _ = std::fs::remove_file(&marker);
+                }
+                let report = produced.map_err(|e| backup_failure(&id, volume, e))?;
                 Ok(Restored {
                     access,
                     report,
                     resumed: false,
                     cleaned: 0,
+                    rewrote_interrupted: interrupted,
                     xattrs_not_set: Vec::new(),
                 })
             }

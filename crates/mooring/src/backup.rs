@@ -241,6 +241,11 @@ pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -
             restored.cleaned
         );
     }
+    if restored.rewrote_interrupted {
+        eprintln!(
+            "  an interrupted restore of this backup had written part of it into {volume}; all of it was written again"
+        );
+    }
     eprintln!("  wrote volume {volume} {}", restored.access);
     for line in &restored.xattrs_not_set {
         eprintln!("warning: extended attribute not set (the data is restored): {line}");

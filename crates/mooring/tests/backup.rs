@@ -402,3 +402,57 @@ fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
     assert_eq!(fingerprint(&target), before, "zero bytes lost");
     docker(&["volume", "rm", &target]);
 }
+
+#[test]
+fn killed_archive_api_restore_is_finished_by_the_next_without_force() {
+    let app = TestApp::new("mkra");
+    let volume = format!("{}_big", app.name);
+    app_volume(&app, &volume);
+    write_in(&volume, "mkdir /v/d && dd if=/dev/urandom of=/v/d/big bs=1M count=300 2>/dev/null && echo small > /v/z");
+    let before = fingerprint(&volume);
+    app.expect(0, &["backup", "create", &app.name]);
+    let id = backup_id(&app);
+    let target = format!("{}_target", app.name);
+    docker(&["volume", "create", &target]);
+    let big = mount_point(&target).join("d/big");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["backup", "restore", &id, "--to-volume", &target])
+        .env("MOORING_DATA_DIR", app.data.path())
+        .env("MOORING_VOLUME_ACCESS", "archive-api")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while dockerd writes the big file into the volume.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !big.metadata().is_ok_and(|m| m.len() > 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore wrote nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "the restore was killed");
+    assert_ne!(fingerprint(&target), before, "killed part-way");
+    // Another backup's restore, or a restore without the marker, would need --force;
+    // this one finishes what the killed one started.
+    let out = app.expect_env(
+        0,
+        &["backup", "restore", &id, "--to-volume", &target],
+        ARCHIVE_API,
+    );
+    assert!(out.contains("interrupted restore"), "{out}");
+    assert_eq!(fingerprint(&target), before, "zero bytes lost");
+    // Done: the next restore into it is refused again without --force.
+    let out = app.expect_env(
+        1,
+        &["backup", "restore", &id, "--to-volume", &target],
+        ARCHIVE_API,
+    );
+    assert!(
+        out.contains("not empty") && out.contains("--force"),
+        "{out}"
+    );
+    docker(&["volume", "rm", &target]);
+}
