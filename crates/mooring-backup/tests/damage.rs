@@ -7,7 +7,9 @@ use std::io;
 use std::path::Path;
 
 use common::{meta, noise};
-use mooring_backup::{load, restore_to, verify, write_backup, BackupError, BackupRecord};
+use mooring_backup::{
+    load, restore_dir, restore_to, verify, write_backup, BackupError, BackupRecord,
+};
 use sha2::{Digest, Sha256};
 
 /// A stream of files `f0`…`f29`, 20 KB each.
@@ -240,4 +242,42 @@ fn a_manifest_of_another_format_is_refused() {
     assert!(matches!(err, BackupError::Manifest { .. }), "{err}");
     let err = load(dir.path(), "web-data-nope").expect_err("missing");
     assert!(matches!(err, BackupError::NotFound { .. }), "{err}");
+}
+
+/// Restoring into a folder must fail and leave it as it was: no entry, no staging folder.
+fn assert_refused_into_empty_folder(record: &BackupRecord) -> BackupError {
+    let dst = tempfile::tempdir().expect("tempdir");
+    let err = restore_dir(record, dst.path()).expect_err("restore must refuse");
+    let left: Vec<_> = fs::read_dir(dst.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "{err}: left {left:?}");
+    err
+}
+
+#[test]
+fn a_folder_restore_refuses_a_resealed_manifest_and_names_a_flipped_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = backup(dir.path());
+    // The manifest says another sha256 for one file and was resealed to match: the
+    // archive file is the one described, but the checks find the file.
+    let resealed = reseal_manifest(&record, |m| {
+        m["entries"][4]["sha256"] = "0".repeat(64).into();
+    });
+    let err = assert_refused_into_empty_folder(&resealed);
+    assert!(
+        matches!(&err, BackupError::Mismatch { entry, .. } if entry == "f4"),
+        "{err}"
+    );
+    // One flipped byte: named as a changed archive, whatever else broke first.
+    let other = tempfile::tempdir().expect("tempdir");
+    let record = backup(other.path());
+    let mut bytes = fs::read(&record.archive).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    fs::write(&record.archive, &bytes).expect("write");
+    let err = assert_refused_into_empty_folder(&record);
+    assert!(matches!(&err, BackupError::ArchiveChecksum { .. }), "{err}");
+    assert!(err.to_string().contains("use another backup"), "{err}");
 }

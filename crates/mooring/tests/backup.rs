@@ -331,15 +331,21 @@ fn mount_point(volume: &str) -> std::path::PathBuf {
     inspect(volume, "{{.Mountpoint}}").into()
 }
 
-#[test]
-fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
-    let app = TestApp::new("mkrs");
+/// A backup of a volume holding a 300 MB file `d/big` (long enough to kill a restore
+/// part-way) and a small one: the volume's fingerprint and the backup's id.
+fn big_backup(app: &TestApp) -> (String, String) {
     let volume = format!("{}_big", app.name);
-    app_volume(&app, &volume);
+    app_volume(app, &volume);
     write_in(&volume, "mkdir /v/d && dd if=/dev/urandom of=/v/d/big bs=1M count=300 2>/dev/null && echo small > /v/z");
     let before = fingerprint(&volume);
     app.expect(0, &["backup", "create", &app.name]);
-    let id = backup_id(&app);
+    (before, backup_id(app))
+}
+
+#[test]
+fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
+    let app = TestApp::new("mkrs");
+    let (before, id) = big_backup(&app);
     let target = format!("{}_target", app.name);
     let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
         .args(["backup", "restore", &id, "--to-volume", &target])
@@ -406,12 +412,7 @@ fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
 #[test]
 fn killed_archive_api_restore_is_finished_by_the_next_without_force() {
     let app = TestApp::new("mkra");
-    let volume = format!("{}_big", app.name);
-    app_volume(&app, &volume);
-    write_in(&volume, "mkdir /v/d && dd if=/dev/urandom of=/v/d/big bs=1M count=300 2>/dev/null && echo small > /v/z");
-    let before = fingerprint(&volume);
-    app.expect(0, &["backup", "create", &app.name]);
-    let id = backup_id(&app);
+    let (before, id) = big_backup(&app);
     let target = format!("{}_target", app.name);
     docker(&["volume", "create", &target]);
     let big = mount_point(&target).join("d/big");
