@@ -68,7 +68,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/apps/{name}/rollback", O, "Deploy an earlier revision (or an operation's revision) and pin the app there."),
     r("POST", "/api/v1/apps/{name}/pin", O, "Pin the app to its deployed revision (or the one given): auto-sync holds it."),
     r("POST", "/api/v1/apps/{name}/unpin", O, "Remove the pin: auto-sync follows the source again."),
-    r("POST", "/api/v1/apps/{name}/refresh", O, "Fetch the source and reconcile soon; returns at once."),
+    r("POST", "/api/v1/apps/{name}/refresh", O, "Fetch the source now and reconcile under the app's sync policy (with auto off nothing is applied; the status says what is available); returns at once."),
     r("GET", "/api/v1/apps/{name}/operations", V, "The app's operations, newest first."),
     r("GET", "/api/v1/apps/{name}/backups", V, "The app's volume backups, newest first (the catalogue)."),
     r("GET", "/api/v1/operations/{id}", V, "One operation with every action."),
@@ -627,7 +627,7 @@ async fn pin(State(state): St, Path(name): Path<String>, body: Option<Json<PinBo
 
 async fn refresh(State(state): St, Path(name): Path<String>) -> ApiResult {
     let c = controller(&state).await;
-    c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
+    c.trigger(&name, Trigger::of(TriggerKind::Refresh)).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"ok": true}))).into_response())
 }
 

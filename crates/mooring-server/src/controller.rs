@@ -38,6 +38,9 @@ pub enum TriggerKind {
     Revision,
     Webhook,
     Api,
+    /// Fetch now and reconcile as the app's policy says (nothing applied with `auto`
+    /// off): the Refresh button, `POST /apps/NAME/refresh`.
+    Refresh,
     Rollback,
     Drift,
     Retry,
@@ -51,6 +54,7 @@ impl TriggerKind {
             TriggerKind::Revision => "revision",
             TriggerKind::Webhook => "webhook",
             TriggerKind::Api => "api",
+            TriggerKind::Refresh => "refresh",
             TriggerKind::Rollback => "rollback",
             TriggerKind::Drift => "drift",
             TriggerKind::Retry => "retry",
@@ -567,7 +571,9 @@ impl Controller {
         match trigger.revision.as_deref().or(pinned) {
             Some(rev) => self.fetch_revision(app, rev).await,
             None => {
-                let fresh = if trigger.kind.manual() || trigger.kind == TriggerKind::Startup {
+                let fresh = if trigger.kind.manual()
+                    || matches!(trigger.kind, TriggerKind::Startup | TriggerKind::Refresh)
+                {
                     Duration::from_secs(1)
                 } else {
                     app.config.sync.interval

@@ -288,9 +288,23 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     .stdout
     .starts_with(b"true"));
 
-    // A push shows as a pending change on the diff page.
+    // A push, seen at once through Refresh (the app polls hourly; no dialog: it only
+    // fetches): the app page says the new revision is available.
+    open(&c, &s, &format!("/apps/{}", manual.name)).await;
     repo.write("manual/compose.yaml", &demo_compose(&manual.name, "two"));
-    repo.commit("second revision");
+    let second = repo.commit("second revision");
+    let available = format!(
+        "return document.getElementById('live').innerText.includes('{}') && document.getElementById('live').innerText.includes('auto-sync is off')",
+        &second[..7]
+    );
+    assert_eq!(
+        js(&c, &available).await,
+        Value::Bool(false),
+        "not seen before the refresh"
+    );
+    click(&c, "form[data-action=refresh] button").await;
+    done(&c, "the refresh").await;
+    until(&c, 30, "the new revision shown as available", &available).await;
     open(&c, &s, &format!("/apps/{}/diff", manual.name)).await;
     let diff = js(&c, "return document.getElementById('live').innerText").await;
     let diff = diff.as_str().unwrap();
@@ -307,12 +321,23 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     );
     shot(&c, "diff-1400").await;
 
-    // Sync to the push, then roll back to the first revision from the page.
+    // Sync to the push by its id, then roll back to the first revision from the page.
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
-    click(&c, "form[data-action=sync] button").await;
+    c.find(Locator::Css("form[data-action=sync] input[name=revision]"))
+        .await
+        .unwrap()
+        .send_keys(&second)
+        .await
+        .unwrap();
+    click(
+        &c,
+        "form[data-action=sync]:has(input[name=revision]) button",
+    )
+    .await;
     confirm(&c).await;
-    done(&c, "the second sync").await;
+    done(&c, "the sync to the second revision").await;
     assert!(env_of(&manual.container("web")).contains("GREETING=two"));
+    assert_eq!(s.app(&manual.name)["revision"], second.as_str());
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
     c.find(Locator::Css("form[data-action=rollback] select"))
         .await
