@@ -16,18 +16,17 @@
 //! never leaves a half-restored volume looking restored:
 //! 1. the manifest's digest and the archive's size are checked;
 //! 2. the archive is decompressed into a staging folder inside the volume
-//!    (`.mooring-restore-<id>/data`): one thread decompresses, one checks every entry
+//!    (`.mooring-restore-<id>/data`): one thread decompresses and hashes the compressed
+//!    bytes, one checks every entry
 //!    against the manifest with [`verify`](crate::verify)'s own code (each file's
 //!    sha256 included), and the caller's thread writes each chunk once the checks have
 //!    read through it. Entries are written relative to directory descriptors with
 //!    `O_NOFOLLOW` at every step, so an entry can never be written through a symlink
 //!    (one the archive created included), and absolute paths or `..` are refused;
 //! 3. only when all of it matched — every entry, the totals, the end-of-archive marker,
-//!    zstd's frame checksum (over the whole tar stream) — is the folder flushed
-//!    (`syncfs`) and a `complete` marker written next to `data`. The compressed file
-//!    itself is hashed only when something failed, so that a changed archive is named
-//!    as such ([`BackupError::ArchiveChecksum`]); [`verify`](crate::verify) always
-//!    checks it;
+//!    zstd's checksum, the archive's sha256 (which also covers what the manifest does not
+//!    describe: owners, times, extended attributes) — is the folder flushed (`syncfs`)
+//!    and a `complete` marker written next to `data`;
 //! 4. then the staged entries are renamed into place (same file system, so each rename
 //!    is atomic; an existing folder of the same name is merged into, existing files are
 //!    replaced, files not in the backup are kept), and the staging folder is removed.
@@ -40,7 +39,7 @@
 //!
 //! Ownership (numeric ids), permission bits (setuid, setgid and sticky included),
 //! modification times and the extended attributes of files and folders (file
-//! capabilities, `user.*`, ACLs; as PAX `SCHILY.xattr.*` records, see [`crate::xattr`])
+//! capabilities, `user.*`, ACLs; as PAX `SCHILY.xattr.*` records)
 //! are kept. Symlinks' own attributes are not. (Through Docker's archive API, dockerd
 //! reads only `security.capability`, and writes every attribute the records carry.)
 
@@ -62,7 +61,7 @@ use tar::{EntryType, Header};
 
 use crate::manifest::hex;
 use crate::pipe::{chunk_channel, ChunkSender, CHUNK};
-use crate::verify::{archive_changed, check_digest, check_entries, decompress, open_archive};
+use crate::verify::{check_digest, check_entries, decompress_hashed, open_archive, TrackEof};
 use crate::xattr::{self, NotSet, Xattr};
 use crate::{BackupError, BackupMeta, BackupRecord, EntryKind, FileEntry, VerifyReport};
 
@@ -485,7 +484,8 @@ pub struct DirRestore {
     pub resumed: bool,
     /// The staging folders of interrupted, unverified restores that were removed.
     pub cleaned: usize,
-    /// Extended attributes that could not be set here (see [`crate::xattr`]).
+    /// Extended attributes that could not be set here (not supported or not allowed on
+    /// this file system; the data is restored all the same).
     pub xattrs_not_set: NotSet,
 }
 
@@ -610,73 +610,72 @@ fn stage(
     let (sender, mut checker_chunks) = chunk_channel();
     let checked_chunks = checker_chunks.forward();
     let (flush, flush_queue) = std::sync::mpsc::sync_channel::<OwnedFd>(64);
-    let (unpacked, checked, decoded, dirs, root_entry, mut not_set) = thread::scope(|scope| {
-        let decoder = scope.spawn(|| decompress(file, sender));
-        let checker = scope.spawn(|| {
-            check_entries(
-                checker_chunks,
+    let (unpacked, checked, decoded, dirs, root_entry, mut not_set, writer_stopped_first) =
+        thread::scope(|scope| {
+            let decoder = scope.spawn(|| decompress_hashed(file, sender));
+            let checker = scope.spawn(|| {
+                check_entries(
+                    checker_chunks,
+                    archive,
+                    &manifest.entries,
+                    Some((manifest.files, manifest.bytes)),
+                )
+            });
+            // Large files go to disk while the rest is written, so the final syncfs is short.
+            // Best effort: that syncfs is what counts.
+            scope.spawn(move || {
+                for fd in flush_queue {
+                    let _ = rfs::fdatasync(&fd);
+                }
+            });
+            let mut unpacker = Unpacker {
+                data: data_fd.as_fd(),
+                data_path: &data_path,
                 archive,
-                &manifest.entries,
-                Some((manifest.files, manifest.bytes)),
+                parent: None,
+                dirs: Vec::new(),
+                root_entry: None,
+                flush: Some(flush),
+                not_set: NotSet::default(),
+            };
+            // Whether the writer read its stream to the end: if it stopped before, its own
+            // error is the cause and the checks only saw it stop.
+            let mut tracked = TrackEof::new(checked_chunks);
+            let unpacked = unpacker.run(&mut tracked);
+            let writer_stopped_first = unpacked.is_err() && !tracked.eof;
+            unpacker.flush = None;
+            let checked = checker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let decoded = decoder
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (
+                unpacked,
+                checked,
+                decoded,
+                unpacker.dirs,
+                unpacker.root_entry,
+                unpacker.not_set,
+                writer_stopped_first,
             )
         });
-        // Large files go to disk while the rest is written, so the final syncfs is short.
-        // Best effort: that syncfs is what counts.
-        scope.spawn(move || {
-            for fd in flush_queue {
-                let _ = rfs::fdatasync(&fd);
-            }
-        });
-        let mut unpacker = Unpacker {
-            data: data_fd.as_fd(),
-            data_path: &data_path,
-            archive,
-            parent: None,
-            dirs: Vec::new(),
-            root_entry: None,
-            flush: Some(flush),
-            not_set: NotSet::default(),
-        };
-        let unpacked = unpacker.run(checked_chunks);
-        unpacker.flush = None;
-        let checked = checker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let decoded = decoder
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (
-            unpacked,
-            checked,
-            decoded,
-            unpacker.dirs,
-            unpacker.root_entry,
-            unpacker.not_set,
-        )
-    });
-    // What explains a failure best comes first: a changed archive file (hashed only
-    // now: on success every byte was checked by the manifest's sha256s and zstd's frame
-    // checksum), then damage zstd found, then a refused entry or a failed write, then
-    // what the checks found.
-    let failed = decoded.is_err() || checked.is_err() || unpacked.is_err();
-    if failed {
-        if let Some(changed) = archive_changed(file, archive, manifest) {
-            return Err(changed);
-        }
-    }
-    decoded.map_err(|e| BackupError::Corrupt {
+    // What explains a failure best comes first: the archive file's own checks (its
+    // sha256 and size, then zstd's), then what the writer found before the checks did (a
+    // refused entry, a failed write, a header only it reads), then what the checks found.
+    decoded.check(archive, manifest)?;
+    let corrupt = |e: io::Error| BackupError::Corrupt {
         path: archive.to_owned(),
-        detail: format!("zstd: {e}"),
-    })?;
-    if let Err(Unpacked::Refused(e)) = unpacked {
-        return Err(e);
+        detail: format!("tar: {e}"),
+    };
+    match unpacked {
+        Err(Unpacked::Refused(e)) => return Err(e),
+        Err(Unpacked::Read(e)) if writer_stopped_first => return Err(corrupt(e)),
+        _ => {}
     }
     let report = checked?;
     unpacked.map_err(|e| match e {
-        Unpacked::Read(e) => BackupError::Corrupt {
-            path: archive.to_owned(),
-            detail: format!("tar: {e}"),
-        },
+        Unpacked::Read(e) => corrupt(e),
         Unpacked::Refused(e) => e,
     })?;
     // Folders last and deepest first: writing their content changed their times, and a
@@ -738,17 +737,19 @@ fn times(mtime: i64) -> Timestamps {
     }
 }
 
-/// Owner first: changing it clears setuid and setgid, which the mode then sets (and
-/// `security.capability`, which the extended attributes then set).
+/// Owner first: changing it clears setuid, setgid and `security.capability`. Then the
+/// extended attributes, while the entry is still writable to its owner (a read-only
+/// mode would refuse `user.*` to a non-root restore); then the mode (which leaves the
+/// attributes alone) and the times.
 fn apply_meta(fd: BorrowedFd<'_>, meta: &Meta, not_set: &mut NotSet) -> Result<(), Errno> {
     rfs::fchown(
         fd,
         Some(rfs::Uid::from_raw(meta.uid)),
         Some(rfs::Gid::from_raw(meta.gid)),
     )?;
+    xattr::apply(fd, &meta.xattrs, not_set)?;
     rfs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))?;
-    rfs::futimens(fd, &times(meta.mtime))?;
-    xattr::apply(fd, &meta.xattrs, not_set)
+    rfs::futimens(fd, &times(meta.mtime))
 }
 
 fn copy_meta(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
@@ -763,6 +764,7 @@ fn copy_meta(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
             mtime: stat.st_mtime,
             xattrs: xattr::read(from)?,
         },
+        // These were set on `from` already, and any refused there was reported.
         &mut NotSet::default(),
     )
 }

@@ -24,17 +24,15 @@
 //!   first byte, then streams the tar stream out while checking every entry again.
 //! - [`backup_dir`] and [`restore_dir`] do the same from and into a volume's folder on
 //!   this machine (its mount point), with no Docker daemon in the data path; the
-//!   restore stages inside the volume and moves into place only what verified (it hashes
-//!   the compressed file only when something failed, to name a changed archive: on
-//!   success every restored byte was checked against the manifest's sha256s, and zstd's
-//!   frame checksum covers the whole tar stream, headers included).
+//!   restore stages inside the volume and moves into place only what verified.
 //! - [`list`], [`load`], [`remove`], [`prune`], [`prune_volume`] (retention) and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
 //! Calls block; run them on a blocking thread from async code. `write_backup` runs three
 //! helper threads beside the caller's (compression, read-back, early flushes),
 //! `backup_dir` one more (the walk), `restore_to` two, `restore_dir` three
-//! (decompression, checks, early flushes), `verify` one;
+//! (decompression and the archive's sha256, the entry checks, early flushes), `verify`
+//! one;
 //! channels between them hold a few 1 MiB chunks, so memory stays bounded (the
 //! manifest's entry list aside).
 
@@ -46,7 +44,7 @@ mod manifest;
 mod pipe;
 mod verify;
 mod write;
-pub mod xattr;
+mod xattr;
 
 pub use catalogue::{clean_partials, list, load, prune, prune_volume, remove};
 pub use dir::{
@@ -57,5 +55,6 @@ pub use manifest::{
     BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, ARCHIVE_SUFFIX, FORMAT,
     MANIFEST_SUFFIX, PARTIAL_SUFFIX,
 };
-pub use verify::{restore_to, verify, VerifyReport};
+pub use verify::{check_archive, restore_to, stream_checked, verify, VerifyReport};
 pub use write::{write_backup, ZSTD_LEVEL};
+pub use xattr::NotSet;

@@ -64,10 +64,15 @@ pub fn verify(record: &BackupRecord) -> Result<VerifyReport, BackupError> {
 /// [`BackupError::Mismatch`] or [`BackupError::Corrupt`] before the chunk where the
 /// problem was found (a file that spans chunks may have been partly written). One open file serves both reads, so a file renamed over the archive
 /// meanwhile does not matter. A failing `out` is [`BackupError::Output`].
-pub fn restore_to<W: Write>(
-    record: &BackupRecord,
-    mut out: W,
-) -> Result<VerifyReport, BackupError> {
+pub fn restore_to<W: Write>(record: &BackupRecord, out: W) -> Result<VerifyReport, BackupError> {
+    let file = check_archive(record)?;
+    stream_checked(record, &file, out)
+}
+
+/// The first half of [`restore_to`]: the manifest's digest, then the archive file's size
+/// and sha256 against the manifest. Returns the file, opened once, for
+/// [`stream_checked`].
+pub fn check_archive(record: &BackupRecord) -> Result<File, BackupError> {
     let path = record.archive.as_path();
     let manifest = &record.manifest;
     check_digest(record)?;
@@ -83,15 +88,27 @@ pub fn restore_to<W: Write>(
         error: None,
     }
     .check(path, manifest)?;
-    drop(buf);
-    (&file).seek(SeekFrom::Start(0)).map_err(read_error)?;
+    Ok(file)
+}
+
+/// The second half of [`restore_to`]: streams the archive `file` (checked by
+/// [`check_archive`]) to `out`, checking every entry again on the way.
+pub fn stream_checked<W: Write>(
+    record: &BackupRecord,
+    mut file: &File,
+    mut out: W,
+) -> Result<VerifyReport, BackupError> {
+    let path = record.archive.as_path();
+    let manifest = &record.manifest;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| BackupError::io("read", path, e))?;
 
     // Decompression, checking (a second thread) and output (this thread) overlap: each
     // chunk is checked, then written out.
     let (sender, mut checker_chunks) = chunk_channel();
     let mut checked_chunks = checker_chunks.forward();
     let (copy_error, checked, decoded) = thread::scope(|scope| {
-        let decoder = scope.spawn(|| decompress(&file, sender));
+        let decoder = scope.spawn(|| decompress(file, sender));
         let checker = scope.spawn(|| {
             check_entries(
                 checker_chunks,
@@ -131,26 +148,6 @@ pub fn restore_to<W: Write>(
     Ok(VerifyReport {
         archive_size: manifest.archive_size,
         ..report
-    })
-}
-
-/// After a failed restore that did not hash the compressed file on the way: re-reads it
-/// and returns [`BackupError::ArchiveChecksum`] when it is not the file the manifest
-/// describes — the clearest explanation of any other symptom — or `None`.
-pub(crate) fn archive_changed(
-    file: &File,
-    path: &Path,
-    manifest: &Manifest,
-) -> Option<BackupError> {
-    let mut hashed = HashReader::new(file);
-    hashed.inner.seek(SeekFrom::Start(0)).ok()?;
-    let mut buf = vec![0u8; CHUNK];
-    while read_full(&mut hashed, &mut buf).ok()? > 0 {}
-    let actual = hex(&hashed.hasher.finalize());
-    (actual != manifest.archive_sha256).then(|| BackupError::ArchiveChecksum {
-        path: path.to_owned(),
-        expected: manifest.archive_sha256.clone(),
-        actual,
     })
 }
 
@@ -257,7 +254,7 @@ pub(crate) fn decompress_hashed(file: &File, out: ChunkSender) -> Decoded {
 
 /// Decompresses `input` into chunks for `out` until its end, a zstd error (zstd's frame
 /// checksum included), or the receiver stops.
-pub(crate) fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
+fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
     let mut decoder =
         zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, input))?;
     loop {
@@ -354,6 +351,12 @@ pub(crate) fn check_entries<E: Borrow<FileEntry>>(
 pub(crate) struct TrackEof<R> {
     inner: R,
     pub(crate) eof: bool,
+}
+
+impl<R> TrackEof<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        TrackEof { inner, eof: false }
+    }
 }
 
 impl<R: Read> Read for TrackEof<R> {

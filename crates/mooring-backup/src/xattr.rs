@@ -51,10 +51,11 @@ pub(crate) fn read(fd: BorrowedFd<'_>) -> Result<Vec<Xattr>, Errno> {
         let n = loop {
             match rfs::fgetxattr(fd, OsStr::from_bytes(name), &mut value[..]) {
                 Ok(n) => break Some(n),
-                Err(Errno::RANGE) => {
-                    let need = rfs::fgetxattr_query(fd, OsStr::from_bytes(name))?;
-                    value.resize(need.max(value.len() * 2), 0);
-                }
+                Err(Errno::RANGE) => match rfs::fgetxattr_query(fd, OsStr::from_bytes(name)) {
+                    Ok(need) => value.resize(need.max(value.len() * 2), 0),
+                    Err(Errno::NODATA) => break None,
+                    Err(e) => return Err(e),
+                },
                 // Removed since it was listed.
                 Err(Errno::NODATA) => break None,
                 Err(e) => return Err(e),
@@ -134,8 +135,17 @@ pub(crate) fn apply(
     for (name, value) in attrs {
         match rfs::fsetxattr(fd, OsStr::from_bytes(name), value, XattrFlags::empty()) {
             Ok(()) => {}
+            // Not supported or not allowed here; too large or no room for it on this file
+            // system (values up to 64 KiB elsewhere, a few KiB on ext4).
             Err(
-                e @ (Errno::NOTSUP | Errno::PERM | Errno::ACCESS | Errno::INVAL | Errno::NOSPC),
+                e @ (Errno::NOTSUP
+                | Errno::PERM
+                | Errno::ACCESS
+                | Errno::INVAL
+                | Errno::NOSPC
+                | Errno::TOOBIG
+                | Errno::RANGE
+                | Errno::DQUOT),
             ) => not_set.note(name, e),
             Err(e) => return Err(e),
         }

@@ -25,7 +25,7 @@ use bollard::models::HostConfig;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use mooring_backup::{BackupError, BackupMeta, BackupRecord, PROBE_PREFIX};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -91,42 +91,80 @@ fn backup_failure(id: &str, volume: &str, e: BackupError) -> ProviderError {
     }
 }
 
-/// The file in the backups folder that says a restore of `record` into `volume` through
-/// the archive API is under way (or was interrupted): `<id>.restoring-<volume>`.
-fn interrupted_marker(record: &BackupRecord, volume: &str) -> PathBuf {
-    let dir = record.archive.parent().unwrap_or(Path::new("."));
-    // Docker's volume names are [a-zA-Z0-9][a-zA-Z0-9_.-]*; anything else stays a name.
-    let volume: String = volume
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dir.join(format!("{}.restoring-{volume}", record.id))
+/// Says that a restore of a backup into a volume through the archive API is under way or
+/// was interrupted: the file `<backups>/restoring/<id>.<volume>`.
+#[derive(Clone)]
+struct InterruptedMarker {
+    path: PathBuf,
 }
 
-/// Counts the entries of a tar stream other than the root (`./`) and Mooring's own
+impl InterruptedMarker {
+    fn new(record: &BackupRecord, volume: &str) -> Self {
+        let dir = record.archive.parent().unwrap_or(Path::new("."));
+        // Docker's volume names are [a-zA-Z0-9][a-zA-Z0-9_.-]*; anything else stays a name.
+        let volume: String = volume
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        InterruptedMarker {
+            path: dir
+                .join("restoring")
+                .join(format!("{}.{volume}", record.id)),
+        }
+    }
+
+    fn present(&self) -> bool {
+        self.path.exists()
+    }
+
+    fn write(&self) -> Result<(), BackupError> {
+        let failed = |source| BackupError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(failed)?;
+        std::fs::write(&self.path, b"").map_err(failed)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(failed)
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The entries of a tar stream other than the root (`./`) and Mooring's own
 /// staging and probe files.
-fn count_entries(r: &mut dyn Read) -> io::Result<usize> {
+fn volume_entries(r: &mut dyn Read) -> io::Result<Vec<String>> {
     let mut archive = tar::Archive::new(r);
-    let mut n = 0;
+    let mut names = Vec::new();
     for entry in archive.entries()? {
         let entry = entry?;
-        let path = entry.path()?.to_string_lossy().to_string();
-        let name = path.trim_start_matches("./");
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let name = entry_name(&path);
         if !name.is_empty()
             && name != "."
             && !name.starts_with(mooring_backup::STAGING_PREFIX)
             && !name.starts_with(PROBE_PREFIX)
         {
-            n += 1;
+            names.push(name.to_string());
         }
     }
-    Ok(n)
+    Ok(names)
+}
+
+/// A tar entry's path without `./` in front or `/` behind (both paths write either).
+fn entry_name(path: &str) -> &str {
+    path.trim_start_matches("./").trim_end_matches('/')
 }
 
 /// The label marking helper containers (value: the volume).
@@ -323,14 +361,14 @@ impl Provider {
 
     /// Writes into `volume` the tar stream `produce` writes (on a blocking thread).
     /// Existing files with the same names are overwritten; others are kept. Returns what
-    /// `produce` returns; when it fails, that failure is the answer (the upload then
-    /// stopped because of it).
+    /// `produce` returned and how the upload went: when both failed, the caller knows
+    /// which one caused the other.
     pub async fn import_volume<T: Send + 'static, E: Send + 'static>(
         &self,
         volume: &str,
         image: &str,
         produce: impl FnOnce(&mut dyn Write) -> Result<T, E> + Send + 'static,
-    ) -> Result<Result<T, E>, ProviderError> {
+    ) -> Result<(Result<T, E>, Result<(), ProviderError>), ProviderError> {
         let helper = self.helper(volume, image, false).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let writer = tokio::task::spawn_blocking(move || {
@@ -356,14 +394,12 @@ impl Provider {
         let failed =
             |e: String| ProviderError::Failed(format!("writing into volume {volume}: {e}"));
         let (produced, flushed) = written.map_err(|e| failed(e.to_string()))?;
-        let Ok(value) = produced else {
-            return Ok(produced);
+        let uploaded = match (uploaded, flushed) {
+            (Err(e), _) => Err(failed(e.to_string())),
+            (Ok(_), Some(Err(e))) => Err(failed(e.to_string())),
+            (Ok(_), _) => Ok(()),
         };
-        if let Some(Err(e)) = flushed {
-            return Err(failed(e.to_string()));
-        }
-        uploaded.map_err(|e| failed(e.to_string()))?;
-        Ok(Ok(value))
+        Ok((produced, uploaded))
     }
 
     /// How `volume`'s content will be read or written (see the module docs for the rule).
@@ -563,12 +599,15 @@ impl Provider {
                     return Err(not_empty(state.entries));
                 }
                 let path = path.clone();
+                // An archive-API restore of this backup interrupted here is done now.
+                let marker = InterruptedMarker::new(&record, volume);
                 let done = tokio::task::spawn_blocking(move || {
                     mooring_backup::restore_dir(&record, &path)
                 })
                 .await
                 .map_err(|e| ProviderError::Failed(format!("restoring volume {volume}: {e}")))?
                 .map_err(|e| backup_failure(&id, volume, e))?;
+                marker.remove();
                 Ok(Restored {
                     access,
                     report: done.report,
@@ -580,43 +619,44 @@ impl Provider {
             }
             VolumeAccess::ArchiveApi(_) => {
                 // dockerd writes as the stream comes, so a restore killed part-way leaves
-                // part of it in the volume; this marker, there while a restore runs,
-                // lets the next restore of the same backup finish it without --force.
-                let marker = interrupted_marker(&record, volume);
-                let interrupted = marker.exists();
+                // part of it in the volume. A marker, written once the archive checked
+                // out and removed when the restore is done, lets the next restore of
+                // the same backup into that volume finish it without --force — when the
+                // volume holds nothing but paths of the backup.
+                let marker = InterruptedMarker::new(&record, volume);
                 let entries = self
-                    .export_volume(volume, image, count_entries)
+                    .export_volume(volume, image, volume_entries)
                     .await?
                     .map_err(|e| ProviderError::Failed(format!("reading volume {volume}: {e}")))?;
-                if entries > 0 && !overwrite && !interrupted {
-                    return Err(not_empty(entries));
-                }
-                let marked = || -> io::Result<()> {
-                    std::fs::write(&marker, format!("{volume}\n"))?;
-                    std::fs::File::open(marker.parent().unwrap_or(Path::new(".")))?.sync_all()
+                let interrupted = marker.present() && {
+                    let backed_up: HashSet<&str> = record
+                        .manifest
+                        .entries
+                        .iter()
+                        .map(|e| entry_name(&e.path))
+                        .collect();
+                    entries.iter().all(|e| backed_up.contains(e.as_str()))
                 };
-                marked().map_err(|e| {
-                    ProviderError::Failed(format!("writing {}: {e}", marker.display()))
-                })?;
-                // restore_to checks the archive file against the manifest before the
-                // first byte (that file was verified entry by entry when written), then
-                // checks every entry again as it streams.
-                let produced = self
+                if !entries.is_empty() && !overwrite && !interrupted {
+                    return Err(not_empty(entries.len()));
+                }
+                let writing = marker.clone();
+                let (produced, uploaded) = self
                     .import_volume(volume, image, move |w| {
-                        mooring_backup::restore_to(&record, w)
+                        // Checked before the first byte (the file was verified entry by
+                        // entry when written), then every entry checked again as it goes.
+                        let file = mooring_backup::check_archive(&record)?;
+                        writing.write()?;
+                        mooring_backup::stream_checked(&record, &file, w)
                     })
                     .await?;
-                let nothing_written = matches!(
-                    &produced,
-                    Ok(_)
-                        | Err(BackupError::ManifestChanged { .. }
-                            | BackupError::ArchiveSize { .. }
-                            | BackupError::ArchiveChecksum { .. })
-                );
-                if nothing_written {
-                    let _ = std::fs::remove_file(&marker);
-                }
-                let report = produced.map_err(|e| backup_failure(&id, volume, e))?;
+                let report = match (produced, uploaded) {
+                    (Ok(report), Ok(())) => report,
+                    // dockerd stopped taking the stream: its error is the cause.
+                    (Err(BackupError::Output { .. }) | Ok(_), Err(e)) => return Err(e),
+                    (Err(e), _) => return Err(backup_failure(&id, volume, e)),
+                };
+                marker.remove();
                 Ok(Restored {
                     access,
                     report,

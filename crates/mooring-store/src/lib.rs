@@ -105,6 +105,40 @@ impl Store {
         Store::init(conn, path, true)
     }
 
+    /// Opens the daemon's database at `path` to read it from another process (the
+    /// command line): read-only, no migration, nothing created. Fails when the file
+    /// does not exist or its schema is not this code's.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| sql_error(&path, "setting the busy timeout", e))?;
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| sql_error(&path, "reading the schema version", e))?;
+        if version != schema::latest_version() {
+            return Err(StoreError::Setup {
+                path,
+                detail: format!(
+                    "its schema is version {version}, this program's is {}; run the same version of mooring as the daemon",
+                    schema::latest_version()
+                ),
+            });
+        }
+        Ok(Store {
+            inner: Mutex::new(Inner {
+                conn,
+                deliveries_pruned_at: None,
+            }),
+            path,
+        })
+    }
+
     /// Opens a fresh database in memory, for tests. Nothing is kept after drop.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let path = PathBuf::from(":memory:");

@@ -654,3 +654,26 @@ fn latest_operations_gives_each_apps_newest() {
     assert_eq!(latest["b"].id, b1);
     assert_ne!(a1, a2);
 }
+
+#[test]
+fn another_process_reads_the_daemons_store_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(mooring_store::FILE_NAME);
+    assert!(
+        Store::open_read_only(&path).is_err(),
+        "a missing file is an error"
+    );
+    assert!(!path.exists(), "and is not created");
+    let store = Store::open(&path).unwrap();
+    store.put_app(&status("web", 1_000)).unwrap();
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        reader.app("web").unwrap().unwrap().revision.as_deref(),
+        Some("0123abcd")
+    );
+    assert!(
+        reader.put_app(&status("other", 2_000)).is_err(),
+        "nothing is written through it"
+    );
+    assert!(store.app("other").unwrap().is_none());
+}

@@ -23,7 +23,7 @@ fn deployed_revision(data_dir: &Path, app: &str) -> Option<String> {
     if !path.exists() {
         return None;
     }
-    let status = match mooring_store::Store::open(&path) {
+    let status = match mooring_store::Store::open_read_only(&path) {
         Ok(store) => store.app(app),
         Err(e) => Err(e),
     };
@@ -124,7 +124,7 @@ pub async fn create(
                 m.archive_size,
                 &m.archive_sha256[..16],
                 match &revision {
-                    Some(r) => format!(", revision {}", &r[..r.len().min(12)]),
+                    Some(r) => format!(", revision {}", r.chars().take(12).collect::<String>()),
                     None => String::new(),
                 }
             );

@@ -436,8 +436,16 @@ fn killed_archive_api_restore_is_finished_by_the_next_without_force() {
     child.kill().unwrap();
     assert!(!child.wait().unwrap().success(), "the restore was killed");
     assert_ne!(fingerprint(&target), before, "killed part-way");
-    // Another backup's restore, or a restore without the marker, would need --force;
-    // this one finishes what the killed one started.
+    // A file the backup does not have: that is someone's data, so --force is needed.
+    write_in(&target, "echo mine > /v/not-from-the-backup");
+    let out = app.expect_env(
+        1,
+        &["backup", "restore", &id, "--to-volume", &target],
+        ARCHIVE_API,
+    );
+    assert!(out.contains("not empty") && out.contains("--force"), "{out}");
+    write_in(&target, "rm /v/not-from-the-backup");
+    // Holding only the backup's own paths, it finishes what the killed one started.
     let out = app.expect_env(
         0,
         &["backup", "restore", &id, "--to-volume", &target],
