@@ -443,7 +443,10 @@ fn killed_archive_api_restore_is_finished_by_the_next_without_force() {
         &["backup", "restore", &id, "--to-volume", &target],
         ARCHIVE_API,
     );
-    assert!(out.contains("not empty") && out.contains("--force"), "{out}");
+    assert!(
+        out.contains("not empty") && out.contains("--force"),
+        "{out}"
+    );
     write_in(&target, "rm /v/not-from-the-backup");
     // Holding only the backup's own paths, it finishes what the killed one started.
     let out = app.expect_env(
