@@ -61,7 +61,7 @@ use tar::{EntryType, Header};
 
 use crate::manifest::hex;
 use crate::pipe::{chunk_channel, ChunkSender, CHUNK};
-use crate::verify::{check_digest, check_entries, decompress_hashed, open_archive, TrackEof};
+use crate::verify::{check_digest, check_manifest, decompress_hashed, open_archive, TrackEof};
 use crate::xattr::{self, NotSet, Xattr};
 use crate::{BackupError, BackupMeta, BackupRecord, EntryKind, FileEntry, VerifyReport};
 
@@ -613,14 +613,7 @@ fn stage(
     let (unpacked, checked, decoded, dirs, root_entry, mut not_set, writer_stopped_first) =
         thread::scope(|scope| {
             let decoder = scope.spawn(|| decompress_hashed(file, sender));
-            let checker = scope.spawn(|| {
-                check_entries(
-                    checker_chunks,
-                    archive,
-                    &manifest.entries,
-                    Some((manifest.files, manifest.bytes)),
-                )
-            });
+            let checker = scope.spawn(|| check_manifest(checker_chunks, archive, manifest));
             // Large files go to disk while the rest is written, so the final syncfs is short.
             // Best effort: that syncfs is what counts.
             scope.spawn(move || {

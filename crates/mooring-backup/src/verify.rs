@@ -109,14 +109,7 @@ pub fn stream_checked<W: Write>(
     let mut checked_chunks = checker_chunks.forward();
     let (copy_error, checked, decoded) = thread::scope(|scope| {
         let decoder = scope.spawn(|| decompress(file, sender));
-        let checker = scope.spawn(|| {
-            check_entries(
-                checker_chunks,
-                path,
-                &manifest.entries,
-                Some((manifest.files, manifest.bytes)),
-            )
-        });
+        let checker = scope.spawn(|| check_manifest(checker_chunks, path, manifest));
         let mut copy_error = None;
         // The chunks end early when the checker stops; it says why.
         while let Some(chunk) = checked_chunks.next_chunk() {
@@ -184,12 +177,7 @@ fn verify_open(file: &File, path: &Path, manifest: &Manifest) -> Result<VerifyRe
     let (sender, chunks) = chunk_channel();
     let (checked, decoded) = thread::scope(|scope| {
         let decoder = scope.spawn(|| decompress_hashed(file, sender));
-        let checked = check_entries(
-            chunks,
-            path,
-            &manifest.entries,
-            Some((manifest.files, manifest.bytes)),
-        );
+        let checked = check_manifest(chunks, path, manifest);
         let decoded = decoder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -268,6 +256,20 @@ fn decompress(input: impl Read, out: ChunkSender) -> io::Result<()> {
             return Ok(()); // The consumer stopped; it reports why.
         }
     }
+}
+
+/// [`check_entries`] against every entry of `manifest`, and its totals.
+pub(crate) fn check_manifest(
+    reader: impl Read,
+    path: &Path,
+    manifest: &Manifest,
+) -> Result<VerifyReport, BackupError> {
+    check_entries(
+        reader,
+        path,
+        &manifest.entries,
+        Some((manifest.files, manifest.bytes)),
+    )
 }
 
 /// Parses a decompressed tar stream and compares it with the expected entries (and the

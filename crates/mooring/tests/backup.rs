@@ -436,17 +436,21 @@ fn killed_archive_api_restore_is_finished_by_the_next_without_force() {
     child.kill().unwrap();
     assert!(!child.wait().unwrap().success(), "the restore was killed");
     assert_ne!(fingerprint(&target), before, "killed part-way");
+    // Restoring through the archive API without --force must be refused as not empty.
+    let refused = || {
+        let out = app.expect_env(
+            1,
+            &["backup", "restore", &id, "--to-volume", &target],
+            ARCHIVE_API,
+        );
+        assert!(
+            out.contains("not empty") && out.contains("--force"),
+            "{out}"
+        );
+    };
     // A file the backup does not have: that is someone's data, so --force is needed.
     write_in(&target, "echo mine > /v/not-from-the-backup");
-    let out = app.expect_env(
-        1,
-        &["backup", "restore", &id, "--to-volume", &target],
-        ARCHIVE_API,
-    );
-    assert!(
-        out.contains("not empty") && out.contains("--force"),
-        "{out}"
-    );
+    refused();
     write_in(&target, "rm /v/not-from-the-backup");
     // Holding only the backup's own paths, it finishes what the killed one started.
     let out = app.expect_env(
@@ -457,14 +461,6 @@ fn killed_archive_api_restore_is_finished_by_the_next_without_force() {
     assert!(out.contains("interrupted restore"), "{out}");
     assert_eq!(fingerprint(&target), before, "zero bytes lost");
     // Done: the next restore into it is refused again without --force.
-    let out = app.expect_env(
-        1,
-        &["backup", "restore", &id, "--to-volume", &target],
-        ARCHIVE_API,
-    );
-    assert!(
-        out.contains("not empty") && out.contains("--force"),
-        "{out}"
-    );
+    refused();
     docker(&["volume", "rm", &target]);
 }
