@@ -68,6 +68,15 @@ struct HgRepo<'a> {
 }
 
 impl<'a> HgRepo<'a> {
+    /// The error for a changeset the cache repository does not hold.
+    fn not_fetched(&self, node: &str) -> SourceError {
+        SourceError::CommitNotFound {
+            url: self.shown_url(),
+            commit: node.to_string(),
+            detail: "it is not in the local cache; fetch the source first".to_string(),
+        }
+    }
+
     fn shown_url(&self) -> String {
         redact_url(self.url)
     }
@@ -582,11 +591,7 @@ pub(crate) fn path_tree(
     if let Some(facts) = Memo::new(base.join("meta")).get(&node, path) {
         return Ok(Some(facts.tree));
     }
-    let not_fetched = || SourceError::CommitNotFound {
-        url: repo.shown_url(),
-        commit: node.clone(),
-        detail: "it is not in the local cache; fetch the source first".to_string(),
-    };
+    let not_fetched = || repo.not_fetched(&node);
     if !repo.exists() {
         return Err(not_fetched());
     }
@@ -622,11 +627,7 @@ pub(crate) fn revision_info(
         credentials,
     };
     let node = node_of(&repo, revision)?;
-    let not_fetched = || SourceError::CommitNotFound {
-        url: repo.shown_url(),
-        commit: node.clone(),
-        detail: "it is not in the local cache; fetch the source first".to_string(),
-    };
+    let not_fetched = || repo.not_fetched(&node);
     if !repo.exists() {
         return Err(not_fetched());
     }
@@ -686,11 +687,7 @@ pub(crate) fn checkout(
     if target.is_dir() {
         return Ok(snapshot);
     }
-    let not_fetched = || SourceError::CommitNotFound {
-        url: repo.shown_url(),
-        commit: node.clone(),
-        detail: "it is not in the local cache; fetch the source first".to_string(),
-    };
+    let not_fetched = || repo.not_fetched(&node);
     if !repo.exists() {
         return Err(not_fetched());
     }

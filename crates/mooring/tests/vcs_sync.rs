@@ -227,22 +227,3 @@ fn source_credentials_never_leak() {
     }
     assert!(!everything.contains(&secret), "the secret leaked");
 }
-
-/// Every path and file content under `dir` (small files only).
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            out.push(p.display().to_string());
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                if bytes.len() < 1 << 20 {
-                    out.push(String::from_utf8_lossy(&bytes).to_string());
-                }
-            }
-        }
-    }
-    out
-}
