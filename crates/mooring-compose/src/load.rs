@@ -473,6 +473,7 @@ impl Decoder<'_> {
             networks,
             volumes,
             notes: vec![],
+            positions: BTreeMap::new(),
         })
     }
 

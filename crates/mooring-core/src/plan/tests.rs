@@ -28,6 +28,7 @@ fn project(services: Vec<Service>) -> Project {
         networks: BTreeMap::from([("default".into(), net)]),
         volumes: BTreeMap::new(),
         notes: vec![],
+        positions: BTreeMap::new(),
     }
 }
 
