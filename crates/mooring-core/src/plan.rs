@@ -137,7 +137,8 @@ pub struct Plan {
     pub actions: Vec<PlannedAction>,
     /// Containers of services the project no longer declares, kept because prune is off.
     pub orphans_kept: Vec<String>,
-    /// Things a person should know that change nothing (host paths, volumes kept).
+    /// Things a person should know that change nothing: the render's notes (unset
+    /// variables), the policy's (host paths, added capabilities), volumes kept.
     pub notes: Vec<String>,
 }
 
@@ -168,7 +169,8 @@ pub enum PlanError {
 /// Plans the actions that bring `live` to `desired`.
 pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan, PlanError> {
     let mut actions = Vec::new();
-    let mut notes = Vec::new();
+    // The render's and the policy's notes first: every plan shows them.
+    let mut notes = desired.notes.clone();
     let mut orphans_kept = Vec::new();
     let app = desired.name.as_str();
 

@@ -558,7 +558,7 @@ impl Checker<'_> {
 }
 
 /// `cap_add` spelling as Docker takes it: upper case, without `CAP_`.
-fn capability(s: &str) -> String {
+pub fn capability(s: &str) -> String {
     let up = s.trim().to_ascii_uppercase();
     up.strip_prefix("CAP_").unwrap_or(&up).to_string()
 }

@@ -515,6 +515,7 @@ impl Controller {
             }
         }
         let data_dir = self.config.server.data_dir.clone();
+        let protected = [self.config.folder.clone()];
         let (rev, cfg) = (revision.clone(), app.config.clone());
         let rendered = tokio::task::spawn_blocking(move || {
             render(RenderRequest {
@@ -526,6 +527,8 @@ impl Controller {
                 files: &cfg.files,
                 app: Some(&cfg.name),
                 environment: process_environment(),
+                policy: &cfg.policy,
+                protected: &protected,
             })
         })
         .await
