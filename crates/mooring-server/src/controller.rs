@@ -125,7 +125,7 @@ struct AppRuntime {
     /// Content identity of the app's path in `rendered` (see `Cache::path_tree`).
     rendered_tree: Option<String>,
     /// Revision id whose render failed, with the error (not retried until a new revision).
-    render_failure: Option<(String, String)>,
+    render_failure: Option<(String, RenderFailure)>,
     failures: u32,
     next_retry: Option<Instant>,
     last_health: Option<Health>,
@@ -484,7 +484,7 @@ impl Controller {
         app: &AppHandle,
         rt: &mut AppRuntime,
         revision: &Revision,
-    ) -> Result<Arc<Rendered>, String> {
+    ) -> Result<Arc<Rendered>, RenderFailure> {
         if let Some(r) = &rt.rendered {
             if r.revision.id == revision.id {
                 return Ok(r.clone());
@@ -500,7 +500,7 @@ impl Controller {
                 (cache.clone(), spec.clone(), revision.clone(), path.clone());
             tokio::task::spawn_blocking(move || cache.path_tree(&spec, &rev, &path))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(RenderFailure::panicked)?
                 .ok()
                 .flatten()
         };
@@ -532,8 +532,11 @@ impl Controller {
             })
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(RenderFailure::panicked)?
+        .map_err(|e| RenderFailure {
+            policy: matches!(e, crate::render::RenderError::Policy { .. }),
+            message: e.to_string(),
+        })?;
         let rendered = Arc::new(rendered);
         rt.rendered = Some(rendered.clone());
         rt.rendered_tree = tree;
@@ -800,8 +803,8 @@ impl Controller {
             if *rev == revision.id && !trigger.kind.manual() {
                 status.sync = "Unknown".into();
                 status.conditions.push(Condition {
-                    kind: "RenderError".into(),
-                    message: error.clone(),
+                    kind: error.condition().into(),
+                    message: error.message.clone(),
                 });
                 return Ok(()); // already recorded; waits for a new revision
             }
@@ -811,17 +814,23 @@ impl Controller {
                 rt.render_failure = None;
                 r
             }
-            Err(e) => {
-                rt.render_failure = Some((revision.id.clone(), e.clone()));
+            Err(failure) => {
+                let (kind, e) = (failure.condition(), failure.message.clone());
+                rt.render_failure = Some((revision.id.clone(), failure));
                 let op = self.begin(name, trigger, &revision, false);
                 self.finish(op, OpResult::Failed, Some(&e));
                 status.last_operation = op.or(status.last_operation);
                 status.sync = "Unknown".into();
                 status.conditions.push(Condition {
-                    kind: "RenderError".into(),
+                    kind: kind.into(),
                     message: e.clone(),
                 });
-                self.event(name, "render_failed", &e);
+                let event = if kind == "PolicyRefused" {
+                    "policy_refused"
+                } else {
+                    "render_failed"
+                };
+                self.event(name, event, &e);
                 // A broken revision is not retried: it waits for a new one.
                 return Ok(());
             }
@@ -935,6 +944,9 @@ impl Controller {
         });
         if let Some(op) = op {
             status.last_operation = Some(op);
+            if let Err(e) = self.store.set_operation_notes(op, &outcome.plan.notes) {
+                tracing::error!(app = name, error = %e, "cannot record the operation's notes");
+            }
             match &failure {
                 Some(e) => self.finish(Some(op), OpResult::Failed, Some(e)),
                 None => self.finish(Some(op), OpResult::Succeeded, None),
@@ -1072,7 +1084,7 @@ impl Controller {
         let rendered = self
             .rendered(app, &mut rt, &revision)
             .await
-            .map_err(ControlError::Failed)?;
+            .map_err(|e| ControlError::Failed(e.message))?;
         let provider = self
             .providers
             .get(&app.config.host)
@@ -1270,6 +1282,32 @@ fn revision_spec(spec: &SourceSpec, rev: &str) -> Option<SourceSpec> {
             reference: Some(rev.to_string()),
         }),
         _ => None,
+    }
+}
+
+/// Why a revision could not be rendered for an app: it waits for a new revision.
+#[derive(Debug, Clone)]
+struct RenderFailure {
+    /// The app's policy refused it (else the render failed).
+    policy: bool,
+    message: String,
+}
+
+impl RenderFailure {
+    fn panicked(e: tokio::task::JoinError) -> RenderFailure {
+        RenderFailure {
+            policy: false,
+            message: format!("rendering failed: {e}"),
+        }
+    }
+
+    /// The app's condition while the revision stands.
+    fn condition(&self) -> &'static str {
+        if self.policy {
+            "PolicyRefused"
+        } else {
+            "RenderError"
+        }
     }
 }
 

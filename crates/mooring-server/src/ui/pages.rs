@@ -748,6 +748,8 @@ pub(crate) fn history(ops: &Value, now: i64) -> Markup {
                             (when(now, op["started_at"].as_i64())) " · " (duration) " · " (actions.len()) " action(s)"
                         }
                         @if let Some(e) = op["error"].as_str() { pre.err { (e) } }
+                        @let notes: Vec<&str> = op["notes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        @for n in notes { p.note { (n) } }
                         @if !actions.is_empty() {
                             table.actions {
                                 thead { tr { th scope="col" { "Action" } th scope="col" { "Reason" } th scope="col" { "Took" } th scope="col" { "Result" } } }
