@@ -798,7 +798,9 @@ fn policy(n: &Node, what: &str) -> Result<Policy, LoadError> {
         Profile::parse(&text).ok_or_else(|| {
             err(
                 p,
-                format!("{what}: unknown profile {text:?} (use baseline, restricted or privileged)"),
+                format!(
+                    "{what}: unknown profile {text:?} (use baseline, restricted or privileged)"
+                ),
             )
         })
     };
@@ -817,7 +819,10 @@ fn policy(n: &Node, what: &str) -> Result<Policy, LoadError> {
     if let Some(a) = n.get("allow") {
         let aw = format!("{what}.allow");
         let Value::Seq(items) = &a.value else {
-            return Err(err(a, format!("{aw} must be a list of exceptions ({EXCEPTION_FORMS})")));
+            return Err(err(
+                a,
+                format!("{aw} must be a list of exceptions ({EXCEPTION_FORMS})"),
+            ));
         };
         for item in items {
             let text = string(item, &aw)?;

@@ -589,6 +589,44 @@ impl Controller {
         }
     }
 
+    /// Whether the app may deploy `revision`, asked for as `asked` (a sync to a
+    /// revision, a rollback, a pin): a revision reachable from the configured ref, or a
+    /// ref `source.allow_refs` names. Anything else is refused: a committer who can push
+    /// a branch must not get it deployed (and shown as Synced) on an operator's typo.
+    async fn allowed_revision(
+        &self,
+        app: &AppHandle,
+        asked: &str,
+        revision: &Revision,
+    ) -> Result<(), String> {
+        let source = &app.config.source;
+        if source.allow_refs.iter().any(|p| ref_matches(p, asked)) {
+            return Ok(());
+        }
+        let head = self
+            .current_revision(&app.source, app.config.sync.interval)
+            .await
+            .map_err(|e| format!("source: {e}"))?;
+        if head.id == revision.id {
+            return Ok(());
+        }
+        let (cache, spec, rev) = (app.source.cache.clone(), app.spec.clone(), revision.clone());
+        let reachable = tokio::task::spawn_blocking(move || cache.is_ancestor(&spec, &rev, &head))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("source: {e}"))?;
+        if reachable {
+            return Ok(());
+        }
+        let reference = source.reference.as_deref().unwrap_or("the default branch");
+        Err(format!(
+            "revision {asked} ({}) is not in the history of {reference}, the app's configured ref; \
+             only revisions reachable from it may be deployed. To deploy other refs, name them \
+             (or a `prefix*` pattern) in the app's `source.allow_refs` in mooring.yaml",
+            revision.describe
+        ))
+    }
+
     /// Checks the revision's signature when the app asks for verification.
     async fn verify(&self, app: &AppHandle, revision: &Revision) -> Result<(), String> {
         let Some(v) = &app.config.source.verify else {
@@ -772,6 +810,19 @@ impl Controller {
                 return Err(format!("source: {e}"));
             }
         };
+        if let Some(asked) = trigger.revision.as_deref().or(pinned) {
+            if let Err(e) = self.allowed_revision(app, asked, &revision).await {
+                let op = self.begin(name, trigger, &revision, false);
+                self.finish(op, OpResult::Failed, Some(&e));
+                status.last_operation = op.or(status.last_operation);
+                status.conditions.push(Condition {
+                    kind: "RevisionRefused".into(),
+                    message: e.clone(),
+                });
+                self.event(name, "revision_refused", &e);
+                return Err(e);
+            }
+        }
         let revision = match self.verify(app, &revision).await {
             Ok(()) => revision,
             Err(e) => {
@@ -1282,6 +1333,14 @@ fn revision_spec(spec: &SourceSpec, rev: &str) -> Option<SourceSpec> {
             reference: Some(rev.to_string()),
         }),
         _ => None,
+    }
+}
+
+/// Whether an `allow_refs` entry (a name, `prefix*`, or `*`) names `asked`.
+fn ref_matches(pattern: &str, asked: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => asked.starts_with(prefix),
+        None => pattern == asked,
     }
 }
 

@@ -163,7 +163,11 @@ fn op_from_row(row: &Row<'_>) -> rusqlite::Result<OperationRecord> {
         notes: {
             let text: String = row.get(9)?;
             serde_json::from_str(&text).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, Box::new(e))
+                rusqlite::Error::FromSqlConversionFailure(
+                    9,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
             })?
         },
         actions: Vec::new(),

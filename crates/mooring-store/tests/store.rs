@@ -338,11 +338,16 @@ fn operation_notes_are_kept_with_the_operation() {
     ];
     assert!(store.set_operation_notes(op, &notes).unwrap());
     assert!(!store.set_operation_notes(op + 1, &notes).unwrap());
-    store.finish_operation(op, OpResult::Succeeded, None, 2).unwrap();
+    store
+        .finish_operation(op, OpResult::Succeeded, None, 2)
+        .unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.operation(op).unwrap().unwrap().notes, notes);
-    assert_eq!(store.operations(Some("web"), 10, None).unwrap()[0].notes, notes);
+    assert_eq!(
+        store.operations(Some("web"), 10, None).unwrap()[0].notes,
+        notes
+    );
 }
 
 #[test]

@@ -663,6 +663,37 @@ pub(crate) fn revision_info(
     })
 }
 
+/// Whether changeset `ancestor` is `of` or one of its ancestors, from one local
+/// `hg log` (no network; both must be in the cache).
+pub(crate) fn is_ancestor(
+    root: &Path,
+    url: &str,
+    ancestor: &Revision,
+    of: &Revision,
+    credentials: Option<&Credentials>,
+) -> Result<bool, SourceError> {
+    validate_hg_url(url)?;
+    let repo = HgRepo {
+        dir: base_dir(root, url).join("repo"),
+        url,
+        credentials,
+    };
+    let (a, b) = (node_of(&repo, ancestor)?, node_of(&repo, of)?);
+    if !repo.exists() {
+        return Err(repo.not_fetched(&a));
+    }
+    // Both are validated 40-hex ids: the revset holds nothing else.
+    let revset = format!("{a} and ancestors({b})");
+    let out = repo.run(&["log", "--rev", &revset, "--template", "{node}"])?;
+    if !out.status.success() {
+        if unknown_revision(&out) {
+            return Err(repo.not_fetched(&a));
+        }
+        return Err(repo.failure("log", &out, ""));
+    }
+    Ok(!out.stdout.is_empty())
+}
+
 /// Archives `path` of the changeset into an immutable snapshot.
 pub(crate) fn checkout(
     root: &Path,

@@ -168,3 +168,71 @@ fn one_shot_sync_refuses_until_allowed() {
     assert!(out.contains("--allow host_path:/srv"), "{out}");
     app.expect(2, &["diff", project, "--policy", "privileged"]);
 }
+
+#[test]
+fn only_the_configured_refs_history_is_deployed_unless_allowed() {
+    let app = TestApp::new("polr");
+    let repo = Repo::new("refs");
+    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
+        .write("site/index.html", "x");
+    let one = repo.commit("one");
+    repo.write("compose.yaml", &demo_compose(&app.name, "two"));
+    repo.commit("two");
+    // A committer pushes a branch the operator never configured.
+    let git_in = |args: &[&str]| mooring_testkit::git::git(&repo.work, args);
+    git_in(&["checkout", "-q", "-b", "evil"]);
+    repo.write("compose.yaml", &demo_compose(&app.name, "evil"));
+    git_in(&["commit", "-q", "-am", "evil"]);
+    git_in(&["push", "-q", "origin", "HEAD:evil"]);
+    let evil = git_in(&["rev-parse", "HEAD"]);
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    let config = |extra: &str| {
+        format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {url}, ref: main{extra} }}\n    sync: {{ interval: 1h }}\n",
+            app.name
+        )
+    };
+    let mut s = Server::start(dir.path(), &config(""));
+    wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    let web = app.container("web");
+    assert!(env_of(&web).contains("GREETING=two"));
+    let sync_to = |s: &Server, rev: &str| {
+        s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/sync", app.name),
+            Some(&s.admin),
+            Some(serde_json::json!({ "revision": rev })),
+        )
+    };
+
+    for asked in ["evil", evil.trim()] {
+        let (status, body) = sync_to(&s, asked);
+        assert_eq!(status, 422, "{asked}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("is not in the history of main") && error.contains("allow_refs"),
+            "{error}"
+        );
+        assert!(env_of(&web).contains("GREETING=two"), "nothing changed");
+        assert!(conditions(&s.app(&app.name)).contains("RevisionRefused"));
+    }
+    // An older revision of the configured ref is fine (a rollback).
+    let (status, body) = sync_to(&s, one.trim());
+    assert_eq!(status, 200, "{body}");
+    assert!(env_of(&web).contains("GREETING=one"));
+
+    // The operator widens the refs; the pattern names the branch.
+    s.terminate();
+    std::fs::write(
+        dir.path().join("mooring.yaml"),
+        config(", allow_refs: [\"ev*\"]").replace("{port}", &s.port.to_string()),
+    )
+    .unwrap();
+    s.spawn();
+    wait_until(60, "restart", || s.app(&app.name)["sync"] == "Synced");
+    let (status, body) = sync_to(&s, "evil");
+    assert_eq!(status, 200, "{body}");
+    assert!(env_of(&web).contains("GREETING=evil"));
+}
