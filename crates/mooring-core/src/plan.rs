@@ -164,6 +164,12 @@ pub enum PlanError {
     },
     #[error("image {image} of service {service} is not present and its pull_policy is never; load the image on the host or change pull_policy")]
     ImageMissing { service: String, image: String },
+    #[error("{kind} {name} exists on the host and belongs to {owner}, not to this app; a repository may not take over another's data or network. Nothing was changed. To share it on purpose, declare it `external: true` and allow it in the app's policy (`{kind}:{name}` in `policy.allow`)")]
+    NotOwned {
+        kind: &'static str,
+        name: String,
+        owner: String,
+    },
 }
 
 /// Plans the actions that bring `live` to `desired`.
@@ -178,7 +184,14 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     let mut used_networks = BTreeSet::new();
     for net in desired.networks.values() {
         used_networks.insert(net.name.as_str());
-        if live.networks.contains_key(&net.name) {
+        if let Some(ln) = live.networks.get(&net.name) {
+            if !net.external && !owned_by(&ln.labels, app) {
+                return Err(PlanError::NotOwned {
+                    kind: "network",
+                    name: net.name.clone(),
+                    owner: owner_of(&ln.labels),
+                });
+            }
             continue;
         }
         if net.external {
@@ -202,6 +215,13 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     for vol in desired.volumes.values() {
         used_volumes.insert(vol.name.as_str());
         if let Some(lv) = live.volumes.get(&vol.name) {
+            if !vol.external && !owned_by(&lv.labels, app) {
+                return Err(PlanError::NotOwned {
+                    kind: "volume",
+                    name: vol.name.clone(),
+                    owner: owner_of(&lv.labels),
+                });
+            }
             let driver = vol.driver.as_deref().unwrap_or("local");
             let diverged = !vol.external && (lv.driver != driver || lv.options != vol.driver_opts);
             if diverged && options.recreate_volumes.contains(&vol.name) {
@@ -478,6 +498,30 @@ fn describe_volume(driver: &str, opts: &BTreeMap<String, String>) -> String {
 
 fn is_app_resource(labels: &BTreeMap<String, String>, app: &str) -> bool {
     labels.get(crate::labels::APP).is_some_and(|a| a == app)
+}
+
+/// Whether a volume or network on the host belongs to `app`: Mooring created it for
+/// the app, or Docker Compose did for the project of the same name (adopted, as
+/// `docker compose up` would).
+fn owned_by(labels: &BTreeMap<String, String>, app: &str) -> bool {
+    match labels.get(crate::labels::APP) {
+        Some(a) => a == app,
+        None => labels
+            .get(crate::labels::COMPOSE_PROJECT)
+            .is_some_and(|p| p == app),
+    }
+}
+
+/// Who a volume or network on the host belongs to, in words.
+fn owner_of(labels: &BTreeMap<String, String>) -> String {
+    match (
+        labels.get(crate::labels::APP),
+        labels.get(crate::labels::COMPOSE_PROJECT),
+    ) {
+        (Some(a), _) => format!("app {a}"),
+        (None, Some(p)) => format!("Compose project {p}"),
+        (None, None) => "nobody Mooring knows (it was created outside Mooring)".into(),
+    }
 }
 
 /// The action (if any) for the container of one desired service.

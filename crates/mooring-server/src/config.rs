@@ -966,10 +966,46 @@ apps:
     }
 
     #[test]
+    fn policies_and_allowed_refs() {
+        let c = parse_ok(
+            "apps:\n  - name: a\n    source: { git: https://h/r.git, allow_refs: [release/*, v1] }\n    policy: restricted\n  - name: b\n    source: { dir: x }\n    policy: { allow: [docker_socket, \"host_path:/srv/media\", \"cap:net_admin\"] }\n  - name: c\n    source: { dir: x }\n",
+        );
+        assert_eq!(c.apps[0].policy.profile, Profile::Restricted);
+        assert_eq!(c.apps[0].source.allow_refs, ["release/*", "v1"]);
+        assert_eq!(c.apps[1].policy.profile, Profile::Baseline);
+        assert_eq!(
+            c.apps[1].policy.allow,
+            [
+                Exception::DockerSocket,
+                Exception::HostPath("/srv/media".into()),
+                Exception::Cap("NET_ADMIN".into())
+            ]
+        );
+        assert_eq!(c.apps[2].policy, Policy::default());
+        for (text, expected) in [
+            ("policy: root", "mooring.yaml:4:13: apps.a.policy: unknown profile \"root\" (use baseline, restricted or privileged)"),
+            ("policy: { profile: x }", "mooring.yaml:4:24: apps.a.policy.profile: unknown profile \"x\""),
+            ("policy: { allow: [sudo] }", "mooring.yaml:4:23: apps.a.policy.allow: policy exception \"sudo\": unknown; use one of docker_socket"),
+            ("policy: { allow: [\"host_path:srv\"] }", "the host path must be absolute"),
+            ("policy: { allow: docker_socket }", "apps.a.policy.allow must be a list"),
+            ("policy: { deny: [x] }", "key `deny` is not supported"),
+        ] {
+            let e = parse_err(&format!("apps:\n  - name: a\n    source: {{ dir: x }}\n    {text}\n"));
+            assert!(e.contains(expected), "{text}: {e}");
+        }
+        let e = parse_err("apps:\n  - name: a\n    source: { dir: x, allow_refs: [main] }\n");
+        assert!(e.contains("a plain folder has no refs"), "{e}");
+        let e = parse_err(
+            "apps:\n  - name: a\n    source: { git: https://h/r.git, allow_refs: [\"a*b\"] }\n",
+        );
+        assert!(e.contains("not a ref name or `prefix*` pattern"), "{e}");
+    }
+
+    #[test]
     fn strict_errors_have_positions() {
         assert_eq!(
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
-            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data)"
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy)"
         );
         let e =
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");
