@@ -113,7 +113,12 @@ fn a_commit_cannot_take_the_host_and_exceptions_are_the_operators() {
         s.app(&evil.name)["sync"] == "Synced"
     });
     assert!(exists(&evil.container("box")));
-    let op = &s.app(&evil.name)["operations"][0];
+    let app = s.app(&evil.name);
+    assert_eq!(
+        app["host_policy"],
+        serde_json::json!({"profile": "baseline", "allow": ["docker_socket", "cap:SYS_ADMIN"], "allow_refs": []})
+    );
+    let op = &app["operations"][0];
     let notes = notes_of(op).join("\n");
     assert!(notes.contains("exposes the Docker socket"), "{notes}");
     assert!(notes.contains("adds capability SYS_ADMIN"), "{notes}");
