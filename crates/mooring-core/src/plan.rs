@@ -185,12 +185,8 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     for net in desired.networks.values() {
         used_networks.insert(net.name.as_str());
         if let Some(ln) = live.networks.get(&net.name) {
-            if !net.external && !owned_by(&ln.labels, app) {
-                return Err(PlanError::NotOwned {
-                    kind: "network",
-                    name: net.name.clone(),
-                    owner: owner_of(&ln.labels),
-                });
+            if !net.external {
+                check_owner("network", &net.name, &ln.labels, app)?;
             }
             continue;
         }
@@ -215,12 +211,8 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     for vol in desired.volumes.values() {
         used_volumes.insert(vol.name.as_str());
         if let Some(lv) = live.volumes.get(&vol.name) {
-            if !vol.external && !owned_by(&lv.labels, app) {
-                return Err(PlanError::NotOwned {
-                    kind: "volume",
-                    name: vol.name.clone(),
-                    owner: owner_of(&lv.labels),
-                });
+            if !vol.external {
+                check_owner("volume", &vol.name, &lv.labels, app)?;
             }
             let driver = vol.driver.as_deref().unwrap_or("local");
             let diverged = !vol.external && (lv.driver != driver || lv.options != vol.driver_opts);
@@ -500,28 +492,30 @@ fn is_app_resource(labels: &BTreeMap<String, String>, app: &str) -> bool {
     labels.get(crate::labels::APP).is_some_and(|a| a == app)
 }
 
-/// Whether a volume or network on the host belongs to `app`: Mooring created it for
-/// the app, or Docker Compose did for the project of the same name (adopted, as
-/// `docker compose up` would).
-fn owned_by(labels: &BTreeMap<String, String>, app: &str) -> bool {
-    match labels.get(crate::labels::APP) {
-        Some(a) => a == app,
-        None => labels
-            .get(crate::labels::COMPOSE_PROJECT)
-            .is_some_and(|p| p == app),
-    }
-}
-
-/// Who a volume or network on the host belongs to, in words.
-fn owner_of(labels: &BTreeMap<String, String>) -> String {
-    match (
+/// A volume or network on the host (`kind` `name`, with `labels`) must belong to
+/// `app`: Mooring created it for the app, or Docker Compose did for the project of the
+/// same name (adopted, as `docker compose up` would).
+fn check_owner(
+    kind: &'static str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    app: &str,
+) -> Result<(), PlanError> {
+    let owner = match (
         labels.get(crate::labels::APP),
         labels.get(crate::labels::COMPOSE_PROJECT),
     ) {
+        (Some(a), _) if a == app => return Ok(()),
         (Some(a), _) => format!("app {a}"),
+        (None, Some(p)) if p == app => return Ok(()),
         (None, Some(p)) => format!("Compose project {p}"),
         (None, None) => "nobody Mooring knows (it was created outside Mooring)".into(),
-    }
+    };
+    Err(PlanError::NotOwned {
+        kind,
+        name: name.to_string(),
+        owner,
+    })
 }
 
 /// The action (if any) for the container of one desired service.

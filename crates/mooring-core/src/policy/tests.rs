@@ -121,9 +121,17 @@ use Rule::*;
 #[test]
 fn every_key_that_reaches_the_host_under_every_profile() {
     type Edit = Box<dyn FnOnce(&mut Project)>;
-    // (what, project edit, profile, exceptions, refused, noted)
+    /// What, project edit, profile, exceptions, refused, noted.
+    type Case = (
+        &'static str,
+        Edit,
+        Profile,
+        &'static [&'static str],
+        &'static [Rule],
+        &'static [Rule],
+    );
     #[rustfmt::skip]
-    let table: Vec<(&str, Edit, Profile, &[&str], &[Rule], &[Rule])> = vec![
+    let table: Vec<Case> = vec![
         ("nothing", Box::new(|_| {}), Baseline, &[], &[], &[]),
         ("nothing", Box::new(|_| {}), Restricted, &[], &[], &[]),
         // The Docker socket, and folders holding it.
