@@ -66,7 +66,7 @@ pub struct DirRestore {
 }
 
 /// Restores `record` into the folder `root` (a volume's mount point), as described in
-/// the [module docs](self). Files of the volume that are not in the backup are kept;
+/// the [module docs](super). Files of the volume that are not in the backup are kept;
 /// the caller decides whether the volume may be written to at all.
 ///
 /// Errors: [`BackupError::ManifestChanged`] / [`BackupError::ArchiveSize`] before
