@@ -42,9 +42,12 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 fn short_id(rev: &str) -> &str {
+    // By characters: a revision is whatever a user typed (a pin, a tag).
+    let first =
+        |s: &'_ str, n: usize| -> usize { s.char_indices().nth(n).map_or(s.len(), |(i, _)| i) };
     match rev.strip_prefix("sha256:") {
-        Some(h) => &h[..h.len().min(10)],
-        None if rev.len() >= 40 => &rev[..10],
+        Some(h) => &h[..first(h, 10)],
+        None if rev.chars().count() >= 40 => &rev[..first(rev, 10)],
         None => rev,
     }
 }
@@ -780,6 +783,15 @@ pub(crate) fn history(ops: &Value, now: i64) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_cut_by_characters() {
+        let long = "é".repeat(40);
+        assert_eq!(short_id(&long), "é".repeat(10));
+        assert_eq!(short_id("sha256:ééééééééééééé"), "éééééééééé");
+        assert_eq!(short_id(&"a".repeat(40)), "aaaaaaaaaa");
+        assert_eq!(short_id("v1.2"), "v1.2");
+    }
     use serde_json::json;
 
     #[test]
