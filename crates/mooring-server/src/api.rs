@@ -5,6 +5,7 @@
 
 use crate::config;
 use crate::controller::{Controller, StreamEvent, Trigger, TriggerKind};
+use crate::failure::OperationFailure;
 use crate::hooks::{self, normalize_repository, MAX_BODY};
 use crate::metrics::Metrics;
 use axum::body::Bytes;
@@ -457,18 +458,35 @@ async fn run_trigger(
     .await?;
     match rx.await {
         Ok(Ok(status)) => Ok(Json(json!({"ok": true, "status": status})).into_response()),
-        Ok(Err(error)) => {
+        Ok(Err(failure)) => {
             let status = state.store.app(name)?;
             Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({"ok": false, "error": error, "status": status})),
+                failure_status(&failure),
+                Json(json!({
+                    "ok": false,
+                    "kind": failure.kind(),
+                    "error": failure.to_string(),
+                    "status": status,
+                })),
             )
                 .into_response())
         }
         Err(_) => Err(bad(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is stopping",
+            OperationFailure::Stopping.to_string(),
         )),
+    }
+}
+
+/// The HTTP status of a failed operation (documented in the README's API section):
+/// 422 the revision cannot be deployed (render, validation, signature), 409 the plan
+/// conflicts with the host, 502 the source or Docker failed, 503 the daemon is stopping.
+pub fn failure_status(failure: &OperationFailure) -> StatusCode {
+    match failure {
+        OperationFailure::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        OperationFailure::Conflict(_) => StatusCode::CONFLICT,
+        OperationFailure::Source(_) | OperationFailure::Apply(_) => StatusCode::BAD_GATEWAY,
+        OperationFailure::Stopping => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

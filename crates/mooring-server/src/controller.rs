@@ -9,6 +9,7 @@
 //! and an in-sync host costs one observation and no Docker writes.
 
 use crate::config::{AppConfig, Config, SourceKind};
+use crate::failure::OperationFailure;
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
 use crate::render::{process_environment, render, RenderRequest, Rendered};
@@ -76,7 +77,7 @@ pub struct Trigger {
     /// Pin the app to the revision deployed by this trigger (rollback).
     pub pin: bool,
     /// Told when the operation is over.
-    pub reply: Option<oneshot::Sender<Result<AppStatus, String>>>,
+    pub reply: Option<oneshot::Sender<Result<AppStatus, OperationFailure>>>,
 }
 
 impl Trigger {
@@ -434,7 +435,7 @@ impl Controller {
             };
             if *shutdown.borrow() {
                 if let Some(reply) = trigger.reply {
-                    let _ = reply.send(Err("the daemon is stopping".into()));
+                    let _ = reply.send(Err(OperationFailure::Stopping));
                 }
                 return;
             }
@@ -644,11 +645,10 @@ impl Controller {
         let result = self
             .run(app, &mut rt, &trigger, pinned.as_deref(), &mut status)
             .await;
-        let failed = result.is_err();
         if let Err(e) = &result {
             status.conditions.push(Condition {
                 kind: "SyncFailed".into(),
-                message: e.clone(),
+                message: e.to_string(),
             });
             rt.failures += 1;
             status.failures = rt.failures;
@@ -684,11 +684,11 @@ impl Controller {
                 self.notifier.send(Notice {
                     event: "sync_failed",
                     app: name.clone(),
-                    message: e.clone(),
+                    message: e.to_string(),
                     revision: status.revision.clone(),
                 });
             }
-            self.event(&name, "sync_failed", e);
+            self.event(&name, "sync_failed", &e.to_string());
         } else {
             if rt.failures > 0 {
                 self.notifier.send(Notice {
@@ -706,6 +706,18 @@ impl Controller {
         }
         if let Some(rev) = &status.revision {
             self.learn_revision_info(app, rev).await;
+        }
+        // What the caller hears: a refused revision is recorded and not retried, yet
+        // the caller's operation failed all the same.
+        let failure = match &result {
+            Err(e) => Some(e.clone()),
+            Ok(()) => OperationFailure::refusal(&status.conditions),
+        };
+        if trigger.pin && failure.is_some() {
+            // A failed rollback does not leave the app pinned to what it did not deploy.
+            if let Err(e) = self.store.set_pin(&name, pinned.as_deref()) {
+                tracing::error!(app = %name, error = %e, "cannot restore the pin");
+            }
         }
         status.pinned = self.store.app(&name).ok().flatten().and_then(|s| s.pinned);
         if let Some(pin) = &status.pinned {
@@ -741,10 +753,9 @@ impl Controller {
             status.revision.as_deref().unwrap_or(""),
         );
         if let Some(reply) = trigger.reply {
-            let _ = reply.send(if failed {
-                Err(result.err().unwrap_or_default())
-            } else {
-                Ok(status)
+            let _ = reply.send(match failure {
+                Some(failure) => Err(failure),
+                None => Ok(status),
             });
         }
     }
@@ -757,13 +768,13 @@ impl Controller {
         trigger: &Trigger,
         pinned: Option<&str>,
         status: &mut AppStatus,
-    ) -> Result<(), String> {
+    ) -> Result<(), OperationFailure> {
         let name = app.config.name.as_str();
         let revision = match self.target_revision(app, trigger, pinned).await {
             Ok(r) => r,
             Err(e) => {
                 status.sync = "Unknown".into();
-                return Err(format!("source: {e}"));
+                return Err(OperationFailure::Source(format!("source: {e}")));
             }
         };
         let revision = match self.verify(app, &revision).await {
@@ -779,7 +790,7 @@ impl Controller {
                     Some(deployed) if deployed != revision.id => self
                         .fetch_revision(app, &deployed)
                         .await
-                        .map_err(|e| format!("source: {e}"))?,
+                        .map_err(|e| OperationFailure::Source(format!("source: {e}")))?,
                     _ => return Ok(()),
                 }
             }
@@ -881,9 +892,9 @@ impl Controller {
                         message: format!("volume {volume}: {e}"),
                     });
                 }
-                return Err(e.to_string());
+                return Err(OperationFailure::Conflict(e.to_string()));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(OperationFailure::Apply(e.to_string())),
         };
         let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
         let drift = !outcome.plan.actions.is_empty() && !new_revision && !trigger.kind.manual();
@@ -987,7 +998,7 @@ impl Controller {
         }
         rt.last_health = Some(health);
         match failure {
-            Some(e) => Err(e),
+            Some(e) => Err(OperationFailure::Apply(e)),
             None => Ok(()),
         }
     }

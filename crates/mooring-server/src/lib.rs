@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod controller;
+pub mod failure;
 pub mod hooks;
 pub mod metrics;
 pub mod notify;

@@ -986,3 +986,106 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
     docker(&["volume", "rm", &copy]);
     assert_eq!(restored, before_each[2], "zero bytes lost");
 }
+
+/// `demo_compose` with a key Mooring refuses (`build:` at compose.yaml:5:5).
+fn broken_compose(app: &str) -> String {
+    demo_compose(app, "bad").replace(
+        "    init: true\n    command: [\"httpd\"",
+        "    build: .\n    init: true\n    command: [\"httpd\"",
+    )
+}
+
+#[test]
+fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
+    let app = TestApp::new("sfail");
+    let repo = Repo::new("failing");
+    repo.write("compose.yaml", &demo_compose(&app.name, "good"))
+        .write("site/index.html", "x");
+    repo.commit("good");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {url}, ref: main }}\n    sync: {{ interval: 1h }}\n", app.name));
+    wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    let web_id = app.id("web");
+    let out = s.cli(&["sync", &app.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    repo.write("compose.yaml", &broken_compose(&app.name));
+    repo.commit("broken");
+    // A manual sync reuses a fetch younger than a second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = s.cli(&["sync", &app.name]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed sync exits 1: {stderr}"
+    );
+    assert!(
+        stderr.contains("compose.yaml:5:5: services.web: key `build` is not supported"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("HTTP 422"), "{stderr}");
+    // The same through the API, also for a revision given explicitly, and a rollback.
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", app.name),
+        Some(&s.admin),
+        Some(json!({})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["kind"], "invalid", "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("compose.yaml:5:5"),
+        "{v}"
+    );
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/rollback", app.name),
+        Some(&s.admin),
+        Some(json!({"to": "main"})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        s.app(&app.name)["pinned"].is_null(),
+        "a failed rollback pins nothing"
+    );
+    // `-o json` exits 1 too.
+    let out = s.cli(&["-o", "json", "sync", &app.name]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["kind"], "invalid", "{printed}");
+    // A revision the source does not have: the source's failure, 502.
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", app.name),
+        Some(&s.admin),
+        Some(json!({"revision": "no-such-branch"})),
+    );
+    assert_eq!((status, v["kind"].as_str()), (502, Some("source")), "{v}");
+    let out = s.cli(&["sync", &app.name, "--revision", "no-such-branch"]);
+    assert_eq!(out.status.code(), Some(1));
+    // Other commands fail too when the server refuses: an unknown app.
+    for args in [
+        &["get", "no-such-app"][..],
+        &["diff", "no-such-app"],
+        &["sync", "no-such-app"],
+        &["unpin", "no-such-app"],
+        &["pin", "no-such-app", "--revision", "x"],
+    ] {
+        let out = s.cli(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no-such-app"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(app.id("web"), web_id, "nothing was applied");
+}
