@@ -7,23 +7,25 @@ use crate::config;
 use crate::controller::{Controller, StreamEvent, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::hooks::{self, normalize_repository, MAX_BODY};
+use crate::limits::{self, FailureLimiter, Scope};
 use crate::metrics::Metrics;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use mooring_store::{now_ms, Role, Store};
 use mooring_vcs::SourceSpec;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot, RwLock};
 
@@ -97,7 +99,8 @@ pub struct ServerState {
     pub controller: RwLock<Arc<Controller>>,
     pub config_path: PathBuf,
     pub ready: AtomicBool,
-    limiter: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Failed webhook deliveries and log-ins per source address.
+    pub(crate) limiter: FailureLimiter,
 }
 
 impl ServerState {
@@ -115,7 +118,7 @@ impl ServerState {
             controller: RwLock::new(controller),
             config_path,
             ready: AtomicBool::new(false),
-            limiter: Mutex::new(HashMap::new()),
+            limiter: FailureLimiter::default(),
         }
     }
 }
@@ -786,22 +789,13 @@ async fn reload(State(state): St) -> ApiResult {
     Ok(Json(json!({"ok": true, "apps": new.app_names()})).into_response())
 }
 
-/// At most 30 deliveries per provider per 10 s.
-pub(crate) fn rate_limited(state: &ServerState, provider: &str) -> bool {
-    let mut map = state.limiter.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = map
-        .entry(provider.to_string())
-        .or_insert((Instant::now(), 0));
-    if entry.0.elapsed() > Duration::from_secs(10) {
-        *entry = (Instant::now(), 0);
-    }
-    entry.1 += 1;
-    entry.1 > 30
-}
-
+/// A webhook delivery. The signature is checked first: a verified delivery is always
+/// taken; a refused one counts against its source address, and an address over the
+/// limit (`limits::Scope::Webhook`) is answered 429.
 async fn webhook(
     State(state): St,
     Path(provider): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -818,17 +812,21 @@ async fn webhook(
         );
         (status, Json(json!({ "message": message }))).into_response()
     };
-    if rate_limited(&state, label) {
-        return answer(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many deliveries; slow down".into(),
-        );
-    }
     let c = controller(&state).await;
     let push = match hooks::verify(provider, &c.config.webhooks, &headers, &body) {
         Ok(p) => p,
         Err(e) => {
+            let addr = limits::source_address(peer);
+            if let Some(wait) = state.limiter.failed(Scope::Webhook, addr, Instant::now()) {
+                return answer(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "too many refused deliveries from {addr}; this one was refused too ({e}); wait {}s",
+                        wait.as_secs().max(1)
+                    ),
+                );
+            }
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
             let result = if e.status == 401 {
                 "forged"

@@ -7,6 +7,7 @@ pub mod config;
 pub mod controller;
 pub mod failure;
 pub mod hooks;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod render;

@@ -1089,3 +1089,91 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     }
     assert_eq!(app.id("web"), web_id, "nothing was applied");
 }
+
+#[test]
+fn garbage_from_one_address_never_refuses_genuine_deliveries_or_log_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\nwebhooks:\n  generic: { secret: hush }\n  github: { secret: gh-hush }\n",
+    );
+    let body = json!({ "repository": "git://127.0.0.1/nothing.git" }).to_string();
+    let signed = |secret: &str, body: &str| {
+        format!(
+            "sha256={}",
+            mooring_server::hooks::sign(secret, body.as_bytes())
+        )
+    };
+    // An unsigned and forged flood from 127.0.0.2: refused, then limited.
+    let (max, _) = mooring_server::limits::Scope::Webhook.limit();
+    let forged = signed("wrong", &body);
+    let mut statuses = Vec::new();
+    for i in 0..max + 10 {
+        let headers: &[(&str, &str)] = if i % 2 == 0 {
+            &[]
+        } else {
+            &[
+                ("x-mooring-signature", &forged),
+                ("x-mooring-delivery", "f"),
+            ]
+        };
+        statuses.push(s.post_from("127.0.0.2", "/hooks/generic", headers, &body).0);
+    }
+    assert!(
+        statuses[..max as usize].iter().all(|&c| c == 401),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[max as usize..].iter().all(|&c| c == 429),
+        "{statuses:?}"
+    );
+    // A genuine delivery is taken, from another address and from the flooding one.
+    let good = signed("hush", &body);
+    for (from, id) in [("127.0.0.1", "g-1"), ("127.0.0.2", "g-2")] {
+        let (status, answer) = s.post_from(
+            from,
+            "/hooks/generic",
+            &[("x-mooring-signature", &good), ("x-mooring-delivery", id)],
+            &body,
+        );
+        assert_eq!(status, 202, "{from}: {answer}");
+    }
+    // GitHub without X-GitHub-Delivery: no replay protection, so refused.
+    let gh =
+        json!({ "ref": "refs/heads/main", "repository": { "clone_url": "git://127.0.0.1/x.git" } })
+            .to_string();
+    let gh_sig = signed("gh-hush", &gh);
+    let (status, answer) = s.post_from(
+        "127.0.0.1",
+        "/hooks/github",
+        &[("x-hub-signature-256", &gh_sig)],
+        &gh,
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("X-GitHub-Delivery"), "{answer}");
+    let (status, answer) = s.post_from(
+        "127.0.0.1",
+        "/hooks/github",
+        &[
+            ("x-hub-signature-256", &gh_sig),
+            ("x-github-delivery", "gh-1"),
+        ],
+        &gh,
+    );
+    assert_eq!(status, 202, "{answer}");
+
+    // Log-ins: wrong tokens from 127.0.0.3 lock out 127.0.0.3 only.
+    let form = |token: &str| format!("token={token}&next=%2F");
+    let form_type = [("content-type", "application/x-www-form-urlencoded")];
+    let (max, _) = mooring_server::limits::Scope::Login.limit();
+    for _ in 0..max {
+        let (status, _) = s.post_from("127.0.0.3", "/login", &form_type, &form("mrg_wrong"));
+        assert_eq!(status, 401);
+    }
+    let viewer = s.token("viewer");
+    let (status, answer) = s.post_from("127.0.0.3", "/login", &form_type, &form(&viewer));
+    assert_eq!(status, 429, "the failing address waits: {answer}");
+    assert!(answer.contains("wait"), "{answer}");
+    let (status, answer) = s.post_from("127.0.0.1", "/login", &form_type, &form(&viewer));
+    assert_eq!(status, 303, "another address logs in: {answer}");
+}

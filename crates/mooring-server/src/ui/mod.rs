@@ -10,15 +10,18 @@
 
 mod pages;
 
-use crate::api::{self, rate_limited, ApiError, ServerState, St};
-use axum::extract::{Path, Query, Request};
+use crate::api::{self, ApiError, ServerState, St};
+use crate::limits::{self, Scope};
+use axum::extract::{ConnectInfo, Path, Query, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use mooring_store::{now_ms, Role};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The session cookie's name.
 const COOKIE: &str = "mooring_session";
@@ -220,7 +223,15 @@ struct Login {
     next: Option<String>,
 }
 
-async fn login(state: St, Form(form): Form<Login>) -> Response {
+/// A log-in. Failures count against the source address only: an address over the
+/// limit (`limits::Scope::Login`) is refused before its token is looked at, and nobody
+/// else is affected.
+async fn login(
+    state: St,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<Login>,
+) -> Response {
+    let addr = limits::source_address(peer);
     let next = safe_next(form.next.as_deref());
     let refuse = |status: StatusCode, message: &str| {
         (
@@ -229,10 +240,13 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
         )
             .into_response()
     };
-    if rate_limited(&state, "login") {
+    if let Some(wait) = state.limiter.blocked(Scope::Login, addr, Instant::now()) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts; wait ten seconds.",
+            &format!(
+                "Too many failed log-ins from {addr}; wait {}s and try again.",
+                wait.as_secs().max(1)
+            ),
         );
     }
     let token = form.token.trim();
@@ -250,9 +264,8 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
     };
     match known {
         Ok(true) => {
-            let cookie = format!(
-                "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000"
-            );
+            let cookie =
+                format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000");
             let mut r = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
@@ -260,10 +273,13 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
             r
         }
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        Ok(false) => refuse(
+        Ok(false) => {
+            state.limiter.failed(Scope::Login, addr, Instant::now());
+            refuse(
             StatusCode::UNAUTHORIZED,
             "Unknown or revoked token. Create one with `mooring token create --role viewer|operator|admin`.",
-        ),
+        )
+        }
     }
 }
 

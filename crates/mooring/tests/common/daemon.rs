@@ -126,6 +126,61 @@ impl Server {
         )
     }
 
+    /// A POST sent from the local address `from` (any of 127/8 on Linux): the
+    /// daemon sees that source address. Returns the status and the body.
+    pub fn post_from(
+        &self,
+        from: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let port = self.port;
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        let from: std::net::IpAddr = from.parse().unwrap();
+        let answer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind((from, 0).into()).unwrap();
+                let mut stream = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    socket.connect(([127, 0, 0, 1], port).into()),
+                )
+                .await
+                .expect("connect timed out")
+                .unwrap();
+                stream.write_all(request.as_bytes()).await.unwrap();
+                let mut answer = Vec::new();
+                tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+                    .await
+                    .expect("answer timed out")
+                    .unwrap();
+                String::from_utf8_lossy(&answer).into_owned()
+            });
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
     pub fn get(&self, path: &str) -> Value {
         let (status, v) = self.call("GET", path, Some(&self.admin), None);
         assert_eq!(status, 200, "GET {path}: {v}");
