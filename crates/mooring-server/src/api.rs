@@ -80,7 +80,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/tokens", A, "API tokens (without their secrets)."),
     r("POST", "/api/v1/tokens", A, "Create a token; the secret is shown once."),
     r("DELETE", "/api/v1/tokens/{id}", A, "Revoke a token."),
-    r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid)."),
+    r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid, or when it declares no apps while apps run unless the body says {\"force\": true})."),
     r("GET", "/", V, "Web UI: every app at a glance (HTML)."),
     r("GET", "/apps/{name}", V, "Web UI: one app's resources, conditions, source and revisions (HTML)."),
     r("GET", "/apps/{name}/diff", V, "Web UI: desired against live, and the plan (HTML)."),
@@ -761,13 +761,35 @@ async fn revoke_token(State(state): St, Path(id): Path<i64>) -> ApiResult {
     }
 }
 
-async fn reload(State(state): St) -> ApiResult {
+#[derive(Deserialize, Default)]
+struct ReloadBody {
+    /// Reload even a configuration that declares no apps (it removes every app).
+    #[serde(default)]
+    force: bool,
+}
+
+async fn reload(State(state): St, body: Option<Json<ReloadBody>>) -> ApiResult {
+    let force = body.is_some_and(|b| b.0.force);
     let config = config::load(&state.config_path).map_err(|e| {
         bad(
             StatusCode::BAD_REQUEST,
             format!("configuration not reloaded: {e}"),
         )
     })?;
+    let running = controller(&state).await.app_names();
+    if config.apps.is_empty() && !running.is_empty() && !force {
+        // An emptied or commented-out file is more often a mistake than a wish to
+        // stop managing everything.
+        return Err(bad(
+            StatusCode::CONFLICT,
+            format!(
+                "configuration not reloaded: {} declares no apps, and reloading it would drop all {} running app(s) ({}); they keep running. If that is what you want, reload with {{\"force\": true}}",
+                state.config_path.display(),
+                running.len(),
+                running.join(", ")
+            ),
+        ));
+    }
     let new = Controller::new(
         config,
         state.store.clone(),

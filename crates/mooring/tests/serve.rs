@@ -1177,3 +1177,67 @@ fn garbage_from_one_address_never_refuses_genuine_deliveries_or_log_ins() {
     let (status, answer) = s.post_from("127.0.0.1", "/login", &form_type, &form(&viewer));
     assert_eq!(status, 303, "another address logs in: {answer}");
 }
+
+#[test]
+fn reload_refuses_a_configuration_without_apps_unless_forced() {
+    let app = TestApp::new("sreload");
+    let proj = tempfile::tempdir().unwrap();
+    fs::write(
+        proj.path().join("compose.yaml"),
+        format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let header = "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\n";
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "{header}apps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            app.name,
+            proj.path().display()
+        ),
+    );
+    let header = header.replace("{port}", &s.port.to_string());
+    let names = |s: &Server| -> Vec<String> {
+        s.get("/api/v1/apps")["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&s), [app.name.clone()]);
+    let good = fs::read_to_string(&s.config).unwrap();
+    // Every app commented out, an explicit empty list, an emptied file.
+    let commented: String = good
+        .lines()
+        .map(|l| {
+            if l.starts_with("server") {
+                l.to_string()
+            } else {
+                format!("# {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    for config in [commented, format!("{header}apps: []\n"), String::new()] {
+        fs::write(&s.config, &config).unwrap();
+        let (status, v) = s.call("POST", "/api/v1/reload", Some(&s.admin), None);
+        assert_eq!(status, 409, "{config:?}: {v}");
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains("declares no apps"), "{v}");
+        assert!(error.contains(&app.name), "{v}");
+        assert!(error.contains("\"force\": true"), "{v}");
+        assert_eq!(names(&s), [app.name.clone()], "the running apps are kept");
+    }
+    // Forced: the operator meant it.
+    fs::write(&s.config, format!("{header}apps: []\n")).unwrap();
+    let (status, v) = s.call(
+        "POST",
+        "/api/v1/reload",
+        Some(&s.admin),
+        Some(json!({"force": true})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(names(&s).is_empty());
+}
