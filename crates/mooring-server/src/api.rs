@@ -184,6 +184,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(crate::ui::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(crate::headers::security_headers))
         .with_state(state)
 }
 

@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod controller;
 pub mod failure;
+pub mod headers;
 pub mod hooks;
 pub mod limits;
 pub mod metrics;

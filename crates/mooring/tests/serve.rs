@@ -1241,3 +1241,70 @@ fn reload_refuses_a_configuration_without_apps_unless_forced() {
     assert_eq!(status, 200, "{v}");
     assert!(names(&s).is_empty());
 }
+
+#[test]
+fn every_response_carries_the_security_headers_and_log_in_stays_on_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\nwebhooks:\n  generic: { secret: hush }\n",
+    );
+    let viewer = s.token("viewer");
+    let bearer = format!("Bearer {viewer}");
+    let requests: [(&str, &str, Option<&str>); 9] = [
+        ("GET", "/", Some(&bearer)),
+        ("GET", "/", None),
+        ("GET", "/login", None),
+        ("GET", "/ui/app.js", None),
+        ("GET", "/api/v1/apps", Some(&bearer)),
+        ("GET", "/api/v1/apps", None),
+        ("GET", "/no/such/route", None),
+        ("GET", "/healthz", None),
+        ("POST", "/hooks/generic", None),
+    ];
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    for (method, path, auth) in requests {
+        let mut req = agent.request(method, &s.url(path));
+        if let Some(a) = auth {
+            req = req.set("authorization", a);
+        }
+        let res = match req.call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        for (name, value) in mooring_server::headers::HEADERS {
+            assert_eq!(
+                res.header(name),
+                Some(value),
+                "{method} {path} ({}): {name}",
+                res.status()
+            );
+        }
+    }
+    let csp = mooring_server::headers::CONTENT_SECURITY_POLICY;
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"));
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+
+    // A log-in with a hostile `next` lands on `/`; a path of the site is kept.
+    let form_type = [("content-type", "application/x-www-form-urlencoded")];
+    for (next, to) in [
+        ("%2F%09%2Fevil.example%2F", "/"),
+        ("%2F%2Fevil.example", "/"),
+        ("%2F%5Cevil.example", "/"),
+        ("%252F%252Fevil.example", "/"),
+        ("%2Fapps%2Fx", "/apps/x"),
+    ] {
+        let (status, answer) = s.post_from(
+            "127.0.0.1",
+            "/login",
+            &form_type,
+            &format!("token={viewer}&next={next}"),
+        );
+        assert_eq!(status, 303, "{answer}");
+        let location = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert_eq!(location, to, "next={next}");
+    }
+}

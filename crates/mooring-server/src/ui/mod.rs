@@ -96,12 +96,37 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// Where to go after logging in: a path on this server only (no `//host`).
+/// Where to go after logging in: a path on this server only, else `/`.
+///
+/// `next` must be a path (`/…`) without control characters or backslashes (browsers
+/// drop tabs and newlines and read `\` as `/`, so `/\t/evil` and `/\evil` mean
+/// `//evil`); it is then resolved as a browser would (WHATWG URL parsing, dot segments
+/// removed) against this server, and kept only when it stays here and its path does
+/// not start with two slashes, plain or percent-encoded (`/.//evil`, `/%2F/evil`).
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
+    const HERE: &str = "http://mooring.invalid/";
+    let fallback = || "/".to_string();
+    let Some(n) = next else {
+        return fallback();
+    };
+    if !n.starts_with('/') || n.contains('\\') || n.chars().any(char::is_control) {
+        return fallback();
     }
+    let Ok(here) = url::Url::parse(HERE) else {
+        return fallback();
+    };
+    let Ok(resolved) = here.join(n) else {
+        return fallback();
+    };
+    if resolved.origin() != here.origin() || !resolved.username().is_empty() {
+        return fallback();
+    }
+    let path = &resolved[url::Position::BeforePath..];
+    let second = path.get(1..).unwrap_or("").to_ascii_lowercase();
+    if second.starts_with('/') || second.starts_with("%2f") || second.starts_with("%5c") {
+        return fallback();
+    }
+    path.to_string()
 }
 
 /// A whole page.
@@ -314,10 +339,47 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_server() {
-        assert_eq!(safe_next(Some("/apps/x?y=1")), "/apps/x?y=1");
-        assert_eq!(safe_next(Some("//evil.example/")), "/");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/");
-        assert_eq!(safe_next(Some("/\\evil")), "/");
+        for (next, expected) in [
+            ("/apps/x?y=1", "/apps/x?y=1"),
+            ("/apps/x/history#op-3", "/apps/x/history#op-3"),
+            ("/apps/a/../b", "/apps/b"),
+            ("/", "/"),
+        ] {
+            assert_eq!(safe_next(Some(next)), expected, "{next:?}");
+        }
+        // Each of these leaves the site in some browser, or is no path of ours.
+        let attacks = [
+            "//evil.example/",
+            "///evil.example/",
+            "https://evil.example/",
+            "http:evil.example",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "evil.example",
+            "",
+            "/\\evil",
+            "\\/evil",
+            "/\\/evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "\t//evil.example/",
+            "/\u{0}/evil",
+            "/\u{7f}/evil",
+            "/\u{85}/evil",
+            "%2F%2Fevil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5C/evil.example",
+            "/%5cevil.example",
+            "/.//evil.example",
+            "/../..//evil.example",
+            "/apps/../..//evil.example",
+            "//user@evil.example",
+        ];
+        for attack in attacks {
+            assert_eq!(safe_next(Some(attack)), "/", "{attack:?} falls back to /");
+        }
         assert_eq!(safe_next(None), "/");
         assert_eq!(encode("/apps/a b?x=1&y"), "/apps/a%20b%3Fx%3D1%26y");
     }

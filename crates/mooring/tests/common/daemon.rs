@@ -127,7 +127,8 @@ impl Server {
     }
 
     /// A POST sent from the local address `from` (any of 127/8 on Linux): the
-    /// daemon sees that source address. Returns the status and the body.
+    /// daemon sees that source address. Returns the status and the whole answer
+    /// (header lines and body).
     pub fn post_from(
         &self,
         from: &str,
@@ -174,11 +175,7 @@ impl Server {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        (status, answer)
     }
 
     pub fn get(&self, path: &str) -> Value {
