@@ -3,6 +3,7 @@
 //! (signed webhooks). [`ROUTES`] is the single list of routes with their roles: the
 //! router, the authorization middleware and the OpenAPI document all follow it.
 
+use crate::access::Access;
 use crate::config;
 use crate::controller::{Controller, StreamEvent, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
@@ -10,7 +11,10 @@ use crate::hooks::{self, normalize_repository, MAX_BODY};
 use crate::limits::{self, FailureLimiter, Scope};
 use crate::metrics::Metrics;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, RawPathParams,
+    Request, State,
+};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -212,7 +216,7 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let cookie = crate::ui::session_token(req.headers());
+    let cookie = crate::ui::session_id(req.headers());
     if bearer.is_none() && cookie.is_some() && !crate::ui::same_origin_request(&req) {
         // The browser's session cookie acts only for the UI's own scripts: a change
         // requested from another site (CSRF) carries no `x-mooring-ui` header.
@@ -222,7 +226,7 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    let Some(token) = bearer.or(cookie) else {
+    if bearer.is_none() && cookie.is_none() {
         if page {
             return crate::ui::to_login(req.uri());
         }
@@ -232,11 +236,23 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
             Json(json!({"error": "a bearer token is required (mooring token create)"})),
         )
             .into_response();
+    }
+    // A bearer token, or the session the UI's cookie names (never a token itself).
+    let found = match (&bearer, &cookie) {
+        (Some(token), _) => state.store.authenticate(token.trim(), now_ms()),
+        (None, Some(session)) => state.store.session(session, now_ms()),
+        (None, None) => Ok(None),
     };
-    match state.store.authenticate(token.trim(), now_ms()) {
+    match found {
         Ok(Some(info)) if info.role >= needed => {
-            let mut req = req;
+            let access = Access::of(&info);
+            let (mut parts, body) = req.into_parts();
+            if let Some(refusal) = app_limit_refusal(&access, route, &mut parts, &state).await {
+                return bad(StatusCode::FORBIDDEN, refusal).into_response();
+            }
+            let mut req = Request::from_parts(parts, body);
             req.extensions_mut().insert(info.role);
+            req.extensions_mut().insert(access);
             next.run(req).await
         }
         Ok(None) if page => crate::ui::to_login(req.uri()),
@@ -248,11 +264,35 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
         Ok(None) => (
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Bearer")],
-            Json(json!({"error": "unknown or revoked token"})),
+            Json(json!({"error": if bearer.is_some() {
+                "unknown, revoked or expired token (mooring token create makes one)"
+            } else {
+                "the session ended (logged out, expired, or its token was revoked); log in again"
+            }})),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Why a token limited to some apps may not use `route`: another app named in the
+/// path, or a global admin route (`/metrics`, tokens, reload).
+async fn app_limit_refusal(
+    access: &Access,
+    route: &Route,
+    parts: &mut axum::http::request::Parts,
+    state: &Arc<ServerState>,
+) -> Option<String> {
+    access.apps.as_ref()?;
+    if route.role == A || route.path == "/metrics" {
+        return access.global_refusal();
+    }
+    if route.path.contains("{name}") {
+        let params = RawPathParams::from_request_parts(parts, state).await.ok()?;
+        let name = params.iter().find(|(k, _)| *k == "name").map(|(_, v)| v)?;
+        return access.refusal(name);
+    }
+    None
 }
 
 async fn readyz(State(state): St) -> Response {
@@ -312,8 +352,10 @@ pub(crate) async fn controller(state: &ServerState) -> Arc<Controller> {
     state.controller.read().await.clone()
 }
 
-async fn list_apps(State(state): St) -> ApiResult {
-    Ok(Json(apps_value(&state).await?).into_response())
+async fn list_apps(State(state): St, Extension(access): Extension<Access>) -> ApiResult {
+    let mut apps = apps_value(&state).await?;
+    access.retain(&mut apps["apps"], "name");
+    Ok(Json(apps).into_response())
 }
 
 /// `GET /api/v1/apps`: every configured app with its status, policy and latest
@@ -690,35 +732,49 @@ async fn app_backups(State(state): St, Path(name): Path<String>) -> ApiResult {
     Ok(Json(json!({ "backups": backups })).into_response())
 }
 
-async fn operation(State(state): St, Path(id): Path<i64>) -> ApiResult {
+async fn operation(
+    State(state): St,
+    Extension(access): Extension<Access>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let op = state
         .store
         .operation(id)?
         .ok_or_else(|| bad(StatusCode::NOT_FOUND, format!("operation {id} not found")))?;
+    if let Some(refusal) = access.refusal(&op.app) {
+        return Err(bad(StatusCode::FORBIDDEN, refusal));
+    }
     Ok(Json(json!(op)).into_response())
 }
 
-async fn events(State(state): St, Query(page): Query<Page>) -> ApiResult {
+async fn events(
+    State(state): St,
+    Extension(access): Extension<Access>,
+    Query(page): Query<Page>,
+) -> ApiResult {
     let ev = state.store.events(
         page.app.as_deref(),
         page.after,
         page.limit.unwrap_or(100).min(1000),
     )?;
+    let mut ev = json!(ev);
+    access.retain(&mut ev, "app");
     Ok(Json(json!({ "events": ev })).into_response())
 }
 
-async fn stream(State(state): St) -> Response {
+async fn stream(State(state): St, Extension(access): Extension<Access>) -> Response {
     let rx = state.stream.subscribe();
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+    let events = futures_util::stream::unfold((rx, access), |(mut rx, access)| async move {
         loop {
             match rx.recv().await {
+                Ok(ev) if !access.sees(&ev.app) => continue,
                 Ok(ev) => {
                     let data = serde_json::to_string(&ev).unwrap_or_default();
                     return Some((
                         Ok::<_, std::convert::Infallible>(
                             Event::default().event(ev.kind).data(data),
                         ),
-                        rx,
+                        (rx, access),
                     ));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
@@ -739,6 +795,10 @@ async fn list_tokens(State(state): St) -> ApiResult {
 struct NewToken {
     name: String,
     role: String,
+    /// A lifetime (`30d`, `12h`); none: the token does not expire.
+    expires: Option<String>,
+    /// The apps the token is limited to; none: every app.
+    apps: Option<Vec<String>>,
 }
 
 async fn create_token(State(state): St, Json(body): Json<NewToken>) -> ApiResult {
@@ -746,10 +806,26 @@ async fn create_token(State(state): St, Json(body): Json<NewToken>) -> ApiResult
         .role
         .parse()
         .map_err(|e: mooring_store::ParseRoleError| bad(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let token = state.store.create_token(&body.name, role, now_ms())?;
+    let configured = controller(&state).await.app_names();
+    let options = crate::access::token_options(
+        body.expires.as_deref(),
+        body.apps.clone(),
+        &configured,
+        now_ms(),
+    )
+    .map_err(|e| bad(StatusCode::BAD_REQUEST, e))?;
+    let token = state
+        .store
+        .create_token_with(&body.name, role, &options, now_ms())?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"name": body.name, "role": role, "token": token})),
+        Json(json!({
+            "name": body.name,
+            "role": role,
+            "expires_at": options.expires_at,
+            "apps": options.apps,
+            "token": token,
+        })),
     )
         .into_response())
 }

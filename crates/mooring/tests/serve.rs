@@ -1308,3 +1308,206 @@ fn every_response_carries_the_security_headers_and_log_in_stays_on_the_site() {
         assert_eq!(location, to, "next={next}");
     }
 }
+
+/// A request carrying the UI's session cookie: `(status, body)`.
+fn with_cookie(s: &Server, method: &str, path: &str, cookie: &str) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let res = agent
+        .request(method, &s.url(path))
+        .set("cookie", cookie)
+        .set("x-mooring-ui", "1");
+    let res = match res.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    (res.status(), res.into_string().unwrap_or_default())
+}
+
+/// Logs in with `token` from 127.0.0.1 and returns the `name=value` session cookie.
+fn log_in(s: &Server, token: &str) -> String {
+    let (status, answer) = s.post_from(
+        "127.0.0.1",
+        "/login",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &format!("token={token}&next=%2F"),
+    );
+    assert_eq!(status, 303, "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no cookie: {answer}"));
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn sessions_are_ids_and_tokens_expire_and_may_be_limited_to_apps() {
+    let mine = TestApp::new("stokm");
+    let other = TestApp::new("stoko");
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (d, a) in [(&d1, &mine), (&d2, &other)] {
+        fs::write(
+            d.path().join("compose.yaml"),
+            format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", a.name),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {m}\n    source: {{ dir: {p1} }}\n    sync: {{ interval: 1h }}\n  - name: {o}\n    source: {{ dir: {p2} }}\n    sync: {{ interval: 1h }}\n",
+            m = mine.name,
+            o = other.name,
+            p1 = d1.path().display(),
+            p2 = d2.path().display()
+        ),
+    );
+    wait_until(60, "both apps synced", || {
+        s.app(&mine.name)["sync"] == "Synced" && s.app(&other.name)["sync"] == "Synced"
+    });
+    let others_op = s.app(&other.name)["last_operation"].as_i64().unwrap();
+
+    // A token limited to one app sees only that one and may not touch the other.
+    let limited = s.token_with(&["--role", "admin", "--app", &mine.name]);
+    let t = Some(limited.as_str());
+    let (status, v) = s.call("GET", "/api/v1/apps", t, None);
+    assert_eq!(status, 200);
+    let names: Vec<&str> = v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [mine.name.as_str()]);
+    assert_eq!(
+        s.call("GET", &format!("/api/v1/apps/{}", mine.name), t, None)
+            .0,
+        200
+    );
+    for (method, path) in [
+        ("GET", format!("/api/v1/apps/{}", other.name)),
+        ("GET", format!("/api/v1/apps/{}/diff", other.name)),
+        ("POST", format!("/api/v1/apps/{}/sync", other.name)),
+        ("GET", format!("/api/v1/operations/{others_op}")),
+        ("GET", format!("/apps/{}", other.name)),
+        ("GET", "/api/v1/tokens".to_string()),
+        ("POST", "/api/v1/reload".to_string()),
+        ("GET", "/metrics".to_string()),
+    ] {
+        let body = (method == "POST").then(|| json!({}));
+        let (status, v) = s.call(method, &path, t, body);
+        assert_eq!(status, 403, "{method} {path}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("limited to app(s)"),
+            "{v}"
+        );
+    }
+    // Drift in both apps: events for each; the limited token sees its app's only.
+    for a in [&mine, &other] {
+        docker(&["stop", "-t", "0", &a.container("web")]);
+    }
+    wait_until(60, "drift events of both apps", || {
+        let all = s.get("/api/v1/events").to_string();
+        all.contains(&format!("\"app\":\"{}\"", mine.name))
+            && all.contains(&format!("\"app\":\"{}\"", other.name))
+    });
+    let events = s.call("GET", "/api/v1/events", t, None).1;
+    assert!(!events["events"].as_array().unwrap().is_empty());
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["app"] == mine.name.as_str()),
+        "{events}"
+    );
+    // A limit to an app that is not configured is refused, saying which apps are.
+    let out = s.token_command(&["--role", "viewer", "--app", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("app nope is not configured") && stderr.contains(&mine.name),
+        "{stderr}"
+    );
+    let out = s.token_command(&["--role", "viewer", "--expires", "soon"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid lifetime \"soon\""));
+    // An expired token is refused.
+    let brief = s.token_with(&["--role", "viewer", "--expires", "1s"]);
+    assert_eq!(s.call("GET", "/api/v1/apps", Some(&brief), None).0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (status, v) = s.call("GET", "/api/v1/apps", Some(&brief), None);
+    assert_eq!(status, 401, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("expired"), "{v}");
+    // The API makes limited, expiring tokens too.
+    let (status, v) = s.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&s.admin),
+        Some(json!({"name": "ci", "role": "viewer", "expires": "30d", "apps": [other.name]})),
+    );
+    assert_eq!(status, 201, "{v}");
+    assert!(v["expires_at"].as_i64().unwrap() > 0);
+    let api_made = v["token"].as_str().unwrap().to_string();
+    let (_, v) = s.call("GET", "/api/v1/apps", Some(&api_made), None);
+    assert_eq!(v["apps"].as_array().unwrap().len(), 1);
+    assert_eq!(v["apps"][0]["name"], other.name.as_str());
+
+    // The session cookie holds a random id, never the token.
+    let viewer = s.token("viewer");
+    let cookie = log_in(&s, &viewer);
+    assert!(cookie.starts_with("mooring_session=mrs_"), "{cookie}");
+    assert!(
+        !cookie.contains(&viewer[4..]),
+        "the token is not in the cookie"
+    );
+    assert_eq!(with_cookie(&s, "GET", "/api/v1/apps", &cookie).0, 200);
+    // The token itself as a cookie is no session.
+    assert_eq!(
+        with_cookie(
+            &s,
+            "GET",
+            "/api/v1/apps",
+            &format!("mooring_session={viewer}")
+        )
+        .0,
+        401
+    );
+    // It survives a restart of the daemon (sessions are in the store)…
+    s.kill9();
+    s.spawn();
+    assert_eq!(with_cookie(&s, "GET", "/api/v1/apps", &cookie).0, 200);
+    // …and ends at log-out, even for a copy of the cookie.
+    assert_eq!(with_cookie(&s, "POST", "/logout", &cookie).0, 303);
+    let (status, body) = with_cookie(&s, "GET", "/api/v1/apps", &cookie);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("log in again"), "{body}");
+    // A session dies with its token.
+    let cookie = log_in(&s, &viewer);
+    let id = s.get("/api/v1/tokens")["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| viewer.starts_with(t["prefix"].as_str().unwrap()))
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            Some(&s.admin),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(with_cookie(&s, "GET", "/api/v1/apps", &cookie).0, 401);
+    // A limited token's session: its overview lists its app only.
+    let cookie = log_in(&s, &limited);
+    let (status, page) = with_cookie(&s, "GET", "/", &cookie);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&mine.name) && !page.contains(&other.name),
+        "{page}"
+    );
+}

@@ -3,13 +3,18 @@
 //! store), a stylesheet and a small script for live updates (the API's event stream)
 //! and actions (the API's own routes). Every asset is served by the binary.
 //!
-//! Log-in: a token (`mooring token create`) posted to `/login` becomes an `HttpOnly`,
-//! `SameSite=Strict` session cookie; the authorization middleware accepts it where it
-//! accepts a bearer token, with the same roles. A change made with the cookie must also
-//! carry the `x-mooring-ui` header, which another site's form or script cannot send.
+//! Log-in: a token (`mooring token create`) posted to `/login` starts a session in the
+//! store (a random id, never the token: `Store::create_session`), sent as an `HttpOnly`,
+//! `SameSite=Strict` cookie; the authorization middleware accepts the session where it
+//! accepts a bearer token, with the token's role and app limit. Log-out ends the
+//! session; revoking the token ends all of its sessions; a session lives at most
+//! `SESSION_LIFETIME_MS` and never past its token's expiry. A change made with the
+//! cookie must also carry the `x-mooring-ui` header, which another site's form or
+//! script cannot send.
 
 mod pages;
 
+use crate::access::Access;
 use crate::api::{self, ApiError, ServerState, St};
 use crate::limits::{self, Scope};
 use axum::extract::{ConnectInfo, Path, Query, Request};
@@ -17,7 +22,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use mooring_store::{now_ms, Role};
+use mooring_store::{now_ms, Role, SESSION_LIFETIME_MS};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,8 +61,8 @@ async fn server_timing(req: Request, next: axum::middleware::Next) -> Response {
     r
 }
 
-/// The token in the session cookie, if any.
-pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
+/// The session id in the session cookie, if any.
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -162,10 +167,12 @@ pub(crate) struct Filter {
 async fn overview(
     state: St,
     Extension(role): Extension<Role>,
+    Extension(access): Extension<Access>,
     Query(filter): Query<Filter>,
 ) -> Response {
     match api::apps_value(&state).await {
-        Ok(apps) => {
+        Ok(mut apps) => {
+            access.retain(&mut apps["apps"], "name");
             let ctx = pages::Page::new("Apps", role, None);
             let live = pages::overview(&apps, &filter, now_ms());
             page(&ctx, pages::overview_frame(&apps, &filter, live))
@@ -280,17 +287,28 @@ async fn login(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     let known = if valid {
-        state
-            .store
-            .authenticate(token, now_ms())
-            .map(|t| t.is_some())
+        state.store.authenticate(token, now_ms())
     } else {
-        Ok(false)
+        Ok(None)
     };
-    match known {
-        Ok(true) => {
-            let cookie =
-                format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000");
+    let session = match known {
+        Ok(Some(info)) => state
+            .store
+            .create_session(info.id, now_ms())
+            .map(|session| Some((session, info))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match session {
+        Ok(Some((session, info))) => {
+            let now = now_ms();
+            let ends = info.expires_at.map_or(now + SESSION_LIFETIME_MS, |t| {
+                t.min(now + SESSION_LIFETIME_MS)
+            });
+            let cookie = format!(
+                "{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                (ends - now).max(0) / 1000
+            );
             let mut r = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
@@ -298,17 +316,28 @@ async fn login(
             r
         }
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        Ok(false) => {
+        Ok(None) => {
             state.limiter.failed(Scope::Login, addr, Instant::now());
             refuse(
             StatusCode::UNAUTHORIZED,
-            "Unknown or revoked token. Create one with `mooring token create --role viewer|operator|admin`.",
+            "Unknown, revoked or expired token. Create one with `mooring token create --role viewer|operator|admin`.",
         )
         }
     }
 }
 
-async fn logout() -> Response {
+/// Ends the session the cookie names (in the store: the id is worthless afterwards,
+/// even if it was copied) and clears the cookie.
+async fn logout(state: St, headers: HeaderMap) -> Response {
+    if let Some(session) = session_id(&headers) {
+        if let Err(e) = state.store.end_session(&session) {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Role::Viewer,
+                &e.to_string(),
+            );
+        }
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
@@ -391,8 +420,8 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; mooring_session=mrg_abc; b=2"),
         );
-        assert_eq!(session_token(&h).as_deref(), Some("mrg_abc"));
+        assert_eq!(session_id(&h).as_deref(), Some("mrg_abc"));
         h.insert(header::COOKIE, HeaderValue::from_static("mooring_session="));
-        assert_eq!(session_token(&h), None);
+        assert_eq!(session_id(&h), None);
     }
 }

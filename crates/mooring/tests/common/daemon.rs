@@ -85,17 +85,29 @@ impl Server {
 
     /// `mooring token create` against this daemon's store.
     pub fn token(&self, role: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
-            .args(["token", "create", "--role", role, "--config"])
-            .arg(&self.config)
-            .output()
-            .unwrap();
+        self.token_with(&["--role", role])
+    }
+
+    /// `mooring token create ARGS` against this daemon's store (must succeed).
+    pub fn token_with(&self, args: &[&str]) -> String {
+        let out = self.token_command(args);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `mooring token create ARGS --config CONFIG`, whatever its outcome.
+    pub fn token_command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(["token", "create"])
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap()
     }
 
     /// A request with an optional token: `(status, JSON body or Null)`.
