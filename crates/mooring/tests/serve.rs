@@ -1206,7 +1206,7 @@ fn reload_refuses_a_configuration_without_apps_unless_forced() {
             .map(|a| a["name"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(names(&s), [app.name.clone()]);
+    assert_eq!(names(&s), [app.name.as_str()]);
     let good = fs::read_to_string(&s.config).unwrap();
     // Every app commented out, an explicit empty list, an emptied file.
     let commented: String = good
@@ -1228,7 +1228,7 @@ fn reload_refuses_a_configuration_without_apps_unless_forced() {
         assert!(error.contains("declares no apps"), "{v}");
         assert!(error.contains(&app.name), "{v}");
         assert!(error.contains("\"force\": true"), "{v}");
-        assert_eq!(names(&s), [app.name.clone()], "the running apps are kept");
+        assert_eq!(names(&s), [app.name.as_str()], "the running apps are kept");
     }
     // Forced: the operator meant it.
     fs::write(&s.config, format!("{header}apps: []\n")).unwrap();
