@@ -82,7 +82,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/events", V, "Events, newest first (or after an id, oldest first)."),
     r("GET", "/api/v1/stream", V, "Server-Sent Events: app status changes, actions, events."),
     r("GET", "/api/v1/tokens", A, "API tokens (without their secrets)."),
-    r("POST", "/api/v1/tokens", A, "Create a token; the secret is shown once."),
+    r("POST", "/api/v1/tokens", A, "Create a token (optionally expiring, {\"expires\": \"30d\"}, and limited to apps, {\"apps\": [...]}); the secret is shown once."),
     r("DELETE", "/api/v1/tokens/{id}", A, "Revoke a token."),
     r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid, or when it declares no apps while apps run unless the body says {\"force\": true})."),
     r("GET", "/", V, "Web UI: every app at a glance (HTML)."),
@@ -90,8 +90,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/apps/{name}/diff", V, "Web UI: desired against live, and the plan (HTML)."),
     r("GET", "/apps/{name}/history", V, "Web UI: operations with every action (HTML)."),
     r("GET", "/login", None, "Web UI: the log-in form (HTML)."),
-    r("POST", "/login", None, "Web UI: log in with a token (sets an HttpOnly session cookie)."),
-    r("POST", "/logout", None, "Web UI: log out (clears the cookie)."),
+    r("POST", "/login", None, "Web UI: log in with a token (starts a session; an HttpOnly cookie holds its id)."),
+    r("POST", "/logout", None, "Web UI: log out (ends the session, clears the cookie)."),
     r("GET", "/ui/{asset}", None, "Web UI: its stylesheet and script."),
 ];
 
@@ -329,12 +329,19 @@ pub fn openapi_document() -> Value {
             Some(role) => json!([{"bearer": [role.to_string()]}]),
             None => json!([]),
         };
-        let op = json!({
+        let mut op = json!({
             "summary": route.summary,
             "parameters": params,
             "security": security,
-            "responses": {"200": {"description": "OK"}, "401": {"description": "No or unknown token"}, "403": {"description": "Role too low"}},
+            "responses": {"200": {"description": "OK"}, "401": {"description": "No, unknown or expired token"}, "403": {"description": "Role too low, or another app than the token is limited to"}},
         });
+        if route.summary.contains("waits for the operation") || route.path.ends_with("/rollback") {
+            // `failure_status`: a failed operation is never a 200.
+            op["responses"]["422"] = json!({"description": "The revision cannot be deployed (render, validation, signature): nothing applied"});
+            op["responses"]["409"] = json!({"description": "The plan conflicts with the host (e.g. a diverged volume): nothing applied"});
+            op["responses"]["502"] = json!({"description": "The source or Docker failed"});
+            op["responses"]["503"] = json!({"description": "The daemon is stopping"});
+        }
         let entry = paths
             .entry(route.path.to_string())
             .or_insert_with(|| json!({}));
