@@ -154,6 +154,9 @@ impl From<crate::controller::ControlError> for ApiError {
             crate::controller::ControlError::UnknownApp(_) => {
                 bad(StatusCode::NOT_FOUND, e.to_string())
             }
+            crate::controller::ControlError::Operation(failure) => {
+                bad(failure_status(&failure), failure.to_string())
+            }
             other => bad(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }

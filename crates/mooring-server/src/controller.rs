@@ -166,6 +166,9 @@ pub enum ControlError {
     UnknownApp(String),
     #[error("{0}")]
     Failed(String),
+    /// What a diff met, with the kind the API answers with.
+    #[error("{0}")]
+    Operation(#[from] OperationFailure),
 }
 
 impl Controller {
@@ -1076,19 +1079,21 @@ impl Controller {
         let revision = self
             .target_revision(app, &Trigger::of(TriggerKind::Api), pinned.as_deref())
             .await
-            .map_err(ControlError::Failed)?;
+            .map_err(|e| OperationFailure::Source(format!("source: {e}")))?;
         let rendered = self
             .rendered(app, &mut rt, &revision)
             .await
-            .map_err(ControlError::Failed)?;
-        let provider = self
-            .providers
-            .get(&app.config.host)
-            .ok_or_else(|| ControlError::Failed("host not connected".into()))?;
+            .map_err(OperationFailure::Invalid)?;
+        let provider = self.providers.get(&app.config.host).ok_or_else(|| {
+            OperationFailure::Apply(format!("host {} is not connected", app.config.host))
+        })?;
         let options = self.reconcile_options(app, true);
         let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
             .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
+            .map_err(|e| match e {
+                ReconcileError::Plan(e) => OperationFailure::Conflict(e.to_string()),
+                e => OperationFailure::Apply(e.to_string()),
+            })?;
         Ok(Diff {
             comparisons: mooring_core::compare(&rendered.project, &outcome.live),
             plan: outcome.plan,

@@ -1061,6 +1061,17 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     assert_eq!(out.status.code(), Some(1));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["kind"], "invalid", "{printed}");
+    // The diff of a broken revision is the same refusal, not a server error.
+    let (status, v) = s.call(
+        "GET",
+        &format!("/api/v1/apps/{}/diff", app.name),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(status, 422, "{v}");
+    let out = s.cli(&["diff", &app.name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compose.yaml:5:5"));
     // A revision the source does not have: the source's failure, 502.
     let (status, v) = s.call(
         "POST",
