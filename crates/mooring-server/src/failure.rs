@@ -11,7 +11,8 @@ use mooring_store::Condition;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OperationFailure {
     /// The revision cannot be deployed as it is: a render or validation error, a
-    /// signature that does not verify. Nothing was applied; a new revision fixes it.
+    /// policy refusal, a signature that does not verify, a revision outside the
+    /// allowed refs. Nothing was applied.
     #[error("{0}")]
     Invalid(String),
     /// The plan conflicts with the host (a diverged volume, an external resource that
@@ -53,7 +54,7 @@ impl OperationFailure {
 }
 
 /// Conditions that mean "this revision was not deployed because of its content".
-const REFUSALS: [&str; 2] = ["RenderError", "VerificationFailed"];
+const REFUSALS: [&str; 3] = ["RenderError", "PolicyRefused", "VerificationFailed"];
 
 /// Errors met inside a reconcile that have no more precise kind are Docker's or an
 /// action's.
@@ -87,6 +88,14 @@ mod tests {
         assert_eq!(
             OperationFailure::refusal(&[condition("VerificationFailed", "bad signature")])
                 .map(|f| f.kind()),
+            Some("invalid")
+        );
+        assert_eq!(
+            OperationFailure::refusal(&[condition(
+                "PolicyRefused",
+                "compose.yaml:7:9: privileged"
+            )])
+            .map(|f| f.kind()),
             Some("invalid")
         );
         assert_eq!(

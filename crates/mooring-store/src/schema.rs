@@ -113,7 +113,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX backups_by_app ON backups (app, created_at);
     "#,
-    // 3: token expiry and app limits; web UI sessions (a random id, kept as SHA-256,
+    // 3: what an operation's plan said a person should know (policy notes), JSON array.
+    r#"
+    ALTER TABLE operations ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+    "#,
+    // 4: token expiry and app limits; web UI sessions (a random id, kept as SHA-256,
     // ending with its token).
     r#"
     ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
