@@ -2,10 +2,14 @@
 //! (scheduler, shared fetches, bounded workers, self-heal from Docker events, retries),
 //! the HTTP API with token authentication, webhooks, metrics and the web UI.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod controller;
+pub mod failure;
+pub mod headers;
 pub mod hooks;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod render;

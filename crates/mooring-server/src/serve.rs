@@ -68,6 +68,8 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
     };
     let app = router(state.clone());
     let shutdown_state = state.clone();
+    // The peer address reaches the handlers: failures are limited per source address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             wait_for_signal().await;
