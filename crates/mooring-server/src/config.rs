@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod app_env;
+pub use app_env::AppEnv;
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -185,6 +188,8 @@ pub struct AppConfig {
     pub backup_on_change: bool,
     /// `data.retention: { keep: N, older_than: 30d }`, applied after each new backup.
     pub retention: mooring_core::Retention,
+    /// `variables`, `pass_env`, `mask_env`: what interpolation sees, what is masked.
+    pub env: AppEnv,
 }
 
 /// Reads and validates the configuration file.
@@ -348,6 +353,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
     }
 
     let mut apps: Vec<AppConfig> = Vec::new();
+    let own_secrets = app_env::secret_names(&doc);
     let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
     if let Some(n) = doc.get("apps") {
         let Value::Seq(items) = &n.value else {
@@ -355,6 +361,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
         };
         for (i, item) in items.iter().enumerate() {
             let a = app(item, i, &hosts, &base)?;
+            app_env::refuse_own_secrets(item, &format!("apps.{}", a.name), &own_secrets)?;
             if let Some(prev) = seen.get(&a.name) {
                 return Err(err(
                     item,
@@ -534,7 +541,17 @@ fn app(
     check_keys(
         n,
         &what,
-        &["name", "source", "host", "files", "sync", "data"],
+        &[
+            "name",
+            "source",
+            "host",
+            "files",
+            "sync",
+            "data",
+            "variables",
+            "pass_env",
+            "mask_env",
+        ],
     )?;
     let name_node = n
         .get("name")
@@ -747,6 +764,7 @@ fn app(
             }
         }
     }
+    let env = app_env::parse(n, &what, base)?;
     let source = SourceConfig {
         kind,
         location,
@@ -767,6 +785,7 @@ fn app(
         volumes,
         backup_on_change,
         retention,
+        env,
     })
 }
 
@@ -882,7 +901,7 @@ apps:
     fn strict_errors_have_positions() {
         assert_eq!(
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
-            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data)"
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, variables, pass_env, mask_env)"
         );
         let e =
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");

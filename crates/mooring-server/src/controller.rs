@@ -11,7 +11,7 @@
 use crate::config::{AppConfig, Config, SourceKind};
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
-use crate::render::{process_environment, render, RenderRequest, Rendered};
+use crate::render::{render, RenderRequest, Rendered};
 use futures_util::StreamExt;
 use mooring_core::{app_health, Health, Plan, ResourceHealth, ResourceTree};
 use mooring_docker::reconcile::{Progress, ReconcileError};
@@ -525,7 +525,7 @@ impl Controller {
                 path: &path,
                 files: &cfg.files,
                 app: Some(&cfg.name),
-                environment: process_environment(),
+                environment: cfg.env.interpolation(),
             })
         })
         .await
@@ -1078,8 +1078,11 @@ impl Controller {
         let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
             .await
             .map_err(|e| ControlError::Failed(e.to_string()))?;
+        // Secret and marked environment values never leave the daemon in clear.
+        let mut comparisons = mooring_core::compare(&rendered.project, &outcome.live);
+        app.config.env.masking().apply(&mut comparisons);
         Ok(Diff {
-            comparisons: mooring_core::compare(&rendered.project, &outcome.live),
+            comparisons,
             plan: outcome.plan,
             revision,
         })
