@@ -100,7 +100,11 @@ mod tests {
         let mut c = vec![Comparison {
             resource: "container a-web-1".into(),
             fields: vec![
-                env("URL", "postgres://u:hunter2@db/x", Some("postgres://u:old@db/x")),
+                env(
+                    "URL",
+                    "postgres://u:hunter2@db/x",
+                    Some("postgres://u:old@db/x"),
+                ),
                 env("TOKEN", "t1", Some("t1")),
                 env("DB_HOST", "db", None),
                 env("GREETING", "hello", Some("hello")),
@@ -116,9 +120,15 @@ mod tests {
         let f = &c[0].fields;
         let text = format!("{c:?}");
         assert!(!text.contains("old@db") && !text.contains("t1"), "{text}");
-        assert!(f[0].differs && f[0].desired != f[0].live, "a change still shows");
+        assert!(
+            f[0].differs && f[0].desired != f[0].live,
+            "a change still shows"
+        );
         assert!(f[0].desired.as_deref().unwrap().starts_with("*** ("));
-        assert!(!f[1].differs && f[1].desired == f[1].live, "equal values hash the same");
+        assert!(
+            !f[1].differs && f[1].desired == f[1].live,
+            "equal values hash the same"
+        );
         assert_eq!(f[2].live, None);
         assert!(f[2].desired.as_deref().unwrap().starts_with("***"));
         assert_eq!(f[3].desired.as_deref(), Some("hello"), "other values stay");

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use mooring_compose::{load, LoadOptions};
 use mooring_core::Project;
-use mooring_server::render::{shell_environment, render, RenderRequest, Rendered};
+use mooring_server::render::{render, shell_environment, RenderRequest, Rendered};
 use mooring_vcs::{redact_url, Cache, Credentials, KnownHosts, SourceSpec, SshKey};
 use std::path::Path;
 

@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(vars["TOKEN"], "from-env");
         assert_eq!(vars["APP_ENV_TEST_PASSED"], "passed");
         assert!(!vars.contains_key("APP_ENV_TEST_NOT_PASSED"), "not allowed");
-        assert!(!vars.contains_key("APP_ENV_TEST_UNSET"), "allowed but unset");
+        assert!(
+            !vars.contains_key("APP_ENV_TEST_UNSET"),
+            "allowed but unset"
+        );
         assert!(!vars.contains_key("MOORING_TEST_APP_ENV_HOOK"));
         assert!(!format!("{env:?}").contains("inline-secret"));
         let mask = env.masking();
