@@ -527,10 +527,10 @@ impl Controller {
                 app: Some(&cfg.name),
                 environment: cfg.env.interpolation(),
             })
+            .map_err(|e| cfg.env.scrub(&e.to_string()))
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())??;
         let rendered = Arc::new(rendered);
         rt.rendered = Some(rendered.clone());
         rt.rendered_tree = tree;

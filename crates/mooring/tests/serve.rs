@@ -1081,4 +1081,39 @@ fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
     }
     assert_eq!(field("env PASSED")["desired"], "passed-value");
     assert_eq!(field("env PROBE")["desired"], "absent");
+
+    // A commit that reads a secret back through a render error gets `***`.
+    repo.write(
+        "compose.yaml",
+        &format!("{}    ports: [\"${{DB_PASSWORD}}:80\"]\n", compose("db3")),
+    );
+    let leaky = repo.commit("leak through an error");
+    let (_, answer) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", app.name),
+        Some(&s.admin),
+        Some(json!({ "revision": leaky })),
+    );
+    let ops = s
+        .call(
+            "GET",
+            &format!("/api/v1/apps/{}/operations", app.name),
+            Some(&viewer),
+            None,
+        )
+        .1;
+    let status = s
+        .call(
+            "GET",
+            &format!("/api/v1/apps/{}", app.name),
+            Some(&viewer),
+            None,
+        )
+        .1;
+    let seen = format!("{answer} {ops} {status} {}", s.logs());
+    assert!(
+        seen.contains("invalid") && seen.contains("***:80"),
+        "{seen}"
+    );
+    assert!(!seen.contains("db-hunter2"), "{seen}");
 }

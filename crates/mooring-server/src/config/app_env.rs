@@ -38,6 +38,18 @@ impl AppEnv {
         out
     }
 
+    /// `text` (a render error, say) with every `variables` value replaced by `***`: a
+    /// committed file must not read a secret back through an error message.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.variables.values().map(Secret::expose) {
+            if !secret.is_empty() {
+                out = out.replace(secret, "***");
+            }
+        }
+        out
+    }
+
     /// How this app's environment values are masked where people see them.
     pub fn masking(&self) -> mooring_core::EnvMask {
         mooring_core::EnvMask::new(
@@ -204,6 +216,10 @@ mod tests {
         assert!(mask.masks("URL", "postgres://u:inline-secret@db"));
         assert!(mask.masks("DB_HOST", "db") && mask.masks("API_KEY", "k"));
         assert!(!mask.masks("GREETING", "hello"));
+        assert_eq!(
+            env.scrub("invalid port \"inline-secret:80\""),
+            "invalid port \"***:80\""
+        );
         // Without the keys: nothing but the project's `.env`.
         assert!(load("").unwrap().apps[0].env.interpolation().is_empty());
     }
