@@ -1007,6 +1007,12 @@ fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
     let git = Daemon::serve(&repo);
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("given.secret"), "given-value\n").unwrap();
+    // A credential file a `kill -9` left behind: removed when the daemon starts.
+    let leftover = dir
+        .path()
+        .join("state/sources/.credentials/4999997-git-AbC");
+    fs::create_dir_all(&leftover).unwrap();
+    fs::write(leftover.join("store"), "http://u:left-behind@h\n").unwrap();
     let secrets = [
         ("PROBE_SECRET", "probe-secret-value"),
         ("PROBE_GIT_PASSWORD", "git-password-value"),
@@ -1024,6 +1030,7 @@ fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
         &secrets,
     );
     wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    assert!(!leftover.exists(), "the leftover credential folder is gone");
     let env = env_of(&app.container("web"));
     for line in [
         "PROBE=absent",
@@ -1116,4 +1123,13 @@ fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
         "{seen}"
     );
     assert!(!seen.contains("db-hunter2"), "{seen}");
+    let state = walk(&dir.path().join("state")).join("\n");
+    for secret in [
+        "git-password-value",
+        "hook-secret-value",
+        "probe-secret-value",
+        "db-hunter2",
+    ] {
+        assert!(!state.contains(secret), "{secret} on disk");
+    }
 }
