@@ -137,7 +137,8 @@ pub struct Plan {
     pub actions: Vec<PlannedAction>,
     /// Containers of services the project no longer declares, kept because prune is off.
     pub orphans_kept: Vec<String>,
-    /// Things a person should know that change nothing (host paths, volumes kept).
+    /// Things a person should know that change nothing: the render's notes (unset
+    /// variables), the policy's (host paths, added capabilities), volumes kept.
     pub notes: Vec<String>,
 }
 
@@ -163,12 +164,19 @@ pub enum PlanError {
     },
     #[error("image {image} of service {service} is not present and its pull_policy is never; load the image on the host or change pull_policy")]
     ImageMissing { service: String, image: String },
+    #[error("{kind} {name} exists on the host and belongs to {owner}, not to this app; a repository may not take over another's data or network. Nothing was changed. To share it on purpose, declare it `external: true` and allow it in the app's policy (`{kind}:{name}` in `policy.allow`)")]
+    NotOwned {
+        kind: &'static str,
+        name: String,
+        owner: String,
+    },
 }
 
 /// Plans the actions that bring `live` to `desired`.
 pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan, PlanError> {
     let mut actions = Vec::new();
-    let mut notes = Vec::new();
+    // The render's and the policy's notes first: every plan shows them.
+    let mut notes = desired.notes.clone();
     let mut orphans_kept = Vec::new();
     let app = desired.name.as_str();
 
@@ -176,7 +184,10 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     let mut used_networks = BTreeSet::new();
     for net in desired.networks.values() {
         used_networks.insert(net.name.as_str());
-        if live.networks.contains_key(&net.name) {
+        if let Some(ln) = live.networks.get(&net.name) {
+            if !net.external {
+                check_owner("network", &net.name, &ln.labels, app)?;
+            }
             continue;
         }
         if net.external {
@@ -200,6 +211,9 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     for vol in desired.volumes.values() {
         used_volumes.insert(vol.name.as_str());
         if let Some(lv) = live.volumes.get(&vol.name) {
+            if !vol.external {
+                check_owner("volume", &vol.name, &lv.labels, app)?;
+            }
             let driver = vol.driver.as_deref().unwrap_or("local");
             let diverged = !vol.external && (lv.driver != driver || lv.options != vol.driver_opts);
             if diverged && options.recreate_volumes.contains(&vol.name) {
@@ -476,6 +490,32 @@ fn describe_volume(driver: &str, opts: &BTreeMap<String, String>) -> String {
 
 fn is_app_resource(labels: &BTreeMap<String, String>, app: &str) -> bool {
     labels.get(crate::labels::APP).is_some_and(|a| a == app)
+}
+
+/// A volume or network on the host (`kind` `name`, with `labels`) must belong to
+/// `app`: Mooring created it for the app, or Docker Compose did for the project of the
+/// same name (adopted, as `docker compose up` would).
+fn check_owner(
+    kind: &'static str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    app: &str,
+) -> Result<(), PlanError> {
+    let owner = match (
+        labels.get(crate::labels::APP),
+        labels.get(crate::labels::COMPOSE_PROJECT),
+    ) {
+        (Some(a), _) if a == app => return Ok(()),
+        (Some(a), _) => format!("app {a}"),
+        (None, Some(p)) if p == app => return Ok(()),
+        (None, Some(p)) => format!("Compose project {p}"),
+        (None, None) => "nobody Mooring knows (it was created outside Mooring)".into(),
+    };
+    Err(PlanError::NotOwned {
+        kind,
+        name: name.to_string(),
+        owner,
+    })
 }
 
 /// The action (if any) for the container of one desired service.

@@ -569,6 +569,11 @@ pub(crate) fn app(a: &Value, now: i64) -> Markup {
                     "auto " (yes(&policy["auto"])) ", self-heal " (yes(&policy["self_heal"])) ", prune " (yes(&policy["prune"]))
                     ", every " (policy["interval_seconds"].as_u64().unwrap_or(0)) " s, volumes " (text(policy, "volumes"))
                 }
+                dt { "Host policy" } dd {
+                    (text(&a["host_policy"], "profile"))
+                    @for e in a["host_policy"]["allow"].as_array().into_iter().flatten() { ", allows " code { (e.as_str().unwrap_or("")) } }
+                    @for r in a["host_policy"]["allow_refs"].as_array().into_iter().flatten() { ", deploys ref " code { (r.as_str().unwrap_or("")) } }
+                }
                 @if let Some(t) = a["next_retry_at"].as_i64() { dt { "Next retry" } dd { (utc(t)) } }
             }
         }
@@ -748,6 +753,8 @@ pub(crate) fn history(ops: &Value, now: i64) -> Markup {
                             (when(now, op["started_at"].as_i64())) " · " (duration) " · " (actions.len()) " action(s)"
                         }
                         @if let Some(e) = op["error"].as_str() { pre.err { (e) } }
+                        @let notes: Vec<&str> = op["notes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        @for n in notes { p.note { (n) } }
                         @if !actions.is_empty() {
                             table.actions {
                                 thead { tr { th scope="col" { "Action" } th scope="col" { "Reason" } th scope="col" { "Took" } th scope="col" { "Result" } } }
