@@ -1094,34 +1094,27 @@ fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
         "compose.yaml",
         &format!("{}    ports: [\"${{DB_PASSWORD}}:80\"]\n", compose("db3")),
     );
-    let leaky = repo.commit("leak through an error");
-    let (_, answer) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/sync", app.name),
-        Some(&s.admin),
-        Some(json!({ "revision": leaky })),
-    );
-    let ops = s
-        .call(
-            "GET",
-            &format!("/api/v1/apps/{}/operations", app.name),
-            Some(&viewer),
+    repo.commit("leak through an error");
+    let get = |path: String| s.call("GET", &path, Some(&viewer), None).1;
+    let mut seen = String::new();
+    wait_until(60, "the render error to be recorded", || {
+        let (status, _) = s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/refresh", app.name),
+            Some(&s.admin),
             None,
-        )
-        .1;
-    let status = s
-        .call(
-            "GET",
-            &format!("/api/v1/apps/{}", app.name),
-            Some(&viewer),
-            None,
-        )
-        .1;
-    let seen = format!("{answer} {ops} {status} {}", s.logs());
-    assert!(
-        seen.contains("invalid") && seen.contains("***:80"),
-        "{seen}"
-    );
+        );
+        assert_eq!(status, 202);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        seen = format!(
+            "{} {} {}",
+            get(format!("/api/v1/apps/{}/operations", app.name)),
+            get(format!("/api/v1/apps/{}", app.name)),
+            s.logs()
+        );
+        seen.contains("***:80")
+    });
+    assert!(seen.contains("invalid"), "{seen}");
     assert!(!seen.contains("db-hunter2"), "{seen}");
     let state = walk(&dir.path().join("state")).join("\n");
     for secret in [
