@@ -594,19 +594,38 @@ async fn rollback(
         }
         None => body.to,
     };
-    // Before the sync: when was the target last deployed, until when did it stay
-    // deployed (the next successful deploy of another revision), and which volumes hold
-    // data now.
+    let c = controller(&state).await;
+    let volumes = c.data_volumes(&name).await;
+    let response = run_trigger(
+        &state,
+        &name,
+        TriggerKind::Rollback,
+        Some(revision.clone()),
+        true,
+    )
+    .await?;
+    if volumes.is_empty() {
+        return Ok(response);
+    }
+    let (status, Json(mut body)) = (response.status(), response_json(response).await);
+    // The target as the source resolved it — what the rollback deployed — so that an
+    // abbreviated id, a tag or a Subversion number (`5`, never `51`) matches exactly.
+    let target = status
+        .is_success()
+        .then(|| body["status"]["revision"].as_str().map(str::to_string))
+        .flatten()
+        .unwrap_or(revision);
+    let this_operation = body["status"]["last_operation"].as_i64();
+    // Before this rollback: when was the target last deployed, until when did it stay
+    // deployed (the next successful deploy of another revision).
     let history: Vec<_> = state
         .store
         .operations(Some(&name), 500, None)?
         .into_iter()
         .filter(|o| o.result == Some(mooring_store::OpResult::Succeeded))
+        .filter(|o| this_operation.is_none_or(|id| o.id < id))
         .collect(); // newest first
-    let is_target = |r: &Option<String>| {
-        r.as_deref()
-            .is_some_and(|r| r.starts_with(&revision) || revision.starts_with(r))
-    };
+    let is_target = |r: &Option<String>| r.as_deref() == Some(target.as_str());
     let target_at = history.iter().position(|o| is_target(&o.revision));
     let deployed_at = target_at.map(|i| history[i].started_at);
     let replaced_at = target_at.and_then(|i| {
@@ -616,12 +635,6 @@ async fn rollback(
             .find(|o| !is_target(&o.revision))
             .map(|o| o.started_at)
     });
-    let c = controller(&state).await;
-    let volumes = c.data_volumes(&name).await;
-    let response = run_trigger(&state, &name, TriggerKind::Rollback, Some(revision), true).await?;
-    if volumes.is_empty() {
-        return Ok(response);
-    }
     // Reverting a commit does not bring data back: say which volumes may have been
     // written since, and offer the backups of that time. Restoring stays a separate step.
     let backups: Vec<Value> = c
@@ -634,7 +647,6 @@ async fn rollback(
         .filter(|b| replaced_at.is_none_or(|t| b.created_at <= t))
         .map(|b| json!({"id": b.id, "volume": b.volume, "created_at": b.created_at}))
         .collect();
-    let (status, Json(mut body)) = (response.status(), response_json(response).await);
     body["data_warning"] = json!({
         "message": format!(
             "the rollback changed containers, not data: volumes {} were mounted read-write since that revision and may hold newer data; restoring a backup is a separate step (mooring backup restore ID)",
