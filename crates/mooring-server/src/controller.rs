@@ -12,7 +12,7 @@ use crate::config::{AppConfig, Config, SourceKind};
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
 use crate::render::{process_environment, render, RenderRequest, Rendered};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use mooring_core::{app_health, Health, Plan, ResourceHealth, ResourceTree};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, Host, Provider, ReconcileOptions};
@@ -438,7 +438,16 @@ impl Controller {
                 }
                 return;
             }
-            self.reconcile_app(&app, trigger).await;
+            // A panic fails this reconcile only: the app keeps its loop, the others theirs.
+            let run = std::panic::AssertUnwindSafe(self.reconcile_app(&app, trigger));
+            if let Err(panic) = run.catch_unwind().await {
+                let e = format!(
+                    "reconciling failed unexpectedly (a bug in Mooring; please report it with this message): {}",
+                    crate::panic::message(&*panic)
+                );
+                tracing::error!(app = %app.config.name, error = %e, "reconcile panicked");
+                self.event(&app.config.name, "sync_failed", &e);
+            }
         }
     }
 
@@ -529,7 +538,7 @@ impl Controller {
             })
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| crate::panic::join_error(&format!("rendering app {}", app.config.name), e))?
         .map_err(|e| e.to_string())?;
         let rendered = Arc::new(rendered);
         rt.rendered = Some(rendered.clone());

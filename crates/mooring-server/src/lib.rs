@@ -8,6 +8,7 @@ pub mod controller;
 pub mod hooks;
 pub mod metrics;
 pub mod notify;
+pub mod panic;
 pub mod render;
 pub mod serve;
 pub mod ui;

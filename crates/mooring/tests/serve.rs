@@ -986,3 +986,69 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
     docker(&["volume", "rm", &copy]);
     assert_eq!(restored, before_each[2], "zero bytes lost");
 }
+
+#[test]
+fn billion_laughs_commit_fails_its_app_only_and_the_daemon_restarts() {
+    let (good, bad) = (TestApp::new("slaugh"), TestApp::new("slaugh"));
+    let repo = Repo::new("laughs");
+    for (dir, a) in [("good", &good), ("bad", &bad)] {
+        repo.write(&format!("{dir}/compose.yaml"), &demo_compose(&a.name, "v1"))
+            .write(&format!("{dir}/site/index.html"), "x");
+    }
+    repo.commit("two apps");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let mut cfg = "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\napps:\n".to_string();
+    for (dir, a) in [("good", &good), ("bad", &bad)] {
+        cfg += &format!("  - name: {}\n    source: {{ git: {url}, ref: main, path: {dir} }}\n    sync: {{ interval: 1s }}\n", a.name);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path(), &cfg);
+    wait_until(90, "both synced", || {
+        [&good, &bad]
+            .iter()
+            .all(|a| s.app(&a.name)["sync"] == "Synced")
+    });
+    let bad_web = bad.id("web");
+
+    // One commit: the bad app's file expands to 9^9 nodes, the good app moves on.
+    repo.write("bad/compose.yaml", &billion_laughs(&bad.name))
+        .write("good/compose.yaml", &demo_compose(&good.name, "v2"));
+    let head = repo.commit("laughs");
+    wait_until(60, "the good app at the new revision", || {
+        s.app(&good.name)["revision"] == head.as_str()
+            && env_of(&good.container("web")).contains("GREETING=v2")
+    });
+    let alias_error = |s: &Server| {
+        s.get(&format!("/api/v1/apps/{}/operations", bad.name))["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["result"] == "failed" && o["revision"] == head.as_str())
+            .map(|o| o["error"].as_str().unwrap_or_default().to_string())
+    };
+    wait_until(30, "the bad app's failed operation", || {
+        alias_error(&s).is_some()
+    });
+    let error = alias_error(&s).unwrap();
+    assert!(
+        error.contains("bad/compose.yaml:8:") && error.contains("alias bound"),
+        "{error}"
+    );
+    let (status, body) = s.call("GET", "/healthz", None, None);
+    assert_eq!((status, body), (200, json!("ok")));
+    assert_eq!(bad.id("web"), bad_web, "the bad app's containers untouched");
+
+    // A restart with the commit still there: the daemon starts (spawn waits for
+    // /readyz), reports the bad app again, and keeps the good one synced.
+    s.kill9();
+    s.spawn();
+    wait_until(30, "the render error after the restart", || {
+        s.app(&bad.name)["conditions"]
+            .to_string()
+            .contains("excessive YAML aliasing")
+    });
+    assert_eq!(s.app(&good.name)["sync"], "Synced");
+    assert_eq!(s.app(&good.name)["revision"], head.as_str());
+    assert_eq!(s.call("GET", "/healthz", None, None).0, 200);
+}
