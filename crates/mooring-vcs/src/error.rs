@@ -221,12 +221,12 @@ pub enum SourceError {
 
     /// The per-repository lock could not be taken in time.
     #[error(
-        "timed out after {waited_secs}s waiting for lock {}; if no other mooring process \
-         is using this data directory, remove that directory and retry",
+        "timed out after {waited_secs}s waiting for lock {}: another operation on this \
+         repository (in this or another mooring process) holds it; retry when it finishes",
         path.display()
     )]
     LockTimeout {
-        /// The lock directory.
+        /// The lock file.
         path: PathBuf,
         /// How long we waited.
         waited_secs: u64,
