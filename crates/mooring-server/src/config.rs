@@ -37,6 +37,30 @@ pub struct ServerConfig {
     /// Operations running at once, across apps.
     pub workers: usize,
     pub retention: Retention,
+    pub http: HttpConfig,
+}
+
+/// `server.http`: what one HTTP connection may hold, so that slow or idle clients
+/// cannot use up the daemon's connections or file descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this; a keep-alive connection waiting for
+    /// its next request is closed after it too.
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this.
+    pub body_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 512,
+        }
+    }
 }
 
 /// How much history the store keeps.
@@ -226,6 +250,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                 operations_per_app: 200,
                 events: 10_000,
             },
+            http: HttpConfig::default(),
         },
     };
 
@@ -394,7 +419,11 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
 }
 
 fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
-    check_keys(n, "server", &["listen", "data_dir", "workers", "retention"])?;
+    check_keys(
+        n,
+        "server",
+        &["listen", "data_dir", "workers", "retention", "http"],
+    )?;
     let listen = match n.get("listen") {
         None => SocketAddr::from(([127, 0, 0, 1], 7420)),
         Some(l) => {
@@ -441,7 +470,41 @@ fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
         data_dir,
         workers: workers as usize,
         retention,
+        http: n.get("http").map(http).transpose()?.unwrap_or_default(),
     })
+}
+
+/// `server.http: { header_timeout, body_timeout, max_connections }`.
+fn http(n: &Node) -> Result<HttpConfig, LoadError> {
+    check_keys(
+        n,
+        "server.http",
+        &["header_timeout", "body_timeout", "max_connections"],
+    )?;
+    let mut http = HttpConfig::default();
+    for (key, slot) in [
+        ("header_timeout", &mut http.header_timeout),
+        ("body_timeout", &mut http.body_timeout),
+    ] {
+        if let Some(v) = n.get(key) {
+            let what = format!("server.http.{key}");
+            *slot = positive(v, &what)?;
+            if *slot > Duration::from_secs(3600) {
+                return Err(err(v, format!("{what} must be at most 1h (e.g. 10s)")));
+            }
+        }
+    }
+    if let Some(v) = n.get("max_connections") {
+        let max = unsigned(v, "server.http.max_connections")?;
+        if !(1..=65_536).contains(&max) {
+            return Err(err(
+                v,
+                "server.http.max_connections must be between 1 and 65536 (e.g. 512)",
+            ));
+        }
+        http.max_connections = max as usize;
+    }
+    Ok(http)
 }
 
 /// `inline`, `file:PATH` (relative to the config's folder) or `env:NAME`.
@@ -857,6 +920,23 @@ apps:
   - name: merc
     source: { hg: https://hg.example.com/infra, ref: stable }
 ";
+
+    #[test]
+    fn http_limits_have_defaults_and_are_validated() {
+        assert_eq!(parse_ok("").server.http, HttpConfig::default());
+        let c = parse_ok("server: { http: { header_timeout: 2s, max_connections: 8 } }\n");
+        assert_eq!(c.server.http.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.http.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.http.max_connections, 8);
+        for (text, message) in [
+            ("server: { http: { header_timeout: 0s } }\n", "mooring.yaml:1:35: server.http.header_timeout must be more than 0s"),
+            ("server: { http: { body_timeout: 2h } }\n", "mooring.yaml:1:33: server.http.body_timeout must be at most 1h (e.g. 10s)"),
+            ("server: { http: { max_connections: 0 } }\n", "mooring.yaml:1:36: server.http.max_connections must be between 1 and 65536 (e.g. 512)"),
+        ] {
+            assert_eq!(parse_err(text), message);
+        }
+        assert!(parse_err("server: { http: { idle: 1s } }\n").contains("idle"));
+    }
 
     #[test]
     fn full_example() {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod controller;
 pub mod hooks;
+pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod panic;

@@ -7,6 +7,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::fs;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 fn op_count(s: &Server, app: &str) -> usize {
     s.get(&format!("/api/v1/apps/{app}/operations"))["operations"]
@@ -1051,4 +1052,103 @@ fn billion_laughs_commit_fails_its_app_only_and_the_daemon_restarts() {
     assert_eq!(s.app(&good.name)["sync"], "Synced");
     assert_eq!(s.app(&good.name)["revision"], head.as_str());
     assert_eq!(s.call("GET", "/healthz", None, None).0, 200);
+}
+
+/// A client that sends half a request and stalls.
+fn stalled_client(s: &Server) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .unwrap();
+    c
+}
+
+/// How long until the server closes `c` (EOF or reset); panics after `secs`.
+fn closed_after(c: &mut std::net::TcpStream, start: std::time::Instant, secs: u64) -> Duration {
+    use std::io::Read;
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return start.elapsed(),
+            Ok(_) => {} // e.g. a 408 before the close
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return start.elapsed(), // reset
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "the server kept a stalled connection open for {secs}s"
+        );
+    }
+}
+
+#[test]
+fn slow_clients_do_not_starve_requests_and_are_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        "server: { listen: 127.0.0.1:{port}, data_dir: ./state, http: { header_timeout: 1s, max_connections: 16 } }\n",
+    );
+    let pid = s.child.as_ref().unwrap().id();
+    let fds = || fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let healthz = || {
+        let start = std::time::Instant::now();
+        let (status, _) = s.call("GET", "/healthz", None, None);
+        assert_eq!(status, 200);
+        start.elapsed()
+    };
+
+    // Below the connection limit: a genuine request is answered at once, and the
+    // stalled connections are closed after the header timeout, not before.
+    let start = std::time::Instant::now();
+    let mut slow: Vec<_> = (0..8).map(|_| stalled_client(&s)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let took = healthz();
+    assert!(took < Duration::from_millis(800), "answered in {took:?}");
+    for c in &mut slow {
+        let closed = closed_after(c, start, 10);
+        assert!(
+            closed >= Duration::from_millis(900),
+            "closed after {closed:?}"
+        );
+    }
+    let base = fds();
+
+    // Four times the limit, plus one that trickles a header byte every 200 ms: the
+    // daemon holds at most 16 of them, a genuine request still gets through once the
+    // timeout frees slots, and every stalled connection is closed.
+    let start = std::time::Instant::now();
+    let mut slow: Vec<_> = (0..64).map(|_| stalled_client(&s)).collect();
+    let mut trickle = stalled_client(&s);
+    let trickler = {
+        let mut t = trickle.try_clone().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for _ in 0..40 {
+                if t.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let held = fds();
+    assert!(
+        held <= base + 16 + 2,
+        "{held} descriptors open (from {base})"
+    );
+    let took = healthz();
+    assert!(took < Duration::from_secs(10), "answered in {took:?}");
+    closed_after(&mut trickle, start, 10);
+    trickler.join().unwrap();
+    for c in &mut slow {
+        closed_after(c, start, 20);
+    }
+    assert!(fds() <= base + 2, "connections left open");
 }
