@@ -38,7 +38,12 @@ pub struct ServerConfig {
     pub workers: usize,
     pub retention: Retention,
     pub http: HttpConfig,
+    /// `/readyz` fails while an operation or fetch has run longer than this.
+    pub stuck_after: Duration,
 }
+
+/// Default of `server.stuck_after`.
+pub const STUCK_AFTER: Duration = Duration::from_secs(30 * 60);
 
 /// `server.http`: what one HTTP connection may hold, so that slow or idle clients
 /// cannot use up the daemon's connections or file descriptors.
@@ -251,6 +256,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                 events: 10_000,
             },
             http: HttpConfig::default(),
+            stuck_after: STUCK_AFTER,
         },
     };
 
@@ -422,7 +428,14 @@ fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
     check_keys(
         n,
         "server",
-        &["listen", "data_dir", "workers", "retention", "http"],
+        &[
+            "listen",
+            "data_dir",
+            "workers",
+            "retention",
+            "http",
+            "stuck_after",
+        ],
     )?;
     let listen = match n.get("listen") {
         None => SocketAddr::from(([127, 0, 0, 1], 7420)),
@@ -471,6 +484,11 @@ fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
         workers: workers as usize,
         retention,
         http: n.get("http").map(http).transpose()?.unwrap_or_default(),
+        stuck_after: n
+            .get("stuck_after")
+            .map(|v| positive(v, "server.stuck_after"))
+            .transpose()?
+            .unwrap_or(STUCK_AFTER),
     })
 }
 
@@ -936,6 +954,15 @@ apps:
             assert_eq!(parse_err(text), message);
         }
         assert!(parse_err("server: { http: { idle: 1s } }\n").contains("idle"));
+        assert_eq!(parse_ok("").server.stuck_after, STUCK_AFTER);
+        assert_eq!(
+            parse_ok("server: { stuck_after: 5m }\n").server.stuck_after,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            parse_err("server: { stuck_after: 0s }\n"),
+            "mooring.yaml:1:24: server.stuck_after must be more than 0s"
+        );
     }
 
     #[test]

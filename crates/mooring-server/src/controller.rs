@@ -8,6 +8,7 @@
 //! An unchanged revision is not re-rendered (the rendered project is kept per app),
 //! and an in-sync host costs one observation and no Docker writes.
 
+use crate::activity::{Activity, HEARTBEAT};
 use crate::config::{AppConfig, Config, SourceKind};
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
@@ -156,6 +157,8 @@ pub struct Controller {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     receivers: Mutex<BTreeMap<String, mpsc::Receiver<Trigger>>>,
+    /// Heartbeat and running work, for `/readyz`.
+    pub activity: Arc<Activity>,
 }
 
 /// An error of the controller's API.
@@ -229,6 +232,7 @@ impl Controller {
         let (shutdown, _) = watch::channel(false);
         Ok(Arc::new(Controller {
             workers: Arc::new(Semaphore::new(config.server.workers)),
+            activity: Activity::new(config.server.stuck_after),
             notifier: Notifier::new(config.notifications.clone()),
             config,
             store,
@@ -258,6 +262,16 @@ impl Controller {
                 tasks.push(tokio::spawn(async move { me.app_loop(app, rx).await }));
             }
         }
+        let (activity, mut shutdown) = (self.activity.clone(), self.shutdown.subscribe());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                activity.beat(Instant::now());
+                tokio::select! {
+                    _ = tokio::time::sleep(HEARTBEAT) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }));
         for (host, provider) in &self.providers {
             let (me, host, provider) = (self.clone(), host.clone(), provider.clone());
             tasks.push(tokio::spawn(async move {
@@ -357,6 +371,9 @@ impl Controller {
         }
         let (cache, spec) = (source.cache.clone(), source.spec.clone());
         let start = Instant::now();
+        let _busy = self
+            .activity
+            .begin(format!("fetching {}", redact_url(&source.display)), start);
         let result = tokio::task::spawn_blocking(move || cache.fetch(&spec))
             .await
             .map_err(|e| e.to_string())?;
@@ -631,6 +648,10 @@ impl Controller {
         let mut rt = app.runtime.lock().await;
         let started = Instant::now();
         let name = app.config.name.clone();
+        let _busy = self.activity.begin(
+            format!("app {name}: {} reconcile", trigger.kind.as_str()),
+            started,
+        );
         let previous = self.store.app(&name).ok().flatten();
         let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
         let mut status = previous.clone().unwrap_or_else(|| AppStatus {

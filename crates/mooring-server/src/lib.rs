@@ -2,6 +2,7 @@
 //! (scheduler, shared fetches, bounded workers, self-heal from Docker events, retries),
 //! the HTTP API with token authentication, webhooks, metrics and the web UI.
 
+pub mod activity;
 pub mod api;
 pub mod config;
 pub mod controller;

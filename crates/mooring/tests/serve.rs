@@ -1152,3 +1152,40 @@ fn slow_clients_do_not_starve_requests_and_are_closed_after_the_header_timeout()
     }
     assert!(fds() <= base + 2, "connections left open");
 }
+
+#[test]
+fn readyz_reports_an_operation_that_hangs() {
+    let app = TestApp::new("sstuck");
+    let hole = mooring_testkit::blackhole::BlackHole::start();
+    let dir = tempfile::tempdir().unwrap();
+    // The app's source accepts and never answers: its first sync hangs in the fetch.
+    let mut s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state, stuck_after: 3s }}\napps:\n  - name: {}\n    source: {{ git: git://127.0.0.1:{}/never.git }}\n",
+            app.name, hole.port
+        ),
+    );
+    let readyz = |s: &Server| s.call("GET", "/readyz", None, None);
+    wait_until(30, "/readyz to report the hang", || readyz(&s).0 == 503);
+    let (_, why) = readyz(&s);
+    let why = why.as_str().unwrap().to_string();
+    // The oldest running work: the source poller's fetch (the app's sync waits for it).
+    let fetch = format!(
+        "stuck: fetching git git://127.0.0.1:{}/never.git (remote HEAD) has been running for ",
+        hole.port
+    );
+    assert!(why.starts_with(&fetch), "{why}");
+    assert!(why.contains("longer than server.stuck_after (3s)"), "{why}");
+    assert_eq!(
+        s.call("GET", "/healthz", None, None).0,
+        200,
+        "alive, not ready"
+    );
+
+    // The server goes away: the fetch fails, the operation ends, the daemon is ready.
+    drop(hole);
+    wait_until(30, "/readyz to recover", || readyz(&s).0 == 200);
+    assert_eq!(readyz(&s).1, json!("ready"));
+    s.kill9();
+}
