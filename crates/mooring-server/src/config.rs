@@ -161,6 +161,9 @@ pub struct SourceConfig {
     pub known_hosts: Option<KnownHosts>,
     /// Git commit verification.
     pub verify: Option<VerifyConfig>,
+    /// `timeout`: how long one tool process for this source may run (a poll at most
+    /// 60 s too); the default bounds are 60 s for a poll and 10 min for the rest.
+    pub timeout: Option<Duration>,
 }
 
 /// `source.verify`: which signatures count and the trusted keys.
@@ -644,6 +647,7 @@ fn app(
             "ssh_key",
             "known_hosts",
             "verify",
+            "timeout",
         ],
     )?;
     let kinds = [
@@ -828,6 +832,16 @@ fn app(
             }
         }
     }
+    let timeout = match src.get("timeout") {
+        None => None,
+        Some(_) if kind == SourceKind::Dir => {
+            return Err(err(
+                src,
+                format!("{sw}.timeout: a plain folder runs no tool to bound; remove it"),
+            ))
+        }
+        Some(t) => Some(positive(t, &format!("{sw}.timeout"))?),
+    };
     let source = SourceConfig {
         kind,
         location,
@@ -838,6 +852,7 @@ fn app(
         ssh_key,
         known_hosts,
         verify,
+        timeout,
     };
     Ok(AppConfig {
         name,
@@ -940,7 +955,7 @@ apps:
 ";
 
     #[test]
-    fn http_limits_have_defaults_and_are_validated() {
+    fn daemon_bounds_have_defaults_and_are_validated() {
         assert_eq!(parse_ok("").server.http, HttpConfig::default());
         let c = parse_ok("server: { http: { header_timeout: 2s, max_connections: 8 } }\n");
         assert_eq!(c.server.http.header_timeout, Duration::from_secs(2));
@@ -955,6 +970,26 @@ apps:
         }
         assert!(parse_err("server: { http: { idle: 1s } }\n").contains("idle"));
         assert_eq!(parse_ok("").server.stuck_after, STUCK_AFTER);
+        let app = |source: &str| format!("apps:\n  - name: a\n    source: {source}\n");
+        assert_eq!(
+            parse_ok(&app("{ git: https://h/r.git, timeout: 20m }")).apps[0]
+                .source
+                .timeout,
+            Some(Duration::from_secs(1200))
+        );
+        assert_eq!(
+            parse_ok(&app("{ git: https://h/r.git }")).apps[0]
+                .source
+                .timeout,
+            None
+        );
+        assert!(
+            parse_err(&app("{ dir: /srv, timeout: 1m }")).contains("a plain folder runs no tool")
+        );
+        assert_eq!(
+            parse_err(&app("{ git: https://h/r.git, timeout: 0s }")),
+            "mooring.yaml:3:46: apps.a.source.timeout must be more than 0s"
+        );
         assert_eq!(
             parse_ok("server: { stuck_after: 5m }\n").server.stuck_after,
             Duration::from_secs(300)

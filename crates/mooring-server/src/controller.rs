@@ -1260,7 +1260,10 @@ pub fn source_spec(app: &AppConfig) -> Result<SourceSpec, String> {
 
 /// The cache for an app's source, with its credentials.
 fn source_cache(data_dir: &std::path::Path, app: &AppConfig) -> Cache {
-    let cache = Cache::new(data_dir);
+    let mut cache = Cache::new(data_dir);
+    if let Some(timeout) = app.source.timeout {
+        cache = cache.with_timeout(timeout);
+    }
     let source = &app.source;
     let (user, password) = (&source.username, &source.password);
     if user.is_none()

@@ -1189,3 +1189,26 @@ fn readyz_reports_an_operation_that_hangs() {
     assert_eq!(readyz(&s).1, json!("ready"));
     s.kill9();
 }
+
+#[test]
+fn a_source_that_never_answers_fails_the_sync_within_its_timeout() {
+    let app = TestApp::new("shang");
+    let hole = mooring_testkit::blackhole::BlackHole::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: git://127.0.0.1:{}/never.git, timeout: 2s }}\n",
+            app.name, hole.port
+        ),
+    );
+    let took = wait_until(20, "the timeout to be reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("did not finish within 2s and was stopped")
+    });
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let conditions = s.app(&app.name)["conditions"].to_string();
+    assert!(conditions.contains("source: git "), "{conditions}");
+    assert!(conditions.contains("`timeout:`"), "{conditions}");
+}
