@@ -260,6 +260,25 @@ pub(crate) fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
             format: manifest.format,
         });
     }
+    // Whoever can write the folder can write a manifest: its hashes are checked for
+    // shape before anything shows or compares them.
+    for (field, value) in [
+        ("archive_sha256", &manifest.archive_sha256),
+        ("digest", &manifest.digest),
+    ] {
+        if value.len() != 64
+            || !value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(BackupError::Manifest {
+                path: path.to_owned(),
+                source: serde::de::Error::custom(format!(
+                    "`{field}` is not a sha256 (64 lower-case hex digits): {value:?}"
+                )),
+            });
+        }
+    }
     Ok(manifest)
 }
 

@@ -128,3 +128,22 @@ fn list_is_newest_first_and_prune_keeps_the_newest_per_volume() {
     assert_eq!(list(dir).expect("list").len(), 1);
     assert_eq!(dir_names(dir).len(), 2);
 }
+
+#[test]
+fn a_manifest_with_a_malformed_hash_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let good = backup(dir, "web", "data", 2_000);
+    let text = fs::read_to_string(&good.manifest_path).expect("read");
+    let short = text.replace(&good.manifest.archive_sha256, "abc");
+    fs::write(&good.manifest_path, short).expect("write");
+    let err = list(dir).expect_err("a malformed manifest").to_string();
+    assert!(
+        err.contains(&good.id) && err.contains("`archive_sha256` is not a sha256"),
+        "{err}"
+    );
+    let err = mooring_backup::load(dir, &good.id)
+        .expect_err("load")
+        .to_string();
+    assert!(err.contains("archive_sha256"), "{err}");
+}

@@ -105,13 +105,13 @@ impl Host for SimulatedHost {
             .values()
             .find_map(|m| m.values().find(|c| c.id == id || c.name == id).cloned()))
     }
-    async fn create_network(&self, _: &Project, name: &str) -> Result<(), ProviderError> {
+    async fn create_network(&self, project: &Project, name: &str) -> Result<(), ProviderError> {
         self.call().await;
         let net = LiveNetwork {
             name: name.into(),
             id: name.into(),
             driver: "bridge".into(),
-            labels: BTreeMap::new(),
+            labels: app_label(project),
         };
         self.state.lock().unwrap().networks.insert(name.into(), net);
         Ok(())
@@ -121,13 +121,13 @@ impl Host for SimulatedHost {
         self.state.lock().unwrap().networks.remove(name);
         Ok(())
     }
-    async fn create_volume(&self, _: &Project, name: &str) -> Result<(), ProviderError> {
+    async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError> {
         self.call().await;
         let vol = LiveVolume {
             name: name.into(),
             driver: "local".into(),
             options: BTreeMap::new(),
-            labels: BTreeMap::new(),
+            labels: app_label(project),
         };
         self.state.lock().unwrap().volumes.insert(name.into(), vol);
         Ok(())
@@ -255,6 +255,8 @@ async fn round(
                 files: &[],
                 app: None,
                 environment: BTreeMap::new(),
+                policy: &mooring_core::Policy::default(),
+                protected: &[],
             })
             .expect("render")
         })
@@ -330,4 +332,9 @@ async fn main() {
     git(&work, &["commit", "-qam", "shared change"]);
     git(&work, &["push", "-q", bare.to_str().unwrap(), "HEAD:main"]);
     round("one shared commit", &cache, &data, &spec, &host, apps).await;
+}
+
+/// The label that makes a simulated volume or network the app's, as Docker's would be.
+fn app_label(project: &Project) -> BTreeMap<String, String> {
+    BTreeMap::from([(mooring_core::labels::APP.to_string(), project.name.clone())])
 }

@@ -8,6 +8,7 @@ use crate::interpolate::{interpolate, Lookup};
 use crate::merge::{list_to_map, merge_documents};
 use crate::paths::{hash_paths, normalize, resolve_inside, PathError};
 use crate::yaml::{self, Node, Value};
+use mooring_core::policy::capability;
 use mooring_core::{
     DataPolicy, DependsOn, DependsOnCondition, Healthcheck, Mount, MountKind, Network, Port,
     Project, PullPolicy, Service, ServiceNetwork, Volume,
@@ -168,6 +169,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         protected: opts.protected_dirs.iter().map(|p| normalize(p)).collect(),
         vars,
         notes,
+        positions: BTreeMap::new(),
         display: &display,
     };
     let fallback_name = opts
@@ -183,6 +185,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     project.working_dir = project_dir.to_string_lossy().to_string();
     project.config_files = files.iter().map(|f| display(f).to_string()).collect();
     project.notes = ctx.notes;
+    project.positions = ctx.positions;
     Ok(project)
 }
 
@@ -279,6 +282,8 @@ struct Decoder<'a> {
     protected: Vec<PathBuf>,
     vars: BTreeMap<String, String>,
     notes: Vec<String>,
+    /// Where the entries the policy looks at were written (see [`Project::positions`]).
+    positions: BTreeMap<String, String>,
     display: &'a dyn Fn(&Path) -> Arc<str>,
 }
 
@@ -414,6 +419,8 @@ impl Decoder<'_> {
             for (k, v) in entries(n, "networks")? {
                 let key = key_of(k).to_string();
                 let t = self.top_level("networks", &name, &key, v)?;
+                self.positions
+                    .insert(format!("networks.{key}"), k.pos.to_string());
                 let network = Network {
                     name: t.name,
                     driver: t.driver,
@@ -429,6 +436,8 @@ impl Decoder<'_> {
             for (k, v) in entries(n, "volumes")? {
                 let key = key_of(k).to_string();
                 let t = self.top_level("volumes", &name, &key, v)?;
+                self.positions
+                    .insert(format!("volumes.{key}"), k.pos.to_string());
                 let volume = Volume {
                     name: t.name,
                     driver: t.driver,
@@ -457,6 +466,8 @@ impl Decoder<'_> {
             if !valid_service_name(&sname) {
                 return Err(err(k, format!("service name {sname:?} is not valid: use letters, digits, '.', '-' and '_'")));
             }
+            self.positions
+                .insert(format!("services.{sname}"), k.pos.to_string());
             let svc = self.service(&name, &sname, v, &mut networks, &volumes)?;
             if let Some(d) = v.get("depends_on") {
                 depends_pos.insert(sname.clone(), d.pos.clone());
@@ -472,6 +483,7 @@ impl Decoder<'_> {
             networks,
             volumes,
             notes: vec![],
+            positions: BTreeMap::new(),
         })
     }
 
@@ -629,7 +641,13 @@ impl Decoder<'_> {
             };
             for item in items {
                 match self.mount(item, &w("volumes"), volumes, &mut repo_files)? {
-                    MountOrTmpfs::Mount(m) => mounts.push(m),
+                    MountOrTmpfs::Mount(m) => {
+                        self.positions.insert(
+                            format!("{}.{}", w("volumes"), m.target),
+                            item.pos.to_string(),
+                        );
+                        mounts.push(m)
+                    }
                     MountOrTmpfs::Tmpfs(t) => tmpfs.push(t),
                 }
             }
@@ -644,6 +662,17 @@ impl Decoder<'_> {
                 )
             })?)
         };
+
+        if let Some(Value::Seq(items)) = n.get("cap_add").map(|c| &c.value) {
+            for item in items {
+                if let Some(cap) = item.text() {
+                    self.positions.insert(
+                        format!("{}.{}", w("cap_add"), capability(cap)),
+                        item.pos.to_string(),
+                    );
+                }
+            }
+        }
 
         let mut service_networks = BTreeMap::new();
         match n.get("networks") {
@@ -1014,13 +1043,7 @@ impl Decoder<'_> {
             if p.starts_with(&self.root) || self.protected.iter().any(|d| p.starts_with(d)) {
                 return Err(err(n, format!("{what}: absolute path {source} points into the repository or Mooring's data; use a path relative to the project folder")));
             }
-            let note = format!(
-                "bind-mounts host path {source} (outside the repository) at {}",
-                n.pos
-            );
-            if !self.notes.contains(&note) {
-                self.notes.push(note);
-            }
+            // The policy decides whether it may reach the host, and notes it.
             return Ok((p.to_string_lossy().to_string(), false));
         }
         let full = resolve_inside(&self.root, &self.project_dir, source)

@@ -28,6 +28,11 @@ pub struct Project {
     /// Things a person should know about the render (unset variables, host paths).
     #[serde(skip)]
     pub notes: Vec<String>,
+    /// Where the entries the policy looks at were written (`file:line:col`), by key:
+    /// `services.web`, `services.web.volumes.<target>`, `services.web.cap_add.<CAP>`,
+    /// `volumes.<key>`, `networks.<key>`.
+    #[serde(skip)]
+    pub positions: BTreeMap<String, String>,
 }
 
 impl Project {

@@ -12,6 +12,7 @@ pub mod health;
 pub mod labels;
 pub mod live;
 pub mod plan;
+pub mod policy;
 pub mod view;
 
 pub use desired::{
@@ -22,4 +23,5 @@ pub use desired::{
 pub use health::{app_health, Health, ResourceHealth};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
 pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};
+pub use policy::{Exception, HostFacts, Policy, Profile, Verdict};
 pub use view::{compare, resource_tree, Comparison, ResourceTree};

@@ -11,7 +11,7 @@ use mooring_core::{ContainerState, LiveContainer, Project, Service};
 use std::collections::HashMap;
 
 /// The labels of a service's container: the user's, Mooring's identity, Compose's.
-pub fn container_labels(project: &Project, svc: &Service) -> HashMap<String, String> {
+pub(crate) fn container_labels(project: &Project, svc: &Service) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> = svc.labels.clone().into_iter().collect();
     labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
     labels.insert(APP.into(), project.name.clone());
@@ -29,7 +29,7 @@ pub fn container_labels(project: &Project, svc: &Service) -> HashMap<String, Str
 }
 
 /// Labels for networks and volumes Mooring creates.
-pub fn resource_labels(
+pub(crate) fn resource_labels(
     project: &Project,
     key_label: &str,
     key: &str,
@@ -44,7 +44,7 @@ pub fn resource_labels(
 }
 
 /// Restart policy from Compose's text (`on-failure:3`).
-pub fn restart_policy(text: &str) -> RestartPolicy {
+pub(crate) fn restart_policy(text: &str) -> RestartPolicy {
     let (name, retries) = match text.split_once(':') {
         Some((n, r)) => (n, r.parse().ok()),
         None => (text, None),
@@ -63,7 +63,7 @@ pub fn restart_policy(text: &str) -> RestartPolicy {
 
 /// The networks a container joins at creation (the first) and afterwards (the rest),
 /// as `(docker network name, aliases)`.
-pub fn network_attachments(svc: &Service) -> Vec<(String, Vec<String>)> {
+pub(crate) fn network_attachments(svc: &Service) -> Vec<(String, Vec<String>)> {
     svc.networks
         .values()
         .map(|n| (n.name.clone(), n.aliases.clone()))
@@ -71,7 +71,7 @@ pub fn network_attachments(svc: &Service) -> Vec<(String, Vec<String>)> {
 }
 
 /// The create body for a service's container.
-pub fn container_config(project: &Project, svc: &Service) -> Config<String> {
+pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<String> {
     let mut exposed = HashMap::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for p in &svc.ports {
@@ -166,7 +166,7 @@ pub fn container_config(project: &Project, svc: &Service) -> Config<String> {
 }
 
 /// Live container from inspect data.
-pub fn live_container(c: ContainerInspectResponse) -> LiveContainer {
+pub(crate) fn live_container(c: ContainerInspectResponse) -> LiveContainer {
     let config = c.config.unwrap_or_default();
     let labels = config.labels.unwrap_or_default();
     let host = c.host_config.unwrap_or_default();

@@ -6,10 +6,10 @@
 //! - [`Provider`]: connection, observe, execute actions.
 //! - [`reconcile`]: observe → plan → apply for one rendered project (the sync operation).
 
-pub mod convert;
+mod convert;
 mod provider;
 pub mod reconcile;
 pub mod volumes;
 
-pub use provider::{ContainerEvent, Host, Provider, ProviderError};
+pub use provider::{ContainerEvent, DockerError, Host, Provider, ProviderError};
 pub use reconcile::{reconcile, ActionResult, Outcome, Progress, ReconcileOptions};

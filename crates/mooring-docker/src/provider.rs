@@ -24,31 +24,53 @@ pub enum ProviderError {
     #[error("cannot connect to Docker at {endpoint}: {source}; is the Docker daemon running and is the socket readable?")]
     Connect {
         endpoint: String,
-        source: BollardError,
+        source: DockerError,
     },
     #[error("Docker endpoint {0} is not supported yet (use unix:///path/to/docker.sock)")]
     Endpoint(String),
-    #[error("{what}: {}", docker_message(.source))]
-    Api { what: String, source: BollardError },
+    #[error("{what}: {source}")]
+    Api { what: String, source: DockerError },
     #[error("{0}")]
     Failed(String),
 }
 
-fn docker_message(e: &BollardError) -> String {
-    match e {
-        BollardError::DockerResponseServerError {
-            status_code,
-            message,
-        } => {
-            format!("Docker answered {status_code}: {message}")
+/// An error of the Docker Engine API as Docker said it. The client library's own type
+/// stays inside this crate (its types never leave `mooring-docker`).
+#[derive(Debug)]
+pub struct DockerError {
+    inner: BollardError,
+}
+
+impl DockerError {
+    /// The HTTP status Docker answered, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match &self.inner {
+            BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+            _ => None,
         }
-        other => other.to_string(),
     }
 }
 
+impl std::fmt::Display for DockerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            BollardError::DockerResponseServerError {
+                status_code,
+                message,
+            } => write!(f, "Docker answered {status_code}: {message}"),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DockerError {}
+
 fn api(what: impl Into<String>) -> impl FnOnce(BollardError) -> ProviderError {
     let what = what.into();
-    move |source| ProviderError::Api { what, source }
+    move |source| ProviderError::Api {
+        what,
+        source: DockerError { inner: source },
+    }
 }
 
 fn is_not_found(e: &BollardError) -> bool {
@@ -82,7 +104,7 @@ impl Provider {
         let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(
             |source| ProviderError::Connect {
                 endpoint: endpoint.clone(),
-                source,
+                source: DockerError { inner: source },
             },
         )?;
         let docker = docker
@@ -90,13 +112,13 @@ impl Provider {
             .await
             .map_err(|source| ProviderError::Connect {
                 endpoint: endpoint.clone(),
-                source,
+                source: DockerError { inner: source },
             })?;
         Ok(Provider { docker })
     }
 
     /// The bollard client, for callers at this crate's level (tests, benchmarks).
-    pub fn client(&self) -> &Docker {
+    pub(crate) fn client(&self) -> &Docker {
         &self.docker
     }
 

@@ -354,6 +354,8 @@ fn app_json(c: &Controller, name: &str, status: Option<&mooring_store::AppStatus
         v["path"] = json!(cfg.source.path);
         v["ref"] = json!(cfg.source.reference);
         v["policy"] = json!({"auto": cfg.sync.auto, "self_heal": cfg.sync.self_heal, "prune": cfg.sync.prune, "interval_seconds": cfg.sync.interval.as_secs(), "volumes": cfg.volumes});
+        // What the repository may ask of the host, and which refs may be deployed.
+        v["host_policy"] = json!({"profile": cfg.policy.profile.as_str(), "allow": cfg.policy.allow.iter().map(ToString::to_string).collect::<Vec<_>>(), "allow_refs": cfg.source.allow_refs});
     }
     v
 }

@@ -10,6 +10,7 @@ use mooring_compose::decode::{
 };
 use mooring_compose::yaml::{self, Node, Value};
 use mooring_compose::{LoadError, Pos};
+use mooring_core::policy::{Exception, Policy, Profile, EXCEPTION_FORMS};
 use mooring_vcs::{KnownHosts, SourceError, SourceSpec, SshKey};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +27,8 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub notifications: Vec<Notification>,
     pub apps: Vec<AppConfig>,
+    /// The configuration's folder (absolute): Mooring's own, never a bind source.
+    pub folder: PathBuf,
 }
 
 /// `server:`.
@@ -161,6 +164,10 @@ pub struct SourceConfig {
     pub known_hosts: Option<KnownHosts>,
     /// Git commit verification.
     pub verify: Option<VerifyConfig>,
+    /// `allow_refs`: branch and tag names (a trailing `*` matches any rest) that may be
+    /// deployed besides the configured ref; a commit id may be deployed when it is
+    /// reachable from the configured ref. `["*"]` allows every revision.
+    pub allow_refs: Vec<String>,
     /// `timeout`: how long one tool process for this source may run (a poll at most
     /// 60 s too); the default bounds are 60 s for a poll and 10 min for the rest.
     pub timeout: Option<Duration>,
@@ -217,6 +224,8 @@ pub struct AppConfig {
     pub backup_on_change: bool,
     /// `data.retention: { keep: N, older_than: 30d }`, applied after each new backup.
     pub retention: mooring_core::Retention,
+    /// `policy`: what the repository may ask of the host (profile and exceptions).
+    pub policy: Policy,
 }
 
 /// Reads and validates the configuration file.
@@ -424,6 +433,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
         webhooks,
         notifications,
         apps,
+        folder: base,
     })
 }
 
@@ -618,7 +628,7 @@ fn app(
     check_keys(
         n,
         &what,
-        &["name", "source", "host", "files", "sync", "data"],
+        &["name", "source", "host", "files", "sync", "data", "policy"],
     )?;
     let name_node = n
         .get("name")
@@ -647,6 +657,7 @@ fn app(
             "ssh_key",
             "known_hosts",
             "verify",
+            "allow_refs",
             "timeout",
         ],
     )?;
@@ -832,6 +843,14 @@ fn app(
             }
         }
     }
+    let allow_refs = match src.get("allow_refs") {
+        Some(r) => allow_refs(r, &format!("{sw}.allow_refs"), kind)?,
+        None => vec![],
+    };
+    let policy = match n.get("policy") {
+        Some(p) => policy(p, &format!("{what}.policy"))?,
+        None => Policy::default(),
+    };
     let timeout = match src.get("timeout") {
         None => None,
         Some(_) if kind == SourceKind::Dir => {
@@ -852,6 +871,7 @@ fn app(
         ssh_key,
         known_hosts,
         verify,
+        allow_refs,
         timeout,
     };
     Ok(AppConfig {
@@ -863,7 +883,74 @@ fn app(
         volumes,
         backup_on_change,
         retention,
+        policy,
     })
+}
+
+/// `policy: baseline` or `policy: { profile: restricted, allow: [docker_socket, …] }`.
+fn policy(n: &Node, what: &str) -> Result<Policy, LoadError> {
+    let profile_of = |p: &Node, what: &str| -> Result<Profile, LoadError> {
+        let text = string(p, what)?;
+        Profile::parse(&text).ok_or_else(|| {
+            err(
+                p,
+                format!(
+                    "{what}: unknown profile {text:?} (use baseline, restricted or privileged)"
+                ),
+            )
+        })
+    };
+    if let Value::Scalar { .. } = n.value {
+        return Ok(Policy {
+            profile: profile_of(n, what)?,
+            allow: vec![],
+        });
+    }
+    check_keys(n, what, &["profile", "allow"])?;
+    let profile = match n.get("profile") {
+        Some(p) => profile_of(p, &format!("{what}.profile"))?,
+        None => Profile::default(),
+    };
+    let mut allow = Vec::new();
+    if let Some(a) = n.get("allow") {
+        let aw = format!("{what}.allow");
+        let Value::Seq(items) = &a.value else {
+            return Err(err(
+                a,
+                format!("{aw} must be a list of exceptions ({EXCEPTION_FORMS})"),
+            ));
+        };
+        for item in items {
+            let text = string(item, &aw)?;
+            let e = Exception::parse(&text).map_err(|e| err(item, format!("{aw}: {e}")))?;
+            if !allow.contains(&e) {
+                allow.push(e);
+            }
+        }
+    }
+    Ok(Policy { profile, allow })
+}
+
+/// `source.allow_refs`: branch and tag names or `prefix*` patterns.
+fn allow_refs(n: &Node, what: &str, kind: SourceKind) -> Result<Vec<String>, LoadError> {
+    if matches!(kind, SourceKind::Dir) {
+        return Err(err(n, format!("{what}: a plain folder has no refs")));
+    }
+    let refs = string_list(n, what)?;
+    for r in &refs {
+        let body = r.strip_suffix('*').unwrap_or(r);
+        if (body.is_empty() && r != "*")
+            || body.contains('*')
+            || body.starts_with('-')
+            || body.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(err(
+                n,
+                format!("{what}: {r:?} is not a ref name or `prefix*` pattern"),
+            ));
+        }
+    }
+    Ok(refs)
 }
 
 fn verify_config(
@@ -1021,10 +1108,46 @@ apps:
     }
 
     #[test]
+    fn policies_and_allowed_refs() {
+        let c = parse_ok(
+            "apps:\n  - name: a\n    source: { git: https://h/r.git, allow_refs: [release/*, v1] }\n    policy: restricted\n  - name: b\n    source: { dir: x }\n    policy: { allow: [docker_socket, \"host_path:/srv/media\", \"cap:net_admin\"] }\n  - name: c\n    source: { dir: x }\n",
+        );
+        assert_eq!(c.apps[0].policy.profile, Profile::Restricted);
+        assert_eq!(c.apps[0].source.allow_refs, ["release/*", "v1"]);
+        assert_eq!(c.apps[1].policy.profile, Profile::Baseline);
+        assert_eq!(
+            c.apps[1].policy.allow,
+            [
+                Exception::DockerSocket,
+                Exception::HostPath("/srv/media".into()),
+                Exception::Cap("NET_ADMIN".into())
+            ]
+        );
+        assert_eq!(c.apps[2].policy, Policy::default());
+        for (text, expected) in [
+            ("policy: root", "mooring.yaml:4:13: apps.a.policy: unknown profile \"root\" (use baseline, restricted or privileged)"),
+            ("policy: { profile: x }", "mooring.yaml:4:24: apps.a.policy.profile: unknown profile \"x\""),
+            ("policy: { allow: [sudo] }", "mooring.yaml:4:23: apps.a.policy.allow: policy exception \"sudo\": unknown; use one of docker_socket"),
+            ("policy: { allow: [\"host_path:srv\"] }", "the host path must be absolute"),
+            ("policy: { allow: docker_socket }", "apps.a.policy.allow must be a list"),
+            ("policy: { deny: [x] }", "key `deny` is not supported"),
+        ] {
+            let e = parse_err(&format!("apps:\n  - name: a\n    source: {{ dir: x }}\n    {text}\n"));
+            assert!(e.contains(expected), "{text}: {e}");
+        }
+        let e = parse_err("apps:\n  - name: a\n    source: { dir: x, allow_refs: [main] }\n");
+        assert!(e.contains("a plain folder has no refs"), "{e}");
+        let e = parse_err(
+            "apps:\n  - name: a\n    source: { git: https://h/r.git, allow_refs: [\"a*b\"] }\n",
+        );
+        assert!(e.contains("not a ref name or `prefix*` pattern"), "{e}");
+    }
+
+    #[test]
     fn strict_errors_have_positions() {
         assert_eq!(
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
-            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data)"
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy)"
         );
         let e =
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");

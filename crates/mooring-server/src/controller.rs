@@ -126,7 +126,7 @@ struct AppRuntime {
     /// Content identity of the app's path in `rendered` (see `Cache::path_tree`).
     rendered_tree: Option<String>,
     /// Revision id whose render failed, with the error (not retried until a new revision).
-    render_failure: Option<(String, String)>,
+    render_failure: Option<(String, RenderFailure)>,
     failures: u32,
     next_retry: Option<Instant>,
     last_health: Option<Health>,
@@ -510,7 +510,7 @@ impl Controller {
         app: &AppHandle,
         rt: &mut AppRuntime,
         revision: &Revision,
-    ) -> Result<Arc<Rendered>, String> {
+    ) -> Result<Arc<Rendered>, RenderFailure> {
         if let Some(r) = &rt.rendered {
             if r.revision.id == revision.id {
                 return Ok(r.clone());
@@ -526,7 +526,7 @@ impl Controller {
                 (cache.clone(), spec.clone(), revision.clone(), path.clone());
             tokio::task::spawn_blocking(move || cache.path_tree(&spec, &rev, &path))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(RenderFailure::panicked)?
                 .ok()
                 .flatten()
         };
@@ -541,6 +541,7 @@ impl Controller {
             }
         }
         let data_dir = self.config.server.data_dir.clone();
+        let protected = [self.config.folder.clone()];
         let (rev, cfg) = (revision.clone(), app.config.clone());
         let rendered = tokio::task::spawn_blocking(move || {
             render(RenderRequest {
@@ -552,11 +553,16 @@ impl Controller {
                 files: &cfg.files,
                 app: Some(&cfg.name),
                 environment: process_environment(),
+                policy: &cfg.policy,
+                protected: &protected,
             })
         })
         .await
-        .map_err(|e| crate::panic::join_error(&format!("rendering app {}", app.config.name), e))?
-        .map_err(|e| e.to_string())?;
+        .map_err(RenderFailure::panicked)?
+        .map_err(|e| RenderFailure {
+            policy: matches!(e, crate::render::RenderError::Policy { .. }),
+            message: e.to_string(),
+        })?;
         let rendered = Arc::new(rendered);
         rt.rendered = Some(rendered.clone());
         rt.rendered_tree = tree;
@@ -607,6 +613,44 @@ impl Controller {
                 self.current_revision(&app.source, fresh).await
             }
         }
+    }
+
+    /// Whether the app may deploy `revision`, asked for as `asked` (a sync to a
+    /// revision, a rollback, a pin): a revision reachable from the configured ref, or a
+    /// ref `source.allow_refs` names. Anything else is refused: a committer who can push
+    /// a branch must not get it deployed (and shown as Synced) on an operator's typo.
+    async fn allowed_revision(
+        &self,
+        app: &AppHandle,
+        asked: &str,
+        revision: &Revision,
+    ) -> Result<(), String> {
+        let source = &app.config.source;
+        if source.allow_refs.iter().any(|p| ref_matches(p, asked)) {
+            return Ok(());
+        }
+        let head = self
+            .current_revision(&app.source, app.config.sync.interval)
+            .await
+            .map_err(|e| format!("source: {e}"))?;
+        if head.id == revision.id {
+            return Ok(());
+        }
+        let (cache, spec, rev) = (app.source.cache.clone(), app.spec.clone(), revision.clone());
+        let reachable = tokio::task::spawn_blocking(move || cache.is_ancestor(&spec, &rev, &head))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("source: {e}"))?;
+        if reachable {
+            return Ok(());
+        }
+        let reference = source.reference.as_deref().unwrap_or("the default branch");
+        Err(format!(
+            "revision {asked} ({}) is not in the history of {reference}, the app's configured ref; \
+             only revisions reachable from it may be deployed. To deploy other refs, name them \
+             (or a `prefix*` pattern) in the app's `source.allow_refs` in mooring.yaml",
+            revision.describe
+        ))
     }
 
     /// Checks the revision's signature when the app asks for verification.
@@ -796,6 +840,19 @@ impl Controller {
                 return Err(format!("source: {e}"));
             }
         };
+        if let Some(asked) = trigger.revision.as_deref().or(pinned) {
+            if let Err(e) = self.allowed_revision(app, asked, &revision).await {
+                let op = self.begin(name, trigger, &revision, false);
+                self.finish(op, OpResult::Failed, Some(&e));
+                status.last_operation = op.or(status.last_operation);
+                status.conditions.push(Condition {
+                    kind: "RevisionRefused".into(),
+                    message: e.clone(),
+                });
+                self.event(name, "revision_refused", &e);
+                return Err(e);
+            }
+        }
         let revision = match self.verify(app, &revision).await {
             Ok(()) => revision,
             Err(e) => {
@@ -827,8 +884,8 @@ impl Controller {
             if *rev == revision.id && !trigger.kind.manual() {
                 status.sync = "Unknown".into();
                 status.conditions.push(Condition {
-                    kind: "RenderError".into(),
-                    message: error.clone(),
+                    kind: error.condition().into(),
+                    message: error.message.clone(),
                 });
                 return Ok(()); // already recorded; waits for a new revision
             }
@@ -838,17 +895,23 @@ impl Controller {
                 rt.render_failure = None;
                 r
             }
-            Err(e) => {
-                rt.render_failure = Some((revision.id.clone(), e.clone()));
+            Err(failure) => {
+                let (kind, e) = (failure.condition(), failure.message.clone());
+                rt.render_failure = Some((revision.id.clone(), failure));
                 let op = self.begin(name, trigger, &revision, false);
                 self.finish(op, OpResult::Failed, Some(&e));
                 status.last_operation = op.or(status.last_operation);
                 status.sync = "Unknown".into();
                 status.conditions.push(Condition {
-                    kind: "RenderError".into(),
+                    kind: kind.into(),
                     message: e.clone(),
                 });
-                self.event(name, "render_failed", &e);
+                let event = if kind == "PolicyRefused" {
+                    "policy_refused"
+                } else {
+                    "render_failed"
+                };
+                self.event(name, event, &e);
                 // A broken revision is not retried: it waits for a new one.
                 return Ok(());
             }
@@ -962,6 +1025,9 @@ impl Controller {
         });
         if let Some(op) = op {
             status.last_operation = Some(op);
+            if let Err(e) = self.store.set_operation_notes(op, &outcome.plan.notes) {
+                tracing::error!(app = name, error = %e, "cannot record the operation's notes");
+            }
             match &failure {
                 Some(e) => self.finish(Some(op), OpResult::Failed, Some(e)),
                 None => self.finish(Some(op), OpResult::Succeeded, None),
@@ -1099,7 +1165,7 @@ impl Controller {
         let rendered = self
             .rendered(app, &mut rt, &revision)
             .await
-            .map_err(ControlError::Failed)?;
+            .map_err(|e| ControlError::Failed(e.message))?;
         let provider = self
             .providers
             .get(&app.config.host)
@@ -1300,6 +1366,40 @@ fn revision_spec(spec: &SourceSpec, rev: &str) -> Option<SourceSpec> {
             reference: Some(rev.to_string()),
         }),
         _ => None,
+    }
+}
+
+/// Whether an `allow_refs` entry (a name, `prefix*`, or `*`) names `asked`.
+fn ref_matches(pattern: &str, asked: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => asked.starts_with(prefix),
+        None => pattern == asked,
+    }
+}
+
+/// Why a revision could not be rendered for an app: it waits for a new revision.
+#[derive(Debug, Clone)]
+struct RenderFailure {
+    /// The app's policy refused it (else the render failed).
+    policy: bool,
+    message: String,
+}
+
+impl RenderFailure {
+    fn panicked(e: tokio::task::JoinError) -> RenderFailure {
+        RenderFailure {
+            policy: false,
+            message: crate::panic::join_error("rendering", e),
+        }
+    }
+
+    /// The app's condition while the revision stands.
+    fn condition(&self) -> &'static str {
+        if self.policy {
+            "PolicyRefused"
+        } else {
+            "RenderError"
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! (the app's deploy tree). Shared by the one-shot CLI and the daemon.
 
 use mooring_compose::{load, LoadError, LoadOptions};
-use mooring_core::Project;
+use mooring_core::policy::{self, HostFacts, Policy};
+use mooring_core::{MountKind, Project};
 use mooring_vcs::{sync_tree, Cache, Revision, SourceError, SourceSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,13 @@ pub enum RenderError {
         origin: String,
         revision: String,
         error: LoadError,
+    },
+    /// The app's policy refuses what the revision asks of the host.
+    #[error("{origin} at {revision} asks for more than the app's policy allows; nothing was applied:\n{message}")]
+    Policy {
+        origin: String,
+        revision: String,
+        message: String,
     },
     #[error("{0}")]
     Io(String),
@@ -39,6 +47,11 @@ pub struct RenderRequest<'a> {
     pub app: Option<&'a str>,
     /// Variables for interpolation (the process environment).
     pub environment: BTreeMap<String, String>,
+    /// What the repository may ask of the host.
+    pub policy: &'a Policy,
+    /// Mooring's own folders and files besides `data_dir` (the configuration's folder):
+    /// never bind sources.
+    pub protected: &'a [PathBuf],
 }
 
 /// A rendered project and where it came from.
@@ -76,6 +89,8 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
         (SourceSpec::Git { url, .. }, "" | ".") => Some(repo_name(url)),
         _ => None,
     };
+    let mut protected = vec![req.data_dir.to_path_buf()];
+    protected.extend(req.protected.iter().cloned());
     let opts = LoadOptions {
         project_dir,
         snapshot_root: snapshot.root.clone(),
@@ -83,12 +98,19 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
         project_name: req.app.map(str::to_string),
         default_name,
         environment: req.environment,
-        protected_dirs: vec![req.data_dir.to_path_buf()],
+        protected_dirs: protected.clone(),
     };
     let mut project = load(&opts).map_err(|error| RenderError::Load {
         origin: req.spec.to_string(),
         revision: req.revision.describe.clone(),
         error,
+    })?;
+    enforce_policy(&mut project, req.policy, &protected).map_err(|message| {
+        RenderError::Policy {
+            origin: req.spec.to_string(),
+            revision: req.revision.describe.clone(),
+            message,
+        }
     })?;
     match req.spec {
         SourceSpec::Dir { .. } => Ok(Rendered {
@@ -110,6 +132,70 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
                 deploy_tree: Some(tree),
             })
         }
+    }
+}
+
+/// Checks a rendered project against the app's policy, with the host's view of its
+/// paths (symlinks resolved here, on the host); the policy's notes join the project's.
+/// `Err` holds one line per refusal, each saying how to allow it.
+pub fn enforce_policy(
+    project: &mut Project,
+    policy: &Policy,
+    protected: &[PathBuf],
+) -> Result<(), String> {
+    let facts = host_facts(project, protected);
+    let verdict = policy::check(project, policy, &facts);
+    if !verdict.allowed() {
+        return Err(verdict.refusal_message(policy));
+    }
+    project.notes.extend(verdict.note_lines());
+    Ok(())
+}
+
+/// Mooring's own paths, and every absolute host path the project names resolved
+/// through the host's symlinks.
+fn host_facts(project: &Project, protected: &[PathBuf]) -> HostFacts {
+    let mut paths: Vec<&str> = project
+        .services
+        .values()
+        .flat_map(|s| &s.mounts)
+        .filter(|m| m.kind == MountKind::Bind && !m.from_repository)
+        .map(|m| m.source.as_str())
+        .collect();
+    paths.extend(
+        project
+            .volumes
+            .values()
+            .filter_map(|v| v.driver_opts.get("device"))
+            .filter(|d| d.starts_with('/'))
+            .map(String::as_str),
+    );
+    let protected = protected
+        .iter()
+        .flat_map(|p| [Some(p.clone()), p.canonicalize().ok()])
+        .flatten()
+        .map(|p| p.to_string_lossy().to_string());
+    HostFacts {
+        protected: protected.collect(),
+        resolved: paths
+            .into_iter()
+            .filter_map(|p| Some((p.to_string(), resolve_host_path(Path::new(p))?)))
+            .collect(),
+    }
+}
+
+/// `path` as the host resolves it: its longest existing ancestor through symlinks,
+/// then the rest (Docker creates missing bind sources).
+fn resolve_host_path(path: &Path) -> Option<String> {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let full = rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
+            return Some(full.to_string_lossy().to_string());
+        }
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
     }
 }
 

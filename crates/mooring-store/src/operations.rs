@@ -136,12 +136,16 @@ pub struct OperationRecord {
     pub result: Option<OpResult>,
     /// Why it failed or was interrupted.
     pub error: Option<String>,
+    /// What its plan said a person should know: the policy's notes (host paths, added
+    /// capabilities), the render's (unset variables), volumes kept.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// Its actions, by `seq`.
     pub actions: Vec<ActionRecord>,
 }
 
 const OP_COLUMNS: &str =
-    "id, app, \"trigger\", revision, dry_run, started_at, finished_at, result, error";
+    "id, app, \"trigger\", revision, dry_run, started_at, finished_at, result, error, notes";
 const ACTION_COLUMNS: &str =
     "operation_id, seq, kind, resource, reason, started_at, duration_ms, error";
 
@@ -156,6 +160,16 @@ fn op_from_row(row: &Row<'_>) -> rusqlite::Result<OperationRecord> {
         finished_at: row.get(6)?,
         result: row.get(7)?,
         error: row.get(8)?,
+        notes: {
+            let text: String = row.get(9)?;
+            serde_json::from_str(&text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    9,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?
+        },
         actions: Vec::new(),
     })
 }
@@ -235,6 +249,21 @@ impl Store {
                 params![op_id, result, error, finished_at],
             )
             .map_err(self.err("recording the end of an operation"))?;
+        Ok(n > 0)
+    }
+
+    /// Records what operation `op_id`'s plan said a person should know. Returns `false`
+    /// if there is no such operation.
+    pub fn set_operation_notes(&self, op_id: i64, notes: &[String]) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(notes).unwrap_or_else(|_| "[]".into());
+        let inner = self.lock();
+        let n = inner
+            .conn
+            .execute(
+                "UPDATE operations SET notes = ?2 WHERE id = ?1",
+                params![op_id, text],
+            )
+            .map_err(self.err("recording an operation's notes"))?;
         Ok(n > 0)
     }
 

@@ -113,6 +113,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX backups_by_app ON backups (app, created_at);
     "#,
+    // 3: what an operation's plan said a person should know (policy notes), JSON array.
+    r#"
+    ALTER TABLE operations ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

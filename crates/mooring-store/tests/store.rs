@@ -327,6 +327,30 @@ fn unfinished_operations_are_interrupted() {
 }
 
 #[test]
+fn operation_notes_are_kept_with_the_operation() {
+    let (_dir, path) = db();
+    let store = Store::open(&path).unwrap();
+    let op = store.begin_operation(&new_op("web", "api", 1)).unwrap();
+    assert!(store.operation(op).unwrap().unwrap().notes.is_empty());
+    let notes = vec![
+        "policy: compose.yaml:6:9: services.web.volumes: /srv/media:/media: a host path outside the repository".to_string(),
+        "volume web_old is no longer declared; kept".to_string(),
+    ];
+    assert!(store.set_operation_notes(op, &notes).unwrap());
+    assert!(!store.set_operation_notes(op + 1, &notes).unwrap());
+    store
+        .finish_operation(op, OpResult::Succeeded, None, 2)
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.operation(op).unwrap().unwrap().notes, notes);
+    assert_eq!(
+        store.operations(Some("web"), 10, None).unwrap()[0].notes,
+        notes
+    );
+}
+
+#[test]
 fn events_stream_ascending_and_list_newest_first() {
     let (_dir, path) = db();
     let store = Store::open(&path).unwrap();

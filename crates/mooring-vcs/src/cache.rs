@@ -315,6 +315,33 @@ impl Cache {
         }
     }
 
+    /// Whether `ancestor` is `of` or in its history (both fetched into this cache): a
+    /// Git or Mercurial ancestor; for Subversion, whose revisions are of the one path
+    /// the spec names, an older or equal revision number; for a folder, the same one.
+    pub fn is_ancestor(
+        &self,
+        spec: &SourceSpec,
+        ancestor: &Revision,
+        of: &Revision,
+    ) -> Result<bool, SourceError> {
+        match spec {
+            SourceSpec::Git { url, .. } => {
+                validate_git_url(url)?;
+                let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+                let (a, b) = (git_commit_id(&repo, ancestor)?, git_commit_id(&repo, of)?);
+                repo.is_ancestor(&a, &b)
+            }
+            SourceSpec::Hg { url, .. } => {
+                hg::is_ancestor(&self.root, url, ancestor, of, self.credentials()?)
+            }
+            SourceSpec::Svn { .. } => {
+                let number = |r: &Revision| r.id.parse::<u64>().ok();
+                Ok(matches!((number(ancestor), number(of)), (Some(a), Some(b)) if a <= b))
+            }
+            SourceSpec::Dir { .. } => Ok(ancestor.id == of.id),
+        }
+    }
+
     /// Checks that `revision` of a Git source is signed as `policy` requires; see
     /// the `verify` module. The revision must have been fetched into this cache
     /// (tags come from the last fetch). Other source kinds are refused.

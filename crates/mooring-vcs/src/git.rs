@@ -536,6 +536,17 @@ impl Repo {
         })
     }
 
+    /// Whether commit `ancestor` is `of` or one of its ancestors (both full ids, in
+    /// the cache).
+    pub(crate) fn is_ancestor(&self, ancestor: &str, of: &str) -> Result<bool, SourceError> {
+        let out = self.output(&["merge-base", "--is-ancestor", ancestor, of])?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => self.check("merge-base", &out).map(|_| false),
+        }
+    }
+
     /// Whether `commit` (a full id) is present as a commit.
     pub(crate) fn has_commit(&self, commit: &str) -> Result<bool, SourceError> {
         let object = format!("{commit}^{{commit}}");

@@ -620,17 +620,8 @@ pub(crate) fn revision_info(
     revision: &Revision,
     credentials: Option<&Credentials>,
 ) -> Result<RevisionInfo, SourceError> {
-    validate_hg_url(url)?;
-    let repo = HgRepo {
-        dir: base_dir(root, url).join("repo"),
-        url,
-        credentials,
-    };
-    let node = node_of(&repo, revision)?;
+    let (repo, node) = cached(root, url, revision, credentials)?;
     let not_fetched = || repo.not_fetched(&node);
-    if !repo.exists() {
-        return Err(not_fetched());
-    }
     // A user name cannot hold a newline (hg refuses it), the date is one line.
     let out = repo.run(&[
         "log",
@@ -661,6 +652,50 @@ pub(crate) fn revision_info(
         time_ms: seconds.map(|s| s * 1000),
         message: Some(message(desc)),
     })
+}
+
+/// The cache repository of `url` and the changeset id of `revision`, which must have
+/// been fetched into it.
+fn cached<'a>(
+    root: &Path,
+    url: &'a str,
+    revision: &Revision,
+    credentials: Option<&'a Credentials>,
+) -> Result<(HgRepo<'a>, String), SourceError> {
+    validate_hg_url(url)?;
+    let repo = HgRepo {
+        dir: base_dir(root, url).join("repo"),
+        url,
+        credentials,
+    };
+    let node = node_of(&repo, revision)?;
+    if !repo.exists() {
+        return Err(repo.not_fetched(&node));
+    }
+    Ok((repo, node))
+}
+
+/// Whether changeset `ancestor` is `of` or one of its ancestors, from one local
+/// `hg log` (no network; both must be in the cache).
+pub(crate) fn is_ancestor(
+    root: &Path,
+    url: &str,
+    ancestor: &Revision,
+    of: &Revision,
+    credentials: Option<&Credentials>,
+) -> Result<bool, SourceError> {
+    let (repo, a) = cached(root, url, ancestor, credentials)?;
+    let b = node_of(&repo, of)?;
+    // Both are validated 40-hex ids: the revset holds nothing else.
+    let revset = format!("{a} and ancestors({b})");
+    let out = repo.run(&["log", "--rev", &revset, "--template", "{node}"])?;
+    if !out.status.success() {
+        if unknown_revision(&out) {
+            return Err(repo.not_fetched(&a));
+        }
+        return Err(repo.failure("log", &out, ""));
+    }
+    Ok(!out.stdout.is_empty())
 }
 
 /// Archives `path` of the changeset into an immutable snapshot.

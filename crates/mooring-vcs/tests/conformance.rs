@@ -338,6 +338,37 @@ fn switch_ref(k: &mut dyn Kind) {
     assert!(dev.describe.contains(&reference), "{}", dev.describe);
 }
 
+fn ancestry(k: &mut dyn Kind) {
+    let data = tempfile::tempdir().unwrap();
+    let cache = Cache::new(data.path());
+    let main_spec = spec(k, None);
+    let (first, _) = fetch_blog(&cache, &main_spec);
+    k.write("apps/blog/compose.yaml", "v2\n");
+    k.commit("v2");
+    let (second, _) = fetch_blog(&cache, &main_spec);
+    let is_ancestor = |a: &mooring_vcs::Revision, b: &mooring_vcs::Revision| {
+        cache.is_ancestor(&main_spec, a, b).unwrap()
+    };
+    assert!(is_ancestor(&first, &first));
+    assert!(
+        !is_ancestor(&second, &first),
+        "a newer revision is no ancestor"
+    );
+    let Some(reference) = k.branch() else {
+        // A folder has no history: only its current content is its own.
+        assert!(!is_ancestor(&first, &second));
+        return;
+    };
+    assert!(is_ancestor(&first, &second));
+    let (dev, content) = fetch_blog(&cache, &spec(k, Some(&reference)));
+    assert_eq!(content, "dev\n");
+    let (main, _) = fetch_blog(&cache, &main_spec);
+    assert!(
+        !is_ancestor(&dev, &main),
+        "a branch's revision is not in the main line's history"
+    );
+}
+
 fn missing_path(k: &mut dyn Kind) {
     let data = tempfile::tempdir().unwrap();
     let cache = Cache::new(data.path());
@@ -522,6 +553,11 @@ macro_rules! conformance {
             #[test]
             fn switch_ref() {
                 super::switch_ref(&mut $make);
+            }
+
+            #[test]
+            fn ancestry() {
+                super::ancestry(&mut $make);
             }
 
             #[test]

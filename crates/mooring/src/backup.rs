@@ -223,7 +223,7 @@ pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -
         Err(e) => {
             if created {
                 // Nothing of the backup is in it: leave the host as it was.
-                match provider.client().remove_volume(&volume, None).await {
+                match Host::remove_volume(&provider, &volume).await {
                     Ok(()) => eprintln!(
                         "  removed volume {volume} again (it was created for this restore)"
                     ),

@@ -11,6 +11,7 @@ mod render;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use mooring_core::policy::{Exception, Policy, Profile};
 use mooring_docker::{reconcile, Provider, ReconcileOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,29 @@ struct RenderArgs {
     app: Option<String>,
 }
 
+/// What the repository may ask of the host.
+#[derive(clap::Args)]
+struct PolicyArgs {
+    /// Policy profile: baseline (no Docker socket, sensitive host paths, added
+    /// capabilities, device or external volumes, external networks), restricted (also no
+    /// host bind mounts), privileged (anything Compose accepts).
+    #[arg(long = "policy", value_name = "PROFILE", default_value = "baseline", value_parser = parse_profile)]
+    profile: Profile,
+    /// An exception to the profile (repeatable): docker_socket, host_network,
+    /// host_path:/PATH, cap:NAME, volume:NAME, network:NAME.
+    #[arg(long = "allow", value_name = "EXCEPTION", value_parser = parse_exception)]
+    allow: Vec<Exception>,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> Policy {
+        Policy {
+            profile: self.profile,
+            allow: self.allow.clone(),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct SourceArgs {
     /// A local folder, or a Git repository (local path, file://, https://, ssh://, git:// URL).
@@ -66,6 +90,8 @@ struct SourceArgs {
     known_hosts: Option<String>,
     #[command(flatten)]
     render: RenderArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// Also remove containers and networks of services the project no longer declares.
     #[arg(long)]
     prune: bool,
@@ -87,6 +113,8 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         render: RenderArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Print the fully resolved project, like `docker compose config`.
     Render {
@@ -266,8 +294,21 @@ fn data_dir(cli: &Option<PathBuf>) -> Result<PathBuf> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Validate { dir, render } => {
-            let project = render::local(&dir, &render.files, render.app.as_deref())?;
+        Command::Validate {
+            dir,
+            render,
+            policy,
+        } => {
+            let mut project = render::local(&dir, &render.files, render.app.as_deref())?;
+            let protected: Vec<PathBuf> = data_dir(&cli.data_dir).into_iter().collect();
+            mooring_server::render::enforce_policy(&mut project, &policy.policy(), &protected)
+                .map_err(|refused| {
+                    anyhow::anyhow!(
+                        "{} asks for more than policy {} allows:\n{refused}",
+                        project.name,
+                        policy.profile
+                    )
+                })?;
             print::notes(&project.notes);
             println!(
                 "{}: valid ({} services, {} networks, {} volumes) from {}",
@@ -403,6 +444,7 @@ fn reconcile_source(
         },
         &source.render.files,
         source.render.app.as_deref(),
+        &source.policy.policy(),
     )?;
     let dry_run = !matches!(mode, Mode::Sync { dry_run: false });
     let progress = print::Progress::new(json);
@@ -436,6 +478,14 @@ fn reconcile_source(
         }
         Mode::Sync { dry_run } => print::sync(&outcome, &rendered, dry_run, json),
     })
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    Profile::parse(s).ok_or_else(|| format!("{s:?}: use baseline, restricted or privileged"))
+}
+
+fn parse_exception(s: &str) -> Result<Exception, String> {
+    Exception::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_policy(s: &str) -> Result<mooring_core::DataPolicy, String> {

@@ -61,7 +61,7 @@ fn plan_json(plan: &Plan, rendered: &Rendered) -> serde_json::Value {
         "in_sync": plan.in_sync(),
         "actions": plan.actions,
         "orphans_kept": plan.orphans_kept,
-        "notes": plan.notes.iter().chain(&rendered.project.notes).collect::<Vec<_>>(),
+        "notes": plan.notes,
     })
 }
 
@@ -78,7 +78,6 @@ pub fn plan(plan: &Plan, rendered: &Rendered, json: bool) {
         );
         return;
     }
-    notes(&rendered.project.notes);
     let s = Style::stdout();
     println!("{}", header(plan, rendered));
     print_actions(plan, &s);
@@ -177,7 +176,6 @@ pub fn sync(outcome: &Outcome, rendered: &Rendered, dry_run: bool, json: bool) -
         v["ok"] = json!(failure.is_none());
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        notes(&rendered.project.notes);
         let plan = &outcome.plan;
         if dry_run {
             println!("{} (dry run: nothing changed)", header(plan, rendered));

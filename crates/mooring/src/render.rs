@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use mooring_compose::{load, LoadOptions};
-use mooring_core::Project;
+use mooring_core::{Policy, Project};
 use mooring_server::render::{process_environment, render, RenderRequest, Rendered};
 use mooring_vcs::{redact_url, Cache, Credentials, KnownHosts, SourceSpec, SshKey};
 use std::path::Path;
@@ -40,6 +40,7 @@ pub fn from_source(
     req: &SourceRequest<'_>,
     files: &[String],
     app: Option<&str>,
+    policy: &Policy,
 ) -> Result<Rendered> {
     let spec = SourceSpec::parse(req.source, req.reference)?;
     let mut cache = Cache::new(data_dir);
@@ -71,5 +72,7 @@ pub fn from_source(
         files,
         app,
         environment: process_environment(),
+        policy,
+        protected: &[],
     })?)
 }

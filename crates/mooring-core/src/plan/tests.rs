@@ -28,6 +28,7 @@ fn project(services: Vec<Service>) -> Project {
         networks: BTreeMap::from([("default".into(), net)]),
         volumes: BTreeMap::new(),
         notes: vec![],
+        positions: BTreeMap::new(),
     }
 }
 
@@ -71,7 +72,7 @@ pub(crate) fn live_for(p: &Project) -> Live {
                 name: "app_default".into(),
                 id: "n1".into(),
                 driver: "bridge".into(),
-                labels: BTreeMap::new(),
+                labels: BTreeMap::from([(crate::labels::APP.into(), "app".into())]),
             },
         )]),
         volumes: BTreeMap::new(),
@@ -291,6 +292,73 @@ fn external_network_must_exist() {
         plan(&p, &Live::default(), PlanOptions::default()),
         Err(PlanError::ExternalNetworkMissing("app_default".into()))
     );
+}
+
+#[test]
+fn another_apps_volume_or_network_is_never_taken_over() {
+    let label = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+    let with = |labels: BTreeMap<String, String>, external: bool| {
+        let mut p = project(vec![named("web")]);
+        p.volumes.insert(
+            "data".into(),
+            Volume {
+                name: "other_data".into(),
+                driver: None,
+                driver_opts: BTreeMap::new(),
+                external,
+                labels: BTreeMap::new(),
+                policy: None,
+                backup_on_change: None,
+                retention: None,
+            },
+        );
+        let mut live = live_for(&p);
+        live.volumes.insert(
+            "other_data".into(),
+            LiveVolume {
+                name: "other_data".into(),
+                driver: "local".into(),
+                options: BTreeMap::new(),
+                labels,
+            },
+        );
+        plan(&p, &live, PlanOptions::default())
+    };
+    let refused = with(label(crate::labels::APP, "other"), false).unwrap_err();
+    assert_eq!(
+        refused,
+        PlanError::NotOwned {
+            kind: "volume",
+            name: "other_data".into(),
+            owner: "app other".into()
+        }
+    );
+    assert!(refused
+        .to_string()
+        .contains("`volume:other_data` in `policy.allow`"));
+    let unlabelled = with(BTreeMap::new(), false).unwrap_err().to_string();
+    assert!(
+        unlabelled.contains("created outside Mooring"),
+        "{unlabelled}"
+    );
+    // Compose's own volume of the same project is adopted, as `docker compose up` does.
+    assert!(with(label(crate::labels::COMPOSE_PROJECT, "app"), false).is_ok());
+    assert!(with(label(crate::labels::COMPOSE_PROJECT, "other"), false).is_err());
+    // Declared external (the policy decides whether that is allowed): used as is.
+    assert!(with(label(crate::labels::APP, "other"), true).is_ok());
+
+    let mut p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    live.networks.get_mut("app_default").unwrap().labels = label(crate::labels::APP, "other");
+    assert!(matches!(
+        plan(&p, &live, PlanOptions::default()),
+        Err(PlanError::NotOwned {
+            kind: "network",
+            ..
+        })
+    ));
+    p.networks.get_mut("default").unwrap().external = true;
+    assert!(plan(&p, &live, PlanOptions::default()).is_ok());
 }
 
 #[test]

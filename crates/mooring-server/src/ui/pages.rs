@@ -42,9 +42,12 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 fn short_id(rev: &str) -> &str {
+    // By characters: a revision is whatever a user typed (a pin, a tag).
+    let first =
+        |s: &'_ str, n: usize| -> usize { s.char_indices().nth(n).map_or(s.len(), |(i, _)| i) };
     match rev.strip_prefix("sha256:") {
-        Some(h) => &h[..h.len().min(10)],
-        None if rev.len() >= 40 => &rev[..10],
+        Some(h) => &h[..first(h, 10)],
+        None if rev.chars().count() >= 40 => &rev[..first(rev, 10)],
         None => rev,
     }
 }
@@ -569,6 +572,11 @@ pub(crate) fn app(a: &Value, now: i64) -> Markup {
                     "auto " (yes(&policy["auto"])) ", self-heal " (yes(&policy["self_heal"])) ", prune " (yes(&policy["prune"]))
                     ", every " (policy["interval_seconds"].as_u64().unwrap_or(0)) " s, volumes " (text(policy, "volumes"))
                 }
+                dt { "Host policy" } dd {
+                    (text(&a["host_policy"], "profile"))
+                    @for e in a["host_policy"]["allow"].as_array().into_iter().flatten() { ", allows " code { (e.as_str().unwrap_or("")) } }
+                    @for r in a["host_policy"]["allow_refs"].as_array().into_iter().flatten() { ", deploys ref " code { (r.as_str().unwrap_or("")) } }
+                }
                 @if let Some(t) = a["next_retry_at"].as_i64() { dt { "Next retry" } dd { (utc(t)) } }
             }
         }
@@ -748,6 +756,8 @@ pub(crate) fn history(ops: &Value, now: i64) -> Markup {
                             (when(now, op["started_at"].as_i64())) " · " (duration) " · " (actions.len()) " action(s)"
                         }
                         @if let Some(e) = op["error"].as_str() { pre.err { (e) } }
+                        @let notes: Vec<&str> = op["notes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        @for n in notes { p.note { (n) } }
                         @if !actions.is_empty() {
                             table.actions {
                                 thead { tr { th scope="col" { "Action" } th scope="col" { "Reason" } th scope="col" { "Took" } th scope="col" { "Result" } } }
@@ -773,6 +783,15 @@ pub(crate) fn history(ops: &Value, now: i64) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_cut_by_characters() {
+        let long = "é".repeat(40);
+        assert_eq!(short_id(&long), "é".repeat(10));
+        assert_eq!(short_id("sha256:ééééééééééééé"), "éééééééééé");
+        assert_eq!(short_id(&"a".repeat(40)), "aaaaaaaaaa");
+        assert_eq!(short_id("v1.2"), "v1.2");
+    }
     use serde_json::json;
 
     #[test]

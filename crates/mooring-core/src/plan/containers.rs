@@ -1,0 +1,277 @@
+//! Containers: one per service with its fixed name, created, recreated (its spec hash
+//! differs, or drift made by hand shows in inspect data) or started; extra containers of
+//! a service and orphans (the app's label, no declared service) removed — orphans only
+//! with prune, else kept and listed.
+
+use super::{Action, PlanOptions, PlannedAction};
+use crate::desired::{DependsOnCondition, Project, Service};
+use crate::hash::spec_hash;
+use crate::live::{ContainerState, Live, LiveContainer};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the containers need.
+pub(super) struct Planned {
+    /// Removals (orphans, extras, users of recreated volumes): before anything is created.
+    pub removals: Vec<PlannedAction>,
+    /// Creations, recreations and starts, in dependency order.
+    pub actions: Vec<PlannedAction>,
+    /// Orphans kept because prune is off.
+    pub orphans_kept: Vec<String>,
+}
+
+/// The containers of the project's services, and the app's others.
+pub(super) fn planned(
+    desired: &Project,
+    live: &Live,
+    options: &PlanOptions,
+    recreated: &BTreeSet<&str>,
+) -> Planned {
+    let mut orphans_kept = Vec::new();
+    let mut by_service: BTreeMap<&str, Vec<&LiveContainer>> = BTreeMap::new();
+    let mut removals = Vec::new();
+    for c in &live.containers {
+        match c.service.as_deref() {
+            Some(s) if desired.services.contains_key(s) => by_service.entry(s).or_default().push(c),
+            service => {
+                if options.prune {
+                    removals.push(PlannedAction {
+                        action: Action::RemoveContainer {
+                            service: service.map(str::to_string),
+                            container: c.name.clone(),
+                            id: c.id.clone(),
+                        },
+                        reason: match service {
+                            Some(s) => format!("orphan: service {s} is no longer declared (prune)"),
+                            None => "orphan: carries the app's label but no service (prune)".into(),
+                        },
+                    });
+                } else {
+                    orphans_kept.push(c.name.clone());
+                }
+            }
+        }
+    }
+
+    let completion_services: BTreeSet<&str> = desired
+        .services
+        .values()
+        .flat_map(|s| s.depends_on.iter())
+        .filter(|(_, d)| d.condition == DependsOnCondition::ServiceCompletedSuccessfully)
+        .map(|(name, _)| name.as_str())
+        .collect();
+
+    let mut container_actions = Vec::new();
+    for svc in desired.services_in_order() {
+        let name = desired.container_name(&svc.name);
+        let mut candidates = by_service.remove(svc.name.as_str()).unwrap_or_default();
+        // Keep the container with the canonical name, else the first; remove the rest.
+        candidates.sort_by_key(|c| (c.name != name, c.name.clone()));
+        let mut candidates = candidates.into_iter();
+        let current = candidates.next();
+        for extra in candidates {
+            removals.push(PlannedAction {
+                action: Action::RemoveContainer {
+                    service: Some(svc.name.clone()),
+                    container: extra.name.clone(),
+                    id: extra.id.clone(),
+                },
+                reason: format!(
+                    "extra container of service {} (only {name} is managed)",
+                    svc.name
+                ),
+            });
+        }
+        // A container mounting a recreated volume goes first and comes back after it.
+        let current = match current {
+            Some(c)
+                if svc
+                    .mounts
+                    .iter()
+                    .any(|m| recreated.contains(m.source.as_str())) =>
+            {
+                removals.push(PlannedAction {
+                    action: Action::RemoveContainer {
+                        service: Some(svc.name.clone()),
+                        container: c.name.clone(),
+                        id: c.id.clone(),
+                    },
+                    reason: "it mounts a volume that is recreated".into(),
+                });
+                None
+            }
+            other => other,
+        };
+        let completes = completion_services.contains(svc.name.as_str());
+        if let Some(action) = plan_container(svc, &name, current, live, completes) {
+            container_actions.push(action);
+        }
+    }
+    Planned {
+        removals,
+        actions: container_actions,
+        orphans_kept,
+    }
+}
+
+/// The action (if any) for the container of one desired service.
+fn plan_container(
+    svc: &Service,
+    name: &str,
+    current: Option<&LiveContainer>,
+    live: &Live,
+    completes: bool,
+) -> Option<PlannedAction> {
+    let Some(c) = current else {
+        return Some(PlannedAction {
+            action: Action::CreateContainer {
+                service: svc.name.clone(),
+                container: name.to_string(),
+            },
+            reason: "container does not exist".into(),
+        });
+    };
+    let recreate = |reason: String| PlannedAction {
+        action: Action::RecreateContainer {
+            service: svc.name.clone(),
+            container: c.name.clone(),
+            id: c.id.clone(),
+        },
+        reason,
+    };
+    let hash = spec_hash(svc);
+    if c.spec_hash.as_deref() != Some(hash.as_str()) {
+        return Some(recreate(spec_differences(svc, c)));
+    }
+    let drift = live_drift(svc, c, live);
+    if !drift.is_empty() {
+        return Some(recreate(drift.join("; ")));
+    }
+    match c.state {
+        ContainerState::Running | ContainerState::Restarting => None,
+        ContainerState::Exited if completes && c.exit_code == Some(0) => None,
+        ContainerState::Created | ContainerState::Exited => Some(PlannedAction {
+            action: Action::StartContainer {
+                service: svc.name.clone(),
+                container: c.name.clone(),
+                id: c.id.clone(),
+            },
+            reason: match c.exit_code {
+                Some(code) if c.state == ContainerState::Exited => {
+                    format!("container is exited (code {code}); it should be running")
+                }
+                _ => format!("container is {}; it should be running", c.state.as_str()),
+            },
+        }),
+        ContainerState::Paused | ContainerState::Removing | ContainerState::Dead => Some(recreate(
+            format!("container is {}; it should be running", c.state.as_str()),
+        )),
+    }
+}
+
+/// Drift made by hand on a container whose spec hash still matches (inspect data).
+fn live_drift(svc: &Service, c: &LiveContainer, live: &Live) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(id) = live.images.get(&svc.image) {
+        if *id != c.image_id {
+            out.push(format!(
+                "image {} now points to {} but the container runs {}",
+                svc.image,
+                short_id(id),
+                short_id(&c.image_id)
+            ));
+        }
+    }
+    if c.restart != svc.restart {
+        out.push(format!(
+            "restart policy is {} (changed by hand); desired {}",
+            c.restart, svc.restart
+        ));
+    }
+    let memory = svc.memory.unwrap_or(0);
+    if c.memory != memory {
+        out.push(format!(
+            "memory limit is {} (changed by hand); desired {}",
+            bytes(c.memory),
+            bytes(memory)
+        ));
+    }
+    let cpus = svc.nano_cpus.unwrap_or(0);
+    if c.nano_cpus != cpus {
+        out.push(format!(
+            "cpu limit is {} (changed by hand); desired {}",
+            cpus_str(c.nano_cpus),
+            cpus_str(cpus)
+        ));
+    }
+    out
+}
+
+/// Explains a spec hash mismatch by comparing what inspect data shows.
+fn spec_differences(svc: &Service, c: &LiveContainer) -> String {
+    let Some(_) = c.spec_hash.as_deref() else {
+        return "container was not created by mooring (no spec hash label)".into();
+    };
+    let mut out = Vec::new();
+    if c.image_ref != svc.image {
+        out.push(format!("image {} → {}", c.image_ref, svc.image));
+    }
+    let live_env: BTreeMap<&str, &str> = c.env.iter().filter_map(|e| e.split_once('=')).collect();
+    let changed: Vec<&str> = svc
+        .environment
+        .iter()
+        .filter(|(k, v)| live_env.get(k.as_str()) != Some(&v.as_str()))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !changed.is_empty() {
+        out.push(format!("environment {} changed", changed.join(", ")));
+    }
+    if c.restart != svc.restart {
+        out.push(format!("restart {} → {}", c.restart, svc.restart));
+    }
+    if c.memory != svc.memory.unwrap_or(0) {
+        out.push(format!(
+            "memory {} → {}",
+            bytes(c.memory),
+            bytes(svc.memory.unwrap_or(0))
+        ));
+    }
+    if c.nano_cpus != svc.nano_cpus.unwrap_or(0) {
+        out.push(format!(
+            "cpus {} → {}",
+            cpus_str(c.nano_cpus),
+            cpus_str(svc.nano_cpus.unwrap_or(0))
+        ));
+    }
+    if c.files_hash != svc.files_hash {
+        out.push("content of mounted repository files changed".into());
+    }
+    if out.is_empty() {
+        out.push(
+            "container spec changed (command, ports, mounts, networks, labels or other settings)"
+                .into(),
+        );
+    }
+    out.join("; ")
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+fn bytes(n: i64) -> String {
+    match n {
+        0 => "unlimited".into(),
+        n if n % (1 << 30) == 0 => format!("{}GiB", n >> 30),
+        n if n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
+        n => format!("{n}B"),
+    }
+}
+
+fn cpus_str(nano: i64) -> String {
+    if nano == 0 {
+        "unlimited".into()
+    } else {
+        format!("{}", nano as f64 / 1e9)
+    }
+}
