@@ -3,26 +3,33 @@
 //! (signed webhooks). [`ROUTES`] is the single list of routes with their roles: the
 //! router, the authorization middleware and the OpenAPI document all follow it.
 
+use crate::access::Access;
 use crate::config;
 use crate::controller::{Controller, StreamEvent, Trigger, TriggerKind};
+use crate::failure::OperationFailure;
 use crate::hooks::{self, normalize_repository, MAX_BODY};
+use crate::limits::{self, FailureLimiter, Scope};
 use crate::metrics::Metrics;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, RawPathParams,
+    Request, State,
+};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use mooring_store::{now_ms, Role, Store};
 use mooring_vcs::SourceSpec;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot, RwLock};
 
@@ -75,16 +82,16 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/events", V, "Events, newest first (or after an id, oldest first)."),
     r("GET", "/api/v1/stream", V, "Server-Sent Events: app status changes, actions, events."),
     r("GET", "/api/v1/tokens", A, "API tokens (without their secrets)."),
-    r("POST", "/api/v1/tokens", A, "Create a token; the secret is shown once."),
+    r("POST", "/api/v1/tokens", A, "Create a token (optionally expiring, {\"expires\": \"30d\"}, and limited to apps, {\"apps\": [...]}); the secret is shown once."),
     r("DELETE", "/api/v1/tokens/{id}", A, "Revoke a token."),
-    r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid)."),
+    r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid, or when it declares no apps while apps run unless the body says {\"force\": true})."),
     r("GET", "/", V, "Web UI: every app at a glance (HTML)."),
     r("GET", "/apps/{name}", V, "Web UI: one app's resources, conditions, source and revisions (HTML)."),
     r("GET", "/apps/{name}/diff", V, "Web UI: desired against live, and the plan (HTML)."),
     r("GET", "/apps/{name}/history", V, "Web UI: operations with every action (HTML)."),
     r("GET", "/login", None, "Web UI: the log-in form (HTML)."),
-    r("POST", "/login", None, "Web UI: log in with a token (sets an HttpOnly session cookie)."),
-    r("POST", "/logout", None, "Web UI: log out (clears the cookie)."),
+    r("POST", "/login", None, "Web UI: log in with a token (starts a session; an HttpOnly cookie holds its id)."),
+    r("POST", "/logout", None, "Web UI: log out (ends the session, clears the cookie)."),
     r("GET", "/ui/{asset}", None, "Web UI: its stylesheet and script."),
 ];
 
@@ -96,7 +103,8 @@ pub struct ServerState {
     pub controller: RwLock<Arc<Controller>>,
     pub config_path: PathBuf,
     pub ready: AtomicBool,
-    limiter: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Failed webhook deliveries and log-ins per source address.
+    pub(crate) limiter: FailureLimiter,
 }
 
 impl ServerState {
@@ -114,7 +122,7 @@ impl ServerState {
             controller: RwLock::new(controller),
             config_path,
             ready: AtomicBool::new(false),
-            limiter: Mutex::new(HashMap::new()),
+            limiter: FailureLimiter::default(),
         }
     }
 }
@@ -145,6 +153,9 @@ impl From<crate::controller::ControlError> for ApiError {
         match e {
             crate::controller::ControlError::UnknownApp(_) => {
                 bad(StatusCode::NOT_FOUND, e.to_string())
+            }
+            crate::controller::ControlError::Operation(failure) => {
+                bad(failure_status(&failure), failure.to_string())
             }
             other => bad(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
@@ -180,6 +191,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(crate::ui::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(crate::headers::security_headers))
         .with_state(state)
 }
 
@@ -207,7 +219,7 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let cookie = crate::ui::session_token(req.headers());
+    let cookie = crate::ui::session_id(req.headers());
     if bearer.is_none() && cookie.is_some() && !crate::ui::same_origin_request(&req) {
         // The browser's session cookie acts only for the UI's own scripts: a change
         // requested from another site (CSRF) carries no `x-mooring-ui` header.
@@ -217,7 +229,7 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    let Some(token) = bearer.or(cookie) else {
+    if bearer.is_none() && cookie.is_none() {
         if page {
             return crate::ui::to_login(req.uri());
         }
@@ -227,11 +239,23 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
             Json(json!({"error": "a bearer token is required (mooring token create)"})),
         )
             .into_response();
+    }
+    // A bearer token, or the session the UI's cookie names (never a token itself).
+    let found = match (&bearer, &cookie) {
+        (Some(token), _) => state.store.authenticate(token.trim(), now_ms()),
+        (None, Some(session)) => state.store.session(session, now_ms()),
+        (None, None) => Ok(None),
     };
-    match state.store.authenticate(token.trim(), now_ms()) {
+    match found {
         Ok(Some(info)) if info.role >= needed => {
-            let mut req = req;
+            let access = Access::of(&info);
+            let (mut parts, body) = req.into_parts();
+            if let Some(refusal) = app_limit_refusal(&access, route, &mut parts, &state).await {
+                return bad(StatusCode::FORBIDDEN, refusal).into_response();
+            }
+            let mut req = Request::from_parts(parts, body);
             req.extensions_mut().insert(info.role);
+            req.extensions_mut().insert(access);
             next.run(req).await
         }
         Ok(None) if page => crate::ui::to_login(req.uri()),
@@ -243,11 +267,35 @@ async fn authorize(State(state): St, req: Request, next: Next) -> Response {
         Ok(None) => (
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Bearer")],
-            Json(json!({"error": "unknown or revoked token"})),
+            Json(json!({"error": if bearer.is_some() {
+                "unknown, revoked or expired token (mooring token create makes one)"
+            } else {
+                "the session ended (logged out, expired, or its token was revoked); log in again"
+            }})),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Why a token limited to some apps may not use `route`: another app named in the
+/// path, or a global admin route (`/metrics`, tokens, reload).
+async fn app_limit_refusal(
+    access: &Access,
+    route: &Route,
+    parts: &mut axum::http::request::Parts,
+    state: &Arc<ServerState>,
+) -> Option<String> {
+    access.apps.as_ref()?;
+    if route.role == A || route.path == "/metrics" {
+        return access.global_refusal();
+    }
+    if route.path.contains("{name}") {
+        let params = RawPathParams::from_request_parts(parts, state).await.ok()?;
+        let name = params.iter().find(|(k, _)| *k == "name").map(|(_, v)| v)?;
+        return access.refusal(name);
+    }
+    None
 }
 
 async fn readyz(State(state): St) -> Response {
@@ -287,12 +335,19 @@ pub fn openapi_document() -> Value {
             Some(role) => json!([{"bearer": [role.to_string()]}]),
             None => json!([]),
         };
-        let op = json!({
+        let mut op = json!({
             "summary": route.summary,
             "parameters": params,
             "security": security,
-            "responses": {"200": {"description": "OK"}, "401": {"description": "No or unknown token"}, "403": {"description": "Role too low"}},
+            "responses": {"200": {"description": "OK"}, "401": {"description": "No, unknown or expired token"}, "403": {"description": "Role too low, or another app than the token is limited to"}},
         });
+        if route.summary.contains("waits for the operation") || route.path.ends_with("/rollback") {
+            // `failure_status`: a failed operation is never a 200.
+            op["responses"]["422"] = json!({"description": "The revision cannot be deployed (render, validation, signature): nothing applied"});
+            op["responses"]["409"] = json!({"description": "The plan conflicts with the host (e.g. a diverged volume): nothing applied"});
+            op["responses"]["502"] = json!({"description": "The source or Docker failed"});
+            op["responses"]["503"] = json!({"description": "The daemon is stopping"});
+        }
         let entry = paths
             .entry(route.path.to_string())
             .or_insert_with(|| json!({}));
@@ -310,8 +365,10 @@ pub(crate) async fn controller(state: &ServerState) -> Arc<Controller> {
     state.controller.read().await.clone()
 }
 
-async fn list_apps(State(state): St) -> ApiResult {
-    Ok(Json(apps_value(&state).await?).into_response())
+async fn list_apps(State(state): St, Extension(access): Extension<Access>) -> ApiResult {
+    let mut apps = apps_value(&state).await?;
+    access.retain(&mut apps["apps"], "name");
+    Ok(Json(apps).into_response())
 }
 
 /// `GET /api/v1/apps`: every configured app with its status, policy and latest
@@ -462,18 +519,35 @@ async fn run_trigger(
     .await?;
     match rx.await {
         Ok(Ok(status)) => Ok(Json(json!({"ok": true, "status": status})).into_response()),
-        Ok(Err(error)) => {
+        Ok(Err(failure)) => {
             let status = state.store.app(name)?;
             Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({"ok": false, "error": error, "status": status})),
+                failure_status(&failure),
+                Json(json!({
+                    "ok": false,
+                    "kind": failure.kind(),
+                    "error": failure.to_string(),
+                    "status": status,
+                })),
             )
                 .into_response())
         }
         Err(_) => Err(bad(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is stopping",
+            OperationFailure::Stopping.to_string(),
         )),
+    }
+}
+
+/// The HTTP status of a failed operation (documented in the README's API section):
+/// 422 the revision cannot be deployed (render, validation, signature), 409 the plan
+/// conflicts with the host, 502 the source or Docker failed, 503 the daemon is stopping.
+pub fn failure_status(failure: &OperationFailure) -> StatusCode {
+    match failure {
+        OperationFailure::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        OperationFailure::Conflict(_) => StatusCode::CONFLICT,
+        OperationFailure::Source(_) | OperationFailure::Apply(_) => StatusCode::BAD_GATEWAY,
+        OperationFailure::Stopping => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -673,35 +747,49 @@ async fn app_backups(State(state): St, Path(name): Path<String>) -> ApiResult {
     Ok(Json(json!({ "backups": backups })).into_response())
 }
 
-async fn operation(State(state): St, Path(id): Path<i64>) -> ApiResult {
+async fn operation(
+    State(state): St,
+    Extension(access): Extension<Access>,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let op = state
         .store
         .operation(id)?
         .ok_or_else(|| bad(StatusCode::NOT_FOUND, format!("operation {id} not found")))?;
+    if let Some(refusal) = access.refusal(&op.app) {
+        return Err(bad(StatusCode::FORBIDDEN, refusal));
+    }
     Ok(Json(json!(op)).into_response())
 }
 
-async fn events(State(state): St, Query(page): Query<Page>) -> ApiResult {
+async fn events(
+    State(state): St,
+    Extension(access): Extension<Access>,
+    Query(page): Query<Page>,
+) -> ApiResult {
     let ev = state.store.events(
         page.app.as_deref(),
         page.after,
         page.limit.unwrap_or(100).min(1000),
     )?;
+    let mut ev = json!(ev);
+    access.retain(&mut ev, "app");
     Ok(Json(json!({ "events": ev })).into_response())
 }
 
-async fn stream(State(state): St) -> Response {
+async fn stream(State(state): St, Extension(access): Extension<Access>) -> Response {
     let rx = state.stream.subscribe();
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+    let events = futures_util::stream::unfold((rx, access), |(mut rx, access)| async move {
         loop {
             match rx.recv().await {
+                Ok(ev) if !access.sees(&ev.app) => continue,
                 Ok(ev) => {
                     let data = serde_json::to_string(&ev).unwrap_or_default();
                     return Some((
                         Ok::<_, std::convert::Infallible>(
                             Event::default().event(ev.kind).data(data),
                         ),
-                        rx,
+                        (rx, access),
                     ));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
@@ -722,6 +810,10 @@ async fn list_tokens(State(state): St) -> ApiResult {
 struct NewToken {
     name: String,
     role: String,
+    /// A lifetime (`30d`, `12h`); none: the token does not expire.
+    expires: Option<String>,
+    /// The apps the token is limited to; none: every app.
+    apps: Option<Vec<String>>,
 }
 
 async fn create_token(State(state): St, Json(body): Json<NewToken>) -> ApiResult {
@@ -729,10 +821,26 @@ async fn create_token(State(state): St, Json(body): Json<NewToken>) -> ApiResult
         .role
         .parse()
         .map_err(|e: mooring_store::ParseRoleError| bad(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let token = state.store.create_token(&body.name, role, now_ms())?;
+    let configured = controller(&state).await.app_names();
+    let options = crate::access::token_options(
+        body.expires.as_deref(),
+        body.apps.clone(),
+        &configured,
+        now_ms(),
+    )
+    .map_err(|e| bad(StatusCode::BAD_REQUEST, e))?;
+    let token = state
+        .store
+        .create_token_with(&body.name, role, &options, now_ms())?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"name": body.name, "role": role, "token": token})),
+        Json(json!({
+            "name": body.name,
+            "role": role,
+            "expires_at": options.expires_at,
+            "apps": options.apps,
+            "token": token,
+        })),
     )
         .into_response())
 }
@@ -745,13 +853,35 @@ async fn revoke_token(State(state): St, Path(id): Path<i64>) -> ApiResult {
     }
 }
 
-async fn reload(State(state): St) -> ApiResult {
+#[derive(Deserialize, Default)]
+struct ReloadBody {
+    /// Reload even a configuration that declares no apps (it removes every app).
+    #[serde(default)]
+    force: bool,
+}
+
+async fn reload(State(state): St, body: Option<Json<ReloadBody>>) -> ApiResult {
+    let force = body.is_some_and(|b| b.0.force);
     let config = config::load(&state.config_path).map_err(|e| {
         bad(
             StatusCode::BAD_REQUEST,
             format!("configuration not reloaded: {e}"),
         )
     })?;
+    let running = controller(&state).await.app_names();
+    if config.apps.is_empty() && !running.is_empty() && !force {
+        // An emptied or commented-out file is more often a mistake than a wish to
+        // stop managing everything.
+        return Err(bad(
+            StatusCode::CONFLICT,
+            format!(
+                "configuration not reloaded: {} declares no apps, and reloading it would drop all {} running app(s) ({}); they keep running. If that is what you want, reload with {{\"force\": true}}",
+                state.config_path.display(),
+                running.len(),
+                running.join(", ")
+            ),
+        ));
+    }
     let new = Controller::new(
         config,
         state.store.clone(),
@@ -773,22 +903,13 @@ async fn reload(State(state): St) -> ApiResult {
     Ok(Json(json!({"ok": true, "apps": new.app_names()})).into_response())
 }
 
-/// At most 30 deliveries per provider per 10 s.
-pub(crate) fn rate_limited(state: &ServerState, provider: &str) -> bool {
-    let mut map = state.limiter.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = map
-        .entry(provider.to_string())
-        .or_insert((Instant::now(), 0));
-    if entry.0.elapsed() > Duration::from_secs(10) {
-        *entry = (Instant::now(), 0);
-    }
-    entry.1 += 1;
-    entry.1 > 30
-}
-
+/// A webhook delivery. The signature is checked first: a verified delivery is always
+/// taken; a refused one counts against its source address, and an address over the
+/// limit (`limits::Scope::Webhook`) is answered 429.
 async fn webhook(
     State(state): St,
     Path(provider): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -805,17 +926,21 @@ async fn webhook(
         );
         (status, Json(json!({ "message": message }))).into_response()
     };
-    if rate_limited(&state, label) {
-        return answer(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many deliveries; slow down".into(),
-        );
-    }
     let c = controller(&state).await;
     let push = match hooks::verify(provider, &c.config.webhooks, &headers, &body) {
         Ok(p) => p,
         Err(e) => {
+            let addr = limits::source_address(peer);
+            if let Some(wait) = state.limiter.failed(Scope::Webhook, addr, Instant::now()) {
+                return answer(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "too many refused deliveries from {addr}; this one was refused too ({e}); wait {}s",
+                        wait.as_secs().max(1)
+                    ),
+                );
+            }
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
             let result = if e.status == 401 {
                 "forged"

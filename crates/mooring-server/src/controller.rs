@@ -10,6 +10,7 @@
 
 use crate::activity::{Activity, HEARTBEAT};
 use crate::config::{AppConfig, Config, SourceKind};
+use crate::failure::OperationFailure;
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
 use crate::render::{process_environment, render, RenderRequest, Rendered};
@@ -77,7 +78,7 @@ pub struct Trigger {
     /// Pin the app to the revision deployed by this trigger (rollback).
     pub pin: bool,
     /// Told when the operation is over.
-    pub reply: Option<oneshot::Sender<Result<AppStatus, String>>>,
+    pub reply: Option<oneshot::Sender<Result<AppStatus, OperationFailure>>>,
 }
 
 impl Trigger {
@@ -168,6 +169,9 @@ pub enum ControlError {
     UnknownApp(String),
     #[error("{0}")]
     Failed(String),
+    /// What a diff met, with the kind the API answers with.
+    #[error("{0}")]
+    Operation(#[from] OperationFailure),
 }
 
 impl Controller {
@@ -451,7 +455,7 @@ impl Controller {
             };
             if *shutdown.borrow() {
                 if let Some(reply) = trigger.reply {
-                    let _ = reply.send(Err("the daemon is stopping".into()));
+                    let _ = reply.send(Err(OperationFailure::Stopping));
                 }
                 return;
             }
@@ -718,11 +722,10 @@ impl Controller {
         let result = self
             .run(app, &mut rt, &trigger, pinned.as_deref(), &mut status)
             .await;
-        let failed = result.is_err();
         if let Err(e) = &result {
             status.conditions.push(Condition {
                 kind: "SyncFailed".into(),
-                message: e.clone(),
+                message: e.to_string(),
             });
             rt.failures += 1;
             status.failures = rt.failures;
@@ -758,11 +761,11 @@ impl Controller {
                 self.notifier.send(Notice {
                     event: "sync_failed",
                     app: name.clone(),
-                    message: e.clone(),
+                    message: e.to_string(),
                     revision: status.revision.clone(),
                 });
             }
-            self.event(&name, "sync_failed", e);
+            self.event(&name, "sync_failed", &e.to_string());
         } else {
             if rt.failures > 0 {
                 self.notifier.send(Notice {
@@ -780,6 +783,18 @@ impl Controller {
         }
         if let Some(rev) = &status.revision {
             self.learn_revision_info(app, rev).await;
+        }
+        // What the caller hears: a refused revision is recorded and not retried, yet
+        // the caller's operation failed all the same.
+        let failure = match &result {
+            Err(e) => Some(e.clone()),
+            Ok(()) => OperationFailure::refusal(&status.conditions),
+        };
+        if trigger.pin && failure.is_some() {
+            // A failed rollback does not leave the app pinned to what it did not deploy.
+            if let Err(e) = self.store.set_pin(&name, pinned.as_deref()) {
+                tracing::error!(app = %name, error = %e, "cannot restore the pin");
+            }
         }
         status.pinned = self.store.app(&name).ok().flatten().and_then(|s| s.pinned);
         if let Some(pin) = &status.pinned {
@@ -815,10 +830,9 @@ impl Controller {
             status.revision.as_deref().unwrap_or(""),
         );
         if let Some(reply) = trigger.reply {
-            let _ = reply.send(if failed {
-                Err(result.err().unwrap_or_default())
-            } else {
-                Ok(status)
+            let _ = reply.send(match failure {
+                Some(failure) => Err(failure),
+                None => Ok(status),
             });
         }
     }
@@ -831,13 +845,13 @@ impl Controller {
         trigger: &Trigger,
         pinned: Option<&str>,
         status: &mut AppStatus,
-    ) -> Result<(), String> {
+    ) -> Result<(), OperationFailure> {
         let name = app.config.name.as_str();
         let revision = match self.target_revision(app, trigger, pinned).await {
             Ok(r) => r,
             Err(e) => {
                 status.sync = "Unknown".into();
-                return Err(format!("source: {e}"));
+                return Err(OperationFailure::Source(format!("source: {e}")));
             }
         };
         if let Some(asked) = trigger.revision.as_deref().or(pinned) {
@@ -850,7 +864,7 @@ impl Controller {
                     message: e.clone(),
                 });
                 self.event(name, "revision_refused", &e);
-                return Err(e);
+                return Err(OperationFailure::Invalid(e));
             }
         }
         let revision = match self.verify(app, &revision).await {
@@ -866,7 +880,7 @@ impl Controller {
                     Some(deployed) if deployed != revision.id => self
                         .fetch_revision(app, &deployed)
                         .await
-                        .map_err(|e| format!("source: {e}"))?,
+                        .map_err(|e| OperationFailure::Source(format!("source: {e}")))?,
                     _ => return Ok(()),
                 }
             }
@@ -974,9 +988,9 @@ impl Controller {
                         message: format!("volume {volume}: {e}"),
                     });
                 }
-                return Err(e.to_string());
+                return Err(OperationFailure::Conflict(e.to_string()));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(OperationFailure::Apply(e.to_string())),
         };
         let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
         let drift = !outcome.plan.actions.is_empty() && !new_revision && !trigger.kind.manual();
@@ -1083,7 +1097,7 @@ impl Controller {
         }
         rt.last_health = Some(health);
         match failure {
-            Some(e) => Err(e),
+            Some(e) => Err(OperationFailure::Apply(e)),
             None => Ok(()),
         }
     }
@@ -1161,19 +1175,21 @@ impl Controller {
         let revision = self
             .target_revision(app, &Trigger::of(TriggerKind::Api), pinned.as_deref())
             .await
-            .map_err(ControlError::Failed)?;
+            .map_err(|e| OperationFailure::Source(format!("source: {e}")))?;
         let rendered = self
             .rendered(app, &mut rt, &revision)
             .await
-            .map_err(|e| ControlError::Failed(e.message))?;
-        let provider = self
-            .providers
-            .get(&app.config.host)
-            .ok_or_else(|| ControlError::Failed("host not connected".into()))?;
+            .map_err(|e| OperationFailure::Invalid(e.message))?;
+        let provider = self.providers.get(&app.config.host).ok_or_else(|| {
+            OperationFailure::Apply(format!("host {} is not connected", app.config.host))
+        })?;
         let options = self.reconcile_options(app, true);
         let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
             .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
+            .map_err(|e| match e {
+                ReconcileError::Plan(e) => OperationFailure::Conflict(e.to_string()),
+                e => OperationFailure::Apply(e.to_string()),
+            })?;
         Ok(Diff {
             comparisons: mooring_core::compare(&rendered.project, &outcome.live),
             plan: outcome.plan,

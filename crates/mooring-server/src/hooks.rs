@@ -84,7 +84,10 @@ pub fn verify(
                 headers.header("x-hub-signature-256"),
                 Some("sha256="),
             )?;
-            headers.header("x-github-delivery")
+            Some(required_delivery(
+                headers.header("x-github-delivery"),
+                "X-GitHub-Delivery",
+            )?)
         }
         "gitlab" => {
             let token = headers
@@ -102,9 +105,12 @@ pub fn verify(
                 .header("x-gitea-signature")
                 .or_else(|| headers.header("x-forgejo-signature"));
             check_hmac(secret, body, sig, None)?;
-            headers
-                .header("x-gitea-delivery")
-                .or_else(|| headers.header("x-forgejo-delivery"))
+            Some(required_delivery(
+                headers
+                    .header("x-gitea-delivery")
+                    .or_else(|| headers.header("x-forgejo-delivery")),
+                "X-Gitea-Delivery (or X-Forgejo-Delivery)",
+            )?)
         }
         "bitbucket" => {
             check_hmac(
@@ -124,9 +130,10 @@ pub fn verify(
                 headers.header("x-mooring-signature"),
                 Some("sha256="),
             )?;
-            Some(headers.header("x-mooring-delivery").ok_or_else(|| {
-                refuse(400, "missing X-Mooring-Delivery (a unique id per delivery)")
-            })?)
+            Some(required_delivery(
+                headers.header("x-mooring-delivery"),
+                "X-Mooring-Delivery",
+            )?)
         }
     };
     if let Some(d) = delivery {
@@ -139,6 +146,17 @@ pub fn verify(
     let mut push = parse_push(provider, &json)?;
     push.delivery = delivery.map(str::to_string);
     Ok(push)
+}
+
+/// The delivery id of a provider that always sends one: without it a signed delivery
+/// could be replayed, so its absence is a refusal, not a skipped check.
+fn required_delivery<'a>(value: Option<&'a str>, header: &str) -> Result<&'a str, HookError> {
+    value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+        refuse(
+            400,
+            format!("missing {header} (a unique id per delivery, checked against replays); send it with every delivery"),
+        )
+    })
 }
 
 fn check_hmac(
@@ -341,6 +359,14 @@ mod tests {
             normalize_repository(&push.repositories[1]),
             "github.com/ops/infra"
         );
+        // Signed but without a delivery id: no replay protection, so refused.
+        let no_id = H(HashMap::from([(
+            "x-hub-signature-256",
+            format!("sha256={}", sign("gh", GH.as_bytes())),
+        )]));
+        let refused = verify("github", &config(), &no_id, GH.as_bytes()).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(refused.message.contains("X-GitHub-Delivery"), "{refused}");
         let forged = H(HashMap::from([(
             "x-hub-signature-256",
             format!("sha256={}", sign("other", GH.as_bytes())),
@@ -397,16 +423,16 @@ mod tests {
             401
         );
         let gt = GH;
-        assert!(verify(
-            "forgejo",
-            &config(),
-            &H(HashMap::from([(
-                "x-forgejo-signature",
-                sign("gt", gt.as_bytes())
-            )])),
-            gt.as_bytes()
-        )
-        .is_ok());
+        let mut forgejo = HashMap::from([("x-forgejo-signature", sign("gt", gt.as_bytes()))]);
+        assert_eq!(
+            verify("forgejo", &config(), &H(forgejo.clone()), gt.as_bytes())
+                .unwrap_err()
+                .status,
+            400,
+            "delivery id required"
+        );
+        forgejo.insert("x-forgejo-delivery", "f1".into());
+        assert!(verify("forgejo", &config(), &H(forgejo), gt.as_bytes()).is_ok());
         let bb = r#"{"repository":{"links":{"html":{"href":"https://bitbucket.org/ops/infra"}}},"push":{"changes":[{"new":{"name":"main"}}]}}"#;
         let push = verify(
             "bitbucket",

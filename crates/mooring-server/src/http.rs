@@ -9,20 +9,24 @@
 //!   next request);
 //! - a request's body must arrive within `body_timeout` (408 otherwise).
 //!
+//! Handlers see the peer address as axum's `ConnectInfo<SocketAddr>` (failures are
+//! limited per source address).
+//!
 //! On shutdown it stops accepting, lets open requests finish and waits at most
 //! [`DRAIN`] for connections that stay open (event streams).
 
 use crate::config::HttpConfig;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -56,9 +60,9 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // E.g. out of file descriptors: wait for connections to close.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -68,7 +72,10 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(Extension(ConnectInfo::<SocketAddr>(peer))),
+        );
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {

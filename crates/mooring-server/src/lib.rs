@@ -2,12 +2,16 @@
 //! (scheduler, shared fetches, bounded workers, self-heal from Docker events, retries),
 //! the HTTP API with token authentication, webhooks, metrics and the web UI.
 
+pub mod access;
 pub mod activity;
 pub mod api;
 pub mod config;
 pub mod controller;
+pub mod failure;
+pub mod headers;
 pub mod hooks;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod panic;

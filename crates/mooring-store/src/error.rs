@@ -98,6 +98,14 @@ pub enum StoreError {
         /// The error from the OS.
         source: getrandom::Error,
     },
+
+    /// A token or session that cannot be made as asked (an empty app list, a session
+    /// for a token that is gone or expired).
+    #[error("{reason}")]
+    Refused {
+        /// What was wrong and what to do.
+        reason: String,
+    },
 }
 
 impl StoreError {

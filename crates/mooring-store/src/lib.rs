@@ -48,7 +48,10 @@ pub use backups::BackupRow;
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
 pub use operations::{ActionRecord, NewOperation, OpResult, OperationRecord, ParseOpResultError};
-pub use tokens::{ParseRoleError, Role, TokenInfo, TokenRecord, TOKEN_PREFIX};
+pub use tokens::{
+    ParseRoleError, Role, TokenInfo, TokenOptions, TokenRecord, SESSION_LIFETIME_MS,
+    SESSION_PREFIX, TOKEN_PREFIX,
+};
 pub use webhooks::DELIVERY_WINDOW_MS;
 
 use error::sql_error;

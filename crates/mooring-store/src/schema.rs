@@ -117,6 +117,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE operations ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
     "#,
+    // 4: token expiry and app limits; web UI sessions (a random id, kept as SHA-256,
+    // ending with its token).
+    r#"
+    ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+    -- JSON array of app names the token is limited to; NULL: every app
+    ALTER TABLE api_tokens ADD COLUMN apps TEXT;
+
+    CREATE TABLE sessions (
+        hash       BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),
+        token_id   INTEGER NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX sessions_by_token ON sessions (token_id);
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

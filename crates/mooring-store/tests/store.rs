@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mooring_store::{
     ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Role, Store, StoreError,
-    TOKEN_PREFIX,
+    TokenOptions, SESSION_LIFETIME_MS, SESSION_PREFIX, TOKEN_PREFIX,
 };
 
 fn db() -> (tempfile::TempDir, PathBuf) {
@@ -105,6 +105,7 @@ fn migrations_from_empty_file() {
         "events",
         "operations",
         "webhook_deliveries",
+        "sessions",
     ] {
         assert!(tables.iter().any(|n| n == t), "{t} missing in {tables:?}");
     }
@@ -700,4 +701,112 @@ fn another_process_reads_the_daemons_store_read_only() {
         "nothing is written through it"
     );
     assert!(store.app("other").unwrap().is_none());
+}
+
+#[test]
+fn tokens_expire_and_may_be_limited_to_apps() {
+    let (_dir, path) = db();
+    let store = Store::open(&path).unwrap();
+    let options = TokenOptions {
+        expires_at: Some(10_000),
+        apps: Some(vec!["blog".into(), "shop".into()]),
+    };
+    let limited = store
+        .create_token_with("ci", Role::Operator, &options, 1_000)
+        .unwrap();
+    let info = store.authenticate(&limited, 9_999).unwrap().unwrap();
+    assert_eq!(info.role, Role::Operator);
+    assert_eq!(info.expires_at, Some(10_000));
+    assert_eq!(info.apps, options.apps);
+    assert_eq!(
+        store.authenticate(&limited, 10_000).unwrap(),
+        None,
+        "expired"
+    );
+    let listed = &store.tokens().unwrap()[0];
+    assert_eq!(
+        (listed.expires_at, listed.apps.clone()),
+        (Some(10_000), options.apps.clone())
+    );
+    // An unlimited token says so.
+    let plain = store.create_token("all", Role::Viewer, 1_000).unwrap();
+    let info = store.authenticate(&plain, 1_000_000).unwrap().unwrap();
+    assert_eq!((info.expires_at, info.apps), (None, None));
+    // A limit to no app at all is refused, saying why.
+    let err = store
+        .create_token_with(
+            "none",
+            Role::Viewer,
+            &TokenOptions {
+                expires_at: None,
+                apps: Some(vec![]),
+            },
+            1_000,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("at least one app"), "{err}");
+    assert_eq!(store.tokens().unwrap().len(), 2);
+}
+
+#[test]
+fn sessions_end_at_log_out_at_expiry_and_with_their_token() {
+    let (_dir, path) = db();
+    let store = Store::open(&path).unwrap();
+    let token = store.create_token("ui", Role::Admin, 1_000).unwrap();
+    let id = store.authenticate(&token, 1_000).unwrap().unwrap().id;
+    let session = store.create_session(id, 2_000).unwrap();
+    assert!(session.starts_with(SESSION_PREFIX));
+    assert_eq!(session.len(), SESSION_PREFIX.len() + 64);
+    assert!(
+        !session.contains(&token[TOKEN_PREFIX.len()..]),
+        "not the token"
+    );
+    assert_eq!(store.session(&session, 3_000).unwrap().unwrap().id, id);
+    // The token is no session id, and a session id is no token.
+    assert_eq!(store.session(&token, 3_000).unwrap(), None);
+    assert_eq!(store.authenticate(&session, 3_000).unwrap(), None);
+    // Kept across a restart, until it expires.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert!(store.session(&session, 3_000).unwrap().is_some());
+    assert_eq!(
+        store
+            .session(&session, 2_000 + SESSION_LIFETIME_MS)
+            .unwrap(),
+        None
+    );
+    // Log-out ends it.
+    let other = store.create_session(id, 4_000).unwrap();
+    assert!(store.end_session(&other).unwrap());
+    assert!(!store.end_session(&other).unwrap());
+    assert_eq!(store.session(&other, 4_001).unwrap(), None);
+    assert!(store.session(&session, 4_001).unwrap().is_some());
+    // It dies with its token.
+    assert!(store.revoke_token(id).unwrap());
+    assert_eq!(store.session(&session, 4_002).unwrap(), None);
+    let err = store.create_session(id, 4_003).unwrap_err();
+    assert!(err.to_string().contains("revoked or expired"), "{err}");
+    // A token's expiry bounds its sessions.
+    let short = store
+        .create_token_with(
+            "short",
+            Role::Viewer,
+            &TokenOptions {
+                expires_at: Some(10_000),
+                apps: None,
+            },
+            5_000,
+        )
+        .unwrap();
+    let short_id = store.authenticate(&short, 5_000).unwrap().unwrap().id;
+    let s = store.create_session(short_id, 5_000).unwrap();
+    assert!(store.session(&s, 9_999).unwrap().is_some());
+    assert_eq!(store.session(&s, 10_000).unwrap(), None);
+    // Nothing secret is in the files: neither the session id nor the token.
+    for suffix in ["", "-wal"] {
+        let bytes = std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default();
+        for secret in [&session[SESSION_PREFIX.len()..], &s[SESSION_PREFIX.len()..]] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        }
+    }
 }

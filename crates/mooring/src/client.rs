@@ -25,7 +25,8 @@ impl Client {
         }
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    /// A request and its answer, whatever its status: `(status, JSON body or Null)`.
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
         let url = format!("{}{path}", self.server);
         let mut req = self.agent.request(method, &url);
         if let Some(t) = &self.token {
@@ -47,23 +48,35 @@ impl Client {
         };
         let status = res.status();
         let value: Value = res.into_json().unwrap_or(Value::Null);
-        if status == 401 || status == 403 {
-            bail!(
-                "{} (server {}; pass --token or set MOORING_TOKEN)",
-                value["error"].as_str().unwrap_or("not allowed"),
-                self.server
-            );
-        }
-        if status == 404 {
-            bail!("{}", value["error"].as_str().unwrap_or("not found"));
-        }
-        if status >= 500 {
-            bail!(
-                "server error: {}",
-                value["error"].as_str().unwrap_or("unknown")
-            );
-        }
         Ok((status, value))
+    }
+
+    /// A request that must succeed: any status from 400 up is an error, with the
+    /// server's message.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let (status, value) = self.send(method, path, body)?;
+        self.refused(status, &value)?;
+        Ok((status, value))
+    }
+
+    /// The error for a refused request (status 400 and up).
+    fn refused(&self, status: u16, value: &Value) -> Result<()> {
+        let message = value["error"].as_str().unwrap_or("");
+        match status {
+            ..=399 => Ok(()),
+            401 | 403 => bail!(
+                "{} (server {}; pass --token or set MOORING_TOKEN)",
+                if message.is_empty() {
+                    "not allowed"
+                } else {
+                    message
+                },
+                self.server
+            ),
+            500.. if message.is_empty() => bail!("server error: HTTP {status}"),
+            _ if message.is_empty() => bail!("request refused: HTTP {status}"),
+            _ => bail!("{message}"),
+        }
     }
 
     fn get(&self, path: &str) -> Result<Value> {
@@ -235,12 +248,23 @@ pub fn operate(
     body: Value,
     json_out: bool,
 ) -> Result<ExitCode> {
-    let (status, v) = c.call("POST", &format!("/api/v1/apps/{name}/{path}"), Some(body))?;
+    let (status, v) = c.send("POST", &format!("/api/v1/apps/{name}/{path}"), Some(body))?;
+    if v.get("ok").is_none() {
+        // Refused before any operation ran (unknown app, role, bad request).
+        c.refused(status, &v)?;
+    }
+    let ok = status < 300 && v["ok"] == json!(true);
+    if !ok {
+        eprintln!(
+            "error: {name}: {} (HTTP {status})",
+            v["error"].as_str().unwrap_or("the operation failed")
+        );
+    }
     if json_out {
         print_json(&v);
     } else {
         let s = &v["status"];
-        if v["ok"] == json!(true) {
+        if ok {
             println!(
                 "{name}: {} {} at {}",
                 s["sync"].as_str().unwrap_or(""),
@@ -252,8 +276,6 @@ pub fn operate(
                     "pinned to {p}: auto-sync holds this revision until `mooring app unpin {name}`"
                 );
             }
-        } else {
-            eprintln!("error: {}", v["error"].as_str().unwrap_or("sync failed"));
         }
         if let Some(w) = v.get("data_warning") {
             println!("! data: {}", w["message"].as_str().unwrap_or(""));
@@ -280,7 +302,7 @@ pub fn operate(
             }
         }
     }
-    Ok(if status < 300 && v["ok"] == json!(true) {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -289,14 +311,11 @@ pub fn operate(
 
 /// `app pin NAME [--revision REV]`.
 pub fn pin(c: &Client, name: &str, revision: Option<&str>) -> Result<ExitCode> {
-    let (status, v) = c.call(
+    let (_, v) = c.call(
         "POST",
         &format!("/api/v1/apps/{name}/pin"),
         Some(json!({ "revision": revision })),
     )?;
-    if status >= 400 {
-        bail!("{name}: {}", v["error"].as_str().unwrap_or("pin refused"));
-    }
     println!(
         "{name}: pinned to {}; auto-sync holds it until `mooring app unpin {name}`.",
         v["pinned"].as_str().unwrap_or("?")

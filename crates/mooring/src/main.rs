@@ -237,6 +237,13 @@ enum TokenCommand {
         /// A name to recognise the token by.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// The token stops working after this long (e.g. 30d, 12h, 1w); default: never.
+        #[arg(long, value_name = "LIFETIME")]
+        expires: Option<String>,
+        /// Limit the token to this app (repeatable): it sees and acts on these apps
+        /// only, and cannot use global routes (tokens, reload, metrics).
+        #[arg(long = "app", value_name = "NAME")]
+        apps: Vec<String>,
     },
 }
 
@@ -365,15 +372,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Token {
-            command: TokenCommand::Create { config, role, name },
+            command:
+                TokenCommand::Create {
+                    config,
+                    role,
+                    name,
+                    expires,
+                    apps,
+                },
         } => {
             let role: mooring_store::Role = role
                 .parse()
                 .map_err(|e: mooring_store::ParseRoleError| anyhow::anyhow!("{e}"))?;
             let cfg = mooring_server::config::load(&config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            let configured: Vec<String> = cfg.apps.iter().map(|a| a.name.clone()).collect();
+            let now = mooring_store::now_ms();
+            let options = mooring_server::access::token_options(
+                expires.as_deref(),
+                (!apps.is_empty()).then_some(apps),
+                &configured,
+                now,
+            )
+            .map_err(|e| anyhow::anyhow!("{e} (in {})", config.display()))?;
             let store = mooring_server::serve::open_store(&cfg).map_err(anyhow::Error::msg)?;
-            let token = store.create_token(&name, role, mooring_store::now_ms())?;
+            let token = store.create_token_with(&name, role, &options, now)?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }

@@ -1212,3 +1212,539 @@ fn a_source_that_never_answers_fails_the_sync_within_its_timeout() {
     assert!(conditions.contains("source: git "), "{conditions}");
     assert!(conditions.contains("`timeout:`"), "{conditions}");
 }
+
+/// `demo_compose` with a key Mooring refuses (`build:` at compose.yaml:5:5).
+fn broken_compose(app: &str) -> String {
+    demo_compose(app, "bad").replace(
+        "    init: true\n    command: [\"httpd\"",
+        "    build: .\n    init: true\n    command: [\"httpd\"",
+    )
+}
+
+#[test]
+fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
+    let app = TestApp::new("sfail");
+    let repo = Repo::new("failing");
+    repo.write("compose.yaml", &demo_compose(&app.name, "good"))
+        .write("site/index.html", "x");
+    repo.commit("good");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {url}, ref: main }}\n    sync: {{ interval: 1h }}\n", app.name));
+    wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    let web_id = app.id("web");
+    let out = s.cli(&["sync", &app.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    repo.write("compose.yaml", &broken_compose(&app.name));
+    repo.commit("broken");
+    // A manual sync reuses a fetch younger than a second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = s.cli(&["sync", &app.name]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed sync exits 1: {stderr}"
+    );
+    assert!(
+        stderr.contains("compose.yaml:5:5: services.web: key `build` is not supported"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("HTTP 422"), "{stderr}");
+    // The same through the API, also for a revision given explicitly, and a rollback.
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", app.name),
+        Some(&s.admin),
+        Some(json!({})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["kind"], "invalid", "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("compose.yaml:5:5"),
+        "{v}"
+    );
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/rollback", app.name),
+        Some(&s.admin),
+        Some(json!({"to": "main"})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        s.app(&app.name)["pinned"].is_null(),
+        "a failed rollback pins nothing"
+    );
+    // `-o json` exits 1 too.
+    let out = s.cli(&["-o", "json", "sync", &app.name]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["kind"], "invalid", "{printed}");
+    // The diff of a broken revision is the same refusal, not a server error.
+    let (status, v) = s.call(
+        "GET",
+        &format!("/api/v1/apps/{}/diff", app.name),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(status, 422, "{v}");
+    let out = s.cli(&["diff", &app.name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compose.yaml:5:5"));
+    // A revision the source does not have: the source's failure, 502.
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", app.name),
+        Some(&s.admin),
+        Some(json!({"revision": "no-such-branch"})),
+    );
+    assert_eq!((status, v["kind"].as_str()), (502, Some("source")), "{v}");
+    let out = s.cli(&["sync", &app.name, "--revision", "no-such-branch"]);
+    assert_eq!(out.status.code(), Some(1));
+    // Other commands fail too when the server refuses: an unknown app.
+    for args in [
+        &["get", "no-such-app"][..],
+        &["diff", "no-such-app"],
+        &["sync", "no-such-app"],
+        &["unpin", "no-such-app"],
+        &["pin", "no-such-app", "--revision", "x"],
+    ] {
+        let out = s.cli(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no-such-app"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(app.id("web"), web_id, "nothing was applied");
+}
+
+#[test]
+fn garbage_from_one_address_never_refuses_genuine_deliveries_or_log_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\nwebhooks:\n  generic: { secret: hush }\n  github: { secret: gh-hush }\n",
+    );
+    let body = json!({ "repository": "git://127.0.0.1/nothing.git" }).to_string();
+    let signed = |secret: &str, body: &str| {
+        format!(
+            "sha256={}",
+            mooring_server::hooks::sign(secret, body.as_bytes())
+        )
+    };
+    // An unsigned and forged flood from 127.0.0.2: refused, then limited.
+    let (max, _) = mooring_server::limits::Scope::Webhook.limit();
+    let forged = signed("wrong", &body);
+    let mut statuses = Vec::new();
+    for i in 0..max + 10 {
+        let headers: &[(&str, &str)] = if i % 2 == 0 {
+            &[]
+        } else {
+            &[
+                ("x-mooring-signature", &forged),
+                ("x-mooring-delivery", "f"),
+            ]
+        };
+        statuses.push(s.post_from("127.0.0.2", "/hooks/generic", headers, &body).0);
+    }
+    assert!(
+        statuses[..max as usize].iter().all(|&c| c == 401),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[max as usize..].iter().all(|&c| c == 429),
+        "{statuses:?}"
+    );
+    // A genuine delivery is taken, from another address and from the flooding one.
+    let good = signed("hush", &body);
+    for (from, id) in [("127.0.0.1", "g-1"), ("127.0.0.2", "g-2")] {
+        let (status, answer) = s.post_from(
+            from,
+            "/hooks/generic",
+            &[("x-mooring-signature", &good), ("x-mooring-delivery", id)],
+            &body,
+        );
+        assert_eq!(status, 202, "{from}: {answer}");
+    }
+    // GitHub without X-GitHub-Delivery: no replay protection, so refused.
+    let gh =
+        json!({ "ref": "refs/heads/main", "repository": { "clone_url": "git://127.0.0.1/x.git" } })
+            .to_string();
+    let gh_sig = signed("gh-hush", &gh);
+    let (status, answer) = s.post_from(
+        "127.0.0.1",
+        "/hooks/github",
+        &[("x-hub-signature-256", &gh_sig)],
+        &gh,
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("X-GitHub-Delivery"), "{answer}");
+    let (status, answer) = s.post_from(
+        "127.0.0.1",
+        "/hooks/github",
+        &[
+            ("x-hub-signature-256", &gh_sig),
+            ("x-github-delivery", "gh-1"),
+        ],
+        &gh,
+    );
+    assert_eq!(status, 202, "{answer}");
+
+    // Log-ins: wrong tokens from 127.0.0.3 lock out 127.0.0.3 only.
+    let form = |token: &str| format!("token={token}&next=%2F");
+    let form_type = [("content-type", "application/x-www-form-urlencoded")];
+    let (max, _) = mooring_server::limits::Scope::Login.limit();
+    for _ in 0..max {
+        let (status, _) = s.post_from("127.0.0.3", "/login", &form_type, &form("mrg_wrong"));
+        assert_eq!(status, 401);
+    }
+    let viewer = s.token("viewer");
+    let (status, answer) = s.post_from("127.0.0.3", "/login", &form_type, &form(&viewer));
+    assert_eq!(status, 429, "the failing address waits: {answer}");
+    assert!(answer.contains("wait"), "{answer}");
+    let (status, answer) = s.post_from("127.0.0.1", "/login", &form_type, &form(&viewer));
+    assert_eq!(status, 303, "another address logs in: {answer}");
+}
+
+#[test]
+fn reload_refuses_a_configuration_without_apps_unless_forced() {
+    let app = TestApp::new("sreload");
+    let proj = tempfile::tempdir().unwrap();
+    fs::write(
+        proj.path().join("compose.yaml"),
+        format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let header = "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\n";
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "{header}apps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            app.name,
+            proj.path().display()
+        ),
+    );
+    let header = header.replace("{port}", &s.port.to_string());
+    let names = |s: &Server| -> Vec<String> {
+        s.get("/api/v1/apps")["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&s), [app.name.as_str()]);
+    let good = fs::read_to_string(&s.config).unwrap();
+    // Every app commented out, an explicit empty list, an emptied file.
+    let commented: String = good
+        .lines()
+        .map(|l| {
+            if l.starts_with("server") {
+                l.to_string()
+            } else {
+                format!("# {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    for config in [commented, format!("{header}apps: []\n"), String::new()] {
+        fs::write(&s.config, &config).unwrap();
+        let (status, v) = s.call("POST", "/api/v1/reload", Some(&s.admin), None);
+        assert_eq!(status, 409, "{config:?}: {v}");
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains("declares no apps"), "{v}");
+        assert!(error.contains(&app.name), "{v}");
+        assert!(error.contains("\"force\": true"), "{v}");
+        assert_eq!(names(&s), [app.name.as_str()], "the running apps are kept");
+    }
+    // Forced: the operator meant it.
+    fs::write(&s.config, format!("{header}apps: []\n")).unwrap();
+    let (status, v) = s.call(
+        "POST",
+        "/api/v1/reload",
+        Some(&s.admin),
+        Some(json!({"force": true})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(names(&s).is_empty());
+}
+
+#[test]
+fn every_response_carries_the_security_headers_and_log_in_stays_on_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\nwebhooks:\n  generic: { secret: hush }\n",
+    );
+    let viewer = s.token("viewer");
+    let bearer = format!("Bearer {viewer}");
+    let requests: [(&str, &str, Option<&str>); 9] = [
+        ("GET", "/", Some(&bearer)),
+        ("GET", "/", None),
+        ("GET", "/login", None),
+        ("GET", "/ui/app.js", None),
+        ("GET", "/api/v1/apps", Some(&bearer)),
+        ("GET", "/api/v1/apps", None),
+        ("GET", "/no/such/route", None),
+        ("GET", "/healthz", None),
+        ("POST", "/hooks/generic", None),
+    ];
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    for (method, path, auth) in requests {
+        let mut req = agent.request(method, &s.url(path));
+        if let Some(a) = auth {
+            req = req.set("authorization", a);
+        }
+        let res = match req.call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        for (name, value) in mooring_server::headers::HEADERS {
+            assert_eq!(
+                res.header(name),
+                Some(value),
+                "{method} {path} ({}): {name}",
+                res.status()
+            );
+        }
+    }
+    let csp = mooring_server::headers::CONTENT_SECURITY_POLICY;
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"));
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+
+    // A log-in with a hostile `next` lands on `/`; a path of the site is kept.
+    let form_type = [("content-type", "application/x-www-form-urlencoded")];
+    for (next, to) in [
+        ("%2F%09%2Fevil.example%2F", "/"),
+        ("%2F%2Fevil.example", "/"),
+        ("%2F%5Cevil.example", "/"),
+        ("%252F%252Fevil.example", "/"),
+        ("%2Fapps%2Fx", "/apps/x"),
+    ] {
+        let (status, answer) = s.post_from(
+            "127.0.0.1",
+            "/login",
+            &form_type,
+            &format!("token={viewer}&next={next}"),
+        );
+        assert_eq!(status, 303, "{answer}");
+        let location = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert_eq!(location, to, "next={next}");
+    }
+}
+
+/// A request carrying the UI's session cookie: `(status, body)`.
+fn with_cookie(s: &Server, method: &str, path: &str, cookie: &str) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let res = agent
+        .request(method, &s.url(path))
+        .set("cookie", cookie)
+        .set("x-mooring-ui", "1");
+    let res = match res.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    (res.status(), res.into_string().unwrap_or_default())
+}
+
+/// Logs in with `token` from 127.0.0.1 and returns the `name=value` session cookie.
+fn log_in(s: &Server, token: &str) -> String {
+    let (status, answer) = s.post_from(
+        "127.0.0.1",
+        "/login",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &format!("token={token}&next=%2F"),
+    );
+    assert_eq!(status, 303, "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no cookie: {answer}"));
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn sessions_are_ids_and_tokens_expire_and_may_be_limited_to_apps() {
+    let mine = TestApp::new("stokm");
+    let other = TestApp::new("stoko");
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (d, a) in [(&d1, &mine), (&d2, &other)] {
+        fs::write(
+            d.path().join("compose.yaml"),
+            format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", a.name),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {m}\n    source: {{ dir: {p1} }}\n    sync: {{ interval: 1h }}\n  - name: {o}\n    source: {{ dir: {p2} }}\n    sync: {{ interval: 1h }}\n",
+            m = mine.name,
+            o = other.name,
+            p1 = d1.path().display(),
+            p2 = d2.path().display()
+        ),
+    );
+    wait_until(60, "both apps synced", || {
+        s.app(&mine.name)["sync"] == "Synced" && s.app(&other.name)["sync"] == "Synced"
+    });
+    let others_op = s.app(&other.name)["last_operation"].as_i64().unwrap();
+
+    // A token limited to one app sees only that one and may not touch the other.
+    let limited = s.token_with(&["--role", "admin", "--app", &mine.name]);
+    let t = Some(limited.as_str());
+    let (status, v) = s.call("GET", "/api/v1/apps", t, None);
+    assert_eq!(status, 200);
+    let names: Vec<&str> = v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [mine.name.as_str()]);
+    assert_eq!(
+        s.call("GET", &format!("/api/v1/apps/{}", mine.name), t, None)
+            .0,
+        200
+    );
+    for (method, path) in [
+        ("GET", format!("/api/v1/apps/{}", other.name)),
+        ("GET", format!("/api/v1/apps/{}/diff", other.name)),
+        ("POST", format!("/api/v1/apps/{}/sync", other.name)),
+        ("GET", format!("/api/v1/operations/{others_op}")),
+        ("GET", format!("/apps/{}", other.name)),
+        ("GET", "/api/v1/tokens".to_string()),
+        ("POST", "/api/v1/reload".to_string()),
+        ("GET", "/metrics".to_string()),
+    ] {
+        let body = (method == "POST").then(|| json!({}));
+        let (status, v) = s.call(method, &path, t, body);
+        assert_eq!(status, 403, "{method} {path}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("limited to app(s)"),
+            "{v}"
+        );
+    }
+    // Drift in both apps: events for each; the limited token sees its app's only.
+    for a in [&mine, &other] {
+        docker(&["stop", "-t", "0", &a.container("web")]);
+    }
+    wait_until(60, "drift events of both apps", || {
+        let all = s.get("/api/v1/events").to_string();
+        all.contains(&format!("\"app\":\"{}\"", mine.name))
+            && all.contains(&format!("\"app\":\"{}\"", other.name))
+    });
+    let events = s.call("GET", "/api/v1/events", t, None).1;
+    assert!(!events["events"].as_array().unwrap().is_empty());
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["app"] == mine.name.as_str()),
+        "{events}"
+    );
+    // A limit to an app that is not configured is refused, saying which apps are.
+    let out = s.token_command(&["--role", "viewer", "--app", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("app nope is not configured") && stderr.contains(&mine.name),
+        "{stderr}"
+    );
+    let out = s.token_command(&["--role", "viewer", "--expires", "soon"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid lifetime \"soon\""));
+    // An expired token is refused.
+    let brief = s.token_with(&["--role", "viewer", "--expires", "1s"]);
+    assert_eq!(s.call("GET", "/api/v1/apps", Some(&brief), None).0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (status, v) = s.call("GET", "/api/v1/apps", Some(&brief), None);
+    assert_eq!(status, 401, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("expired"), "{v}");
+    // The API makes limited, expiring tokens too.
+    let (status, v) = s.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&s.admin),
+        Some(json!({"name": "ci", "role": "viewer", "expires": "30d", "apps": [other.name]})),
+    );
+    assert_eq!(status, 201, "{v}");
+    assert!(v["expires_at"].as_i64().unwrap() > 0);
+    let api_made = v["token"].as_str().unwrap().to_string();
+    let (_, v) = s.call("GET", "/api/v1/apps", Some(&api_made), None);
+    assert_eq!(v["apps"].as_array().unwrap().len(), 1);
+    assert_eq!(v["apps"][0]["name"], other.name.as_str());
+
+    // The session cookie holds a random id, never the token.
+    let viewer = s.token("viewer");
+    let cookie = log_in(&s, &viewer);
+    assert!(cookie.starts_with("mooring_session=mrs_"), "{cookie}");
+    assert!(
+        !cookie.contains(&viewer[4..]),
+        "the token is not in the cookie"
+    );
+    assert_eq!(with_cookie(&s, "GET", "/api/v1/apps", &cookie).0, 200);
+    // The token itself as a cookie is no session.
+    assert_eq!(
+        with_cookie(
+            &s,
+            "GET",
+            "/api/v1/apps",
+            &format!("mooring_session={viewer}")
+        )
+        .0,
+        401
+    );
+    // It survives a restart of the daemon (sessions are in the store)…
+    s.kill9();
+    s.spawn();
+    assert_eq!(with_cookie(&s, "GET", "/api/v1/apps", &cookie).0, 200);
+    // …and ends at log-out, even for a copy of the cookie.
+    assert_eq!(with_cookie(&s, "POST", "/logout", &cookie).0, 303);
+    let (status, body) = with_cookie(&s, "GET", "/api/v1/apps", &cookie);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("log in again"), "{body}");
+    // A session dies with its token.
+    let cookie = log_in(&s, &viewer);
+    let id = s.get("/api/v1/tokens")["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| viewer.starts_with(t["prefix"].as_str().unwrap()))
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            Some(&s.admin),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(with_cookie(&s, "GET", "/api/v1/apps", &cookie).0, 401);
+    // A limited token's session: its overview lists its app only.
+    let cookie = log_in(&s, &limited);
+    let (status, page) = with_cookie(&s, "GET", "/", &cookie);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&mine.name) && !page.contains(&other.name),
+        "{page}"
+    );
+}

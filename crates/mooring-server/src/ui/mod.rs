@@ -3,22 +3,30 @@
 //! store), a stylesheet and a small script for live updates (the API's event stream)
 //! and actions (the API's own routes). Every asset is served by the binary.
 //!
-//! Log-in: a token (`mooring token create`) posted to `/login` becomes an `HttpOnly`,
-//! `SameSite=Strict` session cookie; the authorization middleware accepts it where it
-//! accepts a bearer token, with the same roles. A change made with the cookie must also
-//! carry the `x-mooring-ui` header, which another site's form or script cannot send.
+//! Log-in: a token (`mooring token create`) posted to `/login` starts a session in the
+//! store (a random id, never the token: `Store::create_session`), sent as an `HttpOnly`,
+//! `SameSite=Strict` cookie; the authorization middleware accepts the session where it
+//! accepts a bearer token, with the token's role and app limit. Log-out ends the
+//! session; revoking the token ends all of its sessions; a session lives at most
+//! `SESSION_LIFETIME_MS` and never past its token's expiry. A change made with the
+//! cookie must also carry the `x-mooring-ui` header, which another site's form or
+//! script cannot send.
 
 mod pages;
 
-use crate::api::{self, rate_limited, ApiError, ServerState, St};
-use axum::extract::{Path, Query, Request};
+use crate::access::Access;
+use crate::api::{self, ApiError, ServerState, St};
+use crate::limits::{self, Scope};
+use axum::extract::{ConnectInfo, Path, Query, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use mooring_store::{now_ms, Role};
+use mooring_store::{now_ms, Role, SESSION_LIFETIME_MS};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The session cookie's name.
 const COOKIE: &str = "mooring_session";
@@ -53,8 +61,8 @@ async fn server_timing(req: Request, next: axum::middleware::Next) -> Response {
     r
 }
 
-/// The token in the session cookie, if any.
-pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
+/// The session id in the session cookie, if any.
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -93,12 +101,37 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// Where to go after logging in: a path on this server only (no `//host`).
+/// Where to go after logging in: a path on this server only, else `/`.
+///
+/// `next` must be a path (`/…`) without control characters or backslashes (browsers
+/// drop tabs and newlines and read `\` as `/`, so `/\t/evil` and `/\evil` mean
+/// `//evil`); it is then resolved as a browser would (WHATWG URL parsing, dot segments
+/// removed) against this server, and kept only when it stays here and its path does
+/// not start with two slashes, plain or percent-encoded (`/.//evil`, `/%2F/evil`).
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
+    const HERE: &str = "http://mooring.invalid/";
+    let fallback = || "/".to_string();
+    let Some(n) = next else {
+        return fallback();
+    };
+    if !n.starts_with('/') || n.contains('\\') || n.chars().any(char::is_control) {
+        return fallback();
     }
+    let Ok(here) = url::Url::parse(HERE) else {
+        return fallback();
+    };
+    let Ok(resolved) = here.join(n) else {
+        return fallback();
+    };
+    if resolved.origin() != here.origin() || !resolved.username().is_empty() {
+        return fallback();
+    }
+    let path = &resolved[url::Position::BeforePath..];
+    let second = path.get(1..).unwrap_or("").to_ascii_lowercase();
+    if second.starts_with('/') || second.starts_with("%2f") || second.starts_with("%5c") {
+        return fallback();
+    }
+    path.to_string()
 }
 
 /// A whole page.
@@ -134,10 +167,12 @@ pub(crate) struct Filter {
 async fn overview(
     state: St,
     Extension(role): Extension<Role>,
+    Extension(access): Extension<Access>,
     Query(filter): Query<Filter>,
 ) -> Response {
     match api::apps_value(&state).await {
-        Ok(apps) => {
+        Ok(mut apps) => {
+            access.retain(&mut apps["apps"], "name");
             let ctx = pages::Page::new("Apps", role, None);
             let live = pages::overview(&apps, &filter, now_ms());
             page(&ctx, pages::overview_frame(&apps, &filter, live))
@@ -220,7 +255,15 @@ struct Login {
     next: Option<String>,
 }
 
-async fn login(state: St, Form(form): Form<Login>) -> Response {
+/// A log-in. Failures count against the source address only: an address over the
+/// limit (`limits::Scope::Login`) is refused before its token is looked at, and nobody
+/// else is affected.
+async fn login(
+    state: St,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<Login>,
+) -> Response {
+    let addr = limits::source_address(peer);
     let next = safe_next(form.next.as_deref());
     let refuse = |status: StatusCode, message: &str| {
         (
@@ -229,10 +272,13 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
         )
             .into_response()
     };
-    if rate_limited(&state, "login") {
+    if let Some(wait) = state.limiter.blocked(Scope::Login, addr, Instant::now()) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts; wait ten seconds.",
+            &format!(
+                "Too many failed log-ins from {addr}; wait {}s and try again.",
+                wait.as_secs().max(1)
+            ),
         );
     }
     let token = form.token.trim();
@@ -241,17 +287,27 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     let known = if valid {
-        state
-            .store
-            .authenticate(token, now_ms())
-            .map(|t| t.is_some())
+        state.store.authenticate(token, now_ms())
     } else {
-        Ok(false)
+        Ok(None)
     };
-    match known {
-        Ok(true) => {
+    let session = match known {
+        Ok(Some(info)) => state
+            .store
+            .create_session(info.id, now_ms())
+            .map(|session| Some((session, info))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match session {
+        Ok(Some((session, info))) => {
+            let now = now_ms();
+            let ends = info.expires_at.map_or(now + SESSION_LIFETIME_MS, |t| {
+                t.min(now + SESSION_LIFETIME_MS)
+            });
             let cookie = format!(
-                "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000"
+                "{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                (ends - now).max(0) / 1000
             );
             let mut r = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -260,14 +316,28 @@ async fn login(state: St, Form(form): Form<Login>) -> Response {
             r
         }
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        Ok(false) => refuse(
+        Ok(None) => {
+            state.limiter.failed(Scope::Login, addr, Instant::now());
+            refuse(
             StatusCode::UNAUTHORIZED,
-            "Unknown or revoked token. Create one with `mooring token create --role viewer|operator|admin`.",
-        ),
+            "Unknown, revoked or expired token. Create one with `mooring token create --role viewer|operator|admin`.",
+        )
+        }
     }
 }
 
-async fn logout() -> Response {
+/// Ends the session the cookie names (in the store: the id is worthless afterwards,
+/// even if it was copied) and clears the cookie.
+async fn logout(state: St, headers: HeaderMap) -> Response {
+    if let Some(session) = session_id(&headers) {
+        if let Err(e) = state.store.end_session(&session) {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Role::Viewer,
+                &e.to_string(),
+            );
+        }
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
@@ -298,10 +368,47 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_server() {
-        assert_eq!(safe_next(Some("/apps/x?y=1")), "/apps/x?y=1");
-        assert_eq!(safe_next(Some("//evil.example/")), "/");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/");
-        assert_eq!(safe_next(Some("/\\evil")), "/");
+        for (next, expected) in [
+            ("/apps/x?y=1", "/apps/x?y=1"),
+            ("/apps/x/history#op-3", "/apps/x/history#op-3"),
+            ("/apps/a/../b", "/apps/b"),
+            ("/", "/"),
+        ] {
+            assert_eq!(safe_next(Some(next)), expected, "{next:?}");
+        }
+        // Each of these leaves the site in some browser, or is no path of ours.
+        let attacks = [
+            "//evil.example/",
+            "///evil.example/",
+            "https://evil.example/",
+            "http:evil.example",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "evil.example",
+            "",
+            "/\\evil",
+            "\\/evil",
+            "/\\/evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "\t//evil.example/",
+            "/\u{0}/evil",
+            "/\u{7f}/evil",
+            "/\u{85}/evil",
+            "%2F%2Fevil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5C/evil.example",
+            "/%5cevil.example",
+            "/.//evil.example",
+            "/../..//evil.example",
+            "/apps/../..//evil.example",
+            "//user@evil.example",
+        ];
+        for attack in attacks {
+            assert_eq!(safe_next(Some(attack)), "/", "{attack:?} falls back to /");
+        }
         assert_eq!(safe_next(None), "/");
         assert_eq!(encode("/apps/a b?x=1&y"), "/apps/a%20b%3Fx%3D1%26y");
     }
@@ -313,8 +420,8 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; mooring_session=mrg_abc; b=2"),
         );
-        assert_eq!(session_token(&h).as_deref(), Some("mrg_abc"));
+        assert_eq!(session_id(&h).as_deref(), Some("mrg_abc"));
         h.insert(header::COOKIE, HeaderValue::from_static("mooring_session="));
-        assert_eq!(session_token(&h), None);
+        assert_eq!(session_id(&h), None);
     }
 }

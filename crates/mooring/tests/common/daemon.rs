@@ -85,17 +85,29 @@ impl Server {
 
     /// `mooring token create` against this daemon's store.
     pub fn token(&self, role: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
-            .args(["token", "create", "--role", role, "--config"])
-            .arg(&self.config)
-            .output()
-            .unwrap();
+        self.token_with(&["--role", role])
+    }
+
+    /// `mooring token create ARGS` against this daemon's store (must succeed).
+    pub fn token_with(&self, args: &[&str]) -> String {
+        let out = self.token_command(args);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `mooring token create ARGS --config CONFIG`, whatever its outcome.
+    pub fn token_command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(["token", "create"])
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap()
     }
 
     /// A request with an optional token: `(status, JSON body or Null)`.
@@ -124,6 +136,58 @@ impl Server {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// A POST sent from the local address `from` (any of 127/8 on Linux): the
+    /// daemon sees that source address. Returns the status and the whole answer
+    /// (header lines and body).
+    pub fn post_from(
+        &self,
+        from: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let port = self.port;
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        let from: std::net::IpAddr = from.parse().unwrap();
+        let answer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind((from, 0).into()).unwrap();
+                let mut stream = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    socket.connect(([127, 0, 0, 1], port).into()),
+                )
+                .await
+                .expect("connect timed out")
+                .unwrap();
+                stream.write_all(request.as_bytes()).await.unwrap();
+                let mut answer = Vec::new();
+                tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+                    .await
+                    .expect("answer timed out")
+                    .unwrap();
+                String::from_utf8_lossy(&answer).into_owned()
+            });
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+        (status, answer)
     }
 
     pub fn get(&self, path: &str) -> Value {
