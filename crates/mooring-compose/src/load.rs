@@ -6,7 +6,7 @@ use crate::dotenv;
 use crate::error::{LoadError, Pos};
 use crate::interpolate::{interpolate, Lookup};
 use crate::merge::{list_to_map, merge_documents};
-use crate::paths::{hash_paths, normalize, resolve_inside, PathError};
+use crate::paths::{hash_paths, inside_file, normalize, resolve_inside, PathError};
 use crate::yaml::{self, Node, Value};
 use mooring_core::policy::capability;
 use mooring_core::{
@@ -87,12 +87,21 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     };
 
     // Files.
+    // Every file read is checked to stay inside the snapshot (symlinks included), and
+    // read at its canonical path.
+    let file_inside = |path: &Path, what: &str| {
+        let raw = display(path);
+        inside_file(&root, path).map_err(|e| path_error(e, &raw, what, None))
+    };
     let mut files = Vec::new();
     if opts.files.is_empty() {
-        let found = COMPOSE_FILE_NAMES
-            .iter()
-            .map(|n| project_dir.join(n))
-            .find(|p| p.is_file());
+        let mut found = None;
+        for name in COMPOSE_FILE_NAMES {
+            found = file_inside(&project_dir.join(name), "compose file")?;
+            if found.is_some() {
+                break;
+            }
+        }
         let Some(main) = found else {
             return Err(LoadError::new(format!(
                 "no Compose file in {} (looked for {}); pass one with -f",
@@ -111,7 +120,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         files.push(main);
         for ext in ["yaml", "yml"] {
             let over = project_dir.join(format!("{stem}.override.{ext}"));
-            if over.is_file() {
+            if let Some(over) = file_inside(&over, "override file")? {
                 files.push(over);
                 break;
             }
@@ -120,20 +129,21 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         for f in &opts.files {
             let path = resolve_inside(&root, &project_dir, f)
                 .map_err(|e| path_error(e, f, "compose file", None))?;
-            if !path.is_file() {
+            let Some(path) =
+                inside_file(&root, &path).map_err(|e| path_error(e, f, "compose file", None))?
+            else {
                 return Err(LoadError::new(format!(
                     "compose file {f} not found in {}",
                     display(&project_dir)
                 )));
-            }
+            };
             files.push(path);
         }
     }
 
     // Variables: the process environment wins over the project's .env file.
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    let dotenv_path = project_dir.join(".env");
-    if dotenv_path.is_file() {
+    if let Some(dotenv_path) = file_inside(&project_dir.join(".env"), ".env file")? {
         let text = read(&dotenv_path, &display)?;
         let env = &opts.environment;
         let lookup = |k: &str| env.get(k).cloned();
@@ -197,7 +207,8 @@ fn read(path: &Path, display: &dyn Fn(&Path) -> Arc<str>) -> Result<String, Load
 fn path_error(e: PathError, raw: &str, what: &str, pos: Option<&Pos>) -> LoadError {
     let message = match e {
         PathError::Escapes => format!("{what} {raw} leaves the repository; only paths inside the repository (or absolute host paths) are allowed"),
-        PathError::SymlinkEscapes(p) => format!("{what} {raw} goes through symlink {} that points outside the repository", p.display()),
+        PathError::SymlinkEscapes(p) => format!("{what} {raw} goes through symlink {} that points outside the repository; only files inside the repository are read", p.display()),
+        PathError::Unreadable(p, e) => format!("{what} {raw}: cannot inspect {}: {e}; Mooring must be able to read the repository's files to check where they lead (fix the permissions)", p.display()),
     };
     LoadError {
         pos: pos.cloned(),
@@ -897,12 +908,14 @@ impl Decoder<'_> {
             }
             let full = resolve_inside(&self.root, &self.project_dir, &path)
                 .map_err(|e| path_error(e, &path, "env_file", Some(&item.pos)))?;
-            if !full.is_file() {
+            let Some(full) = inside_file(&self.root, &full)
+                .map_err(|e| path_error(e, &path, "env_file", Some(&item.pos)))?
+            else {
                 if required {
                     return Err(err(item, format!("{what}: file {path} not found (set `required: false` to make it optional)")));
                 }
                 continue;
-            }
+            };
             let name = (self.display)(&full);
             let text = crate::limits::read_text(&full)
                 .map_err(|e| err(item, format!("{what}: cannot read {path}: {e}")))?;

@@ -11,6 +11,7 @@ pub mod hash;
 pub mod health;
 pub mod labels;
 pub mod live;
+pub mod mask;
 pub mod plan;
 pub mod policy;
 pub mod view;
@@ -22,6 +23,7 @@ pub use desired::{
 };
 pub use health::{app_health, Health, ResourceHealth};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
+pub use mask::EnvMask;
 pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};
 pub use policy::{Exception, HostFacts, Policy, Profile, Verdict};
 pub use view::{compare, resource_tree, Comparison, ResourceTree};

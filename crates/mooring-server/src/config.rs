@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod app_env;
+pub use app_env::AppEnv;
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -226,6 +229,8 @@ pub struct AppConfig {
     pub retention: mooring_core::Retention,
     /// `policy`: what the repository may ask of the host (profile and exceptions).
     pub policy: Policy,
+    /// `variables`, `pass_env`, `mask_env`: what interpolation sees, what is masked.
+    pub env: AppEnv,
 }
 
 /// Reads and validates the configuration file.
@@ -391,6 +396,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
     }
 
     let mut apps: Vec<AppConfig> = Vec::new();
+    let own_secrets = app_env::secret_names(&doc);
     let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
     if let Some(n) = doc.get("apps") {
         let Value::Seq(items) = &n.value else {
@@ -398,6 +404,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
         };
         for (i, item) in items.iter().enumerate() {
             let a = app(item, i, &hosts, &base)?;
+            app_env::refuse_own_secrets(item, &format!("apps.{}", a.name), &own_secrets)?;
             if let Some(prev) = seen.get(&a.name) {
                 return Err(err(
                     item,
@@ -628,7 +635,18 @@ fn app(
     check_keys(
         n,
         &what,
-        &["name", "source", "host", "files", "sync", "data", "policy"],
+        &[
+            "name",
+            "source",
+            "host",
+            "files",
+            "sync",
+            "data",
+            "policy",
+            "variables",
+            "pass_env",
+            "mask_env",
+        ],
     )?;
     let name_node = n
         .get("name")
@@ -861,6 +879,7 @@ fn app(
         }
         Some(t) => Some(positive(t, &format!("{sw}.timeout"))?),
     };
+    let env = app_env::parse(n, &what, base)?;
     let source = SourceConfig {
         kind,
         location,
@@ -884,6 +903,7 @@ fn app(
         backup_on_change,
         retention,
         policy,
+        env,
     })
 }
 
@@ -1147,7 +1167,7 @@ apps:
     fn strict_errors_have_positions() {
         assert_eq!(
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
-            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy)"
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy, variables, pass_env, mask_env)"
         );
         let e =
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");

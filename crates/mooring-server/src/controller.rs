@@ -13,7 +13,7 @@ use crate::config::{AppConfig, Config, SourceKind};
 use crate::failure::OperationFailure;
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
-use crate::render::{process_environment, render, RenderRequest, Rendered};
+use crate::render::{render, RenderRequest, Rendered};
 use futures_util::{FutureExt, StreamExt};
 use mooring_core::{app_health, Health, Plan, ResourceHealth, ResourceTree};
 use mooring_docker::reconcile::{Progress, ReconcileError};
@@ -556,17 +556,17 @@ impl Controller {
                 path: &path,
                 files: &cfg.files,
                 app: Some(&cfg.name),
-                environment: process_environment(),
+                environment: cfg.env.interpolation(),
                 policy: &cfg.policy,
                 protected: &protected,
             })
+            .map_err(|e| RenderFailure {
+                policy: matches!(e, crate::render::RenderError::Policy { .. }),
+                message: cfg.env.scrub(&e.to_string()),
+            })
         })
         .await
-        .map_err(RenderFailure::panicked)?
-        .map_err(|e| RenderFailure {
-            policy: matches!(e, crate::render::RenderError::Policy { .. }),
-            message: e.to_string(),
-        })?;
+        .map_err(RenderFailure::panicked)??;
         let rendered = Arc::new(rendered);
         rt.rendered = Some(rendered.clone());
         rt.rendered_tree = tree;
@@ -1190,8 +1190,11 @@ impl Controller {
                 ReconcileError::Plan(e) => OperationFailure::Conflict(e.to_string()),
                 e => OperationFailure::Apply(e.to_string()),
             })?;
+        // Secret and marked environment values never leave the daemon in clear.
+        let mut comparisons = mooring_core::compare(&rendered.project, &outcome.live);
+        app.config.env.masking().apply(&mut comparisons);
         Ok(Diff {
-            comparisons: mooring_core::compare(&rendered.project, &outcome.live),
+            comparisons,
             plan: outcome.plan,
             revision,
         })

@@ -45,7 +45,9 @@ pub struct RenderRequest<'a> {
     pub files: &'a [String],
     /// App name (wins over `name:` in the file).
     pub app: Option<&'a str>,
-    /// Variables for interpolation (the process environment).
+    /// Variables for interpolation besides the project's `.env`: the daemon passes
+    /// the app's [`AppEnv::interpolation`](crate::config::AppEnv::interpolation), the
+    /// one-shot CLI [`shell_environment`].
     pub environment: BTreeMap<String, String>,
     /// What the repository may ask of the host.
     pub policy: &'a Policy,
@@ -76,9 +78,13 @@ impl Rendered {
     }
 }
 
-/// The process environment, for interpolation.
-pub fn process_environment() -> BTreeMap<String, String> {
-    std::env::vars().collect()
+/// The one-shot CLI's interpolation variables: the user's shell environment, as
+/// `docker compose` uses it, without the `MOORING_*` variables that configure Mooring
+/// (the daemon never uses its process environment: see `AppEnv`).
+pub fn shell_environment() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(name, _)| !name.starts_with("MOORING_"))
+        .collect()
 }
 
 /// Checks out `revision` and renders the project at `path` in it.

@@ -15,7 +15,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::credentials::Credentials;
+use crate::credentials::{split_url_credentials, Credentials};
 use crate::dir::{hash_tree, short_sha256};
 use crate::error::SourceError;
 use crate::git::{ref_candidates, Repo};
@@ -76,8 +76,11 @@ pub struct Cache {
 impl Cache {
     /// A cache under `data_dir/sources`. Nothing is created until it is used.
     pub fn new(data_dir: &Path) -> Cache {
+        let root = data_dir.join("sources");
+        // Credential files a killed process left behind go now.
+        crate::private::clean(&root.join(crate::private::DIR));
         Cache {
-            root: data_dir.join("sources"),
+            root,
             credentials: None,
             timeouts: Timeouts::default(),
         }
@@ -95,9 +98,20 @@ impl Cache {
     /// them). Build one `Cache` per source that needs its own credentials; they
     /// share the folders under `data_dir/sources`. See the `credentials` module for
     /// how each tool receives them: never on a command line.
-    pub fn with_credentials(mut self, credentials: Credentials) -> Cache {
+    pub fn with_credentials(mut self, mut credentials: Credentials) -> Cache {
+        credentials.temp_root = Some(self.temp_root());
         self.credentials = Some(credentials);
         self
+    }
+
+    /// Where temporary credential files go (see the `private` module).
+    fn temp_root(&self) -> PathBuf {
+        self.root.join(crate::private::DIR)
+    }
+
+    /// The cache repository of a Git remote.
+    fn git_repo(&self, url: &str) -> Repo {
+        Repo::new(self.git_base(url).join("repo.git"), url, &self.temp_root())
     }
 
     /// The cache root, `<data_dir>/sources`.
@@ -296,7 +310,7 @@ impl Cache {
         match spec {
             SourceSpec::Git { url, .. } => {
                 validate_git_url(url)?;
-                let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+                let repo = self.git_repo(url);
                 let commit = git_commit_id(&repo, revision)?;
                 if !repo.exists() || !repo.has_commit(&commit)? {
                     return Err(SourceError::CommitNotFound {
@@ -327,7 +341,7 @@ impl Cache {
         match spec {
             SourceSpec::Git { url, .. } => {
                 validate_git_url(url)?;
-                let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+                let repo = self.git_repo(url);
                 let (a, b) = (git_commit_id(&repo, ancestor)?, git_commit_id(&repo, of)?);
                 repo.is_ancestor(&a, &b)
             }
@@ -355,7 +369,7 @@ impl Cache {
         match spec {
             SourceSpec::Git { url, reference } => {
                 validate_git_url(url).map_err(VerifyError::Source)?;
-                let repo = Repo::new(self.git_base(url).join("repo.git"), url);
+                let repo = self.git_repo(url);
                 verify::verify(&repo, reference.as_deref(), revision, policy)
             }
             other => Err(VerifyError::Unsupported {
@@ -364,9 +378,28 @@ impl Cache {
         }
     }
 
-    /// `git/<first 16 hex of sha256(url)>`.
+    /// `git/<first 16 hex of sha256(url)>`, of the URL without credentials.
     fn git_base(&self, url: &str) -> PathBuf {
+        let (url, _) = split_url_credentials(url);
         self.root.join("git").join(short_sha256(url.as_bytes(), 16))
+    }
+
+    /// Removes the cache repository an earlier version kept for `url` when `url`
+    /// carries credentials: it was keyed by the whole URL and its config held the
+    /// password in clear.
+    fn remove_cache_keyed_by_credentials(&self, url: &str) -> Result<(), SourceError> {
+        let (clean, credentials) = split_url_credentials(url);
+        if credentials.is_none() || clean == url {
+            return Ok(());
+        }
+        let old = self.root.join("git").join(short_sha256(url.as_bytes(), 16));
+        match fs::remove_dir_all(&old) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(SourceError::io(
+                format!("cannot remove the old cache repository {}", old.display()),
+                e,
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn fetch_git(
@@ -380,11 +413,12 @@ impl Cache {
         if let Some(r) = reference {
             validate_ref(r)?;
         }
+        self.remove_cache_keyed_by_credentials(url)?;
         let base = self.git_base(url);
         fs::create_dir_all(&base)
             .map_err(|e| SourceError::io(format!("cannot create {}", base.display()), e))?;
         let _lock = DirLock::acquire(&base.join("lock"), LOCK_TIMEOUT)?;
-        let repo = Repo::new(base.join("repo.git"), url).with_credentials(credentials);
+        let repo = self.git_repo(url).with_credentials(credentials);
         let memo = Memo::new(base.join("meta"));
         let fresh = !repo.exists();
         if fresh {
@@ -455,7 +489,7 @@ impl Cache {
     ) -> Result<Option<String>, SourceError> {
         validate_git_url(url)?;
         let base = self.git_base(url);
-        let repo = Repo::new(base.join("repo.git"), url);
+        let repo = self.git_repo(url);
         let commit = git_commit_id(&repo, revision)?;
         let not_fetched = || SourceError::CommitNotFound {
             url: repo.shown_url(),
@@ -480,7 +514,7 @@ impl Cache {
     ) -> Result<Snapshot, SourceError> {
         validate_git_url(url)?;
         let base = self.git_base(url);
-        let repo = Repo::new(base.join("repo.git"), url);
+        let repo = self.git_repo(url);
         let commit = git_commit_id(&repo, revision)?;
         let target = base.join("snapshots").join(&commit).join(path_key(path));
         let snapshot = Snapshot {

@@ -49,6 +49,9 @@ pub struct Credentials {
     /// Which host keys SSH transports trust; `None` is ssh's own default (the
     /// user's `known_hosts` files, and an unknown host is refused).
     pub known_hosts: Option<KnownHosts>,
+    /// Where temporary credential files go (see the `private` module); set by the
+    /// [`Cache`](crate::Cache) the credentials are given to.
+    pub(crate) temp_root: Option<PathBuf>,
 }
 
 /// A private key for SSH transports.
@@ -304,6 +307,33 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// An http(s) URL without its user info, and the credentials that user info
+/// carried (a user name, and a password after `:`; percent-decoded). Other URLs
+/// come back as they are: their user names are no secret (`ssh://git@host`).
+pub(crate) fn split_url_credentials(url: &str) -> (String, Option<Credentials>) {
+    let unchanged = || (url.to_string(), None);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return unchanged();
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return unchanged();
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((userinfo, host)) = rest[..end].rsplit_once('@') else {
+        return unchanged();
+    };
+    let decode = |t: &str| crate::spec::percent_decode(t).unwrap_or_else(|| t.to_string());
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (decode(u), Some(decode(p))),
+        None => (decode(userinfo), None),
+    };
+    let credentials = Credentials::new((!user.is_empty()).then_some(user), password);
+    (
+        format!("{scheme}://{host}{}", &rest[end..]),
+        Some(credentials),
+    )
+}
+
 /// Percent-encodes everything except unreserved characters (RFC 3986).
 pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -320,6 +350,25 @@ pub(crate) fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_credentials_are_split_off() {
+        let (url, c) = split_url_credentials("https://al%40ce:p%3Ass@127.0.0.1:8080/r.git?x");
+        assert_eq!(url, "https://127.0.0.1:8080/r.git?x");
+        let c = c.unwrap();
+        assert_eq!(c.username.as_deref(), Some("al@ce"));
+        assert_eq!(c.password.as_deref(), Some("p:ss"));
+        let (url, c) = split_url_credentials("http://t0ken@h/r");
+        assert_eq!((url.as_str(), c.unwrap().password), ("http://h/r", None));
+        for kept in [
+            "ssh://git@h/r.git",
+            "https://h/r.git",
+            "git@h:r.git",
+            "/srv/r",
+        ] {
+            assert_eq!(split_url_credentials(kept), (kept.to_string(), None));
+        }
+    }
 
     #[test]
     fn debug_hides_the_password() {

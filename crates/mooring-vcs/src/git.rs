@@ -13,11 +13,15 @@
 //!
 //! The remote URL is written into the cache repository's config file directly
 //! (not passed on command lines, where it would show up in process listings),
-//! and all stderr is redacted before it is put into an error.
+//! without its user info: a user name and password in an http(s) URL are taken
+//! out and handed to Git like configured credentials (configured ones win), so the
+//! password reaches neither the config nor `FETCH_HEAD`. All stderr is redacted
+//! before it is put into an error.
 //!
 //! Configured [`Credentials`] reach `git fetch` over http/https through Git's own
-//! `credential-store` helper reading a private file (mode 0600 in a 0700 temporary
-//! directory) that exists only while the command runs; the user's helpers are
+//! `credential-store` helper reading a private file (mode 0600 in a 0700 folder
+//! under the cache's `.credentials`, see the `private` module) that exists only
+//! while the command runs; the user's helpers are
 //! reset for that command (`credential.helper=` first). A configured SSH key or
 //! known-hosts setting becomes `GIT_SSH_COMMAND` for the commands that talk to the
 //! remote (see the `ssh` module), overriding the user's own ssh command.
@@ -25,12 +29,12 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use crate::credentials::{percent_encode, Credentials};
+use crate::credentials::{percent_encode, split_url_credentials, Credentials};
 use crate::error::SourceError;
 use crate::info::{message, non_empty, RevisionInfo};
 use crate::redact::redact_url;
@@ -168,8 +172,11 @@ fn batch_object<'o>(rest: &mut &'o [u8]) -> Option<Option<(String, String, &'o [
 #[derive(Debug)]
 pub(crate) struct Repo {
     git_dir: PathBuf,
+    /// The remote URL without credentials.
     url: String,
     credentials: Option<Credentials>,
+    /// Where temporary credential files go (the `private` module's folder).
+    temp_root: PathBuf,
 }
 
 /// A `credential-store` file that lives as long as this value.
@@ -179,19 +186,42 @@ struct CredentialFile {
 }
 
 impl Repo {
-    /// A handle on the repository at `git_dir` (which may not exist yet).
-    pub(crate) fn new(git_dir: PathBuf, url: &str) -> Repo {
-        Repo {
+    /// A handle on the repository at `git_dir` (which may not exist yet) for the
+    /// remote `url`, whose user name and password (if any) become its credentials;
+    /// temporary credential files go to `temp_root`.
+    pub(crate) fn new(git_dir: PathBuf, url: &str, temp_root: &Path) -> Repo {
+        let (url, credentials) = split_url_credentials(url);
+        let mut repo = Repo {
             git_dir,
-            url: url.to_string(),
+            url,
             credentials: None,
-        }
+            temp_root: temp_root.to_path_buf(),
+        };
+        repo.set_credentials(credentials);
+        repo
     }
 
-    /// Uses `credentials` for fetches over http/https.
+    /// Uses `credentials` for fetches over http/https; a user name and password
+    /// the URL carried are used where `credentials` gives none.
     pub(crate) fn with_credentials(mut self, credentials: Option<&Credentials>) -> Repo {
-        self.credentials = credentials.cloned();
+        let Some(mut configured) = credentials.cloned() else {
+            return self;
+        };
+        if let Some(from_url) = self.credentials.take() {
+            if configured.username.is_none() && configured.password.is_none() {
+                configured.username = from_url.username;
+                configured.password = from_url.password;
+            }
+        }
+        self.set_credentials(Some(configured));
         self
+    }
+
+    fn set_credentials(&mut self, credentials: Option<Credentials>) {
+        self.credentials = credentials.map(|mut c| {
+            c.temp_root.get_or_insert_with(|| self.temp_root.clone());
+            c
+        });
     }
 
     /// The URL with credentials redacted, for messages.
@@ -319,10 +349,7 @@ impl Repo {
             ),
             None => format!("{scheme}://{}@{host}\n", percent_encode(user)),
         };
-        let dir = tempfile::Builder::new()
-            .prefix("mooring-git-cred-")
-            .permissions(fs::Permissions::from_mode(0o700))
-            .tempdir()
+        let dir = crate::private::tempdir(creds.temp_root.as_deref(), "git")
             .map_err(|e| SourceError::io("cannot create a temporary credential directory", e))?;
         let path = dir.path().join("store");
         let ctx = || format!("cannot write {}", path.display());

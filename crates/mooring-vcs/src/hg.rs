@@ -15,8 +15,8 @@
 //! nothing new runs that one process and nothing else.
 //!
 //! Nothing from a repository's configuration is ever used, and no prompt can appear:
-//! every command runs with `HGRCPATH` pointing at a private temporary file (mode 0600)
-//! written for that command — so neither system nor user configuration applies —
+//! every command runs with `HGRCPATH` pointing at a private temporary file (mode 0600,
+//! in the cache's `.credentials` folder: see the `private` module) written for that command — so neither system nor user configuration applies —
 //! and `HGRCSKIPREPO=1`, so no repository's `.hg/hgrc` is read, neither the cache's
 //! nor, for a local source, the source repository's (whose hooks would otherwise run
 //! when pulling from it). That file sets `ui.interactive=false`, ssh in batch mode,
@@ -65,6 +65,8 @@ struct HgRepo<'a> {
     dir: PathBuf,
     url: &'a str,
     credentials: Option<&'a Credentials>,
+    /// Where the per-command configuration goes (the `private` module's folder).
+    temp_root: PathBuf,
 }
 
 impl<'a> HgRepo<'a> {
@@ -102,10 +104,8 @@ impl<'a> HgRepo<'a> {
                 text.push_str(&format!("mooring.password = {password}\n"));
             }
         }
-        // NamedTempFile is created with mode 0600.
-        let mut file = tempfile::Builder::new()
-            .prefix("mooring-hgrc-")
-            .tempfile()
+        // Mode 0600, in the private folder cleaned after a crash.
+        let mut file = crate::private::tempfile(Some(&self.temp_root), "hgrc")
             .map_err(|e| SourceError::io("cannot create a temporary hg configuration", e))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.flush())
@@ -438,6 +438,7 @@ pub(crate) fn fetch(
         dir: base.join("repo"),
         url,
         credentials,
+        temp_root: root.join(crate::private::DIR),
     };
     let memo = Memo::new(base.join("meta"));
     let fresh = !repo.exists();
@@ -586,6 +587,7 @@ pub(crate) fn path_tree(
         dir: base.join("repo"),
         url,
         credentials,
+        temp_root: root.join(crate::private::DIR),
     };
     let node = node_of(&repo, revision)?;
     if let Some(facts) = Memo::new(base.join("meta")).get(&node, path) {
@@ -667,6 +669,7 @@ fn cached<'a>(
         dir: base_dir(root, url).join("repo"),
         url,
         credentials,
+        temp_root: root.join(crate::private::DIR),
     };
     let node = node_of(&repo, revision)?;
     if !repo.exists() {
@@ -712,6 +715,7 @@ pub(crate) fn checkout(
         dir: base.join("repo"),
         url,
         credentials,
+        temp_root: root.join(crate::private::DIR),
     };
     let node = node_of(&repo, revision)?;
     let target = base.join("snapshots").join(&node).join(path_key(path));

@@ -60,6 +60,7 @@ mod lock;
 mod memo;
 #[cfg(test)]
 mod poll_tests;
+mod private;
 mod redact;
 mod run;
 mod spec;

@@ -295,7 +295,8 @@ fn local_path_of_file_url(source: &str, rest: &str) -> Result<String, SourceErro
     Ok(decoded)
 }
 
-fn percent_decode(text: &str) -> Option<String> {
+/// Decodes `%XX` escapes; `None` for a bad escape or text that is not UTF-8.
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -27,9 +27,9 @@
 //!   [`svn_tunnel_args`]), and the line ends with `--` so the host can never be
 //!   read as an option.
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Output;
 
@@ -75,9 +75,14 @@ impl SshCommand {
                 words.extend(["-o".into(), "IdentitiesOnly=yes".into()]);
             }
             Some(SshKey::Value(text)) => {
-                // The temporary path is TMPDIR plus generated letters and digits.
-                checked("the temporary directory (TMPDIR)", &std::env::temp_dir())?;
-                let (tmp, file) = write_temp_key(text)?;
+                // The temporary path is the cache's credential folder (or TMPDIR)
+                // plus the pid, letters and digits.
+                let folder = credentials.and_then(|c| c.temp_root.as_deref());
+                match folder {
+                    Some(f) => checked("the data directory", f)?,
+                    None => checked("the temporary directory (TMPDIR)", &std::env::temp_dir())?,
+                };
+                let (tmp, file) = write_temp_key(text, folder)?;
                 let file = file.to_str().map(str::to_string).ok_or_else(|| {
                     SourceError::InvalidCredentials {
                         reason: "the temporary ssh key path is not valid UTF-8".to_string(),
@@ -150,11 +155,11 @@ impl SshCommand {
 }
 
 /// Writes `key` to `key` (mode 0600) in a new private directory (mode 0700).
-fn write_temp_key(key: &str) -> Result<(tempfile::TempDir, std::path::PathBuf), SourceError> {
-    let dir = tempfile::Builder::new()
-        .prefix("mooring-ssh-")
-        .permissions(fs::Permissions::from_mode(0o700))
-        .tempdir()
+fn write_temp_key(
+    key: &str,
+    folder: Option<&Path>,
+) -> Result<(tempfile::TempDir, std::path::PathBuf), SourceError> {
+    let dir = crate::private::tempdir(folder, "ssh")
         .map_err(|e| SourceError::io("cannot create a temporary directory for the ssh key", e))?;
     let path = dir.path().join("key");
     let mut file = OpenOptions::new()

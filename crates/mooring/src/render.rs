@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use mooring_compose::{load, LoadOptions};
 use mooring_core::{Policy, Project};
-use mooring_server::render::{process_environment, render, RenderRequest, Rendered};
+use mooring_server::render::{render, shell_environment, RenderRequest, Rendered};
 use mooring_vcs::{redact_url, Cache, Credentials, KnownHosts, SourceSpec, SshKey};
 use std::path::Path;
 
@@ -14,7 +14,7 @@ pub fn local(dir: &Path, files: &[String], app: Option<&str>) -> Result<Project>
         snapshot_root: dir.to_path_buf(),
         files: files.to_vec(),
         project_name: app.map(str::to_string),
-        environment: process_environment(),
+        environment: shell_environment(),
         ..Default::default()
     };
     Ok(load(&opts)?)
@@ -71,7 +71,7 @@ pub fn from_source(
         path: req.path,
         files,
         app,
-        environment: process_environment(),
+        environment: shell_environment(),
         policy,
         protected: &[],
     })?)

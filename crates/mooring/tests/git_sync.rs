@@ -228,3 +228,30 @@ fn broken_commits_apply_nothing() {
     assert!(out.contains("apps/missing"), "{out}");
     assert_eq!(app.containers().len(), 2);
 }
+
+/// A committed `.env` symlink to a host file outside the repository: `mooring sync`
+/// refuses it, says which file, deploys nothing and never shows the file's content.
+#[test]
+fn a_symlinked_env_file_leaving_the_repository_is_refused() {
+    let app = TestApp::new("mlink");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("host.secret");
+    std::fs::write(&secret, "STOLEN=root-only-host-secret\n").unwrap();
+    let repo = Repo::new("linked");
+    repo.write(
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  web:\n    image: {IMAGE}\n    command: [sleep, \"3600\"]\n    environment: [\"S=${{STOLEN:-none}}\"]\n",
+            app.name
+        ),
+    );
+    std::os::unix::fs::symlink(&secret, repo.work.join(".env")).unwrap();
+    repo.commit("symlinked .env");
+    let out = app.expect(1, &["sync", &repo.file_url()]);
+    assert!(
+        out.contains(".env goes through symlink") && out.contains("outside the repository"),
+        "{out}"
+    );
+    assert!(!out.contains("root-only-host-secret"), "{out}");
+    assert!(app.containers().is_empty(), "nothing deployed");
+}

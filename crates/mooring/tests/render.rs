@@ -97,3 +97,29 @@ fn billion_laughs_is_refused_with_the_alias_bound() {
     );
     assert!(err.contains("alias bound"), "{err}");
 }
+
+#[test]
+fn the_shell_environment_interpolates_but_not_mooring_variables() {
+    let dir = project(
+        "services:\n  web:\n    image: x\n    environment:\n      SHELL_VALUE: \"${RENDER_TEST_SHELL:-absent}\"\n      OWN: \"${MOORING_RENDER_TEST_TOKEN:-absent}\"\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["render", dir.path().to_str().unwrap(), "--app", "demo"])
+        .args(["-o", "json"])
+        .env("RENDER_TEST_SHELL", "from-shell")
+        .env("MOORING_RENDER_TEST_TOKEN", "mooring-secret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let env = &v["services"]["web"]["environment"];
+    assert_eq!(env["SHELL_VALUE"], "from-shell", "as docker compose does");
+    assert_eq!(
+        env["OWN"], "absent",
+        "MOORING_* variables are Mooring's own"
+    );
+}

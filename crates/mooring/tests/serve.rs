@@ -1748,3 +1748,143 @@ fn sessions_are_ids_and_tokens_expire_and_may_be_limited_to_apps() {
         "{page}"
     );
 }
+
+/// A committed compose file asks for the daemon's secrets: interpolation never sees
+/// them. It sees the project's `.env`, the app's `variables` and its `pass_env`
+/// allow-list; secret and `mask_env` values reach the container but are masked in the
+/// diff a viewer reads.
+#[test]
+fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
+    let app = TestApp::new("senv");
+    let repo = Repo::new("envprobe");
+    let compose = |db: &str| {
+        format!(
+            "name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    environment:\n      PROBE: \"${{PROBE_SECRET:-absent}}\"\n      GITPW: \"${{PROBE_GIT_PASSWORD:-absent}}\"\n      HOOK: \"${{PROBE_HOOK_SECRET:-absent}}\"\n      OWN: \"${{MOORING_LOG:-absent}}\"\n      FROM_DOTENV: \"${{DOTENV_VALUE}}\"\n      GIVEN: \"${{GIVEN}}\"\n      URL: \"postgres://u:${{DB_PASSWORD}}@{db}/x\"\n      PASSED: \"${{PROBE_PASSED}}\"\n      TOKEN_VALUE: \"${{PROBE_TOKEN}}\"\n",
+            app.name
+        )
+    };
+    repo.write("compose.yaml", &compose("db"))
+        .write(".env", "DOTENV_VALUE=from-dotenv\n");
+    repo.commit("probe");
+    let git = Daemon::serve(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("given.secret"), "given-value\n").unwrap();
+    // A credential file a `kill -9` left behind: removed when the daemon starts.
+    let leftover = dir
+        .path()
+        .join("state/sources/.credentials/4999997-git-AbC");
+    fs::create_dir_all(&leftover).unwrap();
+    fs::write(leftover.join("store"), "http://u:left-behind@h\n").unwrap();
+    let secrets = [
+        ("PROBE_SECRET", "probe-secret-value"),
+        ("PROBE_GIT_PASSWORD", "git-password-value"),
+        ("PROBE_HOOK_SECRET", "hook-secret-value"),
+        ("PROBE_PASSED", "passed-value"),
+        ("PROBE_TOKEN", "token-value"),
+    ];
+    let s = Server::start_with_env(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nwebhooks:\n  generic: {{ secret: env:PROBE_HOOK_SECRET }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main, username: ops, password: env:PROBE_GIT_PASSWORD }}\n    sync: {{ interval: 1h }}\n    variables: {{ GIVEN: file:given.secret, DB_PASSWORD: db-hunter2 }}\n    pass_env: [PROBE_PASSED, PROBE_TOKEN]\n    mask_env: [TOKEN_*]\n",
+            app.name,
+            git.url(&repo)
+        ),
+        &secrets,
+    );
+    wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    assert!(!leftover.exists(), "the leftover credential folder is gone");
+    let env = env_of(&app.container("web"));
+    for line in [
+        "PROBE=absent",
+        "GITPW=absent",
+        "HOOK=absent",
+        "OWN=absent",
+        "FROM_DOTENV=from-dotenv",
+        "GIVEN=given-value",
+        "URL=postgres://u:db-hunter2@db/x",
+        "PASSED=passed-value",
+        "TOKEN_VALUE=token-value",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} in:\n{env}");
+    }
+
+    // A new commit changes the URL around the secret: the viewer's diff says it
+    // changed without showing it, nor any other secret.
+    repo.write("compose.yaml", &compose("db2"));
+    repo.commit("db2");
+    let viewer = s.token("viewer");
+    let path = format!("/api/v1/apps/{}/diff", app.name);
+    let mut diff = Value::Null;
+    wait_until(30, "the diff to show the new commit", || {
+        let (status, v) = s.call("GET", &path, Some(&viewer), None);
+        assert_eq!(status, 200, "{v}");
+        diff = v;
+        diff["in_sync"] == false
+    });
+    let text = diff.to_string();
+    for (_, secret) in &secrets[..3] {
+        assert!(!text.contains(secret), "{secret} in the diff: {text}");
+    }
+    for secret in ["db-hunter2", "given-value", "token-value"] {
+        assert!(!text.contains(secret), "{secret} in the diff: {text}");
+    }
+    let fields: Vec<&Value> = diff["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["fields"].as_array().unwrap())
+        .collect();
+    let field = |name: &str| *fields.iter().find(|f| f["name"] == name).unwrap();
+    let url = field("env URL");
+    assert_eq!(url["differs"], true, "{url}");
+    assert!(
+        url["desired"].as_str().unwrap().starts_with("*** (")
+            && url["live"].as_str().unwrap().starts_with("*** (")
+            && url["desired"] != url["live"],
+        "{url}"
+    );
+    for name in ["env GIVEN", "env TOKEN_VALUE"] {
+        let f = field(name);
+        assert!(f["desired"].as_str().unwrap().starts_with("*** ("), "{f}");
+        assert_eq!(f["differs"], false, "{f}");
+    }
+    assert_eq!(field("env PASSED")["desired"], "passed-value");
+    assert_eq!(field("env PROBE")["desired"], "absent");
+
+    // A commit that reads a secret back through a render error gets `***`.
+    repo.write(
+        "compose.yaml",
+        &format!("{}    ports: [\"${{DB_PASSWORD}}:80\"]\n", compose("db3")),
+    );
+    repo.commit("leak through an error");
+    let get = |path: String| s.call("GET", &path, Some(&viewer), None).1;
+    let mut seen = String::new();
+    wait_until(60, "the render error to be recorded", || {
+        let (status, _) = s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/refresh", app.name),
+            Some(&s.admin),
+            None,
+        );
+        assert_eq!(status, 202);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        seen = format!(
+            "{} {} {}",
+            get(format!("/api/v1/apps/{}/operations", app.name)),
+            get(format!("/api/v1/apps/{}", app.name)),
+            s.logs()
+        );
+        seen.contains("***:80")
+    });
+    assert!(seen.contains("invalid"), "{seen}");
+    assert!(!seen.contains("db-hunter2"), "{seen}");
+    let state = walk(&dir.path().join("state")).join("\n");
+    for secret in [
+        "git-password-value",
+        "hook-secret-value",
+        "probe-secret-value",
+        "db-hunter2",
+    ] {
+        assert!(!state.contains(secret), "{secret} on disk");
+    }
+}

@@ -179,10 +179,21 @@ fn volumes_named_bind_and_readonly() {
     assert!(!web.mounts[2].from_repository);
     assert_eq!(web.tmpfs, ["/run"]);
     assert!(web.files_hash.is_some());
+    // The host path is the policy's to judge and note; the loader keeps where it is.
     assert!(
-        p.notes.iter().any(|n| n.contains("/var/log")),
+        p.notes.iter().all(|n| !n.contains("/var/log")),
         "{:?}",
         p.notes
+    );
+    assert_eq!(
+        p.positions
+            .get("services.web.volumes./host-log")
+            .map(String::as_str),
+        Some("compose.yaml:7:9")
+    );
+    assert_eq!(
+        p.positions.get("services.web").map(String::as_str),
+        Some("compose.yaml:2:3")
     );
 }
 
@@ -224,6 +235,71 @@ fn mounted_file_content_changes_the_hash() {
         after.services["web"].files_hash
     );
     assert_eq!(before.services["db"], after.services["db"]);
+}
+
+#[test]
+fn every_file_read_is_checked_for_symlinks_leaving_the_repository() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.env");
+    fs::write(&secret, "STOLEN=root-only-secret\n").unwrap();
+    fs::write(
+        outside.path().join("compose.yaml"),
+        "services:\n  web:\n    image: x\n",
+    )
+    .unwrap();
+    let compose = "services:\n  web:\n    image: x\n    environment: [\"S=${STOLEN:-}\"]\n";
+    let refused = |f: &Fixture, file: &str| {
+        let e = f.load().unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{file} goes through symlink"))
+                && e.contains("outside the repository"),
+            "{e}"
+        );
+        assert!(!e.contains("root-only-secret"), "{e}");
+    };
+    // `.env`, absolute and relative.
+    let f = Fixture::new(&[("compose.yaml", compose)]);
+    symlink(&secret, f.root().join(".env")).unwrap();
+    refused(&f, ".env");
+    let f = Fixture::new(&[("compose.yaml", compose)]);
+    let up = "../".repeat(f.root().components().count());
+    symlink(format!("{up}{}", secret.display()), f.root().join(".env")).unwrap();
+    refused(&f, ".env");
+    // The discovered compose file and its override.
+    let f = Fixture::new(&[]);
+    fs::create_dir_all(f.root()).unwrap();
+    symlink(
+        outside.path().join("compose.yaml"),
+        f.root().join("compose.yaml"),
+    )
+    .unwrap();
+    refused(&f, "compose.yaml");
+    let f = Fixture::new(&[("compose.yaml", compose)]);
+    symlink(
+        outside.path().join("compose.yaml"),
+        f.root().join("compose.override.yaml"),
+    )
+    .unwrap();
+    refused(&f, "compose.override.yaml");
+    // env_file through a symlinked folder.
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    env_file: conf/secret.env\n",
+    )]);
+    symlink(outside.path(), f.root().join("conf")).unwrap();
+    let e = f.load().unwrap_err().to_string();
+    assert!(
+        e.starts_with("compose.yaml:4:15: env_file conf/secret.env goes through symlink"),
+        "{e}"
+    );
+    // Symlinks inside the repository are followed.
+    let f = Fixture::new(&[
+        ("compose.yaml", compose),
+        ("conf/real.env", "STOLEN=fine\n"),
+    ]);
+    symlink("conf/real.env", f.root().join(".env")).unwrap();
+    assert_eq!(f.load().unwrap().services["web"].environment["S"], "fine");
 }
 
 #[test]

@@ -12,6 +12,8 @@ pub struct Server {
     pub config: PathBuf,
     pub log: PathBuf,
     pub admin: String,
+    /// Extra variables in the daemon's environment.
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -25,6 +27,11 @@ fn free_port() -> u16 {
 impl Server {
     /// Writes `mooring.yaml` (`{port}` is replaced) into `dir` and starts the daemon.
     pub fn start(dir: &Path, config: &str) -> Server {
+        Server::start_with_env(dir, config, &[])
+    }
+
+    /// Like [`Server::start`], with extra variables in the daemon's environment.
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let path = dir.join("mooring.yaml");
         std::fs::write(&path, config.replace("{port}", &port.to_string())).unwrap();
@@ -34,6 +41,10 @@ impl Server {
             config: path,
             log: dir.join("serve.log"),
             admin: String::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s.admin = s.token("admin");
@@ -51,6 +62,7 @@ impl Server {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("MOORING_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -106,6 +118,7 @@ impl Server {
             .args(args)
             .arg("--config")
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
