@@ -4,6 +4,8 @@
 //! Exit codes: 0 success (and, for `diff`, in sync); 2 `diff` found differences;
 //! 1 error (bad input, source or Docker failure, a failed action).
 
+#[macro_use]
+mod stdout;
 mod backup;
 mod client;
 mod print;

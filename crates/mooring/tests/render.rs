@@ -123,3 +123,22 @@ fn the_shell_environment_interpolates_but_not_mooring_variables() {
         "MOORING_* variables are Mooring's own"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let dir = project("services:\n  web:\n    image: x\n");
+    for args in [&["render"][..], &["render", "-o", "json"], &["validate"]] {
+        // `mooring render DIR | true`: the reader is gone before the first line.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(args)
+            .arg(dir.path())
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
