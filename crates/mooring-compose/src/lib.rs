@@ -10,6 +10,7 @@ pub mod decode;
 pub mod dotenv;
 pub mod error;
 pub mod interpolate;
+pub mod limits;
 mod load;
 pub mod merge;
 pub mod output;

@@ -14,7 +14,6 @@ use mooring_core::{
     Project, PullPolicy, Service, ServiceNetwork, Volume,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -201,7 +200,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
 }
 
 fn read(path: &Path, display: &dyn Fn(&Path) -> Arc<str>) -> Result<String, LoadError> {
-    fs::read_to_string(path)
+    crate::limits::read_text(path)
         .map_err(|e| LoadError::new(format!("cannot read {}: {e}", display(path))))
 }
 
@@ -918,7 +917,7 @@ impl Decoder<'_> {
                 continue;
             };
             let name = (self.display)(&full);
-            let text = fs::read_to_string(&full)
+            let text = crate::limits::read_text(&full)
                 .map_err(|e| err(item, format!("{what}: cannot read {path}: {e}")))?;
             let lookup = |k: &str| self.vars.get(k).cloned();
             let entries = dotenv::parse(&text, &lookup)

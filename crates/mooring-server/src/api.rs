@@ -64,7 +64,7 @@ const A: Option<Role> = Some(Role::Admin);
 /// Every route the server answers.
 pub const ROUTES: &[Route] = &[
     r("GET", "/healthz", None, "Liveness: the process answers."),
-    r("GET", "/readyz", None, "Readiness: the store is open and the control loop runs."),
+    r("GET", "/readyz", None, "Readiness: the store is open and the control loop runs (503 with the reason when its heartbeat is stale or an operation or fetch runs past server.stuck_after)."),
     r("GET", "/metrics", V, "Prometheus metrics."),
     r("POST", "/hooks/{provider}", None, "Webhook from github, gitlab, gitea, forgejo, bitbucket or generic (signature or token required)."),
     r("GET", "/api/v1/openapi.json", V, "This document."),
@@ -299,10 +299,13 @@ async fn app_limit_refusal(
 }
 
 async fn readyz(State(state): St) -> Response {
-    if state.ready.load(Ordering::Relaxed) {
-        "ready".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
+    if !state.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response();
+    }
+    let activity = state.controller.read().await.activity.clone();
+    match activity.stuck(Instant::now()) {
+        None => "ready".into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("stuck: {why}")).into_response(),
     }
 }
 

@@ -43,6 +43,35 @@ pub struct ServerConfig {
     /// Operations running at once, across apps.
     pub workers: usize,
     pub retention: Retention,
+    pub http: HttpConfig,
+    /// `/readyz` fails while an operation or fetch has run longer than this.
+    pub stuck_after: Duration,
+}
+
+/// Default of `server.stuck_after`.
+pub const STUCK_AFTER: Duration = Duration::from_secs(30 * 60);
+
+/// `server.http`: what one HTTP connection may hold, so that slow or idle clients
+/// cannot use up the daemon's connections or file descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this; a keep-alive connection waiting for
+    /// its next request is closed after it too.
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this.
+    pub body_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 512,
+        }
+    }
 }
 
 /// How much history the store keeps.
@@ -142,6 +171,9 @@ pub struct SourceConfig {
     /// deployed besides the configured ref; a commit id may be deployed when it is
     /// reachable from the configured ref. `["*"]` allows every revision.
     pub allow_refs: Vec<String>,
+    /// `timeout`: how long one tool process for this source may run (a poll at most
+    /// 60 s too); the default bounds are 60 s for a poll and 10 min for the rest.
+    pub timeout: Option<Duration>,
 }
 
 /// `source.verify`: which signatures count and the trusted keys.
@@ -240,6 +272,8 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                 operations_per_app: 200,
                 events: 10_000,
             },
+            http: HttpConfig::default(),
+            stuck_after: STUCK_AFTER,
         },
     };
 
@@ -411,7 +445,18 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
 }
 
 fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
-    check_keys(n, "server", &["listen", "data_dir", "workers", "retention"])?;
+    check_keys(
+        n,
+        "server",
+        &[
+            "listen",
+            "data_dir",
+            "workers",
+            "retention",
+            "http",
+            "stuck_after",
+        ],
+    )?;
     let listen = match n.get("listen") {
         None => SocketAddr::from(([127, 0, 0, 1], 7420)),
         Some(l) => {
@@ -458,7 +503,46 @@ fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
         data_dir,
         workers: workers as usize,
         retention,
+        http: n.get("http").map(http).transpose()?.unwrap_or_default(),
+        stuck_after: n
+            .get("stuck_after")
+            .map(|v| positive(v, "server.stuck_after"))
+            .transpose()?
+            .unwrap_or(STUCK_AFTER),
     })
+}
+
+/// `server.http: { header_timeout, body_timeout, max_connections }`.
+fn http(n: &Node) -> Result<HttpConfig, LoadError> {
+    check_keys(
+        n,
+        "server.http",
+        &["header_timeout", "body_timeout", "max_connections"],
+    )?;
+    let mut http = HttpConfig::default();
+    for (key, slot) in [
+        ("header_timeout", &mut http.header_timeout),
+        ("body_timeout", &mut http.body_timeout),
+    ] {
+        if let Some(v) = n.get(key) {
+            let what = format!("server.http.{key}");
+            *slot = positive(v, &what)?;
+            if *slot > Duration::from_secs(3600) {
+                return Err(err(v, format!("{what} must be at most 1h (e.g. 10s)")));
+            }
+        }
+    }
+    if let Some(v) = n.get("max_connections") {
+        let max = unsigned(v, "server.http.max_connections")?;
+        if !(1..=65_536).contains(&max) {
+            return Err(err(
+                v,
+                "server.http.max_connections must be between 1 and 65536 (e.g. 512)",
+            ));
+        }
+        http.max_connections = max as usize;
+    }
+    Ok(http)
 }
 
 /// `inline`, `file:PATH` (relative to the config's folder) or `env:NAME`.
@@ -592,6 +676,7 @@ fn app(
             "known_hosts",
             "verify",
             "allow_refs",
+            "timeout",
         ],
     )?;
     let kinds = [
@@ -784,6 +869,16 @@ fn app(
         Some(p) => policy(p, &format!("{what}.policy"))?,
         None => Policy::default(),
     };
+    let timeout = match src.get("timeout") {
+        None => None,
+        Some(_) if kind == SourceKind::Dir => {
+            return Err(err(
+                src,
+                format!("{sw}.timeout: a plain folder runs no tool to bound; remove it"),
+            ))
+        }
+        Some(t) => Some(positive(t, &format!("{sw}.timeout"))?),
+    };
     let env = app_env::parse(n, &what, base)?;
     let source = SourceConfig {
         kind,
@@ -796,6 +891,7 @@ fn app(
         known_hosts,
         verify,
         allow_refs,
+        timeout,
     };
     Ok(AppConfig {
         name,
@@ -964,6 +1060,52 @@ apps:
   - name: merc
     source: { hg: https://hg.example.com/infra, ref: stable }
 ";
+
+    #[test]
+    fn daemon_bounds_have_defaults_and_are_validated() {
+        assert_eq!(parse_ok("").server.http, HttpConfig::default());
+        let c = parse_ok("server: { http: { header_timeout: 2s, max_connections: 8 } }\n");
+        assert_eq!(c.server.http.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.http.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.http.max_connections, 8);
+        for (text, message) in [
+            ("server: { http: { header_timeout: 0s } }\n", "mooring.yaml:1:35: server.http.header_timeout must be more than 0s"),
+            ("server: { http: { body_timeout: 2h } }\n", "mooring.yaml:1:33: server.http.body_timeout must be at most 1h (e.g. 10s)"),
+            ("server: { http: { max_connections: 0 } }\n", "mooring.yaml:1:36: server.http.max_connections must be between 1 and 65536 (e.g. 512)"),
+        ] {
+            assert_eq!(parse_err(text), message);
+        }
+        assert!(parse_err("server: { http: { idle: 1s } }\n").contains("idle"));
+        assert_eq!(parse_ok("").server.stuck_after, STUCK_AFTER);
+        let app = |source: &str| format!("apps:\n  - name: a\n    source: {source}\n");
+        assert_eq!(
+            parse_ok(&app("{ git: https://h/r.git, timeout: 20m }")).apps[0]
+                .source
+                .timeout,
+            Some(Duration::from_secs(1200))
+        );
+        assert_eq!(
+            parse_ok(&app("{ git: https://h/r.git }")).apps[0]
+                .source
+                .timeout,
+            None
+        );
+        assert!(
+            parse_err(&app("{ dir: /srv, timeout: 1m }")).contains("a plain folder runs no tool")
+        );
+        assert_eq!(
+            parse_err(&app("{ git: https://h/r.git, timeout: 0s }")),
+            "mooring.yaml:3:46: apps.a.source.timeout must be more than 0s"
+        );
+        assert_eq!(
+            parse_ok("server: { stuck_after: 5m }\n").server.stuck_after,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            parse_err("server: { stuck_after: 0s }\n"),
+            "mooring.yaml:1:24: server.stuck_after must be more than 0s"
+        );
+    }
 
     #[test]
     fn full_example() {

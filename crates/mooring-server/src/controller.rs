@@ -8,12 +8,13 @@
 //! An unchanged revision is not re-rendered (the rendered project is kept per app),
 //! and an in-sync host costs one observation and no Docker writes.
 
+use crate::activity::{Activity, HEARTBEAT};
 use crate::config::{AppConfig, Config, SourceKind};
 use crate::failure::OperationFailure;
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
 use crate::render::{render, RenderRequest, Rendered};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use mooring_core::{app_health, Health, Plan, ResourceHealth, ResourceTree};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, Host, Provider, ReconcileOptions};
@@ -157,6 +158,8 @@ pub struct Controller {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     receivers: Mutex<BTreeMap<String, mpsc::Receiver<Trigger>>>,
+    /// Heartbeat and running work, for `/readyz`.
+    pub activity: Arc<Activity>,
 }
 
 /// An error of the controller's API.
@@ -233,6 +236,7 @@ impl Controller {
         let (shutdown, _) = watch::channel(false);
         Ok(Arc::new(Controller {
             workers: Arc::new(Semaphore::new(config.server.workers)),
+            activity: Activity::new(config.server.stuck_after),
             notifier: Notifier::new(config.notifications.clone()),
             config,
             store,
@@ -262,6 +266,16 @@ impl Controller {
                 tasks.push(tokio::spawn(async move { me.app_loop(app, rx).await }));
             }
         }
+        let (activity, mut shutdown) = (self.activity.clone(), self.shutdown.subscribe());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                activity.beat(Instant::now());
+                tokio::select! {
+                    _ = tokio::time::sleep(HEARTBEAT) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }));
         for (host, provider) in &self.providers {
             let (me, host, provider) = (self.clone(), host.clone(), provider.clone());
             tasks.push(tokio::spawn(async move {
@@ -361,6 +375,9 @@ impl Controller {
         }
         let (cache, spec) = (source.cache.clone(), source.spec.clone());
         let start = Instant::now();
+        let _busy = self
+            .activity
+            .begin(format!("fetching {}", redact_url(&source.display)), start);
         let result = tokio::task::spawn_blocking(move || cache.fetch(&spec))
             .await
             .map_err(|e| e.to_string())?;
@@ -442,7 +459,16 @@ impl Controller {
                 }
                 return;
             }
-            self.reconcile_app(&app, trigger).await;
+            // A panic fails this reconcile only: the app keeps its loop, the others theirs.
+            let run = std::panic::AssertUnwindSafe(self.reconcile_app(&app, trigger));
+            if let Err(panic) = run.catch_unwind().await {
+                let e = format!(
+                    "reconciling failed unexpectedly (a bug in Mooring; please report it with this message): {}",
+                    crate::panic::message(&*panic)
+                );
+                tracing::error!(app = %app.config.name, error = %e, "reconcile panicked");
+                self.event(&app.config.name, "sync_failed", &e);
+            }
         }
     }
 
@@ -670,6 +696,10 @@ impl Controller {
         let mut rt = app.runtime.lock().await;
         let started = Instant::now();
         let name = app.config.name.clone();
+        let _busy = self.activity.begin(
+            format!("app {name}: {} reconcile", trigger.kind.as_str()),
+            started,
+        );
         let previous = self.store.app(&name).ok().flatten();
         let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
         let mut status = previous.clone().unwrap_or_else(|| AppStatus {
@@ -1315,7 +1345,10 @@ pub fn source_spec(app: &AppConfig) -> Result<SourceSpec, String> {
 
 /// The cache for an app's source, with its credentials.
 fn source_cache(data_dir: &std::path::Path, app: &AppConfig) -> Cache {
-    let cache = Cache::new(data_dir);
+    let mut cache = Cache::new(data_dir);
+    if let Some(timeout) = app.source.timeout {
+        cache = cache.with_timeout(timeout);
+    }
     let source = &app.source;
     let (user, password) = (&source.username, &source.password);
     if user.is_none()
@@ -1375,7 +1408,7 @@ impl RenderFailure {
     fn panicked(e: tokio::task::JoinError) -> RenderFailure {
         RenderFailure {
             policy: false,
-            message: format!("rendering failed: {e}"),
+            message: crate::panic::join_error("rendering", e),
         }
     }
 

@@ -3,15 +3,18 @@
 //! the HTTP API with token authentication, webhooks, metrics and the web UI.
 
 pub mod access;
+pub mod activity;
 pub mod api;
 pub mod config;
 pub mod controller;
 pub mod failure;
 pub mod headers;
 pub mod hooks;
+pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod notify;
+pub mod panic;
 pub mod render;
 pub mod serve;
 pub mod ui;

@@ -35,6 +35,7 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
         );
     }
     let listen = config.server.listen;
+    let http_limits = config.server.http;
     let retention = config.server.retention;
     let metrics = Arc::new(Metrics::default());
     let (stream, _) = tokio::sync::broadcast::channel(1024);
@@ -68,18 +69,14 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
     };
     let app = router(state.clone());
     let shutdown_state = state.clone();
-    // The peer address reaches the handlers: failures are limited per source address.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            tracing::info!("stopping: no new work; waiting for running operations");
-            shutdown_state.ready.store(false, Ordering::Relaxed);
-            let controller = shutdown_state.controller.read().await.clone();
-            controller.stop().await;
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    crate::http::serve(listener, app, http_limits, async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: no new work; waiting for running operations");
+        shutdown_state.ready.store(false, Ordering::Relaxed);
+        let controller = shutdown_state.controller.read().await.clone();
+        controller.stop().await;
+    })
+    .await;
     pruner.abort();
     tracing::info!("stopped");
     Ok(())

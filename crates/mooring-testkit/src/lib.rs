@@ -5,6 +5,7 @@
 //! through the `docker` CLI, and headless Chromium through `chromedriver` for the web
 //! UI. Missing tools make tests fail, never skip.
 
+pub mod blackhole;
 pub mod browser;
 pub mod docker;
 pub mod git;

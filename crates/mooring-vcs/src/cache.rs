@@ -22,6 +22,7 @@ use crate::git::{ref_candidates, Repo};
 use crate::info::RevisionInfo;
 use crate::lock::DirLock;
 use crate::memo::{Facts, Memo};
+use crate::run::{scope, Timeouts};
 use crate::spec::{is_commit_id, normalize_subpath, validate_git_url, validate_ref, SourceSpec};
 use crate::verify::{self, Verified, VerifyError, VerifyPolicy};
 use crate::{hg, svn};
@@ -69,6 +70,7 @@ pub struct Snapshot {
 pub struct Cache {
     root: PathBuf,
     credentials: Option<Credentials>,
+    timeouts: Timeouts,
 }
 
 impl Cache {
@@ -80,7 +82,15 @@ impl Cache {
         Cache {
             root,
             credentials: None,
+            timeouts: Timeouts::default(),
         }
+    }
+
+    /// The same cache, with every tool process it runs bounded by `timeout` (polls
+    /// also by the default poll bound); see [`Timeouts`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Cache {
+        self.timeouts = Timeouts::within(timeout);
+        self
     }
 
     /// The same cache, using `credentials` for every source it fetches (Git over
@@ -155,6 +165,7 @@ impl Cache {
     /// `hg identify`.
     pub fn fetch_path(&self, spec: &SourceSpec, path: &str) -> Result<Revision, SourceError> {
         let path = normalize_subpath(path)?;
+        let _bounds = scope(self.timeouts);
         let credentials = self.credentials()?;
         match spec {
             SourceSpec::Git { url, reference } => {
@@ -197,6 +208,7 @@ impl Cache {
         path: &str,
     ) -> Result<Option<String>, SourceError> {
         let path = normalize_subpath(path)?;
+        let _bounds = scope(self.timeouts);
         let credentials = self.credentials()?;
         match spec {
             SourceSpec::Git { url, .. } => self.path_tree_git(url, revision, &path),
@@ -234,6 +246,7 @@ impl Cache {
         path: &str,
     ) -> Result<Snapshot, SourceError> {
         let path = normalize_subpath(path)?;
+        let _bounds = scope(self.timeouts);
         let credentials = self.credentials()?;
         match spec {
             SourceSpec::Git { url, .. } => self.checkout_git(url, revision, &path),
@@ -292,6 +305,7 @@ impl Cache {
         spec: &SourceSpec,
         revision: &Revision,
     ) -> Result<RevisionInfo, SourceError> {
+        let _bounds = scope(self.timeouts);
         let credentials = self.credentials()?;
         match spec {
             SourceSpec::Git { url, .. } => {
@@ -351,6 +365,7 @@ impl Cache {
         revision: &Revision,
         policy: &VerifyPolicy,
     ) -> Result<Verified, VerifyError> {
+        let _bounds = scope(self.timeouts);
         match spec {
             SourceSpec::Git { url, reference } => {
                 validate_git_url(url).map_err(VerifyError::Source)?;

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Everything that can go wrong while parsing, fetching or checking out a source.
 #[derive(Debug, thiserror::Error)]
@@ -221,15 +222,29 @@ pub enum SourceError {
 
     /// The per-repository lock could not be taken in time.
     #[error(
-        "timed out after {waited_secs}s waiting for lock {}; if no other mooring process \
-         is using this data directory, remove that directory and retry",
+        "timed out after {waited_secs}s waiting for lock {}: another operation on this \
+         repository (in this or another mooring process) holds it; retry when it finishes",
         path.display()
     )]
     LockTimeout {
-        /// The lock directory.
+        /// The lock file.
         path: PathBuf,
         /// How long we waited.
         waited_secs: u64,
+    },
+
+    /// A tool process ran past its bound; it was killed with its process group.
+    #[error(
+        "{command} did not finish within {after:?} and was stopped; check that the server \
+         answers (network, firewall, server load), or give the source more time with \
+         `timeout:` in its source settings"
+    )]
+    Timeout {
+        /// The tool and its subcommand (e.g. `git fetch`), nothing more: no URL, no
+        /// credentials.
+        command: String,
+        /// The bound it ran past.
+        after: Duration,
     },
 
     /// A filesystem operation failed.

@@ -92,6 +92,9 @@ fn base_command() -> Command {
 }
 
 fn spawn_error(e: io::Error) -> SourceError {
+    if let Some(timeout) = crate::run::timed_out(&e) {
+        return timeout;
+    }
     if e.kind() == io::ErrorKind::NotFound {
         SourceError::GitMissing { source: e }
     } else {
@@ -112,7 +115,7 @@ fn force_batch_ssh(git_dir: &Path) -> bool {
             .arg(git_dir)
             .args(["config", "--get", "core.sshCommand"]);
         // Unset (exit 1) or unreadable: nobody configured one.
-        !cmd.output().is_ok_and(|o| o.status.success())
+        !output(&mut cmd, None).is_ok_and(|o| o.status.success())
     })
 }
 
@@ -251,7 +254,7 @@ impl Repo {
         let mut cmd = base_command();
         cmd.args(["init", "--bare", "--quiet", "--template="])
             .arg(&staging);
-        let out = cmd.output().map_err(spawn_error)?;
+        let out = output(&mut cmd, None).map_err(spawn_error)?;
         self.check("init", &out)?;
 
         let config = staging.join("config");
@@ -692,7 +695,7 @@ impl Repo {
             ])
             .env("GIT_INDEX_FILE", index)
             .current_dir(tree);
-        let out = cmd.output().map_err(spawn_error)?;
+        let out = output(&mut cmd, None).map_err(spawn_error)?;
         self.check("checkout", &out).map(|_| ())
     }
 }

@@ -74,6 +74,7 @@ pub use credentials::{Credentials, KnownHosts, SshKey};
 pub use error::SourceError;
 pub use info::RevisionInfo;
 pub use redact::redact_url;
+pub use run::Timeouts;
 pub use spec::SourceSpec;
 pub use tree::sync_tree;
 pub use verify::{

@@ -589,3 +589,74 @@ conformance! {
     hg => hg_kind();
     dir => dir_kind();
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Ok(raw) = fs::read(entry.path().join("cmdline")) {
+            let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if line.contains(needle) {
+                found.push(format!("{}: {line}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// A server that accepts and never answers, behind each remote kind: the fetch fails
+/// with the timeout error soon after the source's bound, and every tool process it
+/// started (and their helpers: `git-remote-http`, …) is gone.
+#[test]
+fn a_server_that_never_answers_times_out_and_leaves_no_process() {
+    let hole = mooring_testkit::blackhole::BlackHole::start();
+    let port = hole.port;
+    let data = tempfile::tempdir().unwrap();
+    let bound = std::time::Duration::from_secs(2);
+    let cache = Cache::new(data.path()).with_timeout(bound);
+    for source in [
+        format!("git://127.0.0.1:{port}/never.git"),
+        format!("http://127.0.0.1:{port}/never.git"),
+        format!("svn://127.0.0.1:{port}/never"),
+        format!("hg+http://127.0.0.1:{port}/never"),
+    ] {
+        let spec = SourceSpec::parse(&source, None).unwrap();
+        let started = std::time::Instant::now();
+        let err = cache.fetch(&spec).unwrap_err();
+        let took = started.elapsed();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, SourceError::Timeout { .. }),
+            "{source}: {msg}"
+        );
+        assert!(
+            took >= bound && took < bound + std::time::Duration::from_secs(5),
+            "{source}: {took:?}"
+        );
+        let tool = msg.split(' ').next().unwrap();
+        assert!(["git", "svn", "hg"].contains(&tool), "{msg}");
+        assert!(
+            msg.contains(
+                " did not finish within 2s and was stopped; check that the server answers"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("`timeout:`"), "{msg}");
+        let port_text = port.to_string();
+        let left: Vec<String> = processes_mentioning(&port_text)
+            .into_iter()
+            .chain(processes_mentioning(&data.path().display().to_string()))
+            .filter(|p| !p.contains("conformance"))
+            .collect();
+        assert!(left.is_empty(), "{source}: left behind: {left:?}");
+    }
+    assert!(hole.accepted() >= 4, "each tool reached the server");
+}

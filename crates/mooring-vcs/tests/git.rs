@@ -203,7 +203,13 @@ fn cache_layout_is_keyed_by_url() {
     assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
     let base = git_dir.join(key);
     assert!(base.join("repo.git/HEAD").is_file());
-    assert!(!base.join("lock").exists(), "lock released");
+    let free = std::process::Command::new("flock")
+        .arg("--nonblock")
+        .arg(base.join("lock"))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(free.success(), "lock released");
     assert_eq!(
         fs::read_to_string(base.join("url.txt")).unwrap().trim(),
         url

@@ -85,6 +85,20 @@ fn several_files_with_f() {
 }
 
 #[test]
+fn billion_laughs_is_refused_with_the_alias_bound() {
+    let dir = project(&common::billion_laughs("laughs"));
+    let started = std::time::Instant::now();
+    let (code, _, err) = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        err.starts_with("error: compose.yaml:8:") && err.contains("excessive YAML aliasing"),
+        "{err}"
+    );
+    assert!(err.contains("alias bound"), "{err}");
+}
+
+#[test]
 fn the_shell_environment_interpolates_but_not_mooring_variables() {
     let dir = project(
         "services:\n  web:\n    image: x\n    environment:\n      SHELL_VALUE: \"${RENDER_TEST_SHELL:-absent}\"\n      OWN: \"${MOORING_RENDER_TEST_TOKEN:-absent}\"\n",

@@ -7,6 +7,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::fs;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 fn op_count(s: &Server, app: &str) -> usize {
     s.get(&format!("/api/v1/apps/{app}/operations"))["operations"]
@@ -985,6 +986,231 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
     let restored = fingerprint(&copy);
     docker(&["volume", "rm", &copy]);
     assert_eq!(restored, before_each[2], "zero bytes lost");
+}
+
+#[test]
+fn billion_laughs_commit_fails_its_app_only_and_the_daemon_restarts() {
+    let (good, bad) = (TestApp::new("slaugh"), TestApp::new("slaugh"));
+    let repo = Repo::new("laughs");
+    for (dir, a) in [("good", &good), ("bad", &bad)] {
+        repo.write(&format!("{dir}/compose.yaml"), &demo_compose(&a.name, "v1"))
+            .write(&format!("{dir}/site/index.html"), "x");
+    }
+    repo.commit("two apps");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let mut cfg = "server: { listen: 127.0.0.1:{port}, data_dir: ./state }\napps:\n".to_string();
+    for (dir, a) in [("good", &good), ("bad", &bad)] {
+        cfg += &format!("  - name: {}\n    source: {{ git: {url}, ref: main, path: {dir} }}\n    sync: {{ interval: 1s }}\n", a.name);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path(), &cfg);
+    wait_until(90, "both synced", || {
+        [&good, &bad]
+            .iter()
+            .all(|a| s.app(&a.name)["sync"] == "Synced")
+    });
+    let bad_web = bad.id("web");
+
+    // One commit: the bad app's file expands to 9^9 nodes, the good app moves on.
+    repo.write("bad/compose.yaml", &billion_laughs(&bad.name))
+        .write("good/compose.yaml", &demo_compose(&good.name, "v2"));
+    let head = repo.commit("laughs");
+    wait_until(60, "the good app at the new revision", || {
+        s.app(&good.name)["revision"] == head.as_str()
+            && env_of(&good.container("web")).contains("GREETING=v2")
+    });
+    let alias_error = |s: &Server| {
+        s.get(&format!("/api/v1/apps/{}/operations", bad.name))["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["result"] == "failed" && o["revision"] == head.as_str())
+            .map(|o| o["error"].as_str().unwrap_or_default().to_string())
+    };
+    wait_until(30, "the bad app's failed operation", || {
+        alias_error(&s).is_some()
+    });
+    let error = alias_error(&s).unwrap();
+    assert!(
+        error.contains("bad/compose.yaml:8:") && error.contains("alias bound"),
+        "{error}"
+    );
+    let (status, body) = s.call("GET", "/healthz", None, None);
+    assert_eq!((status, body), (200, json!("ok")));
+    assert_eq!(bad.id("web"), bad_web, "the bad app's containers untouched");
+
+    // A restart with the commit still there: the daemon starts (spawn waits for
+    // /readyz), reports the bad app again, and keeps the good one synced.
+    s.kill9();
+    s.spawn();
+    wait_until(30, "the render error after the restart", || {
+        s.app(&bad.name)["conditions"]
+            .to_string()
+            .contains("excessive YAML aliasing")
+    });
+    assert_eq!(s.app(&good.name)["sync"], "Synced");
+    assert_eq!(s.app(&good.name)["revision"], head.as_str());
+    assert_eq!(s.call("GET", "/healthz", None, None).0, 200);
+}
+
+/// A client that sends half a request and stalls.
+fn stalled_client(s: &Server) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .unwrap();
+    c
+}
+
+/// How long until the server closes `c` (EOF or reset); panics after `secs`.
+fn closed_after(c: &mut std::net::TcpStream, start: std::time::Instant, secs: u64) -> Duration {
+    use std::io::Read;
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return start.elapsed(),
+            Ok(_) => {} // e.g. a 408 before the close
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return start.elapsed(), // reset
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "the server kept a stalled connection open for {secs}s"
+        );
+    }
+}
+
+#[test]
+fn slow_clients_do_not_starve_requests_and_are_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        "server: { listen: 127.0.0.1:{port}, data_dir: ./state, http: { header_timeout: 1s, max_connections: 16 } }\n",
+    );
+    let pid = s.child.as_ref().unwrap().id();
+    let fds = || fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let healthz = || {
+        let start = std::time::Instant::now();
+        let (status, _) = s.call("GET", "/healthz", None, None);
+        assert_eq!(status, 200);
+        start.elapsed()
+    };
+
+    // Below the connection limit: a genuine request is answered at once, and the
+    // stalled connections are closed after the header timeout, not before.
+    let start = std::time::Instant::now();
+    let mut slow: Vec<_> = (0..8).map(|_| stalled_client(&s)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let took = healthz();
+    assert!(took < Duration::from_millis(800), "answered in {took:?}");
+    for c in &mut slow {
+        let closed = closed_after(c, start, 10);
+        assert!(
+            closed >= Duration::from_millis(900),
+            "closed after {closed:?}"
+        );
+    }
+    let base = fds();
+
+    // Four times the limit, plus one that trickles a header byte every 200 ms: the
+    // daemon holds at most 16 of them, a genuine request still gets through once the
+    // timeout frees slots, and every stalled connection is closed.
+    let start = std::time::Instant::now();
+    let mut slow: Vec<_> = (0..64).map(|_| stalled_client(&s)).collect();
+    let mut trickle = stalled_client(&s);
+    let trickler = {
+        let mut t = trickle.try_clone().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for _ in 0..40 {
+                if t.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let held = fds();
+    assert!(
+        held <= base + 16 + 2,
+        "{held} descriptors open (from {base})"
+    );
+    let took = healthz();
+    assert!(took < Duration::from_secs(10), "answered in {took:?}");
+    closed_after(&mut trickle, start, 10);
+    trickler.join().unwrap();
+    for c in &mut slow {
+        closed_after(c, start, 20);
+    }
+    assert!(fds() <= base + 2, "connections left open");
+}
+
+#[test]
+fn readyz_reports_an_operation_that_hangs() {
+    let app = TestApp::new("sstuck");
+    let hole = mooring_testkit::blackhole::BlackHole::start();
+    let dir = tempfile::tempdir().unwrap();
+    // The app's source accepts and never answers: its first sync hangs in the fetch.
+    let mut s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state, stuck_after: 3s }}\napps:\n  - name: {}\n    source: {{ git: git://127.0.0.1:{}/never.git }}\n",
+            app.name, hole.port
+        ),
+    );
+    let readyz = |s: &Server| s.call("GET", "/readyz", None, None);
+    wait_until(30, "/readyz to report the hang", || readyz(&s).0 == 503);
+    let (_, why) = readyz(&s);
+    let why = why.as_str().unwrap().to_string();
+    // The oldest running work: the source poller's fetch (the app's sync waits for it).
+    let fetch = format!(
+        "stuck: fetching git git://127.0.0.1:{}/never.git (remote HEAD) has been running for ",
+        hole.port
+    );
+    assert!(why.starts_with(&fetch), "{why}");
+    assert!(why.contains("longer than server.stuck_after (3s)"), "{why}");
+    assert_eq!(
+        s.call("GET", "/healthz", None, None).0,
+        200,
+        "alive, not ready"
+    );
+
+    // The server goes away: the fetch fails, the operation ends, the daemon is ready.
+    drop(hole);
+    wait_until(30, "/readyz to recover", || readyz(&s).0 == 200);
+    assert_eq!(readyz(&s).1, json!("ready"));
+    s.kill9();
+}
+
+#[test]
+fn a_source_that_never_answers_fails_the_sync_within_its_timeout() {
+    let app = TestApp::new("shang");
+    let hole = mooring_testkit::blackhole::BlackHole::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: git://127.0.0.1:{}/never.git, timeout: 2s }}\n",
+            app.name, hole.port
+        ),
+    );
+    let took = wait_until(20, "the timeout to be reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("did not finish within 2s and was stopped")
+    });
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let conditions = s.app(&app.name)["conditions"].to_string();
+    assert!(conditions.contains("source: git "), "{conditions}");
+    assert!(conditions.contains("`timeout:`"), "{conditions}");
 }
 
 /// `demo_compose` with a key Mooring refuses (`build:` at compose.yaml:5:5).

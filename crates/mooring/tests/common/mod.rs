@@ -180,3 +180,14 @@ pub fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// A Compose file for `app` that is the classic billion-laughs attack: nine levels of
+/// nine aliases (9^9 strings once expanded) in about 600 bytes.
+pub fn billion_laughs(app: &str) -> String {
+    let mut text = format!("name: {app}\nservices:\n  web:\n    image: {IMAGE}\nx-a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n");
+    for (prev, level) in ('a'..'i').zip('b'..='i') {
+        let items = vec![format!("*{prev}"); 9].join(",");
+        text += &format!("x-{level}: &{level} [{items}]\n");
+    }
+    text
+}
