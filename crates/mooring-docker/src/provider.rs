@@ -482,10 +482,7 @@ impl Host for Provider {
             volume: volume.to_string(),
             revision: revision.map(str::to_string),
             reason: reason.to_string(),
-            created_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
+            created_at: mooring_core::clock::now_ms(),
         };
         let (record, _) = self
             .with_writers_stopped(volume, &images, &|_| {}, |image| async move {

@@ -39,7 +39,7 @@ mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -63,13 +63,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The database's file name in the daemon's data directory.
 pub const FILE_NAME: &str = "mooring.db";
 
-/// The current time in unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The current time in unix milliseconds (the core's clock).
+pub use mooring_core::clock::now_ms;
 
 /// The daemon's database. See the [crate documentation](crate).
 pub struct Store {

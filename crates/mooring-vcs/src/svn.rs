@@ -442,13 +442,9 @@ fn cached_message(
 
 /// Writes `dir/name` (one line) atomically: a temporary file renamed into place.
 fn write_small(dir: &Path, name: &str, line: &str) -> Result<(), SourceError> {
-    let ctx = || format!("cannot write {}", dir.join(name).display());
-    fs::create_dir_all(dir).map_err(|e| SourceError::io(ctx(), e))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| SourceError::io(ctx(), e))?;
-    fs::write(tmp.path(), format!("{line}\n")).map_err(|e| SourceError::io(ctx(), e))?;
-    tmp.persist(dir.join(name))
-        .map_err(|e| SourceError::io(ctx(), e.error))?;
-    Ok(())
+    let file = dir.join(name);
+    crate::memo::write_file(&file, &format!("{line}\n"))
+        .map_err(|e| SourceError::io(format!("cannot write {}", file.display()), e))
 }
 
 /// `root` for the ref's root of `.`, else a hash of the ref's path and `path`.
