@@ -242,6 +242,33 @@ fn sql_count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The `WHERE` of a page of rows by id — one app's or all, ids beyond a bound
+/// (`("<", id)` pages back, `(">", id)` forward) — and its values, the `LIMIT` last.
+fn page_filter(
+    app: Option<&str>,
+    id_bound: Option<(&'static str, i64)>,
+    limit: usize,
+) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    if let Some(app) = app {
+        conditions.push("app = ?".to_string());
+        args.push(Value::Text(app.to_owned()));
+    }
+    if let Some((cmp, id)) = id_bound {
+        conditions.push(format!("id {cmp} ?"));
+        args.push(Value::Integer(id));
+    }
+    args.push(Value::Integer(sql_count(limit)));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (filter, args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
