@@ -13,11 +13,11 @@ use crate::config::{AppConfig, Config};
 use crate::failure::OperationFailure;
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
-use crate::render::{render, RenderRequest, Rendered};
 use futures_util::{FutureExt, StreamExt};
 use mooring_core::{app_health, Health, Plan, ResourceHealth, ResourceTree};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, Host, Provider, ReconcileOptions};
+use mooring_render::{render, RenderRequest, Rendered};
 use mooring_store::{
     now_ms, ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Store,
 };
@@ -560,7 +560,7 @@ impl Controller {
                 protected: &protected,
             })
             .map_err(|e| RenderFailure {
-                policy: matches!(e, crate::render::RenderError::Policy { .. }),
+                policy: matches!(e, mooring_render::RenderError::Policy { .. }),
                 message: cfg.env.scrub(&e.to_string()),
             })
         })
