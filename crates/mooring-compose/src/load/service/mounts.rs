@@ -25,6 +25,14 @@ enum MountOrTmpfs {
     Tmpfs(String),
 }
 
+/// One `volumes` entry as written, before its source is resolved.
+struct Entry {
+    kind: String,
+    source: String,
+    target: String,
+    read_only: bool,
+}
+
 impl Decoder<'_> {
     /// `tmpfs` and `volumes`.
     pub(super) fn mounts(
@@ -80,66 +88,14 @@ impl Decoder<'_> {
         volumes: &BTreeMap<String, Volume>,
         repo_files: &mut Vec<(String, PathBuf)>,
     ) -> Result<MountOrTmpfs, LoadError> {
-        let (kind, source, target, read_only) = match &n.value {
-            Value::Scalar { text, .. } => {
-                let parts: Vec<&str> = text.split(':').collect();
-                let (source, target, mode) = match parts.as_slice() {
-                    [_] => return Err(err(n, format!("{what}: anonymous volume {text:?} cannot be protected; name it (e.g. `data:{text}`) and declare it under top-level `volumes`"))),
-                    [s, t] => (*s, *t, ""),
-                    [s, t, m] => (*s, *t, *m),
-                    _ => return Err(err(n, format!("{what}: invalid volume {text:?} (use SOURCE:TARGET[:ro])"))),
-                };
-                let mut ro = false;
-                for opt in mode.split(',').filter(|o| !o.is_empty()) {
-                    match opt {
-                        "ro" => ro = true,
-                        "rw" | "cached" | "delegated" | "consistent" => {}
-                        other => {
-                            return Err(err(
-                                n,
-                                format!(
-                                "{what}: volume option {other:?} is not supported (use ro or rw)"
-                            ),
-                            ))
-                        }
-                    }
-                }
-                let kind = if source.starts_with(['.', '/', '~']) {
-                    "bind"
-                } else {
-                    "volume"
-                };
-                (kind.to_string(), source.to_string(), target.to_string(), ro)
-            }
-            Value::Map(_) => {
-                check_keys(n, what, &["type", "source", "target", "read_only", "bind"])?;
-                if let Some(b) = n.get("bind") {
-                    check_keys(b, &format!("{what}.bind"), &["create_host_path"])?;
-                }
-                let kind = n
-                    .get("type")
-                    .map(|t| string(t, what))
-                    .transpose()?
-                    .unwrap_or_else(|| "volume".into());
-                let target = string(
-                    n.get("target")
-                        .ok_or_else(|| err(n, format!("{what}: `target` is required")))?,
-                    what,
-                )?;
-                if kind == "tmpfs" {
-                    return Ok(MountOrTmpfs::Tmpfs(target));
-                }
-                let source = match n.get("source") {
-                    Some(s) => string(s, what)?,
-                    None => return Err(err(n, format!("{what}: `source` is required (anonymous volumes cannot be protected; name the volume)"))),
-                };
-                let ro = n
-                    .get("read_only")
-                    .map(|r| boolean(r, what))
-                    .transpose()?
-                    .unwrap_or(false);
-                (kind, source, target, ro)
-            }
+        let Entry {
+            kind,
+            source,
+            target,
+            read_only,
+        } = match &n.value {
+            Value::Scalar { text, .. } => short_syntax(n, text, what)?,
+            Value::Map(_) => long_syntax(n, what)?,
             _ => {
                 return Err(err(
                     n,
@@ -150,6 +106,9 @@ impl Decoder<'_> {
                 ))
             }
         };
+        if kind == "tmpfs" {
+            return Ok(MountOrTmpfs::Tmpfs(target));
+        }
         if !target.starts_with('/') {
             return Err(err(
                 n,
@@ -215,4 +174,82 @@ impl Decoder<'_> {
         repo_files.push((rel.to_string_lossy().to_string(), full.clone()));
         Ok((full.to_string_lossy().to_string(), true))
     }
+}
+
+/// `SOURCE:TARGET[:MODE]`: a bind when SOURCE starts with `.`, `/` or `~`, else a named
+/// volume.
+fn short_syntax(n: &Node, text: &str, what: &str) -> Result<Entry, LoadError> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [_] => return Err(err(n, format!("{what}: anonymous volume {text:?} cannot be protected; name it (e.g. `data:{text}`) and declare it under top-level `volumes`"))),
+        [s, t] => (*s, *t, ""),
+        [s, t, m] => (*s, *t, *m),
+        _ => return Err(err(n, format!("{what}: invalid volume {text:?} (use SOURCE:TARGET[:ro])"))),
+    };
+    let mut read_only = false;
+    for opt in mode.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => read_only = true,
+            "rw" | "cached" | "delegated" | "consistent" => {}
+            other => {
+                return Err(err(
+                    n,
+                    format!("{what}: volume option {other:?} is not supported (use ro or rw)"),
+                ))
+            }
+        }
+    }
+    let kind = if source.starts_with(['.', '/', '~']) {
+        "bind"
+    } else {
+        "volume"
+    };
+    Ok(Entry {
+        kind: kind.to_string(),
+        source: source.to_string(),
+        target: target.to_string(),
+        read_only,
+    })
+}
+
+/// The long syntax (`type`, `source`, `target`, `read_only`, `bind`); `type: tmpfs`
+/// has a target only.
+fn long_syntax(n: &Node, what: &str) -> Result<Entry, LoadError> {
+    check_keys(n, what, &["type", "source", "target", "read_only", "bind"])?;
+    if let Some(b) = n.get("bind") {
+        check_keys(b, &format!("{what}.bind"), &["create_host_path"])?;
+    }
+    let kind = n
+        .get("type")
+        .map(|t| string(t, what))
+        .transpose()?
+        .unwrap_or_else(|| "volume".into());
+    let target = string(
+        n.get("target")
+            .ok_or_else(|| err(n, format!("{what}: `target` is required")))?,
+        what,
+    )?;
+    if kind == "tmpfs" {
+        return Ok(Entry {
+            kind,
+            source: String::new(),
+            target,
+            read_only: false,
+        });
+    }
+    let source = match n.get("source") {
+        Some(s) => string(s, what)?,
+        None => return Err(err(n, format!("{what}: `source` is required (anonymous volumes cannot be protected; name the volume)"))),
+    };
+    let read_only = n
+        .get("read_only")
+        .map(|r| boolean(r, what))
+        .transpose()?
+        .unwrap_or(false);
+    Ok(Entry {
+        kind,
+        source,
+        target,
+        read_only,
+    })
 }

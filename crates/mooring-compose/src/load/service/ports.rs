@@ -21,41 +21,53 @@ pub(super) fn ports(n: &Node, what: &str) -> Result<Vec<Port>, LoadError> {
     Ok(ports)
 }
 
+/// One entry: the long syntax gives one port, the short one a port per number of its range.
 fn port(n: &Node, what: &str) -> Result<Vec<Port>, LoadError> {
-    let bad = |msg: String| err(n, format!("{what}: {msg}"));
-    if let Value::Map(_) = n.value {
-        check_keys(
-            n,
-            what,
-            &["target", "published", "host_ip", "protocol", "mode"],
-        )?;
-        let target = n
-            .get("target")
-            .ok_or_else(|| bad("`target` is required".into()))?;
-        let target = u16::try_from(unsigned(target, what)?)
-            .map_err(|_| bad("target port out of range".into()))?;
-        let published = n.get("published").map(|p| string(p, what)).transpose()?;
-        if let Some(p) = &published {
-            parse_range(p).ok_or_else(|| bad(format!("invalid published port {p:?}")))?;
-        }
-        let protocol = n
-            .get("protocol")
-            .map(|p| string(p, what))
-            .transpose()?
-            .unwrap_or_else(|| "tcp".into());
-        check_protocol(&protocol).map_err(bad)?;
-        if let Some(m) = n.get("mode") {
-            if string(m, what)? != "ingress" && string(m, what)? != "host" {
-                return Err(bad("mode must be ingress or host".into()));
-            }
-        }
-        return Ok(vec![Port {
-            target,
-            published,
-            host_ip: n.get("host_ip").map(|h| string(h, what)).transpose()?,
-            protocol,
-        }]);
+    match n.value {
+        Value::Map(_) => Ok(vec![long_syntax(n, what)?]),
+        _ => short_syntax(n, what),
     }
+}
+
+/// `{ target, published, host_ip, protocol, mode }`.
+fn long_syntax(n: &Node, what: &str) -> Result<Port, LoadError> {
+    let bad = |msg: String| err(n, format!("{what}: {msg}"));
+    check_keys(
+        n,
+        what,
+        &["target", "published", "host_ip", "protocol", "mode"],
+    )?;
+    let target = n
+        .get("target")
+        .ok_or_else(|| bad("`target` is required".into()))?;
+    let target = u16::try_from(unsigned(target, what)?)
+        .map_err(|_| bad("target port out of range".into()))?;
+    let published = n.get("published").map(|p| string(p, what)).transpose()?;
+    if let Some(p) = &published {
+        parse_range(p).ok_or_else(|| bad(format!("invalid published port {p:?}")))?;
+    }
+    let protocol = n
+        .get("protocol")
+        .map(|p| string(p, what))
+        .transpose()?
+        .unwrap_or_else(|| "tcp".into());
+    check_protocol(&protocol).map_err(bad)?;
+    if let Some(m) = n.get("mode") {
+        if string(m, what)? != "ingress" && string(m, what)? != "host" {
+            return Err(bad("mode must be ingress or host".into()));
+        }
+    }
+    Ok(Port {
+        target,
+        published,
+        host_ip: n.get("host_ip").map(|h| string(h, what)).transpose()?,
+        protocol,
+    })
+}
+
+/// `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`, ports possibly ranges.
+fn short_syntax(n: &Node, what: &str) -> Result<Vec<Port>, LoadError> {
+    let bad = |msg: String| err(n, format!("{what}: {msg}"));
     let text = string(n, what)?;
     let (spec, protocol) = match text.rsplit_once('/') {
         Some((s, p)) => (s, p.to_string()),
