@@ -43,7 +43,36 @@ pub(super) fn app(
     }
     let what = format!("apps.{name}");
     let source = source::source(n, &what, base)?;
-    let host = match n.get("host") {
+    let host = host(n, &what, hosts)?;
+    let files = n
+        .get("files")
+        .map(|f| string_list(f, &format!("{what}.files")))
+        .transpose()?
+        .unwrap_or_default();
+    let sync = sync_policy(n, &what)?;
+    let data = data(n, &what)?;
+    let policy = match n.get("policy") {
+        Some(p) => policy(p, &format!("{what}.policy"))?,
+        None => Policy::default(),
+    };
+    let env = app_env::parse(n, &what, base)?;
+    Ok(AppConfig {
+        name,
+        source,
+        host,
+        files,
+        sync,
+        volumes: data.volumes,
+        backup_on_change: data.backup_on_change,
+        retention: data.retention,
+        policy,
+        env,
+    })
+}
+
+/// `host`: a declared host; optional when only one is declared.
+fn host(n: &Node, what: &str, hosts: &BTreeMap<String, HostConfig>) -> Result<String, LoadError> {
+    Ok(match n.get("host") {
         Some(h) => {
             let host = string(h, &format!("{what}.host"))?;
             if !hosts.contains_key(&host) {
@@ -64,12 +93,11 @@ pub(super) fn app(
                 format!("{what}: `host` is required when several hosts are declared"),
             ))
         }
-    };
-    let files = n
-        .get("files")
-        .map(|f| string_list(f, &format!("{what}.files")))
-        .transpose()?
-        .unwrap_or_default();
+    })
+}
+
+/// `sync`: `auto`, `self_heal`, `prune`, `interval`, `retry`.
+fn sync_policy(n: &Node, what: &str) -> Result<SyncPolicy, LoadError> {
     let mut sync = SyncPolicy {
         auto: true,
         self_heal: true,
@@ -109,6 +137,18 @@ pub(super) fn app(
             }
         }
     }
+    Ok(sync)
+}
+
+/// `data`: what an app's volumes get.
+struct Data {
+    volumes: DataPolicy,
+    backup_on_change: bool,
+    retention: mooring_core::Retention,
+}
+
+/// `data`: `volumes`, `backup`, `retention`.
+fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
     let mut volumes = DataPolicy::Protect;
     let mut backup_on_change = false;
     let mut retention = mooring_core::Retention::default();
@@ -135,22 +175,10 @@ pub(super) fn app(
             })?;
         }
     }
-    let policy = match n.get("policy") {
-        Some(p) => policy(p, &format!("{what}.policy"))?,
-        None => Policy::default(),
-    };
-    let env = app_env::parse(n, &what, base)?;
-    Ok(AppConfig {
-        name,
-        source,
-        host,
-        files,
-        sync,
+    Ok(Data {
         volumes,
         backup_on_change,
         retention,
-        policy,
-        env,
     })
 }
 

@@ -8,6 +8,7 @@ use mooring_compose::yaml::Node;
 use mooring_compose::LoadError;
 use mooring_vcs::{KnownHosts, SourceError, SourceSpec, SshKey, VerifyMode};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `apps[].source` of app `app` (`what` = `apps.NAME`).
 pub(super) fn source(app: &Node, what: &str, base: &Path) -> Result<SourceConfig, LoadError> {
@@ -34,26 +35,7 @@ pub(super) fn source(app: &Node, what: &str, base: &Path) -> Result<SourceConfig
             "timeout",
         ],
     )?;
-    let kinds = [
-        ("git", SourceKind::Git),
-        ("svn", SourceKind::Svn),
-        ("hg", SourceKind::Hg),
-        ("dir", SourceKind::Dir),
-    ];
-    let given: Vec<_> = kinds.iter().filter(|(k, _)| src.get(k).is_some()).collect();
-    let [(key, kind)] = given.as_slice() else {
-        return Err(err(
-            src,
-            format!("{sw}: give exactly one of `git`, `svn`, `hg` or `dir`"),
-        ));
-    };
-    let kind = *kind;
-    let raw = string(src.get(key).unwrap_or(src), &format!("{sw}.{key}"))?;
-    let location = if kind == SourceKind::Dir {
-        base.join(raw).to_string_lossy().to_string()
-    } else {
-        raw
-    };
+    let (kind, location) = kind_and_location(src, &sw, base)?;
     let reference = src
         .get("ref")
         .map(|r| string(r, &format!("{sw}.ref")))
@@ -61,17 +43,7 @@ pub(super) fn source(app: &Node, what: &str, base: &Path) -> Result<SourceConfig
     if kind == SourceKind::Dir && reference.is_some() {
         return Err(err(src, format!("{sw}: a `dir` source has no `ref`")));
     }
-    let path = src
-        .get("path")
-        .map(|p| string(p, &format!("{sw}.path")))
-        .transpose()?
-        .unwrap_or_default();
-    if path.split('/').any(|c| c == "..") || path.starts_with('/') {
-        return Err(err(
-            src.get("path").unwrap_or(src),
-            format!("{sw}.path must be a folder inside the repository"),
-        ));
-    }
+    let path = folder(src, &sw)?;
     let username = src
         .get("username")
         .map(|u| secret(u, &format!("{sw}.username"), base))
@@ -88,23 +60,7 @@ pub(super) fn source(app: &Node, what: &str, base: &Path) -> Result<SourceConfig
         .get("known_hosts")
         .map(|k| known_hosts(k, &format!("{sw}.known_hosts"), base))
         .transpose()?;
-    let spec = match kind {
-        SourceKind::Git => SourceSpec::Git {
-            url: location.clone(),
-            reference: reference.clone(),
-        },
-        SourceKind::Svn => SourceSpec::Svn {
-            url: location.clone(),
-            reference: reference.clone(),
-        },
-        SourceKind::Hg => SourceSpec::Hg {
-            url: location.clone(),
-            reference: reference.clone(),
-        },
-        SourceKind::Dir => SourceSpec::Dir {
-            path: PathBuf::from(&location),
-        },
-    };
+    let spec = spec_of(kind, &location, &reference);
     for (key, given) in [
         ("ssh_key", ssh_key.is_some()),
         ("known_hosts", known_hosts.is_some()),
@@ -127,16 +83,7 @@ pub(super) fn source(app: &Node, what: &str, base: &Path) -> Result<SourceConfig
         Some(r) => allow_refs(r, &format!("{sw}.allow_refs"), kind)?,
         None => vec![],
     };
-    let timeout = match src.get("timeout") {
-        None => None,
-        Some(_) if kind == SourceKind::Dir => {
-            return Err(err(
-                src,
-                format!("{sw}.timeout: a plain folder runs no tool to bound; remove it"),
-            ))
-        }
-        Some(t) => Some(positive(t, &format!("{sw}.timeout"))?),
-    };
+    let timeout = timeout(src, &sw, kind)?;
     Ok(SourceConfig {
         kind,
         location,
@@ -150,6 +97,74 @@ pub(super) fn source(app: &Node, what: &str, base: &Path) -> Result<SourceConfig
         verify,
         allow_refs,
         timeout,
+    })
+}
+
+/// Exactly one of `git`, `svn`, `hg`, `dir`, and its URL or folder (absolute).
+fn kind_and_location(src: &Node, sw: &str, base: &Path) -> Result<(SourceKind, String), LoadError> {
+    let kinds = [
+        ("git", SourceKind::Git),
+        ("svn", SourceKind::Svn),
+        ("hg", SourceKind::Hg),
+        ("dir", SourceKind::Dir),
+    ];
+    let given: Vec<_> = kinds.iter().filter(|(k, _)| src.get(k).is_some()).collect();
+    let [(key, kind)] = given.as_slice() else {
+        return Err(err(
+            src,
+            format!("{sw}: give exactly one of `git`, `svn`, `hg` or `dir`"),
+        ));
+    };
+    let kind = *kind;
+    let raw = string(src.get(key).unwrap_or(src), &format!("{sw}.{key}"))?;
+    let location = if kind == SourceKind::Dir {
+        base.join(raw).to_string_lossy().to_string()
+    } else {
+        raw
+    };
+    Ok((kind, location))
+}
+
+/// The [`SourceSpec`] of a source: built here, once.
+fn spec_of(kind: SourceKind, location: &str, reference: &Option<String>) -> SourceSpec {
+    let (url, reference) = (location.to_string(), reference.clone());
+    match kind {
+        SourceKind::Git => SourceSpec::Git { url, reference },
+        SourceKind::Svn => SourceSpec::Svn { url, reference },
+        SourceKind::Hg => SourceSpec::Hg { url, reference },
+        SourceKind::Dir => SourceSpec::Dir {
+            path: PathBuf::from(url),
+        },
+    }
+}
+
+/// `path`: a folder inside the repository (default: its root).
+fn folder(src: &Node, sw: &str) -> Result<String, LoadError> {
+    let path = src
+        .get("path")
+        .map(|p| string(p, &format!("{sw}.path")))
+        .transpose()?
+        .unwrap_or_default();
+    if path.split('/').any(|c| c == "..") || path.starts_with('/') {
+        return Err(err(
+            src.get("path").unwrap_or(src),
+            format!("{sw}.path must be a folder inside the repository"),
+        ));
+    }
+    Ok(path)
+}
+
+/// `timeout`: a bound for the source's tool processes (not for plain folders).
+fn timeout(src: &Node, sw: &str, kind: SourceKind) -> Result<Option<Duration>, LoadError> {
+    Ok(match src.get("timeout") {
+        None => None,
+        Some(_) if kind == SourceKind::Dir => {
+            return Err(err(
+                src,
+                format!("{sw}.timeout: a plain folder runs no tool to bound; remove it"),
+            ))
+        }
+        Some(t) => Some(positive(t, &format!("{sw}.timeout"))?),
     })
 }
 
