@@ -9,21 +9,20 @@
 //! and an in-sync host costs one observation and no Docker writes.
 
 use crate::activity::{Activity, HEARTBEAT};
-use crate::config::{AppConfig, Config, SourceKind};
+use crate::config::{AppConfig, Config};
 use crate::failure::OperationFailure;
 use crate::metrics::Metrics;
 use crate::notify::{Notice, Notifier};
-use crate::render::{render, RenderRequest, Rendered};
 use futures_util::{FutureExt, StreamExt};
 use mooring_core::{app_health, Health, Plan, ResourceHealth, ResourceTree};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, Host, Provider, ReconcileOptions};
+use mooring_render::{render, RenderRequest, Rendered};
 use mooring_store::{
     now_ms, ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Store,
 };
 use mooring_vcs::{
-    redact_url, Cache, Credentials, Revision, RevisionInfo, SourceSpec, VerifyKey, VerifyMode,
-    VerifyPolicy,
+    redact_url, Cache, Credentials, Revision, RevisionInfo, SourceSpec, VerifyKey, VerifyPolicy,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -193,7 +192,7 @@ impl Controller {
         let mut apps = BTreeMap::new();
         let mut receivers = BTreeMap::new();
         for app in &config.apps {
-            let spec = source_spec(app).map_err(ControlError::Failed)?;
+            let spec = app.source.spec.clone();
             let key = app.source.fetch_key();
             let members: Vec<&AppConfig> = config
                 .apps
@@ -561,7 +560,7 @@ impl Controller {
                 protected: &protected,
             })
             .map_err(|e| RenderFailure {
-                policy: matches!(e, crate::render::RenderError::Policy { .. }),
+                policy: matches!(e, mooring_render::RenderError::Policy { .. }),
                 message: cfg.env.scrub(&e.to_string()),
             })
         })
@@ -662,11 +661,7 @@ impl Controller {
         let Some(v) = &app.config.source.verify else {
             return Ok(());
         };
-        let mode = match v.mode.as_str() {
-            "tag" => VerifyMode::Tag,
-            "any" => VerifyMode::Any,
-            _ => VerifyMode::Head,
-        };
+        let mode = v.mode;
         let keys = v
             .keys
             .iter()
@@ -1107,7 +1102,7 @@ impl Controller {
         ReconcileOptions {
             prune: app.config.sync.prune,
             dry_run,
-            volume_policy: mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default(),
+            volume_policy: app.config.volumes,
             backups: Some(self.config.server.data_dir.join("backups")),
             recreate_volumes: Vec::new(),
             backup_on_change: app.config.backup_on_change,
@@ -1313,7 +1308,7 @@ impl Controller {
             .observe(&rendered.project)
             .await
             .map_err(|e| ControlError::Failed(e.to_string()))?;
-        let policy = mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default();
+        let policy = app.config.volumes;
         Ok(Some(mooring_core::resource_tree(
             &rendered.project,
             &live,
@@ -1330,17 +1325,6 @@ fn resource_kind(a: &mooring_core::Action) -> &'static str {
         PullImage { .. } => "image",
         _ => "container",
     }
-}
-
-/// The source spec of an app's configuration.
-pub fn source_spec(app: &AppConfig) -> Result<SourceSpec, String> {
-    let (url, reference) = (app.source.location.clone(), app.source.reference.clone());
-    Ok(match app.source.kind {
-        SourceKind::Git => SourceSpec::Git { url, reference },
-        SourceKind::Svn => SourceSpec::Svn { url, reference },
-        SourceKind::Hg => SourceSpec::Hg { url, reference },
-        SourceKind::Dir => SourceSpec::Dir { path: url.into() },
-    })
 }
 
 /// The cache for an app's source, with its credentials.

@@ -15,6 +15,5 @@ pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod panic;
-pub mod render;
 pub mod serve;
 pub mod ui;
