@@ -94,7 +94,11 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
     let snapshot = req.cache.checkout(req.spec, req.revision, req.path)?;
     let project_dir = snapshot.root.join(req.path);
     let default_name = match (req.spec, req.path.trim_matches('/')) {
-        (SourceSpec::Git { url, .. }, "" | ".") => Some(repo_name(url)),
+        // At the repository's root the folder is the snapshot's; the name is the repository's.
+        (
+            SourceSpec::Git { url, .. } | SourceSpec::Svn { url, .. } | SourceSpec::Hg { url, .. },
+            "" | ".",
+        ) => Some(repo_name(url)),
         _ => None,
     };
     let mut protected = vec![req.data_dir.to_path_buf()];

@@ -77,6 +77,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let fallback_name = opts
         .project_name
         .clone()
+        .or_else(|| opts.default_name.clone())
         .or_else(|| {
             snapshot
                 .project_dir
