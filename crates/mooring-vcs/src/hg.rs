@@ -33,7 +33,7 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use crate::cache::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
+use crate::snapshot::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
 use crate::credentials::Credentials;
 use crate::dir::{short_sha256, to_hex};
 use crate::error::{name_list, SourceError};

@@ -16,7 +16,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::cache::path_key;
+use crate::snapshot::path_key;
 
 /// What is remembered about one path of one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,7 +31,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::cache::{build_snapshot, path_key, Revision, Snapshot};
+use crate::snapshot::{build_snapshot, path_key, Revision, Snapshot};
 use crate::credentials::{percent_encode, Credentials};
 use crate::dir::short_sha256;
 use crate::error::{name_list, SourceError};

@@ -24,7 +24,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::cache::Revision;
+use crate::snapshot::Revision;
 use crate::error::SourceError;
 use crate::git::Repo;
 use crate::run::{output, spawn_error};
