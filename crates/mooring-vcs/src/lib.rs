@@ -54,6 +54,7 @@ mod credentials;
 mod dir;
 mod error;
 mod git;
+mod git_cache;
 mod hg;
 mod info;
 mod lock;

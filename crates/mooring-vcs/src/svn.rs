@@ -31,13 +31,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::snapshot::{build_snapshot, path_key, Revision, Snapshot};
 use crate::credentials::{percent_encode, Credentials};
 use crate::dir::short_sha256;
 use crate::error::{name_list, SourceError};
 use crate::info::{self, message, non_empty, rfc3339_utc_ms, xml_element, RevisionInfo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, spawn_error, stderr_excerpt};
+use crate::snapshot::{build_snapshot, path_key, Revision, Snapshot};
 use crate::spec::{parse_svn_ref, validate_svn_url, SvnRef, SVN_DEFAULT_REF};
 use crate::ssh::{failure_hint, svn_tunnel_args, SshCommand};
 
