@@ -56,14 +56,6 @@ impl OperationFailure {
 /// Conditions that mean "this revision was not deployed because of its content".
 const REFUSALS: [&str; 3] = ["RenderError", "PolicyRefused", "VerificationFailed"];
 
-/// Errors met inside a reconcile that have no more precise kind are Docker's or an
-/// action's.
-impl From<String> for OperationFailure {
-    fn from(message: String) -> OperationFailure {
-        OperationFailure::Apply(message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

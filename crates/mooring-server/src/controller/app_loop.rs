@@ -2,14 +2,12 @@
 //! webhook, Docker event for self-heal, retry), runs one reconcile at a time under the
 //! workers' semaphore, and keeps the retry count and exponential backoff.
 
-use super::StreamEvent;
-use super::{AppHandle, Controller, Trigger, TriggerKind};
+use super::{AppHandle, AppRuntime, Controller, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::notify::Notice;
 use futures_util::{FutureExt, StreamExt};
 use mooring_docker::Provider;
 use mooring_store::{now_ms, AppStatus, Condition};
-use mooring_vcs::redact_url;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -111,84 +109,17 @@ impl Controller {
         );
         let previous = self.store.app(&name).ok().flatten();
         let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
-        let mut status = previous.clone().unwrap_or_else(|| AppStatus {
-            name: name.clone(),
-            sync: "Unknown".into(),
-            health: "Unknown".into(),
-            revision: None,
-            revision_describe: None,
-            source: redact_url(&app.spec.to_string()),
-            pinned: None,
-            conditions: vec![],
-            last_operation: None,
-            next_retry_at: None,
-            failures: 0,
-            updated_at: now_ms(),
-        });
-        status.source = redact_url(&app.spec.to_string());
-        status.conditions.clear();
+        let mut status = self.status_before(app, previous.as_ref());
 
         let result = self
             .run(app, &mut rt, &trigger, pinned.as_deref(), &mut status)
             .await;
-        if let Err(e) = &result {
-            status.conditions.push(Condition {
-                kind: "SyncFailed".into(),
-                message: e.to_string(),
-            });
-            rt.failures += 1;
-            status.failures = rt.failures;
-            if rt.failures <= app.config.sync.retry_limit {
-                let backoff = backoff(
-                    app.config.sync.retry_backoff,
-                    app.config.sync.retry_max_backoff,
-                    rt.failures,
-                );
-                rt.next_retry = Some(Instant::now() + backoff);
-                status.next_retry_at = Some(now_ms() + backoff.as_millis() as i64);
-                status.conditions.push(Condition {
-                    kind: "Retrying".into(),
-                    message: format!(
-                        "attempt {} of {} failed; next try in {}s",
-                        rt.failures,
-                        app.config.sync.retry_limit + 1,
-                        backoff.as_secs()
-                    ),
-                });
-            } else {
-                rt.next_retry = None;
-                status.next_retry_at = None;
-                status.conditions.push(Condition {
-                    kind: "RetriesExhausted".into(),
-                    message: format!(
-                        "{} attempts failed; waiting for a new revision or a manual sync",
-                        rt.failures
-                    ),
-                });
+        match &result {
+            Err(e) => {
+                let e = e.failure();
+                self.count_failure(app, &mut rt, &e, previous.as_ref(), &mut status)
             }
-            if previous.as_ref().map(|p| p.failures).unwrap_or(0) == 0 {
-                self.notifier.send(Notice {
-                    event: "sync_failed",
-                    app: name.clone(),
-                    message: e.to_string(),
-                    revision: status.revision.clone(),
-                });
-            }
-            self.event(&name, "sync_failed", &e.to_string());
-        } else {
-            if rt.failures > 0 {
-                self.notifier.send(Notice {
-                    event: "sync_recovered",
-                    app: name.clone(),
-                    message: format!("synced after {} failed attempts", rt.failures),
-                    revision: status.revision.clone(),
-                });
-                self.event(&name, "sync_recovered", "synced again after failures");
-            }
-            rt.failures = 0;
-            rt.next_retry = None;
-            status.failures = 0;
-            status.next_retry_at = None;
+            Ok(()) => self.clear_failures(app, &mut rt, &mut status),
         }
         if let Some(rev) = &status.revision {
             self.learn_revision_info(app, rev).await;
@@ -196,7 +127,7 @@ impl Controller {
         // What the caller hears: a refused revision is recorded and not retried, yet
         // the caller's operation failed all the same.
         let failure = match &result {
-            Err(e) => Some(e.clone()),
+            Err(e) => Some(e.failure()),
             Ok(()) => OperationFailure::refusal(&status.conditions),
         };
         if trigger.pin && failure.is_some() {
@@ -205,45 +136,88 @@ impl Controller {
                 tracing::error!(app = %name, error = %e, "cannot restore the pin");
             }
         }
-        status.pinned = self.store.app(&name).ok().flatten().and_then(|s| s.pinned);
-        if let Some(pin) = &status.pinned {
-            status.conditions.push(Condition { kind: "Pinned".into(), message: format!("pinned to {pin}; auto-sync holds this revision until `mooring app unpin {name}`") });
-        }
-        // A no-op reconcile writes nothing: the status is saved (and streamed) on change.
-        let changed = previous.as_ref().is_none_or(|p| {
-            AppStatus {
-                updated_at: status.updated_at,
-                ..p.clone()
-            } != status
-        });
-        if changed {
-            status.updated_at = now_ms();
-            if let Err(e) = self.store.put_app(&status) {
-                tracing::error!(app = %name, error = %e, "cannot save app status");
-            }
-            let _ = self.stream.send(StreamEvent {
-                kind: "app",
-                app: name.clone(),
-                data: serde_json::to_value(&status).unwrap_or_default(),
-            });
-        }
-        self.metrics.observe(
-            "mooring_reconcile_duration_seconds",
-            &[("app", &name)],
-            started.elapsed(),
-        );
-        self.metrics.app_info(
-            &name,
-            &status.sync,
-            &status.health,
-            status.revision.as_deref().unwrap_or(""),
-        );
+        self.note_pin(&mut status);
+        self.save_status(previous.as_ref(), &mut status, started);
         if let Some(reply) = trigger.reply {
             let _ = reply.send(match failure {
                 Some(failure) => Err(failure),
                 None => Ok(status),
             });
         }
+    }
+
+    /// A failed attempt: the next retry (with backoff) or, past the limit, none; a
+    /// notification for the first failure of a series.
+    fn count_failure(
+        &self,
+        app: &AppHandle,
+        rt: &mut AppRuntime,
+        e: &OperationFailure,
+        previous: Option<&AppStatus>,
+        status: &mut AppStatus,
+    ) {
+        let name = &app.config.name;
+        status.conditions.push(Condition {
+            kind: "SyncFailed".into(),
+            message: e.to_string(),
+        });
+        rt.failures += 1;
+        status.failures = rt.failures;
+        if rt.failures <= app.config.sync.retry_limit {
+            let backoff = backoff(
+                app.config.sync.retry_backoff,
+                app.config.sync.retry_max_backoff,
+                rt.failures,
+            );
+            rt.next_retry = Some(Instant::now() + backoff);
+            status.next_retry_at = Some(now_ms() + backoff.as_millis() as i64);
+            status.conditions.push(Condition {
+                kind: "Retrying".into(),
+                message: format!(
+                    "attempt {} of {} failed; next try in {}s",
+                    rt.failures,
+                    app.config.sync.retry_limit + 1,
+                    backoff.as_secs()
+                ),
+            });
+        } else {
+            rt.next_retry = None;
+            status.next_retry_at = None;
+            status.conditions.push(Condition {
+                kind: "RetriesExhausted".into(),
+                message: format!(
+                    "{} attempts failed; waiting for a new revision or a manual sync",
+                    rt.failures
+                ),
+            });
+        }
+        if previous.map(|p| p.failures).unwrap_or(0) == 0 {
+            self.notifier.send(Notice {
+                event: "sync_failed",
+                app: name.clone(),
+                message: e.to_string(),
+                revision: status.revision.clone(),
+            });
+        }
+        self.event(name, "sync_failed", &e.to_string());
+    }
+
+    /// A successful attempt ends a series of failures (and says so).
+    fn clear_failures(&self, app: &AppHandle, rt: &mut AppRuntime, status: &mut AppStatus) {
+        let name = &app.config.name;
+        if rt.failures > 0 {
+            self.notifier.send(Notice {
+                event: "sync_recovered",
+                app: name.clone(),
+                message: format!("synced after {} failed attempts", rt.failures),
+                revision: status.revision.clone(),
+            });
+            self.event(name, "sync_recovered", "synced again after failures");
+        }
+        rt.failures = 0;
+        rt.next_retry = None;
+        status.failures = 0;
+        status.next_retry_at = None;
     }
 }
 

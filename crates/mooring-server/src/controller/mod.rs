@@ -12,12 +12,14 @@
 //! and an in-sync host costs one observation and no Docker writes.
 
 mod app_loop;
+mod error;
 mod operation;
 mod poller;
 mod queries;
 mod status;
 
 pub use app_loop::backoff;
+pub use error::ControlError;
 
 use crate::activity::{Activity, HEARTBEAT};
 use crate::config::{AppConfig, Config, SourceKind};
@@ -127,11 +129,18 @@ struct SourceHandle {
     poke: Notify,
 }
 
-#[derive(Default)]
-struct AppRuntime {
+/// The app's last rendered project: what readers (the resource tree, data volumes)
+/// look at, and what an unchanged revision reuses instead of rendering again.
+#[derive(Clone, Default)]
+struct LastRender {
     rendered: Option<Arc<Rendered>>,
     /// Content identity of the app's path in `rendered` (see `Cache::path_tree`).
-    rendered_tree: Option<String>,
+    tree: Option<String>,
+}
+
+/// What the app's loop keeps between reconciles; one reconcile at a time holds it.
+#[derive(Default)]
+struct AppRuntime {
     /// Revision id whose render failed, with the error (not retried until a new revision).
     render_failure: Option<(String, RenderFailure)>,
     failures: u32,
@@ -145,9 +154,30 @@ struct AppHandle {
     source: Arc<SourceHandle>,
     trigger: mpsc::Sender<Trigger>,
     runtime: tokio::sync::Mutex<AppRuntime>,
+    /// Outside `runtime`, behind a lock never held across an await, so readers never
+    /// wait for a running sync.
+    last_render: Mutex<LastRender>,
     /// Author, time and message of the deployed revision (by id), read once per
     /// revision from the source cache; outside `runtime` so readers never wait for a sync.
     revision_info: Mutex<Option<(String, RevisionInfo)>>,
+}
+
+impl AppHandle {
+    /// The app's last rendered project (a copy of two `Arc`s, taken without waiting).
+    fn last_render(&self) -> LastRender {
+        self.last_render
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keeps `rendered` (whose app path has the content identity `tree`) as the last.
+    fn keep_render(&self, rendered: Arc<Rendered>, tree: Option<String>) {
+        *self.last_render.lock().unwrap_or_else(|e| e.into_inner()) = LastRender {
+            rendered: Some(rendered),
+            tree,
+        };
+    }
 }
 
 /// The running control loop for one configuration.
@@ -168,18 +198,6 @@ pub struct Controller {
     pub activity: Arc<Activity>,
 }
 
-/// An error of the controller's API.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("app {0} is not configured")]
-    UnknownApp(String),
-    #[error("{0}")]
-    Failed(String),
-    /// What a diff met, with the kind the API answers with.
-    #[error("{0}")]
-    Operation(#[from] OperationFailure),
-}
-
 impl Controller {
     /// Builds the controller: connects to every host and validates every source.
     pub async fn new(
@@ -192,14 +210,17 @@ impl Controller {
         for (name, host) in &config.hosts {
             let p = Provider::connect(Some(&host.docker))
                 .await
-                .map_err(|e| ControlError::Failed(format!("host {name}: {e}")))?;
+                .map_err(|source| ControlError::Connect {
+                    host: name.clone(),
+                    source,
+                })?;
             providers.insert(name.clone(), p);
         }
         let mut sources: BTreeMap<(String, Option<String>), Arc<SourceHandle>> = BTreeMap::new();
         let mut apps = BTreeMap::new();
         let mut receivers = BTreeMap::new();
         for app in &config.apps {
-            let spec = source_spec(app).map_err(ControlError::Failed)?;
+            let spec = source_spec(app);
             let key = app.source.fetch_key();
             let members: Vec<&AppConfig> = config
                 .apps
@@ -235,6 +256,7 @@ impl Controller {
                     source,
                     trigger: tx,
                     runtime: Default::default(),
+                    last_render: Mutex::default(),
                     revision_info: Mutex::new(None),
                 }),
             );
@@ -321,7 +343,7 @@ impl Controller {
                 .trigger
                 .send(trigger)
                 .await
-                .map_err(|_| ControlError::Failed("the daemon is stopping".into()))
+                .map_err(|_| ControlError::Stopping)
         } else {
             // Coalesce: one pending trigger per app is enough.
             let _ = handle.trigger.try_send(trigger);
@@ -331,12 +353,12 @@ impl Controller {
 }
 
 /// The source spec of an app's configuration.
-pub fn source_spec(app: &AppConfig) -> Result<SourceSpec, String> {
+pub fn source_spec(app: &AppConfig) -> SourceSpec {
     let (url, reference) = (app.source.location.clone(), app.source.reference.clone());
-    Ok(match app.source.kind {
+    match app.source.kind {
         SourceKind::Git => SourceSpec::Git { url, reference },
         SourceKind::Svn => SourceSpec::Svn { url, reference },
         SourceKind::Hg => SourceSpec::Hg { url, reference },
         SourceKind::Dir => SourceSpec::Dir { path: url.into() },
-    })
+    }
 }

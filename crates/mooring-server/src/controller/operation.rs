@@ -2,11 +2,10 @@
 //! signature, render it (cached per revision and app path), apply the plan, and record
 //! the operation with its actions and notes.
 
+use super::error::{OperationError, RevisionRefused, SourceFailure, VerifyFailure};
 use super::{AppHandle, AppRuntime, Controller, StreamEvent, Trigger, TriggerKind};
-use crate::failure::OperationFailure;
-use crate::notify::Notice;
 use crate::render::{render, RenderRequest, Rendered};
-use mooring_core::{app_health, Health, ResourceHealth};
+use mooring_core::{app_health, Health};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, ReconcileOptions};
 use mooring_store::{now_ms, ActionRecord, AppStatus, Condition, NewOperation, OpResult};
@@ -20,10 +19,10 @@ impl Controller {
     pub(super) async fn rendered(
         &self,
         app: &AppHandle,
-        rt: &mut AppRuntime,
         revision: &Revision,
     ) -> Result<Arc<Rendered>, RenderFailure> {
-        if let Some(r) = &rt.rendered {
+        let last = app.last_render();
+        if let Some(r) = &last.rendered {
             if r.revision.id == revision.id {
                 return Ok(r.clone());
             }
@@ -42,13 +41,13 @@ impl Controller {
                 .ok()
                 .flatten()
         };
-        if let Some(r) = &rt.rendered {
-            if tree.is_some() && tree == rt.rendered_tree {
+        if let Some(r) = &last.rendered {
+            if tree.is_some() && tree == last.tree {
                 // A commit outside the app's path: same desired state, new revision.
                 let mut same = (**r).clone();
                 same.revision = revision.clone();
                 let same = Arc::new(same);
-                rt.rendered = Some(same.clone());
+                app.keep_render(same.clone(), tree);
                 return Ok(same);
             }
         }
@@ -76,8 +75,7 @@ impl Controller {
         .await
         .map_err(RenderFailure::panicked)??;
         let rendered = Arc::new(rendered);
-        rt.rendered = Some(rendered.clone());
-        rt.rendered_tree = tree;
+        app.keep_render(rendered.clone(), tree);
         self.metrics
             .inc("mooring_render_total", &[("app", &app.config.name)]);
         Ok(rendered)
@@ -88,25 +86,22 @@ impl Controller {
         &self,
         app: &AppHandle,
         rev: &str,
-    ) -> Result<Revision, String> {
+    ) -> Result<Revision, SourceFailure> {
         let Some(spec) = revision_spec(&app.spec, rev) else {
             // Plain folders have no history: only their current content exists.
             let current = self
                 .current_revision(&app.source, Duration::from_secs(1))
                 .await?;
             if current.id != rev {
-                return Err(format!(
-                    "{} has no history; revision {rev} is not its current content",
-                    app.spec
-                ));
+                return Err(SourceFailure::NoHistory {
+                    spec: app.spec.to_string(),
+                    revision: rev.to_string(),
+                });
             }
             return Ok(current);
         };
         let (cache, path) = (app.source.cache.clone(), app.config.source.path.clone());
-        tokio::task::spawn_blocking(move || cache.fetch_path(&spec, &path))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+        Ok(tokio::task::spawn_blocking(move || cache.fetch_path(&spec, &path)).await??)
     }
 
     /// Which revision to deploy: the trigger's, else the pin, else the source's current one.
@@ -115,7 +110,7 @@ impl Controller {
         app: &AppHandle,
         trigger: &Trigger,
         pinned: Option<&str>,
-    ) -> Result<Revision, String> {
+    ) -> Result<Revision, SourceFailure> {
         match trigger.revision.as_deref().or(pinned) {
             Some(rev) => self.fetch_revision(app, rev).await,
             None => {
@@ -140,37 +135,39 @@ impl Controller {
         app: &AppHandle,
         asked: &str,
         revision: &Revision,
-    ) -> Result<(), String> {
+    ) -> Result<(), RevisionRefused> {
         let source = &app.config.source;
         if source.allow_refs.iter().any(|p| ref_matches(p, asked)) {
             return Ok(());
         }
         let head = self
             .current_revision(&app.source, app.config.sync.interval)
-            .await
-            .map_err(|e| format!("source: {e}"))?;
+            .await?;
         if head.id == revision.id {
             return Ok(());
         }
         let (cache, spec, rev) = (app.source.cache.clone(), app.spec.clone(), revision.clone());
         let reachable = tokio::task::spawn_blocking(move || cache.is_ancestor(&spec, &rev, &head))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("source: {e}"))?;
+            .map_err(SourceFailure::from)?
+            .map_err(SourceFailure::from)?;
         if reachable {
             return Ok(());
         }
         let reference = source.reference.as_deref().unwrap_or("the default branch");
-        Err(format!(
-            "revision {asked} ({}) is not in the history of {reference}, the app's configured ref; \
-             only revisions reachable from it may be deployed. To deploy other refs, name them \
-             (or a `prefix*` pattern) in the app's `source.allow_refs` in mooring.yaml",
-            revision.describe
-        ))
+        Err(RevisionRefused::NotInHistory {
+            asked: asked.to_string(),
+            describe: revision.describe.clone(),
+            reference: reference.to_string(),
+        })
     }
 
     /// Checks the revision's signature when the app asks for verification.
-    pub(super) async fn verify(&self, app: &AppHandle, revision: &Revision) -> Result<(), String> {
+    pub(super) async fn verify(
+        &self,
+        app: &AppHandle,
+        revision: &Revision,
+    ) -> Result<(), VerifyFailure> {
         let Some(v) = &app.config.source.verify else {
             return Ok(());
         };
@@ -192,14 +189,8 @@ impl Controller {
             .collect();
         let policy = VerifyPolicy { mode, keys };
         let (cache, spec, rev) = (app.source.cache.clone(), app.spec.clone(), revision.clone());
-        tokio::task::spawn_blocking(move || {
-            cache
-                .verify(&spec, &rev, &policy)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || cache.verify(&spec, &rev, &policy)).await??;
+        Ok(())
     }
 
     /// The body of a reconcile; fills `status`, returns the failure to retry on.
@@ -210,55 +201,146 @@ impl Controller {
         trigger: &Trigger,
         pinned: Option<&str>,
         status: &mut AppStatus,
-    ) -> Result<(), OperationFailure> {
+    ) -> Result<(), OperationError> {
+        let Some(revision) = self.resolve(app, trigger, pinned, status).await? else {
+            return Ok(());
+        };
+        if trigger.pin {
+            self.pin(status, &revision)?;
+        }
+        let Some(rendered) = self.render_step(app, rt, trigger, &revision, status).await else {
+            return Ok(());
+        };
+        let deployed = status.revision.clone();
+        let new_revision = deployed.as_deref() != Some(revision.id.as_str());
+        let cfg = &app.config.sync;
+        let apply = trigger.kind.manual() || (cfg.auto && (new_revision || cfg.self_heal));
+        let (outcome, op) = self
+            .apply(
+                app,
+                trigger,
+                &revision,
+                &rendered,
+                apply,
+                deployed.clone(),
+                status,
+            )
+            .await?;
+        let drift = !outcome.plan.actions.is_empty() && !new_revision && !trigger.kind.manual();
+        if drift {
+            self.drift_detected(&app.config.name, &outcome.plan, apply, deployed);
+        }
+        let failure = self.record(app, op, &outcome, status).await;
+        let (health, resources) = app_health(&rendered.project, &outcome.live);
+        status.health = health.as_str().to_string();
+        status.sync = if outcome.after.in_sync() {
+            "Synced"
+        } else {
+            "OutOfSync"
+        }
+        .to_string();
+        if outcome.after.in_sync() || (apply && failure.is_none()) {
+            status.revision = Some(revision.id.clone());
+            status.revision_describe = Some(revision.describe.clone());
+        } else if !apply && new_revision {
+            status.conditions.push(Condition {
+                kind: "OutOfSync".into(),
+                message: format!("{} is available; auto-sync is off", revision.describe),
+            });
+        }
+        if !outcome.after.orphans_kept.is_empty() {
+            status.conditions.push(Condition {
+                kind: "OrphansKept".into(),
+                message: format!(
+                    "containers of removed services kept (prune is off): {}",
+                    outcome.after.orphans_kept.join(", ")
+                ),
+            });
+        }
+        if health == Health::Degraded && rt.last_health != Some(Health::Degraded) {
+            self.health_degraded(&app.config.name, &resources, status.revision.clone());
+        }
+        rt.last_health = Some(health);
+        match failure {
+            Some(e) => Err(OperationError::Action(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The revision to deploy: the target, allowed for the app and verified; `None`
+    /// when nothing is to be deployed (a first revision that does not verify).
+    async fn resolve(
+        &self,
+        app: &AppHandle,
+        trigger: &Trigger,
+        pinned: Option<&str>,
+        status: &mut AppStatus,
+    ) -> Result<Option<Revision>, OperationError> {
         let name = app.config.name.as_str();
         let revision = match self.target_revision(app, trigger, pinned).await {
             Ok(r) => r,
             Err(e) => {
                 status.sync = "Unknown".into();
-                return Err(OperationFailure::Source(format!("source: {e}")));
+                return Err(e.into());
             }
         };
         if let Some(asked) = trigger.revision.as_deref().or(pinned) {
             if let Err(e) = self.allowed_revision(app, asked, &revision).await {
+                let message = e.to_string();
                 let op = self.begin(name, trigger, &revision, false);
-                self.finish(op, OpResult::Failed, Some(&e));
+                self.finish(op, OpResult::Failed, Some(&message));
                 status.last_operation = op.or(status.last_operation);
                 status.conditions.push(Condition {
                     kind: "RevisionRefused".into(),
-                    message: e.clone(),
+                    message: message.clone(),
                 });
-                self.event(name, "revision_refused", &e);
-                return Err(OperationFailure::Invalid(e));
+                self.event(name, "revision_refused", &message);
+                return Err(e.into());
             }
         }
-        let revision = match self.verify(app, &revision).await {
-            Ok(()) => revision,
+        match self.verify(app, &revision).await {
+            Ok(()) => Ok(Some(revision)),
             Err(e) => {
                 status.conditions.push(Condition {
                     kind: "VerificationFailed".into(),
                     message: format!("{} is not deployed: {e}", revision.describe),
                 });
-                self.event(name, "verification_failed", &e);
+                self.event(name, "verification_failed", &e.to_string());
                 match status.revision.clone() {
                     // Keep running (and healing) the last verified revision.
                     Some(deployed) if deployed != revision.id => self
                         .fetch_revision(app, &deployed)
                         .await
-                        .map_err(|e| OperationFailure::Source(format!("source: {e}")))?,
-                    _ => return Ok(()),
+                        .map(Some)
+                        .map_err(OperationError::from),
+                    _ => Ok(None),
                 }
             }
-        };
-        if trigger.pin {
-            // The pin lives on the app's row: make sure it exists.
-            if self.store.app(name).map_err(|e| e.to_string())?.is_none() {
-                self.store.put_app(status).map_err(|e| e.to_string())?;
-            }
-            self.store
-                .set_pin(name, Some(&revision.id))
-                .map_err(|e| e.to_string())?;
         }
+    }
+
+    /// Pins the app to `revision` (a rollback).
+    fn pin(&self, status: &AppStatus, revision: &Revision) -> Result<(), OperationError> {
+        let name = status.name.as_str();
+        // The pin lives on the app's row: make sure it exists.
+        if self.store.app(name)?.is_none() {
+            self.store.put_app(status)?;
+        }
+        self.store.set_pin(name, Some(&revision.id))?;
+        Ok(())
+    }
+
+    /// The rendered project; `None` when the revision cannot be rendered (recorded
+    /// once, then it waits for a new revision, unless a person asks again).
+    async fn render_step(
+        &self,
+        app: &AppHandle,
+        rt: &mut AppRuntime,
+        trigger: &Trigger,
+        revision: &Revision,
+        status: &mut AppStatus,
+    ) -> Option<Arc<Rendered>> {
+        let name = app.config.name.as_str();
         if let Some((rev, error)) = &rt.render_failure {
             if *rev == revision.id && !trigger.kind.manual() {
                 status.sync = "Unknown".into();
@@ -266,18 +348,18 @@ impl Controller {
                     kind: error.condition().into(),
                     message: error.message.clone(),
                 });
-                return Ok(()); // already recorded; waits for a new revision
+                return None; // already recorded; waits for a new revision
             }
         }
-        let rendered = match self.rendered(app, rt, &revision).await {
+        match self.rendered(app, revision).await {
             Ok(r) => {
                 rt.render_failure = None;
-                r
+                Some(r)
             }
             Err(failure) => {
                 let (kind, e) = (failure.condition(), failure.message.clone());
                 rt.render_failure = Some((revision.id.clone(), failure));
-                let op = self.begin(name, trigger, &revision, false);
+                let op = self.begin(name, trigger, revision, false);
                 self.finish(op, OpResult::Failed, Some(&e));
                 status.last_operation = op.or(status.last_operation);
                 status.sync = "Unknown".into();
@@ -292,53 +374,46 @@ impl Controller {
                 };
                 self.event(name, event, &e);
                 // A broken revision is not retried: it waits for a new one.
-                return Ok(());
+                None
             }
-        };
+        }
+    }
+
+    /// Plans and (unless `apply` is off: a dry run) applies the rendered project,
+    /// recording the operation and each finished action; returns the outcome and the
+    /// operation's id.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        app: &AppHandle,
+        trigger: &Trigger,
+        revision: &Revision,
+        rendered: &Rendered,
+        apply: bool,
+        deployed: Option<String>,
+        status: &mut AppStatus,
+    ) -> Result<(mooring_docker::reconcile::Outcome, Option<i64>), OperationError> {
+        let name = app.config.name.as_str();
         let provider = self
             .providers
             .get(&app.config.host)
-            .ok_or_else(|| format!("host {} is not connected", app.config.host))?;
-        let deployed = status.revision.clone();
-        let new_revision = deployed.as_deref() != Some(revision.id.as_str());
-        let cfg = &app.config.sync;
-        let apply = trigger.kind.manual() || (cfg.auto && (new_revision || cfg.self_heal));
+            .ok_or_else(|| OperationError::NotConnected(app.config.host.clone()))?;
         let mut options = self.reconcile_options(app, !apply);
         // Backups taken now hold the data of the revision deployed until now.
-        options.revision = deployed.clone();
+        options.revision = deployed;
 
         let op_id: Mutex<Option<i64>> = Mutex::new(None);
         let seq = std::sync::atomic::AtomicU32::new(0);
         let prepare = || {
             rendered.materialize()?;
             *op_id.lock().unwrap_or_else(|e| e.into_inner()) =
-                self.begin(name, trigger, &revision, false);
+                self.begin(name, trigger, revision, false);
             Ok(())
         };
         let report = |p: Progress<'_>| {
             if let Progress::Finished(r) = p {
                 let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(op) = op {
-                    let record = ActionRecord {
-                        seq: seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                        kind: r.action.action.verb().to_string()
-                            + " "
-                            + resource_kind(&r.action.action),
-                        resource: r.action.action.to_string(),
-                        reason: r.action.reason.clone(),
-                        started_at: now_ms() - r.duration.as_millis() as i64,
-                        duration_ms: r.duration.as_millis() as i64,
-                        error: r.error.clone(),
-                    };
-                    if let Err(e) = self.store.record_action(op, &record) {
-                        tracing::error!(error = %e, "cannot record action");
-                    }
-                }
-                let _ = self.stream.send(StreamEvent {
-                    kind: "operation",
-                    app: name.to_string(),
-                    data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error, "detail": r.detail}),
-                });
+                self.record_action(name, op, &seq, r);
             }
         };
         let outcome = match reconcile(provider, &rendered.project, options, &prepare, &report).await
@@ -353,38 +428,53 @@ impl Controller {
                         message: format!("volume {volume}: {e}"),
                     });
                 }
-                return Err(OperationFailure::Conflict(e.to_string()));
+                return Err(OperationError::Plan(e));
             }
-            Err(e) => return Err(OperationFailure::Apply(e.to_string())),
+            Err(e) => return Err(e.into()),
         };
         let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
-        let drift = !outcome.plan.actions.is_empty() && !new_revision && !trigger.kind.manual();
-        if drift {
-            self.metrics
-                .inc("mooring_drift_events_total", &[("app", name)]);
-            let what: Vec<String> = outcome
-                .plan
-                .actions
-                .iter()
-                .map(|a| format!("{} ({})", a.action, a.reason))
-                .collect();
-            let message = format!(
-                "{}{}",
-                what.join("; "),
-                if apply {
-                    "; reverting"
-                } else {
-                    "; self_heal is off, left as is"
-                }
-            );
-            self.event(name, "drift_detected", &message);
-            self.notifier.send(Notice {
-                event: "drift_detected",
-                app: name.to_string(),
-                message,
-                revision: deployed.clone(),
-            });
+        Ok((outcome, op))
+    }
+
+    /// Records a finished action of operation `op` and streams it.
+    fn record_action(
+        &self,
+        name: &str,
+        op: Option<i64>,
+        seq: &std::sync::atomic::AtomicU32,
+        r: &mooring_docker::reconcile::ActionResult,
+    ) {
+        if let Some(op) = op {
+            let record = ActionRecord {
+                seq: seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                kind: r.action.action.verb().to_string() + " " + resource_kind(&r.action.action),
+                resource: r.action.action.to_string(),
+                reason: r.action.reason.clone(),
+                started_at: now_ms() - r.duration.as_millis() as i64,
+                duration_ms: r.duration.as_millis() as i64,
+                error: r.error.clone(),
+            };
+            if let Err(e) = self.store.record_action(op, &record) {
+                tracing::error!(error = %e, "cannot record action");
+            }
         }
+        let _ = self.stream.send(StreamEvent {
+            kind: "operation",
+            app: name.to_string(),
+            data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error, "detail": r.detail}),
+        });
+    }
+
+    /// Records the end of operation `op` (its notes and result) and catalogues new
+    /// backups; returns the failed action, if one failed.
+    async fn record(
+        &self,
+        app: &AppHandle,
+        op: Option<i64>,
+        outcome: &mooring_docker::reconcile::Outcome,
+        status: &mut AppStatus,
+    ) -> Option<String> {
+        let name = app.config.name.as_str();
         let backed_up = outcome.results.iter().any(|r| {
             r.error.is_none()
                 && matches!(r.action.action, mooring_core::Action::BackupVolume { .. })
@@ -419,52 +509,7 @@ impl Controller {
             self.metrics
                 .inc("mooring_sync_total", &[("app", name), ("result", result)]);
         }
-        let (health, resources) = app_health(&rendered.project, &outcome.live);
-        status.health = health.as_str().to_string();
-        status.sync = if outcome.after.in_sync() {
-            "Synced"
-        } else {
-            "OutOfSync"
-        }
-        .to_string();
-        if outcome.after.in_sync() || (apply && failure.is_none()) {
-            status.revision = Some(revision.id.clone());
-            status.revision_describe = Some(revision.describe.clone());
-        } else if !apply && new_revision {
-            status.conditions.push(Condition {
-                kind: "OutOfSync".into(),
-                message: format!("{} is available; auto-sync is off", revision.describe),
-            });
-        }
-        if !outcome.after.orphans_kept.is_empty() {
-            status.conditions.push(Condition {
-                kind: "OrphansKept".into(),
-                message: format!(
-                    "containers of removed services kept (prune is off): {}",
-                    outcome.after.orphans_kept.join(", ")
-                ),
-            });
-        }
-        if health == Health::Degraded && rt.last_health != Some(Health::Degraded) {
-            let bad: Vec<String> = resources
-                .iter()
-                .filter(|r: &&ResourceHealth| r.health == Health::Degraded)
-                .map(|r| format!("{}: {}", r.container, r.message))
-                .collect();
-            let message = bad.join("; ");
-            self.event(name, "health_degraded", &message);
-            self.notifier.send(Notice {
-                event: "health_degraded",
-                app: name.to_string(),
-                message,
-                revision: status.revision.clone(),
-            });
-        }
-        rt.last_health = Some(health);
-        match failure {
-            Some(e) => Err(OperationFailure::Apply(e)),
-            None => Ok(()),
-        }
+        failure
     }
 
     /// The app's prune and data policies, and where its backups go.

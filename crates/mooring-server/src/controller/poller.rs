@@ -3,6 +3,7 @@
 //! a webhook pokes the source to fetch now.
 
 use super::app_loop::jitter;
+use super::error::SourceFailure;
 use super::{Controller, SourceHandle, Trigger, TriggerKind};
 use crate::config::AppConfig;
 use mooring_vcs::{redact_url, Cache, Credentials, Revision, SourceSpec};
@@ -48,7 +49,7 @@ impl Controller {
         &self,
         source: &SourceHandle,
         fresh: Duration,
-    ) -> Result<Revision, String> {
+    ) -> Result<Revision, SourceFailure> {
         let _guard = source.fetch_lock.lock().await;
         if let Some((rev, at)) = source
             .last
@@ -65,9 +66,7 @@ impl Controller {
         let _busy = self
             .activity
             .begin(format!("fetching {}", redact_url(&source.display)), start);
-        let result = tokio::task::spawn_blocking(move || cache.fetch(&spec))
-            .await
-            .map_err(|e| e.to_string())?;
+        let result = tokio::task::spawn_blocking(move || cache.fetch(&spec)).await?;
         self.metrics.observe(
             "mooring_source_fetch_duration_seconds",
             &[("source", &source.display)],
@@ -78,7 +77,7 @@ impl Controller {
             "mooring_source_fetch_total",
             &[("source", &source.display), ("result", outcome)],
         );
-        let rev = result.map_err(|e| e.to_string())?;
+        let rev = result?;
         *source.last.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((rev.clone(), Instant::now()));
         Ok(rev)

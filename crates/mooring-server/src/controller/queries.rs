@@ -1,11 +1,11 @@
 //! Read queries: a diff (a dry run), the resource tree, revision info, backups and
 //! data volumes. None of them waits for a running sync.
 
+use super::error::OperationError;
 use super::{AppHandle, ControlError, Controller, Diff, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use mooring_core::ResourceTree;
 use mooring_docker::reconcile;
-use mooring_docker::reconcile::ReconcileError;
 use mooring_docker::Host;
 use mooring_vcs::{Revision, RevisionInfo};
 
@@ -16,26 +16,23 @@ impl Controller {
             .apps
             .get(name)
             .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
-        let mut rt = app.runtime.lock().await;
         let pinned = self.store.app(name).ok().flatten().and_then(|s| s.pinned);
         let revision = self
             .target_revision(app, &Trigger::of(TriggerKind::Api), pinned.as_deref())
             .await
-            .map_err(|e| OperationFailure::Source(format!("source: {e}")))?;
+            .map_err(|e| OperationError::from(e).failure())?;
         let rendered = self
-            .rendered(app, &mut rt, &revision)
+            .rendered(app, &revision)
             .await
             .map_err(|e| OperationFailure::Invalid(e.message))?;
-        let provider = self.providers.get(&app.config.host).ok_or_else(|| {
-            OperationFailure::Apply(format!("host {} is not connected", app.config.host))
-        })?;
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| OperationError::NotConnected(app.config.host.clone()).failure())?;
         let options = self.reconcile_options(app, true);
         let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
             .await
-            .map_err(|e| match e {
-                ReconcileError::Plan(e) => OperationFailure::Conflict(e.to_string()),
-                e => OperationFailure::Apply(e.to_string()),
-            })?;
+            .map_err(|e| OperationError::from(e).failure())?;
         // Secret and marked environment values never leave the daemon in clear.
         let mut comparisons = mooring_core::compare(&rendered.project, &outcome.live);
         app.config.env.masking().apply(&mut comparisons);
@@ -84,7 +81,10 @@ impl Controller {
     /// The app's backups, newest first: the manifests in the backups folder (the truth,
     /// whoever took them — the daemon or `mooring backup create`), mirrored into the
     /// store's catalogue first.
-    pub async fn app_backups(&self, name: &str) -> Result<Vec<mooring_store::BackupRow>, String> {
+    pub async fn app_backups(
+        &self,
+        name: &str,
+    ) -> Result<Vec<mooring_store::BackupRow>, ControlError> {
         let dir = self.config.server.data_dir.join("backups");
         let app = name.to_string();
         let rows = tokio::task::spawn_blocking(move || {
@@ -111,13 +111,9 @@ impl Controller {
                     .collect::<Vec<_>>()
             })
         })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-        self.store
-            .mirror_backups(name, &rows)
-            .map_err(|e| e.to_string())?;
-        self.store.backups(name).map_err(|e| e.to_string())
+        .await??;
+        self.store.mirror_backups(name, &rows)?;
+        Ok(self.store.backups(name)?)
     }
 
     /// The app's volumes that its services mount read-write (data that may change).
@@ -125,7 +121,7 @@ impl Controller {
         let Some(app) = self.apps.get(name) else {
             return vec![];
         };
-        let rendered = app.runtime.lock().await.rendered.clone();
+        let rendered = app.last_render().rendered;
         let Some(r) = rendered else { return vec![] };
         let mut out: Vec<String> = r
             .project
@@ -147,18 +143,15 @@ impl Controller {
             .apps
             .get(name)
             .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
-        let rendered = app.runtime.lock().await.rendered.clone();
+        let rendered = app.last_render().rendered;
         let Some(rendered) = rendered else {
             return Ok(None);
         };
         let provider = self
             .providers
             .get(&app.config.host)
-            .ok_or_else(|| ControlError::Failed("host not connected".into()))?;
-        let live = provider
-            .observe(&rendered.project)
-            .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
+            .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?;
+        let live = provider.observe(&rendered.project).await?;
         let policy = mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default();
         Ok(Some(mooring_core::resource_tree(
             &rendered.project,
