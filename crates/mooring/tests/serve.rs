@@ -1932,3 +1932,43 @@ fn readers_never_wait_for_a_running_sync() {
         s.app(&app.name)["sync"] == "Synced"
     });
 }
+
+#[test]
+fn a_reload_onto_an_unreachable_docker_host_is_a_bad_gateway_and_keeps_the_running_apps() {
+    let app = TestApp::new("sgone");
+    let proj = tempfile::tempdir().unwrap();
+    fs::write(
+        proj.path().join("compose.yaml"),
+        format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let apps = format!(
+        "apps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+        app.name,
+        proj.path().display()
+    );
+    let s = Server::start(
+        dir.path(),
+        &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\n{apps}"),
+    );
+    let header = format!(
+        "server: {{ listen: 127.0.0.1:{}, data_dir: ./state }}\n",
+        s.port
+    );
+    // The app moves to a host whose Docker socket does not exist: Docker failed (502,
+    // was 500), and the daemon keeps running what it ran.
+    fs::write(
+        &s.config,
+        format!("{header}hosts:\n  gone: {{ docker: unix:///nonexistent/docker.sock }}\n{apps}    host: gone\n"),
+    )
+    .unwrap();
+    let (status, v) = s.call("POST", "/api/v1/reload", Some(&s.admin), None);
+    assert_eq!(status, 502, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("host gone"), "{v}");
+    assert_eq!(
+        s.get("/api/v1/apps")["apps"][0]["name"],
+        json!(app.name),
+        "the running apps are kept"
+    );
+}
