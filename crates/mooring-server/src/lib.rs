@@ -17,4 +17,5 @@ pub mod notify;
 pub mod panic;
 pub mod render;
 pub mod serve;
+pub mod state;
 pub mod ui;

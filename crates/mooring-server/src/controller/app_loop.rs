@@ -5,9 +5,10 @@
 use super::{AppHandle, AppRuntime, Controller, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::notify::Notice;
+use crate::state::ConditionKind;
 use futures_util::{FutureExt, StreamExt};
 use mooring_docker::Provider;
-use mooring_store::{now_ms, AppStatus, Condition};
+use mooring_store::{now_ms, AppStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -157,10 +158,9 @@ impl Controller {
         status: &mut AppStatus,
     ) {
         let name = &app.config.name;
-        status.conditions.push(Condition {
-            kind: "SyncFailed".into(),
-            message: e.to_string(),
-        });
+        status
+            .conditions
+            .push(ConditionKind::SyncFailed.with(e.to_string()));
         rt.failures += 1;
         status.failures = rt.failures;
         if rt.failures <= app.config.sync.retry_limit {
@@ -171,25 +171,21 @@ impl Controller {
             );
             rt.next_retry = Some(Instant::now() + backoff);
             status.next_retry_at = Some(now_ms() + backoff.as_millis() as i64);
-            status.conditions.push(Condition {
-                kind: "Retrying".into(),
-                message: format!(
-                    "attempt {} of {} failed; next try in {}s",
-                    rt.failures,
-                    app.config.sync.retry_limit + 1,
-                    backoff.as_secs()
-                ),
-            });
+            status.conditions.push(ConditionKind::Retrying.with(format!(
+                "attempt {} of {} failed; next try in {}s",
+                rt.failures,
+                app.config.sync.retry_limit + 1,
+                backoff.as_secs()
+            )));
         } else {
             rt.next_retry = None;
             status.next_retry_at = None;
-            status.conditions.push(Condition {
-                kind: "RetriesExhausted".into(),
-                message: format!(
+            status
+                .conditions
+                .push(ConditionKind::RetriesExhausted.with(format!(
                     "{} attempts failed; waiting for a new revision or a manual sync",
                     rt.failures
-                ),
-            });
+                )));
         }
         if previous.map(|p| p.failures).unwrap_or(0) == 0 {
             self.notifier.send(Notice {

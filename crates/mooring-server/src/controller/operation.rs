@@ -5,10 +5,11 @@
 use super::error::{OperationError, RevisionRefused, SourceFailure, VerifyFailure};
 use super::{AppHandle, AppRuntime, Controller, StreamEvent, Trigger, TriggerKind};
 use crate::render::{render, RenderRequest, Rendered};
+use crate::state::{ConditionKind, SyncState};
 use mooring_core::{app_health, Health};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, ReconcileOptions};
-use mooring_store::{now_ms, ActionRecord, AppStatus, Condition, NewOperation, OpResult};
+use mooring_store::{now_ms, ActionRecord, AppStatus, NewOperation, OpResult};
 use mooring_vcs::{Revision, SourceSpec, VerifyKey, VerifyMode, VerifyPolicy};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -233,29 +234,30 @@ impl Controller {
         let failure = self.record(app, op, &outcome, status).await;
         let (health, resources) = app_health(&rendered.project, &outcome.live);
         status.health = health.as_str().to_string();
-        status.sync = if outcome.after.in_sync() {
-            "Synced"
+        let sync = if outcome.after.in_sync() {
+            SyncState::Synced
         } else {
-            "OutOfSync"
-        }
-        .to_string();
+            SyncState::OutOfSync
+        };
+        status.sync = sync.as_str().into();
         if outcome.after.in_sync() || (apply && failure.is_none()) {
             status.revision = Some(revision.id.clone());
             status.revision_describe = Some(revision.describe.clone());
         } else if !apply && new_revision {
-            status.conditions.push(Condition {
-                kind: "OutOfSync".into(),
-                message: format!("{} is available; auto-sync is off", revision.describe),
-            });
+            status
+                .conditions
+                .push(ConditionKind::OutOfSync.with(format!(
+                    "{} is available; auto-sync is off",
+                    revision.describe
+                )));
         }
         if !outcome.after.orphans_kept.is_empty() {
-            status.conditions.push(Condition {
-                kind: "OrphansKept".into(),
-                message: format!(
+            status
+                .conditions
+                .push(ConditionKind::OrphansKept.with(format!(
                     "containers of removed services kept (prune is off): {}",
                     outcome.after.orphans_kept.join(", ")
-                ),
-            });
+                )));
         }
         if health == Health::Degraded && rt.last_health != Some(Health::Degraded) {
             self.health_degraded(&app.config.name, &resources, status.revision.clone());
@@ -280,7 +282,7 @@ impl Controller {
         let revision = match self.target_revision(app, trigger, pinned).await {
             Ok(r) => r,
             Err(e) => {
-                status.sync = "Unknown".into();
+                status.sync = SyncState::Unknown.as_str().into();
                 return Err(e.into());
             }
         };
@@ -290,10 +292,9 @@ impl Controller {
                 let op = self.begin(name, trigger, &revision, false);
                 self.finish(op, OpResult::Failed, Some(&message));
                 status.last_operation = op.or(status.last_operation);
-                status.conditions.push(Condition {
-                    kind: "RevisionRefused".into(),
-                    message: message.clone(),
-                });
+                status
+                    .conditions
+                    .push(ConditionKind::RevisionRefused.with(message.clone()));
                 self.event(name, "revision_refused", &message);
                 return Err(e.into());
             }
@@ -301,10 +302,10 @@ impl Controller {
         match self.verify(app, &revision).await {
             Ok(()) => Ok(Some(revision)),
             Err(e) => {
-                status.conditions.push(Condition {
-                    kind: "VerificationFailed".into(),
-                    message: format!("{} is not deployed: {e}", revision.describe),
-                });
+                status.conditions.push(
+                    ConditionKind::VerificationFailed
+                        .with(format!("{} is not deployed: {e}", revision.describe)),
+                );
                 self.event(name, "verification_failed", &e.to_string());
                 match status.revision.clone() {
                     // Keep running (and healing) the last verified revision.
@@ -343,11 +344,10 @@ impl Controller {
         let name = app.config.name.as_str();
         if let Some((rev, error)) = &rt.render_failure {
             if *rev == revision.id && !trigger.kind.manual() {
-                status.sync = "Unknown".into();
-                status.conditions.push(Condition {
-                    kind: error.condition().into(),
-                    message: error.message.clone(),
-                });
+                status.sync = SyncState::Unknown.as_str().into();
+                status
+                    .conditions
+                    .push(error.condition().with(error.message.clone()));
                 return None; // already recorded; waits for a new revision
             }
         }
@@ -362,12 +362,9 @@ impl Controller {
                 let op = self.begin(name, trigger, revision, false);
                 self.finish(op, OpResult::Failed, Some(&e));
                 status.last_operation = op.or(status.last_operation);
-                status.sync = "Unknown".into();
-                status.conditions.push(Condition {
-                    kind: kind.into(),
-                    message: e.clone(),
-                });
-                let event = if kind == "PolicyRefused" {
+                status.sync = SyncState::Unknown.as_str().into();
+                status.conditions.push(kind.with(e.clone()));
+                let event = if kind == ConditionKind::PolicyRefused {
                     "policy_refused"
                 } else {
                     "render_failed"
@@ -420,13 +417,12 @@ impl Controller {
         {
             Ok(o) => o,
             Err(ReconcileError::Plan(e)) => {
-                status.sync = "OutOfSync".into();
+                status.sync = SyncState::OutOfSync.as_str().into();
                 if let mooring_core::plan::PlanError::VolumeDiverged { volume, .. } = &e {
                     // Blocks the app until the user resolves it; never a silent skip or delete.
-                    status.conditions.push(Condition {
-                        kind: "VolumeDiverged".into(),
-                        message: format!("volume {volume}: {e}"),
-                    });
+                    status
+                        .conditions
+                        .push(ConditionKind::VolumeDiverged.with(format!("volume {volume}: {e}")));
                 }
                 return Err(OperationError::Plan(e));
             }
@@ -616,11 +612,11 @@ impl RenderFailure {
     }
 
     /// The app's condition while the revision stands.
-    pub(super) fn condition(&self) -> &'static str {
+    pub(super) fn condition(&self) -> ConditionKind {
         if self.policy {
-            "PolicyRefused"
+            ConditionKind::PolicyRefused
         } else {
-            "RenderError"
+            ConditionKind::RenderError
         }
     }
 }

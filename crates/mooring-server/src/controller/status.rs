@@ -3,8 +3,9 @@
 
 use super::{AppHandle, Controller, StreamEvent};
 use crate::notify::Notice;
+use crate::state::{ConditionKind, SyncState};
 use mooring_core::{Health, Plan, ResourceHealth};
-use mooring_store::{now_ms, AppStatus, Condition, NewEvent};
+use mooring_store::{now_ms, AppStatus, NewEvent};
 use mooring_vcs::redact_url;
 use std::time::Instant;
 
@@ -15,8 +16,8 @@ impl Controller {
         let source = redact_url(&app.spec.to_string());
         let mut status = previous.cloned().unwrap_or_else(|| AppStatus {
             name: app.config.name.clone(),
-            sync: "Unknown".into(),
-            health: "Unknown".into(),
+            sync: SyncState::Unknown.as_str().into(),
+            health: Health::Unknown.as_str().into(),
             revision: None,
             revision_describe: None,
             source: source.clone(),
@@ -37,12 +38,9 @@ impl Controller {
         let name = status.name.clone();
         status.pinned = self.store.app(&name).ok().flatten().and_then(|s| s.pinned);
         if let Some(pin) = &status.pinned {
-            status.conditions.push(Condition {
-                kind: "Pinned".into(),
-                message: format!(
-                    "pinned to {pin}; auto-sync holds this revision until `mooring app unpin {name}`"
-                ),
-            });
+            status.conditions.push(ConditionKind::Pinned.with(format!(
+                "pinned to {pin}; auto-sync holds this revision until `mooring app unpin {name}`"
+            )));
         }
     }
 
