@@ -23,7 +23,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use mooring_backup::{restore_to, verify, write_backup, BackupMeta};
 
@@ -284,7 +284,7 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
     let (mut ours_size, mut sys_size) = (0, 0);
     for run in 0..runs {
         fs::create_dir_all(&backups)?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+        let now = mooring_core::clock::now_ms();
         let meta = BackupMeta {
             app: "bench".into(),
             volume: "data".into(),

@@ -230,16 +230,8 @@ pub(crate) fn utc_stamp(ms: i64) -> String {
     )
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
+/// Lowercase hex (the core's: one spelling of hashes everywhere).
+pub(crate) use mooring_core::hash::hex;
 
 /// Reads and checks a manifest file.
 pub(crate) fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {

@@ -15,7 +15,7 @@ use mooring_core::{
     ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume, Project, Service,
 };
 use mooring_docker::{reconcile, Host, ProviderError, ReconcileOptions};
-use mooring_server::render::{render, RenderRequest, Rendered};
+use mooring_render::{render, RenderRequest, Rendered};
 use mooring_vcs::{Cache, SourceSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -1,5 +1,15 @@
 //! Calendar time without a time library: unix milliseconds as a UTC date and time, for
-//! backup ids and for people (the UI). Pure.
+//! backup ids and for people (the UI) — pure — and [`now_ms`], the one reading of the
+//! clock every crate shares (the planner and the policy never read it: they take time
+//! as values).
+
+/// The current time in unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// A moment in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

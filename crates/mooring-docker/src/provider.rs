@@ -477,34 +477,18 @@ impl Host for Provider {
         revision: Option<&str>,
     ) -> Result<String, ProviderError> {
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
-        let image = self.local_image(&images).await?;
         let meta = mooring_backup::BackupMeta {
             app: project.name.clone(),
             volume: volume.to_string(),
             revision: revision.map(str::to_string),
             reason: reason.to_string(),
-            created_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
+            created_at: mooring_core::clock::now_ms(),
         };
-        // Running writers are stopped for a consistent copy, and started again.
-        let mut stopped = Vec::new();
-        for (name, running, read_only) in self.volume_users(volume).await? {
-            if running && !read_only {
-                self.stop(&name).await?;
-                stopped.push(name);
-            }
-        }
-        let taken = self.backup_volume_into(volume, &image, dir, meta).await;
-        let mut restarted = Ok(());
-        for name in &stopped {
-            if let Err(e) = self.start(name).await {
-                restarted = Err(e);
-            }
-        }
-        let (record, _) = taken?;
-        restarted?;
+        let (record, _) = self
+            .with_writers_stopped(volume, &images, &|_| {}, |image| async move {
+                self.backup_volume_into(volume, &image, dir, meta).await
+            })
+            .await?;
         Ok(record.id)
     }
 

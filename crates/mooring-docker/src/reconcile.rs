@@ -340,10 +340,7 @@ async fn backup<H: Host>(
                 .unwrap_or(options.retention);
             let mut detail = format!("backup {id}");
             if !retention.is_empty() {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0);
+                let now = mooring_core::clock::now_ms();
                 let pruned = mooring_backup::prune_volume(
                     dir,
                     &project.name,

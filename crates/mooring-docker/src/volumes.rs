@@ -669,6 +669,64 @@ impl Provider {
         }
     }
 
+    /// Runs `work` with the running containers that write to `volume` stopped — a
+    /// consistent copy — and starts them again whatever `work` returned: the one path of
+    /// the daemon's and the command line's backups and restores. `work` is given a local
+    /// image for helper containers: one of `preferred`, else one the volume's users run,
+    /// else any. `report` hears each stop and start. The work's error wins; a container
+    /// that does not start again is an error too (after the others were started).
+    pub async fn with_writers_stopped<T, F, Fut>(
+        &self,
+        volume: &str,
+        preferred: &[String],
+        report: &(dyn Fn(WriterChange<'_>) + Sync),
+        work: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let users = self.volume_users(volume).await?;
+        let mut images = preferred.to_vec();
+        for (name, _, _) in &users {
+            if let Some(c) = crate::Host::container(self, name).await? {
+                images.push(c.image_ref);
+            }
+        }
+        let mut stopped = Vec::new();
+        let mut outcome = Ok(());
+        for (name, running, read_only) in users {
+            if running && !read_only {
+                report(WriterChange::Stopping(&name));
+                if let Err(e) = self.stop(&name).await {
+                    outcome = Err(e);
+                    break;
+                }
+                stopped.push(name);
+            }
+        }
+        let result = match outcome {
+            Ok(()) => match self.local_image(&images).await {
+                Ok(image) => work(image).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let mut restarted = Ok(());
+        for name in &stopped {
+            match self.start(name).await {
+                Ok(()) => report(WriterChange::Started(name)),
+                Err(e) => {
+                    report(WriterChange::NotStarted(name, &e));
+                    restarted = Err(e);
+                }
+            }
+        }
+        let value = result?;
+        restarted?;
+        Ok(value)
+    }
+
     /// Containers that mount `volume`: `(name, running, read_only)`.
     pub async fn volume_users(
         &self,
@@ -798,4 +856,15 @@ impl Provider {
     pub async fn start(&self, name: &str) -> Result<(), ProviderError> {
         crate::Host::start_container(self, name).await
     }
+}
+
+/// What [`Provider::with_writers_stopped`] does to a container that writes to the volume.
+#[derive(Debug)]
+pub enum WriterChange<'a> {
+    /// Being stopped for a consistent copy.
+    Stopping(&'a str),
+    /// Started again.
+    Started(&'a str),
+    /// Would not start again.
+    NotStarted(&'a str, &'a ProviderError),
 }

@@ -15,7 +15,6 @@ pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod panic;
-pub mod render;
 pub mod serve;
 pub mod state;
 pub mod ui;

@@ -1,11 +1,10 @@
 //! Events: what happened, for people, in order. Ids increase and are never reused, so a
 //! stream can resume after the last id it delivered.
 
-use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Row};
 use serde::{Deserialize, Serialize};
 
-use crate::{sql_count, Store, StoreError};
+use crate::{page_filter, Store, StoreError};
 
 /// What [`Store::add_event`] records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,22 +74,7 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut conditions = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(app) = app {
-            conditions.push("app = ?");
-            args.push(Value::Text(app.to_owned()));
-        }
-        if let Some(after) = after_id {
-            conditions.push("id > ?");
-            args.push(Value::Integer(after));
-        }
-        args.push(Value::Integer(sql_count(limit)));
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let (filter, args) = page_filter(app, after_id.map(|id| (">", id)), limit);
         let order = if after_id.is_some() { "ASC" } else { "DESC" };
         let sql = format!(
             "SELECT id, app, kind, message, at FROM events {filter} ORDER BY id {order} LIMIT ?"

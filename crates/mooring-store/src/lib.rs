@@ -39,7 +39,7 @@ mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -63,13 +63,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The database's file name in the daemon's data directory.
 pub const FILE_NAME: &str = "mooring.db";
 
-/// The current time in unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The current time in unix milliseconds (the core's clock).
+pub use mooring_core::clock::now_ms;
 
 /// The daemon's database. See the [crate documentation](crate).
 pub struct Store {
@@ -245,6 +240,33 @@ fn create_private(_path: &Path) -> Result<(), StoreError> {
 /// Converts a count or limit to SQLite's integer, saturating.
 fn sql_count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The `WHERE` of a page of rows by id — one app's or all, ids beyond a bound
+/// (`("<", id)` pages back, `(">", id)` forward) — and its values, the `LIMIT` last.
+fn page_filter(
+    app: Option<&str>,
+    id_bound: Option<(&'static str, i64)>,
+    limit: usize,
+) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    if let Some(app) = app {
+        conditions.push("app = ?".to_string());
+        args.push(Value::Text(app.to_owned()));
+    }
+    if let Some((cmp, id)) = id_bound {
+        conditions.push(format!("id {cmp} ?"));
+        args.push(Value::Integer(id));
+    }
+    args.push(Value::Integer(sql_count(limit)));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (filter, args)
 }
 
 #[cfg(test)]

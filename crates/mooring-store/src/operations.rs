@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, ValueRef};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{params, params_from_iter, OptionalExtension, Row, ToSql, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-use crate::{sql_count, Store, StoreError};
+use crate::{page_filter, Store, StoreError};
 
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -279,22 +279,7 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut conditions = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(app) = app {
-            conditions.push("app = ?");
-            args.push(Value::Text(app.to_owned()));
-        }
-        if let Some(before) = before_id {
-            conditions.push("id < ?");
-            args.push(Value::Integer(before));
-        }
-        args.push(Value::Integer(sql_count(limit)));
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let (filter, args) = page_filter(app, before_id.map(|id| ("<", id)), limit);
         let ops_sql =
             format!("SELECT {OP_COLUMNS} FROM operations {filter} ORDER BY id DESC LIMIT ?");
         let actions_sql = format!(

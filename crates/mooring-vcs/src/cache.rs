@@ -1,6 +1,7 @@
 //! [`Cache`]: fetching sources and materializing snapshots under
-//! `<data_dir>/sources`, plus the [`Revision`] and [`Snapshot`] it hands out. The
-//! Git backend's cache logic lives here; Subversion and Mercurial are in the `svn`
+//! `<data_dir>/sources`, handing out [`Revision`]s and [`Snapshot`]s (their own leaf
+//! module, `snapshot`, shared with the backends). The Git backend's cache logic lives
+//! here; Subversion and Mercurial are in the `svn`
 //! and `hg` modules, commit verification in `verify`.
 //!
 //! Concurrency: fetches of one Git or Mercurial repository are serialized by a lock
@@ -23,45 +24,11 @@ use crate::info::RevisionInfo;
 use crate::lock::DirLock;
 use crate::memo::{Facts, Memo};
 use crate::run::{scope, Timeouts};
+use crate::snapshot::{build_snapshot, path_key, LOCK_TIMEOUT};
+pub use crate::snapshot::{Revision, Snapshot};
 use crate::spec::{is_commit_id, normalize_subpath, validate_git_url, validate_ref, SourceSpec};
 use crate::verify::{self, Verified, VerifyError, VerifyPolicy};
 use crate::{hg, svn};
-
-/// How long a fetch waits for another process fetching the same repository.
-pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// An immutable id of a source's content.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Revision {
-    /// Full commit id for Git; the Subversion revision number (`"1234"`: the last
-    /// changed revision of the fetched path); the full Mercurial changeset id;
-    /// `sha256:<hex>` for a plain directory (of the fetched path).
-    pub id: String,
-    /// Human-readable form: `main@1a2b3c4 (commit subject)` for Git (`HEAD@…`
-    /// for the remote's default branch, `1a2b3c4 (…)` for a commit id),
-    /// `trunk@r1234 (log message)` for Subversion, `default@1a2b3c4d5e6f
-    /// (description)` for Mercurial, `dir sha256:1a2b3c4d5e6f` for a directory.
-    pub describe: String,
-    /// Content identity of the requested path: equal trees mean nothing under the
-    /// path changed. Git: the tree id of the path; Subversion: the path's last
-    /// changed revision (same as `id`); Mercurial: a hash of the manifest entries
-    /// (file nodes, modes) under the path; directory: the content hash (same as
-    /// `id`). Only compare trees of the same source and path. `None` when unknown
-    /// (a `Revision` built by hand). [`Cache::path_tree`] gives the tree of any
-    /// other path at the same revision.
-    pub tree: Option<String>,
-}
-
-/// The file tree of a source at a revision, on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Folder holding the tree; join the requested path to it. For Git this is
-    /// an immutable cache directory that contains only the requested path; for
-    /// a plain directory it is the directory itself.
-    pub root: PathBuf,
-    /// The revision the tree belongs to.
-    pub revision: Revision,
-}
 
 /// The on-disk source cache, rooted at `<data_dir>/sources`.
 ///
@@ -700,52 +667,6 @@ fn dir_tree(dir: &Path, path: &str) -> Result<Option<String>, SourceError> {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
         Err(e) => Err(SourceError::io(
             format!("cannot access {}", target.display()),
-            e,
-        )),
-    }
-}
-
-/// `root` for the whole source, `sub-<first 16 hex of sha256(path)>` otherwise.
-pub(crate) fn path_key(path: &str) -> String {
-    if path.is_empty() {
-        "root".to_string()
-    } else {
-        format!("sub-{}", short_sha256(path.as_bytes(), 16))
-    }
-}
-
-/// Builds the snapshot `target` atomically: `fill` is given a path that does not
-/// exist yet, inside a fresh staging directory next to `target` (its parent
-/// exists), and must create the tree there; it is then renamed to `target`. The
-/// staging directory is removed in every case. If another process finished the
-/// same snapshot first, theirs is kept.
-pub(crate) fn build_snapshot(
-    target: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), SourceError>,
-) -> Result<(), SourceError> {
-    let parent = target.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)
-        .map_err(|e| SourceError::io(format!("cannot create {}", parent.display()), e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempdir_in(parent)
-        .map_err(|e| {
-            SourceError::io(
-                format!(
-                    "cannot create a temporary directory in {}",
-                    parent.display()
-                ),
-                e,
-            )
-        })?;
-    let tree = staging.path().join("tree");
-    fill(&tree)?;
-    match fs::rename(&tree, target) {
-        Ok(()) => Ok(()),
-        // Another process finished the same snapshot first.
-        Err(_) if target.is_dir() => Ok(()),
-        Err(e) => Err(SourceError::io(
-            format!("cannot move snapshot into {}", target.display()),
             e,
         )),
     }

@@ -33,7 +33,6 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use crate::cache::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
 use crate::credentials::Credentials;
 use crate::dir::{short_sha256, to_hex};
 use crate::error::{name_list, SourceError};
@@ -42,6 +41,7 @@ use crate::lock::DirLock;
 use crate::memo::{Facts, Memo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, spawn_error, stderr_excerpt};
+use crate::snapshot::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
 use crate::spec::{validate_hg_ref, validate_hg_url, HG_DEFAULT_REF};
 use crate::ssh::{failure_hint, SshCommand};
 

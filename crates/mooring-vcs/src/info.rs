@@ -165,17 +165,7 @@ pub(crate) fn store(file: &Path, info: &RevisionInfo) {
         field(info.time_ms.map(|t| t.to_string()).as_deref()),
         field(info.message.as_deref())
     );
-    let Some(dir) = file.parent() else {
-        return;
-    };
-    if fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    if let Ok(tmp) = tempfile::NamedTempFile::new_in(dir) {
-        if fs::write(tmp.path(), text).is_ok() {
-            let _ = tmp.persist(file);
-        }
-    }
+    let _ = crate::memo::write_file(file, &text);
 }
 
 #[cfg(test)]

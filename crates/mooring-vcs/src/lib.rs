@@ -63,6 +63,7 @@ mod poll_tests;
 mod private;
 mod redact;
 mod run;
+mod snapshot;
 mod spec;
 mod ssh;
 mod svn;

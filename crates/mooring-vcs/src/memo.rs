@@ -14,9 +14,9 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::cache::path_key;
+use crate::snapshot::path_key;
 
 /// What is remembered about one path of one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,25 +69,26 @@ impl Memo {
         if facts.tree.contains(char::is_whitespace) || facts.subject.contains(char::is_control) {
             return;
         }
-        let Some(parent) = file.parent() else {
-            return;
-        };
-        let write = || -> std::io::Result<()> {
-            fs::create_dir_all(parent)?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".tmp-")
-                .tempfile_in(parent)?;
-            write!(tmp, "{}\n{}\n", facts.tree, facts.subject)?;
-            tmp.persist(&file).map_err(|e| e.error)?;
-            Ok(())
-        };
-        let _ = write();
+        let _ = write_file(&file, &format!("{}\n{}\n", facts.tree, facts.subject));
     }
 
     /// Forgets everything (best effort): for a cache repository created afresh.
     pub(crate) fn clear(&self) {
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes `text` to `file` whole or not at all: a temporary file in the same folder
+/// (created if missing), renamed into place. Readers never see a half-written file.
+pub(crate) fn write_file(file: &Path, text: &str) -> std::io::Result<()> {
+    let parent = file.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.persist(file).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]

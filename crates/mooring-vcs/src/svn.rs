@@ -31,13 +31,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::cache::{build_snapshot, path_key, Revision, Snapshot};
 use crate::credentials::{percent_encode, Credentials};
 use crate::dir::short_sha256;
 use crate::error::{name_list, SourceError};
 use crate::info::{self, message, non_empty, rfc3339_utc_ms, xml_element, RevisionInfo};
 use crate::redact::redact_url;
 use crate::run::{first_line, output, spawn_error, stderr_excerpt};
+use crate::snapshot::{build_snapshot, path_key, Revision, Snapshot};
 use crate::spec::{parse_svn_ref, validate_svn_url, SvnRef, SVN_DEFAULT_REF};
 use crate::ssh::{failure_hint, svn_tunnel_args, SshCommand};
 
@@ -442,13 +442,9 @@ fn cached_message(
 
 /// Writes `dir/name` (one line) atomically: a temporary file renamed into place.
 fn write_small(dir: &Path, name: &str, line: &str) -> Result<(), SourceError> {
-    let ctx = || format!("cannot write {}", dir.join(name).display());
-    fs::create_dir_all(dir).map_err(|e| SourceError::io(ctx(), e))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| SourceError::io(ctx(), e))?;
-    fs::write(tmp.path(), format!("{line}\n")).map_err(|e| SourceError::io(ctx(), e))?;
-    tmp.persist(dir.join(name))
-        .map_err(|e| SourceError::io(ctx(), e.error))?;
-    Ok(())
+    let file = dir.join(name);
+    crate::memo::write_file(&file, &format!("{line}\n"))
+        .map_err(|e| SourceError::io(format!("cannot write {}", file.display()), e))
 }
 
 /// `root` for the ref's root of `.`, else a hash of the ref's path and `path`.

@@ -24,10 +24,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::cache::Revision;
 use crate::error::SourceError;
 use crate::git::Repo;
 use crate::run::{output, spawn_error};
+use crate::snapshot::Revision;
 use crate::spec::is_commit_id;
 
 /// Which signatures make a revision acceptable.

@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use mooring_backup::{list, load, prune, verify, BackupMeta};
+use mooring_docker::volumes::WriterChange;
 use mooring_docker::{Host, Provider};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -39,34 +40,15 @@ fn deployed_revision(data_dir: &Path, app: &str) -> Option<String> {
     }
 }
 
-/// Stops the running containers that write to `volume`; returns their names.
-async fn quiesce(provider: &Provider, volume: &str) -> Result<(Vec<String>, Vec<String>)> {
-    let users = provider.volume_users(volume).await?;
-    let images: Vec<String> = {
-        let mut v = Vec::new();
-        for (name, _, _) in &users {
-            if let Some(c) = provider.container(name).await? {
-                v.push(c.image_ref);
-            }
+/// Says on stderr what the backup or restore does to the containers writing to the volume.
+fn say(change: WriterChange<'_>) {
+    match change {
+        WriterChange::Stopping(name) => {
+            eprintln!("  stopping {name} (it writes to the volume) for a consistent copy")
         }
-        v
-    };
-    let mut stopped = Vec::new();
-    for (name, running, read_only) in users {
-        if running && !read_only {
-            eprintln!("  stopping {name} (writes to {volume}) for a consistent copy");
-            provider.stop(&name).await?;
-            stopped.push(name);
-        }
-    }
-    Ok((stopped, images))
-}
-
-async fn resume(provider: &Provider, stopped: &[String]) {
-    for name in stopped {
-        match provider.start(name).await {
-            Ok(()) => eprintln!("  started {name} again"),
-            Err(e) => eprintln!("warning: could not start {name} again: {e}"),
+        WriterChange::Started(name) => eprintln!("  started {name} again"),
+        WriterChange::NotStarted(name, e) => {
+            eprintln!("error: could not start {name} again: {e}")
         }
     }
 }
@@ -93,26 +75,20 @@ pub async fn create(
         if !provider.volume_exists(&volume).await? {
             bail!("volume {volume} does not exist");
         }
-        let (stopped, images) = quiesce(&provider, &volume).await?;
-        let image = provider.local_image(&images).await;
-        let result = match image {
-            Ok(image) => {
-                let meta = BackupMeta {
-                    app: app.to_string(),
-                    volume: volume.clone(),
-                    revision: revision.clone(),
-                    reason: "manual".into(),
-                    created_at: mooring_store::now_ms(),
-                };
-                provider
-                    .backup_volume_into(&volume, &image, &dir, meta)
-                    .await
-                    .map_err(anyhow::Error::from)
-            }
-            Err(e) => Err(e.into()),
+        let meta = BackupMeta {
+            app: app.to_string(),
+            volume: volume.clone(),
+            revision: revision.clone(),
+            reason: "manual".into(),
+            created_at: mooring_store::now_ms(),
         };
-        resume(&provider, &stopped).await;
-        let (record, access) = result.with_context(|| format!("backing up volume {volume}"))?;
+        let (p, v, d) = (&provider, volume.as_str(), dir.as_path());
+        let (record, access) = provider
+            .with_writers_stopped(v, &[], &say, |image| async move {
+                p.backup_volume_into(v, &image, d, meta).await
+            })
+            .await
+            .with_context(|| format!("backing up volume {volume}"))?;
         let m = &record.manifest;
         eprintln!("  read volume {volume} {access}");
         if !json_out {
@@ -208,16 +184,12 @@ pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -
         provider.create_plain_volume(&volume).await?;
         eprintln!("  created volume {volume}");
     }
-    let (stopped, images) = quiesce(&provider, &volume).await?;
-    let result = async {
-        let image = provider.local_image(&images).await?;
-        let restored = provider
-            .restore_volume_from(&volume, &image, record, force)
-            .await?;
-        anyhow::Ok(restored)
-    }
-    .await;
-    resume(&provider, &stopped).await;
+    let (p, v) = (&provider, volume.as_str());
+    let result = provider
+        .with_writers_stopped(v, &[], &say, |image| async move {
+            p.restore_volume_from(v, &image, record, force).await
+        })
+        .await;
     let restored = match result {
         Ok(r) => r,
         Err(e) => {
@@ -232,7 +204,7 @@ pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -
                     ),
                 }
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     if restored.cleaned > 0 {

@@ -310,14 +310,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let mut project = render::local(&dir, &render.files, render.app.as_deref())?;
             let protected: Vec<PathBuf> = data_dir(&cli.data_dir).into_iter().collect();
-            mooring_server::render::enforce_policy(&mut project, &policy.policy(), &protected)
-                .map_err(|refused| {
+            mooring_render::enforce_policy(&mut project, &policy.policy(), &protected).map_err(
+                |refused| {
                     anyhow::anyhow!(
                         "{} asks for more than policy {} allows:\n{refused}",
                         project.name,
                         policy.profile
                     )
-                })?;
+                },
+            )?;
             print::notes(&project.notes);
             println!(
                 "{}: valid ({} services, {} networks, {} volumes) from {}",

@@ -2,7 +2,7 @@
 
 use mooring_core::{Action, Plan};
 use mooring_docker::reconcile::{Outcome, Progress as Event};
-use mooring_server::render::Rendered;
+use mooring_render::Rendered;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;

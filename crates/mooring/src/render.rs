@@ -1,9 +1,9 @@
-//! From command-line arguments to a rendered project (through `mooring_server::render`).
+//! From command-line arguments to a rendered project (through `mooring_render`).
 
 use anyhow::{bail, Context, Result};
 use mooring_compose::{load, LoadOptions};
 use mooring_core::{Policy, Project};
-use mooring_server::render::{render, shell_environment, RenderRequest, Rendered};
+use mooring_render::{render, shell_environment, RenderRequest, Rendered};
 use mooring_vcs::{redact_url, Cache, Credentials, KnownHosts, SourceSpec, SshKey};
 use std::path::Path;
 

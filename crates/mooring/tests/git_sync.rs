@@ -255,3 +255,22 @@ fn a_symlinked_env_file_leaving_the_repository_is_refused() {
     assert!(!out.contains("root-only-host-secret"), "{out}");
     assert!(app.containers().is_empty(), "nothing deployed");
 }
+
+#[test]
+fn a_project_at_the_repository_root_is_named_after_the_repository() {
+    let app = TestApp::new("mroot");
+    // No `name:` and no --app: the snapshot's folder ("root") must not name the app.
+    let repo = Repo::new(&app.name);
+    let compose = demo_compose(&app.name, "hi").replacen(&format!("name: {}\n", app.name), "", 1);
+    repo.write("compose.yaml", &compose)
+        .write("site/index.html", "x");
+    repo.commit("first");
+    let daemon = Daemon::serve(&repo);
+    let url = daemon.url(&repo);
+    let out = app.expect(2, &["diff", &url]);
+    assert!(out.contains(&format!("app {} at", app.name)), "{out}");
+    assert!(
+        out.contains(&format!("create container {}-web-1", app.name)),
+        "{out}"
+    );
+}

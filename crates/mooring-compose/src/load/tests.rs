@@ -52,6 +52,34 @@ fn minimal_project_gets_compose_defaults() {
 }
 
 #[test]
+fn the_default_name_stands_in_for_the_folders_and_yields_to_name_and_app() {
+    let f = Fixture::new(&[("compose.yaml", "services:\n  web:\n    image: busybox:1\n")]);
+    let named = |default: Option<&str>, app: Option<&str>| {
+        load(&LoadOptions {
+            default_name: default.map(str::to_string),
+            project_name: app.map(str::to_string),
+            ..f.opts()
+        })
+        .unwrap()
+        .name
+    };
+    // A repository checked out at its root: the snapshot folder's name means nothing.
+    assert_eq!(named(Some("Infra.Repo"), None), "infrarepo");
+    assert_eq!(named(Some("infra"), Some("shop")), "shop");
+    assert_eq!(named(None, None), "my_app");
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "name: blog\nservices:\n  web:\n    image: busybox:1\n",
+    )]);
+    let p = load(&LoadOptions {
+        default_name: Some("infra".into()),
+        ..f.opts()
+    })
+    .unwrap();
+    assert_eq!(p.name, "blog");
+}
+
+#[test]
 fn interpolation_uses_env_file_and_process_env_wins() {
     let f = Fixture::new(&[
         (".env", "TAG=1.0\nPORT=8080\nNAME=from-dotenv\n"),

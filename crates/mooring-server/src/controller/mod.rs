@@ -22,13 +22,13 @@ pub use app_loop::backoff;
 pub use error::ControlError;
 
 use crate::activity::{Activity, HEARTBEAT};
-use crate::config::{AppConfig, Config, SourceKind};
+use crate::config::{AppConfig, Config};
 use crate::failure::OperationFailure;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::render::Rendered;
 use mooring_core::{Health, Plan};
 use mooring_docker::Provider;
+use mooring_render::Rendered;
 use mooring_store::{AppStatus, Store};
 use mooring_vcs::{Cache, Revision, RevisionInfo, SourceSpec};
 use operation::RenderFailure;
@@ -220,7 +220,7 @@ impl Controller {
         let mut apps = BTreeMap::new();
         let mut receivers = BTreeMap::new();
         for app in &config.apps {
-            let spec = source_spec(app);
+            let spec = app.source.spec.clone();
             let key = app.source.fetch_key();
             let members: Vec<&AppConfig> = config
                 .apps
@@ -349,16 +349,5 @@ impl Controller {
             let _ = handle.trigger.try_send(trigger);
             Ok(())
         }
-    }
-}
-
-/// The source spec of an app's configuration.
-pub fn source_spec(app: &AppConfig) -> SourceSpec {
-    let (url, reference) = (app.source.location.clone(), app.source.reference.clone());
-    match app.source.kind {
-        SourceKind::Git => SourceSpec::Git { url, reference },
-        SourceKind::Svn => SourceSpec::Svn { url, reference },
-        SourceKind::Hg => SourceSpec::Hg { url, reference },
-        SourceKind::Dir => SourceSpec::Dir { path: url.into() },
     }
 }

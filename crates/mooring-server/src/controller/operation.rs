@@ -4,13 +4,13 @@
 
 use super::error::{OperationError, RevisionRefused, SourceFailure, VerifyFailure};
 use super::{AppHandle, AppRuntime, Controller, StreamEvent, Trigger, TriggerKind};
-use crate::render::{render, RenderRequest, Rendered};
 use crate::state::{ConditionKind, SyncState};
 use mooring_core::{app_health, Health};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, ReconcileOptions};
+use mooring_render::{render, RenderRequest, Rendered};
 use mooring_store::{now_ms, ActionRecord, AppStatus, NewOperation, OpResult};
-use mooring_vcs::{Revision, SourceSpec, VerifyKey, VerifyMode, VerifyPolicy};
+use mooring_vcs::{Revision, SourceSpec, VerifyKey, VerifyPolicy};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -69,7 +69,7 @@ impl Controller {
                 protected: &protected,
             })
             .map_err(|e| RenderFailure {
-                policy: matches!(e, crate::render::RenderError::Policy { .. }),
+                policy: matches!(e, mooring_render::RenderError::Policy { .. }),
                 message: cfg.env.scrub(&e.to_string()),
             })
         })
@@ -172,11 +172,7 @@ impl Controller {
         let Some(v) = &app.config.source.verify else {
             return Ok(());
         };
-        let mode = match v.mode.as_str() {
-            "tag" => VerifyMode::Tag,
-            "any" => VerifyMode::Any,
-            _ => VerifyMode::Head,
-        };
+        let mode = v.mode;
         let keys = v
             .keys
             .iter()
@@ -513,7 +509,7 @@ impl Controller {
         ReconcileOptions {
             prune: app.config.sync.prune,
             dry_run,
-            volume_policy: mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default(),
+            volume_policy: app.config.volumes,
             backups: Some(self.config.server.data_dir.join("backups")),
             recreate_volumes: Vec::new(),
             backup_on_change: app.config.backup_on_change,

@@ -152,7 +152,7 @@ impl Controller {
             .get(&app.config.host)
             .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?;
         let live = provider.observe(&rendered.project).await?;
-        let policy = mooring_core::DataPolicy::parse(&app.config.volumes).unwrap_or_default();
+        let policy = app.config.volumes;
         Ok(Some(mooring_core::resource_tree(
             &rendered.project,
             &live,

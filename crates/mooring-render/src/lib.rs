@@ -1,6 +1,8 @@
-//! From a source and a revision to a rendered project: check out (Git) or read in
-//! place (folder), render, and place repository paths where they live on the host
-//! (the app's deploy tree). Shared by the one-shot CLI and the daemon.
+//! The render stage of the loop, source + revision → rendered project + deploy tree:
+//! check out (Git, Subversion, Mercurial) or read in place (folder), render with
+//! `mooring_compose`, enforce the app's policy with the host's view of its paths, and
+//! place repository paths where they live on the host (the app's deploy tree). Below
+//! both the one-shot CLI (`mooring`) and the daemon (`mooring-server`), which share it.
 
 use mooring_compose::{load, LoadError, LoadOptions};
 use mooring_core::policy::{self, HostFacts, Policy};
@@ -46,8 +48,8 @@ pub struct RenderRequest<'a> {
     /// App name (wins over `name:` in the file).
     pub app: Option<&'a str>,
     /// Variables for interpolation besides the project's `.env`: the daemon passes
-    /// the app's [`AppEnv::interpolation`](crate::config::AppEnv::interpolation), the
-    /// one-shot CLI [`shell_environment`].
+    /// the app's `AppEnv::interpolation` (`mooring_server::config`), the one-shot CLI
+    /// [`shell_environment`].
     pub environment: BTreeMap<String, String>,
     /// What the repository may ask of the host.
     pub policy: &'a Policy,
@@ -92,7 +94,11 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
     let snapshot = req.cache.checkout(req.spec, req.revision, req.path)?;
     let project_dir = snapshot.root.join(req.path);
     let default_name = match (req.spec, req.path.trim_matches('/')) {
-        (SourceSpec::Git { url, .. }, "" | ".") => Some(repo_name(url)),
+        // At the repository's root the folder is the snapshot's; the name is the repository's.
+        (
+            SourceSpec::Git { url, .. } | SourceSpec::Svn { url, .. } | SourceSpec::Hg { url, .. },
+            "" | ".",
+        ) => Some(repo_name(url)),
         _ => None,
     };
     let mut protected = vec![req.data_dir.to_path_buf()];

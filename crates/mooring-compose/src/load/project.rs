@@ -1,0 +1,329 @@
+//! The top level of a Compose file: the project name, top-level networks and volumes
+//! (with their `x-mooring` keys), the services loop, and the dependency checks across
+//! services (unknown targets, cycles).
+
+use super::Decoder;
+use crate::decode::*;
+use crate::error::{LoadError, Pos};
+use crate::yaml::Node;
+use mooring_core::{DataPolicy, Network, Project, Service, Volume};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Compose's project name normalisation: lower case, only `a-z0-9_-`, no leading `_`/`-`.
+pub fn normalize_project_name(raw: &str) -> String {
+    let lower = raw.to_lowercase();
+    let kept: String = lower
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect();
+    kept.trim_start_matches(['_', '-']).to_string()
+}
+
+fn valid_project_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn valid_service_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// The keys networks and volumes share.
+struct TopLevel {
+    name: String,
+    driver: Option<String>,
+    driver_opts: BTreeMap<String, String>,
+    external: bool,
+    labels: BTreeMap<String, String>,
+}
+
+impl Decoder<'_> {
+    pub(super) fn project(
+        &mut self,
+        doc: &Node,
+        name_override: Option<&str>,
+        fallback: &str,
+    ) -> Result<Project, LoadError> {
+        check_keys(
+            doc,
+            "top level",
+            &["version", "name", "services", "networks", "volumes"],
+        )?;
+        if doc.get("version").is_some() {
+            self.notes.push("`version` is obsolete and ignored".into());
+        }
+        let name = project_name(doc, name_override, fallback)?;
+        let mut networks = self.networks(doc, &name)?;
+        let volumes = self.volumes(doc, &name)?;
+
+        let services_node = doc
+            .get("services")
+            .ok_or_else(|| err(doc, "the Compose file declares no `services`"))?;
+        let service_entries = entries(services_node, "services")?;
+        if service_entries.is_empty() {
+            return Err(err(services_node, "`services` is empty"));
+        }
+        let mut services = BTreeMap::new();
+        let mut depends_pos = BTreeMap::new();
+        for (k, v) in service_entries {
+            let sname = key_of(k).to_string();
+            if !valid_service_name(&sname) {
+                return Err(err(k, format!("service name {sname:?} is not valid: use letters, digits, '.', '-' and '_'")));
+            }
+            self.positions
+                .insert(format!("services.{sname}"), k.pos.to_string());
+            let svc = self.service(&name, &sname, v, &mut networks, &volumes)?;
+            if let Some(d) = v.get("depends_on") {
+                depends_pos.insert(sname.clone(), d.pos.clone());
+            }
+            services.insert(sname, svc);
+        }
+        check_dependencies(&mut services, &depends_pos)?;
+        Ok(Project {
+            name,
+            working_dir: String::new(),
+            config_files: vec![],
+            services,
+            networks,
+            volumes,
+            notes: vec![],
+            positions: BTreeMap::new(),
+        })
+    }
+
+    /// Top-level `networks`.
+    fn networks(
+        &mut self,
+        doc: &Node,
+        project: &str,
+    ) -> Result<BTreeMap<String, Network>, LoadError> {
+        let mut networks = BTreeMap::new();
+        if let Some(n) = doc.get("networks") {
+            for (k, v) in entries(n, "networks")? {
+                let key = key_of(k).to_string();
+                let t = self.top_level("networks", project, &key, v)?;
+                self.positions
+                    .insert(format!("networks.{key}"), k.pos.to_string());
+                let network = Network {
+                    name: t.name,
+                    driver: t.driver,
+                    driver_opts: t.driver_opts,
+                    external: t.external,
+                    labels: t.labels,
+                };
+                networks.insert(key, network);
+            }
+        }
+        Ok(networks)
+    }
+
+    /// Top-level `volumes`, with their `x-mooring` data policy, backup and retention.
+    fn volumes(
+        &mut self,
+        doc: &Node,
+        project: &str,
+    ) -> Result<BTreeMap<String, Volume>, LoadError> {
+        let mut volumes = BTreeMap::new();
+        if let Some(n) = doc.get("volumes") {
+            for (k, v) in entries(n, "volumes")? {
+                let key = key_of(k).to_string();
+                let t = self.top_level("volumes", project, &key, v)?;
+                self.positions
+                    .insert(format!("volumes.{key}"), k.pos.to_string());
+                let volume = Volume {
+                    name: t.name,
+                    driver: t.driver,
+                    driver_opts: t.driver_opts,
+                    external: t.external,
+                    labels: t.labels,
+                    policy: data_policy(v, &format!("volumes.{key}"))?,
+                    backup_on_change: x_mooring_backup(v, &format!("volumes.{key}"))?,
+                    retention: x_mooring_retention(v, &format!("volumes.{key}"))?,
+                };
+                volumes.insert(key, volume);
+            }
+        }
+        Ok(volumes)
+    }
+
+    /// A top-level network or volume: both take the same keys. The Docker name is
+    /// `name:`, else the key for external ones, else `<project>_<key>`.
+    fn top_level(
+        &self,
+        section: &str,
+        project: &str,
+        key: &str,
+        n: &Node,
+    ) -> Result<TopLevel, LoadError> {
+        let what = format!("{section}.{key}");
+        check_keys(
+            n,
+            &what,
+            &["name", "driver", "driver_opts", "external", "labels"],
+        )?;
+        let field = |k: &str| format!("{what}.{k}");
+        let external = n
+            .get("external")
+            .map(|e| boolean(e, &field("external")))
+            .transpose()?
+            .unwrap_or(false);
+        let name = match n.get("name") {
+            Some(v) => string(v, &field("name"))?,
+            None if external => key.to_string(),
+            None => format!("{project}_{key}"),
+        };
+        Ok(TopLevel {
+            name,
+            driver: n
+                .get("driver")
+                .map(|v| string(v, &field("driver")))
+                .transpose()?,
+            driver_opts: self.string_map(n.get("driver_opts"), &field("driver_opts"))?,
+            external,
+            labels: self.string_map(n.get("labels"), &field("labels"))?,
+        })
+    }
+}
+
+/// The app name: `--app`, else `name:`, else the folder's name normalised.
+fn project_name(
+    doc: &Node,
+    name_override: Option<&str>,
+    fallback: &str,
+) -> Result<String, LoadError> {
+    match (name_override, doc.get("name")) {
+        (Some(n), _) => {
+            if !valid_project_name(n) {
+                return Err(LoadError::new(format!("app name {n:?} is not valid: use lower-case letters, digits, '-' and '_', starting with a letter or digit")));
+            }
+            Ok(n.to_string())
+        }
+        (None, Some(node)) => {
+            let n = string(node, "name")?;
+            if !valid_project_name(&n) {
+                return Err(err(node, format!("project name {n:?} is not valid: use lower-case letters, digits, '-' and '_', starting with a letter or digit")));
+            }
+            Ok(n)
+        }
+        (None, None) => {
+            let n = normalize_project_name(fallback);
+            if n.is_empty() {
+                return Err(LoadError::new(format!(
+                    "cannot derive an app name from folder {fallback:?}; set `name:` or pass --app"
+                )));
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// `x-mooring: { backup: on-change | never }` on a top-level volume.
+fn x_mooring_backup(n: &Node, what: &str) -> Result<Option<bool>, LoadError> {
+    match n.get("x-mooring").and_then(|x| x.get("backup")) {
+        Some(b) => backup_schedule(b, &format!("{what}.x-mooring.backup")).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `x-mooring: { retention: { keep: N, older_than: 30d } }` on a top-level volume.
+fn x_mooring_retention(n: &Node, what: &str) -> Result<Option<mooring_core::Retention>, LoadError> {
+    match n.get("x-mooring").and_then(|x| x.get("retention")) {
+        Some(r) => retention(r, &format!("{what}.x-mooring.retention")).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `x-mooring: { data: protect | backup-then-delete }` on a top-level volume (and the
+/// keys `x-mooring` accepts).
+fn data_policy(n: &Node, what: &str) -> Result<Option<DataPolicy>, LoadError> {
+    let Some(x) = n.get("x-mooring") else {
+        return Ok(None);
+    };
+    let what = format!("{what}.x-mooring");
+    check_keys(x, &what, &["data", "backup", "retention"])?;
+    let Some(d) = x.get("data") else {
+        return Ok(None);
+    };
+    let text = string(d, &format!("{what}.data"))?;
+    DataPolicy::parse(&text).map(Some).ok_or_else(|| {
+        err(
+            d,
+            format!("{what}.data: {text:?} (use protect or backup-then-delete)"),
+        )
+    })
+}
+
+/// Unknown dependencies and cycles are errors (at the `depends_on` that names them);
+/// optional dependencies on services that don't exist are dropped.
+fn check_dependencies(
+    services: &mut BTreeMap<String, Service>,
+    pos: &BTreeMap<String, Pos>,
+) -> Result<(), LoadError> {
+    let names: BTreeSet<String> = services.keys().cloned().collect();
+    for (name, svc) in services.iter_mut() {
+        let mut missing = Vec::new();
+        svc.depends_on.retain(|dep, d| {
+            if names.contains(dep) {
+                true
+            } else {
+                if d.required {
+                    missing.push(dep.clone());
+                }
+                false
+            }
+        });
+        if let Some(dep) = missing.first() {
+            let message = format!("services.{name}.depends_on: service `{dep}` does not exist");
+            return Err(LoadError {
+                pos: pos.get(name).cloned(),
+                message,
+            });
+        }
+    }
+    // Cycle detection (depth-first, three colours).
+    fn visit<'a>(
+        n: &'a str,
+        services: &'a BTreeMap<String, Service>,
+        state: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(n) {
+            Some(2) => return None,
+            Some(1) => {
+                let start = path.iter().position(|p| *p == n).unwrap_or(0);
+                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+                cycle.push(n.to_string());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(n, 1);
+        path.push(n);
+        if let Some(svc) = services.get(n) {
+            for dep in svc.depends_on.keys() {
+                if let Some(c) = visit(dep, services, state, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        state.insert(n, 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for name in services.keys() {
+        if let Some(cycle) = visit(name, services, &mut state, &mut Vec::new()) {
+            let message = format!("dependency cycle: {}", cycle.join(" → "));
+            return Err(LoadError {
+                pos: pos.get(&cycle[0]).cloned(),
+                message,
+            });
+        }
+    }
+    Ok(())
+}

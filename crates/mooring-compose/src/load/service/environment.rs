@@ -1,0 +1,94 @@
+//! A service's `environment`, `env_file` (read inside the snapshot, `required`) and
+//! `labels` (Mooring's and Compose's own label keys are reserved).
+
+use super::super::files::path_error;
+use super::super::Decoder;
+use crate::decode::*;
+use crate::dotenv;
+use crate::error::{LoadError, Pos};
+use crate::paths::{inside_file, resolve_inside};
+use crate::yaml::{Node, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+impl Decoder<'_> {
+    /// `env_file` entries, then `environment` over them.
+    pub(super) fn environment(
+        &self,
+        n: &Node,
+        what: &str,
+    ) -> Result<BTreeMap<String, String>, LoadError> {
+        let mut environment = BTreeMap::new();
+        if let Some(ef) = n.get("env_file") {
+            environment.extend(self.env_files(ef, &format!("{what}.env_file"))?);
+        }
+        environment.extend(self.string_map(n.get("environment"), &format!("{what}.environment"))?);
+        Ok(environment)
+    }
+
+    /// `labels`, none under `io.mooring.` or `com.docker.compose.`.
+    pub(super) fn labels(
+        &self,
+        n: &Node,
+        what: &str,
+    ) -> Result<BTreeMap<String, String>, LoadError> {
+        let labels = self.string_map(n.get("labels"), &format!("{what}.labels"))?;
+        if let Some(bad) = labels
+            .keys()
+            .find(|k| k.starts_with("io.mooring.") || k.starts_with("com.docker.compose."))
+        {
+            return Err(err(
+                n.get("labels").unwrap_or(n),
+                format!("{what}.labels: label {bad} is reserved for Mooring and Compose"),
+            ));
+        }
+        Ok(labels)
+    }
+
+    fn env_files(&self, n: &Node, what: &str) -> Result<BTreeMap<String, String>, LoadError> {
+        let items: Vec<&Node> = match &n.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![n],
+        };
+        let root = &self.snapshot.root;
+        let mut out = BTreeMap::new();
+        for item in items {
+            let (path, required) = match &item.value {
+                Value::Map(_) => {
+                    check_keys(item, what, &["path", "required"])?;
+                    let p = item
+                        .get("path")
+                        .ok_or_else(|| err(item, format!("{what}: `path` is required")))?;
+                    let req = item
+                        .get("required")
+                        .map(|r| boolean(r, what))
+                        .transpose()?
+                        .unwrap_or(true);
+                    (string(p, what)?, req)
+                }
+                _ => (string(item, what)?, true),
+            };
+            if Path::new(&path).is_absolute() {
+                return Err(err(item, format!("{what}: {path} must be a path inside the repository, relative to the project folder")));
+            }
+            let full = resolve_inside(root, &self.snapshot.project_dir, &path)
+                .map_err(|e| path_error(e, &path, "env_file", Some(&item.pos)))?;
+            let Some(full) = inside_file(root, &full)
+                .map_err(|e| path_error(e, &path, "env_file", Some(&item.pos)))?
+            else {
+                if required {
+                    return Err(err(item, format!("{what}: file {path} not found (set `required: false` to make it optional)")));
+                }
+                continue;
+            };
+            let name = self.snapshot.display(&full);
+            let text = crate::limits::read_text(&full)
+                .map_err(|e| err(item, format!("{what}: cannot read {path}: {e}")))?;
+            let lookup = |k: &str| self.vars.get(k).cloned();
+            let entries = dotenv::parse(&text, &lookup)
+                .map_err(|e| LoadError::at(Pos::new(name, e.line, 1), e.message))?;
+            out.extend(entries);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,136 @@
+//! One service, decoded: [`SERVICE_KEYS`] checked, then one short function per part,
+//! each in its own module (ports, mounts, networks, …); the simple scalar keys are read
+//! here. A new Compose key gets its line in `SERVICE_KEYS` and a part (or a scalar
+//! line) below.
+
+mod command;
+mod depends_on;
+mod environment;
+mod healthcheck;
+mod lifecycle;
+mod mounts;
+mod networks;
+mod ports;
+mod resources;
+mod security;
+
+use super::Decoder;
+use crate::decode::*;
+use crate::error::LoadError;
+use crate::yaml::{Node, Value};
+use mooring_core::{Network, Service, Volume};
+use std::collections::BTreeMap;
+
+/// Every key a service may have; anything else is an error with its position.
+const SERVICE_KEYS: &[&str] = &[
+    "image",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "volumes",
+    "networks",
+    "labels",
+    "restart",
+    "healthcheck",
+    "depends_on",
+    "working_dir",
+    "user",
+    "hostname",
+    "stop_grace_period",
+    "stop_signal",
+    "tmpfs",
+    "read_only",
+    "cap_add",
+    "cap_drop",
+    "extra_hosts",
+    "init",
+    "pull_policy",
+    "deploy",
+];
+
+impl Decoder<'_> {
+    pub(super) fn service(
+        &mut self,
+        project: &str,
+        name: &str,
+        n: &Node,
+        networks: &mut BTreeMap<String, Network>,
+        volumes: &BTreeMap<String, Volume>,
+    ) -> Result<Service, LoadError> {
+        let what = format!("services.{name}");
+        if !matches!(n.value, Value::Map(_)) {
+            return Err(err(
+                n,
+                format!("{what} must be a mapping, found {}", n.kind()),
+            ));
+        }
+        check_keys(n, &what, SERVICE_KEYS)?;
+        let w = |k: &str| format!("{what}.{k}");
+        let image = image(n, &what)?;
+        let environment = self.environment(n, &what)?;
+        let labels = self.labels(n, &what)?;
+        let ports = ports::ports(n, &what)?;
+        let mounts = self.mounts(n, &what, volumes)?;
+        self.cap_add_positions(n, &what);
+        let service_networks = networks::service_networks(n, &what, project, name, networks)?;
+        let restart = lifecycle::restart(n, &what)?;
+        let healthcheck = healthcheck::healthcheck(n, &what)?;
+        let depends_on = depends_on::depends_on(n, &what)?;
+        let extra_hosts = networks::extra_hosts(n, &what)?;
+        let pull_policy = lifecycle::pull_policy(n, &what)?;
+        let limits = resources::limits(n, &what)?;
+
+        let opt_string = |k: &str| n.get(k).map(|v| string(v, &w(k))).transpose();
+        Ok(Service {
+            name: name.to_string(),
+            image,
+            command: command::command(n, &what, "command")?,
+            entrypoint: command::command(n, &what, "entrypoint")?,
+            environment,
+            ports,
+            mounts: mounts.mounts,
+            networks: service_networks,
+            labels,
+            restart,
+            healthcheck,
+            depends_on,
+            working_dir: opt_string("working_dir")?,
+            user: opt_string("user")?,
+            hostname: opt_string("hostname")?,
+            stop_grace_period: lifecycle::stop_grace_period(n, &what)?,
+            stop_signal: opt_string("stop_signal")?,
+            tmpfs: mounts.tmpfs,
+            read_only: security::read_only(n, &what)?,
+            cap_add: security::capabilities(n, &what, "cap_add")?,
+            cap_drop: security::capabilities(n, &what, "cap_drop")?,
+            extra_hosts,
+            init: lifecycle::init(n, &what)?,
+            pull_policy,
+            nano_cpus: limits.nano_cpus,
+            memory: limits.memory,
+            files_hash: mounts.files_hash,
+        })
+    }
+}
+
+/// `image`: required (Mooring deploys images) and not empty.
+fn image(n: &Node, what: &str) -> Result<String, LoadError> {
+    let image = match n.get("image") {
+        Some(v) => string(v, &format!("{what}.image"))?,
+        None => {
+            return Err(err(
+                n,
+                format!("{what} has no `image` (Mooring deploys images; `build` is not supported)"),
+            ))
+        }
+    };
+    if image.trim().is_empty() {
+        return Err(err(
+            n.get("image").unwrap_or(n),
+            format!("{what}.image is empty"),
+        ));
+    }
+    Ok(image)
+}

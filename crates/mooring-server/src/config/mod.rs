@@ -1,0 +1,404 @@
+//! `mooring.yaml`: the daemon's configuration, parsed strictly — unknown keys, bad
+//! durations, duplicate app names and unknown hosts are errors with `file:line:col`, and
+//! the daemon refuses to start. Secrets may be inline, `file:PATH` or `env:NAME`
+//! (`ssh_key: file:PATH` names the key file, used in place). Files a source needs
+//! (SSH key, known_hosts, verification keys) are checked at load.
+//! Start-up and reload share this one path.
+
+use mooring_compose::decode::{check_keys, duration, err};
+use mooring_compose::yaml::{self, Node, Value};
+use mooring_compose::{LoadError, Pos};
+use mooring_core::policy::Policy;
+use mooring_core::DataPolicy;
+use mooring_vcs::{KnownHosts, SourceSpec, SshKey, VerifyMode};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+mod app;
+mod app_env;
+mod secrets;
+mod server;
+mod source;
+
+pub use app_env::AppEnv;
+use secrets::secret;
+pub use secrets::Secret;
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub hosts: BTreeMap<String, HostConfig>,
+    pub webhooks: WebhookConfig,
+    pub notifications: Vec<Notification>,
+    pub apps: Vec<AppConfig>,
+    /// The configuration's folder (absolute): Mooring's own, never a bind source.
+    pub folder: PathBuf,
+}
+
+/// `server:`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Absolute (relative paths are resolved against the config file's folder).
+    pub data_dir: PathBuf,
+    /// Operations running at once, across apps.
+    pub workers: usize,
+    pub retention: Retention,
+    pub http: HttpConfig,
+    /// `/readyz` fails while an operation or fetch has run longer than this.
+    pub stuck_after: Duration,
+}
+
+/// Default of `server.stuck_after`.
+pub const STUCK_AFTER: Duration = Duration::from_secs(30 * 60);
+
+/// `server.http`: what one HTTP connection may hold, so that slow or idle clients
+/// cannot use up the daemon's connections or file descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this; a keep-alive connection waiting for
+    /// its next request is closed after it too.
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this.
+    pub body_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 512,
+        }
+    }
+}
+
+/// How much history the store keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub operations_per_app: usize,
+    pub events: usize,
+}
+
+/// A Docker host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// `unix:///var/run/docker.sock`.
+    pub docker: String,
+}
+
+/// `webhooks:` — the secret (or token, for GitLab) of each provider; a provider without
+/// one refuses every delivery.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookConfig {
+    pub github: Option<Secret>,
+    pub gitlab: Option<Secret>,
+    pub gitea: Option<Secret>,
+    pub bitbucket: Option<Secret>,
+    pub generic: Option<Secret>,
+}
+
+/// An outgoing notification target.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub url: String,
+    pub format: NotificationFormat,
+    /// Which events; empty = all.
+    pub events: Vec<String>,
+}
+
+/// Payload shape of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationFormat {
+    Generic,
+    Slack,
+}
+
+/// The notification events.
+pub const NOTIFICATION_EVENTS: [&str; 4] = [
+    "sync_failed",
+    "sync_recovered",
+    "drift_detected",
+    "health_degraded",
+];
+
+/// Where an app's desired state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Git,
+    Svn,
+    Hg,
+    Dir,
+}
+
+/// `apps[].source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// URL or folder (absolute).
+    pub location: String,
+    pub reference: Option<String>,
+    /// The source as `mooring_vcs` takes it, built at load from `kind`, `location` and
+    /// `reference`: nothing downstream builds another.
+    pub spec: SourceSpec,
+    pub path: String,
+    /// `username` / `password` (secrets: inline, `file:` or `env:`).
+    pub username: Option<Secret>,
+    pub password: Option<Secret>,
+    /// `ssh_key`: a private key file (`file:PATH`, used in place) or the key itself
+    /// (`env:NAME`, inline); checked at load (readable, a private key, mode 0600).
+    pub ssh_key: Option<SshKey>,
+    /// `known_hosts`: a file of trusted host keys, or `accept-new`.
+    pub known_hosts: Option<KnownHosts>,
+    /// Git commit verification.
+    pub verify: Option<VerifyConfig>,
+    /// `allow_refs`: branch and tag names (a trailing `*` matches any rest) that may be
+    /// deployed besides the configured ref; a commit id may be deployed when it is
+    /// reachable from the configured ref. `["*"]` allows every revision.
+    pub allow_refs: Vec<String>,
+    /// `timeout`: how long one tool process for this source may run (a poll at most
+    /// 60 s too); the default bounds are 60 s for a poll and 10 min for the rest.
+    pub timeout: Option<Duration>,
+}
+
+/// `source.verify`: which signatures count and the trusted keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyConfig {
+    /// `head` (default), `tag` or `any`; anything else is a load error.
+    pub mode: VerifyMode,
+    /// OpenPGP armored public keys or SSH allowed-signers lines (read from files).
+    pub keys: Vec<String>,
+}
+
+impl SourceConfig {
+    /// The key shared fetches are grouped by: one fetch per repository and ref.
+    pub fn fetch_key(&self) -> (String, Option<String>) {
+        (self.location.clone(), self.reference.clone())
+    }
+
+    /// Whether `other` authenticates the same way (the shared fetch uses one).
+    pub fn same_credentials(&self, other: &SourceConfig) -> bool {
+        self.username == other.username
+            && self.password == other.password
+            && self.ssh_key == other.ssh_key
+            && self.known_hosts == other.known_hosts
+    }
+}
+
+/// `apps[].sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPolicy {
+    pub auto: bool,
+    pub self_heal: bool,
+    pub prune: bool,
+    pub interval: Duration,
+    pub retry_limit: u32,
+    pub retry_backoff: Duration,
+    pub retry_max_backoff: Duration,
+}
+
+/// One app: a source path deployed to a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    pub name: String,
+    pub source: SourceConfig,
+    pub host: String,
+    pub files: Vec<String>,
+    pub sync: SyncPolicy,
+    /// `data.volumes`: `protect` (default) or `backup-then-delete`.
+    pub volumes: DataPolicy,
+    /// `data.backup`: `on-change` backs volumes up before every deploy that changes the
+    /// containers writing to them; `never` (default) does not.
+    pub backup_on_change: bool,
+    /// `data.retention: { keep: N, older_than: 30d }`, applied after each new backup.
+    pub retention: mooring_core::Retention,
+    /// `policy`: what the repository may ask of the host (profile and exceptions).
+    pub policy: Policy,
+    /// `variables`, `pass_env`, `mask_env`: what interpolation sees, what is masked.
+    pub env: AppEnv,
+}
+
+/// Reads and validates the configuration file.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError::new(format!("cannot read {}: {e}", path.display())))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    parse(&text, &path.display().to_string(), &base)
+}
+
+/// Parses configuration text; `base` resolves relative paths.
+pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
+    let file: Arc<str> = Arc::from(file);
+    let doc = yaml::parse(text, &file)?;
+    let doc = match doc.value {
+        Value::Null => Node::new(Value::Map(vec![]), doc.pos),
+        Value::Map(_) => doc,
+        _ => return Err(err(&doc, "the configuration must be a mapping")),
+    };
+    check_keys(
+        &doc,
+        "top level",
+        &["server", "hosts", "webhooks", "notifications", "apps"],
+    )?;
+    let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+
+    let server = server::server_or_default(&doc, &base)?;
+    let hosts = server::hosts(&doc)?;
+    let webhooks = server::webhooks(&doc, &base)?;
+    let notifications = server::notifications(&doc)?;
+
+    let mut apps: Vec<AppConfig> = Vec::new();
+    let own_secrets = app_env::secret_names(&doc);
+    let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
+    if let Some(n) = doc.get("apps") {
+        let Value::Seq(items) = &n.value else {
+            return Err(err(n, "apps must be a list"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let a = app::app(item, i, &hosts, &base)?;
+            app_env::refuse_own_secrets(item, &format!("apps.{}", a.name), &own_secrets)?;
+            if let Some(prev) = seen.get(&a.name) {
+                return Err(err(
+                    item,
+                    format!(
+                        "app {} is defined twice (first at line {})",
+                        a.name, prev.line
+                    ),
+                ));
+            }
+            // One fetch serves every app of a repository and ref, with one set of
+            // credentials.
+            if let Some(other) = apps.iter().find(|o| {
+                o.source.fetch_key() == a.source.fetch_key()
+                    && !o.source.same_credentials(&a.source)
+            }) {
+                return Err(err(
+                    item.get("source").unwrap_or(item),
+                    format!(
+                        "apps.{}.source: the same repository and ref as app {} but other \
+                         credentials (username, password, ssh_key, known_hosts); one fetch \
+                         serves both apps, so give them the same credentials",
+                        a.name, other.name
+                    ),
+                ));
+            }
+            seen.insert(a.name.clone(), item.pos.clone());
+            apps.push(a);
+        }
+    }
+    Ok(Config {
+        server,
+        hosts,
+        webhooks,
+        notifications,
+        apps,
+        folder: base,
+    })
+}
+
+fn positive(n: &Node, what: &str) -> Result<Duration, LoadError> {
+    let d = duration(n, what)?;
+    if d.0 == 0 {
+        return Err(err(n, format!("{what} must be more than 0s")));
+    }
+    Ok(Duration::from_nanos(d.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn parse_ok(text: &str) -> Config {
+        parse(text, "mooring.yaml", Path::new("/tmp")).unwrap()
+    }
+
+    pub(super) fn parse_err(text: &str) -> String {
+        parse(text, "mooring.yaml", Path::new("/tmp"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    const FULL: &str = "server: { listen: 127.0.0.1:7999, data_dir: ./state }
+hosts:
+  local: { docker: unix:///var/run/docker.sock }
+webhooks:
+  github: { secret: s3cret }
+apps:
+  - name: blog
+    source: { git: https://git.example.com/ops/infra.git, ref: main, path: apps/blog }
+    host: local
+    sync: { auto: true, self_heal: true, prune: true, interval: 1m, retry: { limit: 3, backoff: 2s } }
+    data: { volumes: protect }
+  - name: site
+    source: { dir: ./site }
+  - name: legacy
+    source: { svn: svn://127.0.0.1/repo, ref: trunk@12, path: apps/x, username: ops, password: env:HOME }
+  - name: merc
+    source: { hg: https://hg.example.com/infra, ref: stable }
+";
+
+    #[test]
+    fn full_example() {
+        let c = parse_ok(FULL);
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:7999");
+        assert!(c.server.data_dir.ends_with("state"));
+        assert_eq!(c.apps.len(), 4);
+        assert_eq!(c.apps[2].source.kind, SourceKind::Svn);
+        assert_eq!(c.apps[2].source.reference.as_deref(), Some("trunk@12"));
+        assert_eq!(c.apps[2].source.username.as_ref().unwrap().expose(), "ops");
+        assert_eq!(c.apps[3].source.kind, SourceKind::Hg);
+        let e = parse_err("apps:\n  - name: a\n    source: { svn: x, verify: { keys: [k] } }\n");
+        assert!(e.contains("only available for Git"), "{e}");
+        assert_eq!(c.apps[0].sync.interval, Duration::from_secs(60));
+        assert_eq!(c.apps[0].sync.retry_limit, 3);
+        assert_eq!(c.apps[1].host, "local");
+        assert_eq!(c.apps[1].source.kind, SourceKind::Dir);
+        assert_eq!(c.webhooks.github.as_ref().unwrap().expose(), "s3cret");
+        assert_eq!(format!("{:?}", c.webhooks.github), "Some(Secret(***))");
+    }
+
+    #[test]
+    fn strict_errors_have_positions() {
+        assert_eq!(
+            parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy, variables, pass_env, mask_env)"
+        );
+        let e =
+            parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");
+        assert!(
+            e.starts_with("mooring.yaml:4:23: apps.a.sync.interval: invalid duration"),
+            "{e}"
+        );
+        assert!(parse_err(
+            "apps:\n  - name: a\n    source: { dir: x }\n  - name: a\n    source: { dir: y }\n"
+        )
+        .contains("app a is defined twice (first at line 2)"));
+        assert!(
+            parse_err("apps:\n  - name: a\n    source: { dir: x }\n    host: far\n")
+                .contains("unknown host \"far\"")
+        );
+        assert!(parse_err("apps:\n  - name: A b\n    source: { dir: x }\n")
+            .contains("not a valid app name"));
+        assert!(parse_err("server: { listen: nowhere }\n")
+            .starts_with("mooring.yaml:1:19: server.listen"));
+        assert!(
+            parse_err("webhooks: { github: { secret: env:MOORING_TEST_UNSET_VAR } }\n")
+                .contains("MOORING_TEST_UNSET_VAR is not set")
+        );
+        assert!(
+            parse_err("apps:\n  - name: a\n    source: { git: x, dir: y }\n")
+                .contains("exactly one of")
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The daemon's own sections of `mooring.yaml`: `server` (listen address, data
+//! folder, workers, retention, HTTP bounds), `hosts`, `webhooks` and `notifications`.
+
+use super::{
+    positive, secret, HostConfig, HttpConfig, Notification, NotificationFormat, Retention, Secret,
+    ServerConfig, WebhookConfig, NOTIFICATION_EVENTS, STUCK_AFTER,
+};
+use mooring_compose::decode::{check_keys, entries, err, key_of, string, string_list, unsigned};
+use mooring_compose::yaml::{Node, Value};
+use mooring_compose::LoadError;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Default of `server.listen`.
+const LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 7420);
+/// Default of `server.workers`.
+const WORKERS: u64 = 4;
+/// Default of `server.retention`.
+const RETENTION: Retention = Retention {
+    operations_per_app: 200,
+    events: 10_000,
+};
+
+/// `server:` of the document, defaults when absent.
+pub(super) fn server_or_default(doc: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
+    match doc.get("server") {
+        Some(n) => server(n, base),
+        None => Ok(ServerConfig {
+            listen: SocketAddr::from(LISTEN),
+            data_dir: base.join(".mooring"),
+            workers: WORKERS as usize,
+            retention: RETENTION,
+            http: HttpConfig::default(),
+            stuck_after: STUCK_AFTER,
+        }),
+    }
+}
+
+fn server(n: &Node, base: &Path) -> Result<ServerConfig, LoadError> {
+    check_keys(
+        n,
+        "server",
+        &[
+            "listen",
+            "data_dir",
+            "workers",
+            "retention",
+            "http",
+            "stuck_after",
+        ],
+    )?;
+    let listen = match n.get("listen") {
+        None => SocketAddr::from(LISTEN),
+        Some(l) => {
+            let text = string(l, "server.listen")?;
+            text.parse().map_err(|_| {
+                err(
+                    l,
+                    format!("server.listen: {text:?} is not an address (use e.g. 127.0.0.1:7420)"),
+                )
+            })?
+        }
+    };
+    let data_dir = match n.get("data_dir") {
+        None => base.join(".mooring"),
+        Some(d) => base.join(string(d, "server.data_dir")?),
+    };
+    let workers = n
+        .get("workers")
+        .map(|w| unsigned(w, "server.workers"))
+        .transpose()?
+        .unwrap_or(WORKERS);
+    if workers == 0 {
+        return Err(err(
+            n.get("workers").unwrap_or(n),
+            "server.workers must be at least 1",
+        ));
+    }
+    let mut retention = RETENTION;
+    if let Some(r) = n.get("retention") {
+        check_keys(r, "server.retention", &["operations_per_app", "events"])?;
+        if let Some(v) = r.get("operations_per_app") {
+            retention.operations_per_app =
+                unsigned(v, "server.retention.operations_per_app")? as usize;
+        }
+        if let Some(v) = r.get("events") {
+            retention.events = unsigned(v, "server.retention.events")? as usize;
+        }
+    }
+    Ok(ServerConfig {
+        listen,
+        data_dir,
+        workers: workers as usize,
+        retention,
+        http: n.get("http").map(http).transpose()?.unwrap_or_default(),
+        stuck_after: n
+            .get("stuck_after")
+            .map(|v| positive(v, "server.stuck_after"))
+            .transpose()?
+            .unwrap_or(STUCK_AFTER),
+    })
+}
+
+/// `server.http: { header_timeout, body_timeout, max_connections }`.
+fn http(n: &Node) -> Result<HttpConfig, LoadError> {
+    check_keys(
+        n,
+        "server.http",
+        &["header_timeout", "body_timeout", "max_connections"],
+    )?;
+    let mut http = HttpConfig::default();
+    for (key, slot) in [
+        ("header_timeout", &mut http.header_timeout),
+        ("body_timeout", &mut http.body_timeout),
+    ] {
+        if let Some(v) = n.get(key) {
+            let what = format!("server.http.{key}");
+            *slot = positive(v, &what)?;
+            if *slot > Duration::from_secs(3600) {
+                return Err(err(v, format!("{what} must be at most 1h (e.g. 10s)")));
+            }
+        }
+    }
+    if let Some(v) = n.get("max_connections") {
+        let max = unsigned(v, "server.http.max_connections")?;
+        if !(1..=65_536).contains(&max) {
+            return Err(err(
+                v,
+                "server.http.max_connections must be between 1 and 65536 (e.g. 512)",
+            ));
+        }
+        http.max_connections = max as usize;
+    }
+    Ok(http)
+}
+
+/// `hosts:`; a single `local` host on the default socket when absent.
+pub(super) fn hosts(doc: &Node) -> Result<BTreeMap<String, HostConfig>, LoadError> {
+    let mut hosts = BTreeMap::new();
+    if let Some(n) = doc.get("hosts") {
+        for (k, v) in entries(n, "hosts")? {
+            let name = key_of(k).to_string();
+            let what = format!("hosts.{name}");
+            check_keys(v, &what, &["docker"])?;
+            let docker = match v.get("docker") {
+                Some(d) => string(d, &format!("{what}.docker"))?,
+                None => {
+                    return Err(err(
+                        v,
+                        format!("{what}: `docker` is required (e.g. unix:///var/run/docker.sock)"),
+                    ))
+                }
+            };
+            if !docker.starts_with("unix://") {
+                return Err(err(
+                    v.get("docker").unwrap_or(v),
+                    format!("{what}.docker: only unix:// endpoints are supported yet"),
+                ));
+            }
+            hosts.insert(name, HostConfig { docker });
+        }
+    }
+    if hosts.is_empty() {
+        hosts.insert(
+            "local".into(),
+            HostConfig {
+                docker: "unix:///var/run/docker.sock".into(),
+            },
+        );
+    }
+    Ok(hosts)
+}
+
+/// `webhooks:`: each provider's secret (GitLab's token).
+pub(super) fn webhooks(doc: &Node, base: &Path) -> Result<WebhookConfig, LoadError> {
+    Ok(match doc.get("webhooks") {
+        None => WebhookConfig::default(),
+        Some(n) => {
+            check_keys(
+                n,
+                "webhooks",
+                &["github", "gitlab", "gitea", "bitbucket", "generic"],
+            )?;
+            let hook = |name: &str, key: &str| -> Result<Option<Secret>, LoadError> {
+                let Some(h) = n.get(name) else {
+                    return Ok(None);
+                };
+                let what = format!("webhooks.{name}");
+                check_keys(h, &what, &[key])?;
+                match h.get(key) {
+                    Some(s) => Ok(Some(secret(s, &format!("{what}.{key}"), base)?)),
+                    None => Err(err(h, format!("{what}: `{key}` is required"))),
+                }
+            };
+            WebhookConfig {
+                github: hook("github", "secret")?,
+                gitlab: hook("gitlab", "token")?,
+                gitea: hook("gitea", "secret")?,
+                bitbucket: hook("bitbucket", "secret")?,
+                generic: hook("generic", "secret")?,
+            }
+        }
+    })
+}
+
+/// `notifications:`: outgoing webhook targets.
+pub(super) fn notifications(doc: &Node) -> Result<Vec<Notification>, LoadError> {
+    let mut notifications = Vec::new();
+    if let Some(n) = doc.get("notifications") {
+        let Value::Seq(items) = &n.value else {
+            return Err(err(n, "notifications must be a list"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let what = format!("notifications[{i}]");
+            check_keys(item, &what, &["url", "format", "events"])?;
+            let url = string(
+                item.get("url")
+                    .ok_or_else(|| err(item, format!("{what}: `url` is required")))?,
+                &what,
+            )?;
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(err(item, format!("{what}.url must be an http(s) URL")));
+            }
+            let format = match item
+                .get("format")
+                .map(|f| string(f, &what))
+                .transpose()?
+                .as_deref()
+            {
+                None | Some("generic") => NotificationFormat::Generic,
+                Some("slack") => NotificationFormat::Slack,
+                Some(other) => {
+                    return Err(err(
+                        item.get("format").unwrap_or(item),
+                        format!("{what}.format: {other:?} (use generic or slack)"),
+                    ))
+                }
+            };
+            let events = item
+                .get("events")
+                .map(|e| string_list(e, &format!("{what}.events")))
+                .transpose()?
+                .unwrap_or_default();
+            if let Some(bad) = events
+                .iter()
+                .find(|e| !NOTIFICATION_EVENTS.contains(&e.as_str()))
+            {
+                return Err(err(
+                    item.get("events").unwrap_or(item),
+                    format!(
+                        "{what}.events: unknown event {bad:?} (use {})",
+                        NOTIFICATION_EVENTS.join(", ")
+                    ),
+                ));
+            }
+            notifications.push(Notification {
+                url,
+                format,
+                events,
+            });
+        }
+    }
+    Ok(notifications)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{parse_err, parse_ok};
+    use super::super::{HttpConfig, STUCK_AFTER};
+    use std::time::Duration;
+
+    #[test]
+    fn daemon_bounds_have_defaults_and_are_validated() {
+        assert_eq!(parse_ok("").server.http, HttpConfig::default());
+        let c = parse_ok("server: { http: { header_timeout: 2s, max_connections: 8 } }\n");
+        assert_eq!(c.server.http.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.http.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.http.max_connections, 8);
+        for (text, message) in [
+            ("server: { http: { header_timeout: 0s } }\n", "mooring.yaml:1:35: server.http.header_timeout must be more than 0s"),
+            ("server: { http: { body_timeout: 2h } }\n", "mooring.yaml:1:33: server.http.body_timeout must be at most 1h (e.g. 10s)"),
+            ("server: { http: { max_connections: 0 } }\n", "mooring.yaml:1:36: server.http.max_connections must be between 1 and 65536 (e.g. 512)"),
+        ] {
+            assert_eq!(parse_err(text), message);
+        }
+        assert!(parse_err("server: { http: { idle: 1s } }\n").contains("idle"));
+        assert_eq!(parse_ok("").server.stuck_after, STUCK_AFTER);
+        let app = |source: &str| format!("apps:\n  - name: a\n    source: {source}\n");
+        assert_eq!(
+            parse_ok(&app("{ git: https://h/r.git, timeout: 20m }")).apps[0]
+                .source
+                .timeout,
+            Some(Duration::from_secs(1200))
+        );
+        assert_eq!(
+            parse_ok(&app("{ git: https://h/r.git }")).apps[0]
+                .source
+                .timeout,
+            None
+        );
+        assert!(
+            parse_err(&app("{ dir: /srv, timeout: 1m }")).contains("a plain folder runs no tool")
+        );
+        assert_eq!(
+            parse_err(&app("{ git: https://h/r.git, timeout: 0s }")),
+            "mooring.yaml:3:46: apps.a.source.timeout must be more than 0s"
+        );
+        assert_eq!(
+            parse_ok("server: { stuck_after: 5m }\n").server.stuck_after,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            parse_err("server: { stuck_after: 0s }\n"),
+            "mooring.yaml:1:24: server.stuck_after must be more than 0s"
+        );
+    }
+}
