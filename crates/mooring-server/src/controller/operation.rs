@@ -213,15 +213,7 @@ impl Controller {
         let cfg = &app.config.sync;
         let apply = trigger.kind.manual() || (cfg.auto && (new_revision || cfg.self_heal));
         let (outcome, op) = self
-            .apply(
-                app,
-                trigger,
-                &revision,
-                &rendered,
-                apply,
-                deployed.clone(),
-                status,
-            )
+            .apply(app, trigger, &revision, &rendered, apply, status)
             .await?;
         let drift = !outcome.plan.actions.is_empty() && !new_revision && !trigger.kind.manual();
         if drift {
@@ -375,7 +367,6 @@ impl Controller {
     /// Plans and (unless `apply` is off: a dry run) applies the rendered project,
     /// recording the operation and each finished action; returns the outcome and the
     /// operation's id.
-    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         app: &AppHandle,
@@ -383,7 +374,6 @@ impl Controller {
         revision: &Revision,
         rendered: &Rendered,
         apply: bool,
-        deployed: Option<String>,
         status: &mut AppStatus,
     ) -> Result<(mooring_docker::reconcile::Outcome, Option<i64>), OperationError> {
         let name = app.config.name.as_str();
@@ -393,7 +383,7 @@ impl Controller {
             .ok_or_else(|| OperationError::NotConnected(app.config.host.clone()))?;
         let mut options = self.reconcile_options(app, !apply);
         // Backups taken now hold the data of the revision deployed until now.
-        options.revision = deployed;
+        options.revision = status.revision.clone();
 
         let op_id: Mutex<Option<i64>> = Mutex::new(None);
         let seq = std::sync::atomic::AtomicU32::new(0);
