@@ -5,7 +5,7 @@
 
 use crate::access::Access;
 use crate::config;
-use crate::controller::{Controller, StreamEvent, Trigger, TriggerKind};
+use crate::controller::{ControlError, Controller, StreamEvent, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::hooks::{self, normalize_repository, MAX_BODY};
 use crate::limits::{self, FailureLimiter, Scope};
@@ -148,16 +148,29 @@ impl From<mooring_store::StoreError> for ApiError {
     }
 }
 
-impl From<crate::controller::ControlError> for ApiError {
-    fn from(e: crate::controller::ControlError) -> ApiError {
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> ApiError {
+        let status = control_status(&e);
         match e {
-            crate::controller::ControlError::UnknownApp(_) => {
-                bad(StatusCode::NOT_FOUND, e.to_string())
-            }
-            crate::controller::ControlError::Operation(failure) => {
-                bad(failure_status(&failure), failure.to_string())
-            }
-            other => bad(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+            ControlError::Operation(failure) => bad(status, failure.to_string()),
+            other => bad(status, other.to_string()),
+        }
+    }
+}
+
+/// The HTTP status of a controller error: 404 an unknown app, the operation's status
+/// for what a diff met (`failure_status`), 502 Docker failed, 503 the daemon is
+/// stopping, 500 for the daemon's own storage and tasks.
+pub fn control_status(e: &ControlError) -> StatusCode {
+    match e {
+        ControlError::UnknownApp(_) => StatusCode::NOT_FOUND,
+        ControlError::Operation(failure) => failure_status(failure),
+        ControlError::Connect { .. } | ControlError::NotConnected(_) | ControlError::Docker(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+        ControlError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+        ControlError::Backups(_) | ControlError::Store(_) | ControlError::Task(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     }
 }
@@ -995,6 +1008,50 @@ async fn webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controller_errors_answer_with_the_status_of_what_failed() {
+        use mooring_docker::ProviderError;
+        let docker = || ProviderError::Endpoint("tcp://nowhere".into());
+        let cases = [
+            (ControlError::UnknownApp("x".into()), StatusCode::NOT_FOUND),
+            // Were 500: the daemon stopping, Docker unreachable or failing.
+            (ControlError::Stopping, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                ControlError::Connect {
+                    host: "local".into(),
+                    source: docker(),
+                },
+                StatusCode::BAD_GATEWAY,
+            ),
+            (ControlError::Docker(docker()), StatusCode::BAD_GATEWAY),
+            (
+                ControlError::NotConnected("local".into()),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                ControlError::Operation(OperationFailure::Invalid("bad".into())),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                ControlError::Operation(OperationFailure::Conflict("diverged".into())),
+                StatusCode::CONFLICT,
+            ),
+            (
+                ControlError::Backups(mooring_backup::BackupError::InvalidName {
+                    field: "app",
+                    value: "/".into(),
+                }),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (e, status) in cases {
+            let message = e.to_string();
+            let ApiError(got, body) = ApiError::from(e);
+            assert_eq!(got, status, "{message}");
+            assert_eq!(body, message);
+        }
+    }
 
     #[test]
     fn every_route_is_in_the_openapi_document_and_protected() {

@@ -3,6 +3,7 @@
 //! (`api::failure_status`), so a failed sync, rollback or pin-and-sync is never
 //! answered as a success.
 
+use crate::state::ConditionKind;
 use mooring_store::Condition;
 
 /// The failure of an operation a caller waits for (`POST /api/v1/apps/NAME/sync`,
@@ -48,19 +49,8 @@ impl OperationFailure {
     pub fn refusal(conditions: &[Condition]) -> Option<OperationFailure> {
         conditions
             .iter()
-            .find(|c| REFUSALS.contains(&c.kind.as_str()))
+            .find(|c| ConditionKind::parse(&c.kind).is_some_and(ConditionKind::refuses_revision))
             .map(|c| OperationFailure::Invalid(c.message.clone()))
-    }
-}
-
-/// Conditions that mean "this revision was not deployed because of its content".
-const REFUSALS: [&str; 3] = ["RenderError", "PolicyRefused", "VerificationFailed"];
-
-/// Errors met inside a reconcile that have no more precise kind are Docker's or an
-/// action's.
-impl From<String> for OperationFailure {
-    fn from(message: String) -> OperationFailure {
-        OperationFailure::Apply(message)
     }
 }
 

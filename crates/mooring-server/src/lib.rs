@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod notify;
 pub mod panic;
 pub mod serve;
+pub mod state;
 pub mod ui;

@@ -905,8 +905,12 @@ fn backup_on_change_backs_up_before_each_redeploy_and_retention_prunes() {
             .clone()
     };
     let deployed = |rev: u32| {
+        // Until its operation ended: reading the app no longer waits for a running sync.
         wait_until(60, &format!("revision {rev} deployed"), || {
-            s.app(&app.name)["sync"] == "Synced" && env_of(&worker).contains(&format!("REV={rev}"))
+            let v = s.app(&app.name);
+            v["sync"] == "Synced"
+                && !v["operations"][0]["finished_at"].is_null()
+                && env_of(&worker).contains(&format!("REV={rev}"))
         })
     };
     deployed(1);
@@ -1887,4 +1891,84 @@ fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
     ] {
         assert!(!state.contains(secret), "{secret} on disk");
     }
+}
+
+#[test]
+fn readers_never_wait_for_a_running_sync() {
+    let app = TestApp::new("sread");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = tempfile::tempdir().unwrap();
+    // `web` waits for `db` to be healthy, which takes 20 s: the sync runs that long.
+    let compose = format!(
+        "name: {a}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"sleep 20; touch /tmp/ready; exec sleep 3600\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 60\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    depends_on:\n      db: {{ condition: service_healthy }}\n",
+        a = app.name
+    );
+    fs::write(proj.path().join("compose.yaml"), compose).unwrap();
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n", app.name, proj.path().display()));
+    wait_until(30, "db to be created", || {
+        app.containers().iter().any(|c| c.contains("-db-1"))
+    });
+    let cookie = log_in(&s, &s.admin);
+    let path = format!("/api/v1/apps/{}", app.name);
+    let start = std::time::Instant::now();
+    let (status, v) = s.call("GET", &path, Some(&s.admin), None);
+    let api = start.elapsed();
+    assert_eq!(status, 200, "{v}");
+    let start = std::time::Instant::now();
+    let (status, page) = with_cookie(&s, "GET", &format!("/apps/{}", app.name), &cookie);
+    let ui = start.elapsed();
+    assert_eq!(status, 200, "{page}");
+    // Both were read while the sync ran: its operation has no result yet.
+    let running = s.app(&app.name)["operations"][0].clone();
+    assert_eq!(running["result"], Value::Null, "{running}");
+    assert!(api < Duration::from_secs(1), "GET {path} took {api:?}");
+    assert!(ui < Duration::from_secs(1), "the app page took {ui:?}");
+    // The resource tree is the project being applied.
+    assert!(
+        v["resources"].as_array().is_some_and(|r| !r.is_empty()),
+        "{v}"
+    );
+    wait_until(60, "the sync to finish", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+}
+
+#[test]
+fn a_reload_onto_an_unreachable_docker_host_is_a_bad_gateway_and_keeps_the_running_apps() {
+    let app = TestApp::new("sgone");
+    let proj = tempfile::tempdir().unwrap();
+    fs::write(
+        proj.path().join("compose.yaml"),
+        format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let apps = format!(
+        "apps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+        app.name,
+        proj.path().display()
+    );
+    let s = Server::start(
+        dir.path(),
+        &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\n{apps}"),
+    );
+    let header = format!(
+        "server: {{ listen: 127.0.0.1:{}, data_dir: ./state }}\n",
+        s.port
+    );
+    // The app moves to a host whose Docker socket does not exist: Docker failed (502,
+    // was 500), and the daemon keeps running what it ran.
+    fs::write(
+        &s.config,
+        format!("{header}hosts:\n  gone: {{ docker: unix:///nonexistent/docker.sock }}\n{apps}    host: gone\n"),
+    )
+    .unwrap();
+    let (status, v) = s.call("POST", "/api/v1/reload", Some(&s.admin), None);
+    assert_eq!(status, 502, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("host gone"), "{v}");
+    assert_eq!(
+        s.get("/api/v1/apps")["apps"][0]["name"],
+        json!(app.name),
+        "the running apps are kept"
+    );
 }

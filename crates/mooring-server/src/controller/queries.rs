@@ -1,0 +1,162 @@
+//! Read queries: a diff (a dry run), the resource tree, revision info, backups and
+//! data volumes. None of them waits for a running sync.
+
+use super::error::OperationError;
+use super::{AppHandle, ControlError, Controller, Diff, Trigger, TriggerKind};
+use crate::failure::OperationFailure;
+use mooring_core::ResourceTree;
+use mooring_docker::reconcile;
+use mooring_docker::Host;
+use mooring_vcs::{Revision, RevisionInfo};
+
+impl Controller {
+    /// The plan a sync would execute now (a dry run), after rendering the current revision.
+    pub async fn diff(&self, name: &str) -> Result<Diff, ControlError> {
+        let app = self
+            .apps
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
+        let pinned = self.store.app(name).ok().flatten().and_then(|s| s.pinned);
+        let revision = self
+            .target_revision(app, &Trigger::of(TriggerKind::Api), pinned.as_deref())
+            .await
+            .map_err(|e| OperationError::from(e).failure())?;
+        let rendered = self
+            .rendered(app, &revision)
+            .await
+            .map_err(|e| OperationFailure::Invalid(e.message))?;
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| OperationError::NotConnected(app.config.host.clone()).failure())?;
+        let options = self.reconcile_options(app, true);
+        let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
+            .await
+            .map_err(|e| OperationError::from(e).failure())?;
+        // Secret and marked environment values never leave the daemon in clear.
+        let mut comparisons = mooring_core::compare(&rendered.project, &outcome.live);
+        app.config.env.masking().apply(&mut comparisons);
+        Ok(Diff {
+            comparisons,
+            plan: outcome.plan,
+            revision,
+        })
+    }
+
+    /// Reads who made `revision`, when and why, unless already known.
+    pub(super) async fn learn_revision_info(&self, app: &AppHandle, revision: &str) {
+        let known = app
+            .revision_info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|(id, _)| id == revision);
+        if known {
+            return;
+        }
+        let (cache, spec) = (app.source.cache.clone(), app.spec.clone());
+        let rev = Revision {
+            id: revision.to_string(),
+            describe: String::new(),
+            tree: None,
+        };
+        let info = tokio::task::spawn_blocking(move || cache.revision_info(&spec, &rev)).await;
+        match info {
+            Ok(Ok(info)) => {
+                *app.revision_info.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((revision.to_string(), info));
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(app = %app.config.name, error = %e, "no revision info")
+            }
+            Err(e) => tracing::debug!(app = %app.config.name, error = %e, "no revision info"),
+        }
+    }
+
+    /// Author, time and message of the app's deployed revision, when known.
+    pub fn revision_info(&self, name: &str) -> Option<(String, RevisionInfo)> {
+        self.apps.get(name)?.revision_info.lock().ok()?.clone()
+    }
+
+    /// The app's backups, newest first: the manifests in the backups folder (the truth,
+    /// whoever took them — the daemon or `mooring backup create`), mirrored into the
+    /// store's catalogue first.
+    pub async fn app_backups(
+        &self,
+        name: &str,
+    ) -> Result<Vec<mooring_store::BackupRow>, ControlError> {
+        let dir = self.config.server.data_dir.join("backups");
+        let app = name.to_string();
+        let rows = tokio::task::spawn_blocking(move || {
+            mooring_backup::list(&dir).map(|records| {
+                records
+                    .into_iter()
+                    .filter(|r| r.manifest.meta.app == app)
+                    .map(|r| {
+                        let m = r.manifest;
+                        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                        mooring_store::BackupRow {
+                            id: r.id,
+                            app: m.meta.app,
+                            volume: m.meta.volume,
+                            created_at: m.meta.created_at,
+                            revision: m.meta.revision,
+                            reason: m.meta.reason,
+                            files: int(m.files),
+                            bytes: int(m.bytes),
+                            archive_size: int(m.archive_size),
+                            archive_sha256: m.archive_sha256,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await??;
+        self.store.mirror_backups(name, &rows)?;
+        Ok(self.store.backups(name)?)
+    }
+
+    /// The app's volumes that its services mount read-write (data that may change).
+    pub async fn data_volumes(&self, name: &str) -> Vec<String> {
+        let Some(app) = self.apps.get(name) else {
+            return vec![];
+        };
+        let rendered = app.last_render().rendered;
+        let Some(r) = rendered else { return vec![] };
+        let mut out: Vec<String> = r
+            .project
+            .services
+            .values()
+            .flat_map(|s| s.mounts.iter())
+            .filter(|m| m.kind == mooring_core::MountKind::Volume && !m.read_only)
+            .map(|m| m.source.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The app's resource tree with health and data policies (a fresh observation);
+    /// `None` before its first render.
+    pub async fn resources(&self, name: &str) -> Result<Option<ResourceTree>, ControlError> {
+        let app = self
+            .apps
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
+        let rendered = app.last_render().rendered;
+        let Some(rendered) = rendered else {
+            return Ok(None);
+        };
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?;
+        let live = provider.observe(&rendered.project).await?;
+        let policy = app.config.volumes;
+        Ok(Some(mooring_core::resource_tree(
+            &rendered.project,
+            &live,
+            policy,
+        )))
+    }
+}
