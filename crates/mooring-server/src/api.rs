@@ -714,11 +714,16 @@ async fn pin(State(state): St, Path(name): Path<String>, body: Option<Json<PinBo
         ));
     }
     let deployed = state.store.app(&name)?.and_then(|s| s.revision);
-    let Some(revision) = body.and_then(|b| b.0.revision).or(deployed) else {
-        return Err(bad(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("app {name} has no deployed revision to pin; give one (\"revision\")"),
-        ));
+    let revision = match (body.and_then(|b| b.0.revision), deployed) {
+        // What is pinned is what the source resolves, and only what the app may deploy.
+        (Some(asked), _) => c.resolve_revision(&name, &asked).await?.id,
+        (None, Some(deployed)) => deployed,
+        (None, None) => {
+            return Err(bad(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("app {name} has no deployed revision to pin; give one (\"revision\")"),
+            ))
+        }
     };
     state.store.set_pin(&name, Some(&revision))?;
     c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;

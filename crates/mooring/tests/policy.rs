@@ -223,6 +223,43 @@ fn only_the_configured_refs_history_is_deployed_unless_allowed() {
         assert!(env_of(&web).contains("GREETING=two"), "nothing changed");
         assert!(conditions(&s.app(&app.name)).contains("RevisionRefused"));
     }
+    // A pin stores only what the source resolves and the app may deploy.
+    let pin = |rev: &str| {
+        s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/pin", app.name),
+            Some(&s.admin),
+            Some(serde_json::json!({ "revision": rev })),
+        )
+    };
+    for asked in [
+        "evil",
+        "no-such-branch",
+        "ünïcödé-ref-that-is-quite-long-indeed",
+    ] {
+        let (status, body) = pin(asked);
+        assert_eq!(status, 422, "{asked}: {body}");
+        assert!(
+            s.app(&app.name)["pinned"].is_null(),
+            "{asked} was not pinned"
+        );
+    }
+    let (status, body) = pin("main");
+    assert_eq!(status, 202, "{body}");
+    let head = s.app(&app.name)["revision"].clone();
+    assert_eq!(
+        s.app(&app.name)["pinned"],
+        head,
+        "the resolved commit is pinned, not `main`"
+    );
+    let (status, _) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/unpin", app.name),
+        Some(&s.admin),
+        None,
+    );
+    assert!(status < 300);
+
     // An older revision of the configured ref is fine (a rollback).
     let (status, body) = sync_to(&s, one.trim());
     assert_eq!(status, 200, "{body}");

@@ -1,15 +1,57 @@
 //! Read queries: a diff (a dry run), the resource tree, revision info, backups and
 //! data volumes. None of them waits for a running sync.
 
-use super::error::OperationError;
+use super::error::{OperationError, RevisionRefused, SourceFailure};
 use super::{AppHandle, ControlError, Controller, Diff, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use mooring_core::ResourceTree;
 use mooring_docker::reconcile;
 use mooring_docker::Host;
-use mooring_vcs::{Revision, RevisionInfo};
+use mooring_vcs::{Revision, RevisionInfo, SourceError};
 
 impl Controller {
+    /// What `asked` (a branch, tag, commit id…) is for the app, if the app may deploy it:
+    /// fetched, and in the history of the configured ref or named by `allow_refs`.
+    /// Nothing is deployed or recorded. A revision that does not exist, or that the app
+    /// may not deploy, is [`OperationFailure::Invalid`]; a source that cannot be reached,
+    /// [`OperationFailure::Source`].
+    pub async fn resolve_revision(
+        &self,
+        name: &str,
+        asked: &str,
+    ) -> Result<Revision, ControlError> {
+        let app = self
+            .apps
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
+        let not_there = |e: &SourceFailure| {
+            matches!(
+                e,
+                SourceFailure::NoHistory { .. }
+                    | SourceFailure::Source(
+                        SourceError::RefNotFound { .. }
+                            | SourceError::CommitNotFound { .. }
+                            | SourceError::InvalidRevision { .. }
+                            | SourceError::PathNotFound { .. }
+                    )
+            )
+        };
+        let revision = self.fetch_revision(app, asked).await.map_err(|e| {
+            if not_there(&e) {
+                OperationFailure::Invalid(format!("revision {asked}: {e}"))
+            } else {
+                OperationError::from(e).failure()
+            }
+        })?;
+        self.allowed_revision(app, asked, &revision)
+            .await
+            .map_err(|e| match e {
+                RevisionRefused::Source(s) if !not_there(&s) => OperationError::from(s).failure(),
+                other => OperationFailure::Invalid(other.to_string()),
+            })?;
+        Ok(revision)
+    }
+
     /// The plan a sync would execute now (a dry run), after rendering the current revision.
     pub async fn diff(&self, name: &str) -> Result<Diff, ControlError> {
         let app = self
