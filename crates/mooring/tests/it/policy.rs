@@ -2,9 +2,8 @@
 //! Docker socket, a capability, a host path) committed to a Git repository a real
 //! `mooring serve` watches, and the one-shot `mooring sync`, on the machine's Docker.
 
-mod common;
-use common::daemon::{wait_until, Server};
-use common::*;
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
 use serde_json::Value;
 
 /// A compose file whose one service asks for `extra` (YAML lines under the service).

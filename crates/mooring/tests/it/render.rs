@@ -1,7 +1,6 @@
 //! `validate` and `render` on project folders: no Docker involved.
 
-mod common;
-use common::mooring;
+use crate::common::mooring;
 use std::fs;
 
 fn project(compose: &str) -> tempfile::TempDir {
@@ -86,7 +85,7 @@ fn several_files_with_f() {
 
 #[test]
 fn billion_laughs_is_refused_with_the_alias_bound() {
-    let dir = project(&common::billion_laughs("laughs"));
+    let dir = project(&crate::common::billion_laughs("laughs"));
     let started = std::time::Instant::now();
     let (code, _, err) = run(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");

@@ -2,9 +2,8 @@
 //! loopback (`svnserve`, `hg serve`, `git daemon`) and the machine's Docker; and Git
 //! commit verification in the daemon (GnuPG-signed commits).
 
-mod common;
-use common::daemon::{wait_until, Server};
-use common::*;
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
 use mooring_testkit::{hg, signing, svn};
 
 #[test]

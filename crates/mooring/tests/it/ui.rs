@@ -3,9 +3,8 @@
 //! Docker and a Git repository served by `git daemon`. Screenshots of the main pages
 //! land in `target/ui-screenshots/`.
 
-mod common;
-use common::daemon::{wait_until, Server};
-use common::*;
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use mooring_testkit::browser::{is_png, save_screenshot, Chromedriver};
 use serde_json::{json, Value};

@@ -2,8 +2,7 @@
 //! image is pulled before anything is created, and `pull_policy: always` picks up a new
 //! image pushed behind the same tag and recreates the container on it.
 
-mod common;
-use common::*;
+use crate::common::*;
 use mooring_testkit::docker::Registry;
 use std::fs;
 

@@ -1,8 +1,7 @@
 //! Dependency order and conditions, interrupted syncs, and images, on the machine's
 //! Docker daemon.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,12 +1,10 @@
 //! Damaged archives and edited manifests are found, and never restored.
 
-mod common;
-
 use std::fs;
 use std::io;
 use std::path::Path;
 
-use common::{meta, noise};
+use crate::common::{meta, noise};
 use mooring_backup::{
     load, restore_dir, restore_to, verify, write_backup, BackupError, BackupRecord,
 };

@@ -1,9 +1,8 @@
 //! The daemon end to end: a real `mooring serve` on loopback with its SQLite store in a
 //! temp folder, Git repositories served by `git daemon`, the machine's Docker.
 
-mod common;
-use common::daemon::{wait_until, Server};
-use common::*;
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
 use serde_json::{json, Value};
 use std::fs;
 use std::process::{Child, Command, Stdio};

@@ -3,8 +3,7 @@
 //! change, a mounted file change, removing a service with and without prune, and
 //! going back to an earlier commit.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn git_lifecycle_over_git_daemon() {

@@ -1,12 +1,10 @@
 //! The catalogue: only complete backups are listed; crash leftovers are ignored and cleaned;
 //! pruning keeps the newest per app and volume.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{dir_names, meta};
+use crate::common::{dir_names, meta};
 use mooring_backup::{clean_partials, list, prune, remove, verify, write_backup, BackupRecord};
 
 fn tiny_stream(content: &[u8]) -> Vec<u8> {

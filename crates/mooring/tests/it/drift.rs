@@ -1,8 +1,7 @@
 //! Drift on the machine's Docker daemon, from a plain-directory source: every kind of
 //! hand-made change is named by `diff` (exit 2) and reverted by `sync`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 
 fn project(app: &TestApp, image: &str) -> tempfile::TempDir {

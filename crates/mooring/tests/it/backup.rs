@@ -5,8 +5,7 @@
 //! as root next to the Docker daemon) and through the Docker archive API, and across the
 //! two. Plus corruption, non-empty targets and `kill -9` mid-backup and mid-restore.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 /// Fills `volume` with the test corpus.

@@ -3,9 +3,8 @@
 //! loopback (`mooring_testkit::ssh::SshServer`) and the machine's Docker. The key
 //! never shows in logs, the API, the store or the source cache.
 
-mod common;
-use common::daemon::{wait_until, Server};
-use common::*;
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
 use mooring_testkit::ssh::SshServer;
 
 /// A repository with the demo project at its root, and its `ssh://` URL.

@@ -1,12 +1,12 @@
 //! Backups of real folders and tar streams come back with zero bytes lost.
 
-mod common;
-
 use std::fs;
 use std::io::{self, Read};
 use std::process::{Command, Stdio};
 
-use common::{dir_names, make_tree, meta, noise, sha_hex, snapshot, system_tar, system_untar};
+use crate::common::{
+    dir_names, make_tree, meta, noise, sha_hex, snapshot, system_tar, system_untar,
+};
 use mooring_backup::{
     list, load, restore_to, verify, write_backup, BackupError, EntryKind, FORMAT,
 };

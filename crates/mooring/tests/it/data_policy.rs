@@ -3,8 +3,7 @@
 //! prune) it is deleted only after a verified backup, which restores every byte; a
 //! volume whose definition cannot change in place blocks the sync with `VolumeDiverged`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 
 fn compose(app: &str, with_data: bool, opts: &str) -> String {

@@ -1,8 +1,7 @@
 //! Networks, aliases, published ports and the other container settings, checked on the
 //! real containers; and no false drift: a second sync of the same project is a no-op.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::io::{Read, Write};
 

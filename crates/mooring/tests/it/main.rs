@@ -1,0 +1,19 @@
+//! The `mooring` binary's black-box tests, one test binary (linked once): each module
+//! drives the real binary against the machine's Docker, real VCS servers on loopback,
+//! SQLite on disk and Chromium.
+mod common;
+
+mod architecture;
+mod backup;
+mod data_policy;
+mod drift;
+mod git_sync;
+mod network;
+mod ordering;
+mod policy;
+mod pull;
+mod render;
+mod serve;
+mod ssh_sync;
+mod ui;
+mod vcs_sync;
