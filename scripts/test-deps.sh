@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# What the test suite needs on this machine, installed when missing (as root, from
+# Debian's packages) and started (the Docker daemon): git and `git daemon`, curl,
+# busybox-static (the local test image), Docker, docker-registry (pull tests on
+# loopback), Subversion, Mercurial, GnuPG, ssh and sshd (each SSH test runs its own on
+# 127.0.0.1 and a free port, never port 22), Chromium and its WebDriver (the web UI's
+# browser tests). Idempotent and quiet when everything is there. Shared by
+# scripts/test.sh (the README's test command) and .ci/run.
+set -euo pipefail
+need=()
+command -v git >/dev/null || need+=(git)
+command -v curl >/dev/null || need+=(curl)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v docker >/dev/null || need+=(docker.io)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v svnserve >/dev/null || need+=(subversion)
+command -v hg >/dev/null || need+=(mercurial)
+command -v gpg >/dev/null || need+=(gnupg)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "the tests need: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+git daemon --help >/dev/null 2>&1 || { echo "git daemon is missing" >&2; exit 1; }
+[ -x /usr/sbin/sshd ] || { echo "/usr/sbin/sshd (openssh-server) is missing" >&2; exit 1; }
+
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "the Docker daemon does not answer; start it (sudo systemctl start docker) or join the docker group" >&2
+    exit 1
+  fi
+  echo "Docker daemon not answering; starting dockerd"
+  (dockerd >/tmp/mooring-test-dockerd.log 2>&1 &)
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/mooring-test-dockerd.log" >&2; exit 1; }
+fi
