@@ -5,6 +5,7 @@
 pub mod access;
 pub mod activity;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod controller;
 pub mod failure;
@@ -15,6 +16,8 @@ pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod panic;
+pub mod router;
+pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod ui;

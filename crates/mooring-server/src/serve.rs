@@ -3,10 +3,11 @@
 //! finish, exit). After a crash the next start marks unfinished operations as
 //! interrupted and reconciles every app.
 
-use crate::api::{router, ServerState};
+use crate::api::ServerState;
 use crate::config::{self, Config};
 use crate::controller::Controller;
 use crate::metrics::Metrics;
+use crate::router::router;
 use mooring_store::{now_ms, Store};
 use std::path::Path;
 use std::sync::atomic::Ordering;

@@ -16,9 +16,10 @@ mod pages;
 
 use crate::access::Access;
 use crate::api::{self, ApiError, ServerState, St};
+use crate::auth::{session_id, COOKIE};
 use crate::limits::{self, Scope};
 use axum::extract::{ConnectInfo, Path, Query, Request};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
@@ -28,15 +29,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The session cookie's name.
-const COOKIE: &str = "mooring_session";
-/// Sent by the UI's script on every change it asks for.
-const UI_HEADER: &str = "x-mooring-ui";
-
 const CSS: &str = include_str!("app.css");
 const JS: &str = include_str!("app.js");
 
-/// The UI's routes (their roles are in `api::ROUTES`).
+/// The UI's routes (their roles are in `routes::ROUTES`).
 pub(crate) fn routes() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/", get(overview))
@@ -59,46 +55,6 @@ async fn server_timing(req: Request, next: axum::middleware::Next) -> Response {
         r.headers_mut().insert("server-timing", v);
     }
     r
-}
-
-/// The session id in the session cookie, if any.
-pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// Reads are always fine; a change through the cookie needs the UI's header.
-pub(crate) fn same_origin_request(req: &Request) -> bool {
-    req.method() == axum::http::Method::GET
-        || req.method() == axum::http::Method::HEAD
-        || req.headers().contains_key(UI_HEADER)
-}
-
-/// Sends a browser to the log-in form, coming back to `uri` afterwards.
-pub(crate) fn to_login(uri: &Uri) -> Response {
-    let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    Redirect::to(&format!("/login?next={}", encode(back))).into_response()
-}
-
-/// Percent-encodes everything but unreserved characters and `/`.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Where to go after logging in: a path on this server only, else `/`.
@@ -410,18 +366,5 @@ mod tests {
             assert_eq!(safe_next(Some(attack)), "/", "{attack:?} falls back to /");
         }
         assert_eq!(safe_next(None), "/");
-        assert_eq!(encode("/apps/a b?x=1&y"), "/apps/a%20b%3Fx%3D1%26y");
-    }
-
-    #[test]
-    fn session_cookie_is_found_among_others() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; mooring_session=mrg_abc; b=2"),
-        );
-        assert_eq!(session_id(&h).as_deref(), Some("mrg_abc"));
-        h.insert(header::COOKIE, HeaderValue::from_static("mooring_session="));
-        assert_eq!(session_id(&h), None);
     }
 }

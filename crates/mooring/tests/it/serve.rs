@@ -499,14 +499,14 @@ fn every_route_is_authenticated_with_roles() {
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
         paths.len(),
-        mooring_server::api::ROUTES
+        mooring_server::routes::ROUTES
             .iter()
             .map(|r| r.path)
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     );
     let ops_before = op_count(&s, &app.name);
-    for route in mooring_server::api::ROUTES {
+    for route in mooring_server::routes::ROUTES {
         let path = route
             .path
             .replace("{name}", &app.name)
