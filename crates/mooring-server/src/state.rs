@@ -1,5 +1,5 @@
-//! The words of an app's state: its sync state and the kinds of its conditions, as
-//! typed values. The store and the API keep them as the same strings (`as_str`, and
+//! The words of an app's state: its sync state, the kinds of its conditions and of its
+//! events, as typed values. The store and the API keep them as the same strings (`as_str`, and
 //! `Serialize` gives the same spelling).
 
 use mooring_store::Condition;
@@ -106,6 +106,44 @@ impl ConditionKind {
     /// The kind spelled `s`, if it is one.
     pub fn parse(s: &str) -> Option<ConditionKind> {
         ConditionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// What an app's event says happened (events are stored, streamed, and some notified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A reconcile failed.
+    SyncFailed,
+    /// A reconcile succeeded after failures.
+    SyncRecovered,
+    /// The host no longer matched the source.
+    DriftDetected,
+    /// A resource of the app became unhealthy.
+    HealthDegraded,
+    /// A revision could not be rendered.
+    RenderFailed,
+    /// The app's policy refused a revision.
+    PolicyRefused,
+    /// An asked-for revision is outside the allowed refs.
+    RevisionRefused,
+    /// A revision's signature does not verify.
+    VerificationFailed,
+}
+
+impl EventKind {
+    /// The stored, streamed and notified spelling (`notifications[].events` names
+    /// these).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::SyncFailed => "sync_failed",
+            EventKind::SyncRecovered => "sync_recovered",
+            EventKind::DriftDetected => "drift_detected",
+            EventKind::HealthDegraded => "health_degraded",
+            EventKind::RenderFailed => "render_failed",
+            EventKind::PolicyRefused => "policy_refused",
+            EventKind::RevisionRefused => "revision_refused",
+            EventKind::VerificationFailed => "verification_failed",
+        }
     }
 }
 

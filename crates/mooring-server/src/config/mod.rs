@@ -5,6 +5,7 @@
 //! (SSH key, known_hosts, verification keys) are checked at load.
 //! Start-up and reload share this one path.
 
+use crate::state::EventKind;
 use mooring_compose::decode::{check_keys, duration, err};
 use mooring_compose::yaml::{self, Node, Value};
 use mooring_compose::{LoadError, Pos};
@@ -122,10 +123,10 @@ pub enum NotificationFormat {
 
 /// The notification events.
 pub const NOTIFICATION_EVENTS: [&str; 4] = [
-    "sync_failed",
-    "sync_recovered",
-    "drift_detected",
-    "health_degraded",
+    EventKind::SyncFailed.as_str(),
+    EventKind::SyncRecovered.as_str(),
+    EventKind::DriftDetected.as_str(),
+    EventKind::HealthDegraded.as_str(),
 ];
 
 /// Where an app's desired state lives.

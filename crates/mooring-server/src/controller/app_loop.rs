@@ -6,6 +6,7 @@ use super::{AppHandle, AppRuntime, Controller, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::notify::Notice;
 use crate::state::ConditionKind;
+use crate::state::EventKind;
 use futures_util::{FutureExt, StreamExt};
 use mooring_docker::Provider;
 use mooring_store::{now_ms, AppStatus};
@@ -58,7 +59,7 @@ impl Controller {
                     crate::panic::message(&*panic)
                 );
                 tracing::error!(app = %app.config.name, error = %e, "reconcile panicked");
-                self.event(&app.config.name, "sync_failed", &e);
+                self.event(&app.config.name, EventKind::SyncFailed, &e);
             }
         }
     }
@@ -189,13 +190,13 @@ impl Controller {
         }
         if previous.map(|p| p.failures).unwrap_or(0) == 0 {
             self.notifier.send(Notice {
-                event: "sync_failed",
+                event: EventKind::SyncFailed.as_str(),
                 app: name.clone(),
                 message: e.to_string(),
                 revision: status.revision.clone(),
             });
         }
-        self.event(name, "sync_failed", &e.to_string());
+        self.event(name, EventKind::SyncFailed, &e.to_string());
     }
 
     /// A successful attempt ends a series of failures (and says so).
@@ -203,12 +204,16 @@ impl Controller {
         let name = &app.config.name;
         if rt.failures > 0 {
             self.notifier.send(Notice {
-                event: "sync_recovered",
+                event: EventKind::SyncRecovered.as_str(),
                 app: name.clone(),
                 message: format!("synced after {} failed attempts", rt.failures),
                 revision: status.revision.clone(),
             });
-            self.event(name, "sync_recovered", "synced again after failures");
+            self.event(
+                name,
+                EventKind::SyncRecovered,
+                "synced again after failures",
+            );
         }
         rt.failures = 0;
         rt.next_retry = None;

@@ -4,6 +4,7 @@
 
 use super::error::{OperationError, RevisionRefused, SourceFailure, VerifyFailure};
 use super::{AppHandle, AppRuntime, Controller, StreamEvent, Trigger, TriggerKind};
+use crate::state::EventKind;
 use crate::state::{ConditionKind, SyncState};
 use mooring_core::{app_health, Health};
 use mooring_docker::reconcile::{Progress, ReconcileError};
@@ -283,7 +284,7 @@ impl Controller {
                 status
                     .conditions
                     .push(ConditionKind::RevisionRefused.with(message.clone()));
-                self.event(name, "revision_refused", &message);
+                self.event(name, EventKind::RevisionRefused, &message);
                 return Err(e.into());
             }
         }
@@ -294,7 +295,7 @@ impl Controller {
                     ConditionKind::VerificationFailed
                         .with(format!("{} is not deployed: {e}", revision.describe)),
                 );
-                self.event(name, "verification_failed", &e.to_string());
+                self.event(name, EventKind::VerificationFailed, &e.to_string());
                 match status.revision.clone() {
                     // Keep running (and healing) the last verified revision.
                     Some(deployed) if deployed != revision.id => self
@@ -353,9 +354,9 @@ impl Controller {
                 status.sync = SyncState::Unknown.as_str().into();
                 status.conditions.push(kind.with(e.clone()));
                 let event = if kind == ConditionKind::PolicyRefused {
-                    "policy_refused"
+                    EventKind::PolicyRefused
                 } else {
-                    "render_failed"
+                    EventKind::RenderFailed
                 };
                 self.event(name, event, &e);
                 // A broken revision is not retried: it waits for a new one.

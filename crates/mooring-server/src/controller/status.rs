@@ -3,6 +3,7 @@
 
 use super::{AppHandle, Controller, StreamEvent};
 use crate::notify::Notice;
+use crate::state::EventKind;
 use crate::state::{ConditionKind, SyncState};
 use mooring_core::{Health, Plan, ResourceHealth};
 use mooring_store::{now_ms, AppStatus, NewEvent};
@@ -84,7 +85,8 @@ impl Controller {
     }
 
     /// Records an event for the app and streams it.
-    pub(super) fn event(&self, app: &str, kind: &str, message: &str) {
+    pub(super) fn event(&self, app: &str, kind: EventKind, message: &str) {
+        let kind = kind.as_str();
         tracing::info!(app, kind, message, "event");
         let ev = NewEvent {
             app: Some(app.to_string()),
@@ -125,9 +127,9 @@ impl Controller {
                 "; self_heal is off, left as is"
             }
         );
-        self.event(name, "drift_detected", &message);
+        self.event(name, EventKind::DriftDetected, &message);
         self.notifier.send(Notice {
-            event: "drift_detected",
+            event: EventKind::DriftDetected.as_str(),
             app: name.to_string(),
             message,
             revision: deployed,
@@ -147,9 +149,9 @@ impl Controller {
             .map(|r| format!("{}: {}", r.container, r.message))
             .collect();
         let message = bad.join("; ");
-        self.event(name, "health_degraded", &message);
+        self.event(name, EventKind::HealthDegraded, &message);
         self.notifier.send(Notice {
-            event: "health_degraded",
+            event: EventKind::HealthDegraded.as_str(),
             app: name.to_string(),
             message,
             revision,
