@@ -32,11 +32,18 @@ struct Cli {
     command: Command,
 }
 
+/// `-o` of `render`: the project as Compose prints it.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RenderFormat {
+    Yaml,
+    Json,
+}
+
+/// `-o` of every other command: for people, or for programs.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
     Text,
     Json,
-    Yaml,
 }
 
 #[derive(clap::Args)]
@@ -124,7 +131,7 @@ enum Command {
         #[command(flatten)]
         render: RenderArgs,
         #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
-        output: Format,
+        output: RenderFormat,
     },
     /// Show what a sync would change. Exit 0 in sync, 2 out of sync, 1 on error.
     Diff {
@@ -321,11 +328,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             print::notes(&project.notes);
             println!(
-                "{}: valid ({} services, {} networks, {} volumes) from {}",
+                "{}: valid ({}, {}, {}) from {}",
                 project.name,
-                project.services.len(),
-                project.networks.len(),
-                project.volumes.len(),
+                print::count(project.services.len(), "service", "services"),
+                print::count(project.networks.len(), "network", "networks"),
+                print::count(project.volumes.len(), "volume", "volumes"),
                 project.config_files.join(", ")
             );
             Ok(ExitCode::SUCCESS)
@@ -338,11 +345,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let project = render::local(&dir, &render.files, render.app.as_deref())?;
             print::notes(&project.notes);
             match output {
-                Format::Json => println!(
+                RenderFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&mooring_compose::output::to_json(&project))?
                 ),
-                _ => print!("{}", mooring_compose::output::to_yaml(&project)),
+                RenderFormat::Yaml => print!("{}", mooring_compose::output::to_yaml(&project)),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -42,7 +42,8 @@ impl Style {
     }
 }
 
-fn count(n: usize, one: &str, many: &str) -> String {
+/// `1 network`, `2 networks`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

@@ -27,7 +27,33 @@ fn validate_reports_position_and_exit_code() {
     let dir = project("services:\n  web:\n    image: x\n");
     let (code, out, _) = run(&["validate", dir.path().to_str().unwrap(), "--app", "shop"]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("shop: valid (1 services"), "{out}");
+    assert!(
+        out.starts_with("shop: valid (1 service, 1 network, 0 volumes)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn every_output_offered_works_and_no_other_is_offered() {
+    let dir = project("services:\n  web:\n    image: x\n");
+    let d = dir.path().to_str().unwrap();
+    let (code, out, _) = run(&["render", d, "-o", "json"]);
+    assert_eq!(code, 0);
+    assert!(out.trim_start().starts_with('{'), "{out}");
+    let (code, out, _) = run(&["render", d, "-o", "yaml"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("services:"), "{out}");
+    // `-o yaml` was accepted and ignored by these: now it is refused before anything runs.
+    for args in [
+        &["diff", d, "-o", "yaml"][..],
+        &["sync", d, "-o", "yaml"],
+        &["app", "list", "-o", "yaml"],
+        &["backup", "list", "-o", "yaml"],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("invalid value 'yaml'"), "{args:?}: {err}");
+    }
 }
 
 #[test]
