@@ -227,8 +227,14 @@ pub struct AppConfig {
 
 /// Reads and validates the configuration file.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::new(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "; name the configuration with --config FILE or MOORING_CONFIG (the bundled one is examples/mooring.yaml)"
+        } else {
+            ""
+        };
+        LoadError::new(format!("cannot read {}: {e}{hint}", path.display()))
+    })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = if base.as_os_str().is_empty() {
         PathBuf::from(".")

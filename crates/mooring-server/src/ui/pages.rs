@@ -198,7 +198,7 @@ pub(crate) fn login(next: &str, error_message: Option<&str>) -> Markup {
                         input #token type="password" name="token" autocomplete="current-password" required autofocus;
                         input type="hidden" name="next" value=(next);
                         button type="submit" { "Log in" }
-                        p.hint { "Create one on the server: " code { "mooring token create --role viewer" } }
+                        p.hint { "Create one on the server: " code { "mooring token create --config mooring.yaml --role viewer" } }
                     }
                 }
             }

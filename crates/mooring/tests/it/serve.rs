@@ -1971,3 +1971,23 @@ fn a_reload_onto_an_unreachable_docker_host_is_a_bad_gateway_and_keeps_the_runni
         "the running apps are kept"
     );
 }
+
+#[test]
+fn a_missing_configuration_says_how_to_name_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["serve"][..], &["token", "create", "--role", "viewer"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("MOORING_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot read mooring.yaml")
+                && err.contains("--config FILE or MOORING_CONFIG"),
+            "{args:?}: {err}"
+        );
+    }
+}
