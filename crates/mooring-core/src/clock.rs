@@ -47,9 +47,28 @@ impl UtcTime {
     }
 }
 
+impl std::fmt::Display for UtcTime {
+    /// `2026-12-01 18:20:05 UTC`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_as_people_read_it() {
+        assert_eq!(
+            UtcTime::from_unix_ms(951_782_405_000).to_string(),
+            "2000-02-29 00:00:05 UTC"
+        );
+    }
 
     #[test]
     fn civil_dates() {

@@ -176,8 +176,12 @@ pub fn get(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
 fn print_operations(ops: &Value) {
     for op in ops.as_array().into_iter().flatten() {
         let result = op["result"].as_str().unwrap_or("running");
+        let started = op["started_at"]
+            .as_i64()
+            .map(|t| mooring_core::clock::UtcTime::from_unix_ms(t).to_string())
+            .unwrap_or_default();
         println!(
-            "  #{:<5} {:<10} {:<12} {:<13} {} action(s){}",
+            "  #{:<5} {started}  {:<10} {:<12} {:<13} {} action(s){}",
             op["id"],
             op["trigger"].as_str().unwrap_or(""),
             result,
@@ -202,12 +206,11 @@ pub fn diff(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
             name,
             d["revision_describe"].as_str().unwrap_or("")
         );
-        for a in d["plan"]["actions"].as_array().into_iter().flatten() {
-            println!(
-                "  {} {}  {}",
-                a["kind"].as_str().unwrap_or(""),
-                describe_action(a),
-                a["reason"].as_str().unwrap_or("")
+        for step in d["steps"].as_array().into_iter().flatten() {
+            crate::print::step(
+                step["verb"].as_str().unwrap_or(""),
+                step["text"].as_str().unwrap_or(""),
+                step["reason"].as_str().unwrap_or(""),
             );
         }
         for o in d["plan"]["orphans_kept"].as_array().into_iter().flatten() {
@@ -215,6 +218,9 @@ pub fn diff(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
                 "  ! orphan container {} kept (prune is off)",
                 o.as_str().unwrap_or("")
             );
+        }
+        for n in d["plan"]["notes"].as_array().into_iter().flatten() {
+            println!("  note: {}", n.as_str().unwrap_or(""));
         }
         println!(
             "{}",
@@ -230,14 +236,6 @@ pub fn diff(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
-}
-
-fn describe_action(a: &Value) -> String {
-    ["container", "network", "volume", "image"]
-        .iter()
-        .find_map(|k| a[*k].as_str())
-        .unwrap_or("")
-        .to_string()
 }
 
 /// `app sync NAME [--revision REV]`, `app rollback NAME --to REV`: waits for the operation.

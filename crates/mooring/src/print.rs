@@ -27,19 +27,28 @@ impl Style {
     }
 
     fn sign(&self, action: &Action) -> String {
-        match action {
-            Action::CreateNetwork { .. }
-            | Action::CreateVolume { .. }
-            | Action::CreateContainer { .. } => self.paint("32", "+"),
-            Action::RecreateContainer { .. } => self.paint("33", "~"),
-            Action::StartContainer { .. } | Action::PullImage { .. } => self.paint("36", ">"),
-            Action::RemoveContainer { .. }
-            | Action::RemoveNetwork { .. }
-            | Action::RemoveVolume { .. } => self.paint("31", "-"),
-            Action::BackupVolume { .. } => self.paint("34", "⇣"),
-            Action::RestoreVolume { .. } => self.paint("34", "⇡"),
+        self.sign_of(action.verb())
+    }
+
+    /// The sign of an action by its verb (`Action::verb`; the API sends it too).
+    fn sign_of(&self, verb: &str) -> String {
+        match verb {
+            "create" => self.paint("32", "+"),
+            "recreate" => self.paint("33", "~"),
+            "start" | "pull" => self.paint("36", ">"),
+            "remove" => self.paint("31", "-"),
+            "back up" => self.paint("34", "⇣"),
+            "restore" => self.paint("34", "⇡"),
+            _ => "·".to_string(),
         }
     }
+}
+
+/// One step of a plan the daemon sent (`GET …/diff`'s `steps`), printed as `diff`
+/// prints its own: sign, what, why.
+pub fn step(verb: &str, text: &str, reason: &str) {
+    let s = Style::stdout();
+    println!("  {} {text}  {}", s.sign_of(verb), s.paint("2", reason));
 }
 
 /// `1 network`, `2 networks`.

@@ -54,11 +54,7 @@ fn short_id(rev: &str) -> &str {
 
 /// `2026-12-01 18:20:05 UTC`.
 pub(crate) fn utc(ms: i64) -> String {
-    let t = mooring_core::clock::UtcTime::from_unix_ms(ms);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
+    mooring_core::clock::UtcTime::from_unix_ms(ms).to_string()
 }
 
 /// `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.

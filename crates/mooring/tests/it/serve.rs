@@ -461,10 +461,10 @@ fn rollback_pins_until_unpinned() {
         env_of(&web).contains("GREETING=three")
     });
     let out = s.cli(&["history", &app.name]);
+    let history = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("rollback"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        history.contains("rollback") && history.contains(" UTC "),
+        "operations with their start times: {history}"
     );
 
     // `app pin` holds the deployed revision without deploying anything.
@@ -1242,6 +1242,19 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // `app diff` prints the plan as `mooring diff` does: sign, what, why.
+    repo.write("compose.yaml", &demo_compose(&app.name, "better"));
+    repo.commit("better");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = s.cli(&["diff", &app.name]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{printed}");
+    assert!(
+        printed.contains(&format!("~ recreate container {}-web-1", app.name))
+            && printed.contains("environment GREETING changed"),
+        "{printed}"
     );
 
     repo.write("compose.yaml", &broken_compose(&app.name));
