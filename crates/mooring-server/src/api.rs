@@ -279,6 +279,15 @@ async fn run_trigger(
     pin: bool,
 ) -> ApiResult {
     let c = controller(state).await;
+    if let Some(asked) = &revision {
+        // A revision that does not exist, or that the app may not deploy, is refused
+        // before any operation starts (the app's status and retries stay as they are).
+        match c.resolve_revision(name, asked).await {
+            Ok(_) => {}
+            Err(ControlError::Operation(failure)) => return failed(state, name, &failure),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let (tx, rx) = oneshot::channel();
     c.trigger(
         name,
@@ -292,24 +301,28 @@ async fn run_trigger(
     .await?;
     match rx.await {
         Ok(Ok(status)) => Ok(Json(json!({"ok": true, "status": status})).into_response()),
-        Ok(Err(failure)) => {
-            let status = state.store.app(name)?;
-            Ok((
-                failure_status(&failure),
-                Json(json!({
-                    "ok": false,
-                    "kind": failure.kind(),
-                    "error": failure.to_string(),
-                    "status": status,
-                })),
-            )
-                .into_response())
-        }
+        Ok(Err(failure)) => failed(state, name, &failure),
         Err(_) => Err(bad(
             StatusCode::SERVICE_UNAVAILABLE,
             OperationFailure::Stopping.to_string(),
         )),
     }
+}
+
+/// The answer to a request whose operation failed or was refused: the failure's status,
+/// kind and message, and the app's status.
+fn failed(state: &ServerState, name: &str, failure: &OperationFailure) -> ApiResult {
+    let status = state.store.app(name)?;
+    Ok((
+        failure_status(failure),
+        Json(json!({
+            "ok": false,
+            "kind": failure.kind(),
+            "error": failure.to_string(),
+            "status": status,
+        })),
+    )
+        .into_response())
 }
 
 /// The HTTP status of a failed operation (documented in the README's API section):

@@ -288,8 +288,10 @@ fn available_refs(reference: &str, branches: &[String], tags: &[String]) -> Stri
             name_list(tags)
         )
     };
-    if (4..40).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
-        out.push_str("; abbreviated commit ids are not supported, use the full commit id");
+    if (4..7).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+        out.push_str("; an abbreviated commit id needs at least 7 digits");
+    } else if crate::spec::is_commit_prefix(reference) {
+        out.push_str("; no fetched commit starts with it, or more than one does: give more digits or the full commit id");
     }
     out
 }
@@ -340,6 +342,16 @@ mod tests {
         };
         let msg = err.to_string();
         assert!(msg.contains("no branches or tags"), "{msg}");
-        assert!(msg.contains("use the full commit id"), "{msg}");
+        assert!(
+            msg.contains("give more digits or the full commit id"),
+            "{msg}"
+        );
+        let err = SourceError::RefNotFound {
+            url: "https://host/r".into(),
+            reference: "1a2b".into(),
+            branches: vec![],
+            tags: vec![],
+        };
+        assert!(err.to_string().contains("at least 7 digits"), "{err}");
     }
 }

@@ -16,7 +16,7 @@ use crate::info::RevisionInfo;
 use crate::lock::DirLock;
 use crate::memo::{Facts, Memo};
 use crate::snapshot::{build_snapshot, path_key, Revision, Snapshot, LOCK_TIMEOUT};
-use crate::spec::{is_commit_id, validate_git_url, validate_ref};
+use crate::spec::{is_commit_id, is_commit_prefix, validate_git_url, validate_ref};
 
 /// One Git remote's place in the cache.
 pub(crate) struct GitCache {
@@ -292,6 +292,13 @@ fn fetch_and_resolve(repo: &Repo, reference: Option<&str>) -> Result<String, Sou
             repo.fetch_all(false)?;
             for candidate in ref_candidates(r) {
                 if let Some(commit) = repo.resolve(&candidate)? {
+                    return Ok(commit);
+                }
+            }
+            // An abbreviated commit id, as every page and command shows them: when one
+            // commit of the cache starts with it (an ambiguous one resolves to none).
+            if is_commit_prefix(r) {
+                if let Some(commit) = repo.resolve(&r.to_ascii_lowercase())? {
                     return Ok(commit);
                 }
             }

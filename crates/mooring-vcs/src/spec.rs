@@ -426,6 +426,11 @@ pub(crate) fn is_commit_id(reference: &str) -> bool {
     matches!(reference.len(), 40 | 64) && reference.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether `reference` may be an abbreviated commit id: 7 to 39 hex digits.
+pub(crate) fn is_commit_prefix(reference: &str) -> bool {
+    (7..40).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Checks that a ref is a plausible branch/tag name or commit id (a subset of
 /// `git check-ref-format`), and returns it owned.
 pub(crate) fn validate_ref(reference: &str) -> Result<String, SourceError> {

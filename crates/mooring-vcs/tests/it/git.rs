@@ -332,6 +332,25 @@ fn unknown_commit_id_is_a_clear_error() {
 }
 
 #[test]
+fn an_abbreviated_commit_id_resolves_to_its_commit() {
+    let fx = Fixture::new();
+    let url = format!("file://{}", fx.bare.display());
+    let cache = fx.cache();
+    let rev = cache.fetch(&spec(&url, Some(&fx.first[..7]))).unwrap();
+    assert_eq!(rev.id, fx.first);
+    let upper = fx.main[..12].to_ascii_uppercase();
+    assert_eq!(cache.fetch(&spec(&url, Some(&upper))).unwrap().id, fx.main);
+    // Too short to be taken for an id, and one that no commit starts with.
+    for bad in [&fx.first[..5], "0000000"] {
+        let err = cache.fetch(&spec(&url, Some(bad))).unwrap_err();
+        assert!(
+            matches!(err, SourceError::RefNotFound { .. }),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn nonexistent_ref_lists_branches_and_tags() {
     let fx = Fixture::new();
     let url = format!("file://{}", fx.bare.display());

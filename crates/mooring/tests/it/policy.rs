@@ -211,6 +211,12 @@ fn only_the_configured_refs_history_is_deployed_unless_allowed() {
         )
     };
 
+    let operations = |s: &Server| {
+        s.app(&app.name)["operations"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = operations(&s);
     for asked in ["evil", evil.trim()] {
         let (status, body) = sync_to(&s, asked);
         assert_eq!(status, 422, "{asked}: {body}");
@@ -220,7 +226,9 @@ fn only_the_configured_refs_history_is_deployed_unless_allowed() {
             "{error}"
         );
         assert!(env_of(&web).contains("GREETING=two"), "nothing changed");
-        assert!(conditions(&s.app(&app.name)).contains("RevisionRefused"));
+        // Refused before any operation starts: the app's state is not touched.
+        assert_eq!(operations(&s), before, "{asked}: no operation");
+        assert_eq!(s.app(&app.name)["sync"], "Synced");
     }
     // A pin stores only what the source resolves and the app may deploy.
     let pin = |rev: &str| {

@@ -1314,14 +1314,20 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     let out = s.cli(&["diff", &app.name]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("compose.yaml:5:5"));
-    // A revision the source does not have: the source's failure, 502.
+    // A revision the source does not have is refused before any operation starts.
+    let ops = op_count(&s, &app.name);
     let (status, v) = s.call(
         "POST",
         &format!("/api/v1/apps/{}/sync", app.name),
         Some(&s.admin),
         Some(json!({"revision": "no-such-branch"})),
     );
-    assert_eq!((status, v["kind"].as_str()), (502, Some("source")), "{v}");
+    assert_eq!((status, v["kind"].as_str()), (422, Some("invalid")), "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or("").contains("no-such-branch"),
+        "{v}"
+    );
+    assert_eq!(op_count(&s, &app.name), ops, "no operation started");
     let out = s.cli(&["sync", &app.name, "--revision", "no-such-branch"]);
     assert_eq!(out.status.code(), Some(1));
     // Other commands fail too when the server refuses: an unknown app.
