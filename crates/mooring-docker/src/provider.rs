@@ -529,8 +529,8 @@ pub struct ContainerEvent {
 
 impl Provider {
     /// Events of containers Mooring manages that may mean drift (died, removed,
-    /// updated, paused, out of memory). The stream ends or errors when the connection
-    /// drops; callers reconnect and resync.
+    /// updated, paused, out of memory) or a change of health (Docker's health check). The
+    /// stream ends or errors when the connection drops; callers reconnect and resync.
     pub fn container_events(
         &self,
     ) -> impl futures_util::Stream<Item = Result<ContainerEvent, ProviderError>> + '_ {
@@ -546,7 +546,9 @@ impl Provider {
             ),
             (
                 "event".to_string(),
-                ["die", "destroy", "update", "oom", "pause"]
+                // `health_status` (Docker's `health_status: healthy` and so on): the
+                // app's health follows Docker's as it changes, not at the next interval.
+                ["die", "destroy", "update", "oom", "pause", "health_status"]
                     .map(String::from)
                     .to_vec(),
             ),

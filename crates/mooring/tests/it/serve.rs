@@ -2010,3 +2010,34 @@ fn a_missing_configuration_says_how_to_name_one() {
         );
     }
 }
+
+#[test]
+fn health_follows_dockers_health_check_as_it_changes() {
+    let app = TestApp::new("shealth");
+    let repo = Repo::new("healthy");
+    repo.write(
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"touch /tmp/ok; exec sleep 3600\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ok\"]\n      interval: 1s\n      timeout: 1s\n      retries: 2\n",
+            app.name
+        ),
+    );
+    repo.commit("one");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    // The interval is an hour: only Docker's events can bring the health up to date.
+    let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {url}, ref: main }}\n    sync: {{ interval: 1h }}\n", app.name));
+    wait_until(60, "healthy", || s.app(&app.name)["health"] == "Healthy");
+    let web = app.container("web");
+    // What the check looks for goes away: Docker's check fails, and the app says so.
+    docker(&["exec", &web, "rm", "-f", "/tmp/ok"]);
+    wait_until(30, "unhealthy reported", || {
+        s.app(&app.name)["health"] == "Degraded"
+    });
+    // Stopped by hand: self-heal starts it again, and Healthy follows Docker's check.
+    docker(&["stop", &web]);
+    wait_until(30, "healthy again within seconds", || {
+        s.app(&app.name)["health"] == "Healthy"
+    });
+}
