@@ -341,7 +341,7 @@ pub fn parse_backup_schedule(s: &str) -> Option<bool> {
 }
 
 /// What may happen to a volume's data when the repository stops declaring it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DataPolicy {
     /// Never deleted (the default): the plan keeps it and says so.
@@ -352,6 +352,14 @@ pub enum DataPolicy {
 }
 
 impl DataPolicy {
+    /// `protect` or `backup-then-delete`, as configured and served.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataPolicy::Protect => "protect",
+            DataPolicy::BackupThenDelete => "backup-then-delete",
+        }
+    }
+
     /// Parses `protect` / `backup-then-delete`.
     pub fn parse(s: &str) -> Option<DataPolicy> {
         match s {

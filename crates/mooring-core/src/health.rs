@@ -3,11 +3,14 @@
 
 use crate::desired::{DependsOnCondition, Project};
 use crate::live::{ContainerState, Live};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// Health of a resource or an app, worst last in severity order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum Health {
     Healthy,
     Suspended,
@@ -31,6 +34,32 @@ impl Health {
     }
 }
 
+impl Health {
+    /// Every value, best first.
+    pub const ALL: &'static [Health] = &[
+        Health::Healthy,
+        Health::Suspended,
+        Health::Progressing,
+        Health::Unknown,
+        Health::Missing,
+        Health::Degraded,
+    ];
+}
+
+impl FromStr for Health {
+    type Err = crate::UnknownWord;
+    fn from_str(s: &str) -> Result<Health, crate::UnknownWord> {
+        Health::ALL
+            .iter()
+            .copied()
+            .find(|h| h.as_str() == s)
+            .ok_or_else(|| crate::UnknownWord {
+                what: "health",
+                word: s.to_string(),
+            })
+    }
+}
+
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -38,7 +67,7 @@ impl fmt::Display for Health {
 }
 
 /// Health of one service's container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ResourceHealth {
     pub service: String,
     pub container: String,

@@ -29,7 +29,7 @@ pub struct PlanOptions {
 }
 
 /// One change to the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     CreateNetwork {
@@ -124,7 +124,7 @@ impl fmt::Display for Action {
 }
 
 /// An action and why it is needed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlannedAction {
     #[serde(flatten)]
     pub action: Action,
@@ -132,7 +132,7 @@ pub struct PlannedAction {
 }
 
 /// What it takes to bring the host to the desired state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub app: String,
     /// In execution order: networks, volumes, images, removals, then containers in

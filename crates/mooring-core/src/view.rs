@@ -18,7 +18,7 @@ pub struct ResourceTree {
 }
 
 /// A network the project declares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NetworkNode {
     /// Docker name.
     pub name: String,
@@ -29,7 +29,7 @@ pub struct NetworkNode {
 }
 
 /// A volume the project declares, and what protects its data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct VolumeNode {
     /// Docker name.
     pub name: String,
@@ -87,7 +87,7 @@ pub fn resource_tree(project: &Project, live: &Live, default_policy: DataPolicy)
 }
 
 /// One resource's desired and live settings side by side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     /// `container NAME`, `network NAME`, `volume NAME`.
     pub resource: String,
@@ -95,7 +95,7 @@ pub struct Comparison {
 }
 
 /// One setting: what the repository says and what the host has (`None`: absent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Field {
     pub name: String,
     pub desired: Option<String>,

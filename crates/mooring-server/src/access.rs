@@ -5,7 +5,6 @@
 //! parsing of token lifetimes (`30d`) shared by the CLI and the API.
 
 use mooring_store::{Role, TokenInfo, TokenOptions};
-use serde_json::Value;
 use std::time::Duration;
 
 /// The role and app limit of an authenticated request (a request extension).
@@ -52,15 +51,13 @@ impl Access {
         })
     }
 
-    /// Keeps, in the JSON array `list`, the items whose `key` names an app this request
-    /// sees (items naming no app are dropped when the request is limited).
-    pub fn retain(&self, list: &mut Value, key: &str) {
+    /// Keeps the items of `items` whose app (`app` names it) this request sees (items
+    /// naming no app are dropped when the request is limited).
+    pub fn retain<T>(&self, items: &mut Vec<T>, app: impl Fn(&T) -> Option<&str>) {
         if self.apps.is_none() {
             return;
         }
-        if let Some(items) = list.as_array_mut() {
-            items.retain(|item| item[key].as_str().is_some_and(|name| self.sees(name)));
-        }
+        items.retain(|item| app(item).is_some_and(|name| self.sees(name)));
     }
 }
 
@@ -134,7 +131,6 @@ pub fn token_options(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn lifetimes() {
@@ -186,12 +182,12 @@ mod tests {
         );
         assert!(token_options(None, Some(vec![]), &configured, 5).is_err());
         assert!(token_options(Some("soon"), None, &configured, 5).is_err());
-        let list = json!([{"name": "blog"}, {"name": "shop"}, {"app": null}]);
+        let list = vec![Some("blog"), Some("shop"), None];
         let mut seen = list.clone();
-        some.retain(&mut seen, "name");
-        assert_eq!(seen, json!([{"name": "blog"}]));
+        some.retain(&mut seen, |a| *a);
+        assert_eq!(seen, [Some("blog")]);
         let mut seen = list.clone();
-        all.retain(&mut seen, "name");
+        all.retain(&mut seen, |a| *a);
         assert_eq!(seen, list);
     }
 }

@@ -1,26 +1,27 @@
 //! The JSON API's handlers under `/api/v1` (every route authenticated by a bearer token
 //! with a role, see `auth`), `/metrics`, `/healthz` and `/readyz` (open), and
-//! `/hooks/<provider>` (signed webhooks), and the values they serve (`apps_value`,
-//! `app_value`, `diff_value`, which the web UI renders too). The routes and their roles
+//! `/hooks/<provider>` (signed webhooks), and the typed answers they serve (`views`:
+//! `apps_view`, `app_view`, `diff_view` build those the web UI renders too). The routes and their roles
 //! are listed in [`ROUTES`](crate::routes::ROUTES); `router` wires them.
 
 use crate::access::Access;
 use crate::config;
 use crate::controller::{ControlError, Controller, StreamEvent, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
-use crate::hooks::{self, normalize_repository, MAX_BODY};
+use crate::hooks::{self, normalize_repository};
 use crate::limits::{self, FailureLimiter, Scope};
 use crate::metrics::Metrics;
+use crate::views::*;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use mooring_store::{now_ms, Role, Store};
-use mooring_vcs::SourceSpec;
+use mooring_store::{now_ms, AppStatus, Role, Store};
+use mooring_vcs::{redact_url, SourceSpec};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,7 +69,7 @@ pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorView { error: self.1 })).into_response()
     }
 }
 
@@ -139,131 +140,155 @@ pub(crate) async fn controller(state: &ServerState) -> Arc<Controller> {
 }
 
 pub(crate) async fn list_apps(State(state): St, Extension(access): Extension<Access>) -> ApiResult {
-    let mut apps = apps_value(&state).await?;
-    access.retain(&mut apps["apps"], "name");
-    Ok(Json(apps).into_response())
+    let mut list = apps_view(&state).await?;
+    access.retain(&mut list.apps, |a| Some(a.name()));
+    Ok(Json(list).into_response())
 }
 
 /// `GET /api/v1/apps`: every configured app with its status, policy and latest
 /// operation. The web UI's overview renders this same value.
-pub(crate) async fn apps_value(state: &ServerState) -> Result<Value, ApiError> {
+pub(crate) async fn apps_view(state: &ServerState) -> Result<AppList, ApiError> {
     let c = controller(state).await;
-    let statuses: HashMap<String, mooring_store::AppStatus> = state
+    let mut statuses: HashMap<String, AppStatus> = state
         .store
         .apps()?
         .into_iter()
         .map(|s| (s.name.clone(), s))
         .collect();
     let mut latest = state.store.latest_operations()?;
-    let apps: Vec<Value> = c
+    let apps = c
         .app_names()
         .iter()
-        .map(|name| {
-            let mut v = app_json(&c, name, statuses.get(name));
-            v["latest_operation"] = json!(latest.remove(name));
-            v
-        })
+        .filter_map(|name| summary(&c, name, statuses.remove(name), latest.remove(name)))
         .collect();
-    Ok(json!({ "apps": apps }))
+    Ok(AppList { apps })
 }
 
-fn app_json(c: &Controller, name: &str, status: Option<&mooring_store::AppStatus>) -> Value {
-    let cfg = c.app_config(name);
-    let mut v = match status {
-        Some(s) => serde_json::to_value(s).unwrap_or_default(),
-        None => json!({"name": name, "sync": "Unknown", "health": "Unknown", "conditions": []}),
-    };
-    if let Some((id, info)) = c.revision_info(name) {
-        if v["revision"] == json!(id) {
-            v["revision_info"] =
-                json!({"author": info.author, "time_ms": info.time_ms, "message": info.message});
-        }
-    }
-    if let Some(cfg) = cfg {
-        v["host"] = json!(cfg.host);
-        v["path"] = json!(cfg.source.path);
-        v["ref"] = json!(cfg.source.reference);
-        v["policy"] = json!({"auto": cfg.sync.auto, "self_heal": cfg.sync.self_heal, "prune": cfg.sync.prune, "interval_seconds": cfg.sync.interval.as_secs(), "volumes": cfg.volumes});
-        // What the repository may ask of the host, and which refs may be deployed.
-        v["host_policy"] = json!({"profile": cfg.policy.profile.as_str(), "allow": cfg.policy.allow.iter().map(ToString::to_string).collect::<Vec<_>>(), "allow_refs": cfg.source.allow_refs});
-    }
-    v
+/// An app's summary from its configuration and stored status (an app never
+/// reconciled yet is `Unknown`); `None` when the app is not configured.
+fn summary(
+    c: &Controller,
+    name: &str,
+    status: Option<AppStatus>,
+    latest_operation: Option<mooring_store::OperationRecord>,
+) -> Option<AppSummary> {
+    let cfg = c.app_config(name)?;
+    let status = status.unwrap_or_else(|| {
+        AppStatus::unknown(name, &redact_url(&cfg.source.spec.to_string()), now_ms())
+    });
+    let revision_info = c
+        .revision_info(name)
+        .filter(|(id, _)| status.revision.as_deref() == Some(id.as_str()))
+        .map(|(_, info)| RevisionInfo {
+            author: info.author,
+            time_ms: info.time_ms,
+            message: info.message,
+        });
+    Some(AppSummary {
+        status,
+        revision_info,
+        host: cfg.host.clone(),
+        path: cfg.source.path.clone(),
+        reference: cfg.source.reference.clone(),
+        policy: SyncPolicyView {
+            auto: cfg.sync.auto,
+            self_heal: cfg.sync.self_heal,
+            prune: cfg.sync.prune,
+            interval_seconds: cfg.sync.interval.as_secs(),
+            volumes: cfg.volumes,
+        },
+        host_policy: HostPolicyView {
+            profile: cfg.policy.profile.as_str().to_string(),
+            allow: cfg.policy.allow.iter().map(ToString::to_string).collect(),
+            allow_refs: cfg.source.allow_refs.clone(),
+        },
+        latest_operation,
+    })
+}
+
+fn not_configured(name: &str) -> ApiError {
+    bad(
+        StatusCode::NOT_FOUND,
+        format!("app {name} is not configured"),
+    )
 }
 
 pub(crate) async fn get_app(State(state): St, Path(name): Path<String>) -> ApiResult {
-    Ok(Json(app_value(&state, &name).await?).into_response())
+    Ok(Json(app_view(&state, &name).await?).into_response())
 }
 
 /// `GET /api/v1/apps/{name}`: status, policy, the resource tree (services as
 /// `resources`, `networks`, `volumes` with their data policy and latest backup) and
 /// recent operations. The web UI's app page renders this same value.
-pub(crate) async fn app_value(state: &ServerState, name: &str) -> Result<Value, ApiError> {
+pub(crate) async fn app_view(state: &ServerState, name: &str) -> Result<AppDetail, ApiError> {
     let c = controller(state).await;
-    if c.app_config(name).is_none() {
-        return Err(bad(
-            StatusCode::NOT_FOUND,
-            format!("app {name} is not configured"),
-        ));
-    }
-    let status = state.store.app(name)?;
-    let mut v = app_json(&c, name, status.as_ref());
+    let operations = state.store.operations(Some(name), 10, None)?;
+    let summary = summary(
+        &c,
+        name,
+        state.store.app(name)?,
+        operations.first().cloned(),
+    )
+    .ok_or_else(|| not_configured(name))?;
+    let mut detail = AppDetail {
+        summary,
+        resources: vec![],
+        networks: vec![],
+        volumes: vec![],
+        resources_error: None,
+        operations,
+    };
     match c.resources(name).await {
         Ok(Some(tree)) => {
             let backups = c.app_backups(name).await.unwrap_or_default();
-            let volumes: Vec<Value> = tree
+            detail.volumes = tree
                 .volumes
-                .iter()
-                .map(|vol| {
+                .into_iter()
+                .map(|volume| VolumeView {
                     // The catalogue is newest first.
-                    let last = backups.iter().find(|b| b.volume == vol.name);
-                    let mut j = json!(vol);
-                    j["last_backup"] = json!(last.map(|b| json!({
-                        "id": b.id,
-                        "created_at": b.created_at,
-                        "bytes": b.bytes,
-                        "files": b.files,
-                    })));
-                    j
+                    last_backup: backups
+                        .iter()
+                        .find(|b| b.volume == volume.name)
+                        .map(BackupBrief::from),
+                    volume,
                 })
                 .collect();
-            v["resources"] = json!(tree.services);
-            v["networks"] = json!(tree.networks);
-            v["volumes"] = json!(volumes);
+            detail.resources = tree.services;
+            detail.networks = tree.networks;
         }
-        Ok(None) => {
-            v["resources"] = json!([]);
-            v["networks"] = json!([]);
-            v["volumes"] = json!([]);
-        }
-        Err(e) => v["resources_error"] = json!(e.to_string()),
+        Ok(None) => {}
+        Err(e) => detail.resources_error = Some(e.to_string()),
     }
-    v["operations"] = json!(state.store.operations(Some(name), 10, None)?);
-    Ok(v)
+    Ok(detail)
 }
 
 pub(crate) async fn diff(State(state): St, Path(name): Path<String>) -> ApiResult {
-    Ok(Json(diff_value(&state, &name).await?).into_response())
+    Ok(Json(diff_view(&state, &name).await?).into_response())
 }
 
 /// `GET /api/v1/apps/{name}/diff`: the plan a sync would execute now, and desired
 /// against live for every resource. The web UI's diff page renders this same value.
-pub(crate) async fn diff_value(state: &ServerState, name: &str) -> Result<Value, ApiError> {
+pub(crate) async fn diff_view(state: &ServerState, name: &str) -> Result<DiffView, ApiError> {
     let c = controller(state).await;
     let d = c.diff(name).await?;
-    Ok(json!({
-        "app": name,
-        "revision": d.revision.id,
-        "revision_describe": d.revision.describe,
-        "in_sync": d.plan.in_sync(),
-        // The plan's actions as the CLI prints them: what, and why.
-        "steps": d.plan.actions.iter().map(|a| json!({
-            "text": a.action.to_string(),
-            "verb": a.action.verb(),
-            "reason": a.reason,
-        })).collect::<Vec<_>>(),
-        "plan": d.plan,
-        "comparisons": d.comparisons,
-    }))
+    Ok(DiffView {
+        app: name.to_string(),
+        revision: d.revision.id,
+        revision_describe: d.revision.describe,
+        in_sync: d.plan.in_sync(),
+        steps: d
+            .plan
+            .actions
+            .iter()
+            .map(|a| Step {
+                text: a.action.to_string(),
+                verb: a.action.verb().to_string(),
+                reason: a.reason.clone(),
+            })
+            .collect(),
+        plan: d.plan,
+        comparisons: d.comparisons,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -277,7 +302,7 @@ async fn run_trigger(
     kind: TriggerKind,
     revision: Option<String>,
     pin: bool,
-) -> ApiResult {
+) -> Result<(StatusCode, OperationOutcome), ApiError> {
     let c = controller(state).await;
     if let Some(asked) = &revision {
         // A revision that does not exist, or that the app may not deploy, is refused
@@ -300,7 +325,16 @@ async fn run_trigger(
     )
     .await?;
     match rx.await {
-        Ok(Ok(status)) => Ok(Json(json!({"ok": true, "status": status})).into_response()),
+        Ok(Ok(status)) => Ok((
+            StatusCode::OK,
+            OperationOutcome {
+                ok: true,
+                kind: None,
+                error: None,
+                status: Some(status),
+                data_warning: None,
+            },
+        )),
         Ok(Err(failure)) => failed(state, name, &failure),
         Err(_) => Err(bad(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -311,18 +345,21 @@ async fn run_trigger(
 
 /// The answer to a request whose operation failed or was refused: the failure's status,
 /// kind and message, and the app's status.
-fn failed(state: &ServerState, name: &str, failure: &OperationFailure) -> ApiResult {
-    let status = state.store.app(name)?;
+fn failed(
+    state: &ServerState,
+    name: &str,
+    failure: &OperationFailure,
+) -> Result<(StatusCode, OperationOutcome), ApiError> {
     Ok((
         failure_status(failure),
-        Json(json!({
-            "ok": false,
-            "kind": failure.kind(),
-            "error": failure.to_string(),
-            "status": status,
-        })),
-    )
-        .into_response())
+        OperationOutcome {
+            ok: false,
+            kind: Some(failure.kind().to_string()),
+            error: Some(failure.to_string()),
+            status: state.store.app(name)?,
+            data_warning: None,
+        },
+    ))
 }
 
 /// The HTTP status of a failed operation (documented in the README's API section):
@@ -343,7 +380,8 @@ pub(crate) async fn sync(
     body: Option<Json<SyncBody>>,
 ) -> ApiResult {
     let revision = body.and_then(|b| b.0.revision);
-    run_trigger(&state, &name, TriggerKind::Api, revision, false).await
+    let (status, outcome) = run_trigger(&state, &name, TriggerKind::Api, revision, false).await?;
+    Ok((status, Json(outcome)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -385,7 +423,7 @@ pub(crate) async fn rollback(
     };
     let c = controller(&state).await;
     let volumes = c.data_volumes(&name).await;
-    let response = run_trigger(
+    let (status, mut outcome) = run_trigger(
         &state,
         &name,
         TriggerKind::Rollback,
@@ -394,17 +432,16 @@ pub(crate) async fn rollback(
     )
     .await?;
     if volumes.is_empty() {
-        return Ok(response);
+        return Ok((status, Json(outcome)).into_response());
     }
-    let (status, Json(mut body)) = (response.status(), response_json(response).await);
     // The target as the source resolved it — what the rollback deployed — so that an
     // abbreviated id, a tag or a Subversion number (`5`, never `51`) matches exactly.
-    let target = status
-        .is_success()
-        .then(|| body["status"]["revision"].as_str().map(str::to_string))
-        .flatten()
+    let after = outcome.status.as_ref();
+    let target = after
+        .filter(|_| outcome.ok)
+        .and_then(|s| s.revision.clone())
         .unwrap_or(revision);
-    let this_operation = body["status"]["last_operation"].as_i64();
+    let this_operation = after.and_then(|s| s.last_operation);
     // Before this rollback: when was the target last deployed, until when did it stay
     // deployed (the next successful deploy of another revision).
     let history: Vec<_> = state
@@ -426,7 +463,7 @@ pub(crate) async fn rollback(
     });
     // Reverting a commit does not bring data back: say which volumes may have been
     // written since, and offer the backups of that time. Restoring stays a separate step.
-    let backups: Vec<Value> = c
+    let backups: Vec<BackupMark> = c
         .app_backups(&name)
         .await
         .unwrap_or_default()
@@ -434,26 +471,23 @@ pub(crate) async fn rollback(
         .filter(|b| volumes.contains(&b.volume))
         // Taken while the target ran, or before: newer backups hold newer data.
         .filter(|b| replaced_at.is_none_or(|t| b.created_at <= t))
-        .map(|b| json!({"id": b.id, "volume": b.volume, "created_at": b.created_at}))
+        .map(|b| BackupMark {
+            id: b.id,
+            volume: b.volume,
+            created_at: b.created_at,
+        })
         .collect();
-    body["data_warning"] = json!({
-        "message": format!(
+    outcome.data_warning = Some(DataWarning {
+        message: format!(
             "the rollback changed containers, not data: volumes {} were mounted read-write since that revision and may hold newer data; restoring a backup is a separate step (mooring backup restore ID)",
             volumes.join(", ")
         ),
-        "volumes": volumes,
-        "deployed_at": deployed_at,
-        "replaced_at": replaced_at,
-        "backups": backups,
+        volumes,
+        deployed_at,
+        replaced_at,
+        backups,
     });
-    Ok((status, Json(body)).into_response())
-}
-
-async fn response_json(r: Response) -> Json<Value> {
-    let bytes = axum::body::to_bytes(r.into_body(), MAX_BODY)
-        .await
-        .unwrap_or_default();
-    Json(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    Ok((status, Json(outcome)).into_response())
 }
 
 pub(crate) async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResult {
@@ -468,7 +502,10 @@ pub(crate) async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResu
     c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"ok": true, "pinned": null})),
+        Json(PinView {
+            ok: true,
+            pinned: None,
+        }),
     )
         .into_response())
 }
@@ -506,7 +543,10 @@ pub(crate) async fn pin(
     c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"ok": true, "pinned": revision})),
+        Json(PinView {
+            ok: true,
+            pinned: Some(revision),
+        }),
     )
         .into_response())
 }
@@ -514,7 +554,7 @@ pub(crate) async fn pin(
 pub(crate) async fn refresh(State(state): St, Path(name): Path<String>) -> ApiResult {
     let c = controller(&state).await;
     c.trigger(&name, Trigger::of(TriggerKind::Refresh)).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"ok": true}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Accepted { ok: true })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -534,7 +574,7 @@ pub(crate) async fn app_operations(
         state
             .store
             .operations(Some(&name), page.limit.unwrap_or(50).min(500), page.before)?;
-    Ok(Json(json!({ "operations": ops })).into_response())
+    Ok(Json(OperationList { operations: ops }).into_response())
 }
 
 pub(crate) async fn app_backups(State(state): St, Path(name): Path<String>) -> ApiResult {
@@ -551,7 +591,7 @@ pub(crate) async fn app_backups(State(state): St, Path(name): Path<String>) -> A
             format!("listing the backups of {name}: {e}"),
         )
     })?;
-    Ok(Json(json!({ "backups": backups })).into_response())
+    Ok(Json(BackupList { backups }).into_response())
 }
 
 pub(crate) async fn operation(
@@ -566,7 +606,7 @@ pub(crate) async fn operation(
     if let Some(refusal) = access.refusal(&op.app) {
         return Err(bad(StatusCode::FORBIDDEN, refusal));
     }
-    Ok(Json(json!(op)).into_response())
+    Ok(Json(op).into_response())
 }
 
 pub(crate) async fn events(
@@ -574,14 +614,13 @@ pub(crate) async fn events(
     Extension(access): Extension<Access>,
     Query(page): Query<Page>,
 ) -> ApiResult {
-    let ev = state.store.events(
+    let mut events = state.store.events(
         page.app.as_deref(),
         page.after,
         page.limit.unwrap_or(100).min(1000),
     )?;
-    let mut ev = json!(ev);
-    access.retain(&mut ev, "app");
-    Ok(Json(json!({ "events": ev })).into_response())
+    access.retain(&mut events, |e| e.app.as_deref());
+    Ok(Json(EventList { events }).into_response())
 }
 
 pub(crate) async fn stream(State(state): St, Extension(access): Extension<Access>) -> Response {
@@ -610,7 +649,10 @@ pub(crate) async fn stream(State(state): St, Extension(access): Extension<Access
 }
 
 pub(crate) async fn list_tokens(State(state): St) -> ApiResult {
-    Ok(Json(json!({ "tokens": state.store.tokens()? })).into_response())
+    Ok(Json(TokenList {
+        tokens: state.store.tokens()?,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -641,20 +683,20 @@ pub(crate) async fn create_token(State(state): St, Json(body): Json<NewToken>) -
         .create_token_with(&body.name, role, &options, now_ms())?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "name": body.name,
-            "role": role,
-            "expires_at": options.expires_at,
-            "apps": options.apps,
-            "token": token,
-        })),
+        Json(NewTokenView {
+            name: body.name,
+            role,
+            expires_at: options.expires_at,
+            apps: options.apps,
+            token,
+        }),
     )
         .into_response())
 }
 
 pub(crate) async fn revoke_token(State(state): St, Path(id): Path<i64>) -> ApiResult {
     if state.store.revoke_token(id)? {
-        Ok(Json(json!({"ok": true})).into_response())
+        Ok(Json(Accepted { ok: true }).into_response())
     } else {
         Err(bad(StatusCode::NOT_FOUND, format!("token {id} not found")))
     }
@@ -707,7 +749,11 @@ pub(crate) async fn reload(State(state): St, body: Option<Json<ReloadBody>>) -> 
         }
     }
     new.start();
-    Ok(Json(json!({"ok": true, "apps": new.app_names()})).into_response())
+    Ok(Json(Reloaded {
+        ok: true,
+        apps: new.app_names(),
+    })
+    .into_response())
 }
 
 /// A webhook delivery. The signature is checked first: a verified delivery is always
@@ -731,7 +777,7 @@ pub(crate) async fn webhook(
             "mooring_webhook_requests_total",
             &[("provider", label), ("result", result)],
         );
-        (status, Json(json!({ "message": message }))).into_response()
+        (status, Json(HookAnswer { message })).into_response()
     };
     let c = controller(&state).await;
     let push = match hooks::verify(provider, &c.config.webhooks, &headers, &body) {

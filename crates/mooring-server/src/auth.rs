@@ -7,13 +7,13 @@
 use crate::access::Access;
 use crate::api::{bad, ApiError, ServerState, St};
 use crate::routes::{self, Route, A};
+use crate::views::ErrorView;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use mooring_store::now_ms;
-use serde_json::json;
 use std::sync::Arc;
 
 /// The session cookie's name.
@@ -62,7 +62,9 @@ pub(crate) async fn authorize(State(state): St, req: Request, next: Next) -> Res
         return (
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Bearer")],
-            Json(json!({"error": "a bearer token is required (mooring token create)"})),
+            Json(ErrorView {
+                error: "a bearer token is required (mooring token create)".into(),
+            }),
         )
             .into_response();
     }
@@ -93,11 +95,14 @@ pub(crate) async fn authorize(State(state): St, req: Request, next: Next) -> Res
         Ok(None) => (
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Bearer")],
-            Json(json!({"error": if bearer.is_some() {
-                "unknown, revoked or expired token (mooring token create makes one)"
-            } else {
-                "the session ended (logged out, expired, or its token was revoked); log in again"
-            }})),
+            Json(ErrorView {
+                error: if bearer.is_some() {
+                    "unknown, revoked or expired token (mooring token create makes one)"
+                } else {
+                    "the session ended (logged out, expired, or its token was revoked); log in again"
+                }
+                .into(),
+            }),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),

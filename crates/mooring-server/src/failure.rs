@@ -3,7 +3,6 @@
 //! (`api::failure_status`), so a failed sync, rollback or pin-and-sync is never
 //! answered as a success.
 
-use crate::state::ConditionKind;
 use mooring_store::Condition;
 
 /// The failure of an operation a caller waits for (`POST /api/v1/apps/NAME/sync`,
@@ -49,7 +48,7 @@ impl OperationFailure {
     pub fn refusal(conditions: &[Condition]) -> Option<OperationFailure> {
         conditions
             .iter()
-            .find(|c| ConditionKind::parse(&c.kind).is_some_and(ConditionKind::refuses_revision))
+            .find(|c| c.kind.refuses_revision())
             .map(|c| OperationFailure::Invalid(c.message.clone()))
     }
 }
@@ -60,7 +59,7 @@ mod tests {
 
     fn condition(kind: &str, message: &str) -> Condition {
         Condition {
-            kind: kind.into(),
+            kind: kind.parse().unwrap(),
             message: message.into(),
         }
     }

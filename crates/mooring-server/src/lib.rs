@@ -19,5 +19,5 @@ pub mod panic;
 pub mod router;
 pub mod routes;
 pub mod serve;
-pub mod state;
 pub mod ui;
+pub mod views;

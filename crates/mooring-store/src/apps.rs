@@ -9,24 +9,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
 
-/// One condition on an app (e.g. `VolumeDiverged`), with a message for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Condition {
-    /// The condition's name, e.g. `VolumeDiverged`.
-    pub kind: String,
-    /// What it means for this app and what to do.
-    pub message: String,
-}
+pub use mooring_core::state::Condition;
+use mooring_core::{Health, SyncState};
 
 /// An app's current status as the controller last saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppStatus {
     /// The app's name (unique).
     pub name: String,
-    /// `Synced`, `OutOfSync` or `Unknown`.
-    pub sync: String,
-    /// `Healthy`, `Progressing`, `Degraded`, `Missing`, `Suspended` or `Unknown`.
-    pub health: String,
+    /// Whether the host runs what the source says.
+    pub sync: SyncState,
+    /// The worst health of the app's resources.
+    pub health: Health,
     /// The deployed revision (commit id, content hash), if any.
     pub revision: Option<String>,
     /// A human form of the revision (e.g. `git describe`).
@@ -48,6 +42,26 @@ pub struct AppStatus {
     pub updated_at: i64,
 }
 
+impl AppStatus {
+    /// The status of an app no reconcile has seen yet: `Unknown`, nothing deployed.
+    pub fn unknown(name: &str, source: &str, now: i64) -> AppStatus {
+        AppStatus {
+            name: name.to_string(),
+            sync: SyncState::Unknown,
+            health: Health::Unknown,
+            revision: None,
+            revision_describe: None,
+            source: source.to_string(),
+            pinned: None,
+            conditions: vec![],
+            last_operation: None,
+            next_retry_at: None,
+            failures: 0,
+            updated_at: now,
+        }
+    }
+}
+
 const COLUMNS: &str = "name, sync, health, revision, revision_describe, source, pinned, \
                        conditions, last_operation, next_retry_at, failures, updated_at";
 
@@ -59,8 +73,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AppStatus> {
     })?;
     Ok(AppStatus {
         name: row.get(0)?,
-        sync: row.get(1)?,
-        health: row.get(2)?,
+        sync: word(row, 1)?,
+        health: word(row, 2)?,
         revision: row.get(3)?,
         revision_describe: row.get(4)?,
         source: row.get(5)?,
@@ -70,6 +84,17 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AppStatus> {
         next_retry_at: row.get(9)?,
         failures: row.get(10)?,
         updated_at: row.get(11)?,
+    })
+}
+
+/// Column `i` read as one of a word enum's spellings.
+pub(crate) fn word<T>(row: &Row<'_>, i: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr<Err = mooring_core::UnknownWord>,
+{
+    let s: String = row.get(i)?;
+    s.parse().map_err(|e: mooring_core::UnknownWord| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
@@ -103,8 +128,8 @@ impl Store {
                      updated_at = excluded.updated_at",
                 params![
                     status.name,
-                    status.sync,
-                    status.health,
+                    status.sync.as_str(),
+                    status.health.as_str(),
                     status.revision,
                     status.revision_describe,
                     status.source,

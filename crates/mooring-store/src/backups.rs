@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Store, StoreError};
 
 /// One backup, as its manifest describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BackupRow {
     /// `<app>-<volume>-<yyyymmddThhmmss>-<hex>`.
     pub id: String,

@@ -5,14 +5,15 @@ use rusqlite::{params, params_from_iter, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::{page_filter, Store, StoreError};
+use mooring_core::EventKind;
 
 /// What [`Store::add_event`] records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     /// The app it is about; `None` for the daemon itself.
     pub app: Option<String>,
-    /// A short machine-readable kind, e.g. `SyncSucceeded`.
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// For people.
     pub message: String,
     /// Unix ms.
@@ -20,14 +21,14 @@ pub struct NewEvent {
 }
 
 /// An event as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventRecord {
     /// Increasing, never reused.
     pub id: i64,
     /// The app it is about; `None` for the daemon itself.
     pub app: Option<String>,
-    /// A short machine-readable kind.
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// For people.
     pub message: String,
     /// Unix ms.
@@ -38,7 +39,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
     Ok(EventRecord {
         id: row.get(0)?,
         app: row.get(1)?,
-        kind: row.get(2)?,
+        kind: crate::apps::word(row, 2)?,
         message: row.get(3)?,
         at: row.get(4)?,
     })
@@ -52,7 +53,7 @@ impl Store {
             .conn
             .execute(
                 "INSERT INTO events (app, kind, message, at) VALUES (?1, ?2, ?3, ?4)",
-                params![event.app, event.kind, event.message, event.at],
+                params![event.app, event.kind.as_str(), event.message, event.at],
             )
             .map_err(self.err("recording an event"))?;
         Ok(inner.conn.last_insert_rowid())

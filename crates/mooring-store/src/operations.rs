@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{page_filter, Store, StoreError};
 
 /// How an operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OpResult {
     /// Every action was applied.
@@ -97,7 +97,7 @@ pub struct NewOperation {
 }
 
 /// One action an operation applied (or tried to).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActionRecord {
     /// Position in the operation, from 0 or 1; unique per operation.
     pub seq: u32,
@@ -116,7 +116,7 @@ pub struct ActionRecord {
 }
 
 /// An operation as stored, with its actions in `seq` order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OperationRecord {
     /// Increasing, never reused.
     pub id: i64,

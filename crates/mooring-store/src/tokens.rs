@@ -38,7 +38,19 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 /// What a token may do. Ordered: `Viewer < Operator < Admin`, so a route that needs a
 /// role accepts `token.role >= needed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read everything (never a credential).
@@ -101,7 +113,7 @@ impl FromSql for Role {
 }
 
 /// Who a valid token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenInfo {
     /// The token's id (for [`Store::revoke_token`]).
     pub id: i64,
@@ -125,7 +137,7 @@ pub struct TokenOptions {
 }
 
 /// A token as listed by [`Store::tokens`]; never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenRecord {
     /// The token's id.
     pub id: i64,

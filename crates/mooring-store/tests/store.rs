@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mooring_core::{ConditionKind, EventKind, Health, SyncState};
 use mooring_store::{
     ActionRecord, AppStatus, Condition, NewEvent, NewOperation, OpResult, Role, Store, StoreError,
     TokenOptions, SESSION_LIFETIME_MS, SESSION_PREFIX, TOKEN_PREFIX,
@@ -28,14 +29,14 @@ fn user_version(path: &Path) -> i64 {
 fn status(name: &str, at: i64) -> AppStatus {
     AppStatus {
         name: name.to_owned(),
-        sync: "Synced".to_owned(),
-        health: "Healthy".to_owned(),
+        sync: SyncState::Synced,
+        health: Health::Healthy,
         revision: Some("0123abcd".to_owned()),
         revision_describe: Some("v1.2-3-g0123abc".to_owned()),
         source: "https://example.org/repo.git//apps/web@main".to_owned(),
         pinned: None,
         conditions: vec![Condition {
-            kind: "VolumeDiverged".to_owned(),
+            kind: ConditionKind::VolumeDiverged,
             message: "volume data: driver changed".to_owned(),
         }],
         last_operation: Some(7),
@@ -70,7 +71,7 @@ fn action(seq: u32, at: i64) -> ActionRecord {
 fn event(app: Option<&str>, message: &str, at: i64) -> NewEvent {
     NewEvent {
         app: app.map(str::to_owned),
-        kind: "Test".to_owned(),
+        kind: EventKind::DriftDetected,
         message: message.to_owned(),
         at,
     }
@@ -198,7 +199,7 @@ fn apps_round_trip_in_name_order() {
     let names: Vec<String> = store.apps().unwrap().into_iter().map(|a| a.name).collect();
     assert_eq!(names, ["api", "db", "web"]);
     let mut changed = status("web", 9);
-    changed.sync = "OutOfSync".to_owned();
+    changed.sync = SyncState::OutOfSync;
     changed.failures = 3;
     changed.next_retry_at = Some(99);
     changed.conditions.clear();

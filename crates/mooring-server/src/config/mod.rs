@@ -5,11 +5,11 @@
 //! (SSH key, known_hosts, verification keys) are checked at load.
 //! Start-up and reload share this one path.
 
-use crate::state::EventKind;
 use mooring_compose::decode::{check_keys, duration, err};
 use mooring_compose::yaml::{self, Node, Value};
 use mooring_compose::{LoadError, Pos};
 use mooring_core::policy::Policy;
+use mooring_core::state::EventKind;
 use mooring_core::DataPolicy;
 use mooring_vcs::{KnownHosts, SourceSpec, SshKey, VerifyMode};
 use std::collections::BTreeMap;

@@ -5,9 +5,9 @@
 use super::{AppHandle, AppRuntime, Controller, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::notify::Notice;
-use crate::state::ConditionKind;
-use crate::state::EventKind;
 use futures_util::{FutureExt, StreamExt};
+use mooring_core::state::ConditionKind;
+use mooring_core::state::EventKind;
 use mooring_docker::Provider;
 use mooring_store::{now_ms, AppStatus};
 use std::sync::Arc;

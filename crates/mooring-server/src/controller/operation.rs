@@ -4,8 +4,8 @@
 
 use super::error::{OperationError, RevisionRefused, SourceFailure, VerifyFailure};
 use super::{AppHandle, AppRuntime, Controller, StreamEvent, Trigger, TriggerKind};
-use crate::state::EventKind;
-use crate::state::{ConditionKind, SyncState};
+use mooring_core::state::EventKind;
+use mooring_core::state::{ConditionKind, SyncState};
 use mooring_core::{app_health, Health};
 use mooring_docker::reconcile::{Progress, ReconcileError};
 use mooring_docker::{reconcile, ReconcileOptions};
@@ -222,13 +222,13 @@ impl Controller {
         }
         let failure = self.record(app, op, &outcome, status).await;
         let (health, resources) = app_health(&rendered.project, &outcome.live);
-        status.health = health.as_str().to_string();
+        status.health = health;
         let sync = if outcome.after.in_sync() {
             SyncState::Synced
         } else {
             SyncState::OutOfSync
         };
-        status.sync = sync.as_str().into();
+        status.sync = sync;
         if outcome.after.in_sync() || (apply && failure.is_none()) {
             status.revision = Some(revision.id.clone());
             status.revision_describe = Some(revision.describe.clone());
@@ -271,7 +271,7 @@ impl Controller {
         let revision = match self.target_revision(app, trigger, pinned).await {
             Ok(r) => r,
             Err(e) => {
-                status.sync = SyncState::Unknown.as_str().into();
+                status.sync = SyncState::Unknown;
                 return Err(e.into());
             }
         };
@@ -333,7 +333,7 @@ impl Controller {
         let name = app.config.name.as_str();
         if let Some((rev, error)) = &rt.render_failure {
             if *rev == revision.id && !trigger.kind.manual() {
-                status.sync = SyncState::Unknown.as_str().into();
+                status.sync = SyncState::Unknown;
                 status
                     .conditions
                     .push(error.condition().with(error.message.clone()));
@@ -351,7 +351,7 @@ impl Controller {
                 let op = self.begin(name, trigger, revision, false);
                 self.finish(op, OpResult::Failed, Some(&e));
                 status.last_operation = op.or(status.last_operation);
-                status.sync = SyncState::Unknown.as_str().into();
+                status.sync = SyncState::Unknown;
                 status.conditions.push(kind.with(e.clone()));
                 let event = if kind == ConditionKind::PolicyRefused {
                     EventKind::PolicyRefused
@@ -404,7 +404,7 @@ impl Controller {
         {
             Ok(o) => o,
             Err(ReconcileError::Plan(e)) => {
-                status.sync = SyncState::OutOfSync.as_str().into();
+                status.sync = SyncState::OutOfSync;
                 if let mooring_core::plan::PlanError::VolumeDiverged { volume, .. } = &e {
                     // Blocks the app until the user resolves it; never a silent skip or delete.
                     status

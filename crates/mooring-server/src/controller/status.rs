@@ -3,8 +3,8 @@
 
 use super::{AppHandle, Controller, StreamEvent};
 use crate::notify::Notice;
-use crate::state::EventKind;
-use crate::state::{ConditionKind, SyncState};
+use mooring_core::state::ConditionKind;
+use mooring_core::state::EventKind;
 use mooring_core::{Health, Plan, ResourceHealth};
 use mooring_store::{now_ms, AppStatus, NewEvent};
 use mooring_vcs::redact_url;
@@ -15,20 +15,9 @@ impl Controller {
     /// one), with the source as configured now and no conditions yet.
     pub(super) fn status_before(&self, app: &AppHandle, previous: Option<&AppStatus>) -> AppStatus {
         let source = redact_url(&app.spec.to_string());
-        let mut status = previous.cloned().unwrap_or_else(|| AppStatus {
-            name: app.config.name.clone(),
-            sync: SyncState::Unknown.as_str().into(),
-            health: Health::Unknown.as_str().into(),
-            revision: None,
-            revision_describe: None,
-            source: source.clone(),
-            pinned: None,
-            conditions: vec![],
-            last_operation: None,
-            next_retry_at: None,
-            failures: 0,
-            updated_at: now_ms(),
-        });
+        let mut status = previous
+            .cloned()
+            .unwrap_or_else(|| AppStatus::unknown(&app.config.name, &source, now_ms()));
         status.source = source;
         status.conditions.clear();
         status
@@ -78,19 +67,18 @@ impl Controller {
         );
         self.metrics.app_info(
             &name,
-            &status.sync,
-            &status.health,
+            status.sync.as_str(),
+            status.health.as_str(),
             status.revision.as_deref().unwrap_or(""),
         );
     }
 
     /// Records an event for the app and streams it.
     pub(super) fn event(&self, app: &str, kind: EventKind, message: &str) {
-        let kind = kind.as_str();
-        tracing::info!(app, kind, message, "event");
+        tracing::info!(app, kind = kind.as_str(), message, "event");
         let ev = NewEvent {
             app: Some(app.to_string()),
-            kind: kind.to_string(),
+            kind,
             message: message.to_string(),
             at: now_ms(),
         };

@@ -1,6 +1,6 @@
 //! The web UI: server-rendered HTML pages over the same values the JSON API serves
-//! (`api::apps_value`, `api::app_value`, `api::diff_value`, the operations of the
-//! store), a stylesheet and a small script for live updates (the API's event stream)
+//! (the `views` types that `api::apps_view`, `api::app_view`, `api::diff_view` build, the
+//! operations of the store), a stylesheet and a small script for live updates (the API's event stream)
 //! and actions (the API's own routes). Every asset is served by the binary.
 //!
 //! Log-in: a token (`mooring token create`) posted to `/login` starts a session in the
@@ -126,12 +126,13 @@ async fn overview(
     Extension(access): Extension<Access>,
     Query(filter): Query<Filter>,
 ) -> Response {
-    match api::apps_value(&state).await {
-        Ok(mut apps) => {
-            access.retain(&mut apps["apps"], "name");
+    match api::apps_view(&state).await {
+        Ok(mut list) => {
+            access.retain(&mut list.apps, |a| Some(a.name()));
+            let apps = &list.apps;
             let ctx = pages::Page::new("Apps", role, None);
-            let live = pages::overview(&apps, &filter, now_ms());
-            page(&ctx, pages::overview_frame(&apps, &filter, live))
+            let live = pages::overview(apps, &filter, now_ms());
+            page(&ctx, pages::overview_frame(apps, &filter, live))
         }
         Err(e) => e.into_page(role),
     }
@@ -146,7 +147,7 @@ async fn app_tab(
     tab: pages::Tab,
     content: Option<Result<maud::Markup, ApiError>>,
 ) -> Response {
-    let app = match api::app_value(state, name).await {
+    let app = match api::app_view(state, name).await {
         Ok(app) => app,
         Err(e) => return e.into_page(role),
     };
@@ -176,9 +177,7 @@ async fn diff_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let diff = api::diff_value(&state, &name)
-        .await
-        .map(|d| pages::diff(&d));
+    let diff = api::diff_view(&state, &name).await.map(|d| pages::diff(&d));
     app_tab(&state, role, &name, pages::Tab::Diff, Some(diff)).await
 }
 
@@ -190,7 +189,7 @@ async fn history_page(
     let history = state
         .store
         .operations(Some(&name), 100, None)
-        .map(|ops| pages::history(&serde_json::json!(ops), now_ms()))
+        .map(|ops| pages::history(&ops, now_ms()))
         .map_err(ApiError::from);
     app_tab(&state, role, &name, pages::Tab::History, Some(history)).await
 }

@@ -1,12 +1,13 @@
-//! The pages, as maud templates over the API's JSON values (so the UI shows exactly
-//! what `mooring app …` and the API show). Status is always text plus a shape, never
+//! The pages, as maud templates over the API's values (the `views` types, so the UI
+//! shows exactly what `mooring app …` and the API show). Status is always text plus a shape, never
 //! colour alone. Each page has a live part (`#live`) that the script re-fetches when
 //! the event stream says something changed.
 
 use super::Filter;
+use crate::views::{AppDetail, AppSummary, DiffView};
 use maud::{html, Markup, DOCTYPE};
-use mooring_store::Role;
-use serde_json::Value;
+use mooring_core::{Health, SyncState};
+use mooring_store::{OpResult, OperationRecord, Role};
 
 /// What every page knows: its title, the viewer's role, the app it is about.
 pub(crate) struct Page {
@@ -35,10 +36,6 @@ pub(crate) enum Tab {
     Overview,
     Diff,
     History,
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("")
 }
 
 fn short_id(rev: &str) -> &str {
@@ -85,36 +82,36 @@ fn bytes(n: u64) -> String {
 }
 
 /// The sync status as a shape and a word.
-fn sync_look(sync: &str) -> (&'static str, &'static str) {
+fn sync_look(sync: SyncState) -> (&'static str, &'static str) {
     match sync {
-        "Synced" => ("✓", "ok"),
-        "OutOfSync" => ("◆", "warn"),
-        _ => ("?", "unknown"),
+        SyncState::Synced => ("✓", "ok"),
+        SyncState::OutOfSync => ("◆", "warn"),
+        SyncState::Unknown => ("?", "unknown"),
     }
 }
 
-fn health_look(health: &str) -> (&'static str, &'static str) {
+fn health_look(health: Health) -> (&'static str, &'static str) {
     match health {
-        "Healthy" => ("●", "ok"),
-        "Progressing" => ("◐", "busy"),
-        "Degraded" => ("▲", "bad"),
-        "Missing" => ("○", "bad"),
-        "Suspended" => ("■", "unknown"),
-        _ => ("?", "unknown"),
+        Health::Healthy => ("●", "ok"),
+        Health::Progressing => ("◐", "busy"),
+        Health::Degraded => ("▲", "bad"),
+        Health::Missing => ("○", "bad"),
+        Health::Suspended => ("■", "unknown"),
+        Health::Unknown => ("?", "unknown"),
     }
 }
 
-fn result_look(result: Option<&str>) -> (&'static str, &'static str, &'static str) {
+fn result_look(result: Option<OpResult>) -> (&'static str, &'static str, &'static str) {
     match result {
-        Some("succeeded") => ("✓", "ok", "succeeded"),
-        Some("no_op") => ("=", "unknown", "no change"),
-        Some("failed") => ("✗", "bad", "failed"),
-        Some("interrupted") => ("!", "warn", "interrupted"),
-        _ => ("…", "busy", "running"),
+        Some(OpResult::Succeeded) => ("✓", "ok", "succeeded"),
+        Some(OpResult::NoOp) => ("=", "unknown", "no change"),
+        Some(OpResult::Failed) => ("✗", "bad", "failed"),
+        Some(OpResult::Interrupted) => ("!", "warn", "interrupted"),
+        None => ("…", "busy", "running"),
     }
 }
 
-fn sync_badge(sync: &str) -> Markup {
+fn sync_badge(sync: SyncState) -> Markup {
     let (shape, class) = sync_look(sync);
     html! {
         span class={"badge " (class)} data-sync=(sync) {
@@ -124,7 +121,7 @@ fn sync_badge(sync: &str) -> Markup {
 }
 
 /// The health as a shape and a word.
-fn health_badge(health: &str) -> Markup {
+fn health_badge(health: Health) -> Markup {
     let (shape, class) = health_look(health);
     html! {
         span class={"badge " (class)} data-health=(health) {
@@ -133,7 +130,7 @@ fn health_badge(health: &str) -> Markup {
     }
 }
 
-fn result_badge(result: Option<&str>) -> Markup {
+fn result_badge(result: Option<OpResult>) -> Markup {
     let (shape, class, word) = result_look(result);
     html! {
         span class={"badge " (class)} data-result=(word) {
@@ -202,30 +199,37 @@ pub(crate) fn login(next: &str, error_message: Option<&str>) -> Markup {
     }
 }
 
-fn matches(app: &Value, f: &Filter) -> bool {
+fn matches(app: &AppSummary, f: &Filter) -> bool {
     let eq = |want: &Option<String>, got: &str| {
         want.as_deref()
             .is_none_or(|w| w.is_empty() || w.eq_ignore_ascii_case(got))
     };
     let q = f.q.as_deref().unwrap_or("").trim().to_lowercase();
+    let s = &app.status;
     let found = q.is_empty()
-        || ["name", "source", "revision_describe", "host", "path"]
-            .iter()
-            .any(|k| text(app, k).to_lowercase().contains(&q));
+        || [
+            s.name.as_str(),
+            &s.source,
+            s.revision_describe.as_deref().unwrap_or(""),
+            &app.host,
+            &app.path,
+        ]
+        .iter()
+        .any(|t| t.to_lowercase().contains(&q));
     found
-        && eq(&f.sync, text(app, "sync"))
-        && eq(&f.health, text(app, "health"))
-        && eq(&f.host, text(app, "host"))
+        && eq(&f.sync, s.sync.as_str())
+        && eq(&f.health, s.health.as_str())
+        && eq(&f.host, &app.host)
 }
 
-const SYNCS: [&str; 3] = ["Synced", "OutOfSync", "Unknown"];
-const HEALTHS: [&str; 6] = [
-    "Healthy",
-    "Progressing",
-    "Degraded",
-    "Missing",
-    "Suspended",
-    "Unknown",
+const SYNCS: [SyncState; 3] = [SyncState::Synced, SyncState::OutOfSync, SyncState::Unknown];
+const HEALTHS: [Health; 6] = [
+    Health::Healthy,
+    Health::Progressing,
+    Health::Degraded,
+    Health::Missing,
+    Health::Suspended,
+    Health::Unknown,
 ];
 
 fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> Markup {
@@ -243,21 +247,16 @@ fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> M
 }
 
 /// The overview's frame: title and filters around the live part.
-pub(crate) fn overview_frame(apps: &Value, f: &Filter, live: Markup) -> Markup {
-    let mut hosts: Vec<&str> = apps["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| text(a, "host"))
-        .collect();
+pub(crate) fn overview_frame(apps: &[AppSummary], f: &Filter, live: Markup) -> Markup {
+    let mut hosts: Vec<&str> = apps.iter().map(|a| a.host.as_str()).collect();
     hosts.sort_unstable();
     hosts.dedup();
     html! {
         h1 { "Apps" }
         form.filters method="get" action="/" role="search" {
             label { "Search " input type="search" name="q" value=(f.q.as_deref().unwrap_or("")) placeholder="name, source, revision"; }
-            (select("sync", "Sync", &SYNCS, f.sync.as_deref()))
-            (select("health", "Health", &HEALTHS, f.health.as_deref()))
+            (select("sync", "Sync", &SYNCS.map(SyncState::as_str), f.sync.as_deref()))
+            (select("health", "Health", &HEALTHS.map(Health::as_str), f.health.as_deref()))
             (select("host", "Host", &hosts, f.host.as_deref()))
             button type="submit" { "Filter" }
         }
@@ -268,29 +267,25 @@ pub(crate) fn overview_frame(apps: &Value, f: &Filter, live: Markup) -> Markup {
 /// The overview's live part: counts, then one compact row per app that passes the
 /// filter, grouped by source (a monorepo's apps share one heading). Rows carry no
 /// more markup than they need: 500 apps stay well under 150 KB.
-pub(crate) fn overview(apps: &Value, f: &Filter, now: i64) -> Markup {
-    let all: Vec<&Value> = apps["apps"].as_array().into_iter().flatten().collect();
-    let count = |key: &str, value: &str| all.iter().filter(|a| text(a, key) == value).count();
-    let mut shown: Vec<&Value> = all.iter().copied().filter(|a| matches(a, f)).collect();
-    shown.sort_by(|a, b| {
-        (text(a, "source"), text(a, "name")).cmp(&(text(b, "source"), text(b, "name")))
-    });
-    let mut groups: Vec<(&str, Vec<&Value>)> = Vec::new();
+pub(crate) fn overview(all: &[AppSummary], f: &Filter, now: i64) -> Markup {
+    let mut shown: Vec<&AppSummary> = all.iter().filter(|a| matches(a, f)).collect();
+    shown.sort_by(|a, b| (&a.status.source, a.name()).cmp(&(&b.status.source, b.name())));
+    let mut groups: Vec<(&str, Vec<&AppSummary>)> = Vec::new();
     for a in shown {
         match groups.last_mut() {
-            Some((src, list)) if *src == text(a, "source") => list.push(a),
-            _ => groups.push((text(a, "source"), vec![a])),
+            Some((src, list)) if *src == a.status.source => list.push(a),
+            _ => groups.push((&a.status.source, vec![a])),
         }
     }
     html! {
         ul.counts aria-label="Apps per status" {
             li { a href="/" { b { (all.len()) } " apps" } }
             @for s in SYNCS {
-                @let n = count("sync", s);
+                @let n = all.iter().filter(|a| a.status.sync == s).count();
                 @if n > 0 { li { a href={"/?sync=" (s)} { (sync_badge(s)) " " b data-count=(s) { (n) } } } }
             }
             @for h in HEALTHS {
-                @let n = count("health", h);
+                @let n = all.iter().filter(|a| a.status.health == h).count();
                 @if n > 0 { li { a href={"/?health=" (h)} { (health_badge(h)) " " b data-count=(h) { (n) } } } }
             }
         }
@@ -311,7 +306,7 @@ pub(crate) fn overview(apps: &Value, f: &Filter, now: i64) -> Markup {
                                 " — most apps run " (revision(c, now))
                             }
                         } }
-                        @for a in list { (app_row(a, common.map(|c| text(c, "revision")), now)) }
+                        @for a in list { (app_row(a, common.and_then(|c| c.status.revision.as_deref()), now)) }
                     }
                 }
             }
@@ -319,37 +314,38 @@ pub(crate) fn overview(apps: &Value, f: &Filter, now: i64) -> Markup {
     }
 }
 
-fn marks(a: &Value) -> Markup {
+fn marks(a: &AppSummary) -> Markup {
     html! {
-        @if a["pinned"].is_string() { i.mark { "pinned" } }
-        @if a["policy"]["auto"] == Value::Bool(false) { i.mark { "manual" } }
+        @if a.status.pinned.is_some() { i.mark { "pinned" } }
+        @if a.manual() { i.mark { "manual" } }
     }
 }
 
 /// The deployed revision's message: the recorded one, else the subject in its
 /// description (`main@1a2b3c4 (subject)`).
-fn revision_message(a: &Value) -> Option<&str> {
-    a["revision_info"]["message"]
-        .as_str()
+fn revision_message(a: &AppSummary) -> Option<&str> {
+    a.revision_info
+        .as_ref()
+        .and_then(|i| i.message.as_deref())
         .map(first_line)
         .or_else(|| {
-            let d = a["revision_describe"].as_str()?;
+            let d = a.status.revision_describe.as_deref()?;
             let (_, subject) = d.split_once(" (")?;
             subject.strip_suffix(')')
         })
 }
 
-fn revision(a: &Value, now: i64) -> Markup {
-    let info = &a["revision_info"];
+fn revision(a: &AppSummary, now: i64) -> Markup {
+    let info = a.revision_info.clone().unwrap_or_default();
     html! {
-        @match a["revision"].as_str() {
+        @match a.status.revision.as_deref() {
             Some(rev) => {
                 b { (short_id(rev)) }
                 @if let Some(m) = revision_message(a) { " " (clip(m, 60)) }
-                @if info["author"].is_string() || info["time_ms"].is_i64() {
+                @if info.author.is_some() || info.time_ms.is_some() {
                     small {
-                        (info["author"].as_str().map(author_name).unwrap_or(""))
-                        @if let Some(t) = info["time_ms"].as_i64() { " · " (ago(now, t)) }
+                        (info.author.as_deref().map(author_name).unwrap_or(""))
+                        @if let Some(t) = info.time_ms { " · " (ago(now, t)) }
                     }
                 }
             }
@@ -381,43 +377,43 @@ fn status_cell(class: &str, shape: &str, word: &str) -> Markup {
 
 /// An app of `apps` running the revision most of them run, when at least two share it
 /// (a monorepo's usual case: the group heading shows it once, rows only its id).
-fn common_revision<'a>(apps: &[&'a Value]) -> Option<&'a Value> {
-    let mut counts: std::collections::HashMap<&str, (&'a Value, usize)> = Default::default();
+fn common_revision<'a>(apps: &[&'a AppSummary]) -> Option<&'a AppSummary> {
+    let mut counts: std::collections::HashMap<&str, (&'a AppSummary, usize)> = Default::default();
     for a in apps {
-        if let Some(rev) = a["revision"].as_str() {
+        if let Some(rev) = a.status.revision.as_deref() {
             counts.entry(rev).or_insert((a, 0)).1 += 1;
         }
     }
     counts
         .into_values()
         .filter(|(_, n)| *n >= 2)
-        .max_by_key(|(a, n)| (*n, std::cmp::Reverse(text(a, "name"))))
+        .max_by_key(|(a, n)| (*n, std::cmp::Reverse(a.name())))
         .map(|(a, _)| a)
 }
 
-fn app_row(a: &Value, common: Option<&str>, now: i64) -> Markup {
-    let name = text(a, "name");
-    let op = &a["latest_operation"];
-    let (sync_shape, sync_class) = sync_look(text(a, "sync"));
-    let (health_shape, health_class) = health_look(text(a, "health"));
+fn app_row(a: &AppSummary, common: Option<&str>, now: i64) -> Markup {
+    let name = a.name();
+    let s = &a.status;
+    let (sync_shape, sync_class) = sync_look(s.sync);
+    let (health_shape, health_class) = health_look(s.health);
     html! {
         tr {
             td { a href={"/apps/" (name)} { (name) } (marks(a)) }
-            (status_cell(sync_class, sync_shape, text(a, "sync")))
-            (status_cell(health_class, health_shape, text(a, "health")))
+            (status_cell(sync_class, sync_shape, s.sync.as_str()))
+            (status_cell(health_class, health_shape, s.health.as_str()))
             td {
-                @match a["revision"].as_str() {
+                @match s.revision.as_deref() {
                     Some(rev) if Some(rev) == common => b { (short_id(rev)) },
                     _ => (revision(a, now)),
                 }
             }
-            td { (text(a, "host")) }
-            @if op.is_object() {
-                @let (shape, class, word) = result_look(op["result"].as_str());
+            td { (a.host) }
+            @if let Some(op) = &a.latest_operation {
+                @let (shape, class, word) = result_look(op.result);
                 td class=(class) {
                     (shape) " " (word)
-                    small { (text(op, "trigger")) @if let Some(t) = op["started_at"].as_i64() { " · " (ago(now, t)) } }
-                    @if let Some(e) = op["error"].as_str() { small.err { (first_line(e)) } }
+                    small { (op.trigger) " · " (ago(now, op.started_at)) }
+                    @if let Some(e) = &op.error { small.err { (first_line(e)) } }
                 }
             } @else { td { "—" } }
         }
@@ -429,8 +425,8 @@ fn first_line(s: &str) -> &str {
 }
 
 /// The frame of an app's pages: title, status, tabs, actions, progress.
-pub(crate) fn app_frame(app: &Value, page: &Page, tab: Tab, live: Markup) -> Markup {
-    let name = text(app, "name");
+pub(crate) fn app_frame(app: &AppDetail, page: &Page, tab: Tab, live: Markup) -> Markup {
+    let name = app.summary.name();
     let tabs = [
         (Tab::Overview, "Overview", format!("/apps/{name}")),
         (Tab::Diff, "Diff", format!("/apps/{name}/diff")),
@@ -460,42 +456,15 @@ pub(crate) fn app_frame(app: &Value, page: &Page, tab: Tab, live: Markup) -> Mar
     }
 }
 
-/// Revisions this app ran, newest first (from its successful operations).
-fn deployed_revisions(app: &Value) -> Vec<(String, i64)> {
-    let mut out: Vec<(String, i64)> = Vec::new();
-    for op in app["operations"].as_array().into_iter().flatten() {
-        if text(op, "result") != "succeeded" {
-            continue;
-        }
-        if let (Some(r), Some(t)) = (op["revision"].as_str(), op["started_at"].as_i64()) {
-            if !out.iter().any(|(x, _)| x == r) {
-                out.push((r.to_string(), t));
-            }
-        }
-    }
-    out
-}
-
-fn actions(app: &Value) -> Markup {
-    let name = text(app, "name");
-    let current = app["revision"].as_str();
-    let older: Vec<(String, i64)> = deployed_revisions(app)
+fn actions(app: &AppDetail) -> Markup {
+    let name = app.summary.name();
+    let current = app.summary.status.revision.as_deref();
+    let older: Vec<(&str, i64)> = app
+        .deployed_revisions()
         .into_iter()
-        .filter(|(r, _)| Some(r.as_str()) != current)
+        .filter(|(r, _)| Some(*r) != current)
         .collect();
-    let written: Vec<&str> = app["volumes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|v| {
-            v["used_by"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|u| u.as_str().is_some_and(|u| !u.ends_with("(ro)")))
-        })
-        .map(|v| text(v, "name"))
-        .collect();
+    let written = app.written_volumes();
     let warning = (!written.is_empty()).then(|| {
         format!(
             "A rollback changes containers, not data: volumes {} are written by this app and keep their current content. Restoring a backup is a separate step (mooring backup restore ID).",
@@ -521,7 +490,7 @@ fn actions(app: &Value) -> Markup {
                 }
                 button type="submit" disabled[older.is_empty()] { "Rollback" }
             }
-            @if app["pinned"].is_string() {
+            @if app.summary.status.pinned.is_some() {
                 form.action data-action="unpin" data-confirm={"Unpin " (name) "? Auto-sync follows the source again."} {
                     button type="submit" { "Unpin" }
                 }
@@ -538,98 +507,98 @@ fn actions(app: &Value) -> Markup {
 }
 
 /// An app's live part: summary, conditions, resource tree, revisions.
-pub(crate) fn app(a: &Value, now: i64) -> Markup {
-    let policy = &a["policy"];
+pub(crate) fn app(a: &AppDetail, now: i64) -> Markup {
+    let sum = &a.summary;
+    let s = &sum.status;
+    let policy = &sum.policy;
+    let info = sum.revision_info.clone().unwrap_or_default();
     html! {
         section.summary aria-label="Status" {
             p.status {
-                (sync_badge(text(a, "sync"))) " " (health_badge(text(a, "health"))) " " (marks(a))
+                (sync_badge(s.sync)) " " (health_badge(s.health)) " " (marks(sum))
             }
             dl {
-                dt { "Source" } dd { span.src { (text(a, "source")) } }
-                @if let Some(r) = a["ref"].as_str() { dt { "Ref" } dd { code { (r) } } }
-                @if let Some(p) = a["path"].as_str() { @if !p.is_empty() { dt { "Path" } dd { code { (p) } } } }
-                dt { "Host" } dd { (text(a, "host")) }
+                dt { "Source" } dd { span.src { (s.source) } }
+                @if let Some(r) = &sum.reference { dt { "Ref" } dd { code { (r) } } }
+                @if !sum.path.is_empty() { dt { "Path" } dd { code { (sum.path) } } }
+                dt { "Host" } dd { (sum.host) }
                 dt { "Revision" } dd {
-                    @match a["revision"].as_str() {
+                    @match &s.revision {
                         Some(rev) => {
                             code { (rev) }
-                            @if let Some(d) = a["revision_describe"].as_str() { br; (d) }
-                            @let info = &a["revision_info"];
-                            @if let Some(author) = info["author"].as_str() { br; "by " (author) }
-                            @if let Some(t) = info["time_ms"].as_i64() { ", " (when(now, Some(t))) }
-                            @if let Some(m) = info["message"].as_str() { pre.msg { (m) } }
+                            @if let Some(d) = &s.revision_describe { br; (d) }
+                            @if let Some(author) = &info.author { br; "by " (author) }
+                            @if let Some(t) = info.time_ms { ", " (when(now, Some(t))) }
+                            @if let Some(m) = &info.message { pre.msg { (m) } }
                         }
                         None => { "nothing deployed yet" }
                     }
                 }
-                @if let Some(p) = a["pinned"].as_str() { dt { "Pinned" } dd { code { (short_id(p)) } } }
+                @if let Some(p) = &s.pinned { dt { "Pinned" } dd { code { (short_id(p)) } } }
                 dt { "Policy" } dd {
-                    "auto " (yes(&policy["auto"])) ", self-heal " (yes(&policy["self_heal"])) ", prune " (yes(&policy["prune"]))
-                    ", every " (policy["interval_seconds"].as_u64().unwrap_or(0)) " s, volumes " (text(policy, "volumes"))
+                    "auto " (on_off(policy.auto)) ", self-heal " (on_off(policy.self_heal)) ", prune " (on_off(policy.prune))
+                    ", every " (policy.interval_seconds) " s, volumes " (policy.volumes.as_str())
                 }
                 dt { "Host policy" } dd {
-                    (text(&a["host_policy"], "profile"))
-                    @for e in a["host_policy"]["allow"].as_array().into_iter().flatten() { ", allows " code { (e.as_str().unwrap_or("")) } }
-                    @for r in a["host_policy"]["allow_refs"].as_array().into_iter().flatten() { ", deploys ref " code { (r.as_str().unwrap_or("")) } }
+                    (sum.host_policy.profile)
+                    @for e in &sum.host_policy.allow { ", allows " code { (e) } }
+                    @for r in &sum.host_policy.allow_refs { ", deploys ref " code { (r) } }
                 }
-                @if let Some(t) = a["next_retry_at"].as_i64() { dt { "Next retry" } dd { (utc(t)) } }
+                @if let Some(t) = s.next_retry_at { dt { "Next retry" } dd { (utc(t)) } }
             }
         }
         section aria-labelledby="h-conditions" {
             h2 #h-conditions { "Conditions" }
-            @let conditions: Vec<&Value> = a["conditions"].as_array().into_iter().flatten().collect();
-            @if conditions.is_empty() {
+            @if s.conditions.is_empty() {
                 p.quiet { "None: nothing needs attention." }
             } @else {
                 ul.conditions {
-                    @for c in conditions {
-                        li data-condition=(text(c, "kind")) { strong { (text(c, "kind")) } ": " span.pre { (text(c, "message")) } }
+                    @for c in &s.conditions {
+                        li data-condition=(c.kind) { strong { (c.kind) } ": " span.pre { (c.message) } }
                     }
                 }
             }
         }
         section aria-labelledby="h-resources" {
             h2 #h-resources { "Resources" }
-            @if let Some(e) = a["resources_error"].as_str() { (error(e)) }
+            @if let Some(e) = &a.resources_error { (error(e)) }
             ul.tree {
-                @for r in a["resources"].as_array().into_iter().flatten() {
-                    li data-service=(text(r, "service")) {
-                        span.kind { "service" } " " strong { (text(r, "service")) }
-                        ul { li data-container=(text(r, "container")) {
-                            span.kind { "container" } " " code { (text(r, "container")) } " "
-                            (health_badge(text(r, "health")))
-                            @let state = r["state"].as_str().unwrap_or("absent");
+                @for r in &a.resources {
+                    li data-service=(r.service) {
+                        span.kind { "service" } " " strong { (r.service) }
+                        ul { li data-container=(r.container) {
+                            span.kind { "container" } " " code { (r.container) } " "
+                            (health_badge(r.health))
+                            @let state = r.state.as_deref().unwrap_or("absent");
                             " " span.state { (state) }
-                            @if text(r, "message") != state { " · " (text(r, "message")) }
-                            " · restarts " (r["restarts"].as_i64().unwrap_or(0))
-                            " · image " code { (text(r, "image")) }
+                            @if r.message != state { " · " (r.message) }
+                            " · restarts " (r.restarts)
+                            " · image " code { (r.image) }
                         } }
                     }
                 }
-                @for n in a["networks"].as_array().into_iter().flatten() {
-                    li data-network=(text(n, "name")) {
-                        span.kind { "network" } " " code { (text(n, "name")) } " "
-                        @if n["exists"] == Value::Bool(true) { "exists (" (text(n, "driver")) ")" } @else { span.warn { "missing" } }
-                        @if n["external"] == Value::Bool(true) { " · external" }
+                @for n in &a.networks {
+                    li data-network=(n.name) {
+                        span.kind { "network" } " " code { (n.name) } " "
+                        @if n.exists { "exists (" (n.driver.as_deref().unwrap_or("")) ")" } @else { span.warn { "missing" } }
+                        @if n.external { " · external" }
                     }
                 }
             }
-            @let volumes: Vec<&Value> = a["volumes"].as_array().into_iter().flatten().collect();
-            @if !volumes.is_empty() {
+            @if !a.volumes.is_empty() {
                 h3 { "Volumes (data)" }
                 table.volumes {
                     thead { tr { th scope="col" { "Volume" } th scope="col" { "Data policy" } th scope="col" { "Used by" } th scope="col" { "Last backup" } } }
                     tbody {
-                        @for v in volumes {
-                            tr data-volume=(text(v, "name")) {
-                                td data-label="Volume" { code { (text(v, "name")) } @if v["exists"] != Value::Bool(true) { " " span.warn { "missing" } } }
-                                td data-label="Data policy" { span.policy { (text(v, "policy")) } }
-                                td data-label="Used by" { (v["used_by"].as_array().map(|u| u.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                        @for v in &a.volumes {
+                            @let vol = &v.volume;
+                            tr data-volume=(vol.name) {
+                                td data-label="Volume" { code { (vol.name) } @if !vol.exists { " " span.warn { "missing" } } }
+                                td data-label="Data policy" { span.policy { (vol.policy.as_str()) } }
+                                td data-label="Used by" { (vol.used_by.join(", ")) }
                                 td data-label="Last backup" {
-                                    @let b = &v["last_backup"];
-                                    @if b.is_object() {
-                                        (when(now, b["created_at"].as_i64())) " · " (bytes(b["bytes"].as_u64().unwrap_or(0))) " · " code { (text(b, "id")) }
+                                    @if let Some(b) = &v.last_backup {
+                                        (when(now, Some(b.created_at))) " · " (bytes(u64::try_from(b.bytes).unwrap_or(0))) " · " code { (b.id) }
                                     } @else { "none yet" }
                                 }
                             }
@@ -640,21 +609,21 @@ pub(crate) fn app(a: &Value, now: i64) -> Markup {
         }
         section aria-labelledby="h-revisions" {
             h2 #h-revisions { "Revisions" }
-            @let revs = deployed_revisions(a);
+            @let revs = a.deployed_revisions();
             @if revs.is_empty() { p.quiet { "Nothing deployed yet." } }
             ol.revisions {
                 @for (r, t) in &revs {
                     li { code title=(r) { (short_id(r)) } " deployed " (when(now, Some(*t)))
-                        @if a["revision"].as_str() == Some(r.as_str()) { " " strong { "(running)" } } }
+                        @if s.revision.as_deref() == Some(*r) { " " strong { "(running)" } } }
                 }
             }
-            p { a href={"/apps/" (text(a, "name")) "/history"} { "Every operation →" } }
+            p { a href={"/apps/" (sum.name()) "/history"} { "Every operation →" } }
         }
     }
 }
 
-fn yes(v: &Value) -> &'static str {
-    if v == &Value::Bool(true) {
+fn on_off(v: bool) -> &'static str {
+    if v {
         "on"
     } else {
         "off"
@@ -675,55 +644,52 @@ fn verb_sign(verb: &str) -> (&'static str, &'static str) {
 }
 
 /// The diff's live part: the plan (what, why) and desired against live.
-pub(crate) fn diff(d: &Value) -> Markup {
-    let steps: Vec<&Value> = d["steps"].as_array().into_iter().flatten().collect();
-    let plan = &d["plan"];
+pub(crate) fn diff(d: &DiffView) -> Markup {
     html! {
         p.status {
-            "Revision " code title=(text(d, "revision")) { (short_id(text(d, "revision"))) } " " (text(d, "revision_describe")) ": "
-            @if d["in_sync"] == Value::Bool(true) {
-                (sync_badge("Synced")) " nothing to do"
+            "Revision " code title=(d.revision) { (short_id(&d.revision)) } " " (d.revision_describe) ": "
+            @if d.in_sync {
+                (sync_badge(SyncState::Synced)) " nothing to do"
             } @else {
-                (sync_badge("OutOfSync")) " " (steps.len()) " action(s) planned"
+                (sync_badge(SyncState::OutOfSync)) " " (d.steps.len()) " action(s) planned"
             }
         }
         section aria-labelledby="h-plan" {
             h2 #h-plan { "Plan" }
-            @if steps.is_empty() { p.quiet { "No action: the host matches the repository." } }
+            @if d.steps.is_empty() { p.quiet { "No action: the host matches the repository." } }
             ol.plan {
-                @for s in &steps {
-                    @let (sign, class) = verb_sign(text(s, "verb"));
-                    li class=(class) data-step=(text(s, "text")) {
-                        span.sign aria-hidden="true" { (sign) } " " strong { (text(s, "text")) } " — " span.reason { (text(s, "reason")) }
+                @for s in &d.steps {
+                    @let (sign, class) = verb_sign(&s.verb);
+                    li class=(class) data-step=(s.text) {
+                        span.sign aria-hidden="true" { (sign) } " " strong { (s.text) } " — " span.reason { (s.reason) }
                     }
                 }
             }
-            @for o in plan["orphans_kept"].as_array().into_iter().flatten() {
-                p.note { "Kept (prune is off): " code { (o.as_str().unwrap_or("")) } }
+            @for o in &d.plan.orphans_kept {
+                p.note { "Kept (prune is off): " code { (o) } }
             }
-            @for n in plan["notes"].as_array().into_iter().flatten() {
-                p.note { (n.as_str().unwrap_or("")) }
+            @for n in &d.plan.notes {
+                p.note { (n) }
             }
         }
         section aria-labelledby="h-cmp" {
             h2 #h-cmp { "Desired and live" }
-            @for c in d["comparisons"].as_array().into_iter().flatten() {
-                @let fields: Vec<&Value> = c["fields"].as_array().into_iter().flatten().collect();
-                @let differs = fields.iter().any(|f| f["differs"] == Value::Bool(true));
-                details.cmp open[differs] data-resource=(text(c, "resource")) {
+            @for c in &d.comparisons {
+                @let differs = c.fields.iter().any(|f| f.differs);
+                details.cmp open[differs] data-resource=(c.resource) {
                     summary {
-                        code { (text(c, "resource")) } " "
+                        code { (c.resource) } " "
                         @if differs { span.badge.warn { span.shape aria-hidden="true" { "◆" } " differs" } }
                         @else { span.badge.ok { span.shape aria-hidden="true" { "✓" } " same" } }
                     }
                     table.sbs {
                         thead { tr { th scope="col" { "Setting" } th scope="col" { "Desired (repository)" } th scope="col" { "Live (host)" } } }
                         tbody {
-                            @for f in fields {
-                                tr.differs[f["differs"] == Value::Bool(true)] {
-                                    th scope="row" { (text(f, "name")) @if f["differs"] == Value::Bool(true) { span.sr { " (differs)" } } }
-                                    td { (f["desired"].as_str().unwrap_or("—")) }
-                                    td { (f["live"].as_str().unwrap_or("—")) }
+                            @for f in &c.fields {
+                                tr.differs[f.differs] {
+                                    th scope="row" { (f.name) @if f.differs { span.sr { " (differs)" } } }
+                                    td { (f.desired.as_deref().unwrap_or("—")) }
+                                    td { (f.live.as_deref().unwrap_or("—")) }
                                 }
                             }
                         }
@@ -735,35 +701,32 @@ pub(crate) fn diff(d: &Value) -> Markup {
 }
 
 /// The history's live part: operations with every action.
-pub(crate) fn history(ops: &Value, now: i64) -> Markup {
-    let ops: Vec<&Value> = ops.as_array().into_iter().flatten().collect();
+pub(crate) fn history(ops: &[OperationRecord], now: i64) -> Markup {
     html! {
         @if ops.is_empty() { p.quiet { "No operation yet." } }
         ol.history {
             @for op in ops {
-                @let actions: Vec<&Value> = op["actions"].as_array().into_iter().flatten().collect();
-                @let duration = match (op["started_at"].as_i64(), op["finished_at"].as_i64()) { (Some(s), Some(f)) => format!("{:.1} s", (f - s) as f64 / 1000.0), _ => "running".into() };
-                li.op data-operation=(op["id"]) {
-                    details open[op["result"] == "failed"] {
+                @let duration = match op.finished_at { Some(f) => format!("{:.1} s", (f - op.started_at) as f64 / 1000.0), None => "running".into() };
+                li.op data-operation=(op.id) {
+                    details open[op.result == Some(OpResult::Failed)] {
                         summary {
-                            strong { "#" (op["id"]) } " " (result_badge(op["result"].as_str())) " "
-                            (text(op, "trigger")) " · "
-                            @if let Some(r) = op["revision"].as_str() { code title=(r) { (short_id(r)) } " · " }
-                            (when(now, op["started_at"].as_i64())) " · " (duration) " · " (actions.len()) " action(s)"
+                            strong { "#" (op.id) } " " (result_badge(op.result)) " "
+                            (op.trigger) " · "
+                            @if let Some(r) = &op.revision { code title=(r) { (short_id(r)) } " · " }
+                            (when(now, Some(op.started_at))) " · " (duration) " · " (op.actions.len()) " action(s)"
                         }
-                        @if let Some(e) = op["error"].as_str() { pre.err { (e) } }
-                        @let notes: Vec<&str> = op["notes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                        @for n in notes { p.note { (n) } }
-                        @if !actions.is_empty() {
+                        @if let Some(e) = &op.error { pre.err { (e) } }
+                        @for n in &op.notes { p.note { (n) } }
+                        @if !op.actions.is_empty() {
                             table.actions {
                                 thead { tr { th scope="col" { "Action" } th scope="col" { "Reason" } th scope="col" { "Took" } th scope="col" { "Result" } } }
                                 tbody {
-                                    @for a in actions {
+                                    @for a in &op.actions {
                                         tr {
-                                            td { (text(a, "resource")) }
-                                            td { (text(a, "reason")) }
-                                            td { (a["duration_ms"].as_i64().unwrap_or(0)) " ms" }
-                                            td { @match a["error"].as_str() { Some(e) => { span.err { "✗ " (e) } } None => { "✓ done" } } }
+                                            td { (a.resource) }
+                                            td { (a.reason) }
+                                            td { (a.duration_ms) " ms" }
+                                            td { @match &a.error { Some(e) => { span.err { "✗ " (e) } } None => { "✓ done" } } }
                                         }
                                     }
                                 }
@@ -788,7 +751,6 @@ mod tests {
         assert_eq!(short_id(&"a".repeat(40)), "aaaaaaaaaa");
         assert_eq!(short_id("v1.2"), "v1.2");
     }
-    use serde_json::json;
 
     #[test]
     fn dates_and_ages_read_plainly() {
@@ -806,10 +768,46 @@ mod tests {
 
     #[test]
     fn overview_filters_and_escapes() {
-        let apps = json!({"apps": [
-            {"name": "blog", "sync": "Synced", "health": "Healthy", "host": "local", "source": "git <x>"},
-            {"name": "shop", "sync": "OutOfSync", "health": "Degraded", "host": "edge", "source": "svn"},
-        ]});
+        let app = |name: &str, sync, health, host: &str, source: &str| AppSummary {
+            status: mooring_store::AppStatus {
+                sync,
+                health,
+                ..mooring_store::AppStatus::unknown(name, source, 0)
+            },
+            revision_info: None,
+            host: host.into(),
+            path: String::new(),
+            reference: None,
+            policy: crate::views::SyncPolicyView {
+                auto: true,
+                self_heal: true,
+                prune: false,
+                interval_seconds: 60,
+                volumes: mooring_core::DataPolicy::Protect,
+            },
+            host_policy: crate::views::HostPolicyView {
+                profile: "baseline".into(),
+                allow: vec![],
+                allow_refs: vec![],
+            },
+            latest_operation: None,
+        };
+        let apps = [
+            app(
+                "blog",
+                SyncState::Synced,
+                Health::Healthy,
+                "local",
+                "git <x>",
+            ),
+            app(
+                "shop",
+                SyncState::OutOfSync,
+                Health::Degraded,
+                "edge",
+                "svn",
+            ),
+        ];
         let all = overview(&apps, &Filter::default(), 0).into_string();
         assert!(all.contains("href=\"/apps/blog\"") && all.contains("href=\"/apps/shop\""));
         assert!(all.contains("git &lt;x&gt;"), "escaped: {all}");

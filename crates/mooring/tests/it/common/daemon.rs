@@ -1,5 +1,6 @@
 //! A real `mooring serve` for tests: its own config, data directory and loopback port;
-//! killed on drop.
+//! killed on drop. Every JSON answer `Server::call` receives is checked against its
+//! route's OpenAPI schema (`schema`).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -145,10 +146,9 @@ impl Server {
         };
         let status = res.status();
         let text = res.into_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        super::schema::check_answer(method, path, status, &value);
+        (status, value)
     }
 
     /// A POST sent from the local address `from` (any of 127/8 on Linux): the

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod daemon;
+pub mod schema;
 
 pub use mooring_testkit::docker::{
     containers, docker, docker_output, inspect, require, Cleanup, IMAGE,
