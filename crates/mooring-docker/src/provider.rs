@@ -122,6 +122,26 @@ impl Provider {
         &self.docker
     }
 
+    /// Every container (running or not) matching one list filter, e.g. `("label",
+    /// "io.mooring.app=blog")` or `("volume", "blog_data")`; `what` names the list in
+    /// an error.
+    pub(crate) async fn containers_where(
+        &self,
+        filter: &str,
+        value: String,
+        what: &str,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, ProviderError> {
+        let filters = HashMap::from([(filter.to_string(), vec![value])]);
+        self.docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(api(format!("listing {what}")))
+    }
+
     /// The id of a local image, `None` when it is not present.
     pub async fn image_id(&self, image: &str) -> Result<Option<String>, ProviderError> {
         match self.docker.inspect_image(image).await {
@@ -194,14 +214,8 @@ impl Host for Provider {
         let label = format!("{APP}={}", project.name);
         let filters = HashMap::from([("label".to_string(), vec![label.clone()])]);
         let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: filters.clone(),
-                ..Default::default()
-            }))
-            .await
-            .map_err(api("listing containers"))?;
+            .containers_where("label", label.clone(), "containers")
+            .await?;
         let inspects = join_all(
             list.iter()
                 .filter_map(|c| c.id.as_deref())
@@ -356,14 +370,9 @@ impl Host for Provider {
             labels: {
                 let mut labels = resource_labels(project, COMPOSE_VOLUME, key, &vol.labels);
                 if let Some(policy) = vol.policy {
-                    let value = if policy == mooring_core::DataPolicy::BackupThenDelete {
-                        "backup-then-delete"
-                    } else {
-                        "protect"
-                    };
                     labels.insert(
                         mooring_core::labels::DATA_POLICY.to_string(),
-                        value.to_string(),
+                        policy.as_str().to_string(),
                     );
                 }
                 labels

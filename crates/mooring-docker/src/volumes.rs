@@ -18,8 +18,8 @@
 
 use crate::provider::{Provider, ProviderError};
 use bollard::container::{
-    Config, CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, UploadToContainerOptions,
+    Config, CreateContainerOptions, DownloadFromContainerOptions, RemoveContainerOptions,
+    UploadToContainerOptions,
 };
 use bollard::models::HostConfig;
 use bytes::Bytes;
@@ -266,19 +266,13 @@ impl Provider {
 
     /// Removes helper containers a killed run left behind for `volume`.
     async fn remove_stale_helpers(&self, volume: &str) -> Result<(), ProviderError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{HELPER_LABEL}={volume}")],
-        )]);
         let list = self
-            .client()
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| ProviderError::Failed(format!("listing helper containers: {e}")))?;
+            .containers_where(
+                "label",
+                format!("{HELPER_LABEL}={volume}"),
+                "helper containers",
+            )
+            .await?;
         for c in list {
             if let Some(id) = c.id {
                 let _ = self
@@ -732,18 +726,13 @@ impl Provider {
         &self,
         volume: &str,
     ) -> Result<Vec<(String, bool, bool)>, ProviderError> {
-        let filters = HashMap::from([("volume".to_string(), vec![volume.to_string()])]);
         let list = self
-            .client()
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| {
-                ProviderError::Failed(format!("listing containers using volume {volume}: {e}"))
-            })?;
+            .containers_where(
+                "volume",
+                volume.to_string(),
+                &format!("containers using volume {volume}"),
+            )
+            .await?;
         Ok(list
             .into_iter()
             .filter(|c| {
