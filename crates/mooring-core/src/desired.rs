@@ -230,6 +230,18 @@ pub enum DependsOnCondition {
     ServiceCompletedSuccessfully,
 }
 
+impl DependsOnCondition {
+    /// Compose's spelling: `service_started`, `service_healthy`,
+    /// `service_completed_successfully`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependsOnCondition::ServiceStarted => "service_started",
+            DependsOnCondition::ServiceHealthy => "service_healthy",
+            DependsOnCondition::ServiceCompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
 /// One `depends_on` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DependsOn {

@@ -27,6 +27,19 @@ pub const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
 pub const COMPOSE_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 /// Compose's config files label (comma separated).
 pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+/// Compose's hash of a container's configuration: Compose v2 lists only containers
+/// that carry it (`docker compose ls/ps/logs/top`). Mooring writes its spec hash.
+pub const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
+/// The Compose version that made a container. Mooring writes
+/// [`COMPOSE_VERSION_FOLLOWED`].
+pub const COMPOSE_VERSION: &str = "com.docker.compose.version";
+/// The Compose v2 release whose behaviour Mooring follows and is tested against.
+pub const COMPOSE_VERSION_FOLLOWED: &str = "2.40.3";
+/// A container's dependencies as Compose writes them: `service:condition:restart`,
+/// comma separated.
+pub const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+/// The id of the image a container was created from (`sha256:…`).
+pub const COMPOSE_IMAGE: &str = "com.docker.compose.image";
 /// Compose's network name label (on networks).
 pub const COMPOSE_NETWORK: &str = "com.docker.compose.network";
 /// Compose's volume name label (on volumes).

@@ -24,7 +24,26 @@ pub(crate) fn container_labels(project: &Project, svc: &Service) -> HashMap<Stri
     labels.insert(COMPOSE_CONTAINER_NUMBER.into(), "1".into());
     labels.insert(COMPOSE_ONEOFF.into(), "False".into());
     labels.insert(COMPOSE_WORKING_DIR.into(), project.working_dir.clone());
-    labels.insert(COMPOSE_CONFIG_FILES.into(), project.config_files.join(","));
+    // Absolute, as Compose writes them (`docker compose ls` shows them).
+    let files: Vec<String> = project
+        .config_files
+        .iter()
+        .map(|f| {
+            std::path::Path::new(&project.working_dir)
+                .join(f)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    labels.insert(COMPOSE_CONFIG_FILES.into(), files.join(","));
+    labels.insert(COMPOSE_CONFIG_HASH.into(), spec_hash(svc));
+    labels.insert(COMPOSE_VERSION.into(), COMPOSE_VERSION_FOLLOWED.into());
+    let depends_on: Vec<String> = svc
+        .depends_on
+        .iter()
+        .map(|(name, d)| format!("{name}:{}:{}", d.condition.as_str(), d.restart))
+        .collect();
+    labels.insert(COMPOSE_DEPENDS_ON.into(), depends_on.join(","));
     labels
 }
 

@@ -411,10 +411,15 @@ impl Host for Provider {
             name: name.to_string(),
             platform: None,
         };
-        let created = self
-            .docker
-            .create_container(Some(options), container_config(project, svc))
-            .await;
+        let mut config = container_config(project, svc);
+        // Compose records the image id the container was made from.
+        if let Some(id) = self.image_id(&svc.image).await? {
+            config
+                .labels
+                .get_or_insert_with(HashMap::new)
+                .insert(mooring_core::labels::COMPOSE_IMAGE.to_string(), id);
+        }
+        let created = self.docker.create_container(Some(options), config).await;
         match created {
             Ok(_) => {}
             Err(BollardError::DockerResponseServerError { status_code: 409, .. }) => {
