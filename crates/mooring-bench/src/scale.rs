@@ -68,6 +68,7 @@ fn live_of(svc: &Service, name: &str) -> LiveContainer {
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
         restart_count: 0,
+        updatable: Default::default(),
     }
 }
 

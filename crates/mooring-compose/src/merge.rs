@@ -1,6 +1,7 @@
 //! Merging several Compose files (`-f a.yaml -f b.yaml`) the way Compose does: later
 //! files override earlier ones; mappings merge key by key; `environment`, `labels`,
-//! `extra_hosts`, `depends_on` and `networks` merge as mappings whatever their syntax;
+//! `extra_hosts`, `sysctls`, `depends_on` and `networks` merge as mappings whatever their
+//! syntax;
 //! `volumes` merge by container path; `ports` and other lists append; `command`,
 //! `entrypoint` and `healthcheck.test` are replaced.
 
@@ -17,7 +18,7 @@ pub fn merge_documents(base: Node, over: Node) -> Node {
 /// Merges two definitions of one service.
 pub fn merge_service(base: Node, over: Node) -> Node {
     merge_map(base, over, &|key, base, over| match key {
-        "environment" | "labels" | "extra_hosts" => {
+        "environment" | "labels" | "extra_hosts" | "sysctls" => {
             merge_deep(list_to_map(base, key), list_to_map(over, key))
         }
         "depends_on" | "networks" => merge_deep(list_to_map(base, key), list_to_map(over, key)),
@@ -101,7 +102,7 @@ pub fn list_to_map(node: Node, key: &str) -> Node {
             return node;
         };
         let split = match key {
-            "environment" | "labels" => text.split_once('='),
+            "environment" | "labels" | "sysctls" => text.split_once('='),
             "extra_hosts" => text.split_once('=').or_else(|| text.split_once(':')),
             _ => None,
         };

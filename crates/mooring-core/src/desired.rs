@@ -36,9 +36,17 @@ pub struct Project {
 }
 
 impl Project {
-    /// The Docker name of the container of `service` (Compose naming: `<project>-<service>-1`).
+    /// The Docker name of the container of `service`: its `container_name`, else
+    /// Compose's `<project>-<service>-1`.
     pub fn container_name(&self, service: &str) -> String {
-        format!("{}-{}-1", self.name, service)
+        match self
+            .services
+            .get(service)
+            .and_then(|s| s.container_name.as_deref())
+        {
+            Some(name) => name.to_string(),
+            None => format!("{}-{}-1", self.name, service),
+        }
     }
 
     /// Moves repository paths (bind sources from the repository, the working dir) from
@@ -159,6 +167,12 @@ pub struct Service {
     /// (paths relative to the project folder); `None` when it mounts none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files_hash: Option<String>,
+    /// `container_name`: the container's name instead of `<project>-<service>-1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// The settings Compose passes to the Engine as written.
+    #[serde(flatten)]
+    pub settings: crate::settings::Settings,
 }
 
 /// A published port (one container port; ranges are expanded by the loader).

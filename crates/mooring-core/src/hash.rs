@@ -69,6 +69,8 @@ pub(crate) mod tests {
             nano_cpus: None,
             memory: None,
             files_hash: None,
+            container_name: None,
+            settings: Default::default(),
         }
     }
 

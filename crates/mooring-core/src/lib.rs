@@ -14,6 +14,7 @@ pub mod live;
 pub mod mask;
 pub mod plan;
 pub mod policy;
+pub mod settings;
 pub mod state;
 pub mod view;
 
@@ -27,5 +28,6 @@ pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
 pub use mask::EnvMask;
 pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};
 pub use policy::{Exception, HostFacts, Policy, Profile, Verdict};
+pub use settings::{Logging, Settings, Ulimit};
 pub use state::{Condition, ConditionKind, EventKind, SyncState, UnknownWord};
 pub use view::{compare, resource_tree, Comparison, ResourceTree};

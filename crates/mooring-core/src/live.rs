@@ -75,6 +75,18 @@ pub struct LiveContainer {
     pub env: Vec<String>,
     /// `RestartCount`: how often Docker restarted it.
     pub restart_count: i64,
+    /// The other resource settings `docker update` can change.
+    pub updatable: Updatable,
+}
+
+/// Resource settings `docker update` changes on a running container, as inspect
+/// reports them (`HostConfig`; 0 where unset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Updatable {
+    pub cpu_shares: i64,
+    pub pids_limit: i64,
+    pub memory_reservation: i64,
+    pub memory_swap: i64,
 }
 
 /// An observed network.

@@ -185,6 +185,9 @@ pub enum Rule {
     HostNetwork,
     /// A volume plugin (a driver other than `local`).
     VolumeDriver,
+    /// A security option that lifts a protection (`seccomp=unconfined`,
+    /// `apparmor=unconfined`, `label=disable`, `systempaths=unconfined`).
+    SecurityOpt,
 }
 
 /// One thing the policy refused or noted.
@@ -293,6 +296,18 @@ pub const SENSITIVE_PATHS: [&str; 17] = [
     "/var/run/containerd",
 ];
 
+/// Whether a `security_opt` entry turns a protection off (`seccomp=unconfined`,
+/// `apparmor:unconfined`, `label=disable`, `systempaths=unconfined`).
+pub fn lifts_protection(opt: &str) -> bool {
+    let Some((name, value)) = opt.split_once(['=', ':']) else {
+        return false;
+    };
+    matches!(
+        (name, value),
+        ("seccomp" | "apparmor" | "systempaths", "unconfined") | ("label", "disable")
+    )
+}
+
 /// Checks `project` against `policy`.
 pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
     let mut c = Checker {
@@ -315,6 +330,18 @@ pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
                 if m.read_only { ":ro" } else { "" }
             );
             c.host_path(&key, at, &m.source, &what);
+        }
+        for opt in &svc.settings.security_opt {
+            if lifts_protection(opt) {
+                let key = format!("services.{name}.security_opt");
+                let at = c.position(&key);
+                c.profile_only(
+                    Rule::SecurityOpt,
+                    &key,
+                    at,
+                    format!("{opt} turns off one of the Engine's protections of the host"),
+                );
+            }
         }
         for cap in &svc.cap_add {
             let cap = capability(cap);
@@ -468,6 +495,22 @@ impl Checker<'_> {
             self.verdict.refused.push(finding);
         } else {
             self.verdict.notes.push(finding);
+        }
+    }
+
+    /// A refusal only the `privileged` profile lifts (no exception names it).
+    fn profile_only(&mut self, rule: Rule, key: &str, at: Option<String>, message: String) {
+        let finding = Finding {
+            rule,
+            key: key.to_string(),
+            at,
+            message,
+            allow: None,
+        };
+        if self.policy.profile == Profile::Privileged {
+            self.verdict.notes.push(finding);
+        } else {
+            self.verdict.refused.push(finding);
         }
     }
 

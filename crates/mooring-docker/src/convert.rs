@@ -2,8 +2,8 @@
 
 use bollard::container::{Config, NetworkingConfig};
 use bollard::models::{
-    ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
+    PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 use mooring_core::hash::spec_hash;
 use mooring_core::labels::*;
@@ -105,6 +105,10 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
                 host_port: Some(p.published.clone().unwrap_or_default()),
             });
     }
+    // As Compose sends them: as written (`3000`, `4000-4001/udp`).
+    for port in &svc.settings.expose {
+        exposed.entry(port.clone()).or_insert_with(HashMap::new);
+    }
     let binds: Vec<String> = svc
         .mounts
         .iter()
@@ -134,7 +138,34 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         start_interval: None,
     });
     let nonempty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let set = &svc.settings;
     let host_config = HostConfig {
+        sysctls: (!set.sysctls.is_empty()).then(|| set.sysctls.clone().into_iter().collect()),
+        ulimits: (!set.ulimits.is_empty()).then(|| {
+            set.ulimits
+                .iter()
+                .map(|(name, u)| ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
+        dns: nonempty(&set.dns),
+        dns_options: nonempty(&set.dns_opt),
+        dns_search: nonempty(&set.dns_search),
+        log_config: set.logging.as_ref().map(|l| HostConfigLogConfig {
+            typ: l.driver.clone(),
+            config: Some(l.options.clone().into_iter().collect()),
+        }),
+        pids_limit: set.pids_limit,
+        shm_size: set.shm_size,
+        memory_reservation: set.mem_reservation,
+        memory_swap: set.memswap_limit,
+        cpu_shares: set.cpu_shares,
+        runtime: set.runtime.clone(),
+        group_add: nonempty(&set.group_add),
+        security_opt: nonempty(&set.security_opt),
         binds: (!binds.is_empty()).then_some(binds),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         restart_policy: Some(restart_policy(&svc.restart)),
@@ -160,6 +191,9 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
     });
     Config {
         hostname: svc.hostname.clone(),
+        domainname: set.domainname.clone(),
+        open_stdin: set.stdin_open.then_some(true),
+        tty: set.tty.then_some(true),
         user: svc.user.clone(),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         env: Some(
@@ -224,6 +258,12 @@ pub(crate) fn live_container(c: ContainerInspectResponse) -> LiveContainer {
         nano_cpus: host.nano_cpus.unwrap_or(0),
         env: config.env.unwrap_or_default(),
         restart_count: c.restart_count.unwrap_or(0),
+        updatable: mooring_core::live::Updatable {
+            cpu_shares: host.cpu_shares.unwrap_or(0),
+            pids_limit: host.pids_limit.unwrap_or(0),
+            memory_reservation: host.memory_reservation.unwrap_or(0),
+            memory_swap: host.memory_swap.unwrap_or(0),
+        },
     }
 }
 

@@ -82,21 +82,26 @@ impl Drop for Cleanup {
     }
 }
 
-/// Removes what carries the app's label (containers, networks, volumes) and images
-/// tagged `mooring.local/<app>`.
+/// Removes what carries the app's label or its Compose project label (containers,
+/// networks, volumes: Compose v2 made some in the tests that compare with it) and
+/// images tagged `mooring.local/<app>`.
 pub fn remove_app(app: &str) {
-    let label = format!("label=io.mooring.app={app}");
-    let ids = docker_output(&["ps", "-aq", "--filter", &label]);
-    for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-        let _ = docker_output(&["rm", "-f", "-v", id]);
-    }
-    let nets = docker_output(&["network", "ls", "-q", "--filter", &label]);
-    for id in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
-        let _ = docker_output(&["network", "rm", id]);
-    }
-    let vols = docker_output(&["volume", "ls", "-q", "--filter", &label]);
-    for id in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
-        let _ = docker_output(&["volume", "rm", "-f", id]);
+    for label in [
+        format!("label=io.mooring.app={app}"),
+        format!("label=com.docker.compose.project={app}"),
+    ] {
+        let ids = docker_output(&["ps", "-aq", "--filter", &label]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = docker_output(&["rm", "-f", "-v", id]);
+        }
+        let nets = docker_output(&["network", "ls", "-q", "--filter", &label]);
+        for id in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
+            let _ = docker_output(&["network", "rm", id]);
+        }
+        let vols = docker_output(&["volume", "ls", "-q", "--filter", &label]);
+        for id in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
+            let _ = docker_output(&["volume", "rm", "-f", id]);
+        }
     }
     let images = docker_output(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     for tag in String::from_utf8_lossy(&images.stdout)

@@ -78,6 +78,20 @@ impl Decoder<'_> {
             self.positions
                 .insert(format!("services.{sname}"), k.pos.to_string());
             let svc = self.service(&name, &sname, v, &mut networks, &volumes)?;
+            if let Some(taken) = svc.container_name.as_deref().and_then(|c| {
+                services
+                    .values()
+                    .find(|o: &&mooring_core::Service| o.container_name.as_deref() == Some(c))
+            }) {
+                return Err(err(
+                    v.get("container_name").unwrap_or(v),
+                    format!(
+                        "services.{sname}.container_name: {:?} is already the container name of service {}",
+                        svc.container_name.as_deref().unwrap_or_default(),
+                        taken.name
+                    ),
+                ));
+            }
             if let Some(d) = v.get("depends_on") {
                 depends_pos.insert(sname.clone(), d.pos.clone());
             }

@@ -530,3 +530,56 @@ fn render_output_is_stable() {
         "no"
     );
 }
+
+#[test]
+fn pass_through_settings_are_decoded_and_bad_values_named() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    container_name: web-main\n    expose: [3000, \"53/udp\"]\n    sysctls: [net.core.somaxconn=1024]\n    ulimits: {nproc: 512, nofile: {soft: 1, hard: 2}}\n    mem_limit: 1g\n    cpus: 1.5\n    deploy: {resources: {limits: {memory: 256m, pids: 50}, reservations: {memory: 64m}}}\n    memswap_limit: -1\n    dns: 1.1.1.1\n",
+    )]);
+    let p = f.load().unwrap();
+    let web = &p.services["web"];
+    assert_eq!(p.container_name("web"), "web-main");
+    let s = &web.settings;
+    assert_eq!(s.expose, ["3000", "53/udp"]);
+    assert_eq!(s.sysctls["net.core.somaxconn"], "1024");
+    assert_eq!((s.ulimits["nofile"].soft, s.ulimits["nofile"].hard), (1, 2));
+    assert!(s.ulimits["nproc"].single);
+    // deploy.resources.limits win over mem_limit, as in Compose.
+    assert_eq!(web.memory, Some(256 << 20));
+    assert_eq!(web.nano_cpus, Some(1_500_000_000));
+    assert_eq!(s.pids_limit, Some(50));
+    assert_eq!(s.mem_reservation, Some(64 << 20));
+    assert_eq!(s.memswap_limit, Some(-1));
+    assert_eq!(s.dns, ["1.1.1.1"]);
+
+    let cases = [
+        ("    expose: [\"80-70\"]\n", "compose.yaml:4:14: services.web.expose: invalid port \"80-70\""),
+        ("    ulimits: {nofile: {soft: 3, hard: 2}}\n", "compose.yaml:4:23: services.web.ulimits.nofile: soft limit 3 is above the hard limit 2"),
+        ("    ulimits: {nofile: {soft: 3}}\n", "compose.yaml:4:23: services.web.ulimits.nofile needs `soft` and `hard`"),
+        ("    security_opt: [\"seccomp=./profile.json\"]\n", "compose.yaml:4:20: services.web.security_opt: seccomp profile file \"./profile.json\" is not supported yet"),
+        ("    container_name: \"-web\"\n", "compose.yaml:4:21: services.web.container_name: invalid container name \"-web\""),
+        ("    mem_limit: lots\n", "compose.yaml:4:16: services.web.mem_limit: invalid size \"lots\""),
+        ("    stdin_open: sometimes\n", "compose.yaml:4:17: services.web.stdin_open must be true or false"),
+        ("    logging: {driver: json-file, colour: red}\n", "compose.yaml:4:34: services.web.logging: key `colour` is not supported"),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(line, want)| {
+            let e = err_of(&[(
+                "compose.yaml",
+                &format!("services:\n  web:\n    image: x\n{line}"),
+            )]);
+            (!e.starts_with(want)).then(|| format!("{line}  got: {e}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    container_name: one\n  b:\n    image: x\n    container_name: one\n",
+    )]);
+    assert!(
+        e.starts_with("compose.yaml:7:21: services.b.container_name: \"one\" is already the container name of service a"),
+        "{e}"
+    );
+}

@@ -203,6 +203,19 @@ fn live_drift(svc: &Service, c: &LiveContainer, live: &Live) -> Vec<String> {
             cpus_str(cpus)
         ));
     }
+    // Compared where the repository sets them (the Engine's defaults vary).
+    let set = &svc.settings;
+    let u = &c.updatable;
+    for (key, desired, live) in [
+        ("cpu_shares", set.cpu_shares, u.cpu_shares),
+        ("pids_limit", set.pids_limit, u.pids_limit),
+        ("mem_reservation", set.mem_reservation, u.memory_reservation),
+        ("memswap_limit", set.memswap_limit, u.memory_swap),
+    ] {
+        if let Some(d) = desired.filter(|d| *d != live) {
+            out.push(format!("{key} is {live} (changed by hand); desired {d}"));
+        }
+    }
     out
 }
 

@@ -60,6 +60,7 @@ fn running(svc: &Service) -> LiveContainer {
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
         restart_count: 0,
+        updatable: Default::default(),
     }
 }
 

@@ -115,6 +115,10 @@ fn host() -> HostFacts {
     }
 }
 
+fn security_opt(opt: &'static str) -> impl FnOnce(&mut Project) {
+    move |p| web(p).settings.security_opt.push(opt.into())
+}
+
 use Profile::{Baseline, Privileged, Restricted};
 use Rule::*;
 
@@ -191,6 +195,14 @@ fn every_key_that_reaches_the_host_under_every_profile() {
         ("host network", Box::new(network("host", None, true)), Baseline, &["host_network"], &[], &[HostNetwork]),
         ("host driver", Box::new(network("app_net", Some("host"), false)), Restricted, &[], &[HostNetwork], &[]),
         ("host network", Box::new(network("host", None, true)), Privileged, &[], &[], &[HostNetwork]),
+        // Security options.
+        ("no new privileges", Box::new(security_opt("no-new-privileges:true")), Restricted, &[], &[], &[]),
+        ("selinux label", Box::new(security_opt("label=type:svirt_apache_t")), Restricted, &[], &[], &[]),
+        ("seccomp off", Box::new(security_opt("seccomp=unconfined")), Baseline, &[], &[SecurityOpt], &[]),
+        ("apparmor off", Box::new(security_opt("apparmor:unconfined")), Baseline, &["docker_socket"], &[SecurityOpt], &[]),
+        ("selinux off", Box::new(security_opt("label=disable")), Restricted, &[], &[SecurityOpt], &[]),
+        ("system paths", Box::new(security_opt("systempaths=unconfined")), Baseline, &[], &[SecurityOpt], &[]),
+        ("seccomp off", Box::new(security_opt("seccomp:unconfined")), Privileged, &[], &[], &[SecurityOpt]),
     ];
     let mut wrong = Vec::new();
     for (what, edit, profile, allow, refused, noted) in table {

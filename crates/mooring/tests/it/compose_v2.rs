@@ -78,3 +78,172 @@ fn compose_v2_lists_shows_logs_and_tops_a_mooring_project() {
         inspect(&web, "{{.Image}}").trim()
     );
 }
+
+/// A service using the pass-through keys, named `{name}`.
+fn settings_project(name: &str) -> String {
+    format!(
+        r#"name: {name}
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    container_name: {name}-custom
+    expose: ["3000", "4000-4001/udp"]
+    stdin_open: true
+    tty: true
+    sysctls: {{net.core.somaxconn: 1024}}
+    ulimits: {{nproc: 512, nofile: {{soft: 1024, hard: 2048}}}}
+    dns: 10.0.0.53
+    dns_search: [example.com]
+    dns_opt: [use-vc]
+    domainname: example.org
+    logging: {{driver: json-file, options: {{max-size: 10m, max-file: "3"}}}}
+    pids_limit: 100
+    shm_size: 64m
+    mem_limit: 512m
+    mem_reservation: 128m
+    memswap_limit: 1g
+    cpus: 0.5
+    cpu_shares: 512
+    runtime: runc
+    group_add: ["1000", "2000"]
+    security_opt: ["no-new-privileges:true"]
+"#
+    )
+}
+
+/// The inspect data each key reaches.
+const ENGINE_FIELDS: &[&str] = &[
+    "{{json .Config.ExposedPorts}}",
+    "{{.Config.OpenStdin}} {{.Config.Tty}} {{.Config.Domainname}}",
+    "{{json .HostConfig.Sysctls}}",
+    "{{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}}",
+    "{{json .HostConfig.LogConfig}}",
+    "{{.HostConfig.PidsLimit}} {{.HostConfig.ShmSize}}",
+    "{{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwap}}",
+    "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.Runtime}}",
+    "{{json .HostConfig.GroupAdd}} {{json .HostConfig.SecurityOpt}}",
+];
+
+/// The same file through `docker compose up -d` and through `mooring sync`: every
+/// key above reaches the Engine with the same value.
+#[test]
+fn pass_through_keys_reach_the_engine_as_compose_sends_them() {
+    let app = TestApp::new("cv2keys");
+    let peer = TestApp::new("cv2peer");
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    fs::write(
+        ours.path().join("compose.yaml"),
+        settings_project(&app.name),
+    )
+    .unwrap();
+    fs::write(
+        theirs.path().join("compose.yaml"),
+        settings_project(&peer.name),
+    )
+    .unwrap();
+    app.expect(0, &["sync", ours.path().to_str().unwrap()]);
+    compose(&[
+        "--project-directory",
+        theirs.path().to_str().unwrap(),
+        "up",
+        "-d",
+        "--quiet-pull",
+    ]);
+    let mine = format!("{}-custom", app.name);
+    let compose_made = format!("{}-custom", peer.name);
+    for field in ENGINE_FIELDS {
+        assert_eq!(
+            inspect(&mine, field),
+            inspect(&compose_made, field),
+            "{field}: Mooring's container against Compose's"
+        );
+    }
+    // Compose sends ulimits in its map's order, which Go does not fix.
+    let ulimits = |c: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&inspect(c, "{{json .HostConfig.Ulimits}}")).unwrap();
+        let mut list: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        list.sort();
+        list
+    };
+    assert_eq!(ulimits(&mine), ulimits(&compose_made));
+    assert_eq!(
+        inspect(&mine, "{{.State.Status}}").trim(),
+        "running",
+        "container_name names the container"
+    );
+    // A second sync changes nothing; a hand-made change to a key docker update can
+    // change is drift, and the next sync reverts it.
+    let out = app.expect(0, &["sync", ours.path().to_str().unwrap()]);
+    assert!(out.contains("nothing to do"), "{out}");
+    docker(&["update", "--cpu-shares", "256", &mine]);
+    // `diff` exits 2 when the host differs.
+    let out = app.expect(2, &["diff", ours.path().to_str().unwrap()]);
+    assert!(
+        out.contains("cpu_shares is 256 (changed by hand); desired 512"),
+        "{out}"
+    );
+    app.expect(0, &["sync", ours.path().to_str().unwrap()]);
+    assert_eq!(inspect(&mine, "{{.HostConfig.CpuShares}}").trim(), "512");
+}
+
+/// `mooring render -o json` prints these keys as `docker compose config --format json`
+/// does, value for value.
+#[test]
+fn pass_through_keys_render_as_compose_config_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        settings_project("cv2render"),
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = mooring(&["render", d, "-o", "json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let (ours, theirs) = (&ours["services"]["web"], &theirs["services"]["web"]);
+    for key in [
+        "container_name",
+        "expose",
+        "stdin_open",
+        "tty",
+        "sysctls",
+        "ulimits",
+        "dns",
+        "dns_opt",
+        "dns_search",
+        "domainname",
+        "logging",
+        "pids_limit",
+        "shm_size",
+        "mem_reservation",
+        "memswap_limit",
+        "cpu_shares",
+        "runtime",
+        "group_add",
+        "security_opt",
+    ] {
+        assert!(!theirs[key].is_null(), "Compose prints {key}");
+        assert_eq!(ours[key], theirs[key], "{key}");
+    }
+}

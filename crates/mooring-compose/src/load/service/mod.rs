@@ -13,6 +13,7 @@ mod networks;
 mod ports;
 mod resources;
 mod security;
+mod settings;
 
 use super::Decoder;
 use crate::decode::*;
@@ -48,6 +49,27 @@ const SERVICE_KEYS: &[&str] = &[
     "init",
     "pull_policy",
     "deploy",
+    "container_name",
+    "expose",
+    "stdin_open",
+    "tty",
+    "sysctls",
+    "ulimits",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "logging",
+    "pids_limit",
+    "shm_size",
+    "mem_limit",
+    "mem_reservation",
+    "memswap_limit",
+    "cpus",
+    "cpu_shares",
+    "runtime",
+    "group_add",
+    "security_opt",
 ];
 
 impl Decoder<'_> {
@@ -80,7 +102,8 @@ impl Decoder<'_> {
         let depends_on = depends_on::depends_on(n, &what)?;
         let extra_hosts = networks::extra_hosts(n, &what)?;
         let pull_policy = lifecycle::pull_policy(n, &what)?;
-        let limits = resources::limits(n, &what)?;
+        let resources = resources::resources(n, &what)?;
+        let settings = settings::settings(n, &what, &resources)?;
 
         let opt_string = |k: &str| n.get(k).map(|v| string(v, &w(k))).transpose();
         Ok(Service {
@@ -108,11 +131,33 @@ impl Decoder<'_> {
             extra_hosts,
             init: lifecycle::init(n, &what)?,
             pull_policy,
-            nano_cpus: limits.nano_cpus,
-            memory: limits.memory,
+            nano_cpus: resources.nano_cpus,
+            memory: resources.memory,
             files_hash: mounts.files_hash,
+            container_name: container_name(n, &what)?,
+            settings,
         })
     }
+}
+
+/// `container_name`: a Docker container name (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+fn container_name(n: &Node, what: &str) -> Result<Option<String>, LoadError> {
+    let Some(v) = n.get("container_name") else {
+        return Ok(None);
+    };
+    let name = string(v, &format!("{what}.container_name"))?;
+    let valid = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid {
+        return Err(err(
+            v,
+            format!("{what}.container_name: invalid container name {name:?} (letters, digits, `_`, `.`, `-`, starting with a letter or digit)"),
+        ));
+    }
+    Ok(Some(name))
 }
 
 /// `image`: required (Mooring deploys images) and not empty.

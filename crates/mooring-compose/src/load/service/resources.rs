@@ -1,53 +1,132 @@
-//! A service's resources: `deploy.resources.limits` (`cpus`, `memory`), with Docker's
-//! memory units.
+//! A service's resources, as Compose sends them to the Engine: `mem_limit`, `cpus`,
+//! `pids_limit` and `deploy.resources.limits` (`cpus`, `memory`, `pids`; these win
+//! when both are given, as in Compose), `deploy.resources.reservations.memory`
+//! (or `mem_reservation`), `memswap_limit`, `cpu_shares`, `shm_size`, with Docker's
+//! byte units.
 
 use crate::decode::*;
 use crate::error::LoadError;
 use crate::yaml::Node;
 
-/// The limits a service asks for; `None` = unlimited.
+/// The resources a service asks for; `None` = the Engine's default (unlimited).
 #[derive(Default)]
-pub(super) struct Limits {
+pub(super) struct Resources {
     pub(super) nano_cpus: Option<i64>,
     pub(super) memory: Option<i64>,
+    pub(super) pids_limit: Option<i64>,
+    pub(super) mem_reservation: Option<i64>,
+    pub(super) memswap_limit: Option<i64>,
+    pub(super) cpu_shares: Option<i64>,
+    pub(super) shm_size: Option<i64>,
 }
 
-/// `deploy`: only `resources.limits` is supported.
-pub(super) fn limits(n: &Node, what: &str) -> Result<Limits, LoadError> {
+/// Every resource key of a service.
+pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
     let w = |k: &str| format!("{what}.{k}");
-    let mut limits = Limits::default();
+    let mut r = Resources {
+        nano_cpus: n.get("cpus").map(|c| cpus(c, &w("cpus"))).transpose()?,
+        memory: n
+            .get("mem_limit")
+            .map(|m| bytes(m, &w("mem_limit")))
+            .transpose()?,
+        pids_limit: n
+            .get("pids_limit")
+            .map(|p| integer(p, &w("pids_limit")))
+            .transpose()?,
+        mem_reservation: n
+            .get("mem_reservation")
+            .map(|m| bytes(m, &w("mem_reservation")))
+            .transpose()?,
+        memswap_limit: n
+            .get("memswap_limit")
+            .map(|m| swap(m, &w("memswap_limit")))
+            .transpose()?,
+        cpu_shares: n
+            .get("cpu_shares")
+            .map(|c| integer(c, &w("cpu_shares")))
+            .transpose()?,
+        shm_size: n
+            .get("shm_size")
+            .map(|s| bytes(s, &w("shm_size")))
+            .transpose()?,
+    };
+    deploy(n, what, &mut r)?;
+    Ok(r)
+}
+
+/// `deploy`: `resources.limits` and `resources.reservations.memory` (what a
+/// single Engine honours).
+fn deploy(n: &Node, what: &str, r: &mut Resources) -> Result<(), LoadError> {
+    let w = |k: &str| format!("{what}.{k}");
     let Some(d) = n.get("deploy") else {
-        return Ok(limits);
+        return Ok(());
     };
     check_keys(d, &w("deploy"), &["resources"])?;
-    let Some(r) = d.get("resources") else {
-        return Ok(limits);
+    let Some(res) = d.get("resources") else {
+        return Ok(());
     };
-    check_keys(r, &w("deploy.resources"), &["limits"])?;
-    let Some(l) = r.get("limits") else {
-        return Ok(limits);
-    };
-    let lw = w("deploy.resources.limits");
-    check_keys(l, &lw, &["cpus", "memory"])?;
-    if let Some(c) = l.get("cpus") {
-        let text = string(c, &lw)?;
-        let cpus: f64 = text
-            .parse()
-            .ok()
-            .filter(|v: &f64| *v > 0.0)
-            .ok_or_else(|| err(c, format!("{lw}.cpus: invalid number of CPUs {text:?}")))?;
-        limits.nano_cpus = Some((cpus * 1e9).round() as i64);
+    check_keys(res, &w("deploy.resources"), &["limits", "reservations"])?;
+    if let Some(l) = res.get("limits") {
+        let lw = w("deploy.resources.limits");
+        check_keys(l, &lw, &["cpus", "memory", "pids"])?;
+        if let Some(c) = l.get("cpus") {
+            r.nano_cpus = Some(cpus(c, &format!("{lw}.cpus"))?);
+        }
+        if let Some(m) = l.get("memory") {
+            r.memory = Some(bytes(m, &format!("{lw}.memory"))?);
+        }
+        if let Some(p) = l.get("pids") {
+            r.pids_limit = Some(integer(p, &format!("{lw}.pids"))?);
+        }
     }
-    if let Some(m) = l.get("memory") {
-        let text = string(m, &lw)?;
-        limits.memory = Some(memory_bytes(&text).ok_or_else(|| {
-            err(
-                m,
-                format!("{lw}.memory: invalid size {text:?} (use e.g. 512m, 1g)"),
-            )
-        })?);
+    if let Some(v) = res.get("reservations") {
+        let rw = w("deploy.resources.reservations");
+        check_keys(v, &rw, &["memory"])?;
+        if let Some(m) = v.get("memory") {
+            r.mem_reservation = Some(bytes(m, &format!("{rw}.memory"))?);
+        }
     }
-    Ok(limits)
+    Ok(())
+}
+
+/// A number of CPUs (`0.5`, `2`) in units of 1e-9 CPUs (Docker's `NanoCpus`).
+fn cpus(n: &Node, what: &str) -> Result<i64, LoadError> {
+    let text = string(n, what)?;
+    let cpus: f64 = text
+        .parse()
+        .ok()
+        .filter(|v: &f64| *v > 0.0 && v.is_finite())
+        .ok_or_else(|| err(n, format!("{what}: invalid number of CPUs {text:?}")))?;
+    Ok((cpus * 1e9).round() as i64)
+}
+
+/// A byte size in Docker's units (`512m`, `1g`, `1024`).
+fn bytes(n: &Node, what: &str) -> Result<i64, LoadError> {
+    let text = string(n, what)?;
+    memory_bytes(&text).ok_or_else(|| {
+        err(
+            n,
+            format!("{what}: invalid size {text:?} (use e.g. 512m, 1g)"),
+        )
+    })
+}
+
+/// `memswap_limit`: a byte size, or `-1` for unlimited swap.
+fn swap(n: &Node, what: &str) -> Result<i64, LoadError> {
+    if n.text() == Some("-1") {
+        return Ok(-1);
+    }
+    bytes(n, what)
+}
+
+/// A whole number, possibly negative (`pids_limit: -1`).
+fn integer(n: &Node, what: &str) -> Result<i64, LoadError> {
+    n.text().and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| {
+        err(
+            n,
+            format!("{what} must be a whole number, found {}", describe(n)),
+        )
+    })
 }
 
 /// Docker's memory units: `512m`, `1g`, `1024` (bytes), `1.5gb`.

@@ -1,0 +1,214 @@
+//! The settings Compose passes to the Engine as written (`mooring_core::Settings`):
+//! `expose`, `stdin_open`, `tty`, `sysctls`, `ulimits`, `dns`, `dns_search`, `dns_opt`,
+//! `domainname`, `logging`, `runtime`, `group_add`, `security_opt`; the resource
+//! sizes come from `resources`.
+
+use super::resources::Resources;
+use crate::decode::*;
+use crate::error::LoadError;
+use crate::merge::list_to_map;
+use crate::yaml::{Node, Value};
+use mooring_core::{Logging, Settings, Ulimit};
+use std::collections::BTreeMap;
+
+/// A service's settings.
+pub(super) fn settings(n: &Node, what: &str, r: &Resources) -> Result<Settings, LoadError> {
+    let w = |k: &str| format!("{what}.{k}");
+    let flag = |k: &str| -> Result<bool, LoadError> {
+        Ok(n.get(k)
+            .map(|b| boolean(b, &w(k)))
+            .transpose()?
+            .unwrap_or(false))
+    };
+    let list = |k: &str| -> Result<Vec<String>, LoadError> {
+        Ok(n.get(k)
+            .map(|l| string_or_list(l, &w(k)))
+            .transpose()?
+            .unwrap_or_default())
+    };
+    let text = |k: &str| n.get(k).map(|v| string(v, &w(k))).transpose();
+    Ok(Settings {
+        expose: expose(n, what)?,
+        stdin_open: flag("stdin_open")?,
+        tty: flag("tty")?,
+        sysctls: sysctls(n, what)?,
+        ulimits: ulimits(n, what)?,
+        dns: list("dns")?,
+        dns_opt: list("dns_opt")?,
+        dns_search: list("dns_search")?,
+        domainname: text("domainname")?,
+        logging: logging(n, what)?,
+        pids_limit: r.pids_limit,
+        shm_size: r.shm_size,
+        mem_reservation: r.mem_reservation,
+        memswap_limit: r.memswap_limit,
+        cpu_shares: r.cpu_shares,
+        runtime: text("runtime")?,
+        group_add: list("group_add")?,
+        security_opt: security_opt(n, what)?,
+    })
+}
+
+/// `expose`: ports or ranges, with an optional protocol (`3000`, `4000-4001/udp`).
+fn expose(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
+    let Some(list) = n.get("expose") else {
+        return Ok(vec![]);
+    };
+    let w = format!("{what}.expose");
+    let Value::Seq(items) = &list.value else {
+        return Err(err(
+            list,
+            format!("{w} must be a list, found {}", list.kind()),
+        ));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let text = string(item, &w)?;
+        let (ports, proto) = text.split_once('/').unwrap_or((text.as_str(), "tcp"));
+        let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0);
+        let ok = match ports.split_once('-') {
+            Some((a, b)) => port(a).zip(port(b)).is_some_and(|(a, b)| a <= b),
+            None => port(ports).is_some(),
+        } && matches!(proto, "tcp" | "udp" | "sctp");
+        if !ok {
+            return Err(err(
+                item,
+                format!("{w}: invalid port {text:?} (use e.g. 3000, 4000-4010 or 5000/udp)"),
+            ));
+        }
+        out.push(text);
+    }
+    Ok(out)
+}
+
+/// `sysctls`: a mapping or a list of `name=value`.
+fn sysctls(n: &Node, what: &str) -> Result<BTreeMap<String, String>, LoadError> {
+    let Some(s) = n.get("sysctls") else {
+        return Ok(BTreeMap::new());
+    };
+    let w = format!("{what}.sysctls");
+    let s = list_to_map(s.clone(), "sysctls");
+    let mut out = BTreeMap::new();
+    for (k, v) in entries(&s, &w)? {
+        let name = key_of(k);
+        let value = match &v.value {
+            Value::Scalar { text, .. } => text.clone(),
+            _ => {
+                return Err(err(
+                    v,
+                    format!(
+                        "{w}.{name} must be a value (e.g. {name}=1), found {}",
+                        v.kind()
+                    ),
+                ))
+            }
+        };
+        out.insert(name.to_string(), value);
+    }
+    Ok(out)
+}
+
+/// `ulimits`: `name: N` or `name: {soft: N, hard: M}`.
+fn ulimits(n: &Node, what: &str) -> Result<BTreeMap<String, Ulimit>, LoadError> {
+    let Some(u) = n.get("ulimits") else {
+        return Ok(BTreeMap::new());
+    };
+    let w = format!("{what}.ulimits");
+    let number = |n: &Node, what: &str| {
+        n.text().and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| {
+            err(
+                n,
+                format!("{what} must be a whole number, found {}", describe(n)),
+            )
+        })
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in entries(u, &w)? {
+        let name = key_of(k);
+        let lw = format!("{w}.{name}");
+        let limit = match &v.value {
+            Value::Map(_) => {
+                check_keys(v, &lw, &["soft", "hard"])?;
+                let get = |key: &str| {
+                    v.get(key)
+                        .ok_or_else(|| err(v, format!("{lw} needs `soft` and `hard`")))
+                        .and_then(|x| number(x, &format!("{lw}.{key}")))
+                };
+                let (soft, hard) = (get("soft")?, get("hard")?);
+                if soft > hard {
+                    return Err(err(
+                        v,
+                        format!("{lw}: soft limit {soft} is above the hard limit {hard}"),
+                    ));
+                }
+                Ulimit {
+                    soft,
+                    hard,
+                    single: false,
+                }
+            }
+            _ => {
+                let n = number(v, &lw)?;
+                Ulimit {
+                    soft: n,
+                    hard: n,
+                    single: true,
+                }
+            }
+        };
+        out.insert(name.to_string(), limit);
+    }
+    Ok(out)
+}
+
+/// `logging`: `driver` and `options`.
+fn logging(n: &Node, what: &str) -> Result<Option<Logging>, LoadError> {
+    let Some(l) = n.get("logging") else {
+        return Ok(None);
+    };
+    let w = format!("{what}.logging");
+    check_keys(l, &w, &["driver", "options"])?;
+    let driver = l
+        .get("driver")
+        .map(|d| string(d, &format!("{w}.driver")))
+        .transpose()?;
+    let mut options = BTreeMap::new();
+    if let Some(o) = l.get("options") {
+        for (k, v) in entries(o, &format!("{w}.options"))? {
+            let name = key_of(k);
+            options.insert(name.to_string(), string(v, &format!("{w}.options.{name}"))?);
+        }
+    }
+    Ok(Some(Logging { driver, options }))
+}
+
+/// `security_opt`: the Engine's security options. A seccomp profile file is read by
+/// the Docker CLI, not the Engine: refused with what to do instead.
+fn security_opt(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
+    let Some(list) = n.get("security_opt") else {
+        return Ok(vec![]);
+    };
+    let w = format!("{what}.security_opt");
+    let Value::Seq(items) = &list.value else {
+        return Err(err(
+            list,
+            format!("{w} must be a list, found {}", list.kind()),
+        ));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let text = string(item, &w)?;
+        if let Some(profile) = text
+            .strip_prefix("seccomp=")
+            .or_else(|| text.strip_prefix("seccomp:"))
+            .filter(|p| *p != "unconfined")
+        {
+            return Err(err(
+                item,
+                format!("{w}: seccomp profile file {profile:?} is not supported yet; use the Engine's default profile or seccomp=unconfined (which the app's policy must allow)"),
+            ));
+        }
+        out.push(text);
+    }
+    Ok(out)
+}
