@@ -278,7 +278,7 @@ pub enum PullPolicy {
 }
 
 /// A top-level network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Network {
     /// Docker name (`<project>_<key>` unless `name:` is set).
     pub name: String,
@@ -286,10 +286,53 @@ pub struct Network {
     pub driver: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<Ipam>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external: bool,
+    /// No route outside the network.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+    /// Containers outside the project may join it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub attachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_ipv6: Option<bool>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+}
+
+impl Network {
+    /// sha256 of the settings the network is created with (kept in a label: a
+    /// network is not changed in place, so a difference is said in the plan).
+    pub fn settings_hash(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        crate::hash::sha256_hex(&json)
+    }
+}
+
+/// A network's IP address management (`ipam`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Ipam {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<IpamPool>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}
+
+/// One address pool of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct IpamPool {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 /// A top-level named volume: persistent data.

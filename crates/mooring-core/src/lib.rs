@@ -19,9 +19,9 @@ pub mod state;
 pub mod view;
 
 pub use desired::{
-    parse_age, parse_backup_schedule, DataPolicy, DependsOn, DependsOnCondition, Healthcheck,
-    Mount, MountKind, Network, Port, Project, PullPolicy, Retention, Service, ServiceNetwork,
-    Volume,
+    parse_age, parse_backup_schedule, DataPolicy, DependsOn, DependsOnCondition, Healthcheck, Ipam,
+    IpamPool, Mount, MountKind, Network, Port, Project, PullPolicy, Retention, Service,
+    ServiceNetwork, Volume,
 };
 pub use health::{app_health, Health, ResourceHealth};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};

@@ -180,7 +180,7 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     let app = desired.name.as_str();
     // The render's and the policy's notes first: every plan shows them.
     let mut notes = desired.notes.clone();
-    let networks = networks::declared(desired, live)?;
+    let networks = networks::declared(desired, live, &mut notes)?;
     let volumes = volumes::declared(desired, live, &options, &mut notes)?;
     let pulls = images::pulls(desired, live, &options)?;
     let containers = containers::planned(desired, live, &options, &volumes.recreated);

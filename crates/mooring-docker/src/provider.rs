@@ -335,12 +335,37 @@ impl Host for Provider {
             .ok_or_else(|| {
                 ProviderError::Failed(format!("network {name} is not in the project"))
             })?;
+        let mut labels = resource_labels(project, COMPOSE_NETWORK, key, &net.labels);
+        labels.insert(
+            mooring_core::labels::SPEC_HASH.to_string(),
+            net.settings_hash(),
+        );
+        let ipam = net.ipam.as_ref().map(|i| bollard::models::Ipam {
+            driver: i.driver.clone(),
+            config: Some(
+                i.config
+                    .iter()
+                    .map(|p| bollard::models::IpamConfig {
+                        subnet: p.subnet.clone(),
+                        ip_range: p.ip_range.clone(),
+                        gateway: p.gateway.clone(),
+                        auxiliary_addresses: (!p.aux_addresses.is_empty())
+                            .then(|| p.aux_addresses.clone().into_iter().collect()),
+                    })
+                    .collect(),
+            ),
+            options: (!i.options.is_empty()).then(|| i.options.clone().into_iter().collect()),
+        });
         let options = CreateNetworkOptions {
             name: name.to_string(),
             check_duplicate: true,
             driver: net.driver.clone().unwrap_or_else(|| "bridge".into()),
+            internal: net.internal,
+            attachable: net.attachable,
+            enable_ipv6: net.enable_ipv6.unwrap_or(false),
+            ipam: ipam.unwrap_or_default(),
             options: net.driver_opts.clone().into_iter().collect(),
-            labels: resource_labels(project, COMPOSE_NETWORK, key, &net.labels),
+            labels,
             ..Default::default()
         };
         self.docker

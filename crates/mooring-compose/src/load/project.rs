@@ -5,8 +5,8 @@
 use super::Decoder;
 use crate::decode::*;
 use crate::error::{LoadError, Pos};
-use crate::yaml::Node;
-use mooring_core::{DataPolicy, Network, Project, Service, Volume};
+use crate::yaml::{Node, Value};
+use mooring_core::{DataPolicy, Ipam, IpamPool, Network, Project, Service, Volume};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Compose's project name normalisation: lower case, only `a-z0-9_-`, no leading `_`/`-`.
@@ -120,14 +120,29 @@ impl Decoder<'_> {
         if let Some(n) = doc.get("networks") {
             for (k, v) in entries(n, "networks")? {
                 let key = key_of(k).to_string();
-                let t = self.top_level("networks", project, &key, v)?;
-                self.positions
-                    .insert(format!("networks.{key}"), k.pos.to_string());
+                let what = format!("networks.{key}");
+                let t = self.top_level(
+                    "networks",
+                    project,
+                    &key,
+                    v,
+                    &["internal", "attachable", "enable_ipv6", "ipam"],
+                )?;
+                self.positions.insert(what.clone(), k.pos.to_string());
+                let flag = |f: &str| -> Result<Option<bool>, LoadError> {
+                    v.get(f)
+                        .map(|b| boolean(b, &format!("{what}.{f}")))
+                        .transpose()
+                };
                 let network = Network {
                     name: t.name,
                     driver: t.driver,
                     driver_opts: t.driver_opts,
+                    ipam: v.get("ipam").map(|i| self.ipam(i, &what)).transpose()?,
                     external: t.external,
+                    internal: flag("internal")?.unwrap_or(false),
+                    attachable: flag("attachable")?.unwrap_or(false),
+                    enable_ipv6: flag("enable_ipv6")?,
                     labels: t.labels,
                 };
                 networks.insert(key, network);
@@ -146,7 +161,7 @@ impl Decoder<'_> {
         if let Some(n) = doc.get("volumes") {
             for (k, v) in entries(n, "volumes")? {
                 let key = key_of(k).to_string();
-                let t = self.top_level("volumes", project, &key, v)?;
+                let t = self.top_level("volumes", project, &key, v, &[])?;
                 self.positions
                     .insert(format!("volumes.{key}"), k.pos.to_string());
                 let volume = Volume {
@@ -173,13 +188,15 @@ impl Decoder<'_> {
         project: &str,
         key: &str,
         n: &Node,
+        more_keys: &[&str],
     ) -> Result<TopLevel, LoadError> {
         let what = format!("{section}.{key}");
-        check_keys(
-            n,
-            &what,
-            &["name", "driver", "driver_opts", "external", "labels"],
-        )?;
+        let keys = [
+            &["name", "driver", "driver_opts", "external", "labels"][..],
+            more_keys,
+        ]
+        .concat();
+        check_keys(n, &what, &keys)?;
         let field = |k: &str| format!("{what}.{k}");
         let external = n
             .get("external")
@@ -200,6 +217,51 @@ impl Decoder<'_> {
             driver_opts: self.string_map(n.get("driver_opts"), &field("driver_opts"))?,
             external,
             labels: self.string_map(n.get("labels"), &field("labels"))?,
+        })
+    }
+}
+
+impl Decoder<'_> {
+    /// A network's `ipam`: `driver`, `config` (pools), `options`.
+    fn ipam(&self, n: &Node, network: &str) -> Result<Ipam, LoadError> {
+        let what = format!("{network}.ipam");
+        check_keys(n, &what, &["driver", "config", "options"])?;
+        let mut config = Vec::new();
+        if let Some(list) = n.get("config") {
+            let cw = format!("{what}.config");
+            let Value::Seq(items) = &list.value else {
+                return Err(err(
+                    list,
+                    format!("{cw} must be a list, found {}", list.kind()),
+                ));
+            };
+            for item in items {
+                check_keys(
+                    item,
+                    &cw,
+                    &["subnet", "gateway", "ip_range", "aux_addresses"],
+                )?;
+                let text = |k: &str| {
+                    item.get(k)
+                        .map(|v| string(v, &format!("{cw}.{k}")))
+                        .transpose()
+                };
+                config.push(IpamPool {
+                    subnet: text("subnet")?,
+                    gateway: text("gateway")?,
+                    ip_range: text("ip_range")?,
+                    aux_addresses: self
+                        .string_map(item.get("aux_addresses"), &format!("{cw}.aux_addresses"))?,
+                });
+            }
+        }
+        Ok(Ipam {
+            driver: n
+                .get("driver")
+                .map(|d| string(d, &format!("{what}.driver")))
+                .transpose()?,
+            config,
+            options: self.string_map(n.get("options"), &format!("{what}.options"))?,
         })
     }
 }

@@ -14,7 +14,11 @@ pub(super) struct Declared<'a> {
 }
 
 /// The project's networks.
-pub(super) fn declared<'a>(desired: &'a Project, live: &Live) -> Result<Declared<'a>, PlanError> {
+pub(super) fn declared<'a>(
+    desired: &'a Project,
+    live: &Live,
+    notes: &mut Vec<String>,
+) -> Result<Declared<'a>, PlanError> {
     let app = desired.name.as_str();
     let mut actions = Vec::new();
     let mut used_networks = BTreeSet::new();
@@ -23,6 +27,18 @@ pub(super) fn declared<'a>(desired: &'a Project, live: &Live) -> Result<Declared
         if let Some(ln) = live.networks.get(&net.name) {
             if !net.external {
                 check_owner("network", &net.name, &ln.labels, app)?;
+                // A network is not changed in place (its containers would have to be
+                // disconnected): a difference is said, not applied.
+                if ln
+                    .labels
+                    .get(crate::labels::SPEC_HASH)
+                    .is_some_and(|h| *h != net.settings_hash())
+                {
+                    notes.push(format!(
+                        "network {} was created with other settings than the repository now declares (driver, ipam, internal, attachable, enable_ipv6, labels); Mooring does not recreate networks yet: remove it (docker network rm) for the next sync to create it anew",
+                        net.name
+                    ));
+                }
             }
             continue;
         }

@@ -15,10 +15,7 @@ pub(crate) fn project_of(names: &[&str]) -> Project {
 fn project(services: Vec<Service>) -> Project {
     let net = Network {
         name: "app_default".into(),
-        driver: None,
-        driver_opts: BTreeMap::new(),
-        external: false,
-        labels: BTreeMap::new(),
+        ..Network::default()
     };
     Project {
         name: "app".into(),

@@ -78,9 +78,8 @@ fn network(name: &str, driver: Option<&str>, external: bool) -> impl FnOnce(&mut
             Network {
                 name,
                 driver,
-                driver_opts: BTreeMap::new(),
                 external,
-                labels: BTreeMap::new(),
+                ..Network::default()
             },
         );
     }

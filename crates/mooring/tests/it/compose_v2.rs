@@ -247,3 +247,116 @@ fn pass_through_keys_render_as_compose_config_prints_them() {
         assert_eq!(ours[key], theirs[key], "{key}");
     }
 }
+
+/// A project whose service joins an internal, attachable network with its own address
+/// pool (`{subnet}` like `172.30.5`).
+fn network_project(name: &str, subnet: &str) -> String {
+    format!(
+        r#"name: {name}
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    networks: [back]
+networks:
+  back:
+    internal: true
+    attachable: true
+    enable_ipv6: false
+    driver_opts: {{com.docker.network.bridge.enable_icc: "true"}}
+    ipam:
+      driver: default
+      config:
+        - subnet: {subnet}.0/24
+          ip_range: {subnet}.128/25
+          gateway: {subnet}.1
+          aux_addresses: {{printer: {subnet}.5}}
+"#
+    )
+}
+
+/// Network keys: created as Compose creates them, rendered as Compose prints them.
+#[test]
+fn network_keys_reach_the_engine_as_compose_sends_them() {
+    let app = TestApp::new("cv2net");
+    let peer = TestApp::new("cv2netpeer");
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    // Two pools that cannot overlap: the comparison puts ours in theirs' place.
+    fs::write(
+        ours.path().join("compose.yaml"),
+        network_project(&app.name, "172.30.57"),
+    )
+    .unwrap();
+    fs::write(
+        theirs.path().join("compose.yaml"),
+        network_project(&peer.name, "172.30.58"),
+    )
+    .unwrap();
+    app.expect(0, &["sync", ours.path().to_str().unwrap()]);
+    compose(&[
+        "--project-directory",
+        theirs.path().to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+    let net = |project: &str, field: &str| {
+        docker(&[
+            "network",
+            "inspect",
+            "--format",
+            field,
+            &format!("{project}_back"),
+        ])
+        .replace("172.30.58", "172.30.57")
+    };
+    for field in [
+        "{{.Driver}} {{.Internal}} {{.Attachable}} {{.EnableIPv6}}",
+        "{{json .IPAM}}",
+        "{{json .Options}}",
+    ] {
+        assert_eq!(net(&app.name, field), net(&peer.name, field), "{field}");
+    }
+    assert!(net(&app.name, "{{json .IPAM}}").contains("\"Gateway\":\"172.30.57.1\""));
+    // Rendered as Compose prints it.
+    let d = ours.path().to_str().unwrap();
+    let out = mooring(&["render", d, "-o", "json"], None);
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    for key in [
+        "name",
+        "internal",
+        "attachable",
+        "enable_ipv6",
+        "ipam",
+        "driver_opts",
+    ] {
+        assert!(
+            !config["networks"]["back"][key].is_null(),
+            "Compose prints {key}"
+        );
+        assert_eq!(
+            rendered["networks"]["back"][key], config["networks"]["back"][key],
+            "networks.back.{key}"
+        );
+    }
+    // A changed setting is said in the plan, not applied behind the containers' back.
+    fs::write(
+        ours.path().join("compose.yaml"),
+        network_project(&app.name, "172.30.57").replace("internal: true", "internal: false"),
+    )
+    .unwrap();
+    let out = app.expect(0, &["diff", d]);
+    assert!(
+        out.contains("was created with other settings than the repository now declares"),
+        "{out}"
+    );
+}

@@ -15,10 +15,7 @@ fn default_network<'a>(
 ) -> &'a mut Network {
     networks.entry("default".into()).or_insert_with(|| Network {
         name: format!("{project}_default"),
-        driver: None,
-        driver_opts: BTreeMap::new(),
-        external: false,
-        labels: BTreeMap::new(),
+        ..Network::default()
     })
 }
 
