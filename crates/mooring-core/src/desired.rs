@@ -111,7 +111,7 @@ impl Project {
 }
 
 /// One service of the project: the desired spec of its container.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Service {
     #[serde(skip)]
     pub name: String,
@@ -173,6 +173,9 @@ pub struct Service {
     /// The settings Compose passes to the Engine as written.
     #[serde(flatten)]
     pub settings: crate::settings::Settings,
+    /// Privileges, namespaces and devices: what the policy decides on.
+    #[serde(flatten)]
+    pub host: crate::host_access::HostAccess,
 }
 
 /// A published port (one container port; ranges are expanded by the loader).

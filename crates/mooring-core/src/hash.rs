@@ -71,6 +71,7 @@ pub(crate) mod tests {
             files_hash: None,
             container_name: None,
             settings: Default::default(),
+            host: Default::default(),
         }
     }
 

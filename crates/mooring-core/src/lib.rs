@@ -9,6 +9,7 @@ pub mod clock;
 pub mod desired;
 pub mod hash;
 pub mod health;
+pub mod host_access;
 pub mod labels;
 pub mod live;
 pub mod mask;
@@ -24,6 +25,7 @@ pub use desired::{
     ServiceNetwork, Volume,
 };
 pub use health::{app_health, Health, ResourceHealth};
+pub use host_access::{Device, HostAccess};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
 pub use mask::EnvMask;
 pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};

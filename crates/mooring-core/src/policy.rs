@@ -77,6 +77,11 @@ pub enum Exception {
     Volume(String),
     /// `network:NAME`: the network named so on the host may be external.
     Network(String),
+    /// `host_namespace:pid` (or `ipc`, `uts`, `userns`, `cgroup`): this namespace
+    /// shared with the host.
+    HostNamespace(String),
+    /// `device:/dev/ttyUSB0`: this host device given to a container.
+    Device(String),
 }
 
 /// Why an exception could not be parsed.
@@ -86,7 +91,7 @@ pub struct ExceptionError(String);
 
 /// What `policy.allow` accepts, for error messages.
 pub const EXCEPTION_FORMS: &str =
-    "docker_socket, host_network, host_path:/ABSOLUTE/PATH, cap:NAME, volume:NAME, network:NAME";
+    "docker_socket, host_network, host_path:/ABSOLUTE/PATH, cap:NAME, volume:NAME, network:NAME, host_namespace:pid|ipc|uts|userns|cgroup, device:/dev/PATH";
 
 impl Exception {
     /// Parses one `allow` entry.
@@ -118,6 +123,15 @@ impl Exception {
             }
             Some(("volume", n)) if !n.is_empty() => Ok(Exception::Volume(n.into())),
             Some(("network", n)) if !n.is_empty() => Ok(Exception::Network(n.into())),
+            Some(("host_namespace", n)) => match n {
+                "pid" | "ipc" | "uts" | "userns" | "cgroup" => {
+                    Ok(Exception::HostNamespace(n.into()))
+                }
+                "network" => Err(bad("the host's network is `host_network`")),
+                _ => Err(bad("one of pid, ipc, uts, userns, cgroup")),
+            },
+            Some(("device", d)) if d.starts_with("/dev/") => Ok(Exception::Device(d.into())),
+            Some(("device", _)) => Err(bad("a device path under /dev/")),
             Some(_) => Err(bad(&format!("unknown; use one of {EXCEPTION_FORMS}"))),
         }
     }
@@ -132,6 +146,8 @@ impl fmt::Display for Exception {
             Exception::Cap(c) => write!(f, "cap:{c}"),
             Exception::Volume(n) => write!(f, "volume:{n}"),
             Exception::Network(n) => write!(f, "network:{n}"),
+            Exception::HostNamespace(n) => write!(f, "host_namespace:{n}"),
+            Exception::Device(d) => write!(f, "device:{d}"),
         }
     }
 }
@@ -188,6 +204,14 @@ pub enum Rule {
     /// A security option that lifts a protection (`seccomp=unconfined`,
     /// `apparmor=unconfined`, `label=disable`, `systempaths=unconfined`).
     SecurityOpt,
+    /// `privileged: true`.
+    PrivilegedContainer,
+    /// A namespace shared with the host (`pid: host`, …).
+    HostNamespace,
+    /// The namespaces of a container outside the app (`network_mode: container:X`).
+    ContainerNamespace,
+    /// A host device (`devices`).
+    Device,
 }
 
 /// One thing the policy refused or noted.
@@ -330,6 +354,62 @@ pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
                 if m.read_only { ":ro" } else { "" }
             );
             c.host_path(&key, at, &m.source, &what);
+        }
+        let key = |k: &str| format!("services.{name}.{k}");
+        let here = |c: &Checker, k: &str| {
+            c.position(&key(k))
+                .or_else(|| c.position(&format!("services.{name}")))
+        };
+        if svc.host.privileged {
+            let at = here(&c, "privileged");
+            c.profile_only(
+                Rule::PrivilegedContainer,
+                &key("privileged"),
+                at,
+                "privileged: every capability and device, no confinement (root on the host)".into(),
+            );
+        }
+        for kind in svc.host.host_namespaces() {
+            let k = match kind {
+                "network" => "network_mode",
+                "userns" => "userns_mode",
+                other => other,
+            };
+            let at = here(&c, k);
+            let (rule, allow) = if kind == "network" {
+                (Rule::HostNetwork, Exception::HostNetwork)
+            } else {
+                (Rule::HostNamespace, Exception::HostNamespace(kind.into()))
+            };
+            let message = if kind == "network" {
+                "joins the host's network stack (it sees and binds every host interface)"
+                    .to_string()
+            } else {
+                format!("shares the host's {kind} namespace")
+            };
+            let refused = policy.profile != Profile::Privileged;
+            c.finding(rule, &key(k), at, message, refused, allow);
+        }
+        for (k, other) in svc.host.joined_containers() {
+            let at = here(&c, k);
+            c.profile_only(
+                Rule::ContainerNamespace,
+                &key(k),
+                at,
+                format!("joins the namespaces of container {other}, outside the app"),
+            );
+        }
+        for d in &svc.host.devices {
+            let at = here(&c, "devices");
+            let refused = policy.profile != Profile::Privileged;
+            c.finding(
+                Rule::Device,
+                &key("devices"),
+                at,
+                format!("gives the container host device {}", d.source),
+                refused,
+                Exception::Device(d.source.clone()),
+            );
         }
         for opt in &svc.settings.security_opt {
             if lifts_protection(opt) {

@@ -2,8 +2,9 @@
 
 use bollard::container::{Config, NetworkingConfig};
 use bollard::models::{
-    ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
-    PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerInspectResponse, DeviceMapping, EndpointSettings, HealthConfig, HostConfig,
+    HostConfigCgroupnsModeEnum, HostConfigLogConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use mooring_core::hash::spec_hash;
 use mooring_core::labels::*;
@@ -87,6 +88,15 @@ pub(crate) fn network_attachments(svc: &Service) -> Vec<(String, Vec<String>)> {
         .values()
         .map(|n| (n.name.clone(), n.aliases.clone()))
         .collect()
+}
+
+/// A namespace mode for the Engine: `service:NAME` joins that service's container
+/// (`container:<its name>`); the rest as written.
+fn joined(project: &Project, mode: &str) -> String {
+    match mode.strip_prefix("service:") {
+        Some(service) => format!("container:{}", project.container_name(service)),
+        None => mode.to_string(),
+    }
 }
 
 /// The create body for a service's container.
@@ -177,7 +187,30 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         init: svc.init,
         readonly_rootfs: svc.read_only.then_some(true),
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
-        network_mode: svc.networks.values().next().map(|n| n.name.clone()),
+        network_mode: match &svc.host.network_mode {
+            Some(mode) => Some(joined(project, mode)),
+            None => svc.networks.values().next().map(|n| n.name.clone()),
+        },
+        privileged: svc.host.privileged.then_some(true),
+        pid_mode: svc.host.pid.as_deref().map(|m| joined(project, m)),
+        ipc_mode: svc.host.ipc.as_deref().map(|m| joined(project, m)),
+        uts_mode: svc.host.uts.clone(),
+        userns_mode: svc.host.userns_mode.clone(),
+        cgroupns_mode: svc.host.cgroup.as_deref().map(|c| match c {
+            "host" => HostConfigCgroupnsModeEnum::HOST,
+            _ => HostConfigCgroupnsModeEnum::PRIVATE,
+        }),
+        devices: (!svc.host.devices.is_empty()).then(|| {
+            svc.host
+                .devices
+                .iter()
+                .map(|d| DeviceMapping {
+                    path_on_host: Some(d.source.clone()),
+                    path_in_container: Some(d.target.clone()),
+                    cgroup_permissions: Some(d.permissions.clone()),
+                })
+                .collect()
+        }),
         ..Default::default()
     };
     let networking_config = svc.networks.values().next().map(|n| NetworkingConfig {
@@ -290,5 +323,31 @@ mod tests {
             };
             assert_eq!(live_container(c).restart, text);
         }
+    }
+
+    #[test]
+    fn host_access_reaches_the_host_config() {
+        let mut svc = Service {
+            name: "web".into(),
+            image: "busybox".into(),
+            ..Service::default()
+        };
+        svc.host.privileged = true;
+        svc.host.cgroup = Some("host".into());
+        svc.host.network_mode = Some("service:db".into());
+        let project = Project {
+            name: "app".into(),
+            working_dir: "/srv/app".into(),
+            config_files: vec![],
+            services: Default::default(),
+            networks: Default::default(),
+            volumes: Default::default(),
+            notes: vec![],
+            positions: Default::default(),
+        };
+        let host = container_config(&project, &svc).host_config.unwrap();
+        assert_eq!(host.privileged, Some(true));
+        assert_eq!(host.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::HOST));
+        assert_eq!(host.network_mode.as_deref(), Some("container:app-db-1"));
     }
 }

@@ -437,6 +437,27 @@ impl Host for Provider {
             platform: None,
         };
         let mut config = container_config(project, svc);
+        // Joined namespaces by id, as Compose sends them (`container:<id>`).
+        if let Some(host) = config.host_config.as_mut() {
+            for mode in [
+                &mut host.network_mode,
+                &mut host.pid_mode,
+                &mut host.ipc_mode,
+            ] {
+                if let Some(other) = mode.as_deref().and_then(|m| m.strip_prefix("container:")) {
+                    let id = self
+                        .docker
+                        .inspect_container(other, None)
+                        .await
+                        .map_err(api(format!(
+                            "inspecting container {other}, whose namespaces {name} joins"
+                        )))?
+                        .id
+                        .unwrap_or_default();
+                    *mode = Some(format!("container:{id}"));
+                }
+            }
+        }
         // Compose records the image id the container was made from.
         if let Some(id) = self.image_id(&svc.image).await? {
             config

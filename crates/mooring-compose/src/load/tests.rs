@@ -583,3 +583,57 @@ fn pass_through_settings_are_decoded_and_bad_values_named() {
         "{e}"
     );
 }
+
+#[test]
+fn host_access_is_decoded_with_positions_and_bad_values_named() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  db:\n    image: x\n  web:\n    image: x\n    network_mode: service:db\n    pid: host\n    devices: [/dev/ttyUSB0, \"/dev/sda:/dev/xvda:r\", {source: /dev/fuse}]\n",
+    )]);
+    let p = f.load().unwrap();
+    let web = &p.services["web"];
+    assert!(
+        web.networks.is_empty(),
+        "network_mode: no network of its own"
+    );
+    assert!(
+        web.depends_on.contains_key("db"),
+        "network_mode waits for db"
+    );
+    assert_eq!(web.host.pid.as_deref(), Some("host"));
+    let d: Vec<(&str, &str, &str)> = web
+        .host
+        .devices
+        .iter()
+        .map(|d| (d.source.as_str(), d.target.as_str(), d.permissions.as_str()))
+        .collect();
+    assert_eq!(
+        d,
+        [
+            ("/dev/ttyUSB0", "/dev/ttyUSB0", "rwm"),
+            ("/dev/sda", "/dev/xvda", "r"),
+            ("/dev/fuse", "/dev/fuse", "rwm")
+        ]
+    );
+    assert_eq!(p.positions["services.web.pid"], "compose.yaml:7:10");
+
+    let cases = [
+        ("    network_mode: host\n    networks: [default]\n", "compose.yaml:5:15: services.web: `network_mode` and `networks` cannot both be set"),
+        ("    pid: shared\n", "compose.yaml:4:10: services.web.pid: \"shared\" is not one of host, service:NAME, container:NAME"),
+        ("    uts: container:x\n", "compose.yaml:4:10: services.web.uts: \"container:x\" is not one of host"),
+        ("    devices: [ttyUSB0]\n", "compose.yaml:4:15: services.web.devices: device paths must be absolute"),
+        ("    devices: [\"/dev/a:/dev/b:rwx\"]\n", "compose.yaml:4:15: services.web.devices: permissions \"rwx\" must be made of r, w and m"),
+        ("    privileged: yes please\n", "compose.yaml:4:17: services.web.privileged must be true or false"),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(line, want)| {
+            let e = err_of(&[(
+                "compose.yaml",
+                &format!("services:\n  web:\n    image: x\n{line}"),
+            )]);
+            (!e.starts_with(want)).then(|| format!("{line}  got: {e}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -114,6 +114,18 @@ fn host() -> HostFacts {
     }
 }
 
+fn access(edit: impl FnOnce(&mut crate::HostAccess)) -> impl FnOnce(&mut Project) {
+    move |p| edit(&mut web(p).host)
+}
+
+fn device(path: &str) -> crate::Device {
+    crate::Device {
+        source: path.into(),
+        target: path.into(),
+        permissions: "rwm".into(),
+    }
+}
+
 fn security_opt(opt: &'static str) -> impl FnOnce(&mut Project) {
     move |p| web(p).settings.security_opt.push(opt.into())
 }
@@ -202,6 +214,25 @@ fn every_key_that_reaches_the_host_under_every_profile() {
         ("selinux off", Box::new(security_opt("label=disable")), Restricted, &[], &[SecurityOpt], &[]),
         ("system paths", Box::new(security_opt("systempaths=unconfined")), Baseline, &[], &[SecurityOpt], &[]),
         ("seccomp off", Box::new(security_opt("seccomp:unconfined")), Privileged, &[], &[], &[SecurityOpt]),
+        // Privileges, namespaces, devices.
+        ("privileged", Box::new(access(|h| h.privileged = true)), Baseline, &["docker_socket"], &[PrivilegedContainer], &[]),
+        ("privileged", Box::new(access(|h| h.privileged = true)), Privileged, &[], &[], &[PrivilegedContainer]),
+        ("host pid", Box::new(access(|h| h.pid = Some("host".into()))), Baseline, &[], &[HostNamespace], &[]),
+        ("host pid", Box::new(access(|h| h.pid = Some("host".into()))), Restricted, &["host_namespace:pid"], &[], &[HostNamespace]),
+        ("host ipc, pid allowed", Box::new(access(|h| h.ipc = Some("host".into()))), Baseline, &["host_namespace:pid"], &[HostNamespace], &[]),
+        ("host uts", Box::new(access(|h| h.uts = Some("host".into()))), Baseline, &[], &[HostNamespace], &[]),
+        ("host userns", Box::new(access(|h| h.userns_mode = Some("host".into()))), Baseline, &[], &[HostNamespace], &[]),
+        ("host cgroup", Box::new(access(|h| h.cgroup = Some("host".into()))), Baseline, &["host_namespace:cgroup"], &[], &[HostNamespace]),
+        ("shareable ipc", Box::new(access(|h| h.ipc = Some("shareable".into()))), Restricted, &[], &[], &[]),
+        ("network mode host", Box::new(access(|h| h.network_mode = Some("host".into()))), Baseline, &[], &[HostNetwork], &[]),
+        ("network mode host", Box::new(access(|h| h.network_mode = Some("host".into()))), Baseline, &["host_network"], &[], &[HostNetwork]),
+        ("network mode none", Box::new(access(|h| h.network_mode = Some("none".into()))), Restricted, &[], &[], &[]),
+        ("a service's network", Box::new(access(|h| h.network_mode = Some("service:db".into()))), Restricted, &[], &[], &[]),
+        ("another container's network", Box::new(access(|h| h.network_mode = Some("container:vpn".into()))), Baseline, &[], &[ContainerNamespace], &[]),
+        ("another container's pid", Box::new(access(|h| h.pid = Some("container:x".into()))), Privileged, &[], &[], &[ContainerNamespace]),
+        ("device", Box::new(access(|h| h.devices.push(device("/dev/ttyUSB0")))), Baseline, &[], &[Device], &[]),
+        ("device", Box::new(access(|h| h.devices.push(device("/dev/ttyUSB0")))), Baseline, &["device:/dev/ttyUSB0"], &[], &[Device]),
+        ("other device", Box::new(access(|h| h.devices.push(device("/dev/sda")))), Baseline, &["device:/dev/ttyUSB0"], &[Device], &[]),
     ];
     let mut wrong = Vec::new();
     for (what, edit, profile, allow, refused, noted) in table {
@@ -275,6 +306,8 @@ fn exceptions_parse_strictly() {
         "cap:cap_sys_time",
         "volume:shared",
         "network:proxy",
+        "host_namespace:pid",
+        "device:/dev/ttyUSB0",
     ] {
         let e = Exception::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         assert!(Exception::parse(&e.to_string()).is_ok());
@@ -292,7 +325,9 @@ fn exceptions_parse_strictly() {
         "cap:NET-ADMIN",
         "volume:",
         "privileged",
-        "device:/dev/sda",
+        "device:sda",
+        "host_namespace:network",
+        "host_namespace:mnt",
     ] {
         let e = Exception::parse(bad).expect_err(bad);
         assert!(e.to_string().contains("policy exception"), "{e}");

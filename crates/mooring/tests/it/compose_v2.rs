@@ -360,3 +360,117 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
         "{out}"
     );
 }
+
+/// A project whose `web` shares the host's pid namespace and `db`'s network and gets
+/// a device. (`privileged` is decoded, policed and sent too — see the refusal below
+/// and `convert`'s unit test — but this machine's Engine may not start such a
+/// container.)
+fn host_access_project(name: &str) -> String {
+    format!(
+        r#"name: {name}
+services:
+  db:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    ipc: shareable
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    network_mode: "service:db"
+    pid: host
+    ipc: "service:db"
+    uts: host
+    userns_mode: host
+    devices: ["/dev/null:/dev/mynull:rw"]
+"#
+    )
+}
+
+/// Host access reaches the Engine as Compose sends it, once the app's policy allows it;
+/// under the default policy nothing is created and each key is named with its place.
+#[test]
+fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them() {
+    let app = TestApp::new("cv2host");
+    let peer = TestApp::new("cv2hostpeer");
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    fs::write(
+        ours.path().join("compose.yaml"),
+        host_access_project(&app.name),
+    )
+    .unwrap();
+    fs::write(
+        theirs.path().join("compose.yaml"),
+        host_access_project(&peer.name),
+    )
+    .unwrap();
+    let d = ours.path().to_str().unwrap();
+    fs::write(
+        ours.path().join("compose.override.yaml"),
+        "services:\n  web:\n    privileged: true\n",
+    )
+    .unwrap();
+    let refused = app.expect(1, &["sync", d]);
+    fs::remove_file(ours.path().join("compose.override.yaml")).unwrap();
+    for line in [
+        "compose.override.yaml:3:17: services.web.privileged: privileged: every capability and device, no confinement (root on the host); refused by policy baseline: only the `privileged` profile allows it",
+        "compose.yaml:13:10: services.web.pid: shares the host's pid namespace; refused by policy baseline: to allow it, add `host_namespace:pid`",
+        "compose.yaml:17:14: services.web.devices: gives the container host device /dev/null; refused by policy baseline: to allow it, add `device:/dev/null`",
+    ] {
+        assert!(refused.contains(line), "{line}\n{refused}");
+    }
+    assert!(app.containers().is_empty(), "nothing created when refused");
+
+    app.expect(0, &["sync", d, "--policy", "privileged"]);
+    compose(&[
+        "--project-directory",
+        theirs.path().to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+    let (mine, compose_made) = (
+        format!("{}-web-1", app.name),
+        format!("{}-web-1", peer.name),
+    );
+    let db_id = |project: &str| inspect(&format!("{project}-db-1"), "{{.Id}}");
+    for field in [
+        "{{.HostConfig.PidMode}} {{.HostConfig.UTSMode}} {{.HostConfig.UsernsMode}}",
+        "{{json .HostConfig.Devices}}",
+        "{{.HostConfig.NetworkMode}} {{.HostConfig.IpcMode}}",
+    ] {
+        assert_eq!(
+            inspect(&mine, field).replace(&db_id(&app.name), "DB"),
+            inspect(&compose_made, field).replace(&db_id(&peer.name), "DB"),
+            "{field}"
+        );
+    }
+    // Rendered as Compose prints it (with the dependency network_mode implies).
+    let out = mooring(&["render", d, "-o", "json"], None);
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    for key in [
+        "network_mode",
+        "pid",
+        "ipc",
+        "uts",
+        "userns_mode",
+        "devices",
+        "depends_on",
+    ] {
+        let theirs = &config["services"]["web"][key];
+        assert!(!theirs.is_null(), "Compose prints {key}");
+        assert_eq!(&rendered["services"]["web"][key], theirs, "{key}");
+    }
+    // It runs in db's network namespace: same interfaces.
+    let ifaces = |c: &str| docker(&["exec", c, "cat", "/proc/net/dev"]);
+    assert_eq!(ifaces(&mine), ifaces(&format!("{}-db-1", app.name)));
+}

@@ -7,6 +7,7 @@ mod command;
 mod depends_on;
 mod environment;
 mod healthcheck;
+mod host_access;
 mod lifecycle;
 mod mounts;
 mod networks;
@@ -88,7 +89,7 @@ impl Decoder<'_> {
                 format!("{what} must be a mapping, found {}", n.kind()),
             ));
         }
-        check_keys(n, &what, SERVICE_KEYS)?;
+        check_keys(n, &what, &[SERVICE_KEYS, host_access::KEYS].concat())?;
         let w = |k: &str| format!("{what}.{k}");
         let image = image(n, &what)?;
         let environment = self.environment(n, &what)?;
@@ -96,10 +97,31 @@ impl Decoder<'_> {
         let ports = ports::ports(n, &what)?;
         let mounts = self.mounts(n, &what, volumes)?;
         self.cap_add_positions(n, &what);
-        let service_networks = networks::service_networks(n, &what, project, name, networks)?;
+        let host = self.host_access(n, &what)?;
+        let service_networks = match (&host.network_mode, n.get("networks")) {
+            (Some(_), Some(nets)) => {
+                return Err(err(
+                    nets,
+                    format!("{what}: `network_mode` and `networks` cannot both be set"),
+                ))
+            }
+            // The container joins another stack (or none): no network of its own.
+            (Some(_), None) => BTreeMap::new(),
+            (None, _) => networks::service_networks(n, &what, project, name, networks)?,
+        };
         let restart = lifecycle::restart(n, &what)?;
         let healthcheck = healthcheck::healthcheck(n, &what)?;
-        let depends_on = depends_on::depends_on(n, &what)?;
+        let mut depends_on = depends_on::depends_on(n, &what)?;
+        // Joining a service's namespaces waits for it, as in Compose.
+        for other in host.joined_services() {
+            depends_on
+                .entry(other.to_string())
+                .or_insert(mooring_core::DependsOn {
+                    condition: mooring_core::DependsOnCondition::ServiceStarted,
+                    required: true,
+                    restart: true,
+                });
+        }
         let extra_hosts = networks::extra_hosts(n, &what)?;
         let pull_policy = lifecycle::pull_policy(n, &what)?;
         let resources = resources::resources(n, &what)?;
@@ -136,6 +158,7 @@ impl Decoder<'_> {
             files_hash: mounts.files_hash,
             container_name: container_name(n, &what)?,
             settings,
+            host,
         })
     }
 }
