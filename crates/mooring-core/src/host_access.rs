@@ -1,6 +1,6 @@
 //! What a service asks of the host beyond its mounts and capabilities: `privileged`,
 //! `network_mode`, the namespaces it shares (`pid`, `ipc`, `uts`, `userns_mode`,
-//! `cgroup`) and `devices`. Each passes the app's policy (`policy`) before it reaches
+//! `cgroup`), `devices` and `device_cgroup_rules`. Each passes the app's policy (`policy`) before it reaches
 //! the Engine. Serialized as `docker compose config` prints them; flattened into
 //! [`Service`](crate::Service), so each enters the spec hash.
 
@@ -34,6 +34,9 @@ pub struct HostAccess {
     pub cgroup: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<Device>,
+    /// Device cgroup rules (`c 1:3 mr`): access to device nodes by number.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
 }
 
 /// A host device given to the container.

@@ -399,6 +399,15 @@ pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
                 format!("joins the namespaces of container {other}, outside the app"),
             );
         }
+        for rule in &svc.host.device_cgroup_rules {
+            let at = here(&c, "device_cgroup_rules");
+            c.profile_only(
+                Rule::Device,
+                &key("device_cgroup_rules"),
+                at,
+                format!("device cgroup rule {rule:?} opens host device nodes to the container"),
+            );
+        }
         for d in &svc.host.devices {
             let at = here(&c, "devices");
             let refused = policy.profile != Profile::Privileged;

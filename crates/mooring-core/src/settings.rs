@@ -1,7 +1,10 @@
 //! A container's engine settings that Compose passes to the Docker Engine as written:
 //! `expose`, `stdin_open`, `tty`, `sysctls`, `ulimits`, `dns`, `dns_search`,
 //! `dns_opt`, `domainname`, `logging`, `pids_limit`, `shm_size`, `mem_reservation`,
-//! `memswap_limit`, `cpu_shares`, `runtime`, `group_add`, `security_opt`.
+//! `memswap_limit`, `cpu_shares`, `runtime`, `group_add`, `security_opt`, `oom_score_adj`,
+//! `oom_kill_disable`, `mem_swappiness`, `cpu_quota`, `cpu_period`, `cpu_rt_runtime`,
+//! `cpu_rt_period`, `cpuset`, `storage_opt`, `mac_address`, `cgroup_parent`,
+//! `platform`, `attach`.
 //!
 //! Each field is spelled, and serialized, as `docker compose config --format json`
 //! prints it (byte sizes as strings of bytes, a single ulimit as a number), so a
@@ -70,6 +73,43 @@ pub struct Settings {
     /// decides on those that lift a protection (`seccomp=unconfined`…).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
+    #[serde(skip_serializing_if = "Not::not")]
+    pub oom_kill_disable: bool,
+    /// 0–100; printed as Compose prints it (a string).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bytes_as_string"
+    )]
+    pub mem_swappiness: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<i64>,
+    /// Microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_period: Option<i64>,
+    /// CPUs the container may run on (`0-3`, `0,2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<String>,
+    /// Storage driver options (`size: 1G`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// `os/arch[/variant]` of the image to run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Whether `docker compose up` (attached) shows its logs: no effect on a deploy,
+    /// kept for the render.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
 }
 
 /// One `ulimits` entry: a single value (soft = hard) or both.

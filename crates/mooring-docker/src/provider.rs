@@ -434,7 +434,7 @@ impl Host for Provider {
     ) -> Result<(), ProviderError> {
         let options = CreateContainerOptions {
             name: name.to_string(),
-            platform: None,
+            platform: svc.settings.platform.clone(),
         };
         let mut config = container_config(project, svc);
         // Joined namespaces by id, as Compose sends them (`container:<id>`).

@@ -233,6 +233,8 @@ fn every_key_that_reaches_the_host_under_every_profile() {
         ("device", Box::new(access(|h| h.devices.push(device("/dev/ttyUSB0")))), Baseline, &[], &[Device], &[]),
         ("device", Box::new(access(|h| h.devices.push(device("/dev/ttyUSB0")))), Baseline, &["device:/dev/ttyUSB0"], &[], &[Device]),
         ("other device", Box::new(access(|h| h.devices.push(device("/dev/sda")))), Baseline, &["device:/dev/ttyUSB0"], &[Device], &[]),
+        ("device rule", Box::new(access(|h| h.device_cgroup_rules.push("c 1:3 mr".into()))), Baseline, &["device:/dev/null"], &[Device], &[]),
+        ("device rule", Box::new(access(|h| h.device_cgroup_rules.push("c 1:3 mr".into()))), Privileged, &[], &[], &[Device]),
     ];
     let mut wrong = Vec::new();
     for (what, edit, profile, allow, refused, noted) in table {

@@ -104,11 +104,18 @@ services:
     mem_limit: 512m
     mem_reservation: 128m
     memswap_limit: 1g
-    cpus: 0.5
     cpu_shares: 512
     runtime: runc
     group_add: ["1000", "2000"]
     security_opt: ["no-new-privileges:true"]
+    oom_score_adj: 100
+    oom_kill_disable: true
+    mem_swappiness: 10
+    cpu_quota: 50000
+    cpu_period: 100000
+    cpuset: "0"
+    mac_address: "02:42:ac:11:65:43"
+    platform: linux/amd64
 "#
     )
 }
@@ -124,6 +131,9 @@ const ENGINE_FIELDS: &[&str] = &[
     "{{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwap}}",
     "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.Runtime}}",
     "{{json .HostConfig.GroupAdd}} {{json .HostConfig.SecurityOpt}}",
+    "{{.HostConfig.OomScoreAdj}} {{.HostConfig.OomKillDisable}} {{.HostConfig.MemorySwappiness}}",
+    "{{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpusetCpus}}",
+    "{{.Config.MacAddress}} {{.Platform}}",
 ];
 
 /// The same file through `docker compose up -d` and through `mooring sync`: every
@@ -242,6 +252,14 @@ fn pass_through_keys_render_as_compose_config_prints_them() {
         "runtime",
         "group_add",
         "security_opt",
+        "oom_score_adj",
+        "oom_kill_disable",
+        "mem_swappiness",
+        "cpu_quota",
+        "cpu_period",
+        "cpuset",
+        "mac_address",
+        "platform",
     ] {
         assert!(!theirs[key].is_null(), "Compose prints {key}");
         assert_eq!(ours[key], theirs[key], "{key}");
@@ -473,4 +491,44 @@ fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them(
     // It runs in db's network namespace: same interfaces.
     let ifaces = |c: &str| docker(&["exec", c, "cat", "/proc/net/dev"]);
     assert_eq!(ifaces(&mine), ifaces(&format!("{}-db-1", app.name)));
+}
+
+/// Keys this machine's Engine cannot apply (real-time scheduling, storage quotas, a
+/// cgroup parent, device rules) render as Compose prints them.
+#[test]
+fn engine_dependent_keys_render_as_compose_config_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!("name: cv2more\nservices:\n  web:\n    image: {IMAGE}\n    cpu_rt_runtime: 400000\n    cpu_rt_period: 1400000\n    storage_opt: {{size: 1G}}\n    cgroup_parent: m-executor\n    device_cgroup_rules: [\"c 1:3 mr\"]\n    attach: false\n"),
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = mooring(&["render", d, "-o", "json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    for key in [
+        "cpu_rt_runtime",
+        "cpu_rt_period",
+        "storage_opt",
+        "cgroup_parent",
+        "device_cgroup_rules",
+        "attach",
+    ] {
+        let t = &theirs["services"]["web"][key];
+        assert!(!t.is_null(), "Compose prints {key}");
+        assert_eq!(&ours["services"]["web"][key], t, "{key}");
+    }
 }

@@ -19,6 +19,7 @@ pub(super) const KEYS: &[&str] = &[
     "userns_mode",
     "cgroup",
     "devices",
+    "device_cgroup_rules",
 ];
 
 impl Decoder<'_> {
@@ -65,6 +66,11 @@ impl Decoder<'_> {
             userns_mode: mode("userns_mode", &["host"], false)?,
             cgroup: mode("cgroup", &["host", "private"], false)?,
             devices: devices(n, what)?,
+            device_cgroup_rules: n
+                .get("device_cgroup_rules")
+                .map(|l| string_list(l, &w("device_cgroup_rules")))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }

@@ -71,6 +71,19 @@ const SERVICE_KEYS: &[&str] = &[
     "runtime",
     "group_add",
     "security_opt",
+    "oom_score_adj",
+    "oom_kill_disable",
+    "mem_swappiness",
+    "cpu_quota",
+    "cpu_period",
+    "cpu_rt_runtime",
+    "cpu_rt_period",
+    "cpuset",
+    "storage_opt",
+    "mac_address",
+    "cgroup_parent",
+    "platform",
+    "attach",
 ];
 
 impl Decoder<'_> {

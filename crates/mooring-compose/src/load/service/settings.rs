@@ -27,6 +27,27 @@ pub(super) fn settings(n: &Node, what: &str, r: &Resources) -> Result<Settings, 
             .unwrap_or_default())
     };
     let text = |k: &str| n.get(k).map(|v| string(v, &w(k))).transpose();
+    let number = |k: &str, min: i64, max: i64| -> Result<Option<i64>, LoadError> {
+        let Some(v) = n.get(k) else {
+            return Ok(None);
+        };
+        match v.text().and_then(|t| t.parse::<i64>().ok()) {
+            Some(x) if (min..=max).contains(&x) => Ok(Some(x)),
+            _ => Err(err(
+                v,
+                format!(
+                    "{} must be a whole number{}, found {}",
+                    w(k),
+                    if max == i64::MAX {
+                        format!(" from {min}")
+                    } else {
+                        format!(" from {min} to {max}")
+                    },
+                    describe(v)
+                ),
+            )),
+        }
+    };
     Ok(Settings {
         expose: expose(n, what)?,
         stdin_open: flag("stdin_open")?,
@@ -46,7 +67,37 @@ pub(super) fn settings(n: &Node, what: &str, r: &Resources) -> Result<Settings, 
         runtime: text("runtime")?,
         group_add: list("group_add")?,
         security_opt: security_opt(n, what)?,
+        oom_score_adj: number("oom_score_adj", -1000, 1000)?,
+        oom_kill_disable: flag("oom_kill_disable")?,
+        mem_swappiness: number("mem_swappiness", 0, 100)?,
+        cpu_quota: number("cpu_quota", -1, i64::MAX)?,
+        cpu_period: number("cpu_period", 0, i64::MAX)?,
+        cpu_rt_runtime: number("cpu_rt_runtime", -1, i64::MAX)?,
+        cpu_rt_period: number("cpu_rt_period", 0, i64::MAX)?,
+        cpuset: text("cpuset")?,
+        storage_opt: string_map(n, what, "storage_opt")?,
+        mac_address: text("mac_address")?,
+        cgroup_parent: text("cgroup_parent")?,
+        platform: text("platform")?,
+        attach: n
+            .get("attach")
+            .map(|b| boolean(b, &w("attach")))
+            .transpose()?,
     })
+}
+
+/// A mapping of strings (`storage_opt`).
+fn string_map(n: &Node, what: &str, key: &str) -> Result<BTreeMap<String, String>, LoadError> {
+    let Some(m) = n.get(key) else {
+        return Ok(BTreeMap::new());
+    };
+    let w = format!("{what}.{key}");
+    let mut out = BTreeMap::new();
+    for (k, v) in entries(m, &w)? {
+        let name = key_of(k);
+        out.insert(name.to_string(), string(v, &format!("{w}.{name}"))?);
+    }
+    Ok(out)
 }
 
 /// `expose`: ports or ranges, with an optional protocol (`3000`, `4000-4001/udp`).
