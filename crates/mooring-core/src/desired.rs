@@ -167,6 +167,10 @@ pub struct Service {
     /// (paths relative to the project folder); `None` when it mounts none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files_hash: Option<String>,
+    /// `profiles`: the service runs only when one of them is active (the loader leaves
+    /// out the others); no effect on the container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<String>,
     /// `container_name`: the container's name instead of `<project>-<service>-1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,

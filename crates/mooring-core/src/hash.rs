@@ -2,7 +2,7 @@
 //! includes `files_hash`, the hash of repository files it mounts). A container whose
 //! `io.mooring.spec-hash` label differs from it is recreated.
 //!
-//! Fields that do not change the container (`depends_on`, `pull_policy`) are left out,
+//! Fields that do not change the container (`depends_on`, `pull_policy`, `profiles`) are left out,
 //! so editing them does not recreate anything.
 
 use crate::desired::Service;
@@ -29,6 +29,7 @@ pub fn spec_hash(service: &Service) -> String {
     let mut canonical = service.clone();
     canonical.depends_on.clear();
     canonical.pull_policy = Default::default();
+    canonical.profiles.clear();
     // Serializing plain data with BTreeMaps cannot fail and is deterministic.
     let json = serde_json::to_vec(&canonical).unwrap_or_default();
     sha256_hex(&json)
@@ -70,6 +71,7 @@ pub(crate) mod tests {
             memory: None,
             files_hash: None,
             container_name: None,
+            profiles: vec![],
             settings: Default::default(),
             host: Default::default(),
         }

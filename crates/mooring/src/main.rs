@@ -54,6 +54,20 @@ struct RenderArgs {
     /// App (Compose project) name; default: `name:` in the file, else the folder's name.
     #[arg(long)]
     app: Option<String>,
+    /// A profile to enable (repeatable); default: COMPOSE_PROFILES from the environment
+    /// or the project's .env. Services with `profiles:` run only when one is enabled.
+    #[arg(long = "profile", value_name = "PROFILE")]
+    profiles: Vec<String>,
+}
+
+impl RenderArgs {
+    fn project(&self) -> render::ProjectArgs<'_> {
+        render::ProjectArgs {
+            files: &self.files,
+            app: self.app.as_deref(),
+            profiles: &self.profiles,
+        }
+    }
 }
 
 /// What the repository may ask of the host.
@@ -315,7 +329,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             render,
             policy,
         } => {
-            let mut project = render::local(&dir, &render.files, render.app.as_deref())?;
+            let mut project = render::local(&dir, &render.project())?;
             let protected: Vec<PathBuf> = data_dir(&cli.data_dir).into_iter().collect();
             mooring_render::enforce_policy(&mut project, &policy.policy(), &protected).map_err(
                 |refused| {
@@ -342,7 +356,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             render,
             output,
         } => {
-            let project = render::local(&dir, &render.files, render.app.as_deref())?;
+            let project = render::local(&dir, &render.project())?;
             print::notes(&project.notes);
             match output {
                 RenderFormat::Json => println!(
@@ -475,8 +489,7 @@ fn reconcile_source(
             ssh_key: source.ssh_key.as_deref(),
             known_hosts: source.known_hosts.as_deref(),
         },
-        &source.render.files,
-        source.render.app.as_deref(),
+        &source.render.project(),
         &source.policy.policy(),
     )?;
     let dry_run = !matches!(mode, Mode::Sync { dry_run: false });

@@ -7,14 +7,33 @@ use mooring_render::{render, shell_environment, RenderRequest, Rendered};
 use mooring_vcs::{redact_url, Cache, Credentials, KnownHosts, SourceSpec, SshKey};
 use std::path::Path;
 
+/// What the command line says of the project: `-f`, `--app`, `--profile`.
+pub struct ProjectArgs<'a> {
+    pub files: &'a [String],
+    pub app: Option<&'a str>,
+    pub profiles: &'a [String],
+}
+
+impl ProjectArgs<'_> {
+    /// Interpolation's environment: the shell's (minus `MOORING_*`), with
+    /// `COMPOSE_PROFILES` from `--profile` when given (as Compose's flag wins).
+    fn environment(&self) -> std::collections::BTreeMap<String, String> {
+        let mut env = shell_environment();
+        if !self.profiles.is_empty() {
+            env.insert("COMPOSE_PROFILES".into(), self.profiles.join(","));
+        }
+        env
+    }
+}
+
 /// Renders a local project folder (validate, render).
-pub fn local(dir: &Path, files: &[String], app: Option<&str>) -> Result<Project> {
+pub fn local(dir: &Path, args: &ProjectArgs<'_>) -> Result<Project> {
     let opts = LoadOptions {
         project_dir: dir.to_path_buf(),
         snapshot_root: dir.to_path_buf(),
-        files: files.to_vec(),
-        project_name: app.map(str::to_string),
-        environment: shell_environment(),
+        files: args.files.to_vec(),
+        project_name: args.app.map(str::to_string),
+        environment: args.environment(),
         ..Default::default()
     };
     Ok(load(&opts)?)
@@ -38,8 +57,7 @@ pub struct SourceRequest<'a> {
 pub fn from_source(
     data_dir: &Path,
     req: &SourceRequest<'_>,
-    files: &[String],
-    app: Option<&str>,
+    args: &ProjectArgs<'_>,
     policy: &Policy,
 ) -> Result<Rendered> {
     let spec = SourceSpec::parse(req.source, req.reference)?;
@@ -69,9 +87,9 @@ pub fn from_source(
         spec: &spec,
         revision: &revision,
         path: req.path,
-        files,
-        app,
-        environment: shell_environment(),
+        files: args.files,
+        app: args.app,
+        environment: args.environment(),
         policy,
         protected: &[],
     })?)

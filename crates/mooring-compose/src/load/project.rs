@@ -59,7 +59,10 @@ impl Decoder<'_> {
         }
         let name = project_name(doc, name_override, fallback)?;
         let mut networks = self.networks(doc, &name)?;
-        let volumes = self.volumes(doc, &name)?;
+        let mut volumes = self.volumes(doc, &name)?;
+        let active = active_profiles(&self.vars);
+        // What only services disabled by profiles use is left out, as Compose does.
+        let mut unused = Unused::default();
 
         let services_node = doc
             .get("services")
@@ -75,9 +78,23 @@ impl Decoder<'_> {
             if !valid_service_name(&sname) {
                 return Err(err(k, format!("service name {sname:?} is not valid: use letters, digits, '.', '-' and '_'")));
             }
+            let profiles = v
+                .get("profiles")
+                .map(|p| string_list(p, &format!("services.{sname}.profiles")))
+                .transpose()?
+                .unwrap_or_default();
+            if !enabled(&profiles, &active) {
+                // Checked like the others, then left out with what it alone uses.
+                let mut scratch = networks.clone();
+                let svc = self.service(&name, &sname, v, &mut scratch, &volumes)?;
+                unused.note(&svc);
+                unused.services.insert(sname, profiles);
+                continue;
+            }
             self.positions
                 .insert(format!("services.{sname}"), k.pos.to_string());
-            let svc = self.service(&name, &sname, v, &mut networks, &volumes)?;
+            let mut svc = self.service(&name, &sname, v, &mut networks, &volumes)?;
+            svc.profiles = profiles;
             if let Some(taken) = svc.container_name.as_deref().and_then(|c| {
                 services
                     .values()
@@ -96,6 +113,32 @@ impl Decoder<'_> {
                 depends_pos.insert(sname.clone(), d.pos.clone());
             }
             services.insert(sname, svc);
+        }
+        if services.is_empty() {
+            return Err(err(
+                services_node,
+                format!(
+                    "every service is disabled by profiles (active: {}); enable one with --profile or COMPOSE_PROFILES",
+                    if active.is_empty() { "none".to_string() } else { active.join(", ") }
+                ),
+            ));
+        }
+        unused.remove_from(&services, &mut networks, &mut volumes);
+        for (sname, svc) in &services {
+            let disabled = svc
+                .depends_on
+                .iter()
+                .find(|(dep, d)| d.required && unused.services.contains_key(*dep));
+            if let Some((dep, _)) = disabled {
+                return Err(LoadError {
+                    pos: depends_pos.get(sname).cloned(),
+                    message: format!(
+                        "services.{sname}.depends_on: service `{dep}` is disabled by its profiles ({}); active profiles: {} — enable one with --profile or COMPOSE_PROFILES",
+                        unused.services[dep].join(", "),
+                        if active.is_empty() { "none".to_string() } else { active.join(", ") }
+                    ),
+                });
+            }
         }
         check_dependencies(&mut services, &depends_pos)?;
         Ok(Project {
@@ -263,6 +306,68 @@ impl Decoder<'_> {
             config,
             options: self.string_map(n.get("options"), &format!("{what}.options"))?,
         })
+    }
+}
+
+/// The active profiles: `COMPOSE_PROFILES` (comma separated) as interpolation sees it
+/// — the environment (`--profile` on the command line, an app's `variables`) over the
+/// project's `.env`.
+fn active_profiles(vars: &BTreeMap<String, String>) -> Vec<String> {
+    vars.get("COMPOSE_PROFILES")
+        .map(|p| {
+            p.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A service runs when it names no profile, or one that is active (`*`: all).
+fn enabled(profiles: &[String], active: &[String]) -> bool {
+    profiles.is_empty()
+        || active.iter().any(|a| a == "*")
+        || profiles.iter().any(|p| active.contains(p))
+}
+
+/// Networks and volumes used by services that profiles disable.
+#[derive(Default)]
+struct Unused {
+    /// The disabled services, with their profiles.
+    services: BTreeMap<String, Vec<String>>,
+    networks: BTreeSet<String>,
+    volumes: BTreeSet<String>,
+}
+
+impl Unused {
+    fn note(&mut self, svc: &Service) {
+        self.networks.extend(svc.networks.keys().cloned());
+        self.volumes.extend(
+            svc.mounts
+                .iter()
+                .filter(|m| m.kind == mooring_core::MountKind::Volume)
+                .map(|m| m.source.clone()),
+        );
+    }
+
+    /// Removes what no enabled service uses too.
+    fn remove_from(
+        &self,
+        services: &BTreeMap<String, Service>,
+        networks: &mut BTreeMap<String, Network>,
+        volumes: &mut BTreeMap<String, Volume>,
+    ) {
+        let used_networks: BTreeSet<&String> =
+            services.values().flat_map(|s| s.networks.keys()).collect();
+        networks.retain(|k, _| !self.networks.contains(k) || used_networks.contains(k));
+        let used_volumes: BTreeSet<&String> = services
+            .values()
+            .flat_map(|s| s.mounts.iter())
+            .filter(|m| m.kind == mooring_core::MountKind::Volume)
+            .map(|m| &m.source)
+            .collect();
+        volumes.retain(|_, v| !self.volumes.contains(&v.name) || used_volumes.contains(&v.name));
     }
 }
 

@@ -532,3 +532,88 @@ fn engine_dependent_keys_render_as_compose_config_prints_them() {
         assert_eq!(&ours["services"]["web"][key], t, "{key}");
     }
 }
+
+/// Profiles choose the same services, networks and volumes as in Compose — from
+/// `--profile`, or COMPOSE_PROFILES in the project's `.env` — and a service that
+/// depends on a disabled one is refused by both.
+#[test]
+fn profiles_select_what_compose_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!("name: cv2prof\nservices:\n  web:\n    image: {IMAGE}\n  debug:\n    image: {IMAGE}\n    profiles: [debug]\n    networks: [dbg]\n    volumes: [dbgdata:/d]\n  tool:\n    image: {IMAGE}\n    profiles: [tools, debug]\n    depends_on: [web]\nnetworks:\n  dbg: {{}}\nvolumes:\n  dbgdata: {{}}\n"),
+    )
+    .unwrap();
+    let names = |v: &serde_json::Value, key: &str| -> Vec<String> {
+        let mut n: Vec<String> = v[key]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        n.sort();
+        n
+    };
+    let ours = |profiles: &[&str]| {
+        let mut args = vec!["render", d, "-o", "json"];
+        for p in profiles {
+            args.extend(["--profile", p]);
+        }
+        let out = mooring(&args, None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let theirs = |profiles: &[&str]| {
+        let mut args = vec!["--project-directory", d];
+        for p in profiles {
+            args.extend(["--profile", p]);
+        }
+        args.extend(["config", "--format", "json"]);
+        serde_json::from_str::<serde_json::Value>(&compose(&args)).unwrap()
+    };
+    for profiles in [&[][..], &["debug"], &["tools"], &["*"]] {
+        let (o, t) = (ours(profiles), theirs(profiles));
+        for key in ["services", "volumes"] {
+            assert_eq!(names(&o, key), names(&t, key), "{key} with {profiles:?}");
+        }
+        // Compose also drops networks no service uses; Mooring keeps declared ones
+        // unless only a disabled service uses them.
+        assert_eq!(
+            names(&o, "networks").contains(&"dbg".to_string()),
+            names(&t, "networks").contains(&"dbg".to_string()),
+            "networks with {profiles:?}"
+        );
+        if let Some(p) = t["services"]["tool"]["profiles"].as_array() {
+            assert_eq!(o["services"]["tool"]["profiles"].as_array(), Some(p));
+        }
+    }
+    // COMPOSE_PROFILES in .env.
+    fs::write(dir.path().join(".env"), "COMPOSE_PROFILES=tools\n").unwrap();
+    assert_eq!(
+        names(&ours(&[]), "services"),
+        names(&theirs(&[]), "services")
+    );
+    assert_eq!(names(&ours(&[]), "services"), ["tool", "web"]);
+    // An enabled service that needs a disabled one.
+    fs::remove_file(dir.path().join(".env")).unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!("services:\n  web:\n    image: {IMAGE}\n    depends_on: [db]\n  db:\n    image: {IMAGE}\n    profiles: [debug]\n"),
+    )
+    .unwrap();
+    let out = mooring(&["validate", d], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("compose.yaml:4:17: services.web.depends_on: service `db` is disabled by its profiles (debug); active profiles: none"),
+        "{err}"
+    );
+    let compose_out = docker_output(&["compose", "--project-directory", d, "config"]);
+    assert!(!compose_out.status.success(), "Compose refuses it too");
+    assert!(mooring(&["validate", d, "--profile", "debug"], None)
+        .status
+        .success());
+}

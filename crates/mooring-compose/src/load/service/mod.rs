@@ -84,6 +84,7 @@ const SERVICE_KEYS: &[&str] = &[
     "cgroup_parent",
     "platform",
     "attach",
+    "profiles",
 ];
 
 impl Decoder<'_> {
@@ -169,6 +170,7 @@ impl Decoder<'_> {
             nano_cpus: resources.nano_cpus,
             memory: resources.memory,
             files_hash: mounts.files_hash,
+            profiles: vec![],
             container_name: container_name(n, &what)?,
             settings,
             host,
