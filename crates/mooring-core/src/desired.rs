@@ -23,7 +23,10 @@ pub struct Project {
     pub services: BTreeMap<String, Service>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, Network>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        skip_serializing_if = "no_named_volumes",
+        serialize_with = "named_volumes"
+    )]
     pub volumes: BTreeMap<String, Volume>,
     /// Things a person should know about the render (unset variables, host paths).
     #[serde(skip)]
@@ -33,6 +36,18 @@ pub struct Project {
     /// `volumes.<key>`, `networks.<key>`.
     #[serde(skip)]
     pub positions: BTreeMap<String, String>,
+}
+
+fn no_named_volumes(volumes: &BTreeMap<String, Volume>) -> bool {
+    volumes.values().all(|v| v.anonymous)
+}
+
+/// The top-level volumes as Compose prints them: without anonymous ones.
+fn named_volumes<S: serde::Serializer>(
+    volumes: &BTreeMap<String, Volume>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(volumes.iter().filter(|(_, v)| !v.anonymous))
 }
 
 impl Project {
@@ -213,9 +228,57 @@ pub struct Mount {
     pub target: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// A bind's SELinux relabelling and mount propagation, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<BindOptions>,
+    /// A volume's options, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeOptions>,
     /// For binds: the path is inside the repository snapshot (its content is hashed).
     #[serde(skip)]
     pub from_repository: bool,
+}
+
+impl Mount {
+    /// The Engine's bind syntax: `SOURCE:TARGET[:OPTIONS]` (`ro`, `z`/`Z`, propagation,
+    /// `nocopy`).
+    pub fn bind_spec(&self) -> String {
+        let mut opts: Vec<&str> = Vec::new();
+        if self.read_only {
+            opts.push("ro");
+        }
+        if let Some(b) = &self.bind {
+            opts.extend(b.selinux.as_deref());
+            opts.extend(b.propagation.as_deref());
+        }
+        if self.volume.as_ref().is_some_and(|v| v.nocopy) {
+            opts.push("nocopy");
+        }
+        if opts.is_empty() {
+            format!("{}:{}", self.source, self.target)
+        } else {
+            format!("{}:{}:{}", self.source, self.target, opts.join(","))
+        }
+    }
+}
+
+/// `bind:` options of a mount.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct BindOptions {
+    /// `rprivate`, `private`, `rshared`, `shared`, `rslave`, `slave`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
+    /// `z` (shared label) or `Z` (private label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<String>,
+}
+
+/// `volume:` options of a mount.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct VolumeOptions {
+    /// Do not copy the image's content at the target into a new volume.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nocopy: bool,
 }
 
 /// A service's attachment to a project network.
@@ -343,7 +406,7 @@ pub struct IpamPool {
 }
 
 /// A top-level named volume: persistent data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Volume {
     /// Docker name (`<project>_<key>` unless `name:` is set).
     pub name: String,
@@ -370,6 +433,11 @@ pub struct Volume {
         skip_serializing_if = "Option::is_none"
     )]
     pub retention: Option<Retention>,
+    /// An anonymous volume of a service (`- /data`): named by Mooring after the app,
+    /// service and target so its data outlives a recreate, and not printed among the
+    /// top-level volumes (Compose does not list them there).
+    #[serde(skip)]
+    pub anonymous: bool,
 }
 
 /// Which of a volume's backups to keep, applied after each new backup Mooring takes on

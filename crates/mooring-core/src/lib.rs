@@ -20,9 +20,9 @@ pub mod state;
 pub mod view;
 
 pub use desired::{
-    parse_age, parse_backup_schedule, DataPolicy, DependsOn, DependsOnCondition, Healthcheck, Ipam,
-    IpamPool, Mount, MountKind, Network, Port, Project, PullPolicy, Retention, Service,
-    ServiceNetwork, Volume,
+    parse_age, parse_backup_schedule, BindOptions, DataPolicy, DependsOn, DependsOnCondition,
+    Healthcheck, Ipam, IpamPool, Mount, MountKind, Network, Port, Project, PullPolicy, Retention,
+    Service, ServiceNetwork, Volume, VolumeOptions,
 };
 pub use health::{app_health, Health, ResourceHealth};
 pub use host_access::{Device, HostAccess};

@@ -8,7 +8,7 @@ use bollard::models::{
 };
 use mooring_core::hash::spec_hash;
 use mooring_core::labels::*;
-use mooring_core::{ContainerState, LiveContainer, Project, Service};
+use mooring_core::{ContainerState, LiveContainer, Mount, Project, Service};
 use std::collections::HashMap;
 
 /// The labels of a service's container: the user's, Mooring's identity, Compose's.
@@ -119,18 +119,7 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
     for port in &svc.settings.expose {
         exposed.entry(port.clone()).or_insert_with(HashMap::new);
     }
-    let binds: Vec<String> = svc
-        .mounts
-        .iter()
-        .map(|m| {
-            format!(
-                "{}:{}{}",
-                m.source,
-                m.target,
-                if m.read_only { ":ro" } else { "" }
-            )
-        })
-        .collect();
+    let binds: Vec<String> = svc.mounts.iter().map(Mount::bind_spec).collect();
     let tmpfs: HashMap<String, String> = svc
         .tmpfs
         .iter()

@@ -73,6 +73,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         vars,
         notes,
         positions: BTreeMap::new(),
+        anonymous: Vec::new(),
     };
     let fallback_name = opts
         .project_name
@@ -171,6 +172,8 @@ struct Decoder<'a> {
     notes: Vec<String>,
     /// Where the entries the policy looks at were written (see [`Project::positions`]).
     positions: BTreeMap<String, String>,
+    /// The anonymous volumes of the service just decoded (the project declares them).
+    anonymous: Vec<mooring_core::Volume>,
 }
 
 impl Decoder<'_> {

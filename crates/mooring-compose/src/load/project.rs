@@ -87,6 +87,7 @@ impl Decoder<'_> {
                 // Checked like the others, then left out with what it alone uses.
                 let mut scratch = networks.clone();
                 let svc = self.service(&name, &sname, v, &mut scratch, &volumes)?;
+                self.anonymous.clear();
                 unused.note(&svc);
                 unused.services.insert(sname, profiles);
                 continue;
@@ -95,6 +96,9 @@ impl Decoder<'_> {
                 .insert(format!("services.{sname}"), k.pos.to_string());
             let mut svc = self.service(&name, &sname, v, &mut networks, &volumes)?;
             svc.profiles = profiles;
+            for anon in std::mem::take(&mut self.anonymous) {
+                volumes.insert(anon.name.clone(), anon);
+            }
             if let Some(taken) = svc.container_name.as_deref().and_then(|c| {
                 services
                     .values()
@@ -216,6 +220,7 @@ impl Decoder<'_> {
                     policy: data_policy(v, &format!("volumes.{key}"))?,
                     backup_on_change: x_mooring_backup(v, &format!("volumes.{key}"))?,
                     retention: x_mooring_retention(v, &format!("volumes.{key}"))?,
+                    anonymous: false,
                 };
                 volumes.insert(key, volume);
             }

@@ -399,11 +399,29 @@ fn wrong_types_and_anonymous_volumes() {
     );
     let e = err_of(&[("compose.yaml", "services:\n  web:\n    image: [x]\n")]);
     assert!(e.contains("services.web.image must be a string"), "{e}");
-    let e = err_of(&[(
+    // An anonymous volume gets a stable name and is declared, not printed.
+    let f = Fixture::new(&[(
         "compose.yaml",
-        "services:\n  web:\n    image: x\n    volumes: [/data]\n",
+        "services:\n  web:\n    image: x\n    volumes: [/data, {type: volume, target: /cache}]\n",
     )]);
-    assert!(e.contains("anonymous volume"), "{e}");
+    let p = f.load().unwrap();
+    let sources: Vec<&str> = p.services["web"]
+        .mounts
+        .iter()
+        .map(|m| m.source.as_str())
+        .collect();
+    assert!(
+        sources.iter().all(|s| s.starts_with("my_app_web_anon_")),
+        "{sources:?}"
+    );
+    assert_ne!(sources[0], sources[1]);
+    assert_eq!(
+        f.load().unwrap().services["web"].mounts[0].source,
+        sources[0],
+        "stable"
+    );
+    assert!(p.volumes[sources[0]].anonymous);
+    assert!(crate::output::to_json(&p).get("volumes").is_none());
     let e = err_of(&[(
         "compose.yaml",
         "services:\n  web:\n    image: x\n    volumes: [nope:/data]\n",
@@ -636,4 +654,59 @@ fn host_access_is_decoded_with_positions_and_bad_values_named() {
         })
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn mount_options_and_home_paths() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    volumes:\n      - data:/data:nocopy\n      - ./site:/site:ro,z\n      - /srv/media:/media:rslave\n      - ~/cfg:/cfg\n      - {type: tmpfs, target: /cache, tmpfs: {size: 1m, mode: 0o1777}}\nvolumes:\n  data: {}\n",
+    ), ("site/index.html", "hi")]);
+    let mut opts = f.opts();
+    opts.environment.insert("HOME".into(), "/home/ops".into());
+    let p = load(&opts).unwrap();
+    let specs: Vec<String> = p.services["web"]
+        .mounts
+        .iter()
+        .map(|m| m.bind_spec())
+        .collect();
+    let site = f.root().join("site");
+    assert_eq!(
+        specs,
+        [
+            "my_app_data:/data:nocopy".to_string(),
+            format!("{}:/site:ro,z", site.display()),
+            "/srv/media:/media:rslave".to_string(),
+            "/home/ops/cfg:/cfg".to_string(),
+        ]
+    );
+    assert_eq!(p.services["web"].tmpfs, ["/cache:size=1048576,mode=1777"]);
+    // Without a HOME the daemon cannot know whose home `~` is.
+    let e = f.load().unwrap_err().to_string();
+    assert!(
+        e.contains("~/cfg needs a home folder, and HOME is not set"),
+        "{e}"
+    );
+    for (entry, want) in [
+        (
+            "./site:/site:nocopy",
+            "volume option \"nocopy\" is not valid here",
+        ),
+        ("data:/data:z", "volume option \"z\" is not valid here"),
+        (
+            "{type: volume, source: data, target: /d, volume: {subpath: x}}",
+            "subpath needs Docker Engine API 1.45",
+        ),
+        (
+            "{type: bind, source: ./site, target: /d, bind: {propagation: sideways}}",
+            "propagation: \"sideways\" is not one of",
+        ),
+        ("~other/x:/x", "another user's home folder"),
+    ] {
+        let e = err_of(&[(
+            "compose.yaml",
+            &format!("services:\n  web:\n    image: x\n    volumes:\n      - {entry}\nvolumes:\n  data: {{}}\n"),
+        ), ("site/a", "a")]);
+        assert!(e.contains(want), "{entry}: {e}");
+    }
 }

@@ -308,6 +308,7 @@ fn another_apps_volume_or_network_is_never_taken_over() {
                 policy: None,
                 backup_on_change: None,
                 retention: None,
+                anonymous: false,
             },
         );
         let mut live = live_for(&p);
@@ -395,6 +396,7 @@ fn with_data_volume(p: &mut Project, live: &mut Live, declared: bool) {
         policy: None,
         backup_on_change: None,
         retention: None,
+        anonymous: false,
     };
     if declared {
         p.volumes.insert("data".into(), vol);
@@ -531,6 +533,8 @@ fn backup_on_change_backs_up_a_volume_before_its_writers_change_and_only_then() 
         source: "app_data".into(),
         target: "/data".into(),
         read_only,
+        bind: None,
+        volume: None,
         from_repository: false,
     };
     let db = Service {

@@ -35,6 +35,8 @@ fn bind(source: &str) -> impl FnOnce(&mut Project) + '_ {
             source: source.into(),
             target: "/mnt".into(),
             read_only: false,
+            bind: None,
+            volume: None,
             from_repository: false,
         })
     }
@@ -65,6 +67,7 @@ fn volume(driver_opts: &[(&str, &str)], external: bool) -> impl FnOnce(&mut Proj
                 policy: None,
                 backup_on_change: None,
                 retention: None,
+                anonymous: false,
             },
         );
     }
@@ -256,6 +259,8 @@ fn repository_files_are_not_host_paths() {
             source: "/var/lib/mooring/apps/app/tree/nginx.conf".into(),
             target: "/etc/nginx/nginx.conf".into(),
             read_only: true,
+            bind: None,
+            volume: None,
             from_repository: true,
         })
     });

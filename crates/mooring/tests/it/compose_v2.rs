@@ -617,3 +617,130 @@ fn profiles_select_what_compose_selects() {
         .status
         .success());
 }
+
+/// A service with every kind of mount option.
+fn mounts_project(name: &str, greeting: &str) -> String {
+    format!(
+        r#"name: {name}
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    environment: {{GREETING: {greeting}}}
+    volumes:
+      - data:/data:nocopy
+      - ./site:/site:ro,z
+      - ./site:/private:rprivate
+      - type: tmpfs
+        target: /cache
+        tmpfs: {{size: 1048576, mode: 0o1777}}
+      - /anon
+volumes:
+  data: {{}}
+"#
+    )
+}
+
+/// Mount options reach the Engine as Compose's do (the containers' mounts compared),
+/// and an anonymous volume keeps its data when the container is recreated.
+#[test]
+fn mounts_reach_the_engine_as_compose_sends_them_and_anonymous_data_survives() {
+    let app = TestApp::new("cv2mnt");
+    let peer = TestApp::new("cv2mntpeer");
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    for (dir, name) in [(&ours, &app.name), (&theirs, &peer.name)] {
+        fs::create_dir(dir.path().join("site")).unwrap();
+        fs::write(dir.path().join("site/index.html"), "hi").unwrap();
+        fs::write(dir.path().join("compose.yaml"), mounts_project(name, "one")).unwrap();
+    }
+    let d = ours.path().to_str().unwrap();
+    app.expect(0, &["sync", d]);
+    compose(&[
+        "--project-directory",
+        theirs.path().to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+    // What the container mounts, without names that differ by project. (Compose sends
+    // these through the mount API, Mooring as binds and HostConfig.Tmpfs: the mode
+    // strings differ, what is mounted does not.)
+    let mounts = |container: &str, project: &str, dir: &std::path::Path| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&inspect(container, "{{json .Mounts}}")).unwrap();
+        let mut list: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["Type"] != "tmpfs")
+            .map(|m| {
+                let source = if m["Type"] == "volume" && m["Destination"] == "/anon" {
+                    "ANONYMOUS".to_string()
+                } else {
+                    m["Name"]
+                        .as_str()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(m["Source"].as_str().unwrap_or(""))
+                        .replace(project, "PROJECT")
+                        .replace(dir.to_str().unwrap(), "DIR")
+                };
+                format!(
+                    "{} {source} {} rw={} propagation={}",
+                    m["Type"], m["Destination"], m["RW"], m["Propagation"]
+                )
+            })
+            .collect();
+        list.sort();
+        list
+    };
+    let mine = format!("{}-web-1", app.name);
+    assert_eq!(
+        mounts(&mine, &app.name, ours.path()),
+        mounts(&format!("{}-web-1", peer.name), &peer.name, theirs.path())
+    );
+    let compose_made = format!("{}-web-1", peer.name);
+    assert_eq!(
+        inspect(&mine, "{{json .HostConfig.Tmpfs}}").trim(),
+        r#"{"/cache":"size=1048576,mode=1777"}"#
+    );
+    assert_eq!(
+        inspect(&compose_made, "{{range .HostConfig.Mounts}}{{if eq .Type \"tmpfs\"}}{{.TmpfsOptions.SizeBytes}} {{printf \"%o\" .TmpfsOptions.Mode}}{{end}}{{end}}").trim(),
+        "1048576 1777"
+    );
+    // nocopy: Mooring's bind option, Compose's volume option.
+    assert!(inspect(&mine, "{{json .HostConfig.Binds}}").contains("/data:nocopy"));
+    assert!(inspect(&compose_made, "{{json .HostConfig.Mounts}}").contains("\"NoCopy\":true"));
+
+    // The anonymous volume is the app's, and keeps its data through a recreate.
+    docker(&["exec", &mine, "sh", "-c", "echo kept > /anon/file"]);
+    let anon = inspect(
+        &mine,
+        "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+    );
+    let anon = anon.trim().to_string();
+    assert!(
+        anon.starts_with(&format!("{}_web_anon_", app.name)),
+        "{anon}"
+    );
+    fs::write(
+        ours.path().join("compose.yaml"),
+        mounts_project(&app.name, "two"),
+    )
+    .unwrap();
+    let out = app.expect(0, &["sync", d]);
+    assert!(out.contains("recreate container"), "{out}");
+    assert_eq!(docker(&["exec", &mine, "cat", "/anon/file"]).trim(), "kept");
+    // Removing the service keeps the volume (protected, like a named one).
+    fs::write(
+        ours.path().join("compose.yaml"),
+        format!("name: {}\nservices:\n  other:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name),
+    )
+    .unwrap();
+    let out = app.expect(0, &["sync", d, "--prune"]);
+    assert!(out.contains(&anon), "the kept volume is named: {out}");
+    assert_eq!(
+        docker(&["volume", "inspect", "--format", "{{.Name}}", &anon]).trim(),
+        anon
+    );
+}

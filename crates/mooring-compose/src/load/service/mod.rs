@@ -109,7 +109,8 @@ impl Decoder<'_> {
         let environment = self.environment(n, &what)?;
         let labels = self.labels(n, &what)?;
         let ports = ports::ports(n, &what)?;
-        let mounts = self.mounts(n, &what, volumes)?;
+        let mounts = self.mounts(n, &what, (project, name), volumes)?;
+        self.anonymous = mounts.anonymous;
         self.cap_add_positions(n, &what);
         let host = self.host_access(n, &what)?;
         let service_networks = match (&host.network_mode, n.get("networks")) {

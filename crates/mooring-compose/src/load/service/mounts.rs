@@ -8,7 +8,7 @@ use crate::decode::*;
 use crate::error::LoadError;
 use crate::paths::{hash_paths, normalize, resolve_inside};
 use crate::yaml::{Node, Value};
-use mooring_core::{Mount, MountKind, Volume};
+use mooring_core::{BindOptions, Mount, MountKind, Volume, VolumeOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,9 @@ pub(super) struct Storage {
     pub(super) tmpfs: Vec<String>,
     /// Hash of the repository files the binds mount, if any.
     pub(super) files_hash: Option<String>,
+    /// The service's anonymous volumes (`- /data`), named after the app, service and
+    /// target: the project declares them so their data is kept and protected.
+    pub(super) anonymous: Vec<Volume>,
 }
 
 enum MountOrTmpfs {
@@ -28,9 +31,14 @@ enum MountOrTmpfs {
 /// One `volumes` entry as written, before its source is resolved.
 struct Entry {
     kind: String,
-    source: String,
+    /// `None`: an anonymous volume.
+    source: Option<String>,
     target: String,
     read_only: bool,
+    bind: Option<BindOptions>,
+    volume: Option<VolumeOptions>,
+    /// `type: tmpfs` options in the Engine's form (`size=1048576,mode=1777`).
+    tmpfs: Option<String>,
 }
 
 impl Decoder<'_> {
@@ -39,6 +47,7 @@ impl Decoder<'_> {
         &mut self,
         n: &Node,
         what: &str,
+        names: (&str, &str),
         volumes: &BTreeMap<String, Volume>,
     ) -> Result<Storage, LoadError> {
         let mut tmpfs = n
@@ -47,6 +56,7 @@ impl Decoder<'_> {
             .transpose()?
             .unwrap_or_default();
         let mut mounts = Vec::new();
+        let mut anonymous = Vec::new();
         let mut repo_files = Vec::new();
         if let Some(v) = n.get("volumes") {
             let w = format!("{what}.volumes");
@@ -54,7 +64,7 @@ impl Decoder<'_> {
                 return Err(err(v, format!("{w} must be a list, found {}", v.kind())));
             };
             for item in items {
-                match self.mount(item, &w, volumes, &mut repo_files)? {
+                match self.mount(item, &w, names, volumes, &mut repo_files, &mut anonymous)? {
                     MountOrTmpfs::Mount(m) => {
                         self.positions
                             .insert(format!("{w}.{}", m.target), item.pos.to_string());
@@ -78,6 +88,7 @@ impl Decoder<'_> {
             mounts,
             tmpfs,
             files_hash,
+            anonymous,
         })
     }
 
@@ -85,14 +96,19 @@ impl Decoder<'_> {
         &mut self,
         n: &Node,
         what: &str,
+        (project, service): (&str, &str),
         volumes: &BTreeMap<String, Volume>,
         repo_files: &mut Vec<(String, PathBuf)>,
+        anonymous: &mut Vec<Volume>,
     ) -> Result<MountOrTmpfs, LoadError> {
         let Entry {
             kind,
             source,
             target,
             read_only,
+            bind,
+            volume,
+            tmpfs,
         } = match &n.value {
             Value::Scalar { text, .. } => short_syntax(n, text, what)?,
             Value::Map(_) => long_syntax(n, what)?,
@@ -107,7 +123,10 @@ impl Decoder<'_> {
             }
         };
         if kind == "tmpfs" {
-            return Ok(MountOrTmpfs::Tmpfs(target));
+            return Ok(MountOrTmpfs::Tmpfs(match tmpfs {
+                Some(opts) => format!("{target}:{opts}"),
+                None => target,
+            }));
         }
         if !target.starts_with('/') {
             return Err(err(
@@ -115,28 +134,53 @@ impl Decoder<'_> {
                 format!("{what}: container path {target:?} must be absolute"),
             ));
         }
-        match kind.as_str() {
-            "volume" => {
+        match (kind.as_str(), source) {
+            ("volume", None) => {
+                // Named after what it is for: the same on every render, so a recreated
+                // container finds its data again.
+                let digest = mooring_core::hash::sha256_hex(target.as_bytes());
+                let name = format!("{project}_{service}_anon_{}", &digest[..12]);
+                anonymous.push(Volume {
+                    name: name.clone(),
+                    anonymous: true,
+                    ..Volume::default()
+                });
+                Ok(MountOrTmpfs::Mount(Mount {
+                    kind: MountKind::Volume,
+                    source: name,
+                    target,
+                    read_only,
+                    bind: None,
+                    volume,
+                    from_repository: false,
+                }))
+            }
+            ("volume", Some(source)) => {
                 let vol = volumes.get(&source).ok_or_else(|| err(n, format!("{what}: volume `{source}` is not declared under the top-level `volumes`")))?;
                 Ok(MountOrTmpfs::Mount(Mount {
                     kind: MountKind::Volume,
                     source: vol.name.clone(),
                     target,
                     read_only,
+                    bind: None,
+                    volume,
                     from_repository: false,
                 }))
             }
-            "bind" => {
+            ("bind", Some(source)) => {
                 let (host, from_repository) = self.bind_source(n, &source, what, repo_files)?;
                 Ok(MountOrTmpfs::Mount(Mount {
                     kind: MountKind::Bind,
                     source: host,
                     target,
                     read_only,
+                    bind,
+                    volume: None,
                     from_repository,
                 }))
             }
-            other => Err(err(
+            ("bind", None) => Err(err(n, format!("{what}: a bind mount needs `source`"))),
+            (other, _) => Err(err(
                 n,
                 format!(
                     "{what}: mount type {other:?} is not supported (use volume, bind or tmpfs)"
@@ -153,9 +197,23 @@ impl Decoder<'_> {
         what: &str,
         repo_files: &mut Vec<(String, PathBuf)>,
     ) -> Result<(String, bool), LoadError> {
-        if source.starts_with('~') {
-            return Err(err(n, format!("{what}: {source} depends on the reconciler's home folder; use an absolute host path")));
-        }
+        // `~` is the home folder of whoever renders, as with Compose: the shell's
+        // HOME on the command line; for the daemon, only a HOME the app is given
+        // (`pass_env: [HOME]` or `variables`).
+        let expanded;
+        let source = match source.strip_prefix('~') {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                let home = self.vars.get("HOME").filter(|h| h.starts_with('/')).ok_or_else(|| {
+                    err(n, format!("{what}: {source} needs a home folder, and HOME is not set for this app (give it with `pass_env: [HOME]` or `variables`, or use an absolute path)"))
+                })?;
+                expanded = format!("{}{rest}", home.trim_end_matches('/'));
+                expanded.as_str()
+            }
+            Some(_) => {
+                return Err(err(n, format!("{what}: {source}: another user's home folder (~user) is not supported; use an absolute path")))
+            }
+            None => source,
+        };
         if Path::new(source).is_absolute() {
             let p = normalize(Path::new(source));
             if p.starts_with(&self.snapshot.root) || self.protected.iter().any(|d| p.starts_with(d))
@@ -176,49 +234,78 @@ impl Decoder<'_> {
     }
 }
 
-/// `SOURCE:TARGET[:MODE]`: a bind when SOURCE starts with `.`, `/` or `~`, else a named
-/// volume.
+/// Mount propagation modes.
+const PROPAGATIONS: [&str; 6] = [
+    "rprivate", "private", "rshared", "shared", "rslave", "slave",
+];
+
+/// `SOURCE:TARGET[:MODE]` (a bind when SOURCE starts with `.`, `/` or `~`, else a named
+/// volume), or `TARGET` alone: an anonymous volume. MODE: `ro`/`rw`, `z`/`Z`, a
+/// propagation, `nocopy`; `cached`, `delegated`, `consistent` change nothing on Linux.
 fn short_syntax(n: &Node, text: &str, what: &str) -> Result<Entry, LoadError> {
     let parts: Vec<&str> = text.split(':').collect();
     let (source, target, mode) = match parts.as_slice() {
-        [_] => return Err(err(n, format!("{what}: anonymous volume {text:?} cannot be protected; name it (e.g. `data:{text}`) and declare it under top-level `volumes`"))),
-        [s, t] => (*s, *t, ""),
-        [s, t, m] => (*s, *t, *m),
-        _ => return Err(err(n, format!("{what}: invalid volume {text:?} (use SOURCE:TARGET[:ro])"))),
+        [t] => (None, *t, ""),
+        [s, t] => (Some(*s), *t, ""),
+        [s, t, m] => (Some(*s), *t, *m),
+        _ => {
+            return Err(err(
+                n,
+                format!("{what}: invalid volume {text:?} (use SOURCE:TARGET[:MODE] or TARGET)"),
+            ))
+        }
     };
+    let is_bind = source.is_some_and(|s| s.starts_with(['.', '/', '~']));
     let mut read_only = false;
+    let mut bind = BindOptions::default();
+    let mut nocopy = false;
     for opt in mode.split(',').filter(|o| !o.is_empty()) {
         match opt {
             "ro" => read_only = true,
             "rw" | "cached" | "delegated" | "consistent" => {}
+            "z" | "Z" if is_bind => bind.selinux = Some(opt.to_string()),
+            p if is_bind && PROPAGATIONS.contains(&p) => bind.propagation = Some(p.to_string()),
+            "nocopy" if !is_bind => nocopy = true,
             other => {
                 return Err(err(
                     n,
-                    format!("{what}: volume option {other:?} is not supported (use ro or rw)"),
+                    format!(
+                        "{what}: volume option {other:?} is not valid here (ro, rw; for binds z, Z, {}; for volumes nocopy)",
+                        PROPAGATIONS.join(", ")
+                    ),
                 ))
             }
         }
     }
-    let kind = if source.starts_with(['.', '/', '~']) {
-        "bind"
-    } else {
-        "volume"
-    };
     Ok(Entry {
-        kind: kind.to_string(),
-        source: source.to_string(),
+        kind: if is_bind { "bind" } else { "volume" }.to_string(),
+        source: source.map(str::to_string),
         target: target.to_string(),
         read_only,
+        bind: (bind != BindOptions::default()).then_some(bind),
+        volume: nocopy.then_some(VolumeOptions { nocopy }),
+        tmpfs: None,
     })
 }
 
-/// The long syntax (`type`, `source`, `target`, `read_only`, `bind`); `type: tmpfs`
-/// has a target only.
+/// The long syntax: `type`, `source`, `target`, `read_only`, `consistency`, and
+/// `bind` (`propagation`, `create_host_path`, `selinux`), `volume` (`nocopy`),
+/// `tmpfs` (`size`, `mode`).
 fn long_syntax(n: &Node, what: &str) -> Result<Entry, LoadError> {
-    check_keys(n, what, &["type", "source", "target", "read_only", "bind"])?;
-    if let Some(b) = n.get("bind") {
-        check_keys(b, &format!("{what}.bind"), &["create_host_path"])?;
-    }
+    check_keys(
+        n,
+        what,
+        &[
+            "type",
+            "source",
+            "target",
+            "read_only",
+            "consistency",
+            "bind",
+            "volume",
+            "tmpfs",
+        ],
+    )?;
     let kind = n
         .get("type")
         .map(|t| string(t, what))
@@ -229,18 +316,92 @@ fn long_syntax(n: &Node, what: &str) -> Result<Entry, LoadError> {
             .ok_or_else(|| err(n, format!("{what}: `target` is required")))?,
         what,
     )?;
-    if kind == "tmpfs" {
-        return Ok(Entry {
-            kind,
-            source: String::new(),
-            target,
-            read_only: false,
-        });
-    }
-    let source = match n.get("source") {
-        Some(s) => string(s, what)?,
-        None => return Err(err(n, format!("{what}: `source` is required (anonymous volumes cannot be protected; name the volume)"))),
+    let text = |node: &Node, k: &str, w: &str| {
+        node.get(k)
+            .map(|v| string(v, &format!("{w}.{k}")))
+            .transpose()
     };
+    let mut bind = None;
+    if let Some(b) = n.get("bind") {
+        let bw = format!("{what}.bind");
+        check_keys(b, &bw, &["propagation", "create_host_path", "selinux"])?;
+        if let Some(c) = b.get("create_host_path") {
+            boolean(c, &format!("{bw}.create_host_path"))?;
+        }
+        let options = BindOptions {
+            propagation: text(b, "propagation", &bw)?,
+            selinux: text(b, "selinux", &bw)?,
+        };
+        if let Some(p) = options
+            .propagation
+            .as_deref()
+            .filter(|p| !PROPAGATIONS.contains(p))
+        {
+            return Err(err(
+                b,
+                format!(
+                    "{bw}.propagation: {p:?} is not one of {}",
+                    PROPAGATIONS.join(", ")
+                ),
+            ));
+        }
+        if let Some(z) = options
+            .selinux
+            .as_deref()
+            .filter(|z| !matches!(*z, "z" | "Z"))
+        {
+            return Err(err(b, format!("{bw}.selinux: {z:?} is not z or Z")));
+        }
+        bind = (options != BindOptions::default()).then_some(options);
+    }
+    let mut volume = None;
+    if let Some(v) = n.get("volume") {
+        let vw = format!("{what}.volume");
+        check_keys(v, &vw, &["nocopy", "subpath"])?;
+        if let Some(sp) = v.get("subpath") {
+            return Err(err(sp, format!("{vw}.subpath needs Docker Engine API 1.45; this Mooring speaks API 1.41 — mount the volume and use the sub-folder's path instead")));
+        }
+        let nocopy = v
+            .get("nocopy")
+            .map(|b| boolean(b, &format!("{vw}.nocopy")))
+            .transpose()?
+            .unwrap_or(false);
+        volume = nocopy.then_some(VolumeOptions { nocopy });
+    }
+    let mut tmpfs = None;
+    if let Some(t) = n.get("tmpfs") {
+        let tw = format!("{what}.tmpfs");
+        check_keys(t, &tw, &["size", "mode"])?;
+        let mut opts = Vec::new();
+        if let Some(size) = t.get("size") {
+            let text = string(size, &format!("{tw}.size"))?;
+            let bytes = super::resources::memory_bytes(&text).ok_or_else(|| {
+                err(
+                    size,
+                    format!("{tw}.size: invalid size {text:?} (use e.g. 64m)"),
+                )
+            })?;
+            opts.push(format!("size={bytes}"));
+        }
+        if let Some(mode) = t.get("mode") {
+            let m = mode
+                .text()
+                .and_then(|m| {
+                    m.strip_prefix("0o")
+                        .map(|o| u32::from_str_radix(o, 8).ok())
+                        .unwrap_or_else(|| m.parse::<u32>().ok())
+                })
+                .ok_or_else(|| {
+                    err(
+                        mode,
+                        format!("{tw}.mode must be a file mode (e.g. 0o1777 or 1023)"),
+                    )
+                })?;
+            opts.push(format!("mode={m:o}"));
+        }
+        tmpfs = (!opts.is_empty()).then(|| opts.join(","));
+    }
+    let source = n.get("source").map(|s| string(s, what)).transpose()?;
     let read_only = n
         .get("read_only")
         .map(|r| boolean(r, what))
@@ -251,5 +412,8 @@ fn long_syntax(n: &Node, what: &str) -> Result<Entry, LoadError> {
         source,
         target,
         read_only,
+        bind,
+        volume,
+        tmpfs,
     })
 }

@@ -130,7 +130,7 @@ fn integer(n: &Node, what: &str) -> Result<i64, LoadError> {
 }
 
 /// Docker's memory units: `512m`, `1g`, `1024` (bytes), `1.5gb`.
-fn memory_bytes(s: &str) -> Option<i64> {
+pub(super) fn memory_bytes(s: &str) -> Option<i64> {
     let s = s.trim().to_ascii_lowercase();
     let digits = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
