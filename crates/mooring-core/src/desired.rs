@@ -186,6 +186,13 @@ pub struct Service {
     /// out the others); no effect on the container.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// `links` (`SERVICE[:ALIAS]`): legacy links to the project's services, which
+    /// Compose starts first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// `external_links` (`CONTAINER[:ALIAS]`): legacy links to other containers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub external_links: Vec<String>,
     /// `container_name`: the container's name instead of `<project>-<service>-1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
@@ -282,12 +289,23 @@ pub struct VolumeOptions {
 }
 
 /// A service's attachment to a project network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ServiceNetwork {
     /// Docker name of the network.
     pub name: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// Networks are joined highest priority first (the first at creation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
 }
 
 /// Container health check (Compose `healthcheck`).

@@ -72,6 +72,8 @@ pub(crate) mod tests {
             files_hash: None,
             container_name: None,
             profiles: vec![],
+            links: vec![],
+            external_links: vec![],
             settings: Default::default(),
             host: Default::default(),
         }

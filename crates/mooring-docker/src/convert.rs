@@ -2,9 +2,9 @@
 
 use bollard::container::{Config, NetworkingConfig};
 use bollard::models::{
-    ContainerInspectResponse, DeviceMapping, EndpointSettings, HealthConfig, HostConfig,
-    HostConfigCgroupnsModeEnum, HostConfigLogConfig, PortBinding, ResourcesUlimits, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerInspectResponse, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, PortBinding, ResourcesUlimits,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use mooring_core::hash::spec_hash;
 use mooring_core::labels::*;
@@ -82,12 +82,57 @@ pub(crate) fn restart_policy(text: &str) -> RestartPolicy {
 }
 
 /// The networks a container joins at creation (the first) and afterwards (the rest),
-/// as `(docker network name, aliases)`.
-pub(crate) fn network_attachments(svc: &Service) -> Vec<(String, Vec<String>)> {
-    svc.networks
-        .values()
-        .map(|n| (n.name.clone(), n.aliases.clone()))
+/// highest `priority` first, each with its endpoint as Compose sends it: aliases (the
+/// container's name first), legacy links, fixed addresses.
+pub(crate) fn network_attachments(
+    project: &Project,
+    svc: &Service,
+) -> Vec<(String, EndpointSettings)> {
+    let container = project.container_name(&svc.name);
+    let links = legacy_links(project, svc);
+    let mut nets: Vec<&mooring_core::ServiceNetwork> = svc.networks.values().collect();
+    nets.sort_by_key(|n| std::cmp::Reverse(n.priority.unwrap_or(0)));
+    nets.into_iter()
+        .map(|n| {
+            let mut aliases = vec![container.clone()];
+            aliases.extend(n.aliases.iter().cloned());
+            let fixed = n.ipv4_address.is_some()
+                || n.ipv6_address.is_some()
+                || !n.link_local_ips.is_empty();
+            let endpoint = EndpointSettings {
+                aliases: Some(aliases),
+                links: (!links.is_empty()).then(|| links.clone()),
+                ipam_config: fixed.then(|| EndpointIpamConfig {
+                    ipv4_address: n.ipv4_address.clone(),
+                    ipv6_address: n.ipv6_address.clone(),
+                    link_local_ips: (!n.link_local_ips.is_empty())
+                        .then(|| n.link_local_ips.clone()),
+                }),
+                mac_address: n.mac_address.clone(),
+                ..Default::default()
+            };
+            (n.name.clone(), endpoint)
+        })
         .collect()
+}
+
+/// `links` and `external_links` as the Engine's `CONTAINER:ALIAS` entries, as
+/// Compose writes them (a service link also under `SERVICE-1` and the container's
+/// own name).
+fn legacy_links(project: &Project, svc: &Service) -> Vec<String> {
+    let mut out = Vec::new();
+    for link in &svc.links {
+        let (service, alias) = link.split_once(':').unwrap_or((link, link));
+        let c = project.container_name(service);
+        out.push(format!("{c}:{alias}"));
+        out.push(format!("{c}:{service}-1"));
+        out.push(format!("{c}:{c}"));
+    }
+    for link in &svc.external_links {
+        let (c, alias) = link.split_once(':').unwrap_or((link, link));
+        out.push(format!("{c}:{alias}"));
+    }
+    out
 }
 
 /// A namespace mode for the Engine: `service:NAME` joins that service's container
@@ -190,7 +235,10 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         network_mode: match &svc.host.network_mode {
             Some(mode) => Some(joined(project, mode)),
-            None => svc.networks.values().next().map(|n| n.name.clone()),
+            None => network_attachments(project, svc)
+                .into_iter()
+                .next()
+                .map(|(name, _)| name),
         },
         privileged: svc.host.privileged.then_some(true),
         pid_mode: svc.host.pid.as_deref().map(|m| joined(project, m)),
@@ -214,15 +262,15 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         }),
         ..Default::default()
     };
-    let networking_config = svc.networks.values().next().map(|n| NetworkingConfig {
-        endpoints_config: HashMap::from([(
-            n.name.clone(),
-            EndpointSettings {
-                aliases: Some(n.aliases.clone()),
-                ..Default::default()
-            },
-        )]),
-    });
+    let networking_config = svc
+        .host
+        .network_mode
+        .is_none()
+        .then(|| network_attachments(project, svc).into_iter().next())
+        .flatten()
+        .map(|(name, endpoint)| NetworkingConfig {
+            endpoints_config: HashMap::from([(name, endpoint)]),
+        });
     Config {
         hostname: svc.hostname.clone(),
         domainname: set.domainname.clone(),

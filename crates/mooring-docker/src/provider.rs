@@ -8,7 +8,6 @@ use bollard::container::{
 };
 use bollard::errors::Error as BollardError;
 use bollard::image::CreateImageOptions;
-use bollard::models::EndpointSettings;
 use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, ListNetworksOptions};
 use bollard::volume::{CreateVolumeOptions, ListVolumesOptions};
 use bollard::Docker;
@@ -476,13 +475,10 @@ impl Host for Provider {
             }
             Err(e) => return Err(api(format!("creating container {name}"))(e)),
         }
-        for (network, aliases) in network_attachments(svc).into_iter().skip(1) {
+        for (network, endpoint_config) in network_attachments(project, svc).into_iter().skip(1) {
             let options = ConnectNetworkOptions {
                 container: name.to_string(),
-                endpoint_config: EndpointSettings {
-                    aliases: Some(aliases),
-                    ..Default::default()
-                },
+                endpoint_config,
             };
             self.docker
                 .connect_network(&network, options)

@@ -744,3 +744,143 @@ fn mounts_reach_the_engine_as_compose_sends_them_and_anonymous_data_survives() {
         anon
     );
 }
+
+/// Links, fixed addresses and a raw env file, in a project whose network has its own
+/// pool (`{net}` like `172.30.61`).
+fn attachments_project(name: &str, net: &str) -> String {
+    format!(
+        r#"name: {name}
+services:
+  db:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    links: ["db:database", "db"]
+    env_file:
+      - path: ./raw.env
+        format: raw
+      - path: ./missing.env
+        required: false
+    networks:
+      default:
+        ipv4_address: {net}.10
+        aliases: [w]
+        link_local_ips: [169.254.10.10]
+networks:
+  default:
+    ipam:
+      config: [{{subnet: {net}.0/24}}]
+"#
+    )
+}
+
+#[test]
+fn links_addresses_and_env_files_reach_the_engine_as_compose_sends_them() {
+    let app = TestApp::new("cv2att");
+    let peer = TestApp::new("cv2attpeer");
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    for (dir, name, net) in [
+        (&ours, &app.name, "172.30.61"),
+        (&theirs, &peer.name, "172.30.62"),
+    ] {
+        fs::write(
+            dir.path().join("raw.env"),
+            "QUOTED=\"as is\"\nDOLLAR=$HOME\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("compose.yaml"),
+            attachments_project(name, net),
+        )
+        .unwrap();
+    }
+    let d = ours.path().to_str().unwrap();
+    app.expect(0, &["sync", d]);
+    compose(&[
+        "--project-directory",
+        theirs.path().to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+    let (mine, compose_made) = (
+        format!("{}-web-1", app.name),
+        format!("{}-web-1", peer.name),
+    );
+    let endpoint = |c: &str, project: &str, net: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(&inspect(
+            c,
+            &format!("{{{{json (index .NetworkSettings.Networks \"{project}_default\")}}}}"),
+        ))
+        .unwrap();
+        let id = inspect(c, "{{.Id}}");
+        let aliases: Vec<&str> = v["Aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .filter(|a| !id.starts_with(a))
+            .collect();
+        format!(
+            "links={} aliases={aliases:?} ipam={}",
+            v["Links"], v["IPAMConfig"]
+        )
+        .replace(project, "PROJECT")
+        .replace(net, "NET")
+    };
+    let ours_endpoint = endpoint(&mine, &app.name, "172.30.61");
+    assert!(
+        ours_endpoint.contains("PROJECT-db-1:database") && ours_endpoint.contains("NET.10"),
+        "{ours_endpoint}"
+    );
+    assert_eq!(
+        ours_endpoint,
+        endpoint(&compose_made, &peer.name, "172.30.62")
+    );
+    let env = |c: &str| {
+        let mut e: Vec<String> = inspect(c, "{{json .Config.Env}}")
+            .trim()
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        e.sort();
+        e
+    };
+    assert_eq!(env(&mine), env(&compose_made));
+    assert!(
+        env(&mine).contains(&r#""QUOTED=\"as is\"""#.to_string()),
+        "{:?}",
+        env(&mine)
+    );
+    // Rendered as Compose prints them.
+    let out = mooring(&["render", d, "-o", "json"], None);
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let (r, c) = (&rendered["services"]["web"], &config["services"]["web"]);
+    assert_eq!(r["links"], c["links"]);
+    assert_eq!(
+        r["depends_on"], c["depends_on"],
+        "links wait for the linked service"
+    );
+    for key in ["ipv4_address", "link_local_ips"] {
+        assert!(!c["networks"]["default"][key].is_null(), "{key}");
+        assert_eq!(
+            r["networks"]["default"][key], c["networks"]["default"][key],
+            "{key}"
+        );
+    }
+    // The link's name resolves inside the container.
+    docker(&["exec", &mine, "ping", "-c", "1", "-W", "2", "database"]);
+}

@@ -53,9 +53,19 @@ impl Decoder<'_> {
         let root = &self.snapshot.root;
         let mut out = BTreeMap::new();
         for item in items {
-            let (path, required) = match &item.value {
+            let (path, required, raw) = match &item.value {
                 Value::Map(_) => {
-                    check_keys(item, what, &["path", "required"])?;
+                    check_keys(item, what, &["path", "required", "format"])?;
+                    let raw = match item.get("format").map(|f| string(f, what)).transpose()? {
+                        None => false,
+                        Some(f) if f == "raw" => true,
+                        Some(f) => {
+                            return Err(err(
+                                item.get("format").unwrap_or(item),
+                                format!("{what}: format {f:?} is not supported (leave it out, or use raw: values as written)"),
+                            ))
+                        }
+                    };
                     let p = item
                         .get("path")
                         .ok_or_else(|| err(item, format!("{what}: `path` is required")))?;
@@ -64,9 +74,9 @@ impl Decoder<'_> {
                         .map(|r| boolean(r, what))
                         .transpose()?
                         .unwrap_or(true);
-                    (string(p, what)?, req)
+                    (string(p, what)?, req, raw)
                 }
-                _ => (string(item, what)?, true),
+                _ => (string(item, what)?, true, false),
             };
             if Path::new(&path).is_absolute() {
                 return Err(err(item, format!("{what}: {path} must be a path inside the repository, relative to the project folder")));
@@ -84,6 +94,22 @@ impl Decoder<'_> {
             let name = self.snapshot.display(&full);
             let text = crate::limits::read_text(&full)
                 .map_err(|e| err(item, format!("{what}: cannot read {path}: {e}")))?;
+            if raw {
+                // `KEY=VALUE` lines taken as written: no quotes, no interpolation.
+                for (i, line) in text.lines().enumerate() {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let (k, v) = line.split_once('=').ok_or_else(|| {
+                        LoadError::at(
+                            Pos::new(name.clone(), i + 1, 1),
+                            format!("{what}: a raw env file line must be KEY=VALUE"),
+                        )
+                    })?;
+                    out.insert(k.to_string(), v.to_string());
+                }
+                continue;
+            }
             let lookup = |k: &str| self.vars.get(k).cloned();
             let entries = dotenv::parse(&text, &lookup)
                 .map_err(|e| LoadError::at(Pos::new(name, e.line, 1), e.message))?;

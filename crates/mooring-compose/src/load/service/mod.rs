@@ -85,6 +85,8 @@ const SERVICE_KEYS: &[&str] = &[
     "platform",
     "attach",
     "profiles",
+    "links",
+    "external_links",
 ];
 
 impl Decoder<'_> {
@@ -127,8 +129,12 @@ impl Decoder<'_> {
         let restart = lifecycle::restart(n, &what)?;
         let healthcheck = healthcheck::healthcheck(n, &what)?;
         let mut depends_on = depends_on::depends_on(n, &what)?;
-        // Joining a service's namespaces waits for it, as in Compose.
-        for other in host.joined_services() {
+        let links = networks::links(n, &what, "links")?;
+        // Joining a service's namespaces, or linking to it, waits for it, as in Compose.
+        let linked = links
+            .iter()
+            .map(|l| l.split(':').next().unwrap_or_default());
+        for other in host.joined_services().into_iter().chain(linked) {
             depends_on
                 .entry(other.to_string())
                 .or_insert(mooring_core::DependsOn {
@@ -172,6 +178,8 @@ impl Decoder<'_> {
             memory: resources.memory,
             files_hash: mounts.files_hash,
             profiles: vec![],
+            links,
+            external_links: networks::links(n, &what, "external_links")?,
             container_name: container_name(n, &what)?,
             settings,
             host,

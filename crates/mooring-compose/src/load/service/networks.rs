@@ -36,6 +36,7 @@ pub(super) fn service_networks(
             ServiceNetwork {
                 name: default.name.clone(),
                 aliases: vec![name.to_string()],
+                ..ServiceNetwork::default()
             },
         );
         return Ok(service_networks);
@@ -55,7 +56,32 @@ pub(super) fn service_networks(
             })?
         };
         let nw = format!("{w}.{key}");
-        check_keys(v, &nw, &["aliases"])?;
+        check_keys(
+            v,
+            &nw,
+            &[
+                "aliases",
+                "ipv4_address",
+                "ipv6_address",
+                "link_local_ips",
+                "mac_address",
+                "priority",
+                "driver_opts",
+            ],
+        )?;
+        if let Some(d) = v.get("driver_opts") {
+            return Err(err(
+                d,
+                format!(
+                    "{nw}.driver_opts needs Docker Engine API 1.42; this Mooring speaks API 1.41"
+                ),
+            ));
+        }
+        let text = |k: &str| {
+            v.get(k)
+                .map(|x| string(x, &format!("{nw}.{k}")))
+                .transpose()
+        };
         let mut aliases = vec![name.to_string()];
         if let Some(a) = v.get("aliases") {
             for alias in string_list(a, &format!("{nw}.aliases"))? {
@@ -69,10 +95,51 @@ pub(super) fn service_networks(
             ServiceNetwork {
                 name: decl.name.clone(),
                 aliases,
+                ipv4_address: text("ipv4_address")?,
+                ipv6_address: text("ipv6_address")?,
+                link_local_ips: v
+                    .get("link_local_ips")
+                    .map(|l| string_list(l, &format!("{nw}.link_local_ips")))
+                    .transpose()?
+                    .unwrap_or_default(),
+                mac_address: text("mac_address")?,
+                priority: v
+                    .get("priority")
+                    .map(|p| {
+                        p.text().and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| {
+                            err(
+                                p,
+                                format!(
+                                    "{nw}.priority must be a whole number, found {}",
+                                    describe(p)
+                                ),
+                            )
+                        })
+                    })
+                    .transpose()?,
             },
         );
     }
     Ok(service_networks)
+}
+
+/// `links` (`SERVICE[:ALIAS]`) and `external_links` (`CONTAINER[:ALIAS]`).
+pub(super) fn links(n: &Node, what: &str, key: &str) -> Result<Vec<String>, LoadError> {
+    let Some(l) = n.get(key) else {
+        return Ok(vec![]);
+    };
+    let w = format!("{what}.{key}");
+    let links = string_list(l, &w)?;
+    if let Some(bad) = links
+        .iter()
+        .find(|l| l.is_empty() || l.split(':').count() > 2 || l.split(':').any(str::is_empty))
+    {
+        return Err(err(
+            l,
+            format!("{w}: invalid link {bad:?} (use NAME or NAME:ALIAS)"),
+        ));
+    }
+    Ok(links)
 }
 
 /// `extra_hosts` (list or mapping) as `HOST:IP` entries.
