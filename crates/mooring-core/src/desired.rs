@@ -23,6 +23,10 @@ pub struct Project {
     pub services: BTreeMap<String, Service>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, Network>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, crate::files::ProjectFile>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, crate::files::ProjectFile>,
     #[serde(
         skip_serializing_if = "no_named_volumes",
         serialize_with = "named_volumes"
@@ -186,6 +190,16 @@ pub struct Service {
     /// out the others); no effect on the container.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// `secrets` as written (each is a mount or an inline file below).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::files::FileRef>,
+    /// `configs` as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<crate::files::FileRef>,
+    /// Secrets and configs from `environment:` or `content:`: copied into the
+    /// container before it starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inline_files: Vec<crate::files::InlineFile>,
     /// `links` (`SERVICE[:ALIAS]`): legacy links to the project's services, which
     /// Compose starts first.
     #[serde(skip_serializing_if = "Vec::is_empty")]

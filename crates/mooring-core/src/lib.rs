@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod desired;
+pub mod files;
 pub mod hash;
 pub mod health;
 pub mod host_access;
@@ -24,6 +25,7 @@ pub use desired::{
     Healthcheck, Ipam, IpamPool, Mount, MountKind, Network, Port, Project, PullPolicy, Retention,
     Service, ServiceNetwork, Volume, VolumeOptions,
 };
+pub use files::{FileRef, InlineFile, ProjectFile};
 pub use health::{app_health, Health, ResourceHealth};
 pub use host_access::{Device, HostAccess};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};

@@ -135,6 +135,26 @@ fn legacy_links(project: &Project, svc: &Service) -> Vec<String> {
     out
 }
 
+/// The tar archive of a service's inline files (secrets and configs from values), as
+/// Compose copies them: at their target, with their owner and mode.
+pub(crate) fn inline_archive(files: &[mooring_core::InlineFile]) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.content.len() as u64);
+        header.set_mode(f.mode);
+        header.set_uid(u64::from(f.uid));
+        header.set_gid(u64::from(f.gid));
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(
+            &mut header,
+            f.target.trim_start_matches('/'),
+            f.content.as_slice(),
+        )?;
+    }
+    tar.into_inner()
+}
+
 /// A namespace mode for the Engine: `service:NAME` joins that service's container
 /// (`container:<its name>`); the rest as written.
 fn joined(project: &Project, mode: &str) -> String {
@@ -394,6 +414,8 @@ mod tests {
             volumes: Default::default(),
             notes: vec![],
             positions: Default::default(),
+            secrets: Default::default(),
+            configs: Default::default(),
         };
         let host = container_config(&project, &svc).host_config.unwrap();
         assert_eq!(host.privileged, Some(true));

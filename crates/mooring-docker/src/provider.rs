@@ -485,6 +485,24 @@ impl Host for Provider {
                 .await
                 .map_err(api(format!("connecting {name} to network {network}")))?;
         }
+        if !svc.inline_files.is_empty() {
+            // Secrets and configs from values: into the container before it starts,
+            // from memory (the archive is built here and sent; nothing touches disk).
+            let archive = crate::convert::inline_archive(&svc.inline_files).map_err(|e| {
+                ProviderError::Failed(format!("packing the secrets and configs of {name}: {e}"))
+            })?;
+            self.docker
+                .upload_to_container(
+                    name,
+                    Some(bollard::container::UploadToContainerOptions {
+                        path: "/".to_string(),
+                        ..Default::default()
+                    }),
+                    archive.into(),
+                )
+                .await
+                .map_err(api(format!("copying the secrets and configs into {name}")))?;
+        }
         self.start_container(name).await
     }
 

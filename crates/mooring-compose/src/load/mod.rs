@@ -3,6 +3,7 @@
 //! positions. The decoder's shared context ([`Decoder`]) lives here.
 
 mod files;
+mod files_decl;
 mod project;
 mod service;
 
@@ -74,6 +75,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         notes,
         positions: BTreeMap::new(),
         anonymous: Vec::new(),
+        files: files_decl::Declared::default(),
     };
     let fallback_name = opts
         .project_name
@@ -174,6 +176,8 @@ struct Decoder<'a> {
     positions: BTreeMap<String, String>,
     /// The anonymous volumes of the service just decoded (the project declares them).
     anonymous: Vec<mooring_core::Volume>,
+    /// The top-level secrets and configs services refer to.
+    files: files_decl::Declared,
 }
 
 impl Decoder<'_> {

@@ -52,12 +52,15 @@ impl Decoder<'_> {
         check_keys(
             doc,
             "top level",
-            &["version", "name", "services", "networks", "volumes"],
+            &[
+                "version", "name", "services", "networks", "volumes", "secrets", "configs",
+            ],
         )?;
         if doc.get("version").is_some() {
             self.notes.push("`version` is obsolete and ignored".into());
         }
         let name = project_name(doc, name_override, fallback)?;
+        self.files = self.declared_files(doc, &name)?;
         let mut networks = self.networks(doc, &name)?;
         let mut volumes = self.volumes(doc, &name)?;
         let active = active_profiles(&self.vars);
@@ -145,6 +148,24 @@ impl Decoder<'_> {
             }
         }
         check_dependencies(&mut services, &depends_pos)?;
+        // The secrets and configs some service uses, as Compose prints them.
+        let used = |refs: fn(&Service) -> &Vec<mooring_core::FileRef>,
+                    declared: &BTreeMap<
+            String,
+            (mooring_core::ProjectFile, super::files_decl::Source),
+        >| {
+            declared
+                .iter()
+                .filter(|(k, _)| {
+                    services
+                        .values()
+                        .any(|s| refs(s).iter().any(|r| &r.source == *k))
+                })
+                .map(|(k, (f, _))| (k.clone(), f.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let secrets = used(|s| &s.secrets, &self.files.secrets);
+        let configs = used(|s| &s.configs, &self.files.configs);
         Ok(Project {
             name,
             working_dir: String::new(),
@@ -152,6 +173,8 @@ impl Decoder<'_> {
             services,
             networks,
             volumes,
+            secrets,
+            configs,
             notes: vec![],
             positions: BTreeMap::new(),
         })

@@ -374,10 +374,10 @@ fn unsupported_and_unknown_keys_are_errors_with_position() {
     );
     let e = err_of(&[(
         "compose.yaml",
-        "services:\n  web:\n    image: x\nsecrets: {}\n",
+        "services:\n  web:\n    image: x\ncolour: {}\n",
     )]);
     assert!(
-        e.starts_with("compose.yaml:4:1: top level: key `secrets`"),
+        e.starts_with("compose.yaml:4:1: top level: key `colour`"),
         "{e}"
     );
     let f = Fixture::new(&[(
@@ -709,4 +709,24 @@ fn mount_options_and_home_paths() {
         ), ("site/a", "a")]);
         assert!(e.contains(want), "{entry}: {e}");
     }
+}
+
+#[test]
+fn secrets_and_configs_refuse_what_a_single_engine_cannot_do() {
+    let base = "services:\n  web:\n    image: x\n    secrets: [s]\n";
+    let mut wrong = Vec::new();
+    for (top, want) in [
+        ("secrets:\n  s: {external: true}\n", "compose.yaml:6:6: secrets.s: external secrets exist in a Docker Swarm only"),
+        ("secrets:\n  s: {content: x}\n", "compose.yaml:6:7: secrets.s: key `content` is not supported"),
+        ("secrets:\n  s: {file: ./a, environment: A}\n", "compose.yaml:6:6: secrets.s needs exactly one of file, environment"),
+        ("secrets:\n  s: {environment: NOT_SET_ANYWHERE}\n", "compose.yaml:6:20: secrets.s.environment: variable NOT_SET_ANYWHERE is not set"),
+        ("secrets:\n  s: {file: ../outside}\n", "../outside"),
+        ("secrets:\n  t: {file: ./a}\n", "compose.yaml:4:15: services.web.secrets: `s` is not declared under the top-level `secrets`"),
+    ] {
+        let e = err_of(&[("compose.yaml", &format!("{base}{top}")), ("a", "a")]);
+        if !(e.starts_with(want) || (want.starts_with("..") && e.contains(want))) {
+            wrong.push(format!("{top}: {e}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

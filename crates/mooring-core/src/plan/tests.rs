@@ -26,6 +26,8 @@ fn project(services: Vec<Service>) -> Project {
         volumes: BTreeMap::new(),
         notes: vec![],
         positions: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        configs: BTreeMap::new(),
     }
 }
 

@@ -19,6 +19,8 @@ fn project(edit: impl FnOnce(&mut Project)) -> Project {
         volumes: BTreeMap::new(),
         notes: vec![],
         positions: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        configs: BTreeMap::new(),
     };
     edit(&mut p);
     p

@@ -884,3 +884,99 @@ fn links_addresses_and_env_files_reach_the_engine_as_compose_sends_them() {
     // The link's name resolves inside the container.
     docker(&["exec", &mine, "ping", "-c", "1", "-W", "2", "database"]);
 }
+
+/// Secrets and configs from a file, a variable and the Compose file.
+fn files_project(name: &str) -> String {
+    format!(
+        r#"name: {name}
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    secrets:
+      - pw
+      - source: tok
+        target: token
+        mode: 0400
+        uid: "1000"
+    configs:
+      - app
+      - source: inline
+        target: /etc/inline.conf
+secrets:
+  pw:
+    file: ./pw.txt
+  tok:
+    environment: CV2_TOKEN
+configs:
+  app:
+    file: ./app.conf
+  inline:
+    content: "hello $${{X}}"
+"#
+    )
+}
+
+/// Secrets and configs land in the container as Compose puts them (same paths,
+/// contents, owners and modes); a variable's value never shows in what Mooring prints
+/// or labels.
+#[test]
+fn secrets_and_configs_land_as_compose_puts_them() {
+    let app = TestApp::new("cv2files");
+    let peer = TestApp::new("cv2filespeer");
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    for (dir, name) in [(&ours, &app.name), (&theirs, &peer.name)] {
+        fs::write(dir.path().join("pw.txt"), "file-secret\n").unwrap();
+        fs::write(dir.path().join("app.conf"), "a=1\n").unwrap();
+        fs::write(dir.path().join("compose.yaml"), files_project(name)).unwrap();
+    }
+    let d = ours.path().to_str().unwrap();
+    let token = "tok-9f3a7c1e5b";
+    app.expect_env(0, &["sync", d], &[("CV2_TOKEN", token)]);
+    let out = std::process::Command::new("docker")
+        .args(["compose", "--project-directory"])
+        .arg(theirs.path())
+        .args(["up", "-d"])
+        .env("CV2_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = |c: &str| {
+        docker(&[
+            "exec",
+            c,
+            "sh",
+            "-c",
+            "for f in /run/secrets/pw /run/secrets/token /app /etc/inline.conf; do echo \"$f $(stat -c '%a %u %g' $f) $(cat $f)\"; done",
+        ])
+    };
+    let mine = format!("{}-web-1", app.name);
+    let ours_seen = seen(&mine);
+    assert!(
+        ours_seen.contains(&format!("/run/secrets/token 400 1000 0 {token}")),
+        "{ours_seen}"
+    );
+    assert!(
+        ours_seen.contains("/etc/inline.conf 444 0 0 hello ${X}"),
+        "{ours_seen}"
+    );
+    assert_eq!(ours_seen, seen(&format!("{}-web-1", peer.name)));
+    // The variable's value is in the container only.
+    let rendered = app.expect_env(0, &["render", d, "-o", "json"], &[("CV2_TOKEN", token)]);
+    assert!(
+        rendered.contains("\"environment\": \"CV2_TOKEN\""),
+        "{rendered}"
+    );
+    assert!(!rendered.contains(token), "{rendered}");
+    assert!(!inspect(&mine, "{{json .}}").contains(token));
+    // A changed value recreates the container with it.
+    let out = app.expect_env(0, &["sync", d], &[("CV2_TOKEN", "tok-2")]);
+    assert!(out.contains("recreate container"), "{out}");
+    assert!(seen(&mine).contains("/run/secrets/token 400 1000 0 tok-2"));
+}

@@ -87,6 +87,8 @@ const SERVICE_KEYS: &[&str] = &[
     "profiles",
     "links",
     "external_links",
+    "secrets",
+    "configs",
 ];
 
 impl Decoder<'_> {
@@ -177,6 +179,9 @@ impl Decoder<'_> {
             nano_cpus: resources.nano_cpus,
             memory: resources.memory,
             files_hash: mounts.files_hash,
+            secrets: mounts.secrets,
+            configs: mounts.configs,
+            inline_files: mounts.inline,
             profiles: vec![],
             links,
             external_links: networks::links(n, &what, "external_links")?,

@@ -3,12 +3,13 @@
 //! Each mount's position is kept for the policy.
 
 use super::super::files::path_error;
+use super::super::files_decl::Source;
 use super::super::Decoder;
 use crate::decode::*;
 use crate::error::LoadError;
 use crate::paths::{hash_paths, normalize, resolve_inside};
 use crate::yaml::{Node, Value};
-use mooring_core::{BindOptions, Mount, MountKind, Volume, VolumeOptions};
+use mooring_core::{BindOptions, FileRef, InlineFile, Mount, MountKind, Volume, VolumeOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,11 @@ pub(super) struct Storage {
     /// The service's anonymous volumes (`- /data`), named after the app, service and
     /// target: the project declares them so their data is kept and protected.
     pub(super) anonymous: Vec<Volume>,
+    /// `secrets` and `configs` as written; those from a file are among `mounts`,
+    /// the others in `inline`.
+    pub(super) secrets: Vec<FileRef>,
+    pub(super) configs: Vec<FileRef>,
+    pub(super) inline: Vec<InlineFile>,
 }
 
 enum MountOrTmpfs {
@@ -74,7 +80,24 @@ impl Decoder<'_> {
                 }
             }
         }
-        let files_hash = if repo_files.is_empty() {
+        let mut inline = Vec::new();
+        let secrets = self.file_refs(
+            n,
+            what,
+            "secrets",
+            &mut mounts,
+            &mut inline,
+            &mut repo_files,
+        )?;
+        let configs = self.file_refs(
+            n,
+            what,
+            "configs",
+            &mut mounts,
+            &mut inline,
+            &mut repo_files,
+        )?;
+        let mut files_hash = if repo_files.is_empty() {
             None
         } else {
             Some(hash_paths(&repo_files).map_err(|e| {
@@ -84,11 +107,26 @@ impl Decoder<'_> {
                 )
             })?)
         };
+        if !inline.is_empty() {
+            // What inline files hold enters the spec hash here, never as itself.
+            let mut text = files_hash.unwrap_or_default();
+            for f in &inline {
+                text.push_str(&format!(
+                    "\n{}:{}",
+                    f.target,
+                    mooring_core::hash::sha256_hex(&f.content)
+                ));
+            }
+            files_hash = Some(mooring_core::hash::sha256_hex(text.as_bytes()));
+        }
         Ok(Storage {
             mounts,
             tmpfs,
             files_hash,
             anonymous,
+            secrets,
+            configs,
+            inline,
         })
     }
 
@@ -187,6 +225,125 @@ impl Decoder<'_> {
                 ),
             )),
         }
+    }
+
+    /// A service's `secrets` or `configs` (`section`): each one from a file becomes a
+    /// read-only bind mount, each one from a value an inline file. Targets as Compose
+    /// puts them: `/run/secrets/NAME` for secrets, `/NAME` for configs.
+    fn file_refs(
+        &mut self,
+        n: &Node,
+        what: &str,
+        section: &str,
+        mounts: &mut Vec<Mount>,
+        inline: &mut Vec<InlineFile>,
+        repo_files: &mut Vec<(String, PathBuf)>,
+    ) -> Result<Vec<FileRef>, LoadError> {
+        let Some(list) = n.get(section) else {
+            return Ok(vec![]);
+        };
+        let w = format!("{what}.{section}");
+        let Value::Seq(items) = &list.value else {
+            return Err(err(
+                list,
+                format!("{w} must be a list, found {}", list.kind()),
+            ));
+        };
+        let mut refs = Vec::new();
+        for item in items {
+            let r = match &item.value {
+                Value::Map(_) => {
+                    check_keys(item, &w, &["source", "target", "uid", "gid", "mode"])?;
+                    let text = |k: &str| {
+                        item.get(k)
+                            .map(|v| string(v, &format!("{w}.{k}")))
+                            .transpose()
+                    };
+                    let mode = match item.get("mode") {
+                        None => None,
+                        Some(m) => Some(
+                            m.text()
+                                .and_then(|t| {
+                                    let t = t.strip_prefix("0o").unwrap_or(t);
+                                    u32::from_str_radix(t, 8).ok()
+                                })
+                                .filter(|m| *m <= 0o7777)
+                                .ok_or_else(|| {
+                                    err(
+                                        m,
+                                        format!("{w}.mode must be an octal file mode (e.g. 0400)"),
+                                    )
+                                })?,
+                        ),
+                    };
+                    FileRef {
+                        source: text("source")?
+                            .ok_or_else(|| err(item, format!("{w}: `source` is required")))?,
+                        target: text("target")?,
+                        uid: text("uid")?,
+                        gid: text("gid")?,
+                        mode,
+                    }
+                }
+                _ => FileRef {
+                    source: string(item, &w)?,
+                    ..FileRef::default()
+                },
+            };
+            let declared = if section == "secrets" {
+                &self.files.secrets
+            } else {
+                &self.files.configs
+            };
+            let (_, source) = declared.get(&r.source).cloned().ok_or_else(|| {
+                err(
+                    item,
+                    format!(
+                        "{w}: `{}` is not declared under the top-level `{section}`",
+                        r.source
+                    ),
+                )
+            })?;
+            let target = match (section, r.target.as_deref()) {
+                (_, Some(t)) if t.starts_with('/') => t.to_string(),
+                ("secrets", Some(t)) => format!("/run/secrets/{t}"),
+                ("secrets", None) => format!("/run/secrets/{}", r.source),
+                (_, Some(t)) => format!("/{t}"),
+                (_, None) => format!("/{}", r.source),
+            };
+            let id = |v: &Option<String>, k: &str| -> Result<u32, LoadError> {
+                v.as_deref().map_or(Ok(0), |t| {
+                    t.parse().map_err(|_| {
+                        err(item, format!("{w}.{k} must be a numeric id, found {t:?}"))
+                    })
+                })
+            };
+            match source {
+                Source::File(path) => {
+                    let (host, from_repository) = self.bind_source(item, &path, &w, repo_files)?;
+                    self.positions
+                        .insert(format!("{what}.volumes.{target}"), item.pos.to_string());
+                    mounts.push(Mount {
+                        kind: MountKind::Bind,
+                        source: host,
+                        target,
+                        read_only: true,
+                        bind: None,
+                        volume: None,
+                        from_repository,
+                    });
+                }
+                Source::Value(value) => inline.push(InlineFile {
+                    target,
+                    content: value.into_bytes(),
+                    uid: id(&r.uid, "uid")?,
+                    gid: id(&r.gid, "gid")?,
+                    mode: r.mode.unwrap_or(0o444),
+                }),
+            }
+            refs.push(r);
+        }
+        Ok(refs)
     }
 
     /// Where a bind source lives on the host, and whether it comes from the repository.

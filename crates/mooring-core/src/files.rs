@@ -1,0 +1,78 @@
+//! Secrets and configs: files Compose puts into a service's container. On a single
+//! Engine (no Swarm), as Compose does: one from a `file:` is bind-mounted read-only
+//! (it is one of the service's mounts, so the policy and the spec hash see it), one
+//! from `environment:` or `content:` is copied into the container after it is created
+//! and before it starts, with its `uid`, `gid` and `mode`. Its content lives in memory
+//! only: never in the deploy tree, the store, a label or a printed project.
+
+use serde::{Serialize, Serializer};
+
+/// A secret or config reference of a service, as written (printed like Compose).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct FileRef {
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "octal")]
+    pub mode: Option<u32>,
+}
+
+/// A file copied into a container before it starts.
+#[derive(Clone, PartialEq, Eq, Default, Serialize)]
+pub struct InlineFile {
+    /// Absolute path in the container.
+    pub target: String,
+    /// What it holds: never serialized (the spec hash covers it through
+    /// `Service::files_hash`).
+    #[serde(skip)]
+    pub content: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    #[serde(serialize_with = "octal_mode")]
+    pub mode: u32,
+}
+
+impl std::fmt::Debug for InlineFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineFile")
+            .field("target", &self.target)
+            .field("content", &format_args!("{} bytes", self.content.len()))
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
+}
+
+/// Compose prints a mode as an octal string (`"0400"`).
+fn octal<S: Serializer>(mode: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match mode {
+        Some(m) => s.serialize_str(&format!("{m:04o}")),
+        None => s.serialize_none(),
+    }
+}
+
+fn octal_mode<S: Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{mode:04o}"))
+}
+
+/// A top-level secret or config, as Compose prints it (the value of an
+/// `environment:` one is never printed).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ProjectFile {
+    /// `<project>_<key>` unless `name:` is set.
+    pub name: String,
+    /// Absolute path of a `file:` one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The variable an `environment:` one takes its value from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// A config's `content:`, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
