@@ -2,6 +2,7 @@
 //! → merge → decode ([`project`], [`service`]) → the project with its notes and
 //! positions. The decoder's shared context ([`Decoder`]) lives here.
 
+mod extends;
 mod files;
 mod files_decl;
 mod project;
@@ -66,7 +67,8 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
             Some(base) => merge_documents(base, doc),
         });
     }
-    let doc = merged.ok_or_else(|| LoadError::new("no Compose file"))?;
+    let mut doc = merged.ok_or_else(|| LoadError::new("no Compose file"))?;
+    extends::resolve_extends(&mut doc, &snapshot, &vars, &mut notes)?;
 
     let mut ctx = Decoder {
         snapshot: &snapshot,

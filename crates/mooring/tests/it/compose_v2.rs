@@ -980,3 +980,82 @@ fn secrets_and_configs_land_as_compose_puts_them() {
     assert!(out.contains("recreate container"), "{out}");
     assert!(seen(&mine).contains("/run/secrets/token 400 1000 0 tok-2"));
 }
+
+/// `extends` (same file, another file in another folder, nested) renders as Compose
+/// renders it; a cycle is refused by both.
+#[test]
+fn extends_merges_as_compose_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    fs::create_dir_all(dir.path().join("common/conf")).unwrap();
+    fs::write(dir.path().join("common/conf/app.conf"), "x").unwrap();
+    fs::write(dir.path().join("common/base.env"), "FROM_BASE_FILE=1\n").unwrap();
+    fs::write(
+        dir.path().join("common/base.yaml"),
+        format!("services:\n  root:\n    image: {IMAGE}\n    environment: {{LEVEL: root, KEEP: yes}}\n    volumes: [./conf:/conf:ro]\n    env_file: [base.env]\n  base:\n    extends: root\n    command: [sleep, \"1\"]\n    environment: {{LEVEL: base}}\n"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        "name: cv2ext\nservices:\n  web:\n    extends: {file: common/base.yaml, service: base}\n    environment: {LEVEL: web}\n    ports: [\"8080:80\"]\n  worker:\n    extends: web\n    command: [sleep, \"2\"]\n",
+    )
+    .unwrap();
+    let out = mooring(&["render", d, "-o", "json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    for svc in ["web", "worker"] {
+        let (o, t) = (&ours["services"][svc], &theirs["services"][svc]);
+        for key in ["image", "command", "environment"] {
+            assert_eq!(o[key], t[key], "{svc}.{key}");
+        }
+        let mounts = |v: &serde_json::Value| -> Vec<(String, String)> {
+            v["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["source"].as_str().unwrap().to_string(),
+                        m["target"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            mounts(o),
+            mounts(t),
+            "{svc}.volumes: paths from common/ stay common/'s"
+        );
+    }
+    assert_eq!(
+        ours["services"]["web"]["environment"]["FROM_BASE_FILE"],
+        "1"
+    );
+    // A cycle.
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!("services:\n  a:\n    image: {IMAGE}\n    extends: b\n  b:\n    image: {IMAGE}\n    extends: a\n"),
+    )
+    .unwrap();
+    let out = mooring(&["validate", d], None);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("services extend each other in a cycle"), "{e}");
+    assert!(
+        !docker_output(&["compose", "--project-directory", d, "config"])
+            .status
+            .success()
+    );
+}

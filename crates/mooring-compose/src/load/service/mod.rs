@@ -89,6 +89,7 @@ const SERVICE_KEYS: &[&str] = &[
     "external_links",
     "secrets",
     "configs",
+    "extends",
 ];
 
 impl Decoder<'_> {
