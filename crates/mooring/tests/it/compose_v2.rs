@@ -1059,3 +1059,44 @@ fn extends_merges_as_compose_merges() {
             .success()
     );
 }
+
+/// `deploy` as `docker compose up` applies it on a single Engine: restart policy and
+/// resources reach the container like Compose's; Swarm-only keys are noted as ignored.
+#[test]
+fn deploy_reaches_the_engine_as_compose_applies_it() {
+    let app = TestApp::new("cv2dep");
+    let peer = TestApp::new("cv2deppeer");
+    let file = |name: &str| {
+        format!("name: {name}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    deploy:\n      mode: replicated\n      replicas: 1\n      labels: {{a: b}}\n      placement: {{constraints: [node.role==manager]}}\n      update_config: {{parallelism: 2}}\n      restart_policy: {{condition: on-failure, max_attempts: 3, delay: 5s}}\n      resources:\n        limits: {{cpus: \"0.5\", memory: 64m, pids: 50}}\n        reservations: {{cpus: \"0.25\", memory: 32m}}\n")
+    };
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    fs::write(ours.path().join("compose.yaml"), file(&app.name)).unwrap();
+    fs::write(theirs.path().join("compose.yaml"), file(&peer.name)).unwrap();
+    let out = app.expect(0, &["sync", ours.path().to_str().unwrap()]);
+    assert!(
+        out.contains("deploy.placement applies to Docker Swarm only; ignored"),
+        "{out}"
+    );
+    compose(&[
+        "--project-directory",
+        theirs.path().to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+    let field = "{{json .HostConfig.RestartPolicy}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}";
+    let mine = inspect(&format!("{}-web-1", app.name), field);
+    assert!(mine.contains("\"on-failure\""), "{mine}");
+    assert_eq!(mine, inspect(&format!("{}-web-1", peer.name), field));
+    // More than one replica is refused, not silently run as one.
+    fs::write(
+        ours.path().join("compose.yaml"),
+        file(&app.name).replace("replicas: 1", "replicas: 3"),
+    )
+    .unwrap();
+    let out = app.expect(1, &["validate", ours.path().to_str().unwrap()]);
+    assert!(
+        out.contains("compose.yaml:9:17: services.web.deploy.replicas: 3 replicas"),
+        "{out}"
+    );
+}

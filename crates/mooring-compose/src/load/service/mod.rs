@@ -90,6 +90,7 @@ const SERVICE_KEYS: &[&str] = &[
     "secrets",
     "configs",
     "extends",
+    "scale",
 ];
 
 impl Decoder<'_> {
@@ -129,7 +130,12 @@ impl Decoder<'_> {
             (Some(_), None) => BTreeMap::new(),
             (None, _) => networks::service_networks(n, &what, project, name, networks)?,
         };
-        let restart = lifecycle::restart(n, &what)?;
+        let resources = resources::resources(n, &what)?;
+        self.notes.extend(resources.notes.iter().cloned());
+        let restart = match (n.get("restart"), &resources.restart) {
+            (None, Some(from_deploy)) => from_deploy.clone(),
+            _ => lifecycle::restart(n, &what)?,
+        };
         let healthcheck = healthcheck::healthcheck(n, &what)?;
         let mut depends_on = depends_on::depends_on(n, &what)?;
         let links = networks::links(n, &what, "links")?;
@@ -148,7 +154,6 @@ impl Decoder<'_> {
         }
         let extra_hosts = networks::extra_hosts(n, &what)?;
         let pull_policy = lifecycle::pull_policy(n, &what)?;
-        let resources = resources::resources(n, &what)?;
         let settings = settings::settings(n, &what, &resources)?;
 
         let opt_string = |k: &str| n.get(k).map(|v| string(v, &w(k))).transpose();

@@ -18,6 +18,10 @@ pub(super) struct Resources {
     pub(super) memswap_limit: Option<i64>,
     pub(super) cpu_shares: Option<i64>,
     pub(super) shm_size: Option<i64>,
+    /// `deploy.restart_policy` as a restart policy (`restart` wins when given).
+    pub(super) restart: Option<String>,
+    /// What `deploy` says that a single Engine does not do (said in the plan).
+    pub(super) notes: Vec<String>,
 }
 
 /// Every resource key of a service.
@@ -49,19 +53,96 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
             .get("shm_size")
             .map(|s| bytes(s, &w("shm_size")))
             .transpose()?,
+        restart: None,
+        notes: vec![],
     };
+    if let Some(s) = n.get("scale") {
+        one_replica(s, &w("scale"))?;
+    }
     deploy(n, what, &mut r)?;
     Ok(r)
 }
 
-/// `deploy`: `resources.limits` and `resources.reservations.memory` (what a
-/// single Engine honours).
+/// `deploy` as `docker compose up` reads it on a single Engine: `resources.limits`,
+/// `resources.reservations.memory`, `restart_policy`, `replicas` (one); the Swarm-only
+/// keys (`mode`, `labels`, `placement`, `update_config`, `rollback_config`,
+/// `endpoint_mode`, reserved CPUs) are accepted and noted as ignored, as Compose ignores
+/// them.
 fn deploy(n: &Node, what: &str, r: &mut Resources) -> Result<(), LoadError> {
     let w = |k: &str| format!("{what}.{k}");
     let Some(d) = n.get("deploy") else {
         return Ok(());
     };
-    check_keys(d, &w("deploy"), &["resources"])?;
+    const SWARM_ONLY: [&str; 5] = [
+        "labels",
+        "placement",
+        "update_config",
+        "rollback_config",
+        "endpoint_mode",
+    ];
+    check_keys(
+        d,
+        &w("deploy"),
+        &[
+            &["mode", "replicas", "resources", "restart_policy"][..],
+            &SWARM_ONLY,
+        ]
+        .concat(),
+    )?;
+    for key in SWARM_ONLY {
+        if d.get(key).is_some() {
+            r.notes.push(format!("{}.{key} applies to Docker Swarm only; ignored on a single Engine, as docker compose up ignores it", w("deploy")));
+        }
+    }
+    if let Some(m) = d.get("mode") {
+        let mode = string(m, &w("deploy.mode"))?;
+        if mode != "replicated" {
+            return Err(err(
+                m,
+                format!(
+                    "{}: {mode:?} needs Docker Swarm; a single Engine runs `replicated` services",
+                    w("deploy.mode")
+                ),
+            ));
+        }
+    }
+    if let Some(rep) = d.get("replicas") {
+        one_replica(rep, &w("deploy.replicas"))?;
+    }
+    if let Some(p) = d.get("restart_policy") {
+        let pw = w("deploy.restart_policy");
+        check_keys(p, &pw, &["condition", "delay", "max_attempts", "window"])?;
+        let attempts = p
+            .get("max_attempts")
+            .map(|a| unsigned(a, &format!("{pw}.max_attempts")))
+            .transpose()?;
+        let condition = p
+            .get("condition")
+            .map(|c| string(c, &format!("{pw}.condition")))
+            .transpose()?
+            .unwrap_or_else(|| "any".into());
+        r.restart = Some(match condition.as_str() {
+            "none" => "no".to_string(),
+            "on-failure" => match attempts {
+                Some(n) if n > 0 => format!("on-failure:{n}"),
+                _ => "on-failure".to_string(),
+            },
+            "any" => "always".to_string(),
+            other => {
+                return Err(err(
+                    p.get("condition").unwrap_or(p),
+                    format!("{pw}.condition: {other:?} is not one of none, on-failure, any"),
+                ))
+            }
+        });
+        for key in ["delay", "window"] {
+            if p.get(key).is_some() {
+                r.notes.push(format!(
+                    "{pw}.{key} applies to Docker Swarm only; ignored on a single Engine"
+                ));
+            }
+        }
+    }
     let Some(res) = d.get("resources") else {
         return Ok(());
     };
@@ -81,12 +162,30 @@ fn deploy(n: &Node, what: &str, r: &mut Resources) -> Result<(), LoadError> {
     }
     if let Some(v) = res.get("reservations") {
         let rw = w("deploy.resources.reservations");
-        check_keys(v, &rw, &["memory"])?;
+        check_keys(v, &rw, &["memory", "cpus", "devices", "generic_resources"])?;
         if let Some(m) = v.get("memory") {
             r.mem_reservation = Some(bytes(m, &format!("{rw}.memory"))?);
         }
+        if v.get("cpus").is_some() {
+            r.notes.push(format!(
+                "{rw}.cpus applies to Docker Swarm only; ignored on a single Engine"
+            ));
+        }
+        for key in ["devices", "generic_resources"] {
+            if let Some(x) = v.get(key) {
+                return Err(err(x, format!("{rw}.{key} (GPUs and other devices) is not supported yet; nothing was deployed")));
+            }
+        }
     }
     Ok(())
+}
+
+/// `replicas`/`scale`: Mooring runs one container per service.
+fn one_replica(n: &Node, what: &str) -> Result<(), LoadError> {
+    match unsigned(n, what)? {
+        1 => Ok(()),
+        other => Err(err(n, format!("{what}: {other} replicas: Mooring runs exactly one container per service (more is not supported yet)"))),
+    }
 }
 
 /// A number of CPUs (`0.5`, `2`) in units of 1e-9 CPUs (Docker's `NanoCpus`).
