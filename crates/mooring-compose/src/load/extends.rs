@@ -29,6 +29,7 @@ struct Origin {
 pub(super) fn resolve_extends(
     doc: &mut Node,
     snapshot: &Snapshot,
+    dir: &Path,
     vars: &BTreeMap<String, String>,
     notes: &mut Vec<String>,
 ) -> Result<(), LoadError> {
@@ -42,7 +43,7 @@ pub(super) fn resolve_extends(
         return Ok(());
     }
     let origin = Origin {
-        dir: snapshot.project_dir.clone(),
+        dir: dir.to_path_buf(),
         file: None,
         services: services.clone(),
     };
@@ -194,7 +195,7 @@ fn remove_key(node: &mut Node, key: &str) {
 
 /// Makes the relative paths of a service from folder `from` relative to `to`: bind
 /// sources (short and long syntax) and `env_file` entries.
-fn rebase(service: &mut Node, from: &Path, to: &Path) {
+pub(super) fn rebase(service: &mut Node, from: &Path, to: &Path) {
     let move_path = |p: &str| -> String {
         let abs = normalize(&from.join(p));
         relative(to, &abs).to_string_lossy().into_owned()
@@ -263,7 +264,7 @@ fn rebase(service: &mut Node, from: &Path, to: &Path) {
 }
 
 /// `to` as a path relative to `base` (both absolute and normalised): `../x/y`.
-fn relative(base: &Path, to: &Path) -> PathBuf {
+pub(super) fn relative(base: &Path, to: &Path) -> PathBuf {
     let b: Vec<Component> = base.components().collect();
     let t: Vec<Component> = to.components().collect();
     let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();

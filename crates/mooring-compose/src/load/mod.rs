@@ -5,6 +5,7 @@
 mod extends;
 mod files;
 mod files_decl;
+mod include;
 mod project;
 mod service;
 
@@ -46,8 +47,28 @@ pub struct LoadOptions {
 /// Renders the project described by `opts`.
 pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let snapshot = Snapshot::open(&opts.snapshot_root, &opts.project_dir)?;
-    let files = snapshot.compose_files(&opts.files)?;
     let vars = variables(&snapshot, &opts.environment)?;
+    // Compose's own variables, from the environment or the project's `.env`, when the
+    // command line does not say: COMPOSE_FILE (separated by COMPOSE_PATH_SEPARATOR,
+    // `:` by default) and COMPOSE_PROJECT_NAME.
+    let from_env: Vec<String> = match (opts.files.is_empty(), vars.get("COMPOSE_FILE")) {
+        (true, Some(list)) => {
+            let sep = vars
+                .get("COMPOSE_PATH_SEPARATOR")
+                .map(String::as_str)
+                .unwrap_or(":");
+            list.split(sep)
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect()
+        }
+        _ => opts.files.clone(),
+    };
+    let files = snapshot.compose_files(&from_env)?;
+    let project_name = opts
+        .project_name
+        .clone()
+        .or_else(|| vars.get("COMPOSE_PROJECT_NAME").cloned());
 
     let mut notes = Vec::new();
     let mut merged: Option<Node> = None;
@@ -68,7 +89,21 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         });
     }
     let mut doc = merged.ok_or_else(|| LoadError::new("no Compose file"))?;
-    extends::resolve_extends(&mut doc, &snapshot, &vars, &mut notes)?;
+    include::resolve_includes(
+        &mut doc,
+        &snapshot,
+        &snapshot.project_dir,
+        &opts.environment,
+        &mut notes,
+        0,
+    )?;
+    extends::resolve_extends(
+        &mut doc,
+        &snapshot,
+        &snapshot.project_dir,
+        &vars,
+        &mut notes,
+    )?;
 
     let mut ctx = Decoder {
         snapshot: &snapshot,
@@ -79,8 +114,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         anonymous: Vec::new(),
         files: files_decl::Declared::default(),
     };
-    let fallback_name = opts
-        .project_name
+    let fallback_name = project_name
         .clone()
         .or_else(|| opts.default_name.clone())
         .or_else(|| {
@@ -90,7 +124,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
                 .map(|n| n.to_string_lossy().to_string())
         })
         .unwrap_or_default();
-    let mut project = ctx.project(&doc, opts.project_name.as_deref(), &fallback_name)?;
+    let mut project = ctx.project(&doc, project_name.as_deref(), &fallback_name)?;
     project.working_dir = snapshot.project_dir.to_string_lossy().to_string();
     project.config_files = files
         .iter()
@@ -106,10 +140,18 @@ fn variables(
     snapshot: &Snapshot,
     environment: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, LoadError> {
+    variables_from(snapshot, &snapshot.project_dir.join(".env"), environment)
+}
+
+/// The process environment over the env file at `dotenv` (inside the snapshot; absent
+/// is fine).
+fn variables_from(
+    snapshot: &Snapshot,
+    dotenv: &std::path::Path,
+    environment: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, LoadError> {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(dotenv_path) =
-        snapshot.file_inside(&snapshot.project_dir.join(".env"), ".env file")?
-    {
+    if let Some(dotenv_path) = snapshot.file_inside(dotenv, ".env file")? {
         let text = snapshot.read(&dotenv_path)?;
         let lookup = |k: &str| environment.get(k).cloned();
         let entries = dotenv::parse(&text, &lookup).map_err(|e| {

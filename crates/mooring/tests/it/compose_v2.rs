@@ -1100,3 +1100,119 @@ fn deploy_reaches_the_engine_as_compose_applies_it() {
         "{out}"
     );
 }
+
+/// COMPOSE_FILE and COMPOSE_PROJECT_NAME in the project's `.env` choose the files and
+/// the name, as in Compose.
+#[test]
+fn compose_file_and_project_name_from_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    fs::write(
+        dir.path().join("base.yaml"),
+        format!("name: fromfile\nservices:\n  web:\n    image: {IMAGE}\n"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("extra.yaml"),
+        format!("services:\n  worker:\n    image: {IMAGE}\n"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join(".env"),
+        "COMPOSE_FILE=base.yaml:extra.yaml\nCOMPOSE_PROJECT_NAME=fromenv\n",
+    )
+    .unwrap();
+    let out = mooring(&["render", d, "-o", "json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Compose reads COMPOSE_FILE relative to where it runs: run it in the folder.
+    let out = std::process::Command::new("docker")
+        .args(["compose", "config", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ours["name"], theirs["name"]);
+    assert_eq!(ours["name"], "fromenv");
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["services"].as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(names(&ours), names(&theirs));
+    assert_eq!(names(&ours), ["web", "worker"]);
+}
+
+/// `include` brings another project in — its own `.env`, its paths relative to its
+/// folder — as Compose does; a service both declare is refused by both.
+#[test]
+fn include_brings_projects_in_as_compose_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    fs::create_dir_all(dir.path().join("db/data")).unwrap();
+    fs::write(dir.path().join("db/.env"), "DB_TAG=from-db-env\n").unwrap();
+    fs::write(
+        dir.path().join("db/compose.yaml"),
+        format!("services:\n  db:\n    image: {IMAGE}\n    environment:\n      TAG: ${{DB_TAG}}\n    volumes: [./data:/data, dbdata:/var/lib/db]\nvolumes:\n  dbdata: {{}}\n"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!("name: cv2inc\ninclude:\n  - db/compose.yaml\nservices:\n  web:\n    image: {IMAGE}\n    depends_on: [db]\n"),
+    )
+    .unwrap();
+    let out = mooring(&["render", d, "-o", "json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let names = |v: &serde_json::Value, k: &str| -> Vec<String> {
+        v[k].as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(names(&ours, "services"), names(&theirs, "services"));
+    assert_eq!(names(&ours, "volumes"), names(&theirs, "volumes"));
+    let (o, t) = (&ours["services"]["db"], &theirs["services"]["db"]);
+    assert_eq!(o["environment"], t["environment"]);
+    assert_eq!(o["environment"]["TAG"], "from-db-env");
+    assert_eq!(
+        o["volumes"][0]["source"], t["volumes"][0]["source"],
+        "db's ./data is db/data"
+    );
+    // A name both declare.
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!("include:\n  - db/compose.yaml\nservices:\n  db:\n    image: {IMAGE}\n"),
+    )
+    .unwrap();
+    let out = mooring(&["validate", d], None);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("include: services.db is declared both here and in the included project"),
+        "{e}"
+    );
+    assert!(
+        !docker_output(&["compose", "--project-directory", d, "config"])
+            .status
+            .success()
+    );
+}
