@@ -53,6 +53,7 @@ fn live_of(svc: &Service, name: &str) -> LiveContainer {
         name: name.to_string(),
         service: Some(svc.name.clone()),
         spec_hash: Some(spec_hash(svc)),
+        spec: None,
         files_hash: svc.files_hash.clone(),
         state: ContainerState::Running,
         exit_code: Some(0),

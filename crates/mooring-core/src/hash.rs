@@ -24,6 +24,18 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// The spec a container records (label `io.mooring.spec`): the canonical service
+/// without the environment (`Config.Env` holds that) and without what does not change
+/// the container.
+pub fn spec_record(service: &Service) -> serde_json::Value {
+    let mut canonical = service.clone();
+    canonical.depends_on.clear();
+    canonical.pull_policy = Default::default();
+    canonical.profiles.clear();
+    canonical.environment.clear();
+    serde_json::to_value(&canonical).unwrap_or_default()
+}
+
 /// The spec hash of a service's container.
 pub fn spec_hash(service: &Service) -> String {
     let mut canonical = service.clone();

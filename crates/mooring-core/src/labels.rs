@@ -9,6 +9,9 @@ pub const MANAGED_BY_VALUE: &str = "mooring";
 pub const APP: &str = "io.mooring.app";
 /// sha256 of the canonical desired container spec and the repository files it mounts.
 pub const SPEC_HASH: &str = "io.mooring.spec-hash";
+/// The desired spec a container was created from, as compact JSON without the
+/// environment's values (the next plan names the fields that changed).
+pub const SPEC: &str = "io.mooring.spec";
 /// sha256 of the repository files a container bind-mounts (explains a redeploy).
 pub const FILES_HASH: &str = "io.mooring.files-hash";
 /// A volume's data policy, remembered on the volume when it is created from an

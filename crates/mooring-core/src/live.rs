@@ -55,6 +55,8 @@ pub struct LiveContainer {
     pub service: Option<String>,
     /// `io.mooring.spec-hash` label.
     pub spec_hash: Option<String>,
+    /// `io.mooring.spec` label: the spec it was created from (see `hash::spec_record`).
+    pub spec: Option<String>,
     /// `io.mooring.files-hash` label.
     pub files_hash: Option<String>,
     pub state: ContainerState,

@@ -11,7 +11,7 @@ use crate::view::Comparison;
 use sha2::{Digest, Sha256};
 
 /// Which environment values to mask, and the key of their hashes.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct EnvMask {
     secrets: Vec<String>,
     names: Vec<String>,
@@ -60,14 +60,18 @@ impl EnvMask {
     }
 
     /// Masks, in place, the `env NAME` fields of `comparisons` whose desired or live
-    /// value is masked (both sides, so the pair reads the same way); whether the
+    /// value is masked, and any other field holding a secret (both sides, so the pair reads the same way); whether the
     /// field differs is kept.
     pub fn apply(&self, comparisons: &mut [Comparison]) {
         for field in comparisons.iter_mut().flat_map(|c| c.fields.iter_mut()) {
-            let Some(name) = field.name.strip_prefix("env ") else {
-                continue;
+            let name = field.name.strip_prefix("env ");
+            // Other fields (a command, a label) are masked when they hold a secret.
+            let hit = |v: &Option<String>| {
+                v.as_deref().is_some_and(|v| match name {
+                    Some(name) => self.masks(name, v),
+                    None => self.secrets.iter().any(|s| v.contains(s.as_str())),
+                })
             };
-            let hit = |v: &Option<String>| v.as_deref().is_some_and(|v| self.masks(name, v));
             if hit(&field.desired) || hit(&field.live) {
                 field.desired = field.desired.as_deref().map(|v| self.masked(v));
                 field.live = field.live.as_deref().map(|v| self.masked(v));
@@ -132,7 +136,10 @@ mod tests {
         assert_eq!(f[2].live, None);
         assert!(f[2].desired.as_deref().unwrap().starts_with("***"));
         assert_eq!(f[3].desired.as_deref(), Some("hello"), "other values stay");
-        assert_eq!(f[4].desired.as_deref(), Some("hunter2"), "only env fields");
+        assert!(
+            f[4].desired.as_deref().unwrap().starts_with("*** ("),
+            "a field other than env holding a secret is masked too"
+        );
         assert!(!mask.masks("DB", "x") && mask.masks("DB_", "x"));
         // Another key, another hash: a viewer cannot precompute them.
         let other = EnvMask::new([], [], b"other");

@@ -26,6 +26,10 @@ pub struct PlanOptions {
     /// The app's `backup: on-change`: a verified backup of a volume before every deploy
     /// that changes containers writing to it (a volume's `x-mooring` overrides it).
     pub backup_on_change: bool,
+    /// How values in the reasons are masked (secrets, marked variables): with one,
+    /// a changed environment variable shows `old → new` masked where it must be;
+    /// without, only its name.
+    pub mask: Option<crate::mask::EnvMask>,
 }
 
 /// One change to the host.
@@ -250,6 +254,8 @@ fn check_owner(
 }
 
 mod containers;
+mod fields;
+pub(crate) use fields::changed_fields;
 mod images;
 mod networks;
 mod volumes;

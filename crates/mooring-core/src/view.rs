@@ -171,6 +171,22 @@ pub fn compare(project: &Project, live: &Live) -> Vec<Comparison> {
                 live_value,
             ));
         }
+        // The other fields the container was created with that the repository now
+        // declares otherwise (from its spec label): what makes the plan recreate it.
+        if let Some(old) = c
+            .and_then(|c| c.spec.as_deref())
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        {
+            let new = crate::hash::spec_record(svc);
+            for (path, was, now) in crate::plan::changed_fields(&old, &new) {
+                fields.push(Field {
+                    name: path,
+                    desired: Some(now),
+                    live: Some(was),
+                    differs: true,
+                });
+            }
+        }
         out.push(Comparison {
             resource: format!("container {name}"),
             fields,

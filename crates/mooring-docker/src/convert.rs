@@ -17,6 +17,10 @@ pub(crate) fn container_labels(project: &Project, svc: &Service) -> HashMap<Stri
     labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
     labels.insert(APP.into(), project.name.clone());
     labels.insert(SPEC_HASH.into(), spec_hash(svc));
+    labels.insert(
+        SPEC.into(),
+        mooring_core::hash::spec_record(svc).to_string(),
+    );
     if let Some(h) = &svc.files_hash {
         labels.insert(FILES_HASH.into(), h.clone());
     }
@@ -346,6 +350,7 @@ pub(crate) fn live_container(c: ContainerInspectResponse) -> LiveContainer {
             .to_string(),
         service: labels.get(COMPOSE_SERVICE).cloned(),
         spec_hash: labels.get(SPEC_HASH).cloned(),
+        spec: labels.get(SPEC).cloned(),
         files_hash: labels.get(FILES_HASH).cloned(),
         state: ContainerState::parse(&state.status.map(|s| s.to_string()).unwrap_or_default()),
         exit_code: state.exit_code,

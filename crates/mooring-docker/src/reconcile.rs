@@ -39,6 +39,8 @@ pub struct ReconcileOptions {
     pub retention: mooring_core::Retention,
     /// The revision deployed before this operation, recorded in the backups it takes.
     pub revision: Option<String>,
+    /// How the plan's reasons mask values (see [`PlanOptions::mask`]).
+    pub mask: Option<mooring_core::EnvMask>,
 }
 
 impl ReconcileOptions {
@@ -49,6 +51,7 @@ impl ReconcileOptions {
             images_pulled,
             volume_policy: self.volume_policy,
             backup_on_change: self.backup_on_change,
+            mask: self.mask.clone(),
         }
     }
 }

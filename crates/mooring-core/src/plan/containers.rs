@@ -7,6 +7,7 @@ use super::{Action, PlanOptions, PlannedAction};
 use crate::desired::{DependsOnCondition, Project, Service};
 use crate::hash::spec_hash;
 use crate::live::{ContainerState, Live, LiveContainer};
+use crate::mask::EnvMask;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the containers need.
@@ -102,7 +103,7 @@ pub(super) fn planned(
             other => other,
         };
         let completes = completion_services.contains(svc.name.as_str());
-        if let Some(action) = plan_container(svc, &name, current, live, completes) {
+        if let Some(action) = plan_container(svc, &name, current, live, completes, options) {
             container_actions.push(action);
         }
     }
@@ -120,6 +121,7 @@ fn plan_container(
     current: Option<&LiveContainer>,
     live: &Live,
     completes: bool,
+    options: &PlanOptions,
 ) -> Option<PlannedAction> {
     let Some(c) = current else {
         return Some(PlannedAction {
@@ -140,7 +142,7 @@ fn plan_container(
     };
     let hash = spec_hash(svc);
     if c.spec_hash.as_deref() != Some(hash.as_str()) {
-        return Some(recreate(spec_differences(svc, c)));
+        return Some(recreate(spec_differences(svc, c, options.mask.as_ref())));
     }
     let drift = live_drift(svc, c, live);
     if !drift.is_empty() {
@@ -220,14 +222,11 @@ fn live_drift(svc: &Service, c: &LiveContainer, live: &Live) -> Vec<String> {
 }
 
 /// Explains a spec hash mismatch by comparing what inspect data shows.
-fn spec_differences(svc: &Service, c: &LiveContainer) -> String {
+fn spec_differences(svc: &Service, c: &LiveContainer, mask: Option<&EnvMask>) -> String {
     let Some(_) = c.spec_hash.as_deref() else {
         return "container was not created by mooring (no spec hash label)".into();
     };
     let mut out = Vec::new();
-    if c.image_ref != svc.image {
-        out.push(format!("image {} → {}", c.image_ref, svc.image));
-    }
     let live_env: BTreeMap<&str, &str> = c.env.iter().filter_map(|e| e.split_once('=')).collect();
     let changed: Vec<&str> = svc
         .environment
@@ -235,6 +234,42 @@ fn spec_differences(svc: &Service, c: &LiveContainer) -> String {
         .filter(|(k, v)| live_env.get(k.as_str()) != Some(&v.as_str()))
         .map(|(k, _)| k.as_str())
         .collect();
+    // The spec the container was created from: every field that changed, old → new.
+    if let Some(old) = c
+        .spec
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+    {
+        let mut fields = Vec::new();
+        super::fields::changes(&old, &crate::hash::spec_record(svc), "", mask, &mut fields);
+        match mask {
+            // With a mask, each variable's old and new value, masked where they must be.
+            Some(m) => {
+                for name in &changed {
+                    let show = |v: Option<&str>| match v {
+                        None => "none".to_string(),
+                        Some(v) if m.masks(name, v) => m.masked(v),
+                        Some(v) => v.to_string(),
+                    };
+                    fields.push(format!(
+                        "environment.{name}: {} → {}",
+                        show(live_env.get(name).copied()),
+                        show(svc.environment.get(*name).map(String::as_str))
+                    ));
+                }
+            }
+            None if !changed.is_empty() => {
+                fields.push(format!("environment {} changed", changed.join(", ")));
+            }
+            None => {}
+        }
+        if !fields.is_empty() {
+            return fields.join("; ");
+        }
+    }
+    if c.image_ref != svc.image {
+        out.push(format!("image {} → {}", c.image_ref, svc.image));
+    }
     if !changed.is_empty() {
         out.push(format!("environment {} changed", changed.join(", ")));
     }

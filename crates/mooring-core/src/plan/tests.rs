@@ -44,6 +44,7 @@ fn running(svc: &Service) -> LiveContainer {
         name: format!("app-{}-1", svc.name),
         service: Some(svc.name.clone()),
         spec_hash: Some(crate::hash::spec_hash(svc)),
+        spec: Some(crate::hash::spec_record(svc).to_string()),
         files_hash: svc.files_hash.clone(),
         state: ContainerState::Running,
         exit_code: Some(0),

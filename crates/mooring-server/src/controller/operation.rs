@@ -506,6 +506,7 @@ impl Controller {
             backup_on_change: app.config.backup_on_change,
             retention: app.config.retention,
             revision: None,
+            mask: Some(app.config.env.masking()),
         }
     }
 

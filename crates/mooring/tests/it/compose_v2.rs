@@ -489,7 +489,13 @@ fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them(
         assert_eq!(&rendered["services"]["web"][key], theirs, "{key}");
     }
     // It runs in db's network namespace: same interfaces.
-    let ifaces = |c: &str| docker(&["exec", c, "cat", "/proc/net/dev"]);
+    let ifaces = |c: &str| {
+        // Interface names and addresses (counters move between two reads).
+        docker(&["exec", c, "ip", "-o", "addr"])
+            .lines()
+            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ifaces(&mine), ifaces(&format!("{}-db-1", app.name)));
 }
 
@@ -1215,4 +1221,26 @@ fn include_brings_projects_in_as_compose_does() {
             .status
             .success()
     );
+}
+
+/// A recreate names each field that changed, old → new.
+#[test]
+fn a_recreate_names_the_fields_that_changed() {
+    let app = TestApp::new("cv2why");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = |port: &str, tier: &str, greeting: &str| {
+        format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    ports: [\"{port}:80\"]\n    labels: {{tier: {tier}}}\n    environment: {{GREETING: {greeting}}}\n", app.name)
+    };
+    fs::write(dir.path().join("compose.yaml"), file("18080", "web", "one")).unwrap();
+    app.expect(0, &["sync", d]);
+    fs::write(dir.path().join("compose.yaml"), file("18081", "api", "two")).unwrap();
+    let out = app.expect(2, &["diff", d]);
+    for part in [
+        "labels.tier: web → api",
+        "ports: 18080:80 → 18081:80",
+        "environment GREETING changed",
+    ] {
+        assert!(out.contains(part), "{part}\n{out}");
+    }
 }

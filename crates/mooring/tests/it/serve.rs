@@ -1253,7 +1253,8 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     assert_eq!(out.status.code(), Some(2), "{printed}");
     assert!(
         printed.contains(&format!("~ recreate container {}-web-1", app.name))
-            && printed.contains("environment GREETING changed"),
+            && printed.contains("environment.GREETING: ")
+            && printed.contains(" → better"),
         "{printed}"
     );
 
@@ -1844,6 +1845,9 @@ fn interpolation_never_sees_the_daemons_environment_and_secrets_are_masked() {
         diff["in_sync"] == false
     });
     let text = diff.to_string();
+    // The plan names the field that changed, its values masked.
+    let reason = diff["steps"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("environment.URL: *** ("), "{reason}");
     for (_, secret) in &secrets[..3] {
         assert!(!text.contains(secret), "{secret} in the diff: {text}");
     }
