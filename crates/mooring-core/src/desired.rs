@@ -200,6 +200,12 @@ pub struct Service {
     /// container before it starts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inline_files: Vec<crate::files::InlineFile>,
+    /// `post_start`: commands run in the container each time it starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_start: Vec<Hook>,
+    /// `pre_stop`: commands run in the container before it is stopped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pre_stop: Vec<Hook>,
     /// `links` (`SERVICE[:ALIAS]`): legacy links to the project's services, which
     /// Compose starts first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -218,6 +224,20 @@ pub struct Service {
     pub host: crate::host_access::HostAccess,
 }
 
+/// A lifecycle hook: a command run inside the container (`post_start`, `pre_stop`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct Hook {
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+}
+
 /// A published port (one container port; ranges are expanded by the loader).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Port {
@@ -228,6 +248,12 @@ pub struct Port {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
     pub protocol: String,
+    /// Long syntax `name` and `app_protocol`: descriptive, kept for the render (the
+    /// Engine has no use for them, nor does Compose send them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
 }
 
 /// What a mount's source is.
@@ -335,6 +361,9 @@ pub struct Healthcheck {
     pub retries: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_period: Option<GoDuration>,
+    /// Checks during the start period (Engine API 1.44 and later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<GoDuration>,
 }
 
 /// What a dependent waits for before it starts.

@@ -85,6 +85,8 @@ pub(crate) mod tests {
             container_name: None,
             profiles: vec![],
             links: vec![],
+            post_start: vec![],
+            pre_stop: vec![],
             secrets: vec![],
             configs: vec![],
             inline_files: vec![],

@@ -22,8 +22,8 @@ pub mod view;
 
 pub use desired::{
     parse_age, parse_backup_schedule, BindOptions, DataPolicy, DependsOn, DependsOnCondition,
-    Healthcheck, Ipam, IpamPool, Mount, MountKind, Network, Port, Project, PullPolicy, Retention,
-    Service, ServiceNetwork, Volume, VolumeOptions,
+    Healthcheck, Hook, Ipam, IpamPool, Mount, MountKind, Network, Port, Project, PullPolicy,
+    Retention, Service, ServiceNetwork, Volume, VolumeOptions,
 };
 pub use files::{FileRef, InlineFile, ProjectFile};
 pub use health::{app_health, Health, ResourceHealth};

@@ -360,6 +360,20 @@ pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
             c.position(&key(k))
                 .or_else(|| c.position(&format!("services.{name}")))
         };
+        if svc
+            .post_start
+            .iter()
+            .chain(&svc.pre_stop)
+            .any(|h| h.privileged)
+        {
+            let at = here(&c, "post_start").or_else(|| here(&c, "pre_stop"));
+            c.profile_only(
+                Rule::PrivilegedContainer,
+                &key("post_start"),
+                at,
+                "a lifecycle hook runs privileged (every capability, root on the host)".into(),
+            );
+        }
         if svc.host.privileged {
             let at = here(&c, "privileged");
             c.profile_only(

@@ -203,7 +203,7 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         timeout: h.timeout.map(|d| d.as_nanos_i64()),
         retries: h.retries.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
         start_period: h.start_period.map(|d| d.as_nanos_i64()),
-        start_interval: None,
+        start_interval: h.start_interval.map(|d| d.as_nanos_i64()),
     });
     let nonempty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let set = &svc.settings;

@@ -121,6 +121,92 @@ impl Provider {
         &self.docker
     }
 
+    /// The `kind` hooks (`post_start`, `pre_stop`) of a container, from the spec it
+    /// was created with (label `io.mooring.spec`); none when it has no such label.
+    async fn hooks_of(
+        &self,
+        container: &str,
+        kind: &str,
+    ) -> Result<Vec<mooring_core::Hook>, ProviderError> {
+        let c = match self.docker.inspect_container(container, None).await {
+            Ok(c) => c,
+            Err(e) if is_not_found(&e) => return Ok(vec![]),
+            Err(e) => return Err(api(format!("inspecting container {container}"))(e)),
+        };
+        let spec = c
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(mooring_core::labels::SPEC).cloned());
+        Ok(spec
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| serde_json::from_value(v.get(kind)?.clone()).ok())
+            .unwrap_or_default())
+    }
+
+    /// Runs a hook in `container` and waits for it; a non-zero exit is an error that
+    /// says which hook and what it printed last.
+    async fn run_hook(
+        &self,
+        container: &str,
+        kind: &str,
+        hook: &mooring_core::Hook,
+    ) -> Result<(), ProviderError> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let what = format!("{kind} hook `{}` in {container}", hook.command.join(" "));
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(hook.command.clone()),
+                    user: hook.user.clone(),
+                    privileged: Some(hook.privileged),
+                    working_dir: hook.working_dir.clone(),
+                    env: Some(
+                        hook.environment
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect(),
+                    ),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(api(format!("creating the {what}")))?;
+        // The last 2 KiB of what it prints, for the error.
+        let mut tail: Vec<u8> = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(api(format!("running the {what}")))?
+        {
+            while let Some(chunk) = output.next().await {
+                let chunk = chunk.map_err(api(format!("reading the {what}")))?;
+                tail.extend_from_slice(&chunk.into_bytes());
+                if tail.len() > 2048 {
+                    tail.drain(..tail.len() - 2048);
+                }
+            }
+        }
+        let code = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(api(format!("inspecting the {what}")))?
+            .exit_code
+            .unwrap_or(-1);
+        if code != 0 {
+            return Err(ProviderError::Failed(format!(
+                "{what} exited with {code}: {}",
+                String::from_utf8_lossy(&tail).trim()
+            )));
+        }
+        Ok(())
+    }
+
     /// Every container (running or not) matching one list filter, e.g. `("label",
     /// "io.mooring.app=blog")` or `("volume", "blog_data")`; `what` names the list in
     /// an error.
@@ -506,11 +592,17 @@ impl Host for Provider {
         self.start_container(name).await
     }
 
+    /// Starts a container, then runs its `post_start` hooks (from the spec it was
+    /// created with), as Compose does each time it starts one.
     async fn start_container(&self, name: &str) -> Result<(), ProviderError> {
         self.docker
             .start_container(name, None::<StartContainerOptions<String>>)
             .await
-            .map_err(api(format!("starting container {name}")))
+            .map_err(api(format!("starting container {name}")))?;
+        for hook in self.hooks_of(name, "post_start").await? {
+            self.run_hook(name, "post_start", &hook).await?;
+        }
+        Ok(())
     }
 
     /// Stops (honouring the grace period) and removes a container; absent is fine.
@@ -519,6 +611,19 @@ impl Host for Provider {
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError> {
+        // `pre_stop` hooks first, while it runs.
+        let running = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .ok()
+            .and_then(|c| c.state?.running)
+            .unwrap_or(false);
+        if running {
+            for hook in self.hooks_of(id, "pre_stop").await? {
+                self.run_hook(id, "pre_stop", &hook).await?;
+            }
+        }
         match self
             .docker
             .stop_container(id, grace_secs.map(|t| StopContainerOptions { t }))

@@ -240,6 +240,8 @@ fn every_key_that_reaches_the_host_under_every_profile() {
         ("other device", Box::new(access(|h| h.devices.push(device("/dev/sda")))), Baseline, &["device:/dev/ttyUSB0"], &[Device], &[]),
         ("device rule", Box::new(access(|h| h.device_cgroup_rules.push("c 1:3 mr".into()))), Baseline, &["device:/dev/null"], &[Device], &[]),
         ("device rule", Box::new(access(|h| h.device_cgroup_rules.push("c 1:3 mr".into()))), Privileged, &[], &[], &[Device]),
+        ("privileged hook", Box::new(|p: &mut Project| web(p).post_start.push(crate::Hook { command: vec!["x".into()], privileged: true, ..Default::default() })), Baseline, &["docker_socket"], &[PrivilegedContainer], &[]),
+        ("plain hook", Box::new(|p: &mut Project| web(p).pre_stop.push(crate::Hook { command: vec!["x".into()], ..Default::default() })), Restricted, &[], &[], &[]),
     ];
     let mut wrong = Vec::new();
     for (what, edit, profile, allow, refused, noted) in table {

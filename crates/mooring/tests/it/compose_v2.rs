@@ -1244,3 +1244,66 @@ fn a_recreate_names_the_fields_that_changed() {
         assert!(out.contains(part), "{part}\n{out}");
     }
 }
+
+/// `post_start` runs after each start, `pre_stop` before a stop (here: before the
+/// recreate), inside the container, as in Compose; a failing hook fails the sync.
+#[test]
+fn lifecycle_hooks_run_inside_the_container() {
+    let app = TestApp::new("cv2hook");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = |greeting: &str, post: &str| {
+        format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    environment: {{GREETING: {greeting}}}\n    volumes: [log:/log]\n    post_start:\n      - command: {post}\n        environment: {{WHO: hook}}\n    pre_stop:\n      - command: [sh, -c, \"echo stopping $$GREETING >> /log/events\"]\nvolumes:\n  log: {{}}\n", app.name)
+    };
+    fs::write(
+        dir.path().join("compose.yaml"),
+        file("one", "sh -c 'echo started $$WHO >> /log/events'"),
+    )
+    .unwrap();
+    app.expect(0, &["sync", d]);
+    let web = format!("{}-web-1", app.name);
+    assert_eq!(
+        docker(&["exec", &web, "cat", "/log/events"]).trim(),
+        "started hook"
+    );
+    // Rendered as Compose prints it.
+    let out = mooring(&["render", d, "-o", "json"], None);
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
+        "--project-directory",
+        d,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    // Compose prints `$$` escaped; Mooring prints the value the container gets.
+    let unescape = |v: &serde_json::Value| -> serde_json::Value {
+        serde_json::from_str(&v.to_string().replace("$$", "$")).unwrap()
+    };
+    for key in ["post_start", "pre_stop"] {
+        assert_eq!(
+            ours["services"]["web"][key],
+            unescape(&theirs["services"]["web"][key]),
+            "{key}"
+        );
+    }
+    fs::write(
+        dir.path().join("compose.yaml"),
+        file("two", "sh -c 'echo started $$WHO >> /log/events'"),
+    )
+    .unwrap();
+    app.expect(0, &["sync", d]);
+    assert_eq!(
+        docker(&["exec", &web, "cat", "/log/events"]).trim(),
+        "started hook\nstopping one\nstarted hook"
+    );
+    fs::write(
+        dir.path().join("compose.yaml"),
+        file("three", "[\"false\"]"),
+    )
+    .unwrap();
+    let out = app.expect(1, &["sync", d]);
+    assert!(out.contains("post_start hook `false`"), "{out}");
+    assert!(out.contains("exited with 1"), "{out}");
+}

@@ -25,6 +25,7 @@ fn decode(n: &Node, what: &str) -> Result<Option<Healthcheck>, LoadError> {
             "timeout",
             "retries",
             "start_period",
+            "start_interval",
             "disable",
         ],
     )?;
@@ -39,6 +40,7 @@ fn decode(n: &Node, what: &str) -> Result<Option<Healthcheck>, LoadError> {
             timeout: None,
             retries: None,
             start_period: None,
+            start_interval: None,
         }));
     }
     let test = match n.get("test") {
@@ -79,5 +81,6 @@ fn decode(n: &Node, what: &str) -> Result<Option<Healthcheck>, LoadError> {
             .map(|r| unsigned(r, &format!("{what}.retries")))
             .transpose()?,
         start_period: d("start_period")?,
+        start_interval: d("start_interval")?,
     }))
 }

@@ -7,6 +7,7 @@ mod command;
 mod depends_on;
 mod environment;
 mod healthcheck;
+mod hooks;
 mod host_access;
 mod lifecycle;
 mod mounts;
@@ -91,6 +92,10 @@ const SERVICE_KEYS: &[&str] = &[
     "configs",
     "extends",
     "scale",
+    "develop",
+    "gpus",
+    "post_start",
+    "pre_stop",
 ];
 
 impl Decoder<'_> {
@@ -137,6 +142,21 @@ impl Decoder<'_> {
             _ => lifecycle::restart(n, &what)?,
         };
         let healthcheck = healthcheck::healthcheck(n, &what)?;
+        if healthcheck
+            .as_ref()
+            .is_some_and(|h| h.start_interval.is_some())
+        {
+            self.notes.push(format!("{what}.healthcheck.start_interval needs Docker Engine API 1.44 (Engine 25); an older Engine ignores it"));
+        }
+        if n.get("develop").is_some() {
+            self.notes.push(format!("{what}.develop applies to `docker compose watch` only; a deploy ignores it, as `docker compose up` does"));
+        }
+        if let Some(g) = n.get("gpus") {
+            return Err(err(
+                g,
+                format!("{what}.gpus: GPU access is not supported yet; nothing was deployed"),
+            ));
+        }
         let mut depends_on = depends_on::depends_on(n, &what)?;
         let links = networks::links(n, &what, "links")?;
         // Joining a service's namespaces, or linking to it, waits for it, as in Compose.
@@ -189,6 +209,8 @@ impl Decoder<'_> {
             configs: mounts.configs,
             inline_files: mounts.inline,
             profiles: vec![],
+            post_start: self.hooks(n, &what, "post_start")?,
+            pre_stop: self.hooks(n, &what, "pre_stop")?,
             links,
             external_links: networks::links(n, &what, "external_links")?,
             container_name: container_name(n, &what)?,

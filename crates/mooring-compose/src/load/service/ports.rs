@@ -35,7 +35,15 @@ fn long_syntax(n: &Node, what: &str) -> Result<Port, LoadError> {
     check_keys(
         n,
         what,
-        &["target", "published", "host_ip", "protocol", "mode"],
+        &[
+            "target",
+            "published",
+            "host_ip",
+            "protocol",
+            "mode",
+            "name",
+            "app_protocol",
+        ],
     )?;
     let target = n
         .get("target")
@@ -62,6 +70,8 @@ fn long_syntax(n: &Node, what: &str) -> Result<Port, LoadError> {
         published,
         host_ip: n.get("host_ip").map(|h| string(h, what)).transpose()?,
         protocol,
+        name: n.get("name").map(|h| string(h, what)).transpose()?,
+        app_protocol: n.get("app_protocol").map(|h| string(h, what)).transpose()?,
     })
 }
 
@@ -124,6 +134,8 @@ fn short_syntax(n: &Node, what: &str) -> Result<Vec<Port>, LoadError> {
             published,
             host_ip: host_ip.clone(),
             protocol: protocol.clone(),
+            name: None,
+            app_protocol: None,
         });
     }
     Ok(out)
