@@ -4,7 +4,7 @@
 //! `memswap_limit`, `cpu_shares`, `runtime`, `group_add`, `security_opt`, `oom_score_adj`,
 //! `oom_kill_disable`, `mem_swappiness`, `cpu_quota`, `cpu_period`, `cpu_rt_runtime`,
 //! `cpu_rt_period`, `cpuset`, `storage_opt`, `mac_address`, `cgroup_parent`,
-//! `platform`, `attach`.
+//! `platform`, `annotations`, `attach`.
 //!
 //! Each field is spelled, and serialized, as `docker compose config --format json`
 //! prints it (byte sizes as strings of bytes, a single ulimit as a number), so a
@@ -106,6 +106,9 @@ pub struct Settings {
     /// `os/arch[/variant]` of the image to run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// Metadata for the runtime (`HostConfig.Annotations`, Engine API 1.43 and later).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     /// Whether `docker compose up` (attached) shows its logs: no effect on a deploy,
     /// kept for the render.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -245,6 +245,8 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         storage_opt: (!set.storage_opt.is_empty())
             .then(|| set.storage_opt.clone().into_iter().collect()),
         cgroup_parent: set.cgroup_parent.clone(),
+        annotations: (!set.annotations.is_empty())
+            .then(|| set.annotations.clone().into_iter().collect()),
         device_cgroup_rules: nonempty(&svc.host.device_cgroup_rules),
         binds: (!binds.is_empty()).then_some(binds),
         port_bindings: (!bindings.is_empty()).then_some(bindings),

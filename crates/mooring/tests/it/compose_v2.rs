@@ -506,7 +506,7 @@ fn engine_dependent_keys_render_as_compose_config_prints_them() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("compose.yaml"),
-        format!("name: cv2more\nservices:\n  web:\n    image: {IMAGE}\n    cpu_rt_runtime: 400000\n    cpu_rt_period: 1400000\n    storage_opt: {{size: 1G}}\n    cgroup_parent: m-executor\n    device_cgroup_rules: [\"c 1:3 mr\"]\n    attach: false\n"),
+        format!("name: cv2more\nservices:\n  web:\n    image: {IMAGE}\n    cpu_rt_runtime: 400000\n    cpu_rt_period: 1400000\n    storage_opt: {{size: 1G}}\n    cgroup_parent: m-executor\n    device_cgroup_rules: [\"c 1:3 mr\"]\n    attach: false\n    annotations: [com.example.tier=web]\n"),
     )
     .unwrap();
     let d = dir.path().to_str().unwrap();
@@ -532,6 +532,7 @@ fn engine_dependent_keys_render_as_compose_config_prints_them() {
         "cgroup_parent",
         "device_cgroup_rules",
         "attach",
+        "annotations",
     ] {
         let t = &theirs["services"]["web"][key];
         assert!(!t.is_null(), "Compose prints {key}");

@@ -96,6 +96,7 @@ const SERVICE_KEYS: &[&str] = &[
     "gpus",
     "post_start",
     "pre_stop",
+    "annotations",
 ];
 
 impl Decoder<'_> {
@@ -147,6 +148,9 @@ impl Decoder<'_> {
             .is_some_and(|h| h.start_interval.is_some())
         {
             self.notes.push(format!("{what}.healthcheck.start_interval needs Docker Engine API 1.44 (Engine 25); an older Engine ignores it"));
+        }
+        if n.get("annotations").is_some() {
+            self.notes.push(format!("{what}.annotations need Docker Engine API 1.43 (Engine 24); an older Engine ignores them"));
         }
         if n.get("develop").is_some() {
             self.notes.push(format!("{what}.develop applies to `docker compose watch` only; a deploy ignores it, as `docker compose up` does"));

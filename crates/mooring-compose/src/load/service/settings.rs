@@ -83,15 +83,18 @@ pub(super) fn settings(n: &Node, what: &str, r: &Resources) -> Result<Settings, 
             .get("attach")
             .map(|b| boolean(b, &w("attach")))
             .transpose()?,
+        annotations: string_map(n, what, "annotations")?,
     })
 }
 
-/// A mapping of strings (`storage_opt`).
+/// A mapping of strings, or a list of `NAME=VALUE` (`storage_opt`, `annotations`).
 fn string_map(n: &Node, what: &str, key: &str) -> Result<BTreeMap<String, String>, LoadError> {
     let Some(m) = n.get(key) else {
         return Ok(BTreeMap::new());
     };
     let w = format!("{what}.{key}");
+    // A mapping, or a list of `NAME=VALUE`.
+    let m = &list_to_map(m.clone(), "labels");
     let mut out = BTreeMap::new();
     for (k, v) in entries(m, &w)? {
         let name = key_of(k);
