@@ -70,6 +70,22 @@ pub fn unsigned(n: &Node, what: &str) -> Result<u64, LoadError> {
     })
 }
 
+/// The items of list `key` of `n` (none when absent) and the list's name for messages
+/// (`what.key`); anything but a list is an error.
+pub fn items<'n>(n: &'n Node, what: &str, key: &str) -> Result<(&'n [Node], String), LoadError> {
+    let w = format!("{what}.{key}");
+    match n.get(key) {
+        None => Ok((&[], w)),
+        Some(list) => match &list.value {
+            Value::Seq(items) => Ok((items, w)),
+            _ => Err(err(
+                list,
+                format!("{w} must be a list, found {}", list.kind()),
+            )),
+        },
+    }
+}
+
 pub fn describe(n: &Node) -> String {
     match n.text() {
         Some(t) => format!("{t:?}"),

@@ -34,6 +34,22 @@ impl Fixture {
     }
 }
 
+/// Each `(lines, error)`: a service `web` with `image: x` and these lines fails with an
+/// error starting so; every mismatch is reported at once.
+fn assert_service_errors(cases: &[(&str, &str)]) {
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(line, want)| {
+            let e = err_of(&[(
+                "compose.yaml",
+                &format!("services:\n  web:\n    image: x\n{line}"),
+            )]);
+            (!e.starts_with(want)).then(|| format!("{line}  got: {e}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 fn err_of(files: &[(&str, &str)]) -> String {
     Fixture::new(files).load().unwrap_err().to_string()
 }
@@ -581,17 +597,7 @@ fn pass_through_settings_are_decoded_and_bad_values_named() {
         ("    stdin_open: sometimes\n", "compose.yaml:4:17: services.web.stdin_open must be true or false"),
         ("    logging: {driver: json-file, colour: red}\n", "compose.yaml:4:34: services.web.logging: key `colour` is not supported"),
     ];
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter_map(|(line, want)| {
-            let e = err_of(&[(
-                "compose.yaml",
-                &format!("services:\n  web:\n    image: x\n{line}"),
-            )]);
-            (!e.starts_with(want)).then(|| format!("{line}  got: {e}"))
-        })
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_service_errors(&cases);
     let e = err_of(&[(
         "compose.yaml",
         "services:\n  a:\n    image: x\n    container_name: one\n  b:\n    image: x\n    container_name: one\n",
@@ -643,17 +649,7 @@ fn host_access_is_decoded_with_positions_and_bad_values_named() {
         ("    devices: [\"/dev/a:/dev/b:rwx\"]\n", "compose.yaml:4:15: services.web.devices: permissions \"rwx\" must be made of r, w and m"),
         ("    privileged: yes please\n", "compose.yaml:4:17: services.web.privileged must be true or false"),
     ];
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter_map(|(line, want)| {
-            let e = err_of(&[(
-                "compose.yaml",
-                &format!("services:\n  web:\n    image: x\n{line}"),
-            )]);
-            (!e.starts_with(want)).then(|| format!("{line}  got: {e}"))
-        })
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_service_errors(&cases);
 }
 
 #[test]

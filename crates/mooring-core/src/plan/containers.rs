@@ -241,7 +241,7 @@ fn spec_differences(svc: &Service, c: &LiveContainer, mask: Option<&EnvMask>) ->
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
     {
         let mut fields = Vec::new();
-        super::fields::changes(&old, &crate::hash::spec_record(svc), "", mask, &mut fields);
+        super::fields::changes(&old, &crate::hash::spec_record(svc), mask, &mut fields);
         match mask {
             // With a mask, each variable's old and new value, masked where they must be.
             Some(m) => {

@@ -39,7 +39,7 @@ fn collect(old: &Value, new: &Value, path: &str, out: &mut Vec<(String, String, 
             }
         }
         _ if path == "files_hash" => out.push((
-            "mounted repository files".into(),
+            FILES.into(),
             "previous content".into(),
             "new content".into(),
         )),
@@ -47,54 +47,25 @@ fn collect(old: &Value, new: &Value, path: &str, out: &mut Vec<(String, String, 
     }
 }
 
-/// A value that holds one of the app's secrets is masked (`mask`).
-pub(super) fn changes(
-    old: &Value,
-    new: &Value,
-    path: &str,
-    mask: Option<&EnvMask>,
-    out: &mut Vec<String>,
-) {
-    if old == new {
-        return;
-    }
-    if path == "files_hash" {
-        // A digest says nothing to a person; what it covers does.
-        out.push("content of mounted repository files changed".into());
-        return;
-    }
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                changes(
-                    a.get(k).unwrap_or(&Value::Null),
-                    b.get(k).unwrap_or(&Value::Null),
-                    &p,
-                    mask,
-                    out,
-                );
-            }
+/// Appends `path: old → new` for each field that differs; a value that holds one of
+/// the app's secrets is masked (`mask`).
+pub(super) fn changes(old: &Value, new: &Value, mask: Option<&EnvMask>, out: &mut Vec<String>) {
+    for (path, was, now) in changed_fields(old, new) {
+        if path == FILES {
+            // A digest says nothing to a person; what it covers does.
+            out.push("content of mounted repository files changed".into());
+            continue;
         }
-        _ => {
-            let masked = |v: &Value| {
-                let s = show(path, v);
-                match mask {
-                    Some(m) if m.masks(path, &s) => m.masked(&s),
-                    _ => s,
-                }
-            };
-            out.push(format!("{path}: {} → {}", masked(old), masked(new)));
-        }
+        let masked = |s: String| match mask {
+            Some(m) if m.masks(&path, &s) => m.masked(&s),
+            _ => s,
+        };
+        out.push(format!("{path}: {} → {}", masked(was), masked(now)));
     }
 }
+
+/// How `files_hash` reads in a comparison.
+const FILES: &str = "mounted repository files";
 
 /// A value as people read it: plain text, ports and mounts in Compose's short syntax,
 /// `none` for nothing.
@@ -159,14 +130,13 @@ mod tests {
         let old = json!({"image": "web:1", "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}], "labels": {"tier": "web"}, "command": ["sleep", "1"]});
         let new = json!({"image": "web:1", "ports": [{"target": 80, "published": "8081", "protocol": "tcp"}], "labels": {"tier": "api", "new": "x"}, "command": ["sleep", "2"], "user": "1000"});
         let mut out = Vec::new();
-        changes(&old, &new, "", None, &mut out);
+        changes(&old, &new, None, &mut out);
         // A value holding a secret is masked.
         let mask = EnvMask::new(["hunter2".to_string()], [], b"k");
         let mut masked = Vec::new();
         changes(
             &json!({"command": ["login", "hunter2"]}),
             &json!({"command": ["login", "other"]}),
-            "",
             Some(&mask),
             &mut masked,
         );

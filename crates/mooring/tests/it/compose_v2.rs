@@ -16,6 +16,29 @@ fn compose(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `mooring render DIR -o json`, which must succeed.
+fn rendered(dir: &str) -> serde_json::Value {
+    let out = mooring(&["render", dir, "-o", "json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `docker compose --project-directory DIR config --format json`.
+fn compose_config(dir: &str) -> serde_json::Value {
+    serde_json::from_str(&compose(&[
+        "--project-directory",
+        dir,
+        "config",
+        "--format",
+        "json",
+    ]))
+    .unwrap()
+}
+
 #[test]
 fn compose_v2_lists_shows_logs_and_tops_a_mooring_project() {
     let app = TestApp::new("cv2");
@@ -216,21 +239,8 @@ fn pass_through_keys_render_as_compose_config_prints_them() {
     )
     .unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = mooring(&["render", d, "-o", "json"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let ours = rendered(d);
+    let theirs: serde_json::Value = compose_config(d);
     let (ours, theirs) = (&ours["services"]["web"], &theirs["services"]["web"]);
     for key in [
         "container_name",
@@ -339,16 +349,8 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
     assert!(net(&app.name, "{{json .IPAM}}").contains("\"Gateway\":\"172.30.57.1\""));
     // Rendered as Compose prints it.
     let d = ours.path().to_str().unwrap();
-    let out = mooring(&["render", d, "-o", "json"], None);
-    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let rendered = rendered(d);
+    let config: serde_json::Value = compose_config(d);
     for key in [
         "name",
         "internal",
@@ -465,16 +467,8 @@ fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them(
         );
     }
     // Rendered as Compose prints it (with the dependency network_mode implies).
-    let out = mooring(&["render", d, "-o", "json"], None);
-    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let rendered = rendered(d);
+    let config: serde_json::Value = compose_config(d);
     for key in [
         "network_mode",
         "pid",
@@ -510,21 +504,8 @@ fn engine_dependent_keys_render_as_compose_config_prints_them() {
     )
     .unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = mooring(&["render", d, "-o", "json"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let ours = rendered(d);
+    let theirs: serde_json::Value = compose_config(d);
     for key in [
         "cpu_rt_runtime",
         "cpu_rt_period",
@@ -865,16 +846,8 @@ fn links_addresses_and_env_files_reach_the_engine_as_compose_sends_them() {
         env(&mine)
     );
     // Rendered as Compose prints them.
-    let out = mooring(&["render", d, "-o", "json"], None);
-    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let rendered = rendered(d);
+    let config: serde_json::Value = compose_config(d);
     let (r, c) = (&rendered["services"]["web"], &config["services"]["web"]);
     assert_eq!(r["links"], c["links"]);
     assert_eq!(
@@ -1007,21 +980,8 @@ fn extends_merges_as_compose_merges() {
         "name: cv2ext\nservices:\n  web:\n    extends: {file: common/base.yaml, service: base}\n    environment: {LEVEL: web}\n    ports: [\"8080:80\"]\n  worker:\n    extends: web\n    command: [sleep, \"2\"]\n",
     )
     .unwrap();
-    let out = mooring(&["render", d, "-o", "json"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let ours = rendered(d);
+    let theirs: serde_json::Value = compose_config(d);
     for svc in ["web", "worker"] {
         let (o, t) = (&ours["services"][svc], &theirs["services"][svc]);
         for key in ["image", "command", "environment"] {
@@ -1129,13 +1089,7 @@ fn compose_file_and_project_name_from_dotenv() {
         "COMPOSE_FILE=base.yaml:extra.yaml\nCOMPOSE_PROJECT_NAME=fromenv\n",
     )
     .unwrap();
-    let out = mooring(&["render", d, "-o", "json"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = rendered(d);
     // Compose reads COMPOSE_FILE relative to where it runs: run it in the folder.
     let out = std::process::Command::new("docker")
         .args(["compose", "config", "--format", "json"])
@@ -1175,21 +1129,8 @@ fn include_brings_projects_in_as_compose_does() {
         format!("name: cv2inc\ninclude:\n  - db/compose.yaml\nservices:\n  web:\n    image: {IMAGE}\n    depends_on: [db]\n"),
     )
     .unwrap();
-    let out = mooring(&["render", d, "-o", "json"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let ours = rendered(d);
+    let theirs: serde_json::Value = compose_config(d);
     let names = |v: &serde_json::Value, k: &str| -> Vec<String> {
         v[k].as_object()
             .map(|o| o.keys().cloned().collect())
@@ -1268,16 +1209,8 @@ fn lifecycle_hooks_run_inside_the_container() {
         "started hook"
     );
     // Rendered as Compose prints it.
-    let out = mooring(&["render", d, "-o", "json"], None);
-    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let theirs: serde_json::Value = serde_json::from_str(&compose(&[
-        "--project-directory",
-        d,
-        "config",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let ours = rendered(d);
+    let theirs: serde_json::Value = compose_config(d);
     // Compose prints `$$` escaped; Mooring prints the value the container gets.
     let unescape = |v: &serde_json::Value| -> serde_json::Value {
         serde_json::from_str(&v.to_string().replace("$$", "$")).unwrap()

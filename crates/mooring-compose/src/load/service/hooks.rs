@@ -5,7 +5,7 @@ use super::super::Decoder;
 use super::command::command;
 use crate::decode::*;
 use crate::error::LoadError;
-use crate::yaml::{Node, Value};
+use crate::yaml::Node;
 use mooring_core::Hook;
 
 impl Decoder<'_> {
@@ -16,17 +16,10 @@ impl Decoder<'_> {
         what: &str,
         key: &str,
     ) -> Result<Vec<Hook>, LoadError> {
-        let Some(list) = n.get(key) else {
-            return Ok(vec![]);
-        };
-        let w = format!("{what}.{key}");
-        self.positions.insert(w.clone(), list.pos.to_string());
-        let Value::Seq(items) = &list.value else {
-            return Err(err(
-                list,
-                format!("{w} must be a list, found {}", list.kind()),
-            ));
-        };
+        let (items, w) = items(n, what, key)?;
+        if let Some(list) = n.get(key) {
+            self.positions.insert(w.clone(), list.pos.to_string());
+        }
         let mut out = Vec::new();
         for item in items {
             check_keys(

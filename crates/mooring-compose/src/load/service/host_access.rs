@@ -77,16 +77,7 @@ impl Decoder<'_> {
 
 /// `devices`: `SOURCE[:TARGET[:PERMISSIONS]]` or `{source, target, permissions}`.
 fn devices(n: &Node, what: &str) -> Result<Vec<Device>, LoadError> {
-    let Some(list) = n.get("devices") else {
-        return Ok(vec![]);
-    };
-    let w = format!("{what}.devices");
-    let Value::Seq(items) = &list.value else {
-        return Err(err(
-            list,
-            format!("{w} must be a list, found {}", list.kind()),
-        ));
-    };
+    let (items, w) = items(n, what, "devices")?;
     let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
     let mut out = Vec::new();
     for item in items {

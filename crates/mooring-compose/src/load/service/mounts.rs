@@ -239,16 +239,7 @@ impl Decoder<'_> {
         inline: &mut Vec<InlineFile>,
         repo_files: &mut Vec<(String, PathBuf)>,
     ) -> Result<Vec<FileRef>, LoadError> {
-        let Some(list) = n.get(section) else {
-            return Ok(vec![]);
-        };
-        let w = format!("{what}.{section}");
-        let Value::Seq(items) = &list.value else {
-            return Err(err(
-                list,
-                format!("{w} must be a list, found {}", list.kind()),
-            ));
-        };
+        let (items, w) = items(n, what, section)?;
         let mut refs = Vec::new();
         for item in items {
             let r = match &item.value {

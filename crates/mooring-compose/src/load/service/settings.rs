@@ -105,16 +105,7 @@ fn string_map(n: &Node, what: &str, key: &str) -> Result<BTreeMap<String, String
 
 /// `expose`: ports or ranges, with an optional protocol (`3000`, `4000-4001/udp`).
 fn expose(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
-    let Some(list) = n.get("expose") else {
-        return Ok(vec![]);
-    };
-    let w = format!("{what}.expose");
-    let Value::Seq(items) = &list.value else {
-        return Err(err(
-            list,
-            format!("{w} must be a list, found {}", list.kind()),
-        ));
-    };
+    let (items, w) = items(n, what, "expose")?;
     let mut out = Vec::new();
     for item in items {
         let text = string(item, &w)?;
@@ -239,16 +230,7 @@ fn logging(n: &Node, what: &str) -> Result<Option<Logging>, LoadError> {
 /// `security_opt`: the Engine's security options. A seccomp profile file is read by
 /// the Docker CLI, not the Engine: refused with what to do instead.
 fn security_opt(n: &Node, what: &str) -> Result<Vec<String>, LoadError> {
-    let Some(list) = n.get("security_opt") else {
-        return Ok(vec![]);
-    };
-    let w = format!("{what}.security_opt");
-    let Value::Seq(items) = &list.value else {
-        return Err(err(
-            list,
-            format!("{w} must be a list, found {}", list.kind()),
-        ));
-    };
+    let (items, w) = items(n, what, "security_opt")?;
     let mut out = Vec::new();
     for item in items {
         let text = string(item, &w)?;
