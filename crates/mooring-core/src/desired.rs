@@ -239,7 +239,7 @@ pub struct Hook {
 }
 
 /// A published port (one container port; ranges are expanded by the loader).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 pub struct Port {
     pub target: u16,
     /// Host port or host port range (`"8080"`, `"8000-8010"`); `None` lets Docker choose.

@@ -91,6 +91,17 @@ pub struct Updatable {
     pub memory_swap: i64,
 }
 
+/// A published port bound by a container outside the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignPort {
+    pub container: String,
+    /// `None` or `0.0.0.0`/`::`: every address.
+    pub host_ip: Option<String>,
+    pub port: u16,
+    /// `tcp`, `udp`, `sctp`.
+    pub protocol: String,
+}
+
 /// An observed network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LiveNetwork {

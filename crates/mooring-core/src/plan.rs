@@ -177,6 +177,12 @@ pub enum PlanError {
         name: String,
         owner: String,
     },
+    #[error("service {service} publishes port {port}, which container {container} (not of this app) already holds; nothing was changed, the running container keeps running. Stop or move {container}, or change the published port")]
+    PortTaken {
+        service: String,
+        port: String,
+        container: String,
+    },
 }
 
 /// Plans the actions that bring `live` to `desired`.
@@ -257,6 +263,8 @@ mod containers;
 mod fields;
 pub(crate) use fields::changed_fields;
 mod images;
+mod ports;
+pub use ports::port_conflicts;
 mod networks;
 mod volumes;
 

@@ -244,6 +244,14 @@ impl Provider {
 pub trait Host: Sync {
     /// Observes what runs for `project`.
     async fn observe(&self, project: &Project) -> Result<Live, ProviderError>;
+    /// Published ports bound by running containers outside `project`.
+    async fn foreign_ports(
+        &self,
+        project: &Project,
+    ) -> Result<Vec<mooring_core::live::ForeignPort>, ProviderError> {
+        let _ = project;
+        Ok(vec![])
+    }
     /// Inspects one container by name or id.
     async fn container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError>;
     /// Creates a project network.
@@ -293,6 +301,44 @@ pub trait Host: Sync {
 }
 
 impl Host for Provider {
+    async fn foreign_ports(
+        &self,
+        project: &Project,
+    ) -> Result<Vec<mooring_core::live::ForeignPort>, ProviderError> {
+        let running = self
+            .docker
+            .list_containers(None::<ListContainersOptions<String>>)
+            .await
+            .map_err(api("listing running containers"))?;
+        let mut out = Vec::new();
+        for c in running {
+            let labels = c.labels.unwrap_or_default();
+            let ours = [APP, mooring_core::labels::COMPOSE_PROJECT]
+                .iter()
+                .any(|k| labels.get(*k) == Some(&project.name));
+            if ours {
+                continue;
+            }
+            let name = c
+                .names
+                .and_then(|n| n.first().cloned())
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
+            for p in c.ports.unwrap_or_default() {
+                if let Some(port) = p.public_port {
+                    out.push(mooring_core::live::ForeignPort {
+                        container: name.clone(),
+                        host_ip: p.ip.clone(),
+                        port,
+                        protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Observes what runs for `project`: one filtered list call, then an inspect per
     /// container, network, volume and image concerned.
     async fn observe(&self, project: &Project) -> Result<Live, ProviderError> {

@@ -134,6 +134,17 @@ pub async fn reconcile<H: Host>(
     if options.dry_run || first.actions.is_empty() {
         return Ok(outcome);
     }
+    // A port another container holds would leave the app down half-way: refuse first.
+    let starts_containers = first.actions.iter().any(|a| {
+        matches!(
+            a.action,
+            Action::CreateContainer { .. } | Action::RecreateContainer { .. }
+        )
+    });
+    if starts_containers && project.services.values().any(|s| !s.ports.is_empty()) {
+        let foreign = provider.foreign_ports(project).await?;
+        mooring_core::plan::port_conflicts(project, &first, &foreign)?;
+    }
     prepare().map_err(ReconcileError::Prepare)?;
     apply(provider, project, &options, first, report, &mut outcome).await?;
     outcome.live = provider.observe(project).await?;

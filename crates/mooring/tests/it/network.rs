@@ -95,3 +95,55 @@ networks:
     assert!(out.contains("nothing to do"), "no false drift: {out}");
     app.expect(0, &["diff", src]);
 }
+
+/// A published port another container holds: the sync is refused before anything is
+/// removed, names the blocker, and the running container keeps serving.
+#[test]
+fn a_port_held_by_another_container_refuses_the_sync_before_removing_anything() {
+    let app = TestApp::new("mport");
+    let blocker = format!("{}-blocker", app.name);
+    // A container outside the app, removed by name when the test ends.
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &blocker,
+        "--label",
+        &format!("io.mooring.test-blocker={}", app.name),
+        "-p",
+        "127.0.0.1:18391:80",
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = docker_output(&["rm", "-f", &self.0]);
+        }
+    }
+    let _gone = Gone(blocker.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = |port: u16| {
+        format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    ports: [\"127.0.0.1:{port}:80\"]\n", app.name)
+    };
+    fs::write(dir.path().join("compose.yaml"), file(18390)).unwrap();
+    app.expect(0, &["sync", d]);
+    let web = format!("{}-web-1", app.name);
+    let id = inspect(&web, "{{.Id}}");
+    fs::write(dir.path().join("compose.yaml"), file(18391)).unwrap();
+    let out = app.expect(1, &["sync", d]);
+    assert!(
+        out.contains(&format!(
+            "publishes port 18391/tcp, which container {blocker} (not of this app) already holds"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        inspect(&web, "{{.Id}}"),
+        id,
+        "the running container was not touched"
+    );
+    assert_eq!(inspect(&web, "{{.State.Status}}").trim(), "running");
+}
