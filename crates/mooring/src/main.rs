@@ -539,18 +539,23 @@ fn parse_policy(s: &str) -> Result<mooring_core::DataPolicy, String> {
         .ok_or_else(|| format!("{s:?}: use protect or backup-then-delete"))
 }
 
+/// Logs on stderr: `MOORING_LOG` sets the level (`error`, `warn`, `info` — the default —,
+/// `debug`, `trace`), `MOORING_LOG_FORMAT=json` one JSON object per line.
 fn init_logging() {
     let level = std::env::var("MOORING_LOG")
         .ok()
         .and_then(|l| l.parse().ok())
         .unwrap_or(tracing::Level::INFO);
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if std::env::var("MOORING_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {

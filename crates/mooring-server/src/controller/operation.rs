@@ -524,6 +524,13 @@ impl Controller {
             dry_run,
             started_at: now_ms(),
         };
+        tracing::info!(
+            app,
+            trigger = op.trigger.as_str(),
+            revision = revision.describe.as_str(),
+            dry_run,
+            "operation started"
+        );
         match self.store.begin_operation(&op) {
             Ok(id) => Some(id),
             Err(e) => {
@@ -534,6 +541,27 @@ impl Controller {
     }
 
     pub(super) fn finish(&self, op: Option<i64>, result: OpResult, error: Option<&str>) {
+        // One line per operation's end: which, how it ended, how long it took.
+        let record = op.and_then(|id| self.store.operation(id).ok().flatten());
+        let app = record.as_ref().map(|o| o.app.as_str());
+        let took_ms = record.as_ref().map(|o| now_ms() - o.started_at);
+        match error {
+            Some(error) => tracing::warn!(
+                operation = op,
+                app,
+                result = result.as_str(),
+                took_ms,
+                error,
+                "operation ended"
+            ),
+            None => tracing::info!(
+                operation = op,
+                app,
+                result = result.as_str(),
+                took_ms,
+                "operation ended"
+            ),
+        }
         if let Some(op) = op {
             if let Err(e) = self.store.finish_operation(op, result, error, now_ms()) {
                 tracing::error!(error = %e, "cannot finish operation");

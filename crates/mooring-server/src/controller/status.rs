@@ -75,7 +75,20 @@ impl Controller {
 
     /// Records an event for the app and streams it.
     pub(super) fn event(&self, app: &str, kind: EventKind, message: &str) {
-        tracing::info!(app, kind = kind.as_str(), message, "event");
+        let failure = matches!(
+            kind,
+            EventKind::SyncFailed
+                | EventKind::RenderFailed
+                | EventKind::PolicyRefused
+                | EventKind::RevisionRefused
+                | EventKind::VerificationFailed
+                | EventKind::HealthDegraded
+        );
+        if failure {
+            tracing::warn!(app, kind = kind.as_str(), message, "event");
+        } else {
+            tracing::info!(app, kind = kind.as_str(), message, "event");
+        }
         let ev = NewEvent {
             app: Some(app.to_string()),
             kind,

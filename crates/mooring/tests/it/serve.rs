@@ -2045,3 +2045,40 @@ fn health_follows_dockers_health_check_as_it_changes() {
         s.app(&app.name)["health"] == "Healthy"
     });
 }
+
+#[test]
+fn operations_are_logged_at_start_and_end_as_json_lines() {
+    let app = TestApp::new("slog");
+    let proj = tempfile::tempdir().unwrap();
+    fs::write(proj.path().join("compose.yaml"), format!("name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", app.name)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with_env(
+        dir.path(),
+        &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n", app.name, proj.path().display()),
+        &[("MOORING_LOG_FORMAT", "json")],
+    );
+    wait_until(60, "synced", || s.app(&app.name)["sync"] == "Synced");
+    let lines: Vec<Value> = s
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let has = |message: &str, key: &str, value: &str| {
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == message && l["fields"][key] == value)
+    };
+    assert!(has("operation started", "app", &app.name), "{}", s.logs());
+    assert!(
+        has("operation ended", "result", "succeeded"),
+        "{}",
+        s.logs()
+    );
+    let logs = s.logs();
+    assert!(
+        logs.lines()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["level"].is_string())),
+        "every line is a JSON object: {logs}"
+    );
+}
