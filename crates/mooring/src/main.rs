@@ -164,6 +164,11 @@ enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
         output: Format,
     },
+    /// Shell completions for bash, zsh or fish, on stdout (e.g. `mooring completions bash
+    /// > /etc/bash_completion.d/mooring`).
+    Completions { shell: clap_complete::Shell },
+    /// The manual page (roff), on stdout (e.g. `mooring man | man -l -`).
+    Man,
     /// Run the reconciler daemon: every app of the configuration, continuously.
     Serve {
         /// The configuration file.
@@ -365,6 +370,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ),
                 RenderFormat::Yaml => print!("{}", mooring_compose::output::to_yaml(&project)),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "mooring",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("writing the manual page")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config } => {

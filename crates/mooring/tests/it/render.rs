@@ -167,3 +167,47 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// `mooring completions bash` completes subcommands in a real bash; zsh and fish
+/// scripts and the manual page are generated from the same command line definition.
+#[test]
+fn completions_and_the_manual_page() {
+    let bash = mooring(&["completions", "bash"], None);
+    assert!(bash.status.success());
+    let script = tempfile::NamedTempFile::new().unwrap();
+    fs::write(script.path(), &bash.stdout).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(mooring sy); COMP_CWORD=1; COMP_LINE='mooring sy'; COMP_POINT=10; _mooring mooring sy mooring; echo \"${{COMPREPLY[@]}}\"",
+            script.path().display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sync");
+    for (shell, marker) in [("zsh", "#compdef mooring"), ("fish", "complete -c mooring")] {
+        let out = mooring(&["completions", shell], None);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(marker),
+            "{shell}"
+        );
+    }
+    let man = mooring(&["man"], None);
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH mooring 1"),
+        "{page}"
+    );
+    for sub in [
+        "validate",
+        "render",
+        "diff",
+        "sync",
+        "serve",
+        "backup",
+        "completions",
+    ] {
+        assert!(page.contains(sub), "{sub} in the manual page");
+    }
+    assert!(mooring(&["completions", "tcsh"], None).status.code() == Some(2));
+}
