@@ -321,6 +321,27 @@ pub fn pin(c: &Client, name: &str, revision: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `app reload [--force]`.
+pub fn reload(c: &Client, force: bool, json_out: bool) -> Result<ExitCode> {
+    let (_, v) = c.call("POST", "/api/v1/reload", Some(json!({ "force": force })))?;
+    if json_out {
+        print_json(&v);
+    } else {
+        let apps: Vec<&str> = v["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "configuration reloaded: {} ({})",
+            crate::print::count(apps.len(), "app", "apps"),
+            apps.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `app unpin NAME`.
 pub fn unpin(c: &Client, name: &str) -> Result<ExitCode> {
     c.call(

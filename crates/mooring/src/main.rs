@@ -297,6 +297,12 @@ enum AppCommand {
         #[arg(long)]
         to: String,
     },
+    /// Re-read the server's configuration file (refused, changing nothing, when it is
+    /// invalid, or when it declares no apps while apps run unless --force).
+    Reload {
+        #[arg(long)]
+        force: bool,
+    },
     /// Hold the app at its deployed revision (or the one given): auto-sync stops moving it.
     Pin {
         name: String,
@@ -471,6 +477,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 AppCommand::Pin { name, revision } => client::pin(&c, &name, revision.as_deref()),
                 AppCommand::Unpin { name } => client::unpin(&c, &name),
+                AppCommand::Reload { force } => client::reload(&c, force, json),
             }
         }
         Command::Diff { source, output } => {

@@ -1490,15 +1490,30 @@ fn reload_refuses_a_configuration_without_apps_unless_forced() {
         assert!(error.contains("\"force\": true"), "{v}");
         assert_eq!(names(&s), [app.name.as_str()], "the running apps are kept");
     }
+    // The same through the command line: refused (exit 1, the server's words), then
+    // reloaded with the good file.
+    let out = s.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("declares no apps"));
+    fs::write(&s.config, &good).unwrap();
+    let out = s.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("configuration reloaded: 1 app ({})", app.name)
+    );
     // Forced: the operator meant it.
     fs::write(&s.config, format!("{header}apps: []\n")).unwrap();
-    let (status, v) = s.call(
-        "POST",
-        "/api/v1/reload",
-        Some(&s.admin),
-        Some(json!({"force": true})),
+    let out = s.cli(&["reload", "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(status, 200, "{v}");
     assert!(names(&s).is_empty());
 }
 
