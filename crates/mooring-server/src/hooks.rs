@@ -181,6 +181,72 @@ fn check_hmac(
         .map_err(|_| refuse(401, "signature does not match"))
 }
 
+/// A minimal push delivery as `provider` sends it for `repository` at `reference`
+/// (`refs/heads/main`), signed with `secret` (GitLab: the token) and carrying
+/// `delivery` as its id: the headers and the body. `mooring app hook-test` sends it;
+/// README documents the payloads this reads.
+pub fn sample(
+    provider: &str,
+    repository: &str,
+    reference: &str,
+    secret: &str,
+    delivery: &str,
+) -> Result<(Vec<(&'static str, String)>, Vec<u8>), HookError> {
+    let branch = reference.strip_prefix("refs/heads/").unwrap_or(reference);
+    let body = match provider {
+        "github" | "gitea" | "forgejo" => serde_json::json!({
+            "ref": reference,
+            "repository": {"clone_url": repository},
+        }),
+        "gitlab" => serde_json::json!({
+            "ref": reference,
+            "project": {"git_http_url": repository},
+        }),
+        "bitbucket" => serde_json::json!({
+            "repository": {"links": {"clone": [{"href": repository, "name": "https"}]}},
+            "push": {"changes": [{"new": {"name": branch}}]},
+        }),
+        "generic" => serde_json::json!({"repository": repository, "ref": reference}),
+        other => {
+            return Err(refuse(
+                404,
+                format!(
+                    "unknown webhook provider {other:?} (one of {})",
+                    PROVIDERS.join(", ")
+                ),
+            ))
+        }
+    }
+    .to_string()
+    .into_bytes();
+    let signature = sign(secret, &body);
+    let headers = match provider {
+        "github" => vec![
+            ("x-hub-signature-256", format!("sha256={signature}")),
+            ("x-github-delivery", delivery.to_string()),
+            ("x-github-event", "push".to_string()),
+        ],
+        "gitlab" => vec![
+            ("x-gitlab-token", secret.to_string()),
+            ("x-gitlab-event-uuid", delivery.to_string()),
+            ("x-gitlab-event", "Push Hook".to_string()),
+        ],
+        "gitea" | "forgejo" => vec![
+            ("x-gitea-signature", signature),
+            ("x-gitea-delivery", delivery.to_string()),
+        ],
+        "bitbucket" => vec![
+            ("x-hub-signature", format!("sha256={signature}")),
+            ("x-request-uuid", delivery.to_string()),
+        ],
+        _ => vec![
+            ("x-mooring-signature", format!("sha256={signature}")),
+            ("x-mooring-delivery", delivery.to_string()),
+        ],
+    };
+    Ok((headers, body))
+}
+
 /// HMAC-SHA256 of `body` as lower-case hex (what senders put in the signature header).
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
@@ -338,6 +404,46 @@ mod tests {
     }
 
     const GH: &str = r#"{"ref":"refs/heads/main","repository":{"clone_url":"https://github.com/ops/infra.git","ssh_url":"git@github.com:ops/infra.git"}}"#;
+
+    #[test]
+    fn every_providers_sample_delivery_verifies_and_names_the_push() {
+        let cfg = config();
+        for (provider, secret) in [
+            ("github", "gh"),
+            ("gitlab", "gl"),
+            ("gitea", "gt"),
+            ("forgejo", "gt"),
+            ("bitbucket", "bb"),
+            ("generic", "gen"),
+        ] {
+            let (headers, body) = sample(
+                provider,
+                "https://git.example/ops/infra.git",
+                "refs/heads/main",
+                secret,
+                "d-1",
+            )
+            .unwrap();
+            let h = H(headers.into_iter().collect());
+            let push =
+                verify(provider, &cfg, &h, &body).unwrap_or_else(|e| panic!("{provider}: {e}"));
+            assert_eq!(
+                push.repositories,
+                ["https://git.example/ops/infra.git"],
+                "{provider}"
+            );
+            assert_eq!(
+                push.reference.as_deref(),
+                Some("refs/heads/main"),
+                "{provider}"
+            );
+            assert_eq!(push.delivery.as_deref(), Some("d-1"), "{provider}");
+            // Signed with another secret, it is refused.
+            let (headers, body) = sample(provider, "x", "refs/heads/main", "wrong", "d-2").unwrap();
+            assert!(verify(provider, &cfg, &H(headers.into_iter().collect()), &body).is_err());
+        }
+        assert!(sample("svn", "x", "y", "z", "d").is_err());
+    }
 
     #[test]
     fn github_signature() {

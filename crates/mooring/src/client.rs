@@ -321,6 +321,34 @@ pub fn pin(c: &Client, name: &str, revision: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `app hook-test`: posts a signed sample delivery; the server's answer is printed,
+/// and a refusal exits 1.
+pub fn hook_test(
+    c: &Client,
+    provider: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Result<ExitCode> {
+    let url = format!("{}/hooks/{provider}", c.server);
+    let mut req = c.agent.post(&url).set("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let res = match req.send_bytes(body) {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => bail!("cannot reach the Mooring server at {}: {e}", c.server),
+    };
+    let status = res.status();
+    let v: Value = res.into_json().unwrap_or(Value::Null);
+    let message = v["message"].as_str().unwrap_or("(no message)");
+    if status >= 400 {
+        eprintln!("error: the server refused the delivery ({status}): {message}");
+        return Ok(ExitCode::from(1));
+    }
+    println!("{provider} delivery accepted ({status}): {message}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `app reload [--force]`.
 pub fn reload(c: &Client, force: bool, json_out: bool) -> Result<ExitCode> {
     let (_, v) = c.call("POST", "/api/v1/reload", Some(json!({ "force": force })))?;

@@ -297,6 +297,21 @@ enum AppCommand {
         #[arg(long)]
         to: String,
     },
+    /// Send a signed sample push of PROVIDER (github, gitlab, gitea, forgejo, bitbucket,
+    /// generic) to the server, as the provider would, with the secret from --config:
+    /// the server's answer says which apps it refreshes.
+    HookTest {
+        provider: String,
+        /// The pushed repository's URL (as the apps' sources name it).
+        #[arg(long)]
+        repository: String,
+        /// The pushed branch.
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        /// The server's configuration file (for the webhook secret).
+        #[arg(long, default_value = "mooring.yaml", env = "MOORING_CONFIG")]
+        config: PathBuf,
+    },
     /// Re-read the server's configuration file (refused, changing nothing, when it is
     /// invalid, or when it declares no apps while apps run unless --force).
     Reload {
@@ -478,6 +493,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 AppCommand::Pin { name, revision } => client::pin(&c, &name, revision.as_deref()),
                 AppCommand::Unpin { name } => client::unpin(&c, &name),
                 AppCommand::Reload { force } => client::reload(&c, force, json),
+                AppCommand::HookTest {
+                    provider,
+                    repository,
+                    reference,
+                    config,
+                } => {
+                    let cfg = mooring_server::config::load(&config)?;
+                    let hooks = &cfg.webhooks;
+                    let secret = match provider.as_str() {
+                        "github" => hooks.github.as_ref(),
+                        "gitlab" => hooks.gitlab.as_ref(),
+                        "gitea" | "forgejo" => hooks.gitea.as_ref(),
+                        "bitbucket" => hooks.bitbucket.as_ref(),
+                        _ => hooks.generic.as_ref(),
+                    }
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "webhooks.{provider} is not configured in {}",
+                            config.display()
+                        )
+                    })?;
+                    let reference = if reference.starts_with("refs/") {
+                        reference
+                    } else {
+                        format!("refs/heads/{reference}")
+                    };
+                    let delivery = format!("mooring-hook-test-{}", mooring_store::now_ms());
+                    let (headers, body) = mooring_server::hooks::sample(
+                        &provider,
+                        &repository,
+                        &reference,
+                        secret.expose(),
+                        &delivery,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    client::hook_test(&c, &provider, &headers, &body)
+                }
             }
         }
         Command::Diff { source, output } => {

@@ -89,6 +89,45 @@ fn webhook_push_converges_and_forgeries_change_nothing() {
     wait_until(30, "the GitHub push to run", || {
         env_of(&web).contains("GREETING=three")
     });
+    // `mooring app hook-test` sends a provider's signed sample push, with the secret
+    // from the configuration.
+    repo.write("compose.yaml", &demo_compose(&app.name, "four"));
+    repo.commit("four");
+    let config = s.config.to_str().unwrap().to_string();
+    let out = s.cli(&[
+        "hook-test",
+        "generic",
+        "--repository",
+        &url,
+        "--config",
+        &config,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "generic delivery accepted (202): refreshing 1 app(s): {}",
+            app.name
+        )),
+        "{text}"
+    );
+    wait_until(30, "the tested push to run", || {
+        env_of(&web).contains("GREETING=four")
+    });
+    let out = s.cli(&[
+        "hook-test",
+        "gitlab",
+        "--repository",
+        &url,
+        "--config",
+        &config,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("webhooks.gitlab is not configured"));
     // An oversized body is refused.
     let big = "x".repeat(2 << 20);
     let status = match ureq::post(&s.url("/hooks/generic")).send_string(&big) {
