@@ -191,7 +191,7 @@ pub fn sample(
     reference: &str,
     secret: &str,
     delivery: &str,
-) -> Result<(Vec<(&'static str, String)>, Vec<u8>), HookError> {
+) -> Result<Delivery, HookError> {
     let branch = reference.strip_prefix("refs/heads/").unwrap_or(reference);
     let body = match provider {
         "github" | "gitea" | "forgejo" => serde_json::json!({
@@ -244,7 +244,14 @@ pub fn sample(
             ("x-mooring-delivery", delivery.to_string()),
         ],
     };
-    Ok((headers, body))
+    Ok(Delivery { headers, body })
+}
+
+/// A webhook delivery as a provider sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
 }
 
 /// HMAC-SHA256 of `body` as lower-case hex (what senders put in the signature header).
@@ -416,7 +423,7 @@ mod tests {
             ("bitbucket", "bb"),
             ("generic", "gen"),
         ] {
-            let (headers, body) = sample(
+            let d = sample(
                 provider,
                 "https://git.example/ops/infra.git",
                 "refs/heads/main",
@@ -424,9 +431,9 @@ mod tests {
                 "d-1",
             )
             .unwrap();
-            let h = H(headers.into_iter().collect());
+            let h = H(d.headers.into_iter().collect());
             let push =
-                verify(provider, &cfg, &h, &body).unwrap_or_else(|e| panic!("{provider}: {e}"));
+                verify(provider, &cfg, &h, &d.body).unwrap_or_else(|e| panic!("{provider}: {e}"));
             assert_eq!(
                 push.repositories,
                 ["https://git.example/ops/infra.git"],
@@ -439,8 +446,8 @@ mod tests {
             );
             assert_eq!(push.delivery.as_deref(), Some("d-1"), "{provider}");
             // Signed with another secret, it is refused.
-            let (headers, body) = sample(provider, "x", "refs/heads/main", "wrong", "d-2").unwrap();
-            assert!(verify(provider, &cfg, &H(headers.into_iter().collect()), &body).is_err());
+            let d = sample(provider, "x", "refs/heads/main", "wrong", "d-2").unwrap();
+            assert!(verify(provider, &cfg, &H(d.headers.into_iter().collect()), &d.body).is_err());
         }
         assert!(sample("svn", "x", "y", "z", "d").is_err());
     }

@@ -519,16 +519,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     } else {
                         format!("refs/heads/{reference}")
                     };
-                    let delivery = format!("mooring-hook-test-{}", mooring_store::now_ms());
-                    let (headers, body) = mooring_server::hooks::sample(
+                    let id = format!("mooring-hook-test-{}", mooring_store::now_ms());
+                    let delivery = mooring_server::hooks::sample(
                         &provider,
                         &repository,
                         &reference,
                         secret.expose(),
-                        &delivery,
+                        &id,
                     )
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    client::hook_test(&c, &provider, &headers, &body)
+                    client::hook_test(&c, &provider, &delivery.headers, &delivery.body)
                 }
             }
         }
