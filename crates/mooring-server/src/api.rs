@@ -192,7 +192,8 @@ fn summary(
         reference: cfg.source.reference.clone(),
         policy: SyncPolicyView {
             auto: cfg.sync.auto,
-            self_heal: cfg.sync.self_heal,
+            // As it acts: self-heal applies only to an app that syncs on its own.
+            self_heal: cfg.sync.auto && cfg.sync.self_heal,
             prune: cfg.sync.prune,
             interval_seconds: cfg.sync.interval.as_secs(),
             volumes: cfg.volumes,
@@ -499,7 +500,8 @@ pub(crate) async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResu
         ));
     }
     state.store.set_pin(&name, None)?;
-    c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
+    // Under the app's own policy: an `auto: false` app changes only by a sync.
+    c.trigger(&name, Trigger::of(TriggerKind::Refresh)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(PinView {

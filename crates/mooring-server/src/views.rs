@@ -59,7 +59,7 @@ pub struct RevisionInfo {
     pub message: Option<String>,
 }
 
-/// `apps[].sync` and `data.volumes` as configured.
+/// `apps[].sync` and `data.volumes` as they act (`self_heal` is off when `auto` is).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SyncPolicyView {
     pub auto: bool,

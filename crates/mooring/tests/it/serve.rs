@@ -239,6 +239,21 @@ fn self_heal_auto_off_and_notifications() {
         "auto: false created nothing: {:?}",
         manual.containers()
     );
+    // The policy as it acts: no self-heal without auto; unpinning changes nothing.
+    assert_eq!(s.app(&manual.name)["policy"]["self_heal"], false);
+    assert_eq!(s.app(&healed.name)["policy"]["self_heal"], true);
+    let out = s.cli(&["unpin", &manual.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        manual.containers().is_empty(),
+        "unpin deployed an auto: false app: {:?}",
+        manual.containers()
+    );
 
     let worker = healed.container("worker");
     docker(&["stop", "-t", "1", &worker]);
