@@ -16,6 +16,44 @@ fn compose(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The same project for Mooring (`app`, in `ours`) and for Compose (`peer`, in
+/// `theirs`): `write(folder, project name, is_ours)` fills each folder.
+struct Pair {
+    app: TestApp,
+    peer: TestApp,
+    ours: tempfile::TempDir,
+    theirs: tempfile::TempDir,
+}
+
+impl Pair {
+    fn new(prefix: &str, write: impl Fn(&std::path::Path, &str, bool)) -> Pair {
+        let pair = Pair {
+            app: TestApp::new(prefix),
+            peer: TestApp::new(&format!("{prefix}peer")),
+            ours: tempfile::tempdir().unwrap(),
+            theirs: tempfile::tempdir().unwrap(),
+        };
+        write(pair.ours.path(), &pair.app.name, true);
+        write(pair.theirs.path(), &pair.peer.name, false);
+        pair
+    }
+}
+
+/// `docker compose up -d` in `dir`.
+fn compose_up(dir: &tempfile::TempDir) {
+    compose(&[
+        "--project-directory",
+        dir.path().to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+}
+
+/// A folder's `compose.yaml`.
+fn write_compose(dir: &std::path::Path, text: String) {
+    fs::write(dir.join("compose.yaml"), text).unwrap();
+}
+
 /// `mooring render DIR -o json`, which must succeed.
 fn rendered(dir: &str) -> serde_json::Value {
     let out = mooring(&["render", dir, "-o", "json"], None);
@@ -163,20 +201,14 @@ const ENGINE_FIELDS: &[&str] = &[
 /// key above reaches the Engine with the same value.
 #[test]
 fn pass_through_keys_reach_the_engine_as_compose_sends_them() {
-    let app = TestApp::new("cv2keys");
-    let peer = TestApp::new("cv2peer");
-    let ours = tempfile::tempdir().unwrap();
-    let theirs = tempfile::tempdir().unwrap();
-    fs::write(
-        ours.path().join("compose.yaml"),
-        settings_project(&app.name),
-    )
-    .unwrap();
-    fs::write(
-        theirs.path().join("compose.yaml"),
-        settings_project(&peer.name),
-    )
-    .unwrap();
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2keys", |dir, name, _| {
+        write_compose(dir, settings_project(name))
+    });
     app.expect(0, &["sync", ours.path().to_str().unwrap()]);
     compose(&[
         "--project-directory",
@@ -307,28 +339,18 @@ networks:
 /// Network keys: created as Compose creates them, rendered as Compose prints them.
 #[test]
 fn network_keys_reach_the_engine_as_compose_sends_them() {
-    let app = TestApp::new("cv2net");
-    let peer = TestApp::new("cv2netpeer");
-    let ours = tempfile::tempdir().unwrap();
-    let theirs = tempfile::tempdir().unwrap();
     // Two pools that cannot overlap: the comparison puts ours in theirs' place.
-    fs::write(
-        ours.path().join("compose.yaml"),
-        network_project(&app.name, "172.30.57"),
-    )
-    .unwrap();
-    fs::write(
-        theirs.path().join("compose.yaml"),
-        network_project(&peer.name, "172.30.58"),
-    )
-    .unwrap();
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2net", |dir, name, mine| {
+        let pool = if mine { "172.30.57" } else { "172.30.58" };
+        write_compose(dir, network_project(name, pool))
+    });
     app.expect(0, &["sync", ours.path().to_str().unwrap()]);
-    compose(&[
-        "--project-directory",
-        theirs.path().to_str().unwrap(),
-        "up",
-        "-d",
-    ]);
+    compose_up(&theirs);
     let net = |project: &str, field: &str| {
         docker(&[
             "network",
@@ -412,20 +434,14 @@ services:
 /// under the default policy nothing is created and each key is named with its place.
 #[test]
 fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them() {
-    let app = TestApp::new("cv2host");
-    let peer = TestApp::new("cv2hostpeer");
-    let ours = tempfile::tempdir().unwrap();
-    let theirs = tempfile::tempdir().unwrap();
-    fs::write(
-        ours.path().join("compose.yaml"),
-        host_access_project(&app.name),
-    )
-    .unwrap();
-    fs::write(
-        theirs.path().join("compose.yaml"),
-        host_access_project(&peer.name),
-    )
-    .unwrap();
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2host", |dir, name, _| {
+        write_compose(dir, host_access_project(name))
+    });
     let d = ours.path().to_str().unwrap();
     fs::write(
         ours.path().join("compose.override.yaml"),
@@ -444,12 +460,7 @@ fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them(
     assert!(app.containers().is_empty(), "nothing created when refused");
 
     app.expect(0, &["sync", d, "--policy", "privileged"]);
-    compose(&[
-        "--project-directory",
-        theirs.path().to_str().unwrap(),
-        "up",
-        "-d",
-    ]);
+    compose_up(&theirs);
     let (mine, compose_made) = (
         format!("{}-web-1", app.name),
         format!("{}-web-1", peer.name),
@@ -634,23 +645,19 @@ volumes:
 /// and an anonymous volume keeps its data when the container is recreated.
 #[test]
 fn mounts_reach_the_engine_as_compose_sends_them_and_anonymous_data_survives() {
-    let app = TestApp::new("cv2mnt");
-    let peer = TestApp::new("cv2mntpeer");
-    let ours = tempfile::tempdir().unwrap();
-    let theirs = tempfile::tempdir().unwrap();
-    for (dir, name) in [(&ours, &app.name), (&theirs, &peer.name)] {
-        fs::create_dir(dir.path().join("site")).unwrap();
-        fs::write(dir.path().join("site/index.html"), "hi").unwrap();
-        fs::write(dir.path().join("compose.yaml"), mounts_project(name, "one")).unwrap();
-    }
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2mnt", |dir, name, _| {
+        fs::create_dir(dir.join("site")).unwrap();
+        fs::write(dir.join("site/index.html"), "hi").unwrap();
+        write_compose(dir, mounts_project(name, "one"));
+    });
     let d = ours.path().to_str().unwrap();
     app.expect(0, &["sync", d]);
-    compose(&[
-        "--project-directory",
-        theirs.path().to_str().unwrap(),
-        "up",
-        "-d",
-    ]);
+    compose_up(&theirs);
     // What the container mounts, without names that differ by project. (Compose sends
     // these through the mount API, Mooring as binds and HostConfig.Tmpfs: the mode
     // strings differ, what is mounted does not.)
@@ -768,33 +775,19 @@ networks:
 
 #[test]
 fn links_addresses_and_env_files_reach_the_engine_as_compose_sends_them() {
-    let app = TestApp::new("cv2att");
-    let peer = TestApp::new("cv2attpeer");
-    let ours = tempfile::tempdir().unwrap();
-    let theirs = tempfile::tempdir().unwrap();
-    for (dir, name, net) in [
-        (&ours, &app.name, "172.30.61"),
-        (&theirs, &peer.name, "172.30.62"),
-    ] {
-        fs::write(
-            dir.path().join("raw.env"),
-            "QUOTED=\"as is\"\nDOLLAR=$HOME\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.path().join("compose.yaml"),
-            attachments_project(name, net),
-        )
-        .unwrap();
-    }
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2att", |dir, name, mine| {
+        fs::write(dir.join("raw.env"), "QUOTED=\"as is\"\nDOLLAR=$HOME\n").unwrap();
+        let net = if mine { "172.30.61" } else { "172.30.62" };
+        write_compose(dir, attachments_project(name, net));
+    });
     let d = ours.path().to_str().unwrap();
     app.expect(0, &["sync", d]);
-    compose(&[
-        "--project-directory",
-        theirs.path().to_str().unwrap(),
-        "up",
-        "-d",
-    ]);
+    compose_up(&theirs);
     let (mine, compose_made) = (
         format!("{}-web-1", app.name),
         format!("{}-web-1", peer.name),
@@ -903,15 +896,16 @@ configs:
 /// or labels.
 #[test]
 fn secrets_and_configs_land_as_compose_puts_them() {
-    let app = TestApp::new("cv2files");
-    let peer = TestApp::new("cv2filespeer");
-    let ours = tempfile::tempdir().unwrap();
-    let theirs = tempfile::tempdir().unwrap();
-    for (dir, name) in [(&ours, &app.name), (&theirs, &peer.name)] {
-        fs::write(dir.path().join("pw.txt"), "file-secret\n").unwrap();
-        fs::write(dir.path().join("app.conf"), "a=1\n").unwrap();
-        fs::write(dir.path().join("compose.yaml"), files_project(name)).unwrap();
-    }
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2files", |dir, name, _| {
+        fs::write(dir.join("pw.txt"), "file-secret\n").unwrap();
+        fs::write(dir.join("app.conf"), "a=1\n").unwrap();
+        write_compose(dir, files_project(name));
+    });
     let d = ours.path().to_str().unwrap();
     let token = "tok-9f3a7c1e5b";
     app.expect_env(0, &["sync", d], &[("CV2_TOKEN", token)]);
@@ -1031,26 +1025,21 @@ fn extends_merges_as_compose_merges() {
 /// resources reach the container like Compose's; Swarm-only keys are noted as ignored.
 #[test]
 fn deploy_reaches_the_engine_as_compose_applies_it() {
-    let app = TestApp::new("cv2dep");
-    let peer = TestApp::new("cv2deppeer");
     let file = |name: &str| {
         format!("name: {name}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    deploy:\n      mode: replicated\n      replicas: 1\n      labels: {{a: b}}\n      placement: {{constraints: [node.role==manager]}}\n      update_config: {{parallelism: 2}}\n      restart_policy: {{condition: on-failure, max_attempts: 3, delay: 5s}}\n      resources:\n        limits: {{cpus: \"0.5\", memory: 64m, pids: 50}}\n        reservations: {{cpus: \"0.25\", memory: 32m}}\n")
     };
-    let ours = tempfile::tempdir().unwrap();
-    let theirs = tempfile::tempdir().unwrap();
-    fs::write(ours.path().join("compose.yaml"), file(&app.name)).unwrap();
-    fs::write(theirs.path().join("compose.yaml"), file(&peer.name)).unwrap();
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2dep", |dir, name, _| write_compose(dir, file(name)));
     let out = app.expect(0, &["sync", ours.path().to_str().unwrap()]);
     assert!(
         out.contains("deploy.placement applies to Docker Swarm only; ignored"),
         "{out}"
     );
-    compose(&[
-        "--project-directory",
-        theirs.path().to_str().unwrap(),
-        "up",
-        "-d",
-    ]);
+    compose_up(&theirs);
     let field = "{{json .HostConfig.RestartPolicy}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}";
     let mine = inspect(&format!("{}-web-1", app.name), field);
     assert!(mine.contains("\"on-failure\""), "{mine}");
