@@ -121,26 +121,28 @@ impl Provider {
         &self.docker
     }
 
-    /// The `kind` hooks (`post_start`, `pre_stop`) of a container, from the spec it
-    /// was created with (label `io.mooring.spec`); none when it has no such label.
+    /// Whether a container runs, and its `kind` hooks (`post_start`, `pre_stop`) from the
+    /// spec it was created with (label `io.mooring.spec`; none without it): one inspect.
     async fn hooks_of(
         &self,
         container: &str,
         kind: &str,
-    ) -> Result<Vec<mooring_core::Hook>, ProviderError> {
+    ) -> Result<(bool, Vec<mooring_core::Hook>), ProviderError> {
         let c = match self.docker.inspect_container(container, None).await {
             Ok(c) => c,
-            Err(e) if is_not_found(&e) => return Ok(vec![]),
+            Err(e) if is_not_found(&e) => return Ok((false, vec![])),
             Err(e) => return Err(api(format!("inspecting container {container}"))(e)),
         };
+        let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
         let spec = c
             .config
             .and_then(|c| c.labels)
             .and_then(|l| l.get(mooring_core::labels::SPEC).cloned());
-        Ok(spec
+        let hooks = spec
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .and_then(|v| serde_json::from_value(v.get(kind)?.clone()).ok())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok((running, hooks))
     }
 
     /// Runs a hook in `container` and waits for it; a non-zero exit is an error that
@@ -635,7 +637,15 @@ impl Host for Provider {
                 .await
                 .map_err(api(format!("copying the secrets and configs into {name}")))?;
         }
-        self.start_container(name).await
+        // Started here with the hooks of the spec just created (no inspect needed).
+        self.docker
+            .start_container(name, None::<StartContainerOptions<String>>)
+            .await
+            .map_err(api(format!("starting container {name}")))?;
+        for hook in &svc.post_start {
+            self.run_hook(name, "post_start", hook).await?;
+        }
+        Ok(())
     }
 
     /// Starts a container, then runs its `post_start` hooks (from the spec it was
@@ -645,7 +655,7 @@ impl Host for Provider {
             .start_container(name, None::<StartContainerOptions<String>>)
             .await
             .map_err(api(format!("starting container {name}")))?;
-        for hook in self.hooks_of(name, "post_start").await? {
+        for hook in self.hooks_of(name, "post_start").await?.1 {
             self.run_hook(name, "post_start", &hook).await?;
         }
         Ok(())
@@ -658,15 +668,9 @@ impl Host for Provider {
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError> {
         // `pre_stop` hooks first, while it runs.
-        let running = self
-            .docker
-            .inspect_container(id, None)
-            .await
-            .ok()
-            .and_then(|c| c.state?.running)
-            .unwrap_or(false);
+        let (running, hooks) = self.hooks_of(id, "pre_stop").await?;
         if running {
-            for hook in self.hooks_of(id, "pre_stop").await? {
+            for hook in hooks {
                 self.run_hook(id, "pre_stop", &hook).await?;
             }
         }
