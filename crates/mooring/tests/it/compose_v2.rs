@@ -65,6 +65,17 @@ fn rendered(dir: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `mooring render` prints each of `keys` of `section.name` (e.g. `services.web`) as
+/// `docker compose config` does, and Compose prints every one of them.
+fn assert_renders_like_compose(dir: &str, section: &str, name: &str, keys: &[&str]) {
+    let (ours, theirs) = (rendered(dir), compose_config(dir));
+    for key in keys {
+        let t = &theirs[section][name][key];
+        assert!(!t.is_null(), "Compose prints {section}.{name}.{key}");
+        assert_eq!(&ours[section][name][key], t, "{section}.{name}.{key}");
+    }
+}
+
 /// `docker compose --project-directory DIR config --format json`.
 fn compose_config(dir: &str) -> serde_json::Value {
     serde_json::from_str(&compose(&[
@@ -271,41 +282,40 @@ fn pass_through_keys_render_as_compose_config_prints_them() {
     )
     .unwrap();
     let d = dir.path().to_str().unwrap();
-    let ours = rendered(d);
-    let theirs: serde_json::Value = compose_config(d);
-    let (ours, theirs) = (&ours["services"]["web"], &theirs["services"]["web"]);
-    for key in [
-        "container_name",
-        "expose",
-        "stdin_open",
-        "tty",
-        "sysctls",
-        "ulimits",
-        "dns",
-        "dns_opt",
-        "dns_search",
-        "domainname",
-        "logging",
-        "pids_limit",
-        "shm_size",
-        "mem_reservation",
-        "memswap_limit",
-        "cpu_shares",
-        "runtime",
-        "group_add",
-        "security_opt",
-        "oom_score_adj",
-        "oom_kill_disable",
-        "mem_swappiness",
-        "cpu_quota",
-        "cpu_period",
-        "cpuset",
-        "mac_address",
-        "platform",
-    ] {
-        assert!(!theirs[key].is_null(), "Compose prints {key}");
-        assert_eq!(ours[key], theirs[key], "{key}");
-    }
+    assert_renders_like_compose(
+        d,
+        "services",
+        "web",
+        &[
+            "container_name",
+            "expose",
+            "stdin_open",
+            "tty",
+            "sysctls",
+            "ulimits",
+            "dns",
+            "dns_opt",
+            "dns_search",
+            "domainname",
+            "logging",
+            "pids_limit",
+            "shm_size",
+            "mem_reservation",
+            "memswap_limit",
+            "cpu_shares",
+            "runtime",
+            "group_add",
+            "security_opt",
+            "oom_score_adj",
+            "oom_kill_disable",
+            "mem_swappiness",
+            "cpu_quota",
+            "cpu_period",
+            "cpuset",
+            "mac_address",
+            "platform",
+        ],
+    );
 }
 
 /// A project whose service joins an internal, attachable network with its own address
@@ -371,25 +381,19 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
     assert!(net(&app.name, "{{json .IPAM}}").contains("\"Gateway\":\"172.30.57.1\""));
     // Rendered as Compose prints it.
     let d = ours.path().to_str().unwrap();
-    let rendered = rendered(d);
-    let config: serde_json::Value = compose_config(d);
-    for key in [
-        "name",
-        "internal",
-        "attachable",
-        "enable_ipv6",
-        "ipam",
-        "driver_opts",
-    ] {
-        assert!(
-            !config["networks"]["back"][key].is_null(),
-            "Compose prints {key}"
-        );
-        assert_eq!(
-            rendered["networks"]["back"][key], config["networks"]["back"][key],
-            "networks.back.{key}"
-        );
-    }
+    assert_renders_like_compose(
+        d,
+        "networks",
+        "back",
+        &[
+            "name",
+            "internal",
+            "attachable",
+            "enable_ipv6",
+            "ipam",
+            "driver_opts",
+        ],
+    );
     // A changed setting is said in the plan, not applied behind the containers' back.
     fs::write(
         ours.path().join("compose.yaml"),
@@ -478,21 +482,20 @@ fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them(
         );
     }
     // Rendered as Compose prints it (with the dependency network_mode implies).
-    let rendered = rendered(d);
-    let config: serde_json::Value = compose_config(d);
-    for key in [
-        "network_mode",
-        "pid",
-        "ipc",
-        "uts",
-        "userns_mode",
-        "devices",
-        "depends_on",
-    ] {
-        let theirs = &config["services"]["web"][key];
-        assert!(!theirs.is_null(), "Compose prints {key}");
-        assert_eq!(&rendered["services"]["web"][key], theirs, "{key}");
-    }
+    assert_renders_like_compose(
+        d,
+        "services",
+        "web",
+        &[
+            "network_mode",
+            "pid",
+            "ipc",
+            "uts",
+            "userns_mode",
+            "devices",
+            "depends_on",
+        ],
+    );
     // It runs in db's network namespace: same interfaces.
     let ifaces = |c: &str| {
         // Interface names and addresses (counters move between two reads).
@@ -515,21 +518,20 @@ fn engine_dependent_keys_render_as_compose_config_prints_them() {
     )
     .unwrap();
     let d = dir.path().to_str().unwrap();
-    let ours = rendered(d);
-    let theirs: serde_json::Value = compose_config(d);
-    for key in [
-        "cpu_rt_runtime",
-        "cpu_rt_period",
-        "storage_opt",
-        "cgroup_parent",
-        "device_cgroup_rules",
-        "attach",
-        "annotations",
-    ] {
-        let t = &theirs["services"]["web"][key];
-        assert!(!t.is_null(), "Compose prints {key}");
-        assert_eq!(&ours["services"]["web"][key], t, "{key}");
-    }
+    assert_renders_like_compose(
+        d,
+        "services",
+        "web",
+        &[
+            "cpu_rt_runtime",
+            "cpu_rt_period",
+            "storage_opt",
+            "cgroup_parent",
+            "device_cgroup_rules",
+            "attach",
+            "annotations",
+        ],
+    );
 }
 
 /// Profiles choose the same services, networks and volumes as in Compose — from

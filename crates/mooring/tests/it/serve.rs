@@ -27,13 +27,20 @@ fn signed_generic(s: &Server, secret: &str, body: &str, delivery: &str, forge: b
     }
 }
 
+/// A Git repository whose first commit (message and greeting `greeting`) holds the
+/// demo project of `app`; returns it and that commit's id.
+fn demo_repo(name: &str, app: &str, greeting: &str) -> (Repo, String) {
+    let repo = Repo::new(name);
+    repo.write("compose.yaml", &demo_compose(app, greeting))
+        .write("site/index.html", "x");
+    let commit = repo.commit(greeting);
+    (repo, commit)
+}
+
 #[test]
 fn webhook_push_converges_and_forgeries_change_nothing() {
     let app = TestApp::new("swh");
-    let repo = Repo::new("hooked");
-    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
-        .write("site/index.html", "x");
-    repo.commit("one");
+    let (repo, _) = demo_repo("hooked", &app.name, "one");
     let git = Daemon::serve(&repo);
     let url = git.url(&repo);
     let dir = tempfile::tempdir().unwrap();
@@ -328,10 +335,7 @@ fn git_daemon_on(base: &std::path::Path, port: u16) -> Child {
 #[test]
 fn broken_commit_and_source_outage_keep_the_running_state() {
     let app = TestApp::new("sbrk");
-    let repo = Repo::new("flaky");
-    repo.write("compose.yaml", &demo_compose(&app.name, "good"))
-        .write("site/index.html", "x");
-    repo.commit("good");
+    let (repo, _) = demo_repo("flaky", &app.name, "good");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -454,10 +458,7 @@ fn kill_9_mid_sync_then_restart_converges_with_history() {
 #[test]
 fn rollback_pins_until_unpinned() {
     let app = TestApp::new("sroll");
-    let repo = Repo::new("rolling");
-    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
-        .write("site/index.html", "x");
-    let one = repo.commit("one");
+    let (repo, one) = demo_repo("rolling", &app.name, "one");
     repo.write("compose.yaml", &demo_compose(&app.name, "two"));
     repo.commit("two");
     let dir = tempfile::tempdir().unwrap();
@@ -824,10 +825,7 @@ fn event_stream_shows_changes_live() {
 #[test]
 fn rolling_back_two_revisions_leaves_data_untouched_and_offers_the_backups_of_that_time() {
     let app = TestApp::new("sroll2");
-    let repo = Repo::new("rolling2");
-    repo.write("compose.yaml", &demo_compose(&app.name, "one"))
-        .write("site/index.html", "x");
-    let one = repo.commit("one");
+    let (repo, one) = demo_repo("rolling2", &app.name, "one");
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n", app.name, repo.file_url()));
     let web = app.container("web");
@@ -1281,10 +1279,7 @@ fn broken_compose(app: &str) -> String {
 #[test]
 fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     let app = TestApp::new("sfail");
-    let repo = Repo::new("failing");
-    repo.write("compose.yaml", &demo_compose(&app.name, "good"))
-        .write("site/index.html", "x");
-    repo.commit("good");
+    let (repo, _) = demo_repo("failing", &app.name, "good");
     let git = Daemon::serve(&repo);
     let url = git.url(&repo);
     let dir = tempfile::tempdir().unwrap();
