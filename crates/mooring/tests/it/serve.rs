@@ -857,8 +857,12 @@ fn rolling_back_two_revisions_leaves_data_untouched_and_offers_the_backups_of_th
         } else {
             one.clone()
         };
+        // The saved status names the revision once its operation ended (a container
+        // with the new environment alone may still be mid-operation).
         wait_until(60, &format!("{greeting} deployed"), || {
-            s.app(&app.name)["sync"] == "Synced"
+            let a = s.app(&app.name);
+            a["sync"] == "Synced"
+                && a["revision"] == revision.as_str()
                 && env_of(&web).contains(&format!("GREETING={greeting}"))
         });
         docker(&["exec", &worker, "sh", "-c", &format!("mkdir -p /data/{greeting} && i=0; while [ $i -lt 200 ]; do echo {greeting} $i > /data/{greeting}/$i; i=$((i+1)); done; dd if=/dev/urandom of=/data/{greeting}/blob bs=64k count=8 2>/dev/null; echo {greeting} >> /data/history")]);
