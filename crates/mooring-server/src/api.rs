@@ -304,6 +304,7 @@ async fn run_trigger(
     revision: Option<String>,
     pin: bool,
 ) -> Result<(StatusCode, OperationOutcome), ApiError> {
+    let asked_at = std::time::Instant::now();
     let c = controller(state).await;
     if let Some(asked) = &revision {
         // A revision that does not exist, or that the app may not deploy, is refused
@@ -322,26 +323,35 @@ async fn run_trigger(
             revision,
             pin,
             reply: Some(tx),
+            asked_at,
         },
     )
     .await?;
-    match rx.await {
-        Ok(Ok(status)) => Ok((
+    let Ok(finished) = rx.await else {
+        return Err(bad(
+            StatusCode::SERVICE_UNAVAILABLE,
+            OperationFailure::Stopping.to_string(),
+        ));
+    };
+    let (code, mut outcome) = match finished.result {
+        Ok(status) => (
             StatusCode::OK,
             OperationOutcome {
                 ok: true,
                 kind: None,
                 error: None,
                 status: Some(status),
+                operation: None,
                 data_warning: None,
             },
-        )),
-        Ok(Err(failure)) => failed(state, name, &failure),
-        Err(_) => Err(bad(
-            StatusCode::SERVICE_UNAVAILABLE,
-            OperationFailure::Stopping.to_string(),
-        )),
-    }
+        ),
+        Err(failure) => failed(state, name, &failure)?,
+    };
+    outcome.operation = match finished.operation {
+        Some(id) => state.store.operation(id)?,
+        None => None,
+    };
+    Ok((code, outcome))
 }
 
 /// The answer to a request whose operation failed or was refused: the failure's status,
@@ -358,6 +368,7 @@ fn failed(
             kind: Some(failure.kind().to_string()),
             error: Some(failure.to_string()),
             status: state.store.app(name)?,
+            operation: None,
             data_warning: None,
         },
     ))
@@ -442,7 +453,7 @@ pub(crate) async fn rollback(
         .filter(|_| outcome.ok)
         .and_then(|s| s.revision.clone())
         .unwrap_or(revision);
-    let this_operation = after.and_then(|s| s.last_operation);
+    let this_operation = outcome.operation.as_ref().map(|o| o.id);
     // Before this rollback: when was the target last deployed, until when did it stay
     // deployed (the next successful deploy of another revision).
     let history: Vec<_> = state

@@ -234,6 +234,9 @@ pub struct OperationOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub status: Option<AppStatus>,
+    /// The operation this request started, with its actions (`None`: nothing needed
+    /// doing, or the request was refused before any operation started).
+    pub operation: Option<OperationRecord>,
     /// A rollback of an app with volumes: reverting a revision does not revert data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_warning: Option<DataWarning>,

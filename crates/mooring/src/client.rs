@@ -286,8 +286,19 @@ pub fn operate(
                 );
             }
         }
-        if let Some(id) = s["last_operation"].as_i64() {
-            if let Ok(op) = c.get(&format!("/api/v1/operations/{id}")) {
+        // Exactly the operation this request started; none when nothing needed doing.
+        let op = &v["operation"];
+        match op["id"].as_i64() {
+            Some(id) => {
+                println!(
+                    "operation #{id} ({}, {})",
+                    op["trigger"].as_str().unwrap_or(""),
+                    crate::print::count(
+                        op["actions"].as_array().map_or(0, Vec::len),
+                        "action",
+                        "actions"
+                    )
+                );
                 for a in op["actions"].as_array().into_iter().flatten() {
                     let mark = if a["error"].is_null() { "✓" } else { "✗" };
                     println!(
@@ -298,6 +309,8 @@ pub fn operate(
                     );
                 }
             }
+            None if ok => println!("nothing to do: the host already matches"),
+            None => {}
         }
     }
     Ok(if ok {

@@ -2,7 +2,7 @@
 //! webhook, Docker event for self-heal, retry), runs one reconcile at a time under the
 //! workers' semaphore, and keeps the retry count and exponential backoff.
 
-use super::{AppHandle, AppRuntime, Controller, Trigger, TriggerKind};
+use super::{AppHandle, AppRuntime, Controller, Finished, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::notify::Notice;
 use futures_util::{FutureExt, StreamExt};
@@ -47,7 +47,10 @@ impl Controller {
             };
             if *shutdown.borrow() {
                 if let Some(reply) = trigger.reply {
-                    let _ = reply.send(Err(OperationFailure::Stopping));
+                    let _ = reply.send(Finished {
+                        operation: None,
+                        result: Err(OperationFailure::Stopping),
+                    });
                 }
                 return;
             }
@@ -141,9 +144,15 @@ impl Controller {
         self.note_pin(&mut status);
         self.save_status(previous.as_ref(), &mut status, started);
         if let Some(reply) = trigger.reply {
-            let _ = reply.send(match failure {
-                Some(failure) => Err(failure),
-                None => Ok(status),
+            // This reconcile's operation, never an earlier one left in the status.
+            let before = previous.as_ref().and_then(|p| p.last_operation);
+            let operation = status.last_operation.filter(|id| Some(*id) != before);
+            let _ = reply.send(Finished {
+                operation,
+                result: match failure {
+                    Some(failure) => Err(failure),
+                    None => Ok(status),
+                },
             });
         }
     }

@@ -86,19 +86,33 @@ pub struct Trigger {
     /// Pin the app to the revision deployed by this trigger (rollback).
     pub pin: bool,
     /// Told when the operation is over.
-    pub reply: Option<oneshot::Sender<Result<AppStatus, OperationFailure>>>,
+    pub reply: Option<oneshot::Sender<Finished>>,
+    /// When it was asked for: a person's request deploys what the source holds from
+    /// then on (a fetch started before it may predate the commit they just pushed).
+    pub asked_at: Instant,
 }
 
 impl Trigger {
-    /// A trigger without reply, revision or pin.
+    /// A trigger asked for now, without reply, revision or pin.
     pub fn of(kind: TriggerKind) -> Trigger {
         Trigger {
             kind,
             revision: None,
             pin: false,
             reply: None,
+            asked_at: Instant::now(),
         }
     }
+}
+
+/// What a trigger's requester hears when its reconcile is over.
+#[derive(Debug)]
+pub struct Finished {
+    /// The operation this reconcile recorded (`None`: nothing needed doing, or it was
+    /// refused before any operation started).
+    pub operation: Option<i64>,
+    /// The app's status after it, or why it failed.
+    pub result: Result<AppStatus, OperationFailure>,
 }
 
 /// What a sync would do now, and desired against live for every resource.
@@ -124,6 +138,7 @@ struct SourceHandle {
     display: String,
     apps: Vec<String>,
     interval: Duration,
+    /// The last fetch's revision, and when that fetch started.
     last: Mutex<Option<(Revision, Instant)>>,
     fetch_lock: tokio::sync::Mutex<()>,
     poke: Notify,

@@ -92,7 +92,7 @@ impl Controller {
         let Some(spec) = revision_spec(&app.spec, rev) else {
             // Plain folders have no history: only their current content exists.
             let current = self
-                .current_revision(&app.source, Duration::from_secs(1))
+                .current_revision(&app.source, ago(Duration::from_secs(1)))
                 .await?;
             if current.id != rev {
                 return Err(SourceFailure::NoHistory {
@@ -116,14 +116,16 @@ impl Controller {
         match trigger.revision.as_deref().or(pinned) {
             Some(rev) => self.fetch_revision(app, rev).await,
             None => {
-                let fresh = if trigger.kind.manual()
+                // Asked by a person (or at start): what the source holds since then.
+                // Otherwise the poller's last fetch will do, if within the interval.
+                let since = if trigger.kind.manual()
                     || matches!(trigger.kind, TriggerKind::Startup | TriggerKind::Refresh)
                 {
-                    Duration::from_secs(1)
+                    trigger.asked_at
                 } else {
-                    app.config.sync.interval
+                    ago(app.config.sync.interval)
                 };
-                self.current_revision(&app.source, fresh).await
+                self.current_revision(&app.source, since).await
             }
         }
     }
@@ -143,7 +145,7 @@ impl Controller {
             return Ok(());
         }
         let head = self
-            .current_revision(&app.source, app.config.sync.interval)
+            .current_revision(&app.source, ago(app.config.sync.interval))
             .await?;
         if head.id == revision.id {
             return Ok(());
@@ -635,4 +637,10 @@ impl RenderFailure {
             ConditionKind::RenderError
         }
     }
+}
+
+/// The instant `d` ago (now, when the clock does not reach that far back).
+fn ago(d: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_sub(d).unwrap_or(now)
 }

@@ -8,7 +8,7 @@ use super::{Controller, SourceHandle, Trigger, TriggerKind};
 use crate::config::AppConfig;
 use mooring_vcs::{redact_url, Cache, Credentials, Revision, SourceSpec};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 impl Controller {
     /// Apps whose source matches a pushed repository (and ref, when given): their
@@ -44,20 +44,21 @@ impl Controller {
         out
     }
 
-    /// Fetches `source` unless a fetch finished within `fresh`; returns the revision.
+    /// The source's current revision, from a fetch that started at `since` or later
+    /// (the last one when it did, else a new one).
     pub(super) async fn current_revision(
         &self,
         source: &SourceHandle,
-        fresh: Duration,
+        since: Instant,
     ) -> Result<Revision, SourceFailure> {
         let _guard = source.fetch_lock.lock().await;
-        if let Some((rev, at)) = source
+        if let Some((rev, started)) = source
             .last
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
         {
-            if at.elapsed() < fresh {
+            if started >= since {
                 return Ok(rev);
             }
         }
@@ -78,8 +79,7 @@ impl Controller {
             &[("source", &source.display), ("result", outcome)],
         );
         let rev = result?;
-        *source.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((rev.clone(), Instant::now()));
+        *source.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((rev.clone(), start));
         Ok(rev)
     }
 
@@ -90,7 +90,7 @@ impl Controller {
         let mut known: Option<String> = None;
         let mut kind = TriggerKind::Revision;
         loop {
-            match self.current_revision(&source, Duration::ZERO).await {
+            match self.current_revision(&source, Instant::now()).await {
                 Ok(rev) => {
                     if known.as_deref() != Some(rev.id.as_str()) {
                         if known.is_some() {

@@ -1289,18 +1289,24 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &format!("server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {url}, ref: main }}\n    sync: {{ interval: 1h }}\n", app.name));
     wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
-    let web_id = app.id("web");
+    // In sync: the CLI says nothing needed doing (no earlier operation printed as new).
     let out = s.cli(&["sync", &app.name]);
+    let printed = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        printed.contains("nothing to do: the host already matches")
+            && !printed.contains("operation #"),
+        "{printed}"
+    );
 
-    // `app diff` prints the plan as `mooring diff` does: sign, what, why.
+    // `app diff` prints the plan as `mooring diff` does: sign, what, why. A request
+    // right after a commit sees it (the source is fetched after the request arrived).
     repo.write("compose.yaml", &demo_compose(&app.name, "better"));
-    repo.commit("better");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let better = repo.commit("better");
     let out = s.cli(&["diff", &app.name]);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{printed}");
@@ -1311,10 +1317,22 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
         "{printed}"
     );
 
+    // `app sync` at once deploys that commit and prints exactly its operation.
+    let out = s.cli(&["sync", &app.name]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    assert_eq!(s.app(&app.name)["revision"], better.as_str());
+    assert!(env_of(&app.container("web")).contains("GREETING=better"));
+    let op = s.app(&app.name)["last_operation"].as_i64().unwrap();
+    assert!(
+        printed.contains(&format!("operation #{op} (api, "))
+            && printed.contains(&format!("✓ recreate container {}-web-1", app.name)),
+        "{printed}"
+    );
+    let web_id = app.id("web");
+
     repo.write("compose.yaml", &broken_compose(&app.name));
     repo.commit("broken");
-    // A manual sync reuses a fetch younger than a second.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = s.cli(&["sync", &app.name]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
