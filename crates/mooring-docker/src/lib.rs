@@ -5,11 +5,15 @@
 //! - [`convert`]: desired service → container create body; inspect data → live types (pure).
 //! - [`Provider`]: connection, observe, execute actions.
 //! - [`reconcile`]: observe → plan → apply for one rendered project (the sync operation).
+//! - [`volumes`]: volume content in and out; `requested`: the backups and restores a
+//!   person asks for.
 
 mod convert;
 mod provider;
 pub mod reconcile;
+mod requested;
 pub mod volumes;
 
 pub use provider::{ContainerEvent, DockerError, Host, Provider, ProviderError};
 pub use reconcile::{reconcile, ActionResult, Outcome, Progress, ReconcileOptions};
+pub use requested::RestoreDone;

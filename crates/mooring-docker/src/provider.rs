@@ -31,6 +31,10 @@ pub enum ProviderError {
     Api { what: String, source: DockerError },
     #[error("{0}")]
     Failed(String),
+    /// The request would overwrite data (a restore into a volume holding some): refused
+    /// before anything changed.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// An error of the Docker Engine API as Docker said it. The client library's own type

@@ -576,22 +576,11 @@ impl Provider {
     ) -> Result<Restored, ProviderError> {
         let access = self.volume_access(volume, image).await?;
         let id = record.id.clone();
-        let not_empty = |entries: usize| {
-            ProviderError::Failed(format!(
-                "volume {volume} is not empty ({entries} entries); restoring would overwrite them: pass --force, or --to-volume NEW"
-            ))
-        };
+        let interrupted = self
+            .restore_target(volume, image, &access, &record, overwrite)
+            .await?;
         match &access {
             VolumeAccess::MountPoint(path) => {
-                let state = mooring_backup::inspect_dir(path)
-                    .map_err(|e| ProviderError::Failed(format!("volume {volume}: {e}")))?;
-                let resumable = state
-                    .staged
-                    .iter()
-                    .any(|(s, complete)| *complete && *s == id);
-                if !resumable && state.entries > 0 && !overwrite {
-                    return Err(not_empty(state.entries));
-                }
                 let path = path.clone();
                 // An archive-API restore of this backup interrupted here is done now.
                 let marker = InterruptedMarker::new(&record, volume);
@@ -618,22 +607,6 @@ impl Provider {
                 // the same backup into that volume finish it without --force — when the
                 // volume holds nothing but paths of the backup.
                 let marker = InterruptedMarker::new(&record, volume);
-                let entries = self
-                    .export_volume(volume, image, volume_entries)
-                    .await?
-                    .map_err(|e| ProviderError::Failed(format!("reading volume {volume}: {e}")))?;
-                let interrupted = marker.present() && {
-                    let backed_up: HashSet<&str> = record
-                        .manifest
-                        .entries
-                        .iter()
-                        .map(|e| entry_name(&e.path))
-                        .collect();
-                    entries.iter().all(|e| backed_up.contains(e.as_str()))
-                };
-                if !entries.is_empty() && !overwrite && !interrupted {
-                    return Err(not_empty(entries.len()));
-                }
                 let writing = marker.clone();
                 let (produced, uploaded) = self
                     .import_volume(volume, image, move |w| {
@@ -663,6 +636,93 @@ impl Provider {
         }
     }
 
+    /// Whether `record` may be restored into `volume` as it is now: refused when the
+    /// volume holds data and `overwrite` is off, unless an interrupted restore of the same
+    /// backup left it (then it is finished). Through the archive API, returns whether such
+    /// an interrupted restore had written part of it.
+    async fn restore_target(
+        &self,
+        volume: &str,
+        image: &str,
+        access: &VolumeAccess,
+        record: &BackupRecord,
+        overwrite: bool,
+    ) -> Result<bool, ProviderError> {
+        let not_empty = |entries: usize| {
+            ProviderError::Refused(format!(
+                "volume {volume} is not empty ({entries} entries); restoring would overwrite them: pass --force, or --to-volume NEW"
+            ))
+        };
+        match access {
+            VolumeAccess::MountPoint(path) => {
+                let state = mooring_backup::inspect_dir(path)
+                    .map_err(|e| ProviderError::Failed(format!("volume {volume}: {e}")))?;
+                let resumable = state
+                    .staged
+                    .iter()
+                    .any(|(s, complete)| *complete && *s == record.id);
+                if !resumable && state.entries > 0 && !overwrite {
+                    return Err(not_empty(state.entries));
+                }
+                Ok(false)
+            }
+            VolumeAccess::ArchiveApi(_) => {
+                let marker = InterruptedMarker::new(record, volume);
+                let entries = self
+                    .export_volume(volume, image, volume_entries)
+                    .await?
+                    .map_err(|e| ProviderError::Failed(format!("reading volume {volume}: {e}")))?;
+                let interrupted = marker.present() && {
+                    let backed_up: HashSet<&str> = record
+                        .manifest
+                        .entries
+                        .iter()
+                        .map(|e| entry_name(&e.path))
+                        .collect();
+                    entries.iter().all(|e| backed_up.contains(e.as_str()))
+                };
+                if !entries.is_empty() && !overwrite && !interrupted {
+                    return Err(not_empty(entries.len()));
+                }
+                Ok(interrupted)
+            }
+        }
+    }
+
+    /// Checks, before anything is stopped, that `record` may be restored into `volume`
+    /// (see [`restore_volume_from`](Self::restore_volume_from)); a missing volume may.
+    pub async fn check_restore(
+        &self,
+        volume: &str,
+        record: &BackupRecord,
+        overwrite: bool,
+    ) -> Result<(), ProviderError> {
+        if !self.volume_exists(volume).await? {
+            return Ok(());
+        }
+        let image = self.helper_image(volume, &[]).await?;
+        let access = self.volume_access(volume, &image).await?;
+        self.restore_target(volume, &image, &access, record, overwrite)
+            .await
+            .map(|_| ())
+    }
+
+    /// A local image for helper containers on `volume`: one of `preferred`, else one its
+    /// containers run, else any.
+    async fn helper_image(
+        &self,
+        volume: &str,
+        preferred: &[String],
+    ) -> Result<String, ProviderError> {
+        let mut images = preferred.to_vec();
+        for (name, _, _) in self.volume_users(volume).await? {
+            if let Some(c) = crate::Host::container(self, &name).await? {
+                images.push(c.image_ref);
+            }
+        }
+        self.local_image(&images).await
+    }
+
     /// Runs `work` with the running containers that write to `volume` stopped — a
     /// consistent copy — and starts them again whatever `work` returned: the one path of
     /// the daemon's and the command line's backups and restores. `work` is given a local
@@ -680,13 +740,8 @@ impl Provider {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
     {
+        let image = self.helper_image(volume, preferred).await?;
         let users = self.volume_users(volume).await?;
-        let mut images = preferred.to_vec();
-        for (name, _, _) in &users {
-            if let Some(c) = crate::Host::container(self, name).await? {
-                images.push(c.image_ref);
-            }
-        }
         let mut stopped = Vec::new();
         let mut outcome = Ok(());
         for (name, running, read_only) in users {
@@ -700,10 +755,7 @@ impl Provider {
             }
         }
         let result = match outcome {
-            Ok(()) => match self.local_image(&images).await {
-                Ok(image) => work(image).await,
-                Err(e) => Err(e),
-            },
+            Ok(()) => work(image).await,
             Err(e) => Err(e),
         };
         let mut restarted = Ok(());

@@ -94,11 +94,16 @@ impl From<ControlError> for ApiError {
 }
 
 /// The HTTP status of a controller error: 404 an unknown app, the operation's status
-/// for what a diff met (`failure_status`), 502 Docker failed, 503 the daemon is
+/// for what a diff met (`failure_status`), 409 a restore that would overwrite data,
+/// 502 Docker failed, 503 the daemon is
 /// stopping, 500 for the daemon's own storage and tasks.
 pub fn control_status(e: &ControlError) -> StatusCode {
     match e {
         ControlError::UnknownApp(_) => StatusCode::NOT_FOUND,
+        ControlError::Docker(mooring_docker::ProviderError::Refused(_)) => StatusCode::CONFLICT,
+        ControlError::Backups(mooring_backup::BackupError::NotFound { .. }) => {
+            StatusCode::NOT_FOUND
+        }
         ControlError::Operation(failure) => failure_status(failure),
         ControlError::Connect { .. } | ControlError::NotConnected(_) | ControlError::Docker(_) => {
             StatusCode::BAD_GATEWAY
@@ -605,6 +610,90 @@ pub(crate) async fn app_backups(State(state): St, Path(name): Path<String>) -> A
         )
     })?;
     Ok(Json(BackupList { backups }).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct BackupBody {
+    /// Only this volume (its Docker name); default: every volume of the app.
+    volume: Option<String>,
+}
+
+/// `POST /api/v1/apps/{name}/backups`: a backup as an operation of the app.
+pub(crate) async fn create_backup(
+    State(state): St,
+    Path(name): Path<String>,
+    body: Option<Json<BackupBody>>,
+) -> ApiResult {
+    let volume = body.and_then(|b| b.0.volume);
+    let c = controller(&state).await;
+    let run = c.back_up(&name, volume.as_deref()).await?;
+    let backups = c
+        .app_backups(&name)
+        .await?
+        .into_iter()
+        .filter(|b| run.backups.contains(&b.id))
+        .collect();
+    data_outcome(&state, run, backups, None)
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct RestoreBody {
+    /// Restore into this volume instead (created when missing).
+    to_volume: Option<String>,
+    /// Overwrite files of a volume that holds data (files not in the backup are kept).
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/v1/apps/{name}/backups/{id}/restore`: a restore as an operation of the app.
+pub(crate) async fn restore_backup(
+    State(state): St,
+    Path((name, id)): Path<(String, String)>,
+    body: Option<Json<RestoreBody>>,
+) -> ApiResult {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let c = controller(&state).await;
+    let run = c
+        .restore(&name, &id, body.to_volume.as_deref(), body.force)
+        .await?;
+    let restored = run
+        .restored
+        .clone()
+        .map(|(volume, files, bytes, created)| RestoredView {
+            backup: id.clone(),
+            volume,
+            files,
+            bytes,
+            created,
+        });
+    data_outcome(&state, run, Vec::new(), restored)
+}
+
+/// The answer to a backup or restore: 200 when it ended well, else 502 with the error;
+/// the operation recorded for it either way.
+fn data_outcome(
+    state: &ServerState,
+    run: crate::controller::DataRun,
+    backups: Vec<mooring_store::BackupRow>,
+    restored: Option<RestoredView>,
+) -> ApiResult {
+    let operation = match run.operation {
+        Some(id) => state.store.operation(id)?,
+        None => None,
+    };
+    let code = if run.error.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let outcome = DataOutcome {
+        ok: run.error.is_none(),
+        error: run.error,
+        operation,
+        backups,
+        restored,
+    };
+    Ok((code, Json(outcome)).into_response())
 }
 
 pub(crate) async fn operation(

@@ -26,7 +26,14 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/apps/{name}/unpin", post(api::unpin))
         .route("/api/v1/apps/{name}/refresh", post(api::refresh))
         .route("/api/v1/apps/{name}/operations", get(api::app_operations))
-        .route("/api/v1/apps/{name}/backups", get(api::app_backups))
+        .route(
+            "/api/v1/apps/{name}/backups",
+            get(api::app_backups).post(api::create_backup),
+        )
+        .route(
+            "/api/v1/apps/{name}/backups/{id}/restore",
+            post(api::restore_backup),
+        )
         .route("/api/v1/operations/{id}", get(api::operation))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/stream", get(api::stream))

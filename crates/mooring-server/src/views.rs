@@ -288,3 +288,29 @@ pub struct Reloaded {
 pub struct HookAnswer {
     pub message: String,
 }
+
+/// `POST /api/v1/apps/{name}/backups` and `/backups/{id}/restore`: how the backup or
+/// restore ended (`ok` false with the error; HTTP 502), and the operation recorded for
+/// it, with one action per volume.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DataOutcome {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub operation: Option<OperationRecord>,
+    /// The backups taken (a backup).
+    pub backups: Vec<BackupRow>,
+    /// What was restored (a restore).
+    pub restored: Option<RestoredView>,
+}
+
+/// A restore's result: which backup went into which volume, checked against its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RestoredView {
+    pub backup: String,
+    pub volume: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// The volume did not exist and was created for the restore.
+    pub created: bool,
+}

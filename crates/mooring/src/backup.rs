@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use mooring_backup::{list, load, prune, verify, BackupMeta};
 use mooring_docker::volumes::WriterChange;
-use mooring_docker::{Host, Provider};
+use mooring_docker::Provider;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -72,9 +72,6 @@ pub async fn create(
     let revision = deployed_revision(data_dir, app);
     let mut made = Vec::new();
     for volume in volumes {
-        if !provider.volume_exists(&volume).await? {
-            bail!("volume {volume} does not exist");
-        }
         let meta = BackupMeta {
             app: app.to_string(),
             volume: volume.clone(),
@@ -82,11 +79,8 @@ pub async fn create(
             reason: "manual".into(),
             created_at: mooring_store::now_ms(),
         };
-        let (p, v, d) = (&provider, volume.as_str(), dir.as_path());
         let (record, access) = provider
-            .with_writers_stopped(v, &[], &say, |image| async move {
-                p.backup_volume_into(v, &image, d, meta).await
-            })
+            .back_up_volume(&volume, &dir, meta, &say)
             .await
             .with_context(|| format!("backing up volume {volume}"))?;
         let m = &record.manifest;
@@ -179,34 +173,13 @@ pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -
     let record = load(&dir(data_dir), id)?;
     let volume = to.unwrap_or(&record.manifest.meta.volume).to_string();
     let provider = Provider::connect(None).await?;
-    let created = !provider.volume_exists(&volume).await?;
-    if created {
-        provider.create_plain_volume(&volume).await?;
+    let done = provider
+        .restore_volume(&volume, record, force, &say)
+        .await?;
+    if done.created {
         eprintln!("  created volume {volume}");
     }
-    let (p, v) = (&provider, volume.as_str());
-    let result = provider
-        .with_writers_stopped(v, &[], &say, |image| async move {
-            p.restore_volume_from(v, &image, record, force).await
-        })
-        .await;
-    let restored = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if created {
-                // Nothing of the backup is in it: leave the host as it was.
-                match Host::remove_volume(&provider, &volume).await {
-                    Ok(()) => eprintln!(
-                        "  removed volume {volume} again (it was created for this restore)"
-                    ),
-                    Err(e) => eprintln!(
-                        "warning: could not remove volume {volume} created for this restore: {e}"
-                    ),
-                }
-            }
-            return Err(e.into());
-        }
-    };
+    let restored = done.restored;
     if restored.cleaned > 0 {
         eprintln!(
             "  removed the staging folder of {} interrupted restore(s) (nothing of it had been moved into the volume)",

@@ -6,6 +6,18 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The URL of a daemon listening on `listen` (an unspecified address is reached on
+/// loopback).
+pub fn url_of(listen: std::net::SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    format!("http://{ip}:{}", listen.port())
+}
+
 /// Where the server is and who we are.
 pub struct Client {
     server: String,
@@ -51,6 +63,26 @@ impl Client {
         Ok((status, value))
     }
 
+    /// The server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Whether a daemon answers at the server's address (its liveness probe).
+    pub fn answers(&self) -> bool {
+        self.send("GET", "/healthz", None).is_ok()
+    }
+
+    /// A request and its answer, whatever its status (a refusal before anything ran —
+    /// 4xx without `ok` — is an error).
+    pub fn operation(&self, path: &str, body: Value) -> Result<(u16, Value)> {
+        let (status, v) = self.send("POST", path, Some(body))?;
+        if v.get("ok").is_none() {
+            self.refused(status, &v)?;
+        }
+        Ok((status, v))
+    }
+
     /// A request that must succeed: any status from 400 up is an error, with the
     /// server's message.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
@@ -90,7 +122,7 @@ fn short(rev: &Value) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn print_json(v: &Value) {
+pub fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -246,11 +278,7 @@ pub fn operate(
     body: Value,
     json_out: bool,
 ) -> Result<ExitCode> {
-    let (status, v) = c.send("POST", &format!("/api/v1/apps/{name}/{path}"), Some(body))?;
-    if v.get("ok").is_none() {
-        // Refused before any operation ran (unknown app, role, bad request).
-        c.refused(status, &v)?;
-    }
+    let (status, v) = c.operation(&format!("/api/v1/apps/{name}/{path}"), body)?;
     let ok = status < 300 && v["ok"] == json!(true);
     if !ok {
         eprintln!(

@@ -8,6 +8,7 @@
 mod stdout;
 mod backup;
 mod client;
+mod daemon_backup;
 mod print;
 mod render;
 
@@ -25,11 +26,31 @@ use std::process::ExitCode;
     about = "Keeps Docker hosts moored to what a repository says."
 )]
 struct Cli {
-    /// Data directory (repository cache, deploy trees). Default: the platform's data directory.
-    #[arg(long, global = true, env = "MOORING_DATA_DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    globals: Globals,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options every command takes: where the configuration, the data and the daemon are.
+#[derive(clap::Args)]
+struct Globals {
+    /// The daemon's configuration file (default: ./mooring.yaml). Every command takes
+    /// its data directory and its server's address from it.
+    #[arg(long, global = true, env = "MOORING_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (repository cache, deploy trees, backups). Default: the
+    /// configuration's `server.data_dir` when there is a configuration, else the
+    /// platform's data directory.
+    #[arg(long, global = true, env = "MOORING_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The daemon's URL. Default: the configuration's `server.listen`, else
+    /// http://127.0.0.1:7420.
+    #[arg(long, global = true, env = "MOORING_SERVER")]
+    server: Option<String>,
+    /// API token for the daemon.
+    #[arg(long, global = true, env = "MOORING_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// `-o` of `render`: the project as Compose prints it.
@@ -169,12 +190,9 @@ enum Command {
     Completions { shell: clap_complete::Shell },
     /// The manual page (roff), on stdout (e.g. `mooring man | man -l -`).
     Man,
-    /// Run the reconciler daemon: every app of the configuration, continuously.
-    Serve {
-        /// The configuration file.
-        #[arg(long, default_value = "mooring.yaml", env = "MOORING_CONFIG")]
-        config: PathBuf,
-    },
+    /// Run the reconciler daemon: every app of the configuration (--config),
+    /// continuously.
+    Serve,
     /// Verified volume backups: create, list, verify, restore, prune.
     Backup {
         #[arg(
@@ -195,17 +213,6 @@ enum Command {
     },
     /// Talk to a running server.
     App {
-        /// Server URL.
-        #[arg(
-            long,
-            global = true,
-            env = "MOORING_SERVER",
-            default_value = "http://127.0.0.1:7420"
-        )]
-        server: String,
-        /// API token.
-        #[arg(long, global = true, env = "MOORING_TOKEN", hide_env_values = true)]
-        token: Option<String>,
         #[arg(
             short = 'o',
             long = "output",
@@ -257,8 +264,6 @@ enum BackupCommand {
 enum TokenCommand {
     /// Create a token and print it (shown once).
     Create {
-        #[arg(long, default_value = "mooring.yaml", env = "MOORING_CONFIG")]
-        config: PathBuf,
         /// viewer (read), operator (sync, rollback) or admin (tokens, reload).
         #[arg(long)]
         role: String,
@@ -308,9 +313,6 @@ enum AppCommand {
         /// The pushed branch.
         #[arg(long = "ref", default_value = "main")]
         reference: String,
-        /// The server's configuration file (for the webhook secret).
-        #[arg(long, default_value = "mooring.yaml", env = "MOORING_CONFIG")]
-        config: PathBuf,
     },
     /// Re-read the server's configuration file (refused, changing nothing, when it is
     /// invalid, or when it declares no apps while apps run unless --force).
@@ -339,24 +341,86 @@ fn main() -> ExitCode {
     }
 }
 
-fn data_dir(cli: &Option<PathBuf>) -> Result<PathBuf> {
-    match cli {
-        Some(d) => Ok(d.clone()),
-        None => dirs::data_dir().map(|d| d.join("mooring")).context(
+impl Globals {
+    /// The configuration file: `--config`, `MOORING_CONFIG`, else `./mooring.yaml`.
+    fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("mooring.yaml"))
+    }
+
+    /// The configuration when one is named, or `./mooring.yaml` exists; `None` otherwise.
+    fn found_config(&self) -> Result<Option<mooring_server::config::Config>> {
+        let path = self.config_path();
+        if self.config.is_none() && !path.exists() {
+            return Ok(None);
+        }
+        mooring_server::config::load(&path)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    /// The data directory, one rule for every command: `--data-dir`/`MOORING_DATA_DIR`,
+    /// else the configuration's `server.data_dir`, else the platform's data directory.
+    fn data_dir(&self) -> Result<PathBuf> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        if let Some(cfg) = self.found_config()? {
+            return Ok(cfg.server.data_dir);
+        }
+        dirs::data_dir().map(|d| d.join("mooring")).context(
             "no data directory could be determined; pass --data-dir or set MOORING_DATA_DIR",
-        ),
+        )
+    }
+
+    /// The daemon to send a backup or restore of `app` to: when the configuration
+    /// declares the app and its daemon answers (`None`: done here, directly).
+    fn daemon_of(&self, app: &str) -> Result<Option<client::Client>> {
+        let managed = self
+            .found_config()?
+            .is_some_and(|cfg| cfg.apps.iter().any(|a| a.name == app));
+        if !managed {
+            return Ok(None);
+        }
+        let c = self.client()?;
+        if c.answers() {
+            return Ok(Some(c));
+        }
+        eprintln!(
+            "note: the daemon managing {app} does not answer at {}; working on the volumes directly",
+            c.server()
+        );
+        Ok(None)
+    }
+
+    /// A client of the daemon: `--server`/`MOORING_SERVER`, else the configuration's
+    /// `server.listen`, else http://127.0.0.1:7420.
+    fn client(&self) -> Result<client::Client> {
+        let server = match &self.server {
+            Some(s) => s.clone(),
+            None => match self.found_config()? {
+                Some(cfg) => client::url_of(cfg.server.listen),
+                None => "http://127.0.0.1:7420".to_string(),
+            },
+        };
+        Ok(client::Client::new(&server, self.token.clone()))
     }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    let Cli {
+        globals: g,
+        command,
+    } = cli;
+    match command {
         Command::Validate {
             dir,
             render,
             policy,
         } => {
             let mut project = render::local(&dir, &render.project())?;
-            let protected: Vec<PathBuf> = data_dir(&cli.data_dir).into_iter().collect();
+            let protected: Vec<PathBuf> = g.data_dir().into_iter().collect();
             mooring_render::enforce_policy(&mut project, &policy.policy(), &protected).map_err(
                 |refused| {
                     anyhow::anyhow!(
@@ -410,8 +474,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .context("writing the manual page")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { config } => {
+        Command::Serve => {
             init_logging();
+            let config = g.config_path();
             block_on(async {
                 mooring_server::serve::serve(&config)
                     .await
@@ -420,19 +485,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { output, command } => {
-            let data_dir = data_dir(&cli.data_dir)?;
+            let data_dir = g.data_dir()?;
             let json = output == Format::Json;
             match command {
-                BackupCommand::Create { app, volume } => {
-                    block_on(backup::create(&data_dir, &app, volume.as_deref(), json))
-                }
+                BackupCommand::Create { app, volume } => match g.daemon_of(&app)? {
+                    Some(c) => daemon_backup::create(&c, &app, volume.as_deref(), json),
+                    None => block_on(backup::create(&data_dir, &app, volume.as_deref(), json)),
+                },
                 BackupCommand::List { app } => backup::list_cmd(&data_dir, app.as_deref(), json),
                 BackupCommand::Verify { id } => backup::verify_cmd(&data_dir, &id),
                 BackupCommand::Restore {
                     id,
                     to_volume,
                     force,
-                } => block_on(backup::restore(&data_dir, &id, to_volume.as_deref(), force)),
+                } => {
+                    let app = mooring_backup::load(&backup::dir(&data_dir), &id)?
+                        .manifest
+                        .meta
+                        .app;
+                    match g.daemon_of(&app)? {
+                        Some(c) => {
+                            daemon_backup::restore(&c, &app, &id, to_volume.as_deref(), force, json)
+                        }
+                        None => {
+                            block_on(backup::restore(&data_dir, &id, to_volume.as_deref(), force))
+                        }
+                    }
+                }
                 BackupCommand::Prune { keep, older_than } => {
                     backup::prune_cmd(&data_dir, keep, older_than)
                 }
@@ -441,7 +520,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token {
             command:
                 TokenCommand::Create {
-                    config,
                     role,
                     name,
                     expires,
@@ -451,6 +529,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let role: mooring_store::Role = role
                 .parse()
                 .map_err(|e: mooring_store::ParseRoleError| anyhow::anyhow!("{e}"))?;
+            let config = g.config_path();
             let cfg = mooring_server::config::load(&config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             let configured: Vec<String> = cfg.apps.iter().map(|a| a.name.clone()).collect();
@@ -467,13 +546,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::App {
-            server,
-            token,
-            output,
-            command,
-        } => {
-            let c = client::Client::new(&server, token);
+        Command::App { output, command } => {
+            let c = g.client()?;
             let json = output == Format::Json;
             match command {
                 AppCommand::List => client::list(&c, json),
@@ -497,8 +571,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     provider,
                     repository,
                     reference,
-                    config,
                 } => {
+                    let config = g.config_path();
                     let cfg = mooring_server::config::load(&config)?;
                     let hooks = &cfg.webhooks;
                     let secret = match provider.as_str() {
@@ -533,18 +607,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Diff { source, output } => {
-            reconcile_source(&cli.data_dir, &source, Mode::Diff, output == Format::Json)
+            reconcile_source(&g, &source, Mode::Diff, output == Format::Json)
         }
         Command::Sync {
             source,
             dry_run,
             output,
-        } => reconcile_source(
-            &cli.data_dir,
-            &source,
-            Mode::Sync { dry_run },
-            output == Format::Json,
-        ),
+        } => reconcile_source(&g, &source, Mode::Sync { dry_run }, output == Format::Json),
     }
 }
 
@@ -555,12 +624,12 @@ enum Mode {
 
 /// `diff` and `sync`: one path — render the source, then reconcile (dry for `diff`).
 fn reconcile_source(
-    data_dir_arg: &Option<PathBuf>,
+    globals: &Globals,
     source: &SourceArgs,
     mode: Mode,
     json: bool,
 ) -> Result<ExitCode> {
-    let data_dir = data_dir(data_dir_arg)?;
+    let data_dir = globals.data_dir()?;
     let rendered = render::from_source(
         &data_dir,
         &render::SourceRequest {

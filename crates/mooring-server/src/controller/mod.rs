@@ -12,6 +12,7 @@
 //! and an in-sync host costs one observation and no Docker writes.
 
 mod app_loop;
+mod backups;
 mod error;
 mod operation;
 mod poller;
@@ -19,6 +20,7 @@ mod queries;
 mod status;
 
 pub use app_loop::backoff;
+pub use backups::DataRun;
 pub use error::ControlError;
 
 use crate::activity::{Activity, HEARTBEAT};
@@ -54,6 +56,10 @@ pub enum TriggerKind {
     Rollback,
     Drift,
     Retry,
+    /// A backup asked for through the API (an operation of the app, not a reconcile).
+    Backup,
+    /// A restore asked for through the API (an operation of the app, not a reconcile).
+    Restore,
 }
 
 impl TriggerKind {
@@ -68,6 +74,8 @@ impl TriggerKind {
             TriggerKind::Rollback => "rollback",
             TriggerKind::Drift => "drift",
             TriggerKind::Retry => "retry",
+            TriggerKind::Backup => "backup",
+            TriggerKind::Restore => "restore",
         }
     }
 

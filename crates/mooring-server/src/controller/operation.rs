@@ -280,7 +280,7 @@ impl Controller {
         if let Some(asked) = trigger.revision.as_deref().or(pinned) {
             if let Err(e) = self.allowed_revision(app, asked, &revision).await {
                 let message = e.to_string();
-                let op = self.begin(name, trigger, &revision, false);
+                let op = self.begin(name, trigger.kind, Some(&revision), false);
                 self.finish(op, OpResult::Failed, Some(&message));
                 status.last_operation = op.or(status.last_operation);
                 status
@@ -350,7 +350,7 @@ impl Controller {
             Err(failure) => {
                 let (kind, e) = (failure.condition(), failure.message.clone());
                 rt.render_failure = Some((revision.id.clone(), failure));
-                let op = self.begin(name, trigger, revision, false);
+                let op = self.begin(name, trigger.kind, Some(revision), false);
                 self.finish(op, OpResult::Failed, Some(&e));
                 status.last_operation = op.or(status.last_operation);
                 status.sync = SyncState::Unknown;
@@ -393,7 +393,7 @@ impl Controller {
         let prepare = || {
             rendered.materialize()?;
             *op_id.lock().unwrap_or_else(|e| e.into_inner()) =
-                self.begin(name, trigger, revision, false);
+                self.begin(name, trigger.kind, Some(revision), false);
             Ok(())
         };
         let report = |p: Progress<'_>| {
@@ -512,24 +512,26 @@ impl Controller {
         }
     }
 
+    /// Records the start of an operation of `app` (on `revision`, when one is deployed
+    /// or being deployed) and logs it; its id.
     pub(super) fn begin(
         &self,
         app: &str,
-        trigger: &Trigger,
-        revision: &Revision,
+        kind: TriggerKind,
+        revision: Option<&Revision>,
         dry_run: bool,
     ) -> Option<i64> {
         let op = NewOperation {
             app: app.to_string(),
-            trigger: trigger.kind.as_str().to_string(),
-            revision: Some(revision.id.clone()),
+            trigger: kind.as_str().to_string(),
+            revision: revision.map(|r| r.id.clone()),
             dry_run,
             started_at: now_ms(),
         };
         tracing::info!(
             app,
             trigger = op.trigger.as_str(),
-            revision = revision.describe.as_str(),
+            revision = revision.map(|r| r.describe.as_str()),
             dry_run,
             "operation started"
         );

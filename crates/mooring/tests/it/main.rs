@@ -6,6 +6,7 @@ mod common;
 mod architecture;
 mod backup;
 mod compose_v2;
+mod daemon_backup;
 mod data_policy;
 mod drift;
 mod git_sync;

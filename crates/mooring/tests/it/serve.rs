@@ -2029,8 +2029,9 @@ fn readers_never_wait_for_a_running_sync() {
     // Both were read while the sync ran: its operation has no result yet.
     let running = s.app(&app.name)["operations"][0].clone();
     assert_eq!(running["result"], Value::Null, "{running}");
-    assert!(api < Duration::from_secs(1), "GET {path} took {api:?}");
-    assert!(ui < Duration::from_secs(1), "the app page took {ui:?}");
+    // Well under the sync's 20 s (a loaded machine may take a second or two to answer).
+    assert!(api < Duration::from_secs(8), "GET {path} took {api:?}");
+    assert!(ui < Duration::from_secs(8), "the app page took {ui:?}");
     // The resource tree is the project being applied.
     assert!(
         v["resources"].as_array().is_some_and(|r| !r.is_empty()),
