@@ -374,7 +374,7 @@ impl Globals {
         )
     }
 
-    /// The daemon to send a backup or restore of `app` to: when the configuration
+    /// The daemon that manages `app`, to send commands on it to: when the configuration
     /// declares the app and its daemon answers (`None`: done here, directly).
     fn daemon_of(&self, app: &str) -> Result<Option<client::Client>> {
         let managed = self
@@ -388,7 +388,7 @@ impl Globals {
             return Ok(Some(c));
         }
         eprintln!(
-            "note: the daemon managing {app} does not answer at {}; working on the volumes directly",
+            "note: the daemon managing {app} does not answer at {}; working on the host directly",
             c.server()
         );
         Ok(None)
@@ -642,6 +642,22 @@ fn reconcile_source(
         &source.render.project(),
         &source.policy.policy(),
     )?;
+    // An app a running daemon manages is the daemon's: its diff is the daemon's (the
+    // same render, variables and revision), and a one-shot sync would fight it.
+    let name = rendered.project.name.clone();
+    if let Some(c) = globals.daemon_of(&name)? {
+        if let Mode::Diff = mode {
+            eprintln!(
+                "note: app {name} is managed by the daemon at {}; this is its diff (`mooring app diff {name}`)",
+                c.server()
+            );
+            return client::diff(&c, &name, json);
+        }
+        anyhow::bail!(
+            "app {name} is managed by the daemon at {}; a one-shot sync would fight it: use `mooring app sync {name}`, or stop the daemon first",
+            c.server()
+        );
+    }
     let dry_run = !matches!(mode, Mode::Sync { dry_run: false });
     let progress = print::Progress::new(json);
     let outcome = block_on(async {

@@ -1,8 +1,8 @@
-//! `mooring backup create|restore` of an app a running daemon manages: one data
-//! directory (the configuration's), sent to the daemon, run as operations of the app —
-//! under its lock, so self-heal does not start the writers a backup stopped — and a
-//! refused restore refused before anything is stopped. Against a real `mooring serve`
-//! and the machine's Docker.
+//! Commands on an app a running daemon manages: one data directory (the
+//! configuration's); `backup create|restore` sent to the daemon and run as operations of
+//! the app — under its lock, so self-heal does not start the writers a backup stopped —
+//! with a refused restore refused before anything is stopped; `diff` is the daemon's, a
+//! one-shot `sync` refused. Against a real `mooring serve` and the machine's Docker.
 
 use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
@@ -12,8 +12,12 @@ use std::process::{Command, Output};
 /// `mooring backup ARGS` run as an operator would: the configuration names the data
 /// directory and the daemon; no `--data-dir`, no `--server`.
 fn backup_cli(s: &Server, token: &str, args: &[&str]) -> Output {
+    cli(s, token, &[&["backup"], args].concat())
+}
+
+/// `mooring ARGS --config CONFIG`, with `token`.
+fn cli(s: &Server, token: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .arg("backup")
         .args(args)
         .arg("--config")
         .arg(&s.config)
@@ -57,6 +61,23 @@ fn backups_and_restores_of_a_managed_app_are_its_operations() {
     let worker = app.container("worker");
     let volume = format!("{}_data", app.name);
     docker(&["exec", &worker, "sh", "-c", "echo one > /data/f"]);
+
+    // `diff` of the project is the daemon's (in sync), a one-shot `sync` is refused.
+    let folder = project.path().to_str().unwrap();
+    let out = cli(&s, &operator, &["diff", folder]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("app {} is managed by the daemon", app.name)),
+        "{stderr}"
+    );
+    let out = cli(&s, &operator, &["sync", folder]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("use `mooring app sync {}`", app.name)),
+        "{stderr}"
+    );
 
     let out = backup_cli(&s, &operator, &["create", &app.name]);
     let (stdout, stderr) = (
