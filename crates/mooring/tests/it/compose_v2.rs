@@ -1232,3 +1232,81 @@ fn lifecycle_hooks_run_inside_the_container() {
     assert!(out.contains("post_start hook `false`"), "{out}");
     assert!(out.contains("exited with 1"), "{out}");
 }
+
+/// Service keys `mooring render` prints otherwise than `docker compose config` (the
+/// meaning is the same; the representation is issue 12's remaining work): networks carry
+/// their name and aliases, ports lack `mode: ingress`, volume sources are the project's
+/// names without Compose's empty `volume: {}` / `bind.create_host_path`, `depends_on`
+/// prints `restart: false`, `extra_hosts` uses `:`, and `mem_limit` is printed as
+/// `deploy.resources`.
+const KNOWN_REPRESENTATIONS: &[&str] = &[
+    "networks",
+    "ports",
+    "volumes",
+    "depends_on",
+    "extra_hosts",
+    "mem_limit",
+];
+
+/// The bundled multi-app repository (examples/homelab, real images of Docker Hub, never
+/// pulled here): its configuration loads, each app passes the policy it is configured
+/// with, and renders as Docker Compose v2 renders it — every service key but the
+/// representations named above, so that any new difference fails.
+#[test]
+fn the_homelab_example_loads_passes_its_policies_and_renders_like_compose() {
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .args([
+            "-r",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/homelab"),
+        ])
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let root = copy.path().join("homelab");
+    // The files the configuration names, kept beside it (never in the repository).
+    fs::write(root.join("webhook.secret"), "hush\n").unwrap();
+    fs::write(root.join("git-db-password"), "s3cret\n").unwrap();
+    // What the daemon's `variables` give the git app, for both renderers here.
+    let env = root.join("git/.env");
+    let mut dotenv = fs::read_to_string(&env).unwrap();
+    dotenv.push_str("DB_PASSWORD=s3cret\n");
+    fs::write(&env, dotenv).unwrap();
+
+    let cfg = mooring_server::config::load(&root.join("mooring.yaml")).unwrap();
+    let names: Vec<&str> = cfg.apps.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["proxy", "git", "monitoring"]);
+    for app in &cfg.apps {
+        let dir = root.join(&app.source.path);
+        let dir = dir.to_str().unwrap();
+        let profile = app.policy.profile.to_string();
+        let mut args = vec!["validate", dir, "--policy", &profile];
+        let allow: Vec<String> = app.policy.allow.iter().map(|e| e.to_string()).collect();
+        for a in &allow {
+            args.extend(["--allow", a.as_str()]);
+        }
+        let out = mooring(&args, None);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            app.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (ours, theirs) = (rendered(dir), compose_config(dir));
+        let services = theirs["services"].as_object().unwrap();
+        assert!(!services.is_empty());
+        for (service, keys) in services {
+            for (key, value) in keys.as_object().unwrap() {
+                if KNOWN_REPRESENTATIONS.contains(&key.as_str()) {
+                    continue;
+                }
+                assert_eq!(
+                    &ours["services"][service][key], value,
+                    "{}: services.{service}.{key}",
+                    app.name
+                );
+            }
+        }
+    }
+}
