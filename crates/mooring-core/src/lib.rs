@@ -34,4 +34,4 @@ pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};
 pub use policy::{Exception, HostFacts, Policy, Profile, Verdict};
 pub use settings::{Logging, Settings, Ulimit};
 pub use state::{Condition, ConditionKind, EventKind, SyncState, UnknownWord};
-pub use view::{compare, resource_tree, Comparison, ResourceTree};
+pub use view::{compare, resource_tree, short_revision, Comparison, ResourceTree};

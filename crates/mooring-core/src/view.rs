@@ -8,6 +8,19 @@ use crate::health::{app_health, ResourceHealth};
 use crate::live::Live;
 use serde::Serialize;
 
+/// A revision as people read it, the same in the CLI, the API's pages and the UI: a
+/// folder's content hash or a full commit id cut to its first 12 characters (by
+/// characters, never inside one), anything else — a tag, a Subversion number, what a
+/// user typed — whole.
+pub fn short_revision(rev: &str) -> &str {
+    let first = |s: &'_ str, n: usize| s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    match rev.strip_prefix("sha256:") {
+        Some(h) => &h[..first(h, 12)],
+        None if rev.chars().count() >= 40 => &rev[..first(rev, 12)],
+        None => rev,
+    }
+}
+
 /// An app's resources as they stand on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceTree {
@@ -241,6 +254,15 @@ fn yes(b: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_revisions_cut_by_characters() {
+        let long = "é".repeat(40);
+        assert_eq!(short_revision(&long), "é".repeat(12));
+        assert_eq!(short_revision("sha256:éééééééééééééé"), "éééééééééééé");
+        assert_eq!(short_revision(&"a".repeat(40)), "aaaaaaaaaaaa");
+        assert_eq!(short_revision("v1.2"), "v1.2");
+    }
     use crate::live::ContainerState;
     use crate::plan::tests_support::{live_for, project_of};
 

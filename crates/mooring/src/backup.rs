@@ -94,7 +94,7 @@ pub async fn create(
                 m.archive_size,
                 &m.archive_sha256[..16],
                 match &revision {
-                    Some(r) => format!(", revision {}", r.chars().take(12).collect::<String>()),
+                    Some(r) => format!(", revision {}", mooring_core::short_revision(r)),
                     None => String::new(),
                 }
             );
@@ -126,13 +126,13 @@ pub fn list_cmd(data_dir: &Path, app: Option<&str>, json_out: bool) -> Result<Ex
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<52} {:<16} {:<24} {:>10} {:>8} {:<17} REVISION  REASON",
-        "ID", "APP", "VOLUME", "SIZE", "FILES", "SHA256"
+        "{:<52} {:<16} {:<24} {:>10} {:>8} {:<17} {:<12} REASON",
+        "ID", "APP", "VOLUME", "SIZE", "FILES", "SHA256", "REVISION"
     );
     for r in &records {
         let m = &r.manifest;
         println!(
-            "{:<52} {:<16} {:<24} {:>10} {:>8} {:<17} {:<9} {}",
+            "{:<52} {:<16} {:<24} {:>10} {:>8} {:<17} {:<12} {}",
             r.id,
             m.meta.app,
             m.meta.volume,
@@ -142,7 +142,7 @@ pub fn list_cmd(data_dir: &Path, app: Option<&str>, json_out: bool) -> Result<Ex
             m.meta
                 .revision
                 .as_deref()
-                .map(|r| &r[..r.len().min(9)])
+                .map(mooring_core::short_revision)
                 .unwrap_or("-"),
             m.meta.reason
         );

@@ -118,7 +118,7 @@ impl Client {
 
 fn short(rev: &Value) -> String {
     rev.as_str()
-        .map(|r| r.trim_start_matches("sha256:").chars().take(12).collect())
+        .map(|r| mooring_core::short_revision(r).to_string())
         .unwrap_or_else(|| "-".into())
 }
 

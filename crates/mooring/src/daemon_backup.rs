@@ -62,7 +62,7 @@ pub fn create(c: &Client, app: &str, volume: Option<&str>, json_out: bool) -> Re
                 b["archive_size"],
                 &sha[..sha.len().min(16)],
                 match b["revision"].as_str() {
-                    Some(r) => format!(", revision {}", &r[..r.len().min(12)]),
+                    Some(r) => format!(", revision {}", mooring_core::short_revision(r)),
                     None => String::new(),
                 }
             );

@@ -39,14 +39,7 @@ pub(crate) enum Tab {
 }
 
 fn short_id(rev: &str) -> &str {
-    // By characters: a revision is whatever a user typed (a pin, a tag).
-    let first =
-        |s: &'_ str, n: usize| -> usize { s.char_indices().nth(n).map_or(s.len(), |(i, _)| i) };
-    match rev.strip_prefix("sha256:") {
-        Some(h) => &h[..first(h, 10)],
-        None if rev.chars().count() >= 40 => &rev[..first(rev, 10)],
-        None => rev,
-    }
+    mooring_core::short_revision(rev)
 }
 
 /// `2026-12-01 18:20:05 UTC`.
@@ -742,15 +735,6 @@ pub(crate) fn history(ops: &[OperationRecord], now: i64) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_ids_cut_by_characters() {
-        let long = "é".repeat(40);
-        assert_eq!(short_id(&long), "é".repeat(10));
-        assert_eq!(short_id("sha256:ééééééééééééé"), "éééééééééé");
-        assert_eq!(short_id(&"a".repeat(40)), "aaaaaaaaaa");
-        assert_eq!(short_id("v1.2"), "v1.2");
-    }
 
     #[test]
     fn dates_and_ages_read_plainly() {
