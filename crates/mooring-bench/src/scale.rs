@@ -98,6 +98,11 @@ impl Host for SimulatedHost {
                 .values()
                 .map(|s| (s.image.clone(), "sha256:sim".to_string()))
                 .collect(),
+            image_builds: project
+                .services
+                .values()
+                .filter_map(|s| Some((s.image.clone(), s.build.as_ref()?.inputs.clone())))
+                .collect(),
         })
     }
     async fn container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError> {
@@ -137,6 +142,10 @@ impl Host for SimulatedHost {
     async fn pull_image(&self, _: &str) -> Result<(), ProviderError> {
         self.call().await;
         Ok(())
+    }
+    async fn build_image(&self, svc: &Service) -> Result<String, ProviderError> {
+        self.call().await;
+        Ok(format!("simulated build of {}", svc.image))
     }
     async fn create_container(
         &self,

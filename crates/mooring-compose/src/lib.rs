@@ -6,6 +6,7 @@
 //! Invariant: nothing outside the snapshot root is read; every key is either
 //! understood or rejected with its position (never silently ignored).
 
+pub mod build_context;
 pub mod decode;
 pub mod dotenv;
 pub mod error;
@@ -14,7 +15,7 @@ pub mod limits;
 mod load;
 pub mod merge;
 pub mod output;
-mod paths;
+pub mod paths;
 pub mod yaml;
 
 pub use error::{LoadError, Pos};

@@ -90,6 +90,11 @@ impl Project {
                     m.source = p;
                 }
             }
+            if let Some(b) = svc.build.as_mut() {
+                if let Some(p) = rebase(&b.context) {
+                    b.context = p;
+                }
+            }
         }
         if let Some(p) = rebase(&self.working_dir) {
             self.working_dir = p;
@@ -222,6 +227,47 @@ pub struct Service {
     /// Privileges, namespaces and devices: what the policy decides on.
     #[serde(flatten)]
     pub host: crate::host_access::HostAccess,
+    /// `build`: the image is built from a folder of the repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
+}
+
+/// `build`: an image the Docker Engine builds from a folder of the repository (the
+/// context), tagged as the service's `image`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Build {
+    /// The context folder (absolute, inside the snapshot or the deploy tree).
+    pub context: String,
+    /// The Dockerfile, relative to the context (Compose's default: `Dockerfile`).
+    pub dockerfile: String,
+    /// `dockerfile_inline`: the Dockerfile's text instead of a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The network the build's `RUN` steps use (`host` is for the policy to allow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Bytes of `/dev/shm` for the build's containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_from: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_cache: bool,
+    /// Pull newer versions of the `FROM` images.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pull: bool,
+    /// sha256 over everything that decides the image: the context's files after
+    /// `.dockerignore`, the Dockerfile, args, target, labels, network, … . The image
+    /// carries it (label `io.mooring.build-inputs`): equal inputs, no new build.
+    pub inputs: String,
 }
 
 /// A lifecycle hook: a command run inside the container (`post_start`, `pre_stop`).
@@ -406,6 +452,9 @@ pub enum PullPolicy {
     Always,
     /// Never pull; a missing image is an error.
     Never,
+    /// `build`: the image is built from the repository (a `build:` service; rebuilt
+    /// when its inputs change).
+    Build,
 }
 
 /// A top-level network.

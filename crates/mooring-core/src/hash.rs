@@ -93,6 +93,7 @@ pub(crate) mod tests {
             external_links: vec![],
             settings: Default::default(),
             host: Default::default(),
+            build: None,
         }
     }
 

@@ -14,6 +14,8 @@ pub const SPEC_HASH: &str = "io.mooring.spec-hash";
 pub const SPEC: &str = "io.mooring.spec";
 /// sha256 of the repository files a container bind-mounts (explains a redeploy).
 pub const FILES_HASH: &str = "io.mooring.files-hash";
+/// On an image Mooring built: the build's inputs hash (`Build::inputs`).
+pub const BUILD_INPUTS: &str = "io.mooring.build-inputs";
 /// A volume's data policy, remembered on the volume when it is created from an
 /// `x-mooring: { data: … }` annotation (the annotation is gone once the volume is not declared).
 pub const DATA_POLICY: &str = "io.mooring.data-policy";

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod desired;
+pub mod dockerignore;
 pub mod files;
 pub mod hash;
 pub mod health;
@@ -21,9 +22,9 @@ pub mod state;
 pub mod view;
 
 pub use desired::{
-    parse_age, parse_backup_schedule, BindOptions, DataPolicy, DependsOn, DependsOnCondition,
-    Healthcheck, Hook, Ipam, IpamPool, Mount, MountKind, Network, Port, Project, PullPolicy,
-    Retention, Service, ServiceNetwork, Volume, VolumeOptions,
+    parse_age, parse_backup_schedule, BindOptions, Build, DataPolicy, DependsOn,
+    DependsOnCondition, Healthcheck, Hook, Ipam, IpamPool, Mount, MountKind, Network, Port,
+    Project, PullPolicy, Retention, Service, ServiceNetwork, Volume, VolumeOptions,
 };
 pub use files::{FileRef, InlineFile, ProjectFile};
 pub use health::{app_health, Health, ResourceHealth};

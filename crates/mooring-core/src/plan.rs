@@ -58,6 +58,11 @@ pub enum Action {
     PullImage {
         image: String,
     },
+    /// Builds the image of a `build:` service from its context.
+    BuildImage {
+        service: String,
+        image: String,
+    },
     RemoveContainer {
         service: Option<String>,
         container: String,
@@ -98,6 +103,7 @@ impl Action {
             Action::CreateContainer { .. } => "create",
             Action::RemoveNetwork { .. } | Action::RemoveContainer { .. } => "remove",
             Action::PullImage { .. } => "pull",
+            Action::BuildImage { .. } => "build",
             Action::BackupVolume { .. } => "back up",
             Action::RemoveVolume { .. } => "remove",
             Action::RestoreVolume { .. } => "restore",
@@ -117,6 +123,9 @@ impl fmt::Display for Action {
             Action::RemoveVolume { volume } => write!(f, "remove volume {volume}"),
             Action::RestoreVolume { volume } => write!(f, "restore volume {volume}"),
             Action::PullImage { image } => write!(f, "pull image {image}"),
+            Action::BuildImage { service, image } => {
+                write!(f, "build image {image} (service {service})")
+            }
             Action::RemoveContainer { container, .. } => write!(f, "remove container {container}"),
             Action::CreateContainer { container, .. } => write!(f, "create container {container}"),
             Action::RecreateContainer { container, .. } => {

@@ -383,6 +383,21 @@ pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
                 "privileged: every capability and device, no confinement (root on the host)".into(),
             );
         }
+        if svc
+            .build
+            .as_ref()
+            .is_some_and(|b| b.network.as_deref() == Some("host"))
+        {
+            let at = here(&c, "build");
+            c.finding(
+                Rule::HostNetwork,
+                &key("build.network"),
+                at,
+                "the image's build steps join the host's network stack".into(),
+                policy.profile != Profile::Privileged,
+                Exception::HostNetwork,
+            );
+        }
         for kind in svc.host.host_namespaces() {
             let k = match kind {
                 "network" => "network_mode",

@@ -8,6 +8,7 @@
 //! - [`volumes`]: volume content in and out; `requested`: the backups and restores a
 //!   person asks for.
 
+mod build;
 mod convert;
 mod provider;
 pub mod reconcile;

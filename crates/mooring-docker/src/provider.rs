@@ -235,8 +235,23 @@ impl Provider {
 
     /// The id of a local image, `None` when it is not present.
     pub async fn image_id(&self, image: &str) -> Result<Option<String>, ProviderError> {
+        Ok(self.image_info(image).await?.map(|(id, _)| id))
+    }
+
+    /// A present image's id and the build inputs it was built from (its
+    /// `io.mooring.build-inputs` label, on images Mooring built).
+    async fn image_info(
+        &self,
+        image: &str,
+    ) -> Result<Option<(String, Option<String>)>, ProviderError> {
         match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(i.id),
+            Ok(i) => {
+                let inputs = i
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|mut l| l.remove(mooring_core::labels::BUILD_INPUTS));
+                Ok(i.id.map(|id| (id, inputs)))
+            }
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(api(format!("inspecting image {image}"))(e)),
         }
@@ -268,6 +283,8 @@ pub trait Host: Sync {
     async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
     /// Pulls an image.
     async fn pull_image(&self, image: &str) -> Result<(), ProviderError>;
+    /// Builds the image of a `build:` service; a line saying what was built.
+    async fn build_image(&self, svc: &Service) -> Result<String, ProviderError>;
     /// Creates, connects and starts the container of `svc`.
     async fn create_container(
         &self,
@@ -432,6 +449,7 @@ impl Host for Provider {
         }
 
         let mut images = BTreeMap::new();
+        let mut image_builds = BTreeMap::new();
         let mut refs: Vec<&str> = project
             .services
             .values()
@@ -441,10 +459,13 @@ impl Host for Provider {
         refs.dedup();
         for (image, id) in refs
             .iter()
-            .zip(join_all(refs.iter().map(|r| self.image_id(r))).await)
+            .zip(join_all(refs.iter().map(|r| self.image_info(r))).await)
         {
-            if let Some(id) = id? {
+            if let Some((id, inputs)) = id? {
                 images.insert(image.to_string(), id);
+                if let Some(inputs) = inputs {
+                    image_builds.insert(image.to_string(), inputs);
+                }
             }
         }
         Ok(Live {
@@ -452,6 +473,7 @@ impl Host for Provider {
             networks,
             volumes,
             images,
+            image_builds,
         })
     }
 
@@ -545,6 +567,10 @@ impl Host for Provider {
             .await
             .map_err(api(format!("creating volume {name}")))?;
         Ok(())
+    }
+
+    async fn build_image(&self, svc: &Service) -> Result<String, ProviderError> {
+        self.build_service_image(svc).await
     }
 
     async fn pull_image(&self, image: &str) -> Result<(), ProviderError> {

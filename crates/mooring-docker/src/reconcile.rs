@@ -162,11 +162,12 @@ async fn apply<H: Host>(
     report: Report<'_>,
     outcome: &mut Outcome,
 ) -> Result<(), ReconcileError> {
-    let (pulls, _): (Vec<_>, Vec<_>) = first
-        .actions
-        .iter()
-        .cloned()
-        .partition(|a| matches!(a.action, Action::PullImage { .. }));
+    let (pulls, _): (Vec<_>, Vec<_>) = first.actions.iter().cloned().partition(|a| {
+        matches!(
+            a.action,
+            Action::PullImage { .. } | Action::BuildImage { .. }
+        )
+    });
     let mut current = first;
     if !pulls.is_empty() {
         // Networks and volumes are not needed for pulling; pull first, then look again.
@@ -212,7 +213,7 @@ async fn apply<H: Host>(
             }
             Action::BackupVolume { .. } | Action::RestoreVolume { .. } => volume_removals.push(a),
             Action::CreateNetwork { .. } | Action::CreateVolume { .. } => creates.push(a),
-            Action::PullImage { .. } => {}
+            Action::PullImage { .. } | Action::BuildImage { .. } => {}
             Action::RemoveContainer { .. } => removals.push(a),
             Action::RemoveNetwork { .. } => network_removals.push(a),
             _ => containers.push(a),
@@ -430,6 +431,7 @@ async fn execute<H: Host>(
 ) -> ActionResult {
     report(Progress::Started(a));
     let start = Instant::now();
+    let mut detail = None;
     let result = match &a.action {
         Action::CreateNetwork { network } => provider.create_network(project, network).await,
         Action::RemoveNetwork { network } => provider.remove_network(network).await,
@@ -439,6 +441,12 @@ async fn execute<H: Host>(
         )),
         Action::RemoveVolume { volume } => provider.remove_volume(volume).await,
         Action::PullImage { image } => provider.pull_image(image).await,
+        Action::BuildImage { service, .. } => match project.services.get(service) {
+            Some(svc) => provider.build_image(svc).await.map(|d| detail = Some(d)),
+            None => Err(ProviderError::Failed(format!(
+                "service {service} is not in the project"
+            ))),
+        },
         Action::RemoveContainer { id, .. } => provider.remove_container(id, None).await,
         Action::CreateContainer { service, container } => match project.services.get(service) {
             Some(svc) => provider.create_container(project, svc, container).await,
@@ -470,7 +478,7 @@ async fn execute<H: Host>(
         action: a.clone(),
         duration: start.elapsed(),
         error: result.err().map(|e| e.to_string()),
-        detail: None,
+        detail,
     };
     report(Progress::Finished(&result));
     result

@@ -382,10 +382,28 @@ fn paths_leaving_the_repository_are_refused() {
 fn unsupported_and_unknown_keys_are_errors_with_position() {
     let e = err_of(&[(
         "compose.yaml",
+        "services:\n  web:\n    image: x\n    build: { context: ., ssh: [default] }\n",
+    )]);
+    assert!(
+        e.starts_with("compose.yaml:4:31: services.web.build.ssh is not supported: an SSH agent"),
+        "{e}"
+    );
+    let e = err_of(&[(
+        "compose.yaml",
         "services:\n  web:\n    image: x\n    build: .\n",
     )]);
     assert!(
-        e.starts_with("compose.yaml:4:5: services.web: key `build` is not supported"),
+        e.starts_with(
+            "compose.yaml:4:12: services.web.build.dockerfile: Dockerfile does not exist in ."
+        ),
+        "{e}"
+    );
+    let e = err_of(&[(
+        "compose.yaml",
+        "services:\n  web:\n    build: ../elsewhere\n",
+    )]);
+    assert!(
+        e.contains("services.web.build.context ../elsewhere leaves the repository"),
         "{e}"
     );
     let e = err_of(&[(

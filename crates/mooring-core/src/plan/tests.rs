@@ -78,6 +78,7 @@ pub(crate) fn live_for(p: &Project) -> Live {
         )]),
         volumes: BTreeMap::new(),
         images: BTreeMap::from([("busybox:1".into(), "sha256:aaa".into())]),
+        image_builds: BTreeMap::new(),
     }
 }
 
@@ -283,6 +284,65 @@ fn pull_policies() {
         plan(&p, &live, PlanOptions::default()),
         Err(PlanError::ImageMissing { .. })
     ));
+}
+
+#[test]
+fn a_built_image_is_built_when_missing_or_its_inputs_changed_and_never_pulled() {
+    let mut p = project(vec![named("web"), named("worker")]);
+    for svc in p.services.values_mut() {
+        svc.image = "app-web".into();
+    }
+    p.services.get_mut("web").unwrap().build = Some(crate::Build {
+        context: "/repo/web".into(),
+        dockerfile: "Dockerfile".into(),
+        dockerfile_inline: None,
+        args: BTreeMap::new(),
+        target: None,
+        labels: BTreeMap::new(),
+        network: None,
+        shm_size: None,
+        extra_hosts: vec![],
+        cache_from: vec![],
+        no_cache: false,
+        pull: false,
+        inputs: "in-1".into(),
+    });
+    let mut live = live_for(&p);
+    live.images.clear();
+    let missing = plan(&p, &live, PlanOptions::default()).unwrap();
+    let builds: Vec<_> = missing
+        .actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.action,
+                Action::BuildImage { .. } | Action::PullImage { .. }
+            )
+        })
+        .map(|a| (a.action.to_string(), a.reason.clone()))
+        .collect();
+    // One build; `worker` runs the built image and pulls nothing.
+    assert_eq!(
+        builds,
+        [(
+            "build image app-web (service web)".to_string(),
+            "image is not present on the host".to_string()
+        )]
+    );
+    live.images.insert("app-web".into(), "sha256:built".into());
+    live.image_builds.insert("app-web".into(), "in-1".into());
+    let same = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert!(!same
+        .actions
+        .iter()
+        .any(|a| matches!(a.action, Action::BuildImage { .. })));
+    live.image_builds.insert("app-web".into(), "in-0".into());
+    let changed = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert!(changed
+        .actions
+        .iter()
+        .any(|a| matches!(a.action, Action::BuildImage { .. })
+            && a.reason.contains("build inputs changed")));
 }
 
 #[test]

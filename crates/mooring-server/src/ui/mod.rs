@@ -275,7 +275,7 @@ async fn login(
             state.limiter.failed(Scope::Login, addr, Instant::now());
             refuse(
             StatusCode::UNAUTHORIZED,
-            "Unknown, revoked or expired token. Create one with `mooring token create --role viewer|operator|admin`.",
+            "Unknown, revoked or expired token. Create one on the server with `mooring token create --config mooring.yaml --role viewer|operator|admin`.",
         )
         }
     }

@@ -182,7 +182,9 @@ fn broken_commits_apply_nothing() {
     repo.commit("unsupported key");
     let out = app.expect(1, &["sync", &url]);
     assert!(
-        out.contains("compose.yaml:5:5: services.web: key `build` is not supported"),
+        out.contains(
+            "compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in ."
+        ),
         "{out}"
     );
     assert_eq!((app.id("web"), app.id("worker")), ids);

@@ -5,6 +5,7 @@ mod common;
 
 mod architecture;
 mod backup;
+mod build;
 mod compose_v2;
 mod data_policy;
 mod drift;

@@ -361,7 +361,7 @@ fn broken_commit_and_source_outage_keep_the_running_state() {
     wait_until(30, "the broken commit to be reported", || {
         s.app(&app.name)["conditions"]
             .to_string()
-            .contains("compose.yaml:5:5")
+            .contains("compose.yaml:5:12")
     });
     let ops = s.get(&format!("/api/v1/apps/{}/operations", app.name));
     let failed = ops["operations"]
@@ -371,10 +371,9 @@ fn broken_commit_and_source_outage_keep_the_running_state() {
         .find(|o| o["result"] == "failed")
         .expect("a failed operation");
     assert!(
-        failed["error"]
-            .as_str()
-            .unwrap()
-            .contains("compose.yaml:5:5: services.web: key `build` is not supported"),
+        failed["error"].as_str().unwrap().contains(
+            "compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in ."
+        ),
         "{failed}"
     );
     assert_eq!(app.id("web"), web_id, "running containers untouched");
@@ -1272,7 +1271,7 @@ fn a_source_that_never_answers_fails_the_sync_within_its_timeout() {
     assert!(conditions.contains("`timeout:`"), "{conditions}");
 }
 
-/// `demo_compose` with a key Mooring refuses (`build:` at compose.yaml:5:5).
+/// `demo_compose` that cannot be rendered (`build: .` without a Dockerfile, at compose.yaml:5:12).
 fn broken_compose(app: &str) -> String {
     demo_compose(app, "bad").replace(
         "    init: true\n    command: [\"httpd\"",
@@ -1341,7 +1340,9 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
         "a failed sync exits 1: {stderr}"
     );
     assert!(
-        stderr.contains("compose.yaml:5:5: services.web: key `build` is not supported"),
+        stderr.contains(
+            "compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in ."
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("HTTP 422"), "{stderr}");
@@ -1356,7 +1357,7 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["kind"], "invalid", "{v}");
     assert!(
-        v["error"].as_str().unwrap().contains("compose.yaml:5:5"),
+        v["error"].as_str().unwrap().contains("compose.yaml:5:12"),
         "{v}"
     );
     let (status, v) = s.call(
@@ -1385,7 +1386,7 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     assert_eq!(status, 422, "{v}");
     let out = s.cli(&["diff", &app.name]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("compose.yaml:5:5"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compose.yaml:5:12"));
     // A revision the source does not have is refused before any operation starts.
     let ops = op_count(&s, &app.name);
     let (status, v) = s.call(

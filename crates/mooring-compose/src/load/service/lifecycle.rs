@@ -26,12 +26,23 @@ pub(super) fn restart(n: &Node, what: &str) -> Result<String, LoadError> {
     Ok(value)
 }
 
-/// `pull_policy`: missing (default; also `if_not_present`), always, never.
-pub(super) fn pull_policy(n: &Node, what: &str) -> Result<PullPolicy, LoadError> {
+/// `pull_policy`: missing (default; also `if_not_present`), always, never; for a service
+/// with `build`, `build` (its default: the image is built when missing or when its
+/// inputs changed, never pulled).
+pub(super) fn pull_policy(n: &Node, what: &str, built: bool) -> Result<PullPolicy, LoadError> {
+    let w = format!("{what}.pull_policy");
+    if built {
+        return match n.get("pull_policy").map(|p| string(p, &w).map(|s| (p, s))).transpose()? {
+            None => Ok(PullPolicy::Build),
+            Some((_, s)) if matches!(s.as_str(), "build" | "missing" | "if_not_present") => {
+                Ok(PullPolicy::Build)
+            }
+            Some((p, s)) => Err(err(p, format!("{w}: {s:?} with `build`: the image is built from the repository when missing or when its inputs change; leave pull_policy out (or say build)"))),
+        };
+    }
     let Some(p) = n.get("pull_policy") else {
         return Ok(PullPolicy::Missing);
     };
-    let w = format!("{what}.pull_policy");
     match string(p, &w)?.as_str() {
         "missing" | "if_not_present" => Ok(PullPolicy::Missing),
         "always" => Ok(PullPolicy::Always),

@@ -3,6 +3,7 @@
 //! here. A new Compose key gets its line in `SERVICE_KEYS` and a part (or a scalar
 //! line) below.
 
+mod build;
 mod command;
 mod depends_on;
 mod environment;
@@ -27,6 +28,7 @@ use std::collections::BTreeMap;
 /// Every key a service may have; anything else is an error with its position.
 const SERVICE_KEYS: &[&str] = &[
     "image",
+    "build",
     "command",
     "entrypoint",
     "environment",
@@ -117,7 +119,8 @@ impl Decoder<'_> {
         }
         check_keys(n, &what, &[SERVICE_KEYS, host_access::KEYS].concat())?;
         let w = |k: &str| format!("{what}.{k}");
-        let image = image(n, &what)?;
+        let build = self.build(n, &what)?;
+        let image = image(n, &what, project, name, build.is_some())?;
         let environment = self.environment(n, &what)?;
         let labels = self.labels(n, &what)?;
         let ports = ports::ports(n, &what)?;
@@ -177,7 +180,7 @@ impl Decoder<'_> {
                 });
         }
         let extra_hosts = networks::extra_hosts(n, &what)?;
-        let pull_policy = lifecycle::pull_policy(n, &what)?;
+        let pull_policy = lifecycle::pull_policy(n, &what, build.is_some())?;
         let settings = settings::settings(n, &what, &resources)?;
 
         let opt_string = |k: &str| n.get(k).map(|v| string(v, &w(k))).transpose();
@@ -220,6 +223,7 @@ impl Decoder<'_> {
             container_name: container_name(n, &what)?,
             settings,
             host,
+            build,
         })
     }
 }
@@ -244,16 +248,19 @@ fn container_name(n: &Node, what: &str) -> Result<Option<String>, LoadError> {
     Ok(Some(name))
 }
 
-/// `image`: required (Mooring deploys images) and not empty.
-fn image(n: &Node, what: &str) -> Result<String, LoadError> {
+/// `image`: required unless the service has `build` (then Compose's name for the built
+/// image, `<project>-<service>`), and not empty.
+fn image(
+    n: &Node,
+    what: &str,
+    project: &str,
+    service: &str,
+    built: bool,
+) -> Result<String, LoadError> {
     let image = match n.get("image") {
         Some(v) => string(v, &format!("{what}.image"))?,
-        None => {
-            return Err(err(
-                n,
-                format!("{what} has no `image` (Mooring deploys images; `build` is not supported)"),
-            ))
-        }
+        None if built => return Ok(format!("{project}-{service}")),
+        None => return Err(err(n, format!("{what} has neither `image` nor `build`"))),
     };
     if image.trim().is_empty() {
         return Err(err(

@@ -1,0 +1,268 @@
+//! `build:` services against the real Docker Engine, without any registry: images
+//! built `FROM` the local test image (multi-stage, `ARG`, `target`) and `FROM scratch`;
+//! rebuilt only when the context after `.dockerignore` changes, recreating exactly that
+//! service; a broken Dockerfile applies nothing and names the step; a context leaving
+//! the repository is refused.
+
+use crate::common::*;
+use std::fs;
+use std::path::Path;
+
+/// Removes the images a test built (containers, networks and volumes go with the app).
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = docker_output(&["rmi", "-f", image]);
+        }
+    }
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+#[test]
+fn built_images_follow_their_context_and_only_a_changed_one_is_rebuilt() {
+    let app = TestApp::new("bld");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _images = Images(vec![
+        format!("{}-web", app.name),
+        format!("{}-tiny", app.name),
+    ]);
+    write(
+        d,
+        "compose.yaml",
+        &format!(
+            r#"name: {name}
+services:
+  web:
+    build:
+      context: ./web
+      args: {{ GREETING: hello }}
+      target: final
+      labels: {{ team: site }}
+    init: true
+    command: ["sh", "-c", "cat /greeting /app.sh; exec sleep 3600"]
+  tiny:
+    build:
+      context: ./tiny
+      dockerfile_inline: |
+        FROM scratch
+        COPY busybox /bin/busybox
+        CMD ["/bin/busybox", "sleep", "3600"]
+  worker:
+    image: {IMAGE}
+    init: true
+    command: ["sleep", "3600"]
+"#,
+            name = app.name
+        ),
+    );
+    write(
+        d,
+        "web/Dockerfile",
+        &format!(
+            "FROM {IMAGE} AS base\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\n\nFROM base AS final\nCOPY app.sh /app.sh\n\nFROM base AS unused\nRUN false\n"
+        ),
+    );
+    write(d, "web/app.sh", "echo one\n");
+    write(d, "web/notes.md", "not sent\n");
+    write(d, "web/.dockerignore", "*.md\n");
+    fs::create_dir_all(d.join("tiny")).unwrap();
+    fs::copy("/bin/busybox", d.join("tiny/busybox")).unwrap();
+    let folder = d.to_str().unwrap();
+
+    let out = app.expect(0, &["sync", folder]);
+    assert!(
+        out.contains(&format!("build image {}-web (service web)", app.name))
+            && out.contains(&format!("build image {}-tiny (service tiny)", app.name)),
+        "{out}"
+    );
+    let web = app.container("web");
+    assert_eq!(
+        docker(&["exec", &web, "cat", "/greeting"]).trim(),
+        "hello",
+        "ARG reached the build"
+    );
+    assert_eq!(
+        inspect(
+            &format!("{}-web", app.name),
+            "{{index .Config.Labels \"team\"}}"
+        ),
+        "site"
+    );
+    assert_eq!(
+        inspect(&app.container("tiny"), "{{.State.Running}}"),
+        "true"
+    );
+    // In sync: nothing is built again.
+    app.expect(0, &["diff", folder]);
+
+    // A change that .dockerignore leaves out rebuilds nothing.
+    write(d, "web/notes.md", "still not sent\n");
+    app.expect(0, &["diff", folder]);
+
+    // A change in the context rebuilds that image and recreates only its service.
+    let (web_id, tiny_id, worker_id) = (app.id("web"), app.id("tiny"), app.id("worker"));
+    write(d, "web/app.sh", "echo two\n");
+    let out = app.expect(2, &["diff", folder]);
+    assert!(out.contains("build inputs changed"), "{out}");
+    app.expect(0, &["sync", folder]);
+    assert_ne!(app.id("web"), web_id, "web was recreated on its new image");
+    assert_eq!(app.id("tiny"), tiny_id);
+    assert_eq!(app.id("worker"), worker_id);
+    assert!(docker(&["exec", &app.container("web"), "cat", "/app.sh"]).contains("two"));
+
+    // A broken Dockerfile: the sync fails naming the step, nothing is applied.
+    let web_id = app.id("web");
+    write(
+        d,
+        "web/Dockerfile",
+        &format!("FROM {IMAGE} AS final\nCOPY app.sh /app.sh\nRUN echo failing-step && exit 3\n"),
+    );
+    let out = app.expect(1, &["sync", folder]);
+    assert!(
+        out.contains(" at Step 3/")
+            && out.contains(": RUN echo failing-step && exit 3; the builder's last lines:"),
+        "{out}"
+    );
+    assert_eq!(app.id("web"), web_id, "the running container was kept");
+}
+
+#[test]
+fn a_context_outside_the_repository_or_a_symlink_out_of_it_is_refused() {
+    let app = TestApp::new("bldout");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("repo");
+    write(
+        &d,
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  web:\n    build: ../outside\n",
+            app.name
+        ),
+    );
+    fs::create_dir_all(dir.path().join("outside")).unwrap();
+    write(&dir.path().join("outside"), "Dockerfile", "FROM scratch\n");
+    let out = app.expect(1, &["validate", d.to_str().unwrap()]);
+    assert!(
+        out.contains(
+            "compose.yaml:4:12: services.web.build.context ../outside leaves the repository"
+        ),
+        "{out}"
+    );
+    write(
+        &d,
+        "compose.yaml",
+        &format!("name: {}\nservices:\n  web:\n    build: ./web\n", app.name),
+    );
+    write(&d, "web/Dockerfile", "FROM scratch\n");
+    // A build on the host's network is the policy's to allow.
+    write(
+        &d,
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  web:\n    build: {{ context: ./web, network: host }}\n",
+            app.name
+        ),
+    );
+    let out = app.expect(1, &["validate", d.to_str().unwrap()]);
+    assert!(
+        out.contains("the image's build steps join the host's network stack")
+            && out.contains("host_network"),
+        "{out}"
+    );
+    app.expect(
+        0,
+        &["validate", d.to_str().unwrap(), "--allow", "host_network"],
+    );
+    write(
+        &d,
+        "compose.yaml",
+        &format!("name: {}\nservices:\n  web:\n    build: ./web\n", app.name),
+    );
+    std::os::unix::fs::symlink("/etc/passwd", d.join("web/passwd")).unwrap();
+    let out = app.expect(1, &["validate", d.to_str().unwrap()]);
+    assert!(
+        out.contains("symlink passwd points outside the build context"),
+        "{out}"
+    );
+}
+
+/// The daemon builds from the revision it deploys (the deploy tree of a Git source):
+/// a commit that changes the context rebuilds and recreates the service; a commit that
+/// changes only an ignored file deploys the new revision without a build.
+#[test]
+fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
+    use crate::common::daemon::{wait_until, Server};
+    let app = TestApp::new("bldd");
+    let _images = Images(vec![format!("{}-web", app.name)]);
+    let repo = Repo::new("built");
+    repo.write(
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  web:\n    build: ./web\n    init: true\n    command: [\"sh\", \"-c\", \"cat /app.sh; exec sleep 3600\"]\n",
+            app.name
+        ),
+    )
+    .write("web/Dockerfile", &format!("FROM {IMAGE}\nCOPY app.sh /app.sh\n"))
+    .write("web/app.sh", "echo one\n")
+    .write("web/.dockerignore", "*.md\n")
+    .write("web/notes.md", "a\n");
+    repo.commit("first");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n",
+            app.name,
+            repo.file_url()
+        ),
+    );
+    wait_until(120, "first deploy", || s.app(&app.name)["sync"] == "Synced");
+    let built = |op: &serde_json::Value| {
+        op["actions"].as_array().into_iter().flatten().any(|a| {
+            a["resource"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("build image")
+        })
+    };
+    assert!(
+        built(&s.app(&app.name)["operations"][0]),
+        "the first deploy built the image"
+    );
+    let web = app.container("web");
+    let first_id = app.id("web");
+
+    let notes = repo.write("web/notes.md", "b\n").commit("notes only");
+    wait_until(60, "the notes commit deployed", || {
+        s.app(&app.name)["revision"] == notes.as_str()
+    });
+    assert_eq!(
+        app.id("web"),
+        first_id,
+        "an ignored file rebuilds and recreates nothing"
+    );
+
+    let change = repo.write("web/app.sh", "echo two\n").commit("app change");
+    wait_until(120, "the change deployed", || {
+        let a = s.app(&app.name);
+        a["revision"] == change.as_str() && a["sync"] == "Synced"
+    });
+    assert_ne!(app.id("web"), first_id);
+    assert!(docker(&["exec", &web, "cat", "/app.sh"]).contains("two"));
+    let ops = s.app(&app.name)["operations"].clone();
+    assert!(
+        ops.as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["revision"] == change.as_str() && built(o)),
+        "{ops}"
+    );
+}
