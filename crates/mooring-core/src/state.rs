@@ -88,6 +88,8 @@ words! {
         RenderError = "RenderError",
         /// The app's policy refuses the rendered project.
         PolicyRefused = "PolicyRefused",
+        /// An image of the revision does not build.
+        BuildFailed = "BuildFailed",
         /// A volume diverged from what the app declares.
         VolumeDiverged = "VolumeDiverged",
         /// A new revision waits (auto-sync is off).
@@ -111,6 +113,8 @@ words! {
         HealthDegraded = "health_degraded",
         /// A revision could not be rendered.
         RenderFailed = "render_failed",
+        /// An image of a revision could not be built.
+        BuildFailed = "build_failed",
         /// The app's policy refused a revision.
         PolicyRefused = "policy_refused",
         /// An asked-for revision is outside the allowed refs.
@@ -145,6 +149,7 @@ impl ConditionKind {
             self,
             ConditionKind::RenderError
                 | ConditionKind::PolicyRefused
+                | ConditionKind::BuildFailed
                 | ConditionKind::VerificationFailed
         )
     }

@@ -70,7 +70,11 @@ impl Controller {
                 protected: &protected,
             })
             .map_err(|e| RenderFailure {
-                policy: matches!(e, mooring_render::RenderError::Policy { .. }),
+                condition: if matches!(e, mooring_render::RenderError::Policy { .. }) {
+                    ConditionKind::PolicyRefused
+                } else {
+                    ConditionKind::RenderError
+                },
                 message: cfg.env.scrub(&e.to_string()),
             })
         })
@@ -223,6 +227,25 @@ impl Controller {
             self.drift_detected(&app.config.name, &outcome.plan, apply, deployed);
         }
         let failure = self.record(app, op, &outcome, status).await;
+        if let Some(message) = failed_build(&outcome) {
+            // Like a render error: the revision waits for a new one, never retried.
+            let message = app.config.env.scrub(&message);
+            rt.render_failure = Some((
+                revision.id.clone(),
+                RenderFailure {
+                    condition: ConditionKind::BuildFailed,
+                    message: message.clone(),
+                },
+            ));
+            status.sync = SyncState::OutOfSync;
+            status
+                .conditions
+                .push(ConditionKind::BuildFailed.with(message.clone()));
+            self.event(&app.config.name, EventKind::BuildFailed, &message);
+            let (health, _) = app_health(&rendered.project, &outcome.live);
+            status.health = health;
+            return Ok(());
+        }
         let (health, resources) = app_health(&rendered.project, &outcome.live);
         status.health = health;
         let sync = if outcome.after.in_sync() {
@@ -615,30 +638,40 @@ pub(super) fn ref_matches(pattern: &str, asked: &str) -> bool {
     }
 }
 
-/// Why a revision could not be rendered for an app: it waits for a new revision.
+/// Why a revision could not be rendered — or one of its images built — for an app: it
+/// waits for a new revision (or a person's request).
 #[derive(Debug, Clone)]
 pub(super) struct RenderFailure {
-    /// The app's policy refused it (else the render failed).
-    pub(super) policy: bool,
+    /// `RenderError`, `PolicyRefused` or `BuildFailed`.
+    pub(super) condition: ConditionKind,
     pub(super) message: String,
 }
 
 impl RenderFailure {
     pub(super) fn panicked(e: tokio::task::JoinError) -> RenderFailure {
         RenderFailure {
-            policy: false,
+            condition: ConditionKind::RenderError,
             message: crate::panic::join_error("rendering", e),
         }
     }
 
     /// The app's condition while the revision stands.
     pub(super) fn condition(&self) -> ConditionKind {
-        if self.policy {
-            ConditionKind::PolicyRefused
-        } else {
-            ConditionKind::RenderError
-        }
+        self.condition
     }
+}
+
+/// The error of an image build that failed in this operation.
+fn failed_build(outcome: &mooring_docker::reconcile::Outcome) -> Option<String> {
+    outcome
+        .results
+        .iter()
+        .find_map(|r| match (&r.action.action, &r.error) {
+            (mooring_core::Action::BuildImage { .. }, Some(e)) => {
+                Some(format!("{}: {e}", r.action.action))
+            }
+            _ => None,
+        })
 }
 
 /// The instant `d` ago (now, when the clock does not reach that far back).

@@ -79,6 +79,7 @@ impl Controller {
             kind,
             EventKind::SyncFailed
                 | EventKind::RenderFailed
+                | EventKind::BuildFailed
                 | EventKind::PolicyRefused
                 | EventKind::RevisionRefused
                 | EventKind::VerificationFailed

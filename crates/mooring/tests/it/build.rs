@@ -265,4 +265,30 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
             .any(|o| o["revision"] == change.as_str() && built(o)),
         "{ops}"
     );
+
+    // A commit whose image does not build: reported like a render error, the running
+    // container kept, and not retried until a new revision.
+    let running = app.id("web");
+    let broken = repo
+        .write("web/Dockerfile", &format!("FROM {IMAGE}\nRUN exit 7\n"))
+        .commit("broken build");
+    wait_until(60, "the failed build to be reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("BuildFailed")
+    });
+    let conditions = s.app(&app.name)["conditions"].to_string();
+    assert!(conditions.contains("RUN exit 7"), "{conditions}");
+    let attempts = |s: &Server| {
+        s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["revision"] == broken.as_str())
+            .count()
+    };
+    let after_first = attempts(&s);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(attempts(&s), after_first, "a failed build is not retried");
+    assert_eq!(app.id("web"), running);
 }
