@@ -143,7 +143,12 @@ impl Host for SimulatedHost {
         self.call().await;
         Ok(())
     }
-    async fn build_image(&self, svc: &Service) -> Result<String, ProviderError> {
+    async fn build_image(
+        &self,
+        _: &Project,
+        svc: &Service,
+        _: &(dyn Fn(&str) + Sync),
+    ) -> Result<String, ProviderError> {
         self.call().await;
         Ok(format!("simulated build of {}", svc.image))
     }

@@ -23,7 +23,12 @@ const TAIL: usize = 12;
 
 impl Provider {
     /// Builds `svc`'s image from its `build`; a line for the operation's log.
-    pub(crate) async fn build_service_image(&self, svc: &Service) -> Result<String, ProviderError> {
+    pub(crate) async fn build_service_image(
+        &self,
+        project: &str,
+        svc: &Service,
+        output: &(dyn Fn(&str) + Sync),
+    ) -> Result<String, ProviderError> {
         let Some(build) = &svc.build else {
             return Err(ProviderError::Failed(format!(
                 "service {} has no build",
@@ -45,6 +50,17 @@ impl Provider {
         labels.insert(
             mooring_core::labels::BUILD_INPUTS.to_string(),
             build.inputs.clone(),
+        );
+        // Whose image it is, as Compose labels the images it builds: old builds are
+        // found by these.
+        labels.insert(mooring_core::labels::APP.to_string(), project.to_string());
+        labels.insert(
+            mooring_core::labels::COMPOSE_PROJECT.to_string(),
+            project.to_string(),
+        );
+        labels.insert(
+            mooring_core::labels::COMPOSE_SERVICE.to_string(),
+            svc.name.clone(),
         );
         let options = BuildImageOptions::<String> {
             dockerfile,
@@ -80,6 +96,7 @@ impl Provider {
             };
             if let Some(text) = info.stream {
                 for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+                    output(line);
                     if line.starts_with("Step ") {
                         step = Some(line.to_string());
                         steps += 1;
@@ -100,12 +117,64 @@ impl Provider {
                 )));
             }
         }
+        let removed = self.remove_old_builds(project, &svc.name).await?;
         Ok(format!(
-            "built {image} from {} ({files} files sent, {steps} steps)",
-            build.context
+            "built {image} from {} ({files} files sent, {steps} steps){}",
+            build.context,
+            match removed {
+                0 => String::new(),
+                n => format!("; {n} older build(s) removed"),
+            }
         ))
     }
+
+    /// Removes the service's images Mooring built but the newest [`KEEP_BUILDS`], never
+    /// one a container uses (the Engine refuses those; they stay). How many went.
+    async fn remove_old_builds(
+        &self,
+        project: &str,
+        service: &str,
+    ) -> Result<usize, ProviderError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{}={project}", mooring_core::labels::APP),
+                format!("{}={service}", mooring_core::labels::COMPOSE_SERVICE),
+                mooring_core::labels::BUILD_INPUTS.to_string(),
+            ],
+        )]);
+        let mut images = self
+            .client()
+            .list_images(Some(bollard::image::ListImagesOptions::<String> {
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| {
+                ProviderError::Failed(format!("listing the builds of {project}-{service}: {e}"))
+            })?;
+        images.sort_by_key(|i| std::cmp::Reverse(i.created));
+        let mut removed = 0;
+        for old in images.iter().skip(KEEP_BUILDS) {
+            let options = bollard::image::RemoveImageOptions {
+                noprune: false,
+                force: false,
+            };
+            if self
+                .client()
+                .remove_image(&old.id, Some(options), None)
+                .await
+                .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
 }
+
+/// Builds of a service kept (the newest; an older one a container uses is kept too).
+pub const KEEP_BUILDS: usize = 3;
 
 /// The tar of the context, the Dockerfile's name in it, and how many files it holds.
 fn context_tar(build: &Build) -> Result<(Vec<u8>, String, usize), String> {

@@ -283,8 +283,14 @@ pub trait Host: Sync {
     async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
     /// Pulls an image.
     async fn pull_image(&self, image: &str) -> Result<(), ProviderError>;
-    /// Builds the image of a `build:` service; a line saying what was built.
-    async fn build_image(&self, svc: &Service) -> Result<String, ProviderError>;
+    /// Builds the image of a `build:` service, telling `output` each line the builder
+    /// prints; a line saying what was built.
+    async fn build_image(
+        &self,
+        project: &Project,
+        svc: &Service,
+        output: &(dyn Fn(&str) + Sync),
+    ) -> Result<String, ProviderError>;
     /// Creates, connects and starts the container of `svc`.
     async fn create_container(
         &self,
@@ -569,8 +575,13 @@ impl Host for Provider {
         Ok(())
     }
 
-    async fn build_image(&self, svc: &Service) -> Result<String, ProviderError> {
-        self.build_service_image(svc).await
+    async fn build_image(
+        &self,
+        project: &Project,
+        svc: &Service,
+        output: &(dyn Fn(&str) + Sync),
+    ) -> Result<String, ProviderError> {
+        self.build_service_image(&project.name, svc, output).await
     }
 
     async fn pull_image(&self, image: &str) -> Result<(), ProviderError> {

@@ -78,6 +78,11 @@ pub enum Progress<'a> {
         service: &'a str,
         condition: &'a str,
     },
+    /// A line the builder printed while an image is built.
+    Output {
+        action: &'a PlannedAction,
+        line: &'a str,
+    },
 }
 
 /// The result of a reconcile.
@@ -442,7 +447,13 @@ async fn execute<H: Host>(
         Action::RemoveVolume { volume } => provider.remove_volume(volume).await,
         Action::PullImage { image } => provider.pull_image(image).await,
         Action::BuildImage { service, .. } => match project.services.get(service) {
-            Some(svc) => provider.build_image(svc).await.map(|d| detail = Some(d)),
+            Some(svc) => {
+                let output = |line: &str| report(Progress::Output { action: a, line });
+                provider
+                    .build_image(project, svc, &output)
+                    .await
+                    .map(|d| detail = Some(d))
+            }
             None => Err(ProviderError::Failed(format!(
                 "service {service} is not in the project"
             ))),

@@ -151,6 +151,7 @@ impl Progress {
             Event::Waiting { service, condition } => {
                 println!("  … waiting for {service} to be {condition}")
             }
+            Event::Output { line, .. } => println!("    {}", self.style.paint("2", line)),
             Event::Finished(r) => match &r.error {
                 None => println!(
                     "  {} {}  {}{}",

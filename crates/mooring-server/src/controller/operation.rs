@@ -419,11 +419,20 @@ impl Controller {
                 self.begin(name, trigger.kind, Some(revision), false);
             Ok(())
         };
-        let report = |p: Progress<'_>| {
-            if let Progress::Finished(r) = p {
+        let report = |p: Progress<'_>| match p {
+            Progress::Finished(r) => {
                 let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
                 self.record_action(name, op, &seq, r);
             }
+            // The builder's lines, live on the event stream (`/api/v1/stream`).
+            Progress::Output { action, line } => {
+                let _ = self.stream.send(StreamEvent {
+                    kind: "output",
+                    app: name.to_string(),
+                    data: serde_json::json!({"action": action.action.to_string(), "line": app.config.env.scrub(line)}),
+                });
+            }
+            _ => {}
         };
         let outcome = match reconcile(provider, &rendered.project, options, &prepare, &report).await
         {

@@ -64,15 +64,29 @@
         setTimeout(connect, 2000);
       }
     };
-    for (const kind of ["app", "operation", "event"]) {
+    for (const kind of ["app", "operation", "event", "output"]) {
       stream.addEventListener(kind, (e) => {
         let data;
         try { data = JSON.parse(e.data); } catch (_) { return; }
         if (app && data.app !== app) return;
+        if (kind === "output") return output(data);
         if (kind === "operation") step(data);
         soon(kind === "app" ? 100 : 400);
       });
     }
+  }
+
+  // A builder's lines while an image is built: the last few, under the progress list.
+  function output(ev) {
+    if (!progress || progress.hidden || !ev.data) return;
+    let pre = progress.querySelector("pre");
+    if (!pre) {
+      pre = document.createElement("pre");
+      pre.setAttribute("aria-live", "off");
+      progress.appendChild(pre);
+    }
+    const lines = (pre.textContent ? pre.textContent.split("\n") : []).concat([ev.data.line]);
+    pre.textContent = lines.slice(-12).join("\n");
   }
 
   // Progress of a running action: each finished plan action, as the stream reports it.

@@ -8,15 +8,40 @@ use crate::common::*;
 use std::fs;
 use std::path::Path;
 
-/// Removes the images a test built (containers, networks and volumes go with the app).
-struct Images(Vec<String>);
+/// Removes every image Mooring built for the app (containers, networks and volumes go
+/// with the app itself).
+struct Images(String);
 
 impl Drop for Images {
     fn drop(&mut self) {
-        for image in &self.0 {
-            let _ = docker_output(&["rmi", "-f", image]);
+        for id in built_images(&self.0, None) {
+            let _ = docker_output(&["rmi", "-f", &id]);
         }
     }
+}
+
+/// Ids of the images Mooring built for `app` (and `service`).
+fn built_images(app: &str, service: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "images".to_string(),
+        "-q".into(),
+        "--no-trunc".into(),
+        "--filter".into(),
+        format!("label=io.mooring.app={app}"),
+        "--filter".into(),
+        "label=io.mooring.build-inputs".into(),
+    ];
+    if let Some(s) = service {
+        args.extend([
+            "--filter".into(),
+            format!("label=com.docker.compose.service={s}"),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ids: Vec<String> = docker(&args).lines().map(str::to_string).collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 fn write(dir: &Path, rel: &str, text: &str) {
@@ -30,10 +55,7 @@ fn built_images_follow_their_context_and_only_a_changed_one_is_rebuilt() {
     let app = TestApp::new("bld");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let _images = Images(vec![
-        format!("{}-web", app.name),
-        format!("{}-tiny", app.name),
-    ]);
+    let _images = Images(app.name.clone());
     write(
         d,
         "compose.yaml",
@@ -78,6 +100,8 @@ services:
     let folder = d.to_str().unwrap();
 
     let out = app.expect(0, &["sync", folder]);
+    // The builder's lines as they come, then each build's result.
+    assert!(out.contains("    Step 1/"), "{out}");
     assert!(
         out.contains(&format!("build image {}-web (service web)", app.name))
             && out.contains(&format!("build image {}-tiny (service tiny)", app.name)),
@@ -117,6 +141,14 @@ services:
     assert_eq!(app.id("tiny"), tiny_id);
     assert_eq!(app.id("worker"), worker_id);
     assert!(docker(&["exec", &app.container("web"), "cat", "/app.sh"]).contains("two"));
+
+    // Old builds go: the newest three of a service are kept.
+    for n in 3..=5 {
+        write(d, "web/app.sh", &format!("echo {n}\n"));
+        app.expect(0, &["sync", folder]);
+    }
+    assert_eq!(built_images(&app.name, Some("web")).len(), 3);
+    assert_eq!(built_images(&app.name, Some("tiny")).len(), 1);
 
     // A broken Dockerfile: the sync fails naming the step, nothing is applied.
     let web_id = app.id("web");
@@ -201,7 +233,7 @@ fn a_context_outside_the_repository_or_a_symlink_out_of_it_is_refused() {
 fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
     use crate::common::daemon::{wait_until, Server};
     let app = TestApp::new("bldd");
-    let _images = Images(vec![format!("{}-web", app.name)]);
+    let _images = Images(app.name.clone());
     let repo = Repo::new("built");
     repo.write(
         "compose.yaml",
