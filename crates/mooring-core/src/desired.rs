@@ -266,7 +266,7 @@ pub struct Build {
     pub pull: bool,
     /// sha256 over everything that decides the image: the context's files after
     /// `.dockerignore`, the Dockerfile, args, target, labels, network, … . The image
-    /// carries it (label `io.mooring.build-inputs`): equal inputs, no new build.
+    /// carries it (label `io.mooring.build`): equal inputs, no new build.
     pub inputs: String,
 }
 

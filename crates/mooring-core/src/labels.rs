@@ -14,8 +14,20 @@ pub const SPEC_HASH: &str = "io.mooring.spec-hash";
 pub const SPEC: &str = "io.mooring.spec";
 /// sha256 of the repository files a container bind-mounts (explains a redeploy).
 pub const FILES_HASH: &str = "io.mooring.files-hash";
-/// On an image Mooring built: the build's inputs hash (`Build::inputs`).
-pub const BUILD_INPUTS: &str = "io.mooring.build-inputs";
+/// On an image Mooring built: `<inputs hash> <project>/<service>` — the build's inputs
+/// (`Build::inputs`) and whose image it is. One label: the Engine's classic builder
+/// commits a step per label.
+pub const BUILD: &str = "io.mooring.build";
+
+/// The value of [`BUILD`] for a build of `service` of `project` from `inputs`.
+pub fn build_value(inputs: &str, project: &str, service: &str) -> String {
+    format!("{inputs} {project}/{service}")
+}
+
+/// The inputs hash and the `project/service` of a [`BUILD`] label's value.
+pub fn parse_build_value(value: &str) -> (&str, &str) {
+    value.split_once(' ').unwrap_or((value, ""))
+}
 /// A volume's data policy, remembered on the volume when it is created from an
 /// `x-mooring: { data: … }` annotation (the annotation is gone once the volume is not declared).
 pub const DATA_POLICY: &str = "io.mooring.data-policy";

@@ -132,7 +132,7 @@ pub struct Live {
     /// Image reference → image id, for the images the project uses that are present.
     pub images: BTreeMap<String, String>,
     /// Image reference → the build inputs hash it was built from (label
-    /// `io.mooring.build-inputs`), for the images of `build:` services that are present.
+    /// `io.mooring.build`), for the images of `build:` services that are present.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub image_builds: BTreeMap<String, String>,
 }

@@ -3,7 +3,7 @@
 //! followed out of it) as a tar in one request, the Dockerfile — a file of the context,
 //! or one outside it or `dockerfile_inline`, sent inside the tar under a name of its
 //! own — and the build settings; the image is tagged as the service's `image` and
-//! labelled with its inputs hash (`io.mooring.build-inputs`), which the plan compares.
+//! labelled with its inputs hash (`io.mooring.build`), which the plan compares.
 //! A failed build says the step that failed and the builder's last lines.
 
 use crate::provider::{Provider, ProviderError};
@@ -47,20 +47,10 @@ impl Provider {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // Its inputs and whose image it is (old builds are found by it), in one label.
         labels.insert(
-            mooring_core::labels::BUILD_INPUTS.to_string(),
-            build.inputs.clone(),
-        );
-        // Whose image it is, as Compose labels the images it builds: old builds are
-        // found by these.
-        labels.insert(mooring_core::labels::APP.to_string(), project.to_string());
-        labels.insert(
-            mooring_core::labels::COMPOSE_PROJECT.to_string(),
-            project.to_string(),
-        );
-        labels.insert(
-            mooring_core::labels::COMPOSE_SERVICE.to_string(),
-            svc.name.clone(),
+            mooring_core::labels::BUILD.to_string(),
+            mooring_core::labels::build_value(&build.inputs, project, &svc.name),
         );
         let options = BuildImageOptions::<String> {
             dockerfile,
@@ -137,12 +127,9 @@ impl Provider {
     ) -> Result<usize, ProviderError> {
         let filters = HashMap::from([(
             "label".to_string(),
-            vec![
-                format!("{}={project}", mooring_core::labels::APP),
-                format!("{}={service}", mooring_core::labels::COMPOSE_SERVICE),
-                mooring_core::labels::BUILD_INPUTS.to_string(),
-            ],
+            vec![mooring_core::labels::BUILD.to_string()],
         )]);
+        let owner = format!("{project}/{service}");
         let mut images = self
             .client()
             .list_images(Some(bollard::image::ListImagesOptions::<String> {
@@ -153,6 +140,11 @@ impl Provider {
             .map_err(|e| {
                 ProviderError::Failed(format!("listing the builds of {project}-{service}: {e}"))
             })?;
+        images.retain(|i| {
+            i.labels
+                .get(mooring_core::labels::BUILD)
+                .is_some_and(|v| mooring_core::labels::parse_build_value(v).1 == owner)
+        });
         images.sort_by_key(|i| std::cmp::Reverse(i.created));
         let mut removed = 0;
         for old in images.iter().skip(KEEP_BUILDS) {

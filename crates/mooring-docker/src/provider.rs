@@ -239,17 +239,17 @@ impl Provider {
     }
 
     /// A present image's id and the build inputs it was built from (its
-    /// `io.mooring.build-inputs` label, on images Mooring built).
+    /// `io.mooring.build` label, on images Mooring built).
     async fn image_info(
         &self,
         image: &str,
     ) -> Result<Option<(String, Option<String>)>, ProviderError> {
         match self.docker.inspect_image(image).await {
             Ok(i) => {
-                let inputs = i
-                    .config
-                    .and_then(|c| c.labels)
-                    .and_then(|mut l| l.remove(mooring_core::labels::BUILD_INPUTS));
+                let inputs = i.config.and_then(|c| c.labels).and_then(|l| {
+                    l.get(mooring_core::labels::BUILD)
+                        .map(|v| mooring_core::labels::parse_build_value(v).0.to_string())
+                });
                 Ok(i.id.map(|id| (id, inputs)))
             }
             Err(e) if is_not_found(&e) => Ok(None),

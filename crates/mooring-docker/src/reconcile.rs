@@ -176,6 +176,7 @@ async fn apply<H: Host>(
     let mut current = first;
     if !pulls.is_empty() {
         // Networks and volumes are not needed for pulling; pull first, then look again.
+        // Pulls and builds in parallel (as Compose builds), before anything else.
         let results = join_all(pulls.iter().map(|a| execute(provider, project, a, report))).await;
         let failed = results.iter().any(|r| r.error.is_some());
         outcome.results.extend(results);

@@ -1,7 +1,7 @@
 //! Images: pulled before anything else is created, as `pull_policy` says (missing by
 //! default; `always`; `never`, where a missing image stops the plan); a `build:`
 //! service's image is built when it is missing or was built from other inputs (its
-//! `io.mooring.build-inputs` label), never pulled.
+//! `io.mooring.build` label), never pulled.
 
 use super::{Action, PlanError, PlanOptions, PlannedAction};
 use crate::desired::{Project, PullPolicy};

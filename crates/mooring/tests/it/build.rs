@@ -20,25 +20,28 @@ impl Drop for Images {
     }
 }
 
-/// Ids of the images Mooring built for `app` (and `service`).
+/// Ids of the images Mooring built for `app` (and `service`): their `io.mooring.build`
+/// label ends with ` app/service`.
 fn built_images(app: &str, service: Option<&str>) -> Vec<String> {
-    let mut args = vec![
-        "images".to_string(),
-        "-q".into(),
-        "--no-trunc".into(),
-        "--filter".into(),
-        format!("label=io.mooring.app={app}"),
-        "--filter".into(),
-        "label=io.mooring.build-inputs".into(),
-    ];
-    if let Some(s) = service {
-        args.extend([
-            "--filter".into(),
-            format!("label=com.docker.compose.service={s}"),
-        ]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut ids: Vec<String> = docker(&args).lines().map(str::to_string).collect();
+    let all = docker(&[
+        "images",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "label=io.mooring.build",
+    ]);
+    let mut ids: Vec<String> = all
+        .lines()
+        .filter(|id| {
+            let owner = inspect(id, "{{index .Config.Labels \"io.mooring.build\"}}");
+            let owner = owner.split_once(' ').map(|(_, o)| o).unwrap_or("");
+            match service {
+                Some(s) => owner == format!("{app}/{s}"),
+                None => owner.starts_with(&format!("{app}/")),
+            }
+        })
+        .map(str::to_string)
+        .collect();
     ids.sort();
     ids.dedup();
     ids

@@ -36,9 +36,13 @@ fn operations(s: &Server, app: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-#[test]
-fn backups_and_restores_of_a_managed_app_are_its_operations() {
-    let app = TestApp::new("dbk");
+/// The demo project in a plain folder, managed by a running daemon that syncs it every
+/// `interval`; waits for its first sync. `(app, project folder, daemon folder, daemon)`.
+fn managed(
+    prefix: &str,
+    interval: &str,
+) -> (TestApp, tempfile::TempDir, tempfile::TempDir, Server) {
+    let app = TestApp::new(prefix);
     let project = tempfile::tempdir().unwrap();
     std::fs::write(
         project.path().join("compose.yaml"),
@@ -47,17 +51,23 @@ fn backups_and_restores_of_a_managed_app_are_its_operations() {
     .unwrap();
     std::fs::create_dir(project.path().join("site")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // Self-heal on, every second: a writer stopped behind its back is started at once.
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: {interval} }}\n",
             app.name,
             project.path().display()
         ),
     );
-    let operator = s.token("operator");
     wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    (app, project, dir, s)
+}
+
+#[test]
+fn backups_and_restores_of_a_managed_app_are_its_operations() {
+    // Self-heal on, every second: a writer stopped behind its back is started at once.
+    let (app, project, _dir, s) = managed("dbk", "1s");
+    let operator = s.token("operator");
     let worker = app.container("worker");
     let volume = format!("{}_data", app.name);
     docker(&["exec", &worker, "sh", "-c", "echo one > /data/f"]);
@@ -180,24 +190,7 @@ fn backups_and_restores_of_a_managed_app_are_its_operations() {
 /// same data directory, and says so.
 #[test]
 fn without_the_daemon_a_backup_is_taken_directly_into_the_same_catalogue() {
-    let app = TestApp::new("dbkoff");
-    let project = tempfile::tempdir().unwrap();
-    std::fs::write(
-        project.path().join("compose.yaml"),
-        demo_compose(&app.name, "one"),
-    )
-    .unwrap();
-    std::fs::create_dir(project.path().join("site")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Server::start(
-        dir.path(),
-        &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
-            app.name,
-            project.path().display()
-        ),
-    );
-    wait_until(60, "first sync", || s.app(&app.name)["sync"] == "Synced");
+    let (app, _project, dir, mut s) = managed("dbkoff", "1h");
     s.kill9();
     let out = backup_cli(&s, "", &["create", &app.name]);
     let (stdout, stderr) = (
