@@ -1234,19 +1234,9 @@ fn lifecycle_hooks_run_inside_the_container() {
 }
 
 /// Service keys `mooring render` prints otherwise than `docker compose config` (the
-/// meaning is the same; the representation is issue 12's remaining work): networks carry
-/// their name and aliases, ports lack `mode: ingress`, volume sources are the project's
-/// names without Compose's empty `volume: {}` / `bind.create_host_path`, `depends_on`
-/// prints `restart: false`, `extra_hosts` uses `:`, and `mem_limit` is printed as
-/// `deploy.resources`.
-const KNOWN_REPRESENTATIONS: &[&str] = &[
-    "networks",
-    "ports",
-    "volumes",
-    "depends_on",
-    "extra_hosts",
-    "mem_limit",
-];
+/// meaning is the same; the representation is issue 12's remaining work): `mem_limit`
+/// is printed as `deploy.resources`.
+const KNOWN_REPRESENTATIONS: &[&str] = &["mem_limit"];
 
 /// The bundled multi-app repository (examples/homelab, real images of Docker Hub, never
 /// pulled here): its configuration loads, each app passes the policy it is configured
