@@ -139,7 +139,7 @@ impl Host for SimulatedHost {
         self.state.lock().unwrap().volumes.insert(name.into(), vol);
         Ok(())
     }
-    async fn pull_image(&self, _: &str) -> Result<(), ProviderError> {
+    async fn pull_image(&self, _: &str, _: Option<&str>) -> Result<(), ProviderError> {
         self.call().await;
         Ok(())
     }

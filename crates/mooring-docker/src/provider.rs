@@ -282,7 +282,8 @@ pub trait Host: Sync {
     /// Creates a project volume.
     async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
     /// Pulls an image.
-    async fn pull_image(&self, image: &str) -> Result<(), ProviderError>;
+    /// Pulls an image, for `platform` (`os/arch[/variant]`) when a service names one.
+    async fn pull_image(&self, image: &str, platform: Option<&str>) -> Result<(), ProviderError>;
     /// Builds the image of a `build:` service, telling `output` each line the builder
     /// prints; a line saying what was built.
     async fn build_image(
@@ -584,9 +585,10 @@ impl Host for Provider {
         self.build_service_image(&project.name, svc, output).await
     }
 
-    async fn pull_image(&self, image: &str) -> Result<(), ProviderError> {
+    async fn pull_image(&self, image: &str, platform: Option<&str>) -> Result<(), ProviderError> {
         let options = CreateImageOptions {
             from_image: image.to_string(),
+            platform: platform.unwrap_or_default().to_string(),
             ..Default::default()
         };
         let mut stream = self.docker.create_image(Some(options), None, None);

@@ -446,7 +446,15 @@ async fn execute<H: Host>(
             "volume backups and restores run in sequence, not here".into(),
         )),
         Action::RemoveVolume { volume } => provider.remove_volume(volume).await,
-        Action::PullImage { image } => provider.pull_image(image).await,
+        Action::PullImage { image } => {
+            // The platform a service running the image names (Compose pulls for it).
+            let platform = project
+                .services
+                .values()
+                .filter(|s| s.image == *image)
+                .find_map(|s| s.settings.platform.as_deref());
+            provider.pull_image(image, platform).await
+        }
         Action::BuildImage { service, .. } => match project.services.get(service) {
             Some(svc) => {
                 let output = |line: &str| report(Progress::Output { action: a, line });
