@@ -2,11 +2,13 @@
 //! action's start and result. A dry run stops after the plan: `diff` and `sync` share
 //! this code path.
 //!
-//! Order: networks and volumes, image pulls (after which the host is observed again,
-//! so containers are compared with the freshly pulled images), container removals,
-//! then containers in dependency waves — independent services in parallel, each wave
-//! waiting for `service_healthy` / `service_completed_successfully` where asked —
-//! and finally pruned networks. Every step is idempotent: an interrupted sync is
+//! Order: image pulls and builds (after which the host is observed again, so containers
+//! are compared with the fresh images), networks and volumes, backups before changes,
+//! container removals, volumes recreated, then containers in dependency waves —
+//! independent services in parallel, each wave waiting for `service_healthy` /
+//! `service_completed_successfully` where asked — then volumes no longer declared
+//! (backed up and removed once no container of the app holds them) and finally pruned
+//! networks. Every step is idempotent: an interrupted sync is
 //! finished by the next one (containers have fixed names, nothing is temporary).
 
 use crate::provider::{Host, ProviderError};
@@ -243,45 +245,26 @@ async fn apply<H: Host>(
     if !run_parallel(provider, project, &removals, report, outcome).await {
         return Ok(());
     }
-    // One at a time: a volume is removed only after its backup succeeded, and a
-    // recreated one gets that backup back.
-    let mut taken: BTreeMap<String, String> = BTreeMap::new();
-    for a in &volume_removals {
-        let result = match &a.action {
-            Action::BackupVolume { volume } => {
-                let (result, id) = backup(provider, project, options, a, volume, report).await;
-                if let Some(id) = id {
-                    taken.insert(volume.clone(), id);
-                }
-                result
-            }
-            Action::RestoreVolume { volume } => {
-                report(Progress::Started(a));
-                let start = Instant::now();
-                let r = match (&options.backups, taken.get(volume)) {
-                    (Some(dir), Some(id)) => {
-                        provider.restore_volume(project, volume, id, dir).await
-                    }
-                    _ => Err(ProviderError::Failed(format!(
-                        "no backup of {volume} was taken in this operation"
-                    ))),
-                };
-                let result = ActionResult {
-                    action: a.clone(),
-                    duration: start.elapsed(),
-                    error: r.err().map(|e| e.to_string()),
-                    detail: None,
-                };
-                report(Progress::Finished(&result));
-                result
-            }
-            _ => execute(provider, project, a, report).await,
-        };
-        let failed = result.error.is_some();
-        outcome.results.push(result);
-        if failed {
-            return Ok(());
-        }
+    // Volumes recreated (backed up, removed, created, restored) before the containers
+    // that mount them come back; volumes only removed after the containers that released
+    // them were recreated or removed (Docker refuses to remove a volume in use).
+    let recreated: BTreeSet<String> = volume_removals
+        .iter()
+        .filter_map(|a| match &a.action {
+            Action::CreateVolume { volume } => Some(volume.clone()),
+            _ => None,
+        })
+        .collect();
+    let (recreations, released): (Vec<_>, Vec<_>) =
+        volume_removals.into_iter().partition(|a| match &a.action {
+            Action::RemoveVolume { volume }
+            | Action::CreateVolume { volume }
+            | Action::BackupVolume { volume }
+            | Action::RestoreVolume { volume } => recreated.contains(volume),
+            _ => true,
+        });
+    if !volume_sequence(provider, project, options, &recreations, report, outcome).await {
+        return Ok(());
     }
 
     // Containers, wave by wave.
@@ -326,8 +309,63 @@ async fn apply<H: Host>(
             return Ok(());
         }
     }
+    if !volume_sequence(provider, project, options, &released, report, outcome).await {
+        return Ok(());
+    }
     run_parallel(provider, project, &network_removals, report, outcome).await;
     Ok(())
+}
+
+/// Backups, removals, creations and restores of volumes, one at a time: a volume is
+/// removed only after its backup succeeded, and a recreated one gets that backup back.
+/// `false` when one failed (its result is in `outcome`).
+async fn volume_sequence<H: Host>(
+    provider: &H,
+    project: &Project,
+    options: &ReconcileOptions,
+    actions: &[PlannedAction],
+    report: Report<'_>,
+    outcome: &mut Outcome,
+) -> bool {
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    for a in actions {
+        let result = match &a.action {
+            Action::BackupVolume { volume } => {
+                let (result, id) = backup(provider, project, options, a, volume, report).await;
+                if let Some(id) = id {
+                    taken.insert(volume.clone(), id);
+                }
+                result
+            }
+            Action::RestoreVolume { volume } => {
+                report(Progress::Started(a));
+                let start = Instant::now();
+                let r = match (&options.backups, taken.get(volume)) {
+                    (Some(dir), Some(id)) => {
+                        provider.restore_volume(project, volume, id, dir).await
+                    }
+                    _ => Err(ProviderError::Failed(format!(
+                        "no backup of {volume} was taken in this operation"
+                    ))),
+                };
+                let result = ActionResult {
+                    action: a.clone(),
+                    duration: start.elapsed(),
+                    error: r.err().map(|e| e.to_string()),
+                    detail: None,
+                };
+                report(Progress::Finished(&result));
+                result
+            }
+            _ => execute(provider, project, a, report).await,
+        };
+        let failed = result.error.is_some();
+        outcome.results.push(result);
+        if failed {
+            return false;
+        }
+    }
+    true
 }
 
 /// Takes a verified backup of `volume` (the planned action's reason is recorded in its

@@ -436,3 +436,57 @@ fn x_mooring_backup_on_change_in_the_compose_file_with_retention() {
     let out = app.expect(0, &["sync", src]);
     assert!(!out.contains("back up"), "no change, no backup: {out}");
 }
+
+/// A service that keeps running but stops mounting a volume: under `backup-then-delete`
+/// (with prune) the container is recreated without it first, then the volume is backed
+/// up and removed — not refused by Docker as "in use" on every retry.
+#[test]
+fn a_volume_a_running_service_stops_using_is_backed_up_and_removed() {
+    let app = TestApp::new("mrel");
+    let (dir, src) = synced(&app, &compose(&app.name, true, ""));
+    let volume = format!("{}_data", app.name);
+    docker(&[
+        "exec",
+        &app.container("db"),
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let before = fingerprint(&volume);
+    let db = app.id("db");
+    // `db` stays, without the volume; the volume leaves the file.
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!("name: {a}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n  db:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n", a = app.name),
+    )
+    .unwrap();
+    let out = app.expect(
+        0,
+        &[
+            "sync",
+            "--prune",
+            "--data-policy",
+            "backup-then-delete",
+            &src,
+        ],
+    );
+    assert!(out.contains(&format!("remove volume {volume}")), "{out}");
+    assert_ne!(app.id("db"), db, "db was recreated without the volume");
+    assert!(
+        !docker_output(&["volume", "inspect", &volume])
+            .status
+            .success(),
+        "the volume was removed"
+    );
+    // Its backup holds every byte.
+    let listed = app.expect(0, &["backup", "list", &app.name]);
+    let id = listed
+        .lines()
+        .find(|l| l.contains(&volume))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    app.expect(0, &["backup", "restore", &id]);
+    assert_eq!(fingerprint(&volume), before);
+    docker(&["volume", "rm", &volume]);
+}
