@@ -781,6 +781,8 @@ impl Host for Provider {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError> {
+        // A helper container a killed run left (created, never started) holds the volume.
+        self.remove_stale_helpers(name).await?;
         self.client()
             .remove_volume(name, None)
             .await

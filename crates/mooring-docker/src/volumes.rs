@@ -80,6 +80,20 @@ fn random_hex() -> Result<String, ProviderError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Removes the probe files (regular files named `PROBE_PREFIX…`) left in a volume's root
+/// folder by a run killed while it checked the mount point.
+fn remove_stale_probes(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let probe = e.file_name().to_string_lossy().starts_with(PROBE_PREFIX);
+        if probe && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// A backup error worded for a volume: damage to the backup says so.
 fn backup_failure(id: &str, volume: &str, e: BackupError) -> ProviderError {
     if e.is_damaged_backup() {
@@ -265,7 +279,7 @@ impl Provider {
     }
 
     /// Removes helper containers a killed run left behind for `volume`.
-    async fn remove_stale_helpers(&self, volume: &str) -> Result<(), ProviderError> {
+    pub(crate) async fn remove_stale_helpers(&self, volume: &str) -> Result<(), ProviderError> {
         let list = self
             .containers_where(
                 "label",
@@ -454,6 +468,8 @@ impl Provider {
                 v.mountpoint
             )));
         }
+        // Probes a killed run left in the volume's root are Mooring's, not the user's data.
+        remove_stale_probes(&path);
         // The probe: a file written in the folder must show up through Docker.
         let name = format!("{PROBE_PREFIX}{}", random_hex()?);
         let token = random_hex()?;

@@ -490,3 +490,64 @@ fn a_volume_a_running_service_stops_using_is_backed_up_and_removed() {
     assert_eq!(fingerprint(&volume), before);
     docker(&["volume", "rm", &volume]);
 }
+
+/// What a killed run leaves — a probe file in the volume's root, a helper container
+/// (created, never started) mounting it — is Mooring's own: the next volume operation
+/// removes the probe, and removing the volume removes the helper first instead of
+/// failing with "volume is in use".
+#[test]
+fn leftovers_of_a_killed_run_are_cleaned_and_never_block_a_removal() {
+    let app = TestApp::new("mleft");
+    let (dir, src) = synced(&app, &compose(&app.name, true, ""));
+    let volume = format!("{}_data", app.name);
+    docker(&[
+        "exec",
+        &app.container("db"),
+        "sh",
+        "-c",
+        "echo data > /data/f && echo x > /data/.mooring-probe-0123456789abcdef",
+    ]);
+    // A backup through the mount point: the stale probe goes, the data stays.
+    app.expect_env(
+        0,
+        &["backup", "create", &app.name],
+        &[("MOORING_VOLUME_ACCESS", "mount-point")],
+    );
+    let listing = docker(&["exec", &app.container("db"), "ls", "-a", "/data"]);
+    assert!(!listing.contains(".mooring-probe-"), "{listing}");
+    assert!(listing.contains('f'), "{listing}");
+    // Removing the volume: the stale helper does not hold it.
+    let helper = format!("mooring-volume-io-{volume}-999999");
+    docker(&[
+        "create",
+        "--name",
+        &helper,
+        "--label",
+        &format!("io.mooring.volume-helper={volume}"),
+        "-v",
+        &format!("{volume}:/v"),
+        IMAGE,
+        "true",
+    ]);
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, false, ""),
+    )
+    .unwrap();
+    app.expect(
+        0,
+        &[
+            "sync",
+            "--prune",
+            "--data-policy",
+            "backup-then-delete",
+            &src,
+        ],
+    );
+    assert!(!docker_output(&["volume", "inspect", &volume])
+        .status
+        .success());
+    assert!(!docker_output(&["container", "inspect", &helper])
+        .status
+        .success());
+}
