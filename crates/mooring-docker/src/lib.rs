@@ -10,6 +10,7 @@
 
 mod build;
 mod convert;
+pub mod logs;
 mod provider;
 pub mod reconcile;
 mod requested;

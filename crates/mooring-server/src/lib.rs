@@ -13,6 +13,7 @@ pub mod headers;
 pub mod hooks;
 pub mod http;
 pub mod limits;
+pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod panic;

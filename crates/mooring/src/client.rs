@@ -434,3 +434,46 @@ pub fn history(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `app logs NAME [SERVICE] [-f] [--tail N]`: the server's text copied to stdout as it
+/// comes (no read timeout while following).
+pub fn logs(
+    c: &Client,
+    name: &str,
+    service: Option<&str>,
+    follow: bool,
+    tail: usize,
+) -> Result<ExitCode> {
+    let mut url = format!(
+        "{}/api/v1/apps/{name}/logs?tail={tail}&follow={follow}",
+        c.server
+    );
+    if let Some(s) = service {
+        url.push_str(&format!("&service={s}"));
+    }
+    // A follower waits for lines as long as it takes; only connecting is bounded.
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .build();
+    let mut req = agent.get(&url);
+    if let Some(t) = &c.token {
+        req = req.set("authorization", &format!("Bearer {t}"));
+    }
+    let res = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(status, r)) => {
+            let v: Value = r.into_json().unwrap_or(Value::Null);
+            c.refused(status, &v)?;
+            bail!("request refused: HTTP {status}");
+        }
+        Err(e) => bail!("cannot reach the Mooring server at {}: {e}", c.server),
+    };
+    let mut body = res.into_reader();
+    let mut out = std::io::stdout().lock();
+    match std::io::copy(&mut body, &mut out) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        // The reader went away (`| head`): done.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => bail!("reading the logs of {name}: {e}"),
+    }
+}

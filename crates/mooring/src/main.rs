@@ -296,6 +296,19 @@ enum AppCommand {
     },
     /// Operations, newest first.
     History { name: String },
+    /// The app's container logs (`SERVICE | TIMESTAMP LINE`): the last lines, and with
+    /// -f the new ones as they are written (until Ctrl-C).
+    Logs {
+        name: String,
+        /// Only this service.
+        service: Option<String>,
+        /// Keep following new lines.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines of each container to start with.
+        #[arg(long, default_value_t = 200)]
+        tail: usize,
+    },
     /// Deploy an earlier revision (or `#ID` of an operation) and pin the app there.
     Rollback {
         name: String,
@@ -561,6 +574,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     json,
                 ),
                 AppCommand::History { name } => client::history(&c, &name, json),
+                AppCommand::Logs {
+                    name,
+                    service,
+                    follow,
+                    tail,
+                } => client::logs(&c, &name, service.as_deref(), follow, tail),
                 AppCommand::Rollback { name, to } => {
                     client::operate(&c, &name, "rollback", serde_json::json!({ "to": to }), json)
                 }

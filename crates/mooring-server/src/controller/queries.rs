@@ -201,4 +201,46 @@ impl Controller {
             policy,
         )))
     }
+
+    /// Where the logs of the app's services are (or of `service` alone): the provider of
+    /// its host and `(service, container)` pairs of its last rendered project.
+    pub fn log_sources(
+        &self,
+        name: &str,
+        service: Option<&str>,
+    ) -> Result<(mooring_docker::Provider, Vec<(String, String)>), ControlError> {
+        let app = self
+            .apps
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?
+            .clone();
+        let Some(rendered) = app.last_render().rendered else {
+            return Ok((provider, Vec::new()));
+        };
+        let project = &rendered.project;
+        let mut out = Vec::new();
+        for svc in project.services.keys() {
+            if service.is_none_or(|s| s == svc) {
+                out.push((svc.clone(), project.container_name(svc)));
+            }
+        }
+        if let (Some(s), true) = (service, out.is_empty()) {
+            return Err(ControlError::Operation(
+                crate::failure::OperationFailure::Invalid(format!(
+                    "app {name} has no service {s} (its services: {})",
+                    project
+                        .services
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ));
+        }
+        Ok((provider, out))
+    }
 }
