@@ -32,7 +32,7 @@ pub(crate) async fn app_logs(
     Query(q): Query<LogsQuery>,
 ) -> ApiResult {
     let c = controller(&state).await;
-    let (provider, sources) = c.log_sources(&name, q.service.as_deref())?;
+    let (provider, sources) = c.log_sources(&name, q.service.as_deref()).await?;
     if sources.is_empty() {
         return Err(bad(
             StatusCode::NOT_FOUND,

@@ -204,7 +204,7 @@ impl Controller {
 
     /// Where the logs of the app's services are (or of `service` alone): the provider of
     /// its host and `(service, container)` pairs of its last rendered project.
-    pub fn log_sources(
+    pub async fn log_sources(
         &self,
         name: &str,
         service: Option<&str>,
