@@ -142,6 +142,22 @@ impl ConditionKind {
         }
     }
 
+    /// Something failed and waits for a person or a new revision: the app stands out as
+    /// failing (the overview shows it red with the message, not as a grey Unknown).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            ConditionKind::SyncFailed
+                | ConditionKind::RetriesExhausted
+                | ConditionKind::RevisionRefused
+                | ConditionKind::VerificationFailed
+                | ConditionKind::RenderError
+                | ConditionKind::PolicyRefused
+                | ConditionKind::BuildFailed
+                | ConditionKind::VolumeDiverged
+        )
+    }
+
     /// "This revision was not deployed because of its content": a waiting caller's
     /// operation failed although the reconcile recorded it and goes on.
     pub fn refuses_revision(self) -> bool {

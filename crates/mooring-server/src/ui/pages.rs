@@ -281,6 +281,10 @@ pub(crate) fn overview(all: &[AppSummary], f: &Filter, now: i64) -> Markup {
                 @let n = all.iter().filter(|a| a.status.health == h).count();
                 @if n > 0 { li { a href={"/?health=" (h)} { (health_badge(h)) " " b data-count=(h) { (n) } } } }
             }
+            @let failing = all.iter().filter(|a| failure(a).is_some()).count();
+            @if failing > 0 {
+                li { span.badge.bad { span.shape aria-hidden="true" { "✗" } " Failing" } " " b data-count="Failing" { (failing) } }
+            }
         }
         @if groups.is_empty() {
             p.empty { "No app matches these filters." }
@@ -384,15 +388,28 @@ fn common_revision<'a>(apps: &[&'a AppSummary]) -> Option<&'a AppSummary> {
         .map(|(a, _)| a)
 }
 
+/// The first condition saying the app is failing (see `ConditionKind::is_failure`).
+fn failure(a: &AppSummary) -> Option<&mooring_core::Condition> {
+    a.status.conditions.iter().find(|c| c.kind.is_failure())
+}
+
 fn app_row(a: &AppSummary, common: Option<&str>, now: i64) -> Markup {
     let name = a.name();
     let s = &a.status;
     let (sync_shape, sync_class) = sync_look(s.sync);
     let (health_shape, health_class) = health_look(s.health);
+    let failing = failure(a);
     html! {
-        tr {
+        tr data-failing=[failing.map(|c| c.kind.as_str())] {
             td { a href={"/apps/" (name)} { (name) } (marks(a)) }
-            (status_cell(sync_class, sync_shape, s.sync.as_str()))
+            @match failing {
+                // A failure stands out: red, its kind and the first line of its message.
+                Some(c) => td.bad {
+                    "✗ " (s.sync.as_str()) " · " (c.kind.as_str())
+                    small.err { (first_line(&c.message)) }
+                },
+                None => (status_cell(sync_class, sync_shape, s.sync.as_str())),
+            }
             (status_cell(health_class, health_shape, s.health.as_str()))
             td {
                 @match s.revision.as_deref() {
@@ -810,5 +827,16 @@ mod tests {
             .contains("href=\"/apps/blog\""));
         // Counts cover every app, whatever the filter.
         assert!(some.contains("data-count=\"Synced\">1<"));
+        assert!(!all.contains("Failing"));
+
+        // A failing app stands out: red, the condition's kind and its first line.
+        let mut broken = app("api", SyncState::Unknown, Health::Healthy, "local", "git");
+        broken.status.conditions.push(mooring_core::ConditionKind::RenderError.with(
+            "compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in .\nmore",
+        ));
+        let page = overview(&[broken], &Filter::default(), 0).into_string();
+        assert!(page.contains("data-failing=\"RenderError\""), "{page}");
+        assert!(page.contains("<td class=\"bad\">✗ Unknown · RenderError<small class=\"err\">compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in .</small>"), "{page}");
+        assert!(page.contains("data-count=\"Failing\">1<"), "{page}");
     }
 }

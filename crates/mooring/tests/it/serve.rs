@@ -377,6 +377,15 @@ fn broken_commit_and_source_outage_keep_the_running_state() {
         "{failed}"
     );
     assert_eq!(app.id("web"), web_id, "running containers untouched");
+    // The overview shows the app as failing, with the error's first line.
+    let cookie = log_in(&s, &s.admin);
+    let (status, page) = with_cookie(&s, "GET", "/", &cookie);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("data-failing=\"RenderError\"")
+            && page.contains("services.web.build.dockerfile: Dockerfile does not exist in ."),
+        "{page}"
+    );
 
     // The server goes away: the error is reported, the last good state kept.
     git.kill().unwrap();
