@@ -342,6 +342,7 @@ impl Host for Provider {
             .map_err(api("listing running containers"))?;
         let mut out = Vec::new();
         for c in running {
+            let name = summary_name(&c);
             let labels = c.labels.unwrap_or_default();
             let ours = [APP, mooring_core::labels::COMPOSE_PROJECT]
                 .iter()
@@ -349,12 +350,6 @@ impl Host for Provider {
             if ours {
                 continue;
             }
-            let name = c
-                .names
-                .and_then(|n| n.first().cloned())
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string();
             for p in c.ports.unwrap_or_default() {
                 if let Some(port) = p.public_port {
                     out.push(mooring_core::live::ForeignPort {
@@ -859,4 +854,13 @@ fn live_volume(v: bollard::models::Volume) -> LiveVolume {
         options: v.options.into_iter().collect(),
         labels: v.labels.into_iter().collect(),
     }
+}
+
+/// A listed container's name, without the Engine's leading `/`.
+pub(crate) fn summary_name(c: &bollard::models::ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
 }

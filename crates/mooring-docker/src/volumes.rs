@@ -809,12 +809,7 @@ impl Provider {
                     .is_some_and(|l| l.contains_key(HELPER_LABEL))
             })
             .map(|c| {
-                let name = c
-                    .names
-                    .and_then(|n| n.first().cloned())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_string();
+                let name = crate::provider::summary_name(&c);
                 let running = c.state.as_deref() == Some("running");
                 let ro = c
                     .mounts

@@ -51,6 +51,9 @@ struct Globals {
     /// API token for the daemon.
     #[arg(long, global = true, env = "MOORING_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The configuration, read once (or why it could not be) by the first that asks.
+    #[arg(skip)]
+    loaded: std::cell::OnceCell<Result<Option<mooring_server::config::Config>, String>>,
 }
 
 /// `-o` of `render`: the project as Compose prints it.
@@ -363,14 +366,21 @@ impl Globals {
     }
 
     /// The configuration when one is named, or `./mooring.yaml` exists; `None` otherwise.
-    fn found_config(&self) -> Result<Option<mooring_server::config::Config>> {
-        let path = self.config_path();
-        if self.config.is_none() && !path.exists() {
-            return Ok(None);
-        }
-        mooring_server::config::load(&path)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    /// Read once per command.
+    fn found_config(&self) -> Result<Option<&mooring_server::config::Config>> {
+        let loaded = self.loaded.get_or_init(|| {
+            let path = self.config_path();
+            if self.config.is_none() && !path.exists() {
+                return Ok(None);
+            }
+            mooring_server::config::load(&path)
+                .map(Some)
+                .map_err(|e| format!("invalid configuration: {e}"))
+        });
+        loaded
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The data directory, one rule for every command: `--data-dir`/`MOORING_DATA_DIR`,
@@ -380,7 +390,7 @@ impl Globals {
             return Ok(d.clone());
         }
         if let Some(cfg) = self.found_config()? {
-            return Ok(cfg.server.data_dir);
+            return Ok(cfg.server.data_dir.clone());
         }
         dirs::data_dir().map(|d| d.join("mooring")).context(
             "no data directory could be determined; pass --data-dir or set MOORING_DATA_DIR",

@@ -28,14 +28,7 @@ pub struct DataRun {
 impl Controller {
     /// Backs up the app's volumes (or only `only`), each verified, as one operation.
     pub async fn back_up(&self, name: &str, only: Option<&str>) -> Result<DataRun, ControlError> {
-        let app = self
-            .apps
-            .get(name)
-            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
-        let provider = self
-            .providers
-            .get(&app.config.host)
-            .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?;
+        let (app, provider) = self.app_on_host(name)?;
         let volumes = match only {
             Some(v) => vec![v.to_string()],
             None => provider.app_volumes(name).await?,
@@ -116,15 +109,8 @@ impl Controller {
             }
             .into());
         }
+        let (app, provider) = self.app_on_host(name)?;
         let name = name.to_string();
-        let app = self
-            .apps
-            .get(&name)
-            .ok_or_else(|| ControlError::UnknownApp(name.clone()))?;
-        let provider = self
-            .providers
-            .get(&app.config.host)
-            .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?;
         let volume = to.unwrap_or(&record.manifest.meta.volume).to_string();
         let _lock = app.runtime.lock().await;
         // Refused before any container is stopped and before any operation starts.

@@ -36,14 +36,21 @@ pub enum ControlError {
     /// The backups folder could not be read.
     #[error(transparent)]
     Backups(#[from] BackupError),
+    /// The store failed (boxed: it is the largest error, and every result carries it).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     /// Blocking work panicked or was cancelled.
     #[error(transparent)]
     Task(#[from] JoinError),
     /// What a diff met, with the kind the API answers with.
     #[error(transparent)]
     Operation(#[from] OperationFailure),
+}
+
+impl From<StoreError> for ControlError {
+    fn from(e: StoreError) -> ControlError {
+        ControlError::Store(Box::new(e))
+    }
 }
 
 /// Reaching a source (a fetch, an explicit revision, a history check) failed.

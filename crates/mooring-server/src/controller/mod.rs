@@ -351,6 +351,19 @@ impl Controller {
         self.apps.keys().cloned().collect()
     }
 
+    /// A configured app and the provider of its host.
+    fn app_on_host(&self, name: &str) -> Result<(&Arc<AppHandle>, &Provider), ControlError> {
+        let app = self
+            .apps
+            .get(name)
+            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
+        let provider = self
+            .providers
+            .get(&app.config.host)
+            .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?;
+        Ok((app, provider))
+    }
+
     /// The configuration of one app.
     pub fn app_config(&self, name: &str) -> Option<&AppConfig> {
         self.apps.get(name).map(|a| &a.config)

@@ -209,15 +209,8 @@ impl Controller {
         name: &str,
         service: Option<&str>,
     ) -> Result<(mooring_docker::Provider, Vec<(String, String)>), ControlError> {
-        let app = self
-            .apps
-            .get(name)
-            .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
-        let provider = self
-            .providers
-            .get(&app.config.host)
-            .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?
-            .clone();
+        let (app, provider) = self.app_on_host(name)?;
+        let provider = provider.clone();
         let Some(rendered) = app.last_render().rendered else {
             return Ok((provider, Vec::new()));
         };
