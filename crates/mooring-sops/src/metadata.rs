@@ -1,0 +1,174 @@
+//! The `sops` block of a file, as far as decrypting needs it: the data key's
+//! encrypted copies (age recipients, PGP fingerprints), the last-modified time
+//! (the MAC's additional data), the encrypted MAC and `mac_only_encrypted`. The
+//! flattened form of dotenv files (`sops_age__list_0__map_enc`) is unflattened by
+//! [`unflatten`] first.
+
+use crate::tree::Node;
+use crate::SopsError;
+
+/// One age recipient's copy of the data key.
+#[derive(Debug, Clone)]
+pub struct AgeStanza {
+    pub recipient: String,
+    /// An armored age file whose plaintext is the 32-byte data key.
+    pub enc: String,
+}
+
+/// What decrypting needs of a file's `sops` block.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub age: Vec<AgeStanza>,
+    /// Fingerprints of the PGP keys the data key is also encrypted for.
+    pub pgp: Vec<String>,
+    /// Other key services named in the file (`kms`, `gcp_kms`, …): reported when no
+    /// age identity fits.
+    pub others: Vec<String>,
+    pub last_modified: String,
+    pub mac: String,
+    pub mac_only_encrypted: bool,
+}
+
+impl Metadata {
+    /// Reads the `sops` mapping.
+    pub fn from_node(node: &Node) -> Result<Metadata, SopsError> {
+        let Node::Map(items) = node else {
+            return Err(SopsError::Format(
+                "its `sops` entry is not a mapping".into(),
+            ));
+        };
+        let get = |k: &str| items.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+        let text = |k: &str| match get(k) {
+            Some(Node::Str(s)) => Ok(s.clone()),
+            _ => Err(SopsError::Format(format!(
+                "its `sops.{k}` is missing or not a string"
+            ))),
+        };
+        if let Some(groups) = get("key_groups") {
+            if !matches!(groups, Node::List(l) if l.is_empty()) {
+                return Err(SopsError::Unsupported(
+                    "it uses key groups (Shamir secret sharing), which Mooring does not decrypt yet; encrypt it for age recipients without key groups".into(),
+                ));
+            }
+        }
+        let mut age = Vec::new();
+        if let Some(Node::List(list)) = get("age") {
+            for entry in list {
+                let Node::Map(fields) = entry else { continue };
+                let field = |k: &str| {
+                    fields.iter().find_map(|(key, v)| match v {
+                        Node::Str(s) if key == k => Some(s.clone()),
+                        _ => None,
+                    })
+                };
+                if let (Some(recipient), Some(enc)) = (field("recipient"), field("enc")) {
+                    age.push(AgeStanza { recipient, enc });
+                }
+            }
+        }
+        let mut pgp = Vec::new();
+        if let Some(Node::List(list)) = get("pgp") {
+            for entry in list {
+                if let Node::Map(fields) = entry {
+                    if let Some((_, Node::Str(fp))) = fields.iter().find(|(k, _)| k == "fp") {
+                        pgp.push(fp.clone());
+                    }
+                }
+            }
+        }
+        let others = ["kms", "gcp_kms", "azure_kv", "hc_vault", "hckms"]
+            .into_iter()
+            .filter(|k| matches!(get(k), Some(Node::List(l)) if !l.is_empty()))
+            .map(str::to_string)
+            .collect();
+        let mac_only_encrypted = match get("mac_only_encrypted") {
+            Some(Node::Bool(b)) => *b,
+            Some(Node::Str(s)) => s == "true",
+            _ => false,
+        };
+        Ok(Metadata {
+            age,
+            pgp,
+            others,
+            last_modified: text("lastmodified")?,
+            mac: text("mac")?,
+            mac_only_encrypted,
+        })
+    }
+}
+
+/// Unflattens `sops_`-less keys such as `age__list_0__map_enc` into a tree
+/// (`stores/flatten.go`: `__list_N` is a list index, `__map_K` a mapping key).
+pub fn unflatten(items: Vec<(String, Node)>) -> Result<Node, SopsError> {
+    let mut root = Node::Map(Vec::new());
+    for (key, value) in items {
+        let mut parts = key.split("__");
+        let first = parts.next().unwrap_or_default().to_string();
+        let mut node = map_entry(&mut root, &first);
+        for part in parts {
+            node = if let Some(i) = part.strip_prefix("list_") {
+                let i: usize = i
+                    .parse()
+                    .map_err(|_| SopsError::Format(format!("metadata key sops_{key}")))?;
+                if !matches!(node, Node::List(_)) {
+                    *node = Node::List(Vec::new());
+                }
+                let Node::List(list) = node else {
+                    unreachable!()
+                };
+                while list.len() <= i {
+                    list.push(Node::Null);
+                }
+                &mut list[i]
+            } else if let Some(k) = part.strip_prefix("map_") {
+                map_entry(node, k)
+            } else {
+                return Err(SopsError::Format(format!("metadata key sops_{key}")));
+            };
+        }
+        *node = value;
+    }
+    Ok(root)
+}
+
+fn map_entry<'a>(node: &'a mut Node, key: &str) -> &'a mut Node {
+    if !matches!(node, Node::Map(_)) {
+        *node = Node::Map(Vec::new());
+    }
+    let Node::Map(items) = node else {
+        unreachable!()
+    };
+    let i = match items.iter().position(|(k, _)| k == key) {
+        Some(i) => i,
+        None => {
+            items.push((key.to_string(), Node::Null));
+            items.len() - 1
+        }
+    };
+    &mut items[i].1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattened_keys_become_a_tree() {
+        let tree = unflatten(vec![
+            ("age__list_0__map_recipient".into(), Node::Str("r0".into())),
+            ("age__list_0__map_enc".into(), Node::Str("e0".into())),
+            ("age__list_1__map_recipient".into(), Node::Str("r1".into())),
+            ("age__list_1__map_enc".into(), Node::Str("e1".into())),
+            ("lastmodified".into(), Node::Str("t".into())),
+            ("mac".into(), Node::Str("m".into())),
+            ("mac_only_encrypted".into(), Node::Str("true".into())),
+        ])
+        .unwrap();
+        let meta = Metadata::from_node(&tree).unwrap();
+        assert_eq!(meta.age.len(), 2);
+        assert_eq!(meta.age[1].recipient, "r1");
+        assert_eq!(meta.age[1].enc, "e1");
+        assert!(meta.mac_only_encrypted);
+        assert!(unflatten(vec![("age__oops".into(), Node::Null)]).is_err());
+    }
+}
