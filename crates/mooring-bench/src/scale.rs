@@ -273,6 +273,7 @@ async fn round(
                 environment: BTreeMap::new(),
                 policy: &mooring_core::Policy::default(),
                 protected: &[],
+                decrypter: None,
             })
             .expect("render")
         })

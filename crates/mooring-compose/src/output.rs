@@ -1,5 +1,5 @@
 //! Printing a rendered project, like `docker compose config`: JSON, or YAML through
-//! `yaml-rust2`'s emitter.
+//! `yaml-rust2`'s emitter. Values decrypted from the repository print as `***`.
 
 use mooring_core::Project;
 use yaml_rust2::yaml::{Hash, Yaml};
@@ -13,7 +13,22 @@ pub fn to_json(project: &Project) -> serde_json::Value {
             compose_form(project, name, svc);
         }
     }
+    if !project.secret_values.is_empty() {
+        mask(&mut v, &project.secret_values);
+    }
     v
+}
+
+/// Replaces every string holding a decrypted value with `***`: a render is printed,
+/// and what was encrypted in the repository never is.
+fn mask(v: &mut serde_json::Value, secrets: &mooring_core::mask::SecretValues) {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) if secrets.iter().any(|x| s.contains(x)) => *s = "***".into(),
+        J::Array(items) => items.iter_mut().for_each(|i| mask(i, secrets)),
+        J::Object(map) => map.values_mut().for_each(|i| mask(i, secrets)),
+        _ => {}
+    }
 }
 
 /// A service as Compose prints it where Mooring's own form differs: networks without

@@ -40,6 +40,10 @@ pub struct Project {
     /// `volumes.<key>`, `networks.<key>`.
     #[serde(skip)]
     pub positions: BTreeMap<String, String>,
+    /// Values the render decrypted from the repository (SOPS): masked wherever people
+    /// see values, never serialized.
+    #[serde(skip)]
+    pub secret_values: crate::mask::SecretValues,
 }
 
 fn no_named_volumes(volumes: &BTreeMap<String, Volume>) -> bool {

@@ -10,6 +10,65 @@ use crate::hash::hex;
 use crate::view::Comparison;
 use sha2::{Digest, Sha256};
 
+/// Values that are secret, whatever variable holds them (decrypted from the
+/// repository). Its `Debug` shows how many, never what.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretValues(Vec<String>);
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretValues({} values)", self.0.len())
+    }
+}
+
+impl SecretValues {
+    /// Adds `value` (empty ones and repeats are left out).
+    pub fn add(&mut self, value: impl Into<String>) {
+        let value = value.into();
+        if !value.is_empty() && !self.0.contains(&value) {
+            self.0.push(value);
+        }
+    }
+
+    /// The values.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `text` with every value replaced by `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        // Longer values first, so a value holding a shorter one is replaced whole.
+        let mut values: Vec<&String> = self.0.iter().collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for v in values {
+            out = out.replace(v.as_str(), "***");
+        }
+        out
+    }
+}
+
+/// A key for masked values' hashes, random per process: a hash tells a viewer that a
+/// value changed, and cannot be checked against guesses offline.
+pub fn process_key() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = vec![0u8; 32];
+        if getrandom::fill(&mut key).is_err() {
+            // No randomness: the clock and the process id still make a key no
+            // viewer knows in advance.
+            let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+            key = crate::hash::sha256_hex(seed.as_bytes()).into_bytes();
+        }
+        key
+    })
+}
+
 /// Which environment values to mask, and the key of their hashes.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct EnvMask {
@@ -40,6 +99,30 @@ impl EnvMask {
             names: names.into_iter().collect(),
             key: key.to_vec(),
         }
+    }
+
+    /// This mask, also masking what `project` decrypted: the values wherever they
+    /// appear, and by name every environment variable holding one — so the value it
+    /// replaces (the live one, say) is masked too.
+    pub fn for_project(mut self, project: &crate::Project) -> EnvMask {
+        for v in project.secret_values.iter() {
+            if !self.secrets.iter().any(|s| s == v) {
+                self.secrets.push(v.to_string());
+            }
+        }
+        let names: Vec<String> = project
+            .services
+            .values()
+            .flat_map(|svc| &svc.environment)
+            .filter(|(_, value)| project.secret_values.iter().any(|s| value.contains(s)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            if !self.names.contains(&name) {
+                self.names.push(name);
+            }
+        }
+        self
     }
 
     /// Whether the value of variable `name` is masked.

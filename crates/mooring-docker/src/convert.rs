@@ -421,6 +421,7 @@ mod tests {
             volumes: Default::default(),
             notes: vec![],
             positions: Default::default(),
+            secret_values: Default::default(),
             secrets: Default::default(),
             configs: Default::default(),
         };

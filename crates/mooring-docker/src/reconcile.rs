@@ -46,14 +46,24 @@ pub struct ReconcileOptions {
 }
 
 impl ReconcileOptions {
-    fn plan(&self, images_pulled: bool) -> PlanOptions {
+    /// The planner's options; values the render decrypted are masked in its reasons
+    /// whether or not the caller gave a mask.
+    fn plan(&self, images_pulled: bool, project: &Project) -> PlanOptions {
+        let mask = match (&self.mask, project.secret_values.is_empty()) {
+            (mask, true) => mask.clone(),
+            (Some(m), false) => Some(m.clone().for_project(project)),
+            (None, false) => Some(
+                mooring_core::EnvMask::new([], [], mooring_core::mask::process_key())
+                    .for_project(project),
+            ),
+        };
         PlanOptions {
             recreate_volumes: self.recreate_volumes.clone(),
             prune: self.prune,
             images_pulled,
             volume_policy: self.volume_policy,
             backup_on_change: self.backup_on_change,
-            mask: self.mask.clone(),
+            mask,
         }
     }
 }
@@ -131,7 +141,7 @@ pub async fn reconcile<H: Host>(
     report: Report<'_>,
 ) -> Result<Outcome, ReconcileError> {
     let live = provider.observe(project).await?;
-    let first = plan(project, &live, options.plan(false))?;
+    let first = plan(project, &live, options.plan(false, project))?;
     let mut outcome = Outcome {
         plan: first.clone(),
         results: Vec::new(),
@@ -155,7 +165,7 @@ pub async fn reconcile<H: Host>(
     prepare().map_err(ReconcileError::Prepare)?;
     apply(provider, project, &options, first, report, &mut outcome).await?;
     outcome.live = provider.observe(project).await?;
-    outcome.after = plan(project, &outcome.live, options.plan(true))?;
+    outcome.after = plan(project, &outcome.live, options.plan(true, project))?;
     Ok(outcome)
 }
 
@@ -186,7 +196,7 @@ async fn apply<H: Host>(
             return Ok(());
         }
         let live = provider.observe(project).await?;
-        current = plan(project, &live, options.plan(true))?;
+        current = plan(project, &live, options.plan(true, project))?;
     }
 
     let mut steps: Vec<Vec<PlannedAction>> = Vec::new();

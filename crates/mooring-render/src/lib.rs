@@ -56,6 +56,8 @@ pub struct RenderRequest<'a> {
     /// Mooring's own folders and files besides `data_dir` (the configuration's folder):
     /// never bind sources.
     pub protected: &'a [PathBuf],
+    /// Decrypts the repository's encrypted data files (`mooring_sops::Sops`).
+    pub decrypter: Option<std::sync::Arc<dyn mooring_compose::Decrypter>>,
 }
 
 /// A rendered project and where it came from.
@@ -111,6 +113,7 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
         default_name,
         environment: req.environment,
         protected_dirs: protected.clone(),
+        decrypter: req.decrypter,
     };
     let mut project = load(&opts).map_err(|error| RenderError::Load {
         origin: req.spec.to_string(),

@@ -112,3 +112,54 @@ fn open_age(enc: &str, identity: &age::x25519::Identity) -> Result<Zeroizing<[u8
         .map_err(|_| SopsError::DataKey(format!("the data key is {} bytes, not 32", key.len())))?;
     Ok(Zeroizing::new(key))
 }
+
+/// The variables SOPS reads its age identities from (`SOPS_AGE_KEY_CMD` is not run:
+/// Mooring runs no command a variable names).
+pub const ENVIRONMENT: [&str; 3] = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"];
+
+impl PartialEq for Keys {
+    /// The same identities (an identity is known by its public recipient).
+    fn eq(&self, other: &Keys) -> bool {
+        self.recipients() == other.recipients()
+    }
+}
+
+impl Eq for Keys {}
+
+impl Keys {
+    /// Adds every identity of `other`.
+    pub fn extend(&mut self, other: &Keys) {
+        for (identity, recipient) in &other.age {
+            if !self.age.iter().any(|(_, r)| r == recipient) {
+                self.age.push((identity.clone(), recipient.clone()));
+            }
+        }
+    }
+
+    /// The identities the process environment gives, as `sops` finds them:
+    /// `SOPS_AGE_KEY` (the keys themselves), `SOPS_AGE_KEY_FILE` (a key file), and the
+    /// default key file (`$XDG_CONFIG_HOME/sops/age/keys.txt`, else
+    /// `~/.config/sops/age/keys.txt`) when it exists.
+    pub fn from_environment() -> Result<Keys, String> {
+        let mut keys = Keys::none();
+        if let Ok(text) = std::env::var("SOPS_AGE_KEY") {
+            keys.add_age(&text, "SOPS_AGE_KEY")?;
+        }
+        if let Ok(path) = std::env::var("SOPS_AGE_KEY_FILE") {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("SOPS_AGE_KEY_FILE: cannot read {path}: {e}"))?;
+            keys.add_age(&text, &format!("SOPS_AGE_KEY_FILE {path}"))?;
+        }
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config"))
+            });
+        if let Some(default) = config.map(|c| c.join("sops/age/keys.txt")) {
+            if let Ok(text) = std::fs::read_to_string(&default) {
+                keys.add_age(&text, &default.display().to_string())?;
+            }
+        }
+        Ok(keys)
+    }
+}

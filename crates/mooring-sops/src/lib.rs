@@ -17,6 +17,7 @@
 //! beside Mooring. The reference for compatibility is the real `sops` (the tests
 //! encrypt with it).
 
+mod decrypter;
 mod error;
 pub mod keys;
 pub mod metadata;
@@ -24,6 +25,7 @@ pub mod stores;
 pub mod tree;
 pub mod value;
 
+pub use decrypter::Sops;
 pub use error::SopsError;
 pub use keys::Keys;
 pub use stores::Format;

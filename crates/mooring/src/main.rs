@@ -431,6 +431,19 @@ impl Globals {
     }
 }
 
+impl Globals {
+    /// The age identities for SOPS files: the process's (`SOPS_AGE_KEY`,
+    /// `SOPS_AGE_KEY_FILE`, sops's default key file) and the configuration's top-level
+    /// `sops.age`, when there is a configuration.
+    fn sops_keys(&self) -> Result<mooring_sops::Keys> {
+        let mut keys = mooring_sops::Keys::from_environment().map_err(anyhow::Error::msg)?;
+        if let Some(cfg) = self.found_config()? {
+            keys.extend(&cfg.sops);
+        }
+        Ok(keys)
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let Cli {
         globals: g,
@@ -442,7 +455,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             render,
             policy,
         } => {
-            let mut project = render::local(&dir, &render.project())?;
+            let mut project = render::local(&dir, &render.project(), g.sops_keys()?)?;
             let protected: Vec<PathBuf> = g.data_dir().into_iter().collect();
             mooring_render::enforce_policy(&mut project, &policy.policy(), &protected).map_err(
                 |refused| {
@@ -469,7 +482,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             render,
             output,
         } => {
-            let project = render::local(&dir, &render.project())?;
+            let project = render::local(&dir, &render.project(), g.sops_keys()?)?;
             print::notes(&project.notes);
             match output {
                 RenderFormat::Json => println!(
@@ -670,6 +683,7 @@ fn reconcile_source(
         },
         &source.render.project(),
         &source.policy.policy(),
+        globals.sops_keys()?,
     )?;
     // An app a running daemon manages is the daemon's: its diff is the daemon's (the
     // same render, variables and revision), and a one-shot sync would fight it.

@@ -4,8 +4,10 @@ use anyhow::{bail, Context, Result};
 use mooring_compose::{load, LoadOptions};
 use mooring_core::{Policy, Project};
 use mooring_render::{render, shell_environment, RenderRequest, Rendered};
+use mooring_sops::{Keys, Sops};
 use mooring_vcs::{redact_url, Cache, Credentials, KnownHosts, SourceSpec, SshKey};
 use std::path::Path;
+use std::sync::Arc;
 
 /// What the command line says of the project: `-f`, `--app`, `--profile`.
 pub struct ProjectArgs<'a> {
@@ -26,14 +28,16 @@ impl ProjectArgs<'_> {
     }
 }
 
-/// Renders a local project folder (validate, render).
-pub fn local(dir: &Path, args: &ProjectArgs<'_>) -> Result<Project> {
+/// Renders a local project folder (validate, render): an encrypted file no key opens
+/// is read with its values as `***` (and a note says so).
+pub fn local(dir: &Path, args: &ProjectArgs<'_>, keys: Keys) -> Result<Project> {
     let opts = LoadOptions {
         project_dir: dir.to_path_buf(),
         snapshot_root: dir.to_path_buf(),
         files: args.files.to_vec(),
         project_name: args.app.map(str::to_string),
         environment: args.environment(),
+        decrypter: Some(Arc::new(Sops::masking(keys))),
         ..Default::default()
     };
     Ok(load(&opts)?)
@@ -59,6 +63,7 @@ pub fn from_source(
     req: &SourceRequest<'_>,
     args: &ProjectArgs<'_>,
     policy: &Policy,
+    keys: Keys,
 ) -> Result<Rendered> {
     let spec = SourceSpec::parse(req.source, req.reference)?;
     let mut cache = Cache::new(data_dir);
@@ -92,5 +97,6 @@ pub fn from_source(
         environment: args.environment(),
         policy,
         protected: &[],
+        decrypter: Some(Arc::new(Sops::strict(keys))),
     })?)
 }

@@ -2,8 +2,11 @@
 //! (`compose.yaml` … and its override, or the `-f` files), every read checked to stay
 //! inside the snapshot (symlinks included) and done at the file's real path.
 
+use crate::encrypted::Decrypter;
 use crate::error::{LoadError, Pos};
 use crate::paths::{inside_file, resolve_inside, PathError};
+use mooring_core::mask::SecretValues;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,15 +18,23 @@ pub const COMPOSE_FILE_NAMES: [&str; 4] = [
     "docker-compose.yml",
 ];
 
-/// The snapshot being rendered: its canonical root and project folder.
+/// The snapshot being rendered: its canonical root and project folder, and what
+/// reading its encrypted data files found.
 pub(super) struct Snapshot {
     pub(super) root: PathBuf,
     pub(super) project_dir: PathBuf,
+    decrypter: Option<Arc<dyn Decrypter>>,
+    /// The values decrypted files held, and notes on files read masked.
+    pub(super) found: RefCell<(SecretValues, Vec<String>)>,
 }
 
 impl Snapshot {
     /// Canonicalizes both folders; the project folder must be inside the root.
-    pub(super) fn open(snapshot_root: &Path, project_dir: &Path) -> Result<Snapshot, LoadError> {
+    pub(super) fn open(
+        snapshot_root: &Path,
+        project_dir: &Path,
+        decrypter: Option<Arc<dyn Decrypter>>,
+    ) -> Result<Snapshot, LoadError> {
         let root = snapshot_root
             .canonicalize()
             .map_err(|e| LoadError::new(format!("cannot open {}: {e}", snapshot_root.display())))?;
@@ -40,7 +51,12 @@ impl Snapshot {
                 root.display()
             )));
         }
-        Ok(Snapshot { root, project_dir })
+        Ok(Snapshot {
+            root,
+            project_dir,
+            decrypter,
+            found: RefCell::default(),
+        })
     }
 
     /// A path as messages show it: relative to the snapshot root.
@@ -63,6 +79,68 @@ impl Snapshot {
     pub(super) fn read(&self, path: &Path) -> Result<String, LoadError> {
         crate::limits::read_text(path)
             .map_err(|e| LoadError::new(format!("cannot read {}: {e}", self.display(path))))
+    }
+
+    /// A data file's text (`.env`, `env_file`), decrypted when it is encrypted; with
+    /// whether it was (its values are then secret: the caller adds them as parsed).
+    pub(super) fn read_data(&self, path: &Path) -> Result<(String, bool), LoadError> {
+        let text = self.read(path)?;
+        match self.decrypted(text.as_bytes(), path)? {
+            None => Ok((text, false)),
+            Some(bytes) => String::from_utf8(bytes).map(|t| (t, true)).map_err(|_| {
+                LoadError::new(format!(
+                    "{}: the decrypted file is not UTF-8 text",
+                    self.display(path)
+                ))
+            }),
+        }
+    }
+
+    /// The content of a secret's or config's file when it is encrypted, decrypted;
+    /// `None` when it is not (or is too large or not text to be a SOPS file).
+    pub(super) fn read_encrypted(&self, path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
+        if self.decrypter.is_none() {
+            return Ok(None);
+        }
+        match crate::limits::read_text(path) {
+            Ok(text) => self.decrypted(text.as_bytes(), path),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn decrypted(&self, bytes: &[u8], path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
+        let Some(decrypter) = &self.decrypter else {
+            return Ok(None);
+        };
+        let shown = self.display(path);
+        let plain = decrypter
+            .decrypt(bytes, &shown)
+            .map_err(|e| LoadError::new(format!("{shown}: {e}")))?;
+        let Some(plain) = plain else {
+            return Ok(None);
+        };
+        let mut found = self.found.borrow_mut();
+        for s in plain.secrets {
+            found.0.add(s);
+        }
+        if let Some(why) = plain.masked {
+            found.1.push(format!(
+                "{shown} is encrypted and {why}: its values read as ***"
+            ));
+        }
+        Ok(Some(plain.bytes))
+    }
+
+    /// Marks the `values` parsed from a decrypted file that were encrypted in it as
+    /// secret: those an encrypted value holds (`"a b"` parses to `a b`); values left
+    /// clear in the file (`unencrypted_suffix`…) stay clear.
+    pub(super) fn add_secrets<'a>(&self, values: impl IntoIterator<Item = &'a String>) {
+        let mut found = self.found.borrow_mut();
+        for v in values {
+            if !v.is_empty() && found.0.iter().any(|s| s.contains(v.as_str())) {
+                found.0.add(v.clone());
+            }
+        }
     }
 
     /// The Compose files to load, in order: the `-f` files (relative to the project

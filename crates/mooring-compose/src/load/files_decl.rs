@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 pub(super) enum Source {
     /// A file, by the path as written (a bind source).
     File(String),
-    /// Bytes from a variable or the Compose file.
-    Value(String),
+    /// Bytes from a variable, the Compose file, or a decrypted file.
+    Value(Vec<u8>),
 }
 
 /// The top-level `secrets` and `configs`, by key.
@@ -109,7 +109,10 @@ impl Decoder<'_> {
                             file: Some(shown),
                             ..ProjectFile::default()
                         },
-                        Source::File(path),
+                        match self.encrypted_file(&path)? {
+                            Some(plain) => Source::Value(plain),
+                            None => Source::File(path),
+                        },
                     )
                 }
                 "environment" => {
@@ -126,7 +129,7 @@ impl Decoder<'_> {
                             environment: Some(var),
                             ..ProjectFile::default()
                         },
-                        Source::Value(value),
+                        Source::Value(value.into_bytes()),
                     )
                 }
                 _ => {
@@ -137,12 +140,29 @@ impl Decoder<'_> {
                             content: Some(content.clone()),
                             ..ProjectFile::default()
                         },
-                        Source::Value(content),
+                        Source::Value(content.into_bytes()),
                     )
                 }
             };
             out.insert(key, (file, source));
         }
         Ok(out)
+    }
+
+    /// The decrypted content of a repository file `path` (relative to the project
+    /// folder) when it is encrypted. A path that does not resolve inside the snapshot
+    /// is left to the mount's own checks, which say why.
+    fn encrypted_file(&self, path: &str) -> Result<Option<Vec<u8>>, LoadError> {
+        if std::path::Path::new(path).is_absolute() {
+            return Ok(None);
+        }
+        let root = &self.snapshot.root;
+        let Ok(full) = crate::paths::resolve_inside(root, &self.snapshot.project_dir, path) else {
+            return Ok(None);
+        };
+        match crate::paths::inside_file(root, &full) {
+            Ok(Some(full)) => self.snapshot.read_encrypted(&full),
+            _ => Ok(None),
+        }
     }
 }

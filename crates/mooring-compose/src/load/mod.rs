@@ -42,12 +42,26 @@ pub struct LoadOptions {
     pub environment: BTreeMap<String, String>,
     /// Host folders an absolute bind path may not point into (Mooring's data directory).
     pub protected_dirs: Vec<PathBuf>,
+    /// Decrypts the data files that are encrypted (`None`: every file is read as it is).
+    pub decrypter: Option<std::sync::Arc<dyn crate::Decrypter>>,
 }
 
-/// Renders the project described by `opts`.
+/// Renders the project described by `opts`. An error never holds a value decrypted
+/// from the repository (each is replaced by `***`).
 pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
-    let snapshot = Snapshot::open(&opts.snapshot_root, &opts.project_dir)?;
-    let vars = variables(&snapshot, &opts.environment)?;
+    let snapshot = Snapshot::open(
+        &opts.snapshot_root,
+        &opts.project_dir,
+        opts.decrypter.clone(),
+    )?;
+    load_from(opts, &snapshot).map_err(|mut e| {
+        e.message = snapshot.found.borrow().0.scrub(&e.message);
+        e
+    })
+}
+
+fn load_from(opts: &LoadOptions, snapshot: &Snapshot) -> Result<Project, LoadError> {
+    let vars = variables(snapshot, &opts.environment)?;
     // Compose's own variables, from the environment or the project's `.env`, when the
     // command line does not say: COMPOSE_FILE (separated by COMPOSE_PATH_SEPARATOR,
     // `:` by default) and COMPOSE_PROJECT_NAME.
@@ -91,22 +105,16 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let mut doc = merged.ok_or_else(|| LoadError::new("no Compose file"))?;
     include::resolve_includes(
         &mut doc,
-        &snapshot,
+        snapshot,
         &snapshot.project_dir,
         &opts.environment,
         &mut notes,
         0,
     )?;
-    extends::resolve_extends(
-        &mut doc,
-        &snapshot,
-        &snapshot.project_dir,
-        &vars,
-        &mut notes,
-    )?;
+    extends::resolve_extends(&mut doc, snapshot, &snapshot.project_dir, &vars, &mut notes)?;
 
     let mut ctx = Decoder {
-        snapshot: &snapshot,
+        snapshot,
         protected: opts.protected_dirs.iter().map(|p| normalize(p)).collect(),
         vars,
         notes,
@@ -132,6 +140,9 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         .collect();
     project.notes = ctx.notes;
     project.positions = ctx.positions;
+    let (secrets, masked) = snapshot.found.take();
+    project.notes.extend(masked);
+    project.secret_values = secrets;
     Ok(project)
 }
 
@@ -152,7 +163,7 @@ fn variables_from(
 ) -> Result<BTreeMap<String, String>, LoadError> {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     if let Some(dotenv_path) = snapshot.file_inside(dotenv, ".env file")? {
-        let text = snapshot.read(&dotenv_path)?;
+        let (text, encrypted) = snapshot.read_data(&dotenv_path)?;
         let lookup = |k: &str| environment.get(k).cloned();
         let entries = dotenv::parse(&text, &lookup).map_err(|e| {
             LoadError::at(
@@ -160,6 +171,9 @@ fn variables_from(
                 e.message,
             )
         })?;
+        if encrypted {
+            snapshot.add_secrets(entries.iter().map(|(_, v)| v));
+        }
         vars.extend(entries);
     }
     vars.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -177,6 +177,7 @@ impl Decoder<'_> {
             configs,
             notes: vec![],
             positions: BTreeMap::new(),
+            secret_values: Default::default(),
         })
     }
 

@@ -56,11 +56,14 @@ pub(super) fn changes(old: &Value, new: &Value, mask: Option<&EnvMask>, out: &mu
             out.push("content of mounted repository files changed".into());
             continue;
         }
-        let masked = |s: String| match mask {
-            Some(m) if m.masks(&path, &s) => m.masked(&s),
-            _ => s,
-        };
-        out.push(format!("{path}: {} → {}", masked(was), masked(now)));
+        // Both sides are masked when either is (the old value of a secret is one).
+        let name = path.strip_prefix("environment.").unwrap_or(&path);
+        match mask {
+            Some(m) if m.masks(name, &was) || m.masks(name, &now) => {
+                out.push(format!("{path}: {} → {}", m.masked(&was), m.masked(&now)))
+            }
+            _ => out.push(format!("{path}: {was} → {now}")),
+        }
     }
 }
 

@@ -26,6 +26,7 @@ fn project(services: Vec<Service>) -> Project {
         volumes: BTreeMap::new(),
         notes: vec![],
         positions: BTreeMap::new(),
+        secret_values: Default::default(),
         secrets: BTreeMap::new(),
         configs: BTreeMap::new(),
     }

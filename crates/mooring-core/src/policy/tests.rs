@@ -19,6 +19,7 @@ fn project(edit: impl FnOnce(&mut Project)) -> Project {
         volumes: BTreeMap::new(),
         notes: vec![],
         positions: BTreeMap::new(),
+        secret_values: Default::default(),
         secrets: BTreeMap::new(),
         configs: BTreeMap::new(),
     };

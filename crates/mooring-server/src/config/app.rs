@@ -32,6 +32,7 @@ pub(super) fn app(
             "variables",
             "pass_env",
             "mask_env",
+            "sops",
         ],
     )?;
     let name_node = n
@@ -67,6 +68,7 @@ pub(super) fn app(
         retention: data.retention,
         policy,
         env,
+        sops: mooring_sops::Keys::none(),
     })
 }
 

@@ -55,25 +55,9 @@ impl AppEnv {
         mooring_core::EnvMask::new(
             self.variables.values().map(|s| s.expose().to_string()),
             self.mask_env.iter().cloned(),
-            mask_key(),
+            mooring_core::mask::process_key(),
         )
     }
-}
-
-/// A key for the masked values' hashes, random per daemon process: a hash tells a
-/// viewer that a value changed, and cannot be checked against guesses offline.
-fn mask_key() -> &'static [u8] {
-    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| {
-        let mut key = vec![0u8; 32];
-        if getrandom::fill(&mut key).is_err() {
-            // No randomness: the clock and the process id still make a key no
-            // viewer knows in advance.
-            let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-            key = mooring_core::hash::sha256_hex(seed.as_bytes()).into_bytes();
-        }
-        key
-    })
 }
 
 /// Whether `name` is a shell variable name (`[A-Za-z_][A-Za-z0-9_]*`).
@@ -128,7 +112,11 @@ pub(super) fn parse(n: &Node, what: &str, base: &Path) -> Result<AppEnv, LoadErr
 
 /// The names of every `env:NAME` value in the configuration: Mooring's own secrets.
 pub(super) fn secret_names(doc: &Node) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+    // SOPS's own key variables are always the daemon's secrets.
+    let mut out: BTreeSet<String> = mooring_sops::keys::ENVIRONMENT
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut stack = vec![doc];
     while let Some(n) = stack.pop() {
         match &n.value {

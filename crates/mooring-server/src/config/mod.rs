@@ -22,6 +22,7 @@ mod app;
 mod app_env;
 mod secrets;
 mod server;
+mod sops;
 mod source;
 
 pub use app_env::AppEnv;
@@ -36,6 +37,9 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub notifications: Vec<Notification>,
     pub apps: Vec<AppConfig>,
+    /// `sops.age` at the top level: identities for every app's SOPS files (each app's
+    /// `sops` holds these and its own).
+    pub sops: mooring_sops::Keys,
     /// The configuration's folder (absolute): Mooring's own, never a bind source.
     pub folder: PathBuf,
 }
@@ -223,6 +227,8 @@ pub struct AppConfig {
     pub policy: Policy,
     /// `variables`, `pass_env`, `mask_env`: what interpolation sees, what is masked.
     pub env: AppEnv,
+    /// `sops.age` (top level and the app's): identities for the app's SOPS files.
+    pub sops: mooring_sops::Keys,
 }
 
 /// Reads and validates the configuration file.
@@ -256,7 +262,14 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
     check_keys(
         &doc,
         "top level",
-        &["server", "hosts", "webhooks", "notifications", "apps"],
+        &[
+            "server",
+            "hosts",
+            "webhooks",
+            "notifications",
+            "sops",
+            "apps",
+        ],
     )?;
     let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
 
@@ -264,6 +277,8 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
     let hosts = server::hosts(&doc)?;
     let webhooks = server::webhooks(&doc, &base)?;
     let notifications = server::notifications(&doc)?;
+    let mut sops_keys = mooring_sops::Keys::none();
+    sops::parse(&doc, "", &base, &mut sops_keys)?;
 
     let mut apps: Vec<AppConfig> = Vec::new();
     let own_secrets = app_env::secret_names(&doc);
@@ -273,7 +288,10 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
             return Err(err(n, "apps must be a list"));
         };
         for (i, item) in items.iter().enumerate() {
-            let a = app::app(item, i, &hosts, &base)?;
+            let mut a = app::app(item, i, &hosts, &base)?;
+            let mut keys = sops_keys.clone();
+            sops::parse(item, &format!("apps.{}.", a.name), &base, &mut keys)?;
+            a.sops = keys;
             app_env::refuse_own_secrets(item, &format!("apps.{}", a.name), &own_secrets)?;
             if let Some(prev) = seen.get(&a.name) {
                 return Err(err(
@@ -310,6 +328,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
         webhooks,
         notifications,
         apps,
+        sops: sops_keys,
         folder: base,
     })
 }
@@ -379,7 +398,7 @@ apps:
     fn strict_errors_have_positions() {
         assert_eq!(
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
-            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy, variables, pass_env, mask_env)"
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy, variables, pass_env, mask_env, sops)"
         );
         let e =
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");

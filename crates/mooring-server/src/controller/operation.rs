@@ -68,6 +68,7 @@ impl Controller {
                 environment: cfg.env.interpolation(),
                 policy: &cfg.policy,
                 protected: &protected,
+                decrypter: Some(sops_decrypter(&cfg)?),
             })
             .map_err(|e| RenderFailure {
                 condition: if matches!(e, mooring_render::RenderError::Policy { .. }) {
@@ -645,6 +646,19 @@ pub(super) fn ref_matches(pattern: &str, asked: &str) -> bool {
         Some(prefix) => asked.starts_with(prefix),
         None => pattern == asked,
     }
+}
+
+/// The app's SOPS decryption: its configured identities and the daemon's own
+/// (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`).
+fn sops_decrypter(
+    cfg: &crate::config::AppConfig,
+) -> Result<Arc<dyn mooring_compose::Decrypter>, RenderFailure> {
+    let mut keys = mooring_sops::Keys::from_environment().map_err(|message| RenderFailure {
+        condition: ConditionKind::RenderError,
+        message,
+    })?;
+    keys.extend(&cfg.sops);
+    Ok(Arc::new(mooring_sops::Sops::strict(keys)))
 }
 
 /// Why a revision could not be rendered — or one of its images built — for an app: it

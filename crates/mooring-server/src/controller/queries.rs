@@ -77,7 +77,11 @@ impl Controller {
             .map_err(|e| OperationError::from(e).failure())?;
         // Secret and marked environment values never leave the daemon in clear.
         let mut comparisons = mooring_core::compare(&rendered.project, &outcome.live);
-        app.config.env.masking().apply(&mut comparisons);
+        app.config
+            .env
+            .masking()
+            .for_project(&rendered.project)
+            .apply(&mut comparisons);
         Ok(Diff {
             comparisons,
             plan: outcome.plan,

@@ -18,6 +18,7 @@ mod policy;
 mod pull;
 mod render;
 mod serve;
+mod sops;
 mod ssh_sync;
 mod ui;
 mod vcs_sync;

@@ -92,8 +92,10 @@ impl Decoder<'_> {
                 continue;
             };
             let name = self.snapshot.display(&full);
-            let text = crate::limits::read_text(&full)
-                .map_err(|e| err(item, format!("{what}: cannot read {path}: {e}")))?;
+            let (text, encrypted) = self
+                .snapshot
+                .read_data(&full)
+                .map_err(|e| err(item, format!("{what}: {}", e.message)))?;
             if raw {
                 // `KEY=VALUE` lines taken as written: no quotes, no interpolation.
                 for (i, line) in text.lines().enumerate() {
@@ -106,6 +108,9 @@ impl Decoder<'_> {
                             format!("{what}: a raw env file line must be KEY=VALUE"),
                         )
                     })?;
+                    if encrypted {
+                        self.snapshot.add_secrets([&v.to_string()]);
+                    }
                     out.insert(k.to_string(), v.to_string());
                 }
                 continue;
@@ -113,6 +118,9 @@ impl Decoder<'_> {
             let lookup = |k: &str| self.vars.get(k).cloned();
             let entries = dotenv::parse(&text, &lookup)
                 .map_err(|e| LoadError::at(Pos::new(name, e.line, 1), e.message))?;
+            if encrypted {
+                self.snapshot.add_secrets(entries.iter().map(|(_, v)| v));
+            }
             out.extend(entries);
         }
         Ok(out)

@@ -326,7 +326,7 @@ impl Decoder<'_> {
                 }
                 Source::Value(value) => inline.push(InlineFile {
                     target,
-                    content: value.into_bytes(),
+                    content: value,
                     uid: id(&r.uid, "uid")?,
                     gid: id(&r.gid, "gid")?,
                     mode: r.mode.unwrap_or(0o444),
