@@ -1,11 +1,16 @@
 //! The identities that open a file's data key. Age X25519 identities (`AGE-SECRET-KEY-1…`,
 //! as `age-keygen` writes them and `SOPS_AGE_KEY_FILE` holds them) are used
 //! natively: the file's stanza for a recipient whose public key matches one of them
-//! is an armored age file whose plaintext is the 32-byte data key.
+//! is an armored age file whose plaintext is the 32-byte data key. PGP keys are used
+//! through `gpg` (as `sops` uses them), in a GnuPG home that holds their secret keys
+//! without a passphrase: only when no age identity fits, one `gpg --decrypt` of the
+//! 32-byte key per file — the one process this crate may start.
 
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, PgpStanza};
 use crate::SopsError;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::str::FromStr;
 use zeroize::Zeroizing;
 
@@ -13,12 +18,16 @@ use zeroize::Zeroizing;
 #[derive(Clone, Default)]
 pub struct Keys {
     age: Vec<(age::x25519::Identity, String)>,
+    /// Where `gpg` finds PGP secret keys: `None` — PGP keys are not tried;
+    /// `Some(None)` — gpg's own default (`GNUPGHOME`, else `~/.gnupg`).
+    gnupg: Option<Option<PathBuf>>,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
             .field("age", &self.recipients())
+            .field("gnupg", &self.gnupg)
             .finish()
     }
 }
@@ -58,9 +67,15 @@ impl Keys {
         Ok(())
     }
 
+    /// Also tries PGP keys through `gpg`, in the GnuPG home `home` (`None`: gpg's
+    /// default). A later call replaces the home.
+    pub fn use_gnupg(&mut self, home: Option<PathBuf>) {
+        self.gnupg = Some(home);
+    }
+
     /// Whether no identity is configured.
     pub fn is_empty(&self) -> bool {
-        self.age.is_empty()
+        self.age.is_empty() && self.gnupg.is_none()
     }
 
     /// The public recipients (`age1…`) of the configured identities.
@@ -69,7 +84,7 @@ impl Keys {
     }
 
     /// The file's data key, from the first of its age stanzas one of these
-    /// identities opens.
+    /// identities opens, else the first PGP stanza `gpg` opens.
     pub fn data_key(&self, meta: &Metadata) -> Result<Zeroizing<[u8; 32]>, SopsError> {
         for stanza in &meta.age {
             let Some((identity, _)) = self.age.iter().find(|(_, r)| *r == stanza.recipient) else {
@@ -77,16 +92,30 @@ impl Keys {
             };
             return open_age(&stanza.enc, identity);
         }
+        let mut gpg_errors = Vec::new();
+        if let Some(home) = &self.gnupg {
+            for stanza in &meta.pgp {
+                match open_pgp(stanza, home.as_ref()) {
+                    Ok(key) => return Ok(key),
+                    Err(e) => gpg_errors.push(format!("PGP {} ({e})", stanza.fp)),
+                }
+            }
+        }
         let mut recipients: Vec<String> = meta
             .age
             .iter()
             .map(|s| format!("age {}", s.recipient))
             .collect();
-        recipients.extend(
-            meta.pgp
-                .iter()
-                .map(|fp| format!("PGP {fp} (PGP keys are not supported yet)")),
-        );
+        if gpg_errors.is_empty() {
+            recipients.extend(meta.pgp.iter().map(|s| {
+                format!(
+                    "PGP {} (PGP keys are not tried: give sops.gnupg_home)",
+                    s.fp
+                )
+            }));
+        } else {
+            recipients.extend(gpg_errors);
+        }
         recipients.extend(meta.others.iter().map(|k| format!("{k} (not supported)")));
         if recipients.is_empty() {
             recipients.push("no recipient at all".into());
@@ -95,6 +124,54 @@ impl Keys {
             recipients: recipients.join(", "),
         })
     }
+}
+
+/// Decrypts a PGP stanza's data key with `gpg --decrypt` (batch, no pinentry, the
+/// message on stdin, the key on stdout, nothing of the caller's environment but the
+/// GnuPG home, `PATH` and `HOME`).
+fn open_pgp(stanza: &PgpStanza, home: Option<&PathBuf>) -> Result<Zeroizing<[u8; 32]>, String> {
+    let mut cmd = Command::new("gpg");
+    cmd.args([
+        "--batch",
+        "--no-tty",
+        "--quiet",
+        "--pinentry-mode",
+        "cancel",
+        "--decrypt",
+    ])
+    .env_clear()
+    .env("LC_ALL", "C")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for var in ["PATH", "HOME"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    if let Some(h) = home
+        .cloned()
+        .or_else(|| std::env::var_os("GNUPGHOME").map(PathBuf::from))
+    {
+        cmd.env("GNUPGHOME", h);
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run gpg: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("gpg has no stdin")?;
+    let enc = stanza.enc.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(enc.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("gpg: {e}"))?;
+    let _ = writer.join();
+    let key = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        let why = why.lines().last().unwrap_or("failed").trim().to_string();
+        return Err(format!("gpg could not decrypt the data key: {why}"));
+    }
+    let key: [u8; 32] = key
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("gpg gave {} bytes, not a 32-byte data key", key.len()))?;
+    Ok(Zeroizing::new(key))
 }
 
 fn open_age(enc: &str, identity: &age::x25519::Identity) -> Result<Zeroizing<[u8; 32]>, SopsError> {
@@ -118,17 +195,20 @@ fn open_age(enc: &str, identity: &age::x25519::Identity) -> Result<Zeroizing<[u8
 pub const ENVIRONMENT: [&str; 3] = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"];
 
 impl PartialEq for Keys {
-    /// The same identities (an identity is known by its public recipient).
+    /// The same identities (an identity is known by its public recipient) and GnuPG home.
     fn eq(&self, other: &Keys) -> bool {
-        self.recipients() == other.recipients()
+        self.recipients() == other.recipients() && self.gnupg == other.gnupg
     }
 }
 
 impl Eq for Keys {}
 
 impl Keys {
-    /// Adds every identity of `other`.
+    /// Adds every identity of `other` (and its GnuPG home, when it has one).
     pub fn extend(&mut self, other: &Keys) {
+        if other.gnupg.is_some() {
+            self.gnupg = other.gnupg.clone();
+        }
         for (identity, recipient) in &other.age {
             if !self.age.iter().any(|(_, r)| r == recipient) {
                 self.age.push((identity.clone(), recipient.clone()));
@@ -160,6 +240,8 @@ impl Keys {
                 keys.add_age(&text, &default.display().to_string())?;
             }
         }
+        // PGP keys as sops finds them: gpg's default home (`GNUPGHOME`, else ~/.gnupg).
+        keys.use_gnupg(None);
         Ok(keys)
     }
 }

@@ -15,12 +15,21 @@ pub struct AgeStanza {
     pub enc: String,
 }
 
+/// One PGP key's copy of the data key.
+#[derive(Debug, Clone)]
+pub struct PgpStanza {
+    /// The key's fingerprint.
+    pub fp: String,
+    /// An armored OpenPGP message whose plaintext is the data key.
+    pub enc: String,
+}
+
 /// What decrypting needs of a file's `sops` block.
 #[derive(Debug, Clone)]
 pub struct Metadata {
     pub age: Vec<AgeStanza>,
-    /// Fingerprints of the PGP keys the data key is also encrypted for.
-    pub pgp: Vec<String>,
+    /// The PGP keys the data key is also encrypted for.
+    pub pgp: Vec<PgpStanza>,
     /// Other key services named in the file (`kms`, `gcp_kms`, …): reported when no
     /// age identity fits.
     pub others: Vec<String>,
@@ -69,10 +78,15 @@ impl Metadata {
         let mut pgp = Vec::new();
         if let Some(Node::List(list)) = get("pgp") {
             for entry in list {
-                if let Node::Map(fields) = entry {
-                    if let Some((_, Node::Str(fp))) = fields.iter().find(|(k, _)| k == "fp") {
-                        pgp.push(fp.clone());
-                    }
+                let Node::Map(fields) = entry else { continue };
+                let field = |k: &str| {
+                    fields.iter().find_map(|(key, v)| match v {
+                        Node::Str(s) if key == k => Some(s.clone()),
+                        _ => None,
+                    })
+                };
+                if let (Some(fp), Some(enc)) = (field("fp"), field("enc")) {
+                    pgp.push(PgpStanza { fp, enc });
                 }
             }
         }

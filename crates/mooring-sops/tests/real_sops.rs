@@ -235,3 +235,53 @@ fn tampering_and_wrong_keys_are_refused() {
         .to_string();
     assert!(e.contains("no configured key"), "{e}");
 }
+
+#[test]
+fn pgp_recipients_decrypt_through_gpg() {
+    let dir = tempfile::tempdir().unwrap();
+    let gpg = mooring_testkit::signing::GpgKey::generate_for_encryption("Ops", "ops@example.com");
+    let age = age_key(dir.path(), "k.txt");
+    let path = dir.path().join("p.env");
+    std::fs::write(&path, "DB_PASSWORD=hunter2\n").unwrap();
+    let out = std::process::Command::new(sops())
+        .args([
+            "encrypt",
+            "--pgp",
+            &gpg.fingerprint,
+            "--age",
+            &age.recipient,
+        ])
+        .arg(&path)
+        .env("GNUPGHOME", gpg.home())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enc = out.stdout;
+    assert!(String::from_utf8_lossy(&enc).contains("sops_pgp__list_0__map_fp"));
+
+    // No age identity fits: the PGP key in its GnuPG home opens the file.
+    let mut keys = Keys::none();
+    keys.use_gnupg(Some(gpg.home().to_path_buf()));
+    let plain = decrypt(&enc, Format::Dotenv, &keys).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&plain.plaintext).unwrap(),
+        "DB_PASSWORD=hunter2\n"
+    );
+
+    // A GnuPG home without that key: the error names the key and gpg's reason.
+    let empty = tempfile::tempdir().unwrap();
+    let mut keys = Keys::none();
+    keys.use_gnupg(Some(empty.path().to_path_buf()));
+    let e = decrypt(&enc, Format::Dotenv, &keys)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("PGP {}", gpg.fingerprint)) && e.contains("gpg could not decrypt"),
+        "{e}"
+    );
+    assert!(e.contains(&age.recipient), "{e}");
+}

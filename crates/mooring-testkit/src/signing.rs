@@ -57,6 +57,30 @@ impl GpgKey {
         GpgKey { home, fingerprint }
     }
 
+    /// A new key for `Name <email>` that also encrypts (a cv25519 subkey), as SOPS's
+    /// PGP recipients need.
+    pub fn generate_for_encryption(name: &str, email: &str) -> GpgKey {
+        let key = GpgKey::generate(name, email);
+        gpg(
+            key.home.path(),
+            &[
+                "--passphrase",
+                "",
+                "--quick-add-key",
+                &key.fingerprint,
+                "cv25519",
+                "encr",
+                "never",
+            ],
+        );
+        key
+    }
+
+    /// Its `GNUPGHOME`.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
     /// The ASCII-armored public key.
     pub fn public_armored(&self) -> String {
         gpg(

@@ -1,12 +1,13 @@
-//! `sops:` — the age identities that decrypt an app's SOPS files, at the top level
-//! (every app) and per app (added to those): `sops: { age: [KEY…] }`, each key a
-//! [`Secret`](super::Secret) (inline `AGE-SECRET-KEY-1…`, `file:PATH` holding one or
-//! more, or `env:NAME`), checked at load with its position. The process's
+//! `sops:` — the identities that decrypt an app's SOPS files, at the top level
+//! (every app) and per app (added to those): `sops: { age: [KEY…], gnupg_home: PATH }`,
+//! each age key a [`Secret`](super::Secret) (inline `AGE-SECRET-KEY-1…`, `file:PATH`
+//! holding one or more, or `env:NAME`), the GnuPG home a folder holding PGP secret
+//! keys (relative to the configuration's folder); checked at load with positions. The process's
 //! `SOPS_AGE_KEY`/`SOPS_AGE_KEY_FILE` are added at render time
 //! (`mooring_sops::Keys::from_environment`).
 
 use super::secret;
-use mooring_compose::decode::{check_keys, err};
+use mooring_compose::decode::{check_keys, err, string};
 use mooring_compose::yaml::{Node, Value};
 use mooring_compose::LoadError;
 use mooring_sops::Keys;
@@ -18,7 +19,17 @@ pub(super) fn parse(n: &Node, what: &str, base: &Path, keys: &mut Keys) -> Resul
         return Ok(());
     };
     let what = format!("{what}sops");
-    check_keys(s, &what, &["age"])?;
+    check_keys(s, &what, &["age", "gnupg_home"])?;
+    if let Some(h) = s.get("gnupg_home") {
+        let home = base.join(string(h, &format!("{what}.gnupg_home"))?);
+        if !home.is_dir() {
+            return Err(err(
+                h,
+                format!("{what}.gnupg_home: {} is not a folder (a GnuPG home holding the PGP secret keys)", home.display()),
+            ));
+        }
+        keys.use_gnupg(Some(home));
+    }
     let Some(age) = s.get("age") else {
         return Ok(());
     };
