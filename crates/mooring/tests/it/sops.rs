@@ -1,6 +1,7 @@
 //! SOPS-encrypted files in a project, encrypted by the real `sops` with keys made by
 //! the real `age-keygen`, deployed to the machine's Docker: an encrypted `env_file`,
-//! `.env` (interpolation), a binary secret and a YAML config reach the containers
+//! `.env` (interpolation), a binary secret, a YAML config and a bind-mounted JSON file
+//! reach the containers
 //! decrypted — at the right path, owner and mode — and never any output, file or
 //! answer of Mooring's. A new value recreates exactly the service using it; the same
 //! values re-encrypted recreate nothing; a tampered file or a wrong key applies nothing.
@@ -13,6 +14,7 @@ use std::path::Path;
 const PASSWORD: &str = "pw-correct-horse-battery";
 const TOKEN: &str = "tok-4f1d2c9a8e7b";
 const CONFIG_SECRET: &str = "cfg-s3cr3t-value";
+const BIND_SECRET: &str = "bind-s3cr3t-json";
 
 /// Bytes of the binary secret: not text, not UTF-8.
 fn api_key() -> Vec<u8> {
@@ -46,6 +48,8 @@ services:
     configs:
       - source: site
         target: /etc/site.yaml
+    volumes:
+      - ./app.json:/etc/app.json:ro
 secrets:
   api_key:
     file: ./api_key.bin
@@ -72,6 +76,12 @@ configs:
     encrypt_in_place(
         &d.join("site.yaml"),
         format!("site:\n  secret: {CONFIG_SECRET}\n  port: 8080\n").as_bytes(),
+        &[key],
+        &[],
+    );
+    encrypt_in_place(
+        &d.join("app.json"),
+        format!("{{\"token\": \"{BIND_SECRET}\", \"debug\": false}}").as_bytes(),
         &[key],
         &[],
     );
@@ -127,7 +137,19 @@ fn encrypted_files_reach_the_containers_and_nothing_else() {
     // With the key, render decrypts (the MAC is checked) and prints values masked.
     let out = run(&app, 0, &["render", folder, "-o", "json"], Some(&key));
     assert_clean("render", &out);
-    let json: serde_json::Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
+    // stdout (the JSON) comes first, then stderr (the notes).
+    let json: serde_json::Value =
+        serde_json::Deserializer::from_str(&out[out.find('{').unwrap()..])
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap();
+    assert!(
+        out.contains(
+            "app.json is encrypted: it is copied into the container decrypted at /etc/app.json"
+        ),
+        "{out}"
+    );
     assert_eq!(
         json["services"]["db"]["environment"]["DB_PASSWORD"], "***",
         "{out}"
@@ -281,7 +303,13 @@ fn the_daemon_decrypts_with_its_configured_key_and_never_shows_a_value() {
     for entry in walk(&dir.path().join("state")) {
         everything += &entry;
     }
-    for secret in [PASSWORD, TOKEN, CONFIG_SECRET, "pw-next-one-77"] {
+    for secret in [
+        PASSWORD,
+        TOKEN,
+        CONFIG_SECRET,
+        BIND_SECRET,
+        "pw-next-one-77",
+    ] {
         assert!(
             !everything.contains(secret),
             "a decrypted value leaked: {secret}"

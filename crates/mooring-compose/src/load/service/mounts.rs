@@ -32,6 +32,8 @@ pub(super) struct Storage {
 enum MountOrTmpfs {
     Mount(Mount),
     Tmpfs(String),
+    /// A repository file that is encrypted: copied into the container decrypted.
+    Inline(InlineFile),
 }
 
 /// One `volumes` entry as written, before its source is resolved.
@@ -64,6 +66,7 @@ impl Decoder<'_> {
         let mut mounts = Vec::new();
         let mut anonymous = Vec::new();
         let mut repo_files = Vec::new();
+        let mut inline = Vec::new();
         if let Some(v) = n.get("volumes") {
             let w = format!("{what}.volumes");
             let Value::Seq(items) = &v.value else {
@@ -77,10 +80,10 @@ impl Decoder<'_> {
                         mounts.push(m)
                     }
                     MountOrTmpfs::Tmpfs(t) => tmpfs.push(t),
+                    MountOrTmpfs::Inline(f) => inline.push(f),
                 }
             }
         }
-        let mut inline = Vec::new();
         let secrets = self.file_refs(
             n,
             what,
@@ -207,6 +210,24 @@ impl Decoder<'_> {
             }
             ("bind", Some(source)) => {
                 let (host, from_repository) = self.bind_source(n, &source, what, repo_files)?;
+                // An encrypted repository file is copied in decrypted, as a secret is:
+                // its plaintext never lands on the host.
+                if from_repository && Path::new(&host).is_file() {
+                    if let Some(content) = self.snapshot.read_encrypted(Path::new(&host))? {
+                        repo_files.pop();
+                        self.notes.push(format!(
+                            "{what}: {source} is encrypted: it is copied into the container decrypted at {target}, not bind-mounted ({})",
+                            n.pos
+                        ));
+                        return Ok(MountOrTmpfs::Inline(InlineFile {
+                            target,
+                            content,
+                            uid: 0,
+                            gid: 0,
+                            mode: if read_only { 0o444 } else { 0o644 },
+                        }));
+                    }
+                }
                 Ok(MountOrTmpfs::Mount(Mount {
                     kind: MountKind::Bind,
                     source: host,
