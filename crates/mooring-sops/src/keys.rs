@@ -6,7 +6,7 @@
 //! without a passphrase: only when no age identity fits, one `gpg --decrypt` of the
 //! 32-byte key per file — the one process this crate may start.
 
-use crate::metadata::{Metadata, PgpStanza};
+use crate::metadata::{KeyGroup, Metadata, PgpStanza};
 use crate::SopsError;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -83,53 +83,97 @@ impl Keys {
         self.age.iter().map(|(_, r)| r.clone()).collect()
     }
 
-    /// The file's data key, from the first of its age stanzas one of these
-    /// identities opens, else the first PGP stanza `gpg` opens.
+    /// The file's data key: with one key group, its part; with several, the Shamir
+    /// combination of the parts of every group a key here opens (at least
+    /// `shamir_threshold` of them).
     pub fn data_key(&self, meta: &Metadata) -> Result<Zeroizing<[u8; 32]>, SopsError> {
-        for stanza in &meta.age {
+        let mut parts = Vec::new();
+        let mut missing = Vec::new();
+        for group in &meta.groups {
+            match self.open_group(group)? {
+                Ok(part) => parts.push(part),
+                Err(reasons) => missing.extend(reasons),
+            }
+        }
+        let key = match (meta.groups.len(), parts.len()) {
+            (_, 0) => {
+                if missing.is_empty() {
+                    missing.push("no recipient at all".into());
+                }
+                return Err(SopsError::NoKey {
+                    recipients: missing.join(", "),
+                });
+            }
+            (1, _) => parts.swap_remove(0),
+            (_, n) if n < meta.shamir_threshold.max(2) => {
+                return Err(SopsError::NoKey {
+                    recipients: format!(
+                        "{} of its {} key groups ({n} opened here, {} needed; the others: {})",
+                        meta.shamir_threshold,
+                        meta.groups.len(),
+                        meta.shamir_threshold,
+                        missing.join(", ")
+                    ),
+                })
+            }
+            _ => Zeroizing::new(
+                crate::shamir::combine(&parts.iter().map(|p| p.to_vec()).collect::<Vec<_>>())
+                    .map_err(|e| {
+                        SopsError::DataKey(format!("its key groups' shares do not combine: {e}"))
+                    })?,
+            ),
+        };
+        let key: [u8; 32] = key.as_slice().try_into().map_err(|_| {
+            SopsError::DataKey(format!("the data key is {} bytes, not 32", key.len()))
+        })?;
+        Ok(Zeroizing::new(key))
+    }
+
+    /// One group's part: from the first of its age stanzas one of these identities
+    /// opens, else the first PGP stanza `gpg` opens. `Ok(Err(reasons))`: none fits.
+    fn open_group(
+        &self,
+        group: &KeyGroup,
+    ) -> Result<Result<Zeroizing<Vec<u8>>, Vec<String>>, SopsError> {
+        for stanza in &group.age {
             let Some((identity, _)) = self.age.iter().find(|(_, r)| *r == stanza.recipient) else {
                 continue;
             };
-            return open_age(&stanza.enc, identity);
+            return open_age(&stanza.enc, identity).map(Ok);
         }
         let mut gpg_errors = Vec::new();
         if let Some(home) = &self.gnupg {
-            for stanza in &meta.pgp {
+            for stanza in &group.pgp {
                 match open_pgp(stanza, home.as_ref()) {
-                    Ok(key) => return Ok(key),
+                    Ok(part) => return Ok(Ok(part)),
                     Err(e) => gpg_errors.push(format!("PGP {} ({e})", stanza.fp)),
                 }
             }
         }
-        let mut recipients: Vec<String> = meta
+        let mut reasons: Vec<String> = group
             .age
             .iter()
             .map(|s| format!("age {}", s.recipient))
             .collect();
         if gpg_errors.is_empty() {
-            recipients.extend(meta.pgp.iter().map(|s| {
+            reasons.extend(group.pgp.iter().map(|s| {
                 format!(
                     "PGP {} (PGP keys are not tried: give sops.gnupg_home)",
                     s.fp
                 )
             }));
         } else {
-            recipients.extend(gpg_errors);
+            reasons.extend(gpg_errors);
         }
-        recipients.extend(meta.others.iter().map(|k| format!("{k} (not supported)")));
-        if recipients.is_empty() {
-            recipients.push("no recipient at all".into());
-        }
-        Err(SopsError::NoKey {
-            recipients: recipients.join(", "),
-        })
+        reasons.extend(group.others.iter().map(|k| format!("{k} (not supported)")));
+        Ok(Err(reasons))
     }
 }
 
-/// Decrypts a PGP stanza's data key with `gpg --decrypt` (batch, no pinentry, the
+/// Decrypts a PGP stanza's data key (or share) with `gpg --decrypt` (batch, no pinentry, the
 /// message on stdin, the key on stdout, nothing of the caller's environment but the
 /// GnuPG home, `PATH` and `HOME`).
-fn open_pgp(stanza: &PgpStanza, home: Option<&PathBuf>) -> Result<Zeroizing<[u8; 32]>, String> {
+fn open_pgp(stanza: &PgpStanza, home: Option<&PathBuf>) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut cmd = Command::new("gpg");
     cmd.args([
         "--batch",
@@ -167,14 +211,10 @@ fn open_pgp(stanza: &PgpStanza, home: Option<&PathBuf>) -> Result<Zeroizing<[u8;
         let why = why.lines().last().unwrap_or("failed").trim().to_string();
         return Err(format!("gpg could not decrypt the data key: {why}"));
     }
-    let key: [u8; 32] = key
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("gpg gave {} bytes, not a 32-byte data key", key.len()))?;
-    Ok(Zeroizing::new(key))
+    Ok(key)
 }
 
-fn open_age(enc: &str, identity: &age::x25519::Identity) -> Result<Zeroizing<[u8; 32]>, SopsError> {
+fn open_age(enc: &str, identity: &age::x25519::Identity) -> Result<Zeroizing<Vec<u8>>, SopsError> {
     let failed = |e: &dyn std::fmt::Display| SopsError::DataKey(e.to_string());
     let armored = age::armor::ArmoredReader::new(enc.as_bytes());
     let decryptor = age::Decryptor::new(armored).map_err(|e| failed(&e))?;
@@ -183,11 +223,7 @@ fn open_age(enc: &str, identity: &age::x25519::Identity) -> Result<Zeroizing<[u8
         .map_err(|e| failed(&e))?;
     let mut key = Zeroizing::new(Vec::new());
     reader.read_to_end(&mut key).map_err(|e| failed(&e))?;
-    let key: [u8; 32] = key
-        .as_slice()
-        .try_into()
-        .map_err(|_| SopsError::DataKey(format!("the data key is {} bytes, not 32", key.len())))?;
-    Ok(Zeroizing::new(key))
+    Ok(key)
 }
 
 /// The variables SOPS reads its age identities from (`SOPS_AGE_KEY_CMD` is not run:

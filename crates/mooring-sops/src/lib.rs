@@ -21,6 +21,7 @@ mod decrypter;
 mod error;
 pub mod keys;
 pub mod metadata;
+mod shamir;
 pub mod stores;
 pub mod tree;
 pub mod value;

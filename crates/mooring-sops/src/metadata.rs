@@ -24,15 +24,25 @@ pub struct PgpStanza {
     pub enc: String,
 }
 
+/// One key group: any one of its keys opens the group's part of the data key.
+#[derive(Debug, Clone, Default)]
+pub struct KeyGroup {
+    pub age: Vec<AgeStanza>,
+    /// The PGP keys the part is also encrypted for.
+    pub pgp: Vec<PgpStanza>,
+    /// Other key services named in the group (`kms`, `gcp_kms`, …): reported when
+    /// nothing else fits.
+    pub others: Vec<String>,
+}
+
 /// What decrypting needs of a file's `sops` block.
 #[derive(Debug, Clone)]
 pub struct Metadata {
-    pub age: Vec<AgeStanza>,
-    /// The PGP keys the data key is also encrypted for.
-    pub pgp: Vec<PgpStanza>,
-    /// Other key services named in the file (`kms`, `gcp_kms`, …): reported when no
-    /// age identity fits.
-    pub others: Vec<String>,
+    /// One group (the top-level key lists): its part is the data key. Several
+    /// (`key_groups`): each part is a Shamir share, `shamir_threshold` of them
+    /// give the data key.
+    pub groups: Vec<KeyGroup>,
+    pub shamir_threshold: usize,
     pub last_modified: String,
     pub mac: String,
     pub mac_only_encrypted: bool,
@@ -53,61 +63,92 @@ impl Metadata {
                 "its `sops.{k}` is missing or not a string"
             ))),
         };
-        if let Some(groups) = get("key_groups") {
-            if !matches!(groups, Node::List(l) if l.is_empty()) {
-                return Err(SopsError::Unsupported(
-                    "it uses key groups (Shamir secret sharing), which Mooring does not decrypt yet; encrypt it for age recipients without key groups".into(),
-                ));
-            }
-        }
-        let mut age = Vec::new();
-        if let Some(Node::List(list)) = get("age") {
-            for entry in list {
-                let Node::Map(fields) = entry else { continue };
-                let field = |k: &str| {
-                    fields.iter().find_map(|(key, v)| match v {
-                        Node::Str(s) if key == k => Some(s.clone()),
+        // The top-level key lists make the one group; else each `key_groups` entry is
+        // a group (sops's `internalKeygroups`).
+        let top = group(items);
+        let groups = if !top.age.is_empty() || !top.pgp.is_empty() || !top.others.is_empty() {
+            vec![top]
+        } else {
+            match get("key_groups") {
+                Some(Node::List(list)) => list
+                    .iter()
+                    .filter_map(|g| match g {
+                        Node::Map(fields) => Some(group(fields)),
                         _ => None,
                     })
-                };
-                if let (Some(recipient), Some(enc)) = (field("recipient"), field("enc")) {
-                    age.push(AgeStanza { recipient, enc });
-                }
+                    .collect(),
+                _ => Vec::new(),
             }
-        }
-        let mut pgp = Vec::new();
-        if let Some(Node::List(list)) = get("pgp") {
-            for entry in list {
-                let Node::Map(fields) = entry else { continue };
-                let field = |k: &str| {
-                    fields.iter().find_map(|(key, v)| match v {
-                        Node::Str(s) if key == k => Some(s.clone()),
-                        _ => None,
-                    })
-                };
-                if let (Some(fp), Some(enc)) = (field("fp"), field("enc")) {
-                    pgp.push(PgpStanza { fp, enc });
-                }
-            }
-        }
-        let others = ["kms", "gcp_kms", "azure_kv", "hc_vault", "hckms"]
-            .into_iter()
-            .filter(|k| matches!(get(k), Some(Node::List(l)) if !l.is_empty()))
-            .map(str::to_string)
-            .collect();
+        };
+        let shamir_threshold = match get("shamir_threshold") {
+            Some(Node::Int(n)) => usize::try_from(*n).unwrap_or(0),
+            Some(Node::Str(s)) => s.parse().unwrap_or(0),
+            _ => 0,
+        };
         let mac_only_encrypted = match get("mac_only_encrypted") {
             Some(Node::Bool(b)) => *b,
             Some(Node::Str(s)) => s == "true",
             _ => false,
         };
         Ok(Metadata {
-            age,
-            pgp,
-            others,
+            groups,
+            shamir_threshold,
             last_modified: text("lastmodified")?,
             mac: text("mac")?,
             mac_only_encrypted,
         })
+    }
+}
+
+/// The keys of one group's mapping (or of the top level).
+fn group(fields: &[(String, Node)]) -> KeyGroup {
+    let get = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    let stanzas = |k: &str| -> Vec<Vec<(String, String)>> {
+        match get(k) {
+            Some(Node::List(list)) => list
+                .iter()
+                .filter_map(|e| match e {
+                    Node::Map(f) => Some(
+                        f.iter()
+                            .filter_map(|(k, v)| match v {
+                                Node::Str(s) => Some((k.clone(), s.clone())),
+                                _ => None,
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let field = |e: &[(String, String)], k: &str| {
+        e.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
+    };
+    KeyGroup {
+        age: stanzas("age")
+            .iter()
+            .filter_map(|e| {
+                Some(AgeStanza {
+                    recipient: field(e, "recipient")?,
+                    enc: field(e, "enc")?,
+                })
+            })
+            .collect(),
+        pgp: stanzas("pgp")
+            .iter()
+            .filter_map(|e| {
+                Some(PgpStanza {
+                    fp: field(e, "fp")?,
+                    enc: field(e, "enc")?,
+                })
+            })
+            .collect(),
+        others: ["kms", "gcp_kms", "azure_kv", "hc_vault", "hckms"]
+            .into_iter()
+            .filter(|k| matches!(get(k), Some(Node::List(l)) if !l.is_empty()))
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -179,9 +220,10 @@ mod tests {
         ])
         .unwrap();
         let meta = Metadata::from_node(&tree).unwrap();
-        assert_eq!(meta.age.len(), 2);
-        assert_eq!(meta.age[1].recipient, "r1");
-        assert_eq!(meta.age[1].enc, "e1");
+        assert_eq!(meta.groups.len(), 1);
+        assert_eq!(meta.groups[0].age.len(), 2);
+        assert_eq!(meta.groups[0].age[1].recipient, "r1");
+        assert_eq!(meta.groups[0].age[1].enc, "e1");
         assert!(meta.mac_only_encrypted);
         assert!(unflatten(vec![("age__oops".into(), Node::Null)]).is_err());
     }

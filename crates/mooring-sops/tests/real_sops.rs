@@ -285,3 +285,53 @@ fn pgp_recipients_decrypt_through_gpg() {
     );
     assert!(e.contains(&age.recipient), "{e}");
 }
+
+#[test]
+fn key_groups_need_their_threshold_of_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        age_key(dir.path(), "a.txt"),
+        age_key(dir.path(), "b.txt"),
+        age_key(dir.path(), "c.txt"),
+    );
+    std::fs::write(
+        dir.path().join(".sops.yaml"),
+        format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
+            a.recipient, b.recipient, c.recipient
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("g.yaml"), "password: hunter2\n").unwrap();
+    let out = std::process::Command::new(sops())
+        .args(["encrypt", "g.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enc = out.stdout;
+    assert!(String::from_utf8_lossy(&enc).contains("key_groups:"));
+    let with = |ks: &[&Key]| {
+        let mut k = Keys::none();
+        for key in ks {
+            k.add_age(&key.identity, "test").unwrap();
+        }
+        k
+    };
+    for pair in [[&a, &b], [&b, &c], [&a, &c]] {
+        let plain = decrypt(&enc, Format::Yaml, &with(&pair)).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&plain.plaintext).unwrap(),
+            "password: hunter2\n"
+        );
+    }
+    let e = decrypt(&enc, Format::Yaml, &with(&[&b]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 of its 3 key groups (1 opened here"), "{e}");
+    assert!(e.contains(&a.recipient) && e.contains(&c.recipient), "{e}");
+}
