@@ -43,6 +43,9 @@ pub struct ReconcileOptions {
     pub revision: Option<String>,
     /// How the plan's reasons mask values (see [`PlanOptions::mask`]).
     pub mask: Option<mooring_core::EnvMask>,
+    /// How many pulls and builds run at once (the daemon's `server.workers`); 0: all
+    /// of them, as Compose does.
+    pub parallel: usize,
 }
 
 impl ReconcileOptions {
@@ -188,8 +191,19 @@ async fn apply<H: Host>(
     let mut current = first;
     if !pulls.is_empty() {
         // Networks and volumes are not needed for pulling; pull first, then look again.
-        // Pulls and builds in parallel (as Compose builds), before anything else.
-        let results = join_all(pulls.iter().map(|a| execute(provider, project, a, report))).await;
+        // Pulls and builds in parallel (as Compose builds), at most `parallel` at once,
+        // before anything else.
+        let limit = match options.parallel {
+            0 => pulls.len(),
+            n => n,
+        };
+        let gate = tokio::sync::Semaphore::new(limit);
+        let results = join_all(pulls.iter().map(|a| async {
+            // Never closed: the gate lives until every pull has run.
+            let _turn = gate.acquire().await.ok();
+            execute(provider, project, a, report).await
+        }))
+        .await;
         let failed = results.iter().any(|r| r.error.is_some());
         outcome.results.extend(results);
         if failed {

@@ -542,6 +542,7 @@ impl Controller {
             retention: app.config.retention,
             revision: None,
             mask: Some(app.config.env.masking()),
+            parallel: self.config.server.workers,
         }
     }
 

@@ -327,3 +327,52 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
     assert_eq!(attempts(&s), after_first, "a failed build is not retried");
     assert_eq!(app.id("web"), running);
 }
+
+/// The daemon builds at most `server.workers` images at once: with one worker, two
+/// services' builds run one after the other (each records when its step began and
+/// ended; the two spans do not overlap).
+#[test]
+fn the_daemon_builds_within_its_workers() {
+    use crate::common::daemon::{wait_until, Server};
+    let app = TestApp::new("bldw");
+    let _images = Images(app.name.clone());
+    let proj = tempfile::tempdir().unwrap();
+    let d = proj.path();
+    let mut compose = format!("name: {}\nservices:\n", app.name);
+    for s in ["one", "two"] {
+        // The app's name in the step keeps the builder's cache from answering.
+        write(
+            d,
+            &format!("{s}/Dockerfile"),
+            &format!(
+                "FROM {IMAGE}\nRUN echo {} {s} && cut -d' ' -f1 /proc/uptime > /began && sleep 1 && cut -d' ' -f1 /proc/uptime > /ended\n",
+                app.name
+            ),
+        );
+        compose.push_str(&format!(
+            "  {s}:\n    build: ./{s}\n    init: true\n    command: [\"sh\", \"-c\", \"exec sleep 3600\"]\n"
+        ));
+    }
+    write(d, "compose.yaml", &compose);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state, workers: 1 }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            app.name,
+            d.display()
+        ),
+    );
+    wait_until(120, "deployed", || s.app(&app.name)["sync"] == "Synced");
+    // The kernel's uptime (shared by every container) when each step began and ended.
+    let span = |service: &str| -> (f64, f64) {
+        let out = docker(&["exec", &app.container(service), "cat", "/began", "/ended"]);
+        let mut n = out.lines().map(|l| l.trim().parse::<f64>().unwrap());
+        (n.next().unwrap(), n.next().unwrap())
+    };
+    let (a, b) = (span("one"), span("two"));
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "the builds overlapped with one worker: {a:?} {b:?}"
+    );
+}
