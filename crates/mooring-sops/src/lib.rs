@@ -1,6 +1,7 @@
 //! Decrypting SOPS files natively, as `sops decrypt` does, for the files a
-//! repository holds encrypted: dotenv, YAML, JSON and binary (INI is refused with a
-//! clear message). Pure: bytes and keys in, plaintext out; no process, no file.
+//! repository holds encrypted: dotenv, YAML, JSON, INI and binary. Pure: bytes and
+//! keys in, plaintext out; no file, and no process except `gpg` for a data key held
+//! by PGP keys only (see [`keys`]).
 //!
 //! A SOPS file is a tree whose leaves are `ENC[AES256_GCM,…]` values ([`value`]) and
 //! a `sops` metadata block ([`metadata`]): the file's data key encrypted to each

@@ -7,8 +7,10 @@
 //! - dotenv: `KEY=VALUE` lines (`\n` in a value is a newline), metadata in flattened
 //!   `sops_…` keys, `#` lines are comments (left out of the plaintext, as they are
 //!   out of the MAC).
-//!
-//! INI files are refused: Go's ini parsing rules are not reproduced here.
+//! - INI: `[section]`s of `key = value` (keys before any header are the `DEFAULT`
+//!   section), metadata in `[sops]` with flattened keys; the common subset of
+//!   gopkg.in/ini.v1's syntax (one line per value, `;`/`#` comments, one pair of
+//!   quotes stripped) — a multi-line (`"""`) or continued (`\`) value is refused.
 
 use crate::metadata::{self, Metadata};
 use crate::tree::{format_float, Node};
@@ -60,11 +62,7 @@ pub(crate) fn read(bytes: &[u8], format: Format) -> Result<(Vec<Node>, Metadata)
         Format::Yaml => read_yaml(text)?,
         Format::Json | Format::Binary => read_json(text)?,
         Format::Dotenv => read_dotenv(text)?,
-        Format::Ini => {
-            return Err(SopsError::Unsupported(
-                "it is a SOPS INI file, which Mooring does not decrypt; encrypt it as dotenv, YAML, JSON or binary".into(),
-            ))
-        }
+        Format::Ini => read_ini(text)?,
     };
     Ok((vec![data], Metadata::from_node(&meta)?))
 }
@@ -168,6 +166,57 @@ fn read_dotenv(text: &str) -> Result<(Node, Node), SopsError> {
     Ok((Node::Map(data), metadata::unflatten(meta)?))
 }
 
+fn read_ini(text: &str) -> Result<(Node, Node), SopsError> {
+    let mut sections: Vec<(String, Vec<(String, Node)>)> = vec![("DEFAULT".into(), Vec::new())];
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            sections.push((name.trim().to_string(), Vec::new()));
+            continue;
+        }
+        let at = line
+            .find(['=', ':'])
+            .ok_or_else(|| SopsError::Format(format!("line {} is not `key = value`", n + 1)))?;
+        let key = line[..at].trim().to_string();
+        let mut value = line[at + 1..].trim();
+        if value.starts_with("\"\"\"") || value.starts_with('`') || value.ends_with('\\') {
+            return Err(SopsError::Unsupported(format!(
+                "line {} holds a multi-line INI value, which Mooring does not read; keep each value on one line",
+                n + 1
+            )));
+        }
+        let quoted = value.len() >= 2
+            && ((value.starts_with('"') && value.ends_with('"'))
+                || (value.starts_with('\'') && value.ends_with('\'')));
+        if quoted {
+            value = &value[1..value.len() - 1];
+        } else if let Some(i) = value.find(['#', ';']) {
+            value = value[..i].trim_end();
+        }
+        if let Some(section) = sections.last_mut() {
+            // Metadata values carry their newlines as `\n` (sops's EscapeNewlines).
+            let value = match section.0.as_str() {
+                "sops" => value.replace("\\n", "\n"),
+                _ => value.to_string(),
+            };
+            section.1.push((key, Node::Str(value)));
+        }
+    }
+    let i = sections
+        .iter()
+        .position(|(name, _)| name == "sops")
+        .ok_or_else(|| SopsError::Format("it has no [sops] metadata section".into()))?;
+    let (_, meta) = sections.remove(i);
+    let data = sections
+        .into_iter()
+        .map(|(name, keys)| (name, Node::Map(keys)))
+        .collect();
+    Ok((Node::Map(data), metadata::unflatten(meta)?))
+}
+
 /// Writes the decrypted branches in `format`.
 pub(crate) fn write(branches: &[Node], format: Format) -> Result<Vec<u8>, SopsError> {
     let Some(data) = branches.first() else {
@@ -219,7 +268,28 @@ pub(crate) fn write(branches: &[Node], format: Format) -> Result<Vec<u8>, SopsEr
             let body = out.strip_prefix("---\n").unwrap_or(&out);
             Ok(format!("{body}\n").into_bytes())
         }
-        Format::Ini => Err(SopsError::Unsupported("INI".into())),
+        Format::Ini => {
+            let Node::Map(sections) = data else {
+                return Err(SopsError::Format(
+                    "an INI file is a list of sections".into(),
+                ));
+            };
+            let mut out = String::new();
+            for (name, keys) in sections {
+                let Node::Map(keys) = keys else { continue };
+                if name == "DEFAULT" && keys.is_empty() {
+                    continue;
+                }
+                if name != "DEFAULT" {
+                    out.push_str(&format!("[{name}]\n"));
+                }
+                for (k, v) in keys {
+                    out.push_str(&format!("{k} = {}\n", scalar_text(v)));
+                }
+                out.push('\n');
+            }
+            Ok(out.into_bytes())
+        }
     }
 }
 

@@ -335,3 +335,34 @@ fn key_groups_need_their_threshold_of_shares() {
     assert!(e.contains("2 of its 3 key groups (1 opened here"), "{e}");
     assert!(e.contains(&a.recipient) && e.contains(&c.recipient), "{e}");
 }
+
+#[test]
+fn ini_files_decrypt_to_the_same_values_as_sops() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = age_key(dir.path(), "k.txt");
+    let ini = b"top = level\n\n[database]\nuser = admin\npassword = \"hunter2 with spaces\"\nport = 5432\n\n[api]\ntoken = t0k3n ; a comment\n";
+    let enc = encrypt(dir.path(), "app.ini", ini, &[&key], &[]);
+    assert!(!String::from_utf8_lossy(&enc).contains("hunter2"));
+    assert_eq!(detect(&enc, "app.ini"), Some(Format::Ini));
+    let ours = decrypt(&enc, Format::Ini, &keys(&key)).unwrap();
+    let ours = String::from_utf8(ours.plaintext.to_vec()).unwrap();
+    let theirs = String::from_utf8(sops_decrypt(dir.path(), "app.ini", &enc, &key, &[])).unwrap();
+    // The same sections, keys and values as sops prints (spacing aside).
+    let pairs = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with(';') && !l.starts_with('#'))
+            .map(|l| {
+                l.split_once('=').map_or(l.to_string(), |(k, v)| {
+                    format!("{}={}", k.trim(), v.trim().trim_matches('"'))
+                })
+            })
+            .collect()
+    };
+    assert_eq!(
+        pairs(&ours),
+        pairs(&theirs),
+        "ours:\n{ours}\ntheirs:\n{theirs}"
+    );
+    assert!(ours.contains("password = hunter2 with spaces"), "{ours}");
+}
