@@ -55,6 +55,7 @@ fn live_of(svc: &Service, name: &str) -> LiveContainer {
         spec_hash: Some(spec_hash(svc)),
         spec: None,
         files_hash: svc.files_hash.clone(),
+        files: Default::default(),
         state: ContainerState::Running,
         exit_code: Some(0),
         health: None,

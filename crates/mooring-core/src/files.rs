@@ -34,6 +34,18 @@ pub struct InlineFile {
     pub gid: u32,
     #[serde(serialize_with = "octal_mode")]
     pub mode: u32,
+    /// What it is, in people's words (`secret db_password`, `config site`, `file
+    /// ./app.json`): what a plan says changed. Not part of the spec.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+impl InlineFile {
+    /// A short digest of the content: on the container's `io.mooring.files` label, so a
+    /// plan can say which file changed. (Whoever reads labels can read the file itself.)
+    pub fn digest(&self) -> String {
+        crate::hash::sha256_hex(&self.content)[..16].to_string()
+    }
 }
 
 impl std::fmt::Debug for InlineFile {

@@ -14,6 +14,9 @@ pub const SPEC_HASH: &str = "io.mooring.spec-hash";
 pub const SPEC: &str = "io.mooring.spec";
 /// sha256 of the repository files a container bind-mounts (explains a redeploy).
 pub const FILES_HASH: &str = "io.mooring.files-hash";
+/// The files copied into a container, `TARGET=DIGEST` separated by `;` (see
+/// `InlineFile::digest`): a plan names the secret or config that changed.
+pub const FILES: &str = "io.mooring.files";
 /// On an image Mooring built: `<inputs hash> <project>/<service>` — the build's inputs
 /// (`Build::inputs`) and whose image it is. One label: the Engine's classic builder
 /// commits a step per label.

@@ -59,6 +59,8 @@ pub struct LiveContainer {
     pub spec: Option<String>,
     /// `io.mooring.files-hash` label.
     pub files_hash: Option<String>,
+    /// `io.mooring.files` label: the copied-in files' digests by target.
+    pub files: std::collections::BTreeMap<String, String>,
     pub state: ContainerState,
     pub exit_code: Option<i64>,
     /// `State.Health.Status` (`starting`, `healthy`, `unhealthy`) when it has a health check.

@@ -24,6 +24,14 @@ pub(crate) fn container_labels(project: &Project, svc: &Service) -> HashMap<Stri
     if let Some(h) = &svc.files_hash {
         labels.insert(FILES_HASH.into(), h.clone());
     }
+    if !svc.inline_files.is_empty() {
+        let files: Vec<String> = svc
+            .inline_files
+            .iter()
+            .map(|f| format!("{}={}", f.target, f.digest()))
+            .collect();
+        labels.insert(FILES.into(), files.join(";"));
+    }
     labels.insert(COMPOSE_PROJECT.into(), project.name.clone());
     labels.insert(COMPOSE_SERVICE.into(), svc.name.clone());
     labels.insert(COMPOSE_CONTAINER_NUMBER.into(), "1".into());
@@ -354,6 +362,15 @@ pub(crate) fn live_container(c: ContainerInspectResponse) -> LiveContainer {
         spec_hash: labels.get(SPEC_HASH).cloned(),
         spec: labels.get(SPEC).cloned(),
         files_hash: labels.get(FILES_HASH).cloned(),
+        files: labels
+            .get(FILES)
+            .map(|v| {
+                v.split(';')
+                    .filter_map(|e| e.rsplit_once('='))
+                    .map(|(t, d)| (t.to_string(), d.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
         state: ContainerState::parse(&state.status.map(|s| s.to_string()).unwrap_or_default()),
         exit_code: state.exit_code,
         health: state

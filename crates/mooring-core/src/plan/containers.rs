@@ -222,6 +222,23 @@ fn live_drift(svc: &Service, c: &LiveContainer, live: &Live) -> Vec<String> {
 }
 
 /// Explains a spec hash mismatch by comparing what inspect data shows.
+/// Why the files a container mounts or holds differ, in people's words: each secret,
+/// config or file copied in whose content changed (by its digest on the container),
+/// else the repository files it bind-mounts.
+fn files_changed(svc: &Service, c: &LiveContainer) -> Vec<String> {
+    let copied: Vec<String> = svc
+        .inline_files
+        .iter()
+        .filter(|f| c.files.get(&f.target) != Some(&f.digest()))
+        .map(|f| format!("{} changed", f.origin))
+        .collect();
+    if copied.is_empty() {
+        vec![super::fields::FILES_CHANGED.into()]
+    } else {
+        copied
+    }
+}
+
 fn spec_differences(svc: &Service, c: &LiveContainer, mask: Option<&EnvMask>) -> String {
     let Some(_) = c.spec_hash.as_deref() else {
         return "container was not created by mooring (no spec hash label)".into();
@@ -242,6 +259,13 @@ fn spec_differences(svc: &Service, c: &LiveContainer, mask: Option<&EnvMask>) ->
     {
         let mut fields = Vec::new();
         super::fields::changes(&old, &crate::hash::spec_record(svc), mask, &mut fields);
+        // The files' digest changed: say which secret, config or file.
+        if let Some(i) = fields
+            .iter()
+            .position(|f| f == super::fields::FILES_CHANGED)
+        {
+            fields.splice(i..=i, files_changed(svc, c));
+        }
         match mask {
             // With a mask, each variable's old and new value, masked where they must be.
             Some(m) => {
@@ -291,7 +315,7 @@ fn spec_differences(svc: &Service, c: &LiveContainer, mask: Option<&EnvMask>) ->
         ));
     }
     if c.files_hash != svc.files_hash {
-        out.push("content of mounted repository files changed".into());
+        out.extend(files_changed(svc, c));
     }
     if out.is_empty() {
         out.push(

@@ -53,7 +53,7 @@ pub(super) fn changes(old: &Value, new: &Value, mask: Option<&EnvMask>, out: &mu
     for (path, was, now) in changed_fields(old, new) {
         if path == FILES {
             // A digest says nothing to a person; what it covers does.
-            out.push("content of mounted repository files changed".into());
+            out.push(FILES_CHANGED.into());
             continue;
         }
         // Both sides are masked when either is (the old value of a secret is one).
@@ -66,6 +66,9 @@ pub(super) fn changes(old: &Value, new: &Value, mask: Option<&EnvMask>, out: &mu
         }
     }
 }
+
+/// What a changed `files_hash` says before the caller names the files.
+pub(super) const FILES_CHANGED: &str = "content of mounted repository files changed";
 
 /// How `files_hash` reads in a comparison.
 const FILES: &str = "mounted repository files";

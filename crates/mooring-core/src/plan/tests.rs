@@ -47,6 +47,7 @@ fn running(svc: &Service) -> LiveContainer {
         spec_hash: Some(crate::hash::spec_hash(svc)),
         spec: Some(crate::hash::spec_record(svc).to_string()),
         files_hash: svc.files_hash.clone(),
+        files: Default::default(),
         state: ContainerState::Running,
         exit_code: Some(0),
         health: None,

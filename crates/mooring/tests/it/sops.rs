@@ -229,6 +229,21 @@ fn encrypted_files_reach_the_containers_and_nothing_else() {
     assert_eq!(app.id("web"), web_id, "web is not");
     assert!(env_of(&db).contains(&format!("DB_PASSWORD={new_password}\n")));
 
+    // A new secret file and config: the plan names them, nothing else.
+    encrypt_in_place(&d.join("api_key.bin"), b"rotated-key", &[&key], &[]);
+    encrypt_in_place(&d.join("site.yaml"), b"site:\n  port: 9090\n", &[&key], &[]);
+    let out = run(&app, 0, &["sync", folder, "--dry-run"], Some(&key));
+    assert!(
+        out.contains("secret api_key changed") && out.contains("config site changed"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("rotated-key") && !out.contains("9090"),
+        "{out}"
+    );
+    run(&app, 0, &["sync", folder], Some(&key));
+    assert_eq!(exec(&db, "cat /run/secrets/api_key"), "rotated-key");
+
     // Tampered (a clear value changed without the key): refused, nothing applied.
     let db_id = app.id("db");
     let text = std::fs::read_to_string(d.join("db.env")).unwrap();

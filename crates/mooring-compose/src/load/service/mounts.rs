@@ -225,6 +225,7 @@ impl Decoder<'_> {
                             uid: 0,
                             gid: 0,
                             mode: if read_only { 0o444 } else { 0o644 },
+                            origin: format!("file {source}"),
                         }));
                     }
                 }
@@ -351,6 +352,7 @@ impl Decoder<'_> {
                     uid: id(&r.uid, "uid")?,
                     gid: id(&r.gid, "gid")?,
                     mode: r.mode.unwrap_or(0o444),
+                    origin: format!("{} {}", section.trim_end_matches('s'), r.source),
                 }),
             }
             refs.push(r);
