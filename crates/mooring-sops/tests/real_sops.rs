@@ -4,9 +4,8 @@
 
 use mooring_sops::{decrypt, detect, Format, Keys, SopsError};
 use std::path::Path;
-use std::process::Command;
 
-use mooring_testkit::sops::{binary as sops, AgeKey as Key};
+use mooring_testkit::sops::AgeKey as Key;
 
 fn age_key(dir: &Path, name: &str) -> Key {
     Key::generate(dir, name)
@@ -158,28 +157,19 @@ fn partial_encryption_rules_and_several_recipients() {
     )
     .unwrap();
     std::fs::write(dir.path().join("m.yaml"), yaml).unwrap();
-    let out = Command::new(sops())
-        .args(["encrypt", "m.yaml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("mac_only_encrypted: true"));
-    let ours = decrypt(&out.stdout, Format::Yaml, &keys(&alice)).unwrap();
+    let out = mooring_testkit::sops::run(dir.path(), &["encrypt", "m.yaml"], &[]);
+    assert!(String::from_utf8_lossy(&out).contains("mac_only_encrypted: true"));
+    let ours = decrypt(&out, Format::Yaml, &keys(&alice)).unwrap();
     assert!(std::str::from_utf8(&ours.plaintext)
         .unwrap()
         .contains("password: hunter2"));
     // With the MAC over encrypted values only, a clear value may change …
-    let clear_changed = String::from_utf8(out.stdout.clone())
+    let clear_changed = String::from_utf8(out.clone())
         .unwrap()
         .replace("port: 80", "port: 81");
     decrypt(clear_changed.as_bytes(), Format::Yaml, &keys(&alice)).unwrap();
     // … but a file without the setting is checked over every value.
-    let flag_removed = String::from_utf8(out.stdout)
+    let flag_removed = String::from_utf8(out)
         .unwrap()
         .replace("    mac_only_encrypted: true\n", "");
     assert!(matches!(
@@ -243,24 +233,18 @@ fn pgp_recipients_decrypt_through_gpg() {
     let age = age_key(dir.path(), "k.txt");
     let path = dir.path().join("p.env");
     std::fs::write(&path, "DB_PASSWORD=hunter2\n").unwrap();
-    let out = std::process::Command::new(sops())
-        .args([
+    let enc = mooring_testkit::sops::run(
+        dir.path(),
+        &[
             "encrypt",
             "--pgp",
             &gpg.fingerprint,
             "--age",
             &age.recipient,
-        ])
-        .arg(&path)
-        .env("GNUPGHOME", gpg.home())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "p.env",
+        ],
+        &[("GNUPGHOME", gpg.home())],
     );
-    let enc = out.stdout;
     assert!(String::from_utf8_lossy(&enc).contains("sops_pgp__list_0__map_fp"));
 
     // No age identity fits: the PGP key in its GnuPG home opens the file.
@@ -303,17 +287,7 @@ fn key_groups_need_their_threshold_of_shares() {
     )
     .unwrap();
     std::fs::write(dir.path().join("g.yaml"), "password: hunter2\n").unwrap();
-    let out = std::process::Command::new(sops())
-        .args(["encrypt", "g.yaml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let enc = out.stdout;
+    let enc = mooring_testkit::sops::run(dir.path(), &["encrypt", "g.yaml"], &[]);
     assert!(String::from_utf8_lossy(&enc).contains("key_groups:"));
     let with = |ks: &[&Key]| {
         let mut k = Keys::none();

@@ -62,25 +62,34 @@ impl AgeKey {
     }
 }
 
+/// Runs `sops ARGS` in `dir` (where it finds a `.sops.yaml`) with `env` added and
+/// no SOPS key variables of the caller's; asserts it succeeds; its stdout.
+pub fn run(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Vec<u8> {
+    let mut cmd = Command::new(binary());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("SOPS_AGE_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "sops {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `sops encrypt` of the plaintext file `path` for `recipients` with `extra` flags;
 /// the encrypted bytes (the file itself is left as it was).
 pub fn encrypt(path: &Path, recipients: &[&AgeKey], extra: &[&str]) -> Vec<u8> {
     let list: Vec<&str> = recipients.iter().map(|k| k.recipient.as_str()).collect();
-    let out = Command::new(binary())
-        .args(["encrypt", "--age", &list.join(",")])
-        .args(extra)
-        .arg(path)
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .env_remove("SOPS_AGE_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops encrypt {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let list = list.join(",");
+    let file = path.to_string_lossy();
+    let args = [&["encrypt", "--age", &list][..], extra, &[&file]].concat();
+    run(path.parent().unwrap_or(Path::new(".")), &args, &[])
 }
 
 /// Writes `plain` to `path` and replaces it with its encryption (as `sops encrypt -i`).
@@ -92,19 +101,11 @@ pub fn encrypt_in_place(path: &Path, plain: &[u8], recipients: &[&AgeKey], extra
 
 /// What `sops decrypt` prints for the encrypted file `path` with `key`.
 pub fn decrypt(path: &Path, key: &AgeKey, extra: &[&str]) -> Vec<u8> {
-    let out = Command::new(binary())
-        .arg("decrypt")
-        .args(extra)
-        .arg(path)
-        .env("SOPS_AGE_KEY_FILE", &key.file)
-        .env_remove("SOPS_AGE_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops decrypt {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let file = path.to_string_lossy();
+    let args = [&["decrypt"][..], extra, &[&file]].concat();
+    run(
+        path.parent().unwrap_or(Path::new(".")),
+        &args,
+        &[("SOPS_AGE_KEY_FILE", &key.file)],
+    )
 }
