@@ -87,6 +87,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/apps/{name}", V, "Web UI: one app's resources, conditions, source and revisions (HTML)."),
     r("GET", "/apps/{name}/diff", V, "Web UI: desired against live, and the plan (HTML)."),
     r("GET", "/apps/{name}/history", V, "Web UI: operations with every action (HTML)."),
+    r("GET", "/apps/{name}/logs", V, "Web UI: the app's container logs, followed live (HTML; query: service, tail)."),
     r("GET", "/login", None, "Web UI: the log-in form (HTML)."),
     r("POST", "/login", None, "Web UI: log in with a token (starts a session; an HttpOnly cookie holds its id)."),
     r("POST", "/logout", None, "Web UI: log out (ends the session, clears the cookie)."),

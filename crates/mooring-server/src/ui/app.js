@@ -9,6 +9,7 @@
   const live = document.getElementById("live");
   const conn = document.getElementById("conn");
   const progress = document.getElementById("progress");
+  const logLines = document.getElementById("log-lines");
   let timer = null;
   let busy = false;
 
@@ -16,7 +17,8 @@
   // action bar, whose choices depend on the new state).
   async function refresh(withActions) {
     timer = null;
-    if (!live) return;
+    // The logs tab's live part is the log stream itself.
+    if (!live || logLines) return;
     if (busy) { soon(500); return; }
     busy = true;
     try {
@@ -237,6 +239,38 @@
     filters.addEventListener("change", apply);
     filters.addEventListener("input", () => { clearTimeout(t); t = setTimeout(apply, 250); });
   }
+
+  // The logs tab: the API's lines as they come, kept to the last few thousand,
+  // scrolled along while the reader is at the bottom.
+  async function streamLogs(pre) {
+    const MAX_CHUNKS = 4000;
+    try {
+      const r = await fetch(pre.dataset.src, { credentials: "same-origin" });
+      if (r.status === 401) { location.reload(); return; }
+      if (!r.ok) {
+        pre.textContent = "Logs unavailable: " + r.status + " " + (await r.text());
+        body.dataset.logs = "failed";
+        return;
+      }
+      const reader = r.body.getReader();
+      const decoder = new TextDecoder();
+      pre.textContent = "";
+      body.dataset.logs = "streaming";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+        pre.append(decoder.decode(value, { stream: true }));
+        while (pre.childNodes.length > MAX_CHUNKS) pre.firstChild.remove();
+        if (atEnd) pre.scrollTop = pre.scrollHeight;
+      }
+      body.dataset.logs = "ended";
+    } catch (_) {
+      body.dataset.logs = "lost";
+      lost("Log stream lost — reload the page to follow again.");
+    }
+  }
+  if (logLines) streamLogs(logLines);
 
   if (conn) connect();
 })();

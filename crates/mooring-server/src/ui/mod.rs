@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<Arc<ServerState>> {
         .route("/apps/{name}", get(app_page))
         .route("/apps/{name}/diff", get(diff_page))
         .route("/apps/{name}/history", get(history_page))
+        .route("/apps/{name}/logs", get(logs_page))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/ui/{asset}", get(asset))
@@ -147,6 +148,18 @@ async fn app_tab(
     tab: pages::Tab,
     content: Option<Result<maud::Markup, ApiError>>,
 ) -> Response {
+    app_tab_with(state, role, name, tab, content, &LogsQuery::default()).await
+}
+
+/// [`app_tab`], with the logs tab's choices.
+async fn app_tab_with(
+    state: &ServerState,
+    role: Role,
+    name: &str,
+    tab: pages::Tab,
+    content: Option<Result<maud::Markup, ApiError>>,
+    logs: &LogsQuery,
+) -> Response {
     let app = match api::app_view(state, name).await {
         Ok(app) => app,
         Err(e) => return e.into_page(role),
@@ -155,11 +168,17 @@ async fn app_tab(
         pages::Tab::Overview => name.to_string(),
         pages::Tab::Diff => format!("Diff · {name}"),
         pages::Tab::History => format!("History · {name}"),
+        pages::Tab::Logs => format!("Logs · {name}"),
     };
     let ctx = pages::Page::new(&title, role, Some(name));
-    let live = match content {
-        None => pages::app(&app, now_ms()),
-        Some(content) => content.unwrap_or_else(|e| pages::error(&e.1)),
+    let live = match (tab, content) {
+        (pages::Tab::Logs, _) => pages::logs(
+            &app,
+            logs.service.as_deref().filter(|s| !s.is_empty()),
+            logs.tail.unwrap_or(200),
+        ),
+        (_, None) => pages::app(&app, now_ms()),
+        (_, Some(content)) => content.unwrap_or_else(|e| pages::error(&e.1)),
     };
     page(&ctx, pages::app_frame(&app, &ctx, tab, live))
 }
@@ -192,6 +211,22 @@ async fn history_page(
         .map(|ops| pages::history(&ops, now_ms()))
         .map_err(ApiError::from);
     app_tab(&state, role, &name, pages::Tab::History, Some(history)).await
+}
+
+/// The logs tab's query: which service, how many lines.
+#[derive(Deserialize, Default)]
+struct LogsQuery {
+    service: Option<String>,
+    tail: Option<u32>,
+}
+
+async fn logs_page(
+    state: St,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
+    app_tab_with(&state, role, &name, pages::Tab::Logs, None, &q).await
 }
 
 #[derive(Deserialize, Default)]

@@ -36,6 +36,7 @@ pub(crate) enum Tab {
     Overview,
     Diff,
     History,
+    Logs,
 }
 
 fn short_id(rev: &str) -> &str {
@@ -441,6 +442,7 @@ pub(crate) fn app_frame(app: &AppDetail, page: &Page, tab: Tab, live: Markup) ->
         (Tab::Overview, "Overview", format!("/apps/{name}")),
         (Tab::Diff, "Diff", format!("/apps/{name}/diff")),
         (Tab::History, "History", format!("/apps/{name}/history")),
+        (Tab::Logs, "Logs", format!("/apps/{name}/logs")),
     ];
     html! {
         nav.crumbs aria-label="Breadcrumb" { a href="/" { "Apps" } " / " (name) }
@@ -711,6 +713,34 @@ pub(crate) fn diff(d: &DiffView) -> Markup {
 }
 
 /// The history's live part: operations with every action.
+/// The logs tab: a service picker and the containers' lines, streamed into the page
+/// by the script from the API's logs route (following new lines); without the
+/// script, a link to that route's plain text.
+pub(crate) fn logs(app: &AppDetail, service: Option<&str>, tail: u32) -> Markup {
+    let name = app.summary.name();
+    let mut src = format!("/api/v1/apps/{name}/logs?tail={tail}");
+    if let Some(s) = service {
+        src.push_str(&format!("&service={s}"));
+    }
+    html! {
+        form.logs-picker method="get" {
+            label {
+                "Service "
+                select name="service" {
+                    option value="" selected[service.is_none()] { "all" }
+                    @for r in &app.resources {
+                        option value=(r.service) selected[service == Some(r.service.as_str())] { (r.service) }
+                    }
+                }
+            }
+            label { " Last lines " input name="tail" type="number" min="1" max="10000" value=(tail); }
+            " " button type="submit" { "Show" }
+        }
+        pre #log-lines.logs data-src={ (src) "&follow=true" } aria-live="off" { "Loading…" }
+        noscript { p { a href=(src) { "The last lines as text" } } }
+    }
+}
+
 pub(crate) fn history(ops: &[OperationRecord], now: i64) -> Markup {
     html! {
         @if ops.is_empty() { p.quiet { "No operation yet." } }

@@ -494,3 +494,91 @@ async fn web_ui_shows_live_state_and_runs_actions() {
 
     c.close().await.unwrap();
 }
+
+/// The logs tab: the containers' last lines, then new ones as they are written, for
+/// every service or the one picked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_logs_tab_follows_the_containers_lines() {
+    let app = TestApp::new("uilog");
+    let proj = tempfile::tempdir().unwrap();
+    std::fs::write(
+        proj.path().join("compose.yaml"),
+        format!(
+            "name: {}\nservices:\n  ticker:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"i=0; while true; do i=$$((i+1)); echo tick-$$i; sleep 0.3; done\"]\n  quiet:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"echo quiet-started; exec sleep 3600\"]\n",
+            app.name
+        ),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            app.name,
+            proj.path().display()
+        ),
+    );
+    wait_until(60, "synced", || s.app(&app.name)["sync"] == "Synced");
+    let viewer = s.token("viewer");
+    let driver = Chromedriver::start();
+    let c = browser(&driver, 1200, 900).await;
+    let page = format!("/apps/{}/logs", app.name);
+    login(&c, &s, &viewer, &page).await;
+    until(
+        &c,
+        30,
+        "both services' lines",
+        "const t = document.getElementById('log-lines').textContent; return t.includes('ticker | ') && t.includes('quiet-started')",
+    )
+    .await;
+    // New lines arrive without a reload.
+    let last = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let n = js(
+                &c,
+                "const m = [...document.getElementById('log-lines').textContent.matchAll(/tick-(\\d+)/g)]; return m.length ? Number(m[m.length - 1][1]) : 0",
+            )
+            .await;
+            n.as_i64().unwrap()
+        }
+    };
+    let before = last(&c).await;
+    until(
+        &c,
+        20,
+        "a line written after the page opened",
+        &format!("return [...document.getElementById('log-lines').textContent.matchAll(/tick-(\\d+)/g)].some(m => Number(m[1]) > {})", before + 3),
+    )
+    .await;
+    assert_eq!(
+        js(&c, "return document.body.dataset.logs").await,
+        "streaming"
+    );
+    shot(&c, "logs-1200").await;
+
+    // One service.
+    c.goto(&s.url(&format!("{page}?service=quiet&tail=50")))
+        .await
+        .unwrap();
+    until(
+        &c,
+        20,
+        "the quiet service's lines",
+        "return document.getElementById('log-lines').textContent.includes('quiet-started')",
+    )
+    .await;
+    let text = js(
+        &c,
+        "return document.getElementById('log-lines').textContent",
+    )
+    .await;
+    assert!(!text.as_str().unwrap().contains("tick-"), "{text}");
+    let picked = js(
+        &c,
+        "return document.querySelector('select[name=service]').value",
+    )
+    .await;
+    assert_eq!(picked, "quiet");
+    c.close().await.unwrap();
+}
