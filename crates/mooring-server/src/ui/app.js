@@ -157,12 +157,48 @@
     return null;
   }
 
-  function confirmAction(text, warning) {
+  // The plan a sync would run now (the API's diff), shown in the confirmation.
+  async function showPlan(base) {
+    const box = document.getElementById("confirm-plan");
+    box.hidden = false;
+    box.dataset.state = "loading";
+    box.textContent = "Computing the plan…";
+    try {
+      const r = await fetch(base + "/diff", { credentials: "same-origin" });
+      const d = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(d.error || r.status + " " + r.statusText);
+      box.replaceChildren();
+      const head = document.createElement("p");
+      const steps = d.steps || [];
+      head.textContent = steps.length === 0
+        ? "Nothing to do: the host already matches revision " + (d.revision_describe || "") + "."
+        : "The plan for " + (d.revision_describe || "the latest revision") + ":";
+      box.appendChild(head);
+      if (steps.length) {
+        const list = document.createElement("ul");
+        for (const s of steps) {
+          const li = document.createElement("li");
+          li.textContent = s.text + (s.reason ? " — " + s.reason : "");
+          list.appendChild(li);
+        }
+        box.appendChild(list);
+      }
+      box.dataset.state = "ready";
+    } catch (e) {
+      box.textContent = "The plan could not be computed: " + e.message;
+      box.dataset.state = "failed";
+    }
+  }
+
+  function confirmAction(text, warning, planFrom) {
     const dialog = document.getElementById("confirm");
     document.getElementById("confirm-text").textContent = text;
     const w = document.getElementById("confirm-warning");
     w.hidden = !warning;
     w.textContent = warning || "";
+    const plan = document.getElementById("confirm-plan");
+    plan.hidden = true;
+    if (planFrom) showPlan(planFrom);
     return new Promise((resolve) => {
       dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
       dialog.returnValue = "cancel";
@@ -175,7 +211,9 @@
     const action = form.dataset.action;
     const fields = Object.fromEntries(new FormData(form).entries());
     const message = form.dataset.confirm;
-    if (message && !(await confirmAction(message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : ""), form.dataset.warning))) return;
+    // "Sync now" shows what it would do before it is confirmed.
+    const planFrom = action === "sync" && !("revision" in fields) ? "/api/v1/apps/" + encodeURIComponent(app) : null;
+    if (message && !(await confirmAction(message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : ""), form.dataset.warning, planFrom))) return;
     const label = { sync: "Syncing", rollback: "Rolling back", pin: "Pinning", unpin: "Unpinning", refresh: "Refreshing" }[action] || action;
     show(label + " " + app + "…");
     body.dataset.action = "running";

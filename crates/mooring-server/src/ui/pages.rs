@@ -458,6 +458,7 @@ pub(crate) fn app_frame(app: &AppDetail, page: &Page, tab: Tab, live: Markup) ->
         dialog #confirm {
             form method="dialog" {
                 p #confirm-text {}
+                div #confirm-plan hidden {}
                 p #confirm-warning.warning hidden {}
                 menu {
                     button value="cancel" type="submit" { "Cancel" }

@@ -203,9 +203,30 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     assert!(counts.as_str().unwrap().contains("2 apps"), "{counts}");
     shot(&c, "overview-1400").await;
 
-    // The manual app: first deploy from its page, with progress shown live.
+    // The manual app: first deploy from its page, with progress shown live. The
+    // confirmation shows the plan first.
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
     click(&c, "form[data-action=sync] button").await;
+    until(
+        &c,
+        30,
+        "the plan in the confirmation",
+        "return document.getElementById('confirm-plan').dataset.state === 'ready'",
+    )
+    .await;
+    let plan = js(
+        &c,
+        "return document.getElementById('confirm-plan').innerText",
+    )
+    .await;
+    let plan = plan.as_str().unwrap();
+    assert!(
+        plan.contains("The plan for")
+            && plan.contains("create container")
+            && plan.contains("container does not exist"),
+        "the plan with its reasons: {plan}"
+    );
+    shot(&c, "confirm-plan-1400").await;
     confirm(&c).await;
     done(&c, "the sync to finish").await;
     let progress = js(&c, "return document.getElementById('progress').innerText").await;
