@@ -9,9 +9,18 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-#[test]
-fn logs_show_the_last_lines_and_follow_new_ones() {
-    let app = TestApp::new("slog");
+/// A synced daemon app of two services: `ticker` writes `tick-N` to stdout and `err-N`
+/// to stderr every 0.3 s, `quiet` writes `quiet-started` once. Shared with the web UI's
+/// logs tab test.
+pub(crate) struct Ticking {
+    pub app: TestApp,
+    pub s: Server,
+    _proj: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) fn ticking(prefix: &str) -> Ticking {
+    let app = TestApp::new(prefix);
     let proj = tempfile::tempdir().unwrap();
     std::fs::write(
         proj.path().join("compose.yaml"),
@@ -31,6 +40,17 @@ fn logs_show_the_last_lines_and_follow_new_ones() {
         ),
     );
     wait_until(60, "synced", || s.app(&app.name)["sync"] == "Synced");
+    Ticking {
+        app,
+        s,
+        _proj: proj,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn logs_show_the_last_lines_and_follow_new_ones() {
+    let Ticking { app, s, .. } = &ticking("slog");
     let logs = |args: &[&str]| {
         let out = s.cli(&[&["logs", &app.name][..], args].concat());
         assert!(

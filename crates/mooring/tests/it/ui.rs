@@ -520,31 +520,12 @@ async fn web_ui_shows_live_state_and_runs_actions() {
 /// every service or the one picked.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_logs_tab_follows_the_containers_lines() {
-    let app = TestApp::new("uilog");
-    let proj = tempfile::tempdir().unwrap();
-    std::fs::write(
-        proj.path().join("compose.yaml"),
-        format!(
-            "name: {}\nservices:\n  ticker:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"i=0; while true; do i=$$((i+1)); echo tick-$$i; sleep 0.3; done\"]\n  quiet:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"echo quiet-started; exec sleep 3600\"]\n",
-            app.name
-        ),
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(
-        dir.path(),
-        &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
-            app.name,
-            proj.path().display()
-        ),
-    );
-    wait_until(60, "synced", || s.app(&app.name)["sync"] == "Synced");
+    let crate::logs::Ticking { app, s, .. } = &crate::logs::ticking("uilog");
     let viewer = s.token("viewer");
     let driver = Chromedriver::start();
     let c = browser(&driver, 1200, 900).await;
     let page = format!("/apps/{}/logs", app.name);
-    login(&c, &s, &viewer, &page).await;
+    login(&c, s, &viewer, &page).await;
     until(
         &c,
         30,
