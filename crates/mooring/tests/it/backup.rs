@@ -346,6 +346,16 @@ fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
     let app = TestApp::new("mkrs");
     let (before, id) = big_backup(&app);
     let target = format!("{}_target", app.name);
+    // Where the volume will be mounted, known before it exists, so that the loop below
+    // polls the folder itself (a `docker volume inspect` per turn is slower, under load,
+    // than the whole restore of the file).
+    let root = std::path::PathBuf::from(
+        String::from_utf8(docker_output(&["info", "-f", "{{.DockerRootDir}}"]).stdout)
+            .unwrap()
+            .trim(),
+    );
+    let folder = root.join("volumes").join(&target).join("_data");
+    let log = app.data.path().join("killed-restore.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
         .args(["backup", "restore", &id, "--to-volume", &target])
         .env("MOORING_DATA_DIR", app.data.path())
@@ -353,39 +363,37 @@ fn killed_restore_is_never_claimed_done_and_the_next_restore_finishes_it() {
         // (under load, `auto` may fall back to the archive API, which stages nothing).
         .env("MOORING_VOLUME_ACCESS", "mount-point")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     // Killed while the archive is being staged inside the volume.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let staged_big = loop {
-        let staged = std::fs::read_dir(
-            if docker_output(&["volume", "inspect", &target])
-                .status
-                .success()
-            {
-                mount_point(&target)
-            } else {
-                std::path::PathBuf::new()
-            },
-        )
-        .ok()
-        .and_then(|d| {
-            d.flatten().find(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(".mooring-restore-")
+        let staged = std::fs::read_dir(&folder)
+            .ok()
+            .and_then(|d| {
+                d.flatten().find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".mooring-restore-")
+                })
             })
-        })
-        .map(|e| e.path().join("data/d/big"));
+            .map(|e| e.path().join("data/d/big"));
         if let Some(big) = staged.filter(|b| b.metadata().is_ok_and(|m| m.len() > 0)) {
             break big;
         }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the restore ended ({status}) before it could be killed: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "no staging folder appeared"
+            "no staging folder appeared in {}",
+            folder.display()
         );
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(std::time::Duration::from_millis(1));
     };
     child.kill().unwrap();
     let status = child.wait().unwrap();
