@@ -157,9 +157,10 @@ impl Host for SimulatedHost {
         &self,
         project: &Project,
         svc: &Service,
-        name: &str,
+        replica: u32,
     ) -> Result<(), ProviderError> {
         self.call().await;
+        let name = &project.replica_name(&svc.name, replica);
         let c = live_of(svc, name);
         self.state
             .lock()

@@ -58,18 +58,76 @@ fn named_volumes<S: serde::Serializer>(
     s.collect_map(volumes.iter().filter(|(_, v)| !v.anonymous))
 }
 
+/// How many containers run a service; one unless the file says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicas(pub u32);
+
+impl Default for Replicas {
+    fn default() -> Self {
+        Replicas(1)
+    }
+}
+
+/// The anonymous volume `base` (replica 1's) of a service's container `replica`: each
+/// container has its own, as in Compose.
+pub fn replica_volume(base: &str, replica: u32) -> String {
+    match replica {
+        0 | 1 => base.to_string(),
+        n => format!("{base}_{n}"),
+    }
+}
+
 impl Project {
-    /// The Docker name of the container of `service`: its `container_name`, else
-    /// Compose's `<project>-<service>-1`.
+    /// The Docker name of the (first) container of `service`: its `container_name`,
+    /// else Compose's `<project>-<service>-1`.
     pub fn container_name(&self, service: &str) -> String {
+        self.replica_name(service, 1)
+    }
+
+    /// The Docker name of container `replica` (from 1) of `service`: its
+    /// `container_name` (a service that has one runs one container), else Compose's
+    /// `<project>-<service>-<replica>`.
+    pub fn replica_name(&self, service: &str, replica: u32) -> String {
         match self
             .services
             .get(service)
             .and_then(|s| s.container_name.as_deref())
         {
             Some(name) => name.to_string(),
-            None => format!("{}-{}-1", self.name, service),
+            None => format!("{}-{}-{replica}", self.name, service),
         }
+    }
+
+    /// The mounts of container `replica` of `svc`: its own anonymous volumes (see
+    /// [`replica_volume`]), the rest shared.
+    pub fn replica_mounts(&self, svc: &Service, replica: u32) -> Vec<Mount> {
+        let mut mounts = svc.mounts.clone();
+        if replica > 1 {
+            for m in &mut mounts {
+                if self.volumes.get(&m.source).is_some_and(|v| v.anonymous) {
+                    m.source = replica_volume(&m.source, replica);
+                }
+            }
+        }
+        mounts
+    }
+
+    /// Every container the project runs, by service name then replica: its service
+    /// and its name.
+    pub fn containers(&self) -> impl Iterator<Item = (&Service, String)> {
+        self.services.values().flat_map(|svc| {
+            self.replica_names(&svc.name)
+                .into_iter()
+                .map(move |name| (svc, name))
+        })
+    }
+
+    /// The names of every container `service` runs, replica 1 first.
+    pub fn replica_names(&self, service: &str) -> Vec<String> {
+        let replicas = self.services.get(service).map_or(1, |s| s.replicas.0);
+        (1..=replicas)
+            .map(|r| self.replica_name(service, r))
+            .collect()
     }
 
     /// Moves repository paths (bind sources from the repository, the working dir) from
@@ -225,6 +283,14 @@ pub struct Service {
     /// `container_name`: the container's name instead of `<project>-<service>-1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
+    /// `scale` as written (Compose prints it); out of the spec hash: scaling adds or
+    /// removes containers and leaves the others alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+    /// How many containers run the service: `scale`, else `deploy.replicas`, else 1
+    /// (0 runs none).
+    #[serde(skip)]
+    pub replicas: Replicas,
     /// The settings Compose passes to the Engine as written.
     #[serde(flatten)]
     pub settings: crate::settings::Settings,

@@ -2,8 +2,8 @@
 //! includes `files_hash`, the hash of repository files it mounts). A container whose
 //! `io.mooring.spec-hash` label differs from it is recreated.
 //!
-//! Fields that do not change the container (`depends_on`, `pull_policy`, `profiles`) are left out,
-//! so editing them does not recreate anything.
+//! Fields that do not change the container (`depends_on`, `pull_policy`, `profiles`,
+//! `scale`) are left out, so editing them does not recreate anything.
 
 use crate::desired::Service;
 use sha2::{Digest, Sha256};
@@ -32,6 +32,7 @@ pub fn spec_record(service: &Service) -> serde_json::Value {
     canonical.depends_on.clear();
     canonical.pull_policy = Default::default();
     canonical.profiles.clear();
+    canonical.scale = None;
     canonical.environment.clear();
     serde_json::to_value(&canonical).unwrap_or_default()
 }
@@ -42,6 +43,7 @@ pub fn spec_hash(service: &Service) -> String {
     canonical.depends_on.clear();
     canonical.pull_policy = Default::default();
     canonical.profiles.clear();
+    canonical.scale = None;
     // Serializing plain data with BTreeMaps cannot fail and is deterministic.
     let json = serde_json::to_vec(&canonical).unwrap_or_default();
     sha256_hex(&json)
@@ -83,6 +85,8 @@ pub(crate) mod tests {
             memory: None,
             files_hash: None,
             container_name: None,
+            scale: None,
+            replicas: Replicas(1),
             profiles: vec![],
             links: vec![],
             post_start: vec![],

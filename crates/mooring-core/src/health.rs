@@ -66,7 +66,7 @@ impl fmt::Display for Health {
     }
 }
 
-/// Health of one service's container.
+/// Health of one container of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ResourceHealth {
     pub service: String,
@@ -82,20 +82,25 @@ pub struct ResourceHealth {
     pub restarts: i64,
 }
 
-/// The health of every desired service and of the app (the worst of them).
+/// The health of every desired container (each replica of each service) and of the
+/// app (the worst of them).
 pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth>) {
     let mut out = Vec::new();
-    for svc in project.services.values() {
-        let name = project.container_name(&svc.name);
+    for (svc, name) in project.containers() {
         let completes = project.services.values().any(|s| {
             s.depends_on
                 .get(&svc.name)
                 .is_some_and(|d| d.condition == DependsOnCondition::ServiceCompletedSuccessfully)
         });
+        // A single container may go by another name (the plan recreates it).
         let c = live.containers.iter().find(|c| c.name == name).or_else(|| {
-            live.containers
-                .iter()
-                .find(|c| c.service.as_deref() == Some(&svc.name))
+            (svc.replicas.0 == 1)
+                .then(|| {
+                    live.containers
+                        .iter()
+                        .find(|c| c.service.as_deref() == Some(&svc.name))
+                })
+                .flatten()
         });
         let (health, message) = match c {
             None => (Health::Missing, "container does not exist".to_string()),

@@ -68,14 +68,18 @@ pub enum Action {
         container: String,
         id: String,
     },
+    /// Creates container `replica` (from 1) of `service`, named `container`.
     CreateContainer {
         service: String,
         container: String,
+        replica: u32,
     },
+    /// Removes container `id` and creates container `replica` of `service` as `container`.
     RecreateContainer {
         service: String,
         container: String,
         id: String,
+        replica: u32,
     },
     StartContainer {
         service: String,
@@ -186,6 +190,14 @@ pub enum PlanError {
         name: String,
         owner: String,
     },
+    #[error("service {service} runs {replicas} containers but publishes host port {port}, which only one of them can hold; nothing was changed. Publish a range with a port for each (e.g. {first}-{last}), leave the host port out, or run one container")]
+    PortPerReplica {
+        service: String,
+        replicas: u32,
+        port: String,
+        first: u16,
+        last: u32,
+    },
     #[error("service {service} publishes port {port}, which container {container} (not of this app) already holds; nothing was changed, the running container keeps running. Stop or move {container}, or change the published port")]
     PortTaken {
         service: String,
@@ -199,6 +211,7 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     let app = desired.name.as_str();
     // The render's and the policy's notes first: every plan shows them.
     let mut notes = desired.notes.clone();
+    ports::enough_for_replicas(desired)?;
     let networks = networks::declared(desired, live, &mut notes)?;
     let volumes = volumes::declared(desired, live, &options, &mut notes)?;
     let pulls = images::pulls(desired, live, &options)?;

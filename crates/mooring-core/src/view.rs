@@ -141,8 +141,7 @@ fn memory(bytes: i64) -> Option<String> {
 /// variables are compared for the keys the repository sets (the image adds its own).
 pub fn compare(project: &Project, live: &Live) -> Vec<Comparison> {
     let mut out = Vec::new();
-    for svc in project.services.values() {
-        let name = project.container_name(&svc.name);
+    for (svc, name) in project.containers() {
         let c = live.containers.iter().find(|c| c.name == name);
         let mut fields = vec![
             field(

@@ -11,8 +11,13 @@ use mooring_core::labels::*;
 use mooring_core::{ContainerState, LiveContainer, Mount, Project, Service};
 use std::collections::HashMap;
 
-/// The labels of a service's container: the user's, Mooring's identity, Compose's.
-pub(crate) fn container_labels(project: &Project, svc: &Service) -> HashMap<String, String> {
+/// The labels of container `replica` of a service: the user's, Mooring's identity,
+/// Compose's.
+pub(crate) fn container_labels(
+    project: &Project,
+    svc: &Service,
+    replica: u32,
+) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> = svc.labels.clone().into_iter().collect();
     labels.insert(MANAGED_BY.into(), MANAGED_BY_VALUE.into());
     labels.insert(APP.into(), project.name.clone());
@@ -34,7 +39,7 @@ pub(crate) fn container_labels(project: &Project, svc: &Service) -> HashMap<Stri
     }
     labels.insert(COMPOSE_PROJECT.into(), project.name.clone());
     labels.insert(COMPOSE_SERVICE.into(), svc.name.clone());
-    labels.insert(COMPOSE_CONTAINER_NUMBER.into(), "1".into());
+    labels.insert(COMPOSE_CONTAINER_NUMBER.into(), replica.to_string());
     labels.insert(COMPOSE_ONEOFF.into(), "False".into());
     labels.insert(COMPOSE_WORKING_DIR.into(), project.working_dir.clone());
     // Absolute, as Compose writes them (`docker compose ls` shows them).
@@ -93,14 +98,15 @@ pub(crate) fn restart_policy(text: &str) -> RestartPolicy {
     }
 }
 
-/// The networks a container joins at creation (the first) and afterwards (the rest),
-/// highest `priority` first, each with its endpoint as Compose sends it: aliases (the
-/// container's name first), legacy links, fixed addresses.
+/// The networks container `replica` of a service joins at creation (the first) and
+/// afterwards (the rest), highest `priority` first, each with its endpoint as Compose
+/// sends it: aliases (the container's name first), legacy links, fixed addresses.
 pub(crate) fn network_attachments(
     project: &Project,
     svc: &Service,
+    replica: u32,
 ) -> Vec<(String, EndpointSettings)> {
-    let container = project.container_name(&svc.name);
+    let container = project.replica_name(&svc.name, replica);
     let links = legacy_links(project, svc);
     let mut nets: Vec<&mooring_core::ServiceNetwork> = svc.networks.values().collect();
     nets.sort_by_key(|n| std::cmp::Reverse(n.priority.unwrap_or(0)));
@@ -129,16 +135,19 @@ pub(crate) fn network_attachments(
 }
 
 /// `links` and `external_links` as the Engine's `CONTAINER:ALIAS` entries, as
-/// Compose writes them (a service link also under `SERVICE-1` and the container's
-/// own name).
+/// Compose writes them (each container of a linked service, also under `SERVICE-1`
+/// and the first container's name).
 fn legacy_links(project: &Project, svc: &Service) -> Vec<String> {
     let mut out = Vec::new();
     for link in &svc.links {
         let (service, alias) = link.split_once(':').unwrap_or((link, link));
-        let c = project.container_name(service);
-        out.push(format!("{c}:{alias}"));
-        out.push(format!("{c}:{service}-1"));
-        out.push(format!("{c}:{c}"));
+        // Every container under the first one's aliases, exactly as Compose writes it.
+        let first = project.container_name(service);
+        for c in project.replica_names(service) {
+            out.push(format!("{c}:{alias}"));
+            out.push(format!("{c}:{service}-1"));
+            out.push(format!("{c}:{first}"));
+        }
     }
     for link in &svc.external_links {
         let (c, alias) = link.split_once(':').unwrap_or((link, link));
@@ -176,8 +185,8 @@ fn joined(project: &Project, mode: &str) -> String {
     }
 }
 
-/// The create body for a service's container.
-pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<String> {
+/// The create body for container `replica` (from 1) of a service.
+pub(crate) fn container_config(project: &Project, svc: &Service, replica: u32) -> Config<String> {
     let mut exposed = HashMap::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for p in &svc.ports {
@@ -196,7 +205,11 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
     for port in &svc.settings.expose {
         exposed.entry(port.clone()).or_insert_with(HashMap::new);
     }
-    let binds: Vec<String> = svc.mounts.iter().map(Mount::bind_spec).collect();
+    let binds: Vec<String> = project
+        .replica_mounts(svc, replica)
+        .iter()
+        .map(Mount::bind_spec)
+        .collect();
     let tmpfs: HashMap<String, String> = svc
         .tmpfs
         .iter()
@@ -269,7 +282,7 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         network_mode: match &svc.host.network_mode {
             Some(mode) => Some(joined(project, mode)),
-            None => network_attachments(project, svc)
+            None => network_attachments(project, svc, replica)
                 .into_iter()
                 .next()
                 .map(|(name, _)| name),
@@ -300,7 +313,11 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         .host
         .network_mode
         .is_none()
-        .then(|| network_attachments(project, svc).into_iter().next())
+        .then(|| {
+            network_attachments(project, svc, replica)
+                .into_iter()
+                .next()
+        })
         .flatten()
         .map(|(name, endpoint)| NetworkingConfig {
             endpoints_config: HashMap::from([(name, endpoint)]),
@@ -324,7 +341,7 @@ pub(crate) fn container_config(project: &Project, svc: &Service) -> Config<Strin
         healthcheck,
         image: Some(svc.image.clone()),
         working_dir: svc.working_dir.clone(),
-        labels: Some(container_labels(project, svc)),
+        labels: Some(container_labels(project, svc, replica)),
         stop_signal: svc.stop_signal.clone(),
         stop_timeout: svc
             .stop_grace_period
@@ -442,7 +459,7 @@ mod tests {
             secrets: Default::default(),
             configs: Default::default(),
         };
-        let host = container_config(&project, &svc).host_config.unwrap();
+        let host = container_config(&project, &svc, 1).host_config.unwrap();
         assert_eq!(host.privileged, Some(true));
         assert_eq!(host.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::HOST));
         assert_eq!(host.network_mode.as_deref(), Some("container:app-db-1"));

@@ -292,12 +292,12 @@ pub trait Host: Sync {
         svc: &Service,
         output: &(dyn Fn(&str) + Sync),
     ) -> Result<String, ProviderError>;
-    /// Creates, connects and starts the container of `svc`.
+    /// Creates, connects and starts container `replica` (from 1) of `svc`.
     async fn create_container(
         &self,
         project: &Project,
         svc: &Service,
-        name: &str,
+        replica: u32,
     ) -> Result<(), ProviderError>;
     /// Starts a container.
     async fn start_container(&self, name: &str) -> Result<(), ProviderError>;
@@ -596,18 +596,19 @@ impl Host for Provider {
         Ok(())
     }
 
-    /// Creates, connects and starts the container of `svc`.
+    /// Creates, connects and starts container `replica` of `svc`.
     async fn create_container(
         &self,
         project: &Project,
         svc: &Service,
-        name: &str,
+        replica: u32,
     ) -> Result<(), ProviderError> {
+        let name = &project.replica_name(&svc.name, replica);
         let options = CreateContainerOptions {
             name: name.to_string(),
             platform: svc.settings.platform.clone(),
         };
-        let mut config = container_config(project, svc);
+        let mut config = container_config(project, svc, replica);
         // Joined namespaces by id, as Compose sends them (`container:<id>`).
         if let Some(host) = config.host_config.as_mut() {
             for mode in [
@@ -647,7 +648,10 @@ impl Host for Provider {
             }
             Err(e) => return Err(api(format!("creating container {name}"))(e)),
         }
-        for (network, endpoint_config) in network_attachments(project, svc).into_iter().skip(1) {
+        for (network, endpoint_config) in network_attachments(project, svc, replica)
+            .into_iter()
+            .skip(1)
+        {
             let options = ConnectNetworkOptions {
                 container: name.to_string(),
                 endpoint_config,

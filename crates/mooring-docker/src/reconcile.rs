@@ -530,23 +530,26 @@ async fn execute<H: Host>(
             ))),
         },
         Action::RemoveContainer { id, .. } => provider.remove_container(id, None).await,
-        Action::CreateContainer { service, container } => match project.services.get(service) {
-            Some(svc) => provider.create_container(project, svc, container).await,
+        Action::CreateContainer {
+            service, replica, ..
+        } => match project.services.get(service) {
+            Some(svc) => provider.create_container(project, svc, *replica).await,
             None => Err(ProviderError::Failed(format!(
                 "service {service} is not in the project"
             ))),
         },
         Action::RecreateContainer {
             service,
-            container,
             id,
+            replica,
+            ..
         } => match project.services.get(service) {
             Some(svc) => {
                 let grace = svc
                     .stop_grace_period
                     .map(|d| i64::try_from(d.0 / 1_000_000_000).unwrap_or(i64::MAX));
                 match provider.remove_container(id, grace).await {
-                    Ok(()) => provider.create_container(project, svc, container).await,
+                    Ok(()) => provider.create_container(project, svc, *replica).await,
                     Err(e) => Err(e),
                 }
             }
@@ -566,7 +569,7 @@ async fn execute<H: Host>(
     result
 }
 
-/// Waits until `dep` is healthy or has completed successfully.
+/// Waits until every container of `dep` is healthy or has completed successfully.
 async fn wait_for<H: Host>(
     provider: &H,
     project: &Project,
@@ -603,10 +606,24 @@ async fn wait_for<H: Host>(
         service: dep,
         condition: word,
     });
-    let name = project.container_name(dep);
     let deadline = Instant::now() + limit;
+    // Every container of the service (each replica), as Compose waits for them.
+    for name in project.replica_names(dep) {
+        wait_for_container(provider, &name, condition, word, (deadline, limit)).await?;
+    }
+    Ok(())
+}
+
+/// Waits until container `name` meets `condition` (`word` in messages), by `deadline`.
+async fn wait_for_container<H: Host>(
+    provider: &H,
+    name: &str,
+    condition: DependsOnCondition,
+    word: &str,
+    (deadline, limit): (Instant, Duration),
+) -> Result<(), String> {
     loop {
-        let c = provider.container(&name).await.map_err(|e| e.to_string())?;
+        let c = provider.container(name).await.map_err(|e| e.to_string())?;
         let Some(c) = c else {
             return Err(format!("dependency {name} does not exist"));
         };

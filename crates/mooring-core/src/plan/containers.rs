@@ -1,6 +1,7 @@
-//! Containers: one per service with its fixed name, created, recreated (its spec hash
-//! differs, or drift made by hand shows in inspect data) or started; extra containers of
-//! a service and orphans (the app's label, no declared service) removed — orphans only
+//! Containers: each of a service's replicas (one unless `scale`/`deploy.replicas` says
+//! otherwise) with its fixed name, created, recreated (its spec hash differs, or drift
+//! made by hand shows in inspect data) or started; extra containers of a service (beyond
+//! its scale) and orphans (the app's label, no declared service) removed — orphans only
 //! with prune, else kept and listed.
 
 use super::{Action, PlanOptions, PlannedAction};
@@ -63,12 +64,23 @@ pub(super) fn planned(
 
     let mut container_actions = Vec::new();
     for svc in desired.services_in_order() {
-        let name = desired.container_name(&svc.name);
+        let names = desired.replica_names(&svc.name);
         let mut candidates = by_service.remove(svc.name.as_str()).unwrap_or_default();
-        // Keep the container with the canonical name, else the first; remove the rest.
-        candidates.sort_by_key(|c| (c.name != name, c.name.clone()));
-        let mut candidates = candidates.into_iter();
-        let current = candidates.next();
+        candidates.sort_by_key(|c| c.name.clone());
+        // Each replica's container by its name; replica 1 may also be a container of
+        // the service under another name (e.g. before `container_name` changed).
+        let mut current: Vec<Option<&LiveContainer>> = names
+            .iter()
+            .map(|name| {
+                let i = candidates.iter().position(|c| c.name == *name)?;
+                Some(candidates.remove(i))
+            })
+            .collect();
+        if let Some(first @ None) = current.first_mut() {
+            if !candidates.is_empty() {
+                *first = Some(candidates.remove(0));
+            }
+        }
         for extra in candidates {
             removals.push(PlannedAction {
                 action: Action::RemoveContainer {
@@ -76,35 +88,43 @@ pub(super) fn planned(
                     container: extra.name.clone(),
                     id: extra.id.clone(),
                 },
-                reason: format!(
-                    "extra container of service {} (only {name} is managed)",
-                    svc.name
-                ),
+                reason: match names.len() {
+                    0 => format!("service {} runs no container (scale 0)", svc.name),
+                    1 => format!(
+                        "extra container of service {} (only {} is managed)",
+                        svc.name, names[0]
+                    ),
+                    n => format!("service {} runs {n} containers (scale)", svc.name),
+                },
             });
         }
-        // A container mounting a recreated volume goes first and comes back after it.
-        let current = match current {
-            Some(c)
-                if svc
-                    .mounts
-                    .iter()
-                    .any(|m| recreated.contains(m.source.as_str())) =>
-            {
-                removals.push(PlannedAction {
-                    action: Action::RemoveContainer {
-                        service: Some(svc.name.clone()),
-                        container: c.name.clone(),
-                        id: c.id.clone(),
-                    },
-                    reason: "it mounts a volume that is recreated".into(),
-                });
-                None
-            }
-            other => other,
-        };
         let completes = completion_services.contains(svc.name.as_str());
-        if let Some(action) = plan_container(svc, &name, current, live, completes, options) {
-            container_actions.push(action);
+        for (replica, (name, current)) in (1..).zip(names.iter().zip(current)) {
+            // A container mounting a recreated volume goes first and comes back after it.
+            let current = match current {
+                Some(c)
+                    if desired
+                        .replica_mounts(svc, replica)
+                        .iter()
+                        .any(|m| recreated.contains(m.source.as_str())) =>
+                {
+                    removals.push(PlannedAction {
+                        action: Action::RemoveContainer {
+                            service: Some(svc.name.clone()),
+                            container: c.name.clone(),
+                            id: c.id.clone(),
+                        },
+                        reason: "it mounts a volume that is recreated".into(),
+                    });
+                    None
+                }
+                other => other,
+            };
+            if let Some(action) =
+                plan_container(svc, (name, replica), current, live, completes, options)
+            {
+                container_actions.push(action);
+            }
         }
     }
     Planned {
@@ -114,10 +134,10 @@ pub(super) fn planned(
     }
 }
 
-/// The action (if any) for the container of one desired service.
+/// The action (if any) for container `replica` (named `name`) of one desired service.
 fn plan_container(
     svc: &Service,
-    name: &str,
+    (name, replica): (&str, u32),
     current: Option<&LiveContainer>,
     live: &Live,
     completes: bool,
@@ -128,6 +148,7 @@ fn plan_container(
             action: Action::CreateContainer {
                 service: svc.name.clone(),
                 container: name.to_string(),
+                replica,
             },
             reason: "container does not exist".into(),
         });
@@ -135,8 +156,9 @@ fn plan_container(
     let recreate = |reason: String| PlannedAction {
         action: Action::RecreateContainer {
             service: svc.name.clone(),
-            container: c.name.clone(),
+            container: name.to_string(),
             id: c.id.clone(),
+            replica,
         },
         reason,
     };

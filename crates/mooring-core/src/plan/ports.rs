@@ -44,6 +44,29 @@ pub fn port_conflicts(
     Ok(())
 }
 
+/// A service running several containers must publish a host port range with a port
+/// for each: one host port can be held by one container only (Compose starts the
+/// first and fails on the next; Mooring refuses before changing anything).
+pub(super) fn enough_for_replicas(project: &Project) -> Result<(), PlanError> {
+    for svc in project.services.values().filter(|s| s.replicas.0 > 1) {
+        for p in &svc.ports {
+            let Some((low, high)) = p.published.as_deref().and_then(range) else {
+                continue;
+            };
+            if u32::from(high.saturating_sub(low)) + 1 < svc.replicas.0 {
+                return Err(PlanError::PortPerReplica {
+                    service: svc.name.clone(),
+                    replicas: svc.replicas.0,
+                    port: p.published.clone().unwrap_or_default(),
+                    first: low,
+                    last: u32::from(low) + svc.replicas.0 - 1,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `8080` or `8000-8010`.
 fn range(published: &str) -> Option<(u16, u16)> {
     match published.split_once('-') {
@@ -92,6 +115,7 @@ mod tests {
                     service: "web".into(),
                     container: "app-web-1".into(),
                     id: "x".into(),
+                    replica: 1,
                 },
                 reason: "r".into(),
             }],

@@ -677,3 +677,110 @@ fn ages_parse() {
         assert_eq!(parse_age(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn scaling_adds_and_removes_the_last_containers_and_leaves_the_others() {
+    let mut p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    let web = p.services.get_mut("web").unwrap();
+    web.replicas = Replicas(3);
+    web.scale = Some(3);
+    let up = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(
+        kinds(&up),
+        ["create container app-web-2", "create container app-web-3"]
+    );
+    assert!(matches!(
+        up.actions[1].action,
+        Action::CreateContainer { replica: 3, .. }
+    ));
+    // Three running; scaled down to one: the last two go, the first stays as it is.
+    let svc = p.services["web"].clone();
+    for n in [2, 3] {
+        let mut c = running(&svc);
+        c.name = format!("app-web-{n}");
+        c.id = format!("id-web-{n}");
+        live.containers.push(c);
+    }
+    assert!(plan(&p, &live, PlanOptions::default()).unwrap().in_sync());
+    let web = p.services.get_mut("web").unwrap();
+    web.replicas = Replicas(1);
+    web.scale = None;
+    let down = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(
+        kinds(&down),
+        ["remove container app-web-2", "remove container app-web-3"]
+    );
+    assert_eq!(
+        down.actions[0].reason,
+        "extra container of service web (only app-web-1 is managed)"
+    );
+    p.services.get_mut("web").unwrap().replicas = Replicas(0);
+    let none = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(none.actions.len(), 3, "{none:?}");
+    assert!(none
+        .actions
+        .iter()
+        .all(|a| a.reason == "service web runs no container (scale 0)"));
+}
+
+#[test]
+fn each_replica_has_its_own_anonymous_volume() {
+    let mut p = project(vec![named("web")]);
+    for (name, anonymous) in [
+        ("app_web_anon_1", true),
+        ("app_web_anon_1_2", true),
+        ("data", false),
+    ] {
+        p.volumes.insert(
+            name.into(),
+            Volume {
+                name: name.into(),
+                anonymous,
+                ..Volume::default()
+            },
+        );
+    }
+    let web = p.services.get_mut("web").unwrap();
+    web.replicas = Replicas(2);
+    for source in ["app_web_anon_1", "data"] {
+        web.mounts.push(Mount {
+            kind: MountKind::Volume,
+            source: source.into(),
+            target: format!("/{source}"),
+            read_only: false,
+            bind: None,
+            volume: None,
+            from_repository: false,
+        });
+    }
+    let sources = |replica| -> Vec<String> {
+        p.replica_mounts(&p.services["web"], replica)
+            .into_iter()
+            .map(|m| m.source)
+            .collect()
+    };
+    assert_eq!(sources(1), ["app_web_anon_1", "data"]);
+    assert_eq!(sources(2), ["app_web_anon_1_2", "data"]);
+    assert_eq!(p.replica_names("web"), ["app-web-1", "app-web-2"]);
+}
+
+#[test]
+fn one_host_port_for_several_containers_is_refused_before_anything() {
+    let mut p = project(vec![named("web")]);
+    let web = p.services.get_mut("web").unwrap();
+    web.replicas = Replicas(3);
+    web.ports.push(Port {
+        target: 80,
+        published: Some("8080".into()),
+        protocol: "tcp".into(),
+        ..Default::default()
+    });
+    let err = plan(&p, &Live::default(), PlanOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service web runs 3 containers but publishes host port 8080, which only one of them can hold; nothing was changed. Publish a range with a port for each (e.g. 8080-8082), leave the host port out, or run one container"
+    );
+    p.services.get_mut("web").unwrap().ports[0].published = Some("8080-8082".into());
+    assert!(plan(&p, &Live::default(), PlanOptions::default()).is_ok());
+}

@@ -222,7 +222,12 @@ impl Controller {
         let mut out = Vec::new();
         for svc in project.services.keys() {
             if service.is_none_or(|s| s == svc) {
-                out.push((svc.clone(), project.container_name(svc)));
+                out.extend(
+                    project
+                        .replica_names(svc)
+                        .into_iter()
+                        .map(|c| (svc.clone(), c)),
+                );
             }
         }
         if let (Some(s), true) = (service, out.is_empty()) {

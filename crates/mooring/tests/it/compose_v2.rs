@@ -1046,15 +1046,165 @@ fn deploy_reaches_the_engine_as_compose_applies_it() {
     let mine = inspect(&format!("{}-web-1", app.name), field);
     assert!(mine.contains("\"on-failure\""), "{mine}");
     assert_eq!(mine, inspect(&format!("{}-web-1", peer.name), field));
-    // More than one replica is refused, not silently run as one.
-    fs::write(
-        ours.path().join("compose.yaml"),
-        file(&app.name).replace("replicas: 1", "replicas: 3"),
+}
+
+fn scale_project(name: &str, web: u32, greeting: &str) -> String {
+    format!(
+        r#"name: {name}
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    environment: {{GREETING: {greeting}}}
+    scale: {web}
+    volumes: [/anon]
+  worker:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    deploy: {{replicas: 2}}
+  client:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    links: [worker]
+"#
     )
-    .unwrap();
-    let out = app.expect(1, &["validate", ours.path().to_str().unwrap()]);
+}
+
+/// `scale` and `deploy.replicas` run as many containers as Compose runs, named and
+/// numbered as Compose names them (Compose lists them), each with its own anonymous
+/// volume that survives a recreate; scaling down removes the last ones and keeps their
+/// data; a fixed host port or a `container_name` for several containers is refused.
+#[test]
+fn scale_runs_the_containers_compose_runs() {
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2scl", |dir, name, _| {
+        write_compose(dir, scale_project(name, 3, "one"))
+    });
+    let d = ours.path().to_str().unwrap();
+    assert_renders_like_compose(d, "services", "web", &["scale"]);
+    app.expect(0, &["sync", d]);
+    compose_up(&theirs);
+    let containers = |project: &str| -> Vec<String> {
+        let out = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--format",
+            "{{.Names}} {{.Label \"com.docker.compose.container-number\"}} {{.State}}",
+        ]);
+        let mut list: Vec<String> = out.lines().map(|l| l.replace(project, "PROJECT")).collect();
+        list.sort();
+        list
+    };
+    let mine = containers(&app.name);
+    assert_eq!(mine.len(), 6, "{mine:?}");
+    assert_eq!(mine, containers(&peer.name));
+    // Compose sees them all.
+    let ps = compose(&["-p", &app.name, "ps", "--format", "{{.Name}}"]);
+    assert_eq!(ps.lines().count(), 6, "{ps}");
+    // The link reaches every worker, as Compose writes it.
+    let links = |project: &str| {
+        inspect(
+            &format!("{project}-client-1"),
+            "{{range .NetworkSettings.Networks}}{{json .Links}}{{end}}",
+        )
+        .replace(project, "PROJECT")
+    };
+    assert_eq!(links(&app.name), links(&peer.name));
     assert!(
-        out.contains("compose.yaml:9:17: services.web.deploy.replicas: 3 replicas"),
+        links(&app.name).contains("PROJECT-worker-2:worker"),
+        "{}",
+        links(&app.name)
+    );
+    // Each container has its own anonymous volume.
+    let anon = |n: u32| {
+        inspect(
+            &format!("{}-web-{n}", app.name),
+            "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+        )
+        .trim()
+        .to_string()
+    };
+    let volumes: std::collections::BTreeSet<String> = (1..=3).map(anon).collect();
+    assert_eq!(volumes.len(), 3, "{volumes:?}");
+    let second = format!("{}-web-2", app.name);
+    docker(&["exec", &second, "sh", "-c", "echo kept > /anon/file"]);
+    // Nothing to do when nothing changed; a change recreates every replica, which
+    // finds its data again.
+    let out = app.expect(0, &["diff", d]);
+    assert!(out.contains("in sync"), "{out}");
+    write_compose(ours.path(), scale_project(&app.name, 3, "two"));
+    let out = app.expect(0, &["sync", d]);
+    assert_eq!(out.matches("recreate container").count(), 3, "{out}");
+    assert_eq!(
+        docker(&["exec", &second, "cat", "/anon/file"]).trim(),
+        "kept"
+    );
+    // Scaling down removes the last containers; their anonymous volumes stay.
+    write_compose(ours.path(), scale_project(&app.name, 1, "two"));
+    let out = app.expect(0, &["sync", d]);
+    assert!(
+        out.contains(&format!("remove container {}-web-3", app.name)) && !out.contains("recreate"),
+        "{out}"
+    );
+    assert_eq!(
+        containers(&app.name)
+            .iter()
+            .filter(|c| c.contains("-web-"))
+            .count(),
+        1
+    );
+    for v in &volumes {
+        docker(&["volume", "inspect", v]);
+    }
+    // One host port for three containers: refused before anything changes.
+    let fixed = scale_project(&app.name, 3, "two").replace(
+        "    volumes: [/anon]\n",
+        "    volumes: [/anon]\n    ports: [\"127.0.0.1:18931:80\"]\n",
+    );
+    write_compose(ours.path(), fixed.clone());
+    let out = app.expect(1, &["sync", d]);
+    assert!(
+        out.contains("service web runs 3 containers but publishes host port 18931"),
+        "{out}"
+    );
+    assert_eq!(
+        containers(&app.name)
+            .iter()
+            .filter(|c| c.contains("-web-"))
+            .count(),
+        1
+    );
+    // `scale` and `deploy.replicas` must agree, as in Compose.
+    write_compose(
+        ours.path(),
+        scale_project(&app.name, 3, "two")
+            .replace("replicas: 2", "replicas: 2}\n    scale: 3\n    x-end: {"),
+    );
+    let out = app.expect(1, &["validate", d]);
+    assert!(
+        out.contains("services.worker: `scale` (3) and `deploy.replicas` (2) differ"),
+        "{out}"
+    );
+    // A container name names one container.
+    write_compose(
+        ours.path(),
+        fixed.replace(
+            "    scale: 3\n",
+            "    scale: 3\n    container_name: only-one\n",
+        ),
+    );
+    let out = app.expect(1, &["validate", d]);
+    assert!(
+        out.contains("compose.yaml:9:21: services.web: container_name \"only-one\" names one container, but the service runs 3"),
         "{out}"
     );
 }

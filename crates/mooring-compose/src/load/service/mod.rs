@@ -125,7 +125,6 @@ impl Decoder<'_> {
         let labels = self.labels(n, &what)?;
         let ports = ports::ports(n, &what)?;
         let mounts = self.mounts(n, &what, (project, name), volumes)?;
-        self.anonymous = mounts.anonymous;
         self.cap_add_positions(n, &what);
         let host = self.host_access(n, &what)?;
         let service_networks = match (&host.network_mode, n.get("networks")) {
@@ -141,6 +140,24 @@ impl Decoder<'_> {
         };
         let resources = resources::resources(n, &what)?;
         self.notes.extend(resources.notes.iter().cloned());
+        // Each container has its own anonymous volumes, as in Compose.
+        self.anonymous = mounts
+            .anonymous
+            .iter()
+            .flat_map(|v| {
+                (1..=resources.replicas.max(1)).map(|replica| Volume {
+                    name: mooring_core::desired::replica_volume(&v.name, replica),
+                    ..v.clone()
+                })
+            })
+            .collect();
+        let container_name = container_name(n, &what)?;
+        if let (Some(c), replicas @ 2..) = (&container_name, resources.replicas) {
+            return Err(err(
+                n.get("container_name").unwrap_or(n),
+                format!("{what}: container_name {c:?} names one container, but the service runs {replicas} (scale/deploy.replicas); drop container_name or run one"),
+            ));
+        }
         let restart = match (n.get("restart"), &resources.restart) {
             (None, Some(from_deploy)) => from_deploy.clone(),
             _ => lifecycle::restart(n, &what)?,
@@ -220,7 +237,9 @@ impl Decoder<'_> {
             pre_stop: self.hooks(n, &what, "pre_stop")?,
             links,
             external_links: networks::links(n, &what, "external_links")?,
-            container_name: container_name(n, &what)?,
+            container_name,
+            scale: resources.scale,
+            replicas: mooring_core::desired::Replicas(resources.replicas),
             settings,
             host,
             build,

@@ -22,6 +22,10 @@ pub(super) struct Resources {
     pub(super) restart: Option<String>,
     /// What `deploy` says that a single Engine does not do (said in the plan).
     pub(super) notes: Vec<String>,
+    /// `scale` as written.
+    pub(super) scale: Option<u32>,
+    /// How many containers run the service: `scale`, else `deploy.replicas`, else 1.
+    pub(super) replicas: u32,
 }
 
 /// Every resource key of a service.
@@ -55,23 +59,38 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
             .transpose()?,
         restart: None,
         notes: vec![],
+        scale: n.get("scale").map(|s| count(s, &w("scale"))).transpose()?,
+        replicas: 1,
     };
-    if let Some(s) = n.get("scale") {
-        one_replica(s, &w("scale"))?;
-    }
-    deploy(n, what, &mut r)?;
+    let replicas = deploy(n, what, &mut r)?;
+    r.replicas = match (r.scale, replicas) {
+        (Some(s), Some((d, node))) if s != d => {
+            return Err(err(
+                node,
+                format!("{what}: `scale` ({s}) and `deploy.replicas` ({d}) differ; give one of them, or the same number"),
+            ))
+        }
+        (Some(s), _) => s,
+        (None, Some((d, _))) => d,
+        (None, None) => 1,
+    };
     Ok(r)
 }
 
 /// `deploy` as `docker compose up` reads it on a single Engine: `resources.limits`,
-/// `resources.reservations.memory`, `restart_policy`, `replicas` (one); the Swarm-only
+/// `resources.reservations.memory`, `restart_policy`, `replicas` (returned with its
+/// node); the Swarm-only
 /// keys (`mode`, `labels`, `placement`, `update_config`, `rollback_config`,
 /// `endpoint_mode`, reserved CPUs) are accepted and noted as ignored, as Compose ignores
 /// them.
-fn deploy(n: &Node, what: &str, r: &mut Resources) -> Result<(), LoadError> {
+fn deploy<'n>(
+    n: &'n Node,
+    what: &str,
+    r: &mut Resources,
+) -> Result<Option<(u32, &'n Node)>, LoadError> {
     let w = |k: &str| format!("{what}.{k}");
     let Some(d) = n.get("deploy") else {
-        return Ok(());
+        return Ok(None);
     };
     const SWARM_ONLY: [&str; 5] = [
         "labels",
@@ -106,9 +125,10 @@ fn deploy(n: &Node, what: &str, r: &mut Resources) -> Result<(), LoadError> {
             ));
         }
     }
-    if let Some(rep) = d.get("replicas") {
-        one_replica(rep, &w("deploy.replicas"))?;
-    }
+    let replicas = d
+        .get("replicas")
+        .map(|rep| count(rep, &w("deploy.replicas")).map(|c| (c, rep)))
+        .transpose()?;
     if let Some(p) = d.get("restart_policy") {
         let pw = w("deploy.restart_policy");
         check_keys(p, &pw, &["condition", "delay", "max_attempts", "window"])?;
@@ -144,7 +164,7 @@ fn deploy(n: &Node, what: &str, r: &mut Resources) -> Result<(), LoadError> {
         }
     }
     let Some(res) = d.get("resources") else {
-        return Ok(());
+        return Ok(replicas);
     };
     check_keys(res, &w("deploy.resources"), &["limits", "reservations"])?;
     if let Some(l) = res.get("limits") {
@@ -177,16 +197,26 @@ fn deploy(n: &Node, what: &str, r: &mut Resources) -> Result<(), LoadError> {
             }
         }
     }
-    Ok(())
+    Ok(replicas)
 }
 
-/// `replicas`/`scale`: Mooring runs one container per service.
-fn one_replica(n: &Node, what: &str) -> Result<(), LoadError> {
-    match unsigned(n, what)? {
-        1 => Ok(()),
-        other => Err(err(n, format!("{what}: {other} replicas: Mooring runs exactly one container per service (more is not supported yet)"))),
-    }
+/// `replicas`/`scale`: a number of containers (0 runs none).
+fn count(n: &Node, what: &str) -> Result<u32, LoadError> {
+    let c = unsigned(n, what)?;
+    u32::try_from(c)
+        .ok()
+        .filter(|c| *c <= MAX_REPLICAS)
+        .ok_or_else(|| {
+            err(
+                n,
+                format!("{what}: {c} containers is more than one Engine runs for a service here (at most {MAX_REPLICAS})"),
+            )
+        })
 }
+
+/// A bound on a service's containers on one Engine (a typo like `scale: 10000` would
+/// otherwise create ten thousand containers).
+const MAX_REPLICAS: u32 = 1000;
 
 /// A number of CPUs (`0.5`, `2`) in units of 1e-9 CPUs (Docker's `NanoCpus`).
 fn cpus(n: &Node, what: &str) -> Result<i64, LoadError> {
