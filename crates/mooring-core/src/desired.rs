@@ -283,6 +283,11 @@ pub struct Service {
     /// `container_name`: the container's name instead of `<project>-<service>-1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
+    /// The seccomp profile a `security_opt: seccomp=FILE` names, compacted JSON: the
+    /// Engine receives it in place of the path, as the Docker CLI sends it. Its content
+    /// enters the spec hash through `files_hash`.
+    #[serde(skip)]
+    pub seccomp_profile: Option<String>,
     /// `scale` as written (Compose prints it); out of the spec hash: scaling adds or
     /// removes containers and leaves the others alone.
     #[serde(skip_serializing_if = "Option::is_none")]

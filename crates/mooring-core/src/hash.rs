@@ -87,6 +87,7 @@ pub(crate) mod tests {
             container_name: None,
             scale: None,
             replicas: Replicas(1),
+            seccomp_profile: None,
             profiles: vec![],
             links: vec![],
             post_start: vec![],

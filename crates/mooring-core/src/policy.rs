@@ -321,7 +321,8 @@ pub const SENSITIVE_PATHS: [&str; 17] = [
 ];
 
 /// Whether a `security_opt` entry turns a protection off (`seccomp=unconfined`,
-/// `apparmor:unconfined`, `label=disable`, `systempaths=unconfined`).
+/// `apparmor:unconfined`, `label=disable`, `systempaths=unconfined`) or may (a seccomp
+/// profile of the repository's in place of the Engine's default one).
 pub fn lifts_protection(opt: &str) -> bool {
     let Some((name, value)) = opt.split_once(['=', ':']) else {
         return false;
@@ -329,7 +330,15 @@ pub fn lifts_protection(opt: &str) -> bool {
     matches!(
         (name, value),
         ("seccomp" | "apparmor" | "systempaths", "unconfined") | ("label", "disable")
-    )
+    ) || seccomp_profile_path(opt).is_some()
+}
+
+/// The profile file a `seccomp=FILE` (or `seccomp:FILE`) entry names; `None` for
+/// `unconfined`, `builtin` and other options.
+pub fn seccomp_profile_path(opt: &str) -> Option<&str> {
+    opt.strip_prefix("seccomp=")
+        .or_else(|| opt.strip_prefix("seccomp:"))
+        .filter(|p| !matches!(*p, "unconfined" | "builtin"))
 }
 
 /// Checks `project` against `policy`.
@@ -457,7 +466,10 @@ pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
                     Rule::SecurityOpt,
                     &key,
                     at,
-                    format!("{opt} turns off one of the Engine's protections of the host"),
+                    match seccomp_profile_path(opt) {
+                        Some(p) => format!("{opt} replaces the Engine's default seccomp profile with the repository's {p}, which may allow system calls the default denies"),
+                        None => format!("{opt} turns off one of the Engine's protections of the host"),
+                    },
                 );
             }
         }

@@ -176,6 +176,24 @@ pub(crate) fn inline_archive(files: &[mooring_core::InlineFile]) -> std::io::Res
     tar.into_inner()
 }
 
+/// `security_opt` as the Engine receives it: a seccomp profile file's JSON in place of
+/// its path, as the Docker CLI sends it.
+fn security_opt(svc: &Service) -> Vec<String> {
+    svc.settings
+        .security_opt
+        .iter()
+        .map(|opt| {
+            match (
+                &svc.seccomp_profile,
+                mooring_core::policy::seccomp_profile_path(opt),
+            ) {
+                (Some(json), Some(_)) => format!("seccomp={json}"),
+                _ => opt.clone(),
+            }
+        })
+        .collect()
+}
+
 /// A namespace mode for the Engine: `service:NAME` joins that service's container
 /// (`container:<its name>`); the rest as written.
 fn joined(project: &Project, mode: &str) -> String {
@@ -254,7 +272,7 @@ pub(crate) fn container_config(project: &Project, svc: &Service, replica: u32) -
         cpu_shares: set.cpu_shares,
         runtime: set.runtime.clone(),
         group_add: nonempty(&set.group_add),
-        security_opt: nonempty(&set.security_opt),
+        security_opt: nonempty(&security_opt(svc)),
         oom_score_adj: set.oom_score_adj,
         oom_kill_disable: set.oom_kill_disable.then_some(true),
         memory_swappiness: set.mem_swappiness,

@@ -609,7 +609,8 @@ fn pass_through_settings_are_decoded_and_bad_values_named() {
         ("    expose: [\"80-70\"]\n", "compose.yaml:4:14: services.web.expose: invalid port \"80-70\""),
         ("    ulimits: {nofile: {soft: 3, hard: 2}}\n", "compose.yaml:4:23: services.web.ulimits.nofile: soft limit 3 is above the hard limit 2"),
         ("    ulimits: {nofile: {soft: 3}}\n", "compose.yaml:4:23: services.web.ulimits.nofile needs `soft` and `hard`"),
-        ("    security_opt: [\"seccomp=./profile.json\"]\n", "compose.yaml:4:20: services.web.security_opt: seccomp profile file \"./profile.json\" is not supported yet"),
+        ("    security_opt: [\"seccomp=./profile.json\"]\n", "compose.yaml:4:20: services.web.security_opt: seccomp profile ./profile.json not found"),
+        ("    security_opt: [\"seccomp=/etc/profile.json\"]\n", "compose.yaml:4:20: services.web.security_opt: seccomp profile /etc/profile.json must be a file inside the repository"),
         ("    container_name: \"-web\"\n", "compose.yaml:4:21: services.web.container_name: invalid container name \"-web\""),
         ("    mem_limit: lots\n", "compose.yaml:4:16: services.web.mem_limit: invalid size \"lots\""),
         ("    stdin_open: sometimes\n", "compose.yaml:4:17: services.web.stdin_open must be true or false"),
@@ -622,6 +623,36 @@ fn pass_through_settings_are_decoded_and_bad_values_named() {
     )]);
     assert!(
         e.starts_with("compose.yaml:7:21: services.b.container_name: \"one\" is already the container name of service a"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_seccomp_profile_file_is_sent_compacted_and_its_content_recreates() {
+    let compose = "services:\n  web:\n    image: x\n    security_opt: [\"seccomp:profiles/p.json\", no-new-privileges:true]\n";
+    let load = |profile: &str| {
+        Fixture::new(&[("compose.yaml", compose), ("profiles/p.json", profile)])
+            .load()
+            .map(|p| p.services["web"].clone())
+    };
+    let web = load("{\n  \"defaultAction\": \"SCMP_ACT_ERRNO\",\n  \"syscalls\": []\n}\n").unwrap();
+    assert_eq!(
+        web.seccomp_profile.as_deref(),
+        Some("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[]}")
+    );
+    // As written for `render`, like `docker compose config`.
+    assert_eq!(
+        web.settings.security_opt,
+        ["seccomp:profiles/p.json", "no-new-privileges:true"]
+    );
+    let other = load("{\"defaultAction\": \"SCMP_ACT_LOG\"}").unwrap();
+    assert_ne!(
+        mooring_core::hash::spec_hash(&web),
+        mooring_core::hash::spec_hash(&other)
+    );
+    let e = load("{not json").unwrap_err().to_string();
+    assert!(
+        e.starts_with("compose.yaml:4:20: services.web.security_opt: seccomp profile profiles/p.json is not JSON"),
         "{e}"
     );
 }

@@ -220,6 +220,9 @@ fn every_key_that_reaches_the_host_under_every_profile() {
         ("selinux off", Box::new(security_opt("label=disable")), Restricted, &[], &[SecurityOpt], &[]),
         ("system paths", Box::new(security_opt("systempaths=unconfined")), Baseline, &[], &[SecurityOpt], &[]),
         ("seccomp off", Box::new(security_opt("seccomp:unconfined")), Privileged, &[], &[], &[SecurityOpt]),
+        ("seccomp profile", Box::new(security_opt("seccomp=./p.json")), Baseline, &[], &[SecurityOpt], &[]),
+        ("seccomp profile", Box::new(security_opt("seccomp=./p.json")), Privileged, &[], &[], &[SecurityOpt]),
+        ("seccomp default", Box::new(security_opt("seccomp=builtin")), Restricted, &[], &[], &[]),
         // Privileges, namespaces, devices.
         ("privileged", Box::new(access(|h| h.privileged = true)), Baseline, &["docker_socket"], &[PrivilegedContainer], &[]),
         ("privileged", Box::new(access(|h| h.privileged = true)), Privileged, &[], &[], &[PrivilegedContainer]),

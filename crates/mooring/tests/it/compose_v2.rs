@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use std::fs;
+use std::process::Command;
 
 /// `docker compose ARGS`; Compose v2 must be installed (scripts/test-deps.sh installs
 /// it): a missing one fails the test.
@@ -505,6 +506,81 @@ fn host_access_keys_pass_the_policy_then_reach_the_engine_as_compose_sends_them(
             .collect::<Vec<_>>()
     };
     assert_eq!(ifaces(&mine), ifaces(&format!("{}-db-1", app.name)));
+}
+
+/// A seccomp profile file of the repository reaches the Engine as Compose sends it (its
+/// JSON, compacted, in place of the path) once the app's policy allows it, and the
+/// container runs under it; a changed profile recreates the container.
+#[test]
+fn a_seccomp_profile_file_reaches_the_engine_as_compose_sends_it() {
+    let profile = |blocked: &str| {
+        format!("{{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": [\n    {{ \"names\": [{blocked}], \"action\": \"SCMP_ACT_ERRNO\" }}\n  ]\n}}\n")
+    };
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2sec", |dir, name, _| {
+        fs::create_dir(dir.join("seccomp")).unwrap();
+        fs::write(
+            dir.join("seccomp/no-mkdir.json"),
+            profile("\"mkdir\", \"mkdirat\""),
+        )
+        .unwrap();
+        write_compose(
+            dir,
+            format!("name: {name}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    security_opt: [\"seccomp=./seccomp/no-mkdir.json\"]\n"),
+        )
+    });
+    let d = ours.path().to_str().unwrap();
+    let refused = app.expect(1, &["sync", d]);
+    assert!(
+        refused.contains("compose.yaml:7:20: services.web.security_opt: seccomp=./seccomp/no-mkdir.json replaces the Engine's default seccomp profile with the repository's ./seccomp/no-mkdir.json"),
+        "{refused}"
+    );
+    assert!(app.containers().is_empty(), "nothing created when refused");
+    app.expect(0, &["sync", d, "--policy", "privileged"]);
+    // The Docker CLI reads the file relative to where it runs: the project folder.
+    let up = Command::new("docker")
+        .args(["compose", "up", "-d"])
+        .current_dir(theirs.path())
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let (mine, compose_made) = (
+        format!("{}-web-1", app.name),
+        format!("{}-web-1", peer.name),
+    );
+    let field = "{{json .HostConfig.SecurityOpt}}";
+    assert!(
+        inspect(&mine, field).contains("SCMP_ACT_ERRNO"),
+        "{}",
+        inspect(&mine, field)
+    );
+    assert_eq!(inspect(&mine, field), inspect(&compose_made, field));
+    assert_renders_like_compose(d, "services", "web", &["security_opt"]);
+    // The container runs under it: mkdir is denied, the rest allowed.
+    for c in [&mine, &compose_made] {
+        let out = docker_output(&["exec", c, "mkdir", "/tmp/x"]);
+        assert!(!out.status.success(), "mkdir denied in {c}");
+        docker(&["exec", c, "touch", "/tmp/y"]);
+    }
+    // A changed profile recreates the container, which then runs under the new one.
+    fs::write(
+        ours.path().join("seccomp/no-mkdir.json"),
+        profile("\"mkdirat\", \"mkdir\", \"rmdir\""),
+    )
+    .unwrap();
+    let out = app.expect(0, &["sync", d, "--policy", "privileged"]);
+    assert!(out.contains("recreate container"), "{out}");
+    assert!(inspect(&mine, field).contains("rmdir"));
+    let out = app.expect(0, &["diff", d, "--policy", "privileged"]);
+    assert!(out.contains("in sync"), "{out}");
 }
 
 /// Keys this machine's Engine cannot apply (real-time scheduling, storage quotas, a
@@ -1110,18 +1186,22 @@ fn scale_runs_the_containers_compose_runs() {
     // Compose sees them all.
     let ps = compose(&["-p", &app.name, "ps", "--format", "{{.Name}}"]);
     assert_eq!(ps.lines().count(), 6, "{ps}");
-    // The link reaches every worker, as Compose writes it.
+    // The link reaches every worker, as Compose writes it (in the order Compose lists
+    // the containers, which varies).
     let links = |project: &str| {
-        inspect(
+        let text = inspect(
             &format!("{project}-client-1"),
             "{{range .NetworkSettings.Networks}}{{json .Links}}{{end}}",
         )
-        .replace(project, "PROJECT")
+        .replace(project, "PROJECT");
+        let mut list: Vec<String> = serde_json::from_str(&text).unwrap();
+        list.sort();
+        list
     };
     assert_eq!(links(&app.name), links(&peer.name));
     assert!(
-        links(&app.name).contains("PROJECT-worker-2:worker"),
-        "{}",
+        links(&app.name).contains(&"PROJECT-worker-2:worker".to_string()),
+        "{:?}",
         links(&app.name)
     );
     // Each container has its own anonymous volume.

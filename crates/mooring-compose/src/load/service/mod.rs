@@ -125,7 +125,7 @@ impl Decoder<'_> {
         let labels = self.labels(n, &what)?;
         let ports = ports::ports(n, &what)?;
         let mounts = self.mounts(n, &what, (project, name), volumes)?;
-        self.cap_add_positions(n, &what);
+        self.policy_positions(n, &what);
         let host = self.host_access(n, &what)?;
         let service_networks = match (&host.network_mode, n.get("networks")) {
             (Some(_), Some(nets)) => {
@@ -199,6 +199,19 @@ impl Decoder<'_> {
         let extra_hosts = networks::extra_hosts(n, &what)?;
         let pull_policy = lifecycle::pull_policy(n, &what, build.is_some())?;
         let settings = settings::settings(n, &what, &resources)?;
+        let seccomp_profile = self.seccomp_profile(n, &what)?;
+        // The profile's content is one of the repository files the container depends on.
+        let files_hash = match (&seccomp_profile, mounts.files_hash) {
+            (Some(profile), files) => Some(mooring_core::hash::sha256_hex(
+                format!(
+                    "{}\nseccomp:{}",
+                    files.unwrap_or_default(),
+                    mooring_core::hash::sha256_hex(profile.as_bytes())
+                )
+                .as_bytes(),
+            )),
+            (None, files) => files,
+        };
 
         let opt_string = |k: &str| n.get(k).map(|v| string(v, &w(k))).transpose();
         Ok(Service {
@@ -228,7 +241,7 @@ impl Decoder<'_> {
             pull_policy,
             nano_cpus: resources.nano_cpus,
             memory: resources.memory,
-            files_hash: mounts.files_hash,
+            files_hash,
             secrets: mounts.secrets,
             configs: mounts.configs,
             inline_files: mounts.inline,
@@ -239,6 +252,7 @@ impl Decoder<'_> {
             external_links: networks::links(n, &what, "external_links")?,
             container_name,
             scale: resources.scale,
+            seccomp_profile,
             replicas: mooring_core::desired::Replicas(resources.replicas),
             settings,
             host,
