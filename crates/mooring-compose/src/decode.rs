@@ -70,6 +70,16 @@ pub fn unsigned(n: &Node, what: &str) -> Result<u64, LoadError> {
     })
 }
 
+/// A whole number, possibly negative (`pids_limit: -1`).
+pub fn integer(n: &Node, what: &str) -> Result<i64, LoadError> {
+    n.text().and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| {
+        err(
+            n,
+            format!("{what} must be a whole number, found {}", describe(n)),
+        )
+    })
+}
+
 /// The items of list `key` of `n` (none when absent) and the list's name for messages
 /// (`what.key`); anything but a list is an error.
 pub fn items<'n>(n: &'n Node, what: &str, key: &str) -> Result<(&'n [Node], String), LoadError> {

@@ -1,10 +1,12 @@
 //! What a service asks of the host beyond its mounts and capabilities: `privileged`,
 //! `network_mode`, the namespaces it shares (`pid`, `ipc`, `uts`, `userns_mode`,
-//! `cgroup`), `devices` and `device_cgroup_rules`. Each passes the app's policy (`policy`) before it reaches
+//! `cgroup`), `devices`, `device_cgroup_rules`, and GPUs (`gpus`,
+//! `deploy.resources.reservations.devices`). Each passes the app's policy (`policy`) before it reaches
 //! the Engine. Serialized as `docker compose config` prints them; flattened into
 //! [`Service`](crate::Service), so each enters the spec hash.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::ops::Not;
 
 /// A service's host access (see the module documentation).
@@ -37,6 +39,34 @@ pub struct HostAccess {
     /// Device cgroup rules (`c 1:3 mr`): access to device nodes by number.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub device_cgroup_rules: Vec<String>,
+    /// `gpus`: GPUs from the Engine's device drivers (the Engine gets each with the
+    /// `gpu` capability added, as Compose sends it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<DeviceRequest>,
+    /// `deploy.resources.reservations.devices`, sent as written, before `gpus`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_reservations: Vec<DeviceRequest>,
+}
+
+/// Devices asked of one of the Engine's device drivers (`nvidia`, `cdi`…), as Compose
+/// prints them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DeviceRequest {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// How many devices; `-1`: all (the default without `device_ids`); `0` with them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub count: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A host device given to the container.

@@ -28,7 +28,7 @@ pub use desired::{
 };
 pub use files::{FileRef, InlineFile, ProjectFile};
 pub use health::{app_health, Health, ResourceHealth};
-pub use host_access::{Device, HostAccess};
+pub use host_access::{Device, DeviceRequest, HostAccess};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};
 pub use mask::EnvMask;
 pub use plan::{plan, Action, Plan, PlanOptions, PlannedAction};

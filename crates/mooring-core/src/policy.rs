@@ -82,6 +82,8 @@ pub enum Exception {
     HostNamespace(String),
     /// `device:/dev/ttyUSB0`: this host device given to a container.
     Device(String),
+    /// `gpus`: the host's GPUs (and other devices of the Engine's device drivers).
+    Gpus,
 }
 
 /// Why an exception could not be parsed.
@@ -91,7 +93,7 @@ pub struct ExceptionError(String);
 
 /// What `policy.allow` accepts, for error messages.
 pub const EXCEPTION_FORMS: &str =
-    "docker_socket, host_network, host_path:/ABSOLUTE/PATH, cap:NAME, volume:NAME, network:NAME, host_namespace:pid|ipc|uts|userns|cgroup, device:/dev/PATH";
+    "docker_socket, host_network, host_path:/ABSOLUTE/PATH, cap:NAME, volume:NAME, network:NAME, host_namespace:pid|ipc|uts|userns|cgroup, device:/dev/PATH, gpus";
 
 impl Exception {
     /// Parses one `allow` entry.
@@ -101,6 +103,7 @@ impl Exception {
             None => match s {
                 "docker_socket" => Ok(Exception::DockerSocket),
                 "host_network" => Ok(Exception::HostNetwork),
+                "gpus" => Ok(Exception::Gpus),
                 _ => Err(bad(&format!("unknown; use one of {EXCEPTION_FORMS}"))),
             },
             Some(("host_path", p)) => {
@@ -148,6 +151,7 @@ impl fmt::Display for Exception {
             Exception::Network(n) => write!(f, "network:{n}"),
             Exception::HostNamespace(n) => write!(f, "host_namespace:{n}"),
             Exception::Device(d) => write!(f, "device:{d}"),
+            Exception::Gpus => f.write_str("gpus"),
         }
     }
 }
@@ -457,6 +461,29 @@ pub fn check(project: &Project, policy: &Policy, host: &HostFacts) -> Verdict {
                 refused,
                 Exception::Device(d.source.clone()),
             );
+        }
+        for (k, requests) in [
+            ("gpus", &svc.host.gpus),
+            (
+                "deploy.resources.reservations.devices",
+                &svc.host.device_reservations,
+            ),
+        ] {
+            for d in requests {
+                let at = here(&c, k);
+                let refused = policy.profile != Profile::Privileged;
+                c.finding(
+                    Rule::Device,
+                    &key(k),
+                    at,
+                    format!(
+                        "gives the container the host's devices of driver {}",
+                        d.driver.as_deref().unwrap_or("(the Engine's choice)")
+                    ),
+                    refused,
+                    Exception::Gpus,
+                );
+            }
         }
         for opt in &svc.settings.security_opt {
             if lifts_protection(opt) {

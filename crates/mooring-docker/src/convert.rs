@@ -2,9 +2,9 @@
 
 use bollard::container::{Config, NetworkingConfig};
 use bollard::models::{
-    ContainerInspectResponse, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig,
-    HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, PortBinding, ResourcesUlimits,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerInspectResponse, DeviceMapping, DeviceRequest, EndpointIpamConfig, EndpointSettings,
+    HealthConfig, HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, PortBinding,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 use mooring_core::hash::spec_hash;
 use mooring_core::labels::*;
@@ -194,6 +194,29 @@ fn security_opt(svc: &Service) -> Vec<String> {
         .collect()
 }
 
+/// GPUs and other driver devices as Compose sends them: the reservations as written,
+/// then `gpus` with the `gpu` capability added.
+fn device_requests(host: &mooring_core::HostAccess) -> Vec<DeviceRequest> {
+    let request = |d: &mooring_core::DeviceRequest, extra: Option<&str>| DeviceRequest {
+        driver: Some(d.driver.clone().unwrap_or_default()),
+        count: Some(d.count),
+        device_ids: (!d.device_ids.is_empty()).then(|| d.device_ids.clone()),
+        capabilities: Some(vec![d
+            .capabilities
+            .iter()
+            .map(String::as_str)
+            .chain(extra)
+            .map(str::to_string)
+            .collect()]),
+        options: (!d.options.is_empty()).then(|| d.options.clone().into_iter().collect()),
+    };
+    host.device_reservations
+        .iter()
+        .map(|d| request(d, None))
+        .chain(host.gpus.iter().map(|d| request(d, Some("gpu"))))
+        .collect()
+}
+
 /// A namespace mode for the Engine: `service:NAME` joins that service's container
 /// (`container:<its name>`); the rest as written.
 fn joined(project: &Project, mode: &str) -> String {
@@ -287,6 +310,7 @@ pub(crate) fn container_config(project: &Project, svc: &Service, replica: u32) -
         annotations: (!set.annotations.is_empty())
             .then(|| set.annotations.clone().into_iter().collect()),
         device_cgroup_rules: nonempty(&svc.host.device_cgroup_rules),
+        device_requests: Some(device_requests(&svc.host)).filter(|d| !d.is_empty()),
         binds: (!binds.is_empty()).then_some(binds),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         restart_policy: Some(restart_policy(&svc.restart)),

@@ -1,5 +1,6 @@
 use super::*;
 use mooring_core::desired::GoDuration;
+use mooring_core::DeviceRequest;
 use std::fs;
 
 struct Fixture {
@@ -625,6 +626,45 @@ fn pass_through_settings_are_decoded_and_bad_values_named() {
         e.starts_with("compose.yaml:7:21: services.b.container_name: \"one\" is already the container name of service a"),
         "{e}"
     );
+}
+
+#[test]
+fn gpus_and_device_reservations_read_as_compose_reads_them() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    gpus: all\n  b:\n    image: x\n    gpus: [{driver: nvidia, count: 2, capabilities: [compute], options: {x: \"1\"}}, {device_ids: [\"1\"]}]\n    deploy: {resources: {reservations: {devices: [{capabilities: [gpu], driver: cdi, device_ids: [nvidia.com/gpu=all]}, {capabilities: [gpu], count: all}]}}}\n",
+    )]);
+    let p = f.load().unwrap();
+    let a = &p.services["a"].host;
+    assert_eq!(
+        a.gpus,
+        [DeviceRequest {
+            count: -1,
+            ..DeviceRequest::default()
+        }]
+    );
+    let b = &p.services["b"].host;
+    assert_eq!(
+        (b.gpus[0].count, b.gpus[0].driver.as_deref()),
+        (2, Some("nvidia"))
+    );
+    assert_eq!(b.gpus[0].options["x"], "1");
+    assert_eq!(
+        (b.gpus[1].count, &b.gpus[1].device_ids[..]),
+        (0, &["1".to_string()][..])
+    );
+    assert_eq!(b.device_reservations.len(), 2);
+    assert_eq!(b.device_reservations[1].count, -1);
+    assert_eq!(
+        p.positions["services.b.deploy.resources.reservations.devices"],
+        "compose.yaml:8:50"
+    );
+    let cases = [
+        ("    gpus: [{count: 1, device_ids: [\"0\"]}]\n", "compose.yaml:4:20: services.web.gpus: `count` and `device_ids` are exclusive"),
+        ("    gpus: some\n", "compose.yaml:4:11: services.web.gpus must be a list (or `all`)"),
+        ("    deploy: {resources: {reservations: {devices: [{count: 1}]}}}\n", "compose.yaml:4:51: services.web.deploy.resources.reservations.devices: each device needs `capabilities`"),
+    ];
+    assert_service_errors(&cases);
 }
 
 #[test]

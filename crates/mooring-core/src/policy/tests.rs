@@ -223,6 +223,9 @@ fn every_key_that_reaches_the_host_under_every_profile() {
         ("seccomp profile", Box::new(security_opt("seccomp=./p.json")), Baseline, &[], &[SecurityOpt], &[]),
         ("seccomp profile", Box::new(security_opt("seccomp=./p.json")), Privileged, &[], &[], &[SecurityOpt]),
         ("seccomp default", Box::new(security_opt("seccomp=builtin")), Restricted, &[], &[], &[]),
+        ("gpus", Box::new(access(|h| h.gpus = vec![crate::DeviceRequest { count: -1, ..Default::default() }])), Baseline, &[], &[Device], &[]),
+        ("gpus", Box::new(access(|h| h.gpus = vec![crate::DeviceRequest { count: -1, ..Default::default() }])), Baseline, &["gpus"], &[], &[Device]),
+        ("device reservation", Box::new(access(|h| h.device_reservations = vec![crate::DeviceRequest { count: -1, ..Default::default() }])), Restricted, &["gpus"], &[], &[Device]),
         // Privileges, namespaces, devices.
         ("privileged", Box::new(access(|h| h.privileged = true)), Baseline, &["docker_socket"], &[PrivilegedContainer], &[]),
         ("privileged", Box::new(access(|h| h.privileged = true)), Privileged, &[], &[], &[PrivilegedContainer]),

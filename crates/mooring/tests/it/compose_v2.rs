@@ -583,6 +583,53 @@ fn a_seccomp_profile_file_reaches_the_engine_as_compose_sends_it() {
     assert!(out.contains("in sync"), "{out}");
 }
 
+/// GPUs (`gpus`, `deploy.resources.reservations.devices`) reach the Engine as Compose
+/// sends them once the app's policy allows them (`gpus`). This machine has no GPU
+/// driver: the Engine refuses to start the container, for Compose and Mooring alike,
+/// and Mooring reports that as a failure; the created containers are compared.
+#[test]
+fn gpus_reach_the_engine_as_compose_sends_them() {
+    let Pair {
+        app,
+        peer,
+        ours,
+        theirs,
+    } = Pair::new("cv2gpu", |dir, name, _| {
+        write_compose(
+            dir,
+            format!("name: {name}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    gpus:\n      - driver: nvidia\n        count: 2\n        capabilities: [compute, utility]\n        options: {{x: \"1\"}}\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - driver: cdi\n              device_ids: [nvidia.com/gpu=all]\n              capabilities: [gpu]\n"),
+        )
+    });
+    let d = ours.path().to_str().unwrap();
+    assert_renders_like_compose(d, "services", "web", &["gpus"]);
+    let refused = app.expect(1, &["sync", d]);
+    assert!(
+        refused.contains("compose.yaml:8:7: services.web.gpus: gives the container the host's devices of driver nvidia; refused by policy baseline: to allow it, add `gpus`"),
+        "{refused}"
+    );
+    assert!(app.containers().is_empty(), "nothing created when refused");
+    let failed = app.expect(1, &["sync", d, "--allow", "gpus"]);
+    assert!(
+        failed.contains("could not select device driver"),
+        "{failed}"
+    );
+    let created = docker_output(&[
+        "compose",
+        "--project-directory",
+        theirs.path().to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+    assert!(!created.status.success(), "no GPU driver here either");
+    let field = "{{json .HostConfig.DeviceRequests}}";
+    let (mine, compose_made) = (
+        inspect(&format!("{}-web-1", app.name), field),
+        inspect(&format!("{}-web-1", peer.name), field),
+    );
+    assert!(mine.contains("\"nvidia.com/gpu=all\""), "{mine}");
+    assert_eq!(mine, compose_made);
+}
+
 /// Keys this machine's Engine cannot apply (real-time scheduling, storage quotas, a
 /// cgroup parent, device rules) render as Compose prints them.
 #[test]

@@ -1,5 +1,6 @@
 //! What a service asks of the host (`mooring_core::HostAccess`): `privileged`,
-//! `network_mode`, `pid`, `ipc`, `uts`, `userns_mode`, `cgroup`, `devices`. Decoded
+//! `network_mode`, `pid`, `ipc`, `uts`, `userns_mode`, `cgroup`, `devices`,
+//! `device_cgroup_rules`, `gpus` (and `deploy`'s device reservations). Decoded
 //! as Compose decodes them, with each key's position kept for the policy, which
 //! decides later whether the app may have it.
 
@@ -7,7 +8,7 @@ use super::super::Decoder;
 use crate::decode::*;
 use crate::error::LoadError;
 use crate::yaml::{Node, Value};
-use mooring_core::{Device, HostAccess};
+use mooring_core::{Device, DeviceRequest, HostAccess};
 
 /// The keys this part reads.
 pub(super) const KEYS: &[&str] = &[
@@ -20,6 +21,7 @@ pub(super) const KEYS: &[&str] = &[
     "cgroup",
     "devices",
     "device_cgroup_rules",
+    "gpus",
 ];
 
 impl Decoder<'_> {
@@ -71,8 +73,86 @@ impl Decoder<'_> {
                 .map(|l| string_list(l, &w("device_cgroup_rules")))
                 .transpose()?
                 .unwrap_or_default(),
+            gpus: match n.get("gpus") {
+                None => vec![],
+                Some(g) if g.text() == Some("all") => vec![DeviceRequest {
+                    count: -1,
+                    ..DeviceRequest::default()
+                }],
+                Some(g) => device_requests(g, &w("gpus"), false)?,
+            },
+            // From `deploy.resources.reservations.devices` (see `resources`).
+            device_reservations: vec![],
         })
     }
+}
+
+/// A list of device requests (`gpus`, or `deploy.resources.reservations.devices`
+/// where `capabilities` is `required`), as Compose reads them: `count` a number or
+/// `all`, exclusive with `device_ids`; neither means all (`-1`).
+pub(super) fn device_requests(
+    n: &Node,
+    w: &str,
+    required: bool,
+) -> Result<Vec<DeviceRequest>, LoadError> {
+    let Value::Seq(items) = &n.value else {
+        return Err(err(
+            n,
+            format!("{w} must be a list (or `all`), found {}", n.kind()),
+        ));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        check_keys(
+            item,
+            w,
+            &["capabilities", "driver", "count", "device_ids", "options"],
+        )?;
+        let list = |k: &str| {
+            item.get(k)
+                .map(|l| string_list(l, &format!("{w}.{k}")))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let capabilities = list("capabilities")?;
+        if required && item.get("capabilities").is_none() {
+            return Err(err(
+                item,
+                format!("{w}: each device needs `capabilities` (e.g. [gpu])"),
+            ));
+        }
+        let device_ids = list("device_ids")?;
+        let count = match item.get("count") {
+            Some(c) if !device_ids.is_empty() => {
+                return Err(err(
+                    c,
+                    format!("{w}: `count` and `device_ids` are exclusive"),
+                ))
+            }
+            Some(c) if c.text() == Some("all") => -1,
+            Some(c) => integer(c, &format!("{w}.count"))?,
+            None if device_ids.is_empty() => -1,
+            None => 0,
+        };
+        let mut options = std::collections::BTreeMap::new();
+        if let Some(o) = item.get("options") {
+            for (k, v) in entries(o, &format!("{w}.options"))? {
+                let name = key_of(k);
+                options.insert(name.to_string(), string(v, &format!("{w}.options.{name}"))?);
+            }
+        }
+        out.push(DeviceRequest {
+            capabilities,
+            driver: item
+                .get("driver")
+                .map(|d| string(d, &format!("{w}.driver")))
+                .transpose()?,
+            count,
+            device_ids,
+            options,
+        });
+    }
+    Ok(out)
 }
 
 /// `devices`: `SOURCE[:TARGET[:PERMISSIONS]]` or `{source, target, permissions}`.

@@ -95,7 +95,6 @@ const SERVICE_KEYS: &[&str] = &[
     "extends",
     "scale",
     "develop",
-    "gpus",
     "post_start",
     "pre_stop",
     "annotations",
@@ -126,7 +125,7 @@ impl Decoder<'_> {
         let ports = ports::ports(n, &what)?;
         let mounts = self.mounts(n, &what, (project, name), volumes)?;
         self.policy_positions(n, &what);
-        let host = self.host_access(n, &what)?;
+        let mut host = self.host_access(n, &what)?;
         let service_networks = match (&host.network_mode, n.get("networks")) {
             (Some(_), Some(nets)) => {
                 return Err(err(
@@ -140,6 +139,16 @@ impl Decoder<'_> {
         };
         let resources = resources::resources(n, &what)?;
         self.notes.extend(resources.notes.iter().cloned());
+        host.device_reservations = resources.devices.clone();
+        if let Some(d) = ["deploy", "resources", "reservations", "devices"]
+            .iter()
+            .try_fold(n, |node, k| node.get(k))
+        {
+            self.positions.insert(
+                format!("{what}.deploy.resources.reservations.devices"),
+                d.pos.to_string(),
+            );
+        }
         // Each container has its own anonymous volumes, as in Compose.
         self.anonymous = mounts
             .anonymous
@@ -174,12 +183,6 @@ impl Decoder<'_> {
         }
         if n.get("develop").is_some() {
             self.notes.push(format!("{what}.develop applies to `docker compose watch` only; a deploy ignores it, as `docker compose up` does"));
-        }
-        if let Some(g) = n.get("gpus") {
-            return Err(err(
-                g,
-                format!("{what}.gpus: GPU access is not supported yet; nothing was deployed"),
-            ));
         }
         let mut depends_on = depends_on::depends_on(n, &what)?;
         let links = networks::links(n, &what, "links")?;

@@ -26,6 +26,8 @@ pub(super) struct Resources {
     pub(super) scale: Option<u32>,
     /// How many containers run the service: `scale`, else `deploy.replicas`, else 1.
     pub(super) replicas: u32,
+    /// `deploy.resources.reservations.devices`.
+    pub(super) devices: Vec<mooring_core::DeviceRequest>,
 }
 
 /// Every resource key of a service.
@@ -61,6 +63,7 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
         notes: vec![],
         scale: n.get("scale").map(|s| count(s, &w("scale"))).transpose()?,
         replicas: 1,
+        devices: vec![],
     };
     let replicas = deploy(n, what, &mut r)?;
     r.replicas = match (r.scale, replicas) {
@@ -78,7 +81,7 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
 }
 
 /// `deploy` as `docker compose up` reads it on a single Engine: `resources.limits`,
-/// `resources.reservations.memory`, `restart_policy`, `replicas` (returned with its
+/// `resources.reservations.memory` and `devices`, `restart_policy`, `replicas` (returned with its
 /// node); the Swarm-only
 /// keys (`mode`, `labels`, `placement`, `update_config`, `rollback_config`,
 /// `endpoint_mode`, reserved CPUs) are accepted and noted as ignored, as Compose ignores
@@ -191,10 +194,13 @@ fn deploy<'n>(
                 "{rw}.cpus applies to Docker Swarm only; ignored on a single Engine"
             ));
         }
-        for key in ["devices", "generic_resources"] {
-            if let Some(x) = v.get(key) {
-                return Err(err(x, format!("{rw}.{key} (GPUs and other devices) is not supported yet; nothing was deployed")));
-            }
+        if let Some(d) = v.get("devices") {
+            r.devices = super::host_access::device_requests(d, &format!("{rw}.devices"), true)?;
+        }
+        if v.get("generic_resources").is_some() {
+            r.notes.push(format!(
+                "{rw}.generic_resources applies to Docker Swarm only; ignored on a single Engine"
+            ));
         }
     }
     Ok(replicas)
@@ -246,16 +252,6 @@ fn swap(n: &Node, what: &str) -> Result<i64, LoadError> {
         return Ok(-1);
     }
     bytes(n, what)
-}
-
-/// A whole number, possibly negative (`pids_limit: -1`).
-fn integer(n: &Node, what: &str) -> Result<i64, LoadError> {
-    n.text().and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| {
-        err(
-            n,
-            format!("{what} must be a whole number, found {}", describe(n)),
-        )
-    })
 }
 
 /// Docker's memory units: `512m`, `1g`, `1024` (bytes), `1.5gb`.
