@@ -559,10 +559,16 @@ pub struct Network {
 
 impl Network {
     /// sha256 of the settings the network is created with (kept in a label: a
-    /// network is not changed in place, so a difference is said in the plan).
+    /// network is not changed in place, so a difference recreates it).
     pub fn settings_hash(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         crate::hash::sha256_hex(&json)
+    }
+
+    /// The settings the network is created with (kept in a label, so a plan can say
+    /// which changed).
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

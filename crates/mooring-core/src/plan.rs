@@ -212,10 +212,15 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     // The render's and the policy's notes first: every plan shows them.
     let mut notes = desired.notes.clone();
     ports::enough_for_replicas(desired)?;
-    let networks = networks::declared(desired, live, &mut notes)?;
+    let networks = networks::declared(desired, live)?;
     let volumes = volumes::declared(desired, live, &options, &mut notes)?;
     let pulls = images::pulls(desired, live, &options)?;
-    let containers = containers::planned(desired, live, &options, &volumes.recreated);
+    let containers = containers::planned(
+        desired,
+        live,
+        &options,
+        (&volumes.recreated, &networks.recreated),
+    );
     let changing = |service: &str| {
         containers
             .removals
@@ -227,13 +232,14 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
             })
     };
     let backups = volumes::backups_on_change(desired, live, &options, &volumes.recreated, changing);
-    // Order: networks, volumes, images, backups, removals, volume removals, containers,
-    // orphan networks.
+    // Order: networks, volumes, images, backups, removals, networks recreated, volume
+    // removals, containers, orphan networks.
     let mut actions = networks.creates;
     actions.extend(volumes.creates);
     actions.extend(pulls);
     actions.extend(backups);
     actions.extend(containers.removals);
+    actions.extend(networks.recreations);
     actions.extend(volumes.removals);
     actions.extend(containers.actions);
     actions.extend(networks::orphans(

@@ -501,6 +501,10 @@ impl Host for Provider {
             mooring_core::labels::SPEC_HASH.to_string(),
             net.settings_hash(),
         );
+        labels.insert(
+            mooring_core::labels::SPEC.to_string(),
+            net.settings().to_string(),
+        );
         let ipam = net.ipam.as_ref().map(|i| bollard::models::Ipam {
             driver: i.driver.clone(),
             config: Some(

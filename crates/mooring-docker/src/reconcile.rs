@@ -4,7 +4,7 @@
 //!
 //! Order: image pulls and builds (after which the host is observed again, so containers
 //! are compared with the fresh images), networks and volumes, backups before changes,
-//! container removals, volumes recreated, then containers in dependency waves —
+//! container removals, networks and volumes recreated, then containers in dependency waves —
 //! independent services in parallel, each wave waiting for `service_healthy` /
 //! `service_completed_successfully` where asked — then volumes no longer declared
 //! (backed up and removed once no container of the app holds them) and finally pruned
@@ -222,6 +222,23 @@ async fn apply<H: Host>(
             _ => None,
         })
         .collect();
+    // Networks both removed and created: recreated once their containers are gone.
+    let network_names = |remove: bool| -> BTreeSet<String> {
+        current
+            .actions
+            .iter()
+            .filter_map(|a| match &a.action {
+                Action::RemoveNetwork { network } if remove => Some(network.clone()),
+                Action::CreateNetwork { network } if !remove => Some(network.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let recreated_networks: BTreeSet<String> = network_names(true)
+        .intersection(&network_names(false))
+        .cloned()
+        .collect();
+    let mut network_recreations = Vec::new();
     let mut before_changes = Vec::new();
     let mut creates = Vec::new();
     let mut removals = Vec::new();
@@ -244,6 +261,11 @@ async fn apply<H: Host>(
                 before_changes.push(a)
             }
             Action::BackupVolume { .. } | Action::RestoreVolume { .. } => volume_removals.push(a),
+            Action::CreateNetwork { network } | Action::RemoveNetwork { network }
+                if recreated_networks.contains(network) =>
+            {
+                network_recreations.push(a)
+            }
             Action::CreateNetwork { .. } | Action::CreateVolume { .. } => creates.push(a),
             Action::PullImage { .. } | Action::BuildImage { .. } => {}
             Action::RemoveContainer { .. } => removals.push(a),
@@ -268,6 +290,13 @@ async fn apply<H: Host>(
     }
     if !run_parallel(provider, project, &removals, report, outcome).await {
         return Ok(());
+    }
+    // Networks recreated (removed, then created with the declared settings) once the
+    // containers joining them are gone, before those come back.
+    for a in &network_recreations {
+        if !run_parallel(provider, project, std::slice::from_ref(a), report, outcome).await {
+            return Ok(());
+        }
     }
     // Volumes recreated (backed up, removed, created, restored) before the containers
     // that mount them come back; volumes only removed after the containers that released

@@ -26,7 +26,7 @@ pub(super) fn planned(
     desired: &Project,
     live: &Live,
     options: &PlanOptions,
-    recreated: &BTreeSet<&str>,
+    (recreated, networks_recreated): (&BTreeSet<&str>, &BTreeSet<&str>),
 ) -> Planned {
     let mut orphans_kept = Vec::new();
     let mut by_service: BTreeMap<&str, Vec<&LiveContainer>> = BTreeMap::new();
@@ -100,25 +100,37 @@ pub(super) fn planned(
         }
         let completes = completion_services.contains(svc.name.as_str());
         for (replica, (name, current)) in (1..).zip(names.iter().zip(current)) {
-            // A container mounting a recreated volume goes first and comes back after it.
+            // A container mounting a recreated volume, or joining a recreated network,
+            // goes first and comes back after it.
+            let mounts_recreated = || {
+                desired
+                    .replica_mounts(svc, replica)
+                    .into_iter()
+                    .find(|m| recreated.contains(m.source.as_str()))
+                    .map(|m| format!("it mounts volume {}, which is recreated", m.source))
+            };
+            let joins_recreated = || {
+                svc.networks
+                    .values()
+                    .find(|n| networks_recreated.contains(n.name.as_str()))
+                    .map(|n| format!("it joins network {}, which is recreated", n.name))
+            };
             let current = match current {
-                Some(c)
-                    if desired
-                        .replica_mounts(svc, replica)
-                        .iter()
-                        .any(|m| recreated.contains(m.source.as_str())) =>
-                {
-                    removals.push(PlannedAction {
-                        action: Action::RemoveContainer {
-                            service: Some(svc.name.clone()),
-                            container: c.name.clone(),
-                            id: c.id.clone(),
-                        },
-                        reason: "it mounts a volume that is recreated".into(),
-                    });
-                    None
-                }
-                other => other,
+                Some(c) => match mounts_recreated().or_else(joins_recreated) {
+                    Some(reason) => {
+                        removals.push(PlannedAction {
+                            action: Action::RemoveContainer {
+                                service: Some(svc.name.clone()),
+                                container: c.name.clone(),
+                                id: c.id.clone(),
+                            },
+                            reason,
+                        });
+                        None
+                    }
+                    None => Some(c),
+                },
+                None => None,
             };
             if let Some(action) =
                 plan_container(svc, (name, replica), current, live, completes, options)

@@ -1,43 +1,59 @@
 //! Networks: the project's created when missing (one that exists must be the app's:
-//! another owner's is never taken over; an external one must exist), and the app's
-//! networks no longer declared removed with prune, else kept with a note.
+//! another owner's is never taken over; an external one must exist), recreated when
+//! the settings it was created with (its spec-hash label) differ from the declared
+//! ones — after the containers that join it are removed, which then come back, as
+//! Compose does —, and the app's networks no longer declared removed with prune, else
+//! kept with a note.
 
 use super::{check_owner, is_app_resource, Action, PlanError, PlannedAction};
-use crate::desired::Project;
-use crate::live::Live;
+use crate::desired::{Network, Project};
+use crate::live::{Live, LiveNetwork};
 use std::collections::BTreeSet;
 
-/// The networks to create, and the Docker names the project uses.
+/// The networks to create or recreate, and the Docker names the project uses.
 pub(super) struct Declared<'a> {
     pub creates: Vec<PlannedAction>,
+    /// Each recreated network's removal then creation, run once the containers that
+    /// join it are gone.
+    pub recreations: Vec<PlannedAction>,
+    /// The Docker names of the networks recreated.
+    pub recreated: BTreeSet<&'a str>,
     pub used: BTreeSet<&'a str>,
 }
 
 /// The project's networks.
-pub(super) fn declared<'a>(
-    desired: &'a Project,
-    live: &Live,
-    notes: &mut Vec<String>,
-) -> Result<Declared<'a>, PlanError> {
+pub(super) fn declared<'a>(desired: &'a Project, live: &Live) -> Result<Declared<'a>, PlanError> {
     let app = desired.name.as_str();
     let mut actions = Vec::new();
+    let mut recreations = Vec::new();
+    let mut recreated = BTreeSet::new();
     let mut used_networks = BTreeSet::new();
     for net in desired.networks.values() {
         used_networks.insert(net.name.as_str());
         if let Some(ln) = live.networks.get(&net.name) {
             if !net.external {
                 check_owner("network", &net.name, &ln.labels, app)?;
-                // A network is not changed in place (its containers would have to be
-                // disconnected): a difference is said, not applied.
+                // Created by Mooring with other settings (a network made by Compose,
+                // or before Mooring labelled them, is taken as it is).
                 if ln
                     .labels
                     .get(crate::labels::SPEC_HASH)
                     .is_some_and(|h| *h != net.settings_hash())
                 {
-                    notes.push(format!(
-                        "network {} was created with other settings than the repository now declares (driver, ipam, internal, attachable, enable_ipv6, labels); Mooring does not recreate networks yet: remove it (docker network rm) for the next sync to create it anew",
-                        net.name
-                    ));
+                    let why = changed_settings(net, ln);
+                    recreated.insert(net.name.as_str());
+                    recreations.push(PlannedAction {
+                        action: Action::RemoveNetwork {
+                            network: net.name.clone(),
+                        },
+                        reason: format!("recreated: {why}"),
+                    });
+                    recreations.push(PlannedAction {
+                        action: Action::CreateNetwork {
+                            network: net.name.clone(),
+                        },
+                        reason: format!("recreated: {why}"),
+                    });
                 }
             }
             continue;
@@ -54,8 +70,39 @@ pub(super) fn declared<'a>(
     }
     Ok(Declared {
         creates: actions,
+        recreations,
+        recreated,
         used: used_networks,
     })
+}
+
+/// What differs between the settings a network was created with (its spec label) and
+/// the declared ones, field by field.
+fn changed_settings(net: &Network, live: &LiveNetwork) -> String {
+    let old = live
+        .labels
+        .get(crate::labels::SPEC)
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+    let fields: Vec<String> = match old {
+        Some(old) => super::changed_fields(&old, &net.settings())
+            .into_iter()
+            .map(|(path, was, now)| {
+                // A flag left out is false.
+                let flag = |v: &str, other: &str| match (v, other) {
+                    ("none", "true" | "false") => "false".to_string(),
+                    _ => v.to_string(),
+                };
+                let (was, now) = (flag(&was, &now), flag(&now, &was));
+                format!("{path}: {was} → {now}")
+            })
+            .collect(),
+        None => vec![],
+    };
+    if fields.is_empty() {
+        "its settings changed (driver, driver_opts, ipam, internal, attachable, enable_ipv6 or labels)".into()
+    } else {
+        fields.join("; ")
+    }
 }
 
 /// The app's networks the project no longer uses: removed with prune, else noted.

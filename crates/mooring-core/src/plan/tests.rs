@@ -784,3 +784,48 @@ fn one_host_port_for_several_containers_is_refused_before_anything() {
     p.services.get_mut("web").unwrap().ports[0].published = Some("8080-8082".into());
     assert!(plan(&p, &Live::default(), PlanOptions::default()).is_ok());
 }
+
+#[test]
+fn a_network_created_with_other_settings_is_recreated_around_its_containers() {
+    let mut p = project(vec![named("web"), named("db")]);
+    p.services.get_mut("web").unwrap().networks = BTreeMap::from([(
+        "default".into(),
+        ServiceNetwork {
+            name: "app_default".into(),
+            ..ServiceNetwork::default()
+        },
+    )]);
+    let mut live = live_for(&p);
+    // Created by Mooring as `internal`; the repository no longer says so.
+    let mut old = p.networks["default"].clone();
+    old.internal = true;
+    let labels = &mut live.networks.get_mut("app_default").unwrap().labels;
+    labels.insert(crate::labels::SPEC_HASH.into(), old.settings_hash());
+    labels.insert(crate::labels::SPEC.into(), old.settings().to_string());
+    let recreate = plan(&p, &live, PlanOptions::default()).unwrap();
+    assert_eq!(
+        kinds(&recreate),
+        [
+            "remove container app-web-1",
+            "remove network app_default",
+            "create network app_default",
+            "create container app-web-1"
+        ],
+        "db does not join it and stays"
+    );
+    assert_eq!(
+        recreate.actions[1].reason,
+        "recreated: internal: true → false"
+    );
+    assert_eq!(
+        recreate.actions[0].reason,
+        "it joins network app_default, which is recreated"
+    );
+    // Labelled with the declared settings: nothing to do.
+    let labels = &mut live.networks.get_mut("app_default").unwrap().labels;
+    labels.insert(
+        crate::labels::SPEC_HASH.into(),
+        p.networks["default"].settings_hash(),
+    );
+    assert!(plan(&p, &live, PlanOptions::default()).unwrap().in_sync());
+}

@@ -395,17 +395,44 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
             "driver_opts",
         ],
     );
-    // A changed setting is said in the plan, not applied behind the containers' back.
-    fs::write(
-        ours.path().join("compose.yaml"),
-        network_project(&app.name, "172.30.57").replace("internal: true", "internal: false"),
-    )
-    .unwrap();
-    let out = app.expect(0, &["diff", d]);
-    assert!(
-        out.contains("was created with other settings than the repository now declares"),
-        "{out}"
+    // A changed setting recreates the network, as Compose does: its containers go
+    // first and come back, each change named in the plan.
+    let web = format!("{}-web-1", app.name);
+    let before = inspect(&web, "{{.Id}}");
+    write_compose(
+        ours.path(),
+        network_project(&app.name, "172.30.59").replace("internal: true", "internal: false"),
     );
+    let out = app.expect(2, &["diff", d]);
+    for line in [
+        format!("remove container {web}"),
+        format!("remove network {}_back", app.name),
+        "ipam.config: ".to_string(),
+        "internal: true → false".to_string(),
+        format!("it joins network {}_back, which is recreated", app.name),
+    ] {
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
+    app.expect(0, &["sync", d]);
+    assert_ne!(inspect(&web, "{{.Id}}"), before, "the container came back");
+    assert_eq!(
+        net(
+            &app.name,
+            "{{.Internal}} {{range .IPAM.Config}}{{.Subnet}}{{end}}"
+        )
+        .trim(),
+        "false 172.30.59.0/24"
+    );
+    assert!(
+        inspect(
+            &web,
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+        )
+        .starts_with("172.30.59."),
+        "the container joined the new network"
+    );
+    let out = app.expect(0, &["diff", d]);
+    assert!(out.contains("in sync"), "{out}");
 }
 
 /// A project whose `web` shares the host's pid namespace and `db`'s network and gets

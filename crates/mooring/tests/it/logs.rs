@@ -11,10 +11,12 @@ use std::time::Duration;
 
 /// A synced daemon app of two services: `ticker` writes `tick-N` to stdout and `err-N`
 /// to stderr every 0.3 s, `quiet` writes `quiet-started` once. Shared with the web UI's
-/// logs tab test.
+/// logs tab test. The daemon goes first when it is dropped (fields drop in order): were
+/// the app's containers removed while it still ran, it would put them back, and they
+/// would outlive the test.
 pub(crate) struct Ticking {
-    pub app: TestApp,
     pub s: Server,
+    pub app: TestApp,
     _proj: tempfile::TempDir,
     _dir: tempfile::TempDir,
 }
@@ -41,8 +43,8 @@ pub(crate) fn ticking(prefix: &str) -> Ticking {
     );
     wait_until(60, "synced", || s.app(&app.name)["sync"] == "Synced");
     Ticking {
-        app,
         s,
+        app,
         _proj: proj,
         _dir: dir,
     }
