@@ -94,7 +94,7 @@ pub struct Provider {
 
 impl Provider {
     /// Connects to `endpoint` (`unix:///var/run/docker.sock`), or to `DOCKER_HOST`, or to the
-    /// local default socket, and agrees on an API version with the daemon.
+    /// local default socket, and checks that the daemon answers.
     pub async fn connect(endpoint: Option<&str>) -> Result<Provider, ProviderError> {
         let env = std::env::var("DOCKER_HOST").ok();
         let endpoint = endpoint
@@ -110,14 +110,150 @@ impl Provider {
                 source: DockerError { inner: source },
             },
         )?;
-        let docker = docker
-            .negotiate_version()
+        // A ping proves the daemon answers (a clear error here, not at the first call).
+        // bollard 0.18 sends no version in its paths whatever is negotiated, so the
+        // daemon's own `/version` (ten times slower than `/_ping`) would tell it
+        // nothing: the daemon serves its current API.
+        docker
+            .ping()
             .await
             .map_err(|source| ProviderError::Connect {
                 endpoint: endpoint.clone(),
                 source: DockerError { inner: source },
             })?;
         Ok(Provider { docker })
+    }
+
+    /// The app's containers (by label), inspected.
+    async fn observe_containers(
+        &self,
+        project: &Project,
+    ) -> Result<Vec<LiveContainer>, ProviderError> {
+        let label = format!("{APP}={}", project.name);
+        let list = self.containers_where("label", label, "containers").await?;
+        let inspects = join_all(
+            list.iter()
+                .filter_map(|c| c.id.as_deref())
+                .map(|id| self.container(id)),
+        )
+        .await;
+        let mut containers = Vec::new();
+        for c in inspects {
+            if let Some(c) = c? {
+                containers.push(c);
+            }
+        }
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(containers)
+    }
+
+    /// The app's networks (by label) and the project's others that exist.
+    async fn observe_networks(
+        &self,
+        project: &Project,
+    ) -> Result<BTreeMap<String, LiveNetwork>, ProviderError> {
+        let filters =
+            HashMap::from([("label".to_string(), vec![format!("{APP}={}", project.name)])]);
+        let mut networks = BTreeMap::new();
+        let labelled = self
+            .docker
+            .list_networks(Some(ListNetworksOptions { filters }))
+            .await
+            .map_err(api("listing networks"))?;
+        for n in labelled {
+            let net = LiveNetwork {
+                name: n.name.unwrap_or_default(),
+                id: n.id.unwrap_or_default(),
+                driver: n.driver.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default().into_iter().collect(),
+            };
+            networks.insert(net.name.clone(), net);
+        }
+        let missing: Vec<_> = project
+            .networks
+            .values()
+            .filter(|n| !networks.contains_key(&n.name))
+            .collect();
+        for net in missing {
+            match self.docker.inspect_network::<String>(&net.name, None).await {
+                Ok(n) => {
+                    networks.insert(
+                        net.name.clone(),
+                        LiveNetwork {
+                            name: net.name.clone(),
+                            id: n.id.unwrap_or_default(),
+                            driver: n.driver.unwrap_or_default(),
+                            labels: n.labels.unwrap_or_default().into_iter().collect(),
+                        },
+                    );
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api(format!("inspecting network {}", net.name))(e)),
+            }
+        }
+        Ok(networks)
+    }
+
+    /// The app's volumes (by label) and the project's others that exist.
+    async fn observe_volumes(
+        &self,
+        project: &Project,
+    ) -> Result<BTreeMap<String, LiveVolume>, ProviderError> {
+        let filters =
+            HashMap::from([("label".to_string(), vec![format!("{APP}={}", project.name)])]);
+        let mut volumes = BTreeMap::new();
+        let labelled = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions { filters }))
+            .await
+            .map_err(api("listing volumes"))?;
+        for v in labelled.volumes.unwrap_or_default() {
+            volumes.insert(v.name.clone(), live_volume(v));
+        }
+        let missing: Vec<_> = project
+            .volumes
+            .values()
+            .filter(|v| !volumes.contains_key(&v.name))
+            .collect();
+        for vol in missing {
+            match self.docker.inspect_volume(&vol.name).await {
+                Ok(v) => {
+                    volumes.insert(vol.name.clone(), live_volume(v));
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api(format!("inspecting volume {}", vol.name))(e)),
+            }
+        }
+        Ok(volumes)
+    }
+
+    /// The ids of the images the services name (and the inputs of those Mooring built).
+    #[allow(clippy::type_complexity)]
+    async fn observe_images(
+        &self,
+        project: &Project,
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), ProviderError> {
+        let mut images = BTreeMap::new();
+        let mut image_builds = BTreeMap::new();
+        let mut refs: Vec<&str> = project
+            .services
+            .values()
+            .map(|s| s.image.as_str())
+            .collect();
+        refs.sort_unstable();
+        refs.dedup();
+        for (image, id) in refs
+            .iter()
+            .zip(join_all(refs.iter().map(|r| self.image_info(r))).await)
+        {
+            if let Some((id, inputs)) = id? {
+                images.insert(image.to_string(), id);
+                if let Some(inputs) = inputs {
+                    image_builds.insert(image.to_string(), inputs);
+                }
+            }
+        }
+        Ok((images, image_builds))
     }
 
     /// The bollard client, for callers at this crate's level (tests, benchmarks).
@@ -367,109 +503,15 @@ impl Host for Provider {
     /// Observes what runs for `project`: one filtered list call, then an inspect per
     /// container, network, volume and image concerned.
     async fn observe(&self, project: &Project) -> Result<Live, ProviderError> {
-        let label = format!("{APP}={}", project.name);
-        let filters = HashMap::from([("label".to_string(), vec![label.clone()])]);
-        let list = self
-            .containers_where("label", label.clone(), "containers")
+        // The four kinds at once: each is a round trip or two to the daemon.
+        let (containers, networks, volumes, (images, image_builds)) =
+            futures_util::future::try_join4(
+                self.observe_containers(project),
+                self.observe_networks(project),
+                self.observe_volumes(project),
+                self.observe_images(project),
+            )
             .await?;
-        let inspects = join_all(
-            list.iter()
-                .filter_map(|c| c.id.as_deref())
-                .map(|id| self.container(id)),
-        )
-        .await;
-        let mut containers = Vec::new();
-        for c in inspects {
-            if let Some(c) = c? {
-                containers.push(c);
-            }
-        }
-        containers.sort_by(|a, b| a.name.cmp(&b.name));
-
-        let mut networks = BTreeMap::new();
-        let labelled = self
-            .docker
-            .list_networks(Some(ListNetworksOptions {
-                filters: filters.clone(),
-            }))
-            .await
-            .map_err(api("listing networks"))?;
-        for n in labelled {
-            let net = LiveNetwork {
-                name: n.name.unwrap_or_default(),
-                id: n.id.unwrap_or_default(),
-                driver: n.driver.unwrap_or_default(),
-                labels: n.labels.unwrap_or_default().into_iter().collect(),
-            };
-            networks.insert(net.name.clone(), net);
-        }
-        let missing: Vec<_> = project
-            .networks
-            .values()
-            .filter(|n| !networks.contains_key(&n.name))
-            .collect();
-        for net in missing {
-            match self.docker.inspect_network::<String>(&net.name, None).await {
-                Ok(n) => {
-                    networks.insert(
-                        net.name.clone(),
-                        LiveNetwork {
-                            name: net.name.clone(),
-                            id: n.id.unwrap_or_default(),
-                            driver: n.driver.unwrap_or_default(),
-                            labels: n.labels.unwrap_or_default().into_iter().collect(),
-                        },
-                    );
-                }
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(api(format!("inspecting network {}", net.name))(e)),
-            }
-        }
-
-        let mut volumes = BTreeMap::new();
-        let labelled = self
-            .docker
-            .list_volumes(Some(ListVolumesOptions { filters }))
-            .await
-            .map_err(api("listing volumes"))?;
-        for v in labelled.volumes.unwrap_or_default() {
-            volumes.insert(v.name.clone(), live_volume(v));
-        }
-        let missing: Vec<_> = project
-            .volumes
-            .values()
-            .filter(|v| !volumes.contains_key(&v.name))
-            .collect();
-        for vol in missing {
-            match self.docker.inspect_volume(&vol.name).await {
-                Ok(v) => {
-                    volumes.insert(vol.name.clone(), live_volume(v));
-                }
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(api(format!("inspecting volume {}", vol.name))(e)),
-            }
-        }
-
-        let mut images = BTreeMap::new();
-        let mut image_builds = BTreeMap::new();
-        let mut refs: Vec<&str> = project
-            .services
-            .values()
-            .map(|s| s.image.as_str())
-            .collect();
-        refs.sort_unstable();
-        refs.dedup();
-        for (image, id) in refs
-            .iter()
-            .zip(join_all(refs.iter().map(|r| self.image_info(r))).await)
-        {
-            if let Some((id, inputs)) = id? {
-                images.insert(image.to_string(), id);
-                if let Some(inputs) = inputs {
-                    image_builds.insert(image.to_string(), inputs);
-                }
-            }
-        }
         Ok(Live {
             containers,
             networks,
