@@ -11,7 +11,59 @@ pub fn to_json(project: &Project) -> serde_json::Value {
     if let Some(services) = v.get_mut("services").and_then(|s| s.as_object_mut()) {
         for (name, svc) in services.iter_mut() {
             compose_form(project, name, svc);
+            if let Some(s) = project.services.get(name) {
+                as_written(s, svc);
+            }
         }
+    }
+    // Only what a service uses, as Compose prints a project.
+    let used_volumes: Vec<&str> = project
+        .services
+        .values()
+        .flat_map(|s| &s.mounts)
+        .map(|m| m.source.as_str())
+        .collect();
+    if let Some(vols) = v.get_mut("volumes").and_then(|n| n.as_object_mut()) {
+        vols.retain(|key, _| {
+            project
+                .volumes
+                .get(key)
+                .is_some_and(|vol| used_volumes.contains(&vol.name.as_str()))
+        });
+        if vols.is_empty() {
+            v.as_object_mut().map(|o| o.remove("volumes"));
+        }
+    }
+    for (section, refs) in [
+        (
+            "secrets",
+            project
+                .services
+                .values()
+                .flat_map(|s| &s.secrets)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "configs",
+            project.services.values().flat_map(|s| &s.configs).collect(),
+        ),
+    ] {
+        if let Some(files) = v.get_mut(section).and_then(|n| n.as_object_mut()) {
+            files.retain(|key, _| refs.iter().any(|r| r.source == *key));
+            if files.is_empty() {
+                v.as_object_mut().map(|o| o.remove(section));
+            }
+        }
+    }
+    // Every network with its `ipam` (empty when not set), as Compose prints them.
+    for net in v
+        .get_mut("networks")
+        .and_then(|n| n.as_object_mut())
+        .into_iter()
+        .flat_map(|n| n.values_mut())
+        .filter_map(|n| n.as_object_mut())
+    {
+        net.entry("ipam").or_insert(serde_json::json!({}));
     }
     if !project.secret_values.is_empty() {
         mask(&mut v, &project.secret_values);
@@ -73,15 +125,19 @@ fn compose_form(project: &Project, name: &str, svc: &mut serde_json::Value) {
         let Some(o) = m.as_object_mut() else { continue };
         match o.get("type").and_then(Value::as_str) {
             Some("volume") => {
-                let key = o.get("source").and_then(Value::as_str).and_then(|docker| {
-                    project
-                        .volumes
-                        .iter()
-                        .find(|(_, v)| v.name == docker)
-                        .map(|(k, _)| k.clone())
-                });
-                if let Some(k) = key {
-                    o.insert("source".into(), json!(k));
+                let key = o
+                    .get("source")
+                    .and_then(Value::as_str)
+                    .and_then(|docker| project.volumes.iter().find(|(_, v)| v.name == docker));
+                match key {
+                    // Compose names anonymous volumes itself: no source.
+                    Some((_, v)) if v.anonymous => {
+                        o.remove("source");
+                    }
+                    Some((k, _)) => {
+                        o.insert("source".into(), json!(k));
+                    }
+                    None => {}
                 }
                 o.entry("volume").or_insert(json!({}));
             }
@@ -114,6 +170,129 @@ fn compose_form(project: &Project, name: &str, svc: &mut serde_json::Value) {
     {
         if let Some((h, ip)) = host.as_str().and_then(|s| s.split_once(':')) {
             *host = json!(format!("{h}={ip}"));
+        }
+    }
+}
+
+/// A service's keys as the file wrote them where Mooring keeps another form
+/// (`AsWritten`), and without what only Mooring keeps (file hashes, the inline files
+/// and mounts that secrets and configs became).
+fn as_written(s: &mooring_core::Service, svc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let Some(o) = svc.as_object_mut() else { return };
+    let w = &s.written;
+    for key in ["command", "entrypoint"] {
+        o.entry(key).or_insert(Value::Null);
+    }
+    for key in [
+        "files_hash",
+        "inline_files",
+        "memory",
+        "nano_cpus",
+        "device_reservations",
+    ] {
+        o.remove(key);
+    }
+    if let Some(b) = o.get_mut("build").and_then(Value::as_object_mut) {
+        b.remove("inputs");
+    }
+    if !w.image {
+        o.remove("image");
+    }
+    if o.get("networks")
+        .is_some_and(|n| n.as_object().is_some_and(|n| n.is_empty()))
+    {
+        o.remove("networks");
+    }
+    match &w.restart {
+        Some(r) => o.insert("restart".into(), json!(r)),
+        None => o.remove("restart"),
+    };
+    if w.pull_policy.is_none() {
+        o.remove("pull_policy");
+    }
+    if let Some(m) = w.mem_limit {
+        o.insert("mem_limit".into(), json!(m.to_string()));
+    }
+    if let Some(c) = w.cpus {
+        o.insert("cpus".into(), json!(c));
+    }
+    if let Some(d) = &w.deploy {
+        o.insert("deploy".into(), d.clone());
+        // What only `deploy` set is printed there, not as the service's own key.
+        let limits = &d["resources"];
+        for (key, set) in [
+            ("mem_reservation", &limits["reservations"]["memory"]),
+            ("pids_limit", &limits["limits"]["pids"]),
+        ] {
+            if !set.is_null() && !w.own_keys.iter().any(|k| k == key) {
+                o.remove(key);
+            }
+        }
+    }
+    if !w.unset_environment.is_empty() {
+        let env = o.entry("environment").or_insert(json!({}));
+        if let Some(env) = env.as_object_mut() {
+            for name in &w.unset_environment {
+                env.insert(name.clone(), Value::Null);
+            }
+        }
+    }
+    if s.healthcheck.as_ref().is_some_and(|h| h.test == ["NONE"]) && w.healthcheck_disabled {
+        o.insert("healthcheck".into(), json!({"disable": true}));
+    }
+    if let Some(hosts) = o.get_mut("extra_hosts").and_then(Value::as_array_mut) {
+        hosts.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    }
+    // Secrets by their default target, as Compose prints them; the mounts they became
+    // are not the file's.
+    if let Some(refs) = o.get_mut("secrets").and_then(Value::as_array_mut) {
+        for r in refs.iter_mut().filter_map(Value::as_object_mut) {
+            if !r.contains_key("target") {
+                let source = r.get("source").and_then(Value::as_str).unwrap_or_default();
+                let target = format!("/run/secrets/{source}");
+                r.insert("target".into(), json!(target));
+            }
+        }
+    }
+    let file_targets: Vec<String> = s
+        .secrets
+        .iter()
+        .map(|r| match r.target.as_deref() {
+            Some(t) if t.starts_with('/') => t.to_string(),
+            Some(t) => format!("/run/secrets/{t}"),
+            None => format!("/run/secrets/{}", r.source),
+        })
+        .chain(s.configs.iter().map(|r| match r.target.as_deref() {
+            Some(t) if t.starts_with('/') => t.to_string(),
+            Some(t) => format!("/{t}"),
+            None => format!("/{}", r.source),
+        }))
+        .collect();
+    // Long-syntax tmpfs mounts where the file wrote them, not under `tmpfs`.
+    if !w.volume_tmpfs.is_empty() {
+        if let Some(list) = o.get_mut("tmpfs").and_then(Value::as_array_mut) {
+            list.retain(|t| !w.volume_tmpfs.iter().any(|(_, _, s)| t == s));
+            if list.is_empty() {
+                o.remove("tmpfs");
+            }
+        }
+        let mounts = o.entry("volumes").or_insert(json!([]));
+        if let Some(mounts) = mounts.as_array_mut() {
+            for (at, mount, _) in &w.volume_tmpfs {
+                mounts.insert((*at).min(mounts.len()), mount.clone());
+            }
+        }
+    }
+    if let Some(mounts) = o.get_mut("volumes").and_then(Value::as_array_mut) {
+        mounts.retain(|m| {
+            !(m["type"] == "bind"
+                && m["target"]
+                    .as_str()
+                    .is_some_and(|t| file_targets.iter().any(|f| f == t)))
+        });
+        if mounts.is_empty() {
+            o.remove("volumes");
         }
     }
 }

@@ -58,6 +58,39 @@ fn named_volumes<S: serde::Serializer>(
     s.collect_map(volumes.iter().filter(|(_, v)| !v.anonymous))
 }
 
+/// What a service's file wrote that Compose prints as written while Mooring keeps it
+/// in the form the Engine gets (a default filled in, limits merged, a deploy section
+/// turned into settings): `mooring render` prints these so that it reads like
+/// `docker compose config`. Out of the spec hash (the settings they became are in it).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AsWritten {
+    /// Whether `image` was written (a `build:` service may leave it to Compose's
+    /// `<project>-<service>`).
+    pub image: bool,
+    /// `restart`, when written.
+    pub restart: Option<String>,
+    /// `pull_policy`, when written.
+    pub pull_policy: Option<String>,
+    /// `mem_limit` in bytes, when written.
+    pub mem_limit: Option<i64>,
+    /// `cpus`, when written.
+    pub cpus: Option<f64>,
+    /// `deploy` as Compose prints it, when written.
+    pub deploy: Option<serde_json::Value>,
+    /// Variables named without a value that the environment does not set (Compose
+    /// prints them as `null`; the container does not get them).
+    pub unset_environment: Vec<String>,
+    /// The long-syntax `type: tmpfs` entries of `volumes` (Mooring keeps them with
+    /// `tmpfs`): where each stood among the mounts, as Compose prints it, and the
+    /// `tmpfs` entry it became.
+    pub volume_tmpfs: Vec<(usize, serde_json::Value, String)>,
+    /// `healthcheck.disable: true` (Mooring keeps it as the test `NONE`).
+    pub healthcheck_disabled: bool,
+    /// The service's own keys among those `deploy` may also set (`mem_reservation`,
+    /// `pids_limit`).
+    pub own_keys: Vec<String>,
+}
+
 /// How many containers run a service; one unless the file says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replicas(pub u32);
@@ -283,6 +316,10 @@ pub struct Service {
     /// `container_name`: the container's name instead of `<project>-<service>-1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
+    /// What the file wrote that `docker compose config` prints but the container gets
+    /// in another form (or not at all): for `render` only.
+    #[serde(skip)]
+    pub written: AsWritten,
     /// The seccomp profile a `security_opt: seccomp=FILE` names, compacted JSON: the
     /// Engine receives it in place of the path, as the Docker CLI sends it. Its content
     /// enters the spec hash through `files_hash`.

@@ -88,6 +88,7 @@ pub(crate) mod tests {
             scale: None,
             replicas: Replicas(1),
             seccomp_profile: None,
+            written: Default::default(),
             profiles: vec![],
             links: vec![],
             post_start: vec![],

@@ -97,9 +97,7 @@ impl Decoder<'_> {
                     let shown = if std::path::Path::new(&path).is_absolute() {
                         path.clone()
                     } else {
-                        self.snapshot
-                            .project_dir
-                            .join(&path)
+                        crate::paths::normalize(&self.snapshot.project_dir.join(&path))
                             .to_string_lossy()
                             .into_owned()
                     };

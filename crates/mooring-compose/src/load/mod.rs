@@ -240,11 +240,31 @@ struct Decoder<'a> {
 
 impl Decoder<'_> {
     /// A mapping (or `KEY=VALUE` list) of strings; a null value takes the variable of
-    /// that name from the environment (and is dropped when unset), as Compose does.
+    /// that name from the environment (and is dropped when unset), as Compose does for
+    /// `environment` and build `args`.
     fn string_map(
         &self,
         n: Option<&Node>,
         what: &str,
+    ) -> Result<BTreeMap<String, String>, LoadError> {
+        self.map_of_strings(n, what, true)
+    }
+
+    /// A mapping (or `KEY=VALUE` list) of strings where a key without a value is the
+    /// empty string, as Compose reads labels and options.
+    fn label_map(
+        &self,
+        n: Option<&Node>,
+        what: &str,
+    ) -> Result<BTreeMap<String, String>, LoadError> {
+        self.map_of_strings(n, what, false)
+    }
+
+    fn map_of_strings(
+        &self,
+        n: Option<&Node>,
+        what: &str,
+        from_variables: bool,
     ) -> Result<BTreeMap<String, String>, LoadError> {
         let Some(n) = n else {
             return Ok(BTreeMap::new());
@@ -254,6 +274,9 @@ impl Decoder<'_> {
         for (k, v) in entries(&n, what)? {
             let key = key_of(k).to_string();
             match &v.value {
+                Value::Null if !from_variables => {
+                    out.insert(key, String::new());
+                }
                 Value::Null => {
                     if let Some(val) = self.vars.get(&key) {
                         out.insert(key, val.clone());

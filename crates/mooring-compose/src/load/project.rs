@@ -286,9 +286,9 @@ impl Decoder<'_> {
                 .get("driver")
                 .map(|v| string(v, &field("driver")))
                 .transpose()?,
-            driver_opts: self.string_map(n.get("driver_opts"), &field("driver_opts"))?,
+            driver_opts: self.label_map(n.get("driver_opts"), &field("driver_opts"))?,
             external,
-            labels: self.string_map(n.get("labels"), &field("labels"))?,
+            labels: self.label_map(n.get("labels"), &field("labels"))?,
         })
     }
 }
@@ -323,7 +323,7 @@ impl Decoder<'_> {
                     gateway: text("gateway")?,
                     ip_range: text("ip_range")?,
                     aux_addresses: self
-                        .string_map(item.get("aux_addresses"), &format!("{cw}.aux_addresses"))?,
+                        .label_map(item.get("aux_addresses"), &format!("{cw}.aux_addresses"))?,
                 });
             }
         }
@@ -333,7 +333,7 @@ impl Decoder<'_> {
                 .map(|d| string(d, &format!("{what}.driver")))
                 .transpose()?,
             config,
-            options: self.string_map(n.get("options"), &format!("{what}.options"))?,
+            options: self.label_map(n.get("options"), &format!("{what}.options"))?,
         })
     }
 }

@@ -1604,3 +1604,70 @@ fn the_homelab_example_loads_passes_its_policies_and_renders_like_compose() {
         }
     }
 }
+
+/// The folders of `tests/NAME` (the conformance corpus), sorted.
+fn corpus(name: &str) -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name);
+    let mut out: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    assert!(out.len() >= 8, "the corpus {} is there", dir.display());
+    out
+}
+
+/// Compose's output with only representation normalised: `$$` escapes as the `$`
+/// they stand for, and `develop` (for `docker compose watch`, which a deploy does not
+/// keep) left out.
+fn normalised(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(s.replace("$$", "$")),
+        Value::Array(a) => Value::Array(a.into_iter().map(normalised).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .filter(|(k, _)| k != "develop")
+                .map(|(k, v)| (k, normalised(v)))
+                .collect(),
+        ),
+        Value::Number(n) => serde_json::json!(n.as_f64()),
+        other => other,
+    }
+}
+
+/// The conformance corpus (`tests/corpus`, one project per folder: the keys of the
+/// Compose specification, merge, extends, include, profiles, secrets and configs):
+/// `mooring render -o json` equals `docker compose config --format json` as a whole,
+/// every key of every project; and every project of `tests/corpus-errors` is refused
+/// by both.
+#[test]
+fn the_conformance_corpus_renders_as_compose_prints_it() {
+    let mut wrong = Vec::new();
+    for dir in corpus("corpus") {
+        let d = dir.to_str().unwrap();
+        let (ours, theirs) = (normalised(rendered(d)), normalised(compose_config(d)));
+        if ours != theirs {
+            wrong.push(format!(
+                "{}:\n  mooring: {ours}\n  compose: {theirs}",
+                dir.display()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    for dir in corpus("corpus-errors") {
+        let d = dir.to_str().unwrap();
+        let compose = docker_output(&["compose", "--project-directory", d, "config", "-q"]);
+        assert!(!compose.status.success(), "Compose refuses {d}");
+        let out = mooring(&["render", d], None);
+        assert!(!out.status.success(), "Mooring refuses {d}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("compose.yaml:"),
+            "{d}: the error says where: {err}"
+        );
+    }
+}

@@ -159,7 +159,7 @@ impl Decoder<'_> {
             dockerfile_inline,
             args: self.string_map(m.get("args"), &format!("{w}.args"))?,
             target: opt("target")?,
-            labels: self.string_map(m.get("labels"), &format!("{w}.labels"))?,
+            labels: self.label_map(m.get("labels"), &format!("{w}.labels"))?,
             network: opt("network")?,
             shm_size,
             extra_hosts: networks::extra_hosts(m, &w)?,

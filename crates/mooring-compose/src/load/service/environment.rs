@@ -32,7 +32,7 @@ impl Decoder<'_> {
         n: &Node,
         what: &str,
     ) -> Result<BTreeMap<String, String>, LoadError> {
-        let labels = self.string_map(n.get("labels"), &format!("{what}.labels"))?;
+        let labels = self.label_map(n.get("labels"), &format!("{what}.labels"))?;
         if let Some(bad) = labels
             .keys()
             .find(|k| k.starts_with("io.mooring.") || k.starts_with("com.docker.compose."))

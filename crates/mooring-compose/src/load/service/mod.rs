@@ -202,6 +202,25 @@ impl Decoder<'_> {
         let extra_hosts = networks::extra_hosts(n, &what)?;
         let pull_policy = lifecycle::pull_policy(n, &what, build.is_some())?;
         let settings = settings::settings(n, &what, &resources)?;
+        let written = mooring_core::desired::AsWritten {
+            image: n.get("image").is_some(),
+            restart: opt_text(n, "restart"),
+            pull_policy: opt_text(n, "pull_policy"),
+            mem_limit: resources.written_mem_limit,
+            cpus: resources.written_cpus,
+            deploy: resources.written_deploy.clone(),
+            unset_environment: unset_environment(n, &environment),
+            volume_tmpfs: mounts.written_tmpfs.clone(),
+            healthcheck_disabled: n
+                .get("healthcheck")
+                .and_then(|h| h.get("disable"))
+                .is_some_and(|d| d.text() == Some("true")),
+            own_keys: ["mem_reservation", "pids_limit"]
+                .into_iter()
+                .filter(|k| n.get(k).is_some())
+                .map(str::to_string)
+                .collect(),
+        };
         let seccomp_profile = self.seccomp_profile(n, &what)?;
         // The profile's content is one of the repository files the container depends on.
         let files_hash = match (&seccomp_profile, mounts.files_hash) {
@@ -256,12 +275,35 @@ impl Decoder<'_> {
             container_name,
             scale: resources.scale,
             seccomp_profile,
+            written,
             replicas: mooring_core::desired::Replicas(resources.replicas),
             settings,
             host,
             build,
         })
     }
+}
+
+/// A scalar key's text, when written.
+fn opt_text(n: &Node, key: &str) -> Option<String> {
+    n.get(key).and_then(|v| v.text()).map(str::to_string)
+}
+
+/// `environment` entries written without a value that no variable sets (Compose
+/// prints them as `null`).
+fn unset_environment(n: &Node, environment: &BTreeMap<String, String>) -> Vec<String> {
+    let Some(e) = n.get("environment") else {
+        return vec![];
+    };
+    let e = crate::merge::list_to_map(e.clone(), "environment");
+    let Value::Map(entries) = &e.value else {
+        return vec![];
+    };
+    entries
+        .iter()
+        .filter(|(k, v)| matches!(v.value, Value::Null) && !environment.contains_key(key_of(k)))
+        .map(|(k, _)| key_of(k).to_string())
+        .collect()
 }
 
 /// `container_name`: a Docker container name (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 pub(super) struct Storage {
     pub(super) mounts: Vec<Mount>,
     pub(super) tmpfs: Vec<String>,
+    /// The long-syntax `type: tmpfs` entries of `volumes`, for `render`: where each
+    /// stood among the mounts, as Compose prints it, and the `tmpfs` entry it became.
+    pub(super) written_tmpfs: Vec<(usize, serde_json::Value, String)>,
     /// Hash of the repository files the binds mount, if any.
     pub(super) files_hash: Option<String>,
     /// The service's anonymous volumes (`- /data`), named after the app, service and
@@ -67,6 +70,7 @@ impl Decoder<'_> {
         let mut anonymous = Vec::new();
         let mut repo_files = Vec::new();
         let mut inline = Vec::new();
+        let mut written_tmpfs = Vec::new();
         if let Some(v) = n.get("volumes") {
             let w = format!("{what}.volumes");
             let Value::Seq(items) = &v.value else {
@@ -79,7 +83,16 @@ impl Decoder<'_> {
                             .insert(format!("{w}.{}", m.target), item.pos.to_string());
                         mounts.push(m)
                     }
-                    MountOrTmpfs::Tmpfs(t) => tmpfs.push(t),
+                    MountOrTmpfs::Tmpfs(t) => {
+                        if matches!(item.value, Value::Map(_)) {
+                            written_tmpfs.push((
+                                mounts.len(),
+                                tmpfs_as_compose_prints(&t),
+                                t.clone(),
+                            ));
+                        }
+                        tmpfs.push(t)
+                    }
                     MountOrTmpfs::Inline(f) => inline.push(f),
                 }
             }
@@ -125,6 +138,7 @@ impl Decoder<'_> {
         Ok(Storage {
             mounts,
             tmpfs,
+            written_tmpfs,
             files_hash,
             anonymous,
             secrets,
@@ -462,6 +476,29 @@ fn short_syntax(n: &Node, text: &str, what: &str) -> Result<Entry, LoadError> {
 /// The long syntax: `type`, `source`, `target`, `read_only`, `consistency`, and
 /// `bind` (`propagation`, `create_host_path`, `selinux`), `volume` (`nocopy`),
 /// `tmpfs` (`size`, `mode`).
+/// A `type: tmpfs` mount (`TARGET[:size=N,mode=OCTAL]`) as Compose prints it: the size
+/// in bytes as a string, the mode as a (decimal) number.
+fn tmpfs_as_compose_prints(tmpfs: &str) -> serde_json::Value {
+    use serde_json::{json, Map};
+    let (target, opts) = tmpfs.split_once(':').unwrap_or((tmpfs, ""));
+    let mut options = Map::new();
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt.split_once('=') {
+            Some(("size", n)) => options.insert("size".into(), json!(n)),
+            Some(("mode", m)) => options.insert(
+                "mode".into(),
+                json!(u32::from_str_radix(m, 8).unwrap_or_default()),
+            ),
+            _ => None,
+        };
+    }
+    let mut out = json!({"type": "tmpfs", "target": target});
+    if !options.is_empty() {
+        out["tmpfs"] = serde_json::Value::Object(options);
+    }
+    out
+}
+
 fn long_syntax(n: &Node, what: &str) -> Result<Entry, LoadError> {
     check_keys(
         n,

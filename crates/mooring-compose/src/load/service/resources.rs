@@ -28,6 +28,11 @@ pub(super) struct Resources {
     pub(super) replicas: u32,
     /// `deploy.resources.reservations.devices`.
     pub(super) devices: Vec<mooring_core::DeviceRequest>,
+    /// `mem_limit` and `cpus` as written (deploy's limits may win), and `deploy` as
+    /// Compose prints it: for `render`.
+    pub(super) written_mem_limit: Option<i64>,
+    pub(super) written_cpus: Option<f64>,
+    pub(super) written_deploy: Option<serde_json::Value>,
 }
 
 /// Every resource key of a service.
@@ -64,7 +69,12 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
         scale: n.get("scale").map(|s| count(s, &w("scale"))).transpose()?,
         replicas: 1,
         devices: vec![],
+        written_mem_limit: None,
+        written_cpus: None,
+        written_deploy: None,
     };
+    r.written_mem_limit = r.memory;
+    r.written_cpus = r.nano_cpus.map(|n| n as f64 / 1e9);
     let replicas = deploy(n, what, &mut r)?;
     r.replicas = match (r.scale, replicas) {
         (Some(s), Some((d, node))) if s != d => {
@@ -95,6 +105,7 @@ fn deploy<'n>(
     let Some(d) = n.get("deploy") else {
         return Ok(None);
     };
+    r.written_deploy = Some(deploy_as_compose_prints(d, what)?);
     const SWARM_ONLY: [&str; 5] = [
         "labels",
         "placement",
@@ -204,6 +215,116 @@ fn deploy<'n>(
         }
     }
     Ok(replicas)
+}
+
+/// `deploy` as `docker compose config` prints it: `resources` and `placement` always,
+/// sizes in bytes (as strings), CPUs as numbers, durations in Go's form, the rest as
+/// written.
+fn deploy_as_compose_prints(d: &Node, what: &str) -> Result<serde_json::Value, LoadError> {
+    use serde_json::{json, Map, Value as J};
+    let w = |k: &str| format!("{what}.deploy.{k}");
+    let mut out = Map::new();
+    for key in ["mode", "endpoint_mode"] {
+        if let Some(v) = d.get(key) {
+            out.insert(key.into(), json!(string(v, &w(key))?));
+        }
+    }
+    if let Some(v) = d.get("replicas") {
+        out.insert("replicas".into(), json!(unsigned(v, &w("replicas"))?));
+    }
+    if let Some(l) = d.get("labels") {
+        let l = crate::merge::list_to_map(l.clone(), "labels");
+        let mut labels = Map::new();
+        for (k, v) in entries(&l, &w("labels"))? {
+            labels.insert(key_of(k).into(), json!(v.text().unwrap_or_default()));
+        }
+        out.insert("labels".into(), J::Object(labels));
+    }
+    let mut resources = Map::new();
+    if let Some(res) = d.get("resources") {
+        for part in ["limits", "reservations"] {
+            let Some(p) = res.get(part) else { continue };
+            let pw = w(&format!("resources.{part}"));
+            let mut m = Map::new();
+            if let Some(c) = p.get("cpus") {
+                let nano = cpus(c, &format!("{pw}.cpus"))?;
+                m.insert("cpus".into(), json!(nano as f64 / 1e9));
+            }
+            if let Some(b) = p.get("memory") {
+                m.insert(
+                    "memory".into(),
+                    json!(bytes(b, &format!("{pw}.memory"))?.to_string()),
+                );
+            }
+            if let Some(x) = p.get("pids") {
+                m.insert("pids".into(), json!(integer(x, &format!("{pw}.pids"))?));
+            }
+            if let Some(x) = p.get("devices") {
+                let devices =
+                    super::host_access::device_requests(x, &format!("{pw}.devices"), true)?;
+                m.insert(
+                    "devices".into(),
+                    serde_json::to_value(devices).unwrap_or_default(),
+                );
+            }
+            resources.insert(part.into(), J::Object(m));
+        }
+    }
+    out.insert("resources".into(), J::Object(resources));
+    if let Some(p) = d.get("restart_policy") {
+        let mut m = Map::new();
+        for key in ["condition", "delay", "max_attempts", "window"] {
+            let Some(v) = p.get(key) else { continue };
+            let kw = w(&format!("restart_policy.{key}"));
+            m.insert(
+                key.into(),
+                match key {
+                    "delay" | "window" => json!(duration(v, &kw)?.to_string()),
+                    "max_attempts" => json!(unsigned(v, &kw)?),
+                    _ => json!(string(v, &kw)?),
+                },
+            );
+        }
+        out.insert("restart_policy".into(), J::Object(m));
+    }
+    for key in ["update_config", "rollback_config"] {
+        if let Some(v) = d.get(key) {
+            out.insert(key.into(), as_written(v));
+        }
+    }
+    out.insert(
+        "placement".into(),
+        d.get("placement").map_or_else(|| json!({}), as_written),
+    );
+    Ok(J::Object(out))
+}
+
+/// A YAML node as JSON, scalars typed as YAML reads them (numbers, booleans).
+fn as_written(n: &Node) -> serde_json::Value {
+    use crate::yaml::Value as Y;
+    use serde_json::Value as J;
+    match &n.value {
+        Y::Null => J::Null,
+        Y::Seq(items) => J::Array(items.iter().map(as_written).collect()),
+        Y::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (key_of(k).to_string(), as_written(v)))
+                .collect(),
+        ),
+        Y::Scalar { text, plain: false } => J::from(text.as_str()),
+        Y::Scalar { text, .. } => {
+            if let Ok(i) = text.parse::<i64>() {
+                J::from(i)
+            } else if let Ok(f) = text.parse::<f64>() {
+                J::from(f)
+            } else if let Ok(b) = text.parse::<bool>() {
+                J::from(b)
+            } else {
+                J::from(text.as_str())
+            }
+        }
+    }
 }
 
 /// `replicas`/`scale`: a number of containers (0 runs none).
