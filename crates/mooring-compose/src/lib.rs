@@ -8,6 +8,7 @@
 //! understood or rejected with its position (never silently ignored).
 
 pub mod build_context;
+pub mod compose_hash;
 pub mod decode;
 pub mod dotenv;
 pub mod encrypted;

@@ -174,6 +174,15 @@ fn compose_form(project: &Project, name: &str, svc: &mut serde_json::Value) {
     }
 }
 
+/// One service as `docker compose config` prints it, its values unmasked (for
+/// Compose's config hash, never printed).
+pub(crate) fn service_json(project: &Project, svc: &mooring_core::Service) -> serde_json::Value {
+    let mut v = serde_json::to_value(svc).unwrap_or(serde_json::Value::Null);
+    compose_form(project, &svc.name, &mut v);
+    as_written(svc, &mut v);
+    v
+}
+
 /// A service's keys as the file wrote them where Mooring keeps another form
 /// (`AsWritten`), and without what only Mooring keeps (file hashes, the inline files
 /// and mounts that secrets and configs became).

@@ -54,7 +54,12 @@ pub(crate) fn container_labels(
         })
         .collect();
     labels.insert(COMPOSE_CONFIG_FILES.into(), files.join(","));
-    labels.insert(COMPOSE_CONFIG_HASH.into(), spec_hash(svc));
+    // Compose's own hash of the service: `docker compose up -d` on the same files
+    // finds the container up to date.
+    labels.insert(
+        COMPOSE_CONFIG_HASH.into(),
+        mooring_compose::compose_hash::config_hash(project, svc),
+    );
     labels.insert(COMPOSE_VERSION.into(), COMPOSE_VERSION_FOLLOWED.into());
     let depends_on: Vec<String> = svc
         .depends_on

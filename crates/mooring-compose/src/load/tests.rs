@@ -581,7 +581,10 @@ fn render_output_is_stable() {
     // As Compose prints it: what the file did not write is not invented (restart,
     // pull_policy), command and entrypoint are null.
     let web = &crate::output::to_json(&p)["services"]["web"];
-    assert!(web.get("restart").is_none() && web.get("pull_policy").is_none(), "{web}");
+    assert!(
+        web.get("restart").is_none() && web.get("pull_policy").is_none(),
+        "{web}"
+    );
     assert!(web["command"].is_null() && web.get("command").is_some());
 }
 

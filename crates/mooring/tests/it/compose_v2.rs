@@ -1671,3 +1671,74 @@ fn the_conformance_corpus_renders_as_compose_prints_it() {
         );
     }
 }
+
+/// After a Mooring sync, `docker compose up -d` on the same files recreates nothing:
+/// each container carries the config hash Compose computes (a project of image-only
+/// services with the common keys; repository files bind-mounted from Mooring's deploy
+/// tree are another path to Compose, which then recreates).
+#[test]
+fn docker_compose_up_after_a_sync_recreates_nothing() {
+    let app = TestApp::new("cv2up");
+    let dir = tempfile::tempdir().unwrap();
+    write_compose(
+        dir.path(),
+        format!(
+            r#"name: {name}
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    command: [sh, -c, "exec sleep 3600"]
+    environment: {{GREETING: "hello <world> & co", EMPTY: ""}}
+    labels: [tier=web, "traefik.http.routers.web.rule=Host(`a.example`)"]
+    ports: ["127.0.0.1:18971:80", "127.0.0.1:18972-18973:81"]
+    volumes: [data:/data, /anon]
+    restart: unless-stopped
+    healthcheck: {{test: [CMD, "true"], interval: 30s, timeout: 5s, retries: 3}}
+    logging: {{driver: json-file, options: {{max-size: 10m}}}}
+    ulimits: {{nofile: {{soft: 1024, hard: 2048}}, nproc: 512}}
+    mem_limit: 64m
+    cpus: 0.5
+    networks:
+      default:
+      back: {{aliases: [www]}}
+    depends_on: [db]
+    stop_grace_period: 5s
+  db:
+    image: {IMAGE}
+    init: true
+    command: [sleep, "3600"]
+    scale: 2
+    deploy: {{resources: {{limits: {{memory: 32m}}}}, restart_policy: {{condition: on-failure}}}}
+    tmpfs: [/run]
+    networks: [back]
+networks:
+  back: {{}}
+volumes:
+  data: {{}}
+"#,
+            name = app.name
+        ),
+    );
+    let d = dir.path().to_str().unwrap();
+    app.expect(0, &["sync", d]);
+    let ids = || {
+        let mut ids: Vec<String> = app.containers().into_iter().collect();
+        ids.sort();
+        ids
+    };
+    let before = ids();
+    assert_eq!(before.len(), 3, "{before:?}");
+    let out = docker_output(&["compose", "--project-directory", d, "up", "-d"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("Recreate"), "{said}");
+    assert_eq!(ids(), before, "Compose recreated nothing");
+    // And Mooring agrees with what Compose left.
+    let out = app.expect(0, &["diff", d]);
+    assert!(out.contains("in sync"), "{out}");
+}
