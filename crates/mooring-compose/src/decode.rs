@@ -204,3 +204,32 @@ pub fn retention(n: &Node, what: &str) -> Result<mooring_core::Retention, LoadEr
     }
     Ok(r)
 }
+
+/// A YAML node as JSON, plain scalars typed as YAML reads them (numbers, booleans),
+/// quoted ones strings (a value printed as Compose prints what it does not type).
+pub fn as_json(n: &Node) -> serde_json::Value {
+    use crate::yaml::Value as Y;
+    use serde_json::Value as J;
+    match &n.value {
+        Y::Null => J::Null,
+        Y::Seq(items) => J::Array(items.iter().map(as_json).collect()),
+        Y::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (key_of(k).to_string(), as_json(v)))
+                .collect(),
+        ),
+        Y::Scalar { text, plain: false } => J::from(text.as_str()),
+        Y::Scalar { text, .. } => {
+            if let Ok(i) = text.parse::<i64>() {
+                J::from(i)
+            } else if let Ok(f) = text.parse::<f64>() {
+                J::from(f)
+            } else if let Ok(b) = text.parse::<bool>() {
+                J::from(b)
+            } else {
+                J::from(text.as_str())
+            }
+        }
+    }
+}

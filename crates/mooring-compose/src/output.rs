@@ -90,8 +90,12 @@ fn mask(v: &mut serde_json::Value, secrets: &mooring_core::mask::SecretValues) {
 /// `HOST=IP`.
 fn compose_form(project: &Project, name: &str, svc: &mut serde_json::Value) {
     use serde_json::{json, Value};
+    let service = project.services.get(name);
     if let Some(nets) = svc.get_mut("networks").and_then(Value::as_object_mut) {
-        for net in nets.values_mut() {
+        for (key, net) in nets.iter_mut() {
+            let mapping = service
+                .and_then(|s| s.networks.get(key))
+                .is_some_and(|n| n.written_as_mapping);
             if let Some(o) = net.as_object_mut() {
                 o.remove("name");
                 if let Some(a) = o.get_mut("aliases").and_then(Value::as_array_mut) {
@@ -100,7 +104,7 @@ fn compose_form(project: &Project, name: &str, svc: &mut serde_json::Value) {
                         o.remove("aliases");
                     }
                 }
-                if o.is_empty() {
+                if o.is_empty() && !mapping {
                     *net = Value::Null;
                 }
             }

@@ -44,6 +44,9 @@ pub struct Project {
     /// see values, never serialized.
     #[serde(skip)]
     pub secret_values: crate::mask::SecretValues,
+    /// The top-level `x-*` extensions, interpolated, as Compose prints them.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 fn no_named_volumes(volumes: &BTreeMap<String, Volume>) -> bool {
@@ -504,6 +507,10 @@ pub struct ServiceNetwork {
     /// Networks are joined highest priority first (the first at creation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
+    /// Written as a mapping (`back: {}`), which Compose prints as one, rather than as a
+    /// bare name: for `render` only.
+    #[serde(skip)]
+    pub written_as_mapping: bool,
 }
 
 /// Container health check (Compose `healthcheck`).

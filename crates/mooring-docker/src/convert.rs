@@ -503,6 +503,7 @@ mod tests {
             notes: vec![],
             positions: Default::default(),
             secret_values: Default::default(),
+            extensions: Default::default(),
             secrets: Default::default(),
             configs: Default::default(),
         };

@@ -178,6 +178,14 @@ impl Decoder<'_> {
             notes: vec![],
             positions: BTreeMap::new(),
             secret_values: Default::default(),
+            extensions: match &doc.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .filter(|(k, _)| key_of(k).starts_with("x-"))
+                    .map(|(k, v)| (key_of(k).to_string(), crate::decode::as_json(v)))
+                    .collect(),
+                _ => BTreeMap::new(),
+            },
         })
     }
 

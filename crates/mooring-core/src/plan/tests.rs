@@ -27,6 +27,7 @@ fn project(services: Vec<Service>) -> Project {
         notes: vec![],
         positions: BTreeMap::new(),
         secret_values: Default::default(),
+        extensions: Default::default(),
         secrets: BTreeMap::new(),
         configs: BTreeMap::new(),
     }

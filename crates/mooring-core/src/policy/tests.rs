@@ -20,6 +20,7 @@ fn project(edit: impl FnOnce(&mut Project)) -> Project {
         notes: vec![],
         positions: BTreeMap::new(),
         secret_values: Default::default(),
+        extensions: Default::default(),
         secrets: BTreeMap::new(),
         configs: BTreeMap::new(),
     };

@@ -4,7 +4,7 @@
 use crate::decode::*;
 use crate::error::LoadError;
 use crate::merge::list_to_map;
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 use mooring_core::{Network, ServiceNetwork};
 use std::collections::BTreeMap;
 
@@ -117,6 +117,7 @@ pub(super) fn service_networks(
                         })
                     })
                     .transpose()?,
+                written_as_mapping: matches!(v.value, Value::Map(_)),
             },
         );
     }

@@ -289,42 +289,14 @@ fn deploy_as_compose_prints(d: &Node, what: &str) -> Result<serde_json::Value, L
     }
     for key in ["update_config", "rollback_config"] {
         if let Some(v) = d.get(key) {
-            out.insert(key.into(), as_written(v));
+            out.insert(key.into(), as_json(v));
         }
     }
     out.insert(
         "placement".into(),
-        d.get("placement").map_or_else(|| json!({}), as_written),
+        d.get("placement").map_or_else(|| json!({}), as_json),
     );
     Ok(J::Object(out))
-}
-
-/// A YAML node as JSON, scalars typed as YAML reads them (numbers, booleans).
-fn as_written(n: &Node) -> serde_json::Value {
-    use crate::yaml::Value as Y;
-    use serde_json::Value as J;
-    match &n.value {
-        Y::Null => J::Null,
-        Y::Seq(items) => J::Array(items.iter().map(as_written).collect()),
-        Y::Map(entries) => J::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (key_of(k).to_string(), as_written(v)))
-                .collect(),
-        ),
-        Y::Scalar { text, plain: false } => J::from(text.as_str()),
-        Y::Scalar { text, .. } => {
-            if let Ok(i) = text.parse::<i64>() {
-                J::from(i)
-            } else if let Ok(f) = text.parse::<f64>() {
-                J::from(f)
-            } else if let Ok(b) = text.parse::<bool>() {
-                J::from(b)
-            } else {
-                J::from(text.as_str())
-            }
-        }
-    }
 }
 
 /// `replicas`/`scale`: a number of containers (0 runs none).
