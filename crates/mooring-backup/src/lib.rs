@@ -48,7 +48,8 @@ mod xattr;
 
 pub use catalogue::{clean_partials, list, load, prune, prune_volume, remove};
 pub use dir::{
-    backup_dir, inspect_dir, restore_dir, DirRestore, DirState, PROBE_PREFIX, STAGING_PREFIX,
+    backup_dir, inspect_dir, restore_dir, unchanged_since, DirRestore, DirState, PROBE_PREFIX,
+    STAGING_PREFIX,
 };
 pub use error::BackupError;
 pub use manifest::{

@@ -187,8 +187,8 @@ impl Host for SimulatedHost {
         _: &Project,
         volume: &str,
         _: &Path,
-        _: &str,
-        _: Option<&str>,
+        _: (&str, Option<&str>),
+        _: bool,
     ) -> Result<String, ProviderError> {
         self.call().await;
         Ok(format!("sim-backup-{volume}"))

@@ -443,16 +443,20 @@ pub trait Host: Sync {
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError>;
-    /// Writes a verified backup of a volume into `dir` (`reason` and the `revision`
-    /// whose data it holds go into its manifest), stopping running containers that write
+    /// Writes a verified backup of a volume into `dir` (`why`: the reason and the
+    /// revision whose data it holds, which go into its manifest), stopping running containers that write
     /// to it for the copy and starting them again; returns its id.
+    ///
+    /// With `reuse_unchanged` (a backup before a removal, which a failed removal's retry
+    /// takes again), the newest backup of the volume is returned instead of a new one
+    /// when the volume holds exactly what it holds and it still verifies.
     async fn backup_volume(
         &self,
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
-        reason: &str,
-        revision: Option<&str>,
+        why: (&str, Option<&str>),
+        reuse_unchanged: bool,
     ) -> Result<String, ProviderError>;
     /// Removes a volume — only ever planned after its verified backup.
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError>;
@@ -790,10 +794,19 @@ impl Host for Provider {
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
-        reason: &str,
-        revision: Option<&str>,
+        (reason, revision): (&str, Option<&str>),
+        reuse_unchanged: bool,
     ) -> Result<String, ProviderError> {
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
+        if reuse_unchanged {
+            let image = self.local_image(&images).await?;
+            if let Some(record) = self
+                .unchanged_backup(&project.name, volume, &image, dir)
+                .await?
+            {
+                return Ok(record.id);
+            }
+        }
         let meta = mooring_backup::BackupMeta {
             app: project.name.clone(),
             volume: volume.to_string(),

@@ -280,7 +280,7 @@ async fn apply<H: Host>(
     // One at a time, before anything touches the containers writing to them.
     for a in &before_changes {
         if let Action::BackupVolume { volume } = &a.action {
-            let (result, _) = backup(provider, project, options, a, volume, report).await;
+            let (result, _) = backup(provider, project, options, (a, volume), false, report).await;
             let failed = result.error.is_some();
             outcome.results.push(result);
             if failed {
@@ -384,7 +384,9 @@ async fn volume_sequence<H: Host>(
     for a in actions {
         let result = match &a.action {
             Action::BackupVolume { volume } => {
-                let (result, id) = backup(provider, project, options, a, volume, report).await;
+                // Before a removal: a retry reuses the backup of unchanged content.
+                let (result, id) =
+                    backup(provider, project, options, (a, volume), true, report).await;
                 if let Some(id) = id {
                     taken.insert(volume.clone(), id);
                 }
@@ -427,15 +429,21 @@ async fn backup<H: Host>(
     provider: &H,
     project: &Project,
     options: &ReconcileOptions,
-    a: &PlannedAction,
-    volume: &str,
+    (a, volume): (&PlannedAction, &str),
+    reuse_unchanged: bool,
     report: Report<'_>,
 ) -> (ActionResult, Option<String>) {
     report(Progress::Started(a));
     let start = Instant::now();
     let r = match &options.backups {
         Some(dir) => provider
-            .backup_volume(project, volume, dir, &a.reason, options.revision.as_deref())
+            .backup_volume(
+                project,
+                volume,
+                dir,
+                (&a.reason, options.revision.as_deref()),
+                reuse_unchanged,
+            )
             .await
             .map(|id| (dir, id)),
         None => Err(ProviderError::Failed(format!(

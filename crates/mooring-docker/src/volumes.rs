@@ -573,6 +573,39 @@ impl Provider {
         Ok((record, access))
     }
 
+    /// The newest backup of `app`'s `volume` in `dir` when the volume (read at its mount
+    /// point) holds exactly what it holds and its archive still verifies; `None`
+    /// otherwise, or when the volume is only reachable through the archive API.
+    pub async fn unchanged_backup(
+        &self,
+        app: &str,
+        volume: &str,
+        image: &str,
+        dir: &Path,
+    ) -> Result<Option<BackupRecord>, ProviderError> {
+        let newest = mooring_backup::list(dir)
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter(|r| r.manifest.meta.app == app && r.manifest.meta.volume == volume)
+            .max_by_key(|r| r.manifest.meta.created_at);
+        let Some(record) = newest else {
+            return Ok(None);
+        };
+        let VolumeAccess::MountPoint(path) = self.volume_access(volume, image).await? else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || {
+            let same = mooring_backup::unchanged_since(&path, &record).unwrap_or(false)
+                && mooring_backup::verify(&record).is_ok();
+            same.then_some(record)
+        })
+        .await
+        .map_err(|e| {
+            ProviderError::Failed(format!("comparing volume {volume} with its backup: {e}"))
+        })
+    }
+
     /// Restores `record` into `volume` (which must exist), verifying every checksum, by
     /// the path [`volume_access`](Self::volume_access) picks. Refuses a volume that holds
     /// data unless `overwrite` (files of the same names are replaced, others kept) — but

@@ -59,7 +59,7 @@ mod restore;
 mod walk;
 
 pub use restore::{inspect_dir, restore_dir, DirRestore, DirState};
-pub use walk::backup_dir;
+pub use walk::{backup_dir, unchanged_since};
 
 /// Names at a volume's root starting with this are restores in progress
 /// (`.mooring-restore-<id>`); backups skip them.

@@ -310,3 +310,32 @@ fn a_verified_restore_interrupted_while_moving_is_finished_by_the_next() {
     assert_eq!(done.cleaned, 1);
     assert_eq!(listing(dst.path()), listing(src.path()));
 }
+
+#[test]
+fn unchanged_content_is_recognised_and_any_change_is_not() {
+    let backups = tempfile::tempdir().expect("tempdir");
+    let src = tempfile::tempdir().expect("tempdir");
+    let s = src.path();
+    std::fs::create_dir(s.join("d")).expect("mkdir");
+    std::fs::write(s.join("d/a"), b"alpha").expect("write");
+    std::fs::write(s.join("b"), vec![7u8; 300_000]).expect("write");
+    let record = backup_dir(s, backups.path(), meta("v")).expect("backup");
+    assert!(
+        unchanged_since(s, &record).expect("walk"),
+        "the same content"
+    );
+    // Same size, other bytes.
+    std::fs::write(s.join("d/a"), b"alphA").expect("write");
+    assert!(!unchanged_since(s, &record).expect("walk"));
+    std::fs::write(s.join("d/a"), b"alpha").expect("write");
+    assert!(unchanged_since(s, &record).expect("walk"));
+    // A mode, a new file, a removed one.
+    std::fs::set_permissions(s.join("b"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert!(!unchanged_since(s, &record).expect("walk"));
+    let again = backup_dir(s, backups.path(), meta("v")).expect("backup");
+    std::fs::write(s.join("new"), b"").expect("write");
+    assert!(!unchanged_since(s, &again).expect("walk"));
+    std::fs::remove_file(s.join("new")).expect("rm");
+    std::fs::remove_file(s.join("d/a")).expect("rm");
+    assert!(!unchanged_since(s, &again).expect("walk"));
+}

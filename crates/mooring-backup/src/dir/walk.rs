@@ -55,6 +55,43 @@ pub fn backup_dir(root: &Path, dir: &Path, meta: BackupMeta) -> Result<BackupRec
     )
 }
 
+/// Whether the folder `root` holds exactly what backup `record` holds: walked as
+/// [`backup_dir`] walks it (every entry's path, kind, size, mode and content sha256,
+/// nothing written anywhere) and compared with the backup's manifest. A retried removal
+/// reuses such a backup instead of taking another copy of the same data.
+pub fn unchanged_since(root: &Path, record: &BackupRecord) -> Result<bool, BackupError> {
+    let root_fd = open_dir_at(CWD, root).map_err(volume_error("open", root))?;
+    let (sender, mut receiver) = crate::pipe::chunk_channel();
+    // The stream is produced as for a backup and dropped chunk by chunk.
+    let drain = std::thread::spawn(move || {
+        while let Some(chunk) = receiver.next_chunk() {
+            receiver.recycle(chunk);
+        }
+    });
+    let mut walker = Walker {
+        builder: tar::Builder::new(ChunkWriter {
+            sender: Some(sender),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            count: 0,
+        }),
+        root,
+        links: HashMap::new(),
+        entries: Vec::new(),
+    };
+    let walked = walker.root(root_fd.as_fd());
+    let failed = |e| walker_io("read", root, e);
+    let finished = walker
+        .builder
+        .into_inner()
+        .map_err(failed)
+        .and_then(|mut out| out.finish().map_err(failed));
+    // The drain ends once the sender is gone (finished, or dropped on an error).
+    let _ = drain.join();
+    walked?;
+    finished?;
+    Ok(walker.entries == record.manifest.entries)
+}
+
 fn walker_io(action: &'static str, path: &Path, source: io::Error) -> BackupError {
     BackupError::Volume {
         action,

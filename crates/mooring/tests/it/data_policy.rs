@@ -491,6 +491,100 @@ fn a_volume_a_running_service_stops_using_is_backed_up_and_removed() {
     docker(&["volume", "rm", &volume]);
 }
 
+/// A removal that keeps failing (a container outside the app holds the volume) is
+/// retried without piling up copies: each retry reuses the newest backup while the
+/// volume's content is unchanged, takes a new one once it changed, and the removal
+/// finally goes through on the backup that holds every byte.
+#[test]
+fn a_retried_removal_reuses_the_backup_of_unchanged_content() {
+    let app = TestApp::new("mreuse");
+    let (dir, src) = synced(&app, &compose(&app.name, true, ""));
+    let volume = format!("{}_data", app.name);
+    docker(&[
+        "exec",
+        &app.container("db"),
+        "sh",
+        "-c",
+        "echo one > /data/f",
+    ]);
+    let blocker = format!("{}-blocker", app.name);
+    /// Removes the container outside the app however the test ends.
+    struct Removed(String);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = docker_output(&["rm", "-f", &self.0]);
+        }
+    }
+    let _removed = Removed(blocker.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &blocker,
+        "-v",
+        &format!("{volume}:/x"),
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    fs::write(
+        dir.path().join("compose.yaml"),
+        compose(&app.name, false, ""),
+    )
+    .unwrap();
+    let sync = |code| {
+        app.expect(
+            code,
+            &[
+                "sync",
+                "--prune",
+                "--data-policy",
+                "backup-then-delete",
+                &src,
+            ],
+        )
+    };
+    let backups = || {
+        app.expect(0, &["backup", "list", &app.name])
+            .lines()
+            .filter(|l| l.contains(&volume))
+            .count()
+    };
+    // The removal fails while the blocker holds the volume.
+    sync(1);
+    assert_eq!(backups(), 1);
+    for _ in 0..2 {
+        sync(1);
+        assert_eq!(backups(), 1, "the retry reused the backup");
+    }
+    // Changed content: a new backup.
+    docker(&["exec", &blocker, "sh", "-c", "echo two > /x/g"]);
+    let before = fingerprint(&volume);
+    sync(1);
+    assert_eq!(backups(), 2);
+    docker(&["rm", "-f", &blocker]);
+    sync(0);
+    assert_eq!(backups(), 2, "the removal went through on the last backup");
+    assert!(!docker_output(&["volume", "inspect", &volume])
+        .status
+        .success());
+    let id = app
+        .expect(0, &["backup", "list", &app.name])
+        .lines()
+        .filter(|l| l.contains(&volume))
+        .filter_map(|l| l.split_whitespace().next())
+        .max()
+        .unwrap()
+        .to_string();
+    app.expect(0, &["backup", "restore", &id]);
+    assert_eq!(
+        fingerprint(&volume),
+        before,
+        "every byte, the second file included"
+    );
+    docker(&["volume", "rm", &volume]);
+}
+
 /// What a killed run leaves — a probe file in the volume's root, a helper container
 /// (created, never started) mounting it — is Mooring's own: the next volume operation
 /// removes the probe, and removing the volume removes the helper first instead of
