@@ -3,9 +3,10 @@
 //!
 //! - **the mount point**, when Docker runs on this machine: the volume uses the `local`
 //!   driver without options (a volume with driver options is mounted only while a
-//!   container uses it), its `Mountpoint` is a folder this process can write, and a probe
-//!   file written there shows up through Docker's archive API — proof that the folder
-//!   is the volume Docker sees (not a same-named volume of another daemon). Then
+//!   container uses it), its `Mountpoint` is a folder this process can change, and a
+//!   modification time set on it shows through Docker's archive API — proof that the
+//!   folder is the volume Docker sees (not a same-named volume of another daemon), with
+//!   nothing written into the volume (its times are put back). Then
 //!   `mooring-backup` reads and writes the folder itself ([`mooring_backup::backup_dir`],
 //!   [`mooring_backup::restore_dir`]): no dockerd in the data path.
 //! - **the Docker archive API** otherwise (a remote or virtualised daemon, no root):
@@ -468,75 +469,84 @@ impl Provider {
                 v.mountpoint
             )));
         }
-        // Probes a killed run left in the volume's root are Mooring's, not the user's data.
+        // Probes an older Mooring, killed while it checked, left in the volume's root
+        // are Mooring's, not the user's data.
         remove_stale_probes(&path);
-        // The probe: a file written in the folder must show up through Docker.
-        let name = format!("{PROBE_PREFIX}{}", random_hex()?);
-        let token = random_hex()?;
-        let probe = path.join(&name);
-        let written =
-            std::fs::File::create_new(&probe).and_then(|mut f| f.write_all(token.as_bytes()));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&probe);
+        // The proof writes nothing into the volume: the folder's modification time, set
+        // here to a second nobody else would pick, must be the one Docker shows for the
+        // volume's root; the folder's times are put back right after.
+        let folder = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "its mount point {} cannot be opened by Mooring ({e}; it needs root for this)",
+                    path.display()
+                )))
+            }
+        };
+        let before = folder.metadata().map_err(|e| {
+            ProviderError::Failed(format!("reading the times of {}: {e}", path.display()))
+        })?;
+        let draw = u64::from_str_radix(&random_hex()?[..8], 16).unwrap_or(0);
+        let marker = 1_000_000_000 + draw % 500_000_000;
+        let marked = std::fs::FileTimes::new()
+            .set_accessed(before.accessed().unwrap_or(std::time::UNIX_EPOCH))
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(marker));
+        if let Err(e) = folder.set_times(marked) {
             return Ok(Err(format!(
                 "its mount point {} is not writable by Mooring ({e}; it needs root for this)",
                 path.display()
             )));
         }
-        let seen = self.read_probe(volume, image, &name).await;
-        let _ = std::fs::remove_file(&probe);
+        let seen = self.root_mtime(volume, image).await;
+        let mut restored = std::fs::FileTimes::new();
+        if let Ok(t) = before.accessed() {
+            restored = restored.set_accessed(t);
+        }
+        if let Ok(t) = before.modified() {
+            restored = restored.set_modified(t);
+        }
+        let _ = folder.set_times(restored);
         match seen {
-            Ok(content) if content == token.as_bytes() => Ok(Ok(path)),
+            Ok(Some(seconds)) if seconds == marker => Ok(Ok(path)),
             Ok(_) | Err(_) => Ok(Err(format!(
-                "the folder {} is not the volume Docker sees (a probe file written there did not show up through Docker)",
+                "the folder {} is not the volume Docker sees (its modification time, set there, did not show through Docker)",
                 path.display()
             ))),
         }
     }
 
-    /// The content of the file `name` at the volume's root, through the archive API.
-    async fn read_probe(
-        &self,
-        volume: &str,
-        image: &str,
-        name: &str,
-    ) -> Result<Vec<u8>, ProviderError> {
+    /// The modification time (seconds) of the volume's root as Docker shows it: the
+    /// first header of the archive API's tar of the root, the rest never read.
+    async fn root_mtime(&self, volume: &str, image: &str) -> Result<Option<u64>, ProviderError> {
         let helper = self.helper(volume, image, true).await?;
-        let path = format!("/v/{name}");
-        let mut stream = self.client().download_from_container(
-            &helper,
-            Some(DownloadFromContainerOptions {
-                path: path.as_str(),
-            }),
-        );
-        let mut tar_bytes = Vec::new();
+        let mut stream = self
+            .client()
+            .download_from_container(&helper, Some(DownloadFromContainerOptions { path: "/v" }));
+        let mut head = Vec::new();
         let mut failure = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(chunk) if tar_bytes.len() < 1 << 20 => tar_bytes.extend_from_slice(&chunk),
-                Ok(_) => break,
-                Err(e) => {
+        while head.len() < 512 {
+            match stream.next().await {
+                Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+                Some(Err(e)) => {
                     failure = Some(e);
                     break;
                 }
+                None => break,
             }
         }
+        // Dropping the stream ends the transfer; the volume is not read further.
         drop(stream);
         self.drop_helper(&helper).await;
         if let Some(e) = failure {
             return Err(ProviderError::Failed(format!(
-                "reading the probe file: {e}"
+                "reading the volume's root through Docker: {e}"
             )));
         }
-        let mut archive = tar::Archive::new(&tar_bytes[..]);
-        let mut content = Vec::new();
-        let entries = archive
-            .entries()
-            .map_err(|e| ProviderError::Failed(format!("reading the probe file: {e}")))?;
-        if let Some(Ok(mut entry)) = entries.into_iter().next() {
-            let _ = entry.read_to_end(&mut content);
-        }
-        Ok(content)
+        Ok(head
+            .get(..512)
+            .map(tar::Header::from_byte_slice)
+            .and_then(|h| h.mtime().ok()))
     }
 
     /// Writes a verified backup of `volume` into `dir` (created if missing), by the path

@@ -330,6 +330,50 @@ fn mount_point(volume: &str) -> std::path::PathBuf {
     inspect(volume, "{{.Mountpoint}}").into()
 }
 
+/// Checking that a volume's mount point is the volume Docker sees writes nothing into
+/// the volume — watched throughout five backups, no entry ever appears in its root —
+/// and leaves the root folder's modification time as it was.
+#[test]
+fn proving_the_mount_point_writes_nothing_into_the_volume() {
+    let app = TestApp::new("mprove");
+    let volume = format!("{}_watched", app.name);
+    app_volume(&app, &volume);
+    write_in(
+        &volume,
+        "echo data > /v/f && touch -d '2024-01-02 03:04:05' /v",
+    );
+    let root = mount_point(&volume);
+    // (Its access time moves whenever the folder is read, by the backup as by anyone.)
+    let times = || std::fs::metadata(&root).unwrap().modified().unwrap();
+    let before = times();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, root) = (stop.clone(), root.clone());
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                    seen.insert(e.file_name().to_string_lossy().into_owned());
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            seen
+        })
+    };
+    for _ in 0..5 {
+        let out = app.expect_env(
+            0,
+            &["backup", "create", &app.name, "--volume", &volume],
+            &[("MOORING_VOLUME_ACCESS", "mount-point")],
+        );
+        assert!(out.contains("at its mount point"), "the proof held: {out}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    assert_eq!(seen, ["f".to_string()].into(), "only the user's file, ever");
+    assert_eq!(times(), before, "the root's modification time is put back");
+}
+
 /// A backup of a volume holding a 300 MB file `d/big` (long enough to kill a restore
 /// part-way) and a small one: the volume's fingerprint and the backup's id.
 fn big_backup(app: &TestApp) -> (String, String) {
