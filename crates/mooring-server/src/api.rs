@@ -268,15 +268,31 @@ pub(crate) async fn app_view(state: &ServerState, name: &str) -> Result<AppDetai
     Ok(detail)
 }
 
-pub(crate) async fn diff(State(state): St, Path(name): Path<String>) -> ApiResult {
-    Ok(Json(diff_view(&state, &name).await?).into_response())
+/// `?revision=`: the revision to plan for (a branch, tag or commit the app may deploy).
+#[derive(Deserialize, Default)]
+pub(crate) struct DiffQuery {
+    revision: Option<String>,
 }
 
-/// `GET /api/v1/apps/{name}/diff`: the plan a sync would execute now, and desired
-/// against live for every resource. The web UI's diff page renders this same value.
-pub(crate) async fn diff_view(state: &ServerState, name: &str) -> Result<DiffView, ApiError> {
+pub(crate) async fn diff(
+    State(state): St,
+    Path(name): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult {
+    let revision = q.revision.as_deref().filter(|r| !r.is_empty());
+    Ok(Json(diff_view(&state, &name, revision).await?).into_response())
+}
+
+/// `GET /api/v1/apps/{name}/diff[?revision=R]`: the plan a sync would execute now (or a
+/// sync to revision R, or a rollback to it), and desired against live for every
+/// resource. The web UI's diff page renders this same value.
+pub(crate) async fn diff_view(
+    state: &ServerState,
+    name: &str,
+    revision: Option<&str>,
+) -> Result<DiffView, ApiError> {
     let c = controller(state).await;
-    let d = c.diff(name).await?;
+    let d = c.diff(name, revision).await?;
     Ok(DiffView {
         app: name.to_string(),
         revision: d.revision.id,

@@ -52,17 +52,23 @@ impl Controller {
         Ok(revision)
     }
 
-    /// The plan a sync would execute now (a dry run), after rendering the current revision.
-    pub async fn diff(&self, name: &str) -> Result<Diff, ControlError> {
+    /// The plan a sync would execute now (a dry run), after rendering the revision a
+    /// sync would deploy — or `asked` (a branch, tag or commit the app may deploy: what
+    /// a sync to that revision, or a rollback to it, would do).
+    pub async fn diff(&self, name: &str, asked: Option<&str>) -> Result<Diff, ControlError> {
         let app = self
             .apps
             .get(name)
             .ok_or_else(|| ControlError::UnknownApp(name.to_string()))?;
-        let pinned = self.store.app(name).ok().flatten().and_then(|s| s.pinned);
-        let revision = self
-            .target_revision(app, &Trigger::of(TriggerKind::Api), pinned.as_deref())
-            .await
-            .map_err(|e| OperationError::from(e).failure())?;
+        let revision = match asked {
+            Some(asked) => self.resolve_revision(name, asked).await?,
+            None => {
+                let pinned = self.store.app(name).ok().flatten().and_then(|s| s.pinned);
+                self.target_revision(app, &Trigger::of(TriggerKind::Api), pinned.as_deref())
+                    .await
+                    .map_err(|e| OperationError::from(e).failure())?
+            }
+        };
         let rendered = self
             .rendered(app, &revision)
             .await

@@ -157,14 +157,16 @@
     return null;
   }
 
-  // The plan a sync would run now (the API's diff), shown in the confirmation.
-  async function showPlan(base) {
+  // The plan the action would run (the API's diff, for the revision it deploys),
+  // shown in the confirmation.
+  async function showPlan(base, revision) {
     const box = document.getElementById("confirm-plan");
     box.hidden = false;
     box.dataset.state = "loading";
     box.textContent = "Computing the plan…";
     try {
-      const r = await fetch(base + "/diff", { credentials: "same-origin" });
+      const query = revision ? "?revision=" + encodeURIComponent(revision) : "";
+      const r = await fetch(base + "/diff" + query, { credentials: "same-origin" });
       const d = await r.json().catch(() => ({}));
       if (!r.ok) throw new Error(d.error || r.status + " " + r.statusText);
       box.replaceChildren();
@@ -190,7 +192,7 @@
     }
   }
 
-  function confirmAction(text, warning, planFrom) {
+  function confirmAction(text, warning, planFrom, revision) {
     const dialog = document.getElementById("confirm");
     document.getElementById("confirm-text").textContent = text;
     const w = document.getElementById("confirm-warning");
@@ -198,7 +200,7 @@
     w.textContent = warning || "";
     const plan = document.getElementById("confirm-plan");
     plan.hidden = true;
-    if (planFrom) showPlan(planFrom);
+    if (planFrom) showPlan(planFrom, revision);
     return new Promise((resolve) => {
       dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
       dialog.returnValue = "cancel";
@@ -211,9 +213,11 @@
     const action = form.dataset.action;
     const fields = Object.fromEntries(new FormData(form).entries());
     const message = form.dataset.confirm;
-    // "Sync now" shows what it would do before it is confirmed.
-    const planFrom = action === "sync" && !("revision" in fields) ? "/api/v1/apps/" + encodeURIComponent(app) : null;
-    if (message && !(await confirmAction(message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : ""), form.dataset.warning, planFrom))) return;
+    // Sync, Sync to revision and Rollback show what they would do before they are
+    // confirmed: the plan for the revision they deploy.
+    const planFrom = action === "sync" || action === "rollback" ? "/api/v1/apps/" + encodeURIComponent(app) : null;
+    const revision = fields.revision || fields.to || "";
+    if (message && !(await confirmAction(message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : ""), form.dataset.warning, planFrom, revision))) return;
     const label = { sync: "Syncing", rollback: "Rolling back", pin: "Pinning", unpin: "Unpinning", refresh: "Refreshing" }[action] || action;
     show(label + " " + app + "…");
     body.dataset.action = "running";

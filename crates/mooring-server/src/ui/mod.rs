@@ -196,7 +196,9 @@ async fn diff_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let diff = api::diff_view(&state, &name).await.map(|d| pages::diff(&d));
+    let diff = api::diff_view(&state, &name, None)
+        .await
+        .map(|d| pages::diff(&d));
     app_tab(&state, role, &name, pages::Tab::Diff, Some(diff)).await
 }
 

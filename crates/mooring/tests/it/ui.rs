@@ -134,6 +134,25 @@ async fn confirm(c: &Client) {
 }
 
 /// JS: the row of `app` on the overview.
+/// The plan the open confirmation shows, once computed.
+async fn plan_shown(c: &Client) -> String {
+    until(
+        c,
+        30,
+        "the plan in the confirmation",
+        "return document.getElementById('confirm-plan').dataset.state === 'ready'",
+    )
+    .await;
+    js(
+        c,
+        "return document.getElementById('confirm-plan').innerText",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
 fn row(app: &str) -> String {
     format!("document.querySelector('a[href=\"/apps/{app}\"]')?.closest('tr')")
 }
@@ -207,19 +226,7 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     // confirmation shows the plan first.
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
     click(&c, "form[data-action=sync] button").await;
-    until(
-        &c,
-        30,
-        "the plan in the confirmation",
-        "return document.getElementById('confirm-plan').dataset.state === 'ready'",
-    )
-    .await;
-    let plan = js(
-        &c,
-        "return document.getElementById('confirm-plan').innerText",
-    )
-    .await;
-    let plan = plan.as_str().unwrap();
+    let plan = plan_shown(&c).await;
     assert!(
         plan.contains("The plan for")
             && plan.contains("create container")
@@ -354,6 +361,12 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         "form[data-action=sync]:has(input[name=revision]) button",
     )
     .await;
+    // The plan for that revision, not for the latest.
+    let plan = plan_shown(&c).await;
+    assert!(
+        plan.contains("recreate container") && plan.contains("GREETING"),
+        "the plan of the sync to the second revision: {plan}"
+    );
     confirm(&c).await;
     done(&c, "the sync to the second revision").await;
     assert!(env_of(&manual.container("web")).contains("GREETING=two"));
@@ -384,6 +397,11 @@ async fn web_ui_shows_live_state_and_runs_actions() {
             .unwrap()
             .contains("changes containers, not data"),
         "the rollback warns about data: {warning}"
+    );
+    let plan = plan_shown(&c).await;
+    assert!(
+        plan.contains("recreate container") && plan.contains("GREETING"),
+        "the plan of the rollback: {plan}"
     );
     shot(&c, "rollback-confirm-1400").await;
     confirm(&c).await;
