@@ -39,6 +39,28 @@ pub(crate) enum Tab {
     Logs,
 }
 
+/// What a container's health message says beyond its state (`running, healthy` next
+/// to `running` is `healthy`); `None` when nothing.
+fn beyond_state<'a>(message: &'a str, state: &str) -> Option<&'a str> {
+    let rest = message
+        .strip_prefix(state)
+        .map(|r| r.trim_start_matches([',', ' ']))
+        .unwrap_or(message);
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// A revision once: its description when that already names it (`main@3f2a…`), else
+/// the short id and the description; the full id on hover.
+fn revision_label(id: &str, describe: &str) -> Markup {
+    html! {
+        @if !describe.is_empty() && describe.contains(short_id(id)) {
+            code title=(id) { (describe) }
+        } @else {
+            code title=(id) { (short_id(id)) } @if !describe.is_empty() { " " (describe) }
+        }
+    }
+}
+
 fn short_id(rev: &str) -> &str {
     mooring_core::short_revision(rev)
 }
@@ -584,7 +606,7 @@ pub(crate) fn app(a: &AppDetail, now: i64) -> Markup {
                             (health_badge(r.health))
                             @let state = r.state.as_deref().unwrap_or("absent");
                             " " span.state { (state) }
-                            @if r.message != state { " · " (r.message) }
+                            @if let Some(more) = beyond_state(&r.message, state) { " · " (more) }
                             " · restarts " (r.restarts)
                             " · image " code { (r.image) }
                         } }
@@ -660,7 +682,7 @@ fn verb_sign(verb: &str) -> (&'static str, &'static str) {
 pub(crate) fn diff(d: &DiffView) -> Markup {
     html! {
         p.status {
-            "Revision " code title=(d.revision) { (short_id(&d.revision)) } " " (d.revision_describe) ": "
+            "Revision " (revision_label(&d.revision, &d.revision_describe)) ": "
             @if d.in_sync {
                 (sync_badge(SyncState::Synced)) " nothing to do"
             } @else {
@@ -669,12 +691,15 @@ pub(crate) fn diff(d: &DiffView) -> Markup {
         }
         section aria-labelledby="h-plan" {
             h2 #h-plan { "Plan" }
-            @if d.steps.is_empty() { p.quiet { "No action: the host matches the repository." } }
-            ol.plan {
-                @for s in &d.steps {
-                    @let (sign, class) = verb_sign(&s.verb);
-                    li class=(class) data-step=(s.text) {
-                        span.sign aria-hidden="true" { (sign) } " " strong { (s.text) } " — " span.reason { (s.reason) }
+            @if d.steps.is_empty() {
+                p.quiet { "No action: the host matches the repository." }
+            } @else {
+                ol.plan {
+                    @for s in &d.steps {
+                        @let (sign, class) = verb_sign(&s.verb);
+                        li class=(class) data-step=(s.text) {
+                            span.sign aria-hidden="true" { (sign) } " " strong { (s.text) } " — " span.reason { (s.reason) }
+                        }
                     }
                 }
             }
@@ -869,5 +894,30 @@ mod tests {
         assert!(page.contains("data-failing=\"RenderError\""), "{page}");
         assert!(page.contains("<td class=\"bad\">✗ Unknown · RenderError<small class=\"err\">compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in .</small>"), "{page}");
         assert!(page.contains("data-count=\"Failing\">1<"), "{page}");
+    }
+
+    #[test]
+    fn details_say_things_once() {
+        assert_eq!(beyond_state("running, healthy", "running"), Some("healthy"));
+        assert_eq!(beyond_state("running", "running"), None);
+        assert_eq!(
+            beyond_state("exited with code 1", "exited"),
+            Some("with code 1")
+        );
+        assert_eq!(
+            beyond_state("container does not exist", "absent"),
+            Some("container does not exist")
+        );
+        let id = "3f2a9c1d7e5b4a3c2b1a0f9e8d7c6b5a4f3e2d1c";
+        assert_eq!(
+            revision_label(id, "main@3f2a9c1d7e5b").into_string(),
+            format!("<code title=\"{id}\">main@3f2a9c1d7e5b</code>"),
+            "printed once, the full id on hover"
+        );
+        let both = revision_label(id, "v1.2").into_string();
+        assert!(
+            both.contains("v1.2") && both.contains(short_id(id)),
+            "{both}"
+        );
     }
 }
