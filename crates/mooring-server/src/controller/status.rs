@@ -29,7 +29,7 @@ impl Controller {
         status.pinned = self.store.app(&name).ok().flatten().and_then(|s| s.pinned);
         if let Some(pin) = &status.pinned {
             status.conditions.push(ConditionKind::Pinned.with(format!(
-                "pinned to {pin}; auto-sync holds this revision until `mooring app unpin {name}`"
+                "pinned to {pin}; auto-sync holds this revision until it is unpinned (Unpin on its page, or `mooring app unpin {name}`)"
             )));
         }
     }
