@@ -13,6 +13,9 @@ pub struct Access {
     pub role: Role,
     /// `None`: every app.
     pub apps: Option<Vec<String>>,
+    /// The token's name (a web UI session's is the token it was opened with): who asks,
+    /// as the history records it.
+    pub name: String,
 }
 
 impl Access {
@@ -20,6 +23,7 @@ impl Access {
         Access {
             role: info.role,
             apps: info.apps.clone(),
+            name: info.name.clone(),
         }
     }
 
@@ -159,10 +163,12 @@ mod tests {
         let all = Access {
             role: Role::Viewer,
             apps: None,
+            name: "viewer".into(),
         };
         let some = Access {
             role: Role::Operator,
             apps: Some(vec!["blog".into()]),
+            name: "blog-ci".into(),
         };
         assert!(all.sees("shop") && some.sees("blog") && !some.sees("shop"));
         assert_eq!(all.refusal("shop"), None);

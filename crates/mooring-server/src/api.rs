@@ -320,7 +320,7 @@ pub(crate) struct SyncBody {
 
 async fn run_trigger(
     state: &ServerState,
-    name: &str,
+    (name, by): (&str, &Access),
     kind: TriggerKind,
     revision: Option<String>,
     pin: bool,
@@ -345,6 +345,7 @@ async fn run_trigger(
             pin,
             reply: Some(tx),
             asked_at,
+            by: Some(by.name.clone()),
         },
     )
     .await?;
@@ -410,10 +411,12 @@ pub fn failure_status(failure: &OperationFailure) -> StatusCode {
 pub(crate) async fn sync(
     State(state): St,
     Path(name): Path<String>,
+    Extension(access): Extension<Access>,
     body: Option<Json<SyncBody>>,
 ) -> ApiResult {
     let revision = body.and_then(|b| b.0.revision);
-    let (status, outcome) = run_trigger(&state, &name, TriggerKind::Api, revision, false).await?;
+    let (status, outcome) =
+        run_trigger(&state, (&name, &access), TriggerKind::Api, revision, false).await?;
     Ok((status, Json(outcome)).into_response())
 }
 
@@ -426,6 +429,7 @@ pub(crate) struct RollbackBody {
 pub(crate) async fn rollback(
     State(state): St,
     Path(name): Path<String>,
+    Extension(access): Extension<Access>,
     Json(body): Json<RollbackBody>,
 ) -> ApiResult {
     let op_id = body
@@ -458,7 +462,7 @@ pub(crate) async fn rollback(
     let volumes = c.data_volumes(&name).await;
     let (status, mut outcome) = run_trigger(
         &state,
-        &name,
+        (&name, &access),
         TriggerKind::Rollback,
         Some(revision.clone()),
         true,
@@ -523,7 +527,11 @@ pub(crate) async fn rollback(
     Ok((status, Json(outcome)).into_response())
 }
 
-pub(crate) async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResult {
+pub(crate) async fn unpin(
+    State(state): St,
+    Path(name): Path<String>,
+    Extension(access): Extension<Access>,
+) -> ApiResult {
     let c = controller(&state).await;
     if c.app_config(&name).is_none() {
         return Err(bad(
@@ -533,7 +541,8 @@ pub(crate) async fn unpin(State(state): St, Path(name): Path<String>) -> ApiResu
     }
     state.store.set_pin(&name, None)?;
     // Under the app's own policy: an `auto: false` app changes only by a sync.
-    c.trigger(&name, Trigger::of(TriggerKind::Refresh)).await?;
+    c.trigger(&name, Trigger::of(TriggerKind::Refresh).by(&access.name))
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(PinView {
@@ -552,6 +561,7 @@ pub(crate) struct PinBody {
 pub(crate) async fn pin(
     State(state): St,
     Path(name): Path<String>,
+    Extension(access): Extension<Access>,
     body: Option<Json<PinBody>>,
 ) -> ApiResult {
     let c = controller(&state).await;
@@ -574,7 +584,8 @@ pub(crate) async fn pin(
         }
     };
     state.store.set_pin(&name, Some(&revision))?;
-    c.trigger(&name, Trigger::of(TriggerKind::Api)).await?;
+    c.trigger(&name, Trigger::of(TriggerKind::Api).by(&access.name))
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(PinView {
@@ -585,9 +596,14 @@ pub(crate) async fn pin(
         .into_response())
 }
 
-pub(crate) async fn refresh(State(state): St, Path(name): Path<String>) -> ApiResult {
+pub(crate) async fn refresh(
+    State(state): St,
+    Path(name): Path<String>,
+    Extension(access): Extension<Access>,
+) -> ApiResult {
     let c = controller(&state).await;
-    c.trigger(&name, Trigger::of(TriggerKind::Refresh)).await?;
+    c.trigger(&name, Trigger::of(TriggerKind::Refresh).by(&access.name))
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { ok: true })).into_response())
 }
 
@@ -638,11 +654,14 @@ pub(crate) struct BackupBody {
 pub(crate) async fn create_backup(
     State(state): St,
     Path(name): Path<String>,
+    Extension(access): Extension<Access>,
     body: Option<Json<BackupBody>>,
 ) -> ApiResult {
     let volume = body.and_then(|b| b.0.volume);
     let c = controller(&state).await;
-    let run = c.back_up(&name, volume.as_deref()).await?;
+    let run = c
+        .back_up(&name, volume.as_deref(), Some(&access.name))
+        .await?;
     let backups = c
         .app_backups(&name)
         .await?
@@ -665,12 +684,18 @@ pub(crate) struct RestoreBody {
 pub(crate) async fn restore_backup(
     State(state): St,
     Path((name, id)): Path<(String, String)>,
+    Extension(access): Extension<Access>,
     body: Option<Json<RestoreBody>>,
 ) -> ApiResult {
     let body = body.map(|b| b.0).unwrap_or_default();
     let c = controller(&state).await;
     let run = c
-        .restore(&name, &id, body.to_volume.as_deref(), body.force)
+        .restore(
+            &name,
+            (&id, body.to_volume.as_deref()),
+            body.force,
+            Some(&access.name),
+        )
         .await?;
     let restored = run
         .restored

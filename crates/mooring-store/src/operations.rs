@@ -94,6 +94,8 @@ pub struct NewOperation {
     pub dry_run: bool,
     /// Unix ms.
     pub started_at: i64,
+    /// Who asked for it (a token's name, a webhook delivery); `None`: Mooring itself.
+    pub requested_by: Option<String>,
 }
 
 /// One action an operation applied (or tried to).
@@ -140,12 +142,14 @@ pub struct OperationRecord {
     /// capabilities), the render's (unset variables), volumes kept.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Who asked for it (a token's name, a webhook delivery); `None`: Mooring itself.
+    #[serde(default)]
+    pub requested_by: Option<String>,
     /// Its actions, by `seq`.
     pub actions: Vec<ActionRecord>,
 }
 
-const OP_COLUMNS: &str =
-    "id, app, \"trigger\", revision, dry_run, started_at, finished_at, result, error, notes";
+const OP_COLUMNS: &str = "id, app, \"trigger\", revision, dry_run, started_at, finished_at, result, error, notes, requested_by";
 const ACTION_COLUMNS: &str =
     "operation_id, seq, kind, resource, reason, started_at, duration_ms, error";
 
@@ -170,6 +174,7 @@ fn op_from_row(row: &Row<'_>) -> rusqlite::Result<OperationRecord> {
                 )
             })?
         },
+        requested_by: row.get(10)?,
         actions: Vec::new(),
     })
 }
@@ -199,9 +204,16 @@ impl Store {
         inner
             .conn
             .execute(
-                "INSERT INTO operations (app, \"trigger\", revision, dry_run, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![op.app, op.trigger, op.revision, op.dry_run, op.started_at],
+                "INSERT INTO operations (app, \"trigger\", revision, dry_run, started_at, requested_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    op.app,
+                    op.trigger,
+                    op.revision,
+                    op.dry_run,
+                    op.started_at,
+                    op.requested_by
+                ],
             )
             .map_err(self.err("recording the start of an operation"))?;
         Ok(inner.conn.last_insert_rowid())

@@ -53,6 +53,7 @@ fn new_op(app: &str, trigger: &str, at: i64) -> NewOperation {
         revision: Some(format!("rev-{at}")),
         dry_run: false,
         started_at: at,
+        requested_by: (trigger == "api").then(|| "token ops".to_owned()),
     }
 }
 
@@ -326,6 +327,10 @@ fn unfinished_operations_are_interrupted() {
     assert_eq!(op.actions.len(), 1);
     let op = store.operation(done).unwrap().unwrap();
     assert_eq!((op.result, op.finished_at), (Some(OpResult::NoOp), Some(2)));
+    // Who asked is kept; Mooring's own operations have nobody.
+    assert_eq!(op.requested_by.as_deref(), Some("token ops"));
+    let op = store.operation(running).unwrap().unwrap();
+    assert_eq!(op.requested_by, None);
 }
 
 #[test]

@@ -213,12 +213,16 @@ fn print_operations(ops: &Value) {
             .map(|t| mooring_core::clock::UtcTime::from_unix_ms(t).to_string())
             .unwrap_or_default();
         println!(
-            "  #{:<5} {started}  {:<10} {:<12} {:<13} {} action(s){}",
+            "  #{:<5} {started}  {:<10} {:<12} {:<13} {} action(s){}{}",
             op["id"],
             op["trigger"].as_str().unwrap_or(""),
             result,
             short(&op["revision"]),
             op["actions"].as_array().map(Vec::len).unwrap_or(0),
+            op["requested_by"]
+                .as_str()
+                .map(|b| format!("  by {b}"))
+                .unwrap_or_default(),
             op["error"]
                 .as_str()
                 .map(|e| format!("  error: {e}"))

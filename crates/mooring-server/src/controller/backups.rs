@@ -27,7 +27,12 @@ pub struct DataRun {
 
 impl Controller {
     /// Backs up the app's volumes (or only `only`), each verified, as one operation.
-    pub async fn back_up(&self, name: &str, only: Option<&str>) -> Result<DataRun, ControlError> {
+    pub async fn back_up(
+        &self,
+        name: &str,
+        only: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<DataRun, ControlError> {
         let (app, provider) = self.app_on_host(name)?;
         let volumes = match only {
             Some(v) => vec![v.to_string()],
@@ -45,7 +50,7 @@ impl Controller {
             .activity
             .begin(format!("app {name}: backup"), Instant::now());
         let deployed = self.deployed(name);
-        let op = self.begin(name, TriggerKind::Backup, deployed.as_ref(), false);
+        let op = self.begin(name, (TriggerKind::Backup, by), deployed.as_ref(), false);
         let dir = self.config.server.data_dir.join("backups");
         let mut run = DataRun {
             operation: op,
@@ -93,9 +98,9 @@ impl Controller {
     pub async fn restore(
         &self,
         name: &str,
-        id: &str,
-        to: Option<&str>,
+        (id, to): (&str, Option<&str>),
         force: bool,
+        by: Option<&str>,
     ) -> Result<DataRun, ControlError> {
         let dir = self.config.server.data_dir.join("backups");
         let record = {
@@ -120,7 +125,7 @@ impl Controller {
             .begin(format!("app {name}: restore"), Instant::now());
         let op = self.begin(
             &name,
-            TriggerKind::Restore,
+            (TriggerKind::Restore, by),
             self.deployed(&name).as_ref(),
             false,
         );

@@ -98,6 +98,8 @@ pub struct Trigger {
     /// When it was asked for: a person's request deploys what the source holds from
     /// then on (a fetch started before it may predate the commit they just pushed).
     pub asked_at: Instant,
+    /// Who asked (the API token's name); `None`: Mooring itself.
+    pub by: Option<String>,
 }
 
 impl Trigger {
@@ -109,7 +111,14 @@ impl Trigger {
             pin: false,
             reply: None,
             asked_at: Instant::now(),
+            by: None,
         }
+    }
+
+    /// The same, asked by `by` (an API token's name).
+    pub fn by(mut self, by: &str) -> Trigger {
+        self.by = Some(by.to_string());
+        self
     }
 }
 

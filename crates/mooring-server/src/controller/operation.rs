@@ -304,7 +304,12 @@ impl Controller {
         if let Some(asked) = trigger.revision.as_deref().or(pinned) {
             if let Err(e) = self.allowed_revision(app, asked, &revision).await {
                 let message = e.to_string();
-                let op = self.begin(name, trigger.kind, Some(&revision), false);
+                let op = self.begin(
+                    name,
+                    (trigger.kind, trigger.by.as_deref()),
+                    Some(&revision),
+                    false,
+                );
                 self.finish(op, OpResult::Failed, Some(&message));
                 status.last_operation = op.or(status.last_operation);
                 status
@@ -374,7 +379,12 @@ impl Controller {
             Err(failure) => {
                 let (kind, e) = (failure.condition(), failure.message.clone());
                 rt.render_failure = Some((revision.id.clone(), failure));
-                let op = self.begin(name, trigger.kind, Some(revision), false);
+                let op = self.begin(
+                    name,
+                    (trigger.kind, trigger.by.as_deref()),
+                    Some(revision),
+                    false,
+                );
                 self.finish(op, OpResult::Failed, Some(&e));
                 status.last_operation = op.or(status.last_operation);
                 status.sync = SyncState::Unknown;
@@ -416,8 +426,12 @@ impl Controller {
         let seq = std::sync::atomic::AtomicU32::new(0);
         let prepare = || {
             rendered.materialize()?;
-            *op_id.lock().unwrap_or_else(|e| e.into_inner()) =
-                self.begin(name, trigger.kind, Some(revision), false);
+            *op_id.lock().unwrap_or_else(|e| e.into_inner()) = self.begin(
+                name,
+                (trigger.kind, trigger.by.as_deref()),
+                Some(revision),
+                false,
+            );
             Ok(())
         };
         let report = |p: Progress<'_>| match p {
@@ -547,11 +561,11 @@ impl Controller {
     }
 
     /// Records the start of an operation of `app` (on `revision`, when one is deployed
-    /// or being deployed) and logs it; its id.
+    /// or being deployed), what started it and who asked, and logs it; its id.
     pub(super) fn begin(
         &self,
         app: &str,
-        kind: TriggerKind,
+        (kind, by): (TriggerKind, Option<&str>),
         revision: Option<&Revision>,
         dry_run: bool,
     ) -> Option<i64> {
@@ -561,6 +575,7 @@ impl Controller {
             revision: revision.map(|r| r.id.clone()),
             dry_run,
             started_at: now_ms(),
+            requested_by: by.map(str::to_string),
         };
         tracing::info!(
             app,

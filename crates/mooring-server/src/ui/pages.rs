@@ -445,7 +445,7 @@ fn app_row(a: &AppSummary, common: Option<&str>, now: i64) -> Markup {
                 @let (shape, class, word) = result_look(op.result);
                 td class=(class) {
                     (shape) " " (word)
-                    small { (op.trigger) " · " (ago(now, op.started_at)) }
+                    small { (op.trigger) @if let Some(b) = &op.requested_by { " by " (b) } " · " (ago(now, op.started_at)) }
                     @if let Some(e) = &op.error { small.err { (first_line(e)) } }
                 }
             } @else { td { "—" } }
@@ -777,7 +777,7 @@ pub(crate) fn history(ops: &[OperationRecord], now: i64) -> Markup {
                     details open[op.result == Some(OpResult::Failed)] {
                         summary {
                             strong { "#" (op.id) } " " (result_badge(op.result)) " "
-                            (op.trigger) " · "
+                            (op.trigger) @if let Some(b) = &op.requested_by { " by " span.by { (b) } } " · "
                             @if let Some(r) = &op.revision { code title=(r) { (short_id(r)) } " · " }
                             (when(now, Some(op.started_at))) " · " (duration) " · " (op.actions.len()) " action(s)"
                         }

@@ -320,7 +320,9 @@ fn pass_through_keys_render_as_compose_config_prints_them() {
 }
 
 /// A project whose service joins an internal, attachable network with its own address
-/// pool (`{subnet}` like `172.30.5`).
+/// pool (`{subnet}` like `10.230.5`: outside Docker's default address pools, 172.17–31
+/// and 192.168, so a default network another test creates meanwhile never races for it
+/// — "Pool overlaps" — as a 172.30 pool once did).
 fn network_project(name: &str, subnet: &str) -> String {
     format!(
         r#"name: {name}
@@ -357,7 +359,7 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
         ours,
         theirs,
     } = Pair::new("cv2net", |dir, name, mine| {
-        let pool = if mine { "172.30.57" } else { "172.30.58" };
+        let pool = if mine { "10.230.57" } else { "10.230.58" };
         write_compose(dir, network_project(name, pool))
     });
     app.expect(0, &["sync", ours.path().to_str().unwrap()]);
@@ -370,7 +372,7 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
             field,
             &format!("{project}_back"),
         ])
-        .replace("172.30.58", "172.30.57")
+        .replace("10.230.58", "10.230.57")
     };
     for field in [
         "{{.Driver}} {{.Internal}} {{.Attachable}} {{.EnableIPv6}}",
@@ -379,7 +381,7 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
     ] {
         assert_eq!(net(&app.name, field), net(&peer.name, field), "{field}");
     }
-    assert!(net(&app.name, "{{json .IPAM}}").contains("\"Gateway\":\"172.30.57.1\""));
+    assert!(net(&app.name, "{{json .IPAM}}").contains("\"Gateway\":\"10.230.57.1\""));
     // Rendered as Compose prints it.
     let d = ours.path().to_str().unwrap();
     assert_renders_like_compose(
@@ -401,7 +403,7 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
     let before = inspect(&web, "{{.Id}}");
     write_compose(
         ours.path(),
-        network_project(&app.name, "172.30.59").replace("internal: true", "internal: false"),
+        network_project(&app.name, "10.230.59").replace("internal: true", "internal: false"),
     );
     let out = app.expect(2, &["diff", d]);
     for line in [
@@ -421,14 +423,14 @@ fn network_keys_reach_the_engine_as_compose_sends_them() {
             "{{.Internal}} {{range .IPAM.Config}}{{.Subnet}}{{end}}"
         )
         .trim(),
-        "false 172.30.59.0/24"
+        "false 10.230.59.0/24"
     );
     assert!(
         inspect(
             &web,
             "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
         )
-        .starts_with("172.30.59."),
+        .starts_with("10.230.59."),
         "the container joined the new network"
     );
     let out = app.expect(0, &["diff", d]);
@@ -893,7 +895,7 @@ fn mounts_reach_the_engine_as_compose_sends_them_and_anonymous_data_survives() {
 }
 
 /// Links, fixed addresses and a raw env file, in a project whose network has its own
-/// pool (`{net}` like `172.30.61`).
+/// pool (`{net}` like `10.230.61`).
 fn attachments_project(name: &str, net: &str) -> String {
     format!(
         r#"name: {name}
@@ -934,7 +936,7 @@ fn links_addresses_and_env_files_reach_the_engine_as_compose_sends_them() {
         theirs,
     } = Pair::new("cv2att", |dir, name, mine| {
         fs::write(dir.join("raw.env"), "QUOTED=\"as is\"\nDOLLAR=$HOME\n").unwrap();
-        let net = if mine { "172.30.61" } else { "172.30.62" };
+        let net = if mine { "10.230.61" } else { "10.230.62" };
         write_compose(dir, attachments_project(name, net));
     });
     let d = ours.path().to_str().unwrap();
@@ -965,14 +967,14 @@ fn links_addresses_and_env_files_reach_the_engine_as_compose_sends_them() {
         .replace(project, "PROJECT")
         .replace(net, "NET")
     };
-    let ours_endpoint = endpoint(&mine, &app.name, "172.30.61");
+    let ours_endpoint = endpoint(&mine, &app.name, "10.230.61");
     assert!(
         ours_endpoint.contains("PROJECT-db-1:database") && ours_endpoint.contains("NET.10"),
         "{ours_endpoint}"
     );
     assert_eq!(
         ours_endpoint,
-        endpoint(&compose_made, &peer.name, "172.30.62")
+        endpoint(&compose_made, &peer.name, "10.230.62")
     );
     let env = |c: &str| {
         let mut e: Vec<String> = inspect(c, "{{json .Config.Env}}")

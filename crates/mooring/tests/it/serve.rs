@@ -529,6 +529,20 @@ fn rollback_pins_until_unpinned() {
         history.contains("rollback") && history.contains(" UTC "),
         "operations with their start times: {history}"
     );
+    // Who asked: the rollback by the CLI's token (named `cli`), Mooring's own by nobody.
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains("rollback") && l.contains("by cli")),
+        "{history}"
+    );
+    assert!(
+        history
+            .lines()
+            .filter(|l| l.contains("startup") || l.contains("revision ") || l.contains("interval"))
+            .all(|l| !l.contains(" by ")),
+        "{history}"
+    );
 
     // `app pin` holds the deployed revision without deploying anything.
     wait_until(30, "three recorded as deployed", || {

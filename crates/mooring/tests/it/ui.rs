@@ -190,7 +190,7 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     wait_until(60, "the auto app's first sync", || {
         s.app(&healed.name)["sync"] == "Synced"
     });
-    let operator = s.token("operator");
+    let operator = s.token_with(&["--role", "operator", "--name", "alice"]);
     let viewer = s.token("viewer");
     let driver = Chromedriver::start();
     let c = browser(&driver, 1400, 1000).await;
@@ -426,8 +426,8 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     let history = js(&c, "return document.getElementById('live').innerText").await;
     let history = history.as_str().unwrap();
     assert!(
-        history.contains("rollback") && history.contains("succeeded"),
-        "{history}"
+        history.contains("rollback by alice") && history.contains("succeeded"),
+        "the history says who asked: {history}"
     );
     js(
         &c,
