@@ -129,6 +129,10 @@ impl Host for SimulatedHost {
         self.state.lock().unwrap().networks.remove(name);
         Ok(())
     }
+    async fn disconnect_all(&self, _: &str) -> Result<(), ProviderError> {
+        self.call().await;
+        Ok(())
+    }
     async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError> {
         self.call().await;
         let vol = LiveVolume {

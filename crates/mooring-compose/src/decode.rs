@@ -233,3 +233,13 @@ pub fn as_json(n: &Node) -> serde_json::Value {
         }
     }
 }
+
+/// A number as Go's JSON encoder writes a float: a whole one without a fraction (`2`,
+/// not `2.0`), as `docker compose config` prints `cpus`.
+pub fn go_number(f: f64) -> serde_json::Value {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        serde_json::Value::from(f as i64)
+    } else {
+        serde_json::Value::from(f)
+    }
+}

@@ -75,8 +75,14 @@ pub fn to_json(project: &Project) -> serde_json::Value {
 /// and what was encrypted in the repository never is.
 fn mask(v: &mut serde_json::Value, secrets: &mooring_core::mask::SecretValues) {
     use serde_json::Value as J;
+    let holds = |text: &str| secrets.iter().any(|x| text.contains(x));
+    // A value read as a number or a flag (an unquoted `${PIN}` in an extension).
+    if matches!(v, J::Number(_) | J::Bool(_)) && holds(&v.to_string()) {
+        *v = "***".into();
+        return;
+    }
     match v {
-        J::String(s) if secrets.iter().any(|x| s.contains(x)) => *s = "***".into(),
+        J::String(s) if holds(s) => *s = "***".into(),
         J::Array(items) => items.iter_mut().for_each(|i| mask(i, secrets)),
         J::Object(map) => map.values_mut().for_each(|i| mask(i, secrets)),
         _ => {}
@@ -228,7 +234,7 @@ fn as_written(s: &mooring_core::Service, svc: &mut serde_json::Value) {
         o.insert("mem_limit".into(), json!(m.to_string()));
     }
     if let Some(c) = w.cpus {
-        o.insert("cpus".into(), json!(c));
+        o.insert("cpus".into(), crate::decode::go_number(c));
     }
     if let Some(d) = &w.deploy {
         o.insert("deploy".into(), d.clone());
@@ -271,16 +277,8 @@ fn as_written(s: &mooring_core::Service, svc: &mut serde_json::Value) {
     let file_targets: Vec<String> = s
         .secrets
         .iter()
-        .map(|r| match r.target.as_deref() {
-            Some(t) if t.starts_with('/') => t.to_string(),
-            Some(t) => format!("/run/secrets/{t}"),
-            None => format!("/run/secrets/{}", r.source),
-        })
-        .chain(s.configs.iter().map(|r| match r.target.as_deref() {
-            Some(t) if t.starts_with('/') => t.to_string(),
-            Some(t) => format!("/{t}"),
-            None => format!("/{}", r.source),
-        }))
+        .map(|r| r.container_path(true))
+        .chain(s.configs.iter().map(|r| r.container_path(false)))
         .collect();
     // Long-syntax tmpfs mounts where the file wrote them, not under `tmpfs`.
     if !w.volume_tmpfs.is_empty() {

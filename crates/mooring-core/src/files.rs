@@ -21,6 +21,20 @@ pub struct FileRef {
     pub mode: Option<u32>,
 }
 
+impl FileRef {
+    /// Where the container sees it, as Compose puts it: an absolute `target` as written,
+    /// else under `/run/secrets/` for a secret (`secret`) and `/` for a config, named
+    /// after the target or the source.
+    pub fn container_path(&self, secret: bool) -> String {
+        let base = if secret { "/run/secrets/" } else { "/" };
+        match self.target.as_deref() {
+            Some(t) if t.starts_with('/') => t.to_string(),
+            Some(t) => format!("{base}{t}"),
+            None => format!("{base}{}", self.source),
+        }
+    }
+}
+
 /// A file copied into a container before it starts.
 #[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct InlineFile {

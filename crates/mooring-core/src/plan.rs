@@ -212,7 +212,7 @@ pub fn plan(desired: &Project, live: &Live, options: PlanOptions) -> Result<Plan
     // The render's and the policy's notes first: every plan shows them.
     let mut notes = desired.notes.clone();
     ports::enough_for_replicas(desired)?;
-    let networks = networks::declared(desired, live)?;
+    let networks = networks::declared(desired, live, options.mask.as_ref())?;
     let volumes = volumes::declared(desired, live, &options, &mut notes)?;
     let pulls = images::pulls(desired, live, &options)?;
     let containers = containers::planned(

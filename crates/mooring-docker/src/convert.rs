@@ -112,7 +112,7 @@ pub(crate) fn network_attachments(
     replica: u32,
 ) -> Vec<(String, EndpointSettings)> {
     let container = project.replica_name(&svc.name, replica);
-    let links = legacy_links(project, svc);
+    let links = legacy_links(project, svc, replica);
     let mut nets: Vec<&mooring_core::ServiceNetwork> = svc.networks.values().collect();
     nets.sort_by_key(|n| std::cmp::Reverse(n.priority.unwrap_or(0)));
     nets.into_iter()
@@ -139,19 +139,19 @@ pub(crate) fn network_attachments(
         .collect()
 }
 
-/// `links` and `external_links` as the Engine's `CONTAINER:ALIAS` entries, as
-/// Compose writes them (each container of a linked service, also under `SERVICE-1`
-/// and the first container's name).
-fn legacy_links(project: &Project, svc: &Service) -> Vec<String> {
+/// `links` and `external_links` of container `replica` as the Engine's
+/// `CONTAINER:ALIAS` entries, as Compose writes them: each container of a linked
+/// service, also under `SERVICE-<replica>` and `<project>-SERVICE-<replica>`.
+fn legacy_links(project: &Project, svc: &Service, replica: u32) -> Vec<String> {
     let mut out = Vec::new();
     for link in &svc.links {
         let (service, alias) = link.split_once(':').unwrap_or((link, link));
-        // Every container under the first one's aliases, exactly as Compose writes it.
-        let first = project.container_name(service);
+        // Every container of the linked service, under the linking container's number
+        // (Compose's getLinks).
         for c in project.replica_names(service) {
             out.push(format!("{c}:{alias}"));
-            out.push(format!("{c}:{service}-1"));
-            out.push(format!("{c}:{first}"));
+            out.push(format!("{c}:{service}-{replica}"));
+            out.push(format!("{c}:{}-{service}-{replica}", project.name));
         }
     }
     for link in &svc.external_links {

@@ -415,6 +415,10 @@ pub trait Host: Sync {
     async fn create_network(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
     /// Removes a network (absent is fine).
     async fn remove_network(&self, name: &str) -> Result<(), ProviderError>;
+    /// Disconnects every container still attached to a network that is recreated
+    /// (containers outside the app, orphans kept), as Compose does, so that its removal
+    /// never fails half-way with "active endpoints".
+    async fn disconnect_all(&self, name: &str) -> Result<(), ProviderError>;
     /// Creates a project volume.
     async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
     /// Pulls an image.
@@ -449,7 +453,8 @@ pub trait Host: Sync {
     ///
     /// With `reuse_unchanged` (a backup before a removal, which a failed removal's retry
     /// takes again), the newest backup of the volume is returned instead of a new one
-    /// when the volume holds exactly what it holds and it still verifies.
+    /// when the volume holds exactly what it holds, byte for byte (content, modes,
+    /// owners, times, extended attributes), and it still verifies.
     async fn backup_volume(
         &self,
         project: &Project,
@@ -583,6 +588,27 @@ impl Host for Provider {
             .create_network(options)
             .await
             .map_err(api(format!("creating network {name}")))?;
+        Ok(())
+    }
+
+    async fn disconnect_all(&self, name: &str) -> Result<(), ProviderError> {
+        let net = match self.docker.inspect_network::<String>(name, None).await {
+            Ok(n) => n,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(api(format!("inspecting network {name}"))(e)),
+        };
+        for id in net.containers.unwrap_or_default().into_keys() {
+            let options = bollard::network::DisconnectNetworkOptions {
+                container: id.clone(),
+                force: true,
+            };
+            match self.docker.disconnect_network(name, options).await {
+                Err(e) if !is_not_found(&e) => {
+                    return Err(api(format!("disconnecting {id} from network {name}"))(e))
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 

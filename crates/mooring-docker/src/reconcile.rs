@@ -292,8 +292,20 @@ async fn apply<H: Host>(
         return Ok(());
     }
     // Networks recreated (removed, then created with the declared settings) once the
-    // containers joining them are gone, before those come back.
+    // app's containers joining them are gone — anything else still attached is
+    // disconnected first, as Compose does —, before those come back.
     for a in &network_recreations {
+        if let Action::RemoveNetwork { network } = &a.action {
+            if let Err(e) = provider.disconnect_all(network).await {
+                outcome.results.push(ActionResult {
+                    action: a.clone(),
+                    duration: Duration::ZERO,
+                    error: Some(e.to_string()),
+                    detail: None,
+                });
+                return Ok(());
+            }
+        }
         if !run_parallel(provider, project, std::slice::from_ref(a), report, outcome).await {
             return Ok(());
         }
@@ -384,9 +396,13 @@ async fn volume_sequence<H: Host>(
     for a in actions {
         let result = match &a.action {
             Action::BackupVolume { volume } => {
-                // Before a removal: a retry reuses the backup of unchanged content.
+                // Before a removal (not a recreation, whose backup is restored): a retry
+                // reuses the backup of unchanged content.
+                let recreated = actions.iter().any(
+                    |b| matches!(&b.action, Action::CreateVolume { volume: v } if v == volume),
+                );
                 let (result, id) =
-                    backup(provider, project, options, (a, volume), true, report).await;
+                    backup(provider, project, options, (a, volume), !recreated, report).await;
                 if let Some(id) = id {
                     taken.insert(volume.clone(), id);
                 }

@@ -277,9 +277,21 @@ pub(crate) struct DiffQuery {
 pub(crate) async fn diff(
     State(state): St,
     Path(name): Path<String>,
+    Extension(access): Extension<Access>,
     Query(q): Query<DiffQuery>,
 ) -> ApiResult {
     let revision = q.revision.as_deref().filter(|r| !r.is_empty());
+    // Another revision is fetched and rendered: what a sync to it does first, so an
+    // operator's right, not a viewer's.
+    if revision.is_some() && access.role < Role::Operator {
+        return Err(bad(
+            StatusCode::FORBIDDEN,
+            format!(
+                "role {} may not plan another revision (?revision=); operator is needed",
+                access.role
+            ),
+        ));
+    }
     Ok(Json(diff_view(&state, &name, revision).await?).into_response())
 }
 

@@ -65,7 +65,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/openapi.json", V, "This document."),
     r("GET", "/api/v1/apps", V, "Every app with its sync status, health and revision.").json(of::<AppList>),
     r("GET", "/api/v1/apps/{name}", V, "One app: status, configuration, live resources with health, recent operations.").json(of::<AppDetail>),
-    r("GET", "/api/v1/apps/{name}/diff", V, "The plan a sync would execute now; with ?revision=R, a sync to R (or a rollback to it).").json(of::<DiffView>),
+    r("GET", "/api/v1/apps/{name}/diff", V, "The plan a sync would execute now; with ?revision=R (operator), a sync to R (or a rollback to it).").json(of::<DiffView>),
     r("POST", "/api/v1/apps/{name}/sync", O, "Sync now (optionally to a revision); waits for the operation.").json(of::<OperationOutcome>),
     r("POST", "/api/v1/apps/{name}/rollback", O, "Deploy an earlier revision (or an operation's revision) and pin the app there.").json(of::<OperationOutcome>),
     r("POST", "/api/v1/apps/{name}/pin", O, "Pin the app to its deployed revision (or the one given): auto-sync holds it.").json(of::<PinView>),

@@ -94,7 +94,7 @@ pub struct NewOperation {
     pub dry_run: bool,
     /// Unix ms.
     pub started_at: i64,
-    /// Who asked for it (a token's name, a webhook delivery); `None`: Mooring itself.
+    /// Who asked for it: the API token's name; `None`: Mooring itself or a webhook.
     pub requested_by: Option<String>,
 }
 
@@ -142,7 +142,7 @@ pub struct OperationRecord {
     /// capabilities), the render's (unset variables), volumes kept.
     #[serde(default)]
     pub notes: Vec<String>,
-    /// Who asked for it (a token's name, a webhook delivery); `None`: Mooring itself.
+    /// Who asked for it: the API token's name; `None`: Mooring itself or a webhook.
     #[serde(default)]
     pub requested_by: Option<String>,
     /// Its actions, by `seq`.

@@ -133,8 +133,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_token ON sessions (token_id);
     CREATE INDEX sessions_by_expiry ON sessions (expires_at);
     "#,
-    // 5: who asked for an operation (the API token's name; a webhook's provider and
-    // delivery); NULL: Mooring itself (interval, drift, retry, startup).
+    // 5: who asked for an operation (the API token's name); NULL: Mooring itself
+    // (interval, drift, retry, startup) or a webhook.
     r#"
     ALTER TABLE operations ADD COLUMN requested_by TEXT;
     "#,

@@ -64,8 +64,10 @@ pub use walk::{backup_dir, unchanged_since};
 /// Names at a volume's root starting with this are restores in progress
 /// (`.mooring-restore-<id>`); backups skip them.
 pub const STAGING_PREFIX: &str = ".mooring-restore-";
-/// Names at a volume's root starting with this are probe files Mooring writes for an
-/// instant to check that a mount point is the volume Docker sees; backups skip them.
+/// Names at a volume's root starting with this are probe files older Mooring versions
+/// wrote for an instant to check a mount point (Mooring now changes the folder's time
+/// instead); a killed run may have left one, so backups skip them and the check
+/// removes them.
 pub const PROBE_PREFIX: &str = ".mooring-probe-";
 
 pub(super) const COMPLETE: &str = "complete";

@@ -320,22 +320,23 @@ fn unchanged_content_is_recognised_and_any_change_is_not() {
     std::fs::write(s.join("d/a"), b"alpha").expect("write");
     std::fs::write(s.join("b"), vec![7u8; 300_000]).expect("write");
     let record = backup_dir(s, backups.path(), meta("v")).expect("backup");
-    assert!(
-        unchanged_since(s, &record).expect("walk"),
-        "the same content"
-    );
+    assert!(unchanged_since(s, &record).expect("walk"), "the same bytes");
     // Same size, other bytes.
     std::fs::write(s.join("d/a"), b"alphA").expect("write");
     assert!(!unchanged_since(s, &record).expect("walk"));
-    std::fs::write(s.join("d/a"), b"alpha").expect("write");
-    assert!(unchanged_since(s, &record).expect("walk"));
-    // A mode, a new file, a removed one.
+    // Every change counts, the content's and the metadata's: a mode, an owner, a new
+    // file, a removed one.
+    let record = backup_dir(s, backups.path(), meta("v")).expect("backup");
     std::fs::set_permissions(s.join("b"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
     assert!(!unchanged_since(s, &record).expect("walk"));
-    let again = backup_dir(s, backups.path(), meta("v")).expect("backup");
+    let record = backup_dir(s, backups.path(), meta("v")).expect("backup");
+    std::os::unix::fs::lchown(s.join("b"), Some(4321), Some(4321)).expect("chown (root)");
+    assert!(!unchanged_since(s, &record).expect("walk"));
+    let record = backup_dir(s, backups.path(), meta("v")).expect("backup");
+    assert!(unchanged_since(s, &record).expect("walk"));
     std::fs::write(s.join("new"), b"").expect("write");
-    assert!(!unchanged_since(s, &again).expect("walk"));
+    assert!(!unchanged_since(s, &record).expect("walk"));
     std::fs::remove_file(s.join("new")).expect("rm");
     std::fs::remove_file(s.join("d/a")).expect("rm");
-    assert!(!unchanged_since(s, &again).expect("walk"));
+    assert!(!unchanged_since(s, &record).expect("walk"));
 }

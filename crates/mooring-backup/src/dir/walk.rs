@@ -28,46 +28,14 @@ use super::{names, open_dir_at, ours_at_root, volume_error};
 /// said there holds: one pass, crash-safe, verified before it exists). A failure to read the folder is
 /// [`BackupError::Volume`] naming the file; nothing is kept then.
 pub fn backup_dir(root: &Path, dir: &Path, meta: BackupMeta) -> Result<BackupRecord, BackupError> {
-    let root_fd = open_dir_at(CWD, root).map_err(volume_error("open", root))?;
     // The walk produces the stream and describes its entries itself (no tar parsing).
-    crate::write::write_backup_from(
-        |sender| {
-            let mut walker = Walker {
-                builder: tar::Builder::new(ChunkWriter {
-                    sender: Some(sender),
-                    hasher: xxhash_rust::xxh3::Xxh3::new(),
-                    count: 0,
-                }),
-                root,
-                links: HashMap::new(),
-                entries: Vec::new(),
-            };
-            walker.root(root_fd.as_fd())?;
-            let failed = |e| walker_io("write the tar stream of", root, e);
-            // Writes the end-of-archive marker.
-            let mut out = walker.builder.into_inner().map_err(failed)?;
-            let sum = (out.hasher.digest128(), out.count);
-            out.finish().map_err(failed)?;
-            Ok((walker.entries, sum))
-        },
-        dir,
-        meta,
-    )
+    crate::write::write_backup_from(|sender| walk_stream(root, sender), dir, meta)
 }
 
-/// Whether the folder `root` holds exactly what backup `record` holds: walked as
-/// [`backup_dir`] walks it (every entry's path, kind, size, mode and content sha256,
-/// nothing written anywhere) and compared with the backup's manifest. A retried removal
-/// reuses such a backup instead of taking another copy of the same data.
-pub fn unchanged_since(root: &Path, record: &BackupRecord) -> Result<bool, BackupError> {
+/// Walks `root` into the tar stream a backup stores, sent to `sender`: its entries and
+/// the stream's [`StreamSum`](crate::write::StreamSum).
+fn walk_stream(root: &Path, sender: ChunkSender) -> crate::write::Produced {
     let root_fd = open_dir_at(CWD, root).map_err(volume_error("open", root))?;
-    let (sender, mut receiver) = crate::pipe::chunk_channel();
-    // The stream is produced as for a backup and dropped chunk by chunk.
-    let drain = std::thread::spawn(move || {
-        while let Some(chunk) = receiver.next_chunk() {
-            receiver.recycle(chunk);
-        }
-    });
     let mut walker = Walker {
         builder: tar::Builder::new(ChunkWriter {
             sender: Some(sender),
@@ -78,18 +46,55 @@ pub fn unchanged_since(root: &Path, record: &BackupRecord) -> Result<bool, Backu
         links: HashMap::new(),
         entries: Vec::new(),
     };
-    let walked = walker.root(root_fd.as_fd());
-    let failed = |e| walker_io("read", root, e);
-    let finished = walker
-        .builder
-        .into_inner()
-        .map_err(failed)
-        .and_then(|mut out| out.finish().map_err(failed));
-    // The drain ends once the sender is gone (finished, or dropped on an error).
+    walker.root(root_fd.as_fd())?;
+    let failed = |e| walker_io("write the tar stream of", root, e);
+    // Writes the end-of-archive marker.
+    let mut out = walker.builder.into_inner().map_err(failed)?;
+    let sum = (out.hasher.digest128(), out.count);
+    out.finish().map_err(failed)?;
+    Ok((walker.entries, sum))
+}
+
+/// Whether the folder `root` holds exactly what backup `record` holds, byte for byte:
+/// the tar stream a backup of it would store now (walked as [`backup_dir`] walks it —
+/// content, modes, owners, times, extended attributes — nothing written anywhere) is
+/// the one the backup's archive decompresses to, which is checked against its manifest
+/// on the way ([`restore_to`](crate::restore_to)). A retried removal reuses such a
+/// backup instead of taking another copy of the same data.
+pub fn unchanged_since(root: &Path, record: &BackupRecord) -> Result<bool, BackupError> {
+    let (sender, mut receiver) = crate::pipe::chunk_channel();
+    // The stream is produced as for a backup and dropped chunk by chunk.
+    let drain = std::thread::spawn(move || {
+        while let Some(chunk) = receiver.next_chunk() {
+            receiver.recycle(chunk);
+        }
+    });
+    let walked = walk_stream(root, sender);
     let _ = drain.join();
-    walked?;
-    finished?;
-    Ok(walker.entries == record.manifest.entries)
+    let (_, now) = walked?;
+    let mut stored = StreamHasher {
+        hasher: xxhash_rust::xxh3::Xxh3::new(),
+        count: 0,
+    };
+    crate::verify::restore_to(record, &mut stored)?;
+    Ok((stored.hasher.digest128(), stored.count) == now)
+}
+
+/// A [`Write`] that only hashes (XXH3-128) and counts.
+struct StreamHasher {
+    hasher: xxhash_rust::xxh3::Xxh3,
+    count: u64,
+}
+
+impl Write for StreamHasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.count += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 fn walker_io(action: &'static str, path: &Path, source: io::Error) -> BackupError {

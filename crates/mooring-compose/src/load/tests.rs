@@ -592,7 +592,7 @@ fn render_output_is_stable() {
 fn pass_through_settings_are_decoded_and_bad_values_named() {
     let f = Fixture::new(&[(
         "compose.yaml",
-        "services:\n  web:\n    image: x\n    container_name: web-main\n    expose: [3000, \"53/udp\"]\n    sysctls: [net.core.somaxconn=1024]\n    ulimits: {nproc: 512, nofile: {soft: 1, hard: 2}}\n    mem_limit: 1g\n    cpus: 1.5\n    deploy: {resources: {limits: {memory: 256m, pids: 50}, reservations: {memory: 64m}}}\n    memswap_limit: -1\n    dns: 1.1.1.1\n",
+        "services:\n  web:\n    image: x\n    container_name: web-main\n    expose: [3000, \"53/udp\"]\n    sysctls: [net.core.somaxconn=1024]\n    ulimits: {nproc: 512, nofile: {soft: 1, hard: 2}}\n    mem_limit: 256m\n    cpus: 1.5\n    deploy: {resources: {limits: {memory: 256m, pids: 50}, reservations: {memory: 64m}}}\n    memswap_limit: -1\n    dns: 1.1.1.1\n",
     )]);
     let p = f.load().unwrap();
     let web = &p.services["web"];
@@ -602,7 +602,7 @@ fn pass_through_settings_are_decoded_and_bad_values_named() {
     assert_eq!(s.sysctls["net.core.somaxconn"], "1024");
     assert_eq!((s.ulimits["nofile"].soft, s.ulimits["nofile"].hard), (1, 2));
     assert!(s.ulimits["nproc"].single);
-    // deploy.resources.limits win over mem_limit, as in Compose.
+    // deploy.resources.limits and mem_limit agree (Compose refuses them otherwise).
     assert_eq!(web.memory, Some(256 << 20));
     assert_eq!(web.nano_cpus, Some(1_500_000_000));
     assert_eq!(s.pids_limit, Some(50));

@@ -67,8 +67,8 @@ pub(super) fn planned(
         let names = desired.replica_names(&svc.name);
         let mut candidates = by_service.remove(svc.name.as_str()).unwrap_or_default();
         candidates.sort_by_key(|c| c.name.clone());
-        // Each replica's container by its name; replica 1 may also be a container of
-        // the service under another name (e.g. before `container_name` changed).
+        // Each replica's container by its name; a service of one container may also be
+        // one of the service's under another name (e.g. before `container_name` changed).
         let mut current: Vec<Option<&LiveContainer>> = names
             .iter()
             .map(|name| {
@@ -76,7 +76,8 @@ pub(super) fn planned(
                 Some(candidates.remove(i))
             })
             .collect();
-        if let Some(first @ None) = current.first_mut() {
+        // (Only for a service of one container: a replica is known by its name.)
+        if let (Some(first @ None), 1) = (current.first_mut(), names.len()) {
             if !candidates.is_empty() {
                 *first = Some(candidates.remove(0));
             }
@@ -109,14 +110,17 @@ pub(super) fn planned(
                     .find(|m| recreated.contains(m.source.as_str()))
                     .map(|m| format!("it mounts volume {}, which is recreated", m.source))
             };
-            let joins_recreated = || {
+            // The networks it joins now (from the spec it was created with) and will join.
+            let joins_recreated = |c: &LiveContainer| {
                 svc.networks
                     .values()
-                    .find(|n| networks_recreated.contains(n.name.as_str()))
-                    .map(|n| format!("it joins network {}, which is recreated", n.name))
+                    .map(|n| n.name.clone())
+                    .chain(created_on_networks(c))
+                    .find(|n| networks_recreated.contains(n.as_str()))
+                    .map(|n| format!("it joins network {n}, which is recreated"))
             };
             let current = match current {
-                Some(c) => match mounts_recreated().or_else(joins_recreated) {
+                Some(c) => match mounts_recreated().or_else(|| joins_recreated(c)) {
                     Some(reason) => {
                         removals.push(PlannedAction {
                             action: Action::RemoveContainer {
@@ -144,6 +148,23 @@ pub(super) fn planned(
         actions: container_actions,
         orphans_kept,
     }
+}
+
+/// The Docker names of the networks a container was created on (its spec label).
+fn created_on_networks(c: &LiveContainer) -> Vec<String> {
+    c.spec
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|spec| {
+            Some(
+                spec.get("networks")?
+                    .as_object()?
+                    .values()
+                    .filter_map(|n| n.get("name")?.as_str().map(str::to_string))
+                    .collect(),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// The action (if any) for container `replica` (named `name`) of one desired service.

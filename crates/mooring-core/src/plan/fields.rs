@@ -43,6 +43,26 @@ fn collect(old: &Value, new: &Value, path: &str, out: &mut Vec<(String, String, 
             "previous content".into(),
             "new content".into(),
         )),
+        // A flag left out is false (it is serialized only when set).
+        (Value::Null, Value::Bool(_)) | (Value::Bool(_), Value::Null) => out.push((
+            path.to_string(),
+            show(
+                path,
+                if old.is_null() {
+                    &Value::Bool(false)
+                } else {
+                    old
+                },
+            ),
+            show(
+                path,
+                if new.is_null() {
+                    &Value::Bool(false)
+                } else {
+                    new
+                },
+            ),
+        )),
         _ => out.push((path.to_string(), show(path, old), show(path, new))),
     }
 }

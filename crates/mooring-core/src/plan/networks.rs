@@ -8,6 +8,7 @@
 use super::{check_owner, is_app_resource, Action, PlanError, PlannedAction};
 use crate::desired::{Network, Project};
 use crate::live::{Live, LiveNetwork};
+use crate::mask::EnvMask;
 use std::collections::BTreeSet;
 
 /// The networks to create or recreate, and the Docker names the project uses.
@@ -22,7 +23,11 @@ pub(super) struct Declared<'a> {
 }
 
 /// The project's networks.
-pub(super) fn declared<'a>(desired: &'a Project, live: &Live) -> Result<Declared<'a>, PlanError> {
+pub(super) fn declared<'a>(
+    desired: &'a Project,
+    live: &Live,
+    mask: Option<&EnvMask>,
+) -> Result<Declared<'a>, PlanError> {
     let app = desired.name.as_str();
     let mut actions = Vec::new();
     let mut recreations = Vec::new();
@@ -40,7 +45,7 @@ pub(super) fn declared<'a>(desired: &'a Project, live: &Live) -> Result<Declared
                     .get(crate::labels::SPEC_HASH)
                     .is_some_and(|h| *h != net.settings_hash())
                 {
-                    let why = changed_settings(net, ln);
+                    let why = changed_settings(net, ln, mask);
                     recreated.insert(net.name.as_str());
                     recreations.push(PlannedAction {
                         action: Action::RemoveNetwork {
@@ -77,27 +82,16 @@ pub(super) fn declared<'a>(desired: &'a Project, live: &Live) -> Result<Declared
 }
 
 /// What differs between the settings a network was created with (its spec label) and
-/// the declared ones, field by field.
-fn changed_settings(net: &Network, live: &LiveNetwork) -> String {
+/// the declared ones, field by field, values masked as the plan's (`mask`).
+fn changed_settings(net: &Network, live: &LiveNetwork, mask: Option<&EnvMask>) -> String {
     let old = live
         .labels
         .get(crate::labels::SPEC)
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
-    let fields: Vec<String> = match old {
-        Some(old) => super::changed_fields(&old, &net.settings())
-            .into_iter()
-            .map(|(path, was, now)| {
-                // A flag left out is false.
-                let flag = |v: &str, other: &str| match (v, other) {
-                    ("none", "true" | "false") => "false".to_string(),
-                    _ => v.to_string(),
-                };
-                let (was, now) = (flag(&was, &now), flag(&now, &was));
-                format!("{path}: {was} → {now}")
-            })
-            .collect(),
-        None => vec![],
-    };
+    let mut fields = Vec::new();
+    if let Some(old) = old {
+        super::fields::changes(&old, &net.settings(), mask, &mut fields);
+    }
     if fields.is_empty() {
         "its settings changed (driver, driver_opts, ipam, internal, attachable, enable_ipv6 or labels)".into()
     } else {

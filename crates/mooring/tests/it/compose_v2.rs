@@ -1221,6 +1221,7 @@ services:
     init: true
     command: [sleep, "3600"]
     links: [worker]
+    scale: 2
 "#
     )
 }
@@ -1257,16 +1258,16 @@ fn scale_runs_the_containers_compose_runs() {
         list
     };
     let mine = containers(&app.name);
-    assert_eq!(mine.len(), 6, "{mine:?}");
+    assert_eq!(mine.len(), 7, "{mine:?}");
     assert_eq!(mine, containers(&peer.name));
     // Compose sees them all.
     let ps = compose(&["-p", &app.name, "ps", "--format", "{{.Name}}"]);
-    assert_eq!(ps.lines().count(), 6, "{ps}");
+    assert_eq!(ps.lines().count(), 7, "{ps}");
     // The link reaches every worker, as Compose writes it (in the order Compose lists
     // the containers, which varies).
-    let links = |project: &str| {
+    let links = |project: &str, client: u32| {
         let text = inspect(
-            &format!("{project}-client-1"),
+            &format!("{project}-client-{client}"),
             "{{range .NetworkSettings.Networks}}{{json .Links}}{{end}}",
         )
         .replace(project, "PROJECT");
@@ -1274,11 +1275,14 @@ fn scale_runs_the_containers_compose_runs() {
         list.sort();
         list
     };
-    assert_eq!(links(&app.name), links(&peer.name));
+    // Each linking container under its own number.
+    for client in [1, 2] {
+        assert_eq!(links(&app.name, client), links(&peer.name, client));
+    }
     assert!(
-        links(&app.name).contains(&"PROJECT-worker-2:worker".to_string()),
+        links(&app.name, 2).contains(&"PROJECT-worker-1:worker-2".to_string()),
         "{:?}",
-        links(&app.name)
+        links(&app.name, 2)
     );
     // Each container has its own anonymous volume.
     let anon = |n: u32| {
@@ -1636,7 +1640,6 @@ fn normalised(v: serde_json::Value) -> serde_json::Value {
                 .map(|(k, v)| (k, normalised(v)))
                 .collect(),
         ),
-        Value::Number(n) => serde_json::json!(n.as_f64()),
         other => other,
     }
 }
@@ -1716,7 +1719,7 @@ services:
     logging: {{driver: json-file, options: {{max-size: 10m}}}}
     ulimits: {{nofile: {{soft: 1024, hard: 2048}}, nproc: 512}}
     mem_limit: 64m
-    cpus: 0.5
+    cpus: 1
     networks:
       default:
       back: {{aliases: [www]}}

@@ -133,7 +133,6 @@ async fn confirm(c: &Client) {
     click(c, "#confirm-ok").await;
 }
 
-/// JS: the row of `app` on the overview.
 /// The plan the open confirmation shows, once computed.
 async fn plan_shown(c: &Client) -> String {
     until(
@@ -153,6 +152,7 @@ async fn plan_shown(c: &Client) -> String {
     .to_string()
 }
 
+/// JS: the row of `app` on the overview.
 fn row(app: &str) -> String {
     format!("document.querySelector('a[href=\"/apps/{app}\"]')?.closest('tr')")
 }
@@ -361,7 +361,7 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         "form[data-action=sync]:has(input[name=revision]) button",
     )
     .await;
-    // The plan for that revision, not for the latest.
+    // The plan for that revision (the rollback below shows one for an older one).
     let plan = plan_shown(&c).await;
     assert!(
         plan.contains("recreate container") && plan.contains("GREETING"),

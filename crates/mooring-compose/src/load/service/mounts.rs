@@ -331,13 +331,7 @@ impl Decoder<'_> {
                     ),
                 )
             })?;
-            let target = match (section, r.target.as_deref()) {
-                (_, Some(t)) if t.starts_with('/') => t.to_string(),
-                ("secrets", Some(t)) => format!("/run/secrets/{t}"),
-                ("secrets", None) => format!("/run/secrets/{}", r.source),
-                (_, Some(t)) => format!("/{t}"),
-                (_, None) => format!("/{}", r.source),
-            };
+            let target = r.container_path(section == "secrets");
             let id = |v: &Option<String>, k: &str| -> Result<u32, LoadError> {
                 v.as_deref().map_or(Ok(0), |t| {
                     t.parse().map_err(|_| {

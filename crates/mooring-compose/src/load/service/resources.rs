@@ -1,8 +1,8 @@
 //! A service's resources, as Compose sends them to the Engine: `mem_limit`, `cpus`,
-//! `pids_limit` and `deploy.resources.limits` (`cpus`, `memory`, `pids`; these win
-//! when both are given, as in Compose), `deploy.resources.reservations.memory`
-//! (or `mem_reservation`), `memswap_limit`, `cpu_shares`, `shm_size`, with Docker's
-//! byte units.
+//! `pids_limit` and `deploy.resources.limits` (`cpus`, `memory`, `pids`; both given,
+//! they must agree, as Compose requires), `deploy.resources.reservations.memory` (or
+//! `mem_reservation`, the same), `memswap_limit`, `cpu_shares`, `shm_size`, with
+//! Docker's byte units.
 
 use crate::decode::*;
 use crate::error::LoadError;
@@ -75,7 +75,24 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
     };
     r.written_mem_limit = r.memory;
     r.written_cpus = r.nano_cpus.map(|n| n as f64 / 1e9);
+    let own = [r.memory, r.nano_cpus, r.pids_limit, r.mem_reservation];
     let replicas = deploy(n, what, &mut r)?;
+    // A service's own key and `deploy`'s must agree, as in Compose.
+    let pairs = [
+        ("mem_limit", "deploy.resources.limits.memory"),
+        ("cpus", "deploy.resources.limits.cpus"),
+        ("pids_limit", "deploy.resources.limits.pids"),
+        ("mem_reservation", "deploy.resources.reservations.memory"),
+    ];
+    let merged = [r.memory, r.nano_cpus, r.pids_limit, r.mem_reservation];
+    for ((own, merged), (key, deploy_key)) in own.iter().zip(merged).zip(pairs) {
+        if own.is_some_and(|o| Some(o) != merged) {
+            return Err(err(
+                n.get("deploy").unwrap_or(n),
+                format!("{what}: `{key}` and `{deploy_key}` differ; give one of them, or the same value"),
+            ));
+        }
+    }
     r.replicas = match (r.scale, replicas) {
         (Some(s), Some((d, node))) if s != d => {
             return Err(err(
@@ -248,7 +265,7 @@ fn deploy_as_compose_prints(d: &Node, what: &str) -> Result<serde_json::Value, L
             let mut m = Map::new();
             if let Some(c) = p.get("cpus") {
                 let nano = cpus(c, &format!("{pw}.cpus"))?;
-                m.insert("cpus".into(), json!(nano as f64 / 1e9));
+                m.insert("cpus".into(), go_number(nano as f64 / 1e9));
             }
             if let Some(b) = p.get("memory") {
                 m.insert(
@@ -289,7 +306,14 @@ fn deploy_as_compose_prints(d: &Node, what: &str) -> Result<serde_json::Value, L
     }
     for key in ["update_config", "rollback_config"] {
         if let Some(v) = d.get(key) {
-            out.insert(key.into(), as_json(v));
+            let mut config = as_json(v);
+            // Durations in Go's form (`1m` is `1m0s`).
+            for field in ["delay", "monitor"] {
+                if let Some(d) = v.get(field) {
+                    config[field] = json!(duration(d, &w(&format!("{key}.{field}")))?.to_string());
+                }
+            }
+            out.insert(key.into(), config);
         }
     }
     out.insert(
