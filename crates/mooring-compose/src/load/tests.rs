@@ -819,3 +819,18 @@ fn secrets_and_configs_refuse_what_a_single_engine_cannot_do() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn decrypted_values_never_print_even_read_as_numbers_or_flags() {
+    let f = Fixture::new(&[(
+        "compose.yaml",
+        "x-pin: 4242\nx-on: true\nservices:\n  web:\n    image: x\n    environment: {PIN: \"4242\"}\n",
+    )]);
+    let mut p = f.load().unwrap();
+    // As a render that decrypted them would have recorded them.
+    p.secret_values.add("4242");
+    p.secret_values.add("true");
+    let out = crate::output::to_json(&p).to_string();
+    assert!(!out.contains("4242") && !out.contains("true"), "{out}");
+    assert_eq!(crate::output::to_json(&p)["x-pin"], "***");
+}
