@@ -713,14 +713,34 @@ impl Host for Provider {
                 .get_or_insert_with(HashMap::new)
                 .insert(mooring_core::labels::COMPOSE_IMAGE.to_string(), id);
         }
-        let created = self.docker.create_container(Some(options), config).await;
+        let created = self
+            .docker
+            .create_container(Some(options.clone()), config.clone())
+            .await;
         match created {
             Ok(_) => {}
-            Err(BollardError::DockerResponseServerError { status_code: 409, .. }) => {
-                return Err(ProviderError::Failed(format!(
-                    "a container named {name} already exists but is not managed by Mooring for app {} (no io.mooring.app label); remove or rename it",
-                    project.name
-                )))
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                // The name is taken. By this app's own container that the observation
+                // missed (a killed run's create that the Engine finished late): it is
+                // replaced, as the plan wanted a new one. By anything else: refused.
+                let existing = self.docker.inspect_container(name, None).await.ok();
+                let ours = existing
+                    .as_ref()
+                    .and_then(|c| c.config.as_ref()?.labels.as_ref()?.get(APP))
+                    .is_some_and(|a| *a == project.name);
+                if !ours {
+                    return Err(ProviderError::Failed(format!(
+                        "a container named {name} already exists but is not managed by Mooring for app {} (no io.mooring.app label); remove or rename it",
+                        project.name
+                    )));
+                }
+                self.remove_container(name, None).await?;
+                self.docker
+                    .create_container(Some(options), config)
+                    .await
+                    .map_err(api(format!("creating container {name}")))?;
             }
             Err(e) => return Err(api(format!("creating container {name}"))(e)),
         }

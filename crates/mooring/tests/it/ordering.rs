@@ -114,6 +114,51 @@ fn killed_sync_converges_on_the_next_run() {
     assert!(out.contains("nothing to do"), "{out}");
 }
 
+/// A container of the app under the name a service's container must take, which the
+/// observation does not count as that service's (here: no service label, as a create a
+/// killed run left the Engine to finish late can look), is replaced by the sync instead
+/// of failing it with "the name is taken"; another owner's container of that name is
+/// still refused.
+#[test]
+fn a_leftover_of_the_app_under_the_name_is_replaced_and_anothers_refused() {
+    let app = TestApp::new("mleft");
+    let compose = format!(
+        "name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n",
+        app.name
+    );
+    let dir = dir_with(&compose);
+    let src = dir.path().to_str().unwrap();
+    let name = format!("{}-web-1", app.name);
+    docker(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &format!("io.mooring.app={}", app.name),
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    let out = app.expect(0, &["sync", src]);
+    assert!(out.contains(&format!("create container {name}")), "{out}");
+    assert_eq!(
+        inspect(
+            &name,
+            "{{index .Config.Labels \"com.docker.compose.service\"}}"
+        )
+        .trim(),
+        "web",
+        "the sync's own container took the name"
+    );
+    // Someone else's container of that name: refused, nothing removed.
+    docker(&["rm", "-f", &name]);
+    docker(&["create", "--name", &name, IMAGE, "sleep", "3600"]);
+    let out = app.expect(1, &["sync", src]);
+    assert!(out.contains("not managed by Mooring"), "{out}");
+    assert!(inspect(&name, "{{.Id}}").trim().len() > 10, "still there");
+    docker(&["rm", "-f", &name]);
+}
+
 #[test]
 fn missing_images_fail_before_anything_is_created() {
     let app = TestApp::new("mimg");
