@@ -51,16 +51,26 @@ pub enum ReadError {
 /// Reads a UTF-8 text file of at most [`MAX_FILE_BYTES`] (never more than that plus one
 /// byte, even when the file grows while it is read).
 pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    String::from_utf8(read_bytes(path)?).map_err(|_| {
+        ReadError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`], as [`read_text`] does.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     let file = File::open(path)?;
     if file.metadata()?.len() > MAX_FILE_BYTES {
         return Err(ReadError::TooLarge);
     }
-    let mut text = String::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ReadError::TooLarge);
     }
-    Ok(text)
+    Ok(bytes)
 }
 
 #[cfg(test)]

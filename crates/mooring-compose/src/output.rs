@@ -40,7 +40,7 @@ pub fn to_json(project: &Project) -> serde_json::Value {
             project
                 .services
                 .values()
-                .flat_map(|s| &s.secrets)
+                .flat_map(|s| s.secret_refs())
                 .collect::<Vec<_>>(),
         ),
         (

@@ -347,9 +347,17 @@ pub struct Service {
     pub build: Option<Build>,
 }
 
+impl Service {
+    /// The project secrets it uses: its own and its build's.
+    pub fn secret_refs(&self) -> impl Iterator<Item = &crate::files::FileRef> {
+        let build = self.build.iter().flat_map(|b| &b.secrets);
+        self.secrets.iter().chain(build.map(|s| &s.reference))
+    }
+}
+
 /// `build`: an image the Docker Engine builds from a folder of the repository (the
 /// context), tagged as the service's `image`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Build {
     /// The context folder (absolute, inside the snapshot or the deploy tree).
     pub context: String,
@@ -379,6 +387,19 @@ pub struct Build {
     /// Pull newer versions of the `FROM` images.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pull: bool,
+    /// `secrets`: project secrets the build's `RUN --mount=type=secret` steps read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::files::BuildSecret>,
+    /// `tags`: more names the built image gets besides the service's `image`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// `ulimits` of the build's `RUN` steps.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, crate::settings::Ulimit>,
+    /// `platforms`, as written: the Engine's builder makes one image, so at most one
+    /// (the service's `platform`, when it names one, must be among them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
     /// sha256 over everything that decides the image: the context's files after
     /// `.dockerignore`, the Dockerfile, args, target, labels, network, … . The image
     /// carries it (label `io.mooring.build`): equal inputs, no new build.

@@ -35,6 +35,37 @@ impl FileRef {
     }
 }
 
+/// A project secret a build reads (`build.secrets`): printed as its reference; its
+/// value is sent to the builder in the build's session only, never serialized, never
+/// an input of the build (a changed secret does not rebuild, as with Compose).
+#[derive(Clone, PartialEq, Eq, Default, Serialize)]
+pub struct BuildSecret {
+    #[serde(flatten)]
+    pub reference: FileRef,
+    #[serde(skip)]
+    pub value: Vec<u8>,
+}
+
+impl BuildSecret {
+    /// The id a `RUN --mount=type=secret,id=…` names: the `target`, else the source
+    /// (Compose's rule).
+    pub fn id(&self) -> &str {
+        self.reference
+            .target
+            .as_deref()
+            .unwrap_or(&self.reference.source)
+    }
+}
+
+impl std::fmt::Debug for BuildSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildSecret")
+            .field("reference", &self.reference)
+            .field("value", &format_args!("{} bytes", self.value.len()))
+            .finish()
+    }
+}
+
 /// A file copied into a container before it starts.
 #[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct InlineFile {

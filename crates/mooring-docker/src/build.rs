@@ -1,18 +1,24 @@
-//! Building a `build:` service's image with the Engine's build API: the context's
-//! entries (`mooring_compose::build_context`: `.dockerignore` applied, no symlink
-//! followed out of it) as a tar in one request, the Dockerfile — a file of the context,
-//! or one outside it or `dockerfile_inline`, sent inside the tar under a name of its
-//! own — and the build settings; the image is tagged as the service's `image` and
-//! labelled with its inputs hash (`io.mooring.build`), which the plan compares.
-//! A failed build says the step that failed and the builder's last lines.
+//! Building a `build:` service's image with the Engine's BuildKit, as Compose does:
+//! the context's entries (`mooring_compose::build_context`: `.dockerignore` applied,
+//! no symlink followed out of it) as a tar in one request, the Dockerfile — a file of
+//! the context, or one outside it or `dockerfile_inline`, sent inside the tar under a
+//! name of its own — and the build settings; a build with `secrets` gets a session
+//! that hands them over (`build_session`). The image is tagged as the service's
+//! `image` (and its `tags`) and labelled with its inputs hash (`io.mooring.build`),
+//! which the plan compares. Progress streams in BuildKit's plain form
+//! (`build_progress`); a failed build says the step that failed and the builder's
+//! last lines.
 
+use crate::build_progress::Progress;
+use crate::build_session::{self, Session};
+use crate::engine_http::{error_text, json_lines, Engine};
 use crate::provider::{Provider, ProviderError};
-use bollard::image::BuildImageOptions;
-use futures_util::StreamExt;
+use bytes::Bytes;
+use http_body_util::Full;
 use mooring_compose::build_context::{self, EntryKind};
 use mooring_compose::paths::normalize;
 use mooring_core::{Build, Service};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The name a Dockerfile given inline or kept outside the context gets in the tar.
@@ -42,75 +48,101 @@ impl Provider {
             .await
             .map_err(|e| fail(e.to_string()))?
             .map_err(fail)?;
-        let mut labels: HashMap<String, String> = build
+        let mut labels: BTreeMap<&str, &str> = build
             .labels
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         // Its inputs and whose image it is (old builds are found by it), in one label.
-        labels.insert(
-            mooring_core::labels::BUILD.to_string(),
-            mooring_core::labels::build_value(&build.inputs, project, &svc.name),
-        );
-        let options = BuildImageOptions::<String> {
-            dockerfile,
-            t: image.clone(),
-            extrahosts: (!build.extra_hosts.is_empty()).then(|| build.extra_hosts.join(",")),
-            nocache: build.no_cache,
-            cachefrom: build.cache_from.clone(),
-            pull: build.pull,
-            rm: true,
-            forcerm: true,
-            buildargs: build.args.clone().into_iter().collect(),
-            shmsize: build.shm_size.and_then(|s| u64::try_from(s).ok()),
-            labels,
-            networkmode: build.network.clone().unwrap_or_default(),
-            target: build.target.clone().unwrap_or_default(),
-            ..Default::default()
+        let owner = mooring_core::labels::build_value(&build.inputs, project, &svc.name);
+        labels.insert(mooring_core::labels::BUILD, &owner);
+        let platform = svc
+            .settings
+            .platform
+            .as_deref()
+            .or(build.platforms.first().map(String::as_str));
+        let session = match build.secrets.is_empty() {
+            true => None,
+            false => {
+                let values = build
+                    .secrets
+                    .iter()
+                    .map(|s| (s.id().to_string(), s.value.clone()))
+                    .collect();
+                Some(
+                    build_session::start(self.engine(), values)
+                        .await
+                        .map_err(fail)?,
+                )
+            }
         };
-        let mut stream = self.client().build_image(options, None, Some(tar.into()));
+        let query = query(
+            build,
+            &image,
+            &dockerfile,
+            &labels,
+            platform,
+            session.as_ref(),
+        );
+        let request = Engine::request("POST", &format!("/build?{query}"))
+            .header(hyper::header::CONTENT_TYPE, "application/x-tar")
+            .body(Full::new(Bytes::from(tar)))
+            .map_err(|e| fail(e.to_string()))?;
+        let response = self.engine().send(request).await.map_err(fail)?;
+        if !response.status().is_success() {
+            return Err(fail(error_text(response).await));
+        }
+        let mut progress = Progress::default();
         let mut tail: Vec<String> = Vec::new();
-        let mut step: Option<String> = None;
-        let mut steps = 0;
-        while let Some(item) = stream.next().await {
-            let info = match item {
-                Ok(info) => info,
-                // The builder's own error (a failed step) arrives as a stream error.
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    bollard::models::BuildInfo {
-                        error: Some(error),
-                        ..Default::default()
+        let mut error: Option<String> = None;
+        let mut built = false;
+        let mut say = |line: String| {
+            output(&line);
+            tail.push(line);
+            if tail.len() > TAIL {
+                tail.remove(0);
+            }
+        };
+        json_lines(response.into_body(), |m| {
+            match m["id"].as_str() {
+                Some("moby.buildkit.trace") => {
+                    for line in progress.lines(m["aux"].as_str().unwrap_or_default()) {
+                        say(line);
                     }
                 }
-                Err(e) => return Err(fail(e.to_string())),
-            };
-            if let Some(text) = info.stream {
+                Some("moby.image.id") => built = m["aux"]["ID"].is_string(),
+                _ => {}
+            }
+            if let Some(text) = m["stream"].as_str() {
                 for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                    output(line);
-                    if line.starts_with("Step ") {
-                        step = Some(line.to_string());
-                        steps += 1;
-                    }
-                    tail.push(line.to_string());
-                    if tail.len() > TAIL {
-                        tail.remove(0);
-                    }
+                    say(line.to_string());
                 }
             }
-            let error = info.error_detail.and_then(|d| d.message).or(info.error);
-            if let Some(e) = error {
-                let at = step.map(|s| format!(" at {s}")).unwrap_or_default();
-                return Err(fail(format!(
-                    "{}{at}; the builder's last lines:\n  {}",
-                    e.trim(),
-                    tail.join("\n  ")
-                )));
+            if let Some(e) = m["errorDetail"]["message"].as_str().or(m["error"].as_str()) {
+                error.get_or_insert_with(|| e.trim().to_string());
             }
+            Ok(())
+        })
+        .await
+        .map_err(fail)?;
+        drop(session);
+        if let Some(e) =
+            error.or_else(|| (!built).then(|| "the builder ended without an image".to_string()))
+        {
+            let at = match &progress.failed {
+                Some((step, _)) => format!(" at {step}"),
+                None => String::new(),
+            };
+            return Err(fail(format!(
+                "{e}{at}; the builder's last lines:\n  {}",
+                tail.join("\n  ")
+            )));
         }
         let removed = self.remove_old_builds(project, &svc.name).await?;
         Ok(format!(
-            "built {image} from {} ({files} files sent, {steps} steps){}",
+            "built {image} from {} ({files} files sent, {} steps){}",
             build.context,
+            progress.steps(),
             match removed {
                 0 => String::new(),
                 n => format!("; {n} older build(s) removed"),
@@ -163,6 +195,65 @@ impl Provider {
         }
         Ok(removed)
     }
+}
+
+/// The build's settings as the Engine's `/build` takes them: BuildKit (`version=2`),
+/// tagged as the service's `image` and each of `tags`.
+fn query(
+    build: &Build,
+    image: &str,
+    dockerfile: &str,
+    labels: &BTreeMap<&str, &str>,
+    platform: Option<&str>,
+    session: Option<&Session>,
+) -> String {
+    let json = |v: serde_json::Value| v.to_string();
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("version", "2");
+    q.append_pair("dockerfile", dockerfile);
+    for t in std::iter::once(image).chain(build.tags.iter().map(String::as_str)) {
+        q.append_pair("t", t);
+    }
+    q.append_pair("buildargs", &json(serde_json::json!(build.args)));
+    q.append_pair("labels", &json(serde_json::json!(labels)));
+    q.append_pair("rm", "1");
+    q.append_pair("forcerm", "1");
+    if let Some(target) = &build.target {
+        q.append_pair("target", target);
+    }
+    if let Some(network) = &build.network {
+        q.append_pair("networkmode", network);
+    }
+    if let Some(shm) = build.shm_size {
+        q.append_pair("shmsize", &shm.to_string());
+    }
+    if !build.extra_hosts.is_empty() {
+        q.append_pair("extrahosts", &build.extra_hosts.join(","));
+    }
+    if !build.cache_from.is_empty() {
+        q.append_pair("cachefrom", &json(serde_json::json!(build.cache_from)));
+    }
+    if !build.ulimits.is_empty() {
+        let ulimits: Vec<_> = build
+            .ulimits
+            .iter()
+            .map(|(name, u)| serde_json::json!({"Name": name, "Soft": u.soft, "Hard": u.hard}))
+            .collect();
+        q.append_pair("ulimits", &json(serde_json::json!(ulimits)));
+    }
+    if build.no_cache {
+        q.append_pair("nocache", "1");
+    }
+    if build.pull {
+        q.append_pair("pull", "1");
+    }
+    if let Some(p) = platform {
+        q.append_pair("platform", p);
+    }
+    if let Some(s) = session {
+        q.append_pair("session", &s.id);
+    }
+    q.finish()
 }
 
 /// Builds of a service kept (the newest; an older one a container uses is kept too).

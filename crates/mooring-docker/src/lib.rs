@@ -9,7 +9,10 @@
 //!   person asks for.
 
 mod build;
+mod build_progress;
+mod build_session;
 mod convert;
+mod engine_http;
 pub mod logs;
 mod provider;
 pub mod reconcile;

@@ -90,6 +90,8 @@ fn is_not_found(e: &BollardError) -> bool {
 #[derive(Debug, Clone)]
 pub struct Provider {
     docker: Docker,
+    /// The same Engine, for what bollard does not speak (`engine_http`).
+    engine: crate::engine_http::Engine,
 }
 
 impl Provider {
@@ -121,7 +123,10 @@ impl Provider {
                 endpoint: endpoint.clone(),
                 source: DockerError { inner: source },
             })?;
-        Ok(Provider { docker })
+        Ok(Provider {
+            docker,
+            engine: crate::engine_http::Engine::unix(path),
+        })
     }
 
     /// The app's containers (by label), inspected.
@@ -259,6 +264,11 @@ impl Provider {
     /// The bollard client, for callers at this crate's level (tests, benchmarks).
     pub(crate) fn client(&self) -> &Docker {
         &self.docker
+    }
+
+    /// The Engine, for requests bollard does not make (`engine_http`).
+    pub(crate) fn engine(&self) -> &crate::engine_http::Engine {
+        &self.engine
     }
 
     /// Whether a container runs, and its `kind` hooks (`post_start`, `pre_stop`) from the

@@ -148,24 +148,27 @@ impl Decoder<'_> {
             }
         }
         check_dependencies(&mut services, &depends_pos)?;
-        // The secrets and configs some service uses, as Compose prints them.
-        let used = |refs: fn(&Service) -> &Vec<mooring_core::FileRef>,
+        // The secrets and configs some service (or its build) uses, as Compose prints
+        // them.
+        let used = |refs: &dyn Fn(&Service) -> Vec<&str>,
                     declared: &BTreeMap<
             String,
             (mooring_core::ProjectFile, super::files_decl::Source),
         >| {
             declared
                 .iter()
-                .filter(|(k, _)| {
-                    services
-                        .values()
-                        .any(|s| refs(s).iter().any(|r| &r.source == *k))
-                })
+                .filter(|(k, _)| services.values().any(|s| refs(s).contains(&k.as_str())))
                 .map(|(k, (f, _))| (k.clone(), f.clone()))
                 .collect::<BTreeMap<_, _>>()
         };
-        let secrets = used(|s| &s.secrets, &self.files.secrets);
-        let configs = used(|s| &s.configs, &self.files.configs);
+        let secrets = used(
+            &|s| s.secret_refs().map(|r| r.source.as_str()).collect(),
+            &self.files.secrets,
+        );
+        let configs = used(
+            &|s| s.configs.iter().map(|r| r.source.as_str()).collect(),
+            &self.files.configs,
+        );
         Ok(Project {
             name,
             working_dir: String::new(),

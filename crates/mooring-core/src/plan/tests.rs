@@ -309,6 +309,7 @@ fn a_built_image_is_built_when_missing_or_its_inputs_changed_and_never_pulled() 
         no_cache: false,
         pull: false,
         inputs: "in-1".into(),
+        ..Default::default()
     });
     let mut live = live_for(&p);
     live.images.clear();

@@ -5,6 +5,7 @@
 //! the repository is refused.
 
 use crate::common::*;
+use mooring_testkit::sops::{encrypt_in_place, AgeKey};
 use std::fs;
 use std::path::Path;
 
@@ -103,8 +104,13 @@ services:
     let folder = d.to_str().unwrap();
 
     let out = app.expect(0, &["sync", folder]);
-    // The builder's lines as they come, then each build's result.
-    assert!(out.contains("    Step 1/"), "{out}");
+    // BuildKit's lines as they come (the unused stage is never built), then each
+    // build's result.
+    assert!(
+        out.contains("[base 2/2] RUN echo \"hello\" > /greeting"),
+        "{out}"
+    );
+    assert!(!out.contains("RUN false"), "{out}");
     assert!(
         out.contains(&format!("build image {}-web (service web)", app.name))
             && out.contains(&format!("build image {}-tiny (service tiny)", app.name)),
@@ -162,8 +168,9 @@ services:
     );
     let out = app.expect(1, &["sync", folder]);
     assert!(
-        out.contains(" at Step 3/")
-            && out.contains(": RUN echo failing-step && exit 3; the builder's last lines:"),
+        out.contains(" at [3/3] RUN echo failing-step && exit 3; the builder's last lines:")
+            && out.contains(" failing-step\n")
+            && out.contains("exit code: 3"),
         "{out}"
     );
     assert_eq!(app.id("web"), web_id, "the running container was kept");
@@ -374,5 +381,147 @@ fn the_daemon_builds_within_its_workers() {
     assert!(
         a.1 <= b.0 || b.1 <= a.0,
         "the builds overlapped with one worker: {a:?} {b:?}"
+    );
+}
+
+#[test]
+fn build_secrets_reach_the_run_steps_and_never_the_image() {
+    let app = TestApp::new("bsec");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keys = tempfile::tempdir().unwrap();
+    let key = AgeKey::generate(keys.path(), "key.txt");
+    let _images = Images(app.name.clone());
+    // Goes with the app's image (removed by id, every tag with it).
+    let extra_tag = format!("{}-extra:1", app.name);
+    const TOKEN: &str = "tok-3f9a1c77e2";
+    const FROM_ENV: &str = "env-8b21d0c4aa";
+    write(
+        d,
+        "compose.yaml",
+        &format!(
+            r#"name: {name}
+services:
+  web:
+    build:
+      context: ./web
+      secrets: [token, {{ source: api, target: api_key }}]
+      tags: ["{extra_tag}"]
+      platforms: [linux/amd64]
+    command: ["sleep", "3600"]
+secrets:
+  token: {{ file: ./token.txt }}
+  api: {{ environment: API_VALUE }}
+"#,
+            name = app.name
+        ),
+    );
+    encrypt_in_place(&d.join("token.txt"), TOKEN.as_bytes(), &[&key], &[]);
+    write(
+        d,
+        "web/Dockerfile",
+        // The Dockerfile (which the image's history keeps) names only their digests.
+        &format!(
+            "FROM {IMAGE}\nRUN --mount=type=secret,id=token --mount=type=secret,id=api_key \
+             test \"$(sha256sum < /run/secrets/token)\" = \"{}  -\" && \
+             test \"$(sha256sum < /run/secrets/api_key)\" = \"{}  -\" && echo secrets-read\n\
+             RUN test ! -e /run/secrets/token && echo step-without-mount > /proof\n",
+            mooring_core::hash::sha256_hex(TOKEN.as_bytes()),
+            mooring_core::hash::sha256_hex(FROM_ENV.as_bytes()),
+        ),
+    );
+    let folder = d.to_str().unwrap();
+    let keyfile = key.file.display().to_string();
+    let env = [
+        ("SOPS_AGE_KEY_FILE", keyfile.as_str()),
+        ("API_VALUE", FROM_ENV),
+    ];
+    let out = app.expect_env(0, &["sync", folder], &env);
+    assert!(out.contains(" secrets-read"), "{out}");
+    assert!(!out.contains(TOKEN) && !out.contains(FROM_ENV), "{out}");
+    let web = app.container("web");
+    assert_eq!(
+        docker(&["exec", &web, "cat", "/proof"]).trim(),
+        "step-without-mount"
+    );
+    // The extra tag names the same image.
+    assert_eq!(
+        inspect(&extra_tag, "{{.Id}}"),
+        inspect(&format!("{}-web", app.name), "{{.Id}}")
+    );
+    // No layer, label or history entry of the image holds a value.
+    let saved = std::process::Command::new("docker")
+        .args(["save", &format!("{}-web", app.name)])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    let image = String::from_utf8_lossy(&saved.stdout);
+    assert!(!image.contains(TOKEN) && !image.contains(FROM_ENV));
+    // A secret the build needs but is not given fails the build, naming the step;
+    // nothing is applied.
+    let web_id = app.id("web");
+    write(
+        d,
+        "web/Dockerfile",
+        &format!("FROM {IMAGE}\nRUN --mount=type=secret,id=missing,required=true cat /run/secrets/missing\n"),
+    );
+    let out = app.expect_env(1, &["sync", folder], &env);
+    assert!(
+        out.contains("at [2/2] RUN --mount=type=secret,id=missing,required=true"),
+        "{out}"
+    );
+    assert_eq!(app.id("web"), web_id);
+}
+
+#[test]
+fn build_keys_the_engine_cannot_honour_safely_are_refused_with_their_position() {
+    let app = TestApp::new("bref");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "web/Dockerfile", &format!("FROM {IMAGE}\n"));
+    let folder = d.to_str().unwrap();
+    let cases = [
+        (
+            "      secrets: [host]\nsecrets:\n  host: { file: /etc/hostname }\n",
+            "compose.yaml:6:17: services.web.build.secrets: the secret's file /etc/hostname is outside the repository",
+        ),
+        (
+            "      platforms: [linux/amd64, linux/arm64]\n",
+            "compose.yaml:6:18: services.web.build.platforms: 2 platforms; the Engine's builder makes an image for one platform",
+        ),
+        (
+            "      ssh: [default]\n",
+            "services.web.build.ssh is not supported: an SSH agent or key forwarded into the build would hand the daemon's credentials",
+        ),
+        (
+            "      privileged: true\n",
+            "services.web.build.privileged is not supported: a privileged build would run with full access to the host",
+        ),
+    ];
+    for (extra, expected) in cases {
+        write(
+            d,
+            "compose.yaml",
+            &format!(
+                "name: {}\nservices:\n  web:\n    build:\n{extra_build}",
+                app.name,
+                extra_build = format_args!("      context: ./web\n{extra}")
+            ),
+        );
+        let out = app.expect(1, &["validate", folder]);
+        assert!(out.contains(expected), "{expected}\n{out}");
+    }
+    write(
+        d,
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  web:\n    platform: linux/arm64\n    build:\n      context: ./web\n      platforms: [linux/amd64]\n",
+            app.name
+        ),
+    );
+    let out = app.expect(1, &["validate", folder]);
+    assert!(
+        out.contains("compose.yaml:7:18: services.web.build.platforms must include the service's platform linux/arm64"),
+        "{out}"
     );
 }

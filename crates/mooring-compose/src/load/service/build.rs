@@ -7,14 +7,15 @@
 //! `privileged`, …), are refused with their position.
 
 use super::super::files::path_error;
+use super::super::files_decl::Source;
 use super::super::Decoder;
-use super::{networks, resources};
+use super::{mounts, networks, resources, settings};
 use crate::build_context;
 use crate::decode::*;
 use crate::error::LoadError;
 use crate::paths::resolve_inside;
 use crate::yaml::{Node, Value};
-use mooring_core::Build;
+use mooring_core::{Build, BuildSecret};
 use std::path::Path;
 
 /// The keys of `build` Mooring applies.
@@ -31,43 +32,43 @@ const KEYS: &[&str] = &[
     "cache_from",
     "no_cache",
     "pull",
+    "secrets",
+    "tags",
+    "ulimits",
+    "platforms",
 ];
 
 /// Keys of Compose's `build` that are refused, and why.
 const REFUSED: &[(&str, &str)] = &[
     (
         "ssh",
-        "an SSH agent or key forwarded into the build would reach the host's credentials",
-    ),
-    (
-        "secrets",
-        "build secrets are not supported yet; pass values as `args`, or keep them out of the image",
+        "an SSH agent or key forwarded into the build would hand the daemon's credentials to whatever the repository's Dockerfile runs; fetch private sources before the build or use `secrets`",
     ),
     (
         "additional_contexts",
-        "additional build contexts are not supported yet",
+        "additional build contexts are not supported yet; copy the files into the context or build a base image as another service",
     ),
     (
         "privileged",
-        "a privileged build would run with full access to the host",
+        "a privileged build would run with full access to the host, and the Engine's build API cannot grant it",
     ),
     (
         "entitlements",
-        "build entitlements would give the build access to the host",
+        "build entitlements would give the build access to the host, and the Engine's build API cannot grant them",
     ),
     (
-        "tags",
-        "extra tags are not supported yet; the image is tagged as the service's `image`",
+        "cache_to",
+        "the Engine's own builder cannot export its cache (Compose refuses it with this builder too)",
     ),
-    (
-        "platforms",
-        "multi-platform builds need BuildKit and a registry",
-    ),
-    ("cache_to", "exporting the build cache needs BuildKit"),
-    ("ulimits", "build ulimits are not supported yet"),
     ("isolation", "build isolation is for Windows engines"),
-    ("provenance", "attestations need BuildKit"),
-    ("sbom", "attestations need BuildKit"),
+    (
+        "provenance",
+        "attestations need a registry-backed builder; the Engine's builder keeps the image locally",
+    ),
+    (
+        "sbom",
+        "attestations need a registry-backed builder; the Engine's builder keeps the image locally",
+    ),
 ];
 
 impl Decoder<'_> {
@@ -170,15 +171,105 @@ impl Decoder<'_> {
                 .unwrap_or_default(),
             no_cache: bool_of("no_cache")?,
             pull: bool_of("pull")?,
+            secrets: self.build_secrets(m, &w)?,
+            tags: m
+                .get("tags")
+                .map(|v| string_list(v, &format!("{w}.tags")))
+                .transpose()?
+                .unwrap_or_default(),
+            ulimits: settings::ulimits(m, &w)?,
+            platforms: m
+                .get("platforms")
+                .map(|v| string_list(v, &format!("{w}.platforms")))
+                .transpose()?
+                .unwrap_or_default(),
             inputs: String::new(),
         };
-        build.inputs = inputs(&build, &context, at)?;
+        let platform = n
+            .get("platform")
+            .map(|p| string(p, &format!("{what}.platform")))
+            .transpose()?;
+        if let Some(p) = m.get("platforms") {
+            if build.platforms.len() > 1 {
+                return Err(err(p, format!("{w}.platforms: {} platforms; the Engine's builder makes an image for one platform (a multi-platform image needs a registry-backed builder); keep one", build.platforms.len())));
+            }
+            if let Some(service) = &platform {
+                if !build.platforms.contains(service) {
+                    return Err(err(p, format!("{w}.platforms must include the service's platform {service}, as Compose requires")));
+                }
+            }
+        }
+        build.inputs = inputs(&build, platform.as_deref(), &context, at)?;
         Ok(Some(build))
     }
 }
 
-/// The inputs hash: every setting of `build` and the context's files.
-fn inputs(build: &Build, context: &Path, at: &Node) -> Result<String, LoadError> {
+impl Decoder<'_> {
+    /// `build.secrets`: each a project secret, with its value now. One from a file must
+    /// be a file of the repository (a SOPS-encrypted one is decrypted): Mooring reads it
+    /// and hands it to the builder, so a host path would let a commit copy any file the
+    /// daemon can read into an image.
+    fn build_secrets(&self, m: &Node, w: &str) -> Result<Vec<BuildSecret>, LoadError> {
+        let (items, w) = items(m, w, "secrets")?;
+        let mut out: Vec<BuildSecret> = Vec::new();
+        for item in items {
+            let reference = mounts::file_ref(item, &w)?;
+            let (_, source) = self.files.secrets.get(&reference.source).ok_or_else(|| {
+                err(
+                    item,
+                    format!(
+                        "{w}: `{}` is not declared under the top-level `secrets`",
+                        reference.source
+                    ),
+                )
+            })?;
+            let value = match source {
+                Source::Value(v) => v.clone(),
+                Source::File(path) => self.repository_file(item, path, &w)?,
+            };
+            let secret = BuildSecret { reference, value };
+            if out.iter().any(|s| s.id() == secret.id()) {
+                return Err(err(
+                    item,
+                    format!(
+                        "{w}: two secrets have the id `{}`; give one a `target`",
+                        secret.id()
+                    ),
+                ));
+            }
+            out.push(secret);
+        }
+        Ok(out)
+    }
+
+    /// The bytes of `path`, a file of the repository (relative to the project folder).
+    fn repository_file(&self, at: &Node, path: &str, w: &str) -> Result<Vec<u8>, LoadError> {
+        if Path::new(path).is_absolute() || path.starts_with('~') {
+            return Err(err(at, format!("{w}: the secret's file {path} is outside the repository; a build reads only secrets kept in the repository (SOPS-encrypted) or given by a variable (`environment:`)")));
+        }
+        let root = &self.snapshot.root;
+        let full = resolve_inside(root, &self.snapshot.project_dir, path)
+            .map_err(|e| path_error(e, path, w, Some(&at.pos)))?;
+        let real = crate::paths::inside_file(root, &full)
+            .map_err(|e| path_error(e, path, w, Some(&at.pos)))?
+            .ok_or_else(|| {
+                err(
+                    at,
+                    format!("{w}: the secret's file {path} does not exist in the repository"),
+                )
+            })?;
+        crate::limits::read_bytes(&real).map_err(|e| err(at, format!("{w}: {path}: {e}")))
+    }
+}
+
+/// The inputs hash: every setting of `build`, the service's `platform` (the image is
+/// built for it) and the context's files.
+fn inputs(
+    build: &Build,
+    platform: Option<&str>,
+    context: &Path,
+    at: &Node,
+) -> Result<String, LoadError> {
     let files = build_context::entries(context, &build.dockerfile)
         .and_then(|entries| build_context::hash(&entries))
         .map_err(|e| err(at, format!("build context {}: {e}", build.context)))?;
@@ -186,7 +277,11 @@ fn inputs(build: &Build, context: &Path, at: &Node) -> Result<String, LoadError>
     let mut settings = build.clone();
     settings.context.clear();
     let settings = serde_json::to_string(&settings).unwrap_or_default();
+    let platform = match platform {
+        Some(p) => format!("\nplatform {p}"),
+        None => String::new(),
+    };
     Ok(mooring_core::hash::sha256_hex(
-        format!("{settings}\n{files}").as_bytes(),
+        format!("{settings}{platform}\n{files}").as_bytes(),
     ))
 }

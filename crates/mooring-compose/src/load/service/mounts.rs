@@ -278,45 +278,7 @@ impl Decoder<'_> {
         let (items, w) = items(n, what, section)?;
         let mut refs = Vec::new();
         for item in items {
-            let r = match &item.value {
-                Value::Map(_) => {
-                    check_keys(item, &w, &["source", "target", "uid", "gid", "mode"])?;
-                    let text = |k: &str| {
-                        item.get(k)
-                            .map(|v| string(v, &format!("{w}.{k}")))
-                            .transpose()
-                    };
-                    let mode = match item.get("mode") {
-                        None => None,
-                        Some(m) => Some(
-                            m.text()
-                                .and_then(|t| {
-                                    let t = t.strip_prefix("0o").unwrap_or(t);
-                                    u32::from_str_radix(t, 8).ok()
-                                })
-                                .filter(|m| *m <= 0o7777)
-                                .ok_or_else(|| {
-                                    err(
-                                        m,
-                                        format!("{w}.mode must be an octal file mode (e.g. 0400)"),
-                                    )
-                                })?,
-                        ),
-                    };
-                    FileRef {
-                        source: text("source")?
-                            .ok_or_else(|| err(item, format!("{w}: `source` is required")))?,
-                        target: text("target")?,
-                        uid: text("uid")?,
-                        gid: text("gid")?,
-                        mode,
-                    }
-                }
-                _ => FileRef {
-                    source: string(item, &w)?,
-                    ..FileRef::default()
-                },
-            };
+            let r = file_ref(item, &w)?;
             let declared = if section == "secrets" {
                 &self.files.secrets
             } else {
@@ -617,5 +579,49 @@ fn long_syntax(n: &Node, what: &str) -> Result<Entry, LoadError> {
         bind,
         volume,
         tmpfs,
+    })
+}
+
+/// One reference of a service's (or a build's) `secrets` or `configs`: a name, or a
+/// mapping with `source`, `target`, `uid`, `gid` and `mode`.
+pub(super) fn file_ref(item: &Node, w: &str) -> Result<FileRef, LoadError> {
+    Ok(match &item.value {
+        Value::Map(_) => {
+            check_keys(item, w, &["source", "target", "uid", "gid", "mode"])?;
+            let text = |k: &str| {
+                item.get(k)
+                    .map(|v| string(v, &format!("{w}.{k}")))
+                    .transpose()
+            };
+            let mode = match item.get("mode") {
+                None => None,
+                Some(m) => Some(
+                    m.text()
+                        .and_then(|t| {
+                            let t = t.strip_prefix("0o").unwrap_or(t);
+                            u32::from_str_radix(t, 8).ok()
+                        })
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| {
+                            err(
+                                m,
+                                format!("{w}.mode must be an octal file mode (e.g. 0400)"),
+                            )
+                        })?,
+                ),
+            };
+            FileRef {
+                source: text("source")?
+                    .ok_or_else(|| err(item, format!("{w}: `source` is required")))?,
+                target: text("target")?,
+                uid: text("uid")?,
+                gid: text("gid")?,
+                mode,
+            }
+        }
+        _ => FileRef {
+            source: string(item, w)?,
+            ..FileRef::default()
+        },
     })
 }

@@ -154,7 +154,7 @@ fn sysctls(n: &Node, what: &str) -> Result<BTreeMap<String, String>, LoadError> 
 }
 
 /// `ulimits`: `name: N` or `name: {soft: N, hard: M}`.
-fn ulimits(n: &Node, what: &str) -> Result<BTreeMap<String, Ulimit>, LoadError> {
+pub(super) fn ulimits(n: &Node, what: &str) -> Result<BTreeMap<String, Ulimit>, LoadError> {
     let Some(u) = n.get("ulimits") else {
         return Ok(BTreeMap::new());
     };

@@ -1,0 +1,107 @@
+//! The Engine's API where bollard does not reach: a BuildKit build (its progress comes
+//! as protobuf in `aux`, which bollard 0.18 cannot read without its gRPC stack) and a
+//! build session (the connection is upgraded, and the Engine calls us over it). Plain
+//! HTTP/1.1 over the Engine's socket, one connection per request, no API version in the
+//! path (the daemon serves its current one, as with bollard).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::path::PathBuf;
+
+/// Where the Engine listens.
+#[derive(Debug, Clone)]
+pub(crate) struct Engine {
+    socket: PathBuf,
+}
+
+impl Engine {
+    pub(crate) fn unix(socket: impl Into<PathBuf>) -> Engine {
+        Engine {
+            socket: socket.into(),
+        }
+    }
+
+    /// Sends `request` on a new connection that may be upgraded (see
+    /// [`hyper::upgrade::on`]); the response's head, its body still to read.
+    pub(crate) async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, String> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| format!("connecting to {}: {e}", self.socket.display()))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            // Ends with the response's body, or when an upgraded connection closes.
+            let _ = connection.with_upgrades().await;
+        });
+        sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A request to `path` (with its query) on the Engine.
+    pub(crate) fn request(method: &str, path: &str) -> hyper::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(format!("http://docker{path}"))
+            .header(hyper::header::HOST, "docker")
+    }
+}
+
+/// Reads a body of newline-separated JSON messages, giving `each` one message at a time.
+pub(crate) async fn json_lines(
+    mut body: Incoming,
+    mut each: impl FnMut(serde_json::Value) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the Engine's answer: {e}"))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pending.extend_from_slice(data);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            parse_line(&line, &mut each)?;
+        }
+    }
+    parse_line(&pending, &mut each)
+}
+
+fn parse_line(
+    line: &[u8],
+    each: &mut impl FnMut(serde_json::Value) -> Result<(), String>,
+) -> Result<(), String> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let value = serde_json::from_slice(line).map_err(|e| {
+        format!(
+            "the Engine sent an unreadable message ({e}): {}",
+            String::from_utf8_lossy(&line[..line.len().min(200)])
+        )
+    })?;
+    each(value)
+}
+
+/// The Engine's error message in a failed answer's body (`{"message": …}`), else the
+/// body itself.
+pub(crate) async fn error_text(response: Response<Incoming>) -> String {
+    let status = response.status();
+    let body = match response.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return format!("{status}: {e}"),
+    };
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+    format!("{message} ({status})")
+}
