@@ -2,8 +2,8 @@
 # Benchmark (not a test): a project of 3 services built from the repository, measured in
 # the same run against Docker Compose v2 on this machine:
 #   - first build: `mooring sync` (builds and starts) against `docker compose up -d --build`
-#     and `docker compose build` alone; Mooring uses the Engine's classic builder, Compose
-#     BuildKit, so `DOCKER_BUILDKIT=0 docker compose build` is a second row; every build
+#     and `docker compose build` alone; both use the Engine's BuildKit (the classic
+#     builder, `DOCKER_BUILDKIT=0 docker compose build`, is a second row); every build
 #     starts without cache (the images and the build cache are removed first);
 #   - no-change: `mooring sync` against `docker compose up -d --build` on the same,
 #     unchanged project (Mooring must not call the builder).
@@ -74,5 +74,5 @@ awk -v mf="$mf" -v mn="$mn" -v vb="$vb" -v vu="$vu" -v vn="$vn" -v vc="$vc" 'BEG
   printf "ratio no change   mooring/compose up --build = %.3f (target <= 0.1)\n", mn/vn
   printf "ratio first build mooring sync/compose build = %.3f (target <= 1.1; Mooring also starts the containers)\n", mf/vb
   printf "ratio first build mooring sync/compose up --build = %.3f\n", mf/vu
-  printf "ratio first build mooring sync/compose build (classic builder, as Mooring) = %.3f\n", mf/vc
+  printf "ratio first build mooring sync/compose build (classic builder) = %.3f\n", mf/vc
 }'

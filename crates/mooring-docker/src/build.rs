@@ -96,7 +96,18 @@ impl Provider {
         let mut tail: Vec<String> = Vec::new();
         let mut error: Option<String> = None;
         let mut built = false;
-        let mut say = |line: String| {
+        // A step that prints a build secret shows `***` instead.
+        let hidden: Vec<&str> = build
+            .secrets
+            .iter()
+            .filter_map(|s| std::str::from_utf8(&s.value).ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        let mut say = |mut line: String| {
+            for value in &hidden {
+                line = line.replace(value, "***");
+            }
             output(&line);
             tail.push(line);
             if tail.len() > TAIL {

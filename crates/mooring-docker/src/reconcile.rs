@@ -79,7 +79,13 @@ pub struct ActionResult {
     pub error: Option<String>,
     /// What a person should know about a success (the backup taken, old ones removed).
     pub detail: Option<String>,
+    /// What it printed (a build: the builder's last [`OUTPUT_KEPT`] lines), for the
+    /// operation's record; the lines also went out live as [`Progress::Output`].
+    pub output: Vec<String>,
 }
+
+/// Lines of an action's output kept in its result.
+pub const OUTPUT_KEPT: usize = 200;
 
 /// Progress reports, in order, for a person watching.
 #[derive(Debug)]
@@ -302,6 +308,7 @@ async fn apply<H: Host>(
                     duration: Duration::ZERO,
                     error: Some(e.to_string()),
                     detail: None,
+                    output: Vec::new(),
                 });
                 return Ok(());
             }
@@ -367,6 +374,7 @@ async fn apply<H: Host>(
                 duration: Duration::ZERO,
                 error: Some(e),
                 detail: None,
+                output: Vec::new(),
             });
             return Ok(());
         }
@@ -424,6 +432,7 @@ async fn volume_sequence<H: Host>(
                     duration: start.elapsed(),
                     error: r.err().map(|e| e.to_string()),
                     detail: None,
+                    output: Vec::new(),
                 };
                 report(Progress::Finished(&result));
                 result
@@ -504,6 +513,7 @@ async fn backup<H: Host>(
         duration: start.elapsed(),
         error,
         detail,
+        output: Vec::new(),
     };
     report(Progress::Finished(&result));
     (result, id)
@@ -553,6 +563,7 @@ async fn execute<H: Host>(
     report(Progress::Started(a));
     let start = Instant::now();
     let mut detail = None;
+    let printed = std::sync::Mutex::new(std::collections::VecDeque::new());
     let result = match &a.action {
         Action::CreateNetwork { network } => provider.create_network(project, network).await,
         Action::RemoveNetwork { network } => provider.remove_network(network).await,
@@ -572,7 +583,14 @@ async fn execute<H: Host>(
         }
         Action::BuildImage { service, .. } => match project.services.get(service) {
             Some(svc) => {
-                let output = |line: &str| report(Progress::Output { action: a, line });
+                let output = |line: &str| {
+                    report(Progress::Output { action: a, line });
+                    let mut kept = printed.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.len() == OUTPUT_KEPT {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line.to_string());
+                };
                 provider
                     .build_image(project, svc, &output)
                     .await
@@ -617,6 +635,10 @@ async fn execute<H: Host>(
         duration: start.elapsed(),
         error: result.err().map(|e| e.to_string()),
         detail,
+        output: printed
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into(),
     };
     report(Progress::Finished(&result));
     result

@@ -115,6 +115,9 @@ pub struct ActionRecord {
     pub duration_ms: i64,
     /// Its error, if it failed.
     pub error: Option<String>,
+    /// What it printed, when it prints (a build: the builder's last lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// An operation as stored, with its actions in `seq` order.
@@ -151,7 +154,7 @@ pub struct OperationRecord {
 
 const OP_COLUMNS: &str = "id, app, \"trigger\", revision, dry_run, started_at, finished_at, result, error, notes, requested_by";
 const ACTION_COLUMNS: &str =
-    "operation_id, seq, kind, resource, reason, started_at, duration_ms, error";
+    "operation_id, seq, kind, resource, reason, started_at, duration_ms, error, output";
 
 fn op_from_row(row: &Row<'_>) -> rusqlite::Result<OperationRecord> {
     Ok(OperationRecord {
@@ -190,6 +193,7 @@ fn action_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, ActionRecord)> {
             started_at: row.get(5)?,
             duration_ms: row.get(6)?,
             error: row.get(7)?,
+            output: row.get(8)?,
         },
     ))
 }
@@ -227,8 +231,8 @@ impl Store {
             .conn
             .execute(
                 "INSERT INTO actions (operation_id, seq, kind, resource, reason, started_at, \
-                                      duration_ms, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                      duration_ms, error, output)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     op_id,
                     action.seq,
@@ -238,6 +242,7 @@ impl Store {
                     action.started_at,
                     action.duration_ms,
                     action.error,
+                    action.output,
                 ],
             )
             .map_err(self.err("recording an action"))?;

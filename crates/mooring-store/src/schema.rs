@@ -138,6 +138,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE operations ADD COLUMN requested_by TEXT;
     "#,
+    // 6: what an action printed (a build's output, its last lines).
+    r#"
+    ALTER TABLE actions ADD COLUMN output TEXT;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

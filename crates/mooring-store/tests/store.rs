@@ -66,6 +66,7 @@ fn action(seq: u32, at: i64) -> ActionRecord {
         started_at: at,
         duration_ms: 12,
         error: None,
+        output: None,
     }
 }
 

@@ -209,6 +209,7 @@ fn data_action(
         started_at: now_ms() - took,
         duration_ms: took,
         error,
+        output: None,
     }
 }
 

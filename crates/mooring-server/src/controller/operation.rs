@@ -437,7 +437,9 @@ impl Controller {
         let report = |p: Progress<'_>| match p {
             Progress::Finished(r) => {
                 let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
-                self.record_action(name, op, &seq, r);
+                let output =
+                    (!r.output.is_empty()).then(|| app.config.env.scrub(&r.output.join("\n")));
+                self.record_action(name, op, &seq, r, output);
             }
             // The builder's lines, live on the event stream (`/api/v1/stream`).
             Progress::Output { action, line } => {
@@ -475,6 +477,7 @@ impl Controller {
         op: Option<i64>,
         seq: &std::sync::atomic::AtomicU32,
         r: &mooring_docker::reconcile::ActionResult,
+        output: Option<String>,
     ) {
         if let Some(op) = op {
             let record = ActionRecord {
@@ -485,6 +488,7 @@ impl Controller {
                 started_at: now_ms() - r.duration.as_millis() as i64,
                 duration_ms: r.duration.as_millis() as i64,
                 error: r.error.clone(),
+                output,
             };
             if let Err(e) = self.store.record_action(op, &record) {
                 tracing::error!(error = %e, "cannot record action");

@@ -794,6 +794,16 @@ pub(crate) fn history(ops: &[OperationRecord], now: i64) -> Markup {
                                             td { (a.duration_ms) " ms" }
                                             td { @match &a.error { Some(e) => { span.err { "✗ " (e) } } None => { "✓ done" } } }
                                         }
+                                        @if let Some(out) = &a.output {
+                                            tr.output {
+                                                td colspan="4" {
+                                                    details {
+                                                        summary { "Output of " (a.resource) }
+                                                        pre { (out) }
+                                                    }
+                                                }
+                                            }
+                                        }
                                     }
                                 }
                             }

@@ -236,11 +236,14 @@ fn a_context_outside_the_repository_or_a_symlink_out_of_it_is_refused() {
     );
 }
 
-/// The daemon builds from the revision it deploys (the deploy tree of a Git source):
-/// a commit that changes the context rebuilds and recreates the service; a commit that
-/// changes only an ignored file deploys the new revision without a build.
+/// The daemon builds from the revision it deploys (the deploy tree of a Git source),
+/// when a webhook says a commit was pushed: a commit that changes the context rebuilds
+/// and recreates the service, the builder's lines kept in the operation's record and
+/// shown on the history page; a commit that changes only an ignored file deploys the
+/// new revision without a build; a commit that does not build is reported and not
+/// retried, not even when the same push is announced again.
 #[test]
-fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
+fn the_daemon_rebuilds_on_a_pushed_commit_only_when_it_changes_the_context() {
     use crate::common::daemon::{wait_until, Server};
     let app = TestApp::new("bldd");
     let _images = Images(app.name.clone());
@@ -252,7 +255,7 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
             app.name
         ),
     )
-    .write("web/Dockerfile", &format!("FROM {IMAGE}\nCOPY app.sh /app.sh\n"))
+    .write("web/Dockerfile", &format!("FROM {IMAGE}\nCOPY app.sh /app.sh\nRUN echo built-at-step-3\n"))
     .write("web/app.sh", "echo one\n")
     .write("web/.dockerignore", "*.md\n")
     .write("web/notes.md", "a\n");
@@ -261,28 +264,51 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nwebhooks:\n  generic: {{ secret: hush }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n",
             app.name,
             repo.file_url()
         ),
     );
-    wait_until(120, "first deploy", || s.app(&app.name)["sync"] == "Synced");
-    let built = |op: &serde_json::Value| {
-        op["actions"].as_array().into_iter().flatten().any(|a| {
-            a["resource"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("build image")
-        })
+    let mut deliveries = 0;
+    let mut push = || {
+        deliveries += 1;
+        let body = serde_json::json!({ "repository": repo.file_url(), "ref": "refs/heads/main" })
+            .to_string();
+        let sig = mooring_server::hooks::sign("hush", body.as_bytes());
+        let r = ureq::post(&s.url("/hooks/generic"))
+            .set("x-mooring-signature", &format!("sha256={sig}"))
+            .set("x-mooring-delivery", &format!("d-{deliveries}"))
+            .send_string(&body)
+            .unwrap();
+        assert_eq!(r.status(), 202);
     };
+    wait_until(120, "first deploy", || s.app(&app.name)["sync"] == "Synced");
+    let build_action = |op: &serde_json::Value| {
+        op["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| {
+                a["resource"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("build image")
+            })
+            .cloned()
+    };
+    let first =
+        build_action(&s.app(&app.name)["operations"][0]).expect("the first deploy built the image");
+    // The builder's lines are in the operation's record.
+    let output = first["output"].as_str().unwrap_or_default();
     assert!(
-        built(&s.app(&app.name)["operations"][0]),
-        "the first deploy built the image"
+        output.contains("RUN echo built-at-step-3") && output.contains(" built-at-step-3\n"),
+        "{first}"
     );
     let web = app.container("web");
     let first_id = app.id("web");
 
     let notes = repo.write("web/notes.md", "b\n").commit("notes only");
+    push();
     wait_until(60, "the notes commit deployed", || {
         s.app(&app.name)["revision"] == notes.as_str()
     });
@@ -293,6 +319,7 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
     );
 
     let change = repo.write("web/app.sh", "echo two\n").commit("app change");
+    push();
     wait_until(120, "the change deployed", || {
         let a = s.app(&app.name);
         a["revision"] == change.as_str() && a["sync"] == "Synced"
@@ -304,8 +331,21 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
         ops.as_array()
             .unwrap()
             .iter()
-            .any(|o| o["revision"] == change.as_str() && built(o)),
+            .any(|o| o["revision"] == change.as_str() && build_action(o).is_some()),
         "{ops}"
+    );
+    // The history page shows the output under its action.
+    let admin = s.token("admin");
+    let page = ureq::get(&s.url(&format!("/apps/{}/history", app.name)))
+        .set("authorization", &format!("Bearer {admin}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        page.contains(&format!("Output of build image {}-web", app.name))
+            && page.contains(" built-at-step-3"),
+        "{page}"
     );
 
     // A commit whose image does not build: reported like a render error, the running
@@ -314,6 +354,7 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
     let broken = repo
         .write("web/Dockerfile", &format!("FROM {IMAGE}\nRUN exit 7\n"))
         .commit("broken build");
+    push();
     wait_until(60, "the failed build to be reported", || {
         s.app(&app.name)["conditions"]
             .to_string()
@@ -330,6 +371,7 @@ fn the_daemon_rebuilds_only_when_a_commit_changes_the_context() {
             .count()
     };
     let after_first = attempts(&s);
+    push();
     std::thread::sleep(std::time::Duration::from_secs(4));
     assert_eq!(attempts(&s), after_first, "a failed build is not retried");
     assert_eq!(app.id("web"), running);
