@@ -12,13 +12,16 @@ mod build;
 mod build_progress;
 mod build_session;
 mod convert;
+mod endpoint;
 mod engine_http;
 pub mod logs;
 mod provider;
 pub mod reconcile;
 mod requested;
+mod transport;
 pub mod volumes;
 
+pub use endpoint::{Endpoint, SshOptions, Tls};
 pub use provider::{ContainerEvent, DockerError, Host, Provider, ProviderError};
 pub use reconcile::{reconcile, ActionResult, Outcome, Progress, ReconcileOptions};
 pub use requested::RestoreDone;

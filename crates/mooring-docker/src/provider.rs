@@ -2,6 +2,7 @@
 //! observe an app's live state, and execute single actions.
 
 use crate::convert::{container_config, live_container, network_attachments, resource_labels};
+use crate::endpoint::Endpoint;
 use bollard::container::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions,
     StopContainerOptions,
@@ -25,8 +26,10 @@ pub enum ProviderError {
         endpoint: String,
         source: DockerError,
     },
-    #[error("Docker endpoint {0} is not supported yet (use unix:///path/to/docker.sock)")]
+    #[error("{0}")]
     Endpoint(String),
+    #[error("cannot reach the Docker Engine at {endpoint}: {why}")]
+    Unreachable { endpoint: String, why: String },
     #[error("{what}: {source}")]
     Api { what: String, source: DockerError },
     #[error("{0}")]
@@ -92,41 +95,77 @@ pub struct Provider {
     docker: Docker,
     /// The same Engine, for what bollard does not speak (`engine_http`).
     engine: crate::engine_http::Engine,
+    endpoint: Endpoint,
+    /// The private socket leading to a remote Engine, open as long as the provider.
+    _bridge: Option<std::sync::Arc<crate::transport::Bridge>>,
 }
 
 impl Provider {
-    /// Connects to `endpoint` (`unix:///var/run/docker.sock`), or to `DOCKER_HOST`, or to the
-    /// local default socket, and checks that the daemon answers.
+    /// Connects to `endpoint`, or to `DOCKER_HOST` (a `tcp://` one with TLS from
+    /// `DOCKER_CERT_PATH`, as the Docker CLI reads them), or to the local default
+    /// socket, and checks that the Engine answers.
     pub async fn connect(endpoint: Option<&str>) -> Result<Provider, ProviderError> {
-        let env = std::env::var("DOCKER_HOST").ok();
-        let endpoint = endpoint
+        let text = endpoint
             .map(str::to_string)
-            .or(env)
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
             .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-        let Some(path) = endpoint.strip_prefix("unix://") else {
-            return Err(ProviderError::Endpoint(endpoint));
+        let endpoint = Endpoint::parse(&text).map_err(ProviderError::Endpoint)?;
+        let endpoint = match &endpoint {
+            Endpoint::Tcp { .. } => {
+                match crate::endpoint::tls_from_env().map_err(ProviderError::Endpoint)? {
+                    Some(tls) => endpoint.with_tls(tls),
+                    None => endpoint,
+                }
+            }
+            _ => endpoint,
         };
-        let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(
-            |source| ProviderError::Connect {
-                endpoint: endpoint.clone(),
+        Provider::connect_to(endpoint).await
+    }
+
+    /// Connects to `endpoint` and checks that the Engine answers. A remote one is
+    /// reached through a private socket (`transport`), so every request takes the same
+    /// path.
+    pub async fn connect_to(endpoint: Endpoint) -> Result<Provider, ProviderError> {
+        endpoint.check().map_err(ProviderError::Endpoint)?;
+        let bridge = match &endpoint {
+            Endpoint::Unix(_) => None,
+            _ => Some(crate::transport::bridge(&endpoint).map_err(ProviderError::Endpoint)?),
+        };
+        let socket = match (&endpoint, &bridge) {
+            (_, Some(b)) => b.socket.clone(),
+            (Endpoint::Unix(path), None) => path.clone(),
+            _ => unreachable!("a remote endpoint has a bridge"),
+        };
+        let unreachable = |source: BollardError| match bridge.as_ref().and_then(|b| b.last_error())
+        {
+            Some(why) => ProviderError::Unreachable {
+                endpoint: endpoint.to_string(),
+                why,
+            },
+            None => ProviderError::Connect {
+                endpoint: endpoint.to_string(),
                 source: DockerError { inner: source },
             },
-        )?;
+        };
+        let path = socket.to_string_lossy().into_owned();
+        let docker = Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(unreachable)?;
         // A ping proves the daemon answers (a clear error here, not at the first call).
         // bollard 0.18 sends no version in its paths whatever is negotiated, so the
         // daemon's own `/version` (ten times slower than `/_ping`) would tell it
         // nothing: the daemon serves its current API.
-        docker
-            .ping()
-            .await
-            .map_err(|source| ProviderError::Connect {
-                endpoint: endpoint.clone(),
-                source: DockerError { inner: source },
-            })?;
+        docker.ping().await.map_err(unreachable)?;
         Ok(Provider {
             docker,
-            engine: crate::engine_http::Engine::unix(path),
+            engine: crate::engine_http::Engine::unix(socket),
+            endpoint,
+            _bridge: bridge.map(std::sync::Arc::new),
         })
+    }
+
+    /// The Engine this provider talks to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// The app's containers (by label), inspected.

@@ -8,6 +8,7 @@
 pub mod blackhole;
 pub mod browser;
 pub mod docker;
+pub mod engine;
 pub mod git;
 pub mod hg;
 pub mod http;

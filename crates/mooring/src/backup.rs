@@ -55,12 +55,13 @@ fn say(change: WriterChange<'_>) {
 
 /// `backup create APP [--volume NAME]`.
 pub async fn create(
+    host: Option<&str>,
     data_dir: &Path,
     app: &str,
     only: Option<&str>,
     json_out: bool,
 ) -> Result<ExitCode> {
-    let provider = Provider::connect(None).await?;
+    let provider = Provider::connect(host).await?;
     let volumes = match only {
         Some(v) => vec![v.to_string()],
         None => provider.app_volumes(app).await?,
@@ -169,10 +170,16 @@ fn access_word(access: &mooring_docker::volumes::VolumeAccess) -> &'static str {
 }
 
 /// `backup restore ID [--to-volume NAME] [--force]`.
-pub async fn restore(data_dir: &Path, id: &str, to: Option<&str>, force: bool) -> Result<ExitCode> {
+pub async fn restore(
+    host: Option<&str>,
+    data_dir: &Path,
+    id: &str,
+    to: Option<&str>,
+    force: bool,
+) -> Result<ExitCode> {
     let record = load(&dir(data_dir), id)?;
     let volume = to.unwrap_or(&record.manifest.meta.volume).to_string();
-    let provider = Provider::connect(None).await?;
+    let provider = Provider::connect(host).await?;
     let done = provider
         .restore_volume(&volume, record, force, &say)
         .await?;

@@ -51,6 +51,11 @@ struct Globals {
     /// API token for the daemon.
     #[arg(long, global = true, env = "MOORING_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The Docker Engine for one-shot commands, named as the Docker CLI names it:
+    /// unix:///path, tcp://host:2376 (TLS from DOCKER_CERT_PATH/DOCKER_TLS_VERIFY),
+    /// ssh://user@host. Default: the local socket.
+    #[arg(long = "host", global = true, env = "DOCKER_HOST")]
+    docker_host: Option<String>,
     /// The configuration, read once (or why it could not be) by the first that asks.
     #[arg(skip)]
     loaded: std::cell::OnceCell<Result<Option<mooring_server::config::Config>, String>>,
@@ -526,7 +531,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             match command {
                 BackupCommand::Create { app, volume } => match g.daemon_of(&app)? {
                     Some(c) => daemon_backup::create(&c, &app, volume.as_deref(), json),
-                    None => block_on(backup::create(&data_dir, &app, volume.as_deref(), json)),
+                    None => block_on(backup::create(
+                        g.docker_host.as_deref(),
+                        &data_dir,
+                        &app,
+                        volume.as_deref(),
+                        json,
+                    )),
                 },
                 BackupCommand::List { app } => backup::list_cmd(&data_dir, app.as_deref(), json),
                 BackupCommand::Verify { id } => backup::verify_cmd(&data_dir, &id),
@@ -543,9 +554,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         Some(c) => {
                             daemon_backup::restore(&c, &app, &id, to_volume.as_deref(), force, json)
                         }
-                        None => {
-                            block_on(backup::restore(&data_dir, &id, to_volume.as_deref(), force))
-                        }
+                        None => block_on(backup::restore(
+                            g.docker_host.as_deref(),
+                            &data_dir,
+                            &id,
+                            to_volume.as_deref(),
+                            force,
+                        )),
                     }
                 }
                 BackupCommand::Prune { keep, older_than } => {
@@ -704,7 +719,7 @@ fn reconcile_source(
     let dry_run = !matches!(mode, Mode::Sync { dry_run: false });
     let progress = print::Progress::new(json);
     let outcome = block_on(async {
-        let provider = Provider::connect(None).await?;
+        let provider = Provider::connect(globals.docker_host.as_deref()).await?;
         let options = ReconcileOptions {
             prune: source.prune,
             dry_run,

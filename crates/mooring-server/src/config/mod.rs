@@ -94,8 +94,9 @@ pub struct Retention {
 /// A Docker host.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// `unix:///var/run/docker.sock`.
-    pub docker: String,
+    /// Where its Engine listens and how to reach it (`unix://`, `tcp://` with TLS,
+    /// `ssh://`).
+    pub endpoint: mooring_docker::Endpoint,
 }
 
 /// `webhooks:` — the secret (or token, for GitLab) of each provider; a provider without
@@ -274,7 +275,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
     let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
 
     let server = server::server_or_default(&doc, &base)?;
-    let hosts = server::hosts(&doc)?;
+    let hosts = server::hosts(&doc, &base)?;
     let webhooks = server::webhooks(&doc, &base)?;
     let notifications = server::notifications(&doc)?;
     let mut sops_keys = mooring_sops::Keys::none();

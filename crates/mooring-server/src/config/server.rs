@@ -8,9 +8,10 @@ use super::{
 use mooring_compose::decode::{check_keys, entries, err, key_of, string, string_list, unsigned};
 use mooring_compose::yaml::{Node, Value};
 use mooring_compose::LoadError;
+use mooring_docker::{Endpoint, SshOptions, Tls};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default of `server.listen`.
@@ -136,37 +137,83 @@ fn http(n: &Node) -> Result<HttpConfig, LoadError> {
     Ok(http)
 }
 
-/// `hosts:`; a single `local` host on the default socket when absent.
-pub(super) fn hosts(doc: &Node) -> Result<BTreeMap<String, HostConfig>, LoadError> {
+/// `hosts:`; a single `local` host on the default socket when absent. Each host's
+/// `docker` endpoint as the Docker CLI names it; a `tcp://` one takes `tls: { ca,
+/// cert, key }` (each inline, `file:` or `env:`), an `ssh://` one `ssh: { identity,
+/// known_hosts }` (files). Endpoints are checked here: plain TCP off loopback, or
+/// TLS or SSH settings on the wrong kind, are refused with their position.
+pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConfig>, LoadError> {
     let mut hosts = BTreeMap::new();
     if let Some(n) = doc.get("hosts") {
         for (k, v) in entries(n, "hosts")? {
             let name = key_of(k).to_string();
             let what = format!("hosts.{name}");
-            check_keys(v, &what, &["docker"])?;
-            let docker = match v.get("docker") {
-                Some(d) => string(d, &format!("{what}.docker"))?,
-                None => {
-                    return Err(err(
-                        v,
-                        format!("{what}: `docker` is required (e.g. unix:///var/run/docker.sock)"),
-                    ))
-                }
-            };
-            if !docker.starts_with("unix://") {
+            check_keys(v, &what, &["docker", "tls", "ssh"])?;
+            let Some(d) = v.get("docker") else {
                 return Err(err(
-                    v.get("docker").unwrap_or(v),
-                    format!("{what}.docker: only unix:// endpoints are supported yet"),
+                    v,
+                    format!("{what}: `docker` is required (e.g. unix:///var/run/docker.sock, tcp://docker1.lan:2376, ssh://deploy@docker1.lan)"),
                 ));
+            };
+            let text = string(d, &format!("{what}.docker"))?;
+            let mut endpoint =
+                Endpoint::parse(&text).map_err(|e| err(d, format!("{what}.docker: {e}")))?;
+            if let Some(t) = v.get("tls") {
+                let w = format!("{what}.tls");
+                if !matches!(endpoint, Endpoint::Tcp { .. }) {
+                    return Err(err(
+                        t,
+                        format!("{w}: TLS settings are for a tcp:// endpoint"),
+                    ));
+                }
+                check_keys(t, &w, &["ca", "cert", "key"])?;
+                let part = |key: &str| -> Result<Vec<u8>, LoadError> {
+                    let n = t.get(key).ok_or_else(|| err(t, format!("{w}: `{key}` is required (ca, cert and key, each inline, file:PATH or env:NAME)")))?;
+                    Ok(secret(n, &format!("{w}.{key}"), base)?
+                        .expose()
+                        .as_bytes()
+                        .to_vec())
+                };
+                endpoint = endpoint.with_tls(Tls {
+                    ca: part("ca")?,
+                    cert: part("cert")?,
+                    key: part("key")?,
+                });
             }
-            hosts.insert(name, HostConfig { docker });
+            if let Some(o) = v.get("ssh") {
+                let w = format!("{what}.ssh");
+                if !matches!(endpoint, Endpoint::Ssh { .. }) {
+                    return Err(err(
+                        o,
+                        format!("{w}: SSH settings are for an ssh:// endpoint"),
+                    ));
+                }
+                check_keys(o, &w, &["identity", "known_hosts"])?;
+                let file = |key: &str| -> Result<Option<PathBuf>, LoadError> {
+                    let Some(n) = o.get(key) else { return Ok(None) };
+                    let raw = string(n, &format!("{w}.{key}"))?;
+                    let path = base.join(raw.strip_prefix("file:").unwrap_or(&raw));
+                    std::fs::File::open(&path).map_err(|e| {
+                        err(n, format!("{w}.{key}: cannot read {}: {e}", path.display()))
+                    })?;
+                    Ok(Some(path))
+                };
+                endpoint = endpoint.with_ssh(SshOptions {
+                    identity: file("identity")?,
+                    known_hosts: file("known_hosts")?,
+                });
+            }
+            endpoint
+                .check()
+                .map_err(|e| err(d, format!("{what}.docker: {e}")))?;
+            hosts.insert(name, HostConfig { endpoint });
         }
     }
     if hosts.is_empty() {
         hosts.insert(
             "local".into(),
             HostConfig {
-                docker: "unix:///var/run/docker.sock".into(),
+                endpoint: Endpoint::Unix("/var/run/docker.sock".into()),
             },
         );
     }
@@ -270,6 +317,31 @@ mod tests {
     use super::super::tests::{parse_err, parse_ok};
     use super::super::{HttpConfig, STUCK_AFTER};
     use std::time::Duration;
+
+    #[test]
+    fn hosts_take_docker_endpoints_checked_with_their_position() {
+        let c = parse_ok("hosts:\n  a: { docker: 'ssh://deploy@10.0.0.3:2222' }\n  b: { docker: 'tcp://127.0.0.1:2375' }\n");
+        assert_eq!(
+            c.hosts["a"].endpoint.to_string(),
+            "ssh://deploy@10.0.0.3:2222"
+        );
+        assert_eq!(c.hosts["b"].endpoint.to_string(), "tcp://127.0.0.1:2375");
+        assert_eq!(
+            parse_ok("").hosts["local"].endpoint.to_string(),
+            "unix:///var/run/docker.sock"
+        );
+        for (text, message) in [
+            ("hosts: { a: { docker: 'tcp://10.0.0.2:2376' } }\n", "mooring.yaml:1:23: hosts.a.docker: tcp://10.0.0.2:2376: plain TCP to the Docker API gives root"),
+            ("hosts: { a: { docker: 'tcp://h:2376', tls: { ca: x } } }\n", "mooring.yaml:1:44: hosts.a.tls: `cert` is required"),
+            ("hosts: { a: { docker: 'ssh://h', tls: { ca: x } } }\n", "mooring.yaml:1:39: hosts.a.tls: TLS settings are for a tcp:// endpoint"),
+            ("hosts: { a: { docker: 'tcp://h:2376', ssh: { identity: k } } }\n", "mooring.yaml:1:44: hosts.a.ssh: SSH settings are for an ssh:// endpoint"),
+            ("hosts: { a: { docker: 'ssh://h', ssh: { identity: file:/nonexistent/key } } }\n", "mooring.yaml:1:51: hosts.a.ssh.identity: cannot read /nonexistent/key"),
+            ("hosts: { a: { docker: 'npipe://x' } }\n", "mooring.yaml:1:23: hosts.a.docker: Docker endpoint \"npipe://x\": use unix:///path"),
+        ] {
+            let e = parse_err(text);
+            assert!(e.starts_with(message), "{e}\n{message}");
+        }
+    }
 
     #[test]
     fn daemon_bounds_have_defaults_and_are_validated() {

@@ -241,7 +241,7 @@ impl Controller {
     ) -> Result<Arc<Controller>, ControlError> {
         let mut providers = BTreeMap::new();
         for (name, host) in &config.hosts {
-            let p = Provider::connect(Some(&host.docker))
+            let p = Provider::connect_to(host.endpoint.clone())
                 .await
                 .map_err(|source| ControlError::Connect {
                     host: name.clone(),

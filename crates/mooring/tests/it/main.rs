@@ -10,6 +10,7 @@ mod compose_v2;
 mod data_policy;
 mod drift;
 mod git_sync;
+mod hosts;
 mod logs;
 mod managed_app;
 mod network;

@@ -1,0 +1,256 @@
+//! Reaching an Engine that is not on a local socket. A [`Bridge`] listens on a
+//! private unix socket (in a folder of mode 0700 that only this process's user can
+//! enter) and carries each connection made to it to the Engine — over TLS with the
+//! endpoint's client certificate (the server's name always verified against the given
+//! CA), or through `ssh … docker system dial-stdio` as the Docker CLI does — so
+//! bollard and `engine_http` talk to every Engine the same way, over a unix socket.
+//! Why the last connection failed is kept for the error a person reads.
+
+use crate::endpoint::{Endpoint, SshOptions, Tls};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpStream, UnixListener, UnixStream};
+
+/// How long a TCP connection to a remote Engine may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A private socket that leads to a remote Engine; it closes when dropped.
+pub(crate) struct Bridge {
+    _dir: tempfile::TempDir,
+    pub(crate) socket: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bridge({})", self.socket.display())
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Bridge {
+    /// Why the last connection to the Engine failed, if one did.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// How a connection reaches the Engine.
+enum Dialer {
+    Tls {
+        host: String,
+        port: u16,
+        name: ServerName<'static>,
+        connector: tokio_rustls::TlsConnector,
+    },
+    /// Plain TCP (a loopback address only: `Endpoint::check`).
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Ssh {
+        args: Vec<String>,
+    },
+}
+
+/// Opens a bridge to `endpoint` (a `tcp://` or `ssh://` one).
+pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
+    let dialer = Arc::new(dialer(endpoint)?);
+    let dir = tempfile::Builder::new()
+        .prefix("mooring-engine-")
+        .tempdir()
+        .map_err(|e| format!("a private folder for the connection to {endpoint}: {e}"))?;
+    let socket = dir.path().join("docker.sock");
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| format!("a private socket for the connection to {endpoint}: {e}"))?;
+    let last_error = Arc::new(Mutex::new(None));
+    let last = last_error.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((local, _)) = listener.accept().await {
+            tokio::spawn(carry(local, dialer.clone(), last.clone()));
+        }
+    });
+    Ok(Bridge {
+        _dir: dir,
+        socket,
+        task,
+        last_error,
+    })
+}
+
+fn dialer(endpoint: &Endpoint) -> Result<Dialer, String> {
+    match endpoint {
+        Endpoint::Unix(_) => Err(format!("{endpoint} is a local socket; no bridge needed")),
+        Endpoint::Tcp {
+            host,
+            port,
+            tls: Some(tls),
+        } => Ok(Dialer::Tls {
+            host: host.clone(),
+            port: *port,
+            name: ServerName::try_from(host.clone())
+                .map_err(|e| format!("{endpoint}: {host} is not a valid server name: {e}"))?,
+            connector: tokio_rustls::TlsConnector::from(Arc::new(
+                client_config(tls).map_err(|e| format!("{endpoint}: TLS settings: {e}"))?,
+            )),
+        }),
+        Endpoint::Tcp {
+            host,
+            port,
+            tls: None,
+        } => Ok(Dialer::Tcp {
+            host: host.clone(),
+            port: *port,
+        }),
+        Endpoint::Ssh {
+            user,
+            host,
+            port,
+            options,
+        } => Ok(Dialer::Ssh {
+            args: ssh_args(user.as_deref(), host, *port, options),
+        }),
+    }
+}
+
+/// The TLS client: the endpoint's CA only (not the system's), its client certificate.
+fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&tls.ca) {
+        let cert = cert.map_err(|e| format!("ca: {e}"))?;
+        roots.add(cert).map_err(|e| format!("ca: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("ca: no certificate in it".into());
+    }
+    let certs = CertificateDer::pem_slice_iter(&tls.cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cert: {e}"))?;
+    if certs.is_empty() {
+        return Err("cert: no certificate in it".into());
+    }
+    // Never the key's text in an error.
+    let key = PrivateKeyDer::from_pem_slice(&tls.key)
+        .map_err(|_| "key: not a PEM private key".to_string())?;
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("cert and key: {e}"))
+}
+
+/// `ssh` in batch mode (never a prompt), host keys always checked, then the Docker
+/// CLI's own transport on the remote.
+fn ssh_args(user: Option<&str>, host: &str, port: Option<u16>, o: &SshOptions) -> Vec<String> {
+    let mut args: Vec<String> = ["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+        .map(String::from)
+        .to_vec();
+    if let Some(key) = &o.identity {
+        args.extend(["-i".into(), key.display().to_string()]);
+        args.extend(["-o".into(), "IdentitiesOnly=yes".into()]);
+    }
+    if let Some(file) = &o.known_hosts {
+        args.extend([
+            "-o".into(),
+            format!("UserKnownHostsFile={}", file.display()),
+            "-o".into(),
+            "GlobalKnownHostsFile=/dev/null".into(),
+        ]);
+    }
+    args.extend(["-o".into(), "StrictHostKeyChecking=yes".into()]);
+    if let Some(p) = port {
+        args.extend(["-p".into(), p.to_string()]);
+    }
+    if let Some(u) = user {
+        args.extend(["-l".into(), u.to_string()]);
+    }
+    args.extend(["--".into(), host.to_string()]);
+    args.extend(["docker", "system", "dial-stdio"].map(String::from));
+    args
+}
+
+/// Carries one connection to the Engine and back.
+async fn carry(mut local: UnixStream, dialer: Arc<Dialer>, last: Arc<Mutex<Option<String>>>) {
+    let fail = |e: String| *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    match dialer.as_ref() {
+        Dialer::Tls {
+            host,
+            port,
+            name,
+            connector,
+        } => {
+            let tcp = match connect(host, *port).await {
+                Ok(t) => t,
+                Err(e) => return fail(e),
+            };
+            let mut tls = match connector.connect(name.clone(), tcp).await {
+                Ok(t) => t,
+                Err(e) => return fail(format!("TLS with {host}:{port}: {e}")),
+            };
+            let _ = tokio::io::copy_bidirectional(&mut local, &mut tls).await;
+        }
+        Dialer::Tcp { host, port } => {
+            let mut tcp = match connect(host, *port).await {
+                Ok(t) => t,
+                Err(e) => return fail(e),
+            };
+            let _ = tokio::io::copy_bidirectional(&mut local, &mut tcp).await;
+        }
+        Dialer::Ssh { args } => {
+            let child = tokio::process::Command::new("ssh")
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn();
+            let mut child = match child {
+                Ok(c) => c,
+                Err(e) => return fail(format!("cannot run ssh: {e}")),
+            };
+            let (Some(stdin), Some(stdout), Some(mut stderr)) =
+                (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            else {
+                return fail("ssh's pipes could not be opened".into());
+            };
+            let mut remote = tokio::io::join(stdout, stdin);
+            let _ = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
+            drop(remote);
+            let mut said = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), stderr.read_to_end(&mut said)).await;
+            let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            if let Ok(Ok(s)) = status {
+                if !s.success() {
+                    let said = String::from_utf8_lossy(&said);
+                    fail(format!("ssh {s}: {}", said.trim()));
+                }
+            }
+        }
+    }
+}
+
+async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(format!("connecting to {host}:{port}: {e}")),
+        Err(_) => Err(format!(
+            "connecting to {host}:{port}: no answer within {}s",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+    }
+}

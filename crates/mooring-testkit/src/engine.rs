@@ -1,0 +1,261 @@
+//! More Docker Engines for tests: a real `dockerd` in a network namespace the test
+//! makes, reached as another machine would be. The namespace gets a veth pair (the host
+//! end `10.231.A.B+1`, the engine `…+2`, a /30 of its own per engine); `dockerd` is
+//! started inside it with `nsenter --net=/run/netns/NAME` (not `ip netns exec`, which
+//! remounts /sys and hides the cgroup mounts), with its own data root, exec root, pid
+//! file, unix socket, a config file without `data-root`, the host's storage driver and
+//! a cgroup parent of its own. It also listens on `tcp://IP:2376` with TLS: a CA, a
+//! server certificate for its IP and a client certificate, all made by `openssl` for
+//! this engine. The local test image is copied in (`docker save | docker load`).
+//! Everything is torn down on drop: the daemon (its containers stop with it), the
+//! namespace and its veth, the folders.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A second (third…) Docker Engine in its own network namespace.
+pub struct RemoteEngine {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// The namespace's name (`/run/netns/NAME`).
+    pub netns: String,
+    /// The engine's address, as other machines reach it.
+    pub ip: String,
+    /// Its unix socket on this machine (for the test's own checks).
+    pub socket: PathBuf,
+    /// The TLS port.
+    pub port: u16,
+}
+
+impl RemoteEngine {
+    /// Starts engine number `n` (0–3) of this test process.
+    pub fn start(n: u32) -> RemoteEngine {
+        assert!(n < 4);
+        for tool in ["ip", "nsenter", "dockerd", "openssl"] {
+            assert!(
+                Command::new("sh")
+                    .args(["-c", &format!("command -v {tool}")])
+                    .output()
+                    .is_ok_and(|o| o.status.success()),
+                "`{tool}` is required for the multi-host tests"
+            );
+        }
+        let id = (std::process::id() % 4000) * 4 + n;
+        let (a, b) = (id / 64, (id % 64) * 4);
+        let host_ip = format!("10.231.{a}.{}", b + 1);
+        let ip = format!("10.231.{a}.{}", b + 2);
+        let netns = format!("mooring-e{id}");
+        let (veth_host, veth_ns) = (format!("mh{id}"), format!("mn{id}"));
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        run("ip", &["netns", "add", &netns]);
+        run(
+            "ip",
+            &[
+                "link", "add", &veth_host, "type", "veth", "peer", "name", &veth_ns,
+            ],
+        );
+        run("ip", &["link", "set", &veth_ns, "netns", &netns]);
+        run(
+            "ip",
+            &["addr", "add", &format!("{host_ip}/30"), "dev", &veth_host],
+        );
+        run("ip", &["link", "set", &veth_host, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", netns.as_str()];
+            all.extend_from_slice(args);
+            run("ip", &all);
+        };
+        inside(&["ip", "addr", "add", &format!("{ip}/30"), "dev", &veth_ns]);
+        inside(&["ip", "link", "set", &veth_ns, "up"]);
+        inside(&["ip", "link", "set", "lo", "up"]);
+        certificates(d, &ip);
+        fs::write(d.join("daemon.json"), "{}\n").unwrap();
+        let driver = String::from_utf8(
+            Command::new("docker")
+                .args(["info", "--format", "{{.Driver}}"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_string();
+        let socket = d.join("docker.sock");
+        let port = 2376;
+        let mut engine = RemoteEngine {
+            child: None,
+            dir,
+            netns,
+            ip,
+            socket,
+            port,
+        };
+        engine.spawn(&driver);
+        engine.load_test_image();
+        engine
+    }
+
+    fn spawn(&mut self, driver: &str) {
+        let d = self.dir.path();
+        let log = fs::File::create(d.join("dockerd.log")).unwrap();
+        let p = |name: &str| d.join(name).display().to_string();
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("dockerd")
+            .args(["--data-root", &p("data"), "--exec-root", &p("exec")])
+            .args([
+                "--pidfile",
+                &p("dockerd.pid"),
+                "--config-file",
+                &p("daemon.json"),
+            ])
+            .args(["-H", &format!("unix://{}", self.socket.display())])
+            .args(["-H", &format!("tcp://{}:{}", self.ip, self.port)])
+            .args(["--tlsverify", "--tlscacert", &p("ca.pem")])
+            .args([
+                "--tlscert",
+                &p("server.pem"),
+                "--tlskey",
+                &p("server-key.pem"),
+            ])
+            .args(["--storage-driver", driver])
+            .args(["--cgroup-parent", &format!("{}-cg", self.netns)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start dockerd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.docker_ok(&["version"]) {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("dockerd exited early ({status}): {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not answer: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> bool {
+        self.docker_command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// `docker` against this engine's unix socket.
+    pub fn docker_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args);
+        c
+    }
+
+    /// `docker ARGS` against this engine; its stdout (must succeed).
+    pub fn docker(&self, args: &[&str]) -> String {
+        let out = self.docker_command(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?} on {}: {}",
+            self.ip,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn load_test_image(&self) {
+        let sh = format!(
+            "docker save {} | docker -H unix://{} load -q",
+            crate::docker::IMAGE,
+            self.socket.display()
+        );
+        run("sh", &["-c", &sh]);
+    }
+
+    /// The engine's `tcp://IP:PORT`.
+    pub fn tcp(&self) -> String {
+        format!("tcp://{}:{}", self.ip, self.port)
+    }
+
+    /// A file of its TLS material: `ca.pem`, `cert.pem`, `key.pem` (the client's),
+    /// `server.pem`, `other-ca.pem` (a CA that signed nothing of this engine's).
+    pub fn tls_file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The daemon's log.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// Stops the daemon (its containers stop with it), as a machine going down.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RemoteEngine {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.netns])
+            .status();
+        // Mounts the daemon left (it unmounts on a clean stop) would keep the folder.
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "grep -o ' {}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                    self.dir.path().display()
+                ),
+            ])
+            .status();
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, the server's certificate for `ip`, a client certificate, and another CA.
+fn certificates(d: &Path, ip: &str) {
+    let sh = format!(
+        r#"set -e
+cd '{dir}'
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mooring-test-ca -keyout ca-key.pem -out ca.pem 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=impostor-ca -keyout other-ca-key.pem -out other-ca.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN={ip} -keyout server-key.pem -out server.csr 2>/dev/null
+printf 'subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=mooring-client -keyout key.pem -out client.csr 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile client.ext -out cert.pem 2>/dev/null
+"#,
+        dir = d.display()
+    );
+    run("sh", &["-c", &sh]);
+}

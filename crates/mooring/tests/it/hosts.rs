@@ -1,0 +1,142 @@
+//! Remote Docker Engines: real `dockerd`s in network namespaces the tests make
+//! (`mooring_testkit::engine`), reached over TCP with TLS certificates the test
+//! generates, by the one-shot commands (`--host`, `DOCKER_CERT_PATH` as the Docker
+//! CLI reads it) and by the daemon (`hosts:` in `mooring.yaml`).
+
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
+use mooring_testkit::engine::RemoteEngine;
+use std::fs;
+
+fn project(dir: &std::path::Path, name: &str) {
+    fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            "name: {name}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Names of the app's containers on `engine`.
+fn remote_containers(engine: &RemoteEngine, app: &str) -> Vec<String> {
+    let mut names: Vec<String> = engine
+        .docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.mooring.app={app}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn one_shot_commands_reach_a_remote_engine_over_tls_and_refuse_a_wrong_one() {
+    let engine = RemoteEngine::start(0);
+    let app = TestApp::new("hst");
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), &app.name);
+    let folder = dir.path().to_str().unwrap();
+    let certs = engine.tls_file("ca.pem");
+    let certs = certs.parent().unwrap().to_str().unwrap();
+    let tcp = engine.tcp();
+
+    // Plain TCP off loopback is refused before anything is sent.
+    let out = app.expect(1, &["sync", folder, "--host", &tcp]);
+    assert!(
+        out.contains("plain TCP to the Docker API gives root"),
+        "{out}"
+    );
+
+    // With the Docker CLI's TLS settings: deployed there, not here.
+    let env = [("DOCKER_CERT_PATH", certs), ("DOCKER_TLS_VERIFY", "1")];
+    app.expect_env(0, &["sync", folder, "--host", &tcp], &env);
+    assert_eq!(
+        remote_containers(&engine, &app.name),
+        [format!("{}-web-1", app.name)]
+    );
+    assert!(app.containers().is_empty(), "nothing on the local engine");
+    // DOCKER_HOST works as --host does; in sync, nothing to do.
+    let env_host = [
+        ("DOCKER_CERT_PATH", certs),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_HOST", tcp.as_str()),
+    ];
+    app.expect_env(0, &["diff", folder], &env_host);
+
+    // A CA that did not sign the engine's certificate: refused, saying why.
+    let impostor = tempfile::tempdir().unwrap();
+    fs::copy(
+        engine.tls_file("other-ca.pem"),
+        impostor.path().join("ca.pem"),
+    )
+    .unwrap();
+    fs::copy(
+        engine.tls_file("cert.pem"),
+        impostor.path().join("cert.pem"),
+    )
+    .unwrap();
+    fs::copy(engine.tls_file("key.pem"), impostor.path().join("key.pem")).unwrap();
+    let out = app.expect_env(
+        1,
+        &["diff", folder, "--host", &tcp],
+        &[
+            ("DOCKER_CERT_PATH", impostor.path().to_str().unwrap()),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ],
+    );
+    assert!(
+        out.contains(&format!("cannot reach the Docker Engine at {tcp}"))
+            && out.contains("certificate"),
+        "{out}"
+    );
+    let key = fs::read_to_string(engine.tls_file("key.pem")).unwrap();
+    let key_line = key.lines().nth(1).unwrap();
+    assert!(!out.contains(key_line), "no key material in errors");
+}
+
+#[test]
+fn the_daemon_deploys_to_a_remote_engine_and_heals_it() {
+    let engine = RemoteEngine::start(1);
+    let app = TestApp::new("hsd");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    fs::create_dir_all(&proj).unwrap();
+    project(&proj, &app.name);
+    let tls = |name: &str| format!("file:{}", engine.tls_file(name).display());
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  edge:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\napps:\n  - name: {}\n    host: edge\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            engine.tcp(),
+            tls("ca.pem"),
+            tls("cert.pem"),
+            tls("key.pem"),
+            app.name,
+            proj.display()
+        ),
+    );
+    wait_until(120, "the deploy to the remote engine", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+    let name = format!("{}-web-1", app.name);
+    assert_eq!(
+        remote_containers(&engine, &app.name),
+        std::slice::from_ref(&name)
+    );
+    assert!(app.containers().is_empty(), "nothing on the local engine");
+
+    // Drift on the remote engine: its event stream (through the same TLS connection)
+    // tells the daemon, which puts the container back.
+    engine.docker(&["rm", "-f", &name]);
+    wait_until(60, "self-heal on the remote engine", || {
+        remote_containers(&engine, &app.name) == [name.clone()]
+            && s.app(&app.name)["sync"] == "Synced"
+    });
+}
