@@ -203,6 +203,21 @@ pub fn tls_from_env() -> Result<Option<Tls>, String> {
     }))
 }
 
+/// SSH options for an `ssh://` endpoint of a one-shot command: `MOORING_SSH_IDENTITY`
+/// and `MOORING_SSH_KNOWN_HOSTS` (files), else ssh's own configuration.
+pub fn ssh_from_env() -> SshOptions {
+    let file = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    SshOptions {
+        identity: file("MOORING_SSH_IDENTITY"),
+        known_hosts: file("MOORING_SSH_KNOWN_HOSTS"),
+    }
+}
+
 fn bracket(host: &str) -> String {
     match host.contains(':') {
         true => format!("[{host}]"),

@@ -117,7 +117,8 @@ impl Provider {
                     None => endpoint,
                 }
             }
-            _ => endpoint,
+            Endpoint::Ssh { .. } => endpoint.with_ssh(crate::endpoint::ssh_from_env()),
+            Endpoint::Unix(_) => endpoint,
         };
         Provider::connect_to(endpoint).await
     }
@@ -154,7 +155,19 @@ impl Provider {
         // bollard 0.18 sends no version in its paths whatever is negotiated, so the
         // daemon's own `/version` (ten times slower than `/_ping`) would tell it
         // nothing: the daemon serves its current API.
-        docker.ping().await.map_err(unreachable)?;
+        if let Err(e) = docker.ping().await {
+            // ssh's own reason comes once it has exited, just after the connection
+            // closed: wait for it a moment.
+            if let Some(b) = &bridge {
+                for _ in 0..40 {
+                    if b.last_error().is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+            return Err(unreachable(e));
+        }
         Ok(Provider {
             docker,
             engine: crate::engine_http::Engine::unix(socket),

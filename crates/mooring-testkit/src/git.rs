@@ -139,8 +139,13 @@ pub fn free_port() -> u16 {
 /// Waits until `child` accepts connections on `port`, panicking if it exits first
 /// or takes longer than 20 s.
 pub fn wait_listening(child: &mut Child, port: u16, what: &str) {
+    wait_listening_at(child, "127.0.0.1", port, what)
+}
+
+/// [`wait_listening`] on another address.
+pub fn wait_listening_at(child: &mut Child, ip: &str, port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect((ip, port)).is_err() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("{what} exited early: {status}");
         }

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::git::{free_port, wait_listening};
+use crate::git::free_port;
 use crate::signing::SshKey;
 
 /// Debian's OpenSSH server binary (sshd must be started by absolute path).
@@ -49,11 +49,21 @@ pub struct SshServer {
     pub known_hosts: PathBuf,
     /// The user the tests log in as (the current user).
     pub user: String,
+    /// The address it listens on.
+    pub ip: String,
+    /// The network namespace it runs in (`None`: the machine's own).
+    netns: Option<String>,
 }
 
 impl SshServer {
     /// Starts a server with fresh host and client keys.
     pub fn start() -> SshServer {
+        SshServer::start_at(None, "127.0.0.1", "")
+    }
+
+    /// Starts a server listening on `ip` inside network namespace `netns` (or the
+    /// machine's own), with `extra` lines added to its `sshd_config` (e.g. `SetEnv`).
+    pub fn start_at(netns: Option<&str>, ip: &str, extra: &str) -> SshServer {
         require();
         let dir = tempfile::tempdir().unwrap();
         let host = dir.path().join("host_ed25519");
@@ -67,9 +77,9 @@ impl SshServer {
         .unwrap();
         let port = free_port();
         let known_hosts = dir.path().join("known_hosts");
-        fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_key}\n")).unwrap();
+        fs::write(&known_hosts, format!("[{ip}]:{port} {host_key}\n")).unwrap();
         let config = format!(
-            "ListenAddress 127.0.0.1\n\
+            "ListenAddress {ip}\n\
              Port {port}\n\
              HostKey {host}\n\
              AuthorizedKeysFile {dir}/authorized_keys\n\
@@ -83,7 +93,8 @@ impl SshServer {
              AllowTcpForwarding no\n\
              X11Forwarding no\n\
              PrintMotd no\n\
-             LogLevel INFO\n",
+             LogLevel INFO\n\
+             {extra}\n",
             host = host.display(),
             dir = dir.path().display(),
         );
@@ -108,6 +119,8 @@ impl SshServer {
             host_key,
             known_hosts,
             user,
+            ip: ip.to_string(),
+            netns: netns.map(str::to_string),
         };
         server.spawn();
         server
@@ -115,7 +128,15 @@ impl SshServer {
 
     fn spawn(&mut self) {
         let log = fs::File::create(self.dir.path().join("sshd.log")).unwrap();
-        let mut child = Command::new(SSHD)
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg(SSHD);
+                c
+            }
+            None => Command::new(SSHD),
+        };
+        let mut child = command
             .args(["-D", "-e", "-f"])
             .arg(self.dir.path().join("sshd_config"))
             .stdin(Stdio::null())
@@ -123,7 +144,7 @@ impl SshServer {
             .stderr(log)
             .spawn()
             .expect("cannot start sshd");
-        wait_listening(&mut child, self.port, "sshd");
+        crate::git::wait_listening_at(&mut child, &self.ip, self.port, "sshd");
         self.child = Some(child);
     }
 
@@ -132,9 +153,9 @@ impl SshServer {
         fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
-    /// `user@127.0.0.1:PORT`, the authority of the server's URLs.
+    /// `user@IP:PORT`, the authority of the server's URLs.
     pub fn authority(&self) -> String {
-        format!("{}@127.0.0.1:{}", self.user, self.port)
+        format!("{}@{}:{}", self.user, self.ip, self.port)
     }
 
     /// A `known_hosts` file naming another key for this server (a
@@ -147,7 +168,7 @@ impl SshServer {
         let path = self.dir.path().join("wrong_known_hosts");
         fs::write(
             &path,
-            format!("[127.0.0.1]:{} {}\n", self.port, public_line(&other)),
+            format!("[{}]:{} {}\n", self.ip, self.port, public_line(&other)),
         )
         .unwrap();
         path

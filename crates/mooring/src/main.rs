@@ -53,7 +53,8 @@ struct Globals {
     token: Option<String>,
     /// The Docker Engine for one-shot commands, named as the Docker CLI names it:
     /// unix:///path, tcp://host:2376 (TLS from DOCKER_CERT_PATH/DOCKER_TLS_VERIFY),
-    /// ssh://user@host. Default: the local socket.
+    /// ssh://user@host (ssh's own configuration, or MOORING_SSH_IDENTITY and
+    /// MOORING_SSH_KNOWN_HOSTS). Default: the local socket.
     #[arg(long = "host", global = true, env = "DOCKER_HOST")]
     docker_host: Option<String>,
     /// The configuration, read once (or why it could not be) by the first that asks.

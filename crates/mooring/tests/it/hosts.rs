@@ -6,6 +6,7 @@
 use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
 use mooring_testkit::engine::RemoteEngine;
+use mooring_testkit::ssh::SshServer;
 use std::fs;
 
 fn project(dir: &std::path::Path, name: &str) {
@@ -139,4 +140,76 @@ fn the_daemon_deploys_to_a_remote_engine_and_heals_it() {
         remote_containers(&engine, &app.name) == [name.clone()]
             && s.app(&app.name)["sync"] == "Synced"
     });
+}
+
+/// An engine reached over SSH as the Docker CLI reaches one: `ssh … docker system
+/// dial-stdio` on the remote, whose sshd (in the engine's namespace) points the
+/// remote's Docker CLI at that engine (`SetEnv DOCKER_HOST`).
+fn ssh_to(engine: &RemoteEngine) -> SshServer {
+    SshServer::start_at(
+        Some(&engine.netns),
+        &engine.ip,
+        &format!("SetEnv DOCKER_HOST=unix://{}", engine.socket.display()),
+    )
+}
+
+#[test]
+fn an_engine_over_ssh_is_deployed_to_by_the_cli_and_the_daemon_and_an_unknown_host_key_is_refused()
+{
+    let engine = RemoteEngine::start(2);
+    let sshd = ssh_to(&engine);
+    let app = TestApp::new("hss");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    fs::create_dir_all(&proj).unwrap();
+    project(&proj, &app.name);
+    let folder = proj.to_str().unwrap();
+    let url = format!("ssh://{}", sshd.authority());
+    // The CLI: the key and known_hosts files from the environment.
+    let key = sshd.client_key.private.display().to_string();
+    let known = sshd.known_hosts.display().to_string();
+    let env = [
+        ("MOORING_SSH_IDENTITY", key.as_str()),
+        ("MOORING_SSH_KNOWN_HOSTS", known.as_str()),
+    ];
+    app.expect_env(0, &["sync", folder, "--host", &url], &env);
+    let name = format!("{}-web-1", app.name);
+    assert_eq!(
+        remote_containers(&engine, &app.name),
+        std::slice::from_ref(&name)
+    );
+    assert!(app.containers().is_empty(), "nothing on the local engine");
+
+    // A host key that is not the known one: refused, ssh's reason shown.
+    let wrong = sshd.wrong_known_hosts().display().to_string();
+    let env = [
+        ("MOORING_SSH_IDENTITY", key.as_str()),
+        ("MOORING_SSH_KNOWN_HOSTS", wrong.as_str()),
+    ];
+    let out = app.expect_env(1, &["diff", folder, "--host", &url], &env);
+    assert!(
+        out.contains(&format!("cannot reach the Docker Engine at {url}"))
+            && out.contains("Host key verification failed"),
+        "{out}"
+    );
+
+    // The daemon: `ssh: { identity, known_hosts }` of the host.
+    engine.docker(&["rm", "-f", &name]);
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  far:\n    docker: {url}\n    ssh: {{ identity: {}, known_hosts: {} }}\napps:\n  - name: {}\n    host: far\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            sshd.client_key.private.display(),
+            sshd.known_hosts.display(),
+            app.name,
+            proj.display()
+        ),
+    );
+    wait_until(120, "the deploy over SSH", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+    assert_eq!(
+        remote_containers(&engine, &app.name),
+        std::slice::from_ref(&name)
+    );
 }
