@@ -96,6 +96,8 @@ words! {
         OutOfSync = "OutOfSync",
         /// Containers of removed services are kept (prune is off).
         OrphansKept = "OrphansKept",
+        /// The app's host does not answer (with why, and when it last did).
+        HostUnreachable = "HostUnreachable",
     }
 }
 
@@ -121,6 +123,8 @@ words! {
         RevisionRefused = "revision_refused",
         /// A revision's signature does not verify.
         VerificationFailed = "verification_failed",
+        /// The app's host stopped answering.
+        HostUnreachable = "host_unreachable",
     }
 }
 

@@ -127,9 +127,20 @@ impl Provider {
     /// reached through a private socket (`transport`), so every request takes the same
     /// path.
     pub async fn connect_to(endpoint: Endpoint) -> Result<Provider, ProviderError> {
+        let provider = Provider::open(endpoint)?;
+        provider.ping().await?;
+        Ok(provider)
+    }
+
+    /// A provider for `endpoint` that has not asked the Engine anything yet (the
+    /// daemon opens every host so, and watches whether each answers): only a bad
+    /// endpoint fails here. Requests made while the Engine is away fail, and work
+    /// again once it is back.
+    pub fn open(endpoint: Endpoint) -> Result<Provider, ProviderError> {
         endpoint.check().map_err(ProviderError::Endpoint)?;
         let bridge = match &endpoint {
-            Endpoint::Unix(_) => None,
+            Endpoint::Unix(path) if path.exists() => None,
+            // Remote, or a local socket not there yet (bollard refuses a missing one).
             _ => Some(crate::transport::bridge(&endpoint).map_err(ProviderError::Endpoint)?),
         };
         let socket = match (&endpoint, &bridge) {
@@ -137,42 +148,49 @@ impl Provider {
             (Endpoint::Unix(path), None) => path.clone(),
             _ => unreachable!("a remote endpoint has a bridge"),
         };
-        let unreachable = |source: BollardError| match bridge.as_ref().and_then(|b| b.last_error())
-        {
-            Some(why) => ProviderError::Unreachable {
-                endpoint: endpoint.to_string(),
-                why,
-            },
-            None => ProviderError::Connect {
+        let path = socket.to_string_lossy().into_owned();
+        let docker = Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION).map_err(
+            |source| ProviderError::Connect {
                 endpoint: endpoint.to_string(),
                 source: DockerError { inner: source },
             },
-        };
-        let path = socket.to_string_lossy().into_owned();
-        let docker = Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION)
-            .map_err(unreachable)?;
-        // A ping proves the daemon answers (a clear error here, not at the first call).
-        // bollard 0.18 sends no version in its paths whatever is negotiated, so the
-        // daemon's own `/version` (ten times slower than `/_ping`) would tell it
-        // nothing: the daemon serves its current API.
-        if let Err(e) = docker.ping().await {
-            // ssh's own reason comes once it has exited, just after the connection
-            // closed: wait for it a moment.
-            if let Some(b) = &bridge {
-                for _ in 0..40 {
-                    if b.last_error().is_some() {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-            return Err(unreachable(e));
-        }
+        )?;
         Ok(Provider {
             docker,
             engine: crate::engine_http::Engine::unix(socket),
             endpoint,
             _bridge: bridge.map(std::sync::Arc::new),
+        })
+    }
+
+    /// Asks the Engine whether it answers; why not, as a person can act on it.
+    pub async fn ping(&self) -> Result<(), ProviderError> {
+        // bollard 0.18 sends no version in its paths whatever is negotiated, so the
+        // daemon's own `/version` (ten times slower than `/_ping`) would tell it
+        // nothing: the daemon serves its current API.
+        let bridge = self._bridge.as_deref();
+        if let Some(b) = bridge {
+            b.clear_error();
+        }
+        let Err(source) = self.docker.ping().await else {
+            return Ok(());
+        };
+        if let Some(b) = bridge {
+            // ssh's own reason comes once it has exited, just after the connection
+            // closed: wait for it a moment.
+            for _ in 0..40 {
+                if let Some(why) = b.last_error() {
+                    return Err(ProviderError::Unreachable {
+                        endpoint: self.endpoint.to_string(),
+                        why,
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        Err(ProviderError::Connect {
+            endpoint: self.endpoint.to_string(),
+            source: DockerError { inner: source },
         })
     }
 

@@ -39,6 +39,11 @@ impl Drop for Bridge {
 }
 
 impl Bridge {
+    /// Forgets why an earlier connection failed.
+    pub(crate) fn clear_error(&self) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Why the last connection to the Engine failed, if one did.
     pub(crate) fn last_error(&self) -> Option<String> {
         self.last_error
@@ -61,12 +66,16 @@ enum Dialer {
         host: String,
         port: u16,
     },
+    /// A local socket that did not exist when the provider was opened (the Engine
+    /// may not have started yet).
+    Unix(PathBuf),
     Ssh {
         args: Vec<String>,
     },
 }
 
-/// Opens a bridge to `endpoint` (a `tcp://` or `ssh://` one).
+/// Opens a bridge to `endpoint` (a `tcp://` or `ssh://` one, or a local socket that
+/// is not there yet).
 pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
     let dialer = Arc::new(dialer(endpoint)?);
     let dir = tempfile::Builder::new()
@@ -93,7 +102,7 @@ pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
 
 fn dialer(endpoint: &Endpoint) -> Result<Dialer, String> {
     match endpoint {
-        Endpoint::Unix(_) => Err(format!("{endpoint} is a local socket; no bridge needed")),
+        Endpoint::Unix(path) => Ok(Dialer::Unix(path.clone())),
         Endpoint::Tcp {
             host,
             port,
@@ -202,6 +211,13 @@ async fn carry(mut local: UnixStream, dialer: Arc<Dialer>, last: Arc<Mutex<Optio
                 Err(e) => return fail(format!("TLS with {host}:{port}: {e}")),
             };
             let _ = tokio::io::copy_bidirectional(&mut local, &mut tls).await;
+        }
+        Dialer::Unix(path) => {
+            let mut unix = match UnixStream::connect(path).await {
+                Ok(u) => u,
+                Err(e) => return fail(format!("{}: {e}", path.display())),
+            };
+            let _ = tokio::io::copy_bidirectional(&mut local, &mut unix).await;
         }
         Dialer::Tcp { host, port } => {
             let mut tcp = match connect(host, *port).await {

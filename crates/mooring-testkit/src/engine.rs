@@ -27,6 +27,7 @@ pub struct RemoteEngine {
     pub socket: PathBuf,
     /// The TLS port.
     pub port: u16,
+    driver: String,
 }
 
 impl RemoteEngine {
@@ -92,13 +93,15 @@ impl RemoteEngine {
             ip,
             socket,
             port,
+            driver,
         };
-        engine.spawn(&driver);
+        engine.spawn();
         engine.load_test_image();
         engine
     }
 
-    fn spawn(&mut self, driver: &str) {
+    fn spawn(&mut self) {
+        let driver = self.driver.clone();
         let d = self.dir.path();
         let log = fs::File::create(d.join("dockerd.log")).unwrap();
         let p = |name: &str| d.join(name).display().to_string();
@@ -121,7 +124,7 @@ impl RemoteEngine {
                 "--tlskey",
                 &p("server-key.pem"),
             ])
-            .args(["--storage-driver", driver])
+            .args(["--storage-driver", &driver])
             .args(["--cgroup-parent", &format!("{}-cg", self.netns)])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -195,6 +198,12 @@ impl RemoteEngine {
     /// The daemon's log.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// Starts the daemon again on its data (after [`RemoteEngine::stop`]).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the engine is running");
+        self.spawn();
     }
 
     /// Stops the daemon (its containers stop with it), as a machine going down.

@@ -5,10 +5,9 @@
 use super::{AppHandle, AppRuntime, Controller, Finished, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::notify::Notice;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use mooring_core::state::ConditionKind;
 use mooring_core::state::EventKind;
-use mooring_docker::Provider;
 use mooring_store::{now_ms, AppStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,41 +62,6 @@ impl Controller {
                 );
                 tracing::error!(app = %app.config.name, error = %e, "reconcile panicked");
                 self.event(&app.config.name, EventKind::SyncFailed, &e);
-            }
-        }
-    }
-
-    pub(super) async fn watch_events(self: Arc<Self>, host: String, provider: Provider) {
-        let mut shutdown = self.shutdown.subscribe();
-        loop {
-            let mut events = Box::pin(provider.container_events());
-            loop {
-                tokio::select! {
-                    ev = events.next() => match ev {
-                        Some(Ok(ev)) => {
-                            let Some(app) = self.apps.get(&ev.app) else { continue };
-                            if app.config.host != host {
-                                continue;
-                            }
-                            tracing::debug!(app = %ev.app, container = %ev.container, action = %ev.action, "container event");
-                            let _ = app.trigger.try_send(Trigger::of(TriggerKind::Drift));
-                        }
-                        Some(Err(e)) => {
-                            tracing::warn!(host = %host, error = %e, "Docker event stream failed; reconnecting");
-                            break;
-                        }
-                        None => break,
-                    },
-                    _ = shutdown.changed() => return,
-                }
-            }
-            // Reconnected: events may have been missed, so look at every app of this host.
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = shutdown.changed() => return,
-            }
-            for app in self.apps.values().filter(|a| a.config.host == host) {
-                let _ = app.trigger.try_send(Trigger::of(TriggerKind::Drift));
             }
         }
     }

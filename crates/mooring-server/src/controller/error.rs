@@ -103,6 +103,9 @@ pub enum OperationError {
     Plan(PlanError),
     #[error("host {0} is not connected")]
     NotConnected(String),
+    /// The host's Engine does not answer (its watcher's last ping failed).
+    #[error("{0}")]
+    HostUnreachable(String),
     /// Docker failed, or the deploy tree could not be written.
     #[error(transparent)]
     Docker(ReconcileError),
@@ -137,6 +140,7 @@ impl OperationError {
             OperationError::Refused(_) => OperationFailure::Invalid(message),
             OperationError::Plan(_) => OperationFailure::Conflict(message),
             OperationError::NotConnected(_)
+            | OperationError::HostUnreachable(_)
             | OperationError::Docker(_)
             | OperationError::Action(_)
             | OperationError::Store(_) => OperationFailure::Apply(message),

@@ -14,6 +14,7 @@
 mod app_loop;
 mod backups;
 mod error;
+mod hosts;
 mod operation;
 mod poller;
 mod queries;
@@ -220,6 +221,8 @@ pub struct Controller {
     metrics: Arc<Metrics>,
     stream: broadcast::Sender<StreamEvent>,
     providers: BTreeMap<String, Provider>,
+    /// What each host's watcher last saw (`hosts`).
+    host_states: BTreeMap<String, Arc<hosts::HostState>>,
     apps: BTreeMap<String, Arc<AppHandle>>,
     sources: Vec<Arc<SourceHandle>>,
     workers: Arc<Semaphore>,
@@ -239,15 +242,18 @@ impl Controller {
         metrics: Arc<Metrics>,
         stream: broadcast::Sender<StreamEvent>,
     ) -> Result<Arc<Controller>, ControlError> {
+        // Opened, not asked: a host that does not answer now is watched and retried
+        // (`hosts`), and never keeps the daemon or another host's apps from running.
         let mut providers = BTreeMap::new();
+        let mut host_states = BTreeMap::new();
         for (name, host) in &config.hosts {
-            let p = Provider::connect_to(host.endpoint.clone())
-                .await
-                .map_err(|source| ControlError::Connect {
+            let p =
+                Provider::open(host.endpoint.clone()).map_err(|source| ControlError::Connect {
                     host: name.clone(),
                     source,
                 })?;
             providers.insert(name.clone(), p);
+            host_states.insert(name.clone(), Arc::new(hosts::HostState::default()));
         }
         let mut sources: BTreeMap<(String, Option<String>), Arc<SourceHandle>> = BTreeMap::new();
         let mut apps = BTreeMap::new();
@@ -304,6 +310,7 @@ impl Controller {
             metrics,
             stream,
             providers,
+            host_states,
             apps,
             sources: sources.into_values().collect(),
             shutdown,
@@ -339,9 +346,9 @@ impl Controller {
         }));
         for (host, provider) in &self.providers {
             let (me, host, provider) = (self.clone(), host.clone(), provider.clone());
-            tasks.push(tokio::spawn(async move {
-                me.watch_events(host, provider).await
-            }));
+            tasks.push(tokio::spawn(
+                async move { me.watch_host(host, provider).await },
+            ));
         }
     }
 

@@ -418,6 +418,22 @@ impl Controller {
             .providers
             .get(&app.config.host)
             .ok_or_else(|| OperationError::NotConnected(app.config.host.clone()))?;
+        let health = self.host_health_now(&app.config.host, provider).await;
+        if let Some(why) = health.unreachable {
+            let seen = match health.last_seen {
+                Some(at) => format!("last seen {}s ago", (now_ms() - at).max(0) / 1000),
+                None => "not seen since the daemon started".to_string(),
+            };
+            let message = format!(
+                "host {} ({}) is unreachable: {why}; {seen}. Retried as it comes back",
+                app.config.host,
+                provider.endpoint()
+            );
+            status
+                .conditions
+                .push(ConditionKind::HostUnreachable.with(message.clone()));
+            return Err(OperationError::HostUnreachable(message));
+        }
         let mut options = self.reconcile_options(app, !apply);
         // Backups taken now hold the data of the revision deployed until now.
         options.revision = status.revision.clone();

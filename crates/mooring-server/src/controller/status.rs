@@ -84,6 +84,7 @@ impl Controller {
                 | EventKind::RevisionRefused
                 | EventKind::VerificationFailed
                 | EventKind::HealthDegraded
+                | EventKind::HostUnreachable
         );
         if failure {
             tracing::warn!(app, kind = kind.as_str(), message, "event");

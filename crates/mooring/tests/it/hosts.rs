@@ -213,3 +213,112 @@ fn an_engine_over_ssh_is_deployed_to_by_the_cli_and_the_daemon_and_an_unknown_ho
         std::slice::from_ref(&name)
     );
 }
+
+/// Two remote hosts; one is down when the daemon starts and goes down again later:
+/// the other host's app converges all along, the down host's app says
+/// `HostUnreachable` (why, and when it was last seen), and converges once its host is
+/// back.
+#[test]
+fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
+    let a = RemoteEngine::start(0);
+    let mut b = RemoteEngine::start(1);
+    let (app_a, app_b) = (TestApp::new("hfa"), TestApp::new("hfb"));
+    let dir = tempfile::tempdir().unwrap();
+    let write = |app: &TestApp, greeting: &str| {
+        let proj = dir.path().join(&app.name);
+        fs::create_dir_all(&proj).unwrap();
+        fs::write(
+            proj.join("compose.yaml"),
+            format!(
+                "name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment: {{ GREETING: {greeting} }}\n",
+                app.name
+            ),
+        )
+        .unwrap();
+        proj
+    };
+    let (proj_a, proj_b) = (write(&app_a, "one"), write(&app_b, "one"));
+    let host = |name: &str, e: &RemoteEngine| {
+        let f = |n: &str| format!("file:{}", e.tls_file(n).display());
+        format!(
+            "  {name}:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\n",
+            e.tcp(),
+            f("ca.pem"),
+            f("cert.pem"),
+            f("key.pem")
+        )
+    };
+    let app_entry = |app: &TestApp, host: &str, proj: &std::path::Path| {
+        format!(
+            "  - name: {}\n    host: {host}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s, retry: {{ backoff: 1s, max_backoff: 2s }} }}\n",
+            app.name,
+            proj.display()
+        )
+    };
+    b.stop();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}{}apps:\n{}{}",
+            host("a", &a),
+            host("b", &b),
+            app_entry(&app_a, "a", &proj_a),
+            app_entry(&app_b, "b", &proj_b)
+        ),
+    );
+    let greeting = |e: &RemoteEngine, app: &TestApp| {
+        let out = e
+            .docker_command(&[
+                "inspect",
+                "--format",
+                "{{json .Config.Env}}",
+                &format!("{}-web-1", app.name),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let unreachable = |s: &Server, app: &TestApp| {
+        s.app(&app.name)["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["kind"] == "HostUnreachable")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+    };
+    // The daemon starts with b down: a's app deploys, b's says why it cannot.
+    wait_until(60, "app a deployed while host b is down", || {
+        s.app(&app_a.name)["sync"] == "Synced"
+    });
+    wait_until(30, "app b reported unreachable", || {
+        unreachable(&s, &app_b).is_some()
+    });
+    let message = unreachable(&s, &app_b).unwrap();
+    assert!(
+        message.contains(&format!("host b ({}) is unreachable", b.tcp()))
+            && message.contains("not seen since the daemon started"),
+        "{message}"
+    );
+    // b comes back: its app converges.
+    b.restart();
+    wait_until(60, "app b deployed once host b is back", || {
+        s.app(&app_b.name)["sync"] == "Synced" && greeting(&b, &app_b).contains("GREETING=one")
+    });
+
+    // b goes down again; both projects change: a converges meanwhile.
+    b.stop();
+    write(&app_a, "two");
+    write(&app_b, "two");
+    wait_until(60, "app a converged while host b is down", || {
+        greeting(&a, &app_a).contains("GREETING=two")
+    });
+    wait_until(30, "app b reported unreachable again", || {
+        unreachable(&s, &app_b).is_some_and(|m| m.contains("last seen"))
+    });
+    b.restart();
+    wait_until(90, "app b converged once host b is back", || {
+        greeting(&b, &app_b).contains("GREETING=two")
+            && s.app(&app_b.name)["sync"] == "Synced"
+            && unreachable(&s, &app_b).is_none()
+    });
+}

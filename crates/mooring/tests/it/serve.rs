@@ -2068,7 +2068,7 @@ fn readers_never_wait_for_a_running_sync() {
 }
 
 #[test]
-fn a_reload_onto_an_unreachable_docker_host_is_a_bad_gateway_and_keeps_the_running_apps() {
+fn a_reload_onto_an_unreachable_docker_host_is_taken_and_the_app_says_why_it_waits() {
     let app = TestApp::new("sgone");
     let proj = tempfile::tempdir().unwrap();
     fs::write(
@@ -2093,20 +2093,33 @@ fn a_reload_onto_an_unreachable_docker_host_is_a_bad_gateway_and_keeps_the_runni
         "server: {{ listen: 127.0.0.1:{}, data_dir: ./state }}\n",
         s.port
     );
-    // The app moves to a host whose Docker socket does not exist: Docker failed (502,
-    // was 500), and the daemon keeps running what it ran.
+    // The app moves to a host whose Docker socket does not exist. A host that does
+    // not answer never keeps a configuration (and other hosts' apps) from running:
+    // the reload is taken, and the app says why it waits, and until when it is retried.
     fs::write(
         &s.config,
         format!("{header}hosts:\n  gone: {{ docker: unix:///nonexistent/docker.sock }}\n{apps}    host: gone\n"),
     )
     .unwrap();
     let (status, v) = s.call("POST", "/api/v1/reload", Some(&s.admin), None);
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", app.name),
+        Some(&s.admin),
+        None,
+    );
     assert_eq!(status, 502, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("host gone"), "{v}");
+    let condition = s.app(&app.name)["conditions"].to_string();
+    assert!(
+        condition.contains("HostUnreachable")
+            && condition.contains("host gone (unix:///nonexistent/docker.sock) is unreachable"),
+        "{condition}"
+    );
     assert_eq!(
         s.get("/api/v1/apps")["apps"][0]["name"],
         json!(app.name),
-        "the running apps are kept"
+        "the daemon serves on"
     );
 }
 
