@@ -448,6 +448,14 @@ impl Provider {
         volume: &str,
         image: &str,
     ) -> Result<Result<PathBuf, String>, ProviderError> {
+        // A folder of this machine is never another machine's volume, whatever its
+        // path (the modification-time proof below would catch it; this says why).
+        if !matches!(self.endpoint(), crate::Endpoint::Unix(_)) {
+            return Ok(Err(format!(
+                "its Engine is remote ({}): its folders are on that machine",
+                self.endpoint()
+            )));
+        }
         let v = self
             .client()
             .inspect_volume(volume)

@@ -322,3 +322,64 @@ fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
             && unreachable(&s, &app_b).is_none()
     });
 }
+
+/// A remote engine's volume is backed up through the archive API into this machine's
+/// backup folder (its folders are on that machine), and restored there the same way.
+#[test]
+fn a_remote_volume_is_backed_up_here_and_restored_there_through_the_archive_api() {
+    let engine = RemoteEngine::start(3);
+    let app = TestApp::new("hsb");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
+            app.name
+        ),
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let certs = engine.tls_file("ca.pem");
+    let env = [
+        (
+            "DOCKER_CERT_PATH",
+            certs.parent().unwrap().to_str().unwrap(),
+        ),
+        ("DOCKER_TLS_VERIFY", "1"),
+    ];
+    let tcp = engine.tcp();
+    app.expect_env(0, &["sync", folder, "--host", &tcp], &env);
+    let db = format!("{}-db-1", app.name);
+    engine.docker(&[
+        "exec",
+        &db,
+        "sh",
+        "-c",
+        "echo precious > /data/file && mkdir /data/sub && echo x > /data/sub/y",
+    ]);
+
+    let out = app.expect_env(0, &["backup", "create", &app.name, "--host", &tcp], &env);
+    let volume = format!("{}_data", app.name);
+    assert!(
+        out.contains(&format!(
+            "read volume {volume} through the Docker archive API"
+        )) && out.contains(&format!("its Engine is remote ({tcp})"))
+            && out.contains("(verified)"),
+        "{out}"
+    );
+    let listed = app.expect(0, &["backup", "list", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    let id = v[0]["id"].as_str().unwrap().to_string();
+
+    // Lost there; restored there from here.
+    engine.docker(&["exec", &db, "sh", "-c", "rm -rf /data/file /data/sub"]);
+    app.expect_env(
+        0,
+        &["backup", "restore", &id, "--force", "--host", &tcp],
+        &env,
+    );
+    assert_eq!(
+        engine.docker(&["exec", &db, "cat", "/data/file", "/data/sub/y"]),
+        "precious\nx\n"
+    );
+}
