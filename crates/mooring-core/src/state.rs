@@ -98,6 +98,8 @@ words! {
         OrphansKept = "OrphansKept",
         /// The app's host does not answer (with why, and when it last did).
         HostUnreachable = "HostUnreachable",
+        /// The app's host answers as another Docker Engine than the one deployed to.
+        HostReplaced = "HostReplaced",
     }
 }
 
@@ -125,6 +127,8 @@ words! {
         VerificationFailed = "verification_failed",
         /// The app's host stopped answering.
         HostUnreachable = "host_unreachable",
+        /// The app's host answers as another Docker Engine.
+        HostReplaced = "host_replaced",
     }
 }
 

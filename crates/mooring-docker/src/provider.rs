@@ -194,6 +194,22 @@ impl Provider {
         })
     }
 
+    /// The Engine's id (`docker info`'s `ID`): another id at the same address is
+    /// another Engine, another machine's data.
+    pub async fn engine_id(&self) -> Result<String, ProviderError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|source| ProviderError::Api {
+                what: "reading the Engine's id".into(),
+                source: DockerError { inner: source },
+            })?;
+        info.id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| ProviderError::Failed("the Engine did not say its id".into()))
+    }
+
     /// The Engine this provider talks to.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint

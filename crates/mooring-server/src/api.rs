@@ -99,7 +99,7 @@ impl From<ControlError> for ApiError {
 /// stopping, 500 for the daemon's own storage and tasks.
 pub fn control_status(e: &ControlError) -> StatusCode {
     match e {
-        ControlError::UnknownApp(_) => StatusCode::NOT_FOUND,
+        ControlError::UnknownApp(_) | ControlError::UnknownHost(_) => StatusCode::NOT_FOUND,
         ControlError::Docker(mooring_docker::ProviderError::Refused(_)) => StatusCode::CONFLICT,
         ControlError::Backups(mooring_backup::BackupError::NotFound { .. }) => {
             StatusCode::NOT_FOUND
@@ -909,6 +909,29 @@ pub(crate) async fn reload(State(state): St, body: Option<Json<ReloadBody>>) -> 
         apps: new.app_names(),
     })
     .into_response())
+}
+
+/// Every configured host, as its watcher last saw it.
+pub(crate) async fn hosts(State(state): St) -> ApiResult {
+    let c = controller(&state).await;
+    let hosts = c
+        .hosts()
+        .into_iter()
+        .map(|(name, endpoint, health, apps)| HostView::new(name, endpoint, health, apps))
+        .collect();
+    Ok(Json(HostList { hosts }).into_response())
+}
+
+/// A person accepts the Engine a host answers as now.
+pub(crate) async fn accept_host(State(state): St, Path(name): Path<String>) -> ApiResult {
+    let c = controller(&state).await;
+    let health = c.accept_host(&name).await?;
+    let (_, endpoint, _, apps) = c
+        .hosts()
+        .into_iter()
+        .find(|(n, ..)| *n == name)
+        .ok_or_else(|| ControlError::UnknownHost(name.clone()))?;
+    Ok(Json(HostView::new(name, endpoint, health, apps)).into_response())
 }
 
 /// A webhook delivery. The signature is checked first: a verified delivery is always

@@ -47,6 +47,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
             axum::routing::delete(api::revoke_token),
         )
         .route("/api/v1/reload", post(api::reload))
+        .route("/api/v1/hosts", get(api::hosts))
+        .route("/api/v1/hosts/{name}/accept", post(api::accept_host))
         .route("/api/v1/apps/{name}/pin", post(api::pin))
         .merge(crate::ui::routes())
         .layer(middleware::from_fn_with_state(

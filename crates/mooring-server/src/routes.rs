@@ -82,6 +82,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/tokens", A, "API tokens (without their secrets).").json(of::<TokenList>),
     r("POST", "/api/v1/tokens", A, "Create a token (optionally expiring, {\"expires\": \"30d\"}, and limited to apps, {\"apps\": [...]}); the secret is shown once.").json(of::<NewTokenView>),
     r("DELETE", "/api/v1/tokens/{id}", A, "Revoke a token.").json(of::<Accepted>),
+    r("GET", "/api/v1/hosts", V, "Every Docker host: its endpoint, whether it answers (why not, when last seen), its Engine's id, its apps.").json(of::<HostList>),
+    r("POST", "/api/v1/hosts/{name}/accept", A, "Accept the Engine a host answers as now (a replaced machine): its apps are deployed to it again.").json(of::<HostView>),
     r("POST", "/api/v1/reload", A, "Re-read the configuration file (refused, changing nothing, when it is invalid, or when it declares no apps while apps run unless the body says {\"force\": true}).").json(of::<Reloaded>),
     r("GET", "/", V, "Web UI: every app at a glance (HTML)."),
     r("GET", "/apps/{name}", V, "Web UI: one app's resources, conditions, source and revisions (HTML)."),

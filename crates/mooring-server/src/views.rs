@@ -276,6 +276,67 @@ pub struct PinView {
     pub pinned: Option<String>,
 }
 
+/// How a host is, as its watcher last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum HostCondition {
+    /// It answers, and its Engine is the one it is known by.
+    Reachable,
+    /// It does not answer.
+    Unreachable,
+    /// It answers as another Docker Engine: nothing is deployed to it until accepted.
+    Replaced,
+    /// Not asked yet.
+    Unknown,
+}
+
+/// One Docker host (`GET /api/v1/hosts`, `POST /api/v1/hosts/{name}/accept`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HostView {
+    pub name: String,
+    /// Its endpoint, as configured (`tcp://…`, `ssh://…`, `unix://…`).
+    pub endpoint: String,
+    pub condition: HostCondition,
+    /// Why it is unreachable or replaced.
+    pub message: Option<String>,
+    /// When its Engine last answered (Unix ms).
+    pub last_seen: Option<i64>,
+    /// Its Engine's id, as checked since it last came (back).
+    pub engine_id: Option<String>,
+    /// The apps deployed to it.
+    pub apps: Vec<String>,
+}
+
+impl HostView {
+    pub fn new(
+        name: String,
+        endpoint: String,
+        h: crate::controller::HostHealth,
+        apps: Vec<String>,
+    ) -> HostView {
+        let (condition, message) = match (&h.unreachable, &h.replaced, &h.engine_id) {
+            (Some(why), _, _) => (HostCondition::Unreachable, Some(why.clone())),
+            (None, Some(why), _) => (HostCondition::Replaced, Some(why.clone())),
+            (None, None, Some(_)) => (HostCondition::Reachable, None),
+            (None, None, None) => (HostCondition::Unknown, None),
+        };
+        HostView {
+            name,
+            endpoint,
+            condition,
+            message,
+            last_seen: h.last_seen,
+            engine_id: h.engine_id,
+            apps,
+        }
+    }
+}
+
+/// `GET /api/v1/hosts`: every configured host.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HostList {
+    pub hosts: Vec<HostView>,
+}
+
 /// `POST /api/v1/reload`: the apps the new configuration declares.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Reloaded {

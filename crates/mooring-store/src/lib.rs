@@ -31,6 +31,7 @@ mod apps;
 mod backups;
 mod error;
 mod events;
+mod hosts;
 mod operations;
 mod retention;
 mod schema;

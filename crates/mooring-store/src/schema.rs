@@ -142,6 +142,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE actions ADD COLUMN output TEXT;
     "#,
+    // 7: the Engine each host is known to be (its id), so a replaced one is noticed.
+    r#"
+    CREATE TABLE hosts (
+        name        TEXT PRIMARY KEY NOT NULL,
+        engine_id   TEXT NOT NULL,
+        known_since INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

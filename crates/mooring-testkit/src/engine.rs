@@ -2,9 +2,11 @@
 //! makes, reached as another machine would be. The namespace gets a veth pair (the host
 //! end `10.231.A.B+1`, the engine `…+2`, a /30 of its own per engine); `dockerd` is
 //! started inside it with `nsenter --net=/run/netns/NAME` (not `ip netns exec`, which
-//! remounts /sys and hides the cgroup mounts), with its own data root, exec root, pid
-//! file, unix socket, a config file without `data-root`, the host's storage driver and
-//! a cgroup parent of its own. It also listens on `tcp://IP:2376` with TLS: a CA, a
+//! remounts /sys and hides the cgroup mounts) and in a mount namespace of its own whose
+//! `/etc/docker` is the engine's (so its identity, the engine id, is its own; its
+//! mounts stay out of the machine's table), with its own data root, exec root, pid file,
+//! unix socket, a config file without `data-root`, the host's storage driver and a
+//! cgroup parent of its own. It also listens on `tcp://IP:2376` with TLS: a CA, a
 //! server certificate for its IP and a client certificate, all made by `openssl` for
 //! this engine. The local test image is copied in (`docker save | docker load`).
 //! Everything is torn down on drop: the daemon (its containers stop with it), the
@@ -105,27 +107,42 @@ impl RemoteEngine {
         let d = self.dir.path();
         let log = fs::File::create(d.join("dockerd.log")).unwrap();
         let p = |name: &str| d.join(name).display().to_string();
+        // Its own /etc/docker (in a mount namespace of its own), so its own identity
+        // (`key.json`: the engine id), as another machine has.
+        fs::create_dir_all(d.join("etc")).unwrap();
+        let dockerd = [
+            "exec dockerd",
+            &format!("--data-root '{}' --exec-root '{}'", p("data"), p("exec")),
+            &format!(
+                "--pidfile '{}' --config-file '{}'",
+                p("dockerd.pid"),
+                p("daemon.json")
+            ),
+            &format!(
+                "-H 'unix://{}' -H 'tcp://{}:{}'",
+                self.socket.display(),
+                self.ip,
+                self.port
+            ),
+            &format!("--tlsverify --tlscacert '{}'", p("ca.pem")),
+            &format!(
+                "--tlscert '{}' --tlskey '{}'",
+                p("server.pem"),
+                p("server-key.pem")
+            ),
+            &format!(
+                "--storage-driver {driver} --cgroup-parent {}-cg",
+                self.netns
+            ),
+        ]
+        .join(" ");
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
-            .arg("dockerd")
-            .args(["--data-root", &p("data"), "--exec-root", &p("exec")])
-            .args([
-                "--pidfile",
-                &p("dockerd.pid"),
-                "--config-file",
-                &p("daemon.json"),
-            ])
-            .args(["-H", &format!("unix://{}", self.socket.display())])
-            .args(["-H", &format!("tcp://{}:{}", self.ip, self.port)])
-            .args(["--tlsverify", "--tlscacert", &p("ca.pem")])
-            .args([
-                "--tlscert",
-                &p("server.pem"),
-                "--tlskey",
-                &p("server-key.pem"),
-            ])
-            .args(["--storage-driver", &driver])
-            .args(["--cgroup-parent", &format!("{}-cg", self.netns)])
+            .args(["unshare", "--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind '{}' /etc/docker && {dockerd}",
+                p("etc")
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -204,6 +221,24 @@ impl RemoteEngine {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "the engine is running");
         self.spawn();
+    }
+
+    /// The machine replaced: stopped, its identity and data gone, started afresh
+    /// (another engine id; the test image loaded again).
+    pub fn replace(&mut self) {
+        self.stop();
+        let d = self.dir.path();
+        let _ = fs::remove_dir_all(d.join("etc"));
+        let _ = fs::remove_dir_all(d.join("data"));
+        self.spawn();
+        self.load_test_image();
+    }
+
+    /// The engine's id (`docker info`).
+    pub fn id(&self) -> String {
+        self.docker(&["info", "--format", "{{.ID}}"])
+            .trim()
+            .to_string()
     }
 
     /// Stops the daemon (its containers stop with it), as a machine going down.

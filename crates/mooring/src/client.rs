@@ -415,6 +415,61 @@ pub fn reload(c: &Client, force: bool, json_out: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `host list`.
+pub fn hosts(c: &Client, json_out: bool) -> Result<ExitCode> {
+    let (_, v) = c.call("GET", "/api/v1/hosts", None)?;
+    if json_out {
+        print_json(&v);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for h in v["hosts"].as_array().into_iter().flatten() {
+        print_host(h);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `host accept NAME`.
+pub fn accept_host(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
+    let (_, v) = c.call(
+        "POST",
+        &format!("/api/v1/hosts/{name}/accept"),
+        Some(json!({})),
+    )?;
+    if json_out {
+        print_json(&v);
+    } else {
+        println!(
+            "host {name}: Docker Engine {} accepted; its apps are deployed to it again",
+            v["engine_id"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_host(h: &Value) {
+    let text = |k: &str| h[k].as_str().unwrap_or_default().to_string();
+    let apps: Vec<&str> = h["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    println!(
+        "{}  {}  {}  apps: {}",
+        text("name"),
+        text("endpoint"),
+        text("condition"),
+        if apps.is_empty() {
+            "-".to_string()
+        } else {
+            apps.join(", ")
+        }
+    );
+    if let Some(m) = h["message"].as_str() {
+        println!("  {m}");
+    }
+}
+
 /// `app unpin NAME`.
 pub fn unpin(c: &Client, name: &str) -> Result<ExitCode> {
     c.call(

@@ -233,6 +233,28 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// The daemon's Docker hosts: whether each answers, and accepting a replaced one.
+    Host {
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_enum,
+            global = true,
+            default_value = "text"
+        )]
+        output: Format,
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HostCommand {
+    /// Every host: endpoint, whether it answers (why not, last seen), its apps.
+    List,
+    /// Accept the Docker Engine a host answers as now (a machine replaced on purpose):
+    /// its apps are deployed to it again.
+    Accept { name: String },
 }
 
 #[derive(Subcommand)]
@@ -597,6 +619,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let token = store.create_token_with(&name, role, &options, now)?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Host { output, command } => {
+            let c = g.client()?;
+            let json = output == Format::Json;
+            match command {
+                HostCommand::List => client::hosts(&c, json),
+                HostCommand::Accept { name } => client::accept_host(&c, &name, json),
+            }
         }
         Command::App { output, command } => {
             let c = g.client()?;

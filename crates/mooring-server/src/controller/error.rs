@@ -17,6 +17,8 @@ use tokio::task::JoinError;
 pub enum ControlError {
     #[error("app {0} is not configured")]
     UnknownApp(String),
+    #[error("host {0} is not configured")]
+    UnknownHost(String),
     /// A configured Docker host could not be reached (start-up, reload).
     #[error("host {host}: {source}")]
     Connect {
@@ -106,6 +108,9 @@ pub enum OperationError {
     /// The host's Engine does not answer (its watcher's last ping failed).
     #[error("{0}")]
     HostUnreachable(String),
+    /// The host's Engine is not the one it is known by (a person must accept it).
+    #[error("{0}")]
+    HostReplaced(String),
     /// Docker failed, or the deploy tree could not be written.
     #[error(transparent)]
     Docker(ReconcileError),
@@ -138,7 +143,9 @@ impl OperationError {
         match self {
             OperationError::Source(_) => OperationFailure::Source(message),
             OperationError::Refused(_) => OperationFailure::Invalid(message),
-            OperationError::Plan(_) => OperationFailure::Conflict(message),
+            OperationError::Plan(_) | OperationError::HostReplaced(_) => {
+                OperationFailure::Conflict(message)
+            }
             OperationError::NotConnected(_)
             | OperationError::HostUnreachable(_)
             | OperationError::Docker(_)

@@ -3,9 +3,13 @@
 //! when it comes back (events may have been missed). One task per host, each with its
 //! own connection and timeouts, so a host that is down or slow never holds up another.
 //! What the watcher last saw ([`HostHealth`]) stops operations on an unreachable host
-//! at once with `HostUnreachable` instead of waiting on its timeouts.
+//! at once with `HostUnreachable` instead of waiting on its timeouts. Each time a host
+//! answers after it did not (or first), its Engine's id is compared with the one the
+//! store knows it by (recorded when first reached): another id is another machine,
+//! whose volumes are not the data deployed there, so its apps stop with `HostReplaced`
+//! until a person accepts the new Engine ([`Controller::accept_host`]).
 
-use super::{Controller, Trigger, TriggerKind};
+use super::{ControlError, Controller, Trigger, TriggerKind};
 use futures_util::StreamExt;
 use mooring_core::state::EventKind;
 use mooring_docker::Provider;
@@ -18,11 +22,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What the watcher last saw of a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct HostHealth {
+pub struct HostHealth {
     /// Why the last ping failed, while the Engine does not answer.
-    pub(crate) unreachable: Option<String>,
+    pub unreachable: Option<String>,
     /// When the Engine last answered (Unix ms).
-    pub(crate) last_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    /// Its Engine's id, once checked since it last came (back).
+    pub engine_id: Option<String>,
+    /// Why it is not deployed to: its Engine is not the one it is known by.
+    pub replaced: Option<String>,
 }
 
 /// A host's health, shared by its watcher and the operations on it.
@@ -34,12 +42,26 @@ impl HostState {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Records a failed ping; whether the host answered until now.
+    /// Records a failed ping; whether the host answered until now. Whatever answers
+    /// next is checked again.
     fn down(&self, why: String) -> bool {
         let mut h = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let was_up = h.unreachable.is_none();
         h.unreachable = Some(why);
+        h.engine_id = None;
         was_up
+    }
+
+    /// Asks for the Engine's id to be checked again before the next operation.
+    fn recheck(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).engine_id = None;
+    }
+
+    /// Records the Engine's id as checked: the known one, or (`replaced`) not.
+    fn checked(&self, id: String, replaced: Option<String>) {
+        let mut h = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        h.engine_id = Some(id);
+        h.replaced = replaced;
     }
 
     /// Records an answer; whether the host was unreachable until now.
@@ -57,12 +79,13 @@ impl Controller {
         let state = self.host_state(&host);
         let mut backoff = Duration::from_secs(1);
         loop {
-            if let Err(e) = provider.ping().await {
-                let why = e.to_string();
-                if state.down(why.clone()) {
+            let was = state.get();
+            let now = self.check_host(&host, &provider).await;
+            if let Some(why) = &now.unreachable {
+                if was.unreachable.is_none() {
                     tracing::warn!(host = %host, error = %why, "host unreachable");
                     for app in self.apps.values().filter(|a| a.config.host == host) {
-                        self.event(&app.config.name, EventKind::HostUnreachable, &why);
+                        self.event(&app.config.name, EventKind::HostUnreachable, why);
                     }
                 }
                 tokio::select! {
@@ -73,7 +96,13 @@ impl Controller {
                 continue;
             }
             backoff = Duration::from_secs(1);
-            if state.up() {
+            if let (Some(why), None) = (&now.replaced, &was.replaced) {
+                tracing::warn!(host = %host, error = %why, "host replaced");
+                for app in self.apps.values().filter(|a| a.config.host == host) {
+                    self.event(&app.config.name, EventKind::HostReplaced, why);
+                }
+            }
+            if was.unreachable.is_some() {
                 tracing::info!(host = %host, "host reachable again");
                 // It was away: what happened there meanwhile is not known.
                 self.reconcile_host_apps(&host);
@@ -99,14 +128,21 @@ impl Controller {
                     _ = shutdown.changed() => return,
                 }
             }
-            // The stream ended: events may have been missed, so look at every app of
-            // this host once it answers again.
+            // The stream ended: the Engine may have restarted — or be another one now:
+            // whatever answers next is checked again before anything is deployed. Events
+            // may have been missed, so every app of this host is looked at once it
+            // answers.
+            state.recheck();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 _ = shutdown.changed() => return,
             }
-            if provider.ping().await.is_ok() {
-                state.up();
+            if self
+                .check_host(&host, &provider)
+                .await
+                .unreachable
+                .is_none()
+            {
                 self.reconcile_host_apps(&host);
             }
         }
@@ -119,22 +155,92 @@ impl Controller {
     }
 
     /// The health of `host` before an operation on it: one marked unreachable, or
-    /// not seen yet, is asked first (it may be back, or up, before its watcher's next
-    /// ping).
+    /// not seen or checked yet, is asked first (it may be back, or up, before its
+    /// watcher's next ping).
     pub(super) async fn host_health_now(&self, host: &str, provider: &Provider) -> HostHealth {
+        let health = self.host_state(host).get();
+        if health.unreachable.is_some() || health.engine_id.is_none() {
+            return self.check_host(host, provider).await;
+        }
+        health
+    }
+
+    /// Asks `host` whether it answers and, the first time since it came (back), whether
+    /// its Engine is the one it is known by; records and returns what it found.
+    async fn check_host(&self, host: &str, provider: &Provider) -> HostHealth {
         let state = self.host_state(host);
-        let health = state.get();
-        if health.unreachable.is_some() || health.last_seen.is_none() {
-            match provider.ping().await {
-                Ok(()) => {
-                    state.up();
-                }
-                Err(e) => {
-                    state.down(e.to_string());
-                }
+        if let Err(e) = provider.ping().await {
+            state.down(e.to_string());
+            return state.get();
+        }
+        state.up();
+        if state.get().engine_id.is_some() {
+            return state.get();
+        }
+        let id = match provider.engine_id().await {
+            Ok(id) => id,
+            Err(e) => {
+                state.down(e.to_string());
+                return state.get();
             }
+        };
+        match self.store.host_engine(host) {
+            Ok(None) => {
+                if let Err(e) = self.store.set_host_engine(host, &id, now_ms()) {
+                    tracing::error!(host, error = %e, "cannot record the host's engine id");
+                }
+                state.checked(id, None);
+            }
+            Ok(Some(known)) if known == id => state.checked(id, None),
+            Ok(Some(known)) => {
+                let why = format!(
+                    "host {host} ({}) answers as another Docker Engine (id {id}; Mooring deployed to {known}): its volumes are not the data deployed there, so nothing is deployed to it. If the machine was replaced on purpose, accept it: `mooring host accept {host}` (or POST /api/v1/hosts/{host}/accept)",
+                    provider.endpoint()
+                );
+                state.checked(id, Some(why));
+            }
+            // Not knowing is not a reason to stop: the next check asks again.
+            Err(e) => tracing::error!(host, error = %e, "cannot read the host's engine id"),
         }
         state.get()
+    }
+
+    /// A person's word that `host`'s Engine, as it answers now, is the one to deploy
+    /// to (a replaced machine); its apps are reconciled.
+    pub async fn accept_host(&self, host: &str) -> Result<HostHealth, ControlError> {
+        let provider = self
+            .providers
+            .get(host)
+            .ok_or_else(|| ControlError::UnknownHost(host.to_string()))?;
+        provider.ping().await?;
+        let id = provider.engine_id().await?;
+        self.store.set_host_engine(host, &id, now_ms())?;
+        let state = self.host_state(host);
+        state.up();
+        state.checked(id, None);
+        self.reconcile_host_apps(host);
+        Ok(state.get())
+    }
+
+    /// Every configured host with what its watcher last saw, and its apps.
+    pub fn hosts(&self) -> Vec<(String, String, HostHealth, Vec<String>)> {
+        self.providers
+            .iter()
+            .map(|(name, p)| {
+                let apps = self
+                    .apps
+                    .values()
+                    .filter(|a| &a.config.host == name)
+                    .map(|a| a.config.name.clone())
+                    .collect();
+                (
+                    name.clone(),
+                    p.endpoint().to_string(),
+                    self.host_state(name).get(),
+                    apps,
+                )
+            })
+            .collect()
     }
 
     /// The health of `host` (a configured one; others read as healthy).

@@ -15,6 +15,7 @@ mod app_loop;
 mod backups;
 mod error;
 mod hosts;
+pub use hosts::HostHealth;
 mod operation;
 mod poller;
 mod queries;

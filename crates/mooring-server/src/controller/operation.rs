@@ -434,6 +434,12 @@ impl Controller {
                 .push(ConditionKind::HostUnreachable.with(message.clone()));
             return Err(OperationError::HostUnreachable(message));
         }
+        if let Some(why) = health.replaced {
+            status
+                .conditions
+                .push(ConditionKind::HostReplaced.with(why.clone()));
+            return Err(OperationError::HostReplaced(why));
+        }
         let mut options = self.reconcile_options(app, !apply);
         // Backups taken now hold the data of the revision deployed until now.
         options.revision = status.revision.clone();

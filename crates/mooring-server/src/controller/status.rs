@@ -85,6 +85,7 @@ impl Controller {
                 | EventKind::VerificationFailed
                 | EventKind::HealthDegraded
                 | EventKind::HostUnreachable
+                | EventKind::HostReplaced
         );
         if failure {
             tracing::warn!(app, kind = kind.as_str(), message, "event");

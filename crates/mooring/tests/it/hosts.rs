@@ -383,3 +383,100 @@ fn a_remote_volume_is_backed_up_here_and_restored_there_through_the_archive_api(
         "precious\nx\n"
     );
 }
+
+/// A host whose Engine now answers with another id (the machine replaced: new identity,
+/// no data) gets nothing deployed — its volumes are not the data that was there — until
+/// an admin accepts it; then its apps are deployed to it.
+#[test]
+fn a_replaced_engine_is_refused_until_an_admin_accepts_it() {
+    let mut engine = RemoteEngine::start(0);
+    let app = TestApp::new("hsr");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    fs::create_dir_all(&proj).unwrap();
+    project(&proj, &app.name);
+    let tls = |name: &str| format!("file:{}", engine.tls_file(name).display());
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  edge:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\napps:\n  - name: {}\n    host: edge\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s }}\n",
+            engine.tcp(),
+            tls("ca.pem"),
+            tls("cert.pem"),
+            tls("key.pem"),
+            app.name,
+            proj.display()
+        ),
+    );
+    wait_until(120, "the first deploy", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+    let old_id = engine.id();
+    let hosts = s.get("/api/v1/hosts");
+    let edge = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "edge")
+        .unwrap()
+        .clone();
+    assert_eq!(edge["condition"], "Reachable", "{hosts}");
+    assert_eq!(edge["engine_id"], old_id.as_str());
+    assert_eq!(edge["apps"], serde_json::json!([app.name]));
+
+    engine.replace();
+    assert_ne!(engine.id(), old_id, "a new identity");
+    let replaced = |s: &Server| {
+        s.app(&app.name)["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["kind"] == "HostReplaced")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+    };
+    wait_until(90, "the replaced engine noticed", || replaced(&s).is_some());
+    let message = replaced(&s).unwrap();
+    assert!(
+        message.contains("answers as another Docker Engine")
+            && message.contains(&old_id)
+            && message.contains("mooring host accept edge"),
+        "{message}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(
+        remote_containers(&engine, &app.name).is_empty(),
+        "nothing deployed to the new engine"
+    );
+    let out = s.cli(&["list"]);
+    assert!(out.status.success());
+
+    // An operator may not accept a host; an admin may.
+    let operator = s.token("operator");
+    let (status, _) = s.call("POST", "/api/v1/hosts/edge/accept", Some(&operator), None);
+    assert_eq!(status, 403);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["host", "accept", "edge"])
+        .env("MOORING_SERVER", s.url(""))
+        .env("MOORING_TOKEN", &s.admin)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "host edge: Docker Engine {} accepted",
+            engine.id()
+        )),
+        "{text}"
+    );
+    wait_until(60, "deployed to the accepted engine", || {
+        remote_containers(&engine, &app.name).len() == 1
+            && s.app(&app.name)["sync"] == "Synced"
+            && replaced(&s).is_none()
+    });
+}
