@@ -163,6 +163,8 @@ impl ConditionKind {
                 | ConditionKind::PolicyRefused
                 | ConditionKind::BuildFailed
                 | ConditionKind::VolumeDiverged
+                | ConditionKind::HostUnreachable
+                | ConditionKind::HostReplaced
         )
     }
 

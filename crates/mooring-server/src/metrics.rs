@@ -24,6 +24,8 @@ struct Inner {
     counters: BTreeMap<(&'static str, Labels), u64>,
     /// App info gauge: app → labels (one series per app, replaced on change).
     info: BTreeMap<String, Labels>,
+    /// Other gauges, by name and labels.
+    gauges: BTreeMap<(&'static str, Labels), f64>,
     histograms: BTreeMap<(&'static str, Labels), Histogram>,
 }
 
@@ -38,6 +40,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "mooring_app_info",
         "gauge",
         "Apps with their sync status, health and deployed revision (value 1).",
+    ),
+    (
+        "mooring_host_up",
+        "gauge",
+        "Docker hosts by whether their Engine answers and is the one deployed to (1) or not (0).",
     ),
     (
         "mooring_reconcile_duration_seconds",
@@ -119,6 +126,12 @@ impl Metrics {
         self.lock().info.insert(app.to_string(), labels);
     }
 
+    /// Sets a gauge.
+    pub fn set_gauge(&self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
+        debug_assert!(declared(name), "metric {name} is not declared in HELP");
+        self.lock().gauges.insert((name, owned(labels)), value);
+    }
+
     /// Forgets an app (config reload removed it).
     pub fn forget_app(&self, app: &str) {
         self.lock().info.remove(app);
@@ -131,9 +144,16 @@ impl Metrics {
         for (name, kind, help) in HELP {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             match *kind {
-                "gauge" => {
+                "gauge" if *name == "mooring_app_info" => {
                     for labels in inner.info.values() {
                         let _ = writeln!(out, "{name}{} 1", fmt_labels(labels, None));
+                    }
+                }
+                "gauge" => {
+                    for ((n, labels), v) in &inner.gauges {
+                        if n == name {
+                            let _ = writeln!(out, "{name}{} {v}", fmt_labels(labels, None));
+                        }
                     }
                 }
                 "counter" => {

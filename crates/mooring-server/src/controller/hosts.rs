@@ -166,8 +166,20 @@ impl Controller {
     }
 
     /// Asks `host` whether it answers and, the first time since it came (back), whether
-    /// its Engine is the one it is known by; records and returns what it found.
+    /// its Engine is the one it is known by; records and returns what it found (also
+    /// as the `mooring_host_up` gauge).
     async fn check_host(&self, host: &str, provider: &Provider) -> HostHealth {
+        let health = self.ask_host(host, provider).await;
+        let up = health.unreachable.is_none() && health.replaced.is_none();
+        self.metrics.set_gauge(
+            "mooring_host_up",
+            &[("host", host)],
+            if up { 1.0 } else { 0.0 },
+        );
+        health
+    }
+
+    async fn ask_host(&self, host: &str, provider: &Provider) -> HostHealth {
         let state = self.host_state(host);
         if let Err(e) = provider.ping().await {
             state.down(e.to_string());

@@ -18,6 +18,7 @@ use crate::access::Access;
 use crate::api::{self, ApiError, ServerState, St};
 use crate::auth::{session_id, COOKIE};
 use crate::limits::{self, Scope};
+use crate::views::{HostCondition, HostView};
 use axum::extract::{ConnectInfo, Path, Query, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -132,7 +133,24 @@ async fn overview(
             access.retain(&mut list.apps, |a| Some(a.name()));
             let apps = &list.apps;
             let ctx = pages::Page::new("Apps", role, None);
-            let live = pages::overview(apps, &filter, now_ms());
+            // Hosts that need a person, with the apps this viewer may see on them.
+            let c = api::controller(&state).await;
+            let hosts: Vec<HostView> = c
+                .hosts()
+                .into_iter()
+                .map(|(name, endpoint, health, mut on)| {
+                    on.retain(|a| apps.iter().any(|x| x.name() == a));
+                    HostView::new(name, endpoint, health, on)
+                })
+                .filter(|h| {
+                    !h.apps.is_empty()
+                        && matches!(
+                            h.condition,
+                            HostCondition::Unreachable | HostCondition::Replaced
+                        )
+                })
+                .collect();
+            let live = pages::overview(apps, &hosts, &filter, now_ms());
             page(&ctx, pages::overview_frame(apps, &filter, live))
         }
         Err(e) => e.into_page(role),

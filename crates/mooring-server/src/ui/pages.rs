@@ -4,7 +4,7 @@
 //! the event stream says something changed.
 
 use super::Filter;
-use crate::views::{AppDetail, AppSummary, DiffView};
+use crate::views::{AppDetail, AppSummary, DiffView, HostView};
 use maud::{html, Markup, DOCTYPE};
 use mooring_core::{Health, SyncState};
 use mooring_store::{OpResult, OperationRecord, Role};
@@ -283,7 +283,7 @@ pub(crate) fn overview_frame(apps: &[AppSummary], f: &Filter, live: Markup) -> M
 /// The overview's live part: counts, then one compact row per app that passes the
 /// filter, grouped by source (a monorepo's apps share one heading). Rows carry no
 /// more markup than they need: 500 apps stay well under 150 KB.
-pub(crate) fn overview(all: &[AppSummary], f: &Filter, now: i64) -> Markup {
+pub(crate) fn overview(all: &[AppSummary], hosts: &[HostView], f: &Filter, now: i64) -> Markup {
     let mut shown: Vec<&AppSummary> = all.iter().filter(|a| matches(a, f)).collect();
     shown.sort_by(|a, b| (&a.status.source, a.name()).cmp(&(&b.status.source, b.name())));
     let mut groups: Vec<(&str, Vec<&AppSummary>)> = Vec::new();
@@ -294,6 +294,14 @@ pub(crate) fn overview(all: &[AppSummary], f: &Filter, now: i64) -> Markup {
         }
     }
     html! {
+        // A host that does not answer, or answers as another Engine, comes first.
+        @for h in hosts {
+            p.host-alert.bad role="alert" {
+                "✗ Host " b { (h.name) } " (" (h.endpoint) ") · " (format!("{:?}", h.condition))
+                " — apps: " (h.apps.join(", "))
+                @if let Some(m) = &h.message { small.err { (first_line(m)) } }
+            }
+        }
         ul.counts aria-label="Apps per status" {
             li { a href="/" { b { (all.len()) } " apps" } }
             @for s in SYNCS {
@@ -875,20 +883,20 @@ mod tests {
                 "svn",
             ),
         ];
-        let all = overview(&apps, &Filter::default(), 0).into_string();
+        let all = overview(&apps, &[], &Filter::default(), 0).into_string();
         assert!(all.contains("href=\"/apps/blog\"") && all.contains("href=\"/apps/shop\""));
         assert!(all.contains("git &lt;x&gt;"), "escaped: {all}");
         let f = Filter {
             sync: Some("OutOfSync".into()),
             ..Filter::default()
         };
-        let some = overview(&apps, &f, 0).into_string();
+        let some = overview(&apps, &[], &f, 0).into_string();
         assert!(!some.contains("href=\"/apps/blog\"") && some.contains("href=\"/apps/shop\""));
         let f = Filter {
             q: Some("BLO".into()),
             ..Filter::default()
         };
-        assert!(overview(&apps, &f, 0)
+        assert!(overview(&apps, &[], &f, 0)
             .into_string()
             .contains("href=\"/apps/blog\""));
         // Counts cover every app, whatever the filter.
@@ -900,7 +908,7 @@ mod tests {
         broken.status.conditions.push(mooring_core::ConditionKind::RenderError.with(
             "compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in .\nmore",
         ));
-        let page = overview(&[broken], &Filter::default(), 0).into_string();
+        let page = overview(&[broken], &[], &Filter::default(), 0).into_string();
         assert!(page.contains("data-failing=\"RenderError\""), "{page}");
         assert!(page.contains("<td class=\"bad\">✗ Unknown · RenderError<small class=\"err\">compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in .</small>"), "{page}");
         assert!(page.contains("data-count=\"Failing\">1<"), "{page}");

@@ -299,6 +299,30 @@ fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
             && message.contains("not seen since the daemon started"),
         "{message}"
     );
+    let (_, metrics) = s.call("GET", "/metrics", Some(&s.admin), None);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    assert!(
+        metrics.contains("mooring_host_up{host=\"a\"} 1")
+            && metrics.contains("mooring_host_up{host=\"b\"} 0"),
+        "{metrics}"
+    );
+    let hosts = s.get("/api/v1/hosts").to_string();
+    assert!(hosts.contains("\"condition\":\"Unreachable\""), "{hosts}");
+    // The web UI's overview puts the host first, red, with its apps.
+    let page = ureq::get(&s.url("/"))
+        .set("authorization", &format!("Bearer {}", s.admin))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        page.contains(&format!(
+            "✗ Host <b>b</b> ({}) · Unreachable — apps: {}",
+            b.tcp(),
+            app_b.name
+        )),
+        "{page}"
+    );
     // b comes back: its app converges.
     b.restart();
     wait_until(60, "app b deployed once host b is back", || {
