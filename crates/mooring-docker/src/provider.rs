@@ -215,6 +215,57 @@ impl Provider {
         &self.endpoint
     }
 
+    /// On a remote Engine, the repository's files `svc` binds (its own binds, and its
+    /// secrets' and configs' `file:`s) as files to copy in, with their bind sources; a
+    /// folder of the repository cannot be copied so and is refused, saying what to do.
+    /// Nothing on a local Engine.
+    fn repository_copies(
+        &self,
+        project: &Project,
+        svc: &Service,
+        replica: u32,
+    ) -> Result<Vec<(String, mooring_core::InlineFile)>, ProviderError> {
+        if matches!(self.endpoint, Endpoint::Unix(_)) {
+            return Ok(Vec::new());
+        }
+        let mut copies = Vec::new();
+        for m in project.replica_mounts(svc, replica) {
+            if m.kind != mooring_core::MountKind::Bind || !m.from_repository {
+                continue;
+            }
+            let path = std::path::Path::new(&m.source);
+            let fail = |why: String| {
+                ProviderError::Failed(format!(
+                    "service {}: {} (bound at {}) {why}",
+                    svc.name, m.source, m.target
+                ))
+            };
+            let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot be read: {e}")))?;
+            if !meta.is_file() {
+                return Err(fail(format!(
+                    "is a folder of the repository, and the Engine at {} runs on another machine, where it is not; build its files into an image (`build:`), or give them one by one as files or `configs`",
+                    self.endpoint
+                )));
+            }
+            let content =
+                mooring_compose::limits::read_bytes(path).map_err(|e| fail(e.to_string()))?;
+            use std::os::unix::fs::PermissionsExt;
+            copies.push((
+                m.source.clone(),
+                mooring_core::InlineFile {
+                    target: m.target.clone(),
+                    content,
+                    uid: 0,
+                    gid: 0,
+                    // Read-only as bound (`:ro` or not, a copy others may not change).
+                    mode: meta.permissions().mode() & 0o555,
+                    origin: format!("file {}", m.source),
+                },
+            ));
+        }
+        Ok(copies)
+    }
+
     /// The app's containers (by label), inspected.
     async fn observe_containers(
         &self,
@@ -781,6 +832,18 @@ impl Host for Provider {
             platform: svc.settings.platform.clone(),
         };
         let mut config = container_config(project, svc, replica);
+        // On another machine the repository's files are not there: each one bound in
+        // is copied in instead (the spec and its labels stay the same).
+        let copies = self.repository_copies(project, svc, replica)?;
+        if let Some(host) = config.host_config.as_mut() {
+            if let Some(binds) = host.binds.as_mut() {
+                binds.retain(|b| {
+                    !copies
+                        .iter()
+                        .any(|(source, _)| b.starts_with(&format!("{source}:")))
+                });
+            }
+        }
         // Joined namespaces by id, as Compose sends them (`container:<id>`).
         if let Some(host) = config.host_config.as_mut() {
             for mode in [
@@ -853,10 +916,17 @@ impl Host for Provider {
                 .await
                 .map_err(api(format!("connecting {name} to network {network}")))?;
         }
-        if !svc.inline_files.is_empty() {
-            // Secrets and configs from values: into the container before it starts,
-            // from memory (the archive is built here and sent; nothing touches disk).
-            let archive = crate::convert::inline_archive(&svc.inline_files).map_err(|e| {
+        let files: Vec<mooring_core::InlineFile> = svc
+            .inline_files
+            .iter()
+            .cloned()
+            .chain(copies.into_iter().map(|(_, f)| f))
+            .collect();
+        if !files.is_empty() {
+            // Secrets and configs from values (and, on a remote Engine, the repository's
+            // files): into the container before it starts, from memory (the archive is
+            // built here and sent; nothing touches disk).
+            let archive = crate::convert::inline_archive(&files).map_err(|e| {
                 ProviderError::Failed(format!("packing the secrets and configs of {name}: {e}"))
             })?;
             self.docker

@@ -504,3 +504,75 @@ fn a_replaced_engine_is_refused_until_an_admin_accepts_it() {
             && replaced(&s).is_none()
     });
 }
+
+/// A remote Engine has none of the repository's files: each one a service binds (a
+/// bind, a config's or a secret's `file:`) is copied into its container instead, and
+/// a folder of the repository is refused, saying what to do. A changed file still
+/// recreates the container, as on a local Engine.
+#[test]
+fn repository_files_are_copied_to_a_remote_engine_and_a_folder_is_refused() {
+    let engine = RemoteEngine::start(1);
+    let app = TestApp::new("hsf");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("site.conf"), "listen 80\n").unwrap();
+    fs::write(d.join("app.json"), "{\"a\": 1}\n").unwrap();
+    fs::write(d.join("token.txt"), "t0ken\n").unwrap();
+    fs::create_dir_all(d.join("html")).unwrap();
+    fs::write(d.join("html/index.html"), "hi\n").unwrap();
+    let compose = |extra: &str| {
+        format!(
+            "name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"./site.conf:/etc/site.conf:ro\"{extra}]\n    configs: [{{ source: app, target: /etc/app.json }}]\n    secrets: [token]\nconfigs:\n  app: {{ file: ./app.json }}\nsecrets:\n  token: {{ file: ./token.txt }}\n",
+            app.name
+        )
+    };
+    fs::write(d.join("compose.yaml"), compose("")).unwrap();
+    let folder = d.to_str().unwrap();
+    let certs = engine.tls_file("ca.pem");
+    let env = [
+        (
+            "DOCKER_CERT_PATH",
+            certs.parent().unwrap().to_str().unwrap(),
+        ),
+        ("DOCKER_TLS_VERIFY", "1"),
+    ];
+    let tcp = engine.tcp();
+    app.expect_env(0, &["sync", folder, "--host", &tcp], &env);
+    let web = format!("{}-web-1", app.name);
+    assert_eq!(
+        engine.docker(&[
+            "exec",
+            &web,
+            "cat",
+            "/etc/site.conf",
+            "/etc/app.json",
+            "/run/secrets/token"
+        ]),
+        "listen 80\n{\"a\": 1}\nt0ken\n"
+    );
+    // Nothing is bound from this machine's folders.
+    let binds = engine.docker(&["inspect", "--format", "{{json .HostConfig.Binds}}", &web]);
+    assert!(!binds.contains(folder), "{binds}");
+    // In sync; a changed file recreates the container with the new content.
+    app.expect_env(0, &["diff", folder, "--host", &tcp], &env);
+    fs::write(d.join("site.conf"), "listen 8080\n").unwrap();
+    app.expect_env(0, &["sync", folder, "--host", &tcp], &env);
+    assert_eq!(
+        engine.docker(&["exec", &web, "cat", "/etc/site.conf"]),
+        "listen 8080\n"
+    );
+
+    // A folder cannot be copied so: refused, the running container kept.
+    fs::write(
+        d.join("compose.yaml"),
+        compose(", \"./html:/usr/share/html\""),
+    )
+    .unwrap();
+    let out = app.expect_env(1, &["sync", folder, "--host", &tcp], &env);
+    assert!(
+        out.contains(
+            "html (bound at /usr/share/html) is a folder of the repository, and the Engine at"
+        ) && out.contains("build its files into an image"),
+        "{out}"
+    );
+}
