@@ -576,3 +576,55 @@ fn repository_files_are_copied_to_a_remote_engine_and_a_folder_is_refused() {
         "{out}"
     );
 }
+
+/// An image is built by the remote Engine (BuildKit through the same connection), a
+/// build secret handed over in its session.
+#[test]
+fn a_remote_engine_builds_the_image_with_its_secrets() {
+    let engine = RemoteEngine::start(2);
+    let app = TestApp::new("hsbld");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::create_dir_all(d.join("web")).unwrap();
+    fs::write(d.join("token.txt"), "remote-s3cret").unwrap();
+    fs::write(
+        d.join("web/Dockerfile"),
+        format!(
+            "FROM {IMAGE}\nRUN --mount=type=secret,id=token test -s /run/secrets/token && echo built-remotely > /proof\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        d.join("compose.yaml"),
+        format!(
+            "name: {}\nservices:\n  web:\n    build: {{ context: ./web, secrets: [token] }}\n    init: true\n    command: [\"sleep\", \"3600\"]\nsecrets:\n  token: {{ file: ./token.txt }}\n",
+            app.name
+        ),
+    )
+    .unwrap();
+    let certs = engine.tls_file("ca.pem");
+    let env = [
+        (
+            "DOCKER_CERT_PATH",
+            certs.parent().unwrap().to_str().unwrap(),
+        ),
+        ("DOCKER_TLS_VERIFY", "1"),
+    ];
+    let out = app.expect_env(
+        0,
+        &["sync", d.to_str().unwrap(), "--host", &engine.tcp()],
+        &env,
+    );
+    assert!(out.contains(&format!("built {}-web", app.name)), "{out}");
+    assert_eq!(
+        engine.docker(&["exec", &format!("{}-web-1", app.name), "cat", "/proof"]),
+        "built-remotely\n"
+    );
+    assert!(
+        docker_output(&["image", "inspect", &format!("{}-web", app.name)])
+            .status
+            .code()
+            != Some(0),
+        "not built on the local engine"
+    );
+}
