@@ -183,7 +183,7 @@ fn scenario(
             .output()
             .is_ok_and(|o| o.status.success())
         {
-            let ids = e.docker(&["ps", "-aq", "--filter", &format!("label=io.mooring.app")]);
+            let ids = e.docker(&["ps", "-aq", "--filter", "label=io.mooring.app"]);
             let ids: Vec<&str> = ids.lines().collect();
             if !ids.is_empty() {
                 let mut args = vec!["rm", "-f"];
