@@ -567,3 +567,68 @@ fn build_keys_the_engine_cannot_honour_safely_are_refused_with_their_position() 
         "{out}"
     );
 }
+
+/// A daemon killed while it builds leaves the running containers as they were (builds
+/// come before any change), and the next start builds again and converges.
+#[test]
+fn a_build_interrupted_by_a_killed_daemon_changes_nothing_and_is_done_on_the_next_start() {
+    use crate::common::daemon::{wait_until, Server};
+    let app = TestApp::new("bldk");
+    let _images = Images(app.name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    write(
+        &proj,
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  web:\n    build: ./web\n    init: true\n    command: [\"sh\", \"-c\", \"cat /v; exec sleep 3600\"]\n",
+            app.name
+        ),
+    );
+    write(
+        &proj,
+        "web/Dockerfile",
+        &format!("FROM {IMAGE}\nRUN echo one > /v\n"),
+    );
+    let mut s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s }}\n",
+            app.name,
+            proj.display()
+        ),
+    );
+    wait_until(120, "the first deploy", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+    let running = app.id("web");
+    let first_revision = s.app(&app.name)["revision"].clone();
+
+    // A slow build of a new revision; the daemon is killed while it runs.
+    write(
+        &proj,
+        "web/Dockerfile",
+        &format!("FROM {IMAGE}\nRUN sleep 6 && echo two > /v\n"),
+    );
+    wait_until(60, "the build of the new revision to run", || {
+        let op = &s.app(&app.name)["operations"][0];
+        op["revision"] != first_revision && op["finished_at"].is_null()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    s.kill9();
+    assert_eq!(app.id("web"), running, "the running container was kept");
+    assert_eq!(inspect(&app.container("web"), "{{.State.Running}}"), "true");
+    assert_eq!(
+        docker(&["exec", &app.container("web"), "cat", "/v"]).trim(),
+        "one",
+        "nothing half-deployed"
+    );
+
+    // The next start builds again and converges.
+    s.spawn();
+    wait_until(120, "the new revision deployed after the restart", || {
+        s.app(&app.name)["sync"] == "Synced"
+            && docker_output(&["exec", &app.container("web"), "cat", "/v"]).stdout == b"two\n"
+    });
+    assert_ne!(app.id("web"), running);
+}
