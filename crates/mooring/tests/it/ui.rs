@@ -107,7 +107,7 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
 
 /// Waits until the action under way reports success in the progress panel.
@@ -600,5 +600,85 @@ async fn the_logs_tab_follows_the_containers_lines() {
     )
     .await;
     assert_eq!(picked, "quiet");
+    c.close().await.unwrap();
+}
+
+/// A sync from the app's page that builds an image: the builder's lines stream into the
+/// progress panel as they come, and stay in the operation's record on the history page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_streams_into_the_progress_panel_and_stays_in_the_history() {
+    let app = TestApp::new("uib");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    std::fs::create_dir_all(proj.join("web")).unwrap();
+    std::fs::write(
+        proj.join("compose.yaml"),
+        format!(
+            "name: {}\nservices:\n  web:\n    build: ./web\n    init: true\n    command: [\"sleep\", \"3600\"]\n",
+            app.name
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        proj.join("web/Dockerfile"),
+        // The app's name keeps the step out of the builder's cache of earlier runs.
+        format!("FROM {IMAGE}\nRUN echo built-for-{} && sleep 2\n", app.name),
+    )
+    .unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ auto: false, self_heal: false, interval: 1h }}\n",
+            app.name,
+            proj.display()
+        ),
+    );
+    struct Image(String);
+    impl Drop for Image {
+        fn drop(&mut self) {
+            let _ = docker_output(&["rmi", "-f", &self.0]);
+        }
+    }
+    let _image = Image(format!("{}-web", app.name));
+    wait_until(60, "the app's first look (auto-sync off)", || {
+        s.app(&app.name)["sync"] == "OutOfSync"
+    });
+    let operator = s.token("operator");
+    let driver = Chromedriver::start();
+    let c = browser(&driver, 1400, 1000).await;
+    login(&c, &s, &operator, "/").await;
+    open(&c, &s, &format!("/apps/{}", app.name)).await;
+    click(&c, "form[data-action=sync] button").await;
+    plan_shown(&c).await;
+    confirm(&c).await;
+    // While the build runs, its lines are in the panel.
+    until(
+        &c,
+        60,
+        "the builder's lines in the progress panel",
+        &format!(
+            "return (document.querySelector('#progress pre')?.textContent || '').includes('#5 built-for-{}')",
+            app.name
+        ),
+    )
+    .await;
+    shot(&c, "build-progress-1400").await;
+    done(&c, "the sync to finish").await;
+
+    // The history page keeps them under the build's action (folded: the operation's
+    // details and the output's are closed until opened).
+    open(&c, &s, &format!("/apps/{}/history", app.name)).await;
+    let output = js(
+        &c,
+        "return document.querySelector('tr.output pre').textContent",
+    )
+    .await;
+    let output = output.as_str().unwrap_or_default();
+    assert!(
+        output.contains(&format!("RUN echo built-for-{}", app.name))
+            && output.contains(&format!(" built-for-{}\n", app.name))
+            && output.contains("Successfully tagged"),
+        "{output}"
+    );
     c.close().await.unwrap();
 }
