@@ -96,18 +96,19 @@ impl Provider {
         let mut tail: Vec<String> = Vec::new();
         let mut error: Option<String> = None;
         let mut built = false;
-        // A step that prints a build secret shows `***` instead.
-        let hidden: Vec<&str> = build
-            .secrets
-            .iter()
-            .filter_map(|s| std::str::from_utf8(&s.value).ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .collect();
-        let mut say = |mut line: String| {
-            for value in &hidden {
-                line = line.replace(value, "***");
+        // A step that prints a build secret shows `***` instead: the value, and each
+        // line of one that has several (a key printed line by line).
+        let mut hidden = mooring_core::mask::SecretValues::default();
+        for secret in &build.secrets {
+            if let Ok(text) = std::str::from_utf8(&secret.value) {
+                hidden.add(text.trim());
+                for line in text.lines().map(str::trim).filter(|l| l.len() >= 4) {
+                    hidden.add(line);
+                }
             }
+        }
+        let mut say = |line: String| {
+            let line = hidden.scrub(&line);
             output(&line);
             tail.push(line);
             if tail.len() > TAIL {
@@ -130,7 +131,7 @@ impl Provider {
                 }
             }
             if let Some(e) = m["errorDetail"]["message"].as_str().or(m["error"].as_str()) {
-                error.get_or_insert_with(|| e.trim().to_string());
+                error.get_or_insert_with(|| hidden.scrub(e.trim()));
             }
             Ok(())
         })
@@ -141,7 +142,7 @@ impl Provider {
             error.or_else(|| (!built).then(|| "the builder ended without an image".to_string()))
         {
             let at = match &progress.failed {
-                Some((step, _)) => format!(" at {step}"),
+                Some((step, _)) => format!(" at {}", hidden.scrub(step)),
                 None => String::new(),
             };
             return Err(fail(format!(

@@ -71,6 +71,8 @@ struct Step {
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
     steps: HashMap<String, Step>,
+    /// Output of a step not yet ended by a newline (a line may come in pieces).
+    partial: HashMap<String, String>,
     /// The step that failed and its error, once one has.
     pub(crate) failed: Option<(String, String)>,
 }
@@ -108,6 +110,16 @@ impl Progress {
             if step.ended {
                 continue;
             }
+            let ends = v.cached || !v.error.is_empty() || v.completed.is_some();
+            if ends {
+                if let Some(rest) = self
+                    .partial
+                    .remove(&v.digest)
+                    .filter(|r| !r.trim().is_empty())
+                {
+                    out.push(format!("#{n} {}", rest.trim_end()));
+                }
+            }
             if v.cached {
                 step.ended = true;
                 out.push(format!("#{n} CACHED"));
@@ -128,9 +140,14 @@ impl Progress {
         }
         for log in status.logs {
             let n = self.steps.get(&log.vertex).map_or(0, |s| s.number);
-            let text = String::from_utf8_lossy(&log.msg);
-            for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                out.push(format!("#{n} {line}"));
+            let pending = self.partial.entry(log.vertex.clone()).or_default();
+            pending.push_str(&String::from_utf8_lossy(&log.msg));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                let line = line.trim_end();
+                if !line.is_empty() {
+                    out.push(format!("#{n} {line}"));
+                }
             }
         }
         out
@@ -206,6 +223,48 @@ mod tests {
             Some(("[2/3] RUN make".to_string(), "exit code: 2".to_string()))
         );
         assert!(p.lines("not base64!").is_empty());
+    }
+
+    #[test]
+    fn a_line_in_pieces_is_one_line() {
+        let mut p = Progress::default();
+        let run = Vertex {
+            started: Some(Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+            ..vertex("r", "[1/1] RUN x")
+        };
+        p.lines(&aux(&StatusResponse {
+            vertexes: vec![run.clone()],
+            logs: vec![],
+        }));
+        let piece = |m: &[u8]| StatusResponse {
+            vertexes: vec![],
+            logs: vec![VertexLog {
+                vertex: "r".into(),
+                msg: m.to_vec(),
+            }],
+        };
+        assert!(p.lines(&aux(&piece(b"sec"))).is_empty());
+        assert_eq!(
+            p.lines(&aux(&piece(b"ret-value\nnext"))),
+            ["#1 secret-value"]
+        );
+        let done = Vertex {
+            completed: Some(Timestamp {
+                seconds: 2,
+                nanos: 0,
+            }),
+            ..run
+        };
+        assert_eq!(
+            p.lines(&aux(&StatusResponse {
+                vertexes: vec![done],
+                logs: vec![]
+            })),
+            ["#1 next", "#1 DONE 1.0s"]
+        );
     }
 
     #[test]

@@ -132,6 +132,17 @@ impl Endpoint {
         }
     }
 
+    /// Whether the Engine runs on this machine (a local socket, or TCP to a loopback
+    /// address such as a socket proxy): its bind sources and volume folders are this
+    /// machine's files.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Endpoint::Unix(_) => true,
+            Endpoint::Tcp { host, .. } => is_loopback(host),
+            Endpoint::Ssh { .. } => false,
+        }
+    }
+
     /// Refuses what would hand the Engine (root on its host) to anyone on the network:
     /// plain TCP to an address that is not a loopback one.
     pub fn check(&self) -> Result<(), String> {

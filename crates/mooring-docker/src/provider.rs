@@ -225,7 +225,7 @@ impl Provider {
         svc: &Service,
         replica: u32,
     ) -> Result<Vec<(String, mooring_core::InlineFile)>, ProviderError> {
-        if matches!(self.endpoint, Endpoint::Unix(_)) {
+        if self.endpoint.is_local() {
             return Ok(Vec::new());
         }
         let mut copies = Vec::new();
@@ -556,6 +556,13 @@ pub trait Host: Sync {
         let _ = project;
         Ok(vec![])
     }
+    /// What this Engine cannot run of `project`, said before anything is changed (on a
+    /// remote Engine: a repository folder bound in, a repository file that cannot be
+    /// read).
+    async fn check_project(&self, project: &Project) -> Result<(), ProviderError> {
+        let _ = project;
+        Ok(())
+    }
     /// Inspects one container by name or id.
     async fn container(&self, id: &str) -> Result<Option<LiveContainer>, ProviderError>;
     /// Creates a project network.
@@ -623,6 +630,15 @@ pub trait Host: Sync {
 }
 
 impl Host for Provider {
+    async fn check_project(&self, project: &Project) -> Result<(), ProviderError> {
+        for svc in project.services.values() {
+            for replica in 1..=svc.replicas.0.max(1) {
+                self.repository_copies(project, svc, replica)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn foreign_ports(
         &self,
         project: &Project,

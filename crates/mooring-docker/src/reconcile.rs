@@ -171,6 +171,10 @@ pub async fn reconcile<H: Host>(
         let foreign = provider.foreign_ports(project).await?;
         mooring_core::plan::port_conflicts(project, &first, &foreign)?;
     }
+    if starts_containers {
+        // What the Engine cannot run, refused before anything is removed.
+        provider.check_project(project).await?;
+    }
     prepare().map_err(ReconcileError::Prepare)?;
     apply(provider, project, &options, first, report, &mut outcome).await?;
     outcome.live = provider.observe(project).await?;

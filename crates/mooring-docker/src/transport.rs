@@ -78,18 +78,33 @@ enum Dialer {
 /// is not there yet).
 pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
     let dialer = Arc::new(dialer(endpoint)?);
+    use std::os::unix::fs::PermissionsExt;
+    let private =
+        |e: std::io::Error| format!("a private socket for the connection to {endpoint}: {e}");
     let dir = tempfile::Builder::new()
         .prefix("mooring-engine-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
-        .map_err(|e| format!("a private folder for the connection to {endpoint}: {e}"))?;
+        .map_err(private)?;
     let socket = dir.path().join("docker.sock");
-    let listener = UnixListener::bind(&socket)
-        .map_err(|e| format!("a private socket for the connection to {endpoint}: {e}"))?;
+    let listener = UnixListener::bind(&socket).map_err(private)?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(private)?;
+    let me = rustix::process::getuid().as_raw();
     let last_error = Arc::new(Mutex::new(None));
     let last = last_error.clone();
     let task = tokio::spawn(async move {
-        while let Ok((local, _)) = listener.accept().await {
-            tokio::spawn(carry(local, dialer.clone(), last.clone()));
+        loop {
+            match listener.accept().await {
+                // Only this process's user: the connection carries its credentials.
+                Ok((local, _)) => match local.peer_cred() {
+                    Ok(cred) if cred.uid() == me => {
+                        tokio::spawn(carry(local, dialer.clone(), last.clone()));
+                    }
+                    _ => drop(local),
+                },
+                // Out of descriptors, say: the bridge stays, and takes the next.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     });
     Ok(Bridge {

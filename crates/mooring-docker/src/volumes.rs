@@ -450,7 +450,7 @@ impl Provider {
     ) -> Result<Result<PathBuf, String>, ProviderError> {
         // A folder of this machine is never another machine's volume, whatever its
         // path (the modification-time proof below would catch it; this says why).
-        if !matches!(self.endpoint(), crate::Endpoint::Unix(_)) {
+        if !self.endpoint().is_local() {
             return Ok(Err(format!(
                 "its Engine is remote ({}): its folders are on that machine",
                 self.endpoint()

@@ -911,21 +911,41 @@ pub(crate) async fn reload(State(state): St, body: Option<Json<ReloadBody>>) -> 
     .into_response())
 }
 
-/// Every configured host, as its watcher last saw it.
-pub(crate) async fn hosts(State(state): St) -> ApiResult {
+/// Every configured host, as its watcher last saw it; a token limited to some apps
+/// sees the hosts of those apps, with those apps only.
+pub(crate) async fn hosts(
+    State(state): St,
+    Extension(access): Extension<crate::access::Access>,
+) -> ApiResult {
     let c = controller(&state).await;
     let hosts = c
         .hosts()
         .into_iter()
-        .map(|(name, endpoint, health, apps)| HostView::new(name, endpoint, health, apps))
+        .filter_map(|(name, endpoint, health, mut apps)| {
+            let limited = access.global_refusal().is_some();
+            access.retain(&mut apps, |a| Some(a.as_str()));
+            (!limited || !apps.is_empty()).then(|| HostView::new(name, endpoint, health, apps))
+        })
         .collect();
     Ok(Json(HostList { hosts }).into_response())
 }
 
+#[derive(Deserialize, Default)]
+pub(crate) struct AcceptBody {
+    /// The Engine id the person saw (`GET /api/v1/hosts`): another one is not accepted.
+    #[serde(default)]
+    engine_id: Option<String>,
+}
+
 /// A person accepts the Engine a host answers as now.
-pub(crate) async fn accept_host(State(state): St, Path(name): Path<String>) -> ApiResult {
+pub(crate) async fn accept_host(
+    State(state): St,
+    Path(name): Path<String>,
+    body: Option<Json<AcceptBody>>,
+) -> ApiResult {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
     let c = controller(&state).await;
-    let health = c.accept_host(&name).await?;
+    let health = c.accept_host(&name, body.engine_id.as_deref()).await?;
     let (_, endpoint, _, apps) = c
         .hosts()
         .into_iter()

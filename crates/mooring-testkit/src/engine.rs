@@ -33,7 +33,9 @@ pub struct RemoteEngine {
 }
 
 impl RemoteEngine {
-    /// Starts engine number `n` (0–3) of this test process.
+    /// Starts engine number `n` (0–3) of this test process (its addresses and names
+    /// come from the process id and `n`: unique while each test runs in a process of
+    /// its own, as under nextest).
     pub fn start(n: u32) -> RemoteEngine {
         assert!(n < 4);
         for tool in ["ip", "nsenter", "dockerd", "openssl"] {
@@ -107,8 +109,9 @@ impl RemoteEngine {
         let d = self.dir.path();
         let log = fs::File::create(d.join("dockerd.log")).unwrap();
         let p = |name: &str| d.join(name).display().to_string();
-        // Its own /etc/docker (in a mount namespace of its own), so its own identity
-        // (`key.json`: the engine id), as another machine has.
+        // Its own /etc/docker (in a mount namespace of its own), so its own identity,
+        // as another machine has: Engine 20.10 derives its id from `key.json` there
+        // (newer Engines keep an `engine-id` file in the data root, its own too).
         fs::create_dir_all(d.join("etc")).unwrap();
         let dockerd = [
             "exec dockerd",

@@ -428,12 +428,17 @@ pub fn hosts(c: &Client, json_out: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `host accept NAME`.
-pub fn accept_host(c: &Client, name: &str, json_out: bool) -> Result<ExitCode> {
+/// `host accept NAME [--engine-id ID]`.
+pub fn accept_host(
+    c: &Client,
+    name: &str,
+    engine_id: Option<&str>,
+    json_out: bool,
+) -> Result<ExitCode> {
     let (_, v) = c.call(
         "POST",
         &format!("/api/v1/hosts/{name}/accept"),
-        Some(json!({})),
+        Some(json!({ "engine_id": engine_id })),
     )?;
     if json_out {
         print_json(&v);

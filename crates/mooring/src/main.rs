@@ -254,7 +254,12 @@ enum HostCommand {
     List,
     /// Accept the Docker Engine a host answers as now (a machine replaced on purpose):
     /// its apps are deployed to it again.
-    Accept { name: String },
+    Accept {
+        name: String,
+        /// Only this Engine id (as `host list` shows it): another one is not accepted.
+        #[arg(long)]
+        engine_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -625,7 +630,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let json = output == Format::Json;
             match command {
                 HostCommand::List => client::hosts(&c, json),
-                HostCommand::Accept { name } => client::accept_host(&c, &name, json),
+                HostCommand::Accept { name, engine_id } => {
+                    client::accept_host(&c, &name, engine_id.as_deref(), json)
+                }
             }
         }
         Command::App { output, command } => {

@@ -193,6 +193,16 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                     let Some(n) = o.get(key) else { return Ok(None) };
                     let raw = string(n, &format!("{w}.{key}"))?;
                     let path = base.join(raw.strip_prefix("file:").unwrap_or(&raw));
+                    // ssh expands `%x` and `${VAR}` in these options and splits a
+                    // known_hosts setting at white space: such a path is not what it says.
+                    let shown = path.display().to_string();
+                    if shown.chars().any(|c| {
+                        c.is_whitespace()
+                            || c.is_control()
+                            || matches!(c, '%' | '$' | '"' | '\'' | '\\')
+                    }) {
+                        return Err(err(n, format!("{w}.{key}: {shown} holds white space, quotes, '%' or '$', which ssh would read otherwise; move or rename the file")));
+                    }
                     std::fs::File::open(&path).map_err(|e| {
                         err(n, format!("{w}.{key}: cannot read {}: {e}", path.display()))
                     })?;
@@ -336,6 +346,7 @@ mod tests {
             ("hosts: { a: { docker: 'ssh://h', tls: { ca: x } } }\n", "mooring.yaml:1:39: hosts.a.tls: TLS settings are for a tcp:// endpoint"),
             ("hosts: { a: { docker: 'tcp://h:2376', ssh: { identity: k } } }\n", "mooring.yaml:1:44: hosts.a.ssh: SSH settings are for an ssh:// endpoint"),
             ("hosts: { a: { docker: 'ssh://h', ssh: { identity: file:/nonexistent/key } } }\n", "mooring.yaml:1:51: hosts.a.ssh.identity: cannot read /nonexistent/key"),
+            ("hosts: { a: { docker: 'ssh://h', ssh: { known_hosts: 'file:/k/%h' } } }\n", "mooring.yaml:1:54: hosts.a.ssh.known_hosts: /k/%h holds white space, quotes, '%' or '$'"),
             ("hosts: { a: { docker: 'npipe://x' } }\n", "mooring.yaml:1:23: hosts.a.docker: Docker endpoint \"npipe://x\": use unix:///path"),
         ] {
             let e = parse_err(text);

@@ -20,6 +20,9 @@ use std::time::Duration;
 /// Longest wait between two pings of a host that does not answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How often a host whose event stream is quiet is asked again.
+const RECHECK: Duration = Duration::from_secs(15);
+
 /// What the watcher last saw of a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostHealth {
@@ -76,18 +79,14 @@ impl Controller {
     /// Watches one host until the daemon stops.
     pub(super) async fn watch_host(self: Arc<Self>, host: String, provider: Provider) {
         let mut shutdown = self.shutdown.subscribe();
-        let state = self.host_state(&host);
         let mut backoff = Duration::from_secs(1);
         loop {
-            let was = state.get();
-            let now = self.check_host(&host, &provider).await;
-            if let Some(why) = &now.unreachable {
-                if was.unreachable.is_none() {
-                    tracing::warn!(host = %host, error = %why, "host unreachable");
-                    for app in self.apps.values().filter(|a| a.config.host == host) {
-                        self.event(&app.config.name, EventKind::HostUnreachable, why);
-                    }
-                }
+            if self
+                .check_host(&host, &provider)
+                .await
+                .unreachable
+                .is_some()
+            {
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.changed() => return,
@@ -96,26 +95,18 @@ impl Controller {
                 continue;
             }
             backoff = Duration::from_secs(1);
-            if let (Some(why), None) = (&now.replaced, &was.replaced) {
-                tracing::warn!(host = %host, error = %why, "host replaced");
-                for app in self.apps.values().filter(|a| a.config.host == host) {
-                    self.event(&app.config.name, EventKind::HostReplaced, why);
-                }
-            }
-            if was.unreachable.is_some() {
-                tracing::info!(host = %host, "host reachable again");
-                // It was away: what happened there meanwhile is not known.
-                self.reconcile_host_apps(&host);
-            }
             let mut events = Box::pin(provider.container_events());
+            // An idle stream says nothing when the machine vanishes or is replaced
+            // without a reset: the host is asked again now and then.
+            let mut check = tokio::time::interval(RECHECK);
+            check.reset();
             loop {
                 tokio::select! {
                     ev = events.next() => match ev {
                         Some(Ok(ev)) => {
-                            let Some(app) = self.apps.get(&ev.app) else { continue };
-                            if app.config.host != host {
-                                continue;
-                            }
+                            // The label names the Compose project: this host's app of it.
+                            let app = self.apps.values().find(|a| a.config.host == host && a.config.name == ev.app);
+                            let Some(app) = app else { continue };
                             tracing::debug!(app = %ev.app, container = %ev.container, action = %ev.action, "container event");
                             let _ = app.trigger.try_send(Trigger::of(TriggerKind::Drift));
                         }
@@ -125,6 +116,12 @@ impl Controller {
                         }
                         None => break,
                     },
+                    _ = check.tick() => {
+                        let h = self.check_host(&host, &provider).await;
+                        if h.unreachable.is_some() || h.replaced.is_some() {
+                            break;
+                        }
+                    }
                     _ = shutdown.changed() => return,
                 }
             }
@@ -132,7 +129,7 @@ impl Controller {
             // whatever answers next is checked again before anything is deployed. Events
             // may have been missed, so every app of this host is looked at once it
             // answers.
-            state.recheck();
+            self.host_state(&host).recheck();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 _ = shutdown.changed() => return,
@@ -154,33 +151,53 @@ impl Controller {
         }
     }
 
-    /// The health of `host` before an operation on it: one marked unreachable, or
-    /// not seen or checked yet, is asked first (it may be back, or up, before its
-    /// watcher's next ping).
+    /// The health of `host` before an operation on it: asked now — whether it
+    /// answers, and whether its Engine is still the one it is known by (a machine
+    /// replaced between two operations is never deployed to).
     pub(super) async fn host_health_now(&self, host: &str, provider: &Provider) -> HostHealth {
-        let health = self.host_state(host).get();
-        if health.unreachable.is_some() || health.engine_id.is_none() {
-            return self.check_host(host, provider).await;
-        }
-        health
+        self.host_state(host).recheck();
+        self.check_host(host, provider).await
     }
 
-    /// Asks `host` whether it answers and, the first time since it came (back), whether
-    /// its Engine is the one it is known by; records and returns what it found (also
-    /// as the `mooring_host_up` gauge).
+    /// Asks `host` whether it answers and, when not checked since it came (back),
+    /// whether its Engine is the one it is known by; records what it found (also as the
+    /// `mooring_host_up` gauge). Whoever sees a change acts on it: a host gone or
+    /// replaced is an event for each of its apps, a host back reconciles them.
     async fn check_host(&self, host: &str, provider: &Provider) -> HostHealth {
-        let health = self.ask_host(host, provider).await;
+        let state = self.host_state(host);
+        let was = state.get();
+        let health = self.ask_host(host, provider, &state).await;
         let up = health.unreachable.is_none() && health.replaced.is_none();
         self.metrics.set_gauge(
             "mooring_host_up",
             &[("host", host)],
             if up { 1.0 } else { 0.0 },
         );
+        let on_host = || self.apps.values().filter(move |a| a.config.host == host);
+        match (&was.unreachable, &health.unreachable) {
+            (None, Some(why)) => {
+                tracing::warn!(host, error = %why, "host unreachable");
+                for app in on_host() {
+                    self.event(&app.config.name, EventKind::HostUnreachable, why);
+                }
+            }
+            (Some(_), None) => {
+                tracing::info!(host, "host reachable again");
+                // It was away: what happened there meanwhile is not known.
+                self.reconcile_host_apps(host);
+            }
+            _ => {}
+        }
+        if let (None, Some(why)) = (&was.replaced, &health.replaced) {
+            tracing::warn!(host, error = %why, "host replaced");
+            for app in on_host() {
+                self.event(&app.config.name, EventKind::HostReplaced, why);
+            }
+        }
         health
     }
 
-    async fn ask_host(&self, host: &str, provider: &Provider) -> HostHealth {
-        let state = self.host_state(host);
+    async fn ask_host(&self, host: &str, provider: &Provider, state: &HostState) -> HostHealth {
         if let Err(e) = provider.ping().await {
             state.down(e.to_string());
             return state.get();
@@ -197,12 +214,12 @@ impl Controller {
             }
         };
         match self.store.host_engine(host) {
-            Ok(None) => {
-                if let Err(e) = self.store.set_host_engine(host, &id, now_ms()) {
-                    tracing::error!(host, error = %e, "cannot record the host's engine id");
+            Ok(None) => match self.store.set_host_engine(host, &id, now_ms()) {
+                Ok(()) => state.checked(id, None),
+                Err(e) => {
+                    state.down(format!("cannot record its Engine's id: {e}"));
                 }
-                state.checked(id, None);
-            }
+            },
             Ok(Some(known)) if known == id => state.checked(id, None),
             Ok(Some(known)) => {
                 let why = format!(
@@ -211,21 +228,33 @@ impl Controller {
                 );
                 state.checked(id, Some(why));
             }
-            // Not knowing is not a reason to stop: the next check asks again.
-            Err(e) => tracing::error!(host, error = %e, "cannot read the host's engine id"),
+            // Not knowing which Engine it should be: nothing is deployed until known.
+            Err(e) => {
+                state.down(format!("cannot read the Engine id it is known by: {e}"));
+            }
         }
         state.get()
     }
 
     /// A person's word that `host`'s Engine, as it answers now, is the one to deploy
     /// to (a replaced machine); its apps are reconciled.
-    pub async fn accept_host(&self, host: &str) -> Result<HostHealth, ControlError> {
+    /// With `expected`, only that Engine (the one the person saw) is accepted.
+    pub async fn accept_host(
+        &self,
+        host: &str,
+        expected: Option<&str>,
+    ) -> Result<HostHealth, ControlError> {
         let provider = self
             .providers
             .get(host)
             .ok_or_else(|| ControlError::UnknownHost(host.to_string()))?;
         provider.ping().await?;
         let id = provider.engine_id().await?;
+        if let Some(expected) = expected.filter(|e| *e != id) {
+            return Err(ControlError::Docker(mooring_docker::ProviderError::Refused(format!(
+                "host {host} now answers as Docker Engine {id}, not {expected}: nothing accepted; look again (`mooring host list`)"
+            ))));
+        }
         self.store.set_host_engine(host, &id, now_ms())?;
         let state = self.host_state(host);
         state.up();

@@ -230,7 +230,10 @@ impl Controller {
         let failure = self.record(app, op, &outcome, status).await;
         if let Some(message) = failed_build(&outcome) {
             // Like a render error: the revision waits for a new one, never retried.
-            let message = app.config.env.scrub(&message);
+            let message = rendered
+                .project
+                .secret_values
+                .scrub(&app.config.env.scrub(&message));
             rt.render_failure = Some((
                 revision.id.clone(),
                 RenderFailure {
@@ -456,19 +459,27 @@ impl Controller {
             );
             Ok(())
         };
+        // What an action prints never shows the app's secret variables or the values
+        // its render decrypted.
+        let scrub = |text: &str| {
+            rendered
+                .project
+                .secret_values
+                .scrub(&app.config.env.scrub(text))
+        };
         let report = |p: Progress<'_>| match p {
             Progress::Finished(r) => {
                 let op = *op_id.lock().unwrap_or_else(|e| e.into_inner());
-                let output =
-                    (!r.output.is_empty()).then(|| app.config.env.scrub(&r.output.join("\n")));
-                self.record_action(name, op, &seq, r, output);
+                let output = (!r.output.is_empty()).then(|| scrub(&r.output.join("\n")));
+                let error = r.error.as_deref().map(scrub);
+                self.record_action(name, op, &seq, r, output, error);
             }
             // The builder's lines, live on the event stream (`/api/v1/stream`).
             Progress::Output { action, line } => {
                 let _ = self.stream.send(StreamEvent {
                     kind: "output",
                     app: name.to_string(),
-                    data: serde_json::json!({"action": action.action.to_string(), "line": app.config.env.scrub(line)}),
+                    data: serde_json::json!({"action": action.action.to_string(), "line": scrub(line)}),
                 });
             }
             _ => {}
@@ -500,6 +511,7 @@ impl Controller {
         seq: &std::sync::atomic::AtomicU32,
         r: &mooring_docker::reconcile::ActionResult,
         output: Option<String>,
+        error: Option<String>,
     ) {
         if let Some(op) = op {
             let record = ActionRecord {
@@ -509,7 +521,7 @@ impl Controller {
                 reason: r.action.reason.clone(),
                 started_at: now_ms() - r.duration.as_millis() as i64,
                 duration_ms: r.duration.as_millis() as i64,
-                error: r.error.clone(),
+                error: error.clone(),
                 output,
             };
             if let Err(e) = self.store.record_action(op, &record) {
@@ -519,7 +531,7 @@ impl Controller {
         let _ = self.stream.send(StreamEvent {
             kind: "operation",
             app: name.to_string(),
-            data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": r.error, "detail": r.detail}),
+            data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": error, "detail": r.detail}),
         });
     }
 

@@ -467,7 +467,8 @@ secrets:
             "FROM {IMAGE}\nRUN --mount=type=secret,id=token --mount=type=secret,id=api_key \
              test \"$(sha256sum < /run/secrets/token)\" = \"{}  -\" && \
              test \"$(sha256sum < /run/secrets/api_key)\" = \"{}  -\" && echo secrets-read\n\
-             RUN test ! -e /run/secrets/token && echo step-without-mount > /proof\n",
+             RUN test ! -e /run/secrets/token && echo step-without-mount > /proof\n\
+             RUN --mount=type=secret,id=token cat /run/secrets/token && echo\n",
             mooring_core::hash::sha256_hex(TOKEN.as_bytes()),
             mooring_core::hash::sha256_hex(FROM_ENV.as_bytes()),
         ),
@@ -480,6 +481,8 @@ secrets:
     ];
     let out = app.expect_env(0, &["sync", folder], &env);
     assert!(out.contains(" secrets-read"), "{out}");
+    // A step that prints a secret shows `***` in its place.
+    assert!(out.contains(" ***\n"), "{out}");
     assert!(!out.contains(TOKEN) && !out.contains(FROM_ENV), "{out}");
     let web = app.container("web");
     assert_eq!(

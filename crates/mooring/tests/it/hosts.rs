@@ -478,8 +478,29 @@ fn a_replaced_engine_is_refused_until_an_admin_accepts_it() {
     let operator = s.token("operator");
     let (status, _) = s.call("POST", "/api/v1/hosts/edge/accept", Some(&operator), None);
     assert_eq!(status, 403);
+    // A token limited to the app sees its host, with that app.
+    let limited = s.token_with(&["--role", "viewer", "--app", &app.name]);
+    let (status, v) = s.call("GET", "/api/v1/hosts", Some(&limited), None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["hosts"][0]["apps"], serde_json::json!([app.name]), "{v}");
+    // Accepting the Engine seen earlier is refused: it is not the one answering.
+    let (status, v) = s.call(
+        "POST",
+        "/api/v1/hosts/edge/accept",
+        Some(&s.admin),
+        Some(serde_json::json!({ "engine_id": old_id })),
+    );
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing accepted"),
+        "{v}"
+    );
+    let new_id = engine.id();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .args(["host", "accept", "edge"])
+        .args(["host", "accept", "edge", "--engine-id", &new_id])
         .env("MOORING_SERVER", s.url(""))
         .env("MOORING_TOKEN", &s.admin)
         .env("NO_COLOR", "1")
@@ -562,7 +583,9 @@ fn repository_files_are_copied_to_a_remote_engine_and_a_folder_is_refused() {
         "listen 8080\n"
     );
 
-    // A folder cannot be copied so: refused, the running container kept.
+    // A folder cannot be copied so: refused before anything changes, the running
+    // container kept.
+    let id = engine.docker(&["inspect", "--format", "{{.Id}}", &web]);
     fs::write(
         d.join("compose.yaml"),
         compose(", \"./html:/usr/share/html\""),
@@ -574,6 +597,11 @@ fn repository_files_are_copied_to_a_remote_engine_and_a_folder_is_refused() {
             "html (bound at /usr/share/html) is a folder of the repository, and the Engine at"
         ) && out.contains("build its files into an image"),
         "{out}"
+    );
+    assert_eq!(engine.docker(&["inspect", "--format", "{{.Id}}", &web]), id);
+    assert_eq!(
+        engine.docker(&["exec", &web, "cat", "/etc/site.conf"]),
+        "listen 8080\n"
     );
 }
 
