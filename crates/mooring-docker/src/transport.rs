@@ -285,3 +285,28 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn the_bridge_is_private_to_this_user() {
+        let endpoint = Endpoint::parse("ssh://nobody@192.0.2.1").unwrap();
+        let b = bridge(&endpoint).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(b.socket.parent().unwrap()), 0o700);
+        assert_eq!(mode(&b.socket), 0o600);
+        let args = match dialer(&endpoint).unwrap() {
+            Dialer::Ssh { args } => args,
+            _ => unreachable!(),
+        };
+        // The host comes after `--`, the user by `-l`: neither can be read as an option.
+        let at = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[at + 1], "192.0.2.1");
+        assert_eq!(&args[at + 2..], ["docker", "system", "dial-stdio"]);
+        assert!(args.windows(2).any(|w| w == ["-l", "nobody"]));
+        assert!(args.contains(&"StrictHostKeyChecking=yes".to_string()));
+    }
+}
