@@ -95,14 +95,7 @@ fn scenario(
         "server: {{ listen: 127.0.0.1:{port}, data_dir: ./state, workers: 4 }}\nwebhooks:\n  generic: {{ secret: {SECRET} }}\nhosts:\n"
     );
     for (i, e) in engines.iter().enumerate().take(hosts) {
-        let f = |n: &str| format!("file:{}", e.tls_file(n).display());
-        config += &format!(
-            "  h{i}:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\n",
-            e.tcp(),
-            f("ca.pem"),
-            f("cert.pem"),
-            f("key.pem")
-        );
+        config += &e.host_yaml(&format!("h{i}"));
     }
     config += "apps:\n";
     let host_of = |i: usize| i % hosts;

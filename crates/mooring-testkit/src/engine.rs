@@ -204,6 +204,28 @@ impl RemoteEngine {
         run("sh", &["-c", &sh]);
     }
 
+    /// Its entry under `hosts:` in `mooring.yaml`, named `name`: the TLS endpoint with
+    /// the client's certificate files.
+    pub fn host_yaml(&self, name: &str) -> String {
+        let f = |n: &str| format!("file:{}", self.tls_file(n).display());
+        format!(
+            "  {name}:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\n",
+            self.tcp(),
+            f("ca.pem"),
+            f("cert.pem"),
+            f("key.pem")
+        )
+    }
+
+    /// The Docker CLI's TLS settings for this engine (`DOCKER_CERT_PATH` holds the
+    /// client's `ca.pem`, `cert.pem` and `key.pem`).
+    pub fn cli_env(&self) -> [(&'static str, String); 2] {
+        [
+            ("DOCKER_CERT_PATH", self.dir.path().display().to_string()),
+            ("DOCKER_TLS_VERIFY", "1".to_string()),
+        ]
+    }
+
     /// The engine's `tcp://IP:PORT`.
     pub fn tcp(&self) -> String {
         format!("tcp://{}:{}", self.ip, self.port)

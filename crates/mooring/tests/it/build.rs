@@ -34,7 +34,14 @@ fn built_images(app: &str, service: Option<&str>) -> Vec<String> {
     let mut ids: Vec<String> = all
         .lines()
         .filter(|id| {
-            let owner = inspect(id, "{{index .Config.Labels \"io.mooring.build\"}}");
+            // Another test may remove its own image between the listing and this.
+            let out = docker_output(&[
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"io.mooring.build\"}}",
+                id,
+            ]);
+            let owner = String::from_utf8_lossy(&out.stdout).trim().to_string();
             let owner = owner.split_once(' ').map(|(_, o)| o).unwrap_or("");
             match service {
                 Some(s) => owner == format!("{app}/{s}"),
@@ -255,7 +262,8 @@ fn the_daemon_rebuilds_on_a_pushed_commit_only_when_it_changes_the_context() {
             app.name
         ),
     )
-    .write("web/Dockerfile", &format!("FROM {IMAGE}\nCOPY app.sh /app.sh\nRUN echo built-at-step-3\n"))
+    // The app's name keeps the steps out of the builder's cache of earlier runs.
+    .write("web/Dockerfile", &format!("FROM {IMAGE}\nCOPY app.sh /app.sh\nRUN echo built-at-step-3 {}\n", app.name))
     .write("web/app.sh", "echo one\n")
     .write("web/.dockerignore", "*.md\n")
     .write("web/notes.md", "a\n");
@@ -301,7 +309,8 @@ fn the_daemon_rebuilds_on_a_pushed_commit_only_when_it_changes_the_context() {
     // The builder's lines are in the operation's record.
     let output = first["output"].as_str().unwrap_or_default();
     assert!(
-        output.contains("RUN echo built-at-step-3") && output.contains(" built-at-step-3\n"),
+        output.contains("RUN echo built-at-step-3")
+            && output.contains(&format!(" built-at-step-3 {}\n", app.name)),
         "{first}"
     );
     let web = app.container("web");
@@ -464,11 +473,13 @@ secrets:
         "web/Dockerfile",
         // The Dockerfile (which the image's history keeps) names only their digests.
         &format!(
-            "FROM {IMAGE}\nRUN --mount=type=secret,id=token --mount=type=secret,id=api_key \
+            // The app's name keeps the steps out of the builder's cache of earlier runs.
+            "FROM {IMAGE}\nRUN echo {} > /app\nRUN --mount=type=secret,id=token --mount=type=secret,id=api_key \
              test \"$(sha256sum < /run/secrets/token)\" = \"{}  -\" && \
              test \"$(sha256sum < /run/secrets/api_key)\" = \"{}  -\" && echo secrets-read\n\
              RUN test ! -e /run/secrets/token && echo step-without-mount > /proof\n\
              RUN --mount=type=secret,id=token cat /run/secrets/token && echo\n",
+            app.name,
             mooring_core::hash::sha256_hex(TOKEN.as_bytes()),
             mooring_core::hash::sha256_hex(FROM_ENV.as_bytes()),
         ),
@@ -508,11 +519,11 @@ secrets:
     write(
         d,
         "web/Dockerfile",
-        &format!("FROM {IMAGE}\nRUN --mount=type=secret,id=missing,required=true cat /run/secrets/missing\n"),
+        &format!("FROM {IMAGE}\nRUN echo {} > /app\nRUN --mount=type=secret,id=missing,required=true cat /run/secrets/missing\n", app.name),
     );
     let out = app.expect_env(1, &["sync", folder], &env);
     assert!(
-        out.contains("at [2/2] RUN --mount=type=secret,id=missing,required=true"),
+        out.contains("at [3/3] RUN --mount=type=secret,id=missing,required=true"),
         "{out}"
     );
     assert_eq!(app.id("web"), web_id);
@@ -591,7 +602,8 @@ fn a_build_interrupted_by_a_killed_daemon_changes_nothing_and_is_done_on_the_nex
     write(
         &proj,
         "web/Dockerfile",
-        &format!("FROM {IMAGE}\nRUN echo one > /v\n"),
+        // The app's name keeps the steps out of the builder's cache of earlier runs.
+        &format!("FROM {IMAGE}\nRUN echo one > /v && echo {}\n", app.name),
     );
     let mut s = Server::start(
         dir.path(),
@@ -611,7 +623,10 @@ fn a_build_interrupted_by_a_killed_daemon_changes_nothing_and_is_done_on_the_nex
     write(
         &proj,
         "web/Dockerfile",
-        &format!("FROM {IMAGE}\nRUN sleep 6 && echo two > /v\n"),
+        &format!(
+            "FROM {IMAGE}\nRUN sleep 6 && echo two > /v && echo {}\n",
+            app.name
+        ),
     );
     wait_until(60, "the build of the new revision to run", || {
         let op = &s.app(&app.name)["operations"][0];

@@ -8,6 +8,7 @@ use crate::common::*;
 use mooring_testkit::engine::RemoteEngine;
 use mooring_testkit::ssh::SshServer;
 use std::fs;
+use std::path::Path;
 
 fn project(dir: &std::path::Path, name: &str) {
     fs::write(
@@ -17,6 +18,31 @@ fn project(dir: &std::path::Path, name: &str) {
         ),
     )
     .unwrap();
+}
+
+/// `env` as `expect_env` takes it.
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A daemon whose one host, `edge`, is `engine` (TLS), deploying `app` from the folder
+/// `proj` every `interval`.
+fn daemon_on(
+    dir: &Path,
+    engine: &RemoteEngine,
+    app: &TestApp,
+    proj: &Path,
+    interval: &str,
+) -> Server {
+    Server::start(
+        dir,
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}apps:\n  - name: {}\n    host: edge\n    source: {{ dir: {} }}\n    sync: {{ interval: {interval} }}\n",
+            engine.host_yaml("edge"),
+            app.name,
+            proj.display()
+        ),
+    )
 }
 
 /// Names of the app's containers on `engine`.
@@ -44,8 +70,8 @@ fn one_shot_commands_reach_a_remote_engine_over_tls_and_refuse_a_wrong_one() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), &app.name);
     let folder = dir.path().to_str().unwrap();
-    let certs = engine.tls_file("ca.pem");
-    let certs = certs.parent().unwrap().to_str().unwrap();
+    let cli = engine.cli_env();
+    let env = pairs(&cli);
     let tcp = engine.tcp();
 
     // Plain TCP off loopback is refused before anything is sent.
@@ -56,7 +82,6 @@ fn one_shot_commands_reach_a_remote_engine_over_tls_and_refuse_a_wrong_one() {
     );
 
     // With the Docker CLI's TLS settings: deployed there, not here.
-    let env = [("DOCKER_CERT_PATH", certs), ("DOCKER_TLS_VERIFY", "1")];
     app.expect_env(0, &["sync", folder, "--host", &tcp], &env);
     assert_eq!(
         remote_containers(&engine, &app.name),
@@ -64,11 +89,8 @@ fn one_shot_commands_reach_a_remote_engine_over_tls_and_refuse_a_wrong_one() {
     );
     assert!(app.containers().is_empty(), "nothing on the local engine");
     // DOCKER_HOST works as --host does; in sync, nothing to do.
-    let env_host = [
-        ("DOCKER_CERT_PATH", certs),
-        ("DOCKER_TLS_VERIFY", "1"),
-        ("DOCKER_HOST", tcp.as_str()),
-    ];
+    let mut env_host = env.clone();
+    env_host.push(("DOCKER_HOST", tcp.as_str()));
     app.expect_env(0, &["diff", folder], &env_host);
 
     // A CA that did not sign the engine's certificate: refused, saying why.
@@ -110,19 +132,7 @@ fn the_daemon_deploys_to_a_remote_engine_and_heals_it() {
     let proj = dir.path().join("proj");
     fs::create_dir_all(&proj).unwrap();
     project(&proj, &app.name);
-    let tls = |name: &str| format!("file:{}", engine.tls_file(name).display());
-    let s = Server::start(
-        dir.path(),
-        &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  edge:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\napps:\n  - name: {}\n    host: edge\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
-            engine.tcp(),
-            tls("ca.pem"),
-            tls("cert.pem"),
-            tls("key.pem"),
-            app.name,
-            proj.display()
-        ),
-    );
+    let s = daemon_on(dir.path(), &engine, &app, &proj, "1h");
     wait_until(120, "the deploy to the remote engine", || {
         s.app(&app.name)["sync"] == "Synced"
     });
@@ -238,16 +248,6 @@ fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
         proj
     };
     let (proj_a, proj_b) = (write(&app_a, "one"), write(&app_b, "one"));
-    let host = |name: &str, e: &RemoteEngine| {
-        let f = |n: &str| format!("file:{}", e.tls_file(n).display());
-        format!(
-            "  {name}:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\n",
-            e.tcp(),
-            f("ca.pem"),
-            f("cert.pem"),
-            f("key.pem")
-        )
-    };
     let app_entry = |app: &TestApp, host: &str, proj: &std::path::Path| {
         format!(
             "  - name: {}\n    host: {host}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s, retry: {{ backoff: 1s, max_backoff: 2s }} }}\n",
@@ -260,8 +260,8 @@ fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
         dir.path(),
         &format!(
             "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}{}apps:\n{}{}",
-            host("a", &a),
-            host("b", &b),
+            a.host_yaml("a"),
+            b.host_yaml("b"),
             app_entry(&app_a, "a", &proj_a),
             app_entry(&app_b, "b", &proj_b)
         ),
@@ -363,14 +363,8 @@ fn a_remote_volume_is_backed_up_here_and_restored_there_through_the_archive_api(
     )
     .unwrap();
     let folder = dir.path().to_str().unwrap();
-    let certs = engine.tls_file("ca.pem");
-    let env = [
-        (
-            "DOCKER_CERT_PATH",
-            certs.parent().unwrap().to_str().unwrap(),
-        ),
-        ("DOCKER_TLS_VERIFY", "1"),
-    ];
+    let env = engine.cli_env();
+    let env = pairs(&env);
     let tcp = engine.tcp();
     app.expect_env(0, &["sync", folder, "--host", &tcp], &env);
     let db = format!("{}-db-1", app.name);
@@ -419,19 +413,7 @@ fn a_replaced_engine_is_refused_until_an_admin_accepts_it() {
     let proj = dir.path().join("proj");
     fs::create_dir_all(&proj).unwrap();
     project(&proj, &app.name);
-    let tls = |name: &str| format!("file:{}", engine.tls_file(name).display());
-    let s = Server::start(
-        dir.path(),
-        &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  edge:\n    docker: {}\n    tls: {{ ca: {}, cert: {}, key: {} }}\napps:\n  - name: {}\n    host: edge\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s }}\n",
-            engine.tcp(),
-            tls("ca.pem"),
-            tls("cert.pem"),
-            tls("key.pem"),
-            app.name,
-            proj.display()
-        ),
-    );
+    let s = daemon_on(dir.path(), &engine, &app, &proj, "1s");
     wait_until(120, "the first deploy", || {
         s.app(&app.name)["sync"] == "Synced"
     });
@@ -549,14 +531,8 @@ fn repository_files_are_copied_to_a_remote_engine_and_a_folder_is_refused() {
     };
     fs::write(d.join("compose.yaml"), compose("")).unwrap();
     let folder = d.to_str().unwrap();
-    let certs = engine.tls_file("ca.pem");
-    let env = [
-        (
-            "DOCKER_CERT_PATH",
-            certs.parent().unwrap().to_str().unwrap(),
-        ),
-        ("DOCKER_TLS_VERIFY", "1"),
-    ];
+    let env = engine.cli_env();
+    let env = pairs(&env);
     let tcp = engine.tcp();
     app.expect_env(0, &["sync", folder, "--host", &tcp], &env);
     let web = format!("{}-web-1", app.name);
@@ -630,14 +606,8 @@ fn a_remote_engine_builds_the_image_with_its_secrets() {
         ),
     )
     .unwrap();
-    let certs = engine.tls_file("ca.pem");
-    let env = [
-        (
-            "DOCKER_CERT_PATH",
-            certs.parent().unwrap().to_str().unwrap(),
-        ),
-        ("DOCKER_TLS_VERIFY", "1"),
-    ];
+    let env = engine.cli_env();
+    let env = pairs(&env);
     let out = app.expect_env(
         0,
         &["sync", d.to_str().unwrap(), "--host", &engine.tcp()],
