@@ -626,3 +626,82 @@ fn a_remote_engine_builds_the_image_with_its_secrets() {
         "not built on the local engine"
     );
 }
+
+/// A host killed in the middle of a sync (its app waits for a health check there):
+/// the sync fails and says why, another host's app converges meanwhile, and the killed
+/// host's app converges once it is back.
+#[test]
+fn a_host_killed_mid_sync_converges_when_back_and_never_holds_up_another() {
+    let a = RemoteEngine::start(0);
+    let mut b = RemoteEngine::start(1);
+    let (app_a, app_b) = (TestApp::new("hka"), TestApp::new("hkb"));
+    let dir = tempfile::tempdir().unwrap();
+    let proj = |app: &TestApp, compose: String| {
+        let p = dir.path().join(&app.name);
+        fs::create_dir_all(&p).unwrap();
+        fs::write(p.join("compose.yaml"), compose).unwrap();
+        p
+    };
+    let simple = |greeting: &str| {
+        format!(
+            "name: {}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment: {{ GREETING: {greeting} }}\n",
+            app_a.name
+        )
+    };
+    let proj_a = proj(&app_a, simple("one"));
+    // b's web waits for its db to be healthy, which takes a few seconds.
+    let proj_b = proj(
+        &app_b,
+        format!(
+            "name: {}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"sleep 6; touch /tmp/ready; exec sleep 3600\"]\n    healthcheck: {{ test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"], interval: 1s, retries: 30 }}\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    depends_on: {{ db: {{ condition: service_healthy }} }}\n",
+            app_b.name
+        ),
+    );
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}{}apps:\n  - name: {}\n    host: a\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s }}\n  - name: {}\n    host: b\n    source: {{ dir: {} }}\n    sync: {{ interval: 1s, retry: {{ backoff: 1s, max_backoff: 2s }} }}\n",
+            a.host_yaml("a"),
+            b.host_yaml("b"),
+            app_a.name,
+            proj_a.display(),
+            app_b.name,
+            proj_b.display()
+        ),
+    );
+    wait_until(60, "app a deployed", || {
+        s.app(&app_a.name)["sync"] == "Synced"
+    });
+    // b's sync is under way (db created, web waiting for it): b is killed.
+    wait_until(60, "b's sync waiting for db's health", || {
+        remote_containers(&b, &app_b.name) == [format!("{}-db-1", app_b.name)]
+    });
+    b.stop();
+    fs::write(proj_a.join("compose.yaml"), simple("two")).unwrap();
+    let greeting = |e: &RemoteEngine, app: &TestApp| {
+        let out = e
+            .docker_command(&[
+                "inspect",
+                "--format",
+                "{{json .Config.Env}}",
+                &format!("{}-web-1", app.name),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_until(60, "app a converged while b is down", || {
+        greeting(&a, &app_a).contains("GREETING=two")
+    });
+    wait_until(60, "b's failure said", || {
+        s.app(&app_b.name)["conditions"]
+            .to_string()
+            .contains("HostUnreachable")
+    });
+    b.restart();
+    wait_until(120, "app b converged once b is back", || {
+        s.app(&app_b.name)["sync"] == "Synced"
+            && s.app(&app_b.name)["health"] == "Healthy"
+            && remote_containers(&b, &app_b.name).len() == 2
+    });
+}
