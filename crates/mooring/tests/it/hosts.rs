@@ -45,6 +45,16 @@ fn daemon_on(
     )
 }
 
+/// The environment of `app`'s web container on `e` (empty when there is none).
+fn web_env(e: &RemoteEngine, app: &TestApp) -> String {
+    let name = format!("{}-web-1", app.name);
+    let out = e
+        .docker_command(&["inspect", "--format", "{{json .Config.Env}}", &name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Names of the app's containers on `engine`.
 fn remote_containers(engine: &RemoteEngine, app: &str) -> Vec<String> {
     let mut names: Vec<String> = engine
@@ -266,18 +276,6 @@ fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
             app_entry(&app_b, "b", &proj_b)
         ),
     );
-    let greeting = |e: &RemoteEngine, app: &TestApp| {
-        let out = e
-            .docker_command(&[
-                "inspect",
-                "--format",
-                "{{json .Config.Env}}",
-                &format!("{}-web-1", app.name),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let unreachable = |s: &Server, app: &TestApp| {
         s.app(&app.name)["conditions"]
             .as_array()
@@ -326,7 +324,7 @@ fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
     // b comes back: its app converges.
     b.restart();
     wait_until(60, "app b deployed once host b is back", || {
-        s.app(&app_b.name)["sync"] == "Synced" && greeting(&b, &app_b).contains("GREETING=one")
+        s.app(&app_b.name)["sync"] == "Synced" && web_env(&b, &app_b).contains("GREETING=one")
     });
 
     // b goes down again; both projects change: a converges meanwhile.
@@ -334,14 +332,14 @@ fn a_host_that_is_down_never_stalls_another_and_converges_when_back() {
     write(&app_a, "two");
     write(&app_b, "two");
     wait_until(60, "app a converged while host b is down", || {
-        greeting(&a, &app_a).contains("GREETING=two")
+        web_env(&a, &app_a).contains("GREETING=two")
     });
     wait_until(30, "app b reported unreachable again", || {
         unreachable(&s, &app_b).is_some_and(|m| m.contains("last seen"))
     });
     b.restart();
     wait_until(90, "app b converged once host b is back", || {
-        greeting(&b, &app_b).contains("GREETING=two")
+        web_env(&b, &app_b).contains("GREETING=two")
             && s.app(&app_b.name)["sync"] == "Synced"
             && unreachable(&s, &app_b).is_none()
     });
@@ -481,13 +479,7 @@ fn a_replaced_engine_is_refused_until_an_admin_accepts_it() {
         "{v}"
     );
     let new_id = engine.id();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .args(["host", "accept", "edge", "--engine-id", &new_id])
-        .env("MOORING_SERVER", s.url(""))
-        .env("MOORING_TOKEN", &s.admin)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = s.command(&["host", "accept", "edge", "--engine-id", &new_id]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -678,20 +670,8 @@ fn a_host_killed_mid_sync_converges_when_back_and_never_holds_up_another() {
     });
     b.stop();
     fs::write(proj_a.join("compose.yaml"), simple("two")).unwrap();
-    let greeting = |e: &RemoteEngine, app: &TestApp| {
-        let out = e
-            .docker_command(&[
-                "inspect",
-                "--format",
-                "{{json .Config.Env}}",
-                &format!("{}-web-1", app.name),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     wait_until(60, "app a converged while b is down", || {
-        greeting(&a, &app_a).contains("GREETING=two")
+        web_env(&a, &app_a).contains("GREETING=two")
     });
     wait_until(60, "b's failure said", || {
         s.app(&app_b.name)["conditions"]

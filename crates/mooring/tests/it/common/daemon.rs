@@ -216,8 +216,12 @@ impl Server {
 
     /// `mooring app ARGS` against this daemon, with the admin token.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command(&[&["app"][..], args].concat())
+    }
+
+    /// `mooring ARGS` against this daemon, with the admin token.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_mooring"))
-            .arg("app")
             .args(args)
             .env("MOORING_SERVER", self.url(""))
             .env("MOORING_TOKEN", &self.admin)
