@@ -900,7 +900,16 @@ impl Host for Provider {
                 // The name is taken. By this app's own container that the observation
                 // missed (a killed run's create that the Engine finished late): it is
                 // replaced, as the plan wanted a new one. By anything else: refused.
-                let existing = self.docker.inspect_container(name, None).await.ok();
+                // A create the Engine is still finishing holds the name before it
+                // can be inspected: look again for a few seconds.
+                let mut existing = None;
+                for _ in 0..50 {
+                    existing = self.docker.inspect_container(name, None).await.ok();
+                    if existing.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
                 let ours = existing
                     .as_ref()
                     .and_then(|c| c.config.as_ref()?.labels.as_ref()?.get(APP))
