@@ -657,7 +657,7 @@ async fn a_build_streams_into_the_progress_panel_and_stays_in_the_history() {
         60,
         "the builder's lines in the progress panel",
         &format!(
-            "return (document.querySelector('#progress pre')?.textContent || '').includes('#5 built-for-{}')",
+            "return /#\\d+ built-for-{}/.test(document.querySelector('#progress pre')?.textContent || '')",
             app.name
         ),
     )
