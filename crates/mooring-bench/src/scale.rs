@@ -144,7 +144,12 @@ impl Host for SimulatedHost {
         self.state.lock().unwrap().volumes.insert(name.into(), vol);
         Ok(())
     }
-    async fn pull_image(&self, _: &str, _: Option<&str>) -> Result<(), ProviderError> {
+    async fn pull_image(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), ProviderError> {
         self.call().await;
         Ok(())
     }

@@ -577,7 +577,14 @@ pub trait Host: Sync {
     async fn create_volume(&self, project: &Project, name: &str) -> Result<(), ProviderError>;
     /// Pulls an image.
     /// Pulls an image, for `platform` (`os/arch[/variant]`) when a service names one.
-    async fn pull_image(&self, image: &str, platform: Option<&str>) -> Result<(), ProviderError>;
+    /// Pulls an image, telling `output` each layer's step as the Engine reports it
+    /// (`3f4a…: Downloading`, `3f4a…: Pull complete`) and its final status line.
+    async fn pull_image(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        output: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), ProviderError>;
     /// Builds the image of a `build:` service, telling `output` each line the builder
     /// prints; a line saying what was built.
     async fn build_image(
@@ -819,17 +826,35 @@ impl Host for Provider {
         self.build_service_image(&project.name, svc, output).await
     }
 
-    async fn pull_image(&self, image: &str, platform: Option<&str>) -> Result<(), ProviderError> {
+    async fn pull_image(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        output: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), ProviderError> {
         let options = CreateImageOptions {
             from_image: image.to_string(),
             platform: platform.unwrap_or_default().to_string(),
             ..Default::default()
         };
         let mut stream = self.docker.create_image(Some(options), None, None);
+        // Each layer's step once (the byte counts of `Downloading` tick many times a
+        // second; a person needs the step, not every tick).
+        let mut steps: HashMap<String, String> = HashMap::new();
         while let Some(item) = stream.next().await {
             let info = item.map_err(api(format!("pulling image {image}")))?;
             if let Some(e) = info.error {
                 return Err(ProviderError::Failed(format!("pulling image {image}: {e}")));
+            }
+            let Some(status) = info.status else { continue };
+            match info.id {
+                Some(id) if !status.starts_with("Pulling from") => {
+                    if steps.get(&id) != Some(&status) {
+                        output(&format!("{id}: {status}"));
+                        steps.insert(id, status);
+                    }
+                }
+                _ => output(&status),
             }
         }
         Ok(())

@@ -568,6 +568,15 @@ async fn execute<H: Host>(
     let start = Instant::now();
     let mut detail = None;
     let printed = std::sync::Mutex::new(std::collections::VecDeque::new());
+    // What a pull or a build prints: live to `report`, the last lines kept.
+    let output = |line: &str| {
+        report(Progress::Output { action: a, line });
+        let mut kept = printed.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() == OUTPUT_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(line.to_string());
+    };
     let result = match &a.action {
         Action::CreateNetwork { network } => provider.create_network(project, network).await,
         Action::RemoveNetwork { network } => provider.remove_network(network).await,
@@ -583,23 +592,13 @@ async fn execute<H: Host>(
                 .values()
                 .filter(|s| s.image == *image)
                 .find_map(|s| s.settings.platform.as_deref());
-            provider.pull_image(image, platform).await
+            provider.pull_image(image, platform, &output).await
         }
         Action::BuildImage { service, .. } => match project.services.get(service) {
-            Some(svc) => {
-                let output = |line: &str| {
-                    report(Progress::Output { action: a, line });
-                    let mut kept = printed.lock().unwrap_or_else(|e| e.into_inner());
-                    if kept.len() == OUTPUT_KEPT {
-                        kept.pop_front();
-                    }
-                    kept.push_back(line.to_string());
-                };
-                provider
-                    .build_image(project, svc, &output)
-                    .await
-                    .map(|d| detail = Some(d))
-            }
+            Some(svc) => provider
+                .build_image(project, svc, &output)
+                .await
+                .map(|d| detail = Some(d)),
             None => Err(ProviderError::Failed(format!(
                 "service {service} is not in the project"
             ))),

@@ -144,8 +144,8 @@ pub struct Diff {
 /// A change pushed to `/api/v1/stream` listeners.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamEvent {
-    /// `app` (status changed), `operation` (an action finished), `output` (a line a
-    /// builder printed), `event`.
+    /// `app` (status changed), `started` (an action began), `operation` (an action
+    /// finished), `output` (a line a pull or build printed), `event`.
     pub kind: &'static str,
     pub app: String,
     pub data: serde_json::Value,

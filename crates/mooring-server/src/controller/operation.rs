@@ -474,7 +474,15 @@ impl Controller {
                 let error = r.error.as_deref().map(scrub);
                 self.record_action(name, op, &seq, r, output, error);
             }
-            // The builder's lines, live on the event stream (`/api/v1/stream`).
+            // An action begins: the UI shows it running until its `operation` event.
+            Progress::Started(a) => {
+                let _ = self.stream.send(StreamEvent {
+                    kind: "started",
+                    app: name.to_string(),
+                    data: serde_json::json!({"action": a, "text": a.action.to_string()}),
+                });
+            }
+            // What a pull or build prints, live on the event stream (`/api/v1/stream`).
             Progress::Output { action, line } => {
                 let _ = self.stream.send(StreamEvent {
                     kind: "output",
@@ -531,7 +539,7 @@ impl Controller {
         let _ = self.stream.send(StreamEvent {
             kind: "operation",
             app: name.to_string(),
-            data: serde_json::json!({"action": r.action, "seconds": r.duration.as_secs_f64(), "error": error, "detail": r.detail}),
+            data: serde_json::json!({"action": r.action, "text": r.action.action.to_string(), "seconds": r.duration.as_secs_f64(), "error": error, "detail": r.detail}),
         });
     }
 

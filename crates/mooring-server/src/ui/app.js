@@ -66,19 +66,20 @@
         setTimeout(connect, 2000);
       }
     };
-    for (const kind of ["app", "operation", "event", "output"]) {
+    for (const kind of ["app", "started", "operation", "event", "output"]) {
       stream.addEventListener(kind, (e) => {
         let data;
         try { data = JSON.parse(e.data); } catch (_) { return; }
         if (app && data.app !== app) return;
         if (kind === "output") return output(data);
+        if (kind === "started") return started(data);
         if (kind === "operation") step(data);
         soon(kind === "app" ? 100 : 400);
       });
     }
   }
 
-  // A builder's lines while an image is built: the last few, under the progress list.
+  // What a pull or a build prints: the last few lines, under the progress list.
   function output(ev) {
     if (!progress || progress.hidden || !ev.data) return;
     let pre = progress.querySelector("pre");
@@ -91,17 +92,47 @@
     pre.textContent = lines.slice(-12).join("\n");
   }
 
-  // Progress of a running action: each finished plan action, as the stream reports it.
-  function step(ev) {
-    if (!progress || progress.hidden) return;
-    const list = progress.querySelector("ol");
-    if (!list) return;
-    const a = ev.data && ev.data.action;
-    if (!a) return;
+  // Progress: each action of the plan as it starts (a spinner and the time it has
+  // taken so far) and as it ends, from the stream's `started` and `operation` events.
+  const running = new Map();
+  let ticker = null;
+  function tick() {
+    for (const r of running.values()) r.time.textContent = ((Date.now() - r.t0) / 1000).toFixed(1) + " s";
+    if (!running.size) { clearInterval(ticker); ticker = null; }
+  }
+  function actionItem(text) {
+    if (progress.hidden) show("Working on " + app + "…");
     const li = document.createElement("li");
-    const what = (a.kind || "").replace(/_/g, " ") + " " + (a.container || a.network || a.volume || a.image || "");
-    li.textContent = what + " — " + (ev.data.error ? "failed: " + ev.data.error : "done in " + Number(ev.data.seconds).toFixed(1) + " s");
-    list.appendChild(li);
+    li.dataset.action = text;
+    const spin = document.createElement("span");
+    spin.className = "spinner";
+    spin.setAttribute("aria-hidden", "true");
+    const what = document.createElement("span");
+    what.textContent = text + " ";
+    const time = document.createElement("span");
+    time.className = "elapsed";
+    li.append(spin, what, time);
+    progress.querySelector("ol").appendChild(li);
+    return { li, time, t0: Date.now() };
+  }
+  function started(ev) {
+    if (!progress || !ev.data || !ev.data.text) return;
+    const r = actionItem(ev.data.text);
+    r.li.dataset.state = "running";
+    r.time.textContent = "0.0 s";
+    running.set(ev.data.text, r);
+    if (!ticker) ticker = setInterval(tick, 200);
+  }
+  function step(ev) {
+    if (!progress || !ev.data || !ev.data.text) return;
+    const text = ev.data.text;
+    const r = running.get(text) || actionItem(text);
+    running.delete(text);
+    r.li.querySelector(".spinner")?.remove();
+    const failed = !!ev.data.error;
+    r.li.dataset.state = failed ? "failed" : "done";
+    r.time.textContent = failed ? "— failed: " + ev.data.error : "— done in " + Number(ev.data.seconds).toFixed(1) + " s";
+    r.li.prepend(failed ? "✗ " : "✓ ");
   }
 
   function show(title, lines) {

@@ -32,6 +32,14 @@ fn missing_image_is_pulled_and_always_follows_the_tag() {
     );
     let out = app.expect(0, &["sync", src]);
     assert!(out.contains(&format!("pull image {image}")), "{out}");
+    // The pull's progress as the Engine reports it (its layers are already here, the
+    // local image's), down to its last word.
+    assert!(
+        out.contains("Pulling from ")
+            && out.contains("Digest: sha256:")
+            && out.contains(&format!("Downloaded newer image for {image}")),
+        "{out}"
+    );
     assert_eq!(
         inspect(&app.container("web"), "{{.State.Status}}"),
         "running"

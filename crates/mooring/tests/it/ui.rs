@@ -651,6 +651,14 @@ async fn a_build_streams_into_the_progress_panel_and_stays_in_the_history() {
     click(&c, "form[data-action=sync] button").await;
     plan_shown(&c).await;
     confirm(&c).await;
+    // The build shows as running (a spinner, the time so far) before it ends.
+    until(
+        &c,
+        60,
+        "the build action shown running",
+        "const li = document.querySelector('#progress li[data-state=running]'); return !!li && li.innerText.includes('build image') && !!li.querySelector('.spinner') && /\\d\\.\\d s/.test(li.querySelector('.elapsed').textContent)",
+    )
+    .await;
     // While the build runs, its lines are in the panel.
     until(
         &c,
@@ -664,6 +672,18 @@ async fn a_build_streams_into_the_progress_panel_and_stays_in_the_history() {
     .await;
     shot(&c, "build-progress-1400").await;
     done(&c, "the sync to finish").await;
+    let ended = js(
+        &c,
+        "return [...document.querySelectorAll('#progress li')].map(li => li.dataset.state + ' ' + li.innerText).join('\\n')",
+    )
+    .await;
+    let ended = ended.as_str().unwrap_or_default();
+    assert!(
+        ended.contains("done ✓ build image")
+            && ended.contains("done ✓ create container")
+            && !ended.contains("running"),
+        "every action ended, none left spinning: {ended}"
+    );
 
     // The history page keeps them under the build's action (folded: the operation's
     // details and the output's are closed until opened).
