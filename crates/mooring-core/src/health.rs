@@ -80,6 +80,13 @@ pub struct ResourceHealth {
     pub image: String,
     /// How often Docker restarted it.
     pub restarts: i64,
+    /// The id of the image it runs (`sha256:…`), when it exists.
+    pub image_id: Option<String>,
+    /// Its published ports as Compose writes them: `8080:80/tcp`, `127.0.0.1:8080:80/tcp`.
+    pub ports: Vec<String>,
+    /// The named volumes it mounts (Docker names; `(ro)` when read-only) and the networks it joins.
+    pub volumes: Vec<String>,
+    pub networks: Vec<String>,
 }
 
 /// The health of every desired container (each replica of each service) and of the
@@ -136,6 +143,28 @@ pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth
             state: c.map(|c| c.state.as_str().to_string()),
             image: c.map_or_else(|| svc.image.clone(), |c| c.image_ref.clone()),
             restarts: c.map_or(0, |c| c.restart_count),
+            image_id: c.map(|c| c.image_id.clone()).filter(|i| !i.is_empty()),
+            ports: svc
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    let published = p.published.as_deref()?;
+                    Some(match p.host_ip.as_deref() {
+                        Some(ip) => format!("{ip}:{published}:{}/{}", p.target, p.protocol),
+                        None => format!("{published}:{}/{}", p.target, p.protocol),
+                    })
+                })
+                .collect(),
+            volumes: svc
+                .mounts
+                .iter()
+                .filter(|m| m.kind == crate::desired::MountKind::Volume && !m.source.is_empty())
+                .map(|m| match m.read_only {
+                    true => format!("{} (ro)", m.source),
+                    false => m.source.clone(),
+                })
+                .collect(),
+            networks: svc.networks.values().map(|n| n.name.clone()).collect(),
         });
     }
     let worst = out

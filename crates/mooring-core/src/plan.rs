@@ -100,6 +100,25 @@ impl Action {
         }
     }
 
+    /// The resource it changes as the desired-and-live view names it
+    /// (`container NAME`, `network NAME`, `volume NAME`); `None` for images.
+    pub fn resource(&self) -> Option<String> {
+        match self {
+            Action::CreateNetwork { network } | Action::RemoveNetwork { network } => {
+                Some(format!("network {network}"))
+            }
+            Action::CreateVolume { volume }
+            | Action::BackupVolume { volume }
+            | Action::RemoveVolume { volume }
+            | Action::RestoreVolume { volume } => Some(format!("volume {volume}")),
+            Action::RemoveContainer { container, .. }
+            | Action::CreateContainer { container, .. }
+            | Action::RecreateContainer { container, .. }
+            | Action::StartContainer { container, .. } => Some(format!("container {container}")),
+            Action::PullImage { .. } | Action::BuildImage { .. } => None,
+        }
+    }
+
     /// Short verb, e.g. `recreate`.
     pub fn verb(&self) -> &'static str {
         match self {

@@ -137,6 +137,28 @@ fn memory(bytes: i64) -> Option<String> {
     })
 }
 
+/// Makes the view agree with `plan`: a resource the plan changes whose shown fields
+/// are all the same (its reason lies in a setting the view does not list) gets a
+/// differing `plan` field with the action and its reason, so the view never says
+/// "same" for what a sync changes.
+pub fn agree_with_plan(comparisons: &mut [Comparison], plan: &crate::Plan) {
+    for planned in &plan.actions {
+        let Some(resource) = planned.action.resource() else {
+            continue;
+        };
+        if let Some(c) = comparisons.iter_mut().find(|c| c.resource == resource) {
+            if !c.fields.iter().any(|f| f.differs) {
+                c.fields.push(Field {
+                    name: "plan".into(),
+                    desired: Some(format!("{}: {}", planned.action.verb(), planned.reason)),
+                    live: None,
+                    differs: true,
+                });
+            }
+        }
+    }
+}
+
 /// Desired against live for every resource the project declares. Environment
 /// variables are compared for the keys the repository sets (the image adds its own).
 pub fn compare(project: &Project, live: &Live) -> Vec<Comparison> {
@@ -288,6 +310,47 @@ mod tests {
         let cmp = compare(&p, &live);
         assert_eq!(cmp[0].fields[0].live, None);
         assert!(cmp[0].fields.iter().all(|f| f.live.is_none()));
+    }
+
+    #[test]
+    fn the_view_agrees_with_the_plan() {
+        let p = project_of(&["a", "b"]);
+        let live = live_for(&p);
+        let mut cmp = compare(&p, &live);
+        let [a, b] = [&cmp[0].resource, &cmp[1].resource]
+            .map(|r| r.strip_prefix("container ").unwrap().to_string());
+        assert!(cmp.iter().all(|c| c.fields.iter().all(|f| !f.differs)));
+        let recreate = |container: &str, reason: &str| crate::plan::PlannedAction {
+            action: crate::Action::RecreateContainer {
+                service: "a".into(),
+                container: container.into(),
+                id: "x".into(),
+                replica: 1,
+            },
+            reason: reason.into(),
+        };
+        let plan = crate::Plan {
+            app: "p".into(),
+            actions: vec![recreate(&a, "command changed")],
+            orphans_kept: vec![],
+            notes: vec![],
+        };
+        agree_with_plan(&mut cmp, &plan);
+        let planned: Vec<&Field> = cmp[0].fields.iter().filter(|f| f.differs).collect();
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].name, "plan");
+        assert_eq!(
+            planned[0].desired.as_deref(),
+            Some("recreate: command changed")
+        );
+        assert!(
+            cmp[1].fields.iter().all(|f| !f.differs),
+            "{b} is not in the plan"
+        );
+        // A resource that already shows what differs gets nothing more.
+        let before = cmp[0].fields.len();
+        agree_with_plan(&mut cmp, &plan);
+        assert_eq!(cmp[0].fields.len(), before);
     }
 
     #[test]

@@ -718,7 +718,7 @@ impl Provider {
     ) -> Result<bool, ProviderError> {
         let not_empty = |entries: usize| {
             ProviderError::Refused(format!(
-                "volume {volume} is not empty ({entries} entries); restoring would overwrite them: pass --force, or --to-volume NEW"
+                "volume {volume} is not empty ({entries} entries); restoring would overwrite them: restore with force (--force; on the app page, “Write over its files”) or into a new volume (--to-volume NEW)"
             ))
         };
         match access {

@@ -242,11 +242,19 @@ pub(crate) async fn app_view(state: &ServerState, name: &str) -> Result<AppDetai
         networks: vec![],
         volumes: vec![],
         resources_error: None,
+        backups: vec![],
+        revision_subjects: Default::default(),
         operations,
     };
+    let revisions: Vec<&str> = detail
+        .operations
+        .iter()
+        .filter_map(|o| o.revision.as_deref())
+        .collect();
+    detail.revision_subjects = c.revision_subjects(name, &revisions).await;
+    let backups = c.app_backups(name).await.unwrap_or_default();
     match c.resources(name).await {
         Ok(Some(tree)) => {
-            let backups = c.app_backups(name).await.unwrap_or_default();
             detail.volumes = tree
                 .volumes
                 .into_iter()
@@ -265,6 +273,7 @@ pub(crate) async fn app_view(state: &ServerState, name: &str) -> Result<AppDetai
         Ok(None) => {}
         Err(e) => detail.resources_error = Some(e.to_string()),
     }
+    detail.backups = backups.into_iter().take(AppDetail::BACKUPS_SHOWN).collect();
     Ok(detail)
 }
 
@@ -720,6 +729,49 @@ pub(crate) async fn restore_backup(
             created,
         });
     data_outcome(&state, run, Vec::new(), restored)
+}
+
+/// `POST /api/v1/apps/{name}/backups/{id}/verify`: reads the backup again against its
+/// manifest; 200 when it matches, 422 with the reason when it does not.
+pub(crate) async fn verify_backup(
+    State(state): St,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult {
+    let c = controller(&state).await;
+    if c.app_config(&name).is_none() {
+        return Err(not_configured(&name));
+    }
+    let view = match c.verify_backup(&name, &id).await? {
+        Ok(r) => VerifyView {
+            message: format!(
+                "backup {id} verified: {} files, {} bytes and the archive's sha256 match its manifest",
+                r.files, r.bytes
+            ),
+            backup: id,
+            ok: true,
+            error: None,
+            entries: r.entries,
+            files: r.files,
+            bytes: r.bytes,
+            archive_size: r.archive_size,
+        },
+        Err(e) => VerifyView {
+            message: format!("backup {id} does not verify: {e}"),
+            backup: id,
+            ok: false,
+            error: Some(e),
+            entries: 0,
+            files: 0,
+            bytes: 0,
+            archive_size: 0,
+        },
+    };
+    let code = if view.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((code, Json(view)).into_response())
 }
 
 /// The answer to a backup or restore: 200 when it ended well, else 502 with the error;

@@ -34,6 +34,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/api/v1/apps/{name}/backups/{id}/restore",
             post(api::restore_backup),
         )
+        .route(
+            "/api/v1/apps/{name}/backups/{id}/verify",
+            post(api::verify_backup),
+        )
         .route("/api/v1/apps/{name}/logs", get(crate::logs::app_logs))
         .route("/api/v1/operations/{id}", get(api::operation))
         .route("/api/v1/events", get(api::events))

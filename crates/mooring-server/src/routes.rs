@@ -75,6 +75,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/apps/{name}/backups", V, "The app's volume backups, newest first (the catalogue).").json(of::<BackupList>),
     r("POST", "/api/v1/apps/{name}/backups", O, "Back up the app's volumes now (or {\"volume\": NAME}), verified, as an operation of the app: its writers are stopped for a consistent copy and self-heal waits; waits for it.").json(of::<DataOutcome>),
     r("POST", "/api/v1/apps/{name}/backups/{id}/restore", O, "Restore a backup of the app into its volume (or {\"to_volume\": NAME}) as an operation of the app; a volume holding data is refused (409, nothing stopped) unless {\"force\": true}.").json(of::<DataOutcome>),
+    r("POST", "/api/v1/apps/{name}/backups/{id}/verify", O, "Read a backup of the app again and check it against its manifest (the archive's size and sha256, every file's size and sha256): 200 when it matches, 422 with the reason when not.").json(of::<VerifyView>),
     r("GET", "/api/v1/apps/{name}/logs", V, "The app's container logs as text, `SERVICE | TIMESTAMP LINE` (query: service, tail — default 200 —, follow=true to keep streaming new lines)."),
     r("GET", "/api/v1/operations/{id}", V, "One operation with every action.").json(of::<OperationRecord>),
     r("GET", "/api/v1/events", V, "Events, newest first (or after an id, oldest first).").json(of::<EventList>),

@@ -92,11 +92,19 @@ pub struct AppDetail {
     pub volumes: Vec<VolumeView>,
     /// Why the live resources could not be read (the rest of the page still shows).
     pub resources_error: Option<String>,
+    /// The app's backups, newest first (at most [`AppDetail::BACKUPS_SHOWN`]).
+    pub backups: Vec<BackupRow>,
+    /// The first line of the message of each revision in `operations`, by id (those
+    /// the source could read).
+    pub revision_subjects: std::collections::BTreeMap<String, String>,
     /// The app's latest operations, newest first.
     pub operations: Vec<OperationRecord>,
 }
 
 impl AppDetail {
+    /// Backups listed with an app.
+    pub const BACKUPS_SHOWN: usize = 30;
+
     /// Revisions this app ran, newest first, with when each was deployed (from its
     /// successful operations).
     pub fn deployed_revisions(&self) -> Vec<(&str, i64)> {
@@ -363,6 +371,23 @@ pub struct DataOutcome {
     pub backups: Vec<BackupRow>,
     /// What was restored (a restore).
     pub restored: Option<RestoredView>,
+}
+
+/// `POST /api/v1/apps/{name}/backups/{id}/verify`: whether the backup still matches its
+/// manifest (HTTP 200), or why not (`ok` false, HTTP 422).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct VerifyView {
+    pub backup: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Tar entries, regular files and their bytes checked, and the archive's size.
+    pub entries: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub archive_size: u64,
+    /// What a person reads: `backup … verified: 3 files, 12 bytes match its manifest`.
+    pub message: String,
 }
 
 /// A restore's result: which backup went into which volume, checked against its manifest.

@@ -93,6 +93,30 @@ impl Controller {
         Ok(run)
     }
 
+    /// Re-reads backup `id` of app `name` and checks it against its manifest (archive
+    /// size and sha256, every entry): `Ok(Err(why))` when it does not verify, `Err` when
+    /// it is not this app's or cannot be read at all.
+    pub async fn verify_backup(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> Result<Result<mooring_backup::VerifyReport, String>, ControlError> {
+        let dir = self.config.server.data_dir.join("backups");
+        let record = {
+            let (dir, id) = (dir.clone(), id.to_string());
+            tokio::task::spawn_blocking(move || mooring_backup::load(&dir, &id)).await??
+        };
+        if record.manifest.meta.app != name {
+            return Err(mooring_backup::BackupError::NotFound {
+                dir,
+                id: id.to_string(),
+            }
+            .into());
+        }
+        let report = tokio::task::spawn_blocking(move || mooring_backup::verify(&record)).await?;
+        Ok(report.map_err(|e| e.to_string()))
+    }
+
     /// Restores backup `id` of app `name` into its volume (or `to`), as an operation of
     /// the app. `Err` when refused before anything changed.
     pub async fn restore(

@@ -38,7 +38,7 @@ use mooring_vcs::{Cache, Revision, RevisionInfo, SourceSpec};
 use operation::RenderFailure;
 use poller::source_cache;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
@@ -195,7 +195,13 @@ struct AppHandle {
     /// Author, time and message of the deployed revision (by id), read once per
     /// revision from the source cache; outside `runtime` so readers never wait for a sync.
     revision_info: Mutex<Option<(String, RevisionInfo)>>,
+    /// Other revisions' info (the history's, the rollback picker's), read once each:
+    /// a revision never changes. At most [`REVISIONS_KEPT`].
+    revisions: Mutex<HashMap<String, RevisionInfo>>,
 }
+
+/// Revisions whose info an app keeps (then it starts again).
+const REVISIONS_KEPT: usize = 256;
 
 impl AppHandle {
     /// The app's last rendered project (a copy of two `Arc`s, taken without waiting).
@@ -298,6 +304,7 @@ impl Controller {
                     runtime: Default::default(),
                     last_render: Mutex::default(),
                     revision_info: Mutex::new(None),
+                    revisions: Mutex::default(),
                 }),
             );
         }

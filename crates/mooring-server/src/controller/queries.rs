@@ -83,6 +83,7 @@ impl Controller {
             .map_err(|e| OperationError::from(e).failure())?;
         // Secret and marked environment values never leave the daemon in clear.
         let mut comparisons = mooring_core::compare(&rendered.project, &outcome.live);
+        mooring_core::view::agree_with_plan(&mut comparisons, &outcome.plan);
         app.config
             .env
             .masking()
@@ -123,6 +124,61 @@ impl Controller {
             }
             Err(e) => tracing::debug!(app = %app.config.name, error = %e, "no revision info"),
         }
+    }
+
+    /// The first line of each of `revisions`' messages (those the app's source can
+    /// read; each read once, then kept).
+    pub async fn revision_subjects(
+        &self,
+        name: &str,
+        revisions: &[&str],
+    ) -> std::collections::BTreeMap<String, String> {
+        let Some(app) = self.apps.get(name) else {
+            return Default::default();
+        };
+        let missing: Vec<String> = {
+            let known = app.revisions.lock().unwrap_or_else(|e| e.into_inner());
+            let mut m: Vec<String> = revisions
+                .iter()
+                .filter(|r| !known.contains_key(**r))
+                .map(|r| r.to_string())
+                .collect();
+            m.sort_unstable();
+            m.dedup();
+            m
+        };
+        if !missing.is_empty() {
+            let (cache, spec) = (app.source.cache.clone(), app.spec.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                missing
+                    .into_iter()
+                    .filter_map(|id| {
+                        let rev = Revision {
+                            id,
+                            describe: String::new(),
+                            tree: None,
+                        };
+                        let info = cache.revision_info(&spec, &rev).ok()?;
+                        Some((rev.id, info))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            let mut known = app.revisions.lock().unwrap_or_else(|e| e.into_inner());
+            if known.len() + read.len() > super::REVISIONS_KEPT {
+                known.clear();
+            }
+            known.extend(read);
+        }
+        let known = app.revisions.lock().unwrap_or_else(|e| e.into_inner());
+        revisions
+            .iter()
+            .filter_map(|r| {
+                let subject = known.get(*r)?.message.as_deref()?.lines().next()?;
+                Some((r.to_string(), subject.to_string()))
+            })
+            .collect()
     }
 
     /// Author, time and message of the app's deployed revision, when known.

@@ -243,16 +243,18 @@
   async function act(form) {
     const action = form.dataset.action;
     const fields = Object.fromEntries(new FormData(form).entries());
+    for (const box of form.querySelectorAll("input[type=checkbox]")) fields[box.name] = box.checked;
     const message = form.dataset.confirm;
     // Sync, Sync to revision and Rollback show what they would do before they are
     // confirmed: the plan for the revision they deploy.
     const planFrom = action === "sync" || action === "rollback" ? "/api/v1/apps/" + encodeURIComponent(app) : null;
     const revision = fields.revision || fields.to || "";
     if (message && !(await confirmAction(message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : ""), form.dataset.warning, planFrom, revision))) return;
-    const label = { sync: "Syncing", rollback: "Rolling back", pin: "Pinning", unpin: "Unpinning", refresh: "Refreshing" }[action] || action;
+    const label = form.dataset.busy || { sync: "Syncing", rollback: "Rolling back", pin: "Pinning", unpin: "Unpinning", refresh: "Refreshing" }[action] || action;
+    const doneText = (form.dataset.done || label.replace(/ing$/, "")) + " done";
     show(label + " " + app + "…");
     body.dataset.action = "running";
-    for (const b of document.querySelectorAll(".actions button")) b.disabled = true;
+    for (const b of document.querySelectorAll(".actions button, form.action button")) b.disabled = true;
     const base = "/api/v1/apps/" + encodeURIComponent(app);
     const before = await latestOperation(base);
     let res, data;
@@ -282,10 +284,10 @@
     }
     if (res.ok && data.ok !== false) {
       const st = data.status ? " — now " + data.status.sync + ", " + data.status.health : "";
-      finish(label.replace(/ing$/, "") + " done" + st + ".", warnings, false);
+      finish(data.message || doneText + st + ".", warnings, false);
       body.dataset.action = "done";
     } else {
-      finish("Failed: " + (data.error || res.status + " " + res.statusText), warnings, true);
+      finish(data.message || "Failed: " + (data.error || res.status + " " + res.statusText), warnings, true);
       body.dataset.action = "failed";
     }
     // The buttons come back with the refreshed page.
@@ -344,6 +346,21 @@
     }
   }
   if (logLines) streamLogs(logLines);
+
+  // Published ports link to the host the page came from (only a UDP port is plain text).
+  function portLinks(root) {
+    for (const a of root.querySelectorAll("a.port[data-port]")) {
+      if (!a.href && !a.textContent.endsWith("/udp")) a.href = "http://" + location.hostname + ":" + a.dataset.port + "/";
+    }
+  }
+  if (live) {
+    portLinks(live);
+    new MutationObserver(() => portLinks(live)).observe(live, { childList: true, subtree: true });
+  }
+
+  // On a phone the actions are one menu, folded until opened.
+  const menu = document.getElementById("action-menu");
+  if (menu && window.matchMedia("(max-width: 760px)").matches) menu.open = false;
 
   if (conn) connect();
 })();

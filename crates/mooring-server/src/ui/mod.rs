@@ -120,6 +120,35 @@ pub(crate) struct Filter {
     pub sync: Option<String>,
     pub health: Option<String>,
     pub host: Option<String>,
+    /// Which page of rows (from 1; anything else is the first).
+    pub page: Option<String>,
+}
+
+impl Filter {
+    /// The page asked for, from 1.
+    pub fn page(&self) -> usize {
+        self.page
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+    }
+
+    /// The query string of these filters (without the page), `&`-joined, escaped.
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &self.q),
+            ("sync", &self.sync),
+            ("health", &self.health),
+            ("host", &self.host),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
 }
 
 async fn overview(
@@ -195,7 +224,7 @@ async fn app_tab_with(
             logs.service.as_deref().filter(|s| !s.is_empty()),
             logs.tail.unwrap_or(200),
         ),
-        (_, None) => pages::app(&app, now_ms()),
+        (_, None) => pages::app(&app, now_ms(), role >= Role::Operator),
         (_, Some(content)) => content.unwrap_or_else(|e| pages::error(&e.1)),
     };
     page(&ctx, pages::app_frame(&app, &ctx, tab, live))
@@ -225,11 +254,17 @@ async fn history_page(
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
 ) -> Response {
-    let history = state
-        .store
-        .operations(Some(&name), 100, None)
-        .map(|ops| pages::history(&ops, now_ms()))
-        .map_err(ApiError::from);
+    let history = match state.store.operations(Some(&name), 100, None) {
+        Ok(ops) => {
+            let revisions: Vec<&str> = ops.iter().filter_map(|o| o.revision.as_deref()).collect();
+            let subjects = api::controller(&state)
+                .await
+                .revision_subjects(&name, &revisions)
+                .await;
+            Ok(pages::history(&ops, &subjects, now_ms()))
+        }
+        Err(e) => Err(ApiError::from(e)),
+    };
     app_tab(&state, role, &name, pages::Tab::History, Some(history)).await
 }
 

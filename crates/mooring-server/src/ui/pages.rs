@@ -280,14 +280,29 @@ pub(crate) fn overview_frame(apps: &[AppSummary], f: &Filter, live: Markup) -> M
     }
 }
 
+/// Rows on one page of the overview: the first screen stays small (about 45 KB of
+/// rows) however many apps there are.
+pub(crate) const PAGE_ROWS: usize = 100;
+
 /// The overview's live part: counts, then one compact row per app that passes the
-/// filter, grouped by source (a monorepo's apps share one heading). Rows carry no
-/// more markup than they need: 500 apps stay well under 150 KB.
+/// filter, grouped by source (a monorepo's apps share one heading), [`PAGE_ROWS`] rows
+/// a page; apps that are failing come first, so the first page shows what needs a person.
 pub(crate) fn overview(all: &[AppSummary], hosts: &[HostView], f: &Filter, now: i64) -> Markup {
     let mut shown: Vec<&AppSummary> = all.iter().filter(|a| matches(a, f)).collect();
-    shown.sort_by(|a, b| (&a.status.source, a.name()).cmp(&(&b.status.source, b.name())));
+    shown.sort_by(|a, b| {
+        (failure(a).is_none(), &a.status.source, a.name()).cmp(&(
+            failure(b).is_none(),
+            &b.status.source,
+            b.name(),
+        ))
+    });
+    let total = shown.len();
+    let pages = total.div_ceil(PAGE_ROWS).max(1);
+    let page = f.page().min(pages);
+    let first = (page - 1) * PAGE_ROWS;
+    let rows = &shown[first..total.min(first + PAGE_ROWS)];
     let mut groups: Vec<(&str, Vec<&AppSummary>)> = Vec::new();
-    for a in shown {
+    for &a in rows {
         match groups.last_mut() {
             Some((src, list)) if *src == a.status.source => list.push(a),
             _ => groups.push((&a.status.source, vec![a])),
@@ -317,6 +332,7 @@ pub(crate) fn overview(all: &[AppSummary], hosts: &[HostView], f: &Filter, now: 
                 li { span.badge.bad { span.shape aria-hidden="true" { "✗" } " Failing" } " " b data-count="Failing" { (failing) } }
             }
         }
+        @if pages > 1 { (pager(f, page, pages, first, rows.len(), total)) }
         @if groups.is_empty() {
             p.empty { "No app matches these filters." }
         } @else {
@@ -338,6 +354,26 @@ pub(crate) fn overview(all: &[AppSummary], hosts: &[HostView], f: &Filter, now: 
                     }
                 }
             }
+            @if pages > 1 { (pager(f, page, pages, first, rows.len(), total)) }
+        }
+    }
+}
+
+/// `Apps 101–200 of 5000 · ← Previous · Next →`, keeping the filters.
+fn pager(f: &Filter, page: usize, pages: usize, first: usize, n: usize, total: usize) -> Markup {
+    let query = f.query();
+    let href = |p: usize| {
+        if query.is_empty() {
+            format!("/?page={p}")
+        } else {
+            format!("/?{query}&page={p}")
+        }
+    };
+    html! {
+        nav.pager aria-label="Pages" {
+            "Apps " (first + 1) "–" (first + n) " of " (total) " · page " (page) " of " (pages)
+            @if page > 1 { " · " a rel="prev" href=(href(page - 1)) { "← Previous" } }
+            @if page < pages { " · " a rel="next" href=(href(page + 1)) { "Next →" } }
         }
     }
 }
@@ -482,7 +518,13 @@ pub(crate) fn app_frame(app: &AppDetail, page: &Page, tab: Tab, live: Markup) ->
                 a href=(href) aria-current=[(*t == tab).then_some("page")] { (label) }
             }
         }
-        @if page.operator() { (actions(app)) }
+        // One menu on a phone (the script folds it there), a bar on wider screens.
+        @if page.operator() {
+            details #action-menu open {
+                summary { "Actions" }
+                (actions(app))
+            }
+        }
         section #progress aria-live="polite" hidden {}
         div #live { (live) }
         dialog #confirm {
@@ -528,7 +570,12 @@ fn actions(app: &AppDetail) -> Markup {
                     span.sr { "Rollback target" }
                     select name="to" required {
                         @if older.is_empty() { option value="" { "no earlier revision" } }
-                        @for (r, _) in &older { option value=(r) { (short_id(r)) } }
+                        @for (r, _) in &older {
+                            option value=(r) {
+                                (short_id(r))
+                                @if let Some(m) = app.revision_subjects.get(*r) { " " (clip(m, 50)) }
+                            }
+                        }
                     }
                 }
                 button type="submit" disabled[older.is_empty()] { "Rollback" }
@@ -549,8 +596,9 @@ fn actions(app: &AppDetail) -> Markup {
     }
 }
 
-/// An app's live part: summary, conditions, resource tree, revisions.
-pub(crate) fn app(a: &AppDetail, now: i64) -> Markup {
+/// An app's live part: summary, conditions, resource tree, data, revisions
+/// (`operator`: with the data's buttons).
+pub(crate) fn app(a: &AppDetail, now: i64, operator: bool) -> Markup {
     let sum = &a.summary;
     let s = &sum.status;
     let policy = &sum.policy;
@@ -575,6 +623,17 @@ pub(crate) fn app(a: &AppDetail, now: i64) -> Markup {
                             @if let Some(m) = &info.message { pre.msg { (m) } }
                         }
                         None => { "nothing deployed yet" }
+                    }
+                }
+                dt { "Last operation" } dd data-last-operation {
+                    @match &sum.latest_operation {
+                        Some(op) => {
+                            (result_badge(op.result)) " " (op.trigger)
+                            @if let Some(b) = &op.requested_by { " by " (b) }
+                            " · " (when(now, Some(op.started_at)))
+                            @if let Some(e) = &op.error { br; span.err.pre { (first_line(e)) } }
+                        }
+                        None => { "none yet" }
                     }
                 }
                 @if let Some(p) = &s.pinned { dt { "Pinned" } dd { code { (short_id(p)) } } }
@@ -617,6 +676,20 @@ pub(crate) fn app(a: &AppDetail, now: i64) -> Markup {
                             @if let Some(more) = beyond_state(&r.message, state) { " · " (more) }
                             " · restarts " (r.restarts)
                             " · image " code { (r.image) }
+                            @if let Some(id) = &r.image_id { " " code.id title=(id) { (short_id(id)) } }
+                            @if !r.ports.is_empty() {
+                                " · ports "
+                                @for p in &r.ports {
+                                    // A link to the published port on the host the page came from (the script sets it).
+                                    a.port data-port=(published_port(p)) { (p) } " "
+                                }
+                            }
+                            @if !r.volumes.is_empty() || !r.networks.is_empty() {
+                                ul {
+                                    @for v in &r.volumes { li data-mounts=(v) { span.kind { "volume" } " " code { (v) } } }
+                                    @for n in &r.networks { li data-joins=(n) { span.kind { "network" } " " code { (n) } } }
+                                }
+                            }
                         } }
                     }
                 }
@@ -650,19 +723,86 @@ pub(crate) fn app(a: &AppDetail, now: i64) -> Markup {
                 }
             }
         }
+        (data(a, now, operator))
         section aria-labelledby="h-revisions" {
             h2 #h-revisions { "Revisions" }
             @let revs = a.deployed_revisions();
             @if revs.is_empty() { p.quiet { "Nothing deployed yet." } }
             ol.revisions {
                 @for (r, t) in &revs {
-                    li { code title=(r) { (short_id(r)) } " deployed " (when(now, Some(*t)))
+                    li { code title=(r) { (short_id(r)) }
+                        @if let Some(m) = a.revision_subjects.get(*r) { " " span.subject { (clip(m, 72)) } }
+                        " deployed " (when(now, Some(*t)))
                         @if s.revision.as_deref() == Some(*r) { " " strong { "(running)" } } }
                 }
             }
             p { a href={"/apps/" (sum.name()) "/history"} { "Every operation →" } }
         }
     }
+}
+
+/// The app's backups, newest first, with Back up now, Verify and Restore for an
+/// operator (the API's backup routes; a restore asks what the CLI asks: a volume that
+/// holds data is only written over when the box says so).
+fn data(a: &AppDetail, now: i64, operator: bool) -> Markup {
+    let name = a.summary.name();
+    html! {
+        section aria-labelledby="h-backups" {
+            h2 #h-backups { "Backups" }
+            @if operator && !a.volumes.is_empty() {
+                form.action.inline data-action="backups" data-busy="Backing up" data-done="Backup"
+                    data-confirm={"Back up every volume of " (name) " now? Containers that write to a volume are stopped while it is copied and started again."} {
+                    button type="submit" { "Back up now" }
+                }
+            }
+            @if a.backups.is_empty() {
+                p.quiet { "No backup yet." }
+            } @else {
+                table.backups {
+                    thead { tr {
+                        th scope="col" { "Backup" } th scope="col" { "Volume" } th scope="col" { "Taken" }
+                        th scope="col" { "Why" } th scope="col" { "Size" }
+                        @if operator { th scope="col" { "Actions" } }
+                    } }
+                    tbody {
+                        @for b in &a.backups {
+                            tr data-backup=(b.id) {
+                                td data-label="Backup" { code { (b.id) } }
+                                td data-label="Volume" { code { (b.volume) } }
+                                td data-label="Taken" {
+                                    (when(now, Some(b.created_at)))
+                                    @if let Some(r) = &b.revision { small { "data of " code title=(r) { (short_id(r)) } } }
+                                }
+                                td data-label="Why" { (b.reason) }
+                                td data-label="Size" { (bytes(u64::try_from(b.bytes).unwrap_or(0))) small { (b.files) " files · archive " (bytes(u64::try_from(b.archive_size).unwrap_or(0))) } }
+                                @if operator {
+                                    td data-label="Actions" {
+                                        form.action.inline data-action={"backups/" (b.id) "/verify"} data-busy="Verifying" data-done="Verify" {
+                                            button type="submit" { "Verify" }
+                                        }
+                                        form.action.inline data-action={"backups/" (b.id) "/restore"} data-busy="Restoring" data-done="Restore"
+                                            data-confirm={"Restore backup " (b.id) " into volume " (b.volume) "? The containers that use it are stopped while it is copied in and started again."}
+                                            data-warning="A volume that holds data is refused unless “Write over its files” is checked; then files of the backup replace the volume's, and files not in the backup stay." {
+                                            label { input type="checkbox" name="force"; " Write over its files" }
+                                            button type="submit" { "Restore" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The host port of `8080:80/tcp` or `127.0.0.1:8080:80/tcp` (the first of a range).
+fn published_port(p: &str) -> &str {
+    let mut parts = p.rsplitn(3, ':');
+    let _target = parts.next();
+    let published = parts.next().unwrap_or("");
+    published.split('-').next().unwrap_or("")
 }
 
 fn on_off(v: bool) -> &'static str {
@@ -775,7 +915,11 @@ pub(crate) fn logs(app: &AppDetail, service: Option<&str>, tail: u32) -> Markup 
     }
 }
 
-pub(crate) fn history(ops: &[OperationRecord], now: i64) -> Markup {
+pub(crate) fn history(
+    ops: &[OperationRecord],
+    subjects: &std::collections::BTreeMap<String, String>,
+    now: i64,
+) -> Markup {
     html! {
         @if ops.is_empty() { p.quiet { "No operation yet." } }
         ol.history {
@@ -786,7 +930,11 @@ pub(crate) fn history(ops: &[OperationRecord], now: i64) -> Markup {
                         summary {
                             strong { "#" (op.id) } " " (result_badge(op.result)) " "
                             (op.trigger) @if let Some(b) = &op.requested_by { " by " span.by { (b) } } " · "
-                            @if let Some(r) = &op.revision { code title=(r) { (short_id(r)) } " · " }
+                            @if let Some(r) = &op.revision {
+                                code title=(r) { (short_id(r)) }
+                                @if let Some(m) = subjects.get(r) { " " span.subject { (clip(m, 60)) } }
+                                " · "
+                            }
                             (when(now, Some(op.started_at))) " · " (duration) " · " (op.actions.len()) " action(s)"
                         }
                         @if let Some(e) = &op.error { pre.err { (e) } }
@@ -908,14 +1056,67 @@ mod tests {
         broken.status.conditions.push(mooring_core::ConditionKind::RenderError.with(
             "compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in .\nmore",
         ));
-        let page = overview(&[broken], &[], &Filter::default(), 0).into_string();
+        let page = overview(&[broken.clone()], &[], &Filter::default(), 0).into_string();
         assert!(page.contains("data-failing=\"RenderError\""), "{page}");
         assert!(page.contains("<td class=\"bad\">✗ Unknown · RenderError<small class=\"err\">compose.yaml:5:12: services.web.build.dockerfile: Dockerfile does not exist in .</small>"), "{page}");
         assert!(page.contains("data-count=\"Failing\">1<"), "{page}");
+
+        // Pages of rows: the failing app first, every count over all the apps, links
+        // that keep the filters.
+        let mut many: Vec<AppSummary> = (0..250)
+            .map(|i| {
+                app(
+                    &format!("app{i:03}"),
+                    SyncState::Synced,
+                    Health::Healthy,
+                    "local",
+                    "git",
+                )
+            })
+            .collect();
+        many.push(broken);
+        let rows = |html: &str| {
+            html.matches("<tr data-failing").count()
+                + html.matches("<tr><td><a href=\"/apps/").count()
+        };
+        let first = overview(&many, &[], &Filter::default(), 0).into_string();
+        assert_eq!(rows(&first), PAGE_ROWS, "{first}");
+        assert!(first.contains("Apps 1–100 of 251 · page 1 of 3"), "{first}");
+        assert!(
+            first.find("href=\"/apps/api\"") < first.find("href=\"/apps/app000\""),
+            "failing first"
+        );
+        assert!(first.contains("data-count=\"Healthy\">251<"), "{first}");
+        let f = Filter {
+            q: Some("app".into()),
+            page: Some("3".into()),
+            ..Filter::default()
+        };
+        let last = overview(&many, &[], &f, 0).into_string();
+        assert!(last.contains("Apps 201–250 of 250 · page 3 of 3"), "{last}");
+        assert!(last.contains("href=\"/?q=app&amp;page=2\""), "{last}");
+        assert!(!last.contains("rel=\"next\""), "{last}");
+        // A page past the end, or not a number, shows a page that exists.
+        let f = Filter {
+            page: Some("99".into()),
+            ..Filter::default()
+        };
+        assert!(overview(&many, &[], &f, 0)
+            .into_string()
+            .contains("page 3 of 3"));
+        let f = Filter {
+            page: Some("x".into()),
+            ..Filter::default()
+        };
+        assert!(overview(&many, &[], &f, 0)
+            .into_string()
+            .contains("page 1 of 3"));
     }
 
     #[test]
     fn details_say_things_once() {
+        assert_eq!(published_port("8080:80/tcp"), "8080");
+        assert_eq!(published_port("127.0.0.1:8000-8010:80/tcp"), "8000");
         assert_eq!(beyond_state("running, healthy", "running"), Some("healthy"));
         assert_eq!(beyond_state("running", "running"), None);
         assert_eq!(

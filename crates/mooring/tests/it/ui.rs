@@ -170,11 +170,17 @@ fn cell(app: &str, which: &str) -> String {
 async fn web_ui_shows_live_state_and_runs_actions() {
     let manual = TestApp::new("uim");
     let healed = TestApp::new("uih");
+    let broken = TestApp::new("uif");
     let repo = Repo::new("ui");
     repo.write("manual/compose.yaml", &demo_compose(&manual.name, "one"))
         .write("manual/site/index.html", "manual")
         .write("healed/compose.yaml", &demo_compose(&healed.name, "one"))
-        .write("healed/site/index.html", "healed");
+        .write("healed/site/index.html", "healed")
+        // A file Compose refuses too: an unknown key.
+        .write(
+            "broken/compose.yaml",
+            "services:\n  web:\n    image: busybox\n    imagee: typo\n",
+        );
     let first = repo.commit("first revision");
     let git = Daemon::serve(&repo);
     let url = git.url(&repo);
@@ -182,9 +188,10 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     let mut s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {m}\n    source: {{ git: {url}, ref: main, path: manual }}\n    sync: {{ auto: false, self_heal: false, interval: 1h }}\n  - name: {h}\n    source: {{ git: {url}, ref: main, path: healed }}\n    sync: {{ interval: 1h }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {m}\n    source: {{ git: {url}, ref: main, path: manual }}\n    sync: {{ auto: false, self_heal: false, interval: 1h }}\n  - name: {h}\n    source: {{ git: {url}, ref: main, path: healed }}\n    sync: {{ interval: 1h }}\n  - name: {b}\n    source: {{ git: {url}, ref: main, path: broken }}\n    sync: {{ interval: 1h }}\n",
             m = manual.name,
-            h = healed.name
+            h = healed.name,
+            b = broken.name
         ),
     );
     wait_until(60, "the auto app's first sync", || {
@@ -219,7 +226,33 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         "revision id, message, author and time: {text}"
     );
     let counts = js(&c, "return document.querySelector('.counts').innerText").await;
-    assert!(counts.as_str().unwrap().contains("2 apps"), "{counts}");
+    assert!(counts.as_str().unwrap().contains("3 apps"), "{counts}");
+    // The app whose file is refused stands out: first, red, with the error's first line.
+    until(
+        &c,
+        30,
+        "the failing app in red with its error",
+        &format!(
+            "const r = {}; return !!r && r.dataset.failing === 'RenderError' && getComputedStyle(r.children[1]).color === 'rgb(161, 20, 35)' && r.children[1].innerText.includes('imagee')",
+            row(&broken.name)
+        ),
+    )
+    .await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelector('table.apps tbody tr:not(.grp) a').innerText"
+        )
+        .await,
+        json!(broken.name),
+        "the failing app comes first"
+    );
+    let failing = js(
+        &c,
+        "return document.querySelector('[data-count=Failing]').innerText",
+    )
+    .await;
+    assert_eq!(failing, json!("1"));
     shot(&c, "overview-1400").await;
 
     // The manual app: first deploy from its page, with progress shown live. The
@@ -353,7 +386,8 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     c.find(Locator::Css("form[data-action=sync] input[name=revision]"))
         .await
         .unwrap()
-        .send_keys(&second)
+        // A short id, as people type them.
+        .send_keys(&second[..9])
         .await
         .unwrap();
     click(
@@ -372,6 +406,19 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     assert!(env_of(&manual.container("web")).contains("GREETING=two"));
     assert_eq!(s.app(&manual.name)["revision"], second.as_str());
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
+    // The picker names each revision by its commit message too.
+    let option = js(
+        &c,
+        &format!("return document.querySelector('form[data-action=rollback] option[value=\"{first}\"]').innerText"),
+    )
+    .await;
+    assert!(
+        option
+            .as_str()
+            .unwrap_or_default()
+            .contains("first revision"),
+        "{option}"
+    );
     c.find(Locator::Css("form[data-action=rollback] select"))
         .await
         .unwrap()
@@ -429,6 +476,11 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         history.contains("rollback by alice") && history.contains("succeeded"),
         "the history says who asked: {history}"
     );
+    assert!(
+        history.contains(&format!("{} second revision", &second[..12]))
+            && history.contains(&format!("{} first revision", &first[..12])),
+        "commit messages beside the revisions: {history}"
+    );
     js(
         &c,
         "document.querySelectorAll('details').forEach(d => d.open = true); return true",
@@ -462,7 +514,45 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     );
     shot(&c, "overview-390").await;
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
+    // The actions are one folded menu; the first screen shows the state and the last
+    // operation.
+    let first_screen = js(
+        &c,
+        "const m = document.getElementById('action-menu'); const last = document.querySelector('[data-last-operation]'); const st = document.querySelector('#live .status'); return [m.open, getComputedStyle(m.querySelector('summary')).display, last.getBoundingClientRect().bottom <= window.innerHeight, st.getBoundingClientRect().bottom <= window.innerHeight, last.innerText, document.documentElement.scrollWidth - window.innerWidth]",
+    )
+    .await;
+    assert_eq!(first_screen[0], json!(false), "menu folded: {first_screen}");
+    assert_ne!(
+        first_screen[1],
+        json!("none"),
+        "menu button shown: {first_screen}"
+    );
+    assert_eq!(
+        first_screen[2],
+        json!(true),
+        "last operation on the first screen: {first_screen}"
+    );
+    assert_eq!(
+        first_screen[3],
+        json!(true),
+        "status on the first screen: {first_screen}"
+    );
+    assert!(
+        first_screen[4]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rollback by alice"),
+        "{first_screen}"
+    );
+    assert!(
+        first_screen[5].as_i64().unwrap() <= 0,
+        "no sideways scrolling: {first_screen}"
+    );
     shot(&c, "app-390").await;
+    click(&c, "#action-menu > summary").await;
+    let opened = js(&c, "const b = document.querySelector('form[data-action=sync] button'); return document.getElementById('action-menu').open && b.getBoundingClientRect().width > 0").await;
+    assert_eq!(opened, json!(true), "the menu opens to the actions");
+    shot(&c, "app-menu-390").await;
     c.set_window_size(1400, 1000).await.unwrap();
 
     // A viewer sees no action buttons, and the server refuses a forged action.
@@ -699,6 +789,154 @@ async fn a_build_streams_into_the_progress_panel_and_stays_in_the_history() {
             && output.contains(&format!(" built-for-{}\n", app.name))
             && output.contains("Successfully tagged"),
         "{output}"
+    );
+    c.close().await.unwrap();
+}
+
+/// The app page's backups: Back up now, Verify and Restore, with the CLI's safety
+/// question (a volume holding data is written over only when the box says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_page_backs_up_verifies_and_restores() {
+    let app = TestApp::new("uibk");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("compose.yaml"),
+        format!(
+            "name: {}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"store:/data\"]\nvolumes:\n  store: {{}}\n",
+            app.name
+        ),
+    )
+    .unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            app.name,
+            proj.display()
+        ),
+    );
+    wait_until(60, "the app's first sync", || {
+        s.app(&app.name)["sync"] == "Synced"
+    });
+    let db = app.container("db");
+    docker(&["exec", &db, "sh", "-c", "echo original > /data/f"]);
+    let operator = s.token_with(&["--role", "operator", "--name", "bob"]);
+    let driver = Chromedriver::start();
+    let c = browser(&driver, 1400, 1000).await;
+    login(&c, &s, &operator, &format!("/apps/{}", app.name)).await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.getElementById('h-backups').nextElementSibling.innerText"
+        )
+        .await,
+        json!("Back up now"),
+    );
+
+    // Back up now: one verified backup, listed.
+    click(&c, "form[data-action=backups] button").await;
+    confirm(&c).await;
+    done(&c, "the backup").await;
+    until(
+        &c,
+        10,
+        "the backup listed",
+        "return document.querySelectorAll('table.backups tr[data-backup]').length === 1",
+    )
+    .await;
+    let id = js(
+        &c,
+        "return document.querySelector('table.backups tr[data-backup]').dataset.backup",
+    )
+    .await;
+    let id = id.as_str().unwrap().to_string();
+    let row = js(
+        &c,
+        "return document.querySelector('table.backups tr[data-backup]').innerText",
+    )
+    .await;
+    assert!(
+        row.as_str().unwrap().contains("manual") && row.as_str().unwrap().contains("1 files"),
+        "{row}"
+    );
+
+    // Verify reads it again against its manifest.
+    click(
+        &c,
+        &format!("tr[data-backup=\"{id}\"] form[data-action$=verify] button"),
+    )
+    .await;
+    done(&c, "the verification").await;
+    let said = js(
+        &c,
+        "return document.querySelector('#progress [data-result]').innerText",
+    )
+    .await;
+    assert!(
+        said.as_str().unwrap().contains("verified: 1 files"),
+        "{said}"
+    );
+
+    // The data changes; a restore into the volume that holds it is refused unless the
+    // box is checked, and then brings the backup's content back.
+    docker(&["exec", &db, "sh", "-c", "echo changed > /data/f"]);
+    let restore = format!("tr[data-backup=\"{id}\"] form[data-action$=restore]");
+    click(&c, &format!("{restore} button")).await;
+    until(
+        &c,
+        5,
+        "the dialog",
+        "return document.getElementById('confirm').open",
+    )
+    .await;
+    let warning = js(
+        &c,
+        "return document.getElementById('confirm-warning').innerText",
+    )
+    .await;
+    assert!(
+        warning.as_str().unwrap().contains("Write over its files"),
+        "{warning}"
+    );
+    click(&c, "#confirm-ok").await;
+    until(
+        &c,
+        60,
+        "the refusal",
+        "return document.querySelector('#progress [data-result]')?.dataset.result === 'failed'",
+    )
+    .await;
+    let refused = js(
+        &c,
+        "return document.querySelector('#progress [data-result]').innerText",
+    )
+    .await;
+    assert!(
+        refused.as_str().unwrap().contains("is not empty")
+            && refused.as_str().unwrap().contains("Write over its files"),
+        "{refused}"
+    );
+    assert_eq!(
+        docker(&["exec", &db, "cat", "/data/f"]).trim(),
+        "changed",
+        "nothing restored"
+    );
+    click(&c, &format!("{restore} input[name=force]")).await;
+    click(&c, &format!("{restore} button")).await;
+    confirm(&c).await;
+    done(&c, "the restore").await;
+    assert_eq!(docker(&["exec", &db, "cat", "/data/f"]).trim(), "original");
+    shot(&c, "backups-1400").await;
+
+    // Both are operations of the app, by the token that asked.
+    open(&c, &s, &format!("/apps/{}/history", app.name)).await;
+    let history = js(&c, "return document.getElementById('live').innerText").await;
+    let history = history.as_str().unwrap();
+    assert!(
+        history.contains("backup by bob") && history.contains("restore by bob"),
+        "{history}"
     );
     c.close().await.unwrap();
 }
