@@ -182,6 +182,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A short fingerprint of what the plan does and why (its actions and reasons, the
+    /// containers' ids included): a person confirms the plan they saw by it, and a
+    /// sync whose plan has a different one since runs nothing.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let actions = serde_json::to_vec(&self.actions).unwrap_or_default();
+        let hash = Sha256::digest(&actions);
+        hash[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// True when the host matches the desired state: nothing to do, nothing left over.
     pub fn in_sync(&self) -> bool {
         self.actions.is_empty() && self.orphans_kept.is_empty()

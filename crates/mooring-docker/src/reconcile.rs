@@ -46,6 +46,9 @@ pub struct ReconcileOptions {
     /// How many pulls and builds run at once (the daemon's `server.workers`); 0: all
     /// of them, as Compose does.
     pub parallel: usize,
+    /// Apply only a plan with this [`Plan::digest`] (the one a person confirmed);
+    /// another is [`ReconcileError::PlanChanged`], with nothing applied.
+    pub expect_plan: Option<String>,
 }
 
 impl ReconcileOptions {
@@ -135,6 +138,12 @@ pub enum ReconcileError {
     Plan(#[from] PlanError),
     #[error("{0}")]
     Prepare(String),
+    /// The plan is not the one confirmed: the host or the revision changed since.
+    #[error(
+        "the plan changed since it was shown (now {} action(s)): nothing was applied; look at the new plan and confirm it",
+        .0.actions.len()
+    )]
+    PlanChanged(Box<Plan>),
 }
 
 type Report<'a> = &'a (dyn Fn(Progress<'_>) + Sync);
@@ -157,6 +166,14 @@ pub async fn reconcile<H: Host>(
         live,
         after: first.clone(),
     };
+    if !options.dry_run
+        && options
+            .expect_plan
+            .as_ref()
+            .is_some_and(|d| *d != first.digest())
+    {
+        return Err(ReconcileError::PlanChanged(Box::new(first)));
+    }
     if options.dry_run || first.actions.is_empty() {
         return Ok(outcome);
     }

@@ -319,6 +319,7 @@ pub(crate) async fn diff_view(
         revision: d.revision.id,
         revision_describe: d.revision.describe,
         in_sync: d.plan.in_sync(),
+        plan_digest: d.plan.digest(),
         steps: d
             .plan
             .actions
@@ -337,13 +338,16 @@ pub(crate) async fn diff_view(
 #[derive(Deserialize, Default)]
 pub(crate) struct SyncBody {
     revision: Option<String>,
+    /// The digest of the plan the person confirmed (the diff's `plan_digest`): a
+    /// different plan now is refused (409, `plan_changed`), nothing applied.
+    expect_plan: Option<String>,
 }
 
 async fn run_trigger(
     state: &ServerState,
     (name, by): (&str, &Access),
     kind: TriggerKind,
-    revision: Option<String>,
+    (revision, expect_plan): (Option<String>, Option<String>),
     pin: bool,
 ) -> Result<(StatusCode, OperationOutcome), ApiError> {
     let asked_at = std::time::Instant::now();
@@ -367,6 +371,7 @@ async fn run_trigger(
             reply: Some(tx),
             asked_at,
             by: Some(by.name.clone()),
+            expect_plan,
         },
     )
     .await?;
@@ -423,7 +428,7 @@ fn failed(
 pub fn failure_status(failure: &OperationFailure) -> StatusCode {
     match failure {
         OperationFailure::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        OperationFailure::Conflict(_) => StatusCode::CONFLICT,
+        OperationFailure::Conflict(_) | OperationFailure::PlanChanged(_) => StatusCode::CONFLICT,
         OperationFailure::Source(_) | OperationFailure::Apply(_) => StatusCode::BAD_GATEWAY,
         OperationFailure::Stopping => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -435,9 +440,16 @@ pub(crate) async fn sync(
     Extension(access): Extension<Access>,
     body: Option<Json<SyncBody>>,
 ) -> ApiResult {
-    let revision = body.and_then(|b| b.0.revision);
-    let (status, outcome) =
-        run_trigger(&state, (&name, &access), TriggerKind::Api, revision, false).await?;
+    let body = body.map(|b| b.0);
+    let (revision, expect_plan) = body.map_or((None, None), |b| (b.revision, b.expect_plan));
+    let (status, outcome) = run_trigger(
+        &state,
+        (&name, &access),
+        TriggerKind::Api,
+        (revision, expect_plan),
+        false,
+    )
+    .await?;
     Ok((status, Json(outcome)).into_response())
 }
 
@@ -445,6 +457,8 @@ pub(crate) async fn sync(
 pub(crate) struct RollbackBody {
     /// A revision (commit id, tag…) or an operation id (`#12` or `op:12`).
     to: String,
+    /// As for a sync: the digest of the plan the person confirmed.
+    expect_plan: Option<String>,
 }
 
 pub(crate) async fn rollback(
@@ -453,6 +467,7 @@ pub(crate) async fn rollback(
     Extension(access): Extension<Access>,
     Json(body): Json<RollbackBody>,
 ) -> ApiResult {
+    let body_plan = body.expect_plan.clone();
     let op_id = body
         .to
         .strip_prefix('#')
@@ -485,7 +500,7 @@ pub(crate) async fn rollback(
         &state,
         (&name, &access),
         TriggerKind::Rollback,
-        Some(revision.clone()),
+        (Some(revision.clone()), body_plan),
         true,
     )
     .await?;

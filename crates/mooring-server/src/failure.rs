@@ -28,6 +28,10 @@ pub enum OperationFailure {
     /// The daemon stopped before the operation ran.
     #[error("the daemon is stopping; the operation did not run")]
     Stopping,
+    /// The plan is not the one the person confirmed (the host or the revision changed
+    /// since). Nothing was applied; not a failure of the app.
+    #[error("{0}")]
+    PlanChanged(String),
 }
 
 impl OperationFailure {
@@ -39,6 +43,7 @@ impl OperationFailure {
             OperationFailure::Source(_) => "source",
             OperationFailure::Apply(_) => "apply",
             OperationFailure::Stopping => "stopping",
+            OperationFailure::PlanChanged(_) => "plan_changed",
         }
     }
 

@@ -173,6 +173,9 @@ pub struct DiffView {
     /// The plan's actions as the CLI prints them: what, and why.
     pub steps: Vec<Step>,
     pub plan: Plan,
+    /// The plan's fingerprint: a sync or rollback given it as `expect_plan` applies
+    /// this plan or nothing.
+    pub plan_digest: String,
     pub comparisons: Vec<Comparison>,
 }
 

@@ -2,6 +2,7 @@
 //! webhook, Docker event for self-heal, retry), runs one reconcile at a time under the
 //! workers' semaphore, and keeps the retry count and exponential backoff.
 
+use super::error::OperationError;
 use super::{AppHandle, AppRuntime, Controller, Finished, Trigger, TriggerKind};
 use crate::failure::OperationFailure;
 use crate::notify::Notice;
@@ -84,6 +85,8 @@ impl Controller {
             .run(app, &mut rt, &trigger, pinned.as_deref(), &mut status)
             .await;
         match &result {
+            // Nothing ran: the person is shown the new plan; the app is as it was.
+            Err(OperationError::PlanChanged(_)) => {}
             Err(e) => {
                 let e = e.failure();
                 self.count_failure(app, &mut rt, &e, previous.as_ref(), &mut status)

@@ -117,6 +117,9 @@ pub enum OperationError {
     /// An action of the plan failed: `action: error`.
     #[error("{0}")]
     Action(String),
+    /// The plan is not the one confirmed; nothing was applied.
+    #[error("{0}")]
+    PlanChanged(String),
     #[error(transparent)]
     Store(Box<StoreError>),
 }
@@ -131,6 +134,7 @@ impl From<ReconcileError> for OperationError {
     fn from(e: ReconcileError) -> OperationError {
         match e {
             ReconcileError::Plan(e) => OperationError::Plan(e),
+            e @ ReconcileError::PlanChanged(_) => OperationError::PlanChanged(e.to_string()),
             e => OperationError::Docker(e),
         }
     }
@@ -143,6 +147,7 @@ impl OperationError {
         match self {
             OperationError::Source(_) => OperationFailure::Source(message),
             OperationError::Refused(_) => OperationFailure::Invalid(message),
+            OperationError::PlanChanged(_) => OperationFailure::PlanChanged(message),
             OperationError::Plan(_) | OperationError::HostReplaced(_) => {
                 OperationFailure::Conflict(message)
             }

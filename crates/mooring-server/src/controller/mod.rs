@@ -102,6 +102,8 @@ pub struct Trigger {
     pub asked_at: Instant,
     /// Who asked (the API token's name); `None`: Mooring itself.
     pub by: Option<String>,
+    /// Apply only the plan with this digest (the one the person confirmed).
+    pub expect_plan: Option<String>,
 }
 
 impl Trigger {
@@ -114,6 +116,7 @@ impl Trigger {
             reply: None,
             asked_at: Instant::now(),
             by: None,
+            expect_plan: None,
         }
     }
 

@@ -444,6 +444,7 @@ impl Controller {
             return Err(OperationError::HostReplaced(why));
         }
         let mut options = self.reconcile_options(app, !apply);
+        options.expect_plan = trigger.expect_plan.clone();
         // Backups taken now hold the data of the revision deployed until now.
         options.revision = status.revision.clone();
 
@@ -603,6 +604,7 @@ impl Controller {
             revision: None,
             mask: Some(app.config.env.masking()),
             parallel: self.config.server.workers,
+            expect_plan: None,
         }
     }
 

@@ -216,6 +216,7 @@
         }
         box.appendChild(list);
       }
+      box.dataset.digest = d.plan_digest || "";
       box.dataset.state = "ready";
     } catch (e) {
       box.textContent = "The plan could not be computed: " + e.message;
@@ -240,43 +241,70 @@
     });
   }
 
+  // Sends an action; `null` when the connection dropped and nothing says how it ended.
+  async function post(base, action, fields, before) {
+    try {
+      const res = await fetch(base + "/" + action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-mooring-ui": "1" },
+        body: JSON.stringify(fields),
+      });
+      return { res, data: await res.json().catch(() => ({})) };
+    } catch (e) {
+      // The connection dropped while the server works on it: the operation's own
+      // record says how it ended.
+      const op = action === "sync" || action === "rollback" ? await operationAfter(base, before) : null;
+      if (!op) return { error: "The request failed: " + e };
+      const ok = op.result === "succeeded" || op.result === "no_op";
+      return { res: { ok, status: 0, statusText: "" }, data: { ok, error: op.error || "operation #" + op.id + " " + op.result } };
+    }
+  }
+
   async function act(form) {
     const action = form.dataset.action;
     const fields = Object.fromEntries(new FormData(form).entries());
     for (const box of form.querySelectorAll("input[type=checkbox]")) fields[box.name] = box.checked;
     const message = form.dataset.confirm;
     // Sync, Sync to revision and Rollback show what they would do before they are
-    // confirmed: the plan for the revision they deploy.
+    // confirmed: the plan for the revision they deploy; confirming runs that plan
+    // (its digest goes along) and, when the host or the revision changed meanwhile,
+    // the new plan is shown to be confirmed in turn.
     const planFrom = action === "sync" || action === "rollback" ? "/api/v1/apps/" + encodeURIComponent(app) : null;
     const revision = fields.revision || fields.to || "";
-    if (message && !(await confirmAction(message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : ""), form.dataset.warning, planFrom, revision))) return;
+    let question = message ? message + (fields.revision ? " (" + fields.revision + ")" : "") + (fields.to ? " (" + fields.to.slice(0, 12) + ")" : "") : null;
     const label = form.dataset.busy || { sync: "Syncing", rollback: "Rolling back", pin: "Pinning", unpin: "Unpinning", refresh: "Refreshing" }[action] || action;
     const doneText = (form.dataset.done || label.replace(/ing$/, "")) + " done";
-    show(label + " " + app + "…");
-    body.dataset.action = "running";
-    for (const b of document.querySelectorAll(".actions button, form.action button")) b.disabled = true;
     const base = "/api/v1/apps/" + encodeURIComponent(app);
-    const before = await latestOperation(base);
     let res, data;
-    try {
-      res = await fetch(base + "/" + action, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "content-type": "application/json", "x-mooring-ui": "1" },
-        body: JSON.stringify(fields),
-      });
-      data = await res.json().catch(() => ({}));
-    } catch (e) {
-      // The connection dropped while the server works on it: the operation's own
-      // record says how it ended.
-      const op = action === "sync" || action === "rollback" ? await operationAfter(base, before) : null;
-      if (!op) {
-        finish("The request failed: " + e, [], true);
+    for (let attempt = 0; ; attempt++) {
+      if (question && !(await confirmAction(question, form.dataset.warning, planFrom, revision))) {
+        if (attempt > 0) { finish("Not run: the plan changed and the new one was not confirmed.", [], true); body.dataset.action = "failed"; }
+        return;
+      }
+      const box = document.getElementById("confirm-plan");
+      if (planFrom && box.dataset.state === "ready") fields.expect_plan = box.dataset.digest;
+      else delete fields.expect_plan;
+      if (attempt === 0) show(label + " " + app + "…");
+      body.dataset.action = "running";
+      for (const b of document.querySelectorAll(".actions button, form.action button")) b.disabled = true;
+      const sent = await post(base, action, fields, await latestOperation(base));
+      if (sent.error) {
+        finish(sent.error, [], true);
         body.dataset.action = "failed";
         return;
       }
-      res = { ok: op.result === "succeeded" || op.result === "no_op", status: 0, statusText: "" };
-      data = { ok: res.ok, error: op.error || "operation #" + op.id + " " + op.result };
+      ({ res, data } = sent);
+      if (res.status === 409 && data.kind === "plan_changed" && question && attempt < 3) {
+        const note = document.createElement("p");
+        note.className = "warning";
+        note.dataset.planChanged = String(attempt + 1);
+        note.textContent = "The plan changed since it was shown — nothing was applied. The new plan follows.";
+        progress.appendChild(note);
+        question = "The plan changed since you saw it (the host or the revision moved); nothing was applied. Run the new plan?";
+        continue;
+      }
+      break;
     }
     const warnings = data.data_warning ? [data.data_warning.message] : [];
     if (data.data_warning && data.data_warning.backups && data.data_warning.backups.length) {

@@ -405,6 +405,66 @@ async fn web_ui_shows_live_state_and_runs_actions() {
     done(&c, "the sync to the second revision").await;
     assert!(env_of(&manual.container("web")).contains("GREETING=two"));
     assert_eq!(s.app(&manual.name)["revision"], second.as_str());
+
+    // Confirming runs the plan that was shown, or nothing: a sync with another plan's
+    // digest is refused (409, plan_changed) and is no failure of the app.
+    let (code, refused) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/sync", manual.name),
+        Some(&operator),
+        Some(json!({"expect_plan": "0000000000000000"})),
+    );
+    assert_eq!(
+        (code, &refused["kind"]),
+        (409, &json!("plan_changed")),
+        "{refused}"
+    );
+    let conditions = s.app(&manual.name)["conditions"].to_string();
+    assert!(!conditions.contains("SyncFailed"), "{conditions}");
+    // In the page: the container stops while the dialog shows "nothing to do"; the
+    // confirmation is refused, the new plan shown, and confirming it runs it.
+    open(&c, &s, &format!("/apps/{}", manual.name)).await;
+    click(&c, "form[data-action=sync] button").await;
+    let plan = plan_shown(&c).await;
+    assert!(plan.contains("Nothing to do"), "{plan}");
+    docker(&["stop", "-t", "1", &manual.container("web")]);
+    click(&c, "#confirm-ok").await;
+    until(
+        &c,
+        30,
+        "the changed plan in a new confirmation",
+        "return !!document.querySelector('#progress [data-plan-changed]') && document.getElementById('confirm').open && document.getElementById('confirm-plan').dataset.state === 'ready'",
+    )
+    .await;
+    let plan = plan_shown(&c).await;
+    assert!(
+        plan.contains(&manual.container("web")) && !plan.contains("Nothing to do"),
+        "the new plan: {plan}"
+    );
+    let question = js(
+        &c,
+        "return document.getElementById('confirm-text').innerText",
+    )
+    .await;
+    assert!(
+        question
+            .as_str()
+            .unwrap_or_default()
+            .contains("plan changed"),
+        "{question}"
+    );
+    shot(&c, "plan-changed-1400").await;
+    click(&c, "#confirm-ok").await;
+    done(&c, "the new plan to run").await;
+    assert!(docker_output(&[
+        "inspect",
+        "-f",
+        "{{.State.Running}}",
+        &manual.container("web")
+    ])
+    .stdout
+    .starts_with(b"true"));
+
     open(&c, &s, &format!("/apps/{}", manual.name)).await;
     // The picker names each revision by its commit message too.
     let option = js(
