@@ -1090,7 +1090,15 @@ pub(crate) async fn webhook(
         SourceSpec::Git { url, .. } => wanted.contains(&normalize_repository(url)),
         _ => false,
     };
-    let apps = c.refresh_repository(&matches, push.reference.as_deref());
+    // Who asked, in the history: the provider and its delivery id (printable only).
+    let delivery = match &push.delivery {
+        Some(d) => format!(
+            "{provider} delivery {}",
+            d.chars().filter(char::is_ascii_graphic).collect::<String>()
+        ),
+        None => format!("{provider} webhook"),
+    };
+    let apps = c.refresh_repository(&matches, push.reference.as_deref(), &delivery);
     answer(
         StatusCode::ACCEPTED,
         "accepted",

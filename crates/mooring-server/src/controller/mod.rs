@@ -165,6 +165,9 @@ struct SourceHandle {
     last: Mutex<Option<(Revision, Instant)>>,
     fetch_lock: tokio::sync::Mutex<()>,
     poke: Notify,
+    /// The webhook delivery behind the last poke (`github delivery 72d3…`): who asked
+    /// for the operations it starts.
+    delivery: Mutex<Option<String>>,
 }
 
 /// The app's last rendered project: what readers (the resource tree, data volumes)
@@ -292,6 +295,7 @@ impl Controller {
                         last: Mutex::new(None),
                         fetch_lock: tokio::sync::Mutex::new(()),
                         poke: Notify::new(),
+                        delivery: Mutex::default(),
                     })
                 })
                 .clone();

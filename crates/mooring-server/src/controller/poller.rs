@@ -12,11 +12,13 @@ use std::time::Instant;
 
 impl Controller {
     /// Apps whose source matches a pushed repository (and ref, when given): their
-    /// sources are fetched now. Returns the app names.
+    /// sources are fetched now, and the operations that follow are requested by
+    /// `delivery` (`github delivery 72d3…`). Returns the app names.
     pub fn refresh_repository(
         &self,
         matches: &dyn Fn(&SourceSpec) -> bool,
         reference: Option<&str>,
+        delivery: &str,
     ) -> Vec<String> {
         let mut out = Vec::new();
         for source in &self.sources {
@@ -38,6 +40,7 @@ impl Controller {
                     continue;
                 }
             }
+            *source.delivery.lock().unwrap_or_else(|e| e.into_inner()) = Some(delivery.to_string());
             source.poke.notify_one();
             out.extend(source.apps.iter().cloned());
         }
@@ -94,8 +97,18 @@ impl Controller {
                 Ok(rev) => {
                     if known.as_deref() != Some(rev.id.as_str()) {
                         if known.is_some() {
+                            let by = match kind {
+                                TriggerKind::Webhook => source
+                                    .delivery
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .clone(),
+                                _ => None,
+                            };
                             for app in &source.apps {
-                                let _ = self.trigger(app, Trigger::of(kind)).await;
+                                let mut trigger = Trigger::of(kind);
+                                trigger.by = by.clone();
+                                let _ = self.trigger(app, trigger).await;
                             }
                         }
                         known = Some(rev.id);

@@ -96,6 +96,20 @@ fn webhook_push_converges_and_forgeries_change_nothing() {
     wait_until(30, "the GitHub push to run", || {
         env_of(&web).contains("GREETING=three")
     });
+    // Each operation a webhook started names its delivery.
+    wait_until(10, "the operation recorded", || {
+        s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"][0]["result"]
+            .is_string()
+    });
+    let ops = s.get(&format!("/api/v1/apps/{}/operations", app.name));
+    let by: Vec<&str> = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["trigger"] == "webhook")
+        .map(|o| o["requested_by"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(by, ["github delivery g-1", "generic delivery d-1"], "{ops}");
     // `mooring app hook-test` sends a provider's signed sample push, with the secret
     // from the configuration.
     repo.write("compose.yaml", &demo_compose(&app.name, "four"));
