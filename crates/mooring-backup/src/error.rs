@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub enum BackupError {
     /// An app or volume name that cannot be part of a backup id (or an id that is not one).
     #[error(
-        "invalid backup {field} {value:?}: use 1 to 128 characters from A-Z a-z 0-9 _ . - \
+        "invalid backup {field} {value:?}: use 1 to 128 characters from A-Z a-z 0-9 _ . - @ \
          (as Docker volume and Mooring app names do)"
     )]
     InvalidName {

@@ -170,13 +170,14 @@ pub(crate) fn partial(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// True for names usable in ids: 1-128 of `[A-Za-z0-9_.-]`.
+/// True for names usable in ids: 1-128 of `[A-Za-z0-9_.@-]` (`@`: an app deployed to
+/// several hosts names each instance `app@host`).
 fn valid_name(name: &str, max: usize) -> bool {
     !name.is_empty()
         && name.len() <= max
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@'))
 }
 
 pub(crate) fn check_meta(meta: &BackupMeta) -> Result<(), BackupError> {

@@ -281,6 +281,7 @@ async fn round(
                 path: &path,
                 files: &[],
                 app: None,
+                host: None,
                 environment: BTreeMap::new(),
                 policy: &mooring_core::Policy::default(),
                 protected: &[],

@@ -47,6 +47,9 @@ pub struct RenderRequest<'a> {
     pub files: &'a [String],
     /// App name (wins over `name:` in the file).
     pub app: Option<&'a str>,
+    /// The host of an app deployed to several: its `compose.<host>.yaml` is merged
+    /// last when present, and its deploy tree is `apps/<app>@<host>`, one per host.
+    pub host: Option<&'a str>,
     /// Variables for interpolation besides the project's `.env`: the daemon passes
     /// the app's `AppEnv::interpolation` (`mooring_server::config`), the one-shot CLI
     /// [`shell_environment`].
@@ -114,6 +117,7 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
         environment: req.environment,
         protected_dirs: protected.clone(),
         decrypter: req.decrypter,
+        optional_override: req.host.map(|h| format!("compose.{h}.yaml")),
     };
     let mut project = load(&opts).map_err(|error| RenderError::Load {
         origin: req.spec.to_string(),
@@ -138,7 +142,11 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
             let root = snapshot.root.canonicalize().map_err(|e| {
                 RenderError::Io(format!("opening {}: {e}", snapshot.root.display()))
             })?;
-            let tree = req.data_dir.join("apps").join(&project.name).join("tree");
+            let folder = match req.host {
+                Some(host) => format!("{}@{host}", project.name),
+                None => project.name.clone(),
+            };
+            let tree = req.data_dir.join("apps").join(folder).join("tree");
             project.rebase_repository_paths(&root, &tree);
             Ok(Rendered {
                 project,

@@ -27,11 +27,13 @@ impl Access {
         }
     }
 
-    /// Whether the request may see app `name`.
+    /// Whether the request may see app `name` (a token limited to app `web` sees each
+    /// of its instances on several hosts, `web@a`, `web@b`).
     pub fn sees(&self, name: &str) -> bool {
+        let base = name.split_once('@').map_or(name, |(base, _)| base);
         self.apps
             .as_ref()
-            .is_none_or(|apps| apps.iter().any(|a| a == name))
+            .is_none_or(|apps| apps.iter().any(|a| a == name || a == base))
     }
 
     /// Why app `name` is refused, or `None` when it is not.

@@ -94,6 +94,7 @@ pub fn from_source(
         path: req.path,
         files: args.files,
         app: args.app,
+        host: None,
         environment: args.environment(),
         policy,
         protected: &[],

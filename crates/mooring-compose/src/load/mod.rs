@@ -44,6 +44,10 @@ pub struct LoadOptions {
     pub protected_dirs: Vec<PathBuf>,
     /// Decrypts the data files that are encrypted (`None`: every file is read as it is).
     pub decrypter: Option<std::sync::Arc<dyn crate::Decrypter>>,
+    /// A file merged after the others when the project folder holds it, as an
+    /// override file is merged (the per-host `compose.<host>.yaml` of an app deployed
+    /// to several hosts); absent, nothing changes.
+    pub optional_override: Option<String>,
 }
 
 /// Renders the project described by `opts`. An error never holds a value decrypted
@@ -78,7 +82,15 @@ fn load_from(opts: &LoadOptions, snapshot: &Snapshot) -> Result<Project, LoadErr
         }
         _ => opts.files.clone(),
     };
-    let files = snapshot.compose_files(&from_env)?;
+    let mut files = snapshot.compose_files(&from_env)?;
+    if let Some(name) = &opts.optional_override {
+        let path = snapshot.project_dir.join(name);
+        if let Some(found) = snapshot.file_inside(&path, "compose file")? {
+            if !files.contains(&found) {
+                files.push(found);
+            }
+        }
+    }
     let project_name = opts
         .project_name
         .clone()

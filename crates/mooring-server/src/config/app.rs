@@ -1,7 +1,8 @@
-//! One entry of `apps`: its name, `source` (see [`super::source`]), `host`, `files`,
-//! `sync`, `data`, `policy` and environment (see [`super::app_env`]).
+//! One entry of `apps`: its name, `source` (see [`super::source`]), `host` or `hosts`
+//! (with `per_host` values), `files`, `sync`, `data`, `policy` and environment (see
+//! [`super::app_env`]).
 
-use super::{app_env, positive, source, AppConfig, HostConfig, SyncPolicy};
+use super::{app_env, positive, source, AppConfig, HostConfig, Secret, SyncPolicy};
 use mooring_compose::decode::{boolean, check_keys, err, string, string_list, unsigned};
 use mooring_compose::yaml::{Node, Value};
 use mooring_compose::LoadError;
@@ -11,12 +12,22 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+/// Where an app is deployed, and its values per host.
+pub(super) struct Targets {
+    /// The hosts, in the order given (a selector: by name).
+    pub hosts: Vec<String>,
+    /// `hosts:` was given (a list or a selector): one instance per host, `NAME@HOST`.
+    pub several: bool,
+    /// `per_host.HOST.variables`: the values of the app on that host (they win).
+    pub per_host: BTreeMap<String, BTreeMap<String, Secret>>,
+}
+
 pub(super) fn app(
     n: &Node,
     index: usize,
     hosts: &BTreeMap<String, HostConfig>,
     base: &Path,
-) -> Result<AppConfig, LoadError> {
+) -> Result<(AppConfig, Targets), LoadError> {
     let what = format!("apps[{index}]");
     check_keys(
         n,
@@ -25,6 +36,8 @@ pub(super) fn app(
             "name",
             "source",
             "host",
+            "hosts",
+            "per_host",
             "files",
             "sync",
             "data",
@@ -44,7 +57,7 @@ pub(super) fn app(
     }
     let what = format!("apps.{name}");
     let source = source::source(n, &what, base)?;
-    let host = host(n, &what, hosts)?;
+    let targets = targets(n, &what, hosts, base)?;
     let files = n
         .get("files")
         .map(|f| string_list(f, &format!("{what}.files")))
@@ -57,18 +70,132 @@ pub(super) fn app(
         None => Policy::default(),
     };
     let env = app_env::parse(n, &what, base)?;
-    Ok(AppConfig {
-        name,
-        source,
-        host,
-        files,
-        sync,
-        volumes: data.volumes,
-        backup_on_change: data.backup_on_change,
-        retention: data.retention,
-        policy,
-        env,
-        sops: mooring_sops::Keys::none(),
+    Ok((
+        AppConfig {
+            project: name.clone(),
+            name,
+            source,
+            host: targets.hosts.first().cloned().unwrap_or_default(),
+            several_hosts: targets.several,
+            files,
+            sync,
+            volumes: data.volumes,
+            backup_on_change: data.backup_on_change,
+            retention: data.retention,
+            policy,
+            env,
+            sops: mooring_sops::Keys::none(),
+        },
+        targets,
+    ))
+}
+
+/// `host: a` (one), or `hosts: [a, b]` / `hosts: { labels: { role: edge } }` (several),
+/// with `per_host: { a: { variables: {…} } }`.
+fn targets(
+    n: &Node,
+    what: &str,
+    hosts: &BTreeMap<String, HostConfig>,
+    base: &Path,
+) -> Result<Targets, LoadError> {
+    let declared = || hosts.keys().cloned().collect::<Vec<_>>().join(", ");
+    let Some(h) = n.get("hosts") else {
+        if let Some(p) = n.get("per_host") {
+            return Err(err(
+                p,
+                format!(
+                    "{what}.per_host: values per host are for an app with `hosts:` (several hosts)"
+                ),
+            ));
+        }
+        return Ok(Targets {
+            hosts: vec![host(n, what, hosts)?],
+            several: false,
+            per_host: BTreeMap::new(),
+        });
+    };
+    let hw = format!("{what}.hosts");
+    if n.get("host").is_some() {
+        return Err(err(
+            h,
+            format!("{hw}: give `host` (one) or `hosts` (several), not both"),
+        ));
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    match &h.value {
+        Value::Seq(items) => {
+            for item in items {
+                let name = string(item, &hw)?;
+                if !hosts.contains_key(&name) {
+                    return Err(err(
+                        item,
+                        format!("{hw}: unknown host {name:?} (declared: {})", declared()),
+                    ));
+                }
+                if chosen.contains(&name) {
+                    return Err(err(item, format!("{hw}: host {name:?} is named twice")));
+                }
+                chosen.push(name);
+            }
+        }
+        Value::Map(_) => {
+            check_keys(h, &hw, &["labels"])?;
+            let l = h.get("labels").ok_or_else(|| {
+                err(
+                    h,
+                    format!("{hw}: a selector is `{{ labels: {{ KEY: VALUE }} }}`"),
+                )
+            })?;
+            let mut wanted = Vec::new();
+            for (k, v) in mooring_compose::decode::entries(l, &format!("{hw}.labels"))? {
+                let key = mooring_compose::decode::key_of(k).to_string();
+                wanted.push((key.clone(), string(v, &format!("{hw}.labels.{key}"))?));
+            }
+            chosen = hosts
+                .iter()
+                .filter(|(_, c)| wanted.iter().all(|(k, v)| c.labels.get(k) == Some(v)))
+                .map(|(name, _)| name.clone())
+                .collect();
+        }
+        _ => {
+            return Err(err(
+                h,
+                format!("{hw}: a list of hosts or `{{ labels: {{ KEY: VALUE }} }}`"),
+            ))
+        }
+    }
+    if chosen.is_empty() {
+        return Err(err(
+            h,
+            format!(
+                "{hw}: names no host (declared: {}); the app would run nowhere",
+                declared()
+            ),
+        ));
+    }
+    let mut per_host = BTreeMap::new();
+    if let Some(p) = n.get("per_host") {
+        let pw = format!("{what}.per_host");
+        for (k, v) in mooring_compose::decode::entries(p, &pw)? {
+            let host = mooring_compose::decode::key_of(k).to_string();
+            if !chosen.contains(&host) {
+                return Err(err(
+                    k,
+                    format!(
+                        "{pw}.{host}: the app is not deployed there (its hosts: {})",
+                        chosen.join(", ")
+                    ),
+                ));
+            }
+            let w = format!("{pw}.{host}");
+            check_keys(v, &w, &["variables"])?;
+            per_host.insert(host, app_env::variables(v, &w, base)?);
+        }
+    }
+    Ok(Targets {
+        hosts: chosen,
+        several: true,
+        per_host,
     })
 }
 
@@ -298,6 +425,93 @@ mod tests {
                 "mooring.yaml:4:26: apps.a.data.retention: key `count` is not supported"
             )
         );
+    }
+
+    #[test]
+    fn an_app_on_several_hosts_is_one_instance_per_host() {
+        let hosts = "hosts:\n  a: { docker: \"tcp://127.0.0.1:2375\", labels: { role: edge }, variables: { TIER: gold, SITE: from-host } }\n  b: { docker: \"tcp://127.0.0.1:2376\", labels: { role: edge } }\n  c: { docker: \"unix:///c.sock\" }\n";
+        let c = parse_ok(&format!(
+            "{hosts}apps:\n  - name: web\n    hosts: {{ labels: {{ role: edge }} }}\n    source: {{ dir: x }}\n    variables: {{ SITE: main }}\n    per_host: {{ b: {{ variables: {{ SITE: bee }} }} }}\n  - name: one\n    host: c\n    source: {{ dir: x }}\n"
+        ));
+        let names: Vec<(&str, &str, &str)> = c
+            .apps
+            .iter()
+            .map(|a| (a.name.as_str(), a.project.as_str(), a.host.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("web@a", "web", "a"),
+                ("web@b", "web", "b"),
+                ("one", "one", "c")
+            ]
+        );
+        assert!(c.apps[0].several_hosts && !c.apps[2].several_hosts);
+        let vars = |i: usize| -> Vec<(String, String)> {
+            c.apps[i]
+                .env
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), v.expose().to_string()))
+                .collect()
+        };
+        // The most specific wins: host < app < app on that host.
+        assert_eq!(
+            vars(0),
+            [
+                ("SITE".into(), "main".into()),
+                ("TIER".into(), "gold".into())
+            ]
+        );
+        assert_eq!(vars(1), [("SITE".into(), "bee".into())]);
+        let list = parse_ok(&format!(
+            "{hosts}apps:\n  - name: web\n    hosts: [c, a]\n    source: {{ dir: x }}\n"
+        ));
+        assert_eq!(list.apps[0].name, "web@c");
+        assert_eq!(list.apps[1].name, "web@a");
+
+        let app = "apps:\n  - name: web\n    source: { dir: x }\n    ";
+        for (text, expected) in [
+            (
+                "hosts: [a, z]",
+                "apps.web.hosts: unknown host \"z\" (declared: a, b, c)",
+            ),
+            ("hosts: [a, a]", "host \"a\" is named twice"),
+            (
+                "hosts: { labels: { role: core } }",
+                "apps.web.hosts: names no host",
+            ),
+            ("hosts: []", "apps.web.hosts: names no host"),
+            (
+                "hosts: a",
+                "apps.web.hosts: a list of hosts or `{ labels: { KEY: VALUE } }`",
+            ),
+            (
+                "host: a\n    hosts: [a]",
+                "give `host` (one) or `hosts` (several), not both",
+            ),
+            (
+                "hosts: [a]\n    per_host: { b: { variables: { X: y } } }",
+                "apps.web.per_host.b: the app is not deployed there (its hosts: a)",
+            ),
+            (
+                "host: a\n    per_host: { a: {} }",
+                "values per host are for an app with `hosts:`",
+            ),
+        ] {
+            let e = parse_err(&format!("{hosts}{app}{text}\n"));
+            assert!(e.contains(expected), "{text}: {e}");
+        }
+        // One Engine is one host; host names become file and instance names.
+        let e = parse_err(
+            "hosts:\n  a: { docker: \"unix:///x.sock\" }\n  b: { docker: \"unix:///x.sock\" }\n",
+        );
+        assert!(
+            e.contains("hosts.b.docker: unix:///x.sock is already host a"),
+            "{e}"
+        );
+        let e = parse_err("hosts:\n  \"a/b\": { docker: \"unix:///x.sock\" }\n");
+        assert!(e.contains("is not a valid host name"), "{e}");
     }
 
     #[test]

@@ -67,9 +67,14 @@ fn is_variable_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Parses the app's `variables`, `pass_env` and `mask_env` (all optional).
-pub(super) fn parse(n: &Node, what: &str, base: &Path) -> Result<AppEnv, LoadError> {
-    let mut env = AppEnv::default();
+/// `WHAT.variables` of `n` (an app's, a host's, an app's on one host): names and
+/// values (secrets: inline, `file:PATH` or `env:NAME`).
+pub(super) fn variables(
+    n: &Node,
+    what: &str,
+    base: &Path,
+) -> Result<BTreeMap<String, Secret>, LoadError> {
+    let mut out = BTreeMap::new();
     if let Some(v) = n.get("variables") {
         for (k, value) in entries(v, &format!("{what}.variables"))? {
             let name = key_of(k);
@@ -80,10 +85,18 @@ pub(super) fn parse(n: &Node, what: &str, base: &Path) -> Result<AppEnv, LoadErr
                     format!("{vw}: not a variable name (letters, digits and '_', not starting with a digit)"),
                 ));
             }
-            env.variables
-                .insert(name.to_string(), secret(value, &vw, base)?);
+            out.insert(name.to_string(), secret(value, &vw, base)?);
         }
     }
+    Ok(out)
+}
+
+/// Parses the app's `variables`, `pass_env` and `mask_env` (all optional).
+pub(super) fn parse(n: &Node, what: &str, base: &Path) -> Result<AppEnv, LoadError> {
+    let mut env = AppEnv {
+        variables: variables(n, what, base)?,
+        ..AppEnv::default()
+    };
     if let Some(p) = n.get("pass_env") {
         let names = string_list(p, &format!("{what}.pass_env"))?;
         if let Some(bad) = names.iter().find(|name| !is_variable_name(name)) {

@@ -97,6 +97,11 @@ pub struct HostConfig {
     /// Where its Engine listens and how to reach it (`unix://`, `tcp://` with TLS,
     /// `ssh://`).
     pub endpoint: mooring_docker::Endpoint,
+    /// `labels`: what an app's `hosts: { labels: … }` selects it by.
+    pub labels: BTreeMap<String, String>,
+    /// `variables`: interpolation values of every app deployed there (an app's own
+    /// `variables` and its `per_host` ones win).
+    pub variables: BTreeMap<String, Secret>,
 }
 
 /// `webhooks:` — the secret (or token, for GitLab) of each provider; a provider without
@@ -212,9 +217,17 @@ pub struct SyncPolicy {
 /// One app: a source path deployed to a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppConfig {
+    /// The app's name, or for an app deployed to several hosts this instance's,
+    /// `NAME@HOST`: status, history, diff and metrics are per app and host.
     pub name: String,
+    /// The Compose project on the host: the app's name as configured (every instance
+    /// of an app deployed to several hosts runs the same project on its own host).
+    pub project: String,
     pub source: SourceConfig,
     pub host: String,
+    /// Deployed to several hosts (`hosts:`): this instance merges the project's
+    /// `compose.<host>.yaml` last when present, and has its own deploy tree.
+    pub several_hosts: bool,
     pub files: Vec<String>,
     pub sync: SyncPolicy,
     /// `data.volumes`: `protect` (default) or `backup-then-delete`.
@@ -289,38 +302,53 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
             return Err(err(n, "apps must be a list"));
         };
         for (i, item) in items.iter().enumerate() {
-            let mut a = app::app(item, i, &hosts, &base)?;
+            let (template, targets) = app::app(item, i, &hosts, &base)?;
             let mut keys = sops_keys.clone();
-            sops::parse(item, &format!("apps.{}.", a.name), &base, &mut keys)?;
-            a.sops = keys;
-            app_env::refuse_own_secrets(item, &format!("apps.{}", a.name), &own_secrets)?;
-            if let Some(prev) = seen.get(&a.name) {
-                return Err(err(
-                    item,
-                    format!(
-                        "app {} is defined twice (first at line {})",
-                        a.name, prev.line
-                    ),
-                ));
-            }
-            // One fetch serves every app of a repository and ref, with one set of
-            // credentials.
-            if let Some(other) = apps.iter().find(|o| {
-                o.source.fetch_key() == a.source.fetch_key()
-                    && !o.source.same_credentials(&a.source)
-            }) {
-                return Err(err(
-                    item.get("source").unwrap_or(item),
-                    format!(
-                        "apps.{}.source: the same repository and ref as app {} but other \
+            sops::parse(item, &format!("apps.{}.", template.name), &base, &mut keys)?;
+            app_env::refuse_own_secrets(item, &format!("apps.{}", template.name), &own_secrets)?;
+            for host in &targets.hosts {
+                let mut a = template.clone();
+                a.sops = keys.clone();
+                a.host = host.clone();
+                if targets.several {
+                    a.name = format!("{}@{host}", template.name);
+                }
+                // The most specific value wins: the host's, the app's, the app's on that host.
+                let mut variables = hosts
+                    .get(host)
+                    .map(|h| h.variables.clone())
+                    .unwrap_or_default();
+                variables.extend(template.env.variables.clone());
+                variables.extend(targets.per_host.get(host).cloned().unwrap_or_default());
+                a.env.variables = variables;
+                if let Some(prev) = seen.get(&a.name) {
+                    return Err(err(
+                        item,
+                        format!(
+                            "app {} is defined twice (first at line {})",
+                            a.name, prev.line
+                        ),
+                    ));
+                }
+                // One fetch serves every app of a repository and ref, with one set of
+                // credentials.
+                if let Some(other) = apps.iter().find(|o| {
+                    o.source.fetch_key() == a.source.fetch_key()
+                        && !o.source.same_credentials(&a.source)
+                }) {
+                    return Err(err(
+                        item.get("source").unwrap_or(item),
+                        format!(
+                            "apps.{}.source: the same repository and ref as app {} but other \
                          credentials (username, password, ssh_key, known_hosts); one fetch \
                          serves both apps, so give them the same credentials",
-                        a.name, other.name
-                    ),
-                ));
+                            a.name, other.name
+                        ),
+                    ));
+                }
+                seen.insert(a.name.clone(), item.pos.clone());
+                apps.push(a);
             }
-            seen.insert(a.name.clone(), item.pos.clone());
-            apps.push(a);
         }
     }
     Ok(Config {
@@ -399,7 +427,7 @@ apps:
     fn strict_errors_have_positions() {
         assert_eq!(
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    colour: blue\n"),
-            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, files, sync, data, policy, variables, pass_env, mask_env, sops)"
+            "mooring.yaml:4:5: apps[0]: key `colour` is not supported (supported: name, source, host, hosts, per_host, files, sync, data, policy, variables, pass_env, mask_env, sops)"
         );
         let e =
             parse_err("apps:\n  - name: a\n    source: { dir: x }\n    sync: { interval: 5 }\n");

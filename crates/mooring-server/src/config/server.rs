@@ -148,7 +148,19 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
         for (k, v) in entries(n, "hosts")? {
             let name = key_of(k).to_string();
             let what = format!("hosts.{name}");
-            check_keys(v, &what, &["docker", "tls", "ssh"])?;
+            // It names files (`compose.<host>.yaml`) and app instances (`web@<host>`).
+            let plain = name.len() <= 63
+                && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !plain {
+                return Err(err(
+                    k,
+                    format!("{what}: {name:?} is not a valid host name (letters, digits, '-', '_' and '.', starting with a letter or digit, at most 63)"),
+                ));
+            }
+            check_keys(v, &what, &["docker", "tls", "ssh", "labels", "variables"])?;
             let Some(d) = v.get("docker") else {
                 return Err(err(
                     v,
@@ -216,7 +228,36 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
             endpoint
                 .check()
                 .map_err(|e| err(d, format!("{what}.docker: {e}")))?;
-            hosts.insert(name, HostConfig { endpoint });
+            // Two names for one Engine would deploy the same project twice over itself.
+            let shown = endpoint.to_string();
+            if let Some((other, _)) = hosts
+                .iter()
+                .find(|(_, h): &(&String, &HostConfig)| h.endpoint.to_string() == shown)
+            {
+                return Err(err(
+                    d,
+                    format!(
+                        "{what}.docker: {shown} is already host {other}; one Engine is one host"
+                    ),
+                ));
+            }
+            let mut labels = BTreeMap::new();
+            if let Some(l) = v.get("labels") {
+                for (lk, lv) in entries(l, &format!("{what}.labels"))? {
+                    let key = key_of(lk).to_string();
+                    let value = string(lv, &format!("{what}.labels.{key}"))?;
+                    labels.insert(key, value);
+                }
+            }
+            let variables = super::app_env::variables(v, &what, base)?;
+            hosts.insert(
+                name,
+                HostConfig {
+                    endpoint,
+                    labels,
+                    variables,
+                },
+            );
         }
     }
     if hosts.is_empty() {
@@ -224,6 +265,8 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
             "local".into(),
             HostConfig {
                 endpoint: Endpoint::Unix("/var/run/docker.sock".into()),
+                labels: BTreeMap::new(),
+                variables: BTreeMap::new(),
             },
         );
     }

@@ -36,7 +36,7 @@ impl Controller {
         let (app, provider) = self.app_on_host(name)?;
         let volumes = match only {
             Some(v) => vec![v.to_string()],
-            None => provider.app_volumes(name).await?,
+            None => provider.app_volumes(&app.config.project).await?,
         };
         if volumes.is_empty() {
             return Err(ProviderError::Failed(format!(

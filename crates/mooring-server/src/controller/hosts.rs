@@ -105,7 +105,7 @@ impl Controller {
                     ev = events.next() => match ev {
                         Some(Ok(ev)) => {
                             // The label names the Compose project: this host's app of it.
-                            let app = self.apps.values().find(|a| a.config.host == host && a.config.name == ev.app);
+                            let app = self.apps.values().find(|a| a.config.host == host && a.config.project == ev.app);
                             let Some(app) = app else { continue };
                             tracing::debug!(app = %ev.app, container = %ev.container, action = %ev.action, "container event");
                             let _ = app.trigger.try_send(Trigger::of(TriggerKind::Drift));

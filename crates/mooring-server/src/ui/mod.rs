@@ -164,19 +164,20 @@ async fn overview(
             let ctx = pages::Page::new("Apps", role, None);
             // Hosts that need a person, with the apps this viewer may see on them.
             let c = api::controller(&state).await;
+            let visible: std::collections::HashSet<&str> = apps.iter().map(|a| a.name()).collect();
             let hosts: Vec<HostView> = c
                 .hosts()
                 .into_iter()
-                .map(|(name, endpoint, health, mut on)| {
-                    on.retain(|a| apps.iter().any(|x| x.name() == a));
-                    HostView::new(name, endpoint, health, on)
-                })
+                .map(|(name, endpoint, health, on)| HostView::new(name, endpoint, health, on))
                 .filter(|h| {
-                    !h.apps.is_empty()
-                        && matches!(
-                            h.condition,
-                            HostCondition::Unreachable | HostCondition::Replaced
-                        )
+                    matches!(
+                        h.condition,
+                        HostCondition::Unreachable | HostCondition::Replaced
+                    )
+                })
+                .filter_map(|mut h| {
+                    h.apps.retain(|a| visible.contains(a.as_str()));
+                    (!h.apps.is_empty()).then_some(h)
                 })
                 .collect();
             let live = pages::overview(apps, &hosts, &filter, now_ms());

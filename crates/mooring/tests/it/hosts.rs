@@ -685,3 +685,137 @@ fn a_host_killed_mid_sync_converges_when_back_and_never_holds_up_another() {
             && remote_containers(&b, &app_b.name).len() == 2
     });
 }
+
+/// One app on three hosts (this machine's Engine and two remote ones over TLS), chosen
+/// by label: one instance per host (`APP@HOST`), each with its own status and history,
+/// the same revision everywhere, and the values of its host — a host's `variables`, the
+/// app's `per_host` ones, and the project's `compose.<host>.yaml` merged last. A push
+/// reaches all three; drift on one host is healed there alone.
+#[test]
+fn one_app_on_three_hosts_with_per_host_values() {
+    let a = RemoteEngine::start(0);
+    let b = RemoteEngine::start(1);
+    let app = TestApp::new("hmh");
+    let compose = |greeting: &str| {
+        format!(
+            "services:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment:\n      SITE: ${{SITE}}\n      TIER: ${{TIER:-standard}}\n      GREETING: {greeting}\n"
+        )
+    };
+    let repo = Repo::new("multi");
+    repo.write("compose.yaml", &compose("one")).write(
+        "compose.b.yaml",
+        "services:\n  web:\n    environment:\n      ONLY_ON_B: \"yes\"\n",
+    );
+    let first = repo.commit("one");
+    let git = Daemon::serve(&repo);
+    let url = git.url(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    let edge = "    labels: { role: edge }\n";
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  here:\n    docker: unix:///var/run/docker.sock\n{edge}{}{edge}    variables: {{ TIER: gold }}\n{}{edge}  other:\n    docker: unix:///run/mooring-test-none.sock\napps:\n  - name: {name}\n    hosts: {{ labels: {{ role: edge }} }}\n    source: {{ git: {url}, ref: main }}\n    variables: {{ SITE: main }}\n    per_host:\n      b: {{ variables: {{ SITE: bee }} }}\n    sync: {{ interval: 1h }}\n",
+            a.host_yaml("a"),
+            b.host_yaml("b"),
+            name = app.name,
+        ),
+    );
+    let instances = ["a", "b", "here"].map(|h| format!("{}@{h}", app.name));
+    wait_until(120, "the app on its three hosts", || {
+        instances.iter().all(|i| s.app(i)["sync"] == "Synced")
+    });
+    let listed: Vec<(String, String)> = s.get("/api/v1/apps")["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let text = |k: &str| x[k].as_str().unwrap_or_default().to_string();
+            (text("name"), text("host"))
+        })
+        .collect();
+    let expected: Vec<(String, String)> = ["a", "b", "here"]
+        .iter()
+        .map(|h| (format!("{}@{h}", app.name), h.to_string()))
+        .collect();
+    assert_eq!(
+        listed, expected,
+        "one instance per host with the label, none on the other host"
+    );
+    for i in &instances {
+        assert_eq!(
+            s.app(i)["revision"],
+            first.as_str(),
+            "{i}: the same revision"
+        );
+    }
+    // The same project on each host, with that host's values.
+    let name = format!("{}-web-1", app.name);
+    let here = env_of(&name);
+    assert!(
+        here.contains("SITE=main") && here.contains("TIER=standard") && !here.contains("ONLY_ON_B"),
+        "{here}"
+    );
+    let on_a = web_env(&a, &app);
+    assert!(
+        on_a.contains("SITE=main") && on_a.contains("TIER=gold") && !on_a.contains("ONLY_ON_B"),
+        "the host's variables on a: {on_a}"
+    );
+    let on_b = web_env(&b, &app);
+    assert!(
+        on_b.contains("SITE=bee")
+            && on_b.contains("ONLY_ON_B=yes")
+            && on_b.contains("TIER=standard"),
+        "per_host values and compose.b.yaml on b: {on_b}"
+    );
+
+    // Drift on one host: healed there, as an operation of that instance only.
+    let ops = |i: &str| {
+        s.get(&format!("/api/v1/apps/{i}/operations"))["operations"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    let before: Vec<usize> = instances.iter().map(|i| ops(i)).collect();
+    a.docker(&["rm", "-f", &name]);
+    wait_until(60, "self-heal on host a", || {
+        remote_containers(&a, &app.name) == [name.clone()] && ops(&instances[0]) > before[0]
+    });
+    assert_eq!(ops(&instances[1]), before[1], "b untouched");
+    assert_eq!(ops(&instances[2]), before[2], "here untouched");
+
+    // A push reaches every host.
+    repo.write("compose.yaml", &compose("two"));
+    let second = repo.commit("two");
+    let (code, _) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/refresh", instances[2]),
+        None,
+        None,
+    );
+    assert_eq!(code, 401, "the API needs a token");
+    for i in &instances {
+        let (code, v) = s.call(
+            "POST",
+            &format!("/api/v1/apps/{i}/sync"),
+            Some(&s.admin),
+            Some(serde_json::json!({})),
+        );
+        assert_eq!(code, 200, "{i}: {v}");
+    }
+    wait_until(60, "the push on every host", || {
+        instances
+            .iter()
+            .all(|i| s.app(i)["revision"] == second.as_str())
+    });
+    assert!(env_of(&name).contains("GREETING=two"));
+    assert!(web_env(&a, &app).contains("GREETING=two"));
+    assert!(web_env(&b, &app).contains("GREETING=two"));
+    let (_, metrics) = s.call("GET", "/metrics", Some(&s.admin), None);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    for i in &instances {
+        assert!(
+            metrics.contains(&format!("app=\"{i}\"")),
+            "per instance: {metrics}"
+        );
+    }
+}
