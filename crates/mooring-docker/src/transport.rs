@@ -275,9 +275,21 @@ async fn carry(mut local: UnixStream, dialer: Arc<Dialer>, last: Arc<Mutex<Optio
     }
 }
 
+/// A TCP connection to a remote Engine, with keepalive: a machine that vanishes
+/// without closing (power cut, network gone) ends the connection within about a
+/// minute instead of leaving a read waiting forever.
 async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
     match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
-        Ok(Ok(t)) => Ok(t),
+        Ok(Ok(t)) => {
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(30))
+                .with_interval(Duration::from_secs(10))
+                .with_retries(3);
+            socket2::SockRef::from(&t)
+                .set_tcp_keepalive(&keepalive)
+                .map_err(|e| format!("connecting to {host}:{port}: setting keepalive: {e}"))?;
+            Ok(t)
+        }
         Ok(Err(e)) => Err(format!("connecting to {host}:{port}: {e}")),
         Err(_) => Err(format!(
             "connecting to {host}:{port}: no answer within {}s",

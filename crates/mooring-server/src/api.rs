@@ -970,6 +970,12 @@ pub(crate) async fn reload(State(state): St, body: Option<Json<ReloadBody>>) -> 
             state.metrics.forget_app(&name);
         }
     }
+    let kept: Vec<String> = new.hosts().into_iter().map(|h| h.0).collect();
+    for (host, ..) in old.hosts() {
+        if !kept.contains(&host) {
+            state.metrics.forget_host(&host);
+        }
+    }
     new.start();
     Ok(Json(Reloaded {
         ok: true,

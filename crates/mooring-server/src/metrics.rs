@@ -132,6 +132,15 @@ impl Metrics {
         self.lock().gauges.insert((name, owned(labels)), value);
     }
 
+    /// Forgets a host's gauges (config reload removed it).
+    pub fn forget_host(&self, host: &str) {
+        self.lock().gauges.retain(|(_, labels), _| {
+            !labels
+                .iter()
+                .any(|(k, v)| *k == "host" && v.as_str() == host)
+        });
+    }
+
     /// Forgets an app (config reload removed it).
     pub fn forget_app(&self, app: &str) {
         self.lock().info.remove(app);

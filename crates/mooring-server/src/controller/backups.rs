@@ -93,14 +93,12 @@ impl Controller {
         Ok(run)
     }
 
-    /// Re-reads backup `id` of app `name` and checks it against its manifest (archive
-    /// size and sha256, every entry): `Ok(Err(why))` when it does not verify, `Err` when
-    /// it is not this app's or cannot be read at all.
-    pub async fn verify_backup(
+    /// Backup `id` of app `name` (another app's is not found).
+    async fn own_backup(
         &self,
         name: &str,
         id: &str,
-    ) -> Result<Result<mooring_backup::VerifyReport, String>, ControlError> {
+    ) -> Result<mooring_backup::BackupRecord, ControlError> {
         let dir = self.config.server.data_dir.join("backups");
         let record = {
             let (dir, id) = (dir.clone(), id.to_string());
@@ -113,6 +111,18 @@ impl Controller {
             }
             .into());
         }
+        Ok(record)
+    }
+
+    /// Re-reads backup `id` of app `name` and checks it against its manifest (archive
+    /// size and sha256, every entry): `Ok(Err(why))` when it does not verify, `Err` when
+    /// it is not this app's or cannot be read at all.
+    pub async fn verify_backup(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> Result<Result<mooring_backup::VerifyReport, String>, ControlError> {
+        let record = self.own_backup(name, id).await?;
         let report = tokio::task::spawn_blocking(move || mooring_backup::verify(&record)).await?;
         Ok(report.map_err(|e| e.to_string()))
     }
@@ -126,18 +136,7 @@ impl Controller {
         force: bool,
         by: Option<&str>,
     ) -> Result<DataRun, ControlError> {
-        let dir = self.config.server.data_dir.join("backups");
-        let record = {
-            let (dir, id) = (dir.clone(), id.to_string());
-            tokio::task::spawn_blocking(move || mooring_backup::load(&dir, &id)).await??
-        };
-        if record.manifest.meta.app != name {
-            return Err(mooring_backup::BackupError::NotFound {
-                dir,
-                id: id.to_string(),
-            }
-            .into());
-        }
+        let record = self.own_backup(name, id).await?;
         let (app, provider) = self.app_on_host(name)?;
         let name = name.to_string();
         let volume = to.unwrap_or(&record.manifest.meta.volume).to_string();

@@ -818,4 +818,27 @@ fn one_app_on_three_hosts_with_per_host_values() {
             "per instance: {metrics}"
         );
     }
+
+    // A reload without host b: its instance and its gauge go.
+    let config = fs::read_to_string(&s.config).unwrap();
+    let without_b = config
+        .replace(&format!("{}{edge}", b.host_yaml("b")), "")
+        .replace("    per_host:\n      b: { variables: { SITE: bee } }\n", "");
+    assert_ne!(without_b, config);
+    fs::write(&s.config, &without_b).unwrap();
+    let (code, v) = s.call("POST", "/api/v1/reload", Some(&s.admin), None);
+    assert_eq!(code, 200, "{v}");
+    let names: Vec<String> = s.get("/api/v1/apps")["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, [instances[0].clone(), instances[2].clone()]);
+    let (_, metrics) = s.call("GET", "/metrics", Some(&s.admin), None);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    assert!(
+        metrics.contains("mooring_host_up{host=\"a\"} 1") && !metrics.contains("host=\"b\""),
+        "{metrics}"
+    );
 }

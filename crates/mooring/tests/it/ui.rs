@@ -133,6 +133,22 @@ async fn confirm(c: &Client) {
     click(c, "#confirm-ok").await;
 }
 
+/// The warning of the confirmation an action opens, once it is open.
+async fn dialog_warning(c: &Client) -> Value {
+    until(
+        c,
+        5,
+        "the dialog",
+        "return document.getElementById('confirm').open",
+    )
+    .await;
+    js(
+        c,
+        "return document.getElementById('confirm-warning').innerText",
+    )
+    .await
+}
+
 /// The plan the open confirmation shows, once computed.
 async fn plan_shown(c: &Client) -> String {
     until(
@@ -486,18 +502,7 @@ async fn web_ui_shows_live_state_and_runs_actions() {
         .await
         .unwrap();
     click(&c, "form[data-action=rollback] button").await;
-    until(
-        &c,
-        5,
-        "the dialog",
-        "return document.getElementById('confirm').open",
-    )
-    .await;
-    let warning = js(
-        &c,
-        "return document.getElementById('confirm-warning').innerText",
-    )
-    .await;
+    let warning = dialog_warning(&c).await;
     assert!(
         warning
             .as_str()
@@ -944,18 +949,7 @@ async fn the_app_page_backs_up_verifies_and_restores() {
     docker(&["exec", &db, "sh", "-c", "echo changed > /data/f"]);
     let restore = format!("tr[data-backup=\"{id}\"] form[data-action$=restore]");
     click(&c, &format!("{restore} button")).await;
-    until(
-        &c,
-        5,
-        "the dialog",
-        "return document.getElementById('confirm').open",
-    )
-    .await;
-    let warning = js(
-        &c,
-        "return document.getElementById('confirm-warning').innerText",
-    )
-    .await;
+    let warning = dialog_warning(&c).await;
     assert!(
         warning.as_str().unwrap().contains("Write over its files"),
         "{warning}"
