@@ -196,7 +196,7 @@ impl Host for SimulatedHost {
         _: &Project,
         volume: &str,
         _: &Path,
-        _: (&str, Option<&str>),
+        _: mooring_docker::BackupWhy<'_>,
         _: bool,
     ) -> Result<String, ProviderError> {
         self.call().await;

@@ -42,12 +42,36 @@ impl fmt::Debug for Tls {
     }
 }
 
-/// How `ssh` authenticates: a key file and a `known_hosts` file (each optional: ssh's
-/// defaults otherwise, in batch mode, host keys always checked).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How `ssh` authenticates: a key (a file, or its content) and a `known_hosts` file
+/// (each optional: ssh's defaults otherwise, in batch mode, host keys always checked).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SshOptions {
-    pub identity: Option<PathBuf>,
+    pub identity: Option<SshIdentity>,
     pub known_hosts: Option<PathBuf>,
+}
+
+/// An SSH private key: a file ssh reads, or the key itself (from the configuration or
+/// a variable), written for ssh into the connection's private folder (0700; the key
+/// 0600) and gone with it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SshIdentity {
+    File(PathBuf),
+    Key(Vec<u8>),
+}
+
+impl fmt::Debug for SshOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let identity = match &self.identity {
+            Some(SshIdentity::File(p)) => p.display().to_string(),
+            Some(SshIdentity::Key(_)) => "(a key, hidden)".into(),
+            None => "none".into(),
+        };
+        write!(
+            f,
+            "SshOptions {{ identity: {identity}, known_hosts: {:?} }}",
+            self.known_hosts
+        )
+    }
 }
 
 impl Endpoint {
@@ -224,7 +248,7 @@ pub fn ssh_from_env() -> SshOptions {
             .map(PathBuf::from)
     };
     SshOptions {
-        identity: file("MOORING_SSH_IDENTITY"),
+        identity: file("MOORING_SSH_IDENTITY").map(SshIdentity::File),
         known_hosts: file("MOORING_SSH_KNOWN_HOSTS"),
     }
 }

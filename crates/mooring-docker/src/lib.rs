@@ -21,7 +21,7 @@ mod requested;
 mod transport;
 pub mod volumes;
 
-pub use endpoint::{Endpoint, SshOptions, Tls};
-pub use provider::{ContainerEvent, DockerError, Host, Provider, ProviderError};
+pub use endpoint::{Endpoint, SshIdentity, SshOptions, Tls};
+pub use provider::{BackupWhy, ContainerEvent, DockerError, Host, Provider, ProviderError};
 pub use reconcile::{reconcile, ActionResult, Outcome, Progress, ReconcileOptions};
 pub use requested::RestoreDone;

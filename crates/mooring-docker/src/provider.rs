@@ -541,6 +541,17 @@ impl Provider {
     }
 }
 
+/// Whose backup a planned backup is, and why (see [`Host::backup_volume`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BackupWhy<'a> {
+    /// The app it is filed under: the Compose project, or for an app deployed to
+    /// several hosts this host's instance (`APP@HOST`), whose backups are its own.
+    pub app: &'a str,
+    pub reason: &'a str,
+    /// The revision whose data it holds.
+    pub revision: Option<&'a str>,
+}
+
 /// What the reconciler needs from a host. [`Provider`] is the real Docker Engine;
 /// benchmarks implement it with a simulated host (named as such) to measure Mooring's
 /// own costs at scale.
@@ -608,9 +619,10 @@ pub trait Host: Sync {
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<(), ProviderError>;
-    /// Writes a verified backup of a volume into `dir` (`why`: the reason and the
-    /// revision whose data it holds, which go into its manifest), stopping running containers that write
-    /// to it for the copy and starting them again; returns its id.
+    /// Writes a verified backup of a volume into `dir` (`why`: the app it is filed
+    /// under, the reason and the revision whose data it holds, which go into its
+    /// manifest), stopping running containers that write to it for the copy and
+    /// starting them again; returns its id.
     ///
     /// With `reuse_unchanged` (a backup before a removal, which a failed removal's retry
     /// takes again), the newest backup of the volume is returned instead of a new one
@@ -621,7 +633,7 @@ pub trait Host: Sync {
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
-        why: (&str, Option<&str>),
+        why: BackupWhy<'_>,
         reuse_unchanged: bool,
     ) -> Result<String, ProviderError>;
     /// Removes a volume — only ever planned after its verified backup.
@@ -1056,21 +1068,23 @@ impl Host for Provider {
         project: &Project,
         volume: &str,
         dir: &std::path::Path,
-        (reason, revision): (&str, Option<&str>),
+        why: BackupWhy<'_>,
         reuse_unchanged: bool,
     ) -> Result<String, ProviderError> {
+        let BackupWhy {
+            app,
+            reason,
+            revision,
+        } = why;
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         if reuse_unchanged {
             let image = self.local_image(&images).await?;
-            if let Some(record) = self
-                .unchanged_backup(&project.name, volume, &image, dir)
-                .await?
-            {
+            if let Some(record) = self.unchanged_backup(app, volume, &image, dir).await? {
                 return Ok(record.id);
             }
         }
         let meta = mooring_backup::BackupMeta {
-            app: project.name.clone(),
+            app: app.to_string(),
             volume: volume.to_string(),
             revision: revision.map(str::to_string),
             reason: reason.to_string(),

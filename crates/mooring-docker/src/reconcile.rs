@@ -11,7 +11,7 @@
 //! networks. Every step is idempotent: an interrupted sync is
 //! finished by the next one (containers have fixed names, nothing is temporary).
 
-use crate::provider::{Host, ProviderError};
+use crate::provider::{BackupWhy, Host, ProviderError};
 use futures_util::future::join_all;
 use mooring_core::plan::PlanError;
 use mooring_core::{
@@ -46,6 +46,9 @@ pub struct ReconcileOptions {
     /// How many pulls and builds run at once (the daemon's `server.workers`); 0: all
     /// of them, as Compose does.
     pub parallel: usize,
+    /// The app backups are filed under when it is not the project (an instance
+    /// `APP@HOST` of an app deployed to several hosts).
+    pub backup_app: Option<String>,
     /// Apply only a plan with this [`Plan::digest`] (the one a person confirmed);
     /// another is [`ReconcileError::PlanChanged`], with nothing applied.
     pub expect_plan: Option<String>,
@@ -487,7 +490,11 @@ async fn backup<H: Host>(
                 project,
                 volume,
                 dir,
-                (&a.reason, options.revision.as_deref()),
+                BackupWhy {
+                    app: options.backup_app.as_deref().unwrap_or(&project.name),
+                    reason: &a.reason,
+                    revision: options.revision.as_deref(),
+                },
                 reuse_unchanged,
             )
             .await
@@ -509,7 +516,7 @@ async fn backup<H: Host>(
                 let now = mooring_core::clock::now_ms();
                 let pruned = mooring_backup::prune_volume(
                     dir,
-                    &project.name,
+                    options.backup_app.as_deref().unwrap_or(&project.name),
                     volume,
                     retention.keep.map(|k| k as usize),
                     retention

@@ -6,10 +6,10 @@
 //! bollard and `engine_http` talk to every Engine the same way, over a unix socket.
 //! Why the last connection failed is kept for the error a person reads.
 
-use crate::endpoint::{Endpoint, SshOptions, Tls};
+use crate::endpoint::{Endpoint, SshIdentity, SshOptions, Tls};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -77,7 +77,6 @@ enum Dialer {
 /// Opens a bridge to `endpoint` (a `tcp://` or `ssh://` one, or a local socket that
 /// is not there yet).
 pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
-    let dialer = Arc::new(dialer(endpoint)?);
     use std::os::unix::fs::PermissionsExt;
     let private =
         |e: std::io::Error| format!("a private socket for the connection to {endpoint}: {e}");
@@ -86,6 +85,7 @@ pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
         .map_err(private)?;
+    let dialer = Arc::new(dialer(endpoint, dir.path())?);
     let socket = dir.path().join("docker.sock");
     let listener = UnixListener::bind(&socket).map_err(private)?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(private)?;
@@ -115,7 +115,9 @@ pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
     })
 }
 
-fn dialer(endpoint: &Endpoint) -> Result<Dialer, String> {
+/// How to reach `endpoint`; `dir` is the bridge's private folder (an SSH key given as
+/// content is written there for ssh).
+fn dialer(endpoint: &Endpoint, dir: &Path) -> Result<Dialer, String> {
     match endpoint {
         Endpoint::Unix(path) => Ok(Dialer::Unix(path.clone())),
         Endpoint::Tcp {
@@ -144,9 +146,19 @@ fn dialer(endpoint: &Endpoint) -> Result<Dialer, String> {
             host,
             port,
             options,
-        } => Ok(Dialer::Ssh {
-            args: ssh_args(user.as_deref(), host, *port, options),
-        }),
+        } => {
+            let key = match &options.identity {
+                Some(SshIdentity::File(path)) => Some(path.clone()),
+                Some(SshIdentity::Key(key)) => Some(
+                    write_key(dir, key)
+                        .map_err(|e| format!("{endpoint}: writing the SSH key for ssh: {e}"))?,
+                ),
+                None => None,
+            };
+            Ok(Dialer::Ssh {
+                args: ssh_args(user.as_deref(), host, *port, key.as_deref(), options),
+            })
+        }
     }
 }
 
@@ -179,11 +191,17 @@ fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, String> {
 
 /// `ssh` in batch mode (never a prompt), host keys always checked, then the Docker
 /// CLI's own transport on the remote.
-fn ssh_args(user: Option<&str>, host: &str, port: Option<u16>, o: &SshOptions) -> Vec<String> {
+fn ssh_args(
+    user: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+    key: Option<&Path>,
+    o: &SshOptions,
+) -> Vec<String> {
     let mut args: Vec<String> = ["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
         .map(String::from)
         .to_vec();
-    if let Some(key) = &o.identity {
+    if let Some(key) = key {
         args.extend(["-i".into(), key.display().to_string()]);
         args.extend(["-o".into(), "IdentitiesOnly=yes".into()]);
     }
@@ -205,6 +223,26 @@ fn ssh_args(user: Option<&str>, host: &str, port: Option<u16>, o: &SshOptions) -
     args.extend(["--".into(), host.to_string()]);
     args.extend(["docker", "system", "dial-stdio"].map(String::from));
     args
+}
+
+/// Writes an SSH key given as content into the bridge's private folder, readable by
+/// this user only (ssh refuses a key others can read), never over anything there.
+fn write_key(dir: &Path, key: &[u8]) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("identity");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)?;
+    file.write_all(key)?;
+    // ssh reads a key only when it ends with a newline.
+    if !key.ends_with(b"\n") {
+        file.write_all(b"\n")?;
+    }
+    Ok(path)
 }
 
 /// Carries one connection to the Engine and back.
@@ -310,7 +348,8 @@ mod tests {
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(b.socket.parent().unwrap()), 0o700);
         assert_eq!(mode(&b.socket), 0o600);
-        let args = match dialer(&endpoint).unwrap() {
+        let scratch = tempfile::tempdir().unwrap();
+        let args = match dialer(&endpoint, scratch.path()).unwrap() {
             Dialer::Ssh { args } => args,
             _ => unreachable!(),
         };
@@ -320,5 +359,27 @@ mod tests {
         assert_eq!(&args[at + 2..], ["docker", "system", "dial-stdio"]);
         assert!(args.windows(2).any(|w| w == ["-l", "nobody"]));
         assert!(args.contains(&"StrictHostKeyChecking=yes".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_key_given_as_content_is_written_for_ssh_into_the_private_folder_only() {
+        let key = b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----";
+        let endpoint = Endpoint::parse("ssh://nobody@192.0.2.1")
+            .unwrap()
+            .with_ssh(SshOptions {
+                identity: Some(SshIdentity::Key(key.to_vec())),
+                known_hosts: None,
+            });
+        assert!(!format!("{endpoint:?}").contains("AAAA"), "{endpoint:?}");
+        let b = bridge(&endpoint).unwrap();
+        let dir = b.socket.parent().unwrap().to_path_buf();
+        let written = dir.join("identity");
+        let mode = std::fs::metadata(&written).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let mut expected = key.to_vec();
+        expected.push(b'\n');
+        assert_eq!(std::fs::read(&written).unwrap(), expected);
+        drop(b);
+        assert!(!dir.exists(), "the key goes with the bridge");
     }
 }

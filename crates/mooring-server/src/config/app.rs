@@ -502,6 +502,14 @@ mod tests {
             let e = parse_err(&format!("{hosts}{app}{text}\n"));
             assert!(e.contains(expected), "{text}: {e}");
         }
+        // One name, one app: on one host and on several is twice.
+        let e = parse_err(&format!(
+            "{hosts}apps:\n  - name: web\n    host: a\n    source: {{ dir: x }}\n  - name: web\n    hosts: [a, b]\n    source: {{ dir: x }}\n"
+        ));
+        assert!(
+            e.contains("app web is defined twice (first at line 6)"),
+            "{e}"
+        );
         // One Engine is one host; host names become file and instance names.
         let e = parse_err(
             "hosts:\n  a: { docker: \"unix:///x.sock\" }\n  b: { docker: \"unix:///x.sock\" }\n",

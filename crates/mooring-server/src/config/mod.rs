@@ -306,6 +306,18 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
             let mut keys = sops_keys.clone();
             sops::parse(item, &format!("apps.{}.", template.name), &base, &mut keys)?;
             app_env::refuse_own_secrets(item, &format!("apps.{}", template.name), &own_secrets)?;
+            // A name once, whether it runs on one host or several (each Compose project
+            // on a host belongs to one app).
+            if let Some(prev) = seen.get(&template.name) {
+                return Err(err(
+                    item,
+                    format!(
+                        "app {} is defined twice (first at line {})",
+                        template.name, prev.line
+                    ),
+                ));
+            }
+            seen.insert(template.name.clone(), item.pos.clone());
             for host in &targets.hosts {
                 let mut a = template.clone();
                 a.sops = keys.clone();
@@ -321,15 +333,6 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                 variables.extend(template.env.variables.clone());
                 variables.extend(targets.per_host.get(host).cloned().unwrap_or_default());
                 a.env.variables = variables;
-                if let Some(prev) = seen.get(&a.name) {
-                    return Err(err(
-                        item,
-                        format!(
-                            "app {} is defined twice (first at line {})",
-                            a.name, prev.line
-                        ),
-                    ));
-                }
                 // One fetch serves every app of a repository and ref, with one set of
                 // credentials.
                 if let Some(other) = apps.iter().find(|o| {
@@ -346,7 +349,6 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                         ),
                     ));
                 }
-                seen.insert(a.name.clone(), item.pos.clone());
                 apps.push(a);
             }
         }

@@ -8,7 +8,8 @@ use super::{
 use mooring_compose::decode::{check_keys, entries, err, key_of, string, string_list, unsigned};
 use mooring_compose::yaml::{Node, Value};
 use mooring_compose::LoadError;
-use mooring_docker::{Endpoint, SshOptions, Tls};
+use mooring_docker::{Endpoint, SshIdentity, SshOptions, Tls};
+use mooring_vcs::SshKey;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -140,7 +141,8 @@ fn http(n: &Node) -> Result<HttpConfig, LoadError> {
 /// `hosts:`; a single `local` host on the default socket when absent. Each host's
 /// `docker` endpoint as the Docker CLI names it; a `tcp://` one takes `tls: { ca,
 /// cert, key }` (each inline, `file:` or `env:`), an `ssh://` one `ssh: { identity,
-/// known_hosts }` (files). Endpoints are checked here: plain TCP off loopback, or
+/// known_hosts }` (the key a file, `env:NAME` or inline, as a source's `ssh_key`;
+/// `known_hosts` a file). Endpoints are checked here: plain TCP off loopback, or
 /// TLS or SSH settings on the wrong kind, are refused with their position.
 pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConfig>, LoadError> {
     let mut hosts = BTreeMap::new();
@@ -220,8 +222,21 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                     })?;
                     Ok(Some(path))
                 };
+                // The key as sources take one: a file, `env:NAME` or inline (a block).
+                let identity = match o.get("identity") {
+                    Some(n)
+                        if matches!(&n.value, Value::Scalar { text, .. }
+                            if text.starts_with("env:") || text.contains("PRIVATE KEY-----")) =>
+                    {
+                        match super::source::ssh_key(n, &format!("{w}.identity"), base)? {
+                            SshKey::File(path) => Some(SshIdentity::File(path)),
+                            SshKey::Value(key) => Some(SshIdentity::Key(key.into_bytes())),
+                        }
+                    }
+                    _ => file("identity")?.map(SshIdentity::File),
+                };
                 endpoint = endpoint.with_ssh(SshOptions {
-                    identity: file("identity")?,
+                    identity,
                     known_hosts: file("known_hosts")?,
                 });
             }

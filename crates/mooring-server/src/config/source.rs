@@ -170,7 +170,7 @@ fn timeout(src: &Node, sw: &str, kind: SourceKind) -> Result<Option<Duration>, L
 
 /// `ssh_key`: `file:PATH` (relative to the config's folder; the file is used in
 /// place), `env:NAME` or the key inline (a block scalar); checked now.
-fn ssh_key(n: &Node, what: &str, base: &Path) -> Result<SshKey, LoadError> {
+pub(super) fn ssh_key(n: &Node, what: &str, base: &Path) -> Result<SshKey, LoadError> {
     let raw = string(n, what)?;
     let key = if let Some(path) = raw.strip_prefix("file:") {
         SshKey::File(base.join(path))

@@ -85,8 +85,13 @@ impl Controller {
             .run(app, &mut rt, &trigger, pinned.as_deref(), &mut status)
             .await;
         match &result {
-            // Nothing ran: the person is shown the new plan; the app is as it was.
-            Err(OperationError::PlanChanged(_)) => {}
+            // Nothing ran: the person is shown the new plan; the app is as it was
+            // (its conditions, failures and retries included).
+            Err(OperationError::PlanChanged(_)) => {
+                if let Some(p) = &previous {
+                    status = p.clone();
+                }
+            }
             Err(e) => {
                 let e = e.failure();
                 self.count_failure(app, &mut rt, &e, previous.as_ref(), &mut status)

@@ -202,8 +202,9 @@ struct AppHandle {
     /// revision from the source cache; outside `runtime` so readers never wait for a sync.
     revision_info: Mutex<Option<(String, RevisionInfo)>>,
     /// Other revisions' info (the history's, the rollback picker's), read once each:
-    /// a revision never changes. At most [`REVISIONS_KEPT`].
-    revisions: Mutex<HashMap<String, RevisionInfo>>,
+    /// a revision never changes (`None`: the source cannot say, not asked again).
+    /// At most [`REVISIONS_KEPT`].
+    revisions: Mutex<HashMap<String, Option<RevisionInfo>>>,
 }
 
 /// Revisions whose info an app keeps (then it starts again).

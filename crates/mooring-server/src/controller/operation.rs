@@ -605,6 +605,7 @@ impl Controller {
             revision: None,
             mask: Some(app.config.env.masking()),
             parallel: self.config.server.workers,
+            backup_app: Some(app.config.name.clone()),
             expect_plan: None,
         }
     }

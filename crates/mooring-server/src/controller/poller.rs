@@ -92,19 +92,13 @@ impl Controller {
         let mut shutdown = self.shutdown.subscribe();
         let mut known: Option<String> = None;
         let mut kind = TriggerKind::Revision;
+        // The delivery behind the last poke, taken when it woke this loop.
+        let mut by: Option<String> = None;
         loop {
             match self.current_revision(&source, Instant::now()).await {
                 Ok(rev) => {
                     if known.as_deref() != Some(rev.id.as_str()) {
                         if known.is_some() {
-                            let by = match kind {
-                                TriggerKind::Webhook => source
-                                    .delivery
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .clone(),
-                                _ => None,
-                            };
                             for app in &source.apps {
                                 let mut trigger = Trigger::of(kind);
                                 trigger.by = by.clone();
@@ -118,9 +112,12 @@ impl Controller {
             }
             let wait = source.interval + jitter(&source.display, source.interval);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => kind = TriggerKind::Revision,
+                _ = tokio::time::sleep(wait) => (kind, by) = (TriggerKind::Revision, None),
                 // A webhook: fetch now; the apps follow if the revision moved.
-                _ = source.poke.notified() => kind = TriggerKind::Webhook,
+                _ = source.poke.notified() => {
+                    kind = TriggerKind::Webhook;
+                    by = source.delivery.lock().unwrap_or_else(|e| e.into_inner()).take();
+                }
                 _ = shutdown.changed() => return,
             }
         }

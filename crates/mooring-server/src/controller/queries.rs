@@ -152,14 +152,14 @@ impl Controller {
             let read = tokio::task::spawn_blocking(move || {
                 missing
                     .into_iter()
-                    .filter_map(|id| {
+                    .map(|id| {
                         let rev = Revision {
                             id,
                             describe: String::new(),
                             tree: None,
                         };
-                        let info = cache.revision_info(&spec, &rev).ok()?;
-                        Some((rev.id, info))
+                        let info = cache.revision_info(&spec, &rev).ok();
+                        (rev.id, info)
                     })
                     .collect::<Vec<_>>()
             })
@@ -175,7 +175,8 @@ impl Controller {
         revisions
             .iter()
             .filter_map(|r| {
-                let subject = known.get(*r)?.message.as_deref()?.lines().next()?;
+                let info = known.get(*r)?.as_ref()?;
+                let subject = info.message.as_deref()?.lines().next()?;
                 Some((r.to_string(), subject.to_string()))
             })
             .collect()

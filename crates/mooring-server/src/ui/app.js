@@ -232,7 +232,10 @@
     w.textContent = warning || "";
     const plan = document.getElementById("confirm-plan");
     plan.hidden = true;
-    if (planFrom) showPlan(planFrom, revision);
+    // Confirming runs the plan shown: not before it is there.
+    const ok = document.getElementById("confirm-ok");
+    ok.disabled = !!planFrom;
+    if (planFrom) showPlan(planFrom, revision).finally(() => { ok.disabled = false; });
     return new Promise((resolve) => {
       dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
       dialog.returnValue = "cancel";
@@ -388,7 +391,12 @@
 
   // On a phone the actions are one menu, folded until opened.
   const menu = document.getElementById("action-menu");
-  if (menu && window.matchMedia("(max-width: 760px)").matches) menu.open = false;
+  if (menu) {
+    const narrow = window.matchMedia("(max-width: 760px)");
+    menu.open = !narrow.matches;
+    // Wider again (a turned phone): the bar, whose menu button is hidden, shows.
+    narrow.addEventListener("change", () => { menu.open = !narrow.matches; });
+  }
 
   if (conn) connect();
 })();

@@ -213,13 +213,18 @@ fn an_engine_over_ssh_is_deployed_to_by_the_cli_and_the_daemon_and_an_unknown_ho
         "{out}"
     );
 
-    // The daemon: `ssh: { identity, known_hosts }` of the host.
+    // The daemon: `ssh: { identity, known_hosts }` of the host, the key inline (as a
+    // source's `ssh_key` may be).
     engine.docker(&["rm", "-f", &name]);
+    let inline: String = fs::read_to_string(&sshd.client_key.private)
+        .unwrap()
+        .lines()
+        .map(|l| format!("        {l}\n"))
+        .collect();
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  far:\n    docker: {url}\n    ssh: {{ identity: {}, known_hosts: {} }}\napps:\n  - name: {}\n    host: far\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
-            sshd.client_key.private.display(),
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  far:\n    docker: {url}\n    ssh:\n      identity: |\n{inline}      known_hosts: {}\napps:\n  - name: {}\n    host: far\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
             sshd.known_hosts.display(),
             app.name,
             proj.display()
@@ -698,7 +703,7 @@ fn one_app_on_three_hosts_with_per_host_values() {
     let app = TestApp::new("hmh");
     let compose = |greeting: &str| {
         format!(
-            "services:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment:\n      SITE: ${{SITE}}\n      TIER: ${{TIER:-standard}}\n      GREETING: {greeting}\n"
+            "services:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n    environment:\n      SITE: ${{SITE}}\n      TIER: ${{TIER:-standard}}\n      GREETING: {greeting}\nvolumes:\n  data: {{}}\n"
         )
     };
     let repo = Repo::new("multi");
@@ -714,7 +719,7 @@ fn one_app_on_three_hosts_with_per_host_values() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  here:\n    docker: unix:///var/run/docker.sock\n{edge}{}{edge}    variables: {{ TIER: gold }}\n{}{edge}  other:\n    docker: unix:///run/mooring-test-none.sock\napps:\n  - name: {name}\n    hosts: {{ labels: {{ role: edge }} }}\n    source: {{ git: {url}, ref: main }}\n    variables: {{ SITE: main }}\n    per_host:\n      b: {{ variables: {{ SITE: bee }} }}\n    sync: {{ interval: 1h }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n  here:\n    docker: unix:///var/run/docker.sock\n{edge}{}{edge}    variables: {{ TIER: gold }}\n{}{edge}  other:\n    docker: unix:///run/mooring-test-none.sock\napps:\n  - name: {name}\n    hosts: {{ labels: {{ role: edge }} }}\n    source: {{ git: {url}, ref: main }}\n    variables: {{ SITE: main }}\n    per_host:\n      b: {{ variables: {{ SITE: bee }} }}\n    data: {{ backup: on-change }}\n    sync: {{ interval: 1h }}\n",
             a.host_yaml("a"),
             b.host_yaml("b"),
             name = app.name,
@@ -810,6 +815,20 @@ fn one_app_on_three_hosts_with_per_host_values() {
     assert!(env_of(&name).contains("GREETING=two"));
     assert!(web_env(&a, &app).contains("GREETING=two"));
     assert!(web_env(&b, &app).contains("GREETING=two"));
+    // The backup taken before each host's deploy is that instance's own.
+    for i in &instances {
+        let backups = s.get(&format!("/api/v1/apps/{i}/backups"))["backups"].clone();
+        let ids: Vec<&str> = backups
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap_or_default())
+            .collect();
+        assert!(
+            !ids.is_empty() && ids.iter().all(|id| id.starts_with(&format!("{i}-"))),
+            "{i}: {ids:?}"
+        );
+    }
     let (_, metrics) = s.call("GET", "/metrics", Some(&s.admin), None);
     let metrics = metrics.as_str().unwrap_or_default().to_string();
     for i in &instances {
