@@ -86,6 +86,23 @@ pub enum Action {
         container: String,
         id: String,
     },
+    /// Creates Swarm service `name` (`<stack>_<service>`) of a stack.
+    CreateService {
+        service: String,
+        name: String,
+    },
+    /// Updates Swarm service `name` to the desired spec (a rolling update as its
+    /// `update_config` says).
+    UpdateService {
+        service: String,
+        name: String,
+        id: String,
+    },
+    /// Removes Swarm service `name`, which the stack no longer declares.
+    RemoveService {
+        name: String,
+        id: String,
+    },
 }
 
 impl Action {
@@ -94,7 +111,9 @@ impl Action {
         match self {
             Action::CreateContainer { service, .. }
             | Action::RecreateContainer { service, .. }
-            | Action::StartContainer { service, .. } => Some(service),
+            | Action::StartContainer { service, .. }
+            | Action::CreateService { service, .. }
+            | Action::UpdateService { service, .. } => Some(service),
             Action::RemoveContainer { service, .. } => service.as_deref(),
             _ => None,
         }
@@ -115,6 +134,9 @@ impl Action {
             | Action::CreateContainer { container, .. }
             | Action::RecreateContainer { container, .. }
             | Action::StartContainer { container, .. } => Some(format!("container {container}")),
+            Action::CreateService { name, .. }
+            | Action::UpdateService { name, .. }
+            | Action::RemoveService { name, .. } => Some(format!("service {name}")),
             Action::PullImage { .. } | Action::BuildImage { .. } => None,
         }
     }
@@ -132,6 +154,9 @@ impl Action {
             Action::RestoreVolume { .. } => "restore",
             Action::RecreateContainer { .. } => "recreate",
             Action::StartContainer { .. } => "start",
+            Action::CreateService { .. } => "create",
+            Action::UpdateService { .. } => "update",
+            Action::RemoveService { .. } => "remove",
         }
     }
 }
@@ -155,6 +180,9 @@ impl fmt::Display for Action {
                 write!(f, "recreate container {container}")
             }
             Action::StartContainer { container, .. } => write!(f, "start container {container}"),
+            Action::CreateService { name, .. } => write!(f, "create service {name}"),
+            Action::UpdateService { name, .. } => write!(f, "update service {name}"),
+            Action::RemoveService { name, .. } => write!(f, "remove service {name}"),
         }
     }
 }

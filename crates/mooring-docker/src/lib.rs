@@ -18,6 +18,7 @@ pub mod logs;
 mod provider;
 pub mod reconcile;
 mod requested;
+pub mod stack;
 mod transport;
 pub mod volumes;
 

@@ -123,6 +123,8 @@ pub struct Outcome {
     pub live: Live,
     /// What is still left to do against `live` (empty when the sync converged).
     pub after: Plan,
+    /// A stack's health from its services' tasks (`None`: from `live`'s containers).
+    pub health: Option<(mooring_core::Health, Vec<mooring_core::ResourceHealth>)>,
 }
 
 impl Outcome {
@@ -168,6 +170,7 @@ pub async fn reconcile<H: Host>(
         results: Vec::new(),
         live,
         after: first.clone(),
+        health: None,
     };
     if !options.dry_run
         && options
@@ -656,6 +659,13 @@ async fn execute<H: Host>(
             ))),
         },
         Action::StartContainer { id, .. } => provider.start_container(id).await,
+        // A stack's actions run in `stack::apply`, never on a plain Engine.
+        Action::CreateService { .. }
+        | Action::UpdateService { .. }
+        | Action::RemoveService { .. } => Err(ProviderError::Failed(format!(
+            "{} is a Swarm action; this host is not a Swarm manager",
+            a.action
+        ))),
     };
     let result = ActionResult {
         action: a.clone(),

@@ -47,14 +47,12 @@ impl RemoteEngine {
                 "`{tool}` is required for the multi-host tests"
             );
         }
-        let id = (std::process::id() % 4000) * 4 + n;
+        let id = engine_id(n);
         let (a, b) = (id / 64, (id % 64) * 4);
         let host_ip = format!("10.231.{a}.{}", b + 1);
         let ip = format!("10.231.{a}.{}", b + 2);
         let netns = format!("mooring-e{id}");
         let (veth_host, veth_ns) = (format!("mh{id}"), format!("mn{id}"));
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
         run("ip", &["netns", "add", &netns]);
         run(
             "ip",
@@ -76,6 +74,14 @@ impl RemoteEngine {
         inside(&["ip", "addr", "add", &format!("{ip}/30"), "dev", &veth_ns]);
         inside(&["ip", "link", "set", &veth_ns, "up"]);
         inside(&["ip", "link", "set", "lo", "up"]);
+        Self::start_in(netns, ip)
+    }
+
+    /// Starts an engine in the network namespace `netns` (made and wired by the
+    /// caller; dropped with the engine) at address `ip`.
+    pub(crate) fn start_in(netns: String, ip: String) -> RemoteEngine {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
         certificates(d, &ip);
         fs::write(d.join("daemon.json"), "{}\n").unwrap();
         let driver = String::from_utf8(
@@ -301,7 +307,12 @@ impl Drop for RemoteEngine {
     }
 }
 
-fn run(cmd: &str, args: &[&str]) {
+/// The number behind engine `n`'s names and addresses in this test process.
+pub(crate) fn engine_id(n: u32) -> u32 {
+    (std::process::id() % 4000) * 4 + n
+}
+
+pub(crate) fn run(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd).args(args).output().unwrap();
     assert!(
         out.status.success(),

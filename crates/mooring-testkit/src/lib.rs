@@ -16,3 +16,4 @@ pub mod signing;
 pub mod sops;
 pub mod ssh;
 pub mod svn;
+pub mod swarm;

@@ -102,6 +102,9 @@ pub struct HostConfig {
     /// `variables`: interpolation values of every app deployed there (an app's own
     /// `variables` and its `per_host` ones win).
     pub variables: BTreeMap<String, Secret>,
+    /// `mode: swarm`: the Engine is a Swarm manager, and apps are deployed to it as
+    /// stacks (services, overlay networks); `engine` (default): as Compose projects.
+    pub swarm: bool,
 }
 
 /// `webhooks:` — the secret (or token, for GitLab) of each provider; a provider without

@@ -162,7 +162,26 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                     format!("{what}: {name:?} is not a valid host name (letters, digits, '-', '_' and '.', starting with a letter or digit, at most 63)"),
                 ));
             }
-            check_keys(v, &what, &["docker", "tls", "ssh", "labels", "variables"])?;
+            check_keys(
+                v,
+                &what,
+                &["docker", "tls", "ssh", "labels", "variables", "mode"],
+            )?;
+            let swarm = match v.get("mode") {
+                None => false,
+                Some(m) => match string(m, &format!("{what}.mode"))?.as_str() {
+                    "engine" => false,
+                    "swarm" => true,
+                    other => {
+                        return Err(err(
+                            m,
+                            format!(
+                                "{what}.mode: {other:?} (use engine, or swarm for a Swarm manager)"
+                            ),
+                        ))
+                    }
+                },
+            };
             let Some(d) = v.get("docker") else {
                 return Err(err(
                     v,
@@ -271,6 +290,7 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                     endpoint,
                     labels,
                     variables,
+                    swarm,
                 },
             );
         }
@@ -282,6 +302,7 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                 endpoint: Endpoint::Unix("/var/run/docker.sock".into()),
                 labels: BTreeMap::new(),
                 variables: BTreeMap::new(),
+                swarm: false,
             },
         );
     }

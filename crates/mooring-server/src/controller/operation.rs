@@ -247,11 +247,17 @@ impl Controller {
                 .conditions
                 .push(ConditionKind::BuildFailed.with(message.clone()));
             self.event(&app.config.name, EventKind::BuildFailed, &message);
-            let (health, _) = app_health(&rendered.project, &outcome.live);
+            let (health, _) = outcome
+                .health
+                .clone()
+                .unwrap_or_else(|| app_health(&rendered.project, &outcome.live));
             status.health = health;
             return Ok(());
         }
-        let (health, resources) = app_health(&rendered.project, &outcome.live);
+        let (health, resources) = outcome
+            .health
+            .clone()
+            .unwrap_or_else(|| app_health(&rendered.project, &outcome.live));
         status.health = health;
         let sync = if outcome.after.in_sync() {
             SyncState::Synced
@@ -494,8 +500,26 @@ impl Controller {
             }
             _ => {}
         };
-        let outcome = match reconcile(provider, &rendered.project, options, &prepare, &report).await
+        let result = if self
+            .config
+            .hosts
+            .get(&app.config.host)
+            .is_some_and(|h| h.swarm)
         {
+            // A Swarm manager: the project as a stack.
+            let prepare = || prepare();
+            mooring_docker::stack::reconcile(
+                provider,
+                &rendered.project,
+                &options,
+                &prepare,
+                &report,
+            )
+            .await
+        } else {
+            reconcile(provider, &rendered.project, options, &prepare, &report).await
+        };
+        let outcome = match result {
             Ok(o) => o,
             Err(ReconcileError::Plan(e)) => {
                 status.sync = SyncState::OutOfSync;
@@ -679,6 +703,7 @@ pub(super) fn resource_kind(a: &mooring_core::Action) -> &'static str {
         CreateNetwork { .. } | RemoveNetwork { .. } => "network",
         CreateVolume { .. } => "volume",
         PullImage { .. } => "image",
+        CreateService { .. } | UpdateService { .. } | RemoveService { .. } => "service",
         _ => "container",
     }
 }

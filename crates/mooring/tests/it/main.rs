@@ -21,5 +21,6 @@ mod render;
 mod serve;
 mod sops;
 mod ssh_sync;
+mod swarm;
 mod ui;
 mod vcs_sync;

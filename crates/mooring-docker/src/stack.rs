@@ -1,0 +1,763 @@
+//! Docker Swarm stacks: an app's Compose project deployed to a Swarm manager as
+//! `docker stack deploy` deploys it — one service `<project>_<service>` a Compose
+//! service, overlay networks `<project>_<network>`, everything labelled with the stack
+//! namespace — through the Engine's service API.
+//!
+//! The desired spec of a service is built as the API's JSON (`spec`; pure), so what
+//! Mooring sets is exactly that document; the live spec is read back, its network ids
+//! named, and cut to the same shape (`shaped_like`), so a field Swarm fills in itself
+//! is never taken for drift, and a `docker service update` or `scale` by hand is. The
+//! plan (`plan`; pure) names each changed field. `reconcile` observes, plans and
+//! applies; Swarm then rolls the update out as the service's `update_config` says.
+
+use crate::provider::ProviderError;
+use crate::reconcile::{ActionResult, Outcome, Progress, ReconcileOptions};
+use crate::Provider;
+use bollard::models::{Network, ServiceSpec};
+use mooring_core::desired::{Project, Service};
+use mooring_core::{Action, Health, Live, Plan, PlannedAction, ResourceHealth};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// The label `docker stack deploy` puts on everything of a stack.
+pub const NAMESPACE: &str = "com.docker.stack.namespace";
+
+/// A stack's services and overlay networks as the manager has them.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStack {
+    /// By service name: its id, its spec's version, the spec (as the API's JSON, the
+    /// networks named, not by id).
+    pub services: BTreeMap<String, (String, u64, Value)>,
+    /// Overlay networks of the stack, by name.
+    pub networks: Vec<String>,
+}
+
+/// `<project>_<service>`.
+pub fn service_name(project: &Project, svc: &Service) -> String {
+    format!("{}_{}", project.name, svc.name)
+}
+
+fn nanos(text: &Value) -> Option<u64> {
+    mooring_compose::decode::parse_duration(text.as_str()?).map(|d| d.0)
+}
+
+/// The service's spec as the API takes it (`POST /services/create`).
+pub fn spec(project: &Project, svc: &Service) -> Value {
+    let deploy = svc.written.deploy.clone().unwrap_or(Value::Null);
+    let mut labels = Map::new();
+    labels.insert(NAMESPACE.into(), json!(project.name));
+    if let Some(Value::Object(l)) = deploy.get("labels") {
+        labels.extend(l.clone());
+    }
+    let mut container_labels: Map<String, Value> = svc
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    container_labels.insert(NAMESPACE.into(), json!(project.name));
+    let mut env: Vec<String> = svc
+        .environment
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    env.sort();
+    let mut container = Map::new();
+    container.insert("Image".into(), json!(svc.image));
+    container.insert("Labels".into(), Value::Object(container_labels));
+    if let Some(e) = &svc.entrypoint {
+        container.insert("Command".into(), json!(e));
+    }
+    if let Some(c) = &svc.command {
+        container.insert("Args".into(), json!(c));
+    }
+    if !env.is_empty() {
+        container.insert("Env".into(), json!(env));
+    }
+    if let Some(i) = svc.init {
+        container.insert("Init".into(), json!(i));
+    }
+    if let Some(d) = &svc.working_dir {
+        container.insert("Dir".into(), json!(d));
+    }
+    if let Some(u) = &svc.user {
+        container.insert("User".into(), json!(u));
+    }
+    if let Some(h) = &svc.hostname {
+        container.insert("Hostname".into(), json!(h));
+    }
+    if let Some(g) = svc.stop_grace_period {
+        container.insert("StopGracePeriod".into(), json!(g.0));
+    }
+    let networks: Vec<Value> = svc
+        .networks
+        .values()
+        .map(|n| json!({"Target": n.name, "Aliases": [svc.name.clone()]}))
+        .collect();
+    let mut task = Map::new();
+    task.insert("ContainerSpec".into(), Value::Object(container));
+    if !networks.is_empty() {
+        task.insert("Networks".into(), json!(networks));
+    }
+    if let Some(p) = deploy.get("placement") {
+        let mut placement = Map::new();
+        if let Some(c) = p.get("constraints") {
+            placement.insert("Constraints".into(), c.clone());
+        }
+        if let Some(Value::Array(prefs)) = p.get("preferences") {
+            let prefs: Vec<Value> = prefs
+                .iter()
+                .filter_map(|x| x.get("spread"))
+                .map(|s| json!({"Spread": {"SpreadDescriptor": s}}))
+                .collect();
+            placement.insert("Preferences".into(), json!(prefs));
+        }
+        if let Some(m) = p.get("max_replicas_per_node") {
+            placement.insert("MaxReplicas".into(), m.clone());
+        }
+        task.insert("Placement".into(), Value::Object(placement));
+    }
+    if let Some(r) = deploy.get("restart_policy") {
+        let mut policy = Map::new();
+        if let Some(c) = r.get("condition") {
+            policy.insert("Condition".into(), c.clone());
+        }
+        for (from, to) in [("delay", "Delay"), ("window", "Window")] {
+            if let Some(n) = r.get(from).and_then(nanos) {
+                policy.insert(to.into(), json!(n));
+            }
+        }
+        if let Some(m) = r.get("max_attempts") {
+            policy.insert("MaxAttempts".into(), m.clone());
+        }
+        task.insert("RestartPolicy".into(), Value::Object(policy));
+    }
+    if let Some(r) = deploy.get("resources") {
+        let mut resources = Map::new();
+        for (from, to) in [("limits", "Limits"), ("reservations", "Reservations")] {
+            let Some(l) = r.get(from) else { continue };
+            let mut out = Map::new();
+            if let Some(cpus) = l.get("cpus").and_then(|c| match c {
+                Value::String(s) => s.parse::<f64>().ok(),
+                other => other.as_f64(),
+            }) {
+                out.insert("NanoCPUs".into(), json!((cpus * 1e9).round() as i64));
+            }
+            if let Some(m) = l.get("memory").and_then(|m| match m {
+                Value::String(s) => s.parse::<i64>().ok(),
+                other => other.as_i64(),
+            }) {
+                out.insert("MemoryBytes".into(), json!(m));
+            }
+            if let Some(p) = l.get("pids") {
+                out.insert("Pids".into(), p.clone());
+            }
+            resources.insert(to.into(), Value::Object(out));
+        }
+        task.insert("Resources".into(), Value::Object(resources));
+    }
+    let mode = match deploy.get("mode").and_then(Value::as_str) {
+        Some("global") => json!({"Global": {}}),
+        _ => json!({"Replicated": {"Replicas": svc.replicas.0}}),
+    };
+    let mut out = Map::new();
+    out.insert("Name".into(), json!(service_name(project, svc)));
+    out.insert("Labels".into(), Value::Object(labels));
+    out.insert("TaskTemplate".into(), Value::Object(task));
+    out.insert("Mode".into(), mode);
+    for (from, to) in [
+        ("update_config", "UpdateConfig"),
+        ("rollback_config", "RollbackConfig"),
+    ] {
+        if let Some(u) = deploy.get(from) {
+            let mut c = Map::new();
+            for (k, api) in [
+                ("parallelism", "Parallelism"),
+                ("max_failure_ratio", "MaxFailureRatio"),
+            ] {
+                if let Some(v) = u.get(k) {
+                    c.insert(api.into(), v.clone());
+                }
+            }
+            for (k, api) in [("delay", "Delay"), ("monitor", "Monitor")] {
+                if let Some(n) = u.get(k).and_then(nanos) {
+                    c.insert(api.into(), json!(n));
+                }
+            }
+            for (k, api) in [("failure_action", "FailureAction"), ("order", "Order")] {
+                if let Some(v) = u.get(k) {
+                    c.insert(api.into(), v.clone());
+                }
+            }
+            out.insert(to.into(), Value::Object(c));
+        }
+    }
+    let ports: Vec<Value> = svc
+        .ports
+        .iter()
+        .map(|p| {
+            let mut port =
+                json!({"Protocol": p.protocol, "TargetPort": p.target, "PublishMode": "ingress"});
+            if let Some(published) = p.published.as_deref().and_then(|x| x.parse::<u16>().ok()) {
+                port["PublishedPort"] = json!(published);
+            }
+            port
+        })
+        .collect();
+    let endpoint_mode = deploy.get("endpoint_mode").cloned();
+    if !ports.is_empty() || endpoint_mode.is_some() {
+        let mut e = Map::new();
+        if let Some(m) = endpoint_mode {
+            e.insert("Mode".into(), m);
+        }
+        if !ports.is_empty() {
+            e.insert("Ports".into(), json!(ports));
+        }
+        out.insert("EndpointSpec".into(), Value::Object(e));
+    }
+    Value::Object(out)
+}
+
+/// `live` cut to the shape of `shape`: the keys `shape` has, recursively (arrays of
+/// objects element by element), so only what Mooring sets is compared.
+pub fn shaped_like(shape: &Value, live: &Value) -> Value {
+    match (shape, live) {
+        (Value::Object(s), Value::Object(l)) => Value::Object(
+            s.iter()
+                .map(|(k, sv)| {
+                    let lv = l.get(k).map_or(Value::Null, |lv| shaped_like(sv, lv));
+                    (k.clone(), lv)
+                })
+                .collect(),
+        ),
+        (Value::Array(s), Value::Array(l)) => match s.first() {
+            Some(first @ Value::Object(_)) => {
+                Value::Array(l.iter().map(|x| shaped_like(first, x)).collect())
+            }
+            _ => live.clone(),
+        },
+        (Value::Object(_), _) => Value::Null,
+        _ => live.clone(),
+    }
+}
+
+/// The plan that brings `live` to `project` as a stack: overlay networks first, then
+/// each service created or updated (with the fields that differ, environment values
+/// never printed), then — with `prune` — services of the stack it no longer declares.
+pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
+    let mut actions = Vec::new();
+    for n in project.networks.values().filter(|n| !n.external) {
+        if !live.networks.contains(&n.name) {
+            actions.push(PlannedAction {
+                action: Action::CreateNetwork {
+                    network: n.name.clone(),
+                },
+                reason: "network does not exist".into(),
+            });
+        }
+    }
+    let mut declared = Vec::new();
+    for svc in project.services.values() {
+        let name = service_name(project, svc);
+        declared.push(name.clone());
+        let want = spec(project, svc);
+        match live.services.get(&name) {
+            None => actions.push(PlannedAction {
+                action: Action::CreateService {
+                    service: svc.name.clone(),
+                    name,
+                },
+                reason: "service does not exist".into(),
+            }),
+            Some((id, _, have)) => {
+                let have = shaped_like(&want, have);
+                if have != want {
+                    actions.push(PlannedAction {
+                        action: Action::UpdateService {
+                            service: svc.name.clone(),
+                            name,
+                            id: id.clone(),
+                        },
+                        reason: differences(&have, &want),
+                    });
+                }
+            }
+        }
+    }
+    let mut orphans_kept = Vec::new();
+    for (name, (id, _, _)) in &live.services {
+        if declared.contains(name) {
+            continue;
+        }
+        if prune {
+            actions.push(PlannedAction {
+                action: Action::RemoveService {
+                    name: name.clone(),
+                    id: id.clone(),
+                },
+                reason: "the stack no longer declares it".into(),
+            });
+        } else {
+            orphans_kept.push(format!("service {name}"));
+        }
+    }
+    Plan {
+        app: project.name.clone(),
+        actions,
+        orphans_kept,
+        notes: Vec::new(),
+    }
+}
+
+/// `Mode.Replicated.Replicas: 1 → 3, TaskTemplate.ContainerSpec.Env changed`.
+fn differences(have: &Value, want: &Value) -> String {
+    let mut out = Vec::new();
+    collect(have, want, "", &mut out);
+    out.join(", ")
+}
+
+fn collect(have: &Value, want: &Value, path: &str, out: &mut Vec<String>) {
+    if have == want {
+        return;
+    }
+    let short = |v: &Value| {
+        let s = v.to_string();
+        if s.len() > 60 {
+            format!(
+                "{}…",
+                &s[..s.char_indices().nth(60).map_or(s.len(), |(i, _)| i)]
+            )
+        } else {
+            s
+        }
+    };
+    match (have, want) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, w) in b {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                collect(a.get(k).unwrap_or(&Value::Null), w, &p, out);
+            }
+        }
+        // Environment values are secrets as often as not: named, never printed.
+        _ if path.ends_with("ContainerSpec.Env") => out.push(format!("{path} changed")),
+        _ => out.push(format!("{path}: {} → {}", short(have), short(want))),
+    }
+}
+
+impl Provider {
+    /// The stack `project` on this manager: its services and overlay networks.
+    pub async fn observe_stack(&self, project: &Project) -> Result<LiveStack, ProviderError> {
+        let filter = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{NAMESPACE}={}", project.name)],
+        )]);
+        let networks: Vec<Network> = self
+            .client()
+            .list_networks(Some(bollard::network::ListNetworksOptions {
+                filters: filter.clone(),
+            }))
+            .await
+            .map_err(|e| ProviderError::Failed(format!("listing the stack's networks: {e}")))?;
+        let names: HashMap<String, String> = networks
+            .iter()
+            .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
+            .collect();
+        let services = self
+            .client()
+            .list_services(Some(bollard::service::ListServicesOptions {
+                filters: filter,
+                status: false,
+            }))
+            .await
+            .map_err(|e| ProviderError::Failed(format!("listing the stack's services: {e}")))?;
+        let mut live = LiveStack {
+            networks: names.values().cloned().collect(),
+            ..LiveStack::default()
+        };
+        for s in services {
+            let (Some(id), Some(spec)) = (s.id, s.spec) else {
+                continue;
+            };
+            let Some(name) = spec.name.clone() else {
+                continue;
+            };
+            let version = s.version.and_then(|v| v.index).unwrap_or(0);
+            let mut spec = serde_json::to_value(&spec).unwrap_or(Value::Null);
+            // Swarm keeps a network by id; the desired spec names it.
+            if let Some(Value::Array(nets)) = spec.pointer_mut("/TaskTemplate/Networks") {
+                for n in nets {
+                    if let Some(target) = n.get("Target").and_then(Value::as_str) {
+                        if let Some(named) = names.get(target) {
+                            n["Target"] = json!(named);
+                        }
+                    }
+                }
+            }
+            live.services.insert(name, (id, version, spec));
+        }
+        Ok(live)
+    }
+
+    /// Each service's health from its tasks: Healthy when as many run as it wants,
+    /// Progressing while they start, Degraded when one failed and fewer run.
+    pub async fn stack_health(
+        &self,
+        project: &Project,
+        live: &LiveStack,
+    ) -> Result<(Health, Vec<ResourceHealth>), ProviderError> {
+        let mut out = Vec::new();
+        for svc in project.services.values() {
+            let name = service_name(project, svc);
+            let want = match live
+                .services
+                .get(&name)
+                .and_then(|(_, _, s)| s.pointer("/Mode/Replicated/Replicas"))
+            {
+                Some(n) => n.as_u64().unwrap_or(0),
+                None if live.services.contains_key(&name) => 0,
+                None => {
+                    out.push(service_health(
+                        svc,
+                        &name,
+                        Health::Missing,
+                        "service does not exist".into(),
+                    ));
+                    continue;
+                }
+            };
+            let tasks = self.tasks(&name).await?;
+            let state = |t: &Value| {
+                t.pointer("/Status/State")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let desired_running: Vec<&Value> = tasks
+                .iter()
+                .filter(|t| t.get("DesiredState").and_then(Value::as_str) == Some("running"))
+                .collect();
+            let running = desired_running
+                .iter()
+                .filter(|t| state(t) == "running")
+                .count() as u64;
+            let failed = tasks
+                .iter()
+                .find(|t| state(t) == "failed" || state(t) == "rejected");
+            let want = if want == 0 {
+                desired_running.len() as u64
+            } else {
+                want
+            };
+            let (health, message) = if running >= want && want > 0 {
+                (Health::Healthy, format!("{running}/{want} tasks running"))
+            } else if let Some(t) = failed {
+                let why = t
+                    .pointer("/Status/Err")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                (
+                    Health::Degraded,
+                    format!("{running}/{want} tasks running; a task failed: {why}"),
+                )
+            } else {
+                (
+                    Health::Progressing,
+                    format!("{running}/{want} tasks running"),
+                )
+            };
+            out.push(service_health(svc, &name, health, message));
+        }
+        let worst = out
+            .iter()
+            .map(|r| r.health)
+            .max()
+            .unwrap_or(Health::Unknown);
+        Ok((worst, out))
+    }
+
+    /// The tasks of service `name` (`GET /tasks`, which bollard 0.18 does not offer).
+    async fn tasks(&self, name: &str) -> Result<Vec<Value>, ProviderError> {
+        let filters = json!({"service": [name]}).to_string();
+        let query: String = url_query(&[("filters", &filters)]);
+        let request = crate::engine_http::Engine::request("GET", &format!("/tasks?{query}"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .map_err(|e| ProviderError::Failed(e.to_string()))?;
+        let response = self
+            .engine()
+            .send(request)
+            .await
+            .map_err(|e| ProviderError::Failed(format!("listing the tasks of {name}: {e}")))?;
+        if !response.status().is_success() {
+            let why = crate::engine_http::error_text(response).await;
+            return Err(ProviderError::Failed(format!(
+                "listing the tasks of {name}: {why}"
+            )));
+        }
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map_err(|e| ProviderError::Failed(format!("listing the tasks of {name}: {e}")))?
+            .to_bytes();
+        serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Failed(format!("the tasks of {name}: {e}")))
+    }
+
+    async fn apply_stack_action(
+        &self,
+        project: &Project,
+        a: &PlannedAction,
+    ) -> Result<(), ProviderError> {
+        match &a.action {
+            Action::CreateNetwork { network } => {
+                let key = project
+                    .networks
+                    .iter()
+                    .find(|(_, n)| n.name == *network)
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_default();
+                let mut labels = HashMap::from([(NAMESPACE.to_string(), project.name.clone())]);
+                labels.insert("com.docker.stack.network".into(), key);
+                self.client()
+                    .create_network(bollard::network::CreateNetworkOptions {
+                        name: network.clone(),
+                        driver: "overlay".into(),
+                        attachable: true,
+                        labels,
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        ProviderError::Failed(format!("creating overlay network {network}: {e}"))
+                    })
+            }
+            Action::CreateService { service, name } => {
+                let svc = project.services.get(service).ok_or_else(|| {
+                    ProviderError::Failed(format!("service {service} is not in the project"))
+                })?;
+                let spec: ServiceSpec = serde_json::from_value(spec(project, svc))
+                    .map_err(|e| ProviderError::Failed(format!("the spec of {name}: {e}")))?;
+                self.client()
+                    .create_service(spec, None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ProviderError::Failed(format!("creating service {name}: {e}")))
+            }
+            Action::UpdateService { service, name, id } => {
+                let svc = project.services.get(service).ok_or_else(|| {
+                    ProviderError::Failed(format!("service {service} is not in the project"))
+                })?;
+                // The version read now: an update by hand meanwhile is not lost silently.
+                let current =
+                    self.client().inspect_service(id, None).await.map_err(|e| {
+                        ProviderError::Failed(format!("reading service {name}: {e}"))
+                    })?;
+                let version = current.version.and_then(|v| v.index).unwrap_or(0);
+                let spec: ServiceSpec = serde_json::from_value(spec(project, svc))
+                    .map_err(|e| ProviderError::Failed(format!("the spec of {name}: {e}")))?;
+                self.client()
+                    .update_service(
+                        id,
+                        spec,
+                        bollard::service::UpdateServiceOptions {
+                            version,
+                            ..Default::default()
+                        },
+                        None,
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ProviderError::Failed(format!("updating service {name}: {e}")))
+            }
+            Action::RemoveService { name, id } => self
+                .client()
+                .delete_service(id)
+                .await
+                .map_err(|e| ProviderError::Failed(format!("removing service {name}: {e}"))),
+            other => Err(ProviderError::Failed(format!(
+                "{other} is not part of a stack"
+            ))),
+        }
+    }
+}
+
+fn url_query(pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+fn service_health(svc: &Service, name: &str, health: Health, message: String) -> ResourceHealth {
+    ResourceHealth {
+        service: svc.name.clone(),
+        container: name.to_string(),
+        health,
+        message,
+        state: None,
+        image: svc.image.clone(),
+        restarts: 0,
+        image_id: None,
+        ports: Vec::new(),
+        volumes: Vec::new(),
+        networks: svc.networks.values().map(|n| n.name.clone()).collect(),
+    }
+}
+
+/// Observes the stack, plans and (unless a dry run) applies, in order; `prepare` runs
+/// once the plan has actions, before the first.
+pub async fn reconcile(
+    provider: &Provider,
+    project: &Project,
+    options: &ReconcileOptions,
+    prepare: &(dyn Fn() -> Result<(), String> + Sync),
+    report: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Outcome, crate::reconcile::ReconcileError> {
+    let live = provider.observe_stack(project).await?;
+    let first = plan(project, &live, options.prune);
+    if !options.dry_run
+        && options
+            .expect_plan
+            .as_ref()
+            .is_some_and(|d| *d != first.digest())
+    {
+        return Err(crate::reconcile::ReconcileError::PlanChanged(Box::new(
+            first,
+        )));
+    }
+    let mut results = Vec::new();
+    if !options.dry_run && !first.actions.is_empty() {
+        prepare().map_err(crate::reconcile::ReconcileError::Prepare)?;
+        for a in &first.actions {
+            report(Progress::Started(a));
+            let start = Instant::now();
+            let r = provider.apply_stack_action(project, a).await;
+            let result = ActionResult {
+                action: a.clone(),
+                duration: start.elapsed(),
+                error: r.err().map(|e| e.to_string()),
+                detail: None,
+                output: Vec::new(),
+            };
+            report(Progress::Finished(&result));
+            let failed = result.error.is_some();
+            results.push(result);
+            if failed {
+                break;
+            }
+        }
+    }
+    let after_live = if results.is_empty() {
+        live
+    } else {
+        provider.observe_stack(project).await?
+    };
+    let after = plan(project, &after_live, options.prune);
+    let health = provider.stack_health(project, &after_live).await?;
+    Ok(Outcome {
+        plan: first,
+        results,
+        live: Live::default(),
+        after,
+        health: Some(health),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(compose: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        mooring_compose::load(&mooring_compose::LoadOptions {
+            project_dir: dir.path().to_path_buf(),
+            snapshot_root: dir.path().to_path_buf(),
+            project_name: Some("shop".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_service_spec_is_what_stack_deploy_sends_and_swarm_s_own_fields_are_no_drift() {
+        let p = project(
+            "services:\n  web:\n    image: nginx:1\n    command: [nginx, -g, daemon off;]\n    environment: { TOKEN: s3cret }\n    ports: [\"8080:80\"]\n    deploy:\n      replicas: 2\n      labels: { tier: front }\n      update_config: { parallelism: 1, delay: 10s, order: start-first, failure_action: rollback }\n      restart_policy: { condition: on-failure, max_attempts: 3 }\n      placement: { constraints: [\"node.role == worker\"], max_replicas_per_node: 1 }\n      resources: { limits: { cpus: \"0.5\", memory: 64M } }\n",
+        );
+        let svc = &p.services["web"];
+        let s = spec(&p, svc);
+        assert_eq!(s["Name"], "shop_web");
+        assert_eq!(s["Labels"][NAMESPACE], "shop");
+        assert_eq!(s["Labels"]["tier"], "front");
+        assert_eq!(s["Mode"]["Replicated"]["Replicas"], 2);
+        assert_eq!(
+            s["TaskTemplate"]["ContainerSpec"]["Args"],
+            json!(["nginx", "-g", "daemon off;"])
+        );
+        assert_eq!(s["TaskTemplate"]["Networks"][0]["Target"], "shop_default");
+        assert_eq!(
+            s["UpdateConfig"],
+            json!({"Parallelism": 1, "Delay": 10_000_000_000u64, "FailureAction": "rollback", "Order": "start-first"})
+        );
+        assert_eq!(s["TaskTemplate"]["Placement"]["MaxReplicas"], 1);
+        assert_eq!(
+            s["TaskTemplate"]["Resources"]["Limits"],
+            json!({"NanoCPUs": 500_000_000, "MemoryBytes": 67_108_864})
+        );
+        assert_eq!(
+            s["EndpointSpec"]["Ports"][0],
+            json!({"Protocol": "tcp", "TargetPort": 80, "PublishMode": "ingress", "PublishedPort": 8080})
+        );
+        // The API takes it.
+        let _: ServiceSpec = serde_json::from_value(s.clone()).unwrap();
+
+        // Live as Swarm keeps it: fields of its own added, nothing of ours changed.
+        let mut have = s.clone();
+        have["TaskTemplate"]["ContainerSpec"]["Isolation"] = json!("default");
+        have["TaskTemplate"]["ForceUpdate"] = json!(0);
+        have["EndpointSpec"]["Ports"][0]["Name"] = json!("");
+        let live = LiveStack {
+            services: BTreeMap::from([(
+                "shop_web".to_string(),
+                ("id1".to_string(), 7, have.clone()),
+            )]),
+            networks: vec!["shop_default".into()],
+        };
+        assert!(
+            plan(&p, &live, true).actions.is_empty(),
+            "{:?}",
+            plan(&p, &live, true)
+        );
+
+        // Scaled by hand, and its environment changed: named, the value never shown.
+        have["Mode"]["Replicated"]["Replicas"] = json!(5);
+        have["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["TOKEN=other"]);
+        let live = LiveStack {
+            services: BTreeMap::from([
+                ("shop_web".to_string(), ("id1".to_string(), 7, have)),
+                ("shop_old".to_string(), ("id2".to_string(), 1, json!({}))),
+            ]),
+            networks: vec![],
+        };
+        let planned = plan(&p, &live, true);
+        let text: Vec<String> = planned
+            .actions
+            .iter()
+            .map(|a| format!("{} — {}", a.action, a.reason))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "create network shop_default — network does not exist",
+                "update service shop_web — TaskTemplate.ContainerSpec.Env changed, Mode.Replicated.Replicas: 5 → 2",
+                "remove service shop_old — the stack no longer declares it",
+            ]
+        );
+        assert!(!format!("{planned:?}").contains("s3cret"));
+        assert_eq!(plan(&p, &live, false).orphans_kept, ["service shop_old"]);
+    }
+}

@@ -1,0 +1,143 @@
+//! Docker Swarm: a real Swarm of a manager and two workers (`mooring_testkit::swarm`:
+//! engines in network namespaces joined by a switch), the daemon deploying an app to
+//! its manager as a stack (`hosts.NAME.mode: swarm`).
+
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
+use mooring_testkit::swarm::Swarm;
+use std::fs;
+
+fn stack(app: &str, greeting: &str, with_db: bool) -> String {
+    let db = if with_db {
+        format!("  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment:\n      GREETING: {greeting}\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n{db}"
+    )
+}
+
+#[test]
+fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
+    let swarm = Swarm::start(2);
+    let m = swarm.manager();
+    let app = TestApp::new("swm");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    fs::create_dir_all(&proj).unwrap();
+    fs::write(proj.join("compose.yaml"), stack(&app.name, "one", true)).unwrap();
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\napps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 2s, prune: true }}\n",
+            m.host_yaml("cluster"),
+            app.name,
+            proj.display()
+        ),
+    );
+    let web = format!("{}_web", app.name);
+    let db = format!("{}_db", app.name);
+    wait_until(120, "the stack deployed and its tasks running", || {
+        let a = s.app(&app.name);
+        a["sync"] == "Synced" && a["health"] == "Healthy"
+    });
+    let services = m.docker(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]);
+    assert!(
+        services.contains(&format!("{web} 3/3")) && services.contains(&format!("{db} 1/1")),
+        "{services}"
+    );
+    // As `docker stack deploy` makes it: the namespace label, an overlay network, and
+    // the placement constraint held (web runs on the workers only).
+    let label = m.docker(&[
+        "service",
+        "inspect",
+        &web,
+        "--format",
+        "{{index .Spec.Labels \"com.docker.stack.namespace\"}}",
+    ]);
+    assert_eq!(label.trim(), app.name);
+    let driver = m.docker(&[
+        "network",
+        "inspect",
+        &format!("{}_default", app.name),
+        "--format",
+        "{{.Driver}}",
+    ]);
+    assert_eq!(driver.trim(), "overlay");
+    let on_manager = m.docker(&[
+        "node",
+        "ps",
+        "self",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Name}}",
+    ]);
+    let running = m.docker(&[
+        "service",
+        "ps",
+        &web,
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert!(
+        running.lines().count() == 3 && !on_manager.contains(&web),
+        "web on the workers only: {running} / on the manager: {on_manager}"
+    );
+
+    // A new revision: the service is updated in place (Swarm rolls it out), and the plan
+    // said which field changed without printing its value.
+    fs::write(proj.join("compose.yaml"), stack(&app.name, "two", true)).unwrap();
+    wait_until(120, "the update rolled out", || {
+        let env = m.docker(&[
+            "service",
+            "inspect",
+            &web,
+            "--format",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        ]);
+        env.contains("GREETING=two") && s.app(&app.name)["health"] == "Healthy"
+    });
+    let ops = s.get(&format!("/api/v1/apps/{}/operations", app.name));
+    let text = ops.to_string();
+    assert!(
+        text.contains(&format!("update service {web}"))
+            && text.contains("TaskTemplate.ContainerSpec.Env changed")
+            && !text.contains("GREETING=two"),
+        "{text}"
+    );
+
+    // Scaled by hand: drift, put back.
+    m.docker(&["service", "scale", "--detach", &format!("{web}=1")]);
+    wait_until(60, "the replicas put back", || {
+        m.docker(&[
+            "service",
+            "inspect",
+            &web,
+            "--format",
+            "{{.Spec.Mode.Replicated.Replicas}}",
+        ])
+        .trim()
+            == "3"
+    });
+    // Named as drift, with the field and both values.
+    wait_until(10, "the drift recorded", || {
+        let events = s
+            .get(&format!("/api/v1/events?app={}", app.name))
+            .to_string();
+        events.contains("drift_detected") && events.contains("Mode.Replicated.Replicas: 1 → 3")
+    });
+
+    // A service the repository drops is removed (prune).
+    fs::write(proj.join("compose.yaml"), stack(&app.name, "two", false)).unwrap();
+    wait_until(60, "db removed", || {
+        !m.docker(&["service", "ls", "--format", "{{.Name}}"])
+            .contains(&db)
+    });
+    assert!(m
+        .docker(&["service", "ls", "--format", "{{.Name}}"])
+        .contains(&web));
+}
