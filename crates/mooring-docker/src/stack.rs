@@ -89,6 +89,23 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     if let Some(g) = svc.stop_grace_period {
         container.insert("StopGracePeriod".into(), json!(g.0));
     }
+    if let Some(h) = &svc.healthcheck {
+        let mut check = Map::new();
+        check.insert("Test".into(), json!(h.test));
+        for (key, value) in [
+            ("Interval", h.interval),
+            ("Timeout", h.timeout),
+            ("StartPeriod", h.start_period),
+        ] {
+            if let Some(d) = value {
+                check.insert(key.into(), json!(d.0));
+            }
+        }
+        if let Some(r) = h.retries {
+            check.insert("Retries".into(), json!(r));
+        }
+        container.insert("HealthCheck".into(), Value::Object(check));
+    }
     let networks: Vec<Value> = svc
         .networks
         .values()
@@ -216,6 +233,50 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
         out.insert("EndpointSpec".into(), Value::Object(e));
     }
     Value::Object(out)
+}
+
+/// What a stack does not deploy yet, service by service, in words; `None` when the
+/// project has none of it. Refused rather than dropped: a volume left out would put
+/// the data in a task's own layer, lost with it.
+pub fn not_yet_on_swarm(project: &Project) -> Option<String> {
+    let mut out = Vec::new();
+    for svc in project.services.values() {
+        let mut keys = Vec::new();
+        if !svc.mounts.is_empty() || !svc.tmpfs.is_empty() {
+            keys.push("volumes");
+        }
+        if !svc.secrets.is_empty() {
+            keys.push("secrets");
+        }
+        if !svc.configs.is_empty() || !svc.inline_files.is_empty() {
+            keys.push("configs");
+        }
+        if svc.build.is_some() {
+            keys.push("build (Swarm runs images from a registry)");
+        }
+        if svc.host != mooring_core::host_access::HostAccess::default()
+            || !svc.cap_add.is_empty()
+            || !svc.cap_drop.is_empty()
+        {
+            keys.push("host access (privileged, devices, namespaces, cap_add, cap_drop…)");
+        }
+        if svc
+            .ports
+            .iter()
+            .any(|p| p.host_ip.is_some() || p.published.as_deref().is_some_and(|x| x.contains('-')))
+        {
+            keys.push("ports with a host address or a range");
+        }
+        if !keys.is_empty() {
+            out.push(format!("service {}: {}", svc.name, keys.join(", ")));
+        }
+    }
+    (!out.is_empty()).then(|| {
+        format!(
+            "not deployed to a Swarm yet: {}; deploy the app to an engine host, or leave these out for its Swarm host",
+            out.join("; ")
+        )
+    })
 }
 
 /// `live` cut to the shape of `shape`: the keys `shape` has, recursively (arrays of
@@ -617,6 +678,9 @@ pub async fn reconcile(
     prepare: &(dyn Fn() -> Result<(), String> + Sync),
     report: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Outcome, crate::reconcile::ReconcileError> {
+    if let Some(why) = not_yet_on_swarm(project) {
+        return Err(ProviderError::Failed(why).into());
+    }
     let live = provider.observe_stack(project).await?;
     let first = plan(project, &live, options.prune);
     if !options.dry_run
@@ -758,6 +822,15 @@ mod tests {
             ]
         );
         assert!(!format!("{planned:?}").contains("s3cret"));
+        // What a stack does not deploy yet is refused, not dropped.
+        assert_eq!(not_yet_on_swarm(&p), None);
+        let v = project(
+            "services:\n  db:\n    image: x\n    volumes: [\"data:/d\"]\nvolumes:\n  data: {}\n",
+        );
+        assert_eq!(
+            not_yet_on_swarm(&v).unwrap(),
+            "not deployed to a Swarm yet: service db: volumes; deploy the app to an engine host, or leave these out for its Swarm host"
+        );
         assert_eq!(plan(&p, &live, false).orphans_kept, ["service shop_old"]);
     }
 }
