@@ -13,7 +13,7 @@
 use crate::provider::ProviderError;
 use crate::reconcile::{ActionResult, Outcome, Progress, ReconcileOptions};
 use crate::Provider;
-use bollard::models::{Network, ServiceSpec};
+use bollard::models::Network;
 use mooring_core::desired::{Project, Service};
 use mooring_core::{Action, Health, Live, Plan, PlannedAction, ResourceHealth};
 use serde_json::{json, Map, Value};
@@ -104,7 +104,8 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
         if let Some(r) = h.retries {
             check.insert("Retries".into(), json!(r));
         }
-        container.insert("HealthCheck".into(), Value::Object(check));
+        // The Engine names it so (its documentation and bollard say `HealthCheck`).
+        container.insert("Healthcheck".into(), Value::Object(check));
     }
     let networks: Vec<Value> = svc
         .networks
@@ -427,27 +428,32 @@ impl Provider {
             .iter()
             .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
             .collect();
+        let filters = json!({"label": [format!("{NAMESPACE}={}", project.name)]}).to_string();
         let services = self
-            .client()
-            .list_services(Some(bollard::service::ListServicesOptions {
-                filters: filter,
-                status: false,
-            }))
+            .swarm_api(
+                "GET",
+                &format!("/services?{}", url_query(&[("filters", &filters)])),
+                None,
+            )
             .await
             .map_err(|e| ProviderError::Failed(format!("listing the stack's services: {e}")))?;
         let mut live = LiveStack {
             networks: names.values().cloned().collect(),
             ..LiveStack::default()
         };
-        for s in services {
-            let (Some(id), Some(spec)) = (s.id, s.spec) else {
+        for s in services.as_array().cloned().unwrap_or_default() {
+            let (Some(id), Some(mut spec)) =
+                (s.get("ID").and_then(Value::as_str), s.get("Spec").cloned())
+            else {
                 continue;
             };
-            let Some(name) = spec.name.clone() else {
+            let Some(name) = spec.get("Name").and_then(Value::as_str).map(str::to_string) else {
                 continue;
             };
-            let version = s.version.and_then(|v| v.index).unwrap_or(0);
-            let mut spec = serde_json::to_value(&spec).unwrap_or(Value::Null);
+            let version = s
+                .pointer("/Version/Index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             // Swarm keeps a network by id; the desired spec names it.
             if let Some(Value::Array(nets)) = spec.pointer_mut("/TaskTemplate/Networks") {
                 for n in nets {
@@ -458,7 +464,7 @@ impl Provider {
                     }
                 }
             }
-            live.services.insert(name, (id, version, spec));
+            live.services.insert(name, (id.to_string(), version, spec));
         }
         Ok(live)
     }
@@ -540,30 +546,122 @@ impl Provider {
         Ok((worst, out))
     }
 
-    /// The tasks of service `name` (`GET /tasks`, which bollard 0.18 does not offer).
+    /// Waits for the rolling update Swarm started on service `name` to end, as its
+    /// `update_config` runs it (new tasks started and monitored, batch by batch): `Ok`
+    /// when it completed (or the change needed none), `Err` with the tasks' errors when
+    /// Swarm paused it or rolled it back.
+    async fn rolled_out(&self, name: &str, id: &str, before: &str) -> Result<(), ProviderError> {
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let service = self.service(name, id).await?;
+            let (since, state, message) = update_status(&service);
+            if since == before {
+                // No rolling update began: the change needed none (replicas, labels).
+                if started.elapsed() > std::time::Duration::from_secs(3) {
+                    return Ok(());
+                }
+                continue;
+            }
+            match state.as_str() {
+                "completed" => return Ok(()),
+                "paused" | "rollback_completed" | "rollback_paused" => {
+                    let errors = self.task_errors(name).await;
+                    return Err(ProviderError::Failed(format!(
+                        "the update of {name} {}: {message}{errors}",
+                        match state.as_str() {
+                            "paused" => "was paused by Swarm",
+                            _ => "was rolled back by Swarm",
+                        }
+                    )));
+                }
+                _ => {}
+            }
+            if started.elapsed() > std::time::Duration::from_secs(600) {
+                return Err(ProviderError::Failed(format!(
+                    "the update of {name} is still rolling out after 10 minutes ({state})"
+                )));
+            }
+        }
+    }
+
+    /// `; task errors: …` — the distinct errors of the service's failed tasks.
+    async fn task_errors(&self, name: &str) -> String {
+        let Ok(tasks) = self.tasks(name).await else {
+            return String::new();
+        };
+        let mut errors: Vec<String> = Vec::new();
+        for t in &tasks {
+            let state = t
+                .pointer("/Status/State")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let err = t
+                .pointer("/Status/Err")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !err.is_empty()
+                && matches!(state, "failed" | "rejected" | "shutdown")
+                && !errors.iter().any(|e| e == err)
+            {
+                errors.push(err.to_string());
+            }
+        }
+        if errors.is_empty() {
+            String::new()
+        } else {
+            errors.truncate(3);
+            format!("; task errors: {}", errors.join("; "))
+        }
+    }
+
+    /// Service `name` (id `id`) as the Engine has it.
+    async fn service(&self, name: &str, id: &str) -> Result<Value, ProviderError> {
+        self.swarm_api("GET", &format!("/services/{id}"), None)
+            .await
+            .map_err(|e| ProviderError::Failed(format!("reading service {name}: {e}")))
+    }
+
+    /// The tasks of service `name`.
     async fn tasks(&self, name: &str) -> Result<Vec<Value>, ProviderError> {
         let filters = json!({"service": [name]}).to_string();
-        let query: String = url_query(&[("filters", &filters)]);
-        let request = crate::engine_http::Engine::request("GET", &format!("/tasks?{query}"))
-            .body(http_body_util::Full::new(bytes::Bytes::new()))
-            .map_err(|e| ProviderError::Failed(e.to_string()))?;
-        let response = self
-            .engine()
-            .send(request)
+        let tasks = self
+            .swarm_api(
+                "GET",
+                &format!("/tasks?{}", url_query(&[("filters", &filters)])),
+                None,
+            )
             .await
             .map_err(|e| ProviderError::Failed(format!("listing the tasks of {name}: {e}")))?;
+        Ok(tasks.as_array().cloned().unwrap_or_default())
+    }
+
+    /// A call to the Engine's Swarm API with a JSON body, its JSON answer. The stack
+    /// speaks the API's JSON as it is: bollard's models lose fields the Engine names
+    /// otherwise than its documentation (`Healthcheck`), and would drop them.
+    async fn swarm_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
+        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = crate::engine_http::Engine::request(method, path)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(bytes)))
+            .map_err(|e| e.to_string())?;
+        let response = self.engine().send(request).await?;
         if !response.status().is_success() {
-            let why = crate::engine_http::error_text(response).await;
-            return Err(ProviderError::Failed(format!(
-                "listing the tasks of {name}: {why}"
-            )));
+            return Err(crate::engine_http::error_text(response).await);
         }
         let body = http_body_util::BodyExt::collect(response.into_body())
             .await
-            .map_err(|e| ProviderError::Failed(format!("listing the tasks of {name}: {e}")))?
+            .map_err(|e| e.to_string())?
             .to_bytes();
-        serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::Failed(format!("the tasks of {name}: {e}")))
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("an unreadable answer: {e}"))
     }
 
     async fn apply_stack_action(
@@ -599,10 +697,7 @@ impl Provider {
                 let svc = project.services.get(service).ok_or_else(|| {
                     ProviderError::Failed(format!("service {service} is not in the project"))
                 })?;
-                let spec: ServiceSpec = serde_json::from_value(spec(project, svc))
-                    .map_err(|e| ProviderError::Failed(format!("the spec of {name}: {e}")))?;
-                self.client()
-                    .create_service(spec, None)
+                self.swarm_api("POST", "/services/create", Some(&spec(project, svc)))
                     .await
                     .map(|_| ())
                     .map_err(|e| ProviderError::Failed(format!("creating service {name}: {e}")))
@@ -612,37 +707,43 @@ impl Provider {
                     ProviderError::Failed(format!("service {service} is not in the project"))
                 })?;
                 // The version read now: an update by hand meanwhile is not lost silently.
-                let current =
-                    self.client().inspect_service(id, None).await.map_err(|e| {
-                        ProviderError::Failed(format!("reading service {name}: {e}"))
-                    })?;
-                let version = current.version.and_then(|v| v.index).unwrap_or(0);
-                let spec: ServiceSpec = serde_json::from_value(spec(project, svc))
-                    .map_err(|e| ProviderError::Failed(format!("the spec of {name}: {e}")))?;
-                self.client()
-                    .update_service(
-                        id,
-                        spec,
-                        bollard::service::UpdateServiceOptions {
-                            version,
-                            ..Default::default()
-                        },
-                        None,
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| ProviderError::Failed(format!("updating service {name}: {e}")))
+                let current = self.service(name, id).await?;
+                let version = current
+                    .pointer("/Version/Index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let before = update_status(&current).0;
+                self.swarm_api(
+                    "POST",
+                    &format!("/services/{id}/update?version={version}"),
+                    Some(&spec(project, svc)),
+                )
+                .await
+                .map_err(|e| ProviderError::Failed(format!("updating service {name}: {e}")))?;
+                self.rolled_out(name, id, &before).await
             }
             Action::RemoveService { name, id } => self
-                .client()
-                .delete_service(id)
+                .swarm_api("DELETE", &format!("/services/{id}"), None)
                 .await
+                .map(|_| ())
                 .map_err(|e| ProviderError::Failed(format!("removing service {name}: {e}"))),
             other => Err(ProviderError::Failed(format!(
                 "{other} is not part of a stack"
             ))),
         }
     }
+}
+
+/// A service's last rolling update: when it began, its state, Swarm's message.
+fn update_status(service: &Value) -> (String, String, String) {
+    let text = |k: &str| {
+        service
+            .pointer(&format!("/UpdateStatus/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (text("StartedAt"), text("State"), text("Message"))
 }
 
 fn url_query(pairs: &[(&str, &str)]) -> String {
@@ -777,7 +878,7 @@ mod tests {
             json!({"Protocol": "tcp", "TargetPort": 80, "PublishMode": "ingress", "PublishedPort": 8080})
         );
         // The API takes it.
-        let _: ServiceSpec = serde_json::from_value(s.clone()).unwrap();
+        let _: bollard::models::ServiceSpec = serde_json::from_value(s.clone()).unwrap();
 
         // Live as Swarm keeps it: fields of its own added, nothing of ours changed.
         let mut have = s.clone();

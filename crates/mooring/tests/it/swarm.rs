@@ -7,6 +7,19 @@ use crate::common::*;
 use mooring_testkit::swarm::Swarm;
 use std::fs;
 
+/// The web service alone, its health check failing when `broken`; an update that
+/// fails is rolled back by Swarm.
+fn checked(app: &str, greeting: &str, broken: bool) -> String {
+    let check = if broken {
+        "[\"CMD\", \"false\"]"
+    } else {
+        "[\"CMD\", \"true\"]"
+    };
+    format!(
+        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment:\n      GREETING: {greeting}\n    healthcheck:\n      test: {check}\n      interval: 1s\n      retries: 1\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n        monitor: 5s\n        failure_action: rollback\n"
+    )
+}
+
 fn stack(app: &str, greeting: &str, with_db: bool) -> String {
     let db = if with_db {
         format!("  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n")
@@ -99,7 +112,11 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
             "--format",
             "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
         ]);
-        env.contains("GREETING=two") && s.app(&app.name)["health"] == "Healthy"
+        // The operation ends when Swarm's rolling update has.
+        let last = s.get(&format!("/api/v1/apps/{}/operations?limit=1", app.name));
+        env.contains("GREETING=two")
+            && last["operations"][0]["result"] == "succeeded"
+            && s.app(&app.name)["health"] == "Healthy"
     });
     let ops = s.get(&format!("/api/v1/apps/{}/operations", app.name));
     let text = ops.to_string();
@@ -140,4 +157,70 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     assert!(m
         .docker(&["service", "ls", "--format", "{{.Name}}"])
         .contains(&web));
+
+    // A revision whose health check fails: Swarm rolls the update back, Mooring reports
+    // it with the tasks' errors, and the tasks of the revision before keep running.
+    let env = || {
+        m.docker(&[
+            "service",
+            "inspect",
+            &web,
+            "--format",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        ])
+    };
+    fs::write(proj.join("compose.yaml"), checked(&app.name, "two", false)).unwrap();
+    let settled = |greeting: &str| {
+        let last = s.get(&format!("/api/v1/apps/{}/operations?limit=1", app.name));
+        let a = s.app(&app.name);
+        last["operations"][0]["result"] == "succeeded"
+            && a["sync"] == "Synced"
+            && a["health"] == "Healthy"
+            && env().contains(&format!("GREETING={greeting}"))
+    };
+    wait_until(120, "the checked revision healthy", || {
+        settled("two")
+            && m.docker(&[
+                "service",
+                "inspect",
+                &web,
+                "--format",
+                "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}",
+            ])
+            .contains("true")
+    });
+    fs::write(
+        proj.join("compose.yaml"),
+        checked(&app.name, "broken", true),
+    )
+    .unwrap();
+    wait_until(120, "the failed update reported", || {
+        let c = s.app(&app.name)["conditions"].to_string();
+        c.contains("SyncFailed") && c.contains("was rolled back by Swarm")
+    });
+    assert!(
+        env().contains("GREETING=two"),
+        "the previous spec kept: {}",
+        env()
+    );
+    // The next revision still deploys.
+    fs::write(
+        proj.join("compose.yaml"),
+        checked(&app.name, "three", false),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let a = s.app(&app.name);
+        if settled("three") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next revision did not roll out: {a}\n{}\n{}",
+            s.get(&format!("/api/v1/apps/{}/operations?limit=4", app.name)),
+            m.docker(&["service", "ps", &web, "--no-trunc"])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
