@@ -469,6 +469,47 @@ impl Provider {
         Ok(live)
     }
 
+    /// Names of services updated (a `docker service update` or `scale`) or removed on
+    /// this manager, as they happen: what may be drift of a stack; an empty name when a
+    /// node changed (down, back, drained: every stack's tasks may move). Ends or errors
+    /// when the connection drops; callers reconnect and resync.
+    pub fn service_events(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<String, ProviderError>> + '_ {
+        use futures_util::StreamExt;
+        let filters = HashMap::from([
+            (
+                "type".to_string(),
+                vec!["service".to_string(), "node".to_string()],
+            ),
+            (
+                "event".to_string(),
+                vec!["update".to_string(), "remove".to_string()],
+            ),
+        ]);
+        self.client()
+            .events(Some(bollard::system::EventsOptions {
+                since: None,
+                until: None,
+                filters,
+            }))
+            .filter_map(|item| async move {
+                match item {
+                    Err(e) => Some(Err(ProviderError::Failed(format!(
+                        "reading the Swarm's events: {e}"
+                    )))),
+                    Ok(msg) if msg.typ.map(|t| t.to_string()) == Some("node".into()) => {
+                        Some(Ok(String::new()))
+                    }
+                    Ok(msg) => msg
+                        .actor
+                        .and_then(|a| a.attributes)
+                        .and_then(|a| a.get("name").cloned())
+                        .map(Ok),
+                }
+            })
+    }
+
     /// Each service's health from its tasks: Healthy when as many run as it wants,
     /// Progressing while they start, Degraded when one failed and fewer run.
     pub async fn stack_health(

@@ -28,8 +28,25 @@ impl Controller {
                 None => {
                     let (deadline, kind) = {
                         let rt = app.runtime.lock().await;
+                        // A stack whose tasks are still starting, or being rescheduled
+                        // off a node that went down, is looked at again soon: Swarm
+                        // sends no event when a task comes up.
+                        let settling = matches!(
+                            rt.last_health,
+                            Some(
+                                mooring_core::Health::Progressing | mooring_core::Health::Degraded
+                            )
+                        ) && self
+                            .config
+                            .hosts
+                            .get(&app.config.host)
+                            .is_some_and(|h| h.swarm);
                         match rt.next_retry {
                             Some(at) => (at, TriggerKind::Retry),
+                            None if settling => (
+                                Instant::now() + SETTLE.min(app.config.sync.interval),
+                                TriggerKind::Interval,
+                            ),
                             None => (
                                 Instant::now()
                                     + app.config.sync.interval
@@ -202,6 +219,9 @@ impl Controller {
         status.next_retry_at = None;
     }
 }
+
+/// How soon a stack that is not yet healthy is looked at again.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// Exponential backoff: `base × 2^(n−1)`, at most `max`.
 pub fn backoff(base: Duration, max: Duration, failures: u32) -> Duration {

@@ -96,6 +96,14 @@ impl Controller {
             }
             backoff = Duration::from_secs(1);
             let mut events = Box::pin(provider.container_events());
+            // A Swarm manager's services: a hand update or scale is drift of its stack.
+            let swarm = self.config.hosts.get(&host).is_some_and(|h| h.swarm);
+            let mut services: std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send + '_>> =
+                if swarm {
+                    Box::pin(provider.service_events())
+                } else {
+                    Box::pin(futures_util::stream::pending())
+                };
             // An idle stream says nothing when the machine vanishes or is replaced
             // without a reset: the host is asked again now and then.
             let mut check = tokio::time::interval(RECHECK);
@@ -112,6 +120,25 @@ impl Controller {
                         }
                         Some(Err(e)) => {
                             tracing::warn!(host = %host, error = %e, "Docker event stream failed; reconnecting");
+                            break;
+                        }
+                        None => break,
+                    },
+                    ev = services.next() => match ev {
+                        Some(Ok(service)) if service.is_empty() => self.reconcile_host_apps(&host),
+                        Some(Ok(service)) => {
+                            // `<project>_<service>`: the app of the longest project it starts with.
+                            let app = self
+                                .apps
+                                .values()
+                                .filter(|a| a.config.host == host && service.starts_with(&format!("{}_", a.config.project)))
+                                .max_by_key(|a| a.config.project.len());
+                            let Some(app) = app else { continue };
+                            tracing::debug!(app = %app.config.name, service = %service, "service event");
+                            let _ = app.trigger.try_send(Trigger::of(TriggerKind::Drift));
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(host = %host, error = %e, "Swarm event stream failed; reconnecting");
                             break;
                         }
                         None => break,

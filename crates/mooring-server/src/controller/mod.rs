@@ -85,6 +85,15 @@ impl TriggerKind {
     fn manual(self) -> bool {
         matches!(self, TriggerKind::Api | TriggerKind::Rollback)
     }
+
+    /// It wants what the source holds now: a pending trigger that reuses the last
+    /// fetch (drift, an interval) does not stand in for it.
+    fn fetches_now(self) -> bool {
+        matches!(
+            self,
+            TriggerKind::Refresh | TriggerKind::Webhook | TriggerKind::Revision
+        )
+    }
 }
 
 /// A request to reconcile an app.
@@ -205,6 +214,8 @@ struct AppHandle {
     /// a revision never changes (`None`: the source cannot say, not asked again).
     /// At most [`REVISIONS_KEPT`].
     revisions: Mutex<HashMap<String, Option<RevisionInfo>>>,
+    /// A trigger that wants a fresh fetch is waiting for room (see `trigger`).
+    fetch_waiting: std::sync::atomic::AtomicBool,
 }
 
 /// Revisions whose info an app keeps (then it starts again).
@@ -313,6 +324,7 @@ impl Controller {
                     last_render: Mutex::default(),
                     revision_info: Mutex::new(None),
                     revisions: Mutex::default(),
+                    fetch_waiting: Default::default(),
                 }),
             );
         }
@@ -414,8 +426,26 @@ impl Controller {
                 .await
                 .map_err(|_| ControlError::Stopping)
         } else {
-            // Coalesce: one pending trigger per app is enough.
-            let _ = handle.trigger.try_send(trigger);
+            // Coalesce: one pending trigger per app is enough — unless this one wants a
+            // fresh fetch and the pending one may not make one (a drift): then it waits
+            // its turn, once.
+            match handle.trigger.try_send(trigger) {
+                Err(mpsc::error::TrySendError::Full(t))
+                    if t.kind.fetches_now()
+                        && !handle
+                            .fetch_waiting
+                            .swap(true, std::sync::atomic::Ordering::SeqCst) =>
+                {
+                    let handle = handle.clone();
+                    tokio::spawn(async move {
+                        let _ = handle.trigger.send(t).await;
+                        handle
+                            .fetch_waiting
+                            .store(false, std::sync::atomic::Ordering::SeqCst);
+                    });
+                }
+                _ => {}
+            }
             Ok(())
         }
     }

@@ -7,6 +7,29 @@ use crate::common::*;
 use mooring_testkit::swarm::Swarm;
 use std::fs;
 
+/// Waits for `ready`; on time out, fails with the app's status, its last operations and
+/// the stack's tasks.
+fn wait_or_tell(
+    s: &Server,
+    app: &str,
+    m: &mooring_testkit::engine::RemoteEngine,
+    secs: u64,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {}\n{}\n{}",
+            s.app(app),
+            s.get(&format!("/api/v1/apps/{app}/operations?limit=3")),
+            m.docker(&["service", "ps", &format!("{app}_web"), "--no-trunc"])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 /// The web service alone, its health check failing when `broken`; an update that
 /// fails is rolled back by Swarm.
 fn checked(app: &str, greeting: &str, broken: bool) -> String {
@@ -33,7 +56,7 @@ fn stack(app: &str, greeting: &str, with_db: bool) -> String {
 
 #[test]
 fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
-    let swarm = Swarm::start(2);
+    let mut swarm = Swarm::start(2);
     let m = swarm.manager();
     let app = TestApp::new("swm");
     let dir = tempfile::tempdir().unwrap();
@@ -43,12 +66,23 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\napps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 2s, prune: true }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\napps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n",
             m.host_yaml("cluster"),
             app.name,
             proj.display()
         ),
     );
+    // Each new revision is taken at once (the app polls hourly): the Refresh action.
+    let push = |compose: String| {
+        fs::write(proj.join("compose.yaml"), compose).unwrap();
+        let (code, v) = s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/refresh", app.name),
+            Some(&s.admin),
+            None,
+        );
+        assert_eq!(code, 202, "{v}");
+    };
     let web = format!("{}_web", app.name);
     let db = format!("{}_db", app.name);
     wait_until(120, "the stack deployed and its tasks running", || {
@@ -103,7 +137,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
 
     // A new revision: the service is updated in place (Swarm rolls it out), and the plan
     // said which field changed without printing its value.
-    fs::write(proj.join("compose.yaml"), stack(&app.name, "two", true)).unwrap();
+    push(stack(&app.name, "two", true));
     wait_until(120, "the update rolled out", || {
         let env = m.docker(&[
             "service",
@@ -127,7 +161,8 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         "{text}"
     );
 
-    // Scaled by hand: drift, put back.
+    // Scaled by hand: drift, seen on the Swarm's event stream (the app polls hourly)
+    // and put back.
     m.docker(&["service", "scale", "--detach", &format!("{web}=1")]);
     wait_until(60, "the replicas put back", || {
         m.docker(&[
@@ -149,7 +184,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     });
 
     // A service the repository drops is removed (prune).
-    fs::write(proj.join("compose.yaml"), stack(&app.name, "two", false)).unwrap();
+    push(stack(&app.name, "two", false));
     wait_until(60, "db removed", || {
         !m.docker(&["service", "ls", "--format", "{{.Name}}"])
             .contains(&db)
@@ -169,7 +204,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
             "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
         ])
     };
-    fs::write(proj.join("compose.yaml"), checked(&app.name, "two", false)).unwrap();
+    push(checked(&app.name, "two", false));
     let settled = |greeting: &str| {
         let last = s.get(&format!("/api/v1/apps/{}/operations?limit=1", app.name));
         let a = s.app(&app.name);
@@ -178,22 +213,25 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
             && a["health"] == "Healthy"
             && env().contains(&format!("GREETING={greeting}"))
     };
-    wait_until(120, "the checked revision healthy", || {
-        settled("two")
-            && m.docker(&[
-                "service",
-                "inspect",
-                &web,
-                "--format",
-                "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}",
-            ])
-            .contains("true")
-    });
-    fs::write(
-        proj.join("compose.yaml"),
-        checked(&app.name, "broken", true),
-    )
-    .unwrap();
+    wait_or_tell(
+        &s,
+        &app.name,
+        m,
+        120,
+        "the checked revision healthy",
+        || {
+            settled("two")
+                && m.docker(&[
+                    "service",
+                    "inspect",
+                    &web,
+                    "--format",
+                    "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}",
+                ])
+                .contains("true")
+        },
+    );
+    push(checked(&app.name, "broken", true));
     wait_until(120, "the failed update reported", || {
         let c = s.app(&app.name)["conditions"].to_string();
         c.contains("SyncFailed") && c.contains("was rolled back by Swarm")
@@ -204,11 +242,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         env()
     );
     // The next revision still deploys.
-    fs::write(
-        proj.join("compose.yaml"),
-        checked(&app.name, "three", false),
-    )
-    .unwrap();
+    push(checked(&app.name, "three", false));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let a = s.app(&app.name);
@@ -223,4 +257,34 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+
+    // A worker goes down: Swarm moves its tasks to the other worker; the app says so
+    // until they run, then is Healthy again, without a deploy.
+    let ops_before = s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    swarm.nodes[2].stop();
+    let m = swarm.manager();
+    wait_until(120, "the tasks rescheduled and the app healthy", || {
+        let running = m.docker(&[
+            "service",
+            "ps",
+            &web,
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.CurrentState}}",
+        ]);
+        running.lines().filter(|l| l.starts_with("Running")).count() == 3
+            && s.app(&app.name)["health"] == "Healthy"
+    });
+    let ops_after = s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert_eq!(
+        ops_before, ops_after,
+        "Swarm reschedules; Mooring deploys nothing"
+    );
 }
