@@ -1,8 +1,9 @@
 //! Swarm benchmark (not a test): a stack of SERVICES services (two replicas each) on a
 //! real three-node Swarm (`mooring_testkit::swarm`), deployed by Mooring's daemon
 //! (`mode: swarm`, a sync asked through the API) and by `docker stack deploy` in the
-//! same run: cold (from the request to every task running) and no-op (a second deploy
-//! of the same files). Run as root (namespaces):
+//! same run, both over TCP with TLS to the manager: cold (from the request to every
+//! task running) and no-op (a second deploy of the same files). Run as root
+//! (namespaces):
 //!
 //! `cargo build --release -p mooring --bin mooring && cargo run --release -p mooring-bench --bin swarm -- [SERVICES] [RUNS]`
 //!
@@ -92,23 +93,11 @@ fn main() {
         // docker stack deploy
         let stack = format!("peer{r}");
         let t = Instant::now();
-        m.docker(&[
-            "stack",
-            "deploy",
-            "-c",
-            &compose_file.display().to_string(),
-            &stack,
-        ]);
+        stack_deploy(m, &compose_file, &stack);
         converged(m, &stack, services);
         cold_d.push(t.elapsed().as_millis());
         let t = Instant::now();
-        m.docker(&[
-            "stack",
-            "deploy",
-            "-c",
-            &compose_file.display().to_string(),
-            &stack,
-        ]);
+        stack_deploy(m, &compose_file, &stack);
         noop_d.push(t.elapsed().as_millis());
         m.docker(&["stack", "rm", &stack]);
         // Mooring
@@ -146,6 +135,22 @@ fn main() {
         "ratio cold = {:.3} (target <= 0.9), no-op = {:.3} (target <= 0.1)",
         cm as f64 / cd as f64,
         nm as f64 / nd as f64
+    );
+}
+
+/// `docker stack deploy` over the same road Mooring takes: TCP with TLS to the manager.
+fn stack_deploy(m: &RemoteEngine, compose: &Path, stack: &str) {
+    let out = Command::new("docker")
+        .args(["--tlsverify", "-H", &m.tcp(), "stack", "deploy", "-c"])
+        .arg(compose)
+        .arg(stack)
+        .envs(m.cli_env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker stack deploy: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -90,6 +90,9 @@ words! {
         PolicyRefused = "PolicyRefused",
         /// An image of the revision does not build.
         BuildFailed = "BuildFailed",
+        /// Swarm paused or rolled back the revision's rolling update (its new tasks
+        /// failed): the tasks of the revision before run on.
+        RolloutFailed = "RolloutFailed",
         /// A volume diverged from what the app declares.
         VolumeDiverged = "VolumeDiverged",
         /// A new revision waits (auto-sync is off).
@@ -162,6 +165,7 @@ impl ConditionKind {
                 | ConditionKind::RenderError
                 | ConditionKind::PolicyRefused
                 | ConditionKind::BuildFailed
+                | ConditionKind::RolloutFailed
                 | ConditionKind::VolumeDiverged
                 | ConditionKind::HostUnreachable
                 | ConditionKind::HostReplaced
@@ -176,6 +180,7 @@ impl ConditionKind {
             ConditionKind::RenderError
                 | ConditionKind::PolicyRefused
                 | ConditionKind::BuildFailed
+                | ConditionKind::RolloutFailed
                 | ConditionKind::VerificationFailed
         )
     }

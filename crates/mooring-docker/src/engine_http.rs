@@ -11,17 +11,72 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::path::PathBuf;
 
-/// Where the Engine listens.
+/// Where the Engine listens, and connections kept open for [`Engine::call`] (to a
+/// remote Engine each new one costs a TLS or SSH handshake in the bridge).
 #[derive(Debug, Clone)]
 pub(crate) struct Engine {
     socket: PathBuf,
+    idle:
+        std::sync::Arc<std::sync::Mutex<Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>>,
 }
+
+/// Connections [`Engine::call`] keeps open.
+const IDLE_KEPT: usize = 4;
 
 impl Engine {
     pub(crate) fn unix(socket: impl Into<PathBuf>) -> Engine {
         Engine {
             socket: socket.into(),
+            idle: Default::default(),
         }
+    }
+
+    /// A request with a whole body and a whole answer (the JSON API's), on a kept
+    /// connection when one is free: the answer's status and body.
+    pub(crate) async fn call(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        let kept = loop {
+            let Some(mut sender) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                break None;
+            };
+            if sender.ready().await.is_ok() {
+                break Some(sender);
+            }
+        };
+        let mut sender = match kept {
+            Some(s) => s,
+            None => {
+                let stream = tokio::net::UnixStream::connect(&self.socket)
+                    .await
+                    .map_err(|e| format!("connecting to {}: {e}", self.socket.display()))?;
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                sender
+            }
+        };
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the Engine's answer: {e}"))?
+            .to_bytes();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_KEPT {
+            idle.push(sender);
+        }
+        Ok((status, body))
     }
 
     /// Sends `request` on a new connection that may be upgraded (see

@@ -20,6 +20,10 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+/// What the error of an update that Swarm paused or rolled back says: the revision is
+/// then held (not retried) until a new one.
+pub const ROLLOUT_UNDONE: &str = "by Swarm";
+
 /// The label `docker stack deploy` puts on everything of a stack.
 pub const NAMESPACE: &str = "com.docker.stack.namespace";
 
@@ -88,6 +92,10 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     }
     if let Some(g) = svc.stop_grace_period {
         container.insert("StopGracePeriod".into(), json!(g.0));
+    }
+    let mounts = mounts(project, svc);
+    if !mounts.is_empty() {
+        container.insert("Mounts".into(), json!(mounts));
     }
     if let Some(h) = &svc.healthcheck {
         let mut check = Map::new();
@@ -236,15 +244,75 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     Value::Object(out)
 }
 
+/// A service's named and anonymous volumes and its tmpfs mounts, as `docker stack
+/// deploy` mounts them: a named volume is made by Swarm on each node a task runs on,
+/// labelled with the stack, with the project's driver and options.
+fn mounts(project: &Project, svc: &Service) -> Vec<Value> {
+    let mut out = Vec::new();
+    for m in svc
+        .mounts
+        .iter()
+        .filter(|m| m.kind == mooring_core::desired::MountKind::Volume)
+    {
+        let mut mount = Map::new();
+        mount.insert("Type".into(), json!("volume"));
+        if !m.source.is_empty() {
+            mount.insert("Source".into(), json!(m.source));
+        }
+        mount.insert("Target".into(), json!(m.target));
+        if m.read_only {
+            mount.insert("ReadOnly".into(), json!(true));
+        }
+        let mut options = Map::new();
+        if m.volume.as_ref().is_some_and(|v| v.nocopy) {
+            options.insert("NoCopy".into(), json!(true));
+        }
+        if let Some(v) = project
+            .volumes
+            .values()
+            .find(|v| v.name == m.source && !v.external)
+        {
+            let mut labels: Map<String, Value> = v
+                .labels
+                .iter()
+                .map(|(k, x)| (k.clone(), json!(x)))
+                .collect();
+            labels.insert(NAMESPACE.into(), json!(project.name));
+            options.insert("Labels".into(), Value::Object(labels));
+            if let Some(driver) = &v.driver {
+                options.insert(
+                    "DriverConfig".into(),
+                    json!({"Name": driver, "Options": v.driver_opts}),
+                );
+            }
+        }
+        if !options.is_empty() {
+            mount.insert("VolumeOptions".into(), Value::Object(options));
+        }
+        out.push(Value::Object(mount));
+    }
+    for t in &svc.tmpfs {
+        out.push(json!({"Type": "tmpfs", "Target": t}));
+    }
+    out
+}
+
 /// What a stack does not deploy yet, service by service, in words; `None` when the
-/// project has none of it. Refused rather than dropped: a volume left out would put
+/// project has none of it. Refused rather than dropped: a mount left out would put
 /// the data in a task's own layer, lost with it.
 pub fn not_yet_on_swarm(project: &Project) -> Option<String> {
     let mut out = Vec::new();
     for svc in project.services.values() {
         let mut keys = Vec::new();
-        if !svc.mounts.is_empty() || !svc.tmpfs.is_empty() {
-            keys.push("volumes");
+        if svc
+            .mounts
+            .iter()
+            .any(|m| m.kind == mooring_core::desired::MountKind::Bind)
+        {
+            keys.push("bind mounts (a host path is each node's own)");
+        }
+        if svc.tmpfs.iter().any(|t| t.contains(':')) {
+            keys.push("tmpfs options");
         }
         if !svc.secrets.is_empty() {
             keys.push("secrets");
@@ -518,6 +586,23 @@ impl Provider {
         live: &LiveStack,
     ) -> Result<(Health, Vec<ResourceHealth>), ProviderError> {
         let mut out = Vec::new();
+        // Every task of the stack's services in one call.
+        let names: Vec<&String> = live.services.keys().collect();
+        let all = if names.is_empty() {
+            Vec::new()
+        } else {
+            let filters = json!({ "service": names }).to_string();
+            self.swarm_api(
+                "GET",
+                &format!("/tasks?{}", url_query(&[("filters", &filters)])),
+                None,
+            )
+            .await
+            .map_err(|e| ProviderError::Failed(format!("listing the stack's tasks: {e}")))?
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        };
         for svc in project.services.values() {
             let name = service_name(project, svc);
             let want = match live
@@ -537,7 +622,11 @@ impl Provider {
                     continue;
                 }
             };
-            let tasks = self.tasks(&name).await?;
+            let id = live.services.get(&name).map(|(id, _, _)| id.as_str());
+            let tasks: Vec<&Value> = all
+                .iter()
+                .filter(|t| t.get("ServiceID").and_then(Value::as_str) == id)
+                .collect();
             let state = |t: &Value| {
                 t.pointer("/Status/State")
                     .and_then(Value::as_str)
@@ -546,6 +635,7 @@ impl Provider {
             };
             let desired_running: Vec<&Value> = tasks
                 .iter()
+                .copied()
                 .filter(|t| t.get("DesiredState").and_then(Value::as_str) == Some("running"))
                 .collect();
             let running = desired_running
@@ -554,6 +644,7 @@ impl Provider {
                 .count() as u64;
             let failed = tasks
                 .iter()
+                .copied()
                 .find(|t| state(t) == "failed" || state(t) == "rejected");
             let want = if want == 0 {
                 desired_running.len() as u64
@@ -691,14 +782,14 @@ impl Provider {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(http_body_util::Full::new(bytes::Bytes::from(bytes)))
             .map_err(|e| e.to_string())?;
-        let response = self.engine().send(request).await?;
-        if !response.status().is_success() {
-            return Err(crate::engine_http::error_text(response).await);
+        let (status, body) = self.engine().call(request).await?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+            return Err(format!("{message} ({status})"));
         }
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
@@ -811,6 +902,27 @@ fn service_health(svc: &Service, name: &str, health: Health, message: String) ->
     }
 }
 
+/// Applies one action of a stack, reporting its start and end.
+async fn run(
+    provider: &Provider,
+    project: &Project,
+    a: &PlannedAction,
+    report: &(dyn Fn(Progress<'_>) + Sync),
+) -> ActionResult {
+    report(Progress::Started(a));
+    let start = Instant::now();
+    let r = provider.apply_stack_action(project, a).await;
+    let result = ActionResult {
+        action: a.clone(),
+        duration: start.elapsed(),
+        error: r.err().map(|e| e.to_string()),
+        detail: None,
+        output: Vec::new(),
+    };
+    report(Progress::Finished(&result));
+    result
+}
+
 /// Observes the stack, plans and (unless a dry run) applies, in order; `prepare` runs
 /// once the plan has actions, before the first.
 pub async fn reconcile(
@@ -838,23 +950,25 @@ pub async fn reconcile(
     let mut results = Vec::new();
     if !options.dry_run && !first.actions.is_empty() {
         prepare().map_err(crate::reconcile::ReconcileError::Prepare)?;
-        for a in &first.actions {
-            report(Progress::Started(a));
-            let start = Instant::now();
-            let r = provider.apply_stack_action(project, a).await;
-            let result = ActionResult {
-                action: a.clone(),
-                duration: start.elapsed(),
-                error: r.err().map(|e| e.to_string()),
-                detail: None,
-                output: Vec::new(),
-            };
-            report(Progress::Finished(&result));
+        // Networks first, one by one; then the services, which are independent of
+        // each other in a stack, all at once (each update waits for its own rollout).
+        let (networks, services): (Vec<&PlannedAction>, Vec<&PlannedAction>) = first
+            .actions
+            .iter()
+            .partition(|a| matches!(a.action, Action::CreateNetwork { .. }));
+        for a in networks {
+            let result = run(provider, project, a, report).await;
             let failed = result.error.is_some();
             results.push(result);
             if failed {
                 break;
             }
+        }
+        if results.iter().all(|r| r.error.is_none()) {
+            let each = services
+                .into_iter()
+                .map(|a| run(provider, project, a, report));
+            results.extend(futures_util::future::join_all(each).await);
         }
     }
     let after_live = if results.is_empty() {
@@ -966,12 +1080,22 @@ mod tests {
         assert!(!format!("{planned:?}").contains("s3cret"));
         // What a stack does not deploy yet is refused, not dropped.
         assert_eq!(not_yet_on_swarm(&p), None);
-        let v = project(
-            "services:\n  db:\n    image: x\n    volumes: [\"data:/d\"]\nvolumes:\n  data: {}\n",
-        );
+        let v = project("services:\n  db:\n    image: x\n    volumes: [\"/srv:/d\"]\n");
         assert_eq!(
             not_yet_on_swarm(&v).unwrap(),
-            "not deployed to a Swarm yet: service db: volumes; deploy the app to an engine host, or leave these out for its Swarm host"
+            "not deployed to a Swarm yet: service db: bind mounts (a host path is each node's own); deploy the app to an engine host, or leave these out for its Swarm host"
+        );
+        // A named volume is made on each node by Swarm, labelled with the stack.
+        let v = project("services:\n  db:\n    image: x\n    volumes: [\"data:/d:ro\", \"/cache\"]\n    tmpfs: [/run]\nvolumes:\n  data: { labels: { keep: \"yes\" } }\n");
+        assert_eq!(not_yet_on_swarm(&v), None);
+        assert_eq!(
+            spec(&v, &v.services["db"])["TaskTemplate"]["ContainerSpec"]["Mounts"],
+            json!([
+                {"Type": "volume", "Source": "shop_data", "Target": "/d", "ReadOnly": true, "VolumeOptions": {"Labels": {"keep": "yes", NAMESPACE: "shop"}}},
+                // Mooring names an anonymous volume (as on an Engine): one per node.
+                {"Type": "volume", "Source": "shop_db_anon_4f7cfe6fcd42", "Target": "/cache", "VolumeOptions": {"Labels": {NAMESPACE: "shop"}}},
+                {"Type": "tmpfs", "Target": "/run"}
+            ])
         );
         assert_eq!(plan(&p, &live, false).orphans_kept, ["service shop_old"]);
     }

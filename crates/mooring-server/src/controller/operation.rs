@@ -229,8 +229,9 @@ impl Controller {
             self.drift_detected(&app.config.name, &outcome.plan, apply, deployed);
         }
         let failure = self.record(app, op, &outcome, status).await;
-        if let Some(message) = failed_build(&outcome) {
-            // Like a render error: the revision waits for a new one, never retried.
+        if let Some((condition, event, message)) = held_failure(&outcome) {
+            // Like a render error: the revision waits for a new one, never retried (a
+            // build that failed fails again; a rollout Swarm undid would be undone again).
             let message = rendered
                 .project
                 .secret_values
@@ -238,15 +239,13 @@ impl Controller {
             rt.render_failure = Some((
                 revision.id.clone(),
                 RenderFailure {
-                    condition: ConditionKind::BuildFailed,
+                    condition,
                     message: message.clone(),
                 },
             ));
             status.sync = SyncState::OutOfSync;
-            status
-                .conditions
-                .push(ConditionKind::BuildFailed.with(message.clone()));
-            self.event(&app.config.name, EventKind::BuildFailed, &message);
+            status.conditions.push(condition.with(message.clone()));
+            self.event(&app.config.name, event, &message);
             let (health, _) = outcome
                 .health
                 .clone()
@@ -776,13 +775,28 @@ impl RenderFailure {
 }
 
 /// The error of an image build that failed in this operation.
-fn failed_build(outcome: &mooring_docker::reconcile::Outcome) -> Option<String> {
+/// A failure that holds the revision until a new one: a build that failed, or a
+/// rolling update Swarm paused or rolled back. Its condition, event and message.
+fn held_failure(
+    outcome: &mooring_docker::reconcile::Outcome,
+) -> Option<(ConditionKind, EventKind, String)> {
     outcome
         .results
         .iter()
         .find_map(|r| match (&r.action.action, &r.error) {
-            (mooring_core::Action::BuildImage { .. }, Some(e)) => {
-                Some(format!("{}: {e}", r.action.action))
+            (mooring_core::Action::BuildImage { .. }, Some(e)) => Some((
+                ConditionKind::BuildFailed,
+                EventKind::BuildFailed,
+                format!("{}: {e}", r.action.action),
+            )),
+            (mooring_core::Action::UpdateService { .. }, Some(e))
+                if e.contains(mooring_docker::stack::ROLLOUT_UNDONE) =>
+            {
+                Some((
+                    ConditionKind::RolloutFailed,
+                    EventKind::SyncFailed,
+                    format!("{}: {e}", r.action.action),
+                ))
             }
             _ => None,
         })

@@ -50,7 +50,7 @@ fn stack(app: &str, greeting: &str, with_db: bool) -> String {
         String::new()
     };
     format!(
-        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment:\n      GREETING: {greeting}\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n{db}"
+        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n    environment:\n      GREETING: {greeting}\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n{db}volumes:\n  data: {{}}\n"
     )
 }
 
@@ -135,6 +135,24 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         "web on the workers only: {running} / on the manager: {on_manager}"
     );
 
+    // Its named volume is made by Swarm on the nodes its tasks run on, labelled with
+    // the stack (the manager runs none).
+    for (node, expected) in [(&swarm.nodes[1], true), (&swarm.nodes[2], true), (m, false)] {
+        let volumes = node.docker(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.stack.namespace={}", app.name),
+        ]);
+        assert_eq!(
+            volumes.contains(&format!("{}_data", app.name)),
+            expected,
+            "{}: {volumes}",
+            node.ip
+        );
+    }
+
     // A new revision: the service is updated in place (Swarm rolls it out), and the plan
     // said which field changed without printing its value.
     push(stack(&app.name, "two", true));
@@ -194,7 +212,8 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         .contains(&web));
 
     // A revision whose health check fails: Swarm rolls the update back, Mooring reports
-    // it with the tasks' errors, and the tasks of the revision before keep running.
+    // it with the tasks' errors and holds the revision (no retry undone again), and the
+    // tasks of the revision before keep running.
     let env = || {
         m.docker(&[
             "service",
@@ -234,8 +253,18 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     push(checked(&app.name, "broken", true));
     wait_until(120, "the failed update reported", || {
         let c = s.app(&app.name)["conditions"].to_string();
-        c.contains("SyncFailed") && c.contains("was rolled back by Swarm")
+        c.contains("RolloutFailed") && c.contains("was rolled back by Swarm")
     });
+    let count = || {
+        s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    let held = count();
+    // Longer than the first retry's backoff: nothing tries the held revision again.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    assert_eq!(count(), held, "the rolled back revision is not retried");
     assert!(
         env().contains("GREETING=two"),
         "the previous spec kept: {}",
