@@ -118,7 +118,16 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     let networks: Vec<Value> = svc
         .networks
         .values()
-        .map(|n| json!({"Target": n.name, "Aliases": [svc.name.clone()]}))
+        .map(|n| {
+            // The service's name, then the aliases written (once each).
+            let mut aliases = vec![svc.name.clone()];
+            for a in &n.aliases {
+                if !aliases.contains(a) {
+                    aliases.push(a.clone());
+                }
+            }
+            json!({"Target": n.name, "Aliases": aliases})
+        })
         .collect();
     let mut task = Map::new();
     task.insert("ContainerSpec".into(), Value::Object(container));
@@ -136,7 +145,9 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
                 .filter_map(|x| x.get("spread"))
                 .map(|s| json!({"Spread": {"SpreadDescriptor": s}}))
                 .collect();
-            placement.insert("Preferences".into(), json!(prefs));
+            if !prefs.is_empty() {
+                placement.insert("Preferences".into(), json!(prefs));
+            }
         }
         if let Some(m) = p.get("max_replicas_per_node") {
             placement.insert("MaxReplicas".into(), m.clone());
@@ -241,7 +252,10 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
         }
         out.insert("EndpointSpec".into(), Value::Object(e));
     }
-    Value::Object(out)
+    let mut out = Value::Object(out);
+    let hash = mooring_core::hash::sha256_hex(out.to_string().as_bytes());
+    out["Labels"][SPEC_HASH] = json!(&hash[..16]);
+    out
 }
 
 /// A service's named and anonymous volumes and its tmpfs mounts, as `docker stack
@@ -280,10 +294,12 @@ fn mounts(project: &Project, svc: &Service) -> Vec<Value> {
             labels.insert(NAMESPACE.into(), json!(project.name));
             options.insert("Labels".into(), Value::Object(labels));
             if let Some(driver) = &v.driver {
-                options.insert(
-                    "DriverConfig".into(),
-                    json!({"Name": driver, "Options": v.driver_opts}),
-                );
+                let mut config = Map::new();
+                config.insert("Name".into(), json!(driver));
+                if !v.driver_opts.is_empty() {
+                    config.insert("Options".into(), json!(v.driver_opts));
+                }
+                options.insert("DriverConfig".into(), Value::Object(config));
             }
         }
         if !options.is_empty() {
@@ -320,6 +336,20 @@ pub fn not_yet_on_swarm(project: &Project) -> Option<String> {
         if !svc.configs.is_empty() || !svc.inline_files.is_empty() {
             keys.push("configs");
         }
+        let dropped = [
+            (svc.read_only, "read_only"),
+            (!svc.extra_hosts.is_empty(), "extra_hosts"),
+            (svc.stop_signal.is_some(), "stop_signal"),
+            (
+                !svc.post_start.is_empty() || !svc.pre_stop.is_empty(),
+                "post_start / pre_stop",
+            ),
+            (
+                svc.networks.values().any(|n| n.ipv4_address.is_some()),
+                "network addresses",
+            ),
+        ];
+        keys.extend(dropped.iter().filter(|(on, _)| *on).map(|(_, k)| *k));
         if svc.build.is_some() {
             keys.push("build (Swarm runs images from a registry)");
         }
@@ -360,12 +390,13 @@ pub fn shaped_like(shape: &Value, live: &Value) -> Value {
                 })
                 .collect(),
         ),
-        (Value::Array(s), Value::Array(l)) => match s.first() {
-            Some(first @ Value::Object(_)) => {
-                Value::Array(l.iter().map(|x| shaped_like(first, x)).collect())
-            }
-            _ => live.clone(),
-        },
+        // Item by item; another length differs anyway.
+        (Value::Array(s), Value::Array(l)) if s.len() == l.len() => Value::Array(
+            s.iter()
+                .zip(l)
+                .map(|(sv, lv)| shaped_like(sv, lv))
+                .collect(),
+        ),
         (Value::Object(_), _) => Value::Null,
         _ => live.clone(),
     }
@@ -443,8 +474,38 @@ pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
 fn differences(have: &Value, want: &Value) -> String {
     let mut out = Vec::new();
     collect(have, want, "", &mut out);
-    out.join(", ")
+    // The spec's fingerprint moves with any change; say so only when nothing else
+    // shows (a setting the repository no longer sets is removed).
+    let hash = format!("Labels.{SPEC_HASH}");
+    let rest: Vec<String> = out
+        .iter()
+        .filter(|d| !d.starts_with(&hash))
+        .cloned()
+        .collect();
+    if rest.is_empty() {
+        "a setting the repository no longer sets is removed".into()
+    } else {
+        rest.join(", ")
+    }
 }
+
+/// Paths whose values a plan prints (see `collect`).
+const SHOWN: [&str; 9] = [
+    "Mode",
+    "UpdateConfig",
+    "RollbackConfig",
+    "EndpointSpec",
+    "TaskTemplate.Placement",
+    "TaskTemplate.Resources",
+    "TaskTemplate.RestartPolicy",
+    "TaskTemplate.ContainerSpec.Image",
+    "TaskTemplate.Networks",
+];
+
+/// The label holding a fingerprint of the spec Mooring sent: a setting the repository
+/// stops setting changes it, so the service is updated (the comparison itself only
+/// looks at what the repository sets).
+pub const SPEC_HASH: &str = "io.mooring.spec-hash";
 
 fn collect(have: &Value, want: &Value, path: &str, out: &mut Vec<String>) {
     if have == want {
@@ -472,29 +533,35 @@ fn collect(have: &Value, want: &Value, path: &str, out: &mut Vec<String>) {
                 collect(a.get(k).unwrap_or(&Value::Null), w, &p, out);
             }
         }
-        // Environment values are secrets as often as not: named, never printed.
-        _ if path.ends_with("ContainerSpec.Env") => out.push(format!("{path} changed")),
-        _ => out.push(format!("{path}: {} → {}", short(have), short(want))),
+        // The settings of the stack's own shape (replicas, rollout, placement,
+        // resources, ports, image) are printed; anything a person writes values into
+        // (environment, command, labels, health check, volume options) may hold a
+        // secret: named, never printed.
+        _ if SHOWN.iter().any(|p| path.starts_with(p)) => {
+            out.push(format!("{path}: {} → {}", short(have), short(want)))
+        }
+        _ => out.push(format!("{path} changed")),
     }
 }
 
 impl Provider {
     /// The stack `project` on this manager: its services and overlay networks.
     pub async fn observe_stack(&self, project: &Project) -> Result<LiveStack, ProviderError> {
-        let filter = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{NAMESPACE}={}", project.name)],
-        )]);
+        // Every network's name by id (a service may join an external one), the stack's own.
         let networks: Vec<Network> = self
             .client()
-            .list_networks(Some(bollard::network::ListNetworksOptions {
-                filters: filter.clone(),
-            }))
+            .list_networks::<String>(None)
             .await
-            .map_err(|e| ProviderError::Failed(format!("listing the stack's networks: {e}")))?;
+            .map_err(|e| ProviderError::Failed(format!("listing the networks: {e}")))?;
         let names: HashMap<String, String> = networks
             .iter()
             .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
+            .collect();
+        let own = project.name.clone();
+        let stack_networks: Vec<String> = networks
+            .iter()
+            .filter(|n| n.labels.as_ref().and_then(|l| l.get(NAMESPACE)) == Some(&own))
+            .filter_map(|n| n.name.clone())
             .collect();
         let filters = json!({"label": [format!("{NAMESPACE}={}", project.name)]}).to_string();
         let services = self
@@ -506,7 +573,7 @@ impl Provider {
             .await
             .map_err(|e| ProviderError::Failed(format!("listing the stack's services: {e}")))?;
         let mut live = LiveStack {
-            networks: names.values().cloned().collect(),
+            networks: stack_networks,
             ..LiveStack::default()
         };
         for s in services.as_array().cloned().unwrap_or_default() {
@@ -651,7 +718,7 @@ impl Provider {
             } else {
                 want
             };
-            let (health, message) = if running >= want && want > 0 {
+            let (health, message) = if running >= want {
                 (Health::Healthy, format!("{running}/{want} tasks running"))
             } else if let Some(t) = failed {
                 let why = t
@@ -838,7 +905,9 @@ impl Provider {
                 let svc = project.services.get(service).ok_or_else(|| {
                     ProviderError::Failed(format!("service {service} is not in the project"))
                 })?;
-                // The version read now: an update by hand meanwhile is not lost silently.
+                // The version read now (Swarm refuses an update from an older one): the
+                // repository's spec wins over a hand change made meanwhile, as it would at
+                // the next look.
                 let current = self.service(name, id).await?;
                 let version = current
                     .pointer("/Version/Index")
@@ -1098,5 +1167,25 @@ mod tests {
             ])
         );
         assert_eq!(plan(&p, &live, false).orphans_kept, ["service shop_old"]);
+
+        // A setting the repository stops setting: the spec's fingerprint moved, so the
+        // service is updated though every field it still sets is as it was.
+        let old = project("services:\n  web:\n    image: nginx:1\n    command: [a]\n    volumes: [\"data:/d\"]\n    tmpfs: [/run]\nvolumes:\n  data: {}\n");
+        let new = project("services:\n  web:\n    image: nginx:1\n    volumes: [\"data:/d\"]\n    tmpfs: [/run]\nvolumes:\n  data: {}\n");
+        let live = LiveStack {
+            services: BTreeMap::from([(
+                "shop_web".to_string(),
+                ("id1".to_string(), 3, spec(&old, &old.services["web"])),
+            )]),
+            networks: vec!["shop_default".into()],
+        };
+        let planned = plan(&new, &live, true);
+        assert_eq!(planned.actions.len(), 1, "{planned:?}");
+        assert_eq!(
+            planned.actions[0].reason,
+            "a setting the repository no longer sets is removed"
+        );
+        // Mounts of several kinds compare item by item: no drift.
+        assert!(plan(&old, &live, true).actions.is_empty());
     }
 }

@@ -36,7 +36,10 @@ impl Controller {
                             Some(
                                 mooring_core::Health::Progressing | mooring_core::Health::Degraded
                             )
-                        ) && self
+                        ) && rt.failures == 0
+                            // (not while failures are retried or a revision is held)
+                            && rt.render_failure.is_none()
+                            && self
                             .config
                             .hosts
                             .get(&app.config.host)

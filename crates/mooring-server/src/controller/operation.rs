@@ -251,6 +251,7 @@ impl Controller {
                 .clone()
                 .unwrap_or_else(|| app_health(&rendered.project, &outcome.live));
             status.health = health;
+            rt.last_health = Some(health);
             return Ok(());
         }
         let (health, resources) = outcome

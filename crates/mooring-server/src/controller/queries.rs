@@ -78,9 +78,25 @@ impl Controller {
             .get(&app.config.host)
             .ok_or_else(|| OperationError::NotConnected(app.config.host.clone()).failure())?;
         let options = self.reconcile_options(app, true);
-        let outcome = reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {})
+        let swarm = self
+            .config
+            .hosts
+            .get(&app.config.host)
+            .is_some_and(|h| h.swarm);
+        let outcome = if swarm {
+            // The stack's plan: what a sync to a Swarm manager does (and its digest).
+            mooring_docker::stack::reconcile(
+                provider,
+                &rendered.project,
+                &options,
+                &|| Ok(()),
+                &|_| {},
+            )
             .await
-            .map_err(|e| OperationError::from(e).failure())?;
+        } else {
+            reconcile(provider, &rendered.project, options, &|| Ok(()), &|_| {}).await
+        }
+        .map_err(|e| OperationError::from(e).failure())?;
         // Secret and marked environment values never leave the daemon in clear.
         let mut comparisons = mooring_core::compare(&rendered.project, &outcome.live);
         mooring_core::view::agree_with_plan(&mut comparisons, &outcome.plan);
