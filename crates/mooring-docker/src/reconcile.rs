@@ -127,6 +127,24 @@ pub struct Outcome {
     pub health: Option<(mooring_core::Health, Vec<mooring_core::ResourceHealth>)>,
 }
 
+impl ActionResult {
+    /// The result of `action`, begun at `start`, that ended as `r` (no detail, nothing
+    /// printed).
+    pub(crate) fn ended(
+        action: &PlannedAction,
+        start: Instant,
+        r: Result<(), ProviderError>,
+    ) -> ActionResult {
+        ActionResult {
+            action: action.clone(),
+            duration: start.elapsed(),
+            error: r.err().map(|e| e.to_string()),
+            detail: None,
+            output: Vec::new(),
+        }
+    }
+}
+
 impl Outcome {
     /// The first failure, if any.
     pub fn failure(&self) -> Option<&ActionResult> {
@@ -454,13 +472,7 @@ async fn volume_sequence<H: Host>(
                         "no backup of {volume} was taken in this operation"
                     ))),
                 };
-                let result = ActionResult {
-                    action: a.clone(),
-                    duration: start.elapsed(),
-                    error: r.err().map(|e| e.to_string()),
-                    detail: None,
-                    output: Vec::new(),
-                };
+                let result = ActionResult::ended(a, start, r);
                 report(Progress::Finished(&result));
                 result
             }

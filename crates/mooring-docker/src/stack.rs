@@ -981,13 +981,7 @@ async fn run(
     report(Progress::Started(a));
     let start = Instant::now();
     let r = provider.apply_stack_action(project, a).await;
-    let result = ActionResult {
-        action: a.clone(),
-        duration: start.elapsed(),
-        error: r.err().map(|e| e.to_string()),
-        detail: None,
-        output: Vec::new(),
-    };
+    let result = ActionResult::ended(a, start, r);
     report(Progress::Finished(&result));
     result
 }
