@@ -545,6 +545,19 @@ fn collect(have: &Value, want: &Value, path: &str, out: &mut Vec<String>) {
 }
 
 impl Provider {
+    /// Whether this Engine manages a Swarm (`docker info`'s `Swarm.ControlAvailable`).
+    pub async fn is_swarm_manager(&self) -> Result<bool, ProviderError> {
+        let info = self
+            .client()
+            .info()
+            .await
+            .map_err(|e| ProviderError::Failed(format!("reading the Engine's info: {e}")))?;
+        Ok(info
+            .swarm
+            .and_then(|s| s.control_available)
+            .unwrap_or(false))
+    }
+
     /// The stack `project` on this manager: its services and overlay networks.
     pub async fn observe_stack(&self, project: &Project) -> Result<LiveStack, ProviderError> {
         // Every network's name by id (a service may join an external one), the stack's own.
@@ -997,6 +1010,13 @@ pub async fn reconcile(
 ) -> Result<Outcome, crate::reconcile::ReconcileError> {
     if let Some(why) = not_yet_on_swarm(project) {
         return Err(ProviderError::Failed(why).into());
+    }
+    if !provider.is_swarm_manager().await? {
+        return Err(ProviderError::Failed(format!(
+            "{} is not a Swarm manager: a host with mode: swarm must be one (docker swarm init there, or name a manager's address)",
+            provider.endpoint()
+        ))
+        .into());
     }
     let live = provider.observe_stack(project).await?;
     let first = plan(project, &live, options.prune);

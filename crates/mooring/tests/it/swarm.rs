@@ -66,12 +66,21 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\napps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n{}    mode: swarm\napps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
             m.host_yaml("cluster"),
+            swarm.nodes[1].host_yaml("worker"),
+            app.name,
+            proj.display(),
             app.name,
             proj.display()
         ),
     );
+    // A worker named as a Swarm host: refused, saying why.
+    wait_until(60, "the worker refused as a Swarm host", || {
+        s.app(&format!("{}-w", app.name))["conditions"]
+            .to_string()
+            .contains("is not a Swarm manager")
+    });
     // Each new revision is taken at once (the app polls hourly): the Refresh action.
     let push = |compose: String| {
         fs::write(proj.join("compose.yaml"), compose).unwrap();
