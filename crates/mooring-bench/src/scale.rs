@@ -282,6 +282,7 @@ async fn round(
                 files: &[],
                 app: None,
                 host: None,
+                swarm: false,
                 environment: BTreeMap::new(),
                 policy: &mooring_core::Policy::default(),
                 protected: &[],

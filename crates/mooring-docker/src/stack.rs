@@ -1075,15 +1075,35 @@ mod tests {
     use super::*;
 
     fn project(compose: &str) -> Project {
+        load(compose, true).unwrap()
+    }
+
+    fn load(compose: &str, swarm: bool) -> Result<Project, mooring_compose::LoadError> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
         mooring_compose::load(&mooring_compose::LoadOptions {
             project_dir: dir.path().to_path_buf(),
             snapshot_root: dir.path().to_path_buf(),
             project_name: Some("shop".into()),
+            swarm,
             ..Default::default()
         })
-        .unwrap()
+    }
+
+    #[test]
+    fn a_global_service_runs_on_every_node_of_a_swarm_only() {
+        let compose = "services:\n  agent:\n    image: x\n    deploy: { mode: global, placement: { constraints: [\"node.role == worker\"] } }\n";
+        let p = load(compose, true).unwrap();
+        let s = spec(&p, &p.services["agent"]);
+        assert_eq!(s["Mode"], json!({"Global": {}}));
+        assert!(
+            p.notes.iter().all(|n| !n.contains("ignored")),
+            "{:?}",
+            p.notes
+        );
+        // On a single Engine Compose refuses it, as before.
+        let e = load(compose, false).unwrap_err().to_string();
+        assert!(e.contains("\"global\" needs Docker Swarm"), "{e}");
     }
 
     #[test]

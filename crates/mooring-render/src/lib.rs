@@ -50,6 +50,8 @@ pub struct RenderRequest<'a> {
     /// The host of an app deployed to several: its `compose.<host>.yaml` is merged
     /// last when present, and its deploy tree is `apps/<app>@<host>`, one per host.
     pub host: Option<&'a str>,
+    /// The project goes to a Swarm manager as a stack (see `LoadOptions::swarm`).
+    pub swarm: bool,
     /// Variables for interpolation besides the project's `.env`: the daemon passes
     /// the app's `AppEnv::interpolation` (`mooring_server::config`), the one-shot CLI
     /// [`shell_environment`].
@@ -118,6 +120,7 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
         protected_dirs: protected.clone(),
         decrypter: req.decrypter,
         optional_override: req.host.map(|h| format!("compose.{h}.yaml")),
+        swarm: req.swarm,
     };
     let mut project = load(&opts).map_err(|error| RenderError::Load {
         origin: req.spec.to_string(),

@@ -95,6 +95,7 @@ pub fn from_source(
         files: args.files,
         app: args.app,
         host: None,
+        swarm: false,
         environment: args.environment(),
         policy,
         protected: &[],

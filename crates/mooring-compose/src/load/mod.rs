@@ -48,6 +48,9 @@ pub struct LoadOptions {
     /// override file is merged (the per-host `compose.<host>.yaml` of an app deployed
     /// to several hosts); absent, nothing changes.
     pub optional_override: Option<String>,
+    /// The project is deployed to a Swarm as a stack: `deploy`'s Swarm keys are its
+    /// own (not noted as ignored), and `deploy.mode` may be `global`.
+    pub swarm: bool,
 }
 
 /// Renders the project described by `opts`. An error never holds a value decrypted
@@ -133,6 +136,7 @@ fn load_from(opts: &LoadOptions, snapshot: &Snapshot) -> Result<Project, LoadErr
         positions: BTreeMap::new(),
         anonymous: Vec::new(),
         files: files_decl::Declared::default(),
+        swarm: opts.swarm,
     };
     let fallback_name = project_name
         .clone()
@@ -248,6 +252,8 @@ struct Decoder<'a> {
     anonymous: Vec<mooring_core::Volume>,
     /// The top-level secrets and configs services refer to.
     files: files_decl::Declared,
+    /// The project goes to a Swarm (see [`LoadOptions::swarm`]).
+    swarm: bool,
 }
 
 impl Decoder<'_> {

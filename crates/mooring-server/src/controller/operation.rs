@@ -55,6 +55,11 @@ impl Controller {
         }
         let data_dir = self.config.server.data_dir.clone();
         let protected = [self.config.folder.clone()];
+        let swarm = self
+            .config
+            .hosts
+            .get(&app.config.host)
+            .is_some_and(|h| h.swarm);
         let (rev, cfg) = (revision.clone(), app.config.clone());
         let rendered = tokio::task::spawn_blocking(move || {
             render(RenderRequest {
@@ -66,6 +71,7 @@ impl Controller {
                 files: &cfg.files,
                 app: Some(&cfg.project),
                 host: cfg.several_hosts.then_some(cfg.host.as_str()),
+                swarm,
                 environment: cfg.env.interpolation(),
                 policy: &cfg.policy,
                 protected: &protected,

@@ -137,7 +137,7 @@ impl Decoder<'_> {
             (Some(_), None) => BTreeMap::new(),
             (None, _) => networks::service_networks(n, &what, project, name, networks)?,
         };
-        let resources = resources::resources(n, &what)?;
+        let resources = resources::resources(n, &what, self.swarm)?;
         self.notes.extend(resources.notes.iter().cloned());
         host.device_reservations = resources.devices.clone();
         if let Some(d) = ["deploy", "resources", "reservations", "devices"]

@@ -36,7 +36,7 @@ pub(super) struct Resources {
 }
 
 /// Every resource key of a service.
-pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
+pub(super) fn resources(n: &Node, what: &str, swarm: bool) -> Result<Resources, LoadError> {
     let w = |k: &str| format!("{what}.{k}");
     let mut r = Resources {
         nano_cpus: n.get("cpus").map(|c| cpus(c, &w("cpus"))).transpose()?,
@@ -76,7 +76,7 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
     r.written_mem_limit = r.memory;
     r.written_cpus = r.nano_cpus.map(|n| n as f64 / 1e9);
     let own = [r.memory, r.nano_cpus, r.pids_limit, r.mem_reservation];
-    let replicas = deploy(n, what, &mut r)?;
+    let replicas = deploy(n, what, &mut r, swarm)?;
     // A service's own key and `deploy`'s must agree, as in Compose.
     let pairs = [
         ("mem_limit", "deploy.resources.limits.memory"),
@@ -112,11 +112,13 @@ pub(super) fn resources(n: &Node, what: &str) -> Result<Resources, LoadError> {
 /// node); the Swarm-only
 /// keys (`mode`, `labels`, `placement`, `update_config`, `rollback_config`,
 /// `endpoint_mode`, reserved CPUs) are accepted and noted as ignored, as Compose ignores
-/// them.
+/// them. For a Swarm (`swarm`), they are the stack's: nothing is noted, and `mode`
+/// may be `global`.
 fn deploy<'n>(
     n: &'n Node,
     what: &str,
     r: &mut Resources,
+    swarm: bool,
 ) -> Result<Option<(u32, &'n Node)>, LoadError> {
     let w = |k: &str| format!("{what}.{k}");
     let Some(d) = n.get("deploy") else {
@@ -139,14 +141,14 @@ fn deploy<'n>(
         ]
         .concat(),
     )?;
-    for key in SWARM_ONLY {
+    for key in SWARM_ONLY.iter().filter(|_| !swarm) {
         if d.get(key).is_some() {
             r.notes.push(format!("{}.{key} applies to Docker Swarm only; ignored on a single Engine, as docker compose up ignores it", w("deploy")));
         }
     }
     if let Some(m) = d.get("mode") {
         let mode = string(m, &w("deploy.mode"))?;
-        if mode != "replicated" {
+        if mode != "replicated" && !(swarm && mode == "global") {
             return Err(err(
                 m,
                 format!(
