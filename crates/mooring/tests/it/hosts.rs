@@ -774,12 +774,7 @@ fn one_app_on_three_hosts_with_per_host_values() {
     );
 
     // Drift on one host: healed there, as an operation of that instance only.
-    let ops = |i: &str| {
-        s.get(&format!("/api/v1/apps/{i}/operations"))["operations"]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(0)
-    };
+    let ops = |i: &str| s.op_count(i);
     let before: Vec<usize> = instances.iter().map(|i| ops(i)).collect();
     a.docker(&["rm", "-f", &name]);
     wait_until(60, "self-heal on host a", || {

@@ -8,13 +8,6 @@ use std::fs;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn op_count(s: &Server, app: &str) -> usize {
-    s.get(&format!("/api/v1/apps/{app}/operations"))["operations"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0)
-}
-
 fn signed_generic(s: &Server, secret: &str, body: &str, delivery: &str, forge: bool) -> u16 {
     let sig = mooring_server::hooks::sign(if forge { "wrong" } else { secret }, body.as_bytes());
     let res = ureq::post(&s.url("/hooks/generic"))
@@ -55,7 +48,7 @@ fn webhook_push_converges_and_forgeries_change_nothing() {
     assert_eq!(s.app(&app.name)["health"], "Healthy");
     let web = app.container("web");
     assert!(env_of(&web).contains("GREETING=one"));
-    let ops = op_count(&s, &app.name);
+    let ops = s.op_count(&app.name);
 
     repo.write("compose.yaml", &demo_compose(&app.name, "two"));
     repo.commit("two");
@@ -70,7 +63,7 @@ fn webhook_push_converges_and_forgeries_change_nothing() {
         env_of(&web).contains("GREETING=one"),
         "a forged webhook triggers nothing"
     );
-    assert_eq!(op_count(&s, &app.name), ops);
+    assert_eq!(s.op_count(&app.name), ops);
 
     assert_eq!(signed_generic(&s, "hush", &body, "d-1", false), 202);
     wait_until(30, "the pushed commit to run", || {
@@ -597,7 +590,7 @@ fn every_route_is_authenticated_with_roles() {
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     );
-    let ops_before = op_count(&s, &app.name);
+    let ops_before = s.op_count(&app.name);
     for route in mooring_server::routes::ROUTES {
         let path = route
             .path
@@ -688,7 +681,7 @@ fn every_route_is_authenticated_with_roles() {
         }
     }
     assert_eq!(
-        op_count(&s, &app.name),
+        s.op_count(&app.name),
         ops_before,
         "refused requests did nothing"
     );
@@ -1426,7 +1419,7 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("compose.yaml:5:12"));
     // A revision the source does not have is refused before any operation starts.
-    let ops = op_count(&s, &app.name);
+    let ops = s.op_count(&app.name);
     let (status, v) = s.call(
         "POST",
         &format!("/api/v1/apps/{}/sync", app.name),
@@ -1438,7 +1431,7 @@ fn a_failed_sync_is_a_failure_for_the_api_and_the_cli() {
         v["error"].as_str().unwrap_or("").contains("no-such-branch"),
         "{v}"
     );
-    assert_eq!(op_count(&s, &app.name), ops, "no operation started");
+    assert_eq!(s.op_count(&app.name), ops, "no operation started");
     let out = s.cli(&["sync", &app.name, "--revision", "no-such-branch"]);
     assert_eq!(out.status.code(), Some(1));
     // Other commands fail too when the server refuses: an unknown app.

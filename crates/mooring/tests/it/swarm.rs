@@ -264,16 +264,14 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         let c = s.app(&app.name)["conditions"].to_string();
         c.contains("RolloutFailed") && c.contains("was rolled back by Swarm")
     });
-    let count = || {
-        s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(0)
-    };
-    let held = count();
+    let held = s.op_count(&app.name);
     // Longer than the first retry's backoff: nothing tries the held revision again.
     std::thread::sleep(std::time::Duration::from_secs(8));
-    assert_eq!(count(), held, "the rolled back revision is not retried");
+    assert_eq!(
+        s.op_count(&app.name),
+        held,
+        "the rolled back revision is not retried"
+    );
     assert!(
         env().contains("GREETING=two"),
         "the previous spec kept: {}",
@@ -298,10 +296,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
 
     // A worker goes down: Swarm moves its tasks to the other worker; the app says so
     // until they run, then is Healthy again, without a deploy.
-    let ops_before = s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
+    let ops_before = s.op_count(&app.name);
     swarm.nodes[2].stop();
     let m = swarm.manager();
     wait_until(120, "the tasks rescheduled and the app healthy", || {
@@ -317,10 +312,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         running.lines().filter(|l| l.starts_with("Running")).count() == 3
             && s.app(&app.name)["health"] == "Healthy"
     });
-    let ops_after = s.get(&format!("/api/v1/apps/{}/operations", app.name))["operations"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
+    let ops_after = s.op_count(&app.name);
     assert_eq!(
         ops_before, ops_after,
         "Swarm reschedules; Mooring deploys nothing"

@@ -203,6 +203,14 @@ impl Server {
         (status, answer)
     }
 
+    /// How many operations app `app` has recorded.
+    pub fn op_count(&self, app: &str) -> usize {
+        self.get(&format!("/api/v1/apps/{app}/operations"))["operations"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    }
+
     pub fn get(&self, path: &str) -> Value {
         let (status, v) = self.call("GET", path, Some(&self.admin), None);
         assert_eq!(status, 200, "GET {path}: {v}");
