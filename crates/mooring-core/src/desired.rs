@@ -303,6 +303,10 @@ pub struct Service {
     /// container before it starts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inline_files: Vec<crate::files::InlineFile>,
+    /// On a Swarm, its secrets and configs as Swarm objects (then none is a mount or
+    /// an inline file).
+    #[serde(skip)]
+    pub swarm_files: Vec<crate::files::SwarmFile>,
     /// `post_start`: commands run in the container each time it starts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_start: Vec<Hook>,

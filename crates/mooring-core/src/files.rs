@@ -132,4 +132,85 @@ pub struct ProjectFile {
     /// A config's `content:`, as written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// `external: true`: it exists in the Swarm already (Swarm only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// `labels` (Swarm only).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether a Swarm file is a secret or a config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Secret,
+    Config,
+}
+
+impl FileKind {
+    /// `secret` or `config`: as people and the Engine's routes (`/secrets`) say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Secret => "secret",
+            FileKind::Config => "config",
+        }
+    }
+}
+
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secret or config of a service deployed to a Swarm: a Swarm object its tasks get
+/// as a file. One from the repository or a variable is named after its content
+/// (`<name>_<digest>`): Swarm objects cannot change, so new content is a new object
+/// and the service's update rolls it out, as a changed image would.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct SwarmFile {
+    pub kind: FileKind,
+    /// The object's name: `<declared name>_<digest>`, or the declared name of an
+    /// external one.
+    pub name: String,
+    /// `File.Name` as Swarm takes it: for a secret, under `/run/secrets/` unless
+    /// absolute; for a config, an absolute path.
+    pub target: String,
+    pub uid: String,
+    pub gid: String,
+    #[serde(serialize_with = "octal_mode")]
+    pub mode: u32,
+    /// The content; `None` for an external object. Never serialized.
+    #[serde(skip)]
+    pub content: Option<Vec<u8>>,
+    /// Labels of the object (`labels:` of the top-level entry).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl SwarmFile {
+    /// The digest a content-named object carries: 12 hex digits of its sha256.
+    pub fn digest(content: &[u8]) -> String {
+        crate::hash::sha256_hex(content)[..12].to_string()
+    }
+}
+
+impl std::fmt::Debug for SwarmFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwarmFile")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("target", &self.target)
+            .field(
+                "content",
+                &format_args!(
+                    "{}",
+                    self.content
+                        .as_ref()
+                        .map_or("external".to_string(), |c| format!("{} bytes", c.len()))
+                ),
+            )
+            .finish()
+    }
 }

@@ -96,6 +96,7 @@ pub(crate) mod tests {
             secrets: vec![],
             configs: vec![],
             inline_files: vec![],
+            swarm_files: vec![],
             external_links: vec![],
             settings: Default::default(),
             host: Default::default(),

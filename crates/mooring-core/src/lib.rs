@@ -26,7 +26,7 @@ pub use desired::{
     DependsOnCondition, Healthcheck, Hook, Ipam, IpamPool, Mount, MountKind, Network, Port,
     Project, PullPolicy, Retention, Service, ServiceNetwork, Volume, VolumeOptions,
 };
-pub use files::{BuildSecret, FileRef, InlineFile, ProjectFile};
+pub use files::{BuildSecret, FileKind, FileRef, InlineFile, ProjectFile, SwarmFile};
 pub use health::{app_health, Health, ResourceHealth};
 pub use host_access::{Device, DeviceRequest, HostAccess};
 pub use live::{ContainerState, Live, LiveContainer, LiveNetwork, LiveVolume};

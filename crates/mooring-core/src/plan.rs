@@ -103,6 +103,18 @@ pub enum Action {
         name: String,
         id: String,
     },
+    /// Creates the Swarm secret or config `name` of a stack (its content is new).
+    CreateSwarmFile {
+        file: crate::files::FileKind,
+        name: String,
+    },
+    /// Removes the Swarm secret or config `name`, which no service of the stack uses
+    /// any more (once the services' updates rolled out).
+    RemoveSwarmFile {
+        file: crate::files::FileKind,
+        name: String,
+        id: String,
+    },
 }
 
 impl Action {
@@ -137,6 +149,9 @@ impl Action {
             Action::CreateService { name, .. }
             | Action::UpdateService { name, .. }
             | Action::RemoveService { name, .. } => Some(format!("service {name}")),
+            Action::CreateSwarmFile { file, name } | Action::RemoveSwarmFile { file, name, .. } => {
+                Some(format!("{file} {name}"))
+            }
             Action::PullImage { .. } | Action::BuildImage { .. } => None,
         }
     }
@@ -157,6 +172,8 @@ impl Action {
             Action::CreateService { .. } => "create",
             Action::UpdateService { .. } => "update",
             Action::RemoveService { .. } => "remove",
+            Action::CreateSwarmFile { .. } => "create",
+            Action::RemoveSwarmFile { .. } => "remove",
         }
     }
 }
@@ -183,6 +200,8 @@ impl fmt::Display for Action {
             Action::CreateService { name, .. } => write!(f, "create service {name}"),
             Action::UpdateService { name, .. } => write!(f, "update service {name}"),
             Action::RemoveService { name, .. } => write!(f, "remove service {name}"),
+            Action::CreateSwarmFile { file, name } => write!(f, "create {file} {name}"),
+            Action::RemoveSwarmFile { file, name, .. } => write!(f, "remove {file} {name}"),
         }
     }
 }

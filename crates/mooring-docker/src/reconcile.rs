@@ -674,7 +674,9 @@ async fn execute<H: Host>(
         // A stack's actions run in `stack::apply`, never on a plain Engine.
         Action::CreateService { .. }
         | Action::UpdateService { .. }
-        | Action::RemoveService { .. } => Err(ProviderError::Failed(format!(
+        | Action::RemoveService { .. }
+        | Action::CreateSwarmFile { .. }
+        | Action::RemoveSwarmFile { .. } => Err(ProviderError::Failed(format!(
             "{} is a Swarm action; this host is not a Swarm manager",
             a.action
         ))),

@@ -15,7 +15,7 @@ use crate::reconcile::{ActionResult, Outcome, Progress, ReconcileOptions};
 use crate::Provider;
 use bollard::models::Network;
 use mooring_core::desired::{Project, Service};
-use mooring_core::{Action, Health, Live, Plan, PlannedAction, ResourceHealth};
+use mooring_core::{Action, FileKind, Health, Live, Plan, PlannedAction, ResourceHealth};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -35,7 +35,23 @@ pub struct LiveStack {
     pub services: BTreeMap<String, (String, u64, Value)>,
     /// Overlay networks of the stack, by name.
     pub networks: Vec<String>,
+    /// Every secret and config of the Swarm, by kind and name: its id, and whether it
+    /// is the stack's (its namespace label) and Mooring made it (its digest label).
+    pub files: BTreeMap<(FileKind, String), LiveFile>,
 }
+
+/// A secret or config as the manager has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveFile {
+    pub id: String,
+    /// It carries the stack's namespace label.
+    pub stack: bool,
+    /// Mooring made it, named after its content (`DIGEST` label).
+    pub by_mooring: bool,
+}
+
+/// The label on a secret or config Mooring made: the digest its name ends with.
+pub const DIGEST: &str = "io.mooring.digest";
 
 /// `<project>_<service>`.
 pub fn service_name(project: &Project, svc: &Service) -> String {
@@ -96,6 +112,27 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     let mounts = mounts(project, svc);
     if !mounts.is_empty() {
         container.insert("Mounts".into(), json!(mounts));
+    }
+    // Secrets and configs by name; their ids are the manager's, filled in when sent
+    // (`with_file_ids`).
+    for (kind, key, name_key) in [
+        (FileKind::Secret, "Secrets", "SecretName"),
+        (FileKind::Config, "Configs", "ConfigName"),
+    ] {
+        let refs: Vec<Value> = svc
+            .swarm_files
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| {
+                json!({
+                    "File": {"Name": f.target, "UID": f.uid, "GID": f.gid, "Mode": f.mode},
+                    name_key: f.name,
+                })
+            })
+            .collect();
+        if !refs.is_empty() {
+            container.insert(key.into(), json!(refs));
+        }
     }
     if let Some(h) = &svc.healthcheck {
         let mut check = Map::new();
@@ -258,6 +295,47 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     out
 }
 
+/// `spec` with the manager's id beside each secret's and config's name; an error
+/// names one the Swarm does not have.
+pub fn with_file_ids(
+    mut spec: Value,
+    files: &BTreeMap<(FileKind, String), LiveFile>,
+) -> Result<Value, String> {
+    for (kind, key, name_key, id_key) in [
+        (FileKind::Secret, "Secrets", "SecretName", "SecretID"),
+        (FileKind::Config, "Configs", "ConfigName", "ConfigID"),
+    ] {
+        let Some(Value::Array(refs)) =
+            spec.pointer_mut(&format!("/TaskTemplate/ContainerSpec/{key}"))
+        else {
+            continue;
+        };
+        for r in refs {
+            let name = r[name_key].as_str().unwrap_or_default().to_string();
+            let id = files
+                .get(&(kind, name.clone()))
+                .ok_or_else(|| missing(kind, &name))?;
+            r[id_key] = json!(id.id);
+        }
+    }
+    Ok(spec)
+}
+
+/// What to say of a secret or config the Swarm does not have.
+fn missing(kind: FileKind, name: &str) -> String {
+    format!("the Swarm has no {kind} {name}: an external one must be made there first (docker {kind} create {name} FILE)")
+}
+
+/// The secrets and configs `project` uses, once each by kind and name.
+fn swarm_files(project: &Project) -> BTreeMap<(FileKind, String), &mooring_core::SwarmFile> {
+    project
+        .services
+        .values()
+        .flat_map(|s| &s.swarm_files)
+        .map(|f| ((f.kind, f.name.clone()), f))
+        .collect()
+}
+
 /// A service's named and anonymous volumes and its tmpfs mounts, as `docker stack
 /// deploy` mounts them: a named volume is made by Swarm on each node a task runs on,
 /// labelled with the stack, with the project's driver and options.
@@ -330,11 +408,8 @@ pub fn not_yet_on_swarm(project: &Project) -> Option<String> {
         if svc.tmpfs.iter().any(|t| t.contains(':')) {
             keys.push("tmpfs options");
         }
-        if !svc.secrets.is_empty() {
-            keys.push("secrets");
-        }
-        if !svc.configs.is_empty() || !svc.inline_files.is_empty() {
-            keys.push("configs");
+        if !svc.inline_files.is_empty() {
+            keys.push("files bind-mounted from the repository (give them as configs)");
         }
         let dropped = [
             (svc.read_only, "read_only"),
@@ -417,6 +492,18 @@ pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
             });
         }
     }
+    let wanted = swarm_files(project);
+    for ((kind, name), f) in &wanted {
+        if f.content.is_some() && !live.files.contains_key(&(*kind, name.clone())) {
+            actions.push(PlannedAction {
+                action: Action::CreateSwarmFile {
+                    file: *kind,
+                    name: name.clone(),
+                },
+                reason: format!("no {kind} holds this content yet"),
+            });
+        }
+    }
     let mut declared = Vec::new();
     for svc in project.services.values() {
         let name = service_name(project, svc);
@@ -460,6 +547,26 @@ pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
             });
         } else {
             orphans_kept.push(format!("service {name}"));
+        }
+    }
+    // The stack's secrets and configs no service uses any more: those Mooring made
+    // for content since replaced always, others (made by hand or by `docker stack
+    // deploy`) with `prune`.
+    for ((kind, name), f) in &live.files {
+        if !f.stack || wanted.contains_key(&(*kind, name.clone())) {
+            continue;
+        }
+        if prune || f.by_mooring {
+            actions.push(PlannedAction {
+                action: Action::RemoveSwarmFile {
+                    file: *kind,
+                    name: name.clone(),
+                    id: f.id.clone(),
+                },
+                reason: "no service of the stack uses it any more".into(),
+            });
+        } else {
+            orphans_kept.push(format!("{kind} {name}"));
         }
     }
     Plan {
@@ -587,6 +694,7 @@ impl Provider {
             .map_err(|e| ProviderError::Failed(format!("listing the stack's services: {e}")))?;
         let mut live = LiveStack {
             networks: stack_networks,
+            files: self.swarm_files(&project.name).await?,
             ..LiveStack::default()
         };
         for s in services.as_array().cloned().unwrap_or_default() {
@@ -615,6 +723,38 @@ impl Provider {
             live.services.insert(name, (id.to_string(), version, spec));
         }
         Ok(live)
+    }
+
+    /// Every secret and config of the Swarm, marking those of stack `stack`.
+    pub async fn swarm_files(
+        &self,
+        stack: &str,
+    ) -> Result<BTreeMap<(FileKind, String), LiveFile>, ProviderError> {
+        let mut out = BTreeMap::new();
+        for kind in [FileKind::Secret, FileKind::Config] {
+            let all = self
+                .swarm_api("GET", &format!("/{kind}s"), None)
+                .await
+                .map_err(|e| ProviderError::Failed(format!("listing the Swarm's {kind}s: {e}")))?;
+            for o in all.as_array().into_iter().flatten() {
+                let (Some(id), Some(name)) = (
+                    o.get("ID").and_then(Value::as_str),
+                    o.pointer("/Spec/Name").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                let label = |k: &str| o.pointer("/Spec/Labels").and_then(|l| l.get(k));
+                out.insert(
+                    (kind, name.to_string()),
+                    LiveFile {
+                        id: id.to_string(),
+                        stack: label(NAMESPACE).and_then(Value::as_str) == Some(stack),
+                        by_mooring: label(DIGEST).is_some(),
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Names of services updated (a `docker service update` or `scale`) or removed on
@@ -880,7 +1020,15 @@ impl Provider {
         &self,
         project: &Project,
         a: &PlannedAction,
+        files: &BTreeMap<(FileKind, String), LiveFile>,
     ) -> Result<(), ProviderError> {
+        let spec_of = |service: &str, name: &str| {
+            let svc = project.services.get(service).ok_or_else(|| {
+                ProviderError::Failed(format!("service {service} is not in the project"))
+            })?;
+            with_file_ids(spec(project, svc), files)
+                .map_err(|e| ProviderError::Failed(format!("service {name}: {e}")))
+        };
         match &a.action {
             Action::CreateNetwork { network } => {
                 let key = project
@@ -905,19 +1053,13 @@ impl Provider {
                         ProviderError::Failed(format!("creating overlay network {network}: {e}"))
                     })
             }
-            Action::CreateService { service, name } => {
-                let svc = project.services.get(service).ok_or_else(|| {
-                    ProviderError::Failed(format!("service {service} is not in the project"))
-                })?;
-                self.swarm_api("POST", "/services/create", Some(&spec(project, svc)))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| ProviderError::Failed(format!("creating service {name}: {e}")))
-            }
+            Action::CreateService { service, name } => self
+                .swarm_api("POST", "/services/create", Some(&spec_of(service, name)?))
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::Failed(format!("creating service {name}: {e}"))),
             Action::UpdateService { service, name, id } => {
-                let svc = project.services.get(service).ok_or_else(|| {
-                    ProviderError::Failed(format!("service {service} is not in the project"))
-                })?;
+                let spec = spec_of(service, name)?;
                 // The version read now (Swarm refuses an update from an older one): the
                 // repository's spec wins over a hand change made meanwhile, as it would at
                 // the next look.
@@ -930,7 +1072,7 @@ impl Provider {
                 self.swarm_api(
                     "POST",
                     &format!("/services/{id}/update?version={version}"),
-                    Some(&spec(project, svc)),
+                    Some(&spec),
                 )
                 .await
                 .map_err(|e| ProviderError::Failed(format!("updating service {name}: {e}")))?;
@@ -941,6 +1083,39 @@ impl Provider {
                 .await
                 .map(|_| ())
                 .map_err(|e| ProviderError::Failed(format!("removing service {name}: {e}"))),
+            Action::CreateSwarmFile { file, name } => {
+                let f = swarm_files(project)
+                    .remove(&(*file, name.clone()))
+                    .and_then(|f| f.content.as_ref().map(|c| (f, c)));
+                let Some((f, content)) = f else {
+                    return Err(ProviderError::Failed(format!(
+                        "{file} {name} is not in the project"
+                    )));
+                };
+                use base64::Engine as _;
+                let mut labels: Map<String, Value> = f
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                labels.insert(NAMESPACE.into(), json!(project.name));
+                let digest = name.rsplit('_').next().unwrap_or_default();
+                labels.insert(DIGEST.into(), json!(digest));
+                let body = json!({
+                    "Name": name,
+                    "Labels": labels,
+                    "Data": base64::engine::general_purpose::STANDARD.encode(content),
+                });
+                self.swarm_api("POST", &format!("/{file}s/create"), Some(&body))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ProviderError::Failed(format!("creating {file} {name}: {e}")))
+            }
+            Action::RemoveSwarmFile { file, name, id } => self
+                .swarm_api("DELETE", &format!("/{file}s/{id}"), None)
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::Failed(format!("removing {file} {name}: {e}"))),
             other => Err(ProviderError::Failed(format!(
                 "{other} is not part of a stack"
             ))),
@@ -989,11 +1164,12 @@ async fn run(
     provider: &Provider,
     project: &Project,
     a: &PlannedAction,
+    files: &BTreeMap<(FileKind, String), LiveFile>,
     report: &(dyn Fn(Progress<'_>) + Sync),
 ) -> ActionResult {
     report(Progress::Started(a));
     let start = Instant::now();
-    let r = provider.apply_stack_action(project, a).await;
+    let r = provider.apply_stack_action(project, a, files).await;
     let result = ActionResult::ended(a, start, r);
     report(Progress::Finished(&result));
     result
@@ -1019,6 +1195,14 @@ pub async fn reconcile(
         .into());
     }
     let live = provider.observe_stack(project).await?;
+    // An external secret or config must be there already: nothing Mooring can make.
+    if let Some((kind, name)) = swarm_files(project)
+        .into_iter()
+        .find(|(key, f)| f.content.is_none() && !live.files.contains_key(key))
+        .map(|(key, _)| key)
+    {
+        return Err(ProviderError::Failed(missing(kind, &name)).into());
+    }
     let first = plan(project, &live, options.prune);
     if !options.dry_run
         && options
@@ -1033,25 +1217,44 @@ pub async fn reconcile(
     let mut results = Vec::new();
     if !options.dry_run && !first.actions.is_empty() {
         prepare().map_err(crate::reconcile::ReconcileError::Prepare)?;
-        // Networks first, one by one; then the services, which are independent of
-        // each other in a stack, all at once (each update waits for its own rollout).
-        let (networks, services): (Vec<&PlannedAction>, Vec<&PlannedAction>) = first
+        // Networks, secrets and configs first, one by one; then the services, which
+        // are independent of each other in a stack, all at once (each update waits
+        // for its own rollout); then the secrets and configs no service uses.
+        let is = |a: &&PlannedAction, first: bool| match a.action {
+            Action::CreateNetwork { .. } | Action::CreateSwarmFile { .. } => first,
+            Action::RemoveSwarmFile { .. } => !first,
+            _ => false,
+        };
+        let before: Vec<&PlannedAction> = first.actions.iter().filter(|a| is(a, true)).collect();
+        let after: Vec<&PlannedAction> = first.actions.iter().filter(|a| is(a, false)).collect();
+        let services = first
             .actions
             .iter()
-            .partition(|a| matches!(a.action, Action::CreateNetwork { .. }));
-        for a in networks {
-            let result = run(provider, project, a, report).await;
-            let failed = result.error.is_some();
-            results.push(result);
-            if failed {
+            .filter(|a| !is(a, true) && !is(a, false));
+        let ok = |results: &Vec<ActionResult>| results.iter().all(|r| r.error.is_none());
+        for a in before {
+            results.push(run(provider, project, a, &live.files, report).await);
+            if !ok(&results) {
                 break;
             }
         }
-        if results.iter().all(|r| r.error.is_none()) {
-            let each = services
-                .into_iter()
-                .map(|a| run(provider, project, a, report));
+        let created = first
+            .actions
+            .iter()
+            .any(|a| matches!(a.action, Action::CreateSwarmFile { .. }));
+        let files = match (ok(&results), created) {
+            (true, true) => provider.swarm_files(&project.name).await?,
+            _ => live.files.clone(),
+        };
+        if ok(&results) {
+            let each = services.map(|a| run(provider, project, a, &files, report));
             results.extend(futures_util::future::join_all(each).await);
+        }
+        for a in after {
+            if !ok(&results) {
+                break;
+            }
+            results.push(run(provider, project, a, &files, report).await);
         }
     }
     let after_live = if results.is_empty() {
@@ -1079,8 +1282,20 @@ mod tests {
     }
 
     fn load(compose: &str, swarm: bool) -> Result<Project, mooring_compose::LoadError> {
+        load_with(compose, &[], swarm)
+    }
+
+    /// `compose` beside `files` (path, content).
+    fn load_with(
+        compose: &str,
+        files: &[(&str, &str)],
+        swarm: bool,
+    ) -> Result<Project, mooring_compose::LoadError> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        for (path, content) in files {
+            std::fs::write(dir.path().join(path), content).unwrap();
+        }
         mooring_compose::load(&mooring_compose::LoadOptions {
             project_dir: dir.path().to_path_buf(),
             snapshot_root: dir.path().to_path_buf(),
@@ -1149,6 +1364,7 @@ mod tests {
                 ("id1".to_string(), 7, have.clone()),
             )]),
             networks: vec!["shop_default".into()],
+            ..LiveStack::default()
         };
         assert!(
             plan(&p, &live, true).actions.is_empty(),
@@ -1165,6 +1381,7 @@ mod tests {
                 ("shop_old".to_string(), ("id2".to_string(), 1, json!({}))),
             ]),
             networks: vec![],
+            ..LiveStack::default()
         };
         let planned = plan(&p, &live, true);
         let text: Vec<String> = planned
@@ -1212,6 +1429,7 @@ mod tests {
                 ("id1".to_string(), 3, spec(&old, &old.services["web"])),
             )]),
             networks: vec!["shop_default".into()],
+            ..LiveStack::default()
         };
         let planned = plan(&new, &live, true);
         assert_eq!(planned.actions.len(), 1, "{planned:?}");
@@ -1221,5 +1439,149 @@ mod tests {
         );
         // Mounts of several kinds compare item by item: no drift.
         assert!(plan(&old, &live, true).actions.is_empty());
+    }
+
+    #[test]
+    fn secrets_and_configs_are_swarm_objects_named_after_their_content() {
+        let compose = "services:\n  web:\n    image: x\n    secrets: [db, { source: token, target: /etc/token, uid: \"100\", mode: 0400 }]\n    configs: [site]\nsecrets:\n  db: { file: ./db.txt, labels: { team: a } }\n  token: { external: true, name: prod_token }\nconfigs:\n  site: { content: \"listen 80\" }\n";
+        let p = load_with(compose, &[("db.txt", "hunter2")], true).unwrap();
+        let db = format!(
+            "shop_db_{}",
+            &mooring_core::hash::sha256_hex(b"hunter2")[..12]
+        );
+        let site = format!(
+            "shop_site_{}",
+            &mooring_core::hash::sha256_hex(b"listen 80")[..12]
+        );
+        let s = spec(&p, &p.services["web"]);
+        assert_eq!(
+            s["TaskTemplate"]["ContainerSpec"]["Secrets"],
+            json!([
+                {"File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 0o444}, "SecretName": db},
+                {"File": {"Name": "/etc/token", "UID": "100", "GID": "0", "Mode": 0o400}, "SecretName": "prod_token"},
+            ])
+        );
+        assert_eq!(
+            s["TaskTemplate"]["ContainerSpec"]["Configs"],
+            json!([{"File": {"Name": "/site", "UID": "0", "GID": "0", "Mode": 0o444}, "ConfigName": site}])
+        );
+        assert!(!s.to_string().contains("hunter2"));
+        assert!(!format!("{p:?}").contains("hunter2"));
+        assert_eq!(not_yet_on_swarm(&p), None);
+
+        // Nothing there yet: the two made before the service; the external one is not
+        // Mooring's to make, and the service cannot be sent without it.
+        let planned = plan(&p, &LiveStack::default(), true);
+        let text: Vec<String> = planned
+            .actions
+            .iter()
+            .map(|a| a.action.to_string())
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "create network shop_default".to_string(),
+                format!("create secret {db}"),
+                format!("create config {site}"),
+                "create service shop_web".to_string(),
+            ]
+        );
+        let file = |id: &str, stack: bool, by_mooring: bool| LiveFile {
+            id: id.into(),
+            stack,
+            by_mooring,
+        };
+        let mut files = BTreeMap::from([
+            ((FileKind::Secret, db.clone()), file("s1", true, true)),
+            ((FileKind::Config, site.clone()), file("c1", true, true)),
+        ]);
+        let e = with_file_ids(s.clone(), &files).unwrap_err();
+        assert!(e.contains("the Swarm has no secret prod_token"), "{e}");
+        files.insert(
+            (FileKind::Secret, "prod_token".into()),
+            file("s2", false, false),
+        );
+        let sent = with_file_ids(s.clone(), &files).unwrap();
+        assert_eq!(
+            sent["TaskTemplate"]["ContainerSpec"]["Secrets"][1]["SecretID"],
+            "s2"
+        );
+        assert_eq!(
+            sent["TaskTemplate"]["ContainerSpec"]["Configs"][0]["ConfigID"],
+            "c1"
+        );
+
+        // Running as sent (ids and all): no drift.
+        let live = LiveStack {
+            services: BTreeMap::from([("shop_web".to_string(), ("id1".to_string(), 2, sent))]),
+            networks: vec!["shop_default".into()],
+            files: files.clone(),
+        };
+        assert!(plan(&p, &live, false).actions.is_empty());
+
+        // New content: a new secret, the service moved onto it, the old one removed
+        // (Mooring's, even without prune); a hand-made one of the stack is kept.
+        let q = load_with(compose, &[("db.txt", "hunter3")], true).unwrap();
+        let db3 = format!(
+            "shop_db_{}",
+            &mooring_core::hash::sha256_hex(b"hunter3")[..12]
+        );
+        let mut live = live;
+        live.files.insert(
+            (FileKind::Secret, "shop_manual".into()),
+            file("s9", true, false),
+        );
+        let planned = plan(&q, &live, false);
+        let text: Vec<String> = planned
+            .actions
+            .iter()
+            .map(|a| format!("{} — {}", a.action, a.reason))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                format!("create secret {db3} — no secret holds this content yet"),
+                "update service shop_web — TaskTemplate.ContainerSpec.Secrets changed".to_string(),
+                format!("remove secret {db} — no service of the stack uses it any more"),
+            ]
+        );
+        assert_eq!(planned.orphans_kept, ["secret shop_manual"]);
+        assert!(!format!("{planned:?}").contains("hunter"));
+    }
+
+    #[test]
+    fn a_swarm_file_comes_from_the_repository_and_fits_in_swarm() {
+        let absolute = "services:\n  web:\n    image: x\n    secrets: [db]\nsecrets:\n  db: { file: /etc/hostname }\n";
+        let e = load(absolute, true).unwrap_err().to_string();
+        assert!(e.contains("compose.yaml:6:15: secrets.db.file: the file /etc/hostname is outside the repository; on a Swarm"), "{e}");
+        let big = "x".repeat(600 << 10);
+        let e = load_with(
+            "services:\n  web:\n    image: x\n    secrets: [db]\nsecrets:\n  db: { file: ./big }\n",
+            &[("big", &big)],
+            true,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("secrets.db holds 614400 bytes; Swarm takes at most 500 KiB"),
+            "{e}"
+        );
+        // External ones and labels are a Swarm's; on an Engine, refused as before.
+        let external = "services:\n  web:\n    image: x\n    secrets: [db]\nsecrets:\n  db: { external: true }\n";
+        let e = load(external, false).unwrap_err().to_string();
+        assert!(
+            e.contains("external secrets exist in a Docker Swarm only"),
+            "{e}"
+        );
+        let p = load(external, true).unwrap();
+        assert_eq!(p.services["web"].swarm_files[0].name, "db");
+        assert!(p.services["web"].swarm_files[0].content.is_none());
+        let e = load(
+            "services:\n  web:\n    image: x\nsecrets:\n  db: { external: true, file: ./x }\n",
+            true,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("an external one has no `file`"), "{e}");
     }
 }

@@ -15,9 +15,15 @@ use std::collections::BTreeMap;
 pub(super) enum Source {
     /// A file, by the path as written (a bind source).
     File(String),
-    /// Bytes from a variable, the Compose file, or a decrypted file.
+    /// Bytes from a variable, the Compose file, or a decrypted file (on a Swarm, any
+    /// file of the repository).
     Value(Vec<u8>),
+    /// `external: true` on a Swarm: the object of that name exists there.
+    External(String),
 }
+
+/// The most Swarm takes in a secret (500 KiB) and a config (1000 KiB).
+const SWARM_MAX: [(&str, usize); 2] = [("secrets", 500 << 10), ("configs", 1000 << 10)];
 
 /// The top-level `secrets` and `configs`, by key.
 #[derive(Debug, Default)]
@@ -62,22 +68,61 @@ impl Decoder<'_> {
                 ]
                 .concat(),
             )?;
-            if v.get("external")
+            let external = v
+                .get("external")
                 .map(|e| boolean(e, &format!("{what}.external")))
                 .transpose()?
-                .unwrap_or(false)
-            {
+                .unwrap_or(false);
+            if external && !self.swarm {
                 return Err(err(v, format!("{what}: external {section} exist in a Docker Swarm only; on a single Engine give its `file:` or `environment:`")));
             }
-            for swarm in ["driver", "template_driver", "labels"] {
-                if let Some(x) = v.get(swarm) {
+            let swarm_only: &[&str] = if self.swarm { &[] } else { &["labels"] };
+            for key in swarm_only {
+                if let Some(x) = v.get(key) {
                     return Err(err(
                         x,
                         format!(
-                            "{what}.{swarm} applies to Docker Swarm {section} only; leave it out"
+                            "{what}.{key} applies to Docker Swarm {section} only; leave it out"
                         ),
                     ));
                 }
+            }
+            for key in ["driver", "template_driver"] {
+                if let Some(x) = v.get(key) {
+                    return Err(err(
+                        x,
+                        format!("{what}.{key}: Mooring does not use {section} drivers or templates; leave it out (the content is sent as written)"),
+                    ));
+                }
+            }
+            let labels = self.label_map(v.get("labels"), &format!("{what}.labels"))?;
+            if external {
+                let given: Vec<&&str> = sources.iter().filter(|s| v.get(s).is_some()).collect();
+                if let Some(s) = given.first() {
+                    return Err(err(
+                        v.get(s).unwrap_or(v),
+                        format!(
+                            "{what}: an external one has no `{s}` (it exists in the Swarm already)"
+                        ),
+                    ));
+                }
+                let name = match v.get("name") {
+                    Some(n) => string(n, &format!("{what}.name"))?,
+                    None => key.clone(),
+                };
+                out.insert(
+                    key,
+                    (
+                        ProjectFile {
+                            name: name.clone(),
+                            external: true,
+                            labels,
+                            ..ProjectFile::default()
+                        },
+                        Source::External(name),
+                    ),
+                );
+                continue;
             }
             let given: Vec<&&str> = sources.iter().filter(|s| v.get(s).is_some()).collect();
             if given.len() != 1 {
@@ -105,10 +150,17 @@ impl Decoder<'_> {
                         ProjectFile {
                             name,
                             file: Some(shown),
+                            labels: labels.clone(),
                             ..ProjectFile::default()
                         },
                         match self.encrypted_file(&path)? {
                             Some(plain) => Source::Value(plain),
+                            None if self.swarm => Source::Value(self.repository_file(
+                                v.get("file").unwrap_or(v),
+                                &path,
+                                &format!("{what}.file"),
+                                "on a Swarm, Mooring reads the file and sends it to the manager, so it must be kept in the repository",
+                            )?),
                             None => Source::File(path),
                         },
                     )
@@ -125,6 +177,7 @@ impl Decoder<'_> {
                         ProjectFile {
                             name,
                             environment: Some(var),
+                            labels: labels.clone(),
                             ..ProjectFile::default()
                         },
                         Source::Value(value.into_bytes()),
@@ -136,15 +189,60 @@ impl Decoder<'_> {
                         ProjectFile {
                             name,
                             content: Some(content.clone()),
+                            labels,
                             ..ProjectFile::default()
                         },
                         Source::Value(content.into_bytes()),
                     )
                 }
             };
+            if let (Source::Value(bytes), Some((_, max))) =
+                (&source, SWARM_MAX.iter().find(|(s, _)| *s == section))
+            {
+                if self.swarm && bytes.len() > *max {
+                    return Err(err(
+                        v,
+                        format!(
+                            "{what} holds {} bytes; Swarm takes at most {} KiB in one of its {section}",
+                            bytes.len(),
+                            max >> 10
+                        ),
+                    ));
+                }
+            }
             out.insert(key, (file, source));
         }
         Ok(out)
+    }
+
+    /// The bytes of `path`, a file of the repository (relative to the project folder):
+    /// Mooring reads it itself and hands it on, so a host path (refused saying `why`)
+    /// would let a commit copy any file the daemon can read.
+    pub(super) fn repository_file(
+        &self,
+        at: &Node,
+        path: &str,
+        w: &str,
+        why: &str,
+    ) -> Result<Vec<u8>, LoadError> {
+        if std::path::Path::new(path).is_absolute() || path.starts_with('~') {
+            return Err(err(
+                at,
+                format!("{w}: the file {path} is outside the repository; {why}"),
+            ));
+        }
+        let root = &self.snapshot.root;
+        let full = crate::paths::resolve_inside(root, &self.snapshot.project_dir, path)
+            .map_err(|e| super::files::path_error(e, path, w, Some(&at.pos)))?;
+        let real = crate::paths::inside_file(root, &full)
+            .map_err(|e| super::files::path_error(e, path, w, Some(&at.pos)))?
+            .ok_or_else(|| {
+                err(
+                    at,
+                    format!("{w}: the file {path} does not exist in the repository"),
+                )
+            })?;
+        crate::limits::read_bytes(&real).map_err(|e| err(at, format!("{w}: {path}: {e}")))
     }
 
     /// The decrypted content of a repository file `path` (relative to the project

@@ -710,6 +710,7 @@ pub(super) fn resource_kind(a: &mooring_core::Action) -> &'static str {
         CreateVolume { .. } => "volume",
         PullImage { .. } => "image",
         CreateService { .. } | UpdateService { .. } | RemoveService { .. } => "service",
+        CreateSwarmFile { file, .. } | RemoveSwarmFile { file, .. } => file.as_str(),
         _ => "container",
     }
 }

@@ -539,7 +539,7 @@ fn build_keys_the_engine_cannot_honour_safely_are_refused_with_their_position() 
     let cases = [
         (
             "      secrets: [host]\nsecrets:\n  host: { file: /etc/hostname }\n",
-            "compose.yaml:6:17: services.web.build.secrets: the secret's file /etc/hostname is outside the repository",
+            "compose.yaml:6:17: services.web.build.secrets: the file /etc/hostname is outside the repository",
         ),
         (
             "      platforms: [linux/amd64, linux/arm64]\n",

@@ -50,7 +50,7 @@ fn stack(app: &str, greeting: &str, with_db: bool) -> String {
         String::new()
     };
     format!(
-        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n    environment:\n      GREETING: {greeting}\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n{db}volumes:\n  data: {{}}\n"
+        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n    environment:\n      GREETING: {greeting}\n    secrets: [db]\n    configs: [{{ source: site, target: /etc/site.conf }}]\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n{db}volumes:\n  data: {{}}\nsecrets:\n  db: {{ file: ./db.txt }}\nconfigs:\n  site: {{ content: \"greeting {greeting}\" }}\n"
     )
 }
 
@@ -63,6 +63,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let proj = dir.path().join("proj");
     fs::create_dir_all(&proj).unwrap();
     fs::write(proj.join("compose.yaml"), stack(&app.name, "one", true)).unwrap();
+    fs::write(proj.join("db.txt"), "pw-one").unwrap();
     let s = Server::start(
         dir.path(),
         &format!(
@@ -162,8 +163,36 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         );
     }
 
+    // The secret and the config are Swarm objects named after their content, which
+    // the tasks read as files.
+    let read_in_task = |path: &str| {
+        let worker = &swarm.nodes[1];
+        let id = worker.docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={web}"),
+        ]);
+        let id = id
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("no task of {web} on {}", worker.ip));
+        worker.docker(&["exec", id, "cat", path])
+    };
+    let objects = |kind: &str| m.docker(&[kind, "ls", "--format", "{{.Name}}"]);
+    let digest = |text: &str| mooring_core::hash::sha256_hex(text.as_bytes())[..12].to_string();
+    assert_eq!(read_in_task("/run/secrets/db"), "pw-one");
+    assert_eq!(read_in_task("/etc/site.conf"), "greeting one");
+    assert!(
+        objects("secret").contains(&format!("{}_db_{}", app.name, digest("pw-one"))),
+        "{}",
+        objects("secret")
+    );
+
     // A new revision: the service is updated in place (Swarm rolls it out), and the plan
-    // said which field changed without printing its value.
+    // said which field changed without printing its value. The secret's new content is
+    // a new secret; the old one, unused, is removed.
+    fs::write(proj.join("db.txt"), "pw-two").unwrap();
     push(stack(&app.name, "two", true));
     wait_until(120, "the update rolled out", || {
         let env = m.docker(&[
@@ -184,8 +213,23 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     assert!(
         text.contains(&format!("update service {web}"))
             && text.contains("TaskTemplate.ContainerSpec.Env changed")
-            && !text.contains("GREETING=two"),
+            && text.contains("TaskTemplate.ContainerSpec.Secrets changed")
+            && text.contains(&format!(
+                "remove secret {}_db_{}",
+                app.name,
+                digest("pw-one")
+            ))
+            && !text.contains("GREETING=two")
+            && !text.contains("pw-two"),
         "{text}"
+    );
+    assert_eq!(read_in_task("/run/secrets/db"), "pw-two");
+    assert_eq!(read_in_task("/etc/site.conf"), "greeting two");
+    let secrets = objects("secret");
+    assert!(
+        secrets.contains(&format!("{}_db_{}", app.name, digest("pw-two")))
+            && !secrets.contains(&digest("pw-one")),
+        "{secrets}"
     );
 
     // Scaled by hand: drift, seen on the Swarm's event stream (the app polls hourly)
@@ -233,6 +277,10 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         ])
     };
     push(checked(&app.name, "two", false));
+    // That revision uses no secret or config: the stack's are removed once unused.
+    wait_until(120, "the stack's secrets and configs removed", || {
+        !objects("secret").contains(&app.name) && !objects("config").contains(&app.name)
+    });
     let settled = |greeting: &str| {
         let last = s.get(&format!("/api/v1/apps/{}/operations?limit=1", app.name));
         let a = s.app(&app.name);

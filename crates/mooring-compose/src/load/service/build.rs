@@ -225,7 +225,10 @@ impl Decoder<'_> {
             })?;
             let value = match source {
                 Source::Value(v) => v.clone(),
-                Source::File(path) => self.repository_file(item, path, &w)?,
+                Source::File(path) => self.repository_file(item, path, &w, "a build reads only secrets kept in the repository (SOPS-encrypted) or given by a variable (`environment:`)")?,
+                Source::External(name) => {
+                    return Err(err(item, format!("{w}: `{name}` is an external Swarm secret, which a build cannot read; give the build its `file:` or `environment:`")))
+                }
             };
             let secret = BuildSecret { reference, value };
             if out.iter().any(|s| s.id() == secret.id()) {
@@ -240,25 +243,6 @@ impl Decoder<'_> {
             out.push(secret);
         }
         Ok(out)
-    }
-
-    /// The bytes of `path`, a file of the repository (relative to the project folder).
-    fn repository_file(&self, at: &Node, path: &str, w: &str) -> Result<Vec<u8>, LoadError> {
-        if Path::new(path).is_absolute() || path.starts_with('~') {
-            return Err(err(at, format!("{w}: the secret's file {path} is outside the repository; a build reads only secrets kept in the repository (SOPS-encrypted) or given by a variable (`environment:`)")));
-        }
-        let root = &self.snapshot.root;
-        let full = resolve_inside(root, &self.snapshot.project_dir, path)
-            .map_err(|e| path_error(e, path, w, Some(&at.pos)))?;
-        let real = crate::paths::inside_file(root, &full)
-            .map_err(|e| path_error(e, path, w, Some(&at.pos)))?
-            .ok_or_else(|| {
-                err(
-                    at,
-                    format!("{w}: the secret's file {path} does not exist in the repository"),
-                )
-            })?;
-        crate::limits::read_bytes(&real).map_err(|e| err(at, format!("{w}: {path}: {e}")))
     }
 }
 

@@ -267,6 +267,7 @@ impl Decoder<'_> {
             secrets: mounts.secrets,
             configs: mounts.configs,
             inline_files: mounts.inline,
+            swarm_files: mounts.swarm,
             profiles: vec![],
             post_start: self.hooks(n, &what, "post_start")?,
             pre_stop: self.hooks(n, &what, "pre_stop")?,

@@ -9,7 +9,9 @@ use crate::decode::*;
 use crate::error::LoadError;
 use crate::paths::{hash_paths, normalize, resolve_inside};
 use crate::yaml::{Node, Value};
-use mooring_core::{BindOptions, FileRef, InlineFile, Mount, MountKind, Volume, VolumeOptions};
+use mooring_core::{
+    BindOptions, FileKind, FileRef, InlineFile, Mount, MountKind, SwarmFile, Volume, VolumeOptions,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,9 @@ pub(super) struct Storage {
     pub(super) secrets: Vec<FileRef>,
     pub(super) configs: Vec<FileRef>,
     pub(super) inline: Vec<InlineFile>,
+    /// On a Swarm, the secrets and configs as Swarm objects (none is then a mount or
+    /// inline).
+    pub(super) swarm: Vec<SwarmFile>,
 }
 
 enum MountOrTmpfs {
@@ -50,6 +55,65 @@ struct Entry {
     volume: Option<VolumeOptions>,
     /// `type: tmpfs` options in the Engine's form (`size=1048576,mode=1777`).
     tmpfs: Option<String>,
+}
+
+/// Where a service's secrets and configs go.
+struct Into<'a> {
+    mounts: &'a mut Vec<Mount>,
+    inline: &'a mut Vec<InlineFile>,
+    swarm: &'a mut Vec<SwarmFile>,
+    repo_files: &'a mut Vec<(String, PathBuf)>,
+}
+
+/// The Swarm object a service's reference `r` (in `section`) names: the declared one's
+/// name and the digest of its content, or the external one's name. The target as
+/// `docker stack deploy` gives it: a secret's as written (Swarm puts a relative one
+/// under `/run/secrets/`), a config's `/SOURCE` when none is written.
+fn swarm_file(
+    item: &Node,
+    what: &str,
+    section: &str,
+    r: &FileRef,
+    declared: mooring_core::ProjectFile,
+    source: Source,
+) -> Result<SwarmFile, LoadError> {
+    let kind = if section == "secrets" {
+        FileKind::Secret
+    } else {
+        FileKind::Config
+    };
+    let (name, content) = match source {
+        Source::External(name) => (name, None),
+        Source::Value(bytes) => {
+            let name = format!("{}_{}", declared.name, SwarmFile::digest(&bytes));
+            (name, Some(bytes))
+        }
+        Source::File(path) => {
+            return Err(err(
+                item,
+                format!("{what}: {path} was not read for the Swarm"),
+            ))
+        }
+    };
+    // Swarm's limit on an object's name.
+    if name.len() > 64 {
+        return Err(err(item, format!("{what}: the Swarm {kind} would be named {name}, longer than the 64 characters Swarm takes; give the top-level entry a shorter `name:`")));
+    }
+    let target = match (&r.target, kind) {
+        (Some(t), _) => t.clone(),
+        (None, FileKind::Secret) => r.source.clone(),
+        (None, FileKind::Config) => format!("/{}", r.source),
+    };
+    Ok(SwarmFile {
+        kind,
+        name,
+        target,
+        uid: r.uid.clone().unwrap_or_else(|| "0".into()),
+        gid: r.gid.clone().unwrap_or_else(|| "0".into()),
+        mode: r.mode.unwrap_or(0o444),
+        content,
+        labels: declared.labels,
+    })
 }
 
 impl Decoder<'_> {
@@ -97,22 +161,15 @@ impl Decoder<'_> {
                 }
             }
         }
-        let secrets = self.file_refs(
-            n,
-            what,
-            "secrets",
-            &mut mounts,
-            &mut inline,
-            &mut repo_files,
-        )?;
-        let configs = self.file_refs(
-            n,
-            what,
-            "configs",
-            &mut mounts,
-            &mut inline,
-            &mut repo_files,
-        )?;
+        let mut swarm = Vec::new();
+        let mut into = Into {
+            mounts: &mut mounts,
+            inline: &mut inline,
+            swarm: &mut swarm,
+            repo_files: &mut repo_files,
+        };
+        let secrets = self.file_refs(n, what, "secrets", &mut into)?;
+        let configs = self.file_refs(n, what, "configs", &mut into)?;
         let mut files_hash = if repo_files.is_empty() {
             None
         } else {
@@ -144,6 +201,7 @@ impl Decoder<'_> {
             secrets,
             configs,
             inline,
+            swarm,
         })
     }
 
@@ -265,15 +323,14 @@ impl Decoder<'_> {
 
     /// A service's `secrets` or `configs` (`section`): each one from a file becomes a
     /// read-only bind mount, each one from a value an inline file. Targets as Compose
-    /// puts them: `/run/secrets/NAME` for secrets, `/NAME` for configs.
+    /// puts them: `/run/secrets/NAME` for secrets, `/NAME` for configs. On a Swarm,
+    /// each is a Swarm object instead (see [`SwarmFile`]).
     fn file_refs(
         &mut self,
         n: &Node,
         what: &str,
         section: &str,
-        mounts: &mut Vec<Mount>,
-        inline: &mut Vec<InlineFile>,
-        repo_files: &mut Vec<(String, PathBuf)>,
+        into: &mut Into<'_>,
     ) -> Result<Vec<FileRef>, LoadError> {
         let (items, w) = items(n, what, section)?;
         let mut refs = Vec::new();
@@ -284,7 +341,7 @@ impl Decoder<'_> {
             } else {
                 &self.files.configs
             };
-            let (_, source) = declared.get(&r.source).cloned().ok_or_else(|| {
+            let (declared_name, source) = declared.get(&r.source).cloned().ok_or_else(|| {
                 err(
                     item,
                     format!(
@@ -301,12 +358,19 @@ impl Decoder<'_> {
                     })
                 })
             };
+            if self.swarm {
+                into.swarm
+                    .push(swarm_file(item, &w, section, &r, declared_name, source)?);
+                refs.push(r);
+                continue;
+            }
             match source {
                 Source::File(path) => {
-                    let (host, from_repository) = self.bind_source(item, &path, &w, repo_files)?;
+                    let (host, from_repository) =
+                        self.bind_source(item, &path, &w, into.repo_files)?;
                     self.positions
                         .insert(format!("{what}.volumes.{target}"), item.pos.to_string());
-                    mounts.push(Mount {
+                    into.mounts.push(Mount {
                         kind: MountKind::Bind,
                         source: host,
                         target,
@@ -316,7 +380,13 @@ impl Decoder<'_> {
                         from_repository,
                     });
                 }
-                Source::Value(value) => inline.push(InlineFile {
+                Source::External(_) => {
+                    return Err(err(
+                        item,
+                        format!("{w}: `{}` is external, which only a Swarm has", r.source),
+                    ))
+                }
+                Source::Value(value) => into.inline.push(InlineFile {
                     target,
                     content: value,
                     uid: id(&r.uid, "uid")?,
