@@ -109,6 +109,7 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     if let Some(g) = svc.stop_grace_period {
         container.insert("StopGracePeriod".into(), json!(g.0));
     }
+    container_settings(svc, &mut container);
     let mounts = mounts(project, svc);
     if !mounts.is_empty() {
         container.insert("Mounts".into(), json!(mounts));
@@ -168,6 +169,16 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
         .collect();
     let mut task = Map::new();
     task.insert("ContainerSpec".into(), Value::Object(container));
+    if let Some(l) = &svc.settings.logging {
+        let mut driver = Map::new();
+        if let Some(d) = &l.driver {
+            driver.insert("Name".into(), json!(d));
+        }
+        if !l.options.is_empty() {
+            driver.insert("Options".into(), json!(l.options));
+        }
+        task.insert("LogDriver".into(), Value::Object(driver));
+    }
     if !networks.is_empty() {
         task.insert("Networks".into(), json!(networks));
     }
@@ -295,6 +306,97 @@ pub fn spec(project: &Project, svc: &Service) -> Value {
     out
 }
 
+/// The settings of a service's container that a Swarm service takes, as `docker stack
+/// deploy` converts them (`extra_hosts` as `IP HOST` lines).
+fn container_settings(svc: &Service, container: &mut Map<String, Value>) {
+    let set = &svc.settings;
+    if let Some(sig) = &svc.stop_signal {
+        container.insert("StopSignal".into(), json!(sig));
+    }
+    if svc.read_only {
+        container.insert("ReadOnly".into(), json!(true));
+    }
+    if set.tty {
+        container.insert("TTY".into(), json!(true));
+    }
+    if set.stdin_open {
+        container.insert("OpenStdin".into(), json!(true));
+    }
+    if !svc.extra_hosts.is_empty() {
+        let hosts: Vec<String> = svc
+            .extra_hosts
+            .iter()
+            .filter_map(|h| h.split_once(':').map(|(host, ip)| format!("{ip} {host}")))
+            .collect();
+        container.insert("Hosts".into(), json!(hosts));
+    }
+    if !set.group_add.is_empty() {
+        container.insert("Groups".into(), json!(set.group_add));
+    }
+    if !set.sysctls.is_empty() {
+        container.insert("Sysctls".into(), json!(set.sysctls));
+    }
+    if !set.ulimits.is_empty() {
+        let ulimits: Vec<Value> = set
+            .ulimits
+            .iter()
+            .map(|(name, u)| json!({"Name": name, "Soft": u.soft, "Hard": u.hard}))
+            .collect();
+        container.insert("Ulimits".into(), json!(ulimits));
+    }
+    if !set.dns.is_empty() || !set.dns_search.is_empty() || !set.dns_opt.is_empty() {
+        let mut dns = Map::new();
+        for (key, values) in [
+            ("Nameservers", &set.dns),
+            ("Search", &set.dns_search),
+            ("Options", &set.dns_opt),
+        ] {
+            if !values.is_empty() {
+                dns.insert(key.into(), json!(values));
+            }
+        }
+        container.insert("DNSConfig".into(), Value::Object(dns));
+    }
+}
+
+/// The settings a Swarm service has no place for, set in `svc`: `docker stack deploy`
+/// ignores them too ("Ignoring unsupported options"); a plan notes them.
+fn ignored_on_swarm(svc: &Service) -> Vec<String> {
+    const PASSED: [&str; 9] = [
+        "stdin_open",
+        "tty",
+        "sysctls",
+        "ulimits",
+        "dns",
+        "dns_opt",
+        "dns_search",
+        "logging",
+        "group_add",
+    ];
+    let mut out: Vec<String> = match serde_json::to_value(&svc.settings) {
+        Ok(Value::Object(set)) => set
+            .keys()
+            .filter(|k| !PASSED.contains(&k.as_str()))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (on, key) in [
+        (svc.container_name.is_some(), "container_name"),
+        (!svc.links.is_empty(), "links"),
+        (!svc.external_links.is_empty(), "external_links"),
+        (
+            svc.written.restart.is_some(),
+            "restart (deploy.restart_policy applies)",
+        ),
+    ] {
+        if on {
+            out.push(key.to_string());
+        }
+    }
+    out
+}
+
 /// `spec` with the manager's id beside each secret's and config's name; an error
 /// names one the Swarm does not have.
 pub fn with_file_ids(
@@ -412,9 +514,6 @@ pub fn not_yet_on_swarm(project: &Project) -> Option<String> {
             keys.push("files bind-mounted from the repository (give them as configs)");
         }
         let dropped = [
-            (svc.read_only, "read_only"),
-            (!svc.extra_hosts.is_empty(), "extra_hosts"),
-            (svc.stop_signal.is_some(), "stop_signal"),
             (
                 !svc.post_start.is_empty() || !svc.pre_stop.is_empty(),
                 "post_start / pre_stop",
@@ -569,11 +668,22 @@ pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
             orphans_kept.push(format!("{kind} {name}"));
         }
     }
+    let mut notes = project.notes.clone();
+    for svc in project.services.values() {
+        let ignored = ignored_on_swarm(svc);
+        if !ignored.is_empty() {
+            notes.push(format!(
+                "service {}: {} ignored on a Swarm (a Swarm service has no place for it; docker stack deploy ignores it too)",
+                svc.name,
+                ignored.join(", ")
+            ));
+        }
+    }
     Plan {
         app: project.name.clone(),
         actions,
         orphans_kept,
-        notes: Vec::new(),
+        notes,
     }
 }
 
@@ -1583,5 +1693,45 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("an external one has no `file`"), "{e}");
+    }
+
+    #[test]
+    fn container_settings_a_service_takes_are_passed_and_the_others_noted() {
+        let p = project("services:\n  web:\n    image: x\n    read_only: true\n    stop_signal: SIGINT\n    tty: true\n    stdin_open: true\n    extra_hosts: [\"db:10.0.0.5\", \"v6:::1\"]\n    group_add: [\"100\"]\n    sysctls: { net.core.somaxconn: \"1024\" }\n    ulimits: { nofile: { soft: 1024, hard: 2048 }, nproc: 512 }\n    dns: [1.1.1.1]\n    dns_search: [example.org]\n    logging: { driver: json-file, options: { max-size: 1m } }\n    shm_size: 64m\n    expose: [\"80\"]\n    restart: always\n");
+        let s = spec(&p, &p.services["web"]);
+        let c = &s["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(c["ReadOnly"], true);
+        assert_eq!(c["StopSignal"], "SIGINT");
+        assert_eq!(
+            (c["TTY"].clone(), c["OpenStdin"].clone()),
+            (json!(true), json!(true))
+        );
+        assert_eq!(c["Hosts"], json!(["10.0.0.5 db", "::1 v6"]));
+        assert_eq!(c["Groups"], json!(["100"]));
+        assert_eq!(c["Sysctls"], json!({"net.core.somaxconn": "1024"}));
+        assert_eq!(
+            c["Ulimits"],
+            json!([{"Name": "nofile", "Soft": 1024, "Hard": 2048}, {"Name": "nproc", "Soft": 512, "Hard": 512}])
+        );
+        assert_eq!(
+            c["DNSConfig"],
+            json!({"Nameservers": ["1.1.1.1"], "Search": ["example.org"]})
+        );
+        assert_eq!(
+            s["TaskTemplate"]["LogDriver"],
+            json!({"Name": "json-file", "Options": {"max-size": "1m"}})
+        );
+        // The API takes it.
+        let _: bollard::models::ServiceSpec = serde_json::from_value(s.clone()).unwrap();
+        assert_eq!(not_yet_on_swarm(&p), None);
+        // What a service has no place for is noted in every plan, as stack deploy warns.
+        let planned = plan(&p, &LiveStack::default(), false);
+        assert!(
+            planned.notes.contains(&"service web: expose, shm_size, restart (deploy.restart_policy applies) ignored on a Swarm (a Swarm service has no place for it; docker stack deploy ignores it too)".to_string()),
+            "{:?}",
+            planned.notes
+        );
+        let plain = project("services:\n  web:\n    image: x\n");
+        assert!(plan(&plain, &LiveStack::default(), false).notes.is_empty());
     }
 }

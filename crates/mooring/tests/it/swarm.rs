@@ -50,7 +50,7 @@ fn stack(app: &str, greeting: &str, with_db: bool) -> String {
         String::new()
     };
     format!(
-        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n    environment:\n      GREETING: {greeting}\n    secrets: [db]\n    configs: [{{ source: site, target: /etc/site.conf }}]\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n{db}volumes:\n  data: {{}}\nsecrets:\n  db: {{ file: ./db.txt }}\nconfigs:\n  site: {{ content: \"greeting {greeting}\" }}\n"
+        "name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n    environment:\n      GREETING: {greeting}\n    secrets: [db]\n    configs: [{{ source: site, target: /etc/site.conf }}]\n    read_only: true\n    stop_signal: SIGINT\n    extra_hosts: [\"backend:10.0.0.5\"]\n    ulimits: {{ nofile: {{ soft: 1024, hard: 2048 }} }}\n    sysctls: {{ net.core.somaxconn: \"1024\" }}\n    logging: {{ driver: json-file, options: {{ max-size: 1m }} }}\n    deploy:\n      replicas: 3\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config:\n        parallelism: 1\n        order: start-first\n{db}volumes:\n  data: {{}}\nsecrets:\n  db: {{ file: ./db.txt }}\nconfigs:\n  site: {{ content: \"greeting {greeting}\" }}\n"
     )
 }
 
@@ -183,6 +183,15 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let digest = |text: &str| mooring_core::hash::sha256_hex(text.as_bytes())[..12].to_string();
     assert_eq!(read_in_task("/run/secrets/db"), "pw-one");
     assert_eq!(read_in_task("/etc/site.conf"), "greeting one");
+    // The container settings a service takes are the tasks' (and, sent as read back,
+    // never drift: the end of this test counts the operations).
+    assert!(
+        read_in_task("/etc/hosts").contains("10.0.0.5\tbackend")
+            || read_in_task("/etc/hosts").contains("10.0.0.5 backend"),
+        "{}",
+        read_in_task("/etc/hosts")
+    );
+    assert_eq!(read_in_task("/proc/sys/net/core/somaxconn").trim(), "1024");
     assert!(
         objects("secret").contains(&format!("{}_db_{}", app.name, digest("pw-one"))),
         "{}",
