@@ -4,7 +4,7 @@
 //! restore that would be refused is refused before anything is stopped.
 
 use crate::provider::{Provider, ProviderError};
-use crate::volumes::{Restored, VolumeAccess, WriterChange};
+use crate::volumes::{Hold, Restored, VolumeAccess, WriterChange};
 use crate::Host;
 use mooring_backup::{BackupMeta, BackupRecord};
 use std::path::Path;
@@ -17,12 +17,14 @@ pub struct RestoreDone {
 }
 
 impl Provider {
-    /// Backs up `volume` into `dir`, verified, with the containers writing to it stopped.
+    /// Backs up `volume` into `dir`, verified, with the containers writing to it held
+    /// still as `hold` says.
     pub async fn back_up_volume(
         &self,
         volume: &str,
         dir: &Path,
         meta: BackupMeta,
+        hold: Hold,
         report: &(dyn Fn(WriterChange<'_>) + Sync),
     ) -> Result<(BackupRecord, VolumeAccess), ProviderError> {
         if !self.volume_exists(volume).await? {
@@ -30,7 +32,7 @@ impl Provider {
                 "volume {volume} does not exist"
             )));
         }
-        self.with_writers_stopped(volume, &[], report, |image| async move {
+        self.with_writers_held(volume, &[], hold, report, |image| async move {
             self.backup_volume_into(volume, &image, dir, meta).await
         })
         .await

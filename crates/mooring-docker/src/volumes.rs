@@ -808,36 +808,75 @@ impl Provider {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
     {
+        self.with_writers_held(volume, preferred, Hold::Stop, report, work)
+            .await
+    }
+
+    /// [`Provider::with_writers_stopped`], the writers held as `hold` says: on a Swarm
+    /// node they are paused (frozen, their files still), since a task stopped would be
+    /// replaced by Swarm.
+    pub async fn with_writers_held<T, F, Fut>(
+        &self,
+        volume: &str,
+        preferred: &[String],
+        hold: Hold,
+        report: &(dyn Fn(WriterChange<'_>) + Sync),
+        work: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
         let image = self.helper_image(volume, preferred).await?;
         let users = self.volume_users(volume).await?;
-        let mut stopped = Vec::new();
+        let mut held = Vec::new();
         let mut outcome = Ok(());
         for (name, running, read_only) in users {
             if running && !read_only {
-                report(WriterChange::Stopping(&name));
-                if let Err(e) = self.stop(&name).await {
+                let r = match hold {
+                    Hold::Stop => {
+                        report(WriterChange::Stopping(&name));
+                        self.stop(&name).await
+                    }
+                    Hold::Pause => {
+                        report(WriterChange::Pausing(&name));
+                        self.client()
+                            .pause_container(&name)
+                            .await
+                            .map_err(|e| ProviderError::Failed(format!("pausing {name}: {e}")))
+                    }
+                };
+                if let Err(e) = r {
                     outcome = Err(e);
                     break;
                 }
-                stopped.push(name);
+                held.push(name);
             }
         }
         let result = match outcome {
             Ok(()) => work(image).await,
             Err(e) => Err(e),
         };
-        let mut restarted = Ok(());
-        for name in &stopped {
-            match self.start(name).await {
+        let mut released = Ok(());
+        for name in &held {
+            let r = match hold {
+                Hold::Stop => self.start(name).await,
+                Hold::Pause => self
+                    .client()
+                    .unpause_container(name)
+                    .await
+                    .map_err(|e| ProviderError::Failed(format!("unpausing {name}: {e}"))),
+            };
+            match r {
                 Ok(()) => report(WriterChange::Started(name)),
                 Err(e) => {
                     report(WriterChange::NotStarted(name, &e));
-                    restarted = Err(e);
+                    released = Err(e);
                 }
             }
         }
         let value = result?;
-        restarted?;
+        released?;
         Ok(value)
     }
 
@@ -873,12 +912,14 @@ impl Provider {
             .collect())
     }
 
-    /// Volumes carrying the app's label (`io.mooring.app` or Compose's project label).
+    /// Volumes carrying the app's label (`io.mooring.app`, Compose's project label, or
+    /// on a Swarm node the stack's namespace).
     pub async fn app_volumes(&self, app: &str) -> Result<Vec<String>, ProviderError> {
         let mut out = Vec::new();
         for label in [
             mooring_core::labels::APP,
             mooring_core::labels::COMPOSE_PROJECT,
+            crate::stack::NAMESPACE,
         ] {
             let filters = HashMap::from([("label".to_string(), vec![format!("{label}={app}")])]);
             let list = self
@@ -962,13 +1003,24 @@ impl Provider {
     }
 }
 
-/// What [`Provider::with_writers_stopped`] does to a container that writes to the volume.
+/// How the containers writing to a volume are held still while it is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Stopped, then started again (a Compose project's containers).
+    Stop,
+    /// Paused, then unpaused (a Swarm's tasks, which Swarm would replace if stopped).
+    Pause,
+}
+
+/// What [`Provider::with_writers_held`] does to a container that writes to the volume.
 #[derive(Debug)]
 pub enum WriterChange<'a> {
     /// Being stopped for a consistent copy.
     Stopping(&'a str),
-    /// Started again.
+    /// Being paused for a consistent copy.
+    Pausing(&'a str),
+    /// Started (or unpaused) again.
     Started(&'a str),
-    /// Would not start again.
+    /// Would not start (or unpause) again.
     NotStarted(&'a str, &'a ProviderError),
 }

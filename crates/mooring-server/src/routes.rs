@@ -152,6 +152,14 @@ pub fn openapi_document() -> Value {
                 op["responses"][code] = json!({"description": description, "content": outcome});
             }
         }
+        if let (Some(answer), true) = (
+            route.answer,
+            route.summary.contains("as an operation of the app"),
+        ) {
+            // A backup or restore that failed on the way: its outcome, `ok: false`.
+            let outcome = json!({"application/json": {"schema": answer(&mut generator)}});
+            op["responses"]["502"] = json!({"description": "A volume's backup or restore failed (the operation says which)", "content": outcome});
+        }
         let entry = paths
             .entry(route.path.to_string())
             .or_insert_with(|| json!({}));

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use mooring_backup::{list, load, prune, verify, BackupMeta};
-use mooring_docker::volumes::WriterChange;
+use mooring_docker::volumes::{Hold, WriterChange};
 use mooring_docker::Provider;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,9 @@ fn say(change: WriterChange<'_>) {
         WriterChange::Stopping(name) => {
             eprintln!("  stopping {name} (it writes to the volume) for a consistent copy")
         }
+        WriterChange::Pausing(name) => {
+            eprintln!("  pausing {name} (it writes to the volume) for a consistent copy")
+        }
         WriterChange::Started(name) => eprintln!("  started {name} again"),
         WriterChange::NotStarted(name, e) => {
             eprintln!("error: could not start {name} again: {e}")
@@ -81,7 +84,7 @@ pub async fn create(
             created_at: mooring_store::now_ms(),
         };
         let (record, access) = provider
-            .back_up_volume(&volume, &dir, meta, &say)
+            .back_up_volume(&volume, &dir, meta, Hold::Stop, &say)
             .await
             .with_context(|| format!("backing up volume {volume}"))?;
         let m = &record.manifest;

@@ -520,6 +520,19 @@ mod tests {
         );
         let e = parse_err("hosts:\n  \"a/b\": { docker: \"unix:///x.sock\" }\n");
         assert!(e.contains("is not a valid host name"), "{e}");
+        // A Swarm host's nodes are other hosts, Engines.
+        let swarm = "hosts:\n  m: { docker: \"unix:///m.sock\", mode: swarm, nodes: [n1] }\n";
+        let c = parse_ok(&format!("{swarm}  n1: {{ docker: \"unix:///n1.sock\" }}\n"));
+        assert_eq!(c.hosts["m"].nodes, ["n1"]);
+        for (text, expected) in [
+            ("", "hosts.m.nodes: n1 is not a host here"),
+            ("  n1: { docker: \"unix:///n1.sock\", mode: swarm }\n", "hosts.m.nodes: n1 has mode: swarm"),
+        ] {
+            let e = parse_err(&format!("{swarm}{text}"));
+            assert!(e.contains(expected) && e.contains("mooring.yaml:2:"), "{text}: {e}");
+        }
+        let e = parse_err("hosts:\n  m: { docker: \"unix:///m.sock\", nodes: [n1] }\n");
+        assert!(e.contains("hosts.m.nodes: only a host with mode: swarm has nodes"), "{e}");
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub struct HostConfig {
     /// `mode: swarm`: the Engine is a Swarm manager, and apps are deployed to it as
     /// stacks (services, overlay networks); `engine` (default): as Compose projects.
     pub swarm: bool,
+    /// `nodes` of a Swarm host: other hosts, each the Engine of one of its nodes,
+    /// through which the stacks' volumes on that node are backed up and restored.
+    pub nodes: Vec<String>,
 }
 
 /// `webhooks:` — the secret (or token, for GitLab) of each provider; a provider without

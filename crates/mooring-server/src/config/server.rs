@@ -146,6 +146,7 @@ fn http(n: &Node) -> Result<HttpConfig, LoadError> {
 /// TLS or SSH settings on the wrong kind, are refused with their position.
 pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConfig>, LoadError> {
     let mut hosts = BTreeMap::new();
+    let mut node_refs = Vec::new();
     if let Some(n) = doc.get("hosts") {
         for (k, v) in entries(n, "hosts")? {
             let name = key_of(k).to_string();
@@ -165,7 +166,15 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
             check_keys(
                 v,
                 &what,
-                &["docker", "tls", "ssh", "labels", "variables", "mode"],
+                &[
+                    "docker",
+                    "tls",
+                    "ssh",
+                    "labels",
+                    "variables",
+                    "mode",
+                    "nodes",
+                ],
             )?;
             let swarm = match v.get("mode") {
                 None => false,
@@ -284,6 +293,20 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                 }
             }
             let variables = super::app_env::variables(v, &what, base)?;
+            let nodes = match v.get("nodes") {
+                None => Vec::new(),
+                Some(n) if !swarm => {
+                    return Err(err(
+                        n,
+                        format!("{what}.nodes: only a host with mode: swarm has nodes"),
+                    ))
+                }
+                Some(n) => {
+                    let names = string_list(n, &format!("{what}.nodes"))?;
+                    node_refs.push((what.clone(), n.pos.clone(), names.clone()));
+                    names
+                }
+            };
             hosts.insert(
                 name,
                 HostConfig {
@@ -291,8 +314,25 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                     labels,
                     variables,
                     swarm,
+                    nodes,
                 },
             );
+        }
+    }
+    // A node is another host, an Engine (not itself a Swarm host).
+    for (what, pos, names) in node_refs {
+        for node in names {
+            let problem = match hosts.get(&node) {
+                None => Some(format!("{node} is not a host here; declare each node's Engine as a host (its docker: and tls: or ssh:) and name it")),
+                Some(h) if h.swarm => Some(format!("{node} has mode: swarm; a node is named by its own Engine, a host with mode: engine")),
+                Some(_) => None,
+            };
+            if let Some(p) = problem {
+                return Err(LoadError {
+                    pos: Some(pos.clone()),
+                    message: format!("{what}.nodes: {p}"),
+                });
+            }
         }
     }
     if hosts.is_empty() {
@@ -303,6 +343,7 @@ pub(super) fn hosts(doc: &Node, base: &Path) -> Result<BTreeMap<String, HostConf
                 labels: BTreeMap::new(),
                 variables: BTreeMap::new(),
                 swarm: false,
+                nodes: Vec::new(),
             },
         );
     }

@@ -6,7 +6,7 @@
 
 use super::{ControlError, Controller, TriggerKind};
 use mooring_backup::BackupMeta;
-use mooring_docker::volumes::WriterChange;
+use mooring_docker::volumes::{Hold, WriterChange};
 use mooring_docker::ProviderError;
 use mooring_store::{now_ms, ActionRecord, OpResult};
 use mooring_vcs::Revision;
@@ -26,7 +26,11 @@ pub struct DataRun {
 }
 
 impl Controller {
-    /// Backs up the app's volumes (or only `only`), each verified, as one operation.
+    /// Backs up the app's volumes (or only `only`), each verified, as one operation. On
+    /// a Swarm host, a stack's volumes on each of its `nodes` (`VOLUME@NODE`, or
+    /// `only` as `VOLUME` on every node or `VOLUME@NODE` on one), their tasks paused; a
+    /// node that cannot be reached is a failed action of the operation, and the others
+    /// are still backed up.
     pub async fn back_up(
         &self,
         name: &str,
@@ -34,17 +38,7 @@ impl Controller {
         by: Option<&str>,
     ) -> Result<DataRun, ControlError> {
         let (app, provider) = self.app_on_host(name)?;
-        let volumes = match only {
-            Some(v) => vec![v.to_string()],
-            None => provider.app_volumes(&app.config.project).await?,
-        };
-        if volumes.is_empty() {
-            return Err(ProviderError::Failed(format!(
-                "app {name} has no volumes on host {}",
-                app.config.host
-            ))
-            .into());
-        }
+        let targets = self.volumes_to_back_up(name, provider, only).await?;
         let _lock = app.runtime.lock().await;
         let _busy = self
             .activity
@@ -56,18 +50,25 @@ impl Controller {
             operation: op,
             ..Default::default()
         };
-        for (seq, volume) in volumes.iter().enumerate() {
-            let meta = BackupMeta {
-                app: name.to_string(),
-                volume: volume.clone(),
-                revision: deployed.as_ref().map(|r| r.id.clone()),
-                reason: "manual".into(),
-                created_at: now_ms(),
-            };
+        let mut failures = Vec::new();
+        for (seq, target) in targets.into_iter().enumerate() {
             let started = Instant::now();
-            let result = provider
-                .back_up_volume(volume, &dir, meta, &|c| log_writer(name, c))
-                .await;
+            let result = match target.engine {
+                Err(e) => Err(e),
+                Ok((engine, hold)) => {
+                    let meta = BackupMeta {
+                        app: name.to_string(),
+                        volume: target.shown.clone(),
+                        revision: deployed.as_ref().map(|r| r.id.clone()),
+                        reason: "manual".into(),
+                        created_at: now_ms(),
+                    };
+                    engine
+                        .back_up_volume(&target.volume, &dir, meta, hold, &|c| log_writer(name, c))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            };
             let (reason, error) = match &result {
                 Ok((record, access)) => {
                     let m = &record.manifest;
@@ -80,17 +81,113 @@ impl Controller {
                         None,
                     )
                 }
-                Err(e) => ("backup asked for".to_string(), Some(e.to_string())),
+                Err(e) => ("backup asked for".to_string(), Some(e.clone())),
             };
-            let action = data_action(seq, "back up", volume, reason, started, error.clone());
+            let action = data_action(
+                seq,
+                "back up",
+                &target.shown,
+                reason,
+                started,
+                error.clone(),
+            );
             self.record_data_action(op, action);
             if let Some(e) = error {
-                run.error = Some(format!("backing up volume {volume}: {e}"));
-                break;
+                failures.push(format!("backing up volume {}: {e}", target.shown));
+                // On one Engine, the first failure ends it; a Swarm's other nodes are
+                // still backed up.
+                if target.node.is_none() {
+                    break;
+                }
             }
+        }
+        if !failures.is_empty() {
+            run.error = Some(failures.join("; "));
         }
         self.end_data_run(op, &run);
         Ok(run)
+    }
+
+    /// The volumes a backup of app `name` takes, and through which Engine: the app's
+    /// host, or on a Swarm host each of its nodes.
+    async fn volumes_to_back_up<'a>(
+        &'a self,
+        name: &str,
+        provider: &'a mooring_docker::Provider,
+        only: Option<&str>,
+    ) -> Result<Vec<BackupTarget<'a>>, ControlError> {
+        let config = &self.apps[name].config;
+        let host = &self.config.hosts[&config.host];
+        let mut out = Vec::new();
+        if !host.swarm {
+            let volumes = match only {
+                Some(v) => vec![v.to_string()],
+                None => provider.app_volumes(&config.project).await?,
+            };
+            for volume in volumes {
+                out.push(BackupTarget {
+                    engine: Ok((provider, Hold::Stop)),
+                    shown: volume.clone(),
+                    volume,
+                    node: None,
+                });
+            }
+        } else {
+            if host.nodes.is_empty() {
+                return Err(ProviderError::Failed(format!(
+                    "host {} is a Swarm: name the Engines of its nodes under hosts.{}.nodes to back up the stack's volumes on each",
+                    config.host, config.host
+                ))
+                .into());
+            }
+            let (only_volume, only_node) = match only.map(|o| o.split_once('@')) {
+                Some(Some((v, n))) => (Some(v), Some(n)),
+                Some(None) => (only, None),
+                None => (None, None),
+            };
+            for node in &host.nodes {
+                if only_node.is_some_and(|n| n != node) {
+                    continue;
+                }
+                let volumes = match self.providers.get(node) {
+                    None => Err(format!("node {node} is not connected")),
+                    Some(engine) => engine
+                        .app_volumes(&config.project)
+                        .await
+                        .map(|v| (engine, v))
+                        .map_err(|e| format!("node {node} cannot be reached: {e}")),
+                };
+                match volumes {
+                    Err(e) => out.push(BackupTarget {
+                        engine: Err(e),
+                        shown: format!("{}@{node}", only_volume.unwrap_or("*")),
+                        volume: String::new(),
+                        node: Some(node.clone()),
+                    }),
+                    Ok((engine, volumes)) => {
+                        for volume in volumes {
+                            if only_volume.is_some_and(|v| v != volume) {
+                                continue;
+                            }
+                            out.push(BackupTarget {
+                                engine: Ok((engine, Hold::Pause)),
+                                shown: format!("{volume}@{node}"),
+                                volume,
+                                node: Some(node.clone()),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(ProviderError::Failed(match only {
+                Some(v) => format!("app {name} has no volume {v} on host {}", config.host),
+                None => format!("app {name} has no volumes on host {}", config.host),
+            })
+            .into());
+        }
+        Ok(out)
     }
 
     /// Backup `id` of app `name` (another app's is not found).
@@ -139,7 +236,44 @@ impl Controller {
         let record = self.own_backup(name, id).await?;
         let (app, provider) = self.app_on_host(name)?;
         let name = name.to_string();
-        let volume = to.unwrap_or(&record.manifest.meta.volume).to_string();
+        // A backup of a Swarm's volume names its node (`VOLUME@NODE`): restored there.
+        let (volume, provider) = match record.manifest.meta.volume.split_once('@') {
+            None => (
+                to.unwrap_or(&record.manifest.meta.volume).to_string(),
+                provider,
+            ),
+            Some((volume, node)) => {
+                let host = &app.config.host;
+                if !self.config.hosts[host].nodes.iter().any(|n| n == node) {
+                    return Err(ProviderError::Refused(format!(
+                        "backup {id} was taken on node {node}, which is not one of host {host}'s nodes"
+                    ))
+                    .into());
+                }
+                let engine = self
+                    .providers
+                    .get(node)
+                    .ok_or_else(|| ControlError::NotConnected(node.to_string()))?;
+                let volume = to.unwrap_or(volume).to_string();
+                // A task stopped would be replaced by Swarm, and one paused would see
+                // its files change under it: refused while one runs with the volume.
+                let running: Vec<String> = engine
+                    .volume_users(&volume)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, running, _)| *running)
+                    .map(|(c, _, _)| c)
+                    .collect();
+                if !running.is_empty() {
+                    return Err(ProviderError::Refused(format!(
+                        "volume {volume} on node {node} is in use by {}: scale the service down first (docker service scale SERVICE=0), or restore into another volume with `to`",
+                        running.join(", ")
+                    ))
+                    .into());
+                }
+                (volume, engine)
+            }
+        };
         let _lock = app.runtime.lock().await;
         // Refused before any container is stopped and before any operation starts.
         provider.check_restore(&volume, &record, force).await?;
@@ -214,6 +348,16 @@ impl Controller {
     }
 }
 
+/// A volume a backup takes: the Engine it is on and how its writers are held (or why
+/// that Engine cannot be reached), its name there, its name in the backup
+/// (`VOLUME@NODE` on a Swarm), and the node.
+struct BackupTarget<'a> {
+    engine: Result<(&'a mooring_docker::Provider, Hold), String>,
+    volume: String,
+    shown: String,
+    node: Option<String>,
+}
+
 /// One volume's action of a backup or restore operation, started at `started`.
 fn data_action(
     seq: usize,
@@ -244,6 +388,9 @@ fn log_writer(app: &str, change: WriterChange<'_>) {
             container = c,
             "stopping a writer for a consistent copy"
         ),
+        WriterChange::Pausing(c) => {
+            tracing::info!(app, container = c, "pausing a writer for a consistent copy")
+        }
         WriterChange::Started(c) => tracing::info!(app, container = c, "writer started again"),
         WriterChange::NotStarted(c, e) => {
             tracing::warn!(app, container = c, error = %e, "writer did not start again")

@@ -67,9 +67,10 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n{}    mode: swarm\napps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
             m.host_yaml("cluster"),
             swarm.nodes[1].host_yaml("worker"),
+            swarm.nodes[2].host_yaml("w2"),
             app.name,
             proj.display(),
             app.name,
@@ -197,6 +198,79 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         "{}",
         objects("secret")
     );
+
+    // A backup of the stack's volume through the node's own Engine (host w2, named in
+    // the Swarm host's `nodes`): its task paused for it, not replaced by Swarm.
+    let w2 = &swarm.nodes[2];
+    let task_on_w2 = || {
+        w2.docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={web}"),
+        ])
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no task of {web} on w2"))
+        .to_string()
+    };
+    let task = task_on_w2();
+    w2.docker(&["exec", &task, "sh", "-c", "echo kept > /data/f"]);
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/backups", app.name),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(code, 200, "{v}");
+    let id = v["backups"][0]["id"].as_str().unwrap().to_string();
+    assert!(
+        id.contains(&format!("{}_data@w2", app.name))
+            && v["backups"].as_array().unwrap().len() == 1,
+        "{v}"
+    );
+    assert_eq!(task_on_w2(), task, "the task was paused, not replaced");
+    assert_eq!(
+        w2.docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.State.Paused}}",
+            &task
+        ])
+        .trim(),
+        "true false"
+    );
+    // Restored on that node: refused while a task runs with the volume; into another
+    // volume there, every byte back.
+    let restore = |body: serde_json::Value| {
+        s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/backups/{id}/restore", app.name),
+            Some(&s.admin),
+            Some(body),
+        )
+    };
+    let (code, v) = restore(serde_json::json!({"force": true}));
+    assert!(
+        code == 409 && v.to_string().contains("on node w2 is in use by"),
+        "{code} {v}"
+    );
+    let (code, v) = restore(serde_json::json!({"to_volume": "restored_here"}));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        w2.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "restored_here:/r",
+            IMAGE,
+            "cat",
+            "/r/f"
+        ])
+        .trim(),
+        "kept"
+    );
+    w2.docker(&["volume", "rm", "restored_here"]);
 
     // A new revision: the service is updated in place (Swarm rolls it out), and the plan
     // said which field changed without printing its value. The secret's new content is
@@ -373,5 +447,16 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     assert_eq!(
         ops_before, ops_after,
         "Swarm reschedules; Mooring deploys nothing"
+    );
+    // A node that cannot be reached: its backup is reported failed, not skipped.
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/backups", app.name),
+        Some(&s.admin),
+        None,
+    );
+    assert!(
+        code == 502 && v["error"].to_string().contains("node w2 cannot be reached"),
+        "{code} {v}"
     );
 }
