@@ -90,26 +90,37 @@ fn main() {
     let compose_file = dir.path().join("compose.yaml");
     let (mut cold_m, mut cold_d, mut noop_m, mut noop_d) = (vec![], vec![], vec![], vec![]);
     for r in 0..runs {
-        // docker stack deploy
-        let stack = format!("peer{r}");
-        let t = Instant::now();
-        stack_deploy(m, &compose_file, &stack);
-        converged(m, &stack, services);
-        cold_d.push(t.elapsed().as_millis());
-        let t = Instant::now();
-        stack_deploy(m, &compose_file, &stack);
-        noop_d.push(t.elapsed().as_millis());
-        m.docker(&["stack", "rm", &stack]);
-        // Mooring
-        let app = format!("m{r}");
-        let t = Instant::now();
-        sync(&app);
-        converged(m, &app, services);
-        cold_m.push(t.elapsed().as_millis());
-        let t = Instant::now();
-        sync(&app);
-        noop_m.push(t.elapsed().as_millis());
-        remove_stack(m, &app);
+        // Each starts on an idle Swarm (the other's tasks gone), and they take turns
+        // going first.
+        let peer = |cold: &mut Vec<u128>, noop: &mut Vec<u128>| {
+            let stack = format!("peer{r}");
+            let t = Instant::now();
+            stack_deploy(m, &compose_file, &stack);
+            converged(m, &stack, services);
+            cold.push(t.elapsed().as_millis());
+            let t = Instant::now();
+            stack_deploy(m, &compose_file, &stack);
+            noop.push(t.elapsed().as_millis());
+            remove_stack(&swarm, &stack);
+        };
+        let ours = |cold: &mut Vec<u128>, noop: &mut Vec<u128>| {
+            let app = format!("m{r}");
+            let t = Instant::now();
+            sync(&app);
+            converged(m, &app, services);
+            cold.push(t.elapsed().as_millis());
+            let t = Instant::now();
+            sync(&app);
+            noop.push(t.elapsed().as_millis());
+            remove_stack(&swarm, &app);
+        };
+        if r % 2 == 0 {
+            peer(&mut cold_d, &mut noop_d);
+            ours(&mut cold_m, &mut noop_m);
+        } else {
+            ours(&mut cold_m, &mut noop_m);
+            peer(&mut cold_d, &mut noop_d);
+        }
     }
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
@@ -182,8 +193,9 @@ fn converged(m: &RemoteEngine, stack: &str, services: usize) {
 }
 
 /// Removes a stack's services (Mooring's: the app's auto-sync is off, nothing puts
-/// them back) and waits until its tasks are gone.
-fn remove_stack(m: &RemoteEngine, stack: &str) {
+/// them back) and waits until no node runs a task of it.
+fn remove_stack(swarm: &Swarm, stack: &str) {
+    let m = swarm.manager();
     let ids = m.docker(&[
         "service",
         "ls",
@@ -196,5 +208,19 @@ fn remove_stack(m: &RemoteEngine, stack: &str) {
         let mut args = vec!["service", "rm"];
         args.extend(ids);
         m.docker(&args);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while swarm.nodes.iter().any(|n| {
+        !n.docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.stack.namespace={stack}"),
+        ])
+        .trim()
+        .is_empty()
+    }) {
+        assert!(Instant::now() < deadline, "the tasks of {stack} did not go");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

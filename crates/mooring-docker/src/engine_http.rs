@@ -18,7 +18,12 @@ pub(crate) struct Engine {
     socket: PathBuf,
     idle:
         std::sync::Arc<std::sync::Mutex<Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>>,
+    /// The connection the Engine's id was last read on ([`Engine::call_anchoring`]):
+    /// while it stays open, whatever answers on it is that same Engine.
+    anchor: std::sync::Arc<tokio::sync::Mutex<Option<Sender>>>,
 }
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// Connections [`Engine::call`] keeps open.
 const IDLE_KEPT: usize = 4;
@@ -28,7 +33,56 @@ impl Engine {
         Engine {
             socket: socket.into(),
             idle: Default::default(),
+            anchor: Default::default(),
         }
+    }
+
+    /// A new connection to the Engine.
+    async fn connect(&self) -> Result<Sender, String> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| format!("connecting to {}: {e}", self.socket.display()))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// [`Engine::call`] on a new connection, kept afterwards as the anchor (see
+    /// [`Engine::call_on_anchor`]).
+    pub(crate) async fn call_anchoring(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        let mut anchor = self.anchor.lock().await;
+        *anchor = None;
+        let mut sender = self.connect().await?;
+        let answer = answer(&mut sender, request).await?;
+        *anchor = Some(sender);
+        Ok(answer)
+    }
+
+    /// `request` on the anchor, when it is still open: `None` when there is none (or
+    /// it closed — the Engine restarted, the machine went away), and the request was
+    /// not sent.
+    pub(crate) async fn call_on_anchor(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Option<Result<(hyper::StatusCode, Bytes), String>> {
+        let mut anchor = self.anchor.lock().await;
+        let sender = anchor.as_mut()?;
+        if sender.ready().await.is_err() {
+            *anchor = None;
+            return None;
+        }
+        let answer = answer(sender, request).await;
+        if answer.is_err() {
+            *anchor = None;
+        }
+        Some(answer)
     }
 
     /// A request with a whole body and a whole answer (the JSON API's), on a kept
@@ -47,36 +101,14 @@ impl Engine {
         };
         let mut sender = match kept {
             Some(s) => s,
-            None => {
-                let stream = tokio::net::UnixStream::connect(&self.socket)
-                    .await
-                    .map_err(|e| format!("connecting to {}: {e}", self.socket.display()))?;
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                sender
-            }
+            None => self.connect().await?,
         };
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the Engine's answer: {e}"))?
-            .to_bytes();
+        let answer = answer(&mut sender, request).await?;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < IDLE_KEPT {
             idle.push(sender);
         }
-        Ok((status, body))
+        Ok(answer)
     }
 
     /// Sends `request` on a new connection that may be upgraded (see
@@ -159,4 +191,23 @@ pub(crate) async fn error_text(response: Response<Incoming>) -> String {
         .and_then(|v| v["message"].as_str().map(str::to_string))
         .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
     format!("{message} ({status})")
+}
+
+/// Sends `request` on `sender`: the answer's status and whole body.
+async fn answer(
+    sender: &mut Sender,
+    request: Request<Full<Bytes>>,
+) -> Result<(hyper::StatusCode, Bytes), String> {
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the Engine's answer: {e}"))?
+        .to_bytes();
+    Ok((status, body))
 }

@@ -197,17 +197,51 @@ impl Provider {
     /// The Engine's id (`docker info`'s `ID`): another id at the same address is
     /// another Engine, another machine's data.
     pub async fn engine_id(&self) -> Result<String, ProviderError> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .map_err(|source| ProviderError::Api {
-                what: "reading the Engine's id".into(),
-                source: DockerError { inner: source },
-            })?;
-        info.id
+        Ok(self.engine_identity().await?.0)
+    }
+
+    /// The Engine's id, and whether it manages a Swarm (`Swarm.ControlAvailable`): one
+    /// `docker info` (on a Swarm manager one of its slowest answers), read on a new
+    /// connection that is then kept: see [`Provider::same_engine`].
+    pub async fn engine_identity(&self) -> Result<(String, bool), ProviderError> {
+        let failed = |why: String| ProviderError::Failed(format!("reading the Engine's id: {why}"));
+        let request = crate::engine_http::Engine::request("GET", "/info")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .map_err(|e| failed(e.to_string()))?;
+        let (status, body) = self.engine.call_anchoring(request).await.map_err(failed)?;
+        if !status.is_success() {
+            return Err(failed(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            )));
+        }
+        let info: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
+        let manager = info
+            .pointer("/Swarm/ControlAvailable")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        let id = info["ID"]
+            .as_str()
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| ProviderError::Failed("the Engine did not say its id".into()))
+            .ok_or_else(|| ProviderError::Failed("the Engine did not say its id".into()))?;
+        Ok((id.to_string(), manager))
+    }
+
+    /// Whether the Engine whose id [`Provider::engine_identity`] last read answers a
+    /// ping on the very connection it was read on: then it is that Engine (a restarted
+    /// Engine or another machine would have closed it), and its id need not be asked
+    /// again. `false` when that connection is gone: ask.
+    pub async fn same_engine(&self) -> bool {
+        let Ok(request) = crate::engine_http::Engine::request("GET", "/_ping")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+        else {
+            return false;
+        };
+        matches!(
+            self.engine.call_on_anchor(request).await,
+            Some(Ok((status, _))) if status.is_success()
+        )
     }
 
     /// The Engine this provider talks to.

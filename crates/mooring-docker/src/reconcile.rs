@@ -52,6 +52,9 @@ pub struct ReconcileOptions {
     /// Apply only a plan with this [`Plan::digest`] (the one a person confirmed);
     /// another is [`ReconcileError::PlanChanged`], with nothing applied.
     pub expect_plan: Option<String>,
+    /// Whether the Engine manages a Swarm, when the caller has just asked it (a stack
+    /// is deployed to a manager only); `None`: asked again.
+    pub swarm_manager: Option<bool>,
 }
 
 impl ReconcileOptions {

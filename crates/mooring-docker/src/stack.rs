@@ -762,27 +762,20 @@ fn collect(have: &Value, want: &Value, path: &str, out: &mut Vec<String>) {
 }
 
 impl Provider {
-    /// Whether this Engine manages a Swarm (`docker info`'s `Swarm.ControlAvailable`).
-    pub async fn is_swarm_manager(&self) -> Result<bool, ProviderError> {
-        let info = self
-            .client()
-            .info()
-            .await
-            .map_err(|e| ProviderError::Failed(format!("reading the Engine's info: {e}")))?;
-        Ok(info
-            .swarm
-            .and_then(|s| s.control_available)
-            .unwrap_or(false))
-    }
-
     /// The stack `project` on this manager: its services and overlay networks.
     pub async fn observe_stack(&self, project: &Project) -> Result<LiveStack, ProviderError> {
+        // The networks, the services, the secrets and configs: asked at once.
+        let filters = json!({"label": [format!("{NAMESPACE}={}", project.name)]}).to_string();
+        let path = format!("/services?{}", url_query(&[("filters", &filters)]));
+        let (networks, services, files) = futures_util::future::join3(
+            self.client().list_networks::<String>(None),
+            self.swarm_api("GET", &path, None),
+            self.swarm_files(&project.name),
+        )
+        .await;
         // Every network's name by id (a service may join an external one), the stack's own.
-        let networks: Vec<Network> = self
-            .client()
-            .list_networks::<String>(None)
-            .await
-            .map_err(|e| ProviderError::Failed(format!("listing the networks: {e}")))?;
+        let networks: Vec<Network> =
+            networks.map_err(|e| ProviderError::Failed(format!("listing the networks: {e}")))?;
         let names: HashMap<String, String> = networks
             .iter()
             .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
@@ -793,18 +786,11 @@ impl Provider {
             .filter(|n| n.labels.as_ref().and_then(|l| l.get(NAMESPACE)) == Some(&own))
             .filter_map(|n| n.name.clone())
             .collect();
-        let filters = json!({"label": [format!("{NAMESPACE}={}", project.name)]}).to_string();
-        let services = self
-            .swarm_api(
-                "GET",
-                &format!("/services?{}", url_query(&[("filters", &filters)])),
-                None,
-            )
-            .await
+        let services = services
             .map_err(|e| ProviderError::Failed(format!("listing the stack's services: {e}")))?;
         let mut live = LiveStack {
             networks: stack_networks,
-            files: self.swarm_files(&project.name).await?,
+            files: files?,
             ..LiveStack::default()
         };
         for s in services.as_array().cloned().unwrap_or_default() {
@@ -1297,7 +1283,11 @@ pub async fn reconcile(
     if let Some(why) = not_yet_on_swarm(project) {
         return Err(ProviderError::Failed(why).into());
     }
-    if !provider.is_swarm_manager().await? {
+    let manager = match options.swarm_manager {
+        Some(known) => known,
+        None => provider.engine_identity().await?.1,
+    };
+    if !manager {
         return Err(ProviderError::Failed(format!(
             "{} is not a Swarm manager: a host with mode: swarm must be one (docker swarm init there, or name a manager's address)",
             provider.endpoint()

@@ -315,7 +315,8 @@ async fn carry(mut local: UnixStream, dialer: Arc<Dialer>, last: Arc<Mutex<Optio
 
 /// A TCP connection to a remote Engine, with keepalive: a machine that vanishes
 /// without closing (power cut, network gone) ends the connection within about a
-/// minute instead of leaving a read waiting forever.
+/// minute instead of leaving a read waiting forever; and without Nagle's delay, as the
+/// Docker CLI's (Go's) connections are.
 async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
     match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
         Ok(Ok(t)) => {
@@ -326,6 +327,11 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
             socket2::SockRef::from(&t)
                 .set_tcp_keepalive(&keepalive)
                 .map_err(|e| format!("connecting to {host}:{port}: setting keepalive: {e}"))?;
+            // Requests are small writes answered at once: without this, Nagle's
+            // algorithm holds a TLS record back until the previous one is acknowledged,
+            // and the Engine acknowledges late (40 ms a call).
+            t.set_nodelay(true)
+                .map_err(|e| format!("connecting to {host}:{port}: setting nodelay: {e}"))?;
             Ok(t)
         }
         Ok(Err(e)) => Err(format!("connecting to {host}:{port}: {e}")),

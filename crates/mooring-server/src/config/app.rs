@@ -526,13 +526,22 @@ mod tests {
         assert_eq!(c.hosts["m"].nodes, ["n1"]);
         for (text, expected) in [
             ("", "hosts.m.nodes: n1 is not a host here"),
-            ("  n1: { docker: \"unix:///n1.sock\", mode: swarm }\n", "hosts.m.nodes: n1 has mode: swarm"),
+            (
+                "  n1: { docker: \"unix:///n1.sock\", mode: swarm }\n",
+                "hosts.m.nodes: n1 has mode: swarm",
+            ),
         ] {
             let e = parse_err(&format!("{swarm}{text}"));
-            assert!(e.contains(expected) && e.contains("mooring.yaml:2:"), "{text}: {e}");
+            assert!(
+                e.contains(expected) && e.contains("mooring.yaml:2:"),
+                "{text}: {e}"
+            );
         }
         let e = parse_err("hosts:\n  m: { docker: \"unix:///m.sock\", nodes: [n1] }\n");
-        assert!(e.contains("hosts.m.nodes: only a host with mode: swarm has nodes"), "{e}");
+        assert!(
+            e.contains("hosts.m.nodes: only a host with mode: swarm has nodes"),
+            "{e}"
+        );
     }
 
     #[test]

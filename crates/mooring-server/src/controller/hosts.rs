@@ -34,6 +34,8 @@ pub struct HostHealth {
     pub engine_id: Option<String>,
     /// Why it is not deployed to: its Engine is not the one it is known by.
     pub replaced: Option<String>,
+    /// Its Engine manages a Swarm, as it said when its id was checked.
+    pub swarm_manager: bool,
 }
 
 /// A host's health, shared by its watcher and the operations on it.
@@ -61,9 +63,10 @@ impl HostState {
     }
 
     /// Records the Engine's id as checked: the known one, or (`replaced`) not.
-    fn checked(&self, id: String, replaced: Option<String>) {
+    fn checked(&self, (id, manager): (String, bool), replaced: Option<String>) {
         let mut h = self.0.lock().unwrap_or_else(|e| e.into_inner());
         h.engine_id = Some(id);
+        h.swarm_manager = manager;
         h.replaced = replaced;
     }
 
@@ -182,7 +185,15 @@ impl Controller {
     /// answers, and whether its Engine is still the one it is known by (a machine
     /// replaced between two operations is never deployed to).
     pub(super) async fn host_health_now(&self, host: &str, provider: &Provider) -> HostHealth {
-        self.host_state(host).recheck();
+        let state = self.host_state(host);
+        let known = state.get();
+        // Its Engine answers on the connection its id was read on: the same Engine, no
+        // need to ask its id again.
+        if known.engine_id.is_some() && known.unreachable.is_none() && provider.same_engine().await
+        {
+            return known;
+        }
+        state.recheck();
         self.check_host(host, provider).await
     }
 
@@ -233,8 +244,8 @@ impl Controller {
         if state.get().engine_id.is_some() {
             return state.get();
         }
-        let id = match provider.engine_id().await {
-            Ok(id) => id,
+        let (id, manager) = match provider.engine_identity().await {
+            Ok(identity) => identity,
             Err(e) => {
                 state.down(e.to_string());
                 return state.get();
@@ -242,18 +253,18 @@ impl Controller {
         };
         match self.store.host_engine(host) {
             Ok(None) => match self.store.set_host_engine(host, &id, now_ms()) {
-                Ok(()) => state.checked(id, None),
+                Ok(()) => state.checked((id, manager), None),
                 Err(e) => {
                     state.down(format!("cannot record its Engine's id: {e}"));
                 }
             },
-            Ok(Some(known)) if known == id => state.checked(id, None),
+            Ok(Some(known)) if known == id => state.checked((id, manager), None),
             Ok(Some(known)) => {
                 let why = format!(
                     "host {host} ({}) answers as another Docker Engine (id {id}; Mooring deployed to {known}): its volumes are not the data deployed there, so nothing is deployed to it. If the machine was replaced on purpose, accept it: `mooring host accept {host}` (or POST /api/v1/hosts/{host}/accept)",
                     provider.endpoint()
                 );
-                state.checked(id, Some(why));
+                state.checked((id, manager), Some(why));
             }
             // Not knowing which Engine it should be: nothing is deployed until known.
             Err(e) => {
@@ -276,7 +287,7 @@ impl Controller {
             .get(host)
             .ok_or_else(|| ControlError::UnknownHost(host.to_string()))?;
         provider.ping().await?;
-        let id = provider.engine_id().await?;
+        let (id, manager) = provider.engine_identity().await?;
         if let Some(expected) = expected.filter(|e| *e != id) {
             return Err(ControlError::Docker(mooring_docker::ProviderError::Refused(format!(
                 "host {host} now answers as Docker Engine {id}, not {expected}: nothing accepted; look again (`mooring host list`)"
@@ -285,7 +296,7 @@ impl Controller {
         self.store.set_host_engine(host, &id, now_ms())?;
         let state = self.host_state(host);
         state.up();
-        state.checked(id, None);
+        state.checked((id, manager), None);
         self.reconcile_host_apps(host);
         Ok(state.get())
     }

@@ -458,6 +458,8 @@ impl Controller {
         }
         let mut options = self.reconcile_options(app, !apply);
         options.expect_plan = trigger.expect_plan.clone();
+        // Its Engine's id was just checked, and whether it manages a Swarm with it.
+        options.swarm_manager = Some(health.swarm_manager);
         // Backups taken now hold the data of the revision deployed until now.
         options.revision = status.revision.clone();
 
@@ -637,6 +639,7 @@ impl Controller {
             parallel: self.config.server.workers,
             backup_app: Some(app.config.name.clone()),
             expect_plan: None,
+            swarm_manager: None,
         }
     }
 

@@ -856,3 +856,37 @@ fn one_app_on_three_hosts_with_per_host_values() {
         "{metrics}"
     );
 }
+
+/// An Engine's id is read once while the connection it was read on stays open (what
+/// answers there is that Engine), and read again once it closed: a restarted Engine
+/// (or another machine) is asked who it is before anything is deployed to it.
+#[test]
+fn an_engine_s_id_is_asked_again_only_when_its_connection_closed() {
+    let mut engine = RemoteEngine::start(3);
+    let tls = |n: &str| fs::read(engine.tls_file(n)).unwrap();
+    let endpoint = mooring_docker::Endpoint::parse(&engine.tcp())
+        .unwrap()
+        .with_tls(mooring_docker::Tls {
+            ca: tls("ca.pem"),
+            cert: tls("cert.pem"),
+            key: tls("key.pem"),
+        });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let provider = rt
+        .block_on(mooring_docker::Provider::connect_to(endpoint))
+        .unwrap();
+    assert!(!rt.block_on(provider.same_engine()), "nothing read yet");
+    let (id, manager) = rt.block_on(provider.engine_identity()).unwrap();
+    assert_eq!((id.as_str(), manager), (engine.id().as_str(), false));
+    for _ in 0..3 {
+        assert!(rt.block_on(provider.same_engine()));
+    }
+    engine.stop();
+    engine.restart();
+    assert!(
+        !rt.block_on(provider.same_engine()),
+        "the Engine restarted: its id must be read again"
+    );
+    rt.block_on(provider.engine_identity()).unwrap();
+    assert!(rt.block_on(provider.same_engine()));
+}
