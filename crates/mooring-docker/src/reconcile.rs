@@ -55,6 +55,9 @@ pub struct ReconcileOptions {
     /// Whether the Engine manages a Swarm, when the caller has just asked it (a stack
     /// is deployed to a manager only); `None`: asked again.
     pub swarm_manager: Option<bool>,
+    /// The Engines of a Swarm's nodes, by host name: a stack's volumes are backed up
+    /// through them.
+    pub nodes: Vec<(String, crate::Provider)>,
 }
 
 impl ReconcileOptions {
@@ -523,33 +526,7 @@ async fn backup<H: Host>(
     };
     let (error, detail, id) = match r {
         Ok((dir, id)) => {
-            let retention = project
-                .volumes
-                .values()
-                .find(|v| v.name == volume)
-                .and_then(|v| v.retention)
-                .unwrap_or(options.retention);
-            let mut detail = format!("backup {id}");
-            if !retention.is_empty() {
-                let now = mooring_core::clock::now_ms();
-                let pruned = mooring_backup::prune_volume(
-                    dir,
-                    options.backup_app.as_deref().unwrap_or(&project.name),
-                    volume,
-                    retention.keep.map(|k| k as usize),
-                    retention
-                        .older_than_secs
-                        .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),
-                    now,
-                    &id,
-                );
-                match pruned {
-                    Ok(removed) if removed.is_empty() => {}
-                    Ok(removed) => detail += &format!("; retention removed {}", removed.join(", ")),
-                    // The backup is there and verified; a failed clean-up is only noted.
-                    Err(e) => detail += &format!("; retention not applied: {e}"),
-                }
-            }
+            let detail = retained(project, options, dir, (volume, volume), &id);
             (None, Some(detail), Some(id))
         }
         Err(e) => (Some(e.to_string()), None, None),
@@ -563,6 +540,46 @@ async fn backup<H: Host>(
     };
     report(Progress::Finished(&result));
     (result, id)
+}
+
+/// `backup ID`, with what the retention then removed of the volume's backups (the
+/// volume's `x-mooring` retention, else the app's): `volume` as the project declares
+/// it, and as its backups are filed (`VOLUME@NODE` on a Swarm).
+pub(crate) fn retained(
+    project: &Project,
+    options: &ReconcileOptions,
+    dir: &std::path::Path,
+    (volume, filed): (&str, &str),
+    id: &str,
+) -> String {
+    let retention = project
+        .volumes
+        .values()
+        .find(|v| v.name == volume)
+        .and_then(|v| v.retention)
+        .unwrap_or(options.retention);
+    let mut detail = format!("backup {id}");
+    if !retention.is_empty() {
+        let now = mooring_core::clock::now_ms();
+        let pruned = mooring_backup::prune_volume(
+            dir,
+            options.backup_app.as_deref().unwrap_or(&project.name),
+            filed,
+            retention.keep.map(|k| k as usize),
+            retention
+                .older_than_secs
+                .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),
+            now,
+            id,
+        );
+        match pruned {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => detail += &format!("; retention removed {}", removed.join(", ")),
+            // The backup is there and verified; a failed clean-up is only noted.
+            Err(e) => detail += &format!("; retention not applied: {e}"),
+        }
+    }
+    detail
 }
 
 /// Runs actions concurrently; false when one failed.

@@ -38,6 +38,9 @@ pub struct LiveStack {
     /// Every secret and config of the Swarm, by kind and name: its id, and whether it
     /// is the stack's (its namespace label) and Mooring made it (its digest label).
     pub files: BTreeMap<(FileKind, String), LiveFile>,
+    /// The stack's volumes on each node named for it (`nodes` of the Swarm host), or
+    /// why that node's Engine did not answer.
+    pub node_volumes: BTreeMap<String, Result<Vec<String>, String>>,
 }
 
 /// A secret or config as the manager has it.
@@ -576,10 +579,14 @@ pub fn shaped_like(shape: &Value, live: &Value) -> Value {
     }
 }
 
-/// The plan that brings `live` to `project` as a stack: overlay networks first, then
-/// each service created or updated (with the fields that differ, environment values
-/// never printed), then — with `prune` — services of the stack it no longer declares.
-pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
+/// The plan that brings `live` to `project` as a stack: overlay networks, secrets and
+/// configs first, then the backups `backup: on-change` asks for (each volume a
+/// changing service writes to, on each node that has it), then each service created or
+/// updated (with the fields that differ, environment values never printed), then —
+/// with `prune` — services of the stack it no longer declares, and the secrets and
+/// configs no service uses.
+pub fn plan(project: &Project, live: &LiveStack, options: &ReconcileOptions) -> Plan {
+    let prune = options.prune;
     let mut actions = Vec::new();
     for n in project.networks.values().filter(|n| !n.external) {
         if !live.networks.contains(&n.name) {
@@ -631,6 +638,25 @@ pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
             }
         }
     }
+    let mut notes = project.notes.clone();
+    let changing: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match &a.action {
+            Action::UpdateService { service, .. } => Some(service.as_str()),
+            _ => None,
+        })
+        .collect();
+    let first_service = actions
+        .iter()
+        .position(|a| {
+            matches!(
+                a.action,
+                Action::CreateService { .. } | Action::UpdateService { .. }
+            )
+        })
+        .unwrap_or(actions.len());
+    let backups = backups_on_change(project, live, options, &changing, &mut notes);
+    actions.splice(first_service..first_service, backups);
     let mut orphans_kept = Vec::new();
     for (name, (id, _, _)) in &live.services {
         if declared.contains(name) {
@@ -668,7 +694,6 @@ pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
             orphans_kept.push(format!("{kind} {name}"));
         }
     }
-    let mut notes = project.notes.clone();
     for svc in project.services.values() {
         let ignored = ignored_on_swarm(svc);
         if !ignored.is_empty() {
@@ -685,6 +710,60 @@ pub fn plan(project: &Project, live: &LiveStack, prune: bool) -> Plan {
         orphans_kept,
         notes,
     }
+}
+
+/// `backup: on-change` on a Swarm: each volume (its `x-mooring` backup, else the
+/// app's) that a service being updated writes to, backed up on each node that has it
+/// (`VOLUME@NODE`) before the update. A node that did not answer is noted: its copy of
+/// the volume (if any) is not backed up, and the update goes on.
+fn backups_on_change(
+    project: &Project,
+    live: &LiveStack,
+    options: &ReconcileOptions,
+    changing: &[&str],
+    notes: &mut Vec<String>,
+) -> Vec<PlannedAction> {
+    let mut out = Vec::new();
+    for vol in project.volumes.values() {
+        if !vol.backup_on_change.unwrap_or(options.backup_on_change) {
+            continue;
+        }
+        let writers: Vec<&str> = changing
+            .iter()
+            .copied()
+            .filter(|s| {
+                project.services.get(*s).is_some_and(|svc| {
+                    svc.mounts.iter().any(|m| {
+                        m.kind == mooring_core::desired::MountKind::Volume
+                            && m.source == vol.name
+                            && !m.read_only
+                    })
+                })
+            })
+            .collect();
+        if writers.is_empty() {
+            continue;
+        }
+        for (node, volumes) in &live.node_volumes {
+            match volumes {
+                Ok(v) if v.contains(&vol.name) => out.push(PlannedAction {
+                    action: Action::BackupVolume {
+                        volume: format!("{}@{node}", vol.name),
+                    },
+                    reason: format!(
+                        "backup: on-change — service {} changes: a verified backup first, on node {node} (its tasks writing to it are paused for the copy)",
+                        writers.join(", ")
+                    ),
+                }),
+                Ok(_) => {}
+                Err(why) => notes.push(format!(
+                    "volume {} on node {node} is not backed up before this update: {why}",
+                    vol.name
+                )),
+            }
+        }
+    }
+    out
 }
 
 /// `Mode.Replicated.Replicas: 1 → 3, TaskTemplate.ContainerSpec.Env changed`.
@@ -1260,15 +1339,92 @@ async fn run(
     provider: &Provider,
     project: &Project,
     a: &PlannedAction,
-    files: &BTreeMap<(FileKind, String), LiveFile>,
+    (files, options): (&BTreeMap<(FileKind, String), LiveFile>, &ReconcileOptions),
     report: &(dyn Fn(Progress<'_>) + Sync),
 ) -> ActionResult {
     report(Progress::Started(a));
     let start = Instant::now();
-    let r = provider.apply_stack_action(project, a, files).await;
-    let result = ActionResult::ended(a, start, r);
+    let result = match &a.action {
+        Action::BackupVolume { volume } => {
+            let (r, detail) = match back_up_on_node(project, options, a, volume).await {
+                Ok(detail) => (Ok(()), Some(detail)),
+                Err(e) => (Err(e), None),
+            };
+            ActionResult {
+                detail,
+                ..ActionResult::ended(a, start, r)
+            }
+        }
+        _ => ActionResult::ended(
+            a,
+            start,
+            provider.apply_stack_action(project, a, files).await,
+        ),
+    };
     report(Progress::Finished(&result));
     result
+}
+
+/// The stack's volumes on each node, or why a node did not answer; asked at once.
+async fn observe_nodes(
+    nodes: &[(String, Provider)],
+    project: &Project,
+) -> BTreeMap<String, Result<Vec<String>, String>> {
+    let each = nodes.iter().map(|(name, node)| async move {
+        let volumes = node
+            .app_volumes(&project.name)
+            .await
+            .map_err(|e| format!("node {name} cannot be reached: {e}"));
+        (name.clone(), volumes)
+    });
+    futures_util::future::join_all(each)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Backs up `filed` (`VOLUME@NODE`) through that node's Engine, its writers paused,
+/// then applies the retention: the backup's id (and what the retention removed).
+async fn back_up_on_node(
+    project: &Project,
+    options: &ReconcileOptions,
+    a: &PlannedAction,
+    filed: &str,
+) -> Result<String, ProviderError> {
+    let Some((volume, node)) = filed.split_once('@') else {
+        return Err(ProviderError::Failed(format!("{filed} names no node")));
+    };
+    let engine = options
+        .nodes
+        .iter()
+        .find(|(n, _)| n == node)
+        .map(|(_, p)| p)
+        .ok_or_else(|| ProviderError::Failed(format!("node {node} is not a node of this host")))?;
+    let dir = options.backups.as_deref().ok_or_else(|| {
+        ProviderError::Failed(format!(
+            "no backup folder configured; volume {volume} is not touched"
+        ))
+    })?;
+    let meta = mooring_backup::BackupMeta {
+        app: options
+            .backup_app
+            .clone()
+            .unwrap_or_else(|| project.name.clone()),
+        volume: filed.to_string(),
+        revision: options.revision.clone(),
+        reason: a.reason.clone(),
+        created_at: mooring_core::clock::now_ms(),
+    };
+    let (record, _) = engine
+        .back_up_volume(volume, dir, meta, crate::volumes::Hold::Pause, &|_| {})
+        .await?;
+    Ok(crate::reconcile::retained(
+        project,
+        options,
+        dir,
+        (volume, filed),
+        &record.id,
+    ))
 }
 
 /// Observes the stack, plans and (unless a dry run) applies, in order; `prepare` runs
@@ -1294,7 +1450,15 @@ pub async fn reconcile(
         ))
         .into());
     }
-    let live = provider.observe_stack(project).await?;
+    let mut live = provider.observe_stack(project).await?;
+    if !options.nodes.is_empty()
+        && project
+            .volumes
+            .values()
+            .any(|v| v.backup_on_change.unwrap_or(options.backup_on_change))
+    {
+        live.node_volumes = observe_nodes(&options.nodes, project).await;
+    }
     // An external secret or config must be there already: nothing Mooring can make.
     if let Some((kind, name)) = swarm_files(project)
         .into_iter()
@@ -1303,7 +1467,7 @@ pub async fn reconcile(
     {
         return Err(ProviderError::Failed(missing(kind, &name)).into());
     }
-    let first = plan(project, &live, options.prune);
+    let first = plan(project, &live, options);
     if !options.dry_run
         && options
             .expect_plan
@@ -1321,7 +1485,9 @@ pub async fn reconcile(
         // are independent of each other in a stack, all at once (each update waits
         // for its own rollout); then the secrets and configs no service uses.
         let is = |a: &&PlannedAction, first: bool| match a.action {
-            Action::CreateNetwork { .. } | Action::CreateSwarmFile { .. } => first,
+            Action::CreateNetwork { .. }
+            | Action::CreateSwarmFile { .. }
+            | Action::BackupVolume { .. } => first,
             Action::RemoveSwarmFile { .. } => !first,
             _ => false,
         };
@@ -1333,7 +1499,7 @@ pub async fn reconcile(
             .filter(|a| !is(a, true) && !is(a, false));
         let ok = |results: &Vec<ActionResult>| results.iter().all(|r| r.error.is_none());
         for a in before {
-            results.push(run(provider, project, a, &live.files, report).await);
+            results.push(run(provider, project, a, (&live.files, options), report).await);
             if !ok(&results) {
                 break;
             }
@@ -1347,14 +1513,14 @@ pub async fn reconcile(
             _ => live.files.clone(),
         };
         if ok(&results) {
-            let each = services.map(|a| run(provider, project, a, &files, report));
+            let each = services.map(|a| run(provider, project, a, (&files, options), report));
             results.extend(futures_util::future::join_all(each).await);
         }
         for a in after {
             if !ok(&results) {
                 break;
             }
-            results.push(run(provider, project, a, &files, report).await);
+            results.push(run(provider, project, a, (&files, options), report).await);
         }
     }
     let after_live = if results.is_empty() {
@@ -1362,7 +1528,7 @@ pub async fn reconcile(
     } else {
         provider.observe_stack(project).await?
     };
-    let after = plan(project, &after_live, options.prune);
+    let after = plan(project, &after_live, options);
     let health = provider.stack_health(project, &after_live).await?;
     Ok(Outcome {
         plan: first,
@@ -1379,6 +1545,13 @@ mod tests {
 
     fn project(compose: &str) -> Project {
         load(compose, true).unwrap()
+    }
+
+    fn opts(prune: bool) -> ReconcileOptions {
+        ReconcileOptions {
+            prune,
+            ..ReconcileOptions::default()
+        }
     }
 
     fn load(compose: &str, swarm: bool) -> Result<Project, mooring_compose::LoadError> {
@@ -1467,9 +1640,9 @@ mod tests {
             ..LiveStack::default()
         };
         assert!(
-            plan(&p, &live, true).actions.is_empty(),
+            plan(&p, &live, &opts(true)).actions.is_empty(),
             "{:?}",
-            plan(&p, &live, true)
+            plan(&p, &live, &opts(true))
         );
 
         // Scaled by hand, and its environment changed: named, the value never shown.
@@ -1483,7 +1656,7 @@ mod tests {
             networks: vec![],
             ..LiveStack::default()
         };
-        let planned = plan(&p, &live, true);
+        let planned = plan(&p, &live, &opts(true));
         let text: Vec<String> = planned
             .actions
             .iter()
@@ -1517,7 +1690,10 @@ mod tests {
                 {"Type": "tmpfs", "Target": "/run"}
             ])
         );
-        assert_eq!(plan(&p, &live, false).orphans_kept, ["service shop_old"]);
+        assert_eq!(
+            plan(&p, &live, &opts(false)).orphans_kept,
+            ["service shop_old"]
+        );
 
         // A setting the repository stops setting: the spec's fingerprint moved, so the
         // service is updated though every field it still sets is as it was.
@@ -1531,14 +1707,14 @@ mod tests {
             networks: vec!["shop_default".into()],
             ..LiveStack::default()
         };
-        let planned = plan(&new, &live, true);
+        let planned = plan(&new, &live, &opts(true));
         assert_eq!(planned.actions.len(), 1, "{planned:?}");
         assert_eq!(
             planned.actions[0].reason,
             "a setting the repository no longer sets is removed"
         );
         // Mounts of several kinds compare item by item: no drift.
-        assert!(plan(&old, &live, true).actions.is_empty());
+        assert!(plan(&old, &live, &opts(true)).actions.is_empty());
     }
 
     #[test]
@@ -1571,7 +1747,7 @@ mod tests {
 
         // Nothing there yet: the two made before the service; the external one is not
         // Mooring's to make, and the service cannot be sent without it.
-        let planned = plan(&p, &LiveStack::default(), true);
+        let planned = plan(&p, &LiveStack::default(), &opts(true));
         let text: Vec<String> = planned
             .actions
             .iter()
@@ -1616,8 +1792,9 @@ mod tests {
             services: BTreeMap::from([("shop_web".to_string(), ("id1".to_string(), 2, sent))]),
             networks: vec!["shop_default".into()],
             files: files.clone(),
+            ..LiveStack::default()
         };
-        assert!(plan(&p, &live, false).actions.is_empty());
+        assert!(plan(&p, &live, &opts(false)).actions.is_empty());
 
         // New content: a new secret, the service moved onto it, the old one removed
         // (Mooring's, even without prune); a hand-made one of the stack is kept.
@@ -1631,7 +1808,7 @@ mod tests {
             (FileKind::Secret, "shop_manual".into()),
             file("s9", true, false),
         );
-        let planned = plan(&q, &live, false);
+        let planned = plan(&q, &live, &opts(false));
         let text: Vec<String> = planned
             .actions
             .iter()
@@ -1715,13 +1892,76 @@ mod tests {
         let _: bollard::models::ServiceSpec = serde_json::from_value(s.clone()).unwrap();
         assert_eq!(not_yet_on_swarm(&p), None);
         // What a service has no place for is noted in every plan, as stack deploy warns.
-        let planned = plan(&p, &LiveStack::default(), false);
+        let planned = plan(&p, &LiveStack::default(), &opts(false));
         assert!(
             planned.notes.contains(&"service web: expose, shm_size, restart (deploy.restart_policy applies) ignored on a Swarm (a Swarm service has no place for it; docker stack deploy ignores it too)".to_string()),
             "{:?}",
             planned.notes
         );
         let plain = project("services:\n  web:\n    image: x\n");
-        assert!(plan(&plain, &LiveStack::default(), false).notes.is_empty());
+        assert!(plan(&plain, &LiveStack::default(), &opts(false))
+            .notes
+            .is_empty());
+    }
+
+    #[test]
+    fn backup_on_change_backs_a_volume_up_on_each_node_before_its_writer_changes() {
+        let old = project("services:\n  db:\n    image: x:1\n    volumes: [\"data:/d\"]\n  ro:\n    image: x:1\n    volumes: [\"data:/d:ro\"]\nvolumes:\n  data: {}\n");
+        let new = project("services:\n  db:\n    image: x:2\n    volumes: [\"data:/d\"]\n  ro:\n    image: x:2\n    volumes: [\"data:/d:ro\"]\nvolumes:\n  data: {}\n");
+        let live = LiveStack {
+            services: ["db", "ro"]
+                .iter()
+                .map(|s| {
+                    let name = format!("shop_{s}");
+                    (name, ("id".to_string(), 1, spec(&old, &old.services[*s])))
+                })
+                .collect(),
+            networks: vec!["shop_default".into()],
+            node_volumes: BTreeMap::from([
+                ("n1".to_string(), Ok(vec!["shop_data".to_string()])),
+                ("n2".to_string(), Ok(vec![])),
+                (
+                    "n3".to_string(),
+                    Err("node n3 cannot be reached: refused".to_string()),
+                ),
+            ]),
+            ..LiveStack::default()
+        };
+        let on_change = ReconcileOptions {
+            backup_on_change: true,
+            ..opts(false)
+        };
+        let planned = plan(&new, &live, &on_change);
+        let text: Vec<String> = planned
+            .actions
+            .iter()
+            .map(|a| a.action.to_string())
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "back up volume shop_data@n1",
+                "update service shop_db",
+                "update service shop_ro"
+            ]
+        );
+        assert!(
+            planned.actions[0]
+                .reason
+                .starts_with("backup: on-change — service db changes"),
+            "{:?}",
+            planned.actions[0]
+        );
+        assert!(
+            planned.notes.contains(&"volume shop_data on node n3 is not backed up before this update: node n3 cannot be reached: refused".to_string()),
+            "{:?}",
+            planned.notes
+        );
+        // Without the policy, or with nothing changing, no backup.
+        assert!(plan(&new, &live, &opts(false))
+            .actions
+            .iter()
+            .all(|a| !matches!(a.action, Action::BackupVolume { .. })));
+        assert!(plan(&old, &live, &on_change).actions.is_empty());
     }
 }

@@ -640,6 +640,16 @@ impl Controller {
             backup_app: Some(app.config.name.clone()),
             expect_plan: None,
             swarm_manager: None,
+            // A Swarm's nodes: the stack's volumes are backed up through them.
+            nodes: self
+                .config
+                .hosts
+                .get(&app.config.host)
+                .map(|h| h.nodes.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|n| Some((n.clone(), self.providers.get(n)?.clone())))
+                .collect(),
         }
     }
 

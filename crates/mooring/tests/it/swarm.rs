@@ -67,7 +67,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n    data: {{ backup: on-change }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
             m.host_yaml("cluster"),
             swarm.nodes[1].host_yaml("worker"),
             swarm.nodes[2].host_yaml("w2"),
@@ -297,6 +297,9 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         text.contains(&format!("update service {web}"))
             && text.contains("TaskTemplate.ContainerSpec.Env changed")
             && text.contains("TaskTemplate.ContainerSpec.Secrets changed")
+            // backup: on-change — the volume web writes to, on the node named for it,
+            // before the update (its tasks paused, not replaced).
+            && text.contains(&format!("back up volume {}_data@w2", app.name))
             && text.contains(&format!(
                 "remove secret {}_db_{}",
                 app.name,
