@@ -1053,9 +1053,13 @@ impl Provider {
                     .pointer("/Status/Err")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
+                let on = match t.get("NodeID").and_then(Value::as_str) {
+                    Some(id) => format!(" on node {}", self.node_name(id).await),
+                    None => String::new(),
+                };
                 (
                     Health::Degraded,
-                    format!("{running}/{want} tasks running; a task failed: {why}"),
+                    format!("{running}/{want} tasks running; a task failed{on}: {why}"),
                 )
             } else {
                 (
@@ -1071,6 +1075,33 @@ impl Provider {
             .max()
             .unwrap_or(Health::Unknown);
         Ok((worst, out))
+    }
+
+    /// The stack's resource tree: each service's health from its tasks, the overlay
+    /// networks, and the volumes (there when a node named for the stack, or the
+    /// manager, has one).
+    pub async fn stack_tree(
+        &self,
+        project: &Project,
+        policy: mooring_core::DataPolicy,
+        nodes: &[(String, Provider)],
+    ) -> Result<mooring_core::ResourceTree, ProviderError> {
+        let live = self.observe_stack(project).await?;
+        let (_, services) = self.stack_health(project, &live).await?;
+        let mut held = self.app_volumes(&project.name).await.unwrap_or_default();
+        for volumes in observe_nodes(nodes, project).await.into_values().flatten() {
+            held.extend(volumes);
+        }
+        let mut tree = mooring_core::resource_tree(project, &Live::default(), policy);
+        tree.services = services;
+        for n in &mut tree.networks {
+            n.exists = live.networks.contains(&n.name) || n.external;
+            n.driver = n.exists.then(|| "overlay".to_string());
+        }
+        for v in &mut tree.volumes {
+            v.exists = held.contains(&v.name);
+        }
+        Ok(tree)
     }
 
     /// Waits for the rolling update Swarm started on service `name` to end, as its
@@ -1139,6 +1170,18 @@ impl Provider {
         } else {
             errors.truncate(3);
             format!("; task errors: {}", errors.join("; "))
+        }
+    }
+
+    /// A node's host name, as `docker node ls` shows it (its id when it cannot be read).
+    async fn node_name(&self, id: &str) -> String {
+        match self.swarm_api("GET", &format!("/nodes/{id}"), None).await {
+            Ok(node) => node
+                .pointer("/Description/Hostname")
+                .and_then(Value::as_str)
+                .unwrap_or(id)
+                .to_string(),
+            Err(_) => id.to_string(),
         }
     }
 

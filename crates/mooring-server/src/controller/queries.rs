@@ -276,8 +276,22 @@ impl Controller {
             .providers
             .get(&app.config.host)
             .ok_or_else(|| ControlError::NotConnected(app.config.host.clone()))?;
-        let live = provider.observe(&rendered.project).await?;
         let policy = app.config.volumes;
+        if self
+            .config
+            .hosts
+            .get(&app.config.host)
+            .is_some_and(|h| h.swarm)
+        {
+            // A stack: its services' tasks, through the manager.
+            let nodes = self.reconcile_options(app, true).nodes;
+            return Ok(Some(
+                provider
+                    .stack_tree(&rendered.project, policy, &nodes)
+                    .await?,
+            ));
+        }
+        let live = provider.observe(&rendered.project).await?;
         Ok(Some(mooring_core::resource_tree(
             &rendered.project,
             &live,

@@ -451,6 +451,18 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         ops_before, ops_after,
         "Swarm reschedules; Mooring deploys nothing"
     );
+    // A service whose tasks fail: Degraded, saying on which node and why.
+    let failing = checked(&app.name, "three", false).replace(
+        "services:\n",
+        &format!("services:\n  job:\n    image: {IMAGE}\n    command: [\"false\"]\n    deploy:\n      restart_policy: {{ condition: none }}\n"),
+    );
+    push(failing);
+    wait_or_tell(&s, &app.name, m, 60, "the failing service reported", || {
+        let a = s.app(&app.name);
+        a["health"] == "Degraded"
+            && a.to_string()
+                .contains("0/1 tasks running; a task failed on node ")
+    });
     // A node that cannot be reached: its backup is reported failed, not skipped.
     let (code, v) = s.call(
         "POST",
