@@ -26,6 +26,9 @@ pub struct PlanOptions {
     /// The app's `backup: on-change`: a verified backup of a volume before every deploy
     /// that changes containers writing to it (a volume's `x-mooring` overrides it).
     pub backup_on_change: bool,
+    /// Volumes (Docker names) backed up before every deploy that changes their
+    /// writers, whatever their policy: those an automatic rollback restores.
+    pub always_back_up: Vec<String>,
     /// How values in the reasons are masked (secrets, marked variables): with one,
     /// a changed environment variable shows `old → new` masked where it must be;
     /// without, only its name.

@@ -93,6 +93,9 @@ words! {
         /// Swarm paused or rolled back the revision's rolling update (its new tasks
         /// failed): the tasks of the revision before run on.
         RolloutFailed = "RolloutFailed",
+        /// The revision failed (its deploy, or its health within the timeout) and the
+        /// revision before was deployed again (`sync.rollback`): held until a new one.
+        RolledBack = "RolledBack",
         /// A volume diverged from what the app declares.
         VolumeDiverged = "VolumeDiverged",
         /// A new revision waits (auto-sync is off).
@@ -132,6 +135,9 @@ words! {
         HostUnreachable = "host_unreachable",
         /// The app's host answers as another Docker Engine.
         HostReplaced = "host_replaced",
+        /// A revision failed and the one before was deployed again, its data restored
+        /// where the app asks (`sync.rollback`).
+        RolledBack = "rolled_back",
     }
 }
 
@@ -166,6 +172,7 @@ impl ConditionKind {
                 | ConditionKind::PolicyRefused
                 | ConditionKind::BuildFailed
                 | ConditionKind::RolloutFailed
+                | ConditionKind::RolledBack
                 | ConditionKind::VolumeDiverged
                 | ConditionKind::HostUnreachable
                 | ConditionKind::HostReplaced

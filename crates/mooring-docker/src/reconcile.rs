@@ -58,6 +58,9 @@ pub struct ReconcileOptions {
     /// The Engines of a Swarm's nodes, by host name: a stack's volumes are backed up
     /// through them.
     pub nodes: Vec<(String, crate::Provider)>,
+    /// Volumes backed up before their writers change whatever their policy (see
+    /// [`PlanOptions::always_back_up`]).
+    pub always_back_up: Vec<String>,
 }
 
 impl ReconcileOptions {
@@ -78,6 +81,7 @@ impl ReconcileOptions {
             images_pulled,
             volume_policy: self.volume_policy,
             backup_on_change: self.backup_on_change,
+            always_back_up: self.always_back_up.clone(),
             mask,
         }
     }

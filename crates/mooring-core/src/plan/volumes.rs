@@ -144,7 +144,8 @@ pub(super) fn backups_on_change(
 ) -> Vec<PlannedAction> {
     let mut actions = Vec::new();
     for vol in desired.volumes.values() {
-        let wanted = vol.backup_on_change.unwrap_or(options.backup_on_change);
+        let wanted = vol.backup_on_change.unwrap_or(options.backup_on_change)
+            || options.always_back_up.contains(&vol.name);
         if !wanted || recreated.contains(vol.name.as_str()) || !live.volumes.contains_key(&vol.name)
         {
             continue;

@@ -81,6 +81,7 @@ pub(super) fn app(
             sync,
             volumes: data.volumes,
             backup_on_change: data.backup_on_change,
+            restore_on_rollback: data.restore_on_rollback,
             retention: data.retention,
             policy,
             env,
@@ -235,10 +236,36 @@ fn sync_policy(n: &Node, what: &str) -> Result<SyncPolicy, LoadError> {
         retry_limit: 5,
         retry_backoff: Duration::from_secs(5),
         retry_max_backoff: Duration::from_secs(300),
+        rollback: None,
     };
     if let Some(s) = n.get("sync") {
         let sw = format!("{what}.sync");
-        check_keys(s, &sw, &["auto", "self_heal", "prune", "interval", "retry"])?;
+        check_keys(
+            s,
+            &sw,
+            &[
+                "auto",
+                "self_heal",
+                "prune",
+                "interval",
+                "retry",
+                "rollback",
+            ],
+        )?;
+        if let Some(r) = s.get("rollback") {
+            let rw = format!("{sw}.rollback");
+            check_keys(r, &rw, &["on_failure", "health_timeout"])?;
+            let on = r
+                .get("on_failure")
+                .map(|v| boolean(v, &format!("{rw}.on_failure")))
+                .transpose()?
+                .unwrap_or(false);
+            let timeout = match r.get("health_timeout") {
+                Some(t) => positive(t, &format!("{rw}.health_timeout"))?,
+                None => Duration::from_secs(120),
+            };
+            sync.rollback = on.then_some(timeout);
+        }
         let flag = |k: &str, default: bool| {
             s.get(k)
                 .map(|v| boolean(v, &format!("{sw}.{k}")))
@@ -273,6 +300,7 @@ fn sync_policy(n: &Node, what: &str) -> Result<SyncPolicy, LoadError> {
 struct Data {
     volumes: DataPolicy,
     backup_on_change: bool,
+    restore_on_rollback: Vec<String>,
     retention: mooring_core::Retention,
 }
 
@@ -281,12 +309,25 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
     let mut volumes = DataPolicy::Protect;
     let mut backup_on_change = false;
     let mut retention = mooring_core::Retention::default();
+    let mut restore_on_rollback = Vec::new();
     if let Some(d) = n.get("data") {
         check_keys(
             d,
             &format!("{what}.data"),
-            &["volumes", "backup", "retention"],
+            &["volumes", "backup", "retention", "restore_on_rollback"],
         )?;
+        if let Some(r) = d.get("restore_on_rollback") {
+            restore_on_rollback = mooring_compose::decode::string_list(
+                r,
+                &format!("{what}.data.restore_on_rollback"),
+            )?;
+            if n.get("sync").and_then(|s| s.get("rollback")).is_none() {
+                return Err(err(
+                    r,
+                    format!("{what}.data.restore_on_rollback: restores on an automatic rollback, which needs `sync: {{ rollback: {{ on_failure: true }} }}`"),
+                ));
+            }
+        }
         if let Some(b) = d.get("backup") {
             backup_on_change =
                 mooring_compose::decode::backup_schedule(b, &format!("{what}.data.backup"))?;
@@ -307,6 +348,7 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
     Ok(Data {
         volumes,
         backup_on_change,
+        restore_on_rollback,
         retention,
     })
 }
@@ -360,6 +402,7 @@ mod tests {
     use super::super::tests::{parse_err, parse_ok};
     use mooring_core::policy::{Exception, Policy, Profile};
     use mooring_core::DataPolicy;
+    use std::time::Duration;
 
     #[test]
     fn policies_and_allowed_refs() {
@@ -556,5 +599,30 @@ mod tests {
             parse_err(&format!("{app}    data: {{ volumes: delete }}\n")),
             "mooring.yaml:4:22: apps.a.data.volumes: \"delete\" (use protect or backup-then-delete)"
         );
+    }
+
+    #[test]
+    fn sync_rollback_and_the_volumes_it_restores() {
+        let app = "apps:\n  - name: a\n    source: { dir: x }\n";
+        assert_eq!(parse_ok(app).apps[0].sync.rollback, None);
+        let c = parse_ok(&format!(
+            "{app}    sync: {{ rollback: {{ on_failure: true }} }}\n    data: {{ restore_on_rollback: [db] }}\n"
+        ));
+        assert_eq!(c.apps[0].sync.rollback, Some(Duration::from_secs(120)));
+        assert_eq!(c.apps[0].restore_on_rollback, ["db"]);
+        let c = parse_ok(&format!(
+            "{app}    sync: {{ rollback: {{ on_failure: true, health_timeout: 30s }} }}\n"
+        ));
+        assert_eq!(c.apps[0].sync.rollback, Some(Duration::from_secs(30)));
+        let c = parse_ok(&format!(
+            "{app}    sync: {{ rollback: {{ on_failure: false, health_timeout: 30s }} }}\n"
+        ));
+        assert_eq!(c.apps[0].sync.rollback, None);
+        let e = parse_err(&format!("{app}    data: {{ restore_on_rollback: [db] }}\n"));
+        assert!(e.contains("apps.a.data.restore_on_rollback: restores on an automatic rollback, which needs `sync: { rollback: { on_failure: true } }`"), "{e}");
+        let e = parse_err(&format!(
+            "{app}    sync: {{ rollback: {{ on_fail: true }} }}\n"
+        ));
+        assert!(e.contains("on_fail"), "{e}");
     }
 }

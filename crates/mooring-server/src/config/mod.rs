@@ -218,6 +218,10 @@ pub struct SyncPolicy {
     pub retry_limit: u32,
     pub retry_backoff: Duration,
     pub retry_max_backoff: Duration,
+    /// `rollback: { on_failure: true, health_timeout }`: a new revision whose deploy
+    /// fails, or that is not Healthy within this time, is rolled back to the revision
+    /// before; `None`: not.
+    pub rollback: Option<Duration>,
 }
 
 /// One app: a source path deployed to a host.
@@ -241,6 +245,10 @@ pub struct AppConfig {
     /// `data.backup`: `on-change` backs volumes up before every deploy that changes the
     /// containers writing to them; `never` (default) does not.
     pub backup_on_change: bool,
+    /// `data.restore_on_rollback: [VOLUME…]` (Compose keys or Docker names): backed up
+    /// before each deploy that changes their writers, and restored from that backup
+    /// when the deploy is rolled back (`sync.rollback`).
+    pub restore_on_rollback: Vec<String>,
     /// `data.retention: { keep: N, older_than: 30d }`, applied after each new backup.
     pub retention: mooring_core::Retention,
     /// `policy`: what the repository may ask of the host (profile and exceptions).

@@ -46,6 +46,15 @@ impl Controller {
                             .is_some_and(|h| h.swarm);
                         match rt.next_retry {
                             Some(at) => (at, TriggerKind::Retry),
+                            // A revision on probation is looked at until it is Healthy
+                            // or its time is up.
+                            None if rt.watch.is_some() => (
+                                rt.watch
+                                    .as_ref()
+                                    .map_or(Instant::now(), |w| w.deadline)
+                                    .min(Instant::now() + SETTLE),
+                                TriggerKind::Interval,
+                            ),
                             None if settling => (
                                 Instant::now() + SETTLE.min(app.config.sync.interval),
                                 TriggerKind::Interval,
@@ -117,6 +126,15 @@ impl Controller {
                 self.count_failure(app, &mut rt, &e, previous.as_ref(), &mut status)
             }
             Ok(()) => self.clear_failures(app, &mut rt, &mut status),
+        }
+        self.judge_watch(app, &mut rt, &mut status).await;
+        // A held revision: the host runs another than the source says.
+        if status
+            .conditions
+            .iter()
+            .any(|c| c.kind.refuses_revision() || c.kind == ConditionKind::RolledBack)
+        {
+            status.sync = mooring_core::state::SyncState::OutOfSync;
         }
         if let Some(rev) = &status.revision {
             self.learn_revision_info(app, rev).await;

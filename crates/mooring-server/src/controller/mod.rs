@@ -19,6 +19,7 @@ pub use hosts::HostHealth;
 mod operation;
 mod poller;
 mod queries;
+mod rollback;
 mod status;
 
 pub use app_loop::backoff;
@@ -62,6 +63,8 @@ pub enum TriggerKind {
     Backup,
     /// A restore asked for through the API (an operation of the app, not a reconcile).
     Restore,
+    /// A failed revision replaced by the one before (`sync.rollback`).
+    AutoRollback,
 }
 
 impl TriggerKind {
@@ -78,12 +81,16 @@ impl TriggerKind {
             TriggerKind::Retry => "retry",
             TriggerKind::Backup => "backup",
             TriggerKind::Restore => "restore",
+            TriggerKind::AutoRollback => "auto-rollback",
         }
     }
 
     /// A person asked: apply even when `auto` is off.
     fn manual(self) -> bool {
-        matches!(self, TriggerKind::Api | TriggerKind::Rollback)
+        matches!(
+            self,
+            TriggerKind::Api | TriggerKind::Rollback | TriggerKind::AutoRollback
+        )
     }
 
     /// It wants what the source holds now: a pending trigger that reuses the last
@@ -196,6 +203,8 @@ struct AppRuntime {
     failures: u32,
     next_retry: Option<Instant>,
     last_health: Option<Health>,
+    /// A new revision on probation (`sync.rollback`).
+    watch: Option<rollback::Watch>,
 }
 
 struct AppHandle {

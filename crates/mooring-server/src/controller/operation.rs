@@ -220,6 +220,7 @@ impl Controller {
         if trigger.pin {
             self.pin(status, &revision)?;
         }
+        let revision = self.while_held(app, rt, trigger, revision, status).await;
         let Some(rendered) = self.render_step(app, rt, trigger, &revision, status).await else {
             return Ok(());
         };
@@ -232,9 +233,32 @@ impl Controller {
             .await?;
         let drift = !outcome.plan.actions.is_empty() && !new_revision && !trigger.kind.manual();
         if drift {
-            self.drift_detected(&app.config.name, &outcome.plan, apply, deployed);
+            self.drift_detected(&app.config.name, &outcome.plan, apply, deployed.clone());
         }
         let failure = self.record(app, op, &outcome, status).await;
+        // A new revision deployed over a good one is on probation (`sync.rollback`);
+        // not a rollback's own deploy, nor a revision a person pinned.
+        // (On a Swarm, its own `update_config.failure_action` rolls back.)
+        let swarm = self
+            .config
+            .hosts
+            .get(&app.config.host)
+            .is_some_and(|h| h.swarm);
+        let probation = cfg
+            .rollback
+            .filter(|_| apply && new_revision && !trigger.pin && !swarm)
+            .filter(|_| trigger.kind != TriggerKind::AutoRollback);
+        if let (Some(timeout), Some(good), None) =
+            (probation, deployed.clone(), held_failure(&outcome))
+        {
+            rt.watch = Some(super::rollback::Watch::new(
+                (revision.id.clone(), good),
+                timeout,
+                failure.clone(),
+                &outcome,
+                &self.restore_volumes(app, &rendered.project),
+            ));
+        }
         if let Some((condition, event, message)) = held_failure(&outcome) {
             // Like a render error: the revision waits for a new one, never retried (a
             // build that failed fails again; a rollout Swarm undid would be undone again).
@@ -367,6 +391,40 @@ impl Controller {
         Ok(())
     }
 
+    /// The revision to reconcile when `target` is held (it failed to render, build or
+    /// roll out, or was rolled back): the deployed one, so its drift is still healed
+    /// and its health followed while the held one waits — the held one's condition
+    /// stays on the app. A hold is dropped once the source has moved past it.
+    async fn while_held(
+        &self,
+        app: &AppHandle,
+        rt: &mut AppRuntime,
+        trigger: &Trigger,
+        target: Revision,
+        status: &mut AppStatus,
+    ) -> Revision {
+        let Some((held, failure)) = &rt.render_failure else {
+            return target;
+        };
+        if *held != target.id {
+            rt.render_failure = None;
+            return target;
+        }
+        let deployed = match &status.revision {
+            Some(d) if d != held && !trigger.kind.manual() => d.clone(),
+            _ => return target,
+        };
+        let condition = failure.condition().with(failure.message.clone());
+        match self.fetch_revision(app, &deployed).await {
+            Ok(r) => {
+                status.conditions.push(condition);
+                r
+            }
+            // (A plain folder keeps no earlier revision: the app waits as it is.)
+            Err(_) => target,
+        }
+    }
+
     /// The rendered project; `None` when the revision cannot be rendered (recorded
     /// once, then it waits for a new revision, unless a person asks again).
     async fn render_step(
@@ -389,7 +447,14 @@ impl Controller {
         }
         match self.rendered(app, revision).await {
             Ok(r) => {
-                rt.render_failure = None;
+                // A held revision that renders now (a person asked again).
+                if rt
+                    .render_failure
+                    .as_ref()
+                    .is_some_and(|(held, _)| *held == revision.id)
+                {
+                    rt.render_failure = None;
+                }
                 Some(r)
             }
             Err(failure) => {
@@ -458,6 +523,11 @@ impl Controller {
         }
         let mut options = self.reconcile_options(app, !apply);
         options.expect_plan = trigger.expect_plan.clone();
+        // What an automatic rollback would restore is backed up before its writers
+        // change (not again by the rollback's own deploy).
+        if app.config.sync.rollback.is_some() && trigger.kind != TriggerKind::AutoRollback {
+            options.always_back_up = self.restore_volumes(app, &rendered.project);
+        }
         // Its Engine's id was just checked, and whether it manages a Swarm with it.
         options.swarm_manager = Some(health.swarm_manager);
         // Backups taken now hold the data of the revision deployed until now.
@@ -624,6 +694,25 @@ impl Controller {
         failure
     }
 
+    /// The Docker names of the volumes `data.restore_on_rollback` names (by Compose
+    /// key or by Docker name).
+    pub(super) fn restore_volumes(
+        &self,
+        app: &AppHandle,
+        project: &mooring_core::Project,
+    ) -> Vec<String> {
+        app.config
+            .restore_on_rollback
+            .iter()
+            .map(|k| {
+                project
+                    .volumes
+                    .get(k)
+                    .map_or_else(|| k.clone(), |v| v.name.clone())
+            })
+            .collect()
+    }
+
     /// The app's prune and data policies, and where its backups go.
     pub(super) fn reconcile_options(&self, app: &AppHandle, dry_run: bool) -> ReconcileOptions {
         ReconcileOptions {
@@ -640,6 +729,7 @@ impl Controller {
             backup_app: Some(app.config.name.clone()),
             expect_plan: None,
             swarm_manager: None,
+            always_back_up: Vec::new(),
             // A Swarm's nodes: the stack's volumes are backed up through them.
             nodes: self
                 .config

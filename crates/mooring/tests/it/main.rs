@@ -4,6 +4,7 @@
 mod common;
 
 mod architecture;
+mod auto_rollback;
 mod backup;
 mod build;
 mod compose_v2;
