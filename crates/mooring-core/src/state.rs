@@ -96,6 +96,8 @@ words! {
         /// The revision failed (its deploy, or its health within the timeout) and the
         /// revision before was deployed again (`sync.rollback`): held until a new one.
         RolledBack = "RolledBack",
+        /// A volume the app writes to has no backup newer than `data.backup_max_age`.
+        BackupStale = "BackupStale",
         /// A volume diverged from what the app declares.
         VolumeDiverged = "VolumeDiverged",
         /// A new revision waits (auto-sync is off).
@@ -138,6 +140,8 @@ words! {
         /// A revision failed and the one before was deployed again, its data restored
         /// where the app asks (`sync.rollback`).
         RolledBack = "rolled_back",
+        /// A volume's newest backup became older than `data.backup_max_age`.
+        BackupStale = "backup_stale",
     }
 }
 

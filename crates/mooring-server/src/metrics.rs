@@ -77,6 +77,21 @@ const HELP: &[(&str, &str, &str)] = &[
         "Drift detected on the host, by app.",
     ),
     (
+        "mooring_volume_last_backup_timestamp_seconds",
+        "gauge",
+        "When the newest backup of each volume of an app was taken (Unix seconds): its age is time() minus this.",
+    ),
+    (
+        "mooring_volume_last_backup_bytes",
+        "gauge",
+        "The content bytes of the newest backup of each volume of an app.",
+    ),
+    (
+        "mooring_data_operation_duration_seconds",
+        "histogram",
+        "Time to back up or restore a volume (kind: backup, restore), verification included.",
+    ),
+    (
         "mooring_render_total",
         "counter",
         "Renders of an app's desired state (a revision that changes nothing under the app's path is not rendered again).",

@@ -82,6 +82,7 @@ pub(super) fn app(
             volumes: data.volumes,
             backup_on_change: data.backup_on_change,
             restore_on_rollback: data.restore_on_rollback,
+            backup_max_age: data.backup_max_age,
             retention: data.retention,
             policy,
             env,
@@ -301,6 +302,7 @@ struct Data {
     volumes: DataPolicy,
     backup_on_change: bool,
     restore_on_rollback: Vec<String>,
+    backup_max_age: Option<Duration>,
     retention: mooring_core::Retention,
 }
 
@@ -310,12 +312,22 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
     let mut backup_on_change = false;
     let mut retention = mooring_core::Retention::default();
     let mut restore_on_rollback = Vec::new();
+    let mut backup_max_age = None;
     if let Some(d) = n.get("data") {
         check_keys(
             d,
             &format!("{what}.data"),
-            &["volumes", "backup", "retention", "restore_on_rollback"],
+            &[
+                "volumes",
+                "backup",
+                "retention",
+                "restore_on_rollback",
+                "backup_max_age",
+            ],
         )?;
+        if let Some(a) = d.get("backup_max_age") {
+            backup_max_age = Some(positive(a, &format!("{what}.data.backup_max_age"))?);
+        }
         if let Some(r) = d.get("restore_on_rollback") {
             restore_on_rollback = mooring_compose::decode::string_list(
                 r,
@@ -349,6 +361,7 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
         volumes,
         backup_on_change,
         restore_on_rollback,
+        backup_max_age,
         retention,
     })
 }
@@ -620,6 +633,9 @@ mod tests {
         assert_eq!(c.apps[0].sync.rollback, None);
         let e = parse_err(&format!("{app}    data: {{ restore_on_rollback: [db] }}\n"));
         assert!(e.contains("apps.a.data.restore_on_rollback: restores on an automatic rollback, which needs `sync: { rollback: { on_failure: true } }`"), "{e}");
+        let c = parse_ok(&format!("{app}    data: {{ backup_max_age: 24h }}\n"));
+        assert_eq!(c.apps[0].backup_max_age, Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_ok(app).apps[0].backup_max_age, None);
         let e = parse_err(&format!(
             "{app}    sync: {{ rollback: {{ on_fail: true }} }}\n"
         ));

@@ -249,6 +249,9 @@ pub struct AppConfig {
     /// before each deploy that changes their writers, and restored from that backup
     /// when the deploy is rolled back (`sync.rollback`).
     pub restore_on_rollback: Vec<String>,
+    /// `data.backup_max_age`: a volume the app writes to whose newest backup is older
+    /// than this (or that has none) is reported (`BackupStale`); `None`: not watched.
+    pub backup_max_age: Option<std::time::Duration>,
     /// `data.retention: { keep: N, older_than: 30d }`, applied after each new backup.
     pub retention: mooring_core::Retention,
     /// `policy`: what the repository may ask of the host (profile and exceptions).

@@ -110,6 +110,12 @@ impl Controller {
         let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
         let mut status = self.status_before(app, previous.as_ref());
 
+        if trigger.kind == TriggerKind::Startup {
+            // The catalogue of backups mirrors the backup folder from the start.
+            if let Err(e) = self.app_backups(&name).await {
+                tracing::warn!(app = %name, error = %e, "cannot catalogue the app's backups");
+            }
+        }
         let result = self
             .run(app, &mut rt, &trigger, pinned.as_deref(), &mut status)
             .await;
@@ -128,6 +134,7 @@ impl Controller {
             Ok(()) => self.clear_failures(app, &mut rt, &mut status),
         }
         self.judge_watch(app, &mut rt, &mut status).await;
+        self.backup_freshness(app, &mut rt, &mut status).await;
         // A held revision: the host runs another than the source says.
         if status
             .conditions

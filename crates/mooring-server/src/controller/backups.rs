@@ -83,6 +83,9 @@ impl Controller {
                 }
                 Err(e) => ("backup asked for".to_string(), Some(e.clone())),
             };
+            if error.is_none() {
+                self.data_duration(name, "backup", started.elapsed());
+            }
             let action = data_action(
                 seq,
                 "back up",
@@ -314,6 +317,9 @@ impl Controller {
                 Some(e.to_string()),
             ),
         };
+        if error.is_none() {
+            self.data_duration(&name, "restore", started.elapsed());
+        }
         let action = data_action(0, "restore", &volume, reason, started, error.clone());
         self.record_data_action(op, action);
         run.error = error.map(|e| format!("restoring backup {id} into volume {volume}: {e}"));

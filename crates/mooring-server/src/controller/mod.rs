@@ -12,6 +12,7 @@
 //! and an in-sync host costs one observation and no Docker writes.
 
 mod app_loop;
+mod backup_age;
 mod backups;
 mod error;
 mod hosts;
@@ -205,6 +206,8 @@ struct AppRuntime {
     last_health: Option<Health>,
     /// A new revision on probation (`sync.rollback`).
     watch: Option<rollback::Watch>,
+    /// Volumes whose newest backup is too old, as last reported (`data.backup_max_age`).
+    stale_backups: std::collections::BTreeSet<String>,
 }
 
 struct AppHandle {

@@ -625,6 +625,17 @@ impl Controller {
         output: Option<String>,
         error: Option<String>,
     ) {
+        if error.is_none() {
+            match r.action.action {
+                mooring_core::Action::BackupVolume { .. } => {
+                    self.data_duration(name, "backup", r.duration)
+                }
+                mooring_core::Action::RestoreVolume { .. } => {
+                    self.data_duration(name, "restore", r.duration)
+                }
+                _ => {}
+            }
+        }
         if let Some(op) = op {
             let record = ActionRecord {
                 seq: seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),

@@ -225,6 +225,9 @@ impl Controller {
                     .await
             }
             .await;
+            if r.is_ok() {
+                self.data_duration(name, "restore", started.elapsed());
+            }
             let took = started.elapsed().as_millis() as i64;
             let action = ActionRecord {
                 seq: seq as u32,

@@ -73,6 +73,15 @@ impl Controller {
         );
     }
 
+    /// How long a volume's backup or restore (`kind`) took, for the histogram.
+    pub(super) fn data_duration(&self, app: &str, kind: &'static str, took: std::time::Duration) {
+        self.metrics.observe(
+            "mooring_data_operation_duration_seconds",
+            &[("app", app), ("kind", kind)],
+            took,
+        );
+    }
+
     /// Records an event for the app and streams it.
     pub(super) fn event(&self, app: &str, kind: EventKind, message: &str) {
         let failure = matches!(

@@ -34,7 +34,7 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s, rollback: {{ on_failure: true, health_timeout: 6s }} }}\n    data: {{ restore_on_rollback: [data] }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1s, rollback: {{ on_failure: true, health_timeout: 6s }} }}\n    data: {{ restore_on_rollback: [data], backup_max_age: 1h }}\n",
             app.name,
             repo.file_url()
         ),
@@ -46,6 +46,16 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
         a["revision"] == one.as_str() && a["health"] == "Healthy"
     });
     assert_eq!(rows(), "good rows");
+    // No backup of the data yet: reported (data.backup_max_age).
+    wait_until(30, "the missing backup reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains(&format!("volume {}_data has no backup", app.name))
+    });
+    let events = s
+        .get(&format!("/api/v1/events?app={}", app.name))
+        .to_string();
+    assert!(events.contains("backup_stale"), "{events}");
 
     // Two's migration rewrites the rows, then its health check fails.
     repo.write(
@@ -103,6 +113,28 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
         .get(&format!("/api/v1/events?app={}", app.name))
         .to_string();
     assert!(events.contains("rolled_back"), "{events}");
+    // The backup before two made the data's backup fresh; the metrics say how old, how
+    // large, and how long the backup and the restore took.
+    assert!(!s.app(&app.name)["conditions"]
+        .to_string()
+        .contains("BackupStale"));
+    let (_, metrics) = s.call("GET", "/metrics", Some(&s.admin), None);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    let volume = format!("app=\"{}\",volume=\"{}_data\"", app.name, app.name);
+    for line in [
+        format!("mooring_volume_last_backup_timestamp_seconds{{{volume}}} "),
+        format!("mooring_volume_last_backup_bytes{{{volume}}} 10"),
+        format!(
+            "mooring_data_operation_duration_seconds_count{{app=\"{}\",kind=\"backup\"}} ",
+            app.name
+        ),
+        format!(
+            "mooring_data_operation_duration_seconds_count{{app=\"{}\",kind=\"restore\"}} 1",
+            app.name
+        ),
+    ] {
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
 
     // Never loops: two stays out while the source still says two.
     let count = s.op_count(&app.name);
