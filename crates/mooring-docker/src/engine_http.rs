@@ -25,6 +25,9 @@ pub(crate) struct Engine {
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
+/// How long a call on the anchor may take before the connection is given up.
+const ANCHOR_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Connections [`Engine::call`] keeps open.
 const IDLE_KEPT: usize = 4;
 
@@ -78,7 +81,11 @@ impl Engine {
             *anchor = None;
             return None;
         }
-        let answer = answer(sender, request).await;
+        // A connection that went silent (a half-open one) is given up, not waited on.
+        let answer = match tokio::time::timeout(ANCHOR_WAIT, answer(sender, request)).await {
+            Ok(a) => a,
+            Err(_) => Err("no answer on the kept connection".into()),
+        };
         if answer.is_err() {
             *anchor = None;
         }

@@ -228,6 +228,24 @@ impl Provider {
         Ok((id.to_string(), manager))
     }
 
+    /// Whether the Engine manages a Swarm (`docker info`'s `Swarm.ControlAvailable`),
+    /// asked on a connection of its own (the one [`Provider::same_engine`] relies on
+    /// is left as it is).
+    pub async fn swarm_manager(&self) -> Result<bool, ProviderError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|source| ProviderError::Api {
+                what: "reading the Engine's info".into(),
+                source: DockerError { inner: source },
+            })?;
+        Ok(info
+            .swarm
+            .and_then(|s| s.control_available)
+            .unwrap_or(false))
+    }
+
     /// Whether the Engine whose id [`Provider::engine_identity`] last read answers a
     /// ping on the very connection it was read on: then it is that Engine (a restarted
     /// Engine or another machine would have closed it), and its id need not be asked

@@ -677,8 +677,23 @@ pub fn plan(project: &Project, live: &LiveStack, options: &ReconcileOptions) -> 
     // The stack's secrets and configs no service uses any more: those Mooring made
     // for content since replaced always, others (made by hand or by `docker stack
     // deploy`) with `prune`.
+    // Those a service of the stack left running (prune off) still uses.
+    let kept = |kind: FileKind, name: &str| {
+        let (list, key) = match kind {
+            FileKind::Secret => ("/TaskTemplate/ContainerSpec/Secrets", "SecretName"),
+            FileKind::Config => ("/TaskTemplate/ContainerSpec/Configs", "ConfigName"),
+        };
+        live.services.iter().any(|(service, (_, _, spec))| {
+            !prune
+                && !declared.contains(service)
+                && spec
+                    .pointer(list)
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| refs.iter().any(|r| r[key] == name))
+        })
+    };
     for ((kind, name), f) in &live.files {
-        if !f.stack || wanted.contains_key(&(*kind, name.clone())) {
+        if !f.stack || wanted.contains_key(&(*kind, name.clone())) || kept(*kind, name) {
             continue;
         }
         if prune || f.by_mooring {
@@ -1484,7 +1499,7 @@ pub async fn reconcile(
     }
     let manager = match options.swarm_manager {
         Some(known) => known,
-        None => provider.engine_identity().await?.1,
+        None => provider.swarm_manager().await?,
     };
     if !manager {
         return Err(ProviderError::Failed(format!(

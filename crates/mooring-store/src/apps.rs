@@ -40,6 +40,18 @@ pub struct AppStatus {
     pub failures: u32,
     /// When this status was saved (unix ms).
     pub updated_at: i64,
+    /// The revision held back — it failed to render, build or roll out, or was
+    /// rolled back — with its condition: not tried again until a newer one arrives or
+    /// a person asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// A revision held back, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Held {
+    pub revision: String,
+    pub condition: Condition,
 }
 
 impl AppStatus {
@@ -58,12 +70,13 @@ impl AppStatus {
             next_retry_at: None,
             failures: 0,
             updated_at: now,
+            held: None,
         }
     }
 }
 
 const COLUMNS: &str = "name, sync, health, revision, revision_describe, source, pinned, \
-                       conditions, last_operation, next_retry_at, failures, updated_at";
+                       conditions, last_operation, next_retry_at, failures, updated_at, held";
 
 /// Reads a row selected with [`COLUMNS`].
 fn from_row(row: &Row<'_>) -> rusqlite::Result<AppStatus> {
@@ -84,6 +97,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AppStatus> {
         next_retry_at: row.get(9)?,
         failures: row.get(10)?,
         updated_at: row.get(11)?,
+        held: {
+            let held: Option<String> = row.get(12)?;
+            // One this Mooring cannot read is forgotten, not fatal: at worst the
+            // revision is tried once more.
+            held.and_then(|h| serde_json::from_str(&h).ok())
+        },
     })
 }
 
@@ -104,17 +123,22 @@ impl Store {
     /// `status.pinned` is ignored: an existing pin is kept and a new app starts
     /// unpinned. Use [`Store::set_pin`] to change it.
     pub fn put_app(&self, status: &AppStatus) -> Result<(), StoreError> {
-        let conditions = serde_json::to_string(&status.conditions).map_err(|e| {
+        let err = |e: serde_json::Error| {
             (self.err("saving app status"))(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-        })?;
+        };
+        let conditions = serde_json::to_string(&status.conditions).map_err(err)?;
+        let held = (status.held.as_ref())
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(err)?;
         let inner = self.lock();
         inner
             .conn
             .execute(
                 "INSERT INTO apps (name, sync, health, revision, revision_describe, source, \
                                    conditions, last_operation, next_retry_at, failures, \
-                                   updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                   updated_at, held)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (name) DO UPDATE SET
                      sync = excluded.sync,
                      health = excluded.health,
@@ -125,7 +149,8 @@ impl Store {
                      last_operation = excluded.last_operation,
                      next_retry_at = excluded.next_retry_at,
                      failures = excluded.failures,
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at,
+                     held = excluded.held",
                 params![
                     status.name,
                     status.sync.as_str(),
@@ -138,6 +163,7 @@ impl Store {
                     status.next_retry_at,
                     status.failures,
                     status.updated_at,
+                    held,
                 ],
             )
             .map_err(self.err("saving app status"))?;

@@ -150,6 +150,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         known_since INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 8: the revision an app holds back (it failed to render, build or roll out, or
+    // was rolled back), with its condition as JSON: a restart does not try it again.
+    r#"
+    ALTER TABLE apps ADD COLUMN held TEXT;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

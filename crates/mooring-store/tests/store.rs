@@ -43,6 +43,13 @@ fn status(name: &str, at: i64) -> AppStatus {
         next_retry_at: None,
         failures: 0,
         updated_at: at,
+        held: Some(mooring_store::Held {
+            revision: "4567ef".to_owned(),
+            condition: Condition {
+                kind: ConditionKind::RolledBack,
+                message: "revision 4567ef rolled back to 0123abcd".to_owned(),
+            },
+        }),
     }
 }
 

@@ -144,8 +144,8 @@ pub(super) fn backups_on_change(
 ) -> Vec<PlannedAction> {
     let mut actions = Vec::new();
     for vol in desired.volumes.values() {
-        let wanted = vol.backup_on_change.unwrap_or(options.backup_on_change)
-            || options.always_back_up.contains(&vol.name);
+        let always = options.always_back_up.contains(&vol.name);
+        let wanted = vol.backup_on_change.unwrap_or(options.backup_on_change) || always;
         if !wanted || recreated.contains(vol.name.as_str()) || !live.volumes.contains_key(&vol.name)
         {
             continue;
@@ -161,7 +161,17 @@ pub(super) fn backups_on_change(
             .map(|s| s.name.as_str())
             .filter(|s| changing(s))
             .collect();
-        if !writers.is_empty() {
+        // One an automatic rollback would restore: before any change at all (what
+        // breaks its data may run in another service, reaching it over the network).
+        let anything = desired.services.keys().any(|s| changing(s));
+        if writers.is_empty() && always && anything {
+            actions.push(PlannedAction {
+                action: Action::BackupVolume {
+                    volume: vol.name.clone(),
+                },
+                reason: "restore_on_rollback — the deploy changes containers: a verified backup first, for a rollback to restore".into(),
+            });
+        } else if !writers.is_empty() {
             actions.push(PlannedAction {
                 action: Action::BackupVolume {
                     volume: vol.name.clone(),

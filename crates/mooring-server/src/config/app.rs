@@ -64,6 +64,10 @@ pub(super) fn app(
         .transpose()?
         .unwrap_or_default();
     let sync = sync_policy(n, &what)?;
+    if sync.rollback.is_some() && source.kind == super::SourceKind::Dir {
+        let at = n.get("sync").and_then(|s| s.get("rollback")).unwrap_or(n);
+        return Err(err(at, format!("{what}.sync.rollback: a plain folder keeps no earlier revision to roll back to; use a Git, Subversion or Mercurial source")));
+    }
     let data = data(n, &what)?;
     let policy = match n.get("policy") {
         Some(p) => policy(p, &format!("{what}.policy"))?,
@@ -616,7 +620,7 @@ mod tests {
 
     #[test]
     fn sync_rollback_and_the_volumes_it_restores() {
-        let app = "apps:\n  - name: a\n    source: { dir: x }\n";
+        let app = "apps:\n  - name: a\n    source: { git: \"https://example.org/r.git\" }\n";
         assert_eq!(parse_ok(app).apps[0].sync.rollback, None);
         let c = parse_ok(&format!(
             "{app}    sync: {{ rollback: {{ on_failure: true }} }}\n    data: {{ restore_on_rollback: [db] }}\n"
@@ -636,6 +640,14 @@ mod tests {
         let c = parse_ok(&format!("{app}    data: {{ backup_max_age: 24h }}\n"));
         assert_eq!(c.apps[0].backup_max_age, Some(Duration::from_secs(86_400)));
         assert_eq!(parse_ok(app).apps[0].backup_max_age, None);
+        let dir = "apps:\n  - name: a\n    source: { dir: x }\n";
+        let e = parse_err(&format!(
+            "{dir}    sync: {{ rollback: {{ on_failure: true }} }}\n"
+        ));
+        assert!(
+            e.contains("a plain folder keeps no earlier revision"),
+            "{e}"
+        );
         let e = parse_err(&format!(
             "{app}    sync: {{ rollback: {{ on_fail: true }} }}\n"
         ));

@@ -109,6 +109,19 @@ impl Controller {
         let previous = self.store.app(&name).ok().flatten();
         let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
         let mut status = self.status_before(app, previous.as_ref());
+        // A rollback's hold outlives the daemon: the stored one, when this loop knows
+        // none.
+        if rt.render_failure.is_none() {
+            if let Some(h) = previous.as_ref().and_then(|p| p.held.clone()) {
+                rt.render_failure = Some((
+                    h.revision,
+                    super::operation::RenderFailure {
+                        condition: h.condition.kind,
+                        message: h.condition.message,
+                    },
+                ));
+            }
+        }
 
         if trigger.kind == TriggerKind::Startup {
             // The catalogue of backups mirrors the backup folder from the start.
@@ -133,7 +146,8 @@ impl Controller {
             }
             Ok(()) => self.clear_failures(app, &mut rt, &mut status),
         }
-        self.judge_watch(app, &mut rt, &mut status).await;
+        self.judge_watch(app, &mut rt, &mut status, result.is_ok())
+            .await;
         self.backup_freshness(app, &mut rt, &mut status).await;
         // A held revision: the host runs another than the source says.
         if status
@@ -158,6 +172,17 @@ impl Controller {
                 tracing::error!(app = %name, error = %e, "cannot restore the pin");
             }
         }
+        // A rolled back revision stays held across restarts (it would run its broken
+        // migration again); the others are tried again once, with the configuration
+        // as it is then (a policy exception granted, a variable set).
+        status.held = rt
+            .render_failure
+            .as_ref()
+            .filter(|(_, f)| f.condition() == ConditionKind::RolledBack)
+            .map(|(rev, f)| mooring_store::Held {
+                revision: rev.clone(),
+                condition: f.condition().with(f.message.clone()),
+            });
         self.note_pin(&mut status);
         self.save_status(previous.as_ref(), &mut status, started);
         if let Some(reply) = trigger.reply {

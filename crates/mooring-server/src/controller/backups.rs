@@ -136,19 +136,13 @@ impl Controller {
                 });
             }
         } else {
-            if host.nodes.is_empty() {
-                return Err(ProviderError::Failed(format!(
-                    "host {} is a Swarm: name the Engines of its nodes under hosts.{}.nodes to back up the stack's volumes on each",
-                    config.host, config.host
-                ))
-                .into());
-            }
             let (only_volume, only_node) = match only.map(|o| o.split_once('@')) {
                 Some(Some((v, n))) => (Some(v), Some(n)),
                 Some(None) => (only, None),
                 None => (None, None),
             };
-            for node in &host.nodes {
+            // The manager is a node too (it runs tasks unless drained).
+            for node in std::iter::once(&config.host).chain(&host.nodes) {
                 if only_node.is_some_and(|n| n != node) {
                     continue;
                 }
@@ -239,6 +233,8 @@ impl Controller {
         let record = self.own_backup(name, id).await?;
         let (app, provider) = self.app_on_host(name)?;
         let name = name.to_string();
+        // Under the app's lock from here: no deploy schedules a task meanwhile.
+        let _lock = app.runtime.lock().await;
         // A backup of a Swarm's volume names its node (`VOLUME@NODE`): restored there.
         let (volume, provider) = match record.manifest.meta.volume.split_once('@') {
             None => (
@@ -247,7 +243,7 @@ impl Controller {
             ),
             Some((volume, node)) => {
                 let host = &app.config.host;
-                if !self.config.hosts[host].nodes.iter().any(|n| n == node) {
+                if node != host && !self.config.hosts[host].nodes.iter().any(|n| n == node) {
                     return Err(ProviderError::Refused(format!(
                         "backup {id} was taken on node {node}, which is not one of host {host}'s nodes"
                     ))
@@ -277,7 +273,6 @@ impl Controller {
                 (volume, engine)
             }
         };
-        let _lock = app.runtime.lock().await;
         // Refused before any container is stopped and before any operation starts.
         provider.check_restore(&volume, &record, force).await?;
         let _busy = self

@@ -529,7 +529,8 @@ impl Controller {
             options.always_back_up = self.restore_volumes(app, &rendered.project);
         }
         // Its Engine's id was just checked, and whether it manages a Swarm with it.
-        options.swarm_manager = Some(health.swarm_manager);
+        // (A `false` is asked again: the Engine may have become a manager since.)
+        options.swarm_manager = health.swarm_manager.then_some(true);
         // Backups taken now hold the data of the revision deployed until now.
         options.revision = status.revision.clone();
 
@@ -741,16 +742,15 @@ impl Controller {
             expect_plan: None,
             swarm_manager: None,
             always_back_up: Vec::new(),
-            // A Swarm's nodes: the stack's volumes are backed up through them.
-            nodes: self
-                .config
-                .hosts
-                .get(&app.config.host)
-                .map(|h| h.nodes.as_slice())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|n| Some((n.clone(), self.providers.get(n)?.clone())))
-                .collect(),
+            // A Swarm's nodes, the manager first: the stack's volumes are backed up
+            // through them.
+            nodes: match self.config.hosts.get(&app.config.host) {
+                Some(h) if h.swarm => std::iter::once(&app.config.host)
+                    .chain(&h.nodes)
+                    .filter_map(|n| Some((n.clone(), self.providers.get(n)?.clone())))
+                    .collect(),
+                _ => Vec::new(),
+            },
         }
     }
 

@@ -54,11 +54,8 @@ impl Watch {
         Watch {
             bad,
             good,
-            deadline: if failed.is_some() {
-                Instant::now()
-            } else {
-                Instant::now() + timeout
-            },
+            // A failed deploy too gets its time: a retry may still bring it up.
+            deadline: Instant::now() + timeout,
             failed,
             backups,
         }
@@ -73,24 +70,34 @@ impl Controller {
         app: &AppHandle,
         rt: &mut AppRuntime,
         status: &mut AppStatus,
+        reconciled: bool,
     ) {
         let Some(w) = rt.watch.clone() else { return };
+        // Judged on what a reconcile that went through saw (not a host that did not
+        // answer, nor a health read before it).
+        if !reconciled && w.failed.is_none() {
+            return;
+        }
         if status.revision.as_deref() != Some(w.bad.as_str()) && w.failed.is_none() {
             // Another revision is deployed now: nothing left to judge.
             rt.watch = None;
             return;
         }
-        if w.failed.is_none() && status.health == Health::Healthy {
-            rt.watch = None;
-            return;
-        }
-        if w.failed.is_none() && Instant::now() < w.deadline {
+        // Healthy at the end of its probation (a container without a health check is
+        // Healthy as soon as it runs, so only the end tells).
+        if Instant::now() < w.deadline {
             return;
         }
         rt.watch = None;
-        let why = match &w.failed {
-            Some(e) => format!("its deploy failed: {e}"),
-            None => {
+        if status.health == Health::Healthy && status.revision.as_deref() == Some(w.bad.as_str()) {
+            return;
+        }
+        let why = match (
+            &w.failed,
+            status.revision.as_deref() == Some(w.bad.as_str()),
+        ) {
+            (Some(e), false) => format!("its deploy failed: {e}"),
+            _ => {
                 let unhealthy: Vec<String> = self
                     .unhealthy_containers(app)
                     .await
@@ -135,6 +142,26 @@ impl Controller {
             short(&w.good)
         );
         tracing::warn!(app = %name, %message, "automatic rollback");
+        // The revision before must be there to deploy, before any data is touched.
+        let ready = match self.fetch_revision(app, &w.good).await {
+            Ok(rev) => self
+                .rendered(app, &rev)
+                .await
+                .map(|_| ())
+                .map_err(|f| f.message.clone()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = ready {
+            let outcome = format!(
+                "{message}; cannot roll back: revision {} is not deployable: {e}",
+                short(&w.good)
+            );
+            status
+                .conditions
+                .push(ConditionKind::RolledBack.with(outcome.clone()));
+            self.event(&name, EventKind::RolledBack, &outcome);
+            return;
+        }
         let restored = self.restore_for_rollback(app, w).await;
         let restore_note = match &restored {
             Ok(v) if v.is_empty() => String::new(),
@@ -154,6 +181,15 @@ impl Controller {
                 short(&w.good)
             ),
         };
+        let rolled_back = deployed.is_ok() && status.revision.as_deref() == Some(w.good.as_str());
+        if !rolled_back {
+            // Not held: the app stays on what runs, retried as any failure is.
+            status
+                .conditions
+                .push(ConditionKind::RolledBack.with(outcome.clone()));
+            self.event(&name, EventKind::RolledBack, &outcome);
+            return;
+        }
         // Held: the failed revision waits for a newer one or a person.
         rt.render_failure = Some((
             w.bad.clone(),
@@ -216,10 +252,10 @@ impl Controller {
         for (seq, (volume, id)) in w.backups.iter().enumerate() {
             let started = Instant::now();
             let r = async {
-                for (container, running, _) in provider.volume_users(volume).await? {
-                    if running {
-                        provider.stop(&container).await?;
-                    }
+                // Every user, running or restarting (a crash loop would start the
+                // broken revision again in the middle of the restore).
+                for (container, _, _) in provider.volume_users(volume).await? {
+                    provider.stop(&container).await?;
                 }
                 mooring_docker::Host::restore_volume(provider, &rendered.project, volume, id, &dir)
                     .await

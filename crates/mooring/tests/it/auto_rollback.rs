@@ -141,6 +141,21 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert_eq!(s.op_count(&app.name), count, "two is not tried again");
     assert!(env_of(&db).contains("REVISION=one"));
+    // Nor after a restart of the daemon: the hold is kept in its store.
+    let mut s = s;
+    s.terminate();
+    s.spawn();
+    wait_until(30, "the daemon back, two still held", || {
+        let a = s.app(&app.name);
+        a["revision"] == one.as_str() && a["conditions"].to_string().contains("RolledBack")
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        s.op_count(&app.name),
+        count,
+        "two is not tried again after a restart"
+    );
+    assert!(env_of(&db).contains("REVISION=one"));
 
     // A newer revision deploys as any would.
     repo.write("compose.yaml", &compose(&app.name, "three", "true", true));
