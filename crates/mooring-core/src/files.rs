@@ -190,9 +190,23 @@ pub struct SwarmFile {
 }
 
 impl SwarmFile {
-    /// The digest a content-named object carries: 12 hex digits of its sha256.
-    pub fn digest(content: &[u8]) -> String {
-        crate::hash::sha256_hex(content)[..12].to_string()
+    /// The digest a content-named object carries: 12 hex digits of the content's
+    /// HMAC-SHA256 under `key` (the daemon's own, kept in its data folder), so a name
+    /// shown to anyone who can list Swarm secrets or read a plan does not let them
+    /// check guesses of a weak secret; a plain sha256 without a key (a one-shot
+    /// render).
+    pub fn digest(content: &[u8], key: Option<&[u8; 32]>) -> String {
+        use hmac::{Mac, SimpleHmac};
+        match key {
+            Some(k) => {
+                let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(k)
+                    .expect("HMAC takes a key of any length");
+                mac.update(content);
+                let bytes = mac.finalize().into_bytes();
+                bytes[..6].iter().map(|b| format!("{b:02x}")).collect()
+            }
+            None => crate::hash::sha256_hex(content)[..12].to_string(),
+        }
     }
 }
 

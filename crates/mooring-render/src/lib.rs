@@ -121,6 +121,18 @@ pub fn render(req: RenderRequest<'_>) -> Result<Rendered, RenderError> {
         decrypter: req.decrypter,
         optional_override: req.host.map(|h| format!("compose.{h}.yaml")),
         swarm: req.swarm,
+        digest_key: if req.swarm {
+            Some(digest_key(req.data_dir).map_err(|e| RenderError::Load {
+                origin: req.spec.to_string(),
+                revision: req.revision.describe.clone(),
+                error: LoadError::new(format!(
+                    "the key Swarm secrets and configs are named with ({}): {e}",
+                    req.data_dir.join(DIGEST_KEY).display()
+                )),
+            })?)
+        } else {
+            None
+        },
     };
     let mut project = load(&opts).map_err(|error| RenderError::Load {
         origin: req.spec.to_string(),
@@ -232,6 +244,43 @@ fn repo_name(url: &str) -> String {
     last.strip_suffix(".git").unwrap_or(last).to_string()
 }
 
+/// The file in the data folder holding the key of Swarm files' digests.
+const DIGEST_KEY: &str = "swarm-digest.key";
+
+/// The daemon's key for Swarm files' digests: read from the data folder, made there
+/// (32 random bytes, readable by its owner only, never through a symlink) the first
+/// time.
+fn digest_key(data_dir: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(DIGEST_KEY);
+    let no_follow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    let mut key = [0u8; 32];
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(no_follow)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(no_follow)
+                .open(&path)?;
+            f.read_exact(&mut key)?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -239,5 +288,30 @@ mod tests {
         assert_eq!(super::repo_name("https://h/ops/infra.git"), "infra");
         assert_eq!(super::repo_name("git@h:ops/infra"), "infra");
         assert_eq!(super::repo_name("/srv/repos/blog/"), "blog");
+    }
+
+    #[test]
+    fn the_swarm_digest_key_is_made_once_private_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = super::digest_key(dir.path()).unwrap();
+        assert_eq!(super::digest_key(dir.path()).unwrap(), key, "kept");
+        let meta = std::fs::metadata(dir.path().join(super::DIGEST_KEY)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        // A symlink planted in its place is not followed.
+        let other = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", other.path().join(super::DIGEST_KEY)).unwrap();
+        assert!(super::digest_key(other.path()).is_err());
+        // Keyed: another key, another name; no key, the plain sha256.
+        let a = mooring_core::SwarmFile::digest(b"hunter2", Some(&key));
+        assert_ne!(
+            a,
+            mooring_core::SwarmFile::digest(b"hunter2", Some(&[7; 32]))
+        );
+        assert_eq!(a.len(), 12);
+        assert_eq!(
+            mooring_core::SwarmFile::digest(b"hunter2", None),
+            mooring_core::hash::sha256_hex(b"hunter2")[..12]
+        );
     }
 }

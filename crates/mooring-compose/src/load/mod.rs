@@ -51,6 +51,9 @@ pub struct LoadOptions {
     /// The project is deployed to a Swarm as a stack: `deploy`'s Swarm keys are its
     /// own (not noted as ignored), and `deploy.mode` may be `global`.
     pub swarm: bool,
+    /// The key of the digests Swarm secrets and configs are named after (see
+    /// [`mooring_core::SwarmFile::digest`]).
+    pub digest_key: Option<[u8; 32]>,
 }
 
 /// Renders the project described by `opts`. An error never holds a value decrypted
@@ -137,6 +140,7 @@ fn load_from(opts: &LoadOptions, snapshot: &Snapshot) -> Result<Project, LoadErr
         anonymous: Vec::new(),
         files: files_decl::Declared::default(),
         swarm: opts.swarm,
+        digest_key: opts.digest_key,
     };
     let fallback_name = project_name
         .clone()
@@ -254,6 +258,8 @@ struct Decoder<'a> {
     files: files_decl::Declared,
     /// The project goes to a Swarm (see [`LoadOptions::swarm`]).
     swarm: bool,
+    /// See [`LoadOptions::digest_key`].
+    digest_key: Option<[u8; 32]>,
 }
 
 impl Decoder<'_> {

@@ -72,7 +72,7 @@ struct Into<'a> {
 fn swarm_file(
     item: &Node,
     what: &str,
-    section: &str,
+    (section, key): (&str, Option<&[u8; 32]>),
     r: &FileRef,
     declared: mooring_core::ProjectFile,
     source: Source,
@@ -85,7 +85,7 @@ fn swarm_file(
     let (name, content) = match source {
         Source::External(name) => (name, None),
         Source::Value(bytes) => {
-            let name = format!("{}_{}", declared.name, SwarmFile::digest(&bytes));
+            let name = format!("{}_{}", declared.name, SwarmFile::digest(&bytes, key));
             (name, Some(bytes))
         }
         Source::File(path) => {
@@ -359,8 +359,15 @@ impl Decoder<'_> {
                 })
             };
             if self.swarm {
-                into.swarm
-                    .push(swarm_file(item, &w, section, &r, declared_name, source)?);
+                let key = self.digest_key;
+                into.swarm.push(swarm_file(
+                    item,
+                    &w,
+                    (section, key.as_ref()),
+                    &r,
+                    declared_name,
+                    source,
+                )?);
                 refs.push(r);
                 continue;
             }
