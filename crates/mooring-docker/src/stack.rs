@@ -13,7 +13,6 @@
 use crate::provider::ProviderError;
 use crate::reconcile::{ActionResult, Outcome, Progress, ReconcileOptions};
 use crate::Provider;
-use bollard::models::Network;
 use mooring_core::desired::{Project, Service};
 use mooring_core::{Action, FileKind, Health, Live, Plan, PlannedAction, ResourceHealth};
 use serde_json::{json, Map, Value};
@@ -862,23 +861,30 @@ impl Provider {
         let filters = json!({"label": [format!("{NAMESPACE}={}", project.name)]}).to_string();
         let path = format!("/services?{}", url_query(&[("filters", &filters)]));
         let (networks, services, files) = futures_util::future::join3(
-            self.client().list_networks::<String>(None),
+            // On a kept connection (bollard opens one a call: a TLS handshake each).
+            self.swarm_api("GET", "/networks", None),
             self.swarm_api("GET", &path, None),
             self.swarm_files(&project.name),
         )
         .await;
         // Every network's name by id (a service may join an external one), the stack's own.
-        let networks: Vec<Network> =
+        let networks =
             networks.map_err(|e| ProviderError::Failed(format!("listing the networks: {e}")))?;
+        let networks = networks.as_array().map(Vec::as_slice).unwrap_or_default();
+        let text = |n: &Value, k: &str| n.get(k).and_then(Value::as_str).map(str::to_string);
         let names: HashMap<String, String> = networks
             .iter()
-            .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
+            .filter_map(|n| Some((text(n, "Id")?, text(n, "Name")?)))
             .collect();
-        let own = project.name.clone();
+        let own = project.name.as_str();
         let stack_networks: Vec<String> = networks
             .iter()
-            .filter(|n| n.labels.as_ref().and_then(|l| l.get(NAMESPACE)) == Some(&own))
-            .filter_map(|n| n.name.clone())
+            .filter(|n| {
+                n.pointer(&format!("/Labels/{NAMESPACE}"))
+                    .and_then(Value::as_str)
+                    == Some(own)
+            })
+            .filter_map(|n| text(n, "Name"))
             .collect();
         let services = services
             .map_err(|e| ProviderError::Failed(format!("listing the stack's services: {e}")))?;
@@ -989,20 +995,41 @@ impl Provider {
     }
 
     /// Each service's health from its tasks: Healthy when as many run as it wants,
-    /// Progressing while they start, Degraded when one failed and fewer run.
+    /// Progressing while they start, Degraded when one failed and fewer run. The tasks
+    /// meant to run are read first (one call); the stack's whole task history only
+    /// when a service is short of them, to say which failed and why.
     pub async fn stack_health(
         &self,
         project: &Project,
         live: &LiveStack,
     ) -> Result<(Health, Vec<ResourceHealth>), ProviderError> {
-        let mut out = Vec::new();
-        // Every task of the stack's services in one call.
+        let running = self.stack_tasks(live, true).await?;
+        let first = self.assess(project, live, &running).await;
+        if first.0 == Health::Healthy {
+            return Ok(first);
+        }
+        let all = self.stack_tasks(live, false).await?;
+        Ok(self.assess(project, live, &all).await)
+    }
+
+    /// The tasks of the stack's services (only those meant to run, with `running`).
+    async fn stack_tasks(
+        &self,
+        live: &LiveStack,
+        running: bool,
+    ) -> Result<Vec<Value>, ProviderError> {
         let names: Vec<&String> = live.services.keys().collect();
-        let all = if names.is_empty() {
-            Vec::new()
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filters = if running {
+            json!({ "service": names, "desired-state": ["running"] })
         } else {
-            let filters = json!({ "service": names }).to_string();
-            self.swarm_api(
+            json!({ "service": names })
+        }
+        .to_string();
+        Ok(self
+            .swarm_api(
                 "GET",
                 &format!("/tasks?{}", url_query(&[("filters", &filters)])),
                 None,
@@ -1011,8 +1038,17 @@ impl Provider {
             .map_err(|e| ProviderError::Failed(format!("listing the stack's tasks: {e}")))?
             .as_array()
             .cloned()
-            .unwrap_or_default()
-        };
+            .unwrap_or_default())
+    }
+
+    /// Each service's health from `all`, its tasks.
+    async fn assess(
+        &self,
+        project: &Project,
+        live: &LiveStack,
+        all: &[Value],
+    ) -> (Health, Vec<ResourceHealth>) {
+        let mut out = Vec::new();
         for svc in project.services.values() {
             let name = service_name(project, svc);
             let want = match live
@@ -1089,7 +1125,7 @@ impl Provider {
             .map(|r| r.health)
             .max()
             .unwrap_or(Health::Unknown);
-        Ok((worst, out))
+        (worst, out)
     }
 
     /// The stack's resource tree: each service's health from its tasks, the overlay
