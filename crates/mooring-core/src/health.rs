@@ -167,12 +167,16 @@ pub fn app_health(project: &Project, live: &Live) -> (Health, Vec<ResourceHealth
             networks: svc.networks.values().map(|n| n.name.clone()).collect(),
         });
     }
-    let worst = out
+    (worst(&out), out)
+}
+
+/// The worst health among `resources` (`Unknown` when there are none): the app's.
+pub fn worst(resources: &[ResourceHealth]) -> Health {
+    resources
         .iter()
         .map(|r| r.health)
         .max()
-        .unwrap_or(Health::Unknown);
-    (worst, out)
+        .unwrap_or(Health::Unknown)
 }
 
 #[cfg(test)]

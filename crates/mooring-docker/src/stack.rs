@@ -1120,12 +1120,7 @@ impl Provider {
             };
             out.push(service_health(svc, &name, health, message));
         }
-        let worst = out
-            .iter()
-            .map(|r| r.health)
-            .max()
-            .unwrap_or(Health::Unknown);
-        (worst, out)
+        (mooring_core::health::worst(&out), out)
     }
 
     /// The stack's resource tree: each service's health from its tasks, the overlay
