@@ -32,6 +32,9 @@ pub struct LiveStack {
     /// By service name: its id, its spec's version, the spec (as the API's JSON, the
     /// networks named, not by id).
     pub services: BTreeMap<String, (String, u64, Value)>,
+    /// By service name: its tasks running and wanted, as the manager counts them
+    /// (`ServiceStatus`).
+    pub counts: BTreeMap<String, (u64, u64)>,
     /// Overlay networks of the stack, by name.
     pub networks: Vec<String>,
     /// Every secret and config of the Swarm, by kind and name: its id, and whether it
@@ -859,7 +862,10 @@ impl Provider {
     pub async fn observe_stack(&self, project: &Project) -> Result<LiveStack, ProviderError> {
         // The networks, the services, the secrets and configs: asked at once.
         let filters = json!({"label": [format!("{NAMESPACE}={}", project.name)]}).to_string();
-        let path = format!("/services?{}", url_query(&[("filters", &filters)]));
+        let path = format!(
+            "/services?{}",
+            url_query(&[("filters", &filters), ("status", "true")])
+        );
         let (networks, services, files) = futures_util::future::join3(
             // On a kept connection (bollard opens one a call: a TLS handshake each).
             self.swarm_api("GET", "/networks", None),
@@ -915,6 +921,14 @@ impl Provider {
                         }
                     }
                 }
+            }
+            if let (Some(running), Some(desired)) = (
+                s.pointer("/ServiceStatus/RunningTasks")
+                    .and_then(Value::as_u64),
+                s.pointer("/ServiceStatus/DesiredTasks")
+                    .and_then(Value::as_u64),
+            ) {
+                live.counts.insert(name.clone(), (running, desired));
             }
             live.services.insert(name, (id.to_string(), version, spec));
         }
@@ -1003,6 +1017,26 @@ impl Provider {
         project: &Project,
         live: &LiveStack,
     ) -> Result<(Health, Vec<ResourceHealth>), ProviderError> {
+        // Every service running all it wants, as the manager counts: no task to read.
+        let counted: Option<Vec<ResourceHealth>> = project
+            .services
+            .values()
+            .map(|svc| {
+                let name = service_name(project, svc);
+                match live.counts.get(&name) {
+                    Some((running, want)) if running >= want && *want > 0 => Some(service_health(
+                        svc,
+                        &name,
+                        Health::Healthy,
+                        format!("{running}/{want} tasks running"),
+                    )),
+                    _ => None,
+                }
+            })
+            .collect();
+        if let Some(out) = counted.filter(|o| !o.is_empty()) {
+            return Ok((mooring_core::health::worst(&out), out));
+        }
         let running = self.stack_tasks(live, true).await?;
         let first = self.assess(project, live, &running).await;
         if first.0 == Health::Healthy {

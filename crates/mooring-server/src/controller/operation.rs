@@ -221,6 +221,7 @@ impl Controller {
             self.pin(status, &revision)?;
         }
         let revision = self.while_held(app, rt, trigger, revision, status).await;
+        let health_before = rt.last_health;
         let Some(rendered) = self.render_step(app, rt, trigger, &revision, status).await else {
             return Ok(());
         };
@@ -251,13 +252,28 @@ impl Controller {
         if let (Some(timeout), Some(good), None) =
             (probation, deployed.clone(), held_failure(&outcome))
         {
-            rt.watch = Some(super::rollback::Watch::new(
+            let mut watch = super::rollback::Watch::new(
                 (revision.id.clone(), good),
                 timeout,
                 failure.clone(),
                 &outcome,
                 &self.restore_volumes(app, &rendered.project),
-            ));
+            );
+            // Over a revision still on probation: judged now. Healthy until this deploy,
+            // it passed; else a rollback goes back to the last one judged good, with
+            // the data from before that probation began.
+            if let Some(earlier) = rt
+                .watch
+                .take()
+                .filter(|_| health_before != Some(Health::Healthy))
+            {
+                watch.good = earlier.good;
+                for (volume, id) in earlier.backups {
+                    watch.backups.retain(|(v, _)| *v != volume);
+                    watch.backups.push((volume, id));
+                }
+            }
+            rt.watch = Some(watch);
         }
         if let Some((condition, event, message)) = held_failure(&outcome) {
             // Like a render error: the revision waits for a new one, never retried (a
