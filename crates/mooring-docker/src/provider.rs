@@ -194,12 +194,6 @@ impl Provider {
         })
     }
 
-    /// The Engine's id (`docker info`'s `ID`): another id at the same address is
-    /// another Engine, another machine's data.
-    pub async fn engine_id(&self) -> Result<String, ProviderError> {
-        Ok(self.engine_identity().await?.0)
-    }
-
     /// The Engine's id, and whether it manages a Swarm (`Swarm.ControlAvailable`): one
     /// `docker info` (on a Swarm manager one of its slowest answers), read on a new
     /// connection that is then kept: see [`Provider::same_engine`].

@@ -431,6 +431,15 @@ impl Controller {
             _ => return target,
         };
         let condition = failure.condition().with(failure.message.clone());
+        // The deployed revision as last rendered: no fetch at every look while held.
+        if let Some(r) = app
+            .last_render()
+            .rendered
+            .filter(|r| r.revision.id == deployed)
+        {
+            status.conditions.push(condition);
+            return r.revision.clone();
+        }
         match self.fetch_revision(app, &deployed).await {
             Ok(r) => {
                 status.conditions.push(condition);
