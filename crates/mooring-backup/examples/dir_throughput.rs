@@ -38,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         revision: None,
         reason: "benchmark".into(),
         created_at: 0,
+        dump: None,
     };
     let (t, c) = (Instant::now(), cpu());
     let record = mooring_backup::backup_dir(&src, &backups, meta)?;

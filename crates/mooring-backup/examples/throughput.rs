@@ -291,6 +291,7 @@ fn measure(src: &Path, runs: usize) -> Res<()> {
             revision: None,
             reason: "benchmark".into(),
             created_at: now,
+            dump: None,
         };
         let mut record = None;
         steps[0].push(timed(|| {

@@ -75,6 +75,13 @@ pub enum BackupError {
         bytes: u64,
     },
 
+    /// A dump was asked of a backup that is a copy of files, or the other way.
+    #[error("backup {id} is not a database dump (it is a copy of the volume's files): restore it as files")]
+    NotADump {
+        /// The backup (or `app/volume` for one not yet written).
+        id: String,
+    },
+
     /// A freshly written backup did not verify; its files were deleted.
     #[error("backup {id} did not verify after it was written and was deleted: {source}")]
     NotVerified {

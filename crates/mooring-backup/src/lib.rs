@@ -25,6 +25,8 @@
 //! - [`backup_dir`] and [`restore_dir`] do the same from and into a volume's folder on
 //!   this machine (its mount point), with no Docker daemon in the data path; the
 //!   restore stages inside the volume and moves into place only what verified.
+//! - [`write_dump`] and [`restore_dump_to`] store a database dump's output (a stream of
+//!   unknown length) as a backup of parts, and hand it back as the one stream it was.
 //! - [`list`], [`load`], [`remove`], [`prune`], [`prune_volume`] (retention) and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
@@ -38,6 +40,7 @@
 
 mod catalogue;
 pub mod dir;
+mod dump;
 mod entries;
 mod error;
 mod manifest;
@@ -51,6 +54,7 @@ pub use dir::{
     backup_dir, inspect_dir, restore_dir, unchanged_since, DirRestore, DirState, PROBE_PREFIX,
     STAGING_PREFIX,
 };
+pub use dump::{restore_dump_to, write_dump, PART};
 pub use error::BackupError;
 pub use manifest::{
     BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, ARCHIVE_SUFFIX, FORMAT,

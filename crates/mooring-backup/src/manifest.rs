@@ -34,6 +34,10 @@ pub struct BackupMeta {
     pub reason: String,
     /// When it was taken, unix milliseconds (also the id's timestamp, UTC).
     pub created_at: i64,
+    /// A database dump (see [`write_dump`](crate::write_dump)): the service it was
+    /// taken in. `None` (left out of the manifest) for a copy of the volume's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<String>,
 }
 
 /// What kind of tar entry a [`FileEntry`] is.
@@ -314,6 +318,7 @@ mod tests {
             revision: None,
             reason: "test".into(),
             created_at: 0,
+            dump: None,
         };
         assert!(check_meta(&meta("web", "db_data.1-x")).is_ok());
         for (app, volume) in [("", "v"), ("a/b", "v"), ("a", "v v"), ("a", "ü")] {

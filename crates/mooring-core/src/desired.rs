@@ -774,6 +774,34 @@ impl DataPolicy {
     }
 }
 
+/// How a volume is backed up while its service keeps running — an app-consistent backup
+/// (`data.consistent` in Mooring's configuration): commands run in a running container
+/// of `service`, as `docker exec` runs them (no shell unless the command names one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistentBackup {
+    /// The Compose service whose running container runs the commands.
+    pub service: String,
+    /// What runs there.
+    pub way: Consistency,
+}
+
+/// The two ways of [`ConsistentBackup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consistency {
+    /// `dump`'s output is the backup (e.g. `pg_dump`, `mysqldump`, `sqlite3 … .dump`);
+    /// a restore gives it to `load` on its input.
+    Dump {
+        dump: Vec<String>,
+        load: Vec<String>,
+    },
+    /// The volume's files are copied between `before` (e.g. a checkpoint, a freeze) and
+    /// `after` (`after` runs even when the copy failed), its writers kept running.
+    Hooks {
+        before: Vec<String>,
+        after: Vec<String>,
+    },
+}
+
 /// A duration in nanoseconds that prints the way Go (and so Compose) prints it: `1m30s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GoDuration(pub u64);

@@ -22,9 +22,9 @@ pub mod state;
 pub mod view;
 
 pub use desired::{
-    parse_age, parse_backup_schedule, BindOptions, Build, DataPolicy, DependsOn,
-    DependsOnCondition, Healthcheck, Hook, Ipam, IpamPool, Mount, MountKind, Network, Port,
-    Project, PullPolicy, Retention, Service, ServiceNetwork, Volume, VolumeOptions,
+    parse_age, parse_backup_schedule, BindOptions, Build, Consistency, ConsistentBackup,
+    DataPolicy, DependsOn, DependsOnCondition, Healthcheck, Hook, Ipam, IpamPool, Mount, MountKind,
+    Network, Port, Project, PullPolicy, Retention, Service, ServiceNetwork, Volume, VolumeOptions,
 };
 pub use files::{BuildSecret, FileKind, FileRef, InlineFile, ProjectFile, SwarmFile};
 pub use health::{app_health, Health, ResourceHealth};

@@ -11,6 +11,7 @@
 mod build;
 mod build_progress;
 mod build_session;
+pub mod consistent;
 mod convert;
 mod endpoint;
 mod engine_http;

@@ -480,7 +480,7 @@ impl Provider {
 
     /// Runs a hook in `container` and waits for it; a non-zero exit is an error that
     /// says which hook and what it printed last.
-    async fn run_hook(
+    pub(crate) async fn run_hook(
         &self,
         container: &str,
         kind: &str,
@@ -1135,6 +1135,7 @@ impl Host for Provider {
             revision: revision.map(str::to_string),
             reason: reason.to_string(),
             created_at: mooring_core::clock::now_ms(),
+            dump: None,
         };
         let (record, _) = self
             .with_writers_stopped(volume, &images, &|_| {}, |image| async move {

@@ -1537,6 +1537,7 @@ async fn back_up_on_node(
         revision: options.revision.clone(),
         reason: a.reason.clone(),
         created_at: mooring_core::clock::now_ms(),
+        dump: None,
     };
     let (record, _) = engine
         .back_up_volume(volume, dir, meta, crate::volumes::Hold::Pause, &|_| {})

@@ -185,10 +185,19 @@ fn entry_name(path: &str) -> &str {
 /// The label marking helper containers (value: the volume).
 pub const HELPER_LABEL: &str = "io.mooring.volume-helper";
 
-/// A `Read` over chunks sent from the async side.
-struct ChannelReader {
+/// A `Read` over chunks sent from the async side (an error ends it with that error).
+pub(crate) struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
     buf: Bytes,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>) -> Self {
+        ChannelReader {
+            rx,
+            buf: Bytes::new(),
+        }
+    }
 }
 
 impl Read for ChannelReader {
@@ -207,13 +216,22 @@ impl Read for ChannelReader {
     }
 }
 
-/// A `Write` sending chunks to the async side.
-struct ChannelWriter {
+/// A `Write` sending chunks of [`CHUNK`] bytes to the async side.
+pub(crate) struct ChannelWriter {
     tx: tokio::sync::mpsc::Sender<Bytes>,
     buf: Vec<u8>,
 }
 
 const CHUNK: usize = 1 << 20;
+
+impl ChannelWriter {
+    pub(crate) fn new(tx: tokio::sync::mpsc::Sender<Bytes>) -> Self {
+        ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+}
 
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
@@ -329,10 +347,7 @@ impl Provider {
         let helper = self.helper(volume, image, true).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let reader = tokio::task::spawn_blocking(move || {
-            let mut r = ChannelReader {
-                rx,
-                buf: Bytes::new(),
-            };
+            let mut r = ChannelReader::new(rx);
             let out = consume(&mut r);
             // Drain whatever the consumer left, so the sender never blocks forever.
             let _ = io::copy(&mut r, &mut io::sink());
@@ -381,10 +396,7 @@ impl Provider {
         let helper = self.helper(volume, image, false).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let writer = tokio::task::spawn_blocking(move || {
-            let mut w = ChannelWriter {
-                tx,
-                buf: Vec::with_capacity(CHUNK),
-            };
+            let mut w = ChannelWriter::new(tx);
             let produced = produce(&mut w);
             let flushed = produced.is_ok().then(|| w.flush());
             (produced, flushed)
@@ -777,7 +789,7 @@ impl Provider {
 
     /// A local image for helper containers on `volume`: one of `preferred`, else one its
     /// containers run, else any.
-    async fn helper_image(
+    pub(crate) async fn helper_image(
         &self,
         volume: &str,
         preferred: &[String],

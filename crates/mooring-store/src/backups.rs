@@ -30,6 +30,10 @@ pub struct BackupRow {
     /// The compressed archive's size and sha256.
     pub archive_size: i64,
     pub archive_sha256: String,
+    /// A database dump: the service it was taken in (its `files` are the dump's parts,
+    /// `bytes` its length); `None` for a copy of the volume's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<String>,
 }
 
 impl Store {
@@ -45,8 +49,8 @@ impl Store {
             .map_err(self.err("mirroring backups"))?;
         for r in rows.iter().filter(|r| r.app == app) {
             tx.execute(
-                "INSERT INTO backups (id, app, volume, created_at, revision, reason, files, bytes, archive_size, archive_sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO backups (id, app, volume, created_at, revision, reason, files, bytes, archive_size, archive_sha256, dump)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     r.id,
                     r.app,
@@ -57,7 +61,8 @@ impl Store {
                     r.files,
                     r.bytes,
                     r.archive_size,
-                    r.archive_sha256
+                    r.archive_sha256,
+                    r.dump
                 ],
             )
             .map_err(self.err("mirroring backups"))?;
@@ -71,7 +76,7 @@ impl Store {
         let mut stmt = inner
             .conn
             .prepare(
-                "SELECT id, app, volume, created_at, revision, reason, files, bytes, archive_size, archive_sha256
+                "SELECT id, app, volume, created_at, revision, reason, files, bytes, archive_size, archive_sha256, dump
                  FROM backups WHERE app = ?1 ORDER BY created_at DESC, id DESC",
             )
             .map_err(self.err("listing backups"))?;
@@ -88,6 +93,7 @@ impl Store {
                     bytes: r.get(7)?,
                     archive_size: r.get(8)?,
                     archive_sha256: r.get(9)?,
+                    dump: r.get(10)?,
                 })
             })
             .map_err(self.err("listing backups"))?;
@@ -112,6 +118,7 @@ mod tests {
             bytes: 2,
             archive_size: 3,
             archive_sha256: "ab".into(),
+            dump: (id == "d").then(|| "db".into()),
         }
     }
 
@@ -137,5 +144,12 @@ mod tests {
             .unwrap();
         assert_eq!(ids("a"), ["a3", "a2"]);
         assert_eq!(ids("b"), ["b1"], "other apps untouched");
+        // A dump keeps its service.
+        store
+            .mirror_backups("c", &[row("d", "c", 1), row("f", "c", 2)])
+            .unwrap();
+        let rows = store.backups("c").unwrap();
+        assert_eq!(rows[0].dump, None);
+        assert_eq!(rows[1].dump.as_deref(), Some("db"));
     }
 }

@@ -155,6 +155,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE apps ADD COLUMN held TEXT;
     "#,
+    // 9: a backup that is a database dump names the service it was taken in.
+    r#"
+    ALTER TABLE backups ADD COLUMN dump TEXT;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

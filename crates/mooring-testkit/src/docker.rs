@@ -54,6 +54,27 @@ pub fn require() {
     });
 }
 
+/// [`require`], and the local image `mooring.local/sqlite:latest` (busybox with
+/// sqlite3: a real database engine, no registry), built if missing.
+pub fn require_sqlite_image() -> &'static str {
+    static READY: OnceLock<()> = OnceLock::new();
+    require();
+    READY.get_or_init(|| {
+        let script = workspace_root().join("scripts/sqlite-image.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("bash is required");
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    "mooring.local/sqlite:latest"
+}
+
 /// The workspace's root folder.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

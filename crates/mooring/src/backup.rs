@@ -82,6 +82,7 @@ pub async fn create(
             revision: revision.clone(),
             reason: "manual".into(),
             created_at: mooring_store::now_ms(),
+            dump: None,
         };
         let (record, access) = provider
             .back_up_volume(&volume, &dir, meta, Hold::Stop, &say)

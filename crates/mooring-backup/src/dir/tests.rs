@@ -18,6 +18,7 @@ fn meta(volume: &str) -> BackupMeta {
         revision: None,
         reason: "test".into(),
         created_at: 1_700_000_000_000,
+        dump: None,
     }
 }
 

@@ -7,7 +7,7 @@ use mooring_compose::decode::{boolean, check_keys, err, string, string_list, uns
 use mooring_compose::yaml::{Node, Value};
 use mooring_compose::LoadError;
 use mooring_core::policy::{Exception, Policy, Profile, EXCEPTION_FORMS};
-use mooring_core::DataPolicy;
+use mooring_core::{Consistency, ConsistentBackup, DataPolicy};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -69,6 +69,15 @@ pub(super) fn app(
         return Err(err(at, format!("{what}.sync.rollback: a plain folder keeps no earlier revision to roll back to; use a Git, Subversion or Mercurial source")));
     }
     let data = data(n, &what)?;
+    if let Some(h) = targets
+        .hosts
+        .iter()
+        .find(|h| hosts.get(*h).is_some_and(|h| h.swarm))
+    {
+        if let Some(c) = n.get("data").and_then(|d| d.get("consistent")) {
+            return Err(err(c, format!("{what}.data.consistent: host {h} is a Swarm (mode: swarm), where a stack's volumes are backed up on each node with their tasks paused; dumps and hooks run only on Engine hosts")));
+        }
+    }
     let policy = match n.get("policy") {
         Some(p) => policy(p, &format!("{what}.policy"))?,
         None => Policy::default(),
@@ -86,6 +95,7 @@ pub(super) fn app(
             volumes: data.volumes,
             backup_on_change: data.backup_on_change,
             restore_on_rollback: data.restore_on_rollback,
+            consistent: data.consistent,
             backup_max_age: data.backup_max_age,
             retention: data.retention,
             policy,
@@ -306,6 +316,7 @@ struct Data {
     volumes: DataPolicy,
     backup_on_change: bool,
     restore_on_rollback: Vec<String>,
+    consistent: BTreeMap<String, ConsistentBackup>,
     backup_max_age: Option<Duration>,
     retention: mooring_core::Retention,
 }
@@ -317,6 +328,7 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
     let mut retention = mooring_core::Retention::default();
     let mut restore_on_rollback = Vec::new();
     let mut backup_max_age = None;
+    let mut consistent = BTreeMap::new();
     if let Some(d) = n.get("data") {
         check_keys(
             d,
@@ -327,8 +339,12 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
                 "retention",
                 "restore_on_rollback",
                 "backup_max_age",
+                "consistent",
             ],
         )?;
+        if let Some(c) = d.get("consistent") {
+            consistent = consistent_backups(c, &format!("{what}.data.consistent"))?;
+        }
         if let Some(a) = d.get("backup_max_age") {
             backup_max_age = Some(positive(a, &format!("{what}.data.backup_max_age"))?);
         }
@@ -365,9 +381,74 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
         volumes,
         backup_on_change,
         restore_on_rollback,
+        consistent,
         backup_max_age,
         retention,
     })
+}
+
+/// `data.consistent: { VOLUME: { service, dump, load } | { service, before, after } }`:
+/// the volumes backed up while their service runs.
+fn consistent_backups(
+    n: &Node,
+    what: &str,
+) -> Result<BTreeMap<String, ConsistentBackup>, LoadError> {
+    let Value::Map(entries) = &n.value else {
+        return Err(err(
+            n,
+            format!("{what} must map volumes (Compose keys or Docker names) to {{ service, dump, load }} or {{ service, before, after }}"),
+        ));
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in entries {
+        let volume = string(k, what)?;
+        let at = format!("{what}.{volume}");
+        check_keys(v, &at, &["service", "dump", "load", "before", "after"])?;
+        let service = match v.get("service") {
+            Some(s) => string(s, &format!("{at}.service"))?,
+            None => return Err(err(v, format!("{at}: `service` is missing: the Compose service whose running container runs the commands"))),
+        };
+        let command = |key: &str| -> Result<Option<Vec<String>>, LoadError> {
+            let Some(c) = v.get(key) else { return Ok(None) };
+            let list = string_list(c, &format!("{at}.{key}"))?;
+            if list.is_empty() || list[0].is_empty() {
+                return Err(err(
+                    c,
+                    format!("{at}.{key}: a command as a list, e.g. [pg_dump, -U, app, app] (run as docker exec runs it; [sh, -c, \"…\"] for a shell)"),
+                ));
+            }
+            Ok(Some(list))
+        };
+        let way = match (
+            command("dump")?,
+            command("load")?,
+            command("before")?,
+            command("after")?,
+        ) {
+            (Some(dump), Some(load), None, None) => Consistency::Dump { dump, load },
+            (None, None, Some(before), after) => Consistency::Hooks {
+                before,
+                after: after.unwrap_or_default(),
+            },
+            (Some(_), None, None, None) => {
+                return Err(err(v, format!("{at}: `load` is missing: the command a restore gives the dump to, on its input")))
+            }
+            (None, Some(_), None, None) => {
+                return Err(err(v, format!("{at}: `dump` is missing: the command whose output is the backup")))
+            }
+            (None, None, None, Some(_)) => {
+                return Err(err(v, format!("{at}: `after` needs `before`")))
+            }
+            (None, None, None, None) => {
+                return Err(err(v, format!("{at}: give `dump` and `load` (the backup is the dump's output), or `before` (and `after`) around a copy of the files")))
+            }
+            _ => {
+                return Err(err(v, format!("{at}: either `dump` and `load`, or `before` and `after`, not both")))
+            }
+        };
+        out.insert(volume, ConsistentBackup { service, way });
+    }
+    Ok(out)
 }
 
 /// `policy: baseline` or `policy: { profile: restricted, allow: [docker_socket, …] }`.
@@ -418,6 +499,7 @@ fn policy(n: &Node, what: &str) -> Result<Policy, LoadError> {
 mod tests {
     use super::super::tests::{parse_err, parse_ok};
     use mooring_core::policy::{Exception, Policy, Profile};
+    use mooring_core::{ConsistentBackup, Consistency};
     use mooring_core::DataPolicy;
     use std::time::Duration;
 
@@ -600,6 +682,69 @@ mod tests {
         let e = parse_err("hosts:\n  m: { docker: \"unix:///m.sock\", nodes: [n1] }\n");
         assert!(
             e.contains("hosts.m.nodes: only a host with mode: swarm has nodes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn data_consistent_is_a_dump_or_commands_around_a_copy() {
+        let app = "apps:\n  - name: a\n    source: { dir: x }\n    data:\n      consistent:\n";
+        let c = parse_ok(&format!(
+            "{app}        db: {{ service: pg, dump: [pg_dump, app], load: [psql, app] }}\n        files: {{ service: web, before: [sync] }}\n"
+        ));
+        let consistent = &c.apps[0].consistent;
+        assert_eq!(
+            consistent["db"],
+            ConsistentBackup {
+                service: "pg".into(),
+                way: Consistency::Dump {
+                    dump: vec!["pg_dump".into(), "app".into()],
+                    load: vec!["psql".into(), "app".into()],
+                },
+            }
+        );
+        assert_eq!(
+            consistent["files"].way,
+            Consistency::Hooks {
+                before: vec!["sync".into()],
+                after: vec![],
+            }
+        );
+        for (entry, expected) in [
+            (
+                "{ dump: [a], load: [b] }",
+                "mooring.yaml:6:13: apps.a.data.consistent.db: `service` is missing",
+            ),
+            (
+                "{ service: s, dump: [a] }",
+                "apps.a.data.consistent.db: `load` is missing",
+            ),
+            (
+                "{ service: s, load: [a] }",
+                "apps.a.data.consistent.db: `dump` is missing",
+            ),
+            ("{ service: s, after: [a] }", "`after` needs `before`"),
+            ("{ service: s }", "give `dump` and `load`"),
+            (
+                "{ service: s, dump: [a], load: [b], before: [c] }",
+                "not both",
+            ),
+            (
+                "{ service: s, dump: \"pg_dump app\", load: [b] }",
+                "apps.a.data.consistent.db.dump must be a list of strings",
+            ),
+            ("{ service: s, dump: [], load: [b] }", "a command as a list"),
+            ("{ service: s, dump: [a], load: [b], shell: true }", "shell"),
+        ] {
+            let e = parse_err(&format!("{app}        db: {entry}\n"));
+            assert!(e.contains(expected), "{entry}: {e}");
+        }
+        // Not on a Swarm host: a stack's volumes are per node.
+        let e = parse_err(
+            "hosts:\n  m: { docker: \"unix:///m.sock\", mode: swarm }\napps:\n  - name: a\n    source: { dir: x }\n    host: m\n    data: { consistent: { db: { service: s, before: [a] } } }\n",
+        );
+        assert!(
+            e.contains("apps.a.data.consistent: host m is a Swarm"),
             "{e}"
         );
     }

@@ -249,6 +249,9 @@ pub struct AppConfig {
     /// before each deploy that changes their writers, and restored from that backup
     /// when the deploy is rolled back (`sync.rollback`).
     pub restore_on_rollback: Vec<String>,
+    /// `data.consistent`: volumes (Compose keys or Docker names) backed up while their
+    /// service runs — by a dump, or between commands — when a person asks for a backup.
+    pub consistent: std::collections::BTreeMap<String, mooring_core::ConsistentBackup>,
     /// `data.backup_max_age`: a volume the app writes to whose newest backup is older
     /// than this (or that has none) is reported (`BackupStale`); `None`: not watched.
     pub backup_max_age: Option<std::time::Duration>,

@@ -4,8 +4,9 @@
 //! refused (a volume holding data, without `force`) is refused before any container is
 //! stopped and before any operation starts.
 
-use super::{ControlError, Controller, TriggerKind};
+use super::{AppHandle, ControlError, Controller, TriggerKind};
 use mooring_backup::BackupMeta;
+use mooring_core::{Consistency, ConsistentBackup};
 use mooring_docker::volumes::{Hold, WriterChange};
 use mooring_docker::ProviderError;
 use mooring_store::{now_ms, ActionRecord, OpResult};
@@ -62,21 +63,41 @@ impl Controller {
                         revision: deployed.as_ref().map(|r| r.id.clone()),
                         reason: "manual".into(),
                         created_at: now_ms(),
+                        dump: None,
                     };
-                    engine
-                        .back_up_volume(&target.volume, &dir, meta, hold, &|c| log_writer(name, c))
-                        .await
-                        .map_err(|e| e.to_string())
+                    let report = |c: WriterChange<'_>| log_writer(name, c);
+                    match consistent_for(app, &target.volume).filter(|_| target.node.is_none()) {
+                        Some(how) => engine
+                            .back_up_consistently(
+                                &target.volume,
+                                &app.config.project,
+                                how,
+                                &dir,
+                                meta,
+                                &report,
+                            )
+                            .await
+                            .map(|(record, taken)| (record, taken.to_string())),
+                        None => engine
+                            .back_up_volume(&target.volume, &dir, meta, hold, &report)
+                            .await
+                            .map(|(record, access)| (record, format!("read {access}"))),
+                    }
+                    .map_err(|e| e.to_string())
                 }
             };
             let (reason, error) = match &result {
-                Ok((record, access)) => {
+                Ok((record, taken)) => {
                     let m = &record.manifest;
                     run.backups.push(record.id.clone());
+                    let content = match &m.meta.dump {
+                        Some(_) => format!("a dump of {} bytes", m.bytes),
+                        None => format!("{} files, {} bytes", m.files, m.bytes),
+                    };
                     (
                         format!(
-                            "backup {} asked for: {} files, {} bytes, read {access}, verified",
-                            record.id, m.files, m.bytes
+                            "backup {} asked for: {content}, {taken}, verified",
+                            record.id
                         ),
                         None,
                     )
@@ -273,8 +294,15 @@ impl Controller {
                 (volume, engine)
             }
         };
+        // A dump goes back into its service's database, as its `load` command reads it.
+        let dump = match &record.manifest.meta.dump {
+            None => None,
+            Some(service) => Some(dump_restore(app, id, service, (&volume, to), force)?),
+        };
         // Refused before any container is stopped and before any operation starts.
-        provider.check_restore(&volume, &record, force).await?;
+        if dump.is_none() {
+            provider.check_restore(&volume, &record, force).await?;
+        }
         let _busy = self
             .activity
             .begin(format!("app {name}: restore"), Instant::now());
@@ -289,6 +317,26 @@ impl Controller {
             operation: op,
             ..Default::default()
         };
+        if let Some(how) = dump {
+            let loaded = provider
+                .load_dump(&app.config.project, &how, record)
+                .await
+                .map_err(|e| e.to_string());
+            let (reason, error) = match &loaded {
+                Ok((report, container)) => {
+                    run.restored = Some((volume.clone(), report.files, report.bytes, false));
+                    (
+                        format!(
+                            "restore of backup {id} asked for: a dump of {} bytes loaded in {container}, checksums verified",
+                            report.bytes
+                        ),
+                        None,
+                    )
+                }
+                Err(e) => (format!("restore of backup {id} asked for"), Some(e.clone())),
+            };
+            return Ok(self.end_restore(&name, op, run, started, (id, &volume), (reason, error)));
+        }
         let result = provider
             .restore_volume(&volume, record, force, &|c| log_writer(&name, c))
             .await;
@@ -312,14 +360,27 @@ impl Controller {
                 Some(e.to_string()),
             ),
         };
+        Ok(self.end_restore(&name, op, run, started, (id, &volume), (reason, error)))
+    }
+
+    /// Records a restore's action and ends its operation as it went.
+    fn end_restore(
+        &self,
+        name: &str,
+        op: Option<i64>,
+        mut run: DataRun,
+        started: Instant,
+        (id, volume): (&str, &str),
+        (reason, error): (String, Option<String>),
+    ) -> DataRun {
         if error.is_none() {
-            self.data_duration(&name, "restore", started.elapsed());
+            self.data_duration(name, "restore", started.elapsed());
         }
-        let action = data_action(0, "restore", &volume, reason, started, error.clone());
+        let action = data_action(0, "restore", volume, reason, started, error.clone());
         self.record_data_action(op, action);
         run.error = error.map(|e| format!("restoring backup {id} into volume {volume}: {e}"));
         self.end_data_run(op, &run);
-        Ok(run)
+        run
     }
 
     /// The app's deployed revision, as its status names it.
@@ -357,6 +418,49 @@ struct BackupTarget<'a> {
     volume: String,
     shown: String,
     node: Option<String>,
+}
+
+/// `data.consistent`'s entry for Docker volume `volume`, named there by its Compose key
+/// (as the last render names it, else `<project>_<key>`) or its Docker name.
+fn consistent_for<'a>(app: &'a AppHandle, volume: &str) -> Option<&'a ConsistentBackup> {
+    let rendered = app.last_render().rendered;
+    app.config
+        .consistent
+        .iter()
+        .find(|(key, _)| {
+            key.as_str() == volume
+                || match rendered.as_ref().and_then(|r| r.project.volumes.get(*key)) {
+                    Some(v) => v.name == volume,
+                    None => format!("{}_{key}", app.config.project) == volume,
+                }
+        })
+        .map(|(_, how)| how)
+}
+
+/// How dump `id` of `service` is restored into `volume`: by the `load` command of the
+/// volume's `data.consistent` entry. Refused — before anything changes — into another
+/// volume, without `force` (a load changes a live database), or without that entry.
+fn dump_restore(
+    app: &AppHandle,
+    id: &str,
+    service: &str,
+    (volume, to): (&str, Option<&str>),
+    force: bool,
+) -> Result<ConsistentBackup, ControlError> {
+    let refused = |why: String| -> ControlError { ProviderError::Refused(why).into() };
+    if to.is_some() {
+        return Err(refused(format!("backup {id} is a dump of service {service}: it is loaded into that service's database, not into another volume (`to`)")));
+    }
+    let how = consistent_for(app, volume).ok_or_else(|| {
+        refused(format!("backup {id} is a dump of service {service}; restoring it needs the volume's `load` command in data.consistent"))
+    })?;
+    if !matches!(how.way, Consistency::Dump { .. }) {
+        return Err(refused(format!("backup {id} is a dump of service {service}, but data.consistent gives volume {volume} `before`/`after` commands, not a `load` command")));
+    }
+    if !force {
+        return Err(refused(format!("backup {id} is a dump: loading it changes what service {service}'s database holds now; ask again with force")));
+    }
+    Ok(how.clone())
 }
 
 /// One volume's action of a backup or restore operation, started at `started`.

@@ -231,6 +231,7 @@ impl Controller {
                             bytes: int(m.bytes),
                             archive_size: int(m.archive_size),
                             archive_sha256: m.archive_sha256,
+                            dump: m.meta.dump,
                         }
                     })
                     .collect::<Vec<_>>()

@@ -8,6 +8,7 @@ mod auto_rollback;
 mod backup;
 mod build;
 mod compose_v2;
+mod consistent_backup;
 mod data_policy;
 mod drift;
 mod git_sync;

@@ -18,6 +18,7 @@ pub fn meta(app: &str, volume: &str, created_at: i64) -> BackupMeta {
         revision: Some("abc123".into()),
         reason: "test".into(),
         created_at,
+        dump: None,
     }
 }
 
