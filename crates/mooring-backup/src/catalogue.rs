@@ -37,6 +37,16 @@ pub fn list(dir: &Path) -> Result<Vec<BackupRecord>, BackupError> {
     Ok(records)
 }
 
+/// The ids of the complete backups in `dir` (those whose manifest exists), without
+/// reading a manifest: what a folder holds, cheaply.
+pub fn ids(dir: &Path) -> Result<HashSet<String>, BackupError> {
+    Ok(file_names(dir)?
+        .into_iter()
+        .filter_map(|name| name.strip_suffix(MANIFEST_SUFFIX).map(str::to_string))
+        .filter(|id| check_id(id).is_ok())
+        .collect())
+}
+
 /// The backup `id` in `dir` ([`BackupError::NotFound`] when it has no manifest).
 pub fn load(dir: &Path, id: &str) -> Result<BackupRecord, BackupError> {
     check_id(id)?;

@@ -27,6 +27,8 @@
 //!   restore stages inside the volume and moves into place only what verified.
 //! - [`write_dump`] and [`restore_dump_to`] store a database dump's output (a stream of
 //!   unknown length) as a backup of parts, and hand it back as the one stream it was.
+//! - [`copy_backup`] copies a backup into another folder (an off-host copy on a mounted
+//!   share), crash-safely, read back from the target before it exists — and back.
 //! - [`list`], [`load`], [`remove`], [`prune`], [`prune_volume`] (retention) and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
@@ -39,6 +41,7 @@
 //! manifest's entry list aside).
 
 mod catalogue;
+mod copy;
 pub mod dir;
 mod dump;
 mod entries;
@@ -49,7 +52,8 @@ mod verify;
 mod write;
 mod xattr;
 
-pub use catalogue::{clean_partials, list, load, prune, prune_volume, remove};
+pub use catalogue::{clean_partials, ids, list, load, prune, prune_volume, remove};
+pub use copy::{copy_backup, Copied};
 pub use dir::{
     backup_dir, inspect_dir, restore_dir, unchanged_since, DirRestore, DirState, PROBE_PREFIX,
     STAGING_PREFIX,

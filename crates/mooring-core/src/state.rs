@@ -98,6 +98,8 @@ words! {
         RolledBack = "RolledBack",
         /// A volume the app writes to has no backup newer than `data.backup_max_age`.
         BackupStale = "BackupStale",
+        /// The app's backups cannot be copied to one of its `backup_targets` (why).
+        BackupCopyFailed = "BackupCopyFailed",
         /// A volume diverged from what the app declares.
         VolumeDiverged = "VolumeDiverged",
         /// A new revision waits (auto-sync is off).
@@ -142,6 +144,10 @@ words! {
         RolledBack = "rolled_back",
         /// A volume's newest backup became older than `data.backup_max_age`.
         BackupStale = "backup_stale",
+        /// The app's backups could not be copied to one of its backup targets.
+        BackupCopyFailed = "backup_copy_failed",
+        /// Backups are copied to a target again after failures.
+        BackupCopied = "backup_copied",
     }
 }
 

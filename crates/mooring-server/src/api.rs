@@ -677,7 +677,8 @@ pub(crate) async fn app_backups(State(state): St, Path(name): Path<String>) -> A
             format!("listing the backups of {name}: {e}"),
         )
     })?;
-    Ok(Json(BackupList { backups }).into_response())
+    let copies = c.target_copies(&name).await;
+    Ok(Json(BackupList { backups, copies }).into_response())
 }
 
 #[derive(Deserialize, Default)]

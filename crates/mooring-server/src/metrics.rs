@@ -87,6 +87,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "The content bytes of the newest backup of each volume of an app.",
     ),
     (
+        "mooring_backup_copies_total",
+        "counter",
+        "Backups copied to a backup target and read back there (result: copied), or copy passes that failed (result: failed).",
+    ),
+    (
+        "mooring_backup_copy_duration_seconds",
+        "histogram",
+        "Time to copy one backup to a backup target and read it back there.",
+    ),
+    (
         "mooring_data_operation_duration_seconds",
         "histogram",
         "Time to back up or restore a volume (kind: backup, restore), verification included.",

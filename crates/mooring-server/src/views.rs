@@ -199,6 +199,18 @@ pub struct OperationList {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BackupList {
     pub backups: Vec<BackupRow>,
+    /// What each of the app's `backup_targets` holds (`data.copy_to`).
+    pub copies: Vec<TargetCopies>,
+}
+
+/// The app's backups on one backup target: their ids (a backup only there is restored
+/// from there), or why the target cannot be read.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TargetCopies {
+    pub target: String,
+    pub ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// `GET /api/v1/events`.

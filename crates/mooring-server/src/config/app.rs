@@ -96,6 +96,7 @@ pub(super) fn app(
             backup_on_change: data.backup_on_change,
             restore_on_rollback: data.restore_on_rollback,
             consistent: data.consistent,
+            copy_to: data.copy_to,
             backup_max_age: data.backup_max_age,
             retention: data.retention,
             policy,
@@ -317,6 +318,7 @@ struct Data {
     backup_on_change: bool,
     restore_on_rollback: Vec<String>,
     consistent: BTreeMap<String, ConsistentBackup>,
+    copy_to: Vec<String>,
     backup_max_age: Option<Duration>,
     retention: mooring_core::Retention,
 }
@@ -329,6 +331,7 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
     let mut restore_on_rollback = Vec::new();
     let mut backup_max_age = None;
     let mut consistent = BTreeMap::new();
+    let mut copy_to = Vec::new();
     if let Some(d) = n.get("data") {
         check_keys(
             d,
@@ -340,8 +343,12 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
                 "restore_on_rollback",
                 "backup_max_age",
                 "consistent",
+                "copy_to",
             ],
         )?;
+        if let Some(c) = d.get("copy_to") {
+            copy_to = string_list(c, &format!("{what}.data.copy_to"))?;
+        }
         if let Some(c) = d.get("consistent") {
             consistent = consistent_backups(c, &format!("{what}.data.consistent"))?;
         }
@@ -382,6 +389,7 @@ fn data(n: &Node, what: &str) -> Result<Data, LoadError> {
         backup_on_change,
         restore_on_rollback,
         consistent,
+        copy_to,
         backup_max_age,
         retention,
     })
@@ -499,8 +507,8 @@ fn policy(n: &Node, what: &str) -> Result<Policy, LoadError> {
 mod tests {
     use super::super::tests::{parse_err, parse_ok};
     use mooring_core::policy::{Exception, Policy, Profile};
-    use mooring_core::{ConsistentBackup, Consistency};
     use mooring_core::DataPolicy;
+    use mooring_core::{Consistency, ConsistentBackup};
     use std::time::Duration;
 
     #[test]

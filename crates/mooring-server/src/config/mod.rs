@@ -24,6 +24,7 @@ mod secrets;
 mod server;
 mod sops;
 mod source;
+pub mod targets;
 
 pub use app_env::AppEnv;
 use secrets::secret;
@@ -36,6 +37,8 @@ pub struct Config {
     pub hosts: BTreeMap<String, HostConfig>,
     pub webhooks: WebhookConfig,
     pub notifications: Vec<Notification>,
+    /// `backup_targets`: where backups are copied off the host.
+    pub backup_targets: BTreeMap<String, targets::BackupTarget>,
     pub apps: Vec<AppConfig>,
     /// `sops.age` at the top level: identities for every app's SOPS files (each app's
     /// `sops` holds these and its own).
@@ -249,6 +252,9 @@ pub struct AppConfig {
     /// before each deploy that changes their writers, and restored from that backup
     /// when the deploy is rolled back (`sync.rollback`).
     pub restore_on_rollback: Vec<String>,
+    /// `data.copy_to: [TARGET…]`: each new backup of the app is copied to these
+    /// `backup_targets`, in the background (a deploy never waits for it).
+    pub copy_to: Vec<String>,
     /// `data.consistent`: volumes (Compose keys or Docker names) backed up while their
     /// service runs — by a dump, or between commands — when a person asks for a backup.
     pub consistent: std::collections::BTreeMap<String, mooring_core::ConsistentBackup>,
@@ -302,6 +308,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
             "webhooks",
             "notifications",
             "sops",
+            "backup_targets",
             "apps",
         ],
     )?;
@@ -311,6 +318,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
     let hosts = server::hosts(&doc, &base)?;
     let webhooks = server::webhooks(&doc, &base)?;
     let notifications = server::notifications(&doc)?;
+    let backup_targets = targets::backup_targets(&doc, &base)?;
     let mut sops_keys = mooring_sops::Keys::none();
     sops::parse(&doc, "", &base, &mut sops_keys)?;
 
@@ -338,6 +346,28 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
                 ));
             }
             seen.insert(template.name.clone(), item.pos.clone());
+            if let Some(unknown) = template
+                .copy_to
+                .iter()
+                .find(|t| !backup_targets.contains_key(*t))
+            {
+                let at = item
+                    .get("data")
+                    .and_then(|d| d.get("copy_to"))
+                    .unwrap_or(item);
+                return Err(err(
+                    at,
+                    format!(
+                        "apps.{}.data.copy_to: {unknown} is not one of backup_targets ({})",
+                        template.name,
+                        backup_targets
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
             for host in &targets.hosts {
                 let mut a = template.clone();
                 a.sops = keys.clone();
@@ -378,6 +408,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
         hosts,
         webhooks,
         notifications,
+        backup_targets,
         apps,
         sops: sops_keys,
         folder: base,

@@ -149,6 +149,7 @@ impl Controller {
         self.judge_watch(app, &mut rt, &mut status, result.is_ok())
             .await;
         self.backup_freshness(app, &mut rt, &mut status).await;
+        self.add_copy_conditions(app, &mut status.conditions);
         // A held revision: the host runs another than the source says.
         if status
             .conditions

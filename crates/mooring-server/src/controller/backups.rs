@@ -215,9 +215,20 @@ impl Controller {
         id: &str,
     ) -> Result<mooring_backup::BackupRecord, ControlError> {
         let dir = self.config.server.data_dir.join("backups");
-        let record = {
+        let loaded = {
             let (dir, id) = (dir.clone(), id.to_string());
-            tokio::task::spawn_blocking(move || mooring_backup::load(&dir, &id)).await??
+            tokio::task::spawn_blocking(move || mooring_backup::load(&dir, &id)).await?
+        };
+        // The local copy gone: brought back from a backup target that has it.
+        let record = match loaded {
+            Err(mooring_backup::BackupError::NotFound { .. }) => {
+                match self.fetch_copy(name, id).await {
+                    Some(Ok(record)) => record,
+                    Some(Err(e)) => return Err(ProviderError::Failed(e).into()),
+                    None => loaded?,
+                }
+            }
+            other => other?,
         };
         if record.manifest.meta.app != name {
             return Err(mooring_backup::BackupError::NotFound {

@@ -14,6 +14,7 @@
 mod app_loop;
 mod backup_age;
 mod backups;
+mod copies;
 mod error;
 mod hosts;
 pub use hosts::HostHealth;
@@ -228,6 +229,8 @@ struct AppHandle {
     revisions: Mutex<HashMap<String, Option<RevisionInfo>>>,
     /// A trigger that wants a fresh fetch is waiting for room (see `trigger`).
     fetch_waiting: std::sync::atomic::AtomicBool,
+    /// The backup targets its backups could not be copied to, with why (`copies`).
+    copy_failures: Mutex<BTreeMap<String, String>>,
 }
 
 /// Revisions whose info an app keeps (then it starts again).
@@ -267,6 +270,9 @@ pub struct Controller {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     receivers: Mutex<BTreeMap<String, mpsc::Receiver<Trigger>>>,
+    /// Apps whose backups want copying off the host, and the copier's end (`copies`).
+    copies: mpsc::Sender<String>,
+    copy_requests: Mutex<Option<mpsc::Receiver<String>>>,
     /// Heartbeat and running work, for `/readyz`.
     pub activity: Arc<Activity>,
 }
@@ -337,11 +343,15 @@ impl Controller {
                     revision_info: Mutex::new(None),
                     revisions: Mutex::default(),
                     fetch_waiting: Default::default(),
+                    copy_failures: Mutex::default(),
                 }),
             );
         }
         let (shutdown, _) = watch::channel(false);
+        let (copies, copy_requests) = mpsc::channel(copies::QUEUE);
         Ok(Arc::new(Controller {
+            copies,
+            copy_requests: Mutex::new(Some(copy_requests)),
             workers: Arc::new(Semaphore::new(config.server.workers)),
             activity: Activity::new(config.server.stuck_after),
             notifier: Notifier::new(config.notifications.clone()),
@@ -373,6 +383,14 @@ impl Controller {
                 let (me, app) = (self.clone(), app.clone());
                 tasks.push(tokio::spawn(async move { me.app_loop(app, rx).await }));
             }
+        }
+        if let Some(rx) = self
+            .copy_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            tasks.push(tokio::spawn(self.clone().copy_loop(rx)));
         }
         let (activity, mut shutdown) = (self.activity.clone(), self.shutdown.subscribe());
         tasks.push(tokio::spawn(async move {

@@ -6,6 +6,7 @@ mod common;
 mod architecture;
 mod auto_rollback;
 mod backup;
+mod backup_copies;
 mod build;
 mod compose_v2;
 mod consistent_backup;

@@ -1,0 +1,322 @@
+//! Off-host copies (`backup_targets`, an app's `data.copy_to`): after each operation of
+//! an app with targets, its backups not yet on a target are copied there by one
+//! background task — a deploy never waits for it —, each copy read back from the target
+//! before it exists ([`mooring_backup::copy_backup`]), then the target's retention is
+//! applied. A target that cannot be written is reported (a `BackupCopyFailed`
+//! condition, a `backup_copy_failed` event and notice) and tried again after the app's
+//! next operation. A backup whose local copy is gone is restored from a target
+//! ([`Controller::fetch_copy`]).
+
+use super::{AppHandle, Controller};
+use crate::notify::Notice;
+use mooring_core::state::{ConditionKind, EventKind};
+use mooring_store::now_ms;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Apps waiting for a copy pass (a full queue is fine: a pass copies everything missing).
+pub(super) const QUEUE: usize = 64;
+
+impl Controller {
+    /// Asks for a copy pass of app `name`'s backups, when it has targets.
+    pub(super) fn want_copies(&self, name: &str) {
+        if self
+            .apps
+            .get(name)
+            .is_some_and(|a| !a.config.copy_to.is_empty())
+        {
+            let _ = self.copies.try_send(name.to_string());
+        }
+    }
+
+    /// The copier: one pass at a time, for every app asked for meanwhile (each once).
+    /// Every app with targets gets a pass at start, for what a stopped daemon missed.
+    pub(super) async fn copy_loop(self: Arc<Self>, mut rx: mpsc::Receiver<String>) {
+        let mut shutdown = self.shutdown.subscribe();
+        let mut wanted: BTreeSet<String> = self
+            .apps
+            .values()
+            .filter(|a| !a.config.copy_to.is_empty())
+            .map(|a| a.config.name.clone())
+            .collect();
+        loop {
+            while let Ok(name) = rx.try_recv() {
+                wanted.insert(name);
+            }
+            let Some(name) = wanted.pop_first() else {
+                tokio::select! {
+                    next = rx.recv() => match next {
+                        Some(name) => { wanted.insert(name); continue; }
+                        None => return,
+                    },
+                    _ = shutdown.changed() => return,
+                }
+            };
+            if let Some(app) = self.apps.get(&name).cloned() {
+                self.copy_pass(&app).await;
+            }
+        }
+    }
+
+    /// Copies app's backups missing on each of its targets, then applies the target's
+    /// retention; reports each target that failed, and one that works again.
+    async fn copy_pass(&self, app: &AppHandle) {
+        let name = app.config.name.clone();
+        let dir = self.config.server.data_dir.join("backups");
+        for target_name in &app.config.copy_to {
+            let Some(target) = self.config.backup_targets.get(target_name).cloned() else {
+                continue;
+            };
+            let _busy = self.activity.begin(
+                format!("app {name}: copying backups to {target_name}"),
+                Instant::now(),
+            );
+            let (app_name, dir) = (name.clone(), dir.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                copy_missing(&app_name, &dir, &target, now_ms())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the copy stopped: {e}")));
+            let labels = [("app", name.as_str()), ("target", target_name.as_str())];
+            match result {
+                Ok(done) => {
+                    for (id, bytes, took) in &done.copied {
+                        let secs = took.as_secs_f64().max(0.001);
+                        tracing::info!(
+                            app = %name,
+                            target = %target_name,
+                            backup = %id,
+                            bytes,
+                            mib_per_s = format!("{:.1}", *bytes as f64 / 1048576.0 / secs),
+                            "backup copied and read back from the target"
+                        );
+                        self.metrics.inc(
+                            "mooring_backup_copies_total",
+                            &[labels[0], labels[1], ("result", "copied")],
+                        );
+                        self.metrics.observe(
+                            "mooring_backup_copy_duration_seconds",
+                            &labels,
+                            *took,
+                        );
+                    }
+                    for id in &done.pruned {
+                        tracing::info!(app = %name, target = %target_name, backup = %id, "removed from the target by its retention");
+                    }
+                    if self.copy_failed(app).remove(target_name).is_some() {
+                        let message = format!("backups are copied to {target_name} again");
+                        self.event(&name, EventKind::BackupCopied, &message);
+                    }
+                }
+                Err(why) => {
+                    self.metrics.inc(
+                        "mooring_backup_copies_total",
+                        &[labels[0], labels[1], ("result", "failed")],
+                    );
+                    let message = format!("backups cannot be copied to {target_name}: {why}");
+                    tracing::warn!(app = %name, target = %target_name, error = %why, "backup copy failed");
+                    let first = self
+                        .copy_failed(app)
+                        .insert(target_name.clone(), message.clone())
+                        .is_none();
+                    if first {
+                        self.event(&name, EventKind::BackupCopyFailed, &message);
+                        self.notifier.send(Notice {
+                            event: EventKind::BackupCopyFailed.as_str(),
+                            app: name.clone(),
+                            message,
+                            revision: None,
+                        });
+                    }
+                }
+            }
+        }
+        self.show_copy_conditions(app);
+    }
+
+    /// The app's targets that failed, with why.
+    fn copy_failed<'a>(
+        &self,
+        app: &'a AppHandle,
+    ) -> std::sync::MutexGuard<'a, std::collections::BTreeMap<String, String>> {
+        app.copy_failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The app's stored status with a `BackupCopyFailed` condition for each target that
+    /// failed (the app's loop adds them too, each time it records its status).
+    fn show_copy_conditions(&self, app: &AppHandle) {
+        let Ok(Some(mut status)) = self.store.app(&app.config.name) else {
+            return;
+        };
+        let before = status.conditions.clone();
+        status
+            .conditions
+            .retain(|c| c.kind != ConditionKind::BackupCopyFailed);
+        self.add_copy_conditions(app, &mut status.conditions);
+        if status.conditions != before {
+            if let Err(e) = self.store.put_app(&status) {
+                tracing::error!(app = %app.config.name, error = %e, "cannot record the app's status");
+            }
+        }
+    }
+
+    /// A `BackupCopyFailed` condition for each of the app's targets that failed.
+    pub(super) fn add_copy_conditions(
+        &self,
+        app: &AppHandle,
+        conditions: &mut Vec<mooring_core::state::Condition>,
+    ) {
+        for message in self.copy_failed(app).values() {
+            conditions.push(ConditionKind::BackupCopyFailed.with(message.clone()));
+        }
+    }
+
+    /// What each of app `name`'s targets holds of its backups.
+    pub async fn target_copies(&self, name: &str) -> Vec<crate::views::TargetCopies> {
+        let Some(app) = self.apps.get(name) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for target_name in &app.config.copy_to {
+            let Some(target) = self.config.backup_targets.get(target_name) else {
+                continue;
+            };
+            let (folder, prefix) = (target.folder.clone(), format!("{name}-"));
+            let listed = tokio::task::spawn_blocking(move || mooring_backup::ids(&folder))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            let (mut ids, error) = match listed {
+                // An id starts with its app's name; the manifest says for sure when
+                // one is restored.
+                Ok(ids) => (
+                    ids.into_iter().filter(|i| i.starts_with(&prefix)).collect(),
+                    None,
+                ),
+                Err(e) => (Vec::new(), Some(e)),
+            };
+            ids.sort_unstable_by(|a: &String, b| b.cmp(a));
+            out.push(crate::views::TargetCopies {
+                target: target_name.clone(),
+                ids,
+                error,
+            });
+        }
+        out
+    }
+
+    /// Backup `id` of app `name` from the first of its targets that has it, copied back
+    /// into the local backups folder (read back there) — for a restore whose local copy
+    /// is gone. `None` when no target has it.
+    pub(super) async fn fetch_copy(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> Option<Result<mooring_backup::BackupRecord, String>> {
+        let app = self.apps.get(name)?;
+        let dir = self.config.server.data_dir.join("backups");
+        for target_name in &app.config.copy_to {
+            let Some(target) = self.config.backup_targets.get(target_name) else {
+                continue;
+            };
+            let (folder, id_owned, dir) = (target.folder.clone(), id.to_string(), dir.clone());
+            let fetched = tokio::task::spawn_blocking(move || {
+                let copy = match mooring_backup::load(&folder, &id_owned) {
+                    Ok(copy) => copy,
+                    Err(mooring_backup::BackupError::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(e.to_string()),
+                };
+                mooring_backup::copy_backup(&copy, &dir)
+                    .map(|(record, _)| Some(record))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            match fetched {
+                Ok(None) => continue,
+                Ok(Some(record)) => {
+                    tracing::info!(app = %name, target = %target_name, backup = %id, "backup brought back from the target");
+                    return Some(Ok(record));
+                }
+                Err(e) => {
+                    return Some(Err(format!(
+                        "bringing backup {id} back from {target_name}: {e}"
+                    )))
+                }
+            }
+        }
+        None
+    }
+}
+
+/// What one pass did on one target: the backups copied (id, bytes, time), and those
+/// its retention removed.
+struct PassDone {
+    copied: Vec<(String, u64, std::time::Duration)>,
+    pruned: Vec<String>,
+}
+
+/// Copies app's local backups that `target` does not have, then applies its retention
+/// to each volume copied to.
+fn copy_missing(
+    app: &str,
+    dir: &std::path::Path,
+    target: &crate::config::targets::BackupTarget,
+    now: i64,
+) -> Result<PassDone, String> {
+    let local = mooring_backup::list(dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&target.folder)
+        .map_err(|e| format!("creating {}: {e}", target.folder.display()))?;
+    let there = mooring_backup::ids(&target.folder).map_err(|e| e.to_string())?;
+    let mut done = PassDone {
+        copied: Vec::new(),
+        pruned: Vec::new(),
+    };
+    // What the target's retention keeps of each volume's backups (newest first), and
+    // only that: a backup it would remove at once is not copied (again and again).
+    let r = target.retention;
+    let cutoff = r
+        .older_than_secs
+        .map(|s| now.saturating_sub(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)));
+    let mut rank: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut wanted = Vec::new();
+    for record in local.iter().filter(|r| r.manifest.meta.app == app) {
+        let meta = &record.manifest.meta;
+        let n = rank.entry(meta.volume.as_str()).or_default();
+        *n += 1;
+        let kept =
+            r.keep.is_none_or(|k| *n <= k as usize) && cutoff.is_none_or(|c| meta.created_at >= c);
+        if kept && !there.contains(&record.id) {
+            wanted.push(record);
+        }
+    }
+    let mut volumes = BTreeSet::new();
+    // Oldest first.
+    for record in wanted.into_iter().rev() {
+        let started = Instant::now();
+        let (_, copied) = mooring_backup::copy_backup(record, &target.folder)
+            .map_err(|e| format!("backup {}: {e}", record.id))?;
+        done.copied
+            .push((record.id.clone(), copied.bytes, started.elapsed()));
+        volumes.insert(record.manifest.meta.volume.clone());
+    }
+    if r.keep.is_some() || r.older_than_secs.is_some() {
+        for volume in &volumes {
+            let removed = mooring_backup::prune_volume(
+                &target.folder,
+                app,
+                volume,
+                r.keep.map(|k| k as usize),
+                r.older_than_secs
+                    .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),
+                now,
+                "",
+            )
+            .map_err(|e| e.to_string())?;
+            done.pruned.extend(removed);
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,142 @@
+//! Off-host copies (`backup_targets`, `data.copy_to`): the daemon, a Git repository,
+//! the machine's Docker and a real volume; the target is another folder (as a mounted
+//! share is). Each new backup is copied there in the background and read back, the
+//! target's retention applies, a backup whose local copy is gone is restored from the
+//! target, and a target that cannot be written is reported, then recovers.
+
+use crate::common::daemon::{wait_until, Server};
+use crate::common::*;
+use serde_json::json;
+
+#[test]
+fn backups_are_copied_off_the_host_and_restored_from_there() {
+    let app = TestApp::new("copies");
+    let repo = Repo::new("copies");
+    repo.write(
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"[ -f /data/rows ] || echo good rows > /data/rows; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
+            app.name
+        ),
+    );
+    let one = repo.commit("one");
+    let dir = tempfile::tempdir().unwrap();
+    let nas = dir.path().join("nas");
+    let s = Server::start(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nbackup_targets:\n  nas: {{ folder: ./nas, retention: {{ keep: 2 }} }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n    data: {{ copy_to: [nas] }}\n",
+            app.name,
+            repo.file_url()
+        ),
+    );
+    let db = app.container("db");
+    wait_until(60, "one deployed", || {
+        s.app(&app.name)["revision"] == one.as_str()
+    });
+    let volume = format!("{}_data", app.name);
+    let back_up = || {
+        let (code, v) = s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/backups", app.name),
+            Some(&s.admin),
+            Some(json!({ "volume": volume })),
+        );
+        assert_eq!(code, 200, "{v}");
+        v["backups"][0]["id"].as_str().unwrap().to_string()
+    };
+    let on_nas = || -> Vec<String> {
+        let list = s.get(&format!("/api/v1/apps/{}/backups", app.name));
+        assert_eq!(list["copies"][0]["target"], "nas", "{list}");
+        let mut ids: Vec<String> = list["copies"][0]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let first = back_up();
+    wait_until(30, "the backup copied to nas", || on_nas().contains(&first));
+    // The copy is the backup, byte for byte.
+    let local = dir.path().join("state/backups");
+    for suffix in [".tar.zst", ".manifest.json"] {
+        assert_eq!(
+            std::fs::read(local.join(format!("{first}{suffix}"))).unwrap(),
+            std::fs::read(nas.join(format!("{first}{suffix}"))).unwrap(),
+        );
+    }
+    // keep: 2 on the target: the third backup's copy removes the first's.
+    let second = back_up();
+    let third = back_up();
+    wait_until(30, "the target's retention applied", || {
+        on_nas() == sorted(vec![third.clone(), second.clone()])
+    });
+    let (_, metrics) = s.call("GET", "/metrics", Some(&s.admin), None);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    let copied = metrics
+        .lines()
+        .find(|l| l.starts_with("mooring_backup_copies_total") && l.contains("copied"));
+    assert_eq!(
+        copied,
+        Some(
+            format!(
+                "mooring_backup_copies_total{{app=\"{}\",target=\"nas\",result=\"copied\"}} 3",
+                app.name
+            )
+            .as_str()
+        ),
+        "{metrics}"
+    );
+
+    // The disk with the local backups died: the restore brings the backup back from nas.
+    for suffix in [".tar.zst", ".manifest.json"] {
+        std::fs::remove_file(local.join(format!("{third}{suffix}"))).unwrap();
+    }
+    docker(&["exec", &db, "sh", "-c", "echo broken > /data/rows"]);
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/backups/{third}/restore", app.name),
+        Some(&s.admin),
+        Some(json!({ "force": true })),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(docker(&["exec", &db, "cat", "/data/rows"]), "good rows");
+    assert!(local.join(format!("{third}.manifest.json")).exists());
+
+    // The target cannot be written (the share is gone, a file in its place): reported,
+    // and the backup itself succeeds.
+    std::fs::rename(&nas, dir.path().join("nas-away")).unwrap();
+    std::fs::write(&nas, "not a folder").unwrap();
+    let fourth = back_up();
+    wait_until(30, "the failed copy reported", || {
+        s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("backups cannot be copied to nas")
+    });
+    let events = s
+        .get(&format!("/api/v1/events?app={}", app.name))
+        .to_string();
+    assert!(events.contains("backup_copy_failed"), "{events}");
+    // Back again: the missed backup is copied after the next operation.
+    std::fs::remove_file(&nas).unwrap();
+    std::fs::rename(dir.path().join("nas-away"), &nas).unwrap();
+    let fifth = back_up();
+    wait_until(30, "copies again", || {
+        on_nas() == sorted(vec![fifth.clone(), fourth.clone()])
+    });
+    wait_until(30, "the condition cleared", || {
+        !s.app(&app.name)["conditions"]
+            .to_string()
+            .contains("BackupCopyFailed")
+    });
+    let events = s
+        .get(&format!("/api/v1/events?app={}", app.name))
+        .to_string();
+    assert!(events.contains("backup_copied"), "{events}");
+}
