@@ -150,7 +150,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<String, BackupError> {
 
 /// The size and sha256 of `path` as its disk (or share) holds it: its pages in the page
 /// cache, flushed already, are dropped before it is read.
-fn read_back(path: &Path) -> Result<(u64, String), BackupError> {
+pub(crate) fn read_back(path: &Path) -> Result<(u64, String), BackupError> {
     let mut file = File::open(path).map_err(|e| BackupError::io("open", path, e))?;
     // Advice only: where it is not followed, the read is from the cache.
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);

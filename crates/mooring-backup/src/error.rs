@@ -75,6 +75,15 @@ pub enum BackupError {
         bytes: u64,
     },
 
+    /// A backup target (an SFTP server…) refused or failed.
+    #[error("{target}: {why}")]
+    Target {
+        /// The target, as its configuration names it.
+        target: String,
+        /// What it said.
+        why: String,
+    },
+
     /// A dump was asked of a backup that is a copy of files, or the other way.
     #[error("backup {id} is not a database dump (it is a copy of the volume's files): restore it as files")]
     NotADump {

@@ -29,6 +29,9 @@
 //!   unknown length) as a backup of parts, and hand it back as the one stream it was.
 //! - [`copy_backup`] copies a backup into another folder (an off-host copy on a mounted
 //!   share), crash-safely, read back from the target before it exists — and back.
+//! - [`Target`]: a folder or an SFTP server ([`Sftp`], through OpenSSH's `sftp` in batch
+//!   mode) a backup is copied to, read back there before it exists, brought back from,
+//!   and pruned by its ids ([`beyond_retention`]).
 //! - [`list`], [`load`], [`remove`], [`prune`], [`prune_volume`] (retention) and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
 //!
@@ -48,6 +51,8 @@ mod entries;
 mod error;
 mod manifest;
 mod pipe;
+mod sftp;
+mod target;
 mod verify;
 mod write;
 mod xattr;
@@ -64,6 +69,8 @@ pub use manifest::{
     BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, ARCHIVE_SUFFIX, FORMAT,
     MANIFEST_SUFFIX, PARTIAL_SUFFIX,
 };
+pub use sftp::{check_remote_folder, HostKeys, Sftp};
+pub use target::{beyond_retention, Target};
 pub use verify::{check_archive, restore_to, stream_checked, verify, VerifyReport};
 pub use write::{write_backup, ZSTD_LEVEL};
 pub use xattr::NotSet;

@@ -199,7 +199,7 @@ pub(super) fn ssh_key(n: &Node, what: &str, base: &Path) -> Result<SshKey, LoadE
 
 /// `known_hosts`: `accept-new`, or a file (relative to the config's folder) that
 /// must be readable now.
-fn known_hosts(n: &Node, what: &str, base: &Path) -> Result<KnownHosts, LoadError> {
+pub(super) fn known_hosts(n: &Node, what: &str, base: &Path) -> Result<KnownHosts, LoadError> {
     let raw = string(n, what)?;
     if raw.is_empty() {
         return Err(err(

@@ -183,8 +183,8 @@ impl Controller {
             let Some(target) = self.config.backup_targets.get(target_name) else {
                 continue;
             };
-            let (folder, prefix) = (target.folder.clone(), format!("{name}-"));
-            let listed = tokio::task::spawn_blocking(move || mooring_backup::ids(&folder))
+            let (place, prefix) = (target.target.clone(), format!("{name}-"));
+            let listed = tokio::task::spawn_blocking(move || place.ids())
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()));
@@ -221,16 +221,9 @@ impl Controller {
             let Some(target) = self.config.backup_targets.get(target_name) else {
                 continue;
             };
-            let (folder, id_owned, dir) = (target.folder.clone(), id.to_string(), dir.clone());
+            let (place, id_owned, dir) = (target.target.clone(), id.to_string(), dir.clone());
             let fetched = tokio::task::spawn_blocking(move || {
-                let copy = match mooring_backup::load(&folder, &id_owned) {
-                    Ok(copy) => copy,
-                    Err(mooring_backup::BackupError::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(e.to_string()),
-                };
-                mooring_backup::copy_backup(&copy, &dir)
-                    .map(|(record, _)| Some(record))
-                    .map_err(|e| e.to_string())
+                place.fetch(&id_owned, &dir).map_err(|e| e.to_string())
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -258,8 +251,9 @@ struct PassDone {
     pruned: Vec<String>,
 }
 
-/// Copies app's local backups that `target` does not have, then applies its retention
-/// to each volume copied to.
+/// Copies app's local backups that `target` does not have (those its retention would
+/// keep), then applies its retention to each volume copied to; `scratch` is a local
+/// folder for what is read back.
 fn copy_missing(
     app: &str,
     dir: &std::path::Path,
@@ -267,9 +261,8 @@ fn copy_missing(
     now: i64,
 ) -> Result<PassDone, String> {
     let local = mooring_backup::list(dir).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&target.folder)
-        .map_err(|e| format!("creating {}: {e}", target.folder.display()))?;
-    let there = mooring_backup::ids(&target.folder).map_err(|e| e.to_string())?;
+    let place = &target.target;
+    let mut there = place.ids().map_err(|e| e.to_string())?;
     let mut done = PassDone {
         copied: Vec::new(),
         pruned: Vec::new(),
@@ -277,9 +270,10 @@ fn copy_missing(
     // What the target's retention keeps of each volume's backups (newest first), and
     // only that: a backup it would remove at once is not copied (again and again).
     let r = target.retention;
-    let cutoff = r
+    let older_than_ms = r
         .older_than_secs
-        .map(|s| now.saturating_sub(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)));
+        .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let cutoff = older_than_ms.map(|age| now.saturating_sub(age));
     let mut rank: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut wanted = Vec::new();
     for record in local.iter().filter(|r| r.manifest.meta.app == app) {
@@ -296,26 +290,25 @@ fn copy_missing(
     // Oldest first.
     for record in wanted.into_iter().rev() {
         let started = Instant::now();
-        let (_, copied) = mooring_backup::copy_backup(record, &target.folder)
+        let copied = place
+            .put(record, dir)
             .map_err(|e| format!("backup {}: {e}", record.id))?;
         done.copied
             .push((record.id.clone(), copied.bytes, started.elapsed()));
+        there.insert(record.id.clone());
         volumes.insert(record.manifest.meta.volume.clone());
     }
     if r.keep.is_some() || r.older_than_secs.is_some() {
         for volume in &volumes {
-            let removed = mooring_backup::prune_volume(
-                &target.folder,
-                app,
-                volume,
-                r.keep.map(|k| k as usize),
-                r.older_than_secs
-                    .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),
-                now,
-                "",
-            )
-            .map_err(|e| e.to_string())?;
-            done.pruned.extend(removed);
+            let keep = r.keep.map(|k| k as usize);
+            for id in
+                mooring_backup::beyond_retention(&there, (app, volume), keep, older_than_ms, now)
+            {
+                place
+                    .remove(&id)
+                    .map_err(|e| format!("removing backup {id} by the retention: {e}"))?;
+                done.pruned.push(id);
+            }
         }
     }
     Ok(done)

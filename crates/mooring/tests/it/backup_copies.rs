@@ -140,3 +140,111 @@ fn backups_are_copied_off_the_host_and_restored_from_there() {
         .to_string();
     assert!(events.contains("backup_copied"), "{events}");
 }
+
+#[test]
+fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
+    // A real sshd on loopback that serves SFTP (and checks the client's key).
+    let server = mooring_testkit::ssh::SshServer::start_at(
+        None,
+        "127.0.0.1",
+        "Subsystem sftp internal-sftp",
+    );
+    let app = TestApp::new("sftp");
+    let repo = Repo::new("sftp");
+    repo.write(
+        "compose.yaml",
+        &format!(
+            "name: {}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"[ -f /data/rows ] || echo good rows > /data/rows; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
+            app.name
+        ),
+    );
+    let one = repo.commit("one");
+    let dir = tempfile::tempdir().unwrap();
+    // The server's folder (this machine's, as sshd sees it).
+    let remote = dir.path().join("offsite");
+    let config = |known_hosts: &std::path::Path| {
+        format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nbackup_targets:\n  offsite:\n    sftp: \"{}@127.0.0.1:{}\"\n    port: {}\n    ssh_key: file:{}\n    known_hosts: {}\n    retention: {{ keep: 1 }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n    data: {{ copy_to: [offsite] }}\n",
+            server.user,
+            remote.display(),
+            server.port,
+            server.client_key.private.display(),
+            known_hosts.display(),
+            app.name,
+            repo.file_url()
+        )
+    };
+    let s = Server::start(dir.path(), &config(&server.known_hosts));
+    let db = app.container("db");
+    wait_until(60, "one deployed", || {
+        s.app(&app.name)["revision"] == one.as_str()
+    });
+    let back_up = || {
+        let (code, v) = s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/backups", app.name),
+            Some(&s.admin),
+            Some(json!({ "volume": format!("{}_data", app.name) })),
+        );
+        assert_eq!(code, 200, "{v}");
+        v["backups"][0]["id"].as_str().unwrap().to_string()
+    };
+    let offsite = || s.get(&format!("/api/v1/apps/{}/backups", app.name))["copies"][0].clone();
+    let first = back_up();
+    wait_until(30, "the backup on the SFTP server", || {
+        offsite()["ids"] == json!([first])
+    });
+    let local = dir.path().join("state/backups");
+    for suffix in [".tar.zst", ".manifest.json"] {
+        assert_eq!(
+            std::fs::read(local.join(format!("{first}{suffix}"))).unwrap(),
+            std::fs::read(remote.join(format!("{first}{suffix}"))).unwrap(),
+        );
+    }
+    // keep: 1 there: the next backup's copy replaces it.
+    let second = back_up();
+    wait_until(30, "the retention applied on the server", || {
+        offsite()["ids"] == json!([second])
+    });
+    let left: Vec<String> = std::fs::read_dir(&remote)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "the archive and its manifest, nothing partial: {left:?}"
+    );
+
+    // The local copy gone: restored from the server.
+    for suffix in [".tar.zst", ".manifest.json"] {
+        std::fs::remove_file(local.join(format!("{second}{suffix}"))).unwrap();
+    }
+    docker(&["exec", &db, "sh", "-c", "echo broken > /data/rows"]);
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/backups/{second}/restore", app.name),
+        Some(&s.admin),
+        Some(json!({ "force": true })),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(docker(&["exec", &db, "cat", "/data/rows"]), "good rows");
+
+    // A server whose host key is not the one known (a man in the middle): refused,
+    // reported, and the backup itself succeeds.
+    drop(s);
+    let s = Server::start(dir.path(), &config(&server.wrong_known_hosts()));
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/backups", app.name),
+        Some(&s.admin),
+        Some(json!({ "volume": format!("{}_data", app.name) })),
+    );
+    assert_eq!(code, 200, "{v}");
+    wait_until(30, "the refused copy reported", || {
+        let c = s.app(&app.name)["conditions"].to_string();
+        c.contains("backups cannot be copied to offsite")
+            && c.contains("Host key verification failed")
+            && !c.contains("@@@")
+    });
+}

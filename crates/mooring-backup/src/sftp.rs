@@ -1,0 +1,333 @@
+//! A folder on an SFTP server as a backup target, through OpenSSH's `sftp` in batch
+//! mode: no shell on either side (the server may allow SFTP alone), never a prompt
+//! (`BatchMode`), host keys always checked.
+//!
+//! A copy is put as `<id>.tar.zst.partial` and `<id>.manifest.json.partial`, the
+//! archive is read back from the server into a local scratch file and its size and
+//! sha256 checked against the manifest, and only then are both renamed into place, the
+//! manifest last: a copy exists exactly when its manifest does, as in every backups
+//! folder. Paths are checked so that a batch command can never read them otherwise:
+//! letters, digits and `_.-/` on the server; no `"`, `\` or line break locally.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::manifest::{read_manifest, ARCHIVE_SUFFIX, MANIFEST_SUFFIX, PARTIAL_SUFFIX};
+use crate::write::sync_dir;
+use crate::{BackupError, BackupRecord, Copied};
+
+/// How the server's host key is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeys {
+    /// ssh's own default: the user's `known_hosts` files; an unknown host is refused.
+    Default,
+    /// This file alone, strictly.
+    File(PathBuf),
+    /// A host seen for the first time is trusted and remembered (`accept-new`).
+    AcceptNew,
+}
+
+/// A folder on an SFTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sftp {
+    /// `user@host` (or `host`).
+    pub destination: String,
+    pub port: Option<u16>,
+    /// The folder on the server (absolute, or relative to the user's home).
+    pub folder: String,
+    /// The private key file (`None`: ssh's defaults).
+    pub identity: Option<PathBuf>,
+    pub host_keys: HostKeys,
+}
+
+impl std::fmt::Display for Sftp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "sftp://{}:{p}/{}", self.destination, self.folder),
+            None => write!(f, "sftp://{}/{}", self.destination, self.folder),
+        }
+    }
+}
+
+/// Why `folder` cannot be an SFTP target's folder, if it cannot.
+pub fn check_remote_folder(folder: &str) -> Result<(), String> {
+    if folder.is_empty()
+        || !folder
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+        || folder.split('/').any(|part| part == "..")
+    {
+        return Err(format!(
+            "{folder:?}: a folder on the server uses letters, digits and `_.-/` (no `..`)"
+        ));
+    }
+    Ok(())
+}
+
+impl Sftp {
+    /// `sftp` with the options every call uses, reading its batch from its input.
+    fn command(&self) -> Command {
+        let mut c = Command::new("sftp");
+        // Not `-q`: it silences ssh's own errors too ("Host key verification failed").
+        c.args(["-b", "-", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]);
+        if let Some(p) = self.port {
+            c.arg("-P").arg(p.to_string());
+        }
+        if let Some(key) = &self.identity {
+            c.arg("-i").arg(key).args(["-o", "IdentitiesOnly=yes"]);
+        }
+        match &self.host_keys {
+            HostKeys::Default => {}
+            HostKeys::File(path) => {
+                let mut option = std::ffi::OsString::from("UserKnownHostsFile=");
+                option.push(path);
+                c.arg("-o").arg(option).args([
+                    "-o",
+                    "GlobalKnownHostsFile=/dev/null",
+                    "-o",
+                    "StrictHostKeyChecking=yes",
+                ]);
+            }
+            HostKeys::AcceptNew => {
+                c.args(["-o", "StrictHostKeyChecking=accept-new"]);
+            }
+        }
+        c.arg("--").arg(&self.destination);
+        c
+    }
+
+    /// Runs `batch` (one command per line; a line starting with `-` may fail, one with
+    /// `@` is not echoed); returns what it printed.
+    fn run(&self, batch: &str) -> Result<Vec<u8>, BackupError> {
+        let mut child = self
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.failed(format!("cannot run sftp: {e}")))?;
+        if let Some(mut input) = child.stdin.take() {
+            // A failure to write shows as sftp's own error below.
+            let _ = input.write_all(batch.as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| self.failed(format!("sftp: {e}")))?;
+        if !out.status.success() {
+            // The last lines say why; ssh's `@@@` banner frames a warning they repeat.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('@'))
+                .collect();
+            let why = lines[lines.len().saturating_sub(3)..].join(" ");
+            return Err(self.failed(why));
+        }
+        Ok(out.stdout)
+    }
+
+    fn failed(&self, why: String) -> BackupError {
+        BackupError::Target {
+            target: self.to_string(),
+            why,
+        }
+    }
+
+    /// `<folder>/<name>`, checked.
+    fn remote(&self, name: &str) -> Result<String, BackupError> {
+        check_remote_folder(&self.folder).map_err(|e| self.failed(e))?;
+        Ok(format!("{}/{name}", self.folder.trim_end_matches('/')))
+    }
+
+    /// The complete backups in the folder (a missing folder holds none).
+    pub fn ids(&self) -> Result<HashSet<String>, BackupError> {
+        let folder = self.remote("")?;
+        // `ls -1` of a missing folder fails the batch; `-` lets it, and prints nothing.
+        let listed = self.run(&format!("@-ls -1 {folder}\n"))?;
+        Ok(String::from_utf8_lossy(&listed)
+            .lines()
+            .filter_map(|line| {
+                let name = line.trim().rsplit('/').next()?;
+                let id = name.strip_suffix(MANIFEST_SUFFIX)?;
+                crate::manifest::check_id(id)
+                    .is_ok()
+                    .then(|| id.to_string())
+            })
+            .collect())
+    }
+
+    /// Puts `record` on the server, read back through `scratch` (a local folder)
+    /// before it gets its name.
+    pub fn put(&self, record: &BackupRecord, scratch: &Path) -> Result<Copied, BackupError> {
+        let manifest = &record.manifest;
+        if manifest.compute_digest() != manifest.digest {
+            return Err(BackupError::ManifestChanged {
+                path: record.manifest_path.clone(),
+            });
+        }
+        let id = &record.id;
+        let archive = self.remote(&format!("{id}{ARCHIVE_SUFFIX}"))?;
+        let manifest_file = self.remote(&format!("{id}{MANIFEST_SUFFIX}"))?;
+        let (archive_partial, manifest_partial) = (
+            format!("{archive}{PARTIAL_SUFFIX}"),
+            format!("{manifest_file}{PARTIAL_SUFFIX}"),
+        );
+        let folder = self.remote("")?;
+        self.run(&format!(
+            "-mkdir {folder}\n-rm {archive_partial}\n-rm {manifest_partial}\nput {} {archive_partial}\nput {} {manifest_partial}\n",
+            local(&record.archive)?,
+            local(&record.manifest_path)?,
+        ))?;
+        let checked = (|| {
+            let (size, sha) = self.read_back(&archive_partial, scratch, id)?;
+            if size != manifest.archive_size {
+                return Err(BackupError::ArchiveSize {
+                    path: PathBuf::from(&archive_partial),
+                    expected: manifest.archive_size,
+                    actual: size,
+                });
+            }
+            if sha != manifest.archive_sha256 {
+                return Err(BackupError::ArchiveChecksum {
+                    path: PathBuf::from(&archive_partial),
+                    expected: manifest.archive_sha256.clone(),
+                    actual: sha,
+                });
+            }
+            self.run(&format!(
+                "rename {archive_partial} {archive}\nrename {manifest_partial} {manifest_file}\n"
+            ))
+        })();
+        if let Err(e) = checked {
+            let _ = self.run(&format!("-rm {archive_partial}\n-rm {manifest_partial}\n"));
+            return Err(e);
+        }
+        Ok(Copied {
+            bytes: manifest.archive_size,
+            already: false,
+        })
+    }
+
+    /// The size and sha256 of `remote` as the server holds it, read into a scratch
+    /// file in `scratch` (removed after).
+    fn read_back(
+        &self,
+        remote: &str,
+        scratch: &Path,
+        id: &str,
+    ) -> Result<(u64, String), BackupError> {
+        fs::create_dir_all(scratch).map_err(|e| BackupError::io("create", scratch, e))?;
+        let path = scratch.join(format!(".readback-{id}{PARTIAL_SUFFIX}"));
+        let _ = fs::remove_file(&path);
+        let result = (|| {
+            self.run(&format!("get {remote} {}\n", local(&path)?))?;
+            crate::copy::read_back(&path)
+        })();
+        let _ = fs::remove_file(&path);
+        result
+    }
+
+    /// Brings backup `id` back into folder `into`: both files fetched as `.partial`,
+    /// the archive checked against the manifest, then renamed into place, the manifest
+    /// last. `None` when the server does not have it.
+    pub fn fetch(&self, id: &str, into: &Path) -> Result<Option<BackupRecord>, BackupError> {
+        crate::manifest::check_id(id)?;
+        if !self.ids()?.contains(id) {
+            return Ok(None);
+        }
+        fs::create_dir_all(into).map_err(|e| BackupError::io("create", into, e))?;
+        let archive = crate::manifest::archive_path(into, id);
+        let manifest_file = crate::manifest::manifest_path(into, id);
+        let (archive_partial, manifest_partial) = (
+            crate::manifest::partial(&archive),
+            crate::manifest::partial(&manifest_file),
+        );
+        let fetched = (|| {
+            self.run(&format!(
+                "get {} {}\nget {} {}\n",
+                self.remote(&format!("{id}{MANIFEST_SUFFIX}"))?,
+                local(&manifest_partial)?,
+                self.remote(&format!("{id}{ARCHIVE_SUFFIX}"))?,
+                local(&archive_partial)?,
+            ))?;
+            let manifest = read_manifest(&manifest_partial)?;
+            if manifest.compute_digest() != manifest.digest {
+                return Err(BackupError::ManifestChanged {
+                    path: manifest_partial.clone(),
+                });
+            }
+            let (size, sha) = crate::copy::read_back(&archive_partial)?;
+            if size != manifest.archive_size || sha != manifest.archive_sha256 {
+                return Err(BackupError::ArchiveChecksum {
+                    path: archive_partial.clone(),
+                    expected: manifest.archive_sha256.clone(),
+                    actual: sha,
+                });
+            }
+            fs::rename(&archive_partial, &archive)
+                .map_err(|e| BackupError::io("rename into place", &archive_partial, e))?;
+            fs::rename(&manifest_partial, &manifest_file)
+                .map_err(|e| BackupError::io("rename into place", &manifest_partial, e))?;
+            sync_dir(into)?;
+            crate::load(into, id)
+        })();
+        if fetched.is_err() {
+            for path in [&manifest_partial, &archive_partial] {
+                let _ = fs::remove_file(path);
+            }
+        }
+        fetched.map(Some)
+    }
+
+    /// Removes backup `id` from the server, its manifest first.
+    pub fn remove(&self, id: &str) -> Result<(), BackupError> {
+        crate::manifest::check_id(id)?;
+        self.run(&format!(
+            "-rm {}\n-rm {}\n",
+            self.remote(&format!("{id}{MANIFEST_SUFFIX}"))?,
+            self.remote(&format!("{id}{ARCHIVE_SUFFIX}"))?,
+        ))
+        .map(|_| ())
+    }
+}
+
+/// A local path quoted for a batch line.
+fn local(path: &Path) -> Result<String, BackupError> {
+    let text = path.to_str().unwrap_or("\"");
+    if text.contains(['"', '\\', '\n', '\r']) {
+        return Err(BackupError::io(
+            "name in an sftp batch",
+            path,
+            io::Error::other("the path holds a quote, a backslash or a line break"),
+        ));
+    }
+    Ok(format!("\"{text}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_folders_reach_a_batch() {
+        for ok in ["/srv/mooring", "backups", "/a/b-c_d.e/"] {
+            assert!(check_remote_folder(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/srv/my backups",
+            "/srv/\"x",
+            "/srv/../etc",
+            "a\nput x",
+            "/x;y",
+        ] {
+            assert!(check_remote_folder(bad).is_err(), "{bad:?}");
+        }
+        assert!(local(Path::new("/tmp/a\"b")).is_err());
+        assert_eq!(local(Path::new("/tmp/a b")).unwrap(), "\"/tmp/a b\"");
+    }
+}
