@@ -64,6 +64,10 @@ pub fn copy_backup(
         }
     }
     let (archive_partial, manifest_partial) = (partial(&archive), partial(&manifest_file));
+    // What a copy interrupted here left (one copier writes a folder at a time).
+    for leftover in [&archive_partial, &manifest_partial] {
+        let _ = fs::remove_file(leftover);
+    }
     let outcome = (|| {
         let source_sha = copy_file(&record.archive, &archive_partial)?;
         if source_sha != manifest.archive_sha256 {
@@ -101,7 +105,7 @@ pub fn copy_backup(
         sync_dir(to)
     })();
     if let Err(e) = outcome {
-        for path in [&manifest_file, &manifest_partial, &archive_partial] {
+        for path in [&manifest_partial, &archive_partial] {
             let _ = fs::remove_file(path);
         }
         // A complete archive without its manifest is not a copy.

@@ -15,7 +15,8 @@ pub const PART: usize = 8 << 20;
 
 /// Stores the dump `input` (read to its end) as a new backup in `dir`, verified as
 /// [`write_backup`] verifies every backup. `meta.dump` must name the service; an error
-/// reading `input` (the dump command failed) leaves no backup.
+/// reading `input` (the dump command failed) leaves no backup, and so does an empty
+/// dump (the command printed nothing).
 pub fn write_dump(
     input: impl Read,
     dir: &Path,
@@ -96,6 +97,13 @@ impl<R: Read> Parts<R> {
             }
         }
         self.pending.truncate(start + read);
+        if read == 0 && self.index == 0 {
+            // A dump command that printed nothing (its output sent elsewhere, a wrong
+            // redirection): not a backup of anything.
+            return Err(io::Error::other(
+                "the dump command printed nothing: its output is the backup",
+            ));
+        }
         if read == 0 {
             // Two zero blocks: the end of the archive.
             self.pending.clear();
@@ -220,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_dump_comes_back_byte_for_byte_across_parts() {
-        for len in [0, 1, 511, 512, 1000, 4096, 4097, 10_000] {
+        for len in [1, 511, 512, 1000, 4096, 4097, 10_000] {
             let dir = tempfile::tempdir().unwrap();
             let input = dump_bytes(len);
             let record =
@@ -233,6 +241,16 @@ mod tests {
             restore_dump_to(&record, &mut out).unwrap();
             assert_eq!(out, input, "{len} bytes");
         }
+    }
+
+    #[test]
+    fn an_empty_dump_is_no_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = write_dump_in_parts(&b""[..], dir.path(), meta(Some("db")), 4096)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the dump command printed nothing"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -201,6 +201,18 @@ pub(crate) fn check_meta(meta: &BackupMeta) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// Checks that `app` can name an app's folder on a backup target, as it names backups.
+pub(crate) fn check_name(app: &str) -> Result<(), BackupError> {
+    if valid_name(app, 128) && app != "." && app != ".." {
+        Ok(())
+    } else {
+        Err(BackupError::InvalidName {
+            field: "app",
+            value: app.to_string(),
+        })
+    }
+}
+
 /// Checks that `id` can name backup files (no separators, no surprises).
 pub(crate) fn check_id(id: &str) -> Result<(), BackupError> {
     if valid_name(id, 300) && !id.starts_with('.') {

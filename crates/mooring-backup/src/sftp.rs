@@ -6,8 +6,11 @@
 //! archive is read back from the server into a local scratch file and its size and
 //! sha256 checked against the manifest, and only then are both renamed into place, the
 //! manifest last: a copy exists exactly when its manifest does, as in every backups
-//! folder. Paths are checked so that a batch command can never read them otherwise:
-//! letters, digits and `_.-/` on the server; no `"`, `\` or line break locally.
+//! folder. Both files are put with `-f` (the server flushes them to its disk), and both
+//! are read back. Paths are checked so that a batch command can never read them
+//! otherwise: letters, digits and `_.-/@` on the server; no `"`, `\` or line break
+//! locally. ssh gives up on a server that does not answer (30 s to connect, a minute of
+//! silence).
 
 use std::collections::HashSet;
 use std::fs;
@@ -55,13 +58,14 @@ impl std::fmt::Display for Sftp {
 /// Why `folder` cannot be an SFTP target's folder, if it cannot.
 pub fn check_remote_folder(folder: &str) -> Result<(), String> {
     if folder.is_empty()
+        || folder.starts_with('-')
         || !folder
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/@".contains(c))
         || folder.split('/').any(|part| part == "..")
     {
         return Err(format!(
-            "{folder:?}: a folder on the server uses letters, digits and `_.-/` (no `..`)"
+            "{folder:?}: a folder on the server uses letters, digits and `_.-/@` (no `..`, not starting with `-`)"
         ));
     }
     Ok(())
@@ -73,6 +77,8 @@ impl Sftp {
         let mut c = Command::new("sftp");
         // Not `-q`: it silences ssh's own errors too ("Host key verification failed").
         c.args(["-b", "-", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]);
+        c.args(["-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15"]);
+        c.args(["-o", "ServerAliveCountMax=4"]);
         if let Some(p) = self.port {
             c.arg("-P").arg(p.to_string());
         }
@@ -146,8 +152,9 @@ impl Sftp {
     /// The complete backups in the folder (a missing folder holds none).
     pub fn ids(&self) -> Result<HashSet<String>, BackupError> {
         let folder = self.remote("")?;
-        // `ls -1` of a missing folder fails the batch; `-` lets it, and prints nothing.
-        let listed = self.run(&format!("@-ls -1 {folder}\n"))?;
+        // The app's folder is made when missing (its parent must exist): a listing that
+        // fails then — no such folder, no permission — is an error, never "nothing".
+        let listed = self.run(&format!("@-mkdir {folder}\n@ls -1 {folder}\n"))?;
         Ok(String::from_utf8_lossy(&listed)
             .lines()
             .filter_map(|line| {
@@ -178,12 +185,12 @@ impl Sftp {
         );
         let folder = self.remote("")?;
         self.run(&format!(
-            "-mkdir {folder}\n-rm {archive_partial}\n-rm {manifest_partial}\nput {} {archive_partial}\nput {} {manifest_partial}\n",
+            "-mkdir {folder}\n-rm {archive_partial}\n-rm {manifest_partial}\nput -f {} {archive_partial}\nput -f {} {manifest_partial}\n",
             local(&record.archive)?,
             local(&record.manifest_path)?,
         ))?;
         let checked = (|| {
-            let (size, sha) = self.read_back(&archive_partial, scratch, id)?;
+            let (size, sha) = self.read_back(&archive_partial, scratch, id, |_| Ok(()))?;
             if size != manifest.archive_size {
                 return Err(BackupError::ArchiveSize {
                     path: PathBuf::from(&archive_partial),
@@ -198,6 +205,15 @@ impl Sftp {
                     actual: sha,
                 });
             }
+            self.read_back(&manifest_partial, scratch, id, |copy| {
+                if read_manifest(copy)? == *manifest {
+                    Ok(())
+                } else {
+                    Err(BackupError::ManifestChanged {
+                        path: PathBuf::from(&manifest_partial),
+                    })
+                }
+            })?;
             self.run(&format!(
                 "rename {archive_partial} {archive}\nrename {manifest_partial} {manifest_file}\n"
             ))
@@ -213,18 +229,20 @@ impl Sftp {
     }
 
     /// The size and sha256 of `remote` as the server holds it, read into a scratch
-    /// file in `scratch` (removed after).
+    /// file in `scratch` (removed after) that `check` is given first.
     fn read_back(
         &self,
         remote: &str,
         scratch: &Path,
         id: &str,
+        check: impl FnOnce(&Path) -> Result<(), BackupError>,
     ) -> Result<(u64, String), BackupError> {
         fs::create_dir_all(scratch).map_err(|e| BackupError::io("create", scratch, e))?;
         let path = scratch.join(format!(".readback-{id}{PARTIAL_SUFFIX}"));
         let _ = fs::remove_file(&path);
         let result = (|| {
             self.run(&format!("get {remote} {}\n", local(&path)?))?;
+            check(&path)?;
             crate::copy::read_back(&path)
         })();
         let _ = fs::remove_file(&path);

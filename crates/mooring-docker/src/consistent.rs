@@ -9,7 +9,7 @@
 //! too, and the backup says so.
 
 use crate::provider::{Provider, ProviderError};
-use crate::volumes::{ChannelReader, ChannelWriter, VolumeAccess, WriterChange};
+use crate::volumes::{ChannelWriter, VolumeAccess, WriterChange};
 use bollard::container::{ListContainersOptions, LogOutput};
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bytes::Bytes;
@@ -61,6 +61,55 @@ type ExecOutput = std::pin::Pin<
 
 /// A running command's standard input.
 type ExecInput = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
+
+/// A command as errors name it: its program only — its arguments may hold a password
+/// (`mysqldump -pSECRET`, a `postgres://user:password@…` URL).
+fn shown(command: &[String], container: &str) -> String {
+    let program = command.first().map_or("", String::as_str);
+    if command.len() > 1 {
+        format!("`{program} …` in {container}")
+    } else {
+        format!("`{program}` in {container}")
+    }
+}
+
+/// A chunk of a command's output for a blocking reader: the end is said, so a stream
+/// that stops without it — the operation cancelled, the daemon stopping — is an error,
+/// never a shorter dump.
+enum Chunk {
+    Data(Bytes),
+    End,
+    Failed(String),
+}
+
+/// A `Read` over [`Chunk`]s.
+struct Ended {
+    rx: tokio::sync::mpsc::Receiver<Chunk>,
+    buf: Bytes,
+    ended: bool,
+}
+
+impl Read for Ended {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() && !self.ended {
+            match self.rx.blocking_recv() {
+                Some(Chunk::Data(b)) => self.buf = b,
+                Some(Chunk::End) => self.ended = true,
+                Some(Chunk::Failed(e)) => return Err(std::io::Error::other(e)),
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the command's output was cut short (the operation stopped)",
+                    ))
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}
 
 /// The last bytes a command printed on its error output, for its error.
 const TAIL: usize = 2048;
@@ -151,13 +200,15 @@ impl Provider {
                     command: command.clone(),
                     ..Default::default()
                 };
-                self.run_hook(&container, "before", &hook(before)).await?;
-                let image = self.helper_image(volume, &[]).await;
-                let copied = match image {
-                    Ok(image) => self.backup_volume_into(volume, &image, dir, meta).await,
+                // `after` undoes what `before` did, even part of it: it runs whatever
+                // `before` and the copy did.
+                let copied = match self.run_hook(&container, "before", &hook(before)).await {
                     Err(e) => Err(e),
+                    Ok(()) => match self.helper_image(volume, &[]).await {
+                        Ok(image) => self.backup_volume_into(volume, &image, dir, meta).await,
+                        Err(e) => Err(e),
+                    },
                 };
-                // `after` runs whatever the copy did: it undoes what `before` did.
                 let released = if after.is_empty() {
                     Ok(())
                 } else {
@@ -195,6 +246,17 @@ impl Provider {
             )));
         };
         let id = record.id.clone();
+        // Every part checked before the first byte: a load never gets half a dump
+        // because the archive turned out damaged on the way.
+        let checked = record.clone();
+        tokio::task::spawn_blocking(move || mooring_backup::verify(&checked))
+            .await
+            .map_err(|e| ProviderError::Failed(e.to_string()))?
+            .map_err(|e| {
+                ProviderError::Failed(format!(
+                    "backup {id} does not verify; nothing was given to the load command: {e}"
+                ))
+            })?;
         let report = self
             .exec_input_from(&container, load, move |input| {
                 mooring_backup::restore_dump_to(&record, input)
@@ -214,11 +276,15 @@ impl Provider {
         command: &[String],
         consume: impl FnOnce(&mut dyn Read) -> R + Send + 'static,
     ) -> Result<R, ProviderError> {
-        let what = format!("`{}` in {container}", command.join(" "));
+        let what = shown(command, container);
         let (exec, mut output, _) = self.exec_attached(container, command, false, &what).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let consumer = tokio::task::spawn_blocking(move || {
-            let mut r = ChannelReader::new(rx);
+            let mut r = Ended {
+                rx,
+                buf: Bytes::new(),
+                ended: false,
+            };
             let out = consume(&mut r);
             // Drain what the consumer left, so the sender never blocks forever.
             let _ = std::io::copy(&mut r, &mut std::io::sink());
@@ -229,7 +295,7 @@ impl Provider {
         while let Some(frame) = output.next().await {
             match frame {
                 Ok(LogOutput::StdOut { message }) => {
-                    if tx.send(Ok(message)).await.is_err() {
+                    if tx.send(Chunk::Data(message)).await.is_err() {
                         break;
                     }
                 }
@@ -244,9 +310,10 @@ impl Provider {
             Some(f) => Err(ProviderError::Failed(f)),
             None => self.exec_exit(&exec, &what, &tail).await,
         };
-        if let Err(e) = &outcome {
-            let _ = tx.send(Err(e.to_string())).await;
-        }
+        let _ = match &outcome {
+            Ok(()) => tx.send(Chunk::End).await,
+            Err(e) => tx.send(Chunk::Failed(e.to_string())).await,
+        };
         drop(tx);
         let consumed = consumer
             .await
@@ -257,13 +324,13 @@ impl Provider {
     /// Runs `command` in `container` with what `produce` writes (on a blocking thread)
     /// on its standard input, closed when `produce` returns. A command that exits with
     /// another code than 0 is an error naming it and the end of its output.
-    async fn exec_input_from<T: Send + 'static>(
+    async fn exec_input_from<T: Send + 'static, E: Send + 'static>(
         &self,
         container: &str,
         command: &[String],
-        produce: impl FnOnce(&mut dyn Write) -> T + Send + 'static,
-    ) -> Result<T, ProviderError> {
-        let what = format!("`{}` in {container}", command.join(" "));
+        produce: impl FnOnce(&mut dyn Write) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, ProviderError> {
+        let what = shown(command, container);
         let (exec, mut output, input) = self.exec_attached(container, command, true, &what).await?;
         let Some(mut input) = input else {
             return Err(ProviderError::Failed(format!(
@@ -274,7 +341,9 @@ impl Provider {
         let producer = tokio::task::spawn_blocking(move || {
             let mut w = ChannelWriter::new(tx);
             let produced = produce(&mut w);
-            let _ = w.flush();
+            if produced.is_ok() {
+                let _ = w.flush();
+            }
             produced
         });
         let feed = async move {
@@ -351,7 +420,12 @@ impl Provider {
 
     /// Waits for exec `id` to end (its output closes just before) and makes any exit
     /// code but 0 an error with the end of what it printed.
-    async fn exec_exit(&self, id: &str, what: &str, tail: &[u8]) -> Result<(), ProviderError> {
+    pub(crate) async fn exec_exit(
+        &self,
+        id: &str,
+        what: &str,
+        tail: &[u8],
+    ) -> Result<(), ProviderError> {
         for _ in 0..250 {
             let inspected = self
                 .client()

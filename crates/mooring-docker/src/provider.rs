@@ -526,20 +526,8 @@ impl Provider {
                 }
             }
         }
-        let code = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(api(format!("inspecting the {what}")))?
-            .exit_code
-            .unwrap_or(-1);
-        if code != 0 {
-            return Err(ProviderError::Failed(format!(
-                "{what} exited with {code}: {}",
-                String::from_utf8_lossy(&tail).trim()
-            )));
-        }
-        Ok(())
+        // The output closes just before the command ends: its code is waited for.
+        self.exec_exit(&exec.id, &what, &tail).await
     }
 
     /// Every container (running or not) matching one list filter, e.g. `("label",

@@ -96,6 +96,19 @@ fn remove_stale_probes(root: &Path) {
 }
 
 /// A backup error worded for a volume: damage to the backup says so.
+/// A database dump is not files: it goes back through its service's load command
+/// (`data.consistent`), never into a volume's folder.
+fn refuse_dump(record: &BackupRecord) -> Result<(), ProviderError> {
+    match &record.manifest.meta.dump {
+        None => Ok(()),
+        Some(service) => Err(ProviderError::Refused(format!(
+            "backup {} is a database dump of service {service}, not the volume's files: the daemon restores it through the service's `load` command (data.consistent) — start the daemon and restore again — or by hand: zstd -dc {} | tar -xO | docker exec -i CONTAINER LOAD-COMMAND",
+            record.id,
+            record.archive.display()
+        ))),
+    }
+}
+
 fn backup_failure(id: &str, volume: &str, e: BackupError) -> ProviderError {
     if e.is_damaged_backup() {
         ProviderError::Failed(format!(
@@ -186,13 +199,13 @@ fn entry_name(path: &str) -> &str {
 pub const HELPER_LABEL: &str = "io.mooring.volume-helper";
 
 /// A `Read` over chunks sent from the async side (an error ends it with that error).
-pub(crate) struct ChannelReader {
+struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
     buf: Bytes,
 }
 
 impl ChannelReader {
-    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>) -> Self {
+    fn new(rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>) -> Self {
         ChannelReader {
             rx,
             buf: Bytes::new(),
@@ -654,6 +667,7 @@ impl Provider {
         record: BackupRecord,
         overwrite: bool,
     ) -> Result<Restored, ProviderError> {
+        refuse_dump(&record)?;
         let access = self.volume_access(volume, image).await?;
         let id = record.id.clone();
         let interrupted = self
@@ -777,6 +791,7 @@ impl Provider {
         record: &BackupRecord,
         overwrite: bool,
     ) -> Result<(), ProviderError> {
+        refuse_dump(record)?;
         if !self.volume_exists(volume).await? {
             return Ok(());
         }

@@ -67,6 +67,10 @@ impl Controller {
                     };
                     let report = |c: WriterChange<'_>| log_writer(name, c);
                     match consistent_for(app, &target.volume).filter(|_| target.node.is_none()) {
+                        Some(how) if !has_service(app, &how.service) => Err(ProviderError::Failed(format!(
+                            "data.consistent names service {} for volume {}, and the app has no such service",
+                            how.service, target.volume
+                        ))),
                         Some(how) => engine
                             .back_up_consistently(
                                 &target.volume,
@@ -308,7 +312,22 @@ impl Controller {
         // A dump goes back into its service's database, as its `load` command reads it.
         let dump = match &record.manifest.meta.dump {
             None => None,
-            Some(service) => Some(dump_restore(app, id, service, (&volume, to), force)?),
+            Some(service) => {
+                let how = dump_restore(app, id, service, (&volume, to), force)?;
+                // Refused before any operation starts: nothing to load into.
+                if provider
+                    .running_container_of(&app.config.project, &how.service)
+                    .await?
+                    .is_none()
+                {
+                    return Err(ProviderError::Refused(format!(
+                        "backup {id} is a dump: it is loaded into a running container of service {}, which has none; start it (sync the app) and restore again",
+                        how.service
+                    ))
+                    .into());
+                }
+                Some(how)
+            }
         };
         // Refused before any container is stopped and before any operation starts.
         if dump.is_none() {
@@ -431,6 +450,14 @@ struct BackupTarget<'a> {
     node: Option<String>,
 }
 
+/// Whether the app's last render has `service` (`true` before any render: the backup
+/// then says what it finds).
+fn has_service(app: &AppHandle, service: &str) -> bool {
+    app.last_render()
+        .rendered
+        .is_none_or(|r| r.project.services.contains_key(service))
+}
+
 /// `data.consistent`'s entry for Docker volume `volume`, named there by its Compose key
 /// (as the last render names it, else `<project>_<key>`) or its Docker name.
 fn consistent_for<'a>(app: &'a AppHandle, volume: &str) -> Option<&'a ConsistentBackup> {
@@ -465,6 +492,9 @@ fn dump_restore(
     let how = consistent_for(app, volume).ok_or_else(|| {
         refused(format!("backup {id} is a dump of service {service}; restoring it needs the volume's `load` command in data.consistent"))
     })?;
+    if how.service != service {
+        return Err(refused(format!("backup {id} is a dump of service {service}, but data.consistent now gives volume {volume} to service {}; restore it by hand, or name {service} again", how.service)));
+    }
     if !matches!(how.way, Consistency::Dump { .. }) {
         return Err(refused(format!("backup {id} is a dump of service {service}, but data.consistent gives volume {volume} `before`/`after` commands, not a `load` command")));
     }

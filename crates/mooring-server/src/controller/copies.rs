@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
+/// How long the backups listing waits for a target.
+const LISTING: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Apps waiting for a copy pass (a full queue is fine: a pass copies everything missing).
 pub(super) const QUEUE: usize = 64;
 
@@ -42,6 +45,9 @@ impl Controller {
             .map(|a| a.config.name.clone())
             .collect();
         loop {
+            if *shutdown.borrow() {
+                return;
+            }
             while let Ok(name) = rx.try_recv() {
                 wanted.insert(name);
             }
@@ -69,13 +75,12 @@ impl Controller {
             let Some(target) = self.config.backup_targets.get(target_name).cloned() else {
                 continue;
             };
-            let _busy = self.activity.begin(
-                format!("app {name}: copying backups to {target_name}"),
-                Instant::now(),
-            );
+            // Not counted as running work: a first copy of large backups may take
+            // longer than `stuck_after`, and the daemon is not stuck meanwhile.
             let (app_name, dir) = (name.clone(), dir.clone());
+            let stopping = self.shutdown.subscribe();
             let result = tokio::task::spawn_blocking(move || {
-                copy_missing(&app_name, &dir, &target, now_ms())
+                copy_missing(&app_name, &dir, &target, now_ms(), &stopping)
             })
             .await
             .unwrap_or_else(|e| Err(format!("the copy stopped: {e}")));
@@ -183,18 +188,17 @@ impl Controller {
             let Some(target) = self.config.backup_targets.get(target_name) else {
                 continue;
             };
-            let (place, prefix) = (target.target.clone(), format!("{name}-"));
-            let listed = tokio::task::spawn_blocking(move || place.ids())
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()));
+            let (place, app_name) = (target.target.clone(), name.to_string());
+            let listing = tokio::task::spawn_blocking(move || place.ids(&app_name));
+            // A target that does not answer does not hold up the listing for long.
+            let listed = match tokio::time::timeout(LISTING, listing).await {
+                Err(_) => Err(format!("no answer within {}s", LISTING.as_secs())),
+                Ok(joined) => joined
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+            };
             let (mut ids, error) = match listed {
-                // An id starts with its app's name; the manifest says for sure when
-                // one is restored.
-                Ok(ids) => (
-                    ids.into_iter().filter(|i| i.starts_with(&prefix)).collect(),
-                    None,
-                ),
+                Ok(ids) => (ids.into_iter().collect(), None),
                 Err(e) => (Vec::new(), Some(e)),
             };
             ids.sort_unstable_by(|a: &String, b| b.cmp(a));
@@ -221,9 +225,16 @@ impl Controller {
             let Some(target) = self.config.backup_targets.get(target_name) else {
                 continue;
             };
-            let (place, id_owned, dir) = (target.target.clone(), id.to_string(), dir.clone());
+            let (place, app_name, id_owned, dir) = (
+                target.target.clone(),
+                name.to_string(),
+                id.to_string(),
+                dir.clone(),
+            );
             let fetched = tokio::task::spawn_blocking(move || {
-                place.fetch(&id_owned, &dir).map_err(|e| e.to_string())
+                place
+                    .fetch(&app_name, &id_owned, &dir)
+                    .map_err(|e| e.to_string())
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -259,10 +270,11 @@ fn copy_missing(
     dir: &std::path::Path,
     target: &crate::config::targets::BackupTarget,
     now: i64,
+    stopping: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<PassDone, String> {
     let local = mooring_backup::list(dir).map_err(|e| e.to_string())?;
     let place = &target.target;
-    let mut there = place.ids().map_err(|e| e.to_string())?;
+    let mut there = place.ids(app).map_err(|e| e.to_string())?;
     let mut done = PassDone {
         copied: Vec::new(),
         pruned: Vec::new(),
@@ -286,9 +298,17 @@ fn copy_missing(
             wanted.push(record);
         }
     }
+    let created_at: std::collections::HashMap<String, i64> = local
+        .iter()
+        .map(|r| (r.id.clone(), r.manifest.meta.created_at))
+        .collect();
     let mut volumes = BTreeSet::new();
     // Oldest first.
     for record in wanted.into_iter().rev() {
+        // The daemon stopping: the rest waits for the next start's pass.
+        if *stopping.borrow() {
+            break;
+        }
         let started = Instant::now();
         let copied = place
             .put(record, dir)
@@ -301,11 +321,15 @@ fn copy_missing(
     if r.keep.is_some() || r.older_than_secs.is_some() {
         for volume in &volumes {
             let keep = r.keep.map(|k| k as usize);
-            for id in
-                mooring_backup::beyond_retention(&there, (app, volume), keep, older_than_ms, now)
-            {
+            for id in mooring_backup::beyond_retention(
+                &there,
+                (app, volume),
+                (keep, older_than_ms),
+                now,
+                &created_at,
+            ) {
                 place
-                    .remove(&id)
+                    .remove(app, &id)
                     .map_err(|e| format!("removing backup {id} by the retention: {e}"))?;
                 done.pruned.push(id);
             }

@@ -22,6 +22,8 @@ fn backups_are_copied_off_the_host_and_restored_from_there() {
     let one = repo.commit("one");
     let dir = tempfile::tempdir().unwrap();
     let nas = dir.path().join("nas");
+    // The share, mounted (a folder that does not exist is refused: an unmounted share).
+    std::fs::create_dir(&nas).unwrap();
     let s = Server::start(
         dir.path(),
         &format!(
@@ -68,7 +70,8 @@ fn backups_are_copied_off_the_host_and_restored_from_there() {
     for suffix in [".tar.zst", ".manifest.json"] {
         assert_eq!(
             std::fs::read(local.join(format!("{first}{suffix}"))).unwrap(),
-            std::fs::read(nas.join(format!("{first}{suffix}"))).unwrap(),
+            // Each app has its folder there.
+            std::fs::read(nas.join(&app.name).join(format!("{first}{suffix}"))).unwrap(),
         );
     }
     // keep: 2 on the target: the third backup's copy removes the first's.
@@ -117,7 +120,10 @@ fn backups_are_copied_off_the_host_and_restored_from_there() {
     wait_until(30, "the failed copy reported", || {
         s.app(&app.name)["conditions"]
             .to_string()
-            .contains("backups cannot be copied to nas")
+            .contains("backups cannot be copied to nas: folder")
+            && s.app(&app.name)["conditions"]
+                .to_string()
+                .contains("does not exist (is the share mounted?)")
     });
     let events = s
         .get(&format!("/api/v1/events?app={}", app.name))
@@ -162,6 +168,7 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     let dir = tempfile::tempdir().unwrap();
     // The server's folder (this machine's, as sshd sees it).
     let remote = dir.path().join("offsite");
+    std::fs::create_dir(&remote).unwrap();
     let config = |known_hosts: &std::path::Path| {
         format!(
             "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nbackup_targets:\n  offsite:\n    sftp: \"{}@127.0.0.1:{}\"\n    port: {}\n    ssh_key: file:{}\n    known_hosts: {}\n    retention: {{ keep: 1 }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n    data: {{ copy_to: [offsite] }}\n",
@@ -198,7 +205,7 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     for suffix in [".tar.zst", ".manifest.json"] {
         assert_eq!(
             std::fs::read(local.join(format!("{first}{suffix}"))).unwrap(),
-            std::fs::read(remote.join(format!("{first}{suffix}"))).unwrap(),
+            std::fs::read(remote.join(&app.name).join(format!("{first}{suffix}"))).unwrap(),
         );
     }
     // keep: 1 there: the next backup's copy replaces it.
@@ -206,7 +213,7 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     wait_until(30, "the retention applied on the server", || {
         offsite()["ids"] == json!([second])
     });
-    let left: Vec<String> = std::fs::read_dir(&remote)
+    let left: Vec<String> = std::fs::read_dir(remote.join(&app.name))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();

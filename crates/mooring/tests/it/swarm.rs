@@ -96,10 +96,18 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     };
     let web = format!("{}_web", app.name);
     let db = format!("{}_db", app.name);
-    wait_until(120, "the stack deployed and its tasks running", || {
-        let a = s.app(&app.name);
-        a["sync"] == "Synced" && a["health"] == "Healthy"
-    });
+    // Generous: the first deploy on three fresh engines under a loaded CI machine.
+    wait_or_tell(
+        &s,
+        &app.name,
+        m,
+        240,
+        "the stack deployed and its tasks running",
+        || {
+            let a = s.app(&app.name);
+            a["sync"] == "Synced" && a["health"] == "Healthy"
+        },
+    );
     let services = m.docker(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]);
     assert!(
         services.contains(&format!("{web} 3/3")) && services.contains(&format!("{db} 1/1")),
