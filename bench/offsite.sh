@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): an off-host copy of a backup to an SFTP server — Mooring's
-# SFTP target (put, read back, size and sha256 checked, renamed) — against `scp` of the
-# same archive, in the same run, to an sshd this script starts on 127.0.0.1 (loopback:
-# the network is not the limit, ssh's encryption and the disks are). Target: scp's time
-# / Mooring's ≥ 0.9.   bench/offsite.sh [MiB] [ROUNDS]
+# SFTP target (put -f, the archive's size and sha256 computed on the server, renamed) —
+# against `scp` of the same archive, and against `scp` then `sync` and `openssl dgst
+# -sha256` on the server (the same guarantees by hand), in the same run, to an sshd this
+# script starts on 127.0.0.1 (loopback: the network is not the limit, ssh's encryption
+# and the disks are). Target: scp's time / Mooring's ≥ 0.9.
+#   bench/offsite.sh [MiB] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-1024}

@@ -1,6 +1,8 @@
 //! An off-host copy to an SFTP server (`Target::Sftp::put`: the archive and manifest put
-//! as `.partial`, the archive read back into a scratch file and its size and sha256
-//! checked, both renamed) against `scp` of the same archive, in the same run. A
+//! with `-f` as `.partial`, the archive's size and sha256 computed on the server — the
+//! account has a shell here — and checked, both renamed) against `scp` of the same
+//! archive, and against `scp` then `sync` and `openssl dgst -sha256` on the server (the
+//! same guarantees by hand), in the same run. A
 //! benchmark, not a test; `bench/offsite.sh` starts the sshd and runs it.
 //!
 //! ```text
@@ -39,6 +41,7 @@ fn main() -> Res<()> {
     }
     drop(file);
     let backups = work.path().join("backups");
+    std::fs::create_dir(&backups)?;
     let meta = BackupMeta {
         app: "bench".into(),
         volume: "data".into(),
@@ -59,8 +62,18 @@ fn main() -> Res<()> {
     };
     let target = Target::Sftp(sftp.clone());
     let clear = || -> Res<()> {
-        for entry in std::fs::read_dir(remote).into_iter().flatten() {
-            std::fs::remove_file(entry?.path())?;
+        // The app's folder there (`<folder>/bench`), and what scp put at the top.
+        let app_folder = Path::new(remote).join("bench");
+        for entry in std::fs::read_dir(remote)
+            .into_iter()
+            .flatten()
+            .chain(std::fs::read_dir(&app_folder).into_iter().flatten())
+        {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                continue;
+            }
+            std::fs::remove_file(entry.path())?;
         }
         Ok(())
     };
@@ -85,20 +98,46 @@ fn main() -> Res<()> {
         }
         Ok(t.elapsed().as_secs_f64())
     };
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    // The same guarantees by hand: scp, then the server flushes and hashes it.
+    let scp_checked = || -> Res<f64> {
+        let t = scp()?;
+        let t2 = Instant::now();
+        let name = record
+            .archive
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let status = Command::new("ssh")
+            .args(["-o", "BatchMode=yes", "-p", port, "-i", key])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={known}"))
+            .arg(dest)
+            .arg(format!("sync && openssl dgst -sha256 -r {remote}/{name}"))
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err("ssh failed".into());
+        }
+        Ok(t + t2.elapsed().as_secs_f64())
+    };
+    let (mut ours, mut theirs, mut checked) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         if run % 2 == 0 {
             ours.push(mooring(&backups)?);
             theirs.push(scp()?);
+            checked.push(scp_checked()?);
         } else {
+            checked.push(scp_checked()?);
             theirs.push(scp()?);
             ours.push(mooring(&backups)?);
         }
         println!(
-            "round {}: mooring {:.2} s, scp {:.2} s",
+            "round {}: mooring {:.2} s, scp {:.2} s, scp + sync + sha256 there {:.2} s",
             run + 1,
             ours[run],
-            theirs[run]
+            theirs[run],
+            checked[run]
         );
     }
     clear()?;
@@ -106,17 +145,22 @@ fn main() -> Res<()> {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    let (m, s) = (median(&mut ours), median(&mut theirs));
+    let (m, s, c) = (median(&mut ours), median(&mut theirs), median(&mut checked));
     let mib = size as f64 / 1048576.0;
     println!("archive {mib:.0} MiB, {runs} rounds, medians:");
     println!(
-        "  mooring (put, read back, sha256 checked, renamed)  {m:.2} s  {:.0} MiB/s",
+        "  mooring (put -f, sha256 on the server, renamed)    {m:.2} s  {:.0} MiB/s",
         mib / m
     );
     println!(
         "  scp                                               {s:.2} s  {:.0} MiB/s  ratio {:.2}",
         mib / s,
         s / m
+    );
+    println!(
+        "  scp, then sync and openssl sha256 on the server  {c:.2} s  {:.0} MiB/s  ratio {:.2}",
+        mib / c,
+        c / m
     );
     Ok(())
 }

@@ -22,6 +22,9 @@ pub struct Copied {
     /// The copy was there already, its manifest the same and its archive the size the
     /// manifest says.
     pub already: bool,
+    /// How the copy was checked on the target: its archive hashed there (an SFTP
+    /// account that can run commands), or read back from it.
+    pub hashed_there: bool,
 }
 
 /// Copies backup `record` into folder `to` (created if missing) and returns the copy.
@@ -59,6 +62,7 @@ pub fn copy_backup(
                 Copied {
                     bytes: 0,
                     already: true,
+                    hashed_there: false,
                 },
             ));
         }
@@ -120,6 +124,7 @@ pub fn copy_backup(
         Copied {
             bytes: manifest.archive_size,
             already: false,
+            hashed_there: false,
         },
     ))
 }

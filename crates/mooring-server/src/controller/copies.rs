@@ -87,15 +87,17 @@ impl Controller {
             let labels = [("app", name.as_str()), ("target", target_name.as_str())];
             match result {
                 Ok(done) => {
-                    for (id, bytes, took) in &done.copied {
+                    for (id, copied, took) in &done.copied {
+                        let bytes = copied.bytes;
                         let secs = took.as_secs_f64().max(0.001);
                         tracing::info!(
                             app = %name,
                             target = %target_name,
                             backup = %id,
                             bytes,
-                            mib_per_s = format!("{:.1}", *bytes as f64 / 1048576.0 / secs),
-                            "backup copied and read back from the target"
+                            mib_per_s = format!("{:.1}", bytes as f64 / 1048576.0 / secs),
+                            checked = if copied.hashed_there { "hashed on the target" } else { "read back from the target" },
+                            "backup copied"
                         );
                         self.metrics.inc(
                             "mooring_backup_copies_total",
@@ -255,10 +257,10 @@ impl Controller {
     }
 }
 
-/// What one pass did on one target: the backups copied (id, bytes, time), and those
+/// What one pass did on one target: the backups copied (id, what the copy did, time), and those
 /// its retention removed.
 struct PassDone {
-    copied: Vec<(String, u64, std::time::Duration)>,
+    copied: Vec<(String, mooring_backup::Copied, std::time::Duration)>,
     pruned: Vec<String>,
 }
 
@@ -314,7 +316,7 @@ fn copy_missing(
             .put(record, dir)
             .map_err(|e| format!("backup {}: {e}", record.id))?;
         done.copied
-            .push((record.id.clone(), copied.bytes, started.elapsed()));
+            .push((record.id.clone(), copied, started.elapsed()));
         there.insert(record.id.clone());
         volumes.insert(record.manifest.meta.volume.clone());
     }

@@ -169,7 +169,7 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     // The server's folder (this machine's, as sshd sees it).
     let remote = dir.path().join("offsite");
     std::fs::create_dir(&remote).unwrap();
-    let config = |known_hosts: &std::path::Path| {
+    let config = |server: &mooring_testkit::ssh::SshServer, known_hosts: &std::path::Path| {
         format!(
             "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nbackup_targets:\n  offsite:\n    sftp: \"{}@127.0.0.1:{}\"\n    port: {}\n    ssh_key: file:{}\n    known_hosts: {}\n    retention: {{ keep: 1 }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n    data: {{ copy_to: [offsite] }}\n",
             server.user,
@@ -181,12 +181,13 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
             repo.file_url()
         )
     };
-    let s = Server::start(dir.path(), &config(&server.known_hosts));
+    // This account has a shell: each copy is hashed on the server.
+    let s = Server::start(dir.path(), &config(&server, &server.known_hosts));
     let db = app.container("db");
     wait_until(60, "one deployed", || {
         s.app(&app.name)["revision"] == one.as_str()
     });
-    let back_up = || {
+    let back_up = |s: &Server| {
         let (code, v) = s.call(
             "POST",
             &format!("/api/v1/apps/{}/backups", app.name),
@@ -196,10 +197,11 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
         assert_eq!(code, 200, "{v}");
         v["backups"][0]["id"].as_str().unwrap().to_string()
     };
-    let offsite = || s.get(&format!("/api/v1/apps/{}/backups", app.name))["copies"][0].clone();
-    let first = back_up();
+    let offsite =
+        |s: &Server| s.get(&format!("/api/v1/apps/{}/backups", app.name))["copies"][0].clone();
+    let first = back_up(&s);
     wait_until(30, "the backup on the SFTP server", || {
-        offsite()["ids"] == json!([first])
+        offsite(&s)["ids"] == json!([first])
     });
     let local = dir.path().join("state/backups");
     for suffix in [".tar.zst", ".manifest.json"] {
@@ -209,9 +211,9 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
         );
     }
     // keep: 1 there: the next backup's copy replaces it.
-    let second = back_up();
+    let second = back_up(&s);
     wait_until(30, "the retention applied on the server", || {
-        offsite()["ids"] == json!([second])
+        offsite(&s)["ids"] == json!([second])
     });
     let left: Vec<String> = std::fs::read_dir(remote.join(&app.name))
         .unwrap()
@@ -237,10 +239,37 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(docker(&["exec", &db, "cat", "/data/rows"]), "good rows");
 
+    assert!(
+        s.logs().contains("checked=\"hashed on the target\""),
+        "{}",
+        s.logs()
+    );
+    // An SFTP-only account (no shell, no commands): each copy is read back instead.
+    drop(s);
+    let sftp_only = mooring_testkit::ssh::SshServer::start_at(
+        None,
+        "127.0.0.1",
+        "Subsystem sftp internal-sftp\nForceCommand internal-sftp",
+    );
+    let s = Server::start(dir.path(), &config(&sftp_only, &sftp_only.known_hosts));
+    let third = back_up(&s);
+    wait_until(30, "the backup read back from an SFTP-only account", || {
+        offsite(&s)["ids"] == json!([third])
+    });
+    assert_eq!(
+        std::fs::read(local.join(format!("{third}.tar.zst"))).unwrap(),
+        std::fs::read(remote.join(&app.name).join(format!("{third}.tar.zst"))).unwrap(),
+    );
+    assert!(
+        s.logs().contains("checked=\"read back from the target\""),
+        "{}",
+        s.logs()
+    );
+
     // A server whose host key is not the one known (a man in the middle): refused,
     // reported, and the backup itself succeeds.
     drop(s);
-    let s = Server::start(dir.path(), &config(&server.wrong_known_hosts()));
+    let s = Server::start(dir.path(), &config(&server, &server.wrong_known_hosts()));
     let (code, v) = s.call(
         "POST",
         &format!("/api/v1/apps/{}/backups", app.name),
