@@ -10,6 +10,7 @@ mod backup_copies;
 mod build;
 mod compose_v2;
 mod consistent_backup;
+mod data_kill;
 mod data_policy;
 mod drift;
 mod git_sync;

@@ -1,0 +1,230 @@
+//! `kill -9` at random moments of destructive syncs, as a table: three scenarios that
+//! delete a volume under `backup-then-delete` (a service removed with its volume, a
+//! volume a running service stops mounting, a volume renamed), seven runs each, the
+//! `mooring sync` process killed after a random delay (the seed is printed). After each
+//! kill: the volume still holds exactly what it held (not a stray file in it) or a
+//! listed backup restores it byte for byte; no volume is ever gone without one. Then
+//! an uninterrupted sync finishes the job and leaves no helper container behind.
+
+use crate::common::*;
+use std::fs;
+use std::time::{Duration, Instant};
+
+/// `db` mounting `key` (or nothing) beside `web`, both kept running.
+fn compose(app: &str, db: Option<&str>, declared: Option<&str>) -> String {
+    let mut s = format!("name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n  db:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n");
+    if let Some(key) = db {
+        s += &format!("    volumes: [\"{key}:/data\"]\n");
+    }
+    if let Some(key) = declared {
+        s += &format!("volumes:\n  {key}: {{}}\n");
+    }
+    s
+}
+
+struct Scenario {
+    name: &'static str,
+    /// The revision after (the one before mounts and declares `data`).
+    after: fn(&str) -> String,
+}
+
+const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        name: "service removed with its volume",
+        after: |app| {
+            format!("name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n")
+        },
+    },
+    Scenario {
+        name: "volume no longer mounted",
+        after: |app| compose(app, None, None),
+    },
+    Scenario {
+        name: "volume renamed",
+        after: |app| compose(app, Some("store"), Some("store")),
+    },
+];
+
+/// A small deterministic generator (xorshift), so a failing run can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Whether `volume` exists.
+fn exists(volume: &str) -> bool {
+    docker_output(&["volume", "inspect", volume])
+        .status
+        .success()
+}
+
+#[test]
+fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
+    let seed = std::env::var("MOORING_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("kill table seed: MOORING_KILL_SEED={seed}");
+    let mut rng = Rng(seed);
+    let mut table = Vec::new();
+    // How long a sync takes here: what the last uninterrupted one took. The delays are
+    // drawn below it, so that nearly every run is killed part-way, wherever it is.
+    let mut takes = Duration::from_millis(800);
+    // And from the backup's start to the end (the backup, its check, the removal).
+    let mut tail = Duration::from_millis(400);
+    for run in 0..21 {
+        let scenario = &SCENARIOS[run % SCENARIOS.len()];
+        let app = TestApp::new("kill");
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().to_str().unwrap().to_string();
+        fs::write(
+            dir.path().join("compose.yaml"),
+            compose(&app.name, Some("data"), Some("data")),
+        )
+        .unwrap();
+        app.expect(0, &["sync", &src]);
+        let volume = format!("{}_data", app.name);
+        // Hundreds of files and a few megabytes: a backup long enough to be killed in.
+        docker(&[
+            "exec",
+            &app.container("db"),
+            "sh",
+            "-c",
+            "mkdir -p /data/f && for i in $(seq 600); do echo row $i > /data/f/$i; done && dd if=/dev/urandom of=/data/blob bs=1M count=48 2>/dev/null",
+        ]);
+        let before = fingerprint(&volume);
+        fs::write(dir.path().join("compose.yaml"), (scenario.after)(&app.name)).unwrap();
+        // Every other run: from when the backup starts being written (its `.partial`
+        // files appear), to land in the backup, its read-back check or the removal.
+        let from_backup = run % 2 == 1;
+        let span = if from_backup { tail } else { takes };
+        let delay = Duration::from_millis(rng.below(span.as_millis() as u64 * 11 / 10));
+        let backups = app.data.path().join("backups");
+        let writing = || {
+            fs::read_dir(&backups).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            })
+        };
+        let mut counting_from: Option<Instant> = None;
+        let started = Instant::now();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args([
+                "sync",
+                "--prune",
+                "--data-policy",
+                "backup-then-delete",
+                &src,
+            ])
+            .env("MOORING_DATA_DIR", app.data.path())
+            .env("NO_COLOR", "1")
+            .env_remove("MOORING_VOLUME_ACCESS")
+            .env_remove("DOCKER_HOST")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let floor = Duration::from_millis(50);
+                match (from_backup, counting_from) {
+                    (true, Some(t)) => tail = t.elapsed().max(floor),
+                    (false, _) => takes = started.elapsed().max(floor),
+                    _ => {}
+                }
+                break Some(status);
+            }
+            if counting_from.is_none() && (!from_backup || writing()) {
+                counting_from = Some(Instant::now());
+            }
+            if counting_from.is_some_and(|t| t.elapsed() >= delay) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let what = format!(
+            "run {run} ({}, killed {} ms after {}, seed {seed})",
+            scenario.name,
+            delay.as_millis(),
+            if from_backup {
+                "the backup began"
+            } else {
+                "the start"
+            }
+        );
+        // What the kill left: the volume as it was, or a backup that restores it.
+        let listed = app.expect(0, &["backup", "list", "-o", "json"]);
+        let backups: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+        let state = if exists(&volume) {
+            assert_eq!(fingerprint(&volume), before, "{what}: the volume changed");
+            "volume kept"
+        } else {
+            let id = backups
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["volume"] == volume.as_str())
+                .unwrap_or_else(|| panic!("{what}: the volume is gone without a backup"))["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            app.expect(0, &["backup", "verify", &id]);
+            let copy = format!("{}_copy", app.name);
+            app.expect(0, &["backup", "restore", &id, "--to-volume", &copy]);
+            assert_eq!(fingerprint(&copy), before, "{what}: the backup restores it");
+            docker(&["volume", "rm", &copy]);
+            "removed, backup restores it"
+        };
+        // Then the job is finished, and nothing of Mooring's is left on the host.
+        app.expect(
+            0,
+            &[
+                "sync",
+                "--prune",
+                "--data-policy",
+                "backup-then-delete",
+                &src,
+            ],
+        );
+        assert!(!exists(&volume), "{what}: the volume is removed in the end");
+        let helpers = docker(&["ps", "-aq", "--filter", "label=io.mooring.volume-helper"]);
+        assert!(
+            helpers.is_empty(),
+            "{what}: helper containers left: {helpers}"
+        );
+        if scenario.name == "volume renamed" {
+            let store = format!("{}_store", app.name);
+            assert!(
+                !fingerprint(&store).contains(".mooring"),
+                "{what}: a stray file in {store}"
+            );
+        }
+        table.push(format!(
+            "{what}: {} → {state}",
+            if finished.is_some() {
+                "finished before the kill"
+            } else {
+                "killed"
+            }
+        ));
+    }
+    eprintln!("{}", table.join("\n"));
+    assert!(
+        table.iter().filter(|r| r.contains(": killed")).count() >= 15,
+        "most runs must be killed part-way: {table:#?}"
+    );
+}
