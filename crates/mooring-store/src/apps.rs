@@ -45,6 +45,27 @@ pub struct AppStatus {
     /// a person asks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<Held>,
+    /// A new revision on probation (`sync.rollback`): rolled back to `good` unless
+    /// Healthy by `until`. Kept here so that a restart of the daemon does not end it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation: Option<Probation>,
+}
+
+/// A revision on probation, and what a rollback would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Probation {
+    /// The revision on probation.
+    pub revision: String,
+    /// The revision a rollback deploys again.
+    pub good: String,
+    /// Its deadline (unix ms).
+    pub until: i64,
+    /// Why its deploy failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// The backups a rollback restores: `(volume, backup id)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<(String, String)>,
 }
 
 /// A revision held back, and why.
@@ -71,12 +92,14 @@ impl AppStatus {
             failures: 0,
             updated_at: now,
             held: None,
+            probation: None,
         }
     }
 }
 
 const COLUMNS: &str = "name, sync, health, revision, revision_describe, source, pinned, \
-                       conditions, last_operation, next_retry_at, failures, updated_at, held";
+                       conditions, last_operation, next_retry_at, failures, updated_at, held, \
+                       probation";
 
 /// Reads a row selected with [`COLUMNS`].
 fn from_row(row: &Row<'_>) -> rusqlite::Result<AppStatus> {
@@ -102,6 +125,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AppStatus> {
             // One this Mooring cannot read is forgotten, not fatal: at worst the
             // revision is tried once more.
             held.and_then(|h| serde_json::from_str(&h).ok())
+        },
+        probation: {
+            let probation: Option<String> = row.get(13)?;
+            // Unreadable: the probation ends (the revision is kept), as a restart
+            // before this column did.
+            probation.and_then(|p| serde_json::from_str(&p).ok())
         },
     })
 }
@@ -131,14 +160,18 @@ impl Store {
             .map(serde_json::to_string)
             .transpose()
             .map_err(err)?;
+        let probation = (status.probation.as_ref())
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(err)?;
         let inner = self.lock();
         inner
             .conn
             .execute(
                 "INSERT INTO apps (name, sync, health, revision, revision_describe, source, \
                                    conditions, last_operation, next_retry_at, failures, \
-                                   updated_at, held)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                   updated_at, held, probation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (name) DO UPDATE SET
                      sync = excluded.sync,
                      health = excluded.health,
@@ -150,7 +183,8 @@ impl Store {
                      next_retry_at = excluded.next_retry_at,
                      failures = excluded.failures,
                      updated_at = excluded.updated_at,
-                     held = excluded.held",
+                     held = excluded.held,
+                     probation = excluded.probation",
                 params![
                     status.name,
                     status.sync.as_str(),
@@ -164,6 +198,7 @@ impl Store {
                     status.failures,
                     status.updated_at,
                     held,
+                    probation,
                 ],
             )
             .map_err(self.err("saving app status"))?;

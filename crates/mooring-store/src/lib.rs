@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-pub use apps::{AppStatus, Condition, Held};
+pub use apps::{AppStatus, Condition, Held, Probation};
 pub use backups::BackupRow;
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};

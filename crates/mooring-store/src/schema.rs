@@ -159,6 +159,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE backups ADD COLUMN dump TEXT;
     "#,
+    // 10: a revision on probation (`sync.rollback`) as JSON: a restart does not end it.
+    r#"
+    ALTER TABLE apps ADD COLUMN probation TEXT;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, or refuses a newer one.

@@ -50,6 +50,16 @@ fn status(name: &str, at: i64) -> AppStatus {
                 message: "revision 4567ef rolled back to 0123abcd".to_owned(),
             },
         }),
+        probation: Some(mooring_store::Probation {
+            revision: "0123abcd".to_owned(),
+            good: "89ab".to_owned(),
+            until: at + 120_000,
+            failed: None,
+            backups: vec![(
+                "web_db".to_owned(),
+                "web-web_db-20261205T000000-abcdef".to_owned(),
+            )],
+        }),
     }
 }
 

@@ -109,6 +109,12 @@ impl Controller {
         let previous = self.store.app(&name).ok().flatten();
         let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
         let mut status = self.status_before(app, previous.as_ref());
+        // A probation outlives the daemon too: its deadline holds across a restart.
+        if rt.watch.is_none() && app.config.sync.rollback.is_some() {
+            if let Some(p) = previous.as_ref().and_then(|p| p.probation.as_ref()) {
+                rt.watch = Some(super::rollback::Watch::from_probation(p));
+            }
+        }
         // A rollback's hold outlives the daemon: the stored one, when this loop knows
         // none.
         if rt.render_failure.is_none() {
@@ -184,6 +190,7 @@ impl Controller {
                 revision: rev.clone(),
                 condition: f.condition().with(f.message.clone()),
             });
+        status.probation = rt.watch.as_ref().map(super::rollback::Watch::probation);
         self.note_pin(&mut status);
         self.save_status(previous.as_ref(), &mut status, started);
         if let Some(reply) = trigger.reply {

@@ -23,6 +23,8 @@ pub(super) struct Watch {
     /// The revision deployed before it, which a rollback deploys again.
     pub(super) good: String,
     pub(super) deadline: Instant,
+    /// The deadline as the store keeps it (unix ms).
+    pub(super) until: i64,
     /// Why it failed already (its deploy), if it did.
     pub(super) failed: Option<String>,
     /// The backups taken before the deploy of the volumes to restore: `(volume, id)`.
@@ -56,8 +58,35 @@ impl Watch {
             good,
             // A failed deploy too gets its time: a retry may still bring it up.
             deadline: Instant::now() + timeout,
+            until: now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
             failed,
             backups,
+        }
+    }
+}
+
+impl Watch {
+    /// As the store keeps it (its deadline in unix ms).
+    pub(super) fn probation(&self) -> mooring_store::Probation {
+        mooring_store::Probation {
+            revision: self.bad.clone(),
+            good: self.good.clone(),
+            until: self.until,
+            failed: self.failed.clone(),
+            backups: self.backups.clone(),
+        }
+    }
+
+    /// From the store, after a restart: what is left of its time (none once past).
+    pub(super) fn from_probation(p: &mooring_store::Probation) -> Watch {
+        let left = u64::try_from(p.until - now_ms()).unwrap_or(0);
+        Watch {
+            bad: p.revision.clone(),
+            good: p.good.clone(),
+            deadline: Instant::now() + Duration::from_millis(left),
+            until: p.until,
+            failed: p.failed.clone(),
+            backups: p.backups.clone(),
         }
     }
 }

@@ -61,6 +61,16 @@ fn revision_label(id: &str, describe: &str) -> Markup {
     }
 }
 
+/// A revision on probation (`sync.rollback`), in the app's summary.
+fn probation(p: &mooring_store::Probation) -> Markup {
+    html! {
+        dt { "On probation" } dd data-probation=(p.revision) {
+            code { (short_id(&p.revision)) } " until " (utc(p.until))
+            ": rolled back to " code { (short_id(&p.good)) } " unless Healthy by then"
+        }
+    }
+}
+
 fn short_id(rev: &str) -> &str {
     mooring_core::short_revision(rev)
 }
@@ -647,6 +657,7 @@ pub(crate) fn app(a: &AppDetail, now: i64, operator: bool) -> Markup {
                     @for r in &sum.host_policy.allow_refs { ", deploys ref " code { (r) } }
                 }
                 @if let Some(t) = s.next_retry_at { dt { "Next retry" } dd { (utc(t)) } }
+                @if let Some(p) = &s.probation { (probation(p)) }
             }
         }
         section aria-labelledby="h-conditions" {
@@ -1111,6 +1122,24 @@ mod tests {
         assert!(overview(&many, &[], &f, 0)
             .into_string()
             .contains("page 1 of 3"));
+    }
+
+    #[test]
+    fn a_probation_says_until_when_and_to_what() {
+        let p = mooring_store::Probation {
+            revision: "7b23eb23de9a4c1d8e0f7a6b5c4d3e2f1a0b9c8d".into(),
+            good: "c3dbf919e2f94a5b6c7d8e9f0a1b2c3d4e5f6a7b".into(),
+            until: 1_796_428_800_000,
+            failed: None,
+            backups: vec![],
+        };
+        let html = probation(&p).into_string();
+        assert!(
+            html.contains("7b23eb23de9a")
+                && html.contains("2026-12-05")
+                && html.contains("rolled back to <code>c3dbf919e2f9</code>"),
+            "{html}"
+        );
     }
 
     #[test]

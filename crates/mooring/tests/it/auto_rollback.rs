@@ -180,6 +180,16 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
         ),
     );
     let four = repo.commit("four");
+    // On probation, and the daemon restarts meanwhile: the probation is in its store,
+    // its deadline holds.
+    wait_until(60, "four on probation", || {
+        let a = s.app(&app.name);
+        a["revision"] == four.as_str() && a["probation"]["revision"] == four.as_str()
+    });
+    let a = s.app(&app.name);
+    assert_eq!(a["probation"]["good"], three.as_str(), "{a}");
+    s.terminate();
+    s.spawn();
     wait_until(60, "four rolled back", || {
         let a = s.app(&app.name);
         a["revision"] == three.as_str()
@@ -197,4 +207,8 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
             && a["conditions"].to_string().contains("RolledBack")
     });
     assert_eq!(rows(), "good rows");
+    assert!(
+        s.app(&app.name)["probation"].is_null(),
+        "the probation ended with the rollback"
+    );
 }
