@@ -45,7 +45,11 @@ impl Controller {
                             .get(&app.config.host)
                             .is_some_and(|h| h.swarm);
                         match rt.next_retry {
-                            Some(at) => (at, TriggerKind::Retry),
+                            // A probation's end is not put off by a retry's backoff.
+                            Some(at) => (
+                                rt.watch.as_ref().map_or(at, |w| at.min(w.deadline)),
+                                TriggerKind::Retry,
+                            ),
                             // A revision on probation is looked at until it is Healthy
                             // or its time is up.
                             None if rt.watch.is_some() => (

@@ -249,7 +249,16 @@ impl Controller {
             .rollback
             .filter(|_| apply && new_revision && !trigger.pin && !swarm)
             .filter(|_| trigger.kind != TriggerKind::AutoRollback);
-        if let (Some(timeout), Some(good), None) =
+        let retried = rt
+            .watch
+            .as_mut()
+            .filter(|w| w.bad == revision.id && probation.is_some());
+        if let Some(w) = retried {
+            // A retry of the revision on probation: the same probation — its deadline
+            // holds, and its backups stay those from before its first deploy (a
+            // retry's hold what that deploy broke).
+            w.failed = failure.clone();
+        } else if let (Some(timeout), Some(good), None) =
             (probation, deployed.clone(), held_failure(&outcome))
         {
             let mut watch = super::rollback::Watch::new(

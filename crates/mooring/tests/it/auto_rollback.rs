@@ -211,4 +211,31 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
         s.app(&app.name)["probation"].is_null(),
         "the probation ended with the rollback"
     );
+
+    // A revision whose deploy fails half-way: db is recreated (its migration rewrites
+    // the rows), then web cannot start (its port is taken). It keeps its retries until
+    // the deadline, then three is deployed again with its data restored.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    repo.write(
+        "compose.yaml",
+        &format!(
+            "{}  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n    depends_on: [db]\n    ports: [\"127.0.0.1:{port}:80\"]\nvolumes:\n  data: {{}}\n",
+            compose(&app.name, "five", "echo broken > /data/rows", true)
+                .replace("volumes:\n  data: {}\n", "")
+        ),
+    );
+    let five = repo.commit("five");
+    wait_until(60, "five rolled back after its deploy failed", || {
+        let a = s.app(&app.name);
+        a["conditions"].to_string().contains(&format!(
+            "revision {} rolled back to {}: its deploy failed",
+            &five[..12],
+            &three[..12]
+        ))
+    });
+    wait_until(30, "three running again", || {
+        env_of(&db).contains("REVISION=three") && s.app(&app.name)["health"] == "Healthy"
+    });
+    assert_eq!(rows(), "good rows");
 }
