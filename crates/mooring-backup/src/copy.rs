@@ -131,49 +131,52 @@ pub fn copy_backup(
 
 /// Copies `from` into a new file `to`, flushed; returns the sha256 of what was read.
 fn copy_file(from: &Path, to: &Path) -> Result<String, BackupError> {
-    let mut input = File::open(from).map_err(|e| BackupError::io("open", from, e))?;
+    let input = File::open(from).map_err(|e| BackupError::io("open", from, e))?;
     let mut output = File::options()
         .write(true)
         .create_new(true)
         .open(to)
         .map_err(|e| BackupError::io("create", to, e))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(BackupError::io("read", from, e)),
-        };
-        hasher.update(&buf[..n]);
+    let (_, sha) = hash_through(input, from, "read", |chunk| {
         output
-            .write_all(&buf[..n])
-            .map_err(|e| BackupError::io("write", to, e))?;
-    }
+            .write_all(chunk)
+            .map_err(|e| BackupError::io("write", to, e))
+    })?;
     output
         .sync_all()
         .map_err(|e| BackupError::io("flush", to, e))?;
-    Ok(hex(&hasher.finalize()))
+    Ok(sha)
 }
 
 /// The size and sha256 of `path` as its disk (or share) holds it: its pages in the page
 /// cache, flushed already, are dropped before it is read.
 pub(crate) fn read_back(path: &Path) -> Result<(u64, String), BackupError> {
-    let mut file = File::open(path).map_err(|e| BackupError::io("open", path, e))?;
+    let file = File::open(path).map_err(|e| BackupError::io("open", path, e))?;
     // Advice only: where it is not followed, the read is from the cache.
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+    hash_through(file, path, "read back", |_| Ok(()))
+}
+
+/// Reads `input` (the file at `path`) to its end, each chunk hashed and given to
+/// `sink`; returns its size and sha256. A read error is `action` on `path`.
+fn hash_through(
+    mut input: File,
+    path: &Path,
+    action: &'static str,
+    mut sink: impl FnMut(&[u8]) -> Result<(), BackupError>,
+) -> Result<(u64, String), BackupError> {
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(BackupError::io("read back", path, e)),
+            Err(e) => return Err(BackupError::io(action, path, e)),
         };
         hasher.update(&buf[..n]);
+        sink(&buf[..n])?;
         size += n as u64;
     }
     Ok((size, hex(&hasher.finalize())))

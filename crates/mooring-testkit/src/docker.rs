@@ -40,18 +40,23 @@ pub fn require() {
             std::env::var("CI").unwrap_or_default(),
             String::from_utf8_lossy(&info.stderr)
         );
-        let script = workspace_root().join("scripts/busybox-image.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("bash is required");
-        assert!(
-            out.status.success(),
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_script("busybox-image.sh");
     });
+}
+
+/// Runs `scripts/NAME` of the workspace; fails the test when it fails.
+fn run_script(name: &str) {
+    let script = workspace_root().join("scripts").join(name);
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("bash is required");
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// [`require`], and the local image `mooring.local/sqlite:latest` (busybox with
@@ -59,19 +64,7 @@ pub fn require() {
 pub fn require_sqlite_image() -> &'static str {
     static READY: OnceLock<()> = OnceLock::new();
     require();
-    READY.get_or_init(|| {
-        let script = workspace_root().join("scripts/sqlite-image.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("bash is required");
-        assert!(
-            out.status.success(),
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
+    READY.get_or_init(|| run_script("sqlite-image.sh"));
     "mooring.local/sqlite:latest"
 }
 

@@ -8,17 +8,16 @@ use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
 use serde_json::json;
 
+/// Service db keeping `good rows` in volume `data`.
+fn rows_app(app: &str) -> String {
+    format!("name: {app}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"[ -f /data/rows ] || echo good rows > /data/rows; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n")
+}
+
 #[test]
 fn backups_are_copied_off_the_host_and_restored_from_there() {
     let app = TestApp::new("copies");
     let repo = Repo::new("copies");
-    repo.write(
-        "compose.yaml",
-        &format!(
-            "name: {}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"[ -f /data/rows ] || echo good rows > /data/rows; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
-            app.name
-        ),
-    );
+    repo.write("compose.yaml", &rows_app(&app.name));
     let one = repo.commit("one");
     let dir = tempfile::tempdir().unwrap();
     let nas = dir.path().join("nas");
@@ -157,13 +156,7 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     );
     let app = TestApp::new("sftp");
     let repo = Repo::new("sftp");
-    repo.write(
-        "compose.yaml",
-        &format!(
-            "name: {}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"[ -f /data/rows ] || echo good rows > /data/rows; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
-            app.name
-        ),
-    );
+    repo.write("compose.yaml", &rows_app(&app.name));
     let one = repo.commit("one");
     let dir = tempfile::tempdir().unwrap();
     // The server's folder (this machine's, as sshd sees it).
