@@ -1,13 +1,15 @@
 //! A folder on an SFTP server as a backup target, through OpenSSH's `sftp` in batch
-//! mode: no shell on either side (the server may allow SFTP alone), never a prompt
+//! mode: no shell needed on the server (it may allow SFTP alone), never a prompt
 //! (`BatchMode`), host keys always checked.
 //!
-//! A copy is put as `<id>.tar.zst.partial` and `<id>.manifest.json.partial`, the
-//! archive is read back from the server into a local scratch file and its size and
-//! sha256 checked against the manifest, and only then are both renamed into place, the
-//! manifest last: a copy exists exactly when its manifest does, as in every backups
-//! folder. Both files are put with `-f` (the server flushes them to its disk), and both
-//! are read back. Paths are checked so that a batch command can never read them
+//! A copy is put as `<id>.tar.zst.partial` and `<id>.manifest.json.partial`, both with
+//! `-f` (the server flushes them to its disk when it offers `fsync@openssh.com`, as
+//! OpenSSH's does). The archive's size and sha256 are then computed on the server (`stat`
+//! and `openssl dgst` or `sha256sum`, when the account can run commands) or read back
+//! into a local scratch file (an SFTP-only account), the manifest is read back, and
+//! only when all of it matches are both renamed into place, the manifest last: a copy
+//! exists exactly when its manifest does, as in every backups folder. Paths are checked
+//! so that a batch line or the command line on the server can never read them
 //! otherwise: letters, digits and `_.-/@` on the server; no `"`, `\` or line break
 //! locally. ssh gives up on a server that does not answer (30 s to connect, a minute of
 //! silence).

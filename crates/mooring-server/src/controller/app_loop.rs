@@ -44,19 +44,20 @@ impl Controller {
                             .hosts
                             .get(&app.config.host)
                             .is_some_and(|h| h.swarm);
+                        // A probation's end still to come (once past, it is judged after
+                        // the next reconcile that can judge it, never in a tight loop).
+                        let now = Instant::now();
+                        let probation_end =
+                            rt.watch.as_ref().map(|w| w.deadline).filter(|d| *d > now);
                         match rt.next_retry {
                             // A probation's end is not put off by a retry's backoff.
-                            Some(at) => (
-                                rt.watch.as_ref().map_or(at, |w| at.min(w.deadline)),
-                                TriggerKind::Retry,
-                            ),
+                            Some(at) => {
+                                (probation_end.map_or(at, |d| at.min(d)), TriggerKind::Retry)
+                            }
                             // A revision on probation is looked at until it is Healthy
                             // or its time is up.
                             None if rt.watch.is_some() => (
-                                rt.watch
-                                    .as_ref()
-                                    .map_or(Instant::now(), |w| w.deadline)
-                                    .min(Instant::now() + SETTLE),
+                                probation_end.map_or(now + SETTLE, |d| d.min(now + SETTLE)),
                                 TriggerKind::Interval,
                             ),
                             None if settling => (
@@ -114,8 +115,22 @@ impl Controller {
         let pinned = previous.as_ref().and_then(|s| s.pinned.clone());
         let mut status = self.status_before(app, previous.as_ref());
         // A probation outlives the daemon too: its deadline holds across a restart.
-        if rt.watch.is_none() && app.config.sync.rollback.is_some() {
-            if let Some(p) = previous.as_ref().and_then(|p| p.probation.as_ref()) {
+        // Read once, at start (later, this loop's own is the truth), and only while it
+        // still fits: the app still rolls back, and the revision on probation is the one
+        // deployed (or its deploy failed).
+        if trigger.kind == TriggerKind::Startup
+            && rt.watch.is_none()
+            && app.config.sync.rollback.is_some()
+        {
+            if let Some(p) = previous
+                .as_ref()
+                .and_then(|p| p.probation.as_ref())
+                .filter(|p| {
+                    p.failed.is_some()
+                        || previous.as_ref().and_then(|s| s.revision.as_deref())
+                            == Some(&p.revision)
+                })
+            {
                 rt.watch = Some(super::rollback::Watch::from_probation(p));
             }
         }

@@ -140,7 +140,7 @@ impl Controller {
                 }
             }
         }
-        self.show_copy_conditions(app);
+        self.show_copy_conditions(app).await;
     }
 
     /// The app's targets that failed, with why.
@@ -152,8 +152,10 @@ impl Controller {
     }
 
     /// The app's stored status with a `BackupCopyFailed` condition for each target that
-    /// failed (the app's loop adds them too, each time it records its status).
-    fn show_copy_conditions(&self, app: &AppHandle) {
+    /// failed (the app's loop adds them too, each time it records its status). Under the
+    /// app's lock: the status read and written back is never one its loop is replacing.
+    async fn show_copy_conditions(&self, app: &AppHandle) {
+        let _rt = app.runtime.lock().await;
         let Ok(Some(mut status)) = self.store.app(&app.config.name) else {
             return;
         };

@@ -245,9 +245,21 @@ impl Controller {
             .hosts
             .get(&app.config.host)
             .is_some_and(|h| h.swarm);
+        // Only a deploy that changed something is on probation: one that stopped at a
+        // pull (or a backup) left the revision before running as it was — there is
+        // nothing to roll back, and the failure is retried as any other.
+        let changed = outcome.results.iter().any(|r| {
+            r.error.is_none()
+                && !matches!(
+                    r.action.action,
+                    mooring_core::Action::PullImage { .. }
+                        | mooring_core::Action::BackupVolume { .. }
+                )
+        });
         let probation = cfg
             .rollback
             .filter(|_| apply && new_revision && !trigger.pin && !swarm)
+            .filter(|_| changed || failure.is_none())
             .filter(|_| trigger.kind != TriggerKind::AutoRollback);
         let retried = rt
             .watch
@@ -256,8 +268,21 @@ impl Controller {
         if let Some(w) = retried {
             // A retry of the revision on probation: the same probation — its deadline
             // holds, and its backups stay those from before its first deploy (a
-            // retry's hold what that deploy broke).
+            // retry's hold what that deploy broke); a volume the first attempt did not
+            // reach (it stopped at a pull) gets the retry's.
             w.failed = failure.clone();
+            let fresh = super::rollback::Watch::new(
+                (revision.id.clone(), w.good.clone()),
+                Duration::ZERO,
+                None,
+                &outcome,
+                &self.restore_volumes(app, &rendered.project),
+            );
+            for (volume, id) in fresh.backups {
+                if !w.backups.iter().any(|(v, _)| *v == volume) {
+                    w.backups.push((volume, id));
+                }
+            }
         } else if let (Some(timeout), Some(good), None) =
             (probation, deployed.clone(), held_failure(&outcome))
         {

@@ -107,6 +107,16 @@ impl Controller {
         if !reconciled && w.failed.is_none() {
             return;
         }
+        // A host that does not answer (or answers as another machine) can neither be
+        // judged nor rolled back: the probation waits for it.
+        if status.conditions.iter().any(|c| {
+            matches!(
+                c.kind,
+                ConditionKind::HostUnreachable | ConditionKind::HostReplaced
+            )
+        }) {
+            return;
+        }
         if status.revision.as_deref() != Some(w.bad.as_str()) && w.failed.is_none() {
             // Another revision is deployed now: nothing left to judge.
             rt.watch = None;

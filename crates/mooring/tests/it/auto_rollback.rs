@@ -188,7 +188,13 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
     });
     let a = s.app(&app.name);
     assert_eq!(a["probation"]["good"], three.as_str(), "{a}");
+    let until = a["probation"]["until"].as_i64().unwrap();
     s.terminate();
+    let restarted = mooring_core::clock::now_ms();
+    assert!(
+        restarted < until,
+        "the restart falls inside the probation, or this proves nothing"
+    );
     s.spawn();
     wait_until(60, "four rolled back", || {
         let a = s.app(&app.name);
@@ -199,6 +205,18 @@ fn a_revision_that_breaks_its_data_is_rolled_back_with_the_data() {
                 &three[..12]
             ))
     });
+    // Rolled back by the daemon started again, at the deadline it read from its store.
+    let history = s.get(&format!("/api/v1/apps/{}/operations?limit=5", app.name));
+    let rollback = history["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["trigger"] == "auto-rollback")
+        .unwrap_or_else(|| panic!("{history}"));
+    assert!(
+        rollback["started_at"].as_i64().unwrap() >= restarted.max(until - 1000),
+        "{rollback}"
+    );
     wait_until(30, "three running and healthy again, four held", || {
         let a = s.app(&app.name);
         env_of(&db).contains("REVISION=three")
