@@ -8,6 +8,25 @@ use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
 use serde_json::json;
 
+/// Deletes backup `id`'s local files, breaks the rows, and restores `id`: brought back
+/// from a target, the rows are good again and the local copy is there once more.
+fn restore_without_local_copy(s: &Server, app: &TestApp, local: &std::path::Path, id: &str) {
+    for suffix in [".tar.zst", ".manifest.json"] {
+        std::fs::remove_file(local.join(format!("{id}{suffix}"))).unwrap();
+    }
+    let db = app.container("db");
+    docker(&["exec", &db, "sh", "-c", "echo broken > /data/rows"]);
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/backups/{id}/restore", app.name),
+        Some(&s.admin),
+        Some(json!({ "force": true })),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(docker(&["exec", &db, "cat", "/data/rows"]), "good rows");
+    assert!(local.join(format!("{id}.manifest.json")).exists());
+}
+
 /// Service db keeping `good rows` in volume `data`.
 fn rows_app(app: &str) -> String {
     format!("name: {app}\nservices:\n  db:\n    image: {IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"[ -f /data/rows ] || echo good rows > /data/rows; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n")
@@ -31,7 +50,6 @@ fn backups_are_copied_off_the_host_and_restored_from_there() {
             repo.file_url()
         ),
     );
-    let db = app.container("db");
     wait_until(60, "one deployed", || {
         s.app(&app.name)["revision"] == one.as_str()
     });
@@ -97,19 +115,7 @@ fn backups_are_copied_off_the_host_and_restored_from_there() {
     );
 
     // The disk with the local backups died: the restore brings the backup back from nas.
-    for suffix in [".tar.zst", ".manifest.json"] {
-        std::fs::remove_file(local.join(format!("{third}{suffix}"))).unwrap();
-    }
-    docker(&["exec", &db, "sh", "-c", "echo broken > /data/rows"]);
-    let (code, v) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/backups/{third}/restore", app.name),
-        Some(&s.admin),
-        Some(json!({ "force": true })),
-    );
-    assert_eq!(code, 200, "{v}");
-    assert_eq!(docker(&["exec", &db, "cat", "/data/rows"]), "good rows");
-    assert!(local.join(format!("{third}.manifest.json")).exists());
+    restore_without_local_copy(&s, &app, &local, &third);
 
     // The target cannot be written (the share is gone, a file in its place): reported,
     // and the backup itself succeeds.
@@ -176,7 +182,6 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     };
     // This account has a shell: each copy is hashed on the server.
     let s = Server::start(dir.path(), &config(&server, &server.known_hosts));
-    let db = app.container("db");
     wait_until(60, "one deployed", || {
         s.app(&app.name)["revision"] == one.as_str()
     });
@@ -219,18 +224,7 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     );
 
     // The local copy gone: restored from the server.
-    for suffix in [".tar.zst", ".manifest.json"] {
-        std::fs::remove_file(local.join(format!("{second}{suffix}"))).unwrap();
-    }
-    docker(&["exec", &db, "sh", "-c", "echo broken > /data/rows"]);
-    let (code, v) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/backups/{second}/restore", app.name),
-        Some(&s.admin),
-        Some(json!({ "force": true })),
-    );
-    assert_eq!(code, 200, "{v}");
-    assert_eq!(docker(&["exec", &db, "cat", "/data/rows"]), "good rows");
+    restore_without_local_copy(&s, &app, &local, &second);
 
     assert!(
         s.logs().contains("checked=\"hashed on the target\""),
