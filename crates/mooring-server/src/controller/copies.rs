@@ -1,11 +1,11 @@
 //! Off-host copies (`backup_targets`, an app's `data.copy_to`): after each operation of
-//! an app with targets, its backups not yet on a target are copied there by one
-//! background task — a deploy never waits for it —, each copy read back from the target
-//! before it exists ([`mooring_backup::copy_backup`]), then the target's retention is
-//! applied. A target that cannot be written is reported (a `BackupCopyFailed`
-//! condition, a `backup_copy_failed` event and notice) and tried again after the app's
-//! next operation. A backup whose local copy is gone is restored from a target
-//! ([`Controller::fetch_copy`]).
+//! an app with targets that took a backup, and once at start, its backups not yet on a
+//! target are copied there by one background task — a deploy never waits for it —, each
+//! copy checked on the target before it exists ([`mooring_backup::Target::put`]), then
+//! the target's retention is applied. A target that cannot be written is reported (a
+//! `BackupCopyFailed` condition, a `backup_copy_failed` event and notice) and tried again
+//! after the app's next backup. A backup whose local copy is gone is restored from a
+//! target ([`Controller::fetch_copy`]).
 
 use super::{AppHandle, Controller};
 use crate::notify::Notice;

@@ -850,9 +850,15 @@ impl Controller {
         // One line per operation's end: which, how it ended, how long it took.
         let record = op.and_then(|id| self.store.operation(id).ok().flatten());
         let app = record.as_ref().map(|o| o.app.as_str());
-        // What it backed up is copied off the host in the background (`copies`).
-        if let Some(app) = app {
-            self.want_copies(app);
+        // What it backed up is copied off the host in the background (`copies`); an
+        // operation that took no backup has nothing new to copy.
+        if let Some(o) = record.as_ref() {
+            if o.actions
+                .iter()
+                .any(|a| a.kind == "back up volume" && a.error.is_none())
+            {
+                self.want_copies(&o.app);
+            }
         }
         let took_ms = record.as_ref().map(|o| now_ms() - o.started_at);
         match error {

@@ -8,6 +8,16 @@ use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
 use serde_json::json;
 
+/// `POST /api/v1/apps/APP/backups` of volume `APP_KEY`: its status and answer.
+fn back_up(s: &Server, app: &str, key: &str) -> (u16, serde_json::Value) {
+    s.call(
+        "POST",
+        &format!("/api/v1/apps/{app}/backups"),
+        Some(&s.admin),
+        Some(json!({ "volume": format!("{app}_{key}") })),
+    )
+}
+
 #[test]
 fn a_database_is_dumped_while_it_runs_and_loaded_back() {
     let image = mooring_testkit::docker::require_sqlite_image();
@@ -42,12 +52,7 @@ fn a_database_is_dumped_while_it_runs_and_loaded_back() {
     let started = || docker(&["inspect", "-f", "{{.State.StartedAt}}", &db]);
     let before = started();
 
-    let (code, v) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/backups", app.name),
-        Some(&s.admin),
-        Some(json!({"volume": format!("{}_data", app.name)})),
-    );
+    let (code, v) = back_up(&s, &app.name, "data");
     assert_eq!(code, 200, "{v}");
     let backup = &v["backups"][0];
     assert_eq!(backup["dump"], "db", "{v}");
@@ -117,12 +122,7 @@ fn a_database_is_dumped_while_it_runs_and_loaded_back() {
     let backups = count();
     docker(&["exec", &db, "mv", "/data/app.db", "/data/gone.db"]);
     docker(&["exec", &db, "mkdir", "/data/app.db"]);
-    let (code, v) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/backups", app.name),
-        Some(&s.admin),
-        Some(json!({"volume": format!("{}_data", app.name)})),
-    );
+    let (code, v) = back_up(&s, &app.name, "data");
     assert_eq!(code, 502, "{v}");
     let error = v["error"].as_str().unwrap_or_default();
     assert!(
@@ -135,12 +135,7 @@ fn a_database_is_dumped_while_it_runs_and_loaded_back() {
 
     // `before` and `after` around a copy of the files: the copy holds what `before`
     // left, the volume what `after` left, and the service ran on.
-    let (code, v) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/backups", app.name),
-        Some(&s.admin),
-        Some(json!({"volume": format!("{}_files", app.name)})),
-    );
+    let (code, v) = back_up(&s, &app.name, "files");
     assert_eq!(code, 200, "{v}");
     assert!(
         v["operation"]
@@ -173,12 +168,7 @@ fn a_database_is_dumped_while_it_runs_and_loaded_back() {
 
     // With the service stopped there is no database to ask: the files are copied.
     docker(&["stop", &db]);
-    let (code, v) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/backups", app.name),
-        Some(&s.admin),
-        Some(json!({"volume": format!("{}_data", app.name)})),
-    );
+    let (code, v) = back_up(&s, &app.name, "data");
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["backups"][0]["dump"], serde_json::Value::Null, "{v}");
     assert!(
