@@ -22,8 +22,8 @@ pub struct Copied {
     /// The copy was there already, its manifest the same and its archive the size the
     /// manifest says.
     pub already: bool,
-    /// How the copy was checked on the target: its archive hashed there (an SFTP
-    /// account that can run commands), or read back from it.
+    /// How the copy was checked on the target: its archive hashed there as it was
+    /// written (an SFTP account that can run commands), or read back from it.
     pub hashed_there: bool,
 }
 

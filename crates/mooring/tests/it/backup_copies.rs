@@ -252,6 +252,13 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
         "{}",
         s.logs()
     );
+    // The commands of a copy share one ssh connection, closed when the copy ends: no
+    // ssh of Mooring's stays behind, nor the private folder of its socket (those of the
+    // daemon killed above are swept by this one).
+    // (Within 4 s: left alone, they would close themselves only after 5 s.)
+    wait_until(4, "Mooring's shared ssh connections closed", || {
+        shared_ssh_connections().is_empty()
+    });
 
     // A server whose host key is not the one known (a man in the middle): refused,
     // reported, and the backup itself succeeds.
@@ -270,4 +277,24 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
             && c.contains("Host key verification failed")
             && !c.contains("@@@")
     });
+}
+
+/// The command lines of running processes that use a socket in a `mooring-ssh-` folder
+/// (an SFTP target's shared connection), and such folders left in the temporary folder.
+fn shared_ssh_connections() -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("ControlPath=") && c.contains("mooring-ssh-"))
+        .collect();
+    found.extend(
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("mooring-ssh-")),
+    );
+    found
 }
