@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use mooring_backup::{BackupMeta, HostKeys, Sftp, Target};
+use mooring_backup::{BackupMeta, HostKeys, Identity, Sftp, Target};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -58,7 +58,7 @@ fn main() -> Res<()> {
         destination: dest.clone(),
         port: Some(port.parse()?),
         folder: remote.clone(),
-        identity: Some(PathBuf::from(key)),
+        identity: Some(Identity::File(PathBuf::from(key))),
         host_keys: HostKeys::File(PathBuf::from(known)),
     };
     let target = Target::Sftp(sftp.clone());

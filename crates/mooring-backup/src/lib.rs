@@ -69,7 +69,7 @@ pub use manifest::{
     BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, ARCHIVE_SUFFIX, FORMAT,
     MANIFEST_SUFFIX, PARTIAL_SUFFIX,
 };
-pub use sftp::{check_remote_folder, HostKeys, Sftp};
+pub use sftp::{check_remote_folder, HostKeys, Identity, Sftp};
 pub use target::{beyond_retention, Target};
 pub use verify::{check_archive, restore_to, stream_checked, verify, VerifyReport};
 pub use write::{write_backup, ZSTD_LEVEL};

@@ -40,6 +40,25 @@ pub enum HostKeys {
     AcceptNew,
 }
 
+/// The private key an SFTP target logs in with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// A key file, handed to ssh by its path; never copied.
+    File(PathBuf),
+    /// The key itself (from an environment variable or the configuration): written for
+    /// each call into the call's private folder (0600 in 0700), removed after it.
+    Key(String),
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::File(path) => f.debug_tuple("File").field(path).finish(),
+            Identity::Key(_) => f.write_str("Key(***)"),
+        }
+    }
+}
+
 /// A folder on an SFTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sftp {
@@ -48,8 +67,8 @@ pub struct Sftp {
     pub port: Option<u16>,
     /// The folder on the server (absolute, or relative to the user's home).
     pub folder: String,
-    /// The private key file (`None`: ssh's defaults).
-    pub identity: Option<PathBuf>,
+    /// The private key (`None`: ssh's defaults).
+    pub identity: Option<Identity>,
     pub host_keys: HostKeys,
 }
 
@@ -87,7 +106,7 @@ impl Sftp {
             c.arg("-P").arg(p.to_string());
         }
         link.options(&mut c);
-        self.ssh_options(&mut c);
+        self.ssh_options(link.key.as_deref(), &mut c);
         c
     }
 
@@ -99,36 +118,44 @@ impl Sftp {
             c.arg("-p").arg(p.to_string());
         }
         link.options(&mut c);
-        self.ssh_options(&mut c);
+        self.ssh_options(link.key.as_deref(), &mut c);
         c.arg(remote);
         c
     }
 
     /// A link for the commands of one call; see [`Link`].
     fn link(&self) -> Result<Link, BackupError> {
-        let folder = tempfile::Builder::new()
-            .prefix(&format!("{LINK_PREFIX}{}-", std::process::id()))
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir()
-            .map_err(|e| self.failed(format!("cannot make a folder for ssh's socket: {e}")))?;
-        sweep_links(folder.path());
+        let private = |e: io::Error| self.failed(format!("a private folder for ssh: {e}"));
+        // The folders of daemons killed during a call go first.
+        mooring_private::clean_temp("ssh");
+        let folder = mooring_private::tempdir(None, "ssh").map_err(private)?;
+        let key = match &self.identity {
+            None => None,
+            Some(Identity::File(path)) => Some(path.clone()),
+            Some(Identity::Key(key)) => {
+                let path = folder.path().join("key");
+                mooring_private::write_key(&path, key.as_bytes()).map_err(private)?;
+                Some(path)
+            }
+        };
         let socket = folder.path().join("link");
         let mut exit = Command::new("ssh");
         exit.args(["-O", "exit"]);
         Link::share(&socket, &mut exit);
-        self.ssh_options(&mut exit);
+        self.ssh_options(key.as_deref(), &mut exit);
         exit.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         Ok(Link {
             _folder: folder,
             socket,
+            key,
             exit,
         })
     }
 
-    /// The options of both, then `-- DESTINATION`.
-    fn ssh_options(&self, c: &mut Command) {
+    /// The options of both, then `-- DESTINATION`; `key` is the key file.
+    fn ssh_options(&self, key: Option<&Path>, c: &mut Command) {
         // Not `-q`: it silences ssh's own errors too ("Host key verification failed").
         c.args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]);
         c.args(["-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15"]);
@@ -142,7 +169,7 @@ impl Sftp {
                 "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com",
             ]);
         }
-        if let Some(key) = &self.identity {
+        if let Some(key) = key {
             c.arg("-i").arg(key).args(["-o", "IdentitiesOnly=yes"]);
         }
         match &self.host_keys {
@@ -461,11 +488,13 @@ impl Sftp {
 /// through OpenSSH's connection sharing: the first command opens it, the next ones
 /// reuse it (a new connection costs a key exchange and a login, 0.3 s on loopback
 /// here), and it is closed when the call ends — or by itself 5 s after its last
-/// command, should the daemon die first. Its socket lies in a folder only this user
-/// reads, removed with it.
+/// command, should the daemon die first. Its socket (and a key given as a value) lies
+/// in a private folder of `mooring_private`, removed with it.
 struct Link {
     _folder: tempfile::TempDir,
     socket: PathBuf,
+    /// The key file ssh is given: the target's, or one written in the folder.
+    key: Option<PathBuf>,
     /// `ssh -O exit …`: closes the connection.
     exit: Command,
 }
@@ -488,36 +517,6 @@ impl Drop for Link {
         // Nothing to close when no command opened it.
         if self.socket.exists() {
             let _ = self.exit.status();
-        }
-    }
-}
-
-/// The start of a link's folder name, followed by the daemon's pid and `-`.
-const LINK_PREFIX: &str = "mooring-ssh-";
-
-/// Removes the link folders that processes gone (a daemon killed during a copy) left
-/// beside `ours`: those of the same user whose pid no longer runs. (Their connections
-/// closed themselves: `ControlPersist`.)
-fn sweep_links(ours: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    let (Some(parent), Ok(me)) = (ours.parent(), fs::metadata(ours)) else {
-        return;
-    };
-    for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(LINK_PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let path = entry.path();
-        // Not a symlink, and ours: nothing another user planted is followed or removed.
-        let ours = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me.uid());
-        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = fs::remove_dir_all(&path);
         }
     }
 }

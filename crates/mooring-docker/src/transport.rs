@@ -80,11 +80,9 @@ pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
     use std::os::unix::fs::PermissionsExt;
     let private =
         |e: std::io::Error| format!("a private socket for the connection to {endpoint}: {e}");
-    let dir = tempfile::Builder::new()
-        .prefix("mooring-engine-")
-        .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()
-        .map_err(private)?;
+    // The folders a killed daemon's bridges left go first.
+    mooring_private::clean_temp("engine");
+    let dir = mooring_private::tempdir(None, "engine").map_err(private)?;
     let dialer = Arc::new(dialer(endpoint, dir.path())?);
     let socket = dir.path().join("docker.sock");
     let listener = UnixListener::bind(&socket).map_err(private)?;
@@ -225,23 +223,10 @@ fn ssh_args(
     args
 }
 
-/// Writes an SSH key given as content into the bridge's private folder, readable by
-/// this user only (ssh refuses a key others can read), never over anything there.
+/// Writes an SSH key given as content into the bridge's private folder.
 fn write_key(dir: &Path, key: &[u8]) -> std::io::Result<PathBuf> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join("identity");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&path)?;
-    file.write_all(key)?;
-    // ssh reads a key only when it ends with a newline.
-    if !key.ends_with(b"\n") {
-        file.write_all(b"\n")?;
-    }
+    mooring_private::write_key(&path, key)?;
     Ok(path)
 }
 

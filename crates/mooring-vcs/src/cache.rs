@@ -37,12 +37,16 @@ pub struct Cache {
     timeouts: Timeouts,
 }
 
+/// The folder under the cache root that temporary credential files live in (see
+/// `mooring_private`).
+pub(crate) const CREDENTIALS_DIR: &str = ".credentials";
+
 impl Cache {
     /// A cache under `data_dir/sources`. Nothing is created until it is used.
     pub fn new(data_dir: &Path) -> Cache {
         let root = data_dir.join("sources");
         // Credential files a killed process left behind go now.
-        crate::private::clean(&root.join(crate::private::DIR));
+        mooring_private::clean(&root.join(CREDENTIALS_DIR));
         Cache {
             root,
             credentials: None,
@@ -68,9 +72,9 @@ impl Cache {
         self
     }
 
-    /// Where temporary credential files go (see the `private` module).
+    /// Where temporary credential files go (see `mooring_private`).
     fn temp_root(&self) -> PathBuf {
-        self.root.join(crate::private::DIR)
+        self.root.join(CREDENTIALS_DIR)
     }
 
     /// The place of a Git remote in this cache (the URL checked).

@@ -49,7 +49,7 @@ pub struct Credentials {
     /// Which host keys SSH transports trust; `None` is ssh's own default (the
     /// user's `known_hosts` files, and an unknown host is refused).
     pub known_hosts: Option<KnownHosts>,
-    /// Where temporary credential files go (see the `private` module); set by the
+    /// Where temporary credential files go (see `mooring_private`); set by the
     /// [`Cache`](crate::Cache) the credentials are given to.
     pub(crate) temp_root: Option<PathBuf>,
 }

@@ -349,7 +349,7 @@ impl Repo {
             ),
             None => format!("{scheme}://{}@{host}\n", percent_encode(user)),
         };
-        let dir = crate::private::tempdir(creds.temp_root.as_deref(), "git")
+        let dir = mooring_private::tempdir(creds.temp_root.as_deref(), "git")
             .map_err(|e| SourceError::io("cannot create a temporary credential directory", e))?;
         let path = dir.path().join("store");
         let ctx = || format!("cannot write {}", path.display());

@@ -105,7 +105,7 @@ impl<'a> HgRepo<'a> {
             }
         }
         // Mode 0600, in the private folder cleaned after a crash.
-        let mut file = crate::private::tempfile(Some(&self.temp_root), "hgrc")
+        let mut file = mooring_private::tempfile(Some(&self.temp_root), "hgrc")
             .map_err(|e| SourceError::io("cannot create a temporary hg configuration", e))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.flush())
@@ -438,7 +438,7 @@ pub(crate) fn fetch(
         dir: base.join("repo"),
         url,
         credentials,
-        temp_root: root.join(crate::private::DIR),
+        temp_root: root.join(crate::cache::CREDENTIALS_DIR),
     };
     let memo = Memo::new(base.join("meta"));
     let fresh = !repo.exists();
@@ -587,7 +587,7 @@ pub(crate) fn path_tree(
         dir: base.join("repo"),
         url,
         credentials,
-        temp_root: root.join(crate::private::DIR),
+        temp_root: root.join(crate::cache::CREDENTIALS_DIR),
     };
     let node = node_of(&repo, revision)?;
     if let Some(facts) = Memo::new(base.join("meta")).get(&node, path) {
@@ -669,7 +669,7 @@ fn cached<'a>(
         dir: base_dir(root, url).join("repo"),
         url,
         credentials,
-        temp_root: root.join(crate::private::DIR),
+        temp_root: root.join(crate::cache::CREDENTIALS_DIR),
     };
     let node = node_of(&repo, revision)?;
     if !repo.exists() {
@@ -715,7 +715,7 @@ pub(crate) fn checkout(
         dir: base.join("repo"),
         url,
         credentials,
-        temp_root: root.join(crate::private::DIR),
+        temp_root: root.join(crate::cache::CREDENTIALS_DIR),
     };
     let node = node_of(&repo, revision)?;
     let target = base.join("snapshots").join(&node).join(path_key(path));

@@ -61,7 +61,6 @@ mod lock;
 mod memo;
 #[cfg(test)]
 mod poll_tests;
-mod private;
 mod redact;
 mod run;
 mod snapshot;

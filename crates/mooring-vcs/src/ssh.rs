@@ -27,9 +27,6 @@
 //!   [`svn_tunnel_args`]), and the line ends with `--` so the host can never be
 //!   read as an option.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Output;
 
@@ -154,27 +151,15 @@ impl SshCommand {
     }
 }
 
-/// Writes `key` to `key` (mode 0600) in a new private directory (mode 0700).
+/// Writes `key` to `key` in a new private directory.
 fn write_temp_key(
     key: &str,
     folder: Option<&Path>,
 ) -> Result<(tempfile::TempDir, std::path::PathBuf), SourceError> {
-    let dir = crate::private::tempdir(folder, "ssh")
+    let dir = mooring_private::tempdir(folder, "ssh")
         .map_err(|e| SourceError::io("cannot create a temporary directory for the ssh key", e))?;
     let path = dir.path().join("key");
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| SourceError::io("cannot write the temporary ssh key file", e))?;
-    let mut text = key.replace("\r\n", "\n");
-    // ssh wants the final newline of the PEM block.
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
+    mooring_private::write_key(&path, key.as_bytes())
         .map_err(|e| SourceError::io("cannot write the temporary ssh key file", e))?;
     Ok((dir, path))
 }

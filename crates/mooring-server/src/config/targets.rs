@@ -3,7 +3,7 @@
 //! `ssh_key`, `known_hosts`) — each with its own retention; an app names its targets in
 //! `data.copy_to`.
 
-use mooring_backup::{HostKeys, Sftp, Target};
+use mooring_backup::{HostKeys, Identity, Sftp, Target};
 use mooring_compose::decode::{check_keys, err, string, unsigned};
 use mooring_compose::yaml::{Node, Value};
 use mooring_compose::LoadError;
@@ -90,7 +90,7 @@ pub(super) fn backup_targets(
     Ok(out)
 }
 
-/// `sftp: user@host:/path`, with `port`, `ssh_key` (`file:PATH`) and `known_hosts`
+/// `sftp: user@host:/path`, with `port`, `ssh_key` (`file:PATH`, `env:NAME` or inline) and `known_hosts`
 /// (`file:PATH` or `accept-new`; ssh's own files when not given).
 fn sftp(v: &Node, s: &Node, what: &str, base: &Path) -> Result<Sftp, LoadError> {
     let text = string(s, &format!("{what}.sftp"))?;
@@ -124,10 +124,8 @@ fn sftp(v: &Node, s: &Node, what: &str, base: &Path) -> Result<Sftp, LoadError> 
     let identity = match v.get("ssh_key") {
         None => None,
         Some(k) => match super::source::ssh_key(k, &format!("{what}.ssh_key"), base)? {
-            mooring_vcs::SshKey::File(path) => Some(path),
-            mooring_vcs::SshKey::Value(_) => {
-                return Err(err(k, format!("{what}.ssh_key: give an SFTP target's key as file:PATH (a file only the daemon's user reads)")))
-            }
+            mooring_vcs::SshKey::File(path) => Some(Identity::File(path)),
+            mooring_vcs::SshKey::Value(key) => Some(Identity::Key(key)),
         },
     };
     let host_keys = match v.get("known_hosts") {

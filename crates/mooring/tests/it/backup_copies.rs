@@ -168,17 +168,22 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
     // The server's folder (this machine's, as sshd sees it).
     let remote = dir.path().join("offsite");
     std::fs::create_dir(&remote).unwrap();
-    let config = |server: &mooring_testkit::ssh::SshServer, known_hosts: &std::path::Path| {
+    let config_with_key = |server: &mooring_testkit::ssh::SshServer,
+                           known_hosts: &std::path::Path,
+                           key: &str| {
         format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nbackup_targets:\n  offsite:\n    sftp: \"{}@127.0.0.1:{}\"\n    port: {}\n    ssh_key: file:{}\n    known_hosts: {}\n    retention: {{ keep: 1 }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n    data: {{ copy_to: [offsite] }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nbackup_targets:\n  offsite:\n    sftp: \"{}@127.0.0.1:{}\"\n    port: {}\n    ssh_key: {key}\n    known_hosts: {}\n    retention: {{ keep: 1 }}\napps:\n  - name: {}\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n    data: {{ copy_to: [offsite] }}\n",
             server.user,
             remote.display(),
             server.port,
-            server.client_key.private.display(),
             known_hosts.display(),
             app.name,
             repo.file_url()
         )
+    };
+    let key_file = format!("file:{}", server.client_key.private.display());
+    let config = |server: &mooring_testkit::ssh::SshServer, known_hosts: &std::path::Path| {
+        config_with_key(server, known_hosts, &key_file)
     };
     // This account has a shell: each copy is hashed on the server.
     let s = Server::start(dir.path(), &config(&server, &server.known_hosts));
@@ -232,13 +237,19 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
         s.logs()
     );
     // An SFTP-only account (no shell, no commands): each copy is read back instead.
+    // Its key is given as a secret this time, in an environment variable.
     drop(s);
     let sftp_only = mooring_testkit::ssh::SshServer::start_at(
         None,
         "127.0.0.1",
         "Subsystem sftp internal-sftp\nForceCommand internal-sftp",
     );
-    let s = Server::start(dir.path(), &config(&sftp_only, &sftp_only.known_hosts));
+    let key = std::fs::read_to_string(&sftp_only.client_key.private).unwrap();
+    let s = Server::start_with_env(
+        dir.path(),
+        &config_with_key(&sftp_only, &sftp_only.known_hosts, "env:OFFSITE_KEY"),
+        &[("OFFSITE_KEY", &key)],
+    );
     let third = back_up(&s);
     wait_until(30, "the backup read back from an SFTP-only account", || {
         offsite(&s)["ids"] == json!([third])
@@ -253,8 +264,8 @@ fn backups_are_copied_to_an_sftp_server_and_restored_from_there() {
         s.logs()
     );
     // The commands of a copy share one ssh connection, closed when the copy ends: no
-    // ssh of Mooring's stays behind, nor the private folder of its socket (those of the
-    // daemon killed above are swept by this one).
+    // ssh of Mooring's stays behind, nor the private folder of its socket and the key
+    // (those of the daemon killed above are swept by this one).
     // (Within 4 s: left alone, they would close themselves only after 5 s.)
     wait_until(4, "Mooring's shared ssh connections closed", || {
         shared_ssh_connections().is_empty()
@@ -289,12 +300,15 @@ fn shared_ssh_connections() -> Vec<String> {
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.contains("ControlPath=") && c.contains("mooring-ssh-"))
         .collect();
+    // (Only folders holding a connection's socket or a key: other tests' ssh commands
+    // have folders of their own there.)
     found.extend(
         std::fs::read_dir(std::env::temp_dir())
             .unwrap()
             .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("mooring-ssh-")),
+            .filter(|e| e.file_name().to_string_lossy().starts_with("mooring-ssh-"))
+            .filter(|e| e.path().join("link").exists() || e.path().join("key").exists())
+            .map(|e| e.path().display().to_string()),
     );
     found
 }
