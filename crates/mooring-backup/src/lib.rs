@@ -34,6 +34,8 @@
 //!   and pruned by its ids ([`beyond_retention`]).
 //! - [`list`], [`load`], [`remove`], [`prune`], [`prune_volume`] (retention) and [`clean_partials`] manage the folder:
 //!   a backup exists exactly when its manifest does.
+//! - [`mark_recreating`], [`recreations`] and [`done_recreating`] remember a volume
+//!   recreation under way, so that one cut short is finished by the next sync.
 //!
 //! Calls block; run them on a blocking thread from async code. `write_backup` runs three
 //! helper threads beside the caller's (compression, read-back, early flushes),
@@ -51,6 +53,7 @@ mod entries;
 mod error;
 mod manifest;
 mod pipe;
+mod recreating;
 mod sftp;
 mod target;
 mod verify;
@@ -69,6 +72,7 @@ pub use manifest::{
     BackupMeta, BackupRecord, EntryKind, FileEntry, Manifest, ARCHIVE_SUFFIX, FORMAT,
     MANIFEST_SUFFIX, PARTIAL_SUFFIX,
 };
+pub use recreating::{done_recreating, mark_recreating, recreating, recreations};
 pub use sftp::{check_remote_folder, HostKeys, Identity, Sftp};
 pub use target::{beyond_retention, Target};
 pub use verify::{check_archive, restore_to, stream_checked, verify, VerifyReport};

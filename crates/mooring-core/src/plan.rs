@@ -23,6 +23,10 @@ pub struct PlanOptions {
     /// Diverged volumes the user asked to recreate (`--recreate-volume`): backed up,
     /// removed, created with the declared definition, restored.
     pub recreate_volumes: Vec<String>,
+    /// Recreations cut short (the process killed between the volume's removal and the
+    /// end of its restore): volume → the backup taken first. A volume missing is
+    /// created again, and that backup restored into it, before its writers start.
+    pub recreations: BTreeMap<String, String>,
     /// The app's `backup: on-change`: a verified backup of a volume before every deploy
     /// that changes containers writing to it (a volume's `x-mooring` overrides it).
     pub backup_on_change: bool,

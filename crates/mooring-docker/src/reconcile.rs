@@ -75,8 +75,17 @@ impl ReconcileOptions {
                     .for_project(project),
             ),
         };
+        let recreations = match &self.backups {
+            Some(dir) => mooring_backup::recreations(
+                dir,
+                self.backup_app.as_deref().unwrap_or(&project.name),
+                project.volumes.values().map(|v| v.name.as_str()),
+            ),
+            None => BTreeMap::new(),
+        };
         PlanOptions {
             recreate_volumes: self.recreate_volumes.clone(),
+            recreations,
             prune: self.prune,
             images_pulled,
             volume_policy: self.volume_policy,
@@ -378,7 +387,10 @@ async fn apply<H: Host>(
     let recreated: BTreeSet<String> = volume_removals
         .iter()
         .filter_map(|a| match &a.action {
-            Action::CreateVolume { volume } => Some(volume.clone()),
+            // (A restore alone: a recreation cut short, the volume there again.)
+            Action::CreateVolume { volume } | Action::RestoreVolume { volume } => {
+                Some(volume.clone())
+            }
             _ => None,
         })
         .collect();
@@ -456,6 +468,7 @@ async fn volume_sequence<H: Host>(
     outcome: &mut Outcome,
 ) -> bool {
     let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    let app = options.backup_app.as_deref().unwrap_or(&project.name);
     for a in actions {
         let result = match &a.action {
             Action::BackupVolume { volume } => {
@@ -464,9 +477,16 @@ async fn volume_sequence<H: Host>(
                 let recreated = actions.iter().any(
                     |b| matches!(&b.action, Action::CreateVolume { volume: v } if v == volume),
                 );
-                let (result, id) =
+                let (mut result, id) =
                     backup(provider, project, options, (a, volume), !recreated, report).await;
-                if let Some(id) = id {
+                if let (Some(id), Some(dir)) = (id, &options.backups) {
+                    // Remembered before the volume is removed: a process killed from
+                    // here on leaves the next sync what it needs to finish.
+                    if recreated {
+                        if let Err(e) = mooring_backup::mark_recreating(dir, app, volume, &id) {
+                            result.error = Some(format!("recording the recreation: {e}"));
+                        }
+                    }
                     taken.insert(volume.clone(), id);
                 }
                 result
@@ -474,9 +494,18 @@ async fn volume_sequence<H: Host>(
             Action::RestoreVolume { volume } => {
                 report(Progress::Started(a));
                 let start = Instant::now();
-                let r = match (&options.backups, taken.get(volume)) {
+                let id = taken.get(volume).cloned().or_else(|| {
+                    let dir = options.backups.as_deref()?;
+                    mooring_backup::recreating(dir, app, volume)
+                });
+                let r = match (&options.backups, id) {
                     (Some(dir), Some(id)) => {
-                        provider.restore_volume(project, volume, id, dir).await
+                        let r = provider.restore_volume(project, volume, &id, dir).await;
+                        match r {
+                            Ok(()) => mooring_backup::done_recreating(dir, app, volume)
+                                .map_err(|e| ProviderError::Failed(e.to_string())),
+                            e => e,
+                        }
                     }
                     _ => Err(ProviderError::Failed(format!(
                         "no backup of {volume} was taken in this operation"

@@ -552,6 +552,39 @@ fn a_diverged_volume_blocks_the_plan() {
 }
 
 #[test]
+fn a_recreation_cut_short_is_finished() {
+    let mut p = project(vec![named("web")]);
+    let mut live = live_for(&p);
+    with_data_volume(&mut p, &mut live, true);
+    let options = || PlanOptions {
+        recreations: BTreeMap::from([("app_data".into(), "app-app_data-1".into())]),
+        ..Default::default()
+    };
+    // Killed after it was created again: the restore alone, before its writers start.
+    let restore = plan(&p, &live, options()).unwrap();
+    assert_eq!(kinds(&restore), ["restore volume app_data"]);
+    assert!(restore.actions[0].reason.contains("app-app_data-1"));
+    // Killed between its removal and its creation: both.
+    live.volumes.remove("app_data");
+    let both = plan(&p, &live, options()).unwrap();
+    assert_eq!(
+        kinds(&both),
+        ["create volume app_data", "restore volume app_data"]
+    );
+    // Still the old definition (killed before its removal): a diverged volume as before.
+    with_data_volume(&mut p, &mut live, true);
+    p.volumes
+        .get_mut("data")
+        .unwrap()
+        .driver_opts
+        .insert("type".into(), "tmpfs".into());
+    assert!(matches!(
+        plan(&p, &live, options()),
+        Err(PlanError::VolumeDiverged { .. })
+    ));
+}
+
+#[test]
 fn a_volume_remembers_its_own_policy() {
     let mut p = project(vec![named("web")]);
     let mut live = live_for(&p);

@@ -76,6 +76,18 @@ pub(super) fn declared<'a>(
                 recreated.insert(vol.name.as_str());
                 continue;
             }
+            if let (false, Some(id)) = (diverged, options.recreations.get(&vol.name)) {
+                // Cut short after it was created again: its data back before its
+                // writers start.
+                volume_removals.push(PlannedAction {
+                    action: Action::RestoreVolume {
+                        volume: vol.name.clone(),
+                    },
+                    reason: format!("its recreation was cut short: data restored from backup {id}"),
+                });
+                recreated.insert(vol.name.as_str());
+                continue;
+            }
             if diverged {
                 return Err(PlanError::VolumeDiverged {
                     volume: vol.name.clone(),
@@ -87,6 +99,25 @@ pub(super) fn declared<'a>(
         }
         if vol.external {
             return Err(PlanError::ExternalVolumeMissing(vol.name.clone()));
+        }
+        if let Some(id) = options.recreations.get(&vol.name) {
+            // Cut short after its removal: created again, its data back.
+            let reason = format!("its recreation was cut short: created again from backup {id}");
+            for action in [
+                Action::CreateVolume {
+                    volume: vol.name.clone(),
+                },
+                Action::RestoreVolume {
+                    volume: vol.name.clone(),
+                },
+            ] {
+                volume_removals.push(PlannedAction {
+                    action,
+                    reason: reason.clone(),
+                });
+            }
+            recreated.insert(vol.name.as_str());
+            continue;
         }
         actions.push(PlannedAction {
             action: Action::CreateVolume {

@@ -1,10 +1,12 @@
 //! `kill -9` at random moments of destructive syncs, as a table: three scenarios that
 //! delete a volume under `backup-then-delete` (a service removed with its volume, a
-//! volume a running service stops mounting, a volume renamed), seven runs each, the
-//! `mooring sync` process killed after a random delay (the seed is printed). After each
-//! kill: the volume still holds exactly what it held (not a stray file in it) or a
-//! listed backup restores it byte for byte; no volume is ever gone without one. Then
-//! an uninterrupted sync finishes the job and leaves no helper container behind.
+//! volume a running service stops mounting, a volume renamed) and one that recreates it
+//! (its driver options changed to a bind, `--recreate-volume`: backed up, removed, created again,
+//! restored), six runs each, the `mooring sync` process killed after a random delay
+//! (the seed is printed). After each kill: the volume still holds exactly what it held
+//! (not a stray file in it) or a listed backup restores it byte for byte; no volume is
+//! ever gone or emptied without one. Then an uninterrupted sync finishes the job — a
+//! recreated volume holds its data again — and leaves no helper container behind.
 
 use crate::common::*;
 use std::fs;
@@ -24,24 +26,39 @@ fn compose(app: &str, db: Option<&str>, declared: Option<&str>) -> String {
 
 struct Scenario {
     name: &'static str,
-    /// The revision after (the one before mounts and declares `data`).
-    after: fn(&str) -> String,
+    /// The revision after (the one before mounts and declares `data`), of an app and
+    /// a folder of the test's.
+    after: fn(&str, &str) -> String,
+    /// `data` is recreated (`--recreate-volume`), not removed.
+    recreates: bool,
 }
 
-const SCENARIOS: [Scenario; 3] = [
+const SCENARIOS: [Scenario; 4] = [
     Scenario {
         name: "service removed with its volume",
-        after: |app| {
+        after: |app, _| {
             format!("name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n")
         },
+        recreates: false,
     },
     Scenario {
         name: "volume no longer mounted",
-        after: |app| compose(app, None, None),
+        after: |app, _| compose(app, None, None),
+        recreates: false,
     },
     Scenario {
         name: "volume renamed",
-        after: |app| compose(app, Some("store"), Some("store")),
+        after: |app, _| compose(app, Some("store"), Some("store")),
+        recreates: false,
+    },
+    Scenario {
+        name: "driver options changed",
+        // (Bound to a folder: a tmpfs would lose its content with its last user.)
+        after: |app, dir| {
+            compose(app, Some("data"), None)
+                + &format!("volumes:\n  data:\n    driver_opts: {{ type: none, o: bind, device: {dir}/bound }}\n")
+        },
+        recreates: true,
     },
 ];
 
@@ -84,7 +101,7 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
     let mut takes = Duration::from_millis(800);
     // And from the backup's start to the end (the backup, its check, the removal).
     let mut tail = Duration::from_millis(400);
-    for run in 0..21 {
+    for run in 0..24 {
         let scenario = &SCENARIOS[run % SCENARIOS.len()];
         let app = TestApp::new("kill");
         let dir = tempfile::tempdir().unwrap();
@@ -105,7 +122,12 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
             "mkdir -p /data/f && for i in $(seq 600); do echo row $i > /data/f/$i; done && dd if=/dev/urandom of=/data/blob bs=1M count=48 2>/dev/null",
         ]);
         let before = fingerprint(&volume);
-        fs::write(dir.path().join("compose.yaml"), (scenario.after)(&app.name)).unwrap();
+        fs::create_dir(dir.path().join("bound")).unwrap();
+        fs::write(
+            dir.path().join("compose.yaml"),
+            (scenario.after)(&app.name, &src),
+        )
+        .unwrap();
         // Every other run: from when the backup starts being written (its `.partial`
         // files appear), to land in the backup, its read-back check or the removal.
         let from_backup = run % 2 == 1;
@@ -120,14 +142,13 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
         };
         let mut counting_from: Option<Instant> = None;
         let started = Instant::now();
+        let mut sync = vec!["sync", "--prune", "--data-policy", "backup-then-delete"];
+        if scenario.recreates {
+            sync.extend(["--recreate-volume", &volume]);
+        }
+        sync.push(&src);
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
-            .args([
-                "sync",
-                "--prune",
-                "--data-policy",
-                "backup-then-delete",
-                &src,
-            ])
+            .args(&sync)
             .env("MOORING_DATA_DIR", app.data.path())
             .env("NO_COLOR", "1")
             .env_remove("MOORING_VOLUME_ACCESS")
@@ -169,7 +190,7 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
         // What the kill left: the volume as it was, or a backup that restores it.
         let listed = app.expect(0, &["backup", "list", "-o", "json"]);
         let backups: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
-        let state = if exists(&volume) {
+        let state = if exists(&volume) && !(scenario.recreates && fingerprint(&volume) != before) {
             assert_eq!(fingerprint(&volume), before, "{what}: the volume changed");
             "volume kept"
         } else {
@@ -187,20 +208,24 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
             app.expect(0, &["backup", "restore", &id, "--to-volume", &copy]);
             assert_eq!(fingerprint(&copy), before, "{what}: the backup restores it");
             docker(&["volume", "rm", &copy]);
-            "removed, backup restores it"
+            if exists(&volume) {
+                "recreated part-way, backup restores it"
+            } else {
+                "removed, backup restores it"
+            }
         };
         // Then the job is finished, and nothing of Mooring's is left on the host.
-        app.expect(
-            0,
-            &[
-                "sync",
-                "--prune",
-                "--data-policy",
-                "backup-then-delete",
-                &src,
-            ],
-        );
-        assert!(!exists(&volume), "{what}: the volume is removed in the end");
+        let finished_by = app.expect(0, &sync);
+        if scenario.recreates {
+            assert!(
+                fingerprint(&volume) == before,
+                "{what}: the recreated volume holds its data again; the last sync said:\n{finished_by}"
+            );
+            let options = docker(&["volume", "inspect", "-f", "{{.Options.o}}", &volume]);
+            assert_eq!(options.trim(), "bind", "{what}: recreated as declared");
+        } else {
+            assert!(!exists(&volume), "{what}: the volume is removed in the end");
+        }
         // This app's (other tests run beside this one, with their own).
         for v in [&volume, &format!("{}_store", app.name)] {
             let helpers = docker(&[
@@ -232,7 +257,7 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
     }
     eprintln!("{}", table.join("\n"));
     assert!(
-        table.iter().filter(|r| r.contains(": killed")).count() >= 11,
+        table.iter().filter(|r| r.contains(": killed")).count() >= 12,
         "most runs must be killed part-way: {table:#?}"
     );
 }
