@@ -1,12 +1,14 @@
-//! `kill -9` at random moments of destructive syncs, as a table: three scenarios that
-//! delete a volume under `backup-then-delete` (a service removed with its volume, a
-//! volume a running service stops mounting, a volume renamed) and one that recreates it
-//! (its driver options changed to a bind, `--recreate-volume`: backed up, removed, created again,
-//! restored), six runs each, the `mooring sync` process killed after a random delay
-//! (the seed is printed). After each kill: the volume still holds exactly what it held
-//! (not a stray file in it) or a listed backup restores it byte for byte; no volume is
-//! ever gone or emptied without one. Then an uninterrupted sync finishes the job — a
-//! recreated volume holds its data again — and leaves no helper container behind.
+//! `kill -9` at random moments of destructive syncs, as a table of five scenarios, five
+//! runs each: three that delete a volume under `backup-then-delete` (a service removed
+//! with its volume, a volume a running service stops mounting, a volume renamed), one
+//! that recreates it (its driver options changed to a bind, `--recreate-volume`: backed
+//! up, removed, created again, restored), and a rollback two revisions back in a Git
+//! repository (`--ref` the first, which mounted another volume). The `mooring sync`
+//! process is killed after a random delay (the seed is printed). After each kill: the
+//! volume still holds exactly what it held (not a stray file in it) or a listed backup
+//! restores it byte for byte; no volume is ever gone or emptied without one. Then an
+//! uninterrupted sync finishes the job — a recreated volume holds its data again — and
+//! leaves no helper container behind.
 
 use crate::common::*;
 use std::fs;
@@ -31,25 +33,31 @@ struct Scenario {
     after: fn(&str, &str) -> String,
     /// `data` is recreated (`--recreate-volume`), not removed.
     recreates: bool,
+    /// From a Git repository whose third commit is deployed, back to its first
+    /// (`--ref`), which mounted another volume: `after` is that first revision.
+    rolls_back: bool,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 5] = [
     Scenario {
         name: "service removed with its volume",
         after: |app, _| {
             format!("name: {app}\nservices:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, \"3600\"]\n")
         },
         recreates: false,
+        rolls_back: false,
     },
     Scenario {
         name: "volume no longer mounted",
         after: |app, _| compose(app, None, None),
         recreates: false,
+        rolls_back: false,
     },
     Scenario {
         name: "volume renamed",
         after: |app, _| compose(app, Some("store"), Some("store")),
         recreates: false,
+        rolls_back: false,
     },
     Scenario {
         name: "driver options changed",
@@ -59,6 +67,13 @@ const SCENARIOS: [Scenario; 4] = [
                 + &format!("volumes:\n  data:\n    driver_opts: {{ type: none, o: bind, device: {dir}/bound }}\n")
         },
         recreates: true,
+        rolls_back: false,
+    },
+    Scenario {
+        name: "rolled back two revisions",
+        after: |app, _| compose(app, Some("old"), Some("old")),
+        recreates: false,
+        rolls_back: true,
     },
 ];
 
@@ -101,16 +116,27 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
     let mut takes = Duration::from_millis(800);
     // And from the backup's start to the end (the backup, its check, the removal).
     let mut tail = Duration::from_millis(400);
-    for run in 0..24 {
+    for run in 0..25 {
         let scenario = &SCENARIOS[run % SCENARIOS.len()];
         let app = TestApp::new("kill");
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().to_str().unwrap().to_string();
-        fs::write(
-            dir.path().join("compose.yaml"),
-            compose(&app.name, Some("data"), Some("data")),
-        )
-        .unwrap();
+        let mut src = dir.path().to_str().unwrap().to_string();
+        let current = compose(&app.name, Some("data"), Some("data"));
+        // The revision the killed sync deploys (`--ref`, from a repository).
+        let mut rollback_to = None;
+        if scenario.rolls_back {
+            let repo = Repo::new("rollback");
+            repo.write("compose.yaml", &(scenario.after)(&app.name, &src));
+            let first = repo.commit("one: old");
+            app.expect(0, &["sync", &repo.file_url(), "--ref", &first]);
+            repo.write("compose.yaml", &current).commit("two: data");
+            repo.write("compose.yaml", &current.replace("3600", "3601"))
+                .commit("three");
+            src = repo.file_url();
+            rollback_to = Some((repo, first));
+        } else {
+            fs::write(dir.path().join("compose.yaml"), &current).unwrap();
+        }
         app.expect(0, &["sync", &src]);
         let volume = format!("{}_data", app.name);
         // Hundreds of files and a few megabytes: a backup long enough to be killed in.
@@ -123,11 +149,13 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
         ]);
         let before = fingerprint(&volume);
         fs::create_dir(dir.path().join("bound")).unwrap();
-        fs::write(
-            dir.path().join("compose.yaml"),
-            (scenario.after)(&app.name, &src),
-        )
-        .unwrap();
+        if !scenario.rolls_back {
+            fs::write(
+                dir.path().join("compose.yaml"),
+                (scenario.after)(&app.name, &src),
+            )
+            .unwrap();
+        }
         // Every other run: from when the backup starts being written (its `.partial`
         // files appear), to land in the backup, its read-back check or the removal.
         let from_backup = run % 2 == 1;
@@ -145,6 +173,9 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
         let mut sync = vec!["sync", "--prune", "--data-policy", "backup-then-delete"];
         if scenario.recreates {
             sync.extend(["--recreate-volume", &volume]);
+        }
+        if let Some((_, first)) = &rollback_to {
+            sync.extend(["--ref", first]);
         }
         sync.push(&src);
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
@@ -227,7 +258,11 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
             assert!(!exists(&volume), "{what}: the volume is removed in the end");
         }
         // This app's (other tests run beside this one, with their own).
-        for v in [&volume, &format!("{}_store", app.name)] {
+        for v in [
+            &volume,
+            &format!("{}_store", app.name),
+            &format!("{}_old", app.name),
+        ] {
             let helpers = docker(&[
                 "ps",
                 "-aq",
@@ -239,8 +274,12 @@ fn kill_9_at_random_moments_never_loses_a_volume_or_leaves_a_stray_file() {
                 "{what}: helper containers of {v} left: {helpers}"
             );
         }
-        if scenario.name == "volume renamed" {
-            let store = format!("{}_store", app.name);
+        if let Some(other) = match scenario.name {
+            "volume renamed" => Some("store"),
+            "rolled back two revisions" => Some("old"),
+            _ => None,
+        } {
+            let store = format!("{}_{other}", app.name);
             assert!(
                 !fingerprint(&store).contains(".mooring"),
                 "{what}: a stray file in {store}"
