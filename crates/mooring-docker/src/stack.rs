@@ -13,11 +13,11 @@
 use crate::provider::ProviderError;
 use crate::reconcile::{ActionResult, Outcome, Progress, ReconcileOptions};
 use crate::Provider;
-use mooring_core::desired::{Project, Service};
+use mooring_core::desired::{DataPolicy, Project, Service};
 use mooring_core::{Action, FileKind, Health, Live, Plan, PlannedAction, ResourceHealth};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What the error of an update that Swarm paused or rolled back says: the revision is
 /// then held (not retried) until a new one.
@@ -711,6 +711,7 @@ pub fn plan(project: &Project, live: &LiveStack, options: &ReconcileOptions) -> 
             orphans_kept.push(format!("{kind} {name}"));
         }
     }
+    actions.extend(released_volumes(project, live, options, &mut notes));
     for svc in project.services.values() {
         let ignored = ignored_on_swarm(svc);
         if !ignored.is_empty() {
@@ -781,6 +782,61 @@ fn backups_on_change(
         }
     }
     out
+}
+
+/// The data policy on each node: a volume of the stack the project no longer declares,
+/// on a node named for the Swarm host, is kept under `protect` (noted), and under
+/// `backup-then-delete` with prune backed up there (`VOLUME@NODE`, verified) and only
+/// then removed there — both after the services that used it are gone (see
+/// [`release_on_node`]). A node that did not answer is noted: nothing of its is removed.
+fn released_volumes(
+    project: &Project,
+    live: &LiveStack,
+    options: &ReconcileOptions,
+    notes: &mut Vec<String>,
+) -> Vec<PlannedAction> {
+    let mut out = Vec::new();
+    for (node, volumes) in &live.node_volumes {
+        let volumes = match volumes {
+            Ok(v) => v,
+            Err(why) => {
+                notes.push(format!("volumes on node {node} not checked: {why}"));
+                continue;
+            }
+        };
+        for name in volumes.iter().filter(|v| !declares_volume(project, v)) {
+            match (options.volume_policy, options.prune) {
+                (DataPolicy::BackupThenDelete, true) => {
+                    let filed = format!("{name}@{node}");
+                    out.push(PlannedAction {
+                        action: Action::BackupVolume { volume: filed.clone() },
+                        reason: format!("no longer declared; data policy backup-then-delete: a verified backup first, on node {node}, once no task uses it"),
+                    });
+                    out.push(PlannedAction {
+                        action: Action::RemoveVolume { volume: filed },
+                        reason: format!("no longer declared; removed on node {node} only after its backup verified"),
+                    });
+                }
+                (DataPolicy::BackupThenDelete, false) => notes.push(format!(
+                    "volume {name} on node {node} is no longer declared; kept (backup-then-delete removes it only with prune)"
+                )),
+                (DataPolicy::Protect, _) => notes.push(format!(
+                    "volume {name} on node {node} is no longer declared; kept (protected: volumes are data and are never removed by sync)"
+                )),
+            }
+        }
+    }
+    out
+}
+
+/// Whether the project declares the volume named `name` (as Docker names it).
+fn declares_volume(project: &Project, name: &str) -> bool {
+    project.volumes.values().any(|v| v.name == name)
+        || project
+            .services
+            .values()
+            .flat_map(|s| &s.mounts)
+            .any(|m| m.kind == mooring_core::desired::MountKind::Volume && m.source == name)
 }
 
 /// `Mode.Replicated.Replicas: 1 → 3, TaskTemplate.ContainerSpec.Env changed`.
@@ -1468,8 +1524,28 @@ async fn run(
     report(Progress::Started(a));
     let start = Instant::now();
     let result = match &a.action {
+        Action::RemoveVolume { volume } => {
+            let r = match release_on_node(project, options, volume).await {
+                Ok(engine) => {
+                    let name = volume.split_once('@').map_or(volume.as_str(), |(v, _)| v);
+                    crate::provider::Host::remove_volume(engine, name).await
+                }
+                Err(e) => Err(e),
+            };
+            ActionResult::ended(a, start, r)
+        }
         Action::BackupVolume { volume } => {
-            let (r, detail) = match back_up_on_node(project, options, a, volume).await {
+            let released = match volume.split_once('@') {
+                Some((name, _)) if !declares_volume(project, name) => {
+                    release_on_node(project, options, volume).await.err()
+                }
+                _ => None,
+            };
+            let r = match released {
+                Some(e) => Err(e),
+                None => back_up_on_node(project, options, a, volume).await,
+            };
+            let (r, detail) = match r {
                 Ok(detail) => (Ok(()), Some(detail)),
                 Err(e) => (Err(e), None),
             };
@@ -1506,6 +1582,73 @@ async fn observe_nodes(
         .collect()
 }
 
+/// How long a released volume's tasks may take to stop on their node.
+const RELEASE_WAIT: Duration = Duration::from_secs(120);
+
+/// The Engine of `filed`'s node (`VOLUME@NODE`) once no running container there uses
+/// the volume (Swarm stops a removed or updated service's tasks after the update
+/// returns); the stack's stopped task containers that still name it (Swarm's task
+/// history) are removed, as Docker refuses to remove a volume they name. A container
+/// of anything else that uses it stays, and the removal then fails, saying which.
+async fn release_on_node<'a>(
+    project: &Project,
+    options: &'a ReconcileOptions,
+    filed: &str,
+) -> Result<&'a Provider, ProviderError> {
+    let (volume, node) = filed
+        .split_once('@')
+        .ok_or_else(|| ProviderError::Failed(format!("{filed} names no node")))?;
+    let engine = node_engine(options, node)?;
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        let users = engine
+            .containers_where(
+                "volume",
+                volume.to_string(),
+                &format!("containers using volume {volume}"),
+            )
+            .await?;
+        let (running, history): (Vec<_>, Vec<_>) = users
+            .into_iter()
+            .partition(|c| c.state.as_deref() == Some("running"));
+        if running.is_empty() {
+            for c in history.iter().filter(|c| {
+                c.labels.as_ref().is_some_and(|l| {
+                    l.get(NAMESPACE) == Some(&project.name)
+                        && l.contains_key("com.docker.swarm.task.id")
+                })
+            }) {
+                if let Some(id) = &c.id {
+                    crate::provider::Host::remove_container(engine, id, None).await?;
+                }
+            }
+            return Ok(engine);
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = running.iter().map(crate::provider::summary_name).collect();
+            return Err(ProviderError::Failed(format!(
+                "volume {volume} on node {node} is still used by {} after {} s; tried again at the next sync",
+                names.join(", "),
+                RELEASE_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The Engine of node `node` of the Swarm host.
+fn node_engine<'a>(
+    options: &'a ReconcileOptions,
+    node: &str,
+) -> Result<&'a Provider, ProviderError> {
+    options
+        .nodes
+        .iter()
+        .find(|(n, _)| n == node)
+        .map(|(_, p)| p)
+        .ok_or_else(|| ProviderError::Failed(format!("node {node} is not a node of this host")))
+}
+
 /// Backs up `filed` (`VOLUME@NODE`) through that node's Engine, its writers paused,
 /// then applies the retention: the backup's id (and what the retention removed).
 async fn back_up_on_node(
@@ -1517,12 +1660,7 @@ async fn back_up_on_node(
     let Some((volume, node)) = filed.split_once('@') else {
         return Err(ProviderError::Failed(format!("{filed} names no node")));
     };
-    let engine = options
-        .nodes
-        .iter()
-        .find(|(n, _)| n == node)
-        .map(|(_, p)| p)
-        .ok_or_else(|| ProviderError::Failed(format!("node {node} is not a node of this host")))?;
+    let engine = node_engine(options, node)?;
     let dir = options.backups.as_deref().ok_or_else(|| {
         ProviderError::Failed(format!(
             "no backup folder configured; volume {volume} is not touched"
@@ -1575,12 +1713,15 @@ pub async fn reconcile(
         .into());
     }
     let mut live = provider.observe_stack(project).await?;
-    if !options.nodes.is_empty()
-        && project
-            .volumes
-            .values()
-            .any(|v| v.backup_on_change.unwrap_or(options.backup_on_change))
-    {
+    // The nodes' volumes: for backups before an update, and for the data policy of
+    // those no longer declared.
+    let nodes_asked = !options.nodes.is_empty()
+        && (options.prune
+            || project
+                .volumes
+                .values()
+                .any(|v| v.backup_on_change.unwrap_or(options.backup_on_change)));
+    if nodes_asked {
         live.node_volumes = observe_nodes(&options.nodes, project).await;
     }
     // An external secret or config must be there already: nothing Mooring can make.
@@ -1605,14 +1746,17 @@ pub async fn reconcile(
     let mut results = Vec::new();
     if !options.dry_run && !first.actions.is_empty() {
         prepare().map_err(crate::reconcile::ReconcileError::Prepare)?;
-        // Networks, secrets and configs first, one by one; then the services, which
-        // are independent of each other in a stack, all at once (each update waits
-        // for its own rollout); then the secrets and configs no service uses.
-        let is = |a: &&PlannedAction, first: bool| match a.action {
-            Action::CreateNetwork { .. }
-            | Action::CreateSwarmFile { .. }
-            | Action::BackupVolume { .. } => first,
-            Action::RemoveSwarmFile { .. } => !first,
+        // Networks, secrets and configs first, one by one (and the backups before an
+        // update); then the services, which are independent of each other in a stack,
+        // all at once (each update waits for its own rollout); then the secrets and
+        // configs no service uses, and the volumes no longer declared.
+        let is = |a: &&PlannedAction, first: bool| match &a.action {
+            Action::CreateNetwork { .. } | Action::CreateSwarmFile { .. } => first,
+            Action::BackupVolume { volume } => {
+                let name = volume.split_once('@').map_or(volume.as_str(), |(v, _)| v);
+                first == declares_volume(project, name)
+            }
+            Action::RemoveSwarmFile { .. } | Action::RemoveVolume { .. } => !first,
             _ => false,
         };
         let before: Vec<&PlannedAction> = first.actions.iter().filter(|a| is(a, true)).collect();
@@ -1650,7 +1794,11 @@ pub async fn reconcile(
     let after_live = if results.is_empty() {
         live
     } else {
-        provider.observe_stack(project).await?
+        let mut after = provider.observe_stack(project).await?;
+        if nodes_asked {
+            after.node_volumes = observe_nodes(&options.nodes, project).await;
+        }
+        after
     };
     let after = plan(project, &after_live, options);
     let health = provider.stack_health(project, &after_live).await?;
@@ -2087,5 +2235,60 @@ mod tests {
             .iter()
             .all(|a| !matches!(a.action, Action::BackupVolume { .. })));
         assert!(plan(&old, &live, &on_change).actions.is_empty());
+    }
+
+    #[test]
+    fn a_volume_no_longer_declared_follows_the_data_policy_on_each_node() {
+        let new = project("services:\n  web:\n    image: x:1\n");
+        let live = LiveStack {
+            services: BTreeMap::from([(
+                "shop_web".to_string(),
+                ("id".to_string(), 1, spec(&new, &new.services["web"])),
+            )]),
+            networks: vec!["shop_default".into()],
+            node_volumes: BTreeMap::from([
+                ("n1".to_string(), Ok(vec!["shop_data".to_string()])),
+                ("n2".to_string(), Ok(vec![])),
+                (
+                    "n3".to_string(),
+                    Err("node n3 cannot be reached: refused".to_string()),
+                ),
+            ]),
+            ..LiveStack::default()
+        };
+        let policy = |volume_policy, prune| ReconcileOptions {
+            volume_policy,
+            ..opts(prune)
+        };
+        let text =
+            |p: &Plan| -> Vec<String> { p.actions.iter().map(|a| a.action.to_string()).collect() };
+        // backup-then-delete with prune: backed up there, then removed there.
+        let deleted = plan(&new, &live, &policy(DataPolicy::BackupThenDelete, true));
+        assert_eq!(
+            text(&deleted),
+            ["back up volume shop_data@n1", "remove volume shop_data@n1"]
+        );
+        assert!(deleted
+            .notes
+            .iter()
+            .any(|n| n.contains("volumes on node n3 not checked")));
+        // Without prune, or protected: kept, and the plan says so.
+        for (p, kept) in [
+            (
+                policy(DataPolicy::BackupThenDelete, false),
+                "removes it only with prune",
+            ),
+            (policy(DataPolicy::Protect, true), "kept (protected"),
+        ] {
+            let planned = plan(&new, &live, &p);
+            assert!(planned.actions.is_empty(), "{:?}", planned.actions);
+            assert!(
+                planned.notes.iter().any(|n| n
+                    .starts_with("volume shop_data on node n1 is no longer declared")
+                    && n.contains(kept)),
+                "{:?}",
+                planned.notes
+            );
+        }
     }
 }

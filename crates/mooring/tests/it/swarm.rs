@@ -67,7 +67,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n    data: {{ backup: on-change }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n    data: {{ backup: on-change, volumes: backup-then-delete }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
             m.host_yaml("cluster"),
             swarm.nodes[1].host_yaml("worker"),
             swarm.nodes[2].host_yaml("w2"),
@@ -378,6 +378,37 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         ])
     };
     push(checked(&app.name, "two", false));
+    // Nor the volume: under backup-then-delete (with prune), on the node named for the
+    // Swarm host (w2), once its tasks stopped, backed up there and then removed there.
+    // On the worker Mooring does not know as a node, it stays.
+    let data = format!("{}_data", app.name);
+    let on = |node: &mooring_testkit::engine::RemoteEngine| {
+        node.docker(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == data)
+    };
+    wait_or_tell(
+        &s,
+        &app.name,
+        m,
+        180,
+        "the released volume removed on w2",
+        || !on(&swarm.nodes[2]),
+    );
+    let backups = s.get(&format!("/api/v1/apps/{}/backups", app.name));
+    assert!(
+        backups["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["volume"] == format!("{data}@w2")
+                && b["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("no longer declared")),
+        "{backups}"
+    );
+    assert!(on(&swarm.nodes[1]), "kept on a node Mooring was not given");
     // That revision uses no secret or config: the stack's are removed once unused.
     wait_until(120, "the stack's secrets and configs removed", || {
         !objects("secret").contains(&app.name) && !objects("config").contains(&app.name)
