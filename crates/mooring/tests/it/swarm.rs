@@ -5,7 +5,6 @@
 use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
 use mooring_testkit::swarm::Swarm;
-use std::fs;
 
 /// Waits for `ready`; on time out, fails with the app's status, its last operations and
 /// the stack's tasks.
@@ -60,32 +59,34 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let m = swarm.manager();
     let app = TestApp::new("swm");
     let dir = tempfile::tempdir().unwrap();
-    let proj = dir.path().join("proj");
-    fs::create_dir_all(&proj).unwrap();
-    fs::write(proj.join("compose.yaml"), stack(&app.name, "one", true)).unwrap();
-    fs::write(proj.join("db.txt"), "pw-one").unwrap();
+    // A Git repository: Mooring's rollback deploys one of its earlier revisions.
+    let repo = Repo::new("swarm");
+    repo.write("compose.yaml", &stack(&app.name, "one", true))
+        .write("db.txt", "pw-one")
+        .commit("one");
     let s = Server::start(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h, prune: true }}\n    data: {{ backup: on-change, volumes: backup-then-delete }}\n  - name: {}-w\n    host: worker\n    source: {{ dir: {} }}\n    sync: {{ interval: 1h }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h, prune: true }}\n    data: {{ backup: on-change, volumes: backup-then-delete }}\n  - name: {}-w\n    host: worker\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n",
             m.host_yaml("cluster"),
             swarm.nodes[1].host_yaml("worker"),
             swarm.nodes[2].host_yaml("w2"),
             app.name,
-            proj.display(),
+            repo.file_url(),
             app.name,
-            proj.display()
+            repo.file_url()
         ),
     );
-    // A worker named as a Swarm host: refused, saying why.
-    wait_until(60, "the worker refused as a Swarm host", || {
+    // A worker named as a Swarm host: refused, saying why. (Generous: its first sync
+    // may wait for a worker slot behind the stack's first deploy.)
+    wait_until(180, "the worker refused as a Swarm host", || {
         s.app(&format!("{}-w", app.name))["conditions"]
             .to_string()
             .contains("is not a Swarm manager")
     });
     // Each new revision is taken at once (the app polls hourly): the Refresh action.
     let push = |compose: String| {
-        fs::write(proj.join("compose.yaml"), compose).unwrap();
+        repo.write("compose.yaml", &compose).commit("next");
         let (code, v) = s.call(
             "POST",
             &format!("/api/v1/apps/{}/refresh", app.name),
@@ -295,7 +296,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     // A new revision: the service is updated in place (Swarm rolls it out), and the plan
     // said which field changed without printing its value. The secret's new content is
     // a new secret; the old one, unused, is removed.
-    fs::write(proj.join("db.txt"), "pw-two").unwrap();
+    repo.write("db.txt", "pw-two");
     push(stack(&app.name, "two", true));
     wait_until(120, "the update rolled out", || {
         let env = m.docker(&[
@@ -439,6 +440,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
                 .contains("true")
         },
     );
+    let two = s.app(&app.name)["revision"].as_str().unwrap().to_string();
     push(checked(&app.name, "broken", true));
     wait_until(120, "the failed update reported", || {
         let c = s.app(&app.name)["conditions"].to_string();
@@ -474,6 +476,44 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 
+    // Mooring's own rollback to an earlier revision: the service updated back (Swarm
+    // rolls it out), the app pinned there and the operation in its history; then
+    // unpinned, the source's revision again.
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/rollback", app.name),
+        Some(&s.admin),
+        Some(serde_json::json!({ "to": two })),
+    );
+    assert!(code < 300, "{code} {v}");
+    wait_or_tell(&s, &app.name, m, 120, "rolled back to two", || {
+        let a = s.app(&app.name);
+        a["pinned"] == two.as_str() && a["health"] == "Healthy" && env().contains("GREETING=two")
+    });
+    let history = s.get(&format!("/api/v1/apps/{}/operations?limit=1", app.name));
+    assert!(
+        history["operations"][0].to_string().contains("rollback")
+            && history["operations"][0]["result"] == "succeeded",
+        "{history}"
+    );
+    let latest = || {
+        s.get(&format!("/api/v1/apps/{}/operations?limit=1", app.name))["operations"][0]["id"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    let rolled_back = latest();
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/unpin", app.name),
+        Some(&s.admin),
+        None,
+    );
+    assert!(code < 300, "{code} {v}");
+    // (The deploy after the unpin, not the rollback: a newer operation.)
+    wait_or_tell(&s, &app.name, m, 180, "three again after the unpin", || {
+        latest() > rolled_back && settled("three")
+    });
+
     // A worker goes down: Swarm moves its tasks to the other worker; the app says so
     // until they run, then is Healthy again, without a deploy.
     let ops_before = s.op_count(&app.name);
@@ -503,12 +543,19 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         &format!("services:\n  job:\n    image: {IMAGE}\n    command: [\"false\"]\n    deploy:\n      restart_policy: {{ condition: none }}\n"),
     );
     push(failing);
-    wait_or_tell(&s, &app.name, m, 60, "the failing service reported", || {
-        let a = s.app(&app.name);
-        a["health"] == "Degraded"
-            && a.to_string()
-                .contains("0/1 tasks running; a task failed on node ")
-    });
+    wait_or_tell(
+        &s,
+        &app.name,
+        m,
+        120,
+        "the failing service reported",
+        || {
+            let a = s.app(&app.name);
+            a["health"] == "Degraded"
+                && a.to_string()
+                    .contains("0/1 tasks running; a task failed on node ")
+        },
+    );
     // A node that cannot be reached: its backup is reported failed, not skipped.
     let (code, v) = s.call(
         "POST",
