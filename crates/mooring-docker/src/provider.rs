@@ -8,7 +8,6 @@ use bollard::container::{
     StopContainerOptions,
 };
 use bollard::errors::Error as BollardError;
-use bollard::image::CreateImageOptions;
 use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, ListNetworksOptions};
 use bollard::volume::{CreateVolumeOptions, ListVolumesOptions};
 use bollard::Docker;
@@ -98,6 +97,8 @@ pub struct Provider {
     endpoint: Endpoint,
     /// The private socket leading to a remote Engine, open as long as the provider.
     _bridge: Option<std::sync::Arc<crate::transport::Bridge>>,
+    /// Credentials for the registries images are pulled from.
+    registries: std::sync::Arc<crate::Registries>,
 }
 
 impl Provider {
@@ -160,7 +161,20 @@ impl Provider {
             engine: crate::engine_http::Engine::unix(socket),
             endpoint,
             _bridge: bridge.map(std::sync::Arc::new),
+            registries: Default::default(),
         })
+    }
+
+    /// The same provider, pulling (and on a Swarm, deploying services) with these
+    /// registry credentials.
+    pub fn with_registries(mut self, registries: std::sync::Arc<crate::Registries>) -> Provider {
+        self.registries = registries;
+        self
+    }
+
+    /// The `X-Registry-Auth` header for `image`, if its registry has credentials.
+    pub(crate) fn registry_auth(&self, image: &str) -> Option<String> {
+        self.registries.header_for(image)
     }
 
     /// Asks the Engine whether it answers; why not, as a person can act on it.
@@ -878,32 +892,52 @@ impl Host for Provider {
         platform: Option<&str>,
         output: &(dyn Fn(&str) + Sync),
     ) -> Result<(), ProviderError> {
-        let options = CreateImageOptions {
-            from_image: image.to_string(),
-            platform: platform.unwrap_or_default().to_string(),
-            ..Default::default()
+        // Through `engine_http`: bollard encodes `X-Registry-Auth` as plain base64,
+        // which the Engine (reading base64url) silently takes for no credentials.
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("fromImage", image);
+            if let Some(p) = platform.filter(|p| !p.is_empty()) {
+                query.append_pair("platform", p);
+            }
+            query.finish()
         };
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut request =
+            crate::engine_http::Engine::request("POST", &format!("/images/create?{query}"));
+        if let Some(auth) = self.registry_auth(image) {
+            request = request.header("X-Registry-Auth", auth);
+        }
+        let failed = |e: String| ProviderError::Failed(format!("pulling image {image}: {e}"));
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .map_err(|e| failed(e.to_string()))?;
+        let response = self.engine.send(request).await.map_err(failed)?;
+        if !response.status().is_success() {
+            return Err(failed(crate::engine_http::error_text(response).await));
+        }
         // Each layer's step once (the byte counts of `Downloading` tick many times a
         // second; a person needs the step, not every tick).
         let mut steps: HashMap<String, String> = HashMap::new();
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(api(format!("pulling image {image}")))?;
-            if let Some(e) = info.error {
-                return Err(ProviderError::Failed(format!("pulling image {image}: {e}")));
+        crate::engine_http::json_lines(response.into_body(), |m| {
+            if let Some(e) = m["error"].as_str() {
+                return Err(e.to_string());
             }
-            let Some(status) = info.status else { continue };
-            match info.id {
+            let Some(status) = m["status"].as_str() else {
+                return Ok(());
+            };
+            match m["id"].as_str() {
                 Some(id) if !status.starts_with("Pulling from") => {
-                    if steps.get(&id) != Some(&status) {
+                    if steps.get(id).map(String::as_str) != Some(status) {
                         output(&format!("{id}: {status}"));
-                        steps.insert(id, status);
+                        steps.insert(id.to_string(), status.to_string());
                     }
                 }
-                _ => output(&status),
+                _ => output(status),
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
+        .map_err(failed)
     }
 
     /// Creates, connects and starts container `replica` of `svc`.

@@ -1351,9 +1351,26 @@ impl Provider {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, String> {
+        self.swarm_api_as(method, path, body, None).await
+    }
+
+    /// [`Self::swarm_api`] with `X-Registry-Auth`: a service created or updated so is
+    /// pulled by the nodes with those credentials (as `docker stack deploy
+    /// --with-registry-auth` sends them).
+    async fn swarm_api_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        auth: Option<String>,
+    ) -> Result<Value, String> {
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = crate::engine_http::Engine::request(method, path)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
+        let mut request = crate::engine_http::Engine::request(method, path)
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(auth) = auth {
+            request = request.header("X-Registry-Auth", auth);
+        }
+        let request = request
             .body(http_body_util::Full::new(bytes::Bytes::from(bytes)))
             .map_err(|e| e.to_string())?;
         let (status, body) = self.engine().call(request).await?;
@@ -1383,6 +1400,12 @@ impl Provider {
             with_file_ids(spec(project, svc), files)
                 .map_err(|e| ProviderError::Failed(format!("service {name}: {e}")))
         };
+        let auth_of = |service: &str| {
+            project
+                .services
+                .get(service)
+                .and_then(|svc| self.registry_auth(&svc.image))
+        };
         match &a.action {
             Action::CreateNetwork { network } => {
                 let key = project
@@ -1408,7 +1431,12 @@ impl Provider {
                     })
             }
             Action::CreateService { service, name } => self
-                .swarm_api("POST", "/services/create", Some(&spec_of(service, name)?))
+                .swarm_api_as(
+                    "POST",
+                    "/services/create",
+                    Some(&spec_of(service, name)?),
+                    auth_of(service),
+                )
                 .await
                 .map(|_| ())
                 .map_err(|e| ProviderError::Failed(format!("creating service {name}: {e}"))),
@@ -1423,10 +1451,11 @@ impl Provider {
                     .and_then(Value::as_u64)
                     .unwrap_or(0);
                 let before = update_status(&current).0;
-                self.swarm_api(
+                self.swarm_api_as(
                     "POST",
                     &format!("/services/{id}/update?version={version}"),
                     Some(&spec),
+                    auth_of(service),
                 )
                 .await
                 .map_err(|e| ProviderError::Failed(format!("updating service {name}: {e}")))?;

@@ -156,9 +156,49 @@ pub struct Registry {
     pub port: u16,
 }
 
+/// The account of a registry started with [`Registry::start_private`].
+pub const REGISTRY_USER: &str = "mooring";
+/// Its password.
+pub const REGISTRY_PASSWORD: &str = "secret";
+/// `REGISTRY_USER:bcrypt(REGISTRY_PASSWORD)`, as `htpasswd -B` writes it (the registry
+/// takes bcrypt only).
+const HTPASSWD: &str = "mooring:$2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a";
+
 impl Registry {
     /// Starts the registry; panics (never skips) when `docker-registry` is missing.
     pub fn start() -> Registry {
+        Registry::start_with(false)
+    }
+
+    /// A registry that serves [`REGISTRY_USER`] alone (basic auth, as a private
+    /// registry does); log in with [`Registry::login`].
+    pub fn start_private() -> Registry {
+        Registry::start_with(true)
+    }
+
+    /// Logs a Docker CLI configuration folder `config` in (`docker --config FOLDER
+    /// login`), for pushes to a private registry.
+    pub fn login(&self, config: &std::path::Path) {
+        use std::io::Write;
+        let mut child = Command::new("docker")
+            .arg("--config")
+            .arg(config)
+            .args(["login", "--username", REGISTRY_USER, "--password-stdin"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(REGISTRY_PASSWORD.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "docker login");
+    }
+
+    fn start_with(private: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -174,6 +214,16 @@ impl Registry {
             ),
         )
         .unwrap();
+        if private {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{HTPASSWD}\n")).unwrap();
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text += &format!(
+                "auth:\n  htpasswd:\n    realm: mooring-test\n    path: {}\n",
+                htpasswd.display()
+            );
+            std::fs::write(&config, text).unwrap();
+        }
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)

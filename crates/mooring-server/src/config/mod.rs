@@ -20,6 +20,7 @@ use std::time::Duration;
 
 mod app;
 mod app_env;
+mod registries;
 mod secrets;
 mod server;
 mod sops;
@@ -39,6 +40,8 @@ pub struct Config {
     pub notifications: Vec<Notification>,
     /// `backup_targets`: where backups are copied off the host.
     pub backup_targets: BTreeMap<String, targets::BackupTarget>,
+    /// `registries`: credentials for the registries images are pulled from.
+    pub registries: std::sync::Arc<mooring_docker::Registries>,
     pub apps: Vec<AppConfig>,
     /// `sops.age` at the top level: identities for every app's SOPS files (each app's
     /// `sops` holds these and its own).
@@ -309,6 +312,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
             "notifications",
             "sops",
             "backup_targets",
+            "registries",
             "apps",
         ],
     )?;
@@ -319,6 +323,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
     let webhooks = server::webhooks(&doc, &base)?;
     let notifications = server::notifications(&doc)?;
     let backup_targets = targets::backup_targets(&doc, &base)?;
+    let registries = std::sync::Arc::new(registries::registries(&doc, &base)?);
     let mut sops_keys = mooring_sops::Keys::none();
     sops::parse(&doc, "", &base, &mut sops_keys)?;
 
@@ -409,6 +414,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, LoadError> {
         webhooks,
         notifications,
         backup_targets,
+        registries,
         apps,
         sops: sops_keys,
         folder: base,

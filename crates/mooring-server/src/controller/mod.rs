@@ -295,7 +295,7 @@ impl Controller {
                     host: name.clone(),
                     source,
                 })?;
-            providers.insert(name.clone(), p);
+            providers.insert(name.clone(), p.with_registries(config.registries.clone()));
             host_states.insert(name.clone(), Arc::new(hosts::HostState::default()));
         }
         let mut sources: BTreeMap<(String, Option<String>), Arc<SourceHandle>> = BTreeMap::new();

@@ -1,7 +1,10 @@
 //! Image pulls from a real registry (Debian's `docker-registry` on 127.0.0.1): a missing
 //! image is pulled before anything is created, and `pull_policy: always` picks up a new
-//! image pushed behind the same tag and recreates the container on it.
+//! image pushed behind the same tag and recreates the container on it. A private
+//! registry (basic auth) is pulled from with the credentials of `registries` in
+//! mooring.yaml, and refused without them.
 
+use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
 use mooring_testkit::docker::Registry;
 use std::fs;
@@ -77,4 +80,66 @@ fn missing_image_is_pulled_and_always_follows_the_tag() {
         "{out}"
     );
     assert_eq!(inspect(&app.container("web"), "{{.Image}}"), new);
+}
+
+#[test]
+fn a_private_registry_is_pulled_from_with_the_configured_credentials() {
+    use mooring_testkit::docker::REGISTRY_PASSWORD;
+    let app = TestApp::new("ppull");
+    let registry = Registry::start_private();
+    let image = registry.reference(&format!("{}/web:1", app.name));
+    let login = tempfile::tempdir().unwrap();
+    registry.login(login.path());
+    docker(&["tag", IMAGE, &image]);
+    let pushed = std::process::Command::new("docker")
+        .arg("--config")
+        .arg(login.path())
+        .args(["push", &image])
+        .output()
+        .unwrap();
+    assert!(pushed.status.success(), "{pushed:?}");
+    docker(&["rmi", &image]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    fs::create_dir(&proj).unwrap();
+    fs::write(
+        proj.join("compose.yaml"),
+        format!(
+            "name: {}\nservices:\n  web:\n    image: {image}\n    init: true\n    command: [sleep, \"3600\"]\n",
+            app.name
+        ),
+    )
+    .unwrap();
+    // Without credentials (the command line has none): refused by the registry, and
+    // the sync fails saying so.
+    let out = app.expect(1, &["sync", proj.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!("pulling image {image}"))
+            && out.contains("no basic auth credentials"),
+        "{out}"
+    );
+    // The daemon, given the registry's credentials (the password a secret in the
+    // environment), pulls it and deploys.
+    let s = Server::start_with_env(
+        dir.path(),
+        &format!(
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nregistries:\n  \"127.0.0.1:{}\": {{ username: mooring, password: env:REGISTRY_PW }}\napps:\n  - name: {}\n    source: {{ dir: {} }}\n",
+            registry.port,
+            app.name,
+            proj.display()
+        ),
+        &[("REGISTRY_PW", REGISTRY_PASSWORD)],
+    );
+    wait_until(60, "the private image deployed", || {
+        let a = s.app(&app.name);
+        a["sync"] == "Synced" && a["health"] == "Healthy"
+    });
+    assert!(docker_output(&["image", "inspect", &image])
+        .status
+        .success());
+    assert!(
+        !s.logs().contains(REGISTRY_PASSWORD),
+        "the password never reaches the log"
+    );
 }
