@@ -9,6 +9,7 @@ mod stdout;
 mod backup;
 mod client;
 mod daemon_backup;
+mod docker_login;
 mod print;
 mod render;
 
@@ -757,7 +758,9 @@ fn reconcile_source(
     let dry_run = !matches!(mode, Mode::Sync { dry_run: false });
     let progress = print::Progress::new(json);
     let outcome = block_on(async {
-        let provider = Provider::connect(globals.docker_host.as_deref()).await?;
+        let provider = Provider::connect(globals.docker_host.as_deref())
+            .await?
+            .with_registries(std::sync::Arc::new(docker_login::registries()));
         let options = ReconcileOptions {
             prune: source.prune,
             dry_run,

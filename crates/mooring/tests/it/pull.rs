@@ -2,7 +2,8 @@
 //! image is pulled before anything is created, and `pull_policy: always` picks up a new
 //! image pushed behind the same tag and recreates the container on it. A private
 //! registry (basic auth) is pulled from with the credentials of `registries` in
-//! mooring.yaml, and refused without them.
+//! mooring.yaml (the daemon) or of `docker login` (the command line), and refused
+//! without them.
 
 use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
@@ -90,15 +91,19 @@ fn a_private_registry_is_pulled_from_with_the_configured_credentials() {
     let image = registry.reference(&format!("{}/web:1", app.name));
     let login = tempfile::tempdir().unwrap();
     registry.login(login.path());
-    docker(&["tag", IMAGE, &image]);
-    let pushed = std::process::Command::new("docker")
-        .arg("--config")
-        .arg(login.path())
-        .args(["push", &image])
-        .output()
-        .unwrap();
-    assert!(pushed.status.success(), "{pushed:?}");
-    docker(&["rmi", &image]);
+    // A second tag, for the command line's own pull below.
+    let second = registry.reference(&format!("{}/web:2", app.name));
+    for image in [&image, &second] {
+        docker(&["tag", IMAGE, image]);
+        let pushed = std::process::Command::new("docker")
+            .arg("--config")
+            .arg(login.path())
+            .args(["push", image])
+            .output()
+            .unwrap();
+        assert!(pushed.status.success(), "{pushed:?}");
+        docker(&["rmi", image]);
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("proj");
@@ -111,9 +116,14 @@ fn a_private_registry_is_pulled_from_with_the_configured_credentials() {
         ),
     )
     .unwrap();
-    // Without credentials (the command line has none): refused by the registry, and
-    // the sync fails saying so.
-    let out = app.expect(1, &["sync", proj.to_str().unwrap()]);
+    // Without credentials (no `docker login` for it): refused by the registry, and the
+    // sync fails saying so.
+    let nobody = tempfile::tempdir().unwrap();
+    let out = app.expect_env(
+        1,
+        &["sync", proj.to_str().unwrap()],
+        &[("DOCKER_CONFIG", nobody.path().to_str().unwrap())],
+    );
     assert!(
         out.contains(&format!("pulling image {image}"))
             && out.contains("no basic auth credentials"),
@@ -142,4 +152,24 @@ fn a_private_registry_is_pulled_from_with_the_configured_credentials() {
         !s.logs().contains(REGISTRY_PASSWORD),
         "the password never reaches the log"
     );
+
+    // The command line pulls with what `docker login` stored, as Compose does.
+    let other = TestApp::new("ppullcli");
+    let cli = dir.path().join("cli");
+    fs::create_dir(&cli).unwrap();
+    fs::write(
+        cli.join("compose.yaml"),
+        format!(
+            "name: {}\nservices:\n  web:\n    image: {second}\n    init: true\n    command: [sleep, \"3600\"]\n",
+            other.name
+        ),
+    )
+    .unwrap();
+    let out = other.expect_env(
+        0,
+        &["sync", cli.to_str().unwrap()],
+        &[("DOCKER_CONFIG", login.path().to_str().unwrap())],
+    );
+    assert!(out.contains(&format!("pull image {second}")), "{out}");
+    assert!(!out.contains(REGISTRY_PASSWORD), "{out}");
 }
