@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): an off-host copy of a backup to an SFTP server — Mooring's
-# SFTP target (the archive streamed through ssh, hashed and flushed by the server as it
-# writes it, the manifest read back, renamed) — against `scp` of the same archive (ssh's
+# SFTP target (the archive streamed through ssh, written and hashed by the server in one
+# pass, flushed, the manifest read back, renamed) — against `scp` of the same archive (ssh's
 # default cipher, and AES-GCM first as Mooring prefers on a CPU with AES instructions),
 # and against `scp` then `sync` and `openssl dgst -sha256` on the server (the same
 # guarantees by hand), in the same run, to an sshd this script starts on 127.0.0.1

@@ -108,6 +108,7 @@ pub fn prune(
     let cutoff = older_than_ms.map(|age| now.saturating_sub(age));
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut removed = Vec::new();
+    let held = crate::recreating::held(dir);
     for record in list(dir)? {
         let meta = &record.manifest.meta;
         let rank = seen
@@ -116,7 +117,7 @@ pub fn prune(
         let beyond_keep = keep.is_some_and(|k| *rank >= k);
         let too_old = cutoff.is_some_and(|c| meta.created_at < c);
         *rank += 1;
-        if beyond_keep || too_old {
+        if (beyond_keep || too_old) && !held.contains(&record.id) {
             remove(dir, &record.id)?;
             removed.push(record.id);
         }
@@ -143,13 +144,14 @@ pub fn prune_volume(
 ) -> Result<Vec<String>, BackupError> {
     let cutoff = older_than_ms.map(|age| now.saturating_sub(age));
     let mut removed = Vec::new();
+    let held = crate::recreating::held(dir);
     let mine = list(dir)?
         .into_iter()
         .filter(|r| r.manifest.meta.app == app && r.manifest.meta.volume == volume);
     for (rank, record) in mine.enumerate() {
         let beyond_keep = keep.is_some_and(|k| rank >= k);
         let too_old = cutoff.is_some_and(|c| record.manifest.meta.created_at < c);
-        if record.id != except && (beyond_keep || too_old) {
+        if record.id != except && !held.contains(&record.id) && (beyond_keep || too_old) {
             remove(dir, &record.id)?;
             removed.push(record.id);
         }

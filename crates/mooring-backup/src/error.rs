@@ -84,6 +84,18 @@ pub enum BackupError {
         why: String,
     },
 
+    /// A recreation of `volume` was cut short, and the backup it restores is gone.
+    #[error(
+        "volume {volume} was being recreated from backup {id}, which is gone: its data is not \
+         back; restore another backup of it (mooring backup list), then remove {}",
+        marker.display()
+    )]
+    Recreation {
+        volume: String,
+        id: String,
+        marker: PathBuf,
+    },
+
     /// A dump was asked of a backup that is a copy of files, or the other way.
     #[error("backup {id} is not a database dump (it is a copy of the volume's files): restore it as files")]
     NotADump {

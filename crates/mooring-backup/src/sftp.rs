@@ -4,9 +4,9 @@
 //!
 //! A copy is written as `<id>.tar.zst.partial` and `<id>.manifest.json.partial`. When
 //! the account can run commands, the archive is streamed through `ssh` into `tee`,
-//! which the server's `openssl dgst` (or `sha256sum`) reads as it goes: the server
-//! hashes the bytes it wrote in the same pass that copies them, then flushes the file
-//! to its disk and says its size. An SFTP-only account gets the archive with `put -f`
+//! which writes the file while the server's `openssl dgst` (or `sha256sum`) hashes
+//! the bytes it received, in the same pass; then the server flushes the file to its
+//! disk and reads its size from it (`wc -c`). An SFTP-only account gets the archive with `put -f`
 //! (flushed when the server offers `fsync@openssh.com`, as OpenSSH's does), read back
 //! into a local scratch file. The manifest is put with `-f` and read back. Only when
 //! the size, the sha256 and the manifest all match are both renamed into place, the
@@ -164,10 +164,8 @@ impl Sftp {
             // AES-GCM first where the CPU has AES instructions: `scp` is 1.8x faster
             // with it than with ssh's default (ChaCha20) here, which leaves CPU time for
             // the server's sha256.
-            c.args([
-                "-o",
-                "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com",
-            ]);
+            // (The whole list, not `^…`: older clients do not take that form.)
+            c.args(["-o", "Ciphers=aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"]);
         }
         if let Some(key) = key {
             c.arg("-i").arg(key).args(["-o", "IdentitiesOnly=yes"]);
@@ -192,12 +190,12 @@ impl Sftp {
     }
 
     /// Whether the account runs commands with the tools a streamed copy needs (`tee`,
-    /// `stat`, and `openssl` or `sha256sum`); an SFTP-only account does not.
+    /// `wc`, and `openssl` or `sha256sum`); an SFTP-only account does not.
     fn runs_commands(&self, link: &Link) -> Result<bool, BackupError> {
         let out = self
             .ssh(
                 link,
-                "command -v tee && command -v stat && (command -v openssl || command -v sha256sum)",
+                "command -v tee && command -v wc && (command -v openssl || command -v sha256sum)",
             )
             .stdin(Stdio::null())
             .output()
@@ -209,18 +207,21 @@ impl Sftp {
         }
     }
 
-    /// Streams `file` into `remote` through ssh: the server writes it, hashes the bytes
-    /// it wrote as they arrive, flushes it to its disk and says its size (`remote` is a
-    /// checked path, one word to any shell). The copy is thus checked in the same pass
-    /// that makes it. Returns the size and sha256 the server found.
+    /// Streams `file` into `remote` through ssh: the server writes it while hashing the
+    /// bytes it received, flushes it to its disk and reads its size there (`remote` is
+    /// a checked path, one word to any shell; POSIX tools only, `sync FILE` where the
+    /// coreutils' sync takes one — its failure fails the copy — else a whole `sync`).
+    /// The copy is thus checked in the same pass that makes it. Returns the size and
+    /// sha256 the server found.
     fn stream(&self, link: &Link, file: &Path, remote: &str) -> Result<(u64, String), BackupError> {
         let input = fs::File::open(file).map_err(|e| BackupError::io("open", file, e))?;
         // `tee` goes on to its output when the file fails (a full disk): the size
-        // the server reads after the flush catches that.
+        // the server reads from the file after the flush catches that.
         let out = self
             .ssh(link, &format!(
                 "umask 077 && {{ if command -v openssl >/dev/null 2>&1; then tee {remote} | openssl dgst -sha256 -r; \
-                 else tee {remote} | sha256sum; fi; }} && {{ sync {remote} 2>/dev/null || sync; }} && stat -c %s {remote}"
+                 else tee {remote} | sha256sum; fi; }} && \
+                 {{ if sync --version >/dev/null 2>&1; then sync {remote}; else sync; fi; }} && wc -c < {remote}"
             ))
             .stdin(input)
             .output()
@@ -324,7 +325,7 @@ impl Sftp {
             &format!("-mkdir {folder}\n-rm {archive_partial}\n-rm {manifest_partial}\n"),
         )?;
         let checked = (|| {
-            // Hashed by the server as it writes it when the account can run commands,
+            // Hashed by the server in the pass that writes it when the account can run commands,
             // else put and fetched back.
             let hashed_there = self.runs_commands(link)?;
             let (size, sha) = if hashed_there {

@@ -213,6 +213,7 @@ impl Host for SimulatedHost {
         _: &str,
         _: &str,
         _: &Path,
+        _: bool,
     ) -> Result<(), ProviderError> {
         self.call().await;
         Ok(())

@@ -686,13 +686,16 @@ pub trait Host: Sync {
     ) -> Result<String, ProviderError>;
     /// Removes a volume — only ever planned after its verified backup.
     async fn remove_volume(&self, name: &str) -> Result<(), ProviderError>;
-    /// Restores backup `id` (verified first) into a volume.
+    /// Restores backup `id` (verified first) into a volume: over what it holds when
+    /// `overwrite`, else only into an empty volume (or one an interrupted restore of
+    /// the same backup left).
     async fn restore_volume(
         &self,
         project: &Project,
         volume: &str,
         id: &str,
         dir: &std::path::Path,
+        overwrite: bool,
     ) -> Result<(), ProviderError>;
 }
 
@@ -1173,12 +1176,13 @@ impl Host for Provider {
         volume: &str,
         id: &str,
         dir: &std::path::Path,
+        overwrite: bool,
     ) -> Result<(), ProviderError> {
         let record = mooring_backup::load(dir, id)
             .map_err(|e| ProviderError::Failed(format!("backup {id}: {e}")))?;
         let images: Vec<String> = project.services.values().map(|s| s.image.clone()).collect();
         let image = self.local_image(&images).await?;
-        self.restore_volume_from(volume, &image, record, true)
+        self.restore_volume_from(volume, &image, record, overwrite)
             .await
             .map(|_| ())
     }

@@ -66,7 +66,7 @@ pub struct ReconcileOptions {
 impl ReconcileOptions {
     /// The planner's options; values the render decrypted are masked in its reasons
     /// whether or not the caller gave a mask.
-    fn plan(&self, images_pulled: bool, project: &Project) -> PlanOptions {
+    fn plan(&self, images_pulled: bool, project: &Project) -> Result<PlanOptions, ProviderError> {
         let mask = match (&self.mask, project.secret_values.is_empty()) {
             (mask, true) => mask.clone(),
             (Some(m), false) => Some(m.clone().for_project(project)),
@@ -80,10 +80,11 @@ impl ReconcileOptions {
                 dir,
                 self.backup_app.as_deref().unwrap_or(&project.name),
                 project.volumes.values().map(|v| v.name.as_str()),
-            ),
+            )
+            .map_err(|e| ProviderError::Failed(e.to_string()))?,
             None => BTreeMap::new(),
         };
-        PlanOptions {
+        Ok(PlanOptions {
             recreate_volumes: self.recreate_volumes.clone(),
             recreations,
             prune: self.prune,
@@ -92,7 +93,7 @@ impl ReconcileOptions {
             backup_on_change: self.backup_on_change,
             always_back_up: self.always_back_up.clone(),
             mask,
-        }
+        })
     }
 }
 
@@ -201,7 +202,7 @@ pub async fn reconcile<H: Host>(
     report: Report<'_>,
 ) -> Result<Outcome, ReconcileError> {
     let live = provider.observe(project).await?;
-    let first = plan(project, &live, options.plan(false, project))?;
+    let first = plan(project, &live, options.plan(false, project)?)?;
     let mut outcome = Outcome {
         plan: first.clone(),
         results: Vec::new(),
@@ -238,7 +239,7 @@ pub async fn reconcile<H: Host>(
     prepare().map_err(ReconcileError::Prepare)?;
     apply(provider, project, &options, first, report, &mut outcome).await?;
     outcome.live = provider.observe(project).await?;
-    outcome.after = plan(project, &outcome.live, options.plan(true, project))?;
+    outcome.after = plan(project, &outcome.live, options.plan(true, project)?)?;
     Ok(outcome)
 }
 
@@ -280,7 +281,7 @@ async fn apply<H: Host>(
             return Ok(());
         }
         let live = provider.observe(project).await?;
-        current = plan(project, &live, options.plan(true, project))?;
+        current = plan(project, &live, options.plan(true, project)?)?;
     }
 
     let mut steps: Vec<Vec<PlannedAction>> = Vec::new();
@@ -494,13 +495,22 @@ async fn volume_sequence<H: Host>(
             Action::RestoreVolume { volume } => {
                 report(Progress::Started(a));
                 let start = Instant::now();
-                let id = taken.get(volume).cloned().or_else(|| {
-                    let dir = options.backups.as_deref()?;
-                    mooring_backup::recreating(dir, app, volume)
-                });
+                // The backup just taken, over the volume just created; or, finishing a
+                // recreation cut short, that backup into a volume that holds nothing
+                // else (never over data written since).
+                let (id, overwrite) = match (taken.get(volume), options.backups.as_deref()) {
+                    (Some(id), _) => (Some(id.clone()), true),
+                    (None, Some(dir)) => (
+                        mooring_backup::recreating(dir, app, volume).unwrap_or_default(),
+                        false,
+                    ),
+                    (None, None) => (None, false),
+                };
                 let r = match (&options.backups, id) {
                     (Some(dir), Some(id)) => {
-                        let r = provider.restore_volume(project, volume, &id, dir).await;
+                        let r = provider
+                            .restore_volume(project, volume, &id, dir, overwrite)
+                            .await;
                         match r {
                             Ok(()) => mooring_backup::done_recreating(dir, app, volume)
                                 .map_err(|e| ProviderError::Failed(e.to_string())),

@@ -43,6 +43,9 @@ pub struct LiveStack {
     /// The stack's volumes on each node named for it (`nodes` of the Swarm host), or
     /// why that node's Engine did not answer.
     pub node_volumes: BTreeMap<String, Result<Vec<String>, String>>,
+    /// The data policy a volume of the stack was created with (its `x-mooring`), as its
+    /// label on a node says.
+    pub volume_policies: BTreeMap<String, DataPolicy>,
 }
 
 /// A secret or config as the manager has it.
@@ -477,6 +480,14 @@ fn mounts(project: &Project, svc: &Service) -> Vec<Value> {
                 .map(|(k, x)| (k.clone(), json!(x)))
                 .collect();
             labels.insert(NAMESPACE.into(), json!(project.name));
+            // The volume's own data policy, read back on each node once it is no longer
+            // declared (as a standalone volume remembers it).
+            if let Some(policy) = v.policy {
+                labels.insert(
+                    mooring_core::labels::DATA_POLICY.into(),
+                    json!(policy.as_str()),
+                );
+            }
             options.insert("Labels".into(), Value::Object(labels));
             if let Some(driver) = &v.driver {
                 let mut config = Map::new();
@@ -805,7 +816,12 @@ fn released_volumes(
             }
         };
         for name in volumes.iter().filter(|v| !declares_volume(project, v)) {
-            match (options.volume_policy, options.prune) {
+            let policy = live
+                .volume_policies
+                .get(name)
+                .copied()
+                .unwrap_or(options.volume_policy);
+            match (policy, options.prune) {
                 (DataPolicy::BackupThenDelete, true) => {
                     let filed = format!("{name}@{node}");
                     out.push(PlannedAction {
@@ -1225,7 +1241,12 @@ impl Provider {
         let live = self.observe_stack(project).await?;
         let (_, services) = self.stack_health(project, &live).await?;
         let mut held = self.app_volumes(&project.name).await.unwrap_or_default();
-        for volumes in observe_nodes(nodes, project).await.into_values().flatten() {
+        for volumes in observe_nodes(nodes, project)
+            .await
+            .0
+            .into_values()
+            .flatten()
+        {
             held.extend(volumes);
         }
         let mut tree = mooring_core::resource_tree(project, &Live::default(), policy);
@@ -1593,22 +1614,42 @@ async fn run(
     result
 }
 
-/// The stack's volumes on each node, or why a node did not answer; asked at once.
+/// The stack's volumes on each node (its namespace label only: a node may also be a
+/// host of standalone apps), or why a node did not answer, asked at once; and the data
+/// policy each volume was created with.
 async fn observe_nodes(
     nodes: &[(String, Provider)],
     project: &Project,
-) -> BTreeMap<String, Result<Vec<String>, String>> {
+) -> (
+    BTreeMap<String, Result<Vec<String>, String>>,
+    BTreeMap<String, DataPolicy>,
+) {
     let each = nodes.iter().map(|(name, node)| async move {
         let volumes = node
-            .app_volumes(&project.name)
+            .labelled_volumes(NAMESPACE, &project.name)
             .await
             .map_err(|e| format!("node {name} cannot be reached: {e}"));
         (name.clone(), volumes)
     });
-    futures_util::future::join_all(each)
-        .await
-        .into_iter()
-        .collect()
+    let mut policies = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (node, volumes) in futures_util::future::join_all(each).await {
+        let names = volumes.map(|list| {
+            list.into_iter()
+                .map(|(volume, labels)| {
+                    if let Some(p) = labels
+                        .get(mooring_core::labels::DATA_POLICY)
+                        .and_then(|p| DataPolicy::parse(p))
+                    {
+                        policies.insert(volume.clone(), p);
+                    }
+                    volume
+                })
+                .collect()
+        });
+        out.insert(node, names);
+    }
+    (out, policies)
 }
 
 /// How long a released volume's tasks may take to stop on their node.
@@ -1751,7 +1792,7 @@ pub async fn reconcile(
                 .values()
                 .any(|v| v.backup_on_change.unwrap_or(options.backup_on_change)));
     if nodes_asked {
-        live.node_volumes = observe_nodes(&options.nodes, project).await;
+        (live.node_volumes, live.volume_policies) = observe_nodes(&options.nodes, project).await;
     }
     // An external secret or config must be there already: nothing Mooring can make.
     if let Some((kind, name)) = swarm_files(project)
@@ -1825,7 +1866,8 @@ pub async fn reconcile(
     } else {
         let mut after = provider.observe_stack(project).await?;
         if nodes_asked {
-            after.node_volumes = observe_nodes(&options.nodes, project).await;
+            (after.node_volumes, after.volume_policies) =
+                observe_nodes(&options.nodes, project).await;
         }
         after
     };
@@ -2276,13 +2318,18 @@ mod tests {
             )]),
             networks: vec!["shop_default".into()],
             node_volumes: BTreeMap::from([
-                ("n1".to_string(), Ok(vec!["shop_data".to_string()])),
+                (
+                    "n1".to_string(),
+                    Ok(vec!["shop_data".to_string(), "shop_keep".to_string()]),
+                ),
                 ("n2".to_string(), Ok(vec![])),
                 (
                     "n3".to_string(),
                     Err("node n3 cannot be reached: refused".to_string()),
                 ),
             ]),
+            // Created with `x-mooring: { data: protect }`: its own policy wins.
+            volume_policies: BTreeMap::from([("shop_keep".to_string(), DataPolicy::Protect)]),
             ..LiveStack::default()
         };
         let policy = |volume_policy, prune| ReconcileOptions {
@@ -2301,6 +2348,12 @@ mod tests {
             .notes
             .iter()
             .any(|n| n.contains("volumes on node n3 not checked")));
+        assert!(
+            deleted.notes.iter().any(|n| n
+                .starts_with("volume shop_keep on node n1 is no longer declared; kept (protected")),
+            "{:?}",
+            deleted.notes
+        );
         // Without prune, or protected: kept, and the plan says so.
         for (p, kept) in [
             (

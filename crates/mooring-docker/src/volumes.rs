@@ -964,6 +964,28 @@ impl Provider {
         Ok(out)
     }
 
+    /// Volumes whose label `label` is `value`, with their labels.
+    pub async fn labelled_volumes(
+        &self,
+        label: &str,
+        value: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, ProviderError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
+        let list = self
+            .client()
+            .list_volumes(Some(bollard::volume::ListVolumesOptions { filters }))
+            .await
+            .map_err(|e| ProviderError::Failed(format!("listing volumes of {value}: {e}")))?;
+        let mut out: Vec<(String, HashMap<String, String>)> = list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.name, v.labels))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// Whether a volume exists.
     pub async fn volume_exists(&self, name: &str) -> Result<bool, ProviderError> {
         match self.client().inspect_volume(name).await {

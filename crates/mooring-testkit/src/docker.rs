@@ -158,11 +158,11 @@ pub struct Registry {
 
 /// The account of a registry started with [`Registry::start_private`].
 pub const REGISTRY_USER: &str = "mooring";
-/// Its password.
-pub const REGISTRY_PASSWORD: &str = "secret";
+/// Its password (a word no log holds by chance).
+pub const REGISTRY_PASSWORD: &str = "reg-pw-5Kq9Zt";
 /// `REGISTRY_USER:bcrypt(REGISTRY_PASSWORD)`, as `htpasswd -B` writes it (the registry
 /// takes bcrypt only).
-const HTPASSWD: &str = "mooring:$2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a";
+const HTPASSWD: &str = "mooring:$2b$05$Mooringtestsaltsaltsaer5WLvA44QyqzlR1XG5WK53GlgzjzQFK";
 
 impl Registry {
     /// Starts the registry; panics (never skips) when `docker-registry` is missing.

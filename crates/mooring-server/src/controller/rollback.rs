@@ -296,8 +296,15 @@ impl Controller {
                 for (container, _, _) in provider.volume_users(volume).await? {
                     provider.stop(&container).await?;
                 }
-                mooring_docker::Host::restore_volume(provider, &rendered.project, volume, id, &dir)
-                    .await
+                mooring_docker::Host::restore_volume(
+                    provider,
+                    &rendered.project,
+                    volume,
+                    id,
+                    &dir,
+                    true,
+                )
+                .await
             }
             .await;
             if r.is_ok() {

@@ -298,7 +298,10 @@ fn shared_ssh_connections() -> Vec<String> {
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains("ControlPath=") && c.contains("mooring-ssh-"))
+        // (A master left running names itself `ssh: /tmp/mooring-ssh-…/link [mux]`.)
+        .filter(|c| {
+            c.contains("mooring-ssh-") && (c.contains("ControlPath=") || c.contains("[mux]"))
+        })
         .collect();
     // (Only folders holding a connection's socket or a key: other tests' ssh commands
     // have folders of their own there.)
