@@ -153,6 +153,9 @@ pub fn inspect(name: &str, format: &str) -> String {
 pub struct Registry {
     child: std::process::Child,
     _dir: tempfile::TempDir,
+    /// The address it listens on (127.0.0.1, or this machine's port on a test Swarm's
+    /// switch).
+    pub ip: String,
     pub port: u16,
 }
 
@@ -167,24 +170,36 @@ const HTPASSWD: &str = "mooring:$2b$05$Mooringtestsaltsaltsaer5WLvA44QyqzlR1XG5W
 impl Registry {
     /// Starts the registry; panics (never skips) when `docker-registry` is missing.
     pub fn start() -> Registry {
-        Registry::start_with(false)
+        Registry::start_with(false, "127.0.0.1")
     }
 
     /// A registry that serves [`REGISTRY_USER`] alone (basic auth, as a private
     /// registry does); log in with [`Registry::login`].
     pub fn start_private() -> Registry {
-        Registry::start_with(true)
+        Registry::start_with(true, "127.0.0.1")
+    }
+
+    /// A private registry listening on `ip` (an address of this machine's that only
+    /// namespaces the test made reach, such as [`crate::swarm::Swarm::host_ip`]).
+    pub fn start_private_at(ip: &str) -> Registry {
+        Registry::start_with(true, ip)
     }
 
     /// Logs a Docker CLI configuration folder `config` in (`docker --config FOLDER
     /// login`), for pushes to a private registry.
     pub fn login(&self, config: &std::path::Path) {
+        self.login_with(Command::new("docker"), config)
+    }
+
+    /// [`Registry::login`] with the Docker CLI `docker` (e.g. one aimed at another
+    /// Engine).
+    pub fn login_with(&self, mut docker: Command, config: &std::path::Path) {
         use std::io::Write;
-        let mut child = Command::new("docker")
+        let mut child = docker
             .arg("--config")
             .arg(config)
             .args(["login", "--username", REGISTRY_USER, "--password-stdin"])
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.ip, self.port))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -198,9 +213,9 @@ impl Registry {
         assert!(child.wait().unwrap().success(), "docker login");
     }
 
-    fn start_with(private: bool) -> Registry {
+    fn start_with(private: bool, ip: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind((ip, 0))
             .unwrap()
             .local_addr()
             .unwrap()
@@ -209,7 +224,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n",
                 dir.path().join("data").display()
             ),
         )
@@ -234,10 +249,11 @@ impl Registry {
         let mut registry = Registry {
             child,
             _dir: dir,
+            ip: ip.to_string(),
             port,
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((ip, port)).is_err() {
             if let Some(status) = registry.child.try_wait().unwrap() {
                 panic!("docker-registry exited early: {status}");
             }
@@ -250,9 +266,9 @@ impl Registry {
         registry
     }
 
-    /// `127.0.0.1:PORT/NAME`.
+    /// `IP:PORT/NAME`.
     pub fn reference(&self, name: &str) -> String {
-        format!("127.0.0.1:{}/{name}", self.port)
+        format!("{}:{}/{name}", self.ip, self.port)
     }
 }
 

@@ -83,7 +83,13 @@ impl RemoteEngine {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         certificates(d, &ip);
-        fs::write(d.join("daemon.json"), "{}\n").unwrap();
+        // A registry on this machine's port of a test Swarm's switch (10.232.S.1) is
+        // plain HTTP, as one on loopback is for the machine's own Engine.
+        fs::write(
+            d.join("daemon.json"),
+            "{\"insecure-registries\": [\"10.232.0.0/16\"]}\n",
+        )
+        .unwrap();
         let driver = String::from_utf8(
             Command::new("docker")
                 .args(["info", "--format", "{{.Driver}}"])

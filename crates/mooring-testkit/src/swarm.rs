@@ -150,6 +150,11 @@ impl Swarm {
         swarm
     }
 
+    /// This machine's address on the switch: what the nodes reach it at.
+    pub fn host_ip(&self) -> String {
+        format!("{}.1", self._switch.subnet)
+    }
+
     /// The manager node.
     pub fn manager(&self) -> &RemoteEngine {
         &self.nodes[0]

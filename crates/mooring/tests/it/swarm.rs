@@ -4,6 +4,7 @@
 
 use crate::common::daemon::{wait_until, Server};
 use crate::common::*;
+use mooring_testkit::docker::Registry;
 use mooring_testkit::swarm::Swarm;
 
 /// Waits for `ready`; on time out, fails with the app's status, its last operations and
@@ -64,10 +65,22 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     repo.write("compose.yaml", &stack(&app.name, "one", true))
         .write("db.txt", "pw-one")
         .commit("one");
-    let s = Server::start(
+    // A private registry the nodes reach (this machine's port on the switch), holding
+    // an image no node has: the nodes pull it with the credentials Mooring sends.
+    let registry = Registry::start_private_at(&swarm.host_ip());
+    let private = registry.reference(&format!("{}/priv:1", app.name));
+    let login = tempfile::tempdir().unwrap();
+    let login_dir = login.path().to_str().unwrap();
+    registry.login_with(m.docker_command(&[]), login.path());
+    m.docker(&["tag", IMAGE, &private]);
+    m.docker(&["--config", login_dir, "push", &private]);
+    m.docker(&["rmi", &private]);
+    let s = Server::start_with_env(
         dir.path(),
         &format!(
-            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h, prune: true }}\n    data: {{ backup: on-change, volumes: backup-then-delete }}\n  - name: {}-w\n    host: worker\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n",
+            "server: {{ listen: 127.0.0.1:{{port}}, data_dir: ./state }}\nregistries:\n  \"{}:{}\": {{ username: mooring, password: env:REGISTRY_PW }}\nhosts:\n{}    mode: swarm\n    nodes: [w2]\n{}    mode: swarm\n{}apps:\n  - name: {}\n    host: cluster\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h, prune: true }}\n    data: {{ backup: on-change, volumes: backup-then-delete }}\n  - name: {}-w\n    host: worker\n    source: {{ git: {}, ref: main }}\n    sync: {{ interval: 1h }}\n",
+            registry.ip,
+            registry.port,
             m.host_yaml("cluster"),
             swarm.nodes[1].host_yaml("worker"),
             swarm.nodes[2].host_yaml("w2"),
@@ -76,14 +89,24 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
             app.name,
             repo.file_url()
         ),
+        &[("REGISTRY_PW", mooring_testkit::docker::REGISTRY_PASSWORD)],
     );
     // A worker named as a Swarm host: refused, saying why. (Generous: its first sync
     // may wait for a worker slot behind the stack's first deploy.)
-    wait_until(180, "the worker refused as a Swarm host", || {
-        s.app(&format!("{}-w", app.name))["conditions"]
-            .to_string()
-            .contains("is not a Swarm manager")
-    });
+    let worker_app = format!("{}-w", app.name);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while !s.app(&worker_app)["conditions"]
+        .to_string()
+        .contains("is not a Swarm manager")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker was not refused as a Swarm host: {}\n{}",
+            s.app(&worker_app),
+            s.get(&format!("/api/v1/apps/{worker_app}/operations?limit=3"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     // Each new revision is taken at once (the app polls hourly): the Refresh action.
     let push = |compose: String| {
         repo.write("compose.yaml", &compose).commit("next");
@@ -567,4 +590,43 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         code == 502 && v["error"].to_string().contains("node w2 cannot be reached"),
         "{code} {v}"
     );
+
+    // An image from the private registry: the service is created with the registry's
+    // credentials (as `docker stack deploy --with-registry-auth`), and the worker,
+    // which never had the image, pulls it.
+    let with_private = checked(&app.name, "three", false).replace(
+        "services:\n",
+        &format!("services:\n  priv:\n    image: {private}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    deploy:\n      placement:\n        constraints: [\"node.role == worker\"]\n"),
+    );
+    push(with_private);
+    let priv_service = format!("{}_priv", app.name);
+    wait_or_tell(
+        &s,
+        &app.name,
+        m,
+        120,
+        "the private image's task running",
+        || {
+            // (The service may not be there yet.)
+            let out = m
+                .docker_command(&[
+                    "service",
+                    "ps",
+                    &priv_service,
+                    "--filter",
+                    "desired-state=running",
+                    "--format",
+                    "{{.CurrentState}}",
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with("Running"))
+        },
+    );
+    swarm.nodes[1].docker(&["image", "inspect", &private]);
+    assert!(!s
+        .logs()
+        .contains(mooring_testkit::docker::REGISTRY_PASSWORD));
 }
