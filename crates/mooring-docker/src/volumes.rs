@@ -948,15 +948,9 @@ impl Provider {
             mooring_core::labels::COMPOSE_PROJECT,
             crate::stack::NAMESPACE,
         ] {
-            let filters = HashMap::from([("label".to_string(), vec![format!("{label}={app}")])]);
-            let list = self
-                .client()
-                .list_volumes(Some(bollard::volume::ListVolumesOptions { filters }))
-                .await
-                .map_err(|e| ProviderError::Failed(format!("listing volumes of app {app}: {e}")))?;
-            for v in list.volumes.unwrap_or_default() {
-                if !out.contains(&v.name) {
-                    out.push(v.name);
+            for (name, _) in self.labelled_volumes(label, app).await? {
+                if !out.contains(&name) {
+                    out.push(name);
                 }
             }
         }
