@@ -16,6 +16,7 @@ mod convert;
 mod endpoint;
 mod engine_http;
 pub mod logs;
+pub mod pin;
 mod provider;
 pub mod reconcile;
 mod registry;

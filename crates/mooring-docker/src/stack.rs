@@ -46,6 +46,9 @@ pub struct LiveStack {
     /// The data policy a volume of the stack was created with (its `x-mooring`), as its
     /// label on a node says.
     pub volume_policies: BTreeMap<String, DataPolicy>,
+    /// Each service image's digest as its registry gives it, asked through the manager
+    /// (`crate::pin`).
+    pub images: crate::pin::Resolved,
 }
 
 /// A secret or config as the manager has it.
@@ -70,11 +73,17 @@ fn nanos(text: &Value) -> Option<u64> {
     mooring_compose::decode::parse_duration(text.as_str()?).map(|d| d.0)
 }
 
-/// The service's spec as the API takes it (`POST /services/create`).
+/// The label `docker stack deploy` gives a service: the image as the project writes
+/// it (its spec may run it pinned to a digest).
+pub const IMAGE_LABEL: &str = "com.docker.stack.image";
+
+/// The service's spec as the API takes it (`POST /services/create`), its image as the
+/// project writes it.
 pub fn spec(project: &Project, svc: &Service) -> Value {
     let deploy = svc.written.deploy.clone().unwrap_or(Value::Null);
     let mut labels = Map::new();
     labels.insert(NAMESPACE.into(), json!(project.name));
+    labels.insert(IMAGE_LABEL.into(), json!(svc.image));
     if let Some(Value::Object(l)) = deploy.get("labels") {
         labels.extend(l.clone());
     }
@@ -405,6 +414,19 @@ fn ignored_on_swarm(svc: &Service) -> Vec<String> {
     out
 }
 
+/// The spec Mooring sets for `svc`: `spec` with its image pinned to the digest its
+/// registry gave (`live.images`), else to the one the service runs now; and why it
+/// stays unpinned, if it does.
+pub fn desired(project: &Project, svc: &Service, live: &LiveStack) -> (Value, Option<String>) {
+    let mut want = spec(project, svc);
+    let running = live
+        .services
+        .get(&service_name(project, svc))
+        .map(|(_, _, s)| s);
+    let why = crate::pin::pin(&mut want, &svc.image, &live.images, running);
+    (want, why)
+}
+
 /// `spec` with the manager's id beside each secret's and config's name; an error
 /// names one the Swarm does not have.
 pub fn with_file_ids(
@@ -624,10 +646,14 @@ pub fn plan(project: &Project, live: &LiveStack, options: &ReconcileOptions) -> 
         }
     }
     let mut declared = Vec::new();
+    let mut unpinned = BTreeMap::new();
     for svc in project.services.values() {
         let name = service_name(project, svc);
         declared.push(name.clone());
-        let want = spec(project, svc);
+        let (want, why) = desired(project, svc, live);
+        if let Some(why) = why {
+            unpinned.insert(svc.image.clone(), why);
+        }
         match live.services.get(&name) {
             None => actions.push(PlannedAction {
                 action: Action::CreateService {
@@ -652,6 +678,11 @@ pub fn plan(project: &Project, live: &LiveStack, options: &ReconcileOptions) -> 
         }
     }
     let mut notes = project.notes.clone();
+    notes.extend(
+        unpinned
+            .into_iter()
+            .map(|(image, why)| format!("image {image}: {why}")),
+    );
     let changing: Vec<&str> = actions
         .iter()
         .filter_map(|a| match &a.action {
@@ -1378,7 +1409,7 @@ impl Provider {
     /// [`Self::swarm_api`] with `X-Registry-Auth`: a service created or updated so is
     /// pulled by the nodes with those credentials (as `docker stack deploy
     /// --with-registry-auth` sends them).
-    async fn swarm_api_as(
+    pub(crate) async fn swarm_api_as(
         &self,
         method: &str,
         path: &str,
@@ -1412,13 +1443,13 @@ impl Provider {
         &self,
         project: &Project,
         a: &PlannedAction,
-        files: &BTreeMap<(FileKind, String), LiveFile>,
+        live: &LiveStack,
     ) -> Result<(), ProviderError> {
         let spec_of = |service: &str, name: &str| {
             let svc = project.services.get(service).ok_or_else(|| {
                 ProviderError::Failed(format!("service {service} is not in the project"))
             })?;
-            with_file_ids(spec(project, svc), files)
+            with_file_ids(desired(project, svc, live).0, &live.files)
                 .map_err(|e| ProviderError::Failed(format!("service {name}: {e}")))
         };
         let auth_of = |service: &str| {
@@ -1568,7 +1599,7 @@ async fn run(
     provider: &Provider,
     project: &Project,
     a: &PlannedAction,
-    (files, options): (&BTreeMap<(FileKind, String), LiveFile>, &ReconcileOptions),
+    (live, options): (&LiveStack, &ReconcileOptions),
     report: &(dyn Fn(Progress<'_>) + Sync),
 ) -> ActionResult {
     report(Progress::Started(a));
@@ -1607,7 +1638,7 @@ async fn run(
         _ => ActionResult::ended(
             a,
             start,
-            provider.apply_stack_action(project, a, files).await,
+            provider.apply_stack_action(project, a, live).await,
         ),
     };
     report(Progress::Finished(&result));
@@ -1782,7 +1813,14 @@ pub async fn reconcile(
         ))
         .into());
     }
-    let mut live = provider.observe_stack(project).await?;
+    // The stack, and its images' digests (as `docker stack deploy --resolve-image
+    // always`), asked at once.
+    let (live, images) = futures_util::future::join(
+        provider.observe_stack(project),
+        provider.resolve_images(project.services.values().map(|s| s.image.as_str())),
+    )
+    .await;
+    let mut live = LiveStack { images, ..live? };
     // The nodes' volumes: for backups before an update, and for the data policy of
     // those no longer declared.
     let nodes_asked = !options.nodes.is_empty()
@@ -1837,7 +1875,7 @@ pub async fn reconcile(
             .filter(|a| !is(a, true) && !is(a, false));
         let ok = |results: &Vec<ActionResult>| results.iter().all(|r| r.error.is_none());
         for a in before {
-            results.push(run(provider, project, a, (&live.files, options), report).await);
+            results.push(run(provider, project, a, (&live, options), report).await);
             if !ok(&results) {
                 break;
             }
@@ -1846,25 +1884,27 @@ pub async fn reconcile(
             .actions
             .iter()
             .any(|a| matches!(a.action, Action::CreateSwarmFile { .. }));
-        let files = match (ok(&results), created) {
-            (true, true) => provider.swarm_files(&project.name).await?,
-            _ => live.files.clone(),
-        };
+        if ok(&results) && created {
+            live.files = provider.swarm_files(&project.name).await?;
+        }
         if ok(&results) {
-            let each = services.map(|a| run(provider, project, a, (&files, options), report));
+            let each = services.map(|a| run(provider, project, a, (&live, options), report));
             results.extend(futures_util::future::join_all(each).await);
         }
         for a in after {
             if !ok(&results) {
                 break;
             }
-            results.push(run(provider, project, a, (&files, options), report).await);
+            results.push(run(provider, project, a, (&live, options), report).await);
         }
     }
     let after_live = if results.is_empty() {
         live
     } else {
-        let mut after = provider.observe_stack(project).await?;
+        let mut after = LiveStack {
+            images: live.images,
+            ..provider.observe_stack(project).await?
+        };
         if nodes_asked {
             (after.node_volumes, after.volume_policies) =
                 observe_nodes(&options.nodes, project).await;
@@ -1938,6 +1978,59 @@ mod tests {
     }
 
     #[test]
+    fn an_image_runs_pinned_to_its_registrys_digest_and_a_moved_tag_rolls_out() {
+        let p = project("services:\n  web:\n    image: reg:5000/web:1\n");
+        let resolved = |r: Result<&str, &str>| {
+            crate::pin::Resolved::from([(
+                "reg:5000/web:1".to_string(),
+                r.map(|d| crate::pin::Pin {
+                    digest: d.into(),
+                    platforms: vec![json!({"Architecture": "amd64", "OS": "linux"})],
+                })
+                .map_err(str::to_string),
+            )])
+        };
+        let mut live = LiveStack {
+            networks: vec!["shop_default".into()],
+            images: resolved(Ok("sha256:one")),
+            ..LiveStack::default()
+        };
+        let (running, why) = desired(&p, &p.services["web"], &live);
+        assert_eq!(why, None);
+        assert_eq!(
+            running["TaskTemplate"]["ContainerSpec"]["Image"],
+            "reg:5000/web:1@sha256:one"
+        );
+        assert_eq!(running["Labels"][IMAGE_LABEL], "reg:5000/web:1");
+        live.services
+            .insert("shop_web".into(), ("id1".into(), 3, running.clone()));
+        assert!(plan(&p, &live, &opts(true)).actions.is_empty());
+        // The tag moved in the registry: a rolling update, saying so.
+        live.images = resolved(Ok("sha256:two"));
+        let moved = plan(&p, &live, &opts(true));
+        assert_eq!(moved.actions.len(), 1, "{moved:?}");
+        assert!(
+            moved.actions[0].reason.contains(
+                "TaskTemplate.ContainerSpec.Image: \"reg:5000/web:1@sha256:one\" → \"reg:5000/web:1@sha256:two\""
+            ),
+            "{moved:?}"
+        );
+        // The registry does not answer: the digest running is kept, and noted.
+        live.images = resolved(Err("connection refused"));
+        let down = plan(&p, &live, &opts(true));
+        assert!(down.actions.is_empty(), "{down:?}");
+        assert!(
+            down.notes
+                .iter()
+                .any(|n| n.starts_with("image reg:5000/web:1: ")
+                    && n.contains("connection refused")
+                    && n.contains("kept")),
+            "{:?}",
+            down.notes
+        );
+    }
+
+    #[test]
     fn a_service_spec_is_what_stack_deploy_sends_and_swarm_s_own_fields_are_no_drift() {
         let p = project(
             "services:\n  web:\n    image: nginx:1\n    command: [nginx, -g, daemon off;]\n    environment: { TOKEN: s3cret }\n    ports: [\"8080:80\"]\n    deploy:\n      replicas: 2\n      labels: { tier: front }\n      update_config: { parallelism: 1, delay: 10s, order: start-first, failure_action: rollback }\n      restart_policy: { condition: on-failure, max_attempts: 3 }\n      placement: { constraints: [\"node.role == worker\"], max_replicas_per_node: 1 }\n      resources: { limits: { cpus: \"0.5\", memory: 64M } }\n",
@@ -1947,6 +2040,7 @@ mod tests {
         assert_eq!(s["Name"], "shop_web");
         assert_eq!(s["Labels"][NAMESPACE], "shop");
         assert_eq!(s["Labels"]["tier"], "front");
+        assert_eq!(s["Labels"][IMAGE_LABEL], "nginx:1");
         assert_eq!(s["Mode"]["Replicated"]["Replicas"], 2);
         assert_eq!(
             s["TaskTemplate"]["ContainerSpec"]["Args"],

@@ -249,34 +249,38 @@ const DIGEST_KEY: &str = "swarm-digest.key";
 
 /// The daemon's key for Swarm files' digests: read from the data folder, made there
 /// (32 random bytes, readable by its owner only, never through a symlink) the first
-/// time.
+/// time. Made whole in a private temporary file, then linked into place (never over
+/// one already there): apps rendered at once never read a key half written.
 fn digest_key(data_dir: &Path) -> std::io::Result<[u8; 32]> {
     use std::io::{Read, Write};
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join(DIGEST_KEY);
     let no_follow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    let read = || -> std::io::Result<[u8; 32]> {
+        let mut key = [0u8; 32];
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(no_follow)
+            .open(&path)?
+            .read_exact(&mut key)?;
+        Ok(key)
+    };
+    match read() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
     let mut key = [0u8; 32];
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(no_follow)
-        .open(&path)
-    {
-        Ok(mut f) => {
-            getrandom::fill(&mut key).map_err(std::io::Error::other)?;
-            f.write_all(&key)?;
-            f.sync_all()?;
-            Ok(key)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(no_follow)
-                .open(&path)?;
-            f.read_exact(&mut key)?;
-            Ok(key)
-        }
+    getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+    let mut made = tempfile::Builder::new()
+        .prefix(".swarm-digest-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(data_dir)?;
+    made.write_all(&key)?;
+    made.as_file().sync_all()?;
+    match std::fs::hard_link(made.path(), &path) {
+        Ok(()) => Ok(key),
+        // Another render made it first: its key is the one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(),
         Err(e) => Err(e),
     }
 }
@@ -302,6 +306,19 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/hostname", other.path().join(super::DIGEST_KEY)).unwrap();
         assert!(super::digest_key(other.path()).is_err());
+        // Made by many at once (twenty times over): one key, whole, for all; no
+        // temporary file left.
+        for _ in 0..20 {
+            let racing = tempfile::tempdir().unwrap();
+            let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+                let each: Vec<_> = (0..16)
+                    .map(|_| s.spawn(|| super::digest_key(racing.path()).unwrap()))
+                    .collect();
+                each.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]));
+            assert_eq!(std::fs::read_dir(racing.path()).unwrap().count(), 1);
+        }
         // Keyed: another key, another name; no key, the plain sha256.
         let a = mooring_core::SwarmFile::digest(b"hunter2", Some(&key));
         assert_ne!(

@@ -625,7 +625,66 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
                 .any(|l| l.starts_with("Running"))
         },
     );
-    swarm.nodes[1].docker(&["image", "inspect", &private]);
+    // It runs pinned to the digest the registry gave (as `docker stack deploy`). A new
+    // image pushed behind the same tag is rolled out at the next sync, the plan saying
+    // so, and its task runs the new digest.
+    let pinned = |image: &str| {
+        let digest = m.docker(&[
+            "image",
+            "inspect",
+            image,
+            "--format",
+            "{{index .RepoDigests 0}}",
+        ]);
+        format!("{image}@{}", digest.trim().rsplit_once('@').unwrap().1)
+    };
+    let running_image = || {
+        let tasks = m.docker(&[
+            "service",
+            "ps",
+            "-q",
+            "--filter",
+            "desired-state=running",
+            &priv_service,
+        ]);
+        let mut args = vec![
+            "inspect",
+            "--format",
+            "{{.Status.State}} {{.Spec.ContainerSpec.Image}}",
+        ];
+        args.extend(tasks.lines());
+        let out = m.docker_command(&args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    m.docker(&["--config", login_dir, "pull", &private]);
+    let first = pinned(&private);
+    assert_eq!(running_image(), format!("running {first}"));
+    // The worker has it by digest (a pinned pull does not tag it).
+    let (repo, _) = private.rsplit_once(':').unwrap();
+    let (_, digest) = first.rsplit_once('@').unwrap();
+    swarm.nodes[1].docker(&["image", "inspect", &format!("{repo}@{digest}")]);
+    let base = format!("{}-v2", app.name);
+    m.docker(&["create", "--name", &base, IMAGE]);
+    m.docker(&["commit", "--change", "LABEL v=2", &base, &private]);
+    m.docker(&["rm", &base]);
+    m.docker(&["--config", login_dir, "push", &private]);
+    let second = pinned(&private);
+    assert_ne!(first, second);
+    let (code, v) = s.call(
+        "POST",
+        &format!("/api/v1/apps/{}/refresh", app.name),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(code, 202, "{v}");
+    wait_or_tell(&s, &app.name, m, 120, "the moved tag rolled out", || {
+        running_image() == format!("running {second}")
+    });
+    wait_or_tell(&s, &app.name, m, 60, "the update's plan recorded", || {
+        s.get(&format!("/api/v1/apps/{}/operations?limit=3", app.name))
+            .to_string()
+            .contains("TaskTemplate.ContainerSpec.Image")
+    });
     assert!(!s
         .logs()
         .contains(mooring_testkit::docker::REGISTRY_PASSWORD));
