@@ -89,37 +89,40 @@ fn main() {
     };
     let compose_file = dir.path().join("compose.yaml");
     let (mut cold_m, mut cold_d, mut noop_m, mut noop_d) = (vec![], vec![], vec![], vec![]);
+    let (mut made_m, mut made_d) = (vec![], vec![]);
     for r in 0..runs {
         // Each starts on an idle Swarm (the other's tasks gone), and they take turns
         // going first.
-        let peer = |cold: &mut Vec<u128>, noop: &mut Vec<u128>| {
+        let peer = |cold: &mut Vec<u128>, made: &mut Vec<u128>, noop: &mut Vec<u128>| {
             let stack = format!("peer{r}");
-            let t = Instant::now();
+            let (t, wall) = (Instant::now(), now_ns());
             stack_deploy(m, &compose_file, &stack);
             converged(m, &stack, services);
             cold.push(t.elapsed().as_millis());
+            made.push(timeline(m, &stack, wall));
             let t = Instant::now();
             stack_deploy(m, &compose_file, &stack);
             noop.push(t.elapsed().as_millis());
             remove_stack(&swarm, &stack);
         };
-        let ours = |cold: &mut Vec<u128>, noop: &mut Vec<u128>| {
+        let ours = |cold: &mut Vec<u128>, made: &mut Vec<u128>, noop: &mut Vec<u128>| {
             let app = format!("m{r}");
-            let t = Instant::now();
+            let (t, wall) = (Instant::now(), now_ns());
             sync(&app);
             converged(m, &app, services);
             cold.push(t.elapsed().as_millis());
+            made.push(timeline(m, &app, wall));
             let t = Instant::now();
             sync(&app);
             noop.push(t.elapsed().as_millis());
             remove_stack(&swarm, &app);
         };
         if r % 2 == 0 {
-            peer(&mut cold_d, &mut noop_d);
-            ours(&mut cold_m, &mut noop_m);
+            peer(&mut cold_d, &mut made_d, &mut noop_d);
+            ours(&mut cold_m, &mut made_m, &mut noop_m);
         } else {
-            ours(&mut cold_m, &mut noop_m);
-            peer(&mut cold_d, &mut noop_d);
+            ours(&mut cold_m, &mut made_m, &mut noop_m);
+            peer(&mut cold_d, &mut made_d, &mut noop_d);
         }
     }
     let _ = Command::new("kill")
@@ -140,6 +143,12 @@ fn main() {
         "a stack of {services} services (2 replicas each) on a 3-node Swarm, {runs} runs, medians (ms)"
     );
     println!("{:<36} {:>8} {:>8}", "", "mooring", "docker");
+    println!(
+        "{:<36} {:>8} {:>8}",
+        "cold: every task created (its share)",
+        med(&mut made_m),
+        med(&mut made_d)
+    );
     println!("{:<36} {:>8} {:>8}", "cold (to every task running)", cm, cd);
     println!("{:<36} {:>8} {:>8}", "no-op (the same files again)", nm, nd);
     println!(
@@ -163,6 +172,63 @@ fn stack_deploy(m: &RemoteEngine, compose: &Path, stack: &str) {
         "docker stack deploy: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128
+}
+
+/// When (ms after the request, on this machine's clock, which the manager's is) the
+/// stack's services were made, its tasks made, and its tasks running — the first and
+/// last of each, printed —; the last task's making returned: the deployer's own share
+/// of a cold deploy, the rest being Swarm's.
+fn timeline(m: &RemoteEngine, stack: &str, start: i128) -> u128 {
+    let ms = |ns: &str| (ns.trim().parse::<i128>().unwrap_or(0) - start) / 1_000_000;
+    let span = |v: &[i128]| {
+        (
+            v.iter().copied().min().unwrap_or(0),
+            v.iter().copied().max().unwrap_or(0),
+        )
+    };
+    let services = m.docker(&[
+        "service",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.stack.namespace={stack}"),
+    ]);
+    let mut args = vec!["service", "inspect", "--format", "{{.CreatedAt.UnixNano}}"];
+    args.extend(services.lines());
+    let created: Vec<i128> = m.docker(&args).lines().map(ms).collect();
+    let tasks = m.docker(&[
+        "stack",
+        "ps",
+        "-q",
+        "--filter",
+        "desired-state=running",
+        stack,
+    ]);
+    let mut args = vec![
+        "inspect",
+        "--format",
+        "{{.CreatedAt.UnixNano}} {{.Status.Timestamp.UnixNano}}",
+    ];
+    args.extend(tasks.lines());
+    let (mut made, mut running) = (vec![], vec![]);
+    for l in m.docker(&args).lines() {
+        let (a, b) = l.split_once(' ').unwrap_or((l, l));
+        made.push(ms(a));
+        running.push(ms(b));
+    }
+    let (created, made, running) = (span(&created), span(&made), span(&running));
+    eprintln!(
+        "{stack}: services made {}..{} ms, tasks made {}..{} ms, running {}..{} ms",
+        created.0, created.1, made.0, made.1, running.0, running.1
+    );
+    made.1.max(0) as u128
 }
 
 /// Waits until each of the stack's `services` services runs all its tasks.

@@ -237,6 +237,45 @@ fn an_engine_over_ssh_is_deployed_to_by_the_cli_and_the_daemon_and_an_unknown_ho
         remote_containers(&engine, &app.name),
         std::slice::from_ref(&name)
     );
+    // The daemon's calls share one SSH connection (bollard opens one a call): more
+    // syncs, no more logins, and no session refused for too many on it. Each call's
+    // `dial-stdio` on the remote ends with its call.
+    let logins = || sshd.log().matches("Accepted publickey").count();
+    let refused = || sshd.log().matches("no more sessions").count();
+    let (before, refused_before) = (logins(), refused());
+    for _ in 0..3 {
+        let (code, v) = s.call(
+            "POST",
+            &format!("/api/v1/apps/{}/sync", app.name),
+            Some(&s.admin),
+            Some(serde_json::json!({})),
+        );
+        assert_eq!(code, 200, "{v}");
+    }
+    assert!(
+        logins() == before && refused() == refused_before,
+        "{} logins, {} refused for three syncs; sshd said:\n{}\ndaemon:\n{}",
+        logins() - before,
+        refused() - refused_before,
+        sshd.log(),
+        s.logs()
+    );
+    // (The remote processes of this engine: those whose environment names it.)
+    let remote = || {
+        let mut n = 0;
+        for p in fs::read_dir("/proc").unwrap().flatten() {
+            let cmd = fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let env = fs::read(p.path().join("environ")).unwrap_or_default();
+            let socket = engine.socket.display().to_string();
+            if cmd.starts_with(b"docker\0system\0dial-stdio")
+                && env.windows(socket.len()).any(|w| w == socket.as_bytes())
+            {
+                n += 1;
+            }
+        }
+        n
+    };
+    wait_until(10, "the calls' remote processes gone", || remote() <= 2);
 }
 
 /// Two remote hosts; one is down when the daemon starts and goes down again later:
