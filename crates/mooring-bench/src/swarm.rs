@@ -2,7 +2,8 @@
 //! real three-node Swarm (`mooring_testkit::swarm`), deployed by Mooring's daemon
 //! (`mode: swarm`, a sync asked through the API) and by `docker stack deploy` in the
 //! same run, both over TCP with TLS to the manager: cold (from the request to every
-//! task running) and no-op (a second deploy of the same files). Run as root
+//! task running, and its own share: to every task made, from the manager's
+//! timestamps) and no-op (a second deploy of the same files). Run as root
 //! (namespaces):
 //!
 //! `cargo build --release -p mooring --bin mooring && cargo run --release -p mooring-bench --bin swarm -- [SERVICES] [RUNS]`
