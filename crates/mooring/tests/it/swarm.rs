@@ -594,11 +594,13 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     // An image from the private registry: the service is created with the registry's
     // credentials (as `docker stack deploy --with-registry-auth`), and the worker,
     // which never had the image, pulls it.
-    let with_private = checked(&app.name, "three", false).replace(
-        "services:\n",
-        &format!("services:\n  priv:\n    image: {private}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    deploy:\n      placement:\n        constraints: [\"node.role == worker\"]\n"),
-    );
-    push(with_private);
+    let with_private = |image: &str| {
+        checked(&app.name, "three", false).replace(
+            "services:\n",
+            &format!("services:\n  priv:\n    image: {image}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    deploy:\n      replicas: 2\n      placement:\n        constraints: [\"node.role == worker\"]\n      update_config: {{ parallelism: 1, delay: 4s }}\n"),
+        )
+    };
+    push(with_private(&private));
     let priv_service = format!("{}_priv", app.name);
     wait_or_tell(
         &s,
@@ -638,6 +640,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         ]);
         format!("{image}@{}", digest.trim().rsplit_once('@').unwrap().1)
     };
+    // Each task meant to run: its state and image.
     let running_image = || {
         let tasks = m.docker(&[
             "service",
@@ -654,11 +657,19 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         ];
         args.extend(tasks.lines());
         let out = m.docker_command(&args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let mut tasks: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        tasks.sort();
+        tasks
     };
+    let all_run = |image: &str| running_image() == vec![format!("running {image}"); 2];
     m.docker(&["--config", login_dir, "pull", &private]);
     let first = pinned(&private);
-    assert_eq!(running_image(), format!("running {first}"));
+    wait_or_tell(&s, &app.name, m, 60, "both tasks running", || {
+        all_run(&first)
+    });
     // The worker has it by digest (a pinned pull does not tag it).
     let (repo, _) = private.rsplit_once(':').unwrap();
     let (_, digest) = first.rsplit_once('@').unwrap();
@@ -678,13 +689,31 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     );
     assert_eq!(code, 202, "{v}");
     wait_or_tell(&s, &app.name, m, 120, "the moved tag rolled out", || {
-        running_image() == format!("running {second}")
+        all_run(&second)
     });
     wait_or_tell(&s, &app.name, m, 60, "the update's plan recorded", || {
         s.get(&format!("/api/v1/apps/{}/operations?limit=3", app.name))
             .to_string()
             .contains("TaskTemplate.ContainerSpec.Image")
     });
+    // Another tag in the repository: a rolling update as `update_config` says, one
+    // task at a time (for a while one runs the new image and one the old), to the
+    // new tag's digest.
+    let tagged = registry.reference(&format!("{}/priv:2", app.name));
+    m.docker(&["create", "--name", &base, IMAGE]);
+    m.docker(&["commit", "--change", "LABEL v=3", &base, &tagged]);
+    m.docker(&["rm", &base]);
+    m.docker(&["--config", login_dir, "push", &tagged]);
+    let third = pinned(&tagged);
+    push(with_private(&tagged));
+    let mut halfway = false;
+    wait_or_tell(&s, &app.name, m, 120, "the new tag rolled out", || {
+        let now = running_image();
+        halfway |= now == [format!("running {second}"), format!("running {third}")]
+            || now == [format!("running {third}"), format!("running {second}")];
+        all_run(&third)
+    });
+    assert!(halfway, "never one task updated and the other not yet");
     assert!(!s
         .logs()
         .contains(mooring_testkit::docker::REGISTRY_PASSWORD));
