@@ -16,7 +16,7 @@ RUN cargo build --release --locked -p mooring \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git subversion mercurial openssh-client \
+ && apt-get install -y --no-install-recommends ca-certificates git subversion mercurial openssh-client tini \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /mooring /usr/bin/mooring
 COPY packaging/container.yaml /etc/mooring/mooring.yaml
@@ -25,5 +25,7 @@ ENV HOME=/var/lib/mooring
 WORKDIR /var/lib/mooring
 VOLUME /var/lib/mooring
 EXPOSE 7420
-ENTRYPOINT ["/usr/bin/mooring"]
+# tini as PID 1: it passes signals on and reaps the processes the daemon's children
+# leave (an ssh master backgrounded for an SFTP copy), which a daemon as PID 1 would not.
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/mooring"]
 CMD ["serve", "--config", "/etc/mooring/mooring.yaml"]

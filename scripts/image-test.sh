@@ -28,6 +28,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 rootfs=$work/rootfs
 mkdir -p "$rootfs"/{usr/bin,etc/mooring,tmp,var/lib/mooring}
 strip -o "$rootfs/usr/bin/mooring" target/release/mooring
+# The Dockerfile installs Debian's tini; its static build here.
+cp /usr/bin/tini-static "$rootfs/usr/bin/tini"
 for lib in $(ldd target/release/mooring | grep -o '/[^ ]*'); do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"
@@ -81,6 +83,8 @@ for _ in $(seq 60); do
   status=$(MOORING_TOKEN=$token target/release/mooring app list --server "http://127.0.0.1:$api" -o json)
   if echo "$status" | python3 -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]; sys.exit(0 if (a["sync"], a["health"]) == ("Synced", "Healthy") else 1)'; then
     echo "== the daemon in the image serves $app on 127.0.0.1:$site: Synced, Healthy"
+    init=$(docker top "$name" -o pid,comm | awk 'NR == 2 { print $2 }')
+    [ "$init" = tini ] || { echo "PID 1 in the image is $init, not tini" >&2; exit 1; }
     docker stop -t 60 "$name" >/dev/null
     code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
     [ "$code" = 0 ] || { echo "the daemon exited $code on docker stop" >&2; docker logs "$name" >&2; exit 1; }

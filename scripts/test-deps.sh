@@ -22,6 +22,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v age-keygen >/dev/null || need+=(age)
+# tini: PID 1 of the container image (the image test copies its static build).
+[ -x /usr/bin/tini-static ] || need+=(tini)
 # SQLite: the real database engine of the app-consistent backup tests (its image,
 # scripts/sqlite-image.sh, is made from this machine's sqlite3).
 command -v sqlite3 >/dev/null || need+=(sqlite3)

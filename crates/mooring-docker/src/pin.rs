@@ -64,41 +64,65 @@ fn platforms(answer: &Value) -> Vec<Value> {
 
 impl Provider {
     /// Each image of `images` (those without a digest) asked of its registry through
-    /// this manager, all at once.
+    /// this manager, `AT_ONCE` at a time, each given `ASK_FOR` to answer (a registry
+    /// that takes the connection and never answers must not hold the sync).
     pub async fn resolve_images<'a>(&self, images: impl IntoIterator<Item = &'a str>) -> Resolved {
         let mut wanted: Vec<&str> = images.into_iter().filter(|i| !has_digest(i)).collect();
         wanted.sort();
         wanted.dedup();
-        let each = wanted.into_iter().map(|image| async move {
-            let answer = if resolvable(image) {
-                self.swarm_api_as(
-                    "GET",
-                    &format!("/distribution/{image}/json"),
-                    None,
-                    self.registry_auth(image),
-                )
-                .await
-            } else {
-                Err("not an image reference".to_string())
-            };
-            let pin = answer.and_then(|a| {
-                let digest = a
-                    .pointer("/Descriptor/digest")
-                    .and_then(Value::as_str)
-                    .filter(|d| d.starts_with("sha256:"))
-                    .ok_or("the registry's answer has no digest")?;
-                Ok(Pin {
-                    digest: digest.to_string(),
-                    platforms: platforms(&a),
-                })
-            });
-            (image.to_string(), pin)
-        });
-        futures_util::future::join_all(each)
-            .await
+        let each: Vec<_> = wanted
             .into_iter()
+            .map(|image| async move {
+                let answer = if resolvable(image) {
+                    let path = format!("/distribution/{image}/json");
+                    let asked = self.swarm_api_as("GET", &path, None, self.registry_auth(image));
+                    tokio::time::timeout(ASK_FOR, asked)
+                        .await
+                        .unwrap_or_else(|_| Err(format!("no answer within {}s", ASK_FOR.as_secs())))
+                } else {
+                    Err("not an image reference".to_string())
+                };
+                let pin = answer.and_then(|a| {
+                    let digest = a
+                        .pointer("/Descriptor/digest")
+                        .and_then(Value::as_str)
+                        .filter(|d| d.starts_with("sha256:"))
+                        .ok_or("the registry's answer has no digest")?;
+                    Ok(Pin {
+                        digest: digest.to_string(),
+                        platforms: platforms(&a),
+                    })
+                });
+                (image.to_string(), pin)
+            })
+            .collect();
+        use futures_util::StreamExt;
+        futures_util::stream::iter(each)
+            .buffer_unordered(AT_ONCE)
             .collect()
+            .await
     }
+}
+
+/// How long a registry is given to say an image's digest.
+const ASK_FOR: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How many images are asked of their registries at once.
+const AT_ONCE: usize = 4;
+
+/// The digest (as `image@…`) and platforms a service's spec `live` runs `image` pinned
+/// to, if it does.
+pub fn running(image: &str, live: Option<&Value>) -> Option<(String, Vec<Value>)> {
+    let have = live?
+        .pointer("/TaskTemplate/ContainerSpec/Image")?
+        .as_str()?;
+    let digest = have.strip_prefix(image)?.strip_prefix('@')?;
+    let platforms = live?
+        .pointer("/TaskTemplate/Placement/Platforms")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Some((format!("{image}@{digest}"), platforms))
 }
 
 /// `spec` (a service's, as `stack::spec` builds it for `image`) with its image pinned:
@@ -111,34 +135,29 @@ pub fn pin(
     live: Option<&Value>,
 ) -> Option<String> {
     let (pinned, platforms, why) = match resolved.get(image) {
-        None => return None,
         Some(Ok(p)) => (format!("{image}@{}", p.digest), p.platforms.clone(), None),
-        Some(Err(e)) => {
-            let kept = live.and_then(|l| {
-                let have = l.pointer("/TaskTemplate/ContainerSpec/Image")?.as_str()?;
-                let digest = have.strip_prefix(image)?.strip_prefix('@')?;
-                let platforms = l
-                    .pointer("/TaskTemplate/Placement/Platforms")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                Some((format!("{image}@{digest}"), platforms))
-            });
-            match kept {
-                Some((pinned, platforms)) => (pinned, platforms, Some(e.clone())),
-                None => {
-                    return Some(format!(
-                        "no digest from its registry ({e}): each node runs what the tag names when it pulls"
-                    ))
-                }
+        // Not asked (`ReconcileOptions::resolve_images`): what runs stays.
+        None => running(image, live).map(|(i, p)| (i, p, None))?,
+        Some(Err(e)) => match running(image, live) {
+            Some((pinned, platforms)) => (
+                pinned,
+                platforms,
+                Some(format!(
+                    "its registry gave no digest ({e}): the one the service runs is kept"
+                )),
+            ),
+            None => {
+                return Some(format!(
+                    "no digest from its registry ({e}): each node runs what the tag names when it pulls"
+                ))
             }
-        }
+        },
     };
     spec["TaskTemplate"]["ContainerSpec"]["Image"] = json!(pinned);
     if !platforms.is_empty() {
         spec["TaskTemplate"]["Placement"]["Platforms"] = json!(platforms);
     }
-    why.map(|e| format!("its registry gave no digest ({e}): the one the service runs is kept"))
+    why
 }
 
 #[cfg(test)]
@@ -211,5 +230,18 @@ mod tests {
             assert!(!resolvable(hostile), "{hostile}");
         }
         assert!(has_digest("app@sha256:aa") && !has_digest("app:1"));
+    }
+
+    #[test]
+    fn an_image_not_asked_runs_what_it_ran() {
+        let live = json!({"TaskTemplate": {"ContainerSpec": {"Image": "app:1@sha256:bb"}}});
+        let mut s = spec("app:1");
+        assert_eq!(pin(&mut s, "app:1", &Resolved::new(), Some(&live)), None);
+        assert_eq!(s, live);
+        let mut s = spec("app:1");
+        assert_eq!(pin(&mut s, "app:1", &Resolved::new(), None), None);
+        assert_eq!(s, spec("app:1"));
+        assert!(running("app:1", Some(&live)).is_some());
+        assert!(running("app:10", Some(&live)).is_none());
     }
 }

@@ -61,6 +61,11 @@ pub struct ReconcileOptions {
     /// Volumes backed up before their writers change whatever their policy (see
     /// [`PlanOptions::always_back_up`]).
     pub always_back_up: Vec<String>,
+    /// On a Swarm: ask the registry for every image's digest, as `docker stack deploy
+    /// --resolve-image always` (a person asked, or a new revision); else only for the
+    /// images no service runs pinned yet, as `--resolve-image changed` (the periodic
+    /// look: Docker Hub counts each question as a pull).
+    pub resolve_images: bool,
 }
 
 impl ReconcileOptions {

@@ -82,11 +82,13 @@ pub const IMAGE_LABEL: &str = "com.docker.stack.image";
 pub fn spec(project: &Project, svc: &Service) -> Value {
     let deploy = svc.written.deploy.clone().unwrap_or(Value::Null);
     let mut labels = Map::new();
-    labels.insert(NAMESPACE.into(), json!(project.name));
-    labels.insert(IMAGE_LABEL.into(), json!(svc.image));
     if let Some(Value::Object(l)) = deploy.get("labels") {
         labels.extend(l.clone());
     }
+    // Set last, as `docker stack deploy` sets them: a label of the file cannot take
+    // the service out of its stack.
+    labels.insert(NAMESPACE.into(), json!(project.name));
+    labels.insert(IMAGE_LABEL.into(), json!(svc.image));
     let mut container_labels: Map<String, Value> = svc
         .labels
         .iter()
@@ -1813,14 +1815,18 @@ pub async fn reconcile(
         ))
         .into());
     }
-    // The stack, and its images' digests (as `docker stack deploy --resolve-image
-    // always`), asked at once.
-    let (live, images) = futures_util::future::join(
-        provider.observe_stack(project),
-        provider.resolve_images(project.services.values().map(|s| s.image.as_str())),
-    )
-    .await;
-    let mut live = LiveStack { images, ..live? };
+    // The stack, then its images' digests (see `ReconcileOptions::resolve_images`).
+    let mut live = provider.observe_stack(project).await?;
+    let asked = project
+        .services
+        .values()
+        .filter(|svc| {
+            let spec = live.services.get(&service_name(project, svc));
+            options.resolve_images || crate::pin::running(&svc.image, spec.map(|s| &s.2)).is_none()
+        })
+        .map(|s| s.image.as_str())
+        .collect::<Vec<_>>();
+    live.images = provider.resolve_images(asked).await;
     // The nodes' volumes: for backups before an update, and for the data policy of
     // those no longer declared.
     let nodes_asked = !options.nodes.is_empty()
@@ -1979,7 +1985,8 @@ mod tests {
 
     #[test]
     fn an_image_runs_pinned_to_its_registrys_digest_and_a_moved_tag_rolls_out() {
-        let p = project("services:\n  web:\n    image: reg:5000/web:1\n");
+        // (Labels of the file cannot take the stack's own.)
+        let p = project("services:\n  web:\n    image: reg:5000/web:1\n    deploy: { labels: { com.docker.stack.namespace: other, com.docker.stack.image: x } }\n");
         let resolved = |r: Result<&str, &str>| {
             crate::pin::Resolved::from([(
                 "reg:5000/web:1".to_string(),
@@ -2002,6 +2009,7 @@ mod tests {
             "reg:5000/web:1@sha256:one"
         );
         assert_eq!(running["Labels"][IMAGE_LABEL], "reg:5000/web:1");
+        assert_eq!(running["Labels"][NAMESPACE], "shop");
         live.services
             .insert("shop_web".into(), ("id1".into(), 3, running.clone()));
         assert!(plan(&p, &live, &opts(true)).actions.is_empty());

@@ -4,11 +4,6 @@
 //! endpoint's client certificate (the server's name always verified against the given
 //! CA), or through `ssh … docker system dial-stdio` as the Docker CLI does — so
 //! bollard and `engine_http` talk to every Engine the same way, over a unix socket.
-//! Over SSH, the connections share one (OpenSSH's ControlMaster, its socket in the
-//! bridge's private folder, opened by one connection while the others wait, closed
-//! with the bridge), kept alive: bollard opens a connection a call, and a call then
-//! costs no login. Past `SHARED_SESSIONS` at once, a connection logs in on its own
-//! (sshd takes `MaxSessions`, 10 by default, on one).
 //! Why the last connection failed is kept for the error a person reads.
 
 use crate::endpoint::{Endpoint, SshIdentity, SshOptions, Tls};
@@ -23,25 +18,12 @@ use tokio::net::{TcpStream, UnixListener, UnixStream};
 /// How long a TCP connection to a remote Engine may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many connections to an Engine over SSH share one SSH connection at once (sshd's
-/// default `MaxSessions` is 10; a session ends a little after its connection).
-const SHARED_SESSIONS: usize = 6;
-
-/// The shared SSH connection's socket, in the bridge's private folder.
-const MASTER: &str = "ssh.sock";
-
-fn control_path(socket: &Path) -> String {
-    format!("ControlPath={}", socket.display())
-}
-
 /// A private socket that leads to a remote Engine; it closes when dropped.
 pub(crate) struct Bridge {
     _dir: tempfile::TempDir,
     pub(crate) socket: PathBuf,
     task: tokio::task::JoinHandle<()>,
     last_error: Arc<Mutex<Option<String>>>,
-    /// Over SSH: the shared connection's socket, and `ssh`'s arguments that close it.
-    master: Option<(PathBuf, Vec<String>)>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -53,18 +35,6 @@ impl std::fmt::Debug for Bridge {
 impl Drop for Bridge {
     fn drop(&mut self) {
         self.task.abort();
-        // The shared SSH connection ends with the bridge (else it would outlive it by
-        // `ControlPersist`).
-        if let Some((socket, close)) = &self.master {
-            if socket.exists() {
-                let _ = std::process::Command::new("ssh")
-                    .args(close)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status();
-            }
-        }
     }
 }
 
@@ -92,22 +62,15 @@ enum Dialer {
         connector: tokio_rustls::TlsConnector,
     },
     /// Plain TCP (a loopback address only: `Endpoint::check`).
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     /// A local socket that did not exist when the provider was opened (the Engine
     /// may not have started yet).
     Unix(PathBuf),
     Ssh {
-        /// Through the shared connection.
-        shared: Vec<String>,
-        /// On a connection of its own.
-        alone: Vec<String>,
-        /// Opens the shared connection, its socket at `master`: one at a time (else
-        /// each of many first connections would log in and make its own).
-        open: Vec<String>,
-        master: PathBuf,
-        opening: tokio::sync::Mutex<()>,
-        /// Connections now going through the shared one.
-        sharing: std::sync::atomic::AtomicUsize,
+        args: Vec<String>,
     },
 }
 
@@ -121,19 +84,6 @@ pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
     mooring_private::clean_temp("engine");
     let dir = mooring_private::tempdir(None, "engine").map_err(private)?;
     let dialer = Arc::new(dialer(endpoint, dir.path())?);
-    let master = match endpoint {
-        Endpoint::Ssh { host, .. } => {
-            let socket = dir.path().join(MASTER);
-            let close = [
-                "-o".into(),
-                control_path(&socket),
-                "-O".into(),
-                "exit".into(),
-            ];
-            Some((socket, on_host(close.to_vec(), host, &[])))
-        }
-        _ => None,
-    };
     let socket = dir.path().join("docker.sock");
     let listener = UnixListener::bind(&socket).map_err(private)?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(private)?;
@@ -160,7 +110,6 @@ pub(crate) fn bridge(endpoint: &Endpoint) -> Result<Bridge, String> {
         socket,
         task,
         last_error,
-        master,
     })
 }
 
@@ -204,20 +153,8 @@ fn dialer(endpoint: &Endpoint, dir: &Path) -> Result<Dialer, String> {
                 ),
                 None => None,
             };
-            let master = dir.join(MASTER);
-            let options = |control: Option<&Path>| {
-                ssh_options(user.as_deref(), *port, key.as_deref(), options, control)
-            };
-            let mut open = options(Some(&master));
-            // Logged in, it goes to the background and serves the others.
-            open.extend(["-N".into(), "-f".into()]);
             Ok(Dialer::Ssh {
-                shared: on_host(options(Some(&master)), host, &DIAL_STDIO),
-                alone: on_host(options(None), host, &DIAL_STDIO),
-                open: on_host(open, host, &[]),
-                master,
-                opening: tokio::sync::Mutex::new(()),
-                sharing: Default::default(),
+                args: ssh_args(user.as_deref(), host, *port, key.as_deref(), options),
             })
         }
     }
@@ -250,16 +187,21 @@ fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, String> {
         .map_err(|e| format!("cert and key: {e}"))
 }
 
-/// `ssh`'s options: batch mode (never a prompt), host keys always checked, kept alive
-/// (a vanished host ends the connection within about a minute, as a TCP one's
-/// keepalive does), through the shared connection at `control` (kept a minute after
-/// its last use) or none.
-fn ssh_options(
+/// `ssh` in batch mode (never a prompt), host keys always checked, kept alive (a
+/// vanished host ends the connection within about a minute, as a TCP one's keepalive
+/// does), then the Docker CLI's own transport on the remote.
+///
+/// A login a connection, as the Docker CLI's `ssh://` does. Sharing one SSH connection
+/// (ControlMaster) was tried and left out: the daemon keeps some connections open for
+/// good (events, Swarm calls), sshd takes ten sessions on one connection, and a master
+/// that outlives a killed daemon, or exits under a container's PID 1, is a process
+/// nobody ends or reaps.
+fn ssh_args(
     user: Option<&str>,
+    host: &str,
     port: Option<u16>,
     key: Option<&Path>,
     o: &SshOptions,
-    control: Option<&Path>,
 ) -> Vec<String> {
     let mut args: Vec<String> = [
         "-o",
@@ -275,17 +217,6 @@ fn ssh_options(
     ]
     .map(String::from)
     .to_vec();
-    match control {
-        Some(socket) => args.extend([
-            "-o".into(),
-            "ControlMaster=auto".into(),
-            "-o".into(),
-            "ControlPersist=60".into(),
-            "-o".into(),
-            control_path(socket),
-        ]),
-        None => args.extend(["-o".into(), "ControlPath=none".into()]),
-    }
     if let Some(key) = key {
         args.extend(["-i".into(), key.display().to_string()]);
         args.extend(["-o".into(), "IdentitiesOnly=yes".into()]);
@@ -305,34 +236,9 @@ fn ssh_options(
     if let Some(u) = user {
         args.extend(["-l".into(), u.to_string()]);
     }
+    args.extend(["--".into(), host.to_string()]);
+    args.extend(["docker", "system", "dial-stdio"].map(String::from));
     args
-}
-
-/// `options`, then the host (after `--`: never read as an option) and `command`.
-fn on_host(mut options: Vec<String>, host: &str, command: &[&str]) -> Vec<String> {
-    options.extend(["--".into(), host.to_string()]);
-    options.extend(command.iter().map(|c| c.to_string()));
-    options
-}
-
-/// The Docker CLI's own transport on the remote.
-const DIAL_STDIO: [&str; 3] = ["docker", "system", "dial-stdio"];
-
-/// Runs `ssh -N -f` with `open`: logged in, it leaves the shared connection in the
-/// background and ends. Whether it did.
-async fn open_master(open: &[String]) -> bool {
-    let null = std::process::Stdio::null;
-    let opened = tokio::process::Command::new("ssh")
-        .args(open)
-        .stdin(null())
-        .stdout(null())
-        .stderr(null())
-        .kill_on_drop(true)
-        .status();
-    matches!(
-        tokio::time::timeout(Duration::from_secs(60), opened).await,
-        Ok(Ok(s)) if s.success()
-    )
 }
 
 /// Writes an SSH key given as content into the bridge's private folder.
@@ -376,36 +282,7 @@ async fn carry(mut local: UnixStream, dialer: Arc<Dialer>, last: Arc<Mutex<Optio
             };
             let _ = tokio::io::copy_bidirectional(&mut local, &mut tcp).await;
         }
-        Dialer::Ssh {
-            shared,
-            alone,
-            open,
-            master,
-            opening,
-            sharing,
-        } => {
-            use std::sync::atomic::Ordering;
-            /// A connection going through the shared one, counted while it lasts.
-            struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
-            impl Drop for Counted<'_> {
-                fn drop(&mut self) {
-                    self.0.fetch_sub(1, Ordering::SeqCst);
-                }
-            }
-            let mut counted = (sharing.fetch_add(1, Ordering::SeqCst) < SHARED_SESSIONS)
-                .then(|| Counted(sharing));
-            if counted.is_none() {
-                sharing.fetch_sub(1, Ordering::SeqCst);
-            }
-            if counted.is_some() && !master.exists() {
-                let _one = opening.lock().await;
-                // A master that does not come up (the host down, its key refused): this
-                // connection goes alone, and its ssh says why.
-                if !master.exists() && !open_master(open).await {
-                    counted = None;
-                }
-            }
-            let args = if counted.is_some() { shared } else { alone };
+        Dialer::Ssh { args } => {
             let child = tokio::process::Command::new("ssh")
                 .args(args)
                 .stdin(std::process::Stdio::piped())
@@ -424,8 +301,8 @@ async fn carry(mut local: UnixStream, dialer: Arc<Dialer>, last: Arc<Mutex<Optio
             };
             // Each way on its own; the end of the local side closes ssh's input (a
             // shutdown of a pipe does not close it), so the remote `dial-stdio` sees
-            // the end, closes the Engine's side and exits: no ssh, no remote process,
-            // outlives its connection.
+            // the end, closes the Engine's side and exits: neither ssh nor the remote
+            // process outlives its connection.
             let (mut from_local, mut to_local) = local.split();
             let (mut stdin, mut stdout) = (stdin, stdout);
             let up = async move {
@@ -493,36 +370,17 @@ mod tests {
         assert_eq!(mode(b.socket.parent().unwrap()), 0o700);
         assert_eq!(mode(&b.socket), 0o600);
         let scratch = tempfile::tempdir().unwrap();
-        let (shared, alone, open) = match dialer(&endpoint, scratch.path()).unwrap() {
-            Dialer::Ssh {
-                shared,
-                alone,
-                open,
-                ..
-            } => (shared, alone, open),
+        let args = match dialer(&endpoint, scratch.path()).unwrap() {
+            Dialer::Ssh { args } => args,
             _ => unreachable!(),
         };
-        for args in [&shared, &alone, &open] {
-            // The host comes after `--`, the user by `-l`: neither can be read as an
-            // option.
-            let at = args.iter().position(|a| a == "--").unwrap();
-            assert_eq!(args[at + 1], "192.0.2.1");
-            assert!(args.windows(2).any(|w| w == ["-l", "nobody"]));
-            assert!(args.contains(&"StrictHostKeyChecking=yes".to_string()));
-            assert!(args.contains(&"ServerAliveInterval=15".to_string()));
-        }
-        for args in [&shared, &alone] {
-            assert!(args.ends_with(&DIAL_STDIO.map(String::from)), "{args:?}");
-        }
-        // The shared connection's socket is in the private folder; the others share
-        // none.
-        let master = control_path(&scratch.path().join(MASTER));
-        assert!(
-            shared.contains(&master) && open.contains(&master),
-            "{shared:?}"
-        );
-        assert!(open.ends_with(&["-N", "-f", "--", "192.0.2.1"].map(String::from)));
-        assert!(alone.contains(&"ControlPath=none".to_string()), "{alone:?}");
+        // The host comes after `--`, the user by `-l`: neither can be read as an option.
+        let at = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[at + 1], "192.0.2.1");
+        assert_eq!(&args[at + 2..], ["docker", "system", "dial-stdio"]);
+        assert!(args.windows(2).any(|w| w == ["-l", "nobody"]));
+        assert!(args.contains(&"StrictHostKeyChecking=yes".to_string()));
+        assert!(args.contains(&"ServerAliveInterval=15".to_string()));
     }
 
     #[tokio::test]

@@ -767,6 +767,8 @@ fn reconcile_source(
             volume_policy: source.data_policy,
             backups: Some(backup::dir(&data_dir)),
             recreate_volumes: source.recreate_volumes.clone(),
+            // A person runs it: a Swarm's images are all asked of their registries.
+            resolve_images: true,
             // One-shot syncs take `backup` and `retention` from `x-mooring` on the volumes.
             ..Default::default()
         };

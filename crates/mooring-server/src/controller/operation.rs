@@ -590,6 +590,12 @@ impl Controller {
         // Its Engine's id was just checked, and whether it manages a Swarm with it.
         // (A `false` is asked again: the Engine may have become a manager since.)
         options.swarm_manager = health.swarm_manager.then_some(true);
+        // On a Swarm, the registries are asked for every image's digest when a person
+        // asked, a fetch was asked for (webhook, refresh) or the revision is new; the
+        // periodic look asks only for images no service runs pinned yet.
+        options.resolve_images = trigger.kind.manual()
+            || trigger.kind.fetches_now()
+            || status.revision.as_deref() != Some(revision.id.as_str());
         // Backups taken now hold the data of the revision deployed until now.
         options.revision = status.revision.clone();
 
@@ -801,6 +807,7 @@ impl Controller {
             expect_plan: None,
             swarm_manager: None,
             always_back_up: Vec::new(),
+            resolve_images: false,
             // A Swarm's nodes, the manager first: the stack's volumes are backed up
             // through them.
             nodes: match self.config.hosts.get(&app.config.host) {

@@ -237,12 +237,9 @@ fn an_engine_over_ssh_is_deployed_to_by_the_cli_and_the_daemon_and_an_unknown_ho
         remote_containers(&engine, &app.name),
         std::slice::from_ref(&name)
     );
-    // The daemon's calls share one SSH connection (bollard opens one a call): more
-    // syncs, no more logins, and no session refused for too many on it. Each call's
-    // `dial-stdio` on the remote ends with its call.
-    let logins = || sshd.log().matches("Accepted publickey").count();
-    let refused = || sshd.log().matches("no more sessions").count();
-    let (before, refused_before) = (logins(), refused());
+    // Each call is a connection through ssh (the Engine client opens one a call, as the Docker
+    // CLI's ssh:// does); its `dial-stdio` on the remote ends with it: three more syncs
+    // leave no process behind there.
     for _ in 0..3 {
         let (code, v) = s.call(
             "POST",
@@ -252,14 +249,6 @@ fn an_engine_over_ssh_is_deployed_to_by_the_cli_and_the_daemon_and_an_unknown_ho
         );
         assert_eq!(code, 200, "{v}");
     }
-    assert!(
-        logins() == before && refused() == refused_before,
-        "{} logins, {} refused for three syncs; sshd said:\n{}\ndaemon:\n{}",
-        logins() - before,
-        refused() - refused_before,
-        sshd.log(),
-        s.logs()
-    );
     // (The remote processes of this engine: those whose environment names it.)
     let remote = || {
         let mut n = 0;
