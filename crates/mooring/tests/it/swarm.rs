@@ -108,8 +108,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
     // Each new revision is taken at once (the app polls hourly): the Refresh action.
-    let push = |compose: String| {
-        repo.write("compose.yaml", &compose).commit("next");
+    let refresh = || {
         let (code, v) = s.call(
             "POST",
             &format!("/api/v1/apps/{}/refresh", app.name),
@@ -117,6 +116,10 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
             None,
         );
         assert_eq!(code, 202, "{v}");
+    };
+    let push = |compose: String| {
+        repo.write("compose.yaml", &compose).commit("next");
+        refresh();
     };
     let web = format!("{}_web", app.name);
     let db = format!("{}_db", app.name);
@@ -674,20 +677,19 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     let (repo, _) = private.rsplit_once(':').unwrap();
     let (_, digest) = first.rsplit_once('@').unwrap();
     swarm.nodes[1].docker(&["image", "inspect", &format!("{repo}@{digest}")]);
-    let base = format!("{}-v2", app.name);
-    m.docker(&["create", "--name", &base, IMAGE]);
-    m.docker(&["commit", "--change", "LABEL v=2", &base, &private]);
-    m.docker(&["rm", &base]);
-    m.docker(&["--config", login_dir, "push", &private]);
-    let second = pinned(&private);
+    // A new image (`version` labelled) pushed as `reference`: its pinned form.
+    let push_image = |reference: &str, version: &str| {
+        let base = format!("{}-v{version}", app.name);
+        m.docker(&["create", "--name", &base, IMAGE]);
+        let label = format!("LABEL v={version}");
+        m.docker(&["commit", "--change", &label, &base, reference]);
+        m.docker(&["rm", &base]);
+        m.docker(&["--config", login_dir, "push", reference]);
+        pinned(reference)
+    };
+    let second = push_image(&private, "2");
     assert_ne!(first, second);
-    let (code, v) = s.call(
-        "POST",
-        &format!("/api/v1/apps/{}/refresh", app.name),
-        Some(&s.admin),
-        None,
-    );
-    assert_eq!(code, 202, "{v}");
+    refresh();
     wait_or_tell(&s, &app.name, m, 120, "the moved tag rolled out", || {
         all_run(&second)
     });
@@ -700,11 +702,7 @@ fn a_stack_is_deployed_updated_healed_and_pruned_on_a_swarm() {
     // task at a time (for a while one runs the new image and one the old), to the
     // new tag's digest.
     let tagged = registry.reference(&format!("{}/priv:2", app.name));
-    m.docker(&["create", "--name", &base, IMAGE]);
-    m.docker(&["commit", "--change", "LABEL v=3", &base, &tagged]);
-    m.docker(&["rm", &base]);
-    m.docker(&["--config", login_dir, "push", &tagged]);
-    let third = pinned(&tagged);
+    let third = push_image(&tagged, "3");
     push(with_private(&tagged));
     let mut halfway = false;
     wait_or_tell(&s, &app.name, m, 120, "the new tag rolled out", || {
