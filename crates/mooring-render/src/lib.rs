@@ -278,7 +278,12 @@ fn digest_key(data_dir: &Path) -> std::io::Result<[u8; 32]> {
     made.write_all(&key)?;
     made.as_file().sync_all()?;
     match std::fs::hard_link(made.path(), &path) {
-        Ok(()) => Ok(key),
+        Ok(()) => {
+            // The folder's entry on disk too: a key lost in a crash would rename every
+            // secret (a rollout).
+            std::fs::File::open(data_dir)?.sync_all()?;
+            Ok(key)
+        }
         // Another render made it first: its key is the one.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(),
         Err(e) => Err(e),

@@ -77,7 +77,9 @@ impl Controller {
             .providers
             .get(&app.config.host)
             .ok_or_else(|| OperationError::NotConnected(app.config.host.clone()).failure())?;
-        let options = self.reconcile_options(app, true);
+        let mut options = self.reconcile_options(app, true);
+        // As the sync a person asks for: a Swarm's images all asked of their registries.
+        options.resolve_images = true;
         let swarm = self
             .config
             .hosts
