@@ -3,6 +3,19 @@
 use super::*;
 use mooring_core::Plan;
 
+/// Each planned action, as the plan prints it.
+fn actions(p: &Plan) -> Vec<String> {
+    p.actions.iter().map(|a| a.action.to_string()).collect()
+}
+
+/// Each planned action with its reason.
+fn with_reasons(p: &Plan) -> Vec<String> {
+    p.actions
+        .iter()
+        .map(|a| format!("{} — {}", a.action, a.reason))
+        .collect()
+}
+
 fn project(compose: &str) -> Project {
     load(compose, true).unwrap()
 }
@@ -170,11 +183,7 @@ fn a_service_spec_is_what_stack_deploy_sends_and_swarm_s_own_fields_are_no_drift
         ..LiveStack::default()
     };
     let planned = plan(&p, &live, &opts(true));
-    let text: Vec<String> = planned
-        .actions
-        .iter()
-        .map(|a| format!("{} — {}", a.action, a.reason))
-        .collect();
+    let text = with_reasons(&planned);
     assert_eq!(
         text,
         [
@@ -261,11 +270,7 @@ fn secrets_and_configs_are_swarm_objects_named_after_their_content() {
     // Nothing there yet: the two made before the service; the external one is not
     // Mooring's to make, and the service cannot be sent without it.
     let planned = plan(&p, &LiveStack::default(), &opts(true));
-    let text: Vec<String> = planned
-        .actions
-        .iter()
-        .map(|a| a.action.to_string())
-        .collect();
+    let text = actions(&planned);
     assert_eq!(
         text,
         [
@@ -322,11 +327,7 @@ fn secrets_and_configs_are_swarm_objects_named_after_their_content() {
         file("s9", true, false),
     );
     let planned = plan(&q, &live, &opts(false));
-    let text: Vec<String> = planned
-        .actions
-        .iter()
-        .map(|a| format!("{} — {}", a.action, a.reason))
-        .collect();
+    let text = with_reasons(&planned);
     assert_eq!(
         text,
         [
@@ -446,11 +447,7 @@ fn backup_on_change_backs_a_volume_up_on_each_node_before_its_writer_changes() {
         ..opts(false)
     };
     let planned = plan(&new, &live, &on_change);
-    let text: Vec<String> = planned
-        .actions
-        .iter()
-        .map(|a| a.action.to_string())
-        .collect();
+    let text = actions(&planned);
     assert_eq!(
         text,
         [
@@ -507,8 +504,7 @@ fn a_volume_no_longer_declared_follows_the_data_policy_on_each_node() {
         volume_policy,
         ..opts(prune)
     };
-    let text =
-        |p: &Plan| -> Vec<String> { p.actions.iter().map(|a| a.action.to_string()).collect() };
+    let text = actions;
     // backup-then-delete with prune: backed up there, then removed there.
     let deleted = plan(&new, &live, &policy(DataPolicy::BackupThenDelete, true));
     assert_eq!(
